@@ -1,0 +1,1 @@
+"""RQ job functions: the ansible-runner bridge, periodic checks, the cron table."""
