@@ -1,0 +1,168 @@
+"""The local backend: one encrypted file, versioned like Vault's KV v2.
+
+- Encryption: see `envelope` (whole file, AES-256-GCM, key from `masterkey`).
+- Concurrency: writers take an exclusive `flock` on a side file (`<store>.lock`) for the whole
+  read-modify-write, so the web app, workers and Ansible lookups can write at once without losing
+  updates. Readers take no lock: a write is a new file renamed over the old one, so a reader sees
+  either the old or the new store, never half of one.
+- Durability: temp file in the same directory, fsync, rename, fsync of the directory.
+- Modes: the store, lock and key files are 0600; directories the store creates are 0700.
+- Versions: each put adds a version; the newest `max_versions` (default 10, as Vault) are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .base import SecretStore, SecretVersion, VersionInfo
+from .envelope import open_sealed, seal
+from .errors import SecretNotFound, SecretsBackendError, SecretsConflict
+from .masterkey import MasterKeySource, make_private_dirs
+
+FORMAT = 1
+Document = dict[str, Any]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LocalStore(SecretStore):
+    backend = "local"
+
+    def __init__(self, store_file: Path, key_source: MasterKeySource, max_versions: int = 10) -> None:
+        self.store_file = Path(store_file)
+        self.lock_file = self.store_file.with_name(self.store_file.name + ".lock")
+        self._key_source = key_source
+        self.max_versions = max_versions
+
+    def __repr__(self) -> str:
+        return f"<LocalStore file={self.store_file}>"
+
+    # -- file handling --------------------------------------------------------------------------
+    def _load(self, *, for_write: bool) -> tuple[Document, bytes | None]:
+        """Decrypted document and the key (None when there is no store yet and we only read)."""
+        try:
+            blob = self.store_file.read_bytes()
+        except FileNotFoundError:
+            if not for_write:
+                return {"format": FORMAT, "secrets": {}}, None
+            return {"format": FORMAT, "secrets": {}}, self._key_source.load(create=True)
+        except OSError as exc:
+            raise SecretsBackendError(
+                f"cannot read secrets store {self.store_file}: {exc.strerror}"
+            ) from None
+        key = self._key_source.load(create=False)
+        plaintext = open_sealed(key, blob, str(self.store_file))
+        try:
+            doc = json.loads(plaintext)
+        except ValueError:
+            raise SecretsBackendError(f"secrets store {self.store_file} decrypted to invalid JSON") from None
+        if doc.get("format") != FORMAT:
+            raise SecretsBackendError(
+                f"secrets store {self.store_file} has unknown format {doc.get('format')!r}"
+            )
+        return doc, key
+
+    def _save(self, doc: Document, key: bytes) -> None:
+        blob = seal(key, json.dumps(doc, separators=(",", ":"), sort_keys=True).encode())
+        directory = self.store_file.parent
+        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{self.store_file.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:  # mkstemp creates it 0600
+                handle.write(blob)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, self.store_file)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        make_private_dirs(self.store_file.parent)
+        try:
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise SecretsBackendError(f"cannot open lock file {self.lock_file}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Document]:
+        """Exclusive read-modify-write: yields the document, saves it if the block succeeds."""
+        with self._locked():
+            doc, key = self._load(for_write=True)
+            assert key is not None
+            yield doc
+            self._save(doc, key)
+
+    # -- primitives -----------------------------------------------------------------------------
+    def _entry(self, doc: Document, path: str) -> dict[str, Any]:
+        entry = doc["secrets"].get(path)
+        if entry is None:
+            raise SecretNotFound(f"no secret at {path!r} in the local store")
+        return entry
+
+    def _read(self, path: str, version: int | None) -> SecretVersion:
+        doc, _ = self._load(for_write=False)
+        entry = self._entry(doc, path)
+        number = entry["current_version"] if version is None else version
+        record = entry["versions"].get(str(number))
+        if record is None:
+            kept = sorted(map(int, entry["versions"]))
+            raise SecretNotFound(f"secret {path!r} has no version {number} (kept: {kept})")
+        return SecretVersion(version=number, data=dict(record["data"]))
+
+    def _write(self, path: str, data: dict[str, str], cas: int | None) -> int:
+        with self._transaction() as doc:
+            entry = doc["secrets"].get(path)
+            current = entry["current_version"] if entry else 0
+            if cas is not None and cas != current:
+                raise SecretsConflict(
+                    f"check-and-set failed for {path!r}: expected version {cas}, the store has {current}"
+                )
+            if entry is None:
+                entry = doc["secrets"][path] = {"current_version": 0, "versions": {}}
+            number = current + 1
+            entry["versions"][str(number)] = {"created_time": _now(), "data": data}
+            entry["current_version"] = number
+            for old in sorted(map(int, entry["versions"]))[: -self.max_versions]:
+                del entry["versions"][str(old)]
+        return number
+
+    def _list(self, prefix: str) -> list[str]:
+        doc, _ = self._load(for_write=False)
+        if not prefix:
+            return list(doc["secrets"])
+        return [path for path in doc["secrets"] if path == prefix or path.startswith(prefix + "/")]
+
+    def _delete(self, path: str) -> None:
+        with self._transaction() as doc:
+            self._entry(doc, path)
+            del doc["secrets"][path]
+
+    def _versions(self, path: str) -> list[VersionInfo]:
+        doc, _ = self._load(for_write=False)
+        entry = self._entry(doc, path)
+        return [
+            VersionInfo(version=int(number), created_time=record["created_time"])
+            for number, record in sorted(entry["versions"].items(), key=lambda item: int(item[0]))
+        ]
