@@ -1,0 +1,73 @@
+"""Pure helpers over (redacted) instance and plan dicts: addresses, plan join, tenant."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from mailfleet.hostwinds import contract as c
+from mailfleet.hostwinds.naming import parse_srvrname
+
+
+def _ip_strings(value: Any) -> list[str]:
+    """IPs from a string, a comma/space separated string, a list, or a list of {"ip": ...}."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list | tuple):
+        out: list[str] = []
+        for item in value:
+            out.extend(_ip_strings(item.get("ip") if isinstance(item, dict) else item))
+        return out
+    if isinstance(value, dict):
+        return _ip_strings(value.get("ip"))
+    return [part for part in str(value).replace(",", " ").split() if part]
+
+
+def _parsed(values: list[str]) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    out = []
+    for value in values:
+        try:
+            out.append(ipaddress.ip_address(value.split("/")[0]))
+        except ValueError:
+            continue
+    return out
+
+
+def addresses(instance: dict[str, Any]) -> dict[str, str | None]:
+    """public_ipv4, public_ipv6 and private_ipv4 of an instance (None when it has none)."""
+    public = _parsed(_ip_strings(instance.get("main_ip")) + _ip_strings(instance.get("ips")))
+    v6 = _parsed(_ip_strings(instance.get("ip_v6"))) + [a for a in public if a.version == 6]
+    private = _parsed(_ip_strings(instance.get("private_ip")))
+    public_v4 = [a for a in public if a.version == 4 and not a.is_private] or [
+        a for a in public if a.version == 4
+    ]
+    return {
+        "public_ipv4": str(public_v4[0]) if public_v4 else None,
+        "public_ipv6": str(v6[0]) if v6 else None,
+        "private_ipv4": next((str(a) for a in private if a.version == 4), None),
+    }
+
+
+def find_plan(instance: dict[str, Any], plans: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The price-list entry of an instance: by rid == product_id, else by name == product_name."""
+    plan_id = instance.get(c.INSTANCE_PLAN_FIELD)
+    if plan_id is not None:
+        for plan in plans:
+            if str(plan.get("rid")) == str(plan_id):
+                return plan
+    plan_name = instance.get(c.INSTANCE_PLAN_NAME_FIELD)
+    if plan_name:
+        for plan in plans:
+            if plan.get("name") == plan_name:
+                return plan
+    return None
+
+
+def on_plan(instance: dict[str, Any], rid: int | str, plans: list[dict[str, Any]]) -> bool:
+    plan = find_plan(instance, plans)
+    return plan is not None and str(plan.get("rid")) == str(rid)
+
+
+def tenant_of(instance: dict[str, Any]) -> str | None:
+    parsed = parse_srvrname(instance.get("srvrname"))
+    return parsed.tenant if parsed else None

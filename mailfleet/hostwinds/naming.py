@@ -1,0 +1,56 @@
+"""The srvrname convention: `mf-<tenant>-<n>`, e.g. `mf-acme-1`.
+
+srvrname is the user label Hostwinds keeps per instance. mailfleet makes it unique per account and
+uses it to find an instance after add_instance (which answers without an id) and to group the
+inventory by tenant. The tenant part is a tenant slug (mailfleet.validation); `<n>` counts from 1.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mailfleet.validation import ValidationError, validate_tenant_slug
+
+PREFIX = "mf"
+_PATTERN = re.compile(rf"^{PREFIX}-(?P<tenant>[a-z][a-z0-9-]*[a-z0-9])-(?P<index>[1-9][0-9]{{0,5}})$")
+
+
+@dataclass(frozen=True)
+class ServerName:
+    tenant: str
+    index: int
+
+    def __str__(self) -> str:
+        return build_srvrname(self.tenant, self.index)
+
+
+def build_srvrname(tenant: str, index: int = 1) -> str:
+    """`mf-<tenant>-<index>`; raises ValidationError for a bad slug or index."""
+    validate_tenant_slug(tenant)
+    if isinstance(index, bool) or not isinstance(index, int) or not 1 <= index <= 999_999:
+        raise ValidationError(f"server index {index!r} must be a whole number from 1 to 999999")
+    return f"{PREFIX}-{tenant}-{index}"
+
+
+def parse_srvrname(name: object) -> ServerName | None:
+    """The tenant and index of a mailfleet srvrname, or None for any other label."""
+    if not isinstance(name, str):
+        return None
+    match = _PATTERN.match(name)
+    if not match:
+        return None
+    try:
+        tenant = validate_tenant_slug(match["tenant"])
+    except ValidationError:
+        return None
+    return ServerName(tenant, int(match["index"]))
+
+
+def next_srvrname(tenant: str, existing: list[str]) -> str:
+    """The first free `mf-<tenant>-<n>` given the srvrnames already on the account."""
+    taken = {p.index for p in map(parse_srvrname, existing) if p and p.tenant == tenant}
+    index = 1
+    while index in taken:
+        index += 1
+    return build_srvrname(tenant, index)

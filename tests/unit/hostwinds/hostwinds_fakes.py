@@ -1,0 +1,71 @@
+"""The patched HTTP layer for Hostwinds unit tests: a scripted requests adapter and fixture loading.
+
+`fake_api.on("get_instances", "get_instances.json")` queues answers per action (a fixture file
+name, a dict/list body, an (status, text, content_type) tuple, or an exception instance); the last
+answer repeats. Every request is recorded (action + form) for assertions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import requests
+from requests.adapters import BaseAdapter
+
+FIXTURES = Path(__file__).parent / "fixtures"
+URL = "https://api.hostwinds.invalid/cloud/api.php"
+KEY = "test-key-0123456789abcdef"
+
+
+def load(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+class FakeHostwinds(BaseAdapter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.script: dict[str, list[Any]] = {}
+        self.requests: list[dict[str, list[str]]] = []
+
+    def on(self, action: str, *answers: Any) -> FakeHostwinds:
+        self.script[action] = list(answers)
+        return self
+
+    def actions(self) -> list[str]:
+        return [r["action"][0] for r in self.requests]
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        assert request.method == "POST"
+        assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+        form = parse_qs(request.body if isinstance(request.body, str) else request.body.decode())
+        self.requests.append(form)
+        action = form["action"][0]
+        queue = self.script.get(action)
+        if not queue:
+            answer: Any = "error_invalid_action.json"
+        else:
+            answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        status, text, ctype = 200, "", "application/json"
+        if isinstance(answer, str) and answer.endswith(".json"):
+            text = (FIXTURES / answer).read_text()
+        elif isinstance(answer, tuple):
+            status, text, ctype = answer
+        else:
+            text = json.dumps(answer)
+        response = requests.Response()
+        response.status_code = status
+        response._content = text.encode()
+        response.headers["Content-Type"] = ctype
+        response.url = request.url or URL
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
