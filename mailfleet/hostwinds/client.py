@@ -166,7 +166,8 @@ class HostwindsClient:
         if status == 429:
             raise _NotSent("HTTP 429 (rate limited)")
         if status >= 500:
-            raise _LostAnswer(f"HTTP {status}")
+            kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+            raise _LostAnswer(f"HTTP {status} ({kind})")
         if status != 200:
             raise ConfigurationError(
                 f"{self.api_url} answered HTTP {status} to {action!r}; the Hostwinds API answers 200 for "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import requests
-from hostwinds_fakes import KEY, URL, FakeHostwinds
+from hostwinds_fakes import KEY, URL, FakeHostwinds, ServedDouble
 
 from mailfleet.hostwinds import HostwindsClient
+from testbed.doubles.hostwinds import DEFAULT_KEY as DOUBLE_KEY
 
 
 @pytest.fixture
@@ -31,3 +32,24 @@ def client(fake_api: FakeHostwinds, sleeps: list[float]) -> HostwindsClient:
 
     return HostwindsClient(KEY, api_url=URL, session=session, sleep=sleep,
                            monotonic=lambda: clock["t"], poll_interval=5.0)
+
+
+@pytest.fixture
+def double_state():
+    from testbed.doubles.hostwinds import HostwindsState, ManualClock
+
+    return HostwindsState(clock=ManualClock())
+
+
+@pytest.fixture
+def double(double_state):
+    served = ServedDouble(double_state)
+    yield served
+    served.close()
+
+
+@pytest.fixture
+def double_client(double) -> HostwindsClient:
+    """A real client (real HTTP, IPv4) against the double; its sleeps move the double's clock."""
+    return HostwindsClient(DOUBLE_KEY, api_url=double.url, sleep=double.state.clock.advance,
+                           timeout=(2.0, 2.0), backoff=0.01, poll_interval=5.0)

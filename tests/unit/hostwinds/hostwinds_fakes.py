@@ -8,6 +8,7 @@ answer repeats. Every request is recorded (action + form) for assertions.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -69,3 +70,22 @@ class FakeHostwinds(BaseAdapter):
         pass
 
 
+
+
+class ServedDouble:
+    """The Hostwinds double on a loopback port (werkzeug, threaded) for one test."""
+
+    def __init__(self, state: Any) -> None:
+        from werkzeug.serving import make_server
+
+        from testbed.doubles.hostwinds import create_app
+
+        self.state = state
+        self.server = make_server("127.0.0.1", 0, create_app(state), threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/cloud/api.php"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
