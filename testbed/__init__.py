@@ -1,4 +1,257 @@
-"""The local testbed: real hosts (systemd-nspawn), BIND, Pebble, Redis, and doubles of outside APIs.
+"""The local testbed: real hosts (systemd-nspawn), BIND, Unbound, Pebble, Redis, an apt proxy, and
+doubles of the outside APIs that cannot run here. Tests and `make demo` share it.
 
-Tests and `make demo` share it. Nothing here is part of the product that runs in production.
+    tb = Testbed(instance=1)
+    tb.up()                                   # DNS, ACME, Redis, apt proxy (idempotent)
+    web1, web2 = tb.start_hosts(["web1", "web2"])
+    tb.down()                                 # everything stopped by recorded PID, links removed
+
+Nothing here is part of the product that runs in production.
 """
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from testbed import hosts as hostlib
+from testbed import network, rootfs
+from testbed.acme import Acme, AcmeInfo
+from testbed.aptproxy import AptProxy
+from testbed.dns import DEFAULT_ZONES, Dns, DnsInfo
+from testbed.hosts import Host
+from testbed.layout import MAX_HOSTS, Layout
+from testbed.processes import Recorded, TestbedError, start, stop
+from testbed.queue import Redis
+from testbed.state import StateFile
+
+__all__ = ["AcmeInfo", "DnsInfo", "Host", "Testbed", "TestbedError", "DOUBLE_PORTS"]
+
+#: Each double listens on the instance's doubles address (127.77.N.6) at a fixed port.
+DOUBLE_PORTS = {"hostwinds": 8081, "cloudflare": 8082, "mailu": 8083, "vault": 8200}
+
+
+def default_instance() -> int:
+    return int(os.environ.get("MAILFLEET_TESTBED_INSTANCE", "1"))
+
+
+class Testbed:
+    def __init__(self, instance: int | None = None) -> None:
+        self.layout = Layout(default_instance() if instance is None else instance)
+        self.state = StateFile(self.layout.state_dir / "state.json")
+        self._dns = Dns(self.layout)
+        self._acme = Acme(self.layout)
+        self._redis = Redis(self.layout)
+        self._apt = AptProxy(self.layout)
+
+    @property
+    def instance(self) -> int:
+        return self.layout.instance
+
+    # -- what tests and tools read ---------------------------------------------------------
+    @property
+    def dns(self) -> DnsInfo:
+        return self._dns.info(self.state.read()["zones"] or list(DEFAULT_ZONES))
+
+    @property
+    def acme(self) -> AcmeInfo:
+        return self._acme.info()
+
+    @property
+    def redis_url(self) -> str:
+        return self._redis.url
+
+    @property
+    def ssh_key(self) -> Path:
+        """The instance's private key: root login on every testbed host."""
+        key = self.layout.state_dir / "ssh" / "id_ed25519"
+        if not key.exists():
+            key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"mailfleet-testbed-{self.instance}",
+                            "-f", str(key)], check=True)
+        return key
+
+    def double_url(self, name: str) -> str:
+        return f"http://{self.layout.doubles}:{DOUBLE_PORTS[name]}"
+
+    # -- services --------------------------------------------------------------------------
+    def up(self, hosts: int = 0) -> list[Host]:
+        """Start what is not running yet; safe to call again. Returns the hosts (booting `hosts` more
+        named host1..N if fewer are up)."""
+        network.ensure_bridge(self.layout)
+        network.ensure_loopback(self.layout)
+        with self.state.locked() as state:
+            if not state["zones"]:
+                state["zones"] = list(DEFAULT_ZONES)
+            zones = state["zones"]
+            delay = int(state.get("notify_delay", 0))
+            procs = state["processes"]
+            if not self._running(procs, "named-primary", "named-secondary", "unbound"):
+                self._stop_named(procs, "named-primary", "named-secondary", "unbound")
+                self._dns.write_config(zones, delay)
+                self._dns.check_config()
+                procs.update({k: v.to_json() for k, v in self._dns.start().items()})
+            self._dns.wait_ready(zones)
+            if not self._running(procs, "pebble"):
+                self._acme.write_config()
+                procs["pebble"] = self._acme.start().to_json()
+            if not self._running(procs, "redis"):
+                self._redis.write_config()
+                procs["redis"] = self._redis.start().to_json()
+            if not self._running(procs, "apt-proxy"):
+                procs["apt-proxy"] = self._apt.start().to_json()
+        self._acme.wait_ready()
+        self._redis.wait_ready()
+        existing = self.hosts()
+        wanted = [f"host{i}" for i in range(1, hosts + 1) if f"host{i}" not in {h.name for h in existing}]
+        if len(existing) < hosts:
+            self.start_hosts(wanted[: hosts - len(existing)])
+        return self.hosts()
+
+    @staticmethod
+    def _running(procs: dict, *names: str) -> bool:
+        return all(n in procs and Recorded.from_json(procs[n]).alive() for n in names)
+
+    @staticmethod
+    def _stop_named(procs: dict, *names: str) -> None:
+        for n in names:
+            if n in procs:
+                stop(Recorded.from_json(procs.pop(n)))
+
+    def add_zone(self, zone: str) -> None:
+        """Serve another zone on both authoritative servers and through the resolver."""
+        zone = zone.rstrip(".").lower()
+        if not all(label.replace("-", "").isalnum() for label in zone.split(".")):
+            raise ValueError(f"invalid zone name {zone!r}")
+        with self.state.locked() as state:
+            if zone in state["zones"]:
+                return
+            state["zones"].append(zone)
+            self._dns.reconfigure(state["zones"], int(state.get("notify_delay", 0)))
+        self._dns.wait_ready([zone])
+
+    def set_secondary_delay(self, seconds: int) -> None:
+        """Delay the primary's NOTIFY to the secondary: updates reach it this much later."""
+        if not 0 <= seconds <= 3600:
+            raise ValueError("delay must be 0..3600 seconds")
+        with self.state.locked() as state:
+            state["notify_delay"] = seconds
+            self._dns.reconfigure(state["zones"], seconds)
+
+    def start_double(self, name: str) -> str:
+        """Run one API double (testbed/doubles/<name>.py) as a process; return its base URL."""
+        if name not in DOUBLE_PORTS:
+            raise ValueError(f"unknown double {name!r}; known: {', '.join(DOUBLE_PORTS)}")
+        key = f"double-{name}"
+        with self.state.locked() as state:
+            procs = state["processes"]
+            if not self._running(procs, key):
+                env = {**os.environ, "MAILFLEET_TESTBED_INSTANCE": str(self.instance)}
+                procs[key] = start(
+                    [sys.executable, "-m", "testbed.doubles.serve", name,
+                     "--bind", f"{self.layout.doubles}:{DOUBLE_PORTS[name]}",
+                     "--state-dir", str(self.layout.state_dir / "doubles" / name)],
+                    log=self.layout.state_dir / "doubles" / f"{name}.log", env=env,
+                ).to_json()
+        from testbed.doubles.serve import wait_ready  # noqa: PLC0415 - only needed here
+
+        wait_ready(self.layout.doubles, DOUBLE_PORTS[name], self.layout.state_dir / "doubles" / f"{name}.log")
+        return self.double_url(name)
+
+    # -- hosts -----------------------------------------------------------------------------
+    def hosts(self) -> list[Host]:
+        state = self.state.read()
+        return [self._host(name, data) for name, data in sorted(state["hosts"].items())
+                if Recorded.from_json(data["nspawn"]).alive()]
+
+    def host(self, name: str) -> Host:
+        data = self.state.read()["hosts"].get(name)
+        if data is None:
+            raise TestbedError(f"no testbed host named {name!r} in instance {self.instance}")
+        return self._host(name, data)
+
+    def _host(self, name: str, data: dict) -> Host:
+        return Host(name=name, index=int(data["index"]), address=str(data["address"]), ssh_key=self.ssh_key)
+
+    def start_hosts(self, names: Sequence[str], authorized_keys: Iterable[str] = ()) -> list[Host]:
+        """Boot hosts in parallel and wait until each answers SSH with the instance key."""
+        for name in names:
+            hostlib.validate_name(name)
+        if len(set(names)) != len(names):
+            raise ValueError("host names must be unique")
+        network.ensure_bridge(self.layout)
+        lower = rootfs.ensure_root()
+        keys = [self.ssh_key.with_suffix(".pub").read_text(), *authorized_keys]
+        booting: list[tuple[Host, Recorded]] = []
+        with self.state.locked() as state:
+            for name in names:
+                if name in state["hosts"]:
+                    if Recorded.from_json(state["hosts"][name]["nspawn"]).alive():
+                        raise TestbedError(f"host {name!r} is already running in instance {self.instance}")
+                    self._forget(state, name)
+                used = {int(h["index"]) for h in state["hosts"].values()}
+                index = next(i for i in range(MAX_HOSTS) if i not in used)
+                root = hostlib.prepare(self.layout, name, index, lower, keys)
+                record = hostlib.boot(self.layout, name, index, root)
+                state["hosts"][name] = {"index": index, "address": self.layout.host_address(index),
+                                        "nspawn": record.to_json(), "init": None}
+                booting.append((self._host(name, state["hosts"][name]), record))
+        errors = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(booting))) as pool:
+            futures = {pool.submit(hostlib.wait_for_ssh, h, r, hostlib.host_dir(self.layout, h.name) / "console.log"): h
+                       for h, r in booting}
+            for future, host in futures.items():
+                try:
+                    future.result()
+                except TestbedError as exc:
+                    errors.append(str(exc))
+        with self.state.locked() as state:
+            for host, record in booting:
+                init = hostlib.container_init(record)
+                state["hosts"][host.name]["init"] = init.to_json() if init else None
+        if errors:
+            for host, _ in booting:
+                self.stop_host(host.name)
+            raise TestbedError("\n\n".join(errors))
+        return [h for h, _ in booting]
+
+    def stop_host(self, name: str) -> None:
+        with self.state.locked() as state:
+            if name in state["hosts"]:
+                self._forget(state, name)
+
+    def _forget(self, state: dict, name: str) -> None:
+        data = state["hosts"].pop(name)
+        init = Recorded.from_json(data["init"]) if data.get("init") else None
+        hostlib.destroy(self.layout, name, int(data["index"]), Recorded.from_json(data["nspawn"]), init)
+
+    # -- teardown and status ---------------------------------------------------------------
+    def down(self) -> None:
+        """Stop every host and process this instance started (by PID) and remove its links."""
+        with self.state.locked() as state:
+            for name in list(state["hosts"]):
+                self._forget(state, name)
+            for name in list(state["processes"]):
+                stop(Recorded.from_json(state["processes"].pop(name)))
+        for index in range(MAX_HOSTS):  # links of hosts whose state was lost
+            network.delete_host_link(self.layout, index)
+        network.delete_bridge(self.layout)
+        network.delete_loopback(self.layout)
+
+    def status(self) -> dict[str, object]:
+        state = self.state.read()
+        return {
+            "instance": self.instance,
+            "processes": {n: {"pid": d["pid"], "running": Recorded.from_json(d).alive()}
+                          for n, d in sorted(state["processes"].items())},
+            "hosts": {h.name: h.address for h in self.hosts()},
+            "dns": {"primary": self.layout.dns_primary, "secondary": self.layout.dns_secondary,
+                    "resolver": self.layout.resolver, "zones": state["zones"]},
+            "acme": self.acme.directory_url,
+            "redis": self.redis_url,
+            "links": network.leftover_links(self.layout),
+        }

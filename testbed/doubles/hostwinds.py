@@ -167,7 +167,7 @@ PLANS: tuple[tuple[int, str, int, int, int, int, str], ...] = (
     (104, "Unmetered SSD VPS 6 GB", 6144, 3, 100, 4000, "28.99"),
     (105, "Unmetered SSD VPS 8 GB", 8192, 4, 150, 5000, "38.99"),
 )
-LOCATIONS = ({"id": 1, "name": "Seattle"}, {"id": 2, "name": "Dallas"}, {"id": 3, "name": "Amsterdam"})
+LOCATIONS = tuple({c.LOCATION_ID_FIELD: i, c.LOCATION_NAME_FIELD: n} for i, n in c.KNOWN_LOCATIONS.items())
 IMAGES = ({"id": "debian-12", "name": "Debian 12"}, {"id": "ubuntu-24.04", "name": "Ubuntu 24.04"})
 _MONTHS = dict(zip(c.PRICE_FIELDS, (1, 3, 6, 12, 24, 36), strict=True))
 

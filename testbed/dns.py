@@ -1,0 +1,217 @@
+"""Testbed DNS: a BIND 9 primary and secondary (NOTIFY + zone transfer, TSIG-signed RFC 2136
+updates, a settable notify delay that shows propagation lag) and an Unbound recursive resolver
+that serves only the test zones and refuses everything else, so no query ever leaves the machine.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rdatatype
+
+from testbed.layout import Layout
+from testbed.processes import Recorded, TestbedError, run, start, tail
+
+TSIG_NAME = "mailfleet-update"
+TSIG_ALGORITHM = "hmac-sha256"
+DEFAULT_ZONES = ("example.test",)
+# SOA: short negative TTL so records created by tests are seen at once through the resolver.
+SOA_TIMERS = "3600 600 86400 5"
+
+
+@dataclass(frozen=True)
+class DnsInfo:
+    primary: str
+    secondary: str
+    resolver: str
+    tsig_name: str
+    tsig_algorithm: str
+    tsig_secret: str
+    zones: tuple[str, ...]
+    port: int = 53
+
+
+class Dns:
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.dir = layout.state_dir / "dns"
+
+    # -- keys ------------------------------------------------------------------------------
+    def _secret(self, name: str) -> str:
+        path = self.dir / f"{name}.secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    @property
+    def tsig_secret(self) -> str:
+        return self._secret("tsig")
+
+    def info(self, zones: list[str]) -> DnsInfo:
+        return DnsInfo(
+            primary=self.layout.dns_primary, secondary=self.layout.dns_secondary,
+            resolver=self.layout.resolver, tsig_name=TSIG_NAME, tsig_algorithm=TSIG_ALGORITHM,
+            tsig_secret=self.tsig_secret, zones=tuple(zones),
+        )
+
+    def reverse_zone(self) -> str:
+        return f"{self.layout.instance}.18.198.in-addr.arpa"
+
+    def all_zones(self, zones: list[str]) -> list[str]:
+        return [*zones, self.reverse_zone()]
+
+    # -- configuration -----------------------------------------------------------------------
+    def _keys(self) -> str:
+        return (
+            f'key "{TSIG_NAME}" {{ algorithm {TSIG_ALGORITHM}; secret "{self.tsig_secret}"; }};\n'
+            f'key "rndc-key" {{ algorithm hmac-sha256; secret "{self._secret("rndc")}"; }};\n'
+        )
+
+    def _named_conf(self, role: str, zones: list[str], notify_delay: int) -> str:
+        l = self.layout
+        me = l.dns_primary if role == "primary" else l.dns_secondary
+        d = self.dir / role
+        if role == "primary":
+            extra = (
+                f"  notify explicit;\n  also-notify {{ {l.dns_secondary}; }};\n"
+                f"  notify-source {me};\n  notify-delay {notify_delay};\n"
+                f"  allow-transfer {{ 127.0.0.0/8; }};\n"
+            )
+            zone_body = lambda z: (  # noqa: E731
+                f'type primary; file "{d}/{z}.db"; allow-update {{ key "{TSIG_NAME}"; }}; '
+                f"journal \"{d}/{z}.db.jnl\";"
+            )
+        else:
+            extra = f"  transfer-source {me};\n  notify no;\n"
+            zone_body = lambda z: f'type secondary; primaries {{ {l.dns_primary}; }}; file "{d}/{z}.db";'  # noqa: E731
+        zone_lines = "".join(f'zone "{z}" {{ {zone_body(z)} }};\n' for z in self.all_zones(zones))
+        return (
+            self._keys()
+            + f'controls {{ inet {me} port 953 allow {{ 127.0.0.0/8; }} keys {{ "rndc-key"; }}; }};\n'
+            + "options {\n"
+            f'  directory "{d}";\n  pid-file "{d}/named.pid";\n'
+            f'  session-keyfile "{d}/session.key";\n  managed-keys-directory "{d}";\n'
+            f"  listen-on port 53 {{ {me}; }};\n  listen-on-v6 {{ none; }};\n"
+            "  recursion no;\n  dnssec-validation no;\n  minimal-responses yes;\n"
+            + extra
+            + "};\n"
+            + f'logging {{ channel main {{ file "{d}/named.log"; severity info; print-time yes; }}; '
+            "category default { main; }; category xfer-in { main; }; category xfer-out { main; }; "
+            "category notify { main; }; category update { main; }; };\n"
+            + zone_lines
+        )
+
+    def _zone_file(self, zone: str) -> str:
+        l = self.layout
+        serial = int(time.time())
+        lines = [
+            "$TTL 60",
+            f"@ IN SOA ns1.{zone}. hostmaster.{zone}. {serial} {SOA_TIMERS}",
+        ]
+        if zone.endswith("in-addr.arpa"):
+            lines += [f"@ IN NS ns1.{DEFAULT_ZONES[0]}.", f"@ IN NS ns2.{DEFAULT_ZONES[0]}."]
+        else:
+            lines += [
+                "@ IN NS ns1", "@ IN NS ns2",
+                f"ns1 IN A {l.dns_primary}", f"ns2 IN A {l.dns_secondary}",
+            ]
+        return "\n".join(lines) + "\n"
+
+    def _unbound_conf(self, zones: list[str]) -> str:
+        l = self.layout
+        d = self.dir / "resolver"
+        stubs = "".join(
+            f'stub-zone:\n  name: "{z}."\n  stub-addr: {l.dns_primary}\n  stub-addr: {l.dns_secondary}\n'
+            for z in self.all_zones(zones)
+        )
+        transparent = "".join(f'  local-zone: "{z}." transparent\n  domain-insecure: "{z}."\n'
+                              for z in self.all_zones(zones))
+        return (
+            "server:\n"
+            f"  interface: {l.resolver}\n  interface: {l.gateway}\n  port: 53\n"
+            f"  access-control: 127.0.0.0/8 allow\n  access-control: {l.network} allow\n"
+            f'  directory: "{d}"\n  pidfile: "{d}/unbound.pid"\n  logfile: "{d}/unbound.log"\n'
+            '  username: ""\n  chroot: ""\n  use-syslog: no\n  do-ip6: no\n'
+            "  do-not-query-localhost: no\n  module-config: \"iterator\"\n"
+            "  cache-max-negative-ttl: 1\n  cache-max-ttl: 5\n  serve-expired: no\n"
+            # Only the testbed's zones resolve; everything else is refused here and never sent out.
+            '  local-zone: "." refuse\n'
+            + transparent
+            + stubs
+            + f"remote-control:\n  control-enable: yes\n  control-interface: {l.resolver}\n"
+            "  control-port: 8953\n  control-use-cert: no\n"
+        )
+
+    def write_config(self, zones: list[str], notify_delay: int) -> None:
+        for role in ("primary", "secondary"):
+            d = self.dir / role
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            (d / "named.conf").write_text(self._named_conf(role, zones, notify_delay))
+        for zone in self.all_zones(zones):
+            zone_file = self.dir / "primary" / f"{zone}.db"
+            if not zone_file.exists():
+                zone_file.write_text(self._zone_file(zone))
+        (self.dir / "resolver").mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.dir / "resolver" / "unbound.conf").write_text(self._unbound_conf(zones))
+        (self.dir / "rndc.conf").write_text(
+            f'key "rndc-key" {{ algorithm hmac-sha256; secret "{self._secret("rndc")}"; }};\n'
+            'options { default-key "rndc-key"; };\n'
+        )
+
+    def check_config(self) -> None:
+        for role in ("primary", "secondary"):
+            run(["named-checkconf", str(self.dir / role / "named.conf")])
+        run(["unbound-checkconf", str(self.dir / "resolver" / "unbound.conf")])
+
+    # -- processes ---------------------------------------------------------------------------
+    def start(self) -> dict[str, Recorded]:
+        records = {}
+        for role in ("primary", "secondary"):
+            records[f"named-{role}"] = start(
+                ["/usr/sbin/named", "-f", "-c", str(self.dir / role / "named.conf")],
+                log=self.dir / role / "stdout.log",
+            )
+        records["unbound"] = start(
+            ["/usr/sbin/unbound", "-d", "-c", str(self.dir / "resolver" / "unbound.conf")],
+            log=self.dir / "resolver" / "stdout.log",
+        )
+        return records
+
+    def rndc(self, server: str, *args: str) -> None:
+        run(["rndc", "-c", str(self.dir / "rndc.conf"), "-s", server, "-p", "953", *args])
+
+    def reconfigure(self, zones: list[str], notify_delay: int) -> None:
+        """Apply new zones or delay to the running servers without restarting them."""
+        self.write_config(zones, notify_delay)
+        self.check_config()
+        self.rndc(self.layout.dns_primary, "reconfig")
+        self.rndc(self.layout.dns_secondary, "reconfig")
+        run(["unbound-control", "-c", str(self.dir / "resolver" / "unbound.conf"), "reload"])
+
+    def wait_ready(self, zones: list[str], timeout: float = 20.0) -> None:
+        """Wait until both servers answer SOA for every zone and the resolver answers too."""
+        l = self.layout
+        deadline = time.monotonic() + timeout
+        pending = [(server, zone) for zone in zones for server in (l.dns_primary, l.dns_secondary, l.resolver)]
+        while pending and time.monotonic() < deadline:
+            server, zone = pending[0]
+            try:
+                answer = dns.query.udp(dns.message.make_query(zone, dns.rdatatype.SOA), server, timeout=0.5)
+                if answer.answer:
+                    pending.pop(0)
+                    continue
+            except (OSError, dns.exception.DNSException):
+                pass
+            time.sleep(0.1)
+        if pending:
+            server, zone = pending[0]
+            logs = "\n".join(tail(p, 15) for p in self.dir.glob("*/named.log"))
+            raise TestbedError(f"DNS server {server} did not serve {zone} within {timeout:.0f}s\n{logs}")

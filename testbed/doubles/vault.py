@@ -1,0 +1,429 @@
+"""A DOUBLE of HashiCorp Vault's HTTP API (not Vault): the parts mailfleet uses, as hvac calls them.
+
+No Vault binary can run on these machines, so tests and the demo talk to this instead. It follows
+Vault's documented API for these endpoints (paths, envelopes, status codes, error bodies):
+
+- ``GET|HEAD /v1/sys/health``: 200 active, 429 standby, 501 not initialised, 503 sealed; the
+  ``standbyok``, ``activecode``, ``standbycode``, ``sealedcode`` and ``uninitcode`` parameters.
+- ``GET /v1/sys/seal-status`` (no token needed).
+- ``POST|PUT /v1/auth/approle/login`` with ``role_id`` and ``secret_id``; 400
+  ``invalid role or secret ID`` when wrong.
+- KV version 2 on each mount: ``/v1/<mount>/data/<path>`` (GET with ``?version=``, POST/PUT with
+  ``options.cas``, DELETE = soft delete of the latest version) and ``/v1/<mount>/metadata/<path>``
+  (GET, LIST by method or ``?list=true``, DELETE = every version and the metadata); 10 versions
+  kept unless ``max_versions`` says otherwise.
+- Token in ``X-Vault-Token``; missing, unknown or not allowed: 403 ``{"errors":["permission denied"]}``.
+  Missing secret: 404 ``{"errors":[]}``. Sealed: 503 ``{"errors":["Vault is sealed"]}`` on every
+  endpoint but health and seal status. Namespaces through ``X-Vault-Namespace``.
+
+Every answer carries ``X-Mailfleet-Double: vault``. Policies are simplified to (glob, capabilities)
+rules per token; the root token may do everything. State lives in memory (`VaultState`); tests
+change it directly (seal, add tokens and AppRoles) instead of through Vault's admin endpoints.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import secrets
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+
+ALL_CAPABILITIES = frozenset({"create", "read", "update", "delete", "list"})
+DOUBLE_HEADER = ("X-Mailfleet-Double", "vault")
+VERSION = "1.19.0"
+Rules = tuple[tuple[str, frozenset[str]], ...]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_token() -> str:
+    return "hvs." + secrets.token_urlsafe(18)
+
+
+@dataclass
+class KvVersion:
+    data: dict[str, Any]
+    created_time: str
+    deletion_time: str = ""
+    destroyed: bool = False
+
+    def metadata(self, version: int) -> dict[str, Any]:
+        return {"created_time": self.created_time, "custom_metadata": None,
+                "deletion_time": self.deletion_time, "destroyed": self.destroyed, "version": version}
+
+
+@dataclass
+class KvSecret:
+    created_time: str
+    updated_time: str
+    current_version: int = 0
+    oldest_version: int = 0
+    max_versions: int = 0
+    cas_required: bool = False
+    versions: dict[int, KvVersion] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Token:
+    namespace: str = ""
+    rules: Rules | None = None  # None: root, every capability everywhere
+    policies: tuple[str, ...] = ("root",)
+
+    def allows(self, api_path: str, capability: str) -> bool:
+        if self.rules is None:
+            return True
+        return any(
+            capability in caps and fnmatch.fnmatchcase(api_path, pattern) for pattern, caps in self.rules
+        )
+
+
+@dataclass(frozen=True)
+class AppRole:
+    role_name: str
+    secret_id: str
+    namespace: str = ""
+    rules: Rules | None = None
+
+
+class VaultState:
+    """Everything the double knows. Thread-safe: the server runs threaded."""
+
+    def __init__(self, root_token: str | None = None, mounts: tuple[str, ...] = ("secret",)) -> None:
+        self.lock = threading.RLock()
+        self.initialized = True
+        self.sealed = False
+        self.standby = False
+        self.cluster_id = str(uuid.uuid4())
+        self.root_token = root_token or new_token()
+        self.tokens: dict[str, Token] = {self.root_token: Token()}
+        self.approles: dict[str, AppRole] = {}
+        self.namespaces: set[str] = {""}
+        self.kv: dict[tuple[str, str], dict[str, KvSecret]] = {("", mount): {} for mount in mounts}
+        self.requests: list[tuple[str, str]] = []  # (method, path) seen, for tests to count calls
+
+    # -- what tests change directly --------------------------------------------------------------
+    def seal(self) -> None:
+        with self.lock:
+            self.sealed = True
+
+    def unseal(self) -> None:
+        with self.lock:
+            self.sealed = False
+
+    def add_namespace(self, namespace: str, mounts: tuple[str, ...] = ("secret",)) -> None:
+        with self.lock:
+            self.namespaces.add(namespace)
+            for mount in mounts:
+                self.kv.setdefault((namespace, mount), {})
+
+    def add_token(self, token: str | None = None, *, namespace: str = "",
+                  rules: dict[str, set[str]] | None = None) -> str:
+        """A token limited to `rules` ({glob on 'mount/data/path': capabilities}); None: root."""
+        token = token or new_token()
+        with self.lock:
+            self.tokens[token] = Token(namespace=namespace, rules=_rules(rules), policies=("default",))
+        return token
+
+    def revoke_token(self, token: str) -> None:
+        with self.lock:
+            self.tokens.pop(token, None)
+
+    def add_approle(self, role_name: str, *, namespace: str = "",
+                    rules: dict[str, set[str]] | None = None) -> tuple[str, str]:
+        """Create an AppRole; returns (role_id, secret_id)."""
+        role_id, secret_id = str(uuid.uuid4()), str(uuid.uuid4())
+        with self.lock:
+            self.approles[role_id] = AppRole(role_name, secret_id, namespace, _rules(rules))
+        return role_id, secret_id
+
+    def kv_store(self, namespace: str, mount: str) -> dict[str, KvSecret] | None:
+        return self.kv.get((namespace, mount))
+
+
+def _rules(rules: dict[str, set[str]] | None) -> Rules | None:
+    if rules is None:
+        return None
+    return tuple((pattern, frozenset(caps)) for pattern, caps in rules.items())
+
+
+# -- responses -----------------------------------------------------------------------------------
+def _json(body: Any, status: int = 200) -> Response:
+    response = Response(json.dumps(body) + "\n", status=status, mimetype="application/json")
+    response.headers[DOUBLE_HEADER[0]] = DOUBLE_HEADER[1]
+    return response
+
+
+def _errors(status: int, *messages: str) -> Response:
+    return _json({"errors": list(messages)}, status)
+
+
+def _envelope(data: Any, mount_type: str = "kv", auth: Any = None) -> dict[str, Any]:
+    return {"request_id": str(uuid.uuid4()), "lease_id": "", "renewable": False, "lease_duration": 0,
+            "data": data, "wrap_info": None, "warnings": None, "auth": auth, "mount_type": mount_type}
+
+
+def _no_content() -> Response:
+    response = Response(status=204)
+    response.headers[DOUBLE_HEADER[0]] = DOUBLE_HEADER[1]
+    return response
+
+
+def _body() -> dict[str, Any] | None:
+    if not request.data:
+        return {}
+    try:
+        body = json.loads(request.data)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _namespace() -> str:
+    return request.headers.get("X-Vault-Namespace", "").strip("/")
+
+
+# -- the app -------------------------------------------------------------------------------------
+def create_app(state: VaultState | None = None, state_dir: Path | None = None) -> Flask:
+    """The double's WSGI app. With `state_dir`, the root token is kept in `state_dir/root_token`
+    (mode 0600; created if missing) so a process started by the testbed can be used by others."""
+    if state is None:
+        state = VaultState(root_token=_root_token_from(state_dir) if state_dir else None)
+    app = Flask(__name__)
+    app.config["VAULT_STATE"] = state
+
+    @app.before_request
+    def record() -> None:
+        with state.lock:
+            state.requests.append((request.method, request.path))
+
+    @app.errorhandler(404)
+    def not_found(_: Exception) -> Response:
+        return _errors(404)
+
+    @app.errorhandler(405)
+    def not_allowed(_: Exception) -> Response:
+        return _errors(405, "1 error occurred:\n\t* unsupported operation\n\n")
+
+    @app.route("/v1/sys/health", methods=["GET", "HEAD"])
+    def health() -> Response:
+        status, body = _health(state)
+        if request.method == "HEAD":
+            response = _json({}, status)
+            response.set_data(b"")
+            return response
+        return _json(body, status)
+
+    @app.get("/v1/sys/seal-status")
+    def seal_status() -> Response:
+        with state.lock:
+            body = {"type": "shamir", "initialized": state.initialized, "sealed": state.sealed,
+                    "t": 1, "n": 1, "progress": 0, "nonce": "", "version": VERSION,
+                    "build_date": "2025-01-01T00:00:00Z", "migration": False, "recovery_seal": False,
+                    "storage_type": "inmem", "removed_from_cluster": False}
+            if not state.sealed:
+                body.update(cluster_name="mailfleet-vault-double", cluster_id=state.cluster_id)
+        return _json(body)
+
+    @app.route("/v1/auth/approle/login", methods=["POST", "PUT"])
+    def approle_login() -> Response:
+        if state.sealed:
+            return _errors(503, "Vault is sealed")
+        body = _body()
+        if body is None:
+            return _errors(400, "failed to parse JSON input")
+        role_id = body.get("role_id") or ""
+        if not role_id:
+            return _errors(400, "missing role_id")
+        with state.lock:
+            role = state.approles.get(role_id)
+            if role is None or role.namespace != _namespace() or body.get("secret_id") != role.secret_id:
+                return _errors(400, "invalid role or secret ID")
+            token = new_token()
+            state.tokens[token] = Token(namespace=role.namespace, rules=role.rules, policies=("default",))
+        auth = {"client_token": token, "accessor": str(uuid.uuid4()), "policies": ["default"],
+                "token_policies": ["default"], "metadata": {"role_name": role.role_name},
+                "lease_duration": 2764800, "renewable": True, "entity_id": str(uuid.uuid4()),
+                "token_type": "service", "orphan": True, "mfa_requirement": None, "num_uses": 0}
+        return _json(_envelope(None, mount_type="", auth=auth))
+
+    @app.route("/v1/<path:api_path>", methods=["GET", "POST", "PUT", "DELETE", "LIST"])
+    def kv(api_path: str) -> Response:
+        if state.sealed:
+            return _errors(503, "Vault is sealed")
+        namespace = _namespace()
+        token = state.tokens.get(request.headers.get("X-Vault-Token", ""))
+        if token is None or (token.namespace and token.namespace != namespace):
+            return _errors(403, "permission denied")
+        method = request.method
+        if method == "GET" and request.args.get("list") == "true":
+            method = "LIST"
+        mount, _, rest = api_path.partition("/")
+        kind, _, path = rest.partition("/")
+        with state.lock:
+            store = state.kv_store(namespace, mount) if namespace in state.namespaces else None
+            if store is None:
+                return _errors(404, f'no handler for route "{api_path}". route entry not found.')
+            handler = _HANDLERS.get((kind, method))
+            if handler is None:
+                return _errors(405, "1 error occurred:\n\t* unsupported operation\n\n")
+            capability = _capability(kind, method, store, path)
+            if not token.allows(f"{mount}/{kind}/{path}", capability):
+                return _errors(403, "permission denied")
+            return handler(store, path.rstrip("/") if method != "LIST" else path)
+
+    return app
+
+
+def _root_token_from(state_dir: Path) -> str:
+    token_file = state_dir / "root_token"
+    if token_file.exists():
+        return token_file.read_text().strip()
+    token = new_token()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token
+
+
+def _health(state: VaultState) -> tuple[int, dict[str, Any]]:
+    args = request.args
+
+    def code(name: str, default: int) -> int:
+        try:
+            return int(args.get(name, default))
+        except ValueError:
+            return default
+
+    with state.lock:
+        body = {"initialized": state.initialized, "sealed": state.sealed, "standby": state.standby,
+                "performance_standby": False, "replication_performance_mode": "disabled",
+                "replication_dr_mode": "disabled", "server_time_utc": int(datetime.now(UTC).timestamp()),
+                "version": VERSION, "enterprise": False, "echo_duration_ms": 0,
+                "clock_skew_ms": 0, "replication_primary_canary_age_ms": 0, "removed_from_cluster": False}
+        if not state.sealed:
+            body.update(cluster_name="mailfleet-vault-double", cluster_id=state.cluster_id)
+        if not state.initialized:
+            return code("uninitcode", 501), body
+        if state.sealed:
+            return code("sealedcode", 503), body
+        if state.standby and "standbyok" not in args:
+            return code("standbycode", 429), body
+        return code("activecode", 200), body
+
+
+def _capability(kind: str, method: str, store: dict[str, KvSecret], path: str) -> str:
+    if method == "LIST":
+        return "list"
+    if method == "GET":
+        return "read"
+    if method == "DELETE":
+        return "delete"
+    return "update" if path.rstrip("/") in store else "create"
+
+
+# -- KV v2 handlers (called with the state lock held) ---------------------------------------------
+def _read_data(store: dict[str, KvSecret], path: str) -> Response:
+    secret = store.get(path)
+    if secret is None:
+        return _errors(404)
+    try:
+        number = int(request.args.get("version", 0)) or secret.current_version
+    except ValueError:
+        return _errors(400, "invalid version")
+    version = secret.versions.get(number)
+    if version is None:
+        return _errors(404)
+    if version.deletion_time or version.destroyed:  # Vault answers 404 with the metadata only
+        return _json(_envelope({"data": None, "metadata": version.metadata(number)}), 404)
+    return _json(_envelope({"data": version.data, "metadata": version.metadata(number)}))
+
+
+def _write_data(store: dict[str, KvSecret], path: str) -> Response:
+    body = _body()
+    if body is None:
+        return _errors(400, "failed to parse JSON input")
+    data = body.get("data")
+    if not isinstance(data, dict):
+        return _errors(400, "no data provided")
+    options = body.get("options") or {}
+    secret = store.get(path)
+    current = secret.current_version if secret else 0
+    cas = options.get("cas")
+    if cas is None and secret is not None and secret.cas_required:
+        return _errors(400, "check-and-set parameter required for this call")
+    if cas is not None and int(cas) != current:
+        return _errors(400, "check-and-set parameter did not match the current version")
+    now = _now()
+    if secret is None:
+        secret = store[path] = KvSecret(created_time=now, updated_time=now)
+    number = current + 1
+    secret.versions[number] = KvVersion(data=dict(data), created_time=now)
+    secret.current_version, secret.updated_time = number, now
+    keep = secret.max_versions or 10
+    for old in sorted(secret.versions)[:-keep]:
+        del secret.versions[old]
+    secret.oldest_version = min(secret.versions) if number > keep else 0
+    return _json(_envelope(secret.versions[number].metadata(number)))
+
+
+def _soft_delete(store: dict[str, KvSecret], path: str) -> Response:
+    secret = store.get(path)
+    if secret is not None and secret.current_version in secret.versions:
+        secret.versions[secret.current_version].deletion_time = _now()
+    return _no_content()
+
+
+def _read_metadata(store: dict[str, KvSecret], path: str) -> Response:
+    secret = store.get(path)
+    if secret is None:
+        return _errors(404)
+    versions = {
+        str(number): {"created_time": ver.created_time, "deletion_time": ver.deletion_time,
+                      "destroyed": ver.destroyed}
+        for number, ver in sorted(secret.versions.items())
+    }
+    return _json(_envelope({
+        "cas_required": secret.cas_required, "created_time": secret.created_time,
+        "current_version": secret.current_version, "custom_metadata": None, "delete_version_after": "0s",
+        "max_versions": secret.max_versions, "oldest_version": secret.oldest_version,
+        "updated_time": secret.updated_time, "versions": versions,
+    }))
+
+
+def _list_metadata(store: dict[str, KvSecret], path: str) -> Response:
+    prefix = path if path == "" or path.endswith("/") else path + "/"
+    keys: set[str] = set()
+    for name in store:
+        if name.startswith(prefix):
+            head, slash, _ = name[len(prefix):].partition("/")
+            keys.add(head + slash)
+    if not keys:
+        return _errors(404)
+    return _json(_envelope({"keys": sorted(keys)}))
+
+
+def _delete_metadata(store: dict[str, KvSecret], path: str) -> Response:
+    store.pop(path, None)
+    return _no_content()
+
+
+_HANDLERS = {
+    ("data", "GET"): _read_data,
+    ("data", "POST"): _write_data,
+    ("data", "PUT"): _write_data,
+    ("data", "DELETE"): _soft_delete,
+    ("metadata", "GET"): _read_metadata,
+    ("metadata", "LIST"): _list_metadata,
+    ("metadata", "DELETE"): _delete_metadata,
+}

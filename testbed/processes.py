@@ -1,0 +1,108 @@
+"""Start daemons detached and stop them by the PID we recorded, never by name.
+
+A recorded PID is trusted only while /proc/<pid>/cmdline still shows the program we started, so a
+reused PID is never signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Recorded:
+    pid: int
+    argv0: str
+
+    def alive(self) -> bool:
+        try:
+            cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        if not cmdline:  # a zombie
+            return False
+        # startswith: some daemons (redis) rewrite their title as "argv0 extra words".
+        return cmdline.split(b"\0", 1)[0].decode(errors="replace").startswith(self.argv0)
+
+    def to_json(self) -> dict[str, object]:
+        return {"pid": self.pid, "argv0": self.argv0}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Recorded:
+        return cls(pid=int(data["pid"]), argv0=str(data["argv0"]))  # type: ignore[call-overload]
+
+
+def start(
+    argv: Sequence[str], log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Recorded:
+    """Start argv in its own session with output to log; return its PID record."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+        )
+    return Recorded(pid=proc.pid, argv0=argv[0])
+
+
+def stop(record: Recorded, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """Signal the recorded process, wait for it to exit, then SIGKILL if it has not."""
+    if not record.alive():
+        return
+    try:
+        os.kill(record.pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(record.pid)
+        if not record.alive():
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(record.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    while record.alive():
+        _reap(record.pid)
+        time.sleep(0.05)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if the process is our child, so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def run(argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion; raise with its output when it fails."""
+    result = subprocess.run(list(argv), capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        raise TestbedError(
+            f"command failed ({result.returncode}): {' '.join(argv)}\n{result.stdout}{result.stderr}".strip()
+        )
+    return result
+
+
+class TestbedError(RuntimeError):
+    """Something in the testbed could not start or stop; the message says what and shows logs."""

@@ -1,0 +1,82 @@
+"""The Debian 12 root filesystem every testbed host boots from, built once with debootstrap and
+cached; each host gets a copy-on-write overlay of it (instant, and the cache is never changed)."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+from testbed.layout import CACHE_ROOT
+from testbed.processes import TestbedError, run
+
+SUITE = "bookworm"
+# python3-apt: Ansible's apt module needs it; without it every first apt task installs it.
+PACKAGES = (
+    "systemd,systemd-sysv,dbus,openssh-server,python3,python3-apt,sudo,iproute2,"
+    "procps,ca-certificates,iputils-ping,less"
+)
+RECIPE_VERSION = "1"  # bump when the post-build steps below change
+
+
+def recipe_id() -> str:
+    return hashlib.sha256(f"{SUITE}|{PACKAGES}|{RECIPE_VERSION}".encode()).hexdigest()[:12]
+
+
+def cached_root() -> Path:
+    return CACHE_ROOT / "rootfs" / f"{SUITE}-{recipe_id()}"
+
+
+def debian_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
+    """The Debian mirror this machine already uses (read from its apt sources, never hard-coded)."""
+    texts = []
+    for path in [sources_dir / "sources.list", *sorted((sources_dir / "sources.list.d").glob("*"))]:
+        if path.is_file():
+            texts.append(path.read_text(errors="replace"))
+    for text in texts:
+        for match in re.finditer(r"^(?:URIs:|deb)\s+(?:\[[^\]]*\]\s+)?(\S+/debian)/?\s", text, re.M):
+            return match.group(1)
+    raise TestbedError("no Debian mirror found in /etc/apt/sources.list{,.d}: cannot run debootstrap")
+
+
+def ensure_root() -> Path:
+    """Return the cached root, building it first if needed (concurrent callers wait for one build)."""
+    target = cached_root()
+    if (target / ".mailfleet-complete").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / "build.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / ".mailfleet-complete").exists():
+            return target
+        building = target.with_name(target.name + ".building")
+        shutil.rmtree(building, ignore_errors=True)
+        run(["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(building), debian_mirror()])
+        _configure(building)
+        shutil.rmtree(target, ignore_errors=True)
+        building.rename(target)
+        (target / ".mailfleet-complete").touch()
+    return target
+
+
+def _configure(root: Path) -> None:
+    """Make the image boot as a network host: networkd for host0, no baked-in identity."""
+    run(["chroot", str(root), "systemctl", "enable", "systemd-networkd", "ssh"])
+    # Each host gets its own machine-id and SSH host keys when it is created.
+    (root / "etc/machine-id").write_text("")
+    for key in (root / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    # The host's own apt sources, so hosts install from the same Debian as this machine.
+    for name in ("sources.list", "sources.list.d"):
+        src = Path("/etc/apt") / name
+        dst = root / "etc/apt" / name
+        if src.is_dir():
+            shutil.rmtree(dst, ignore_errors=True)
+            shutil.copytree(src, dst)
+        elif src.is_file():
+            shutil.copy2(src, dst)
+    # Keep apt lean inside hosts (no recommends), as the roles expect on a minimal server.
+    (root / "etc/apt/apt.conf.d/90mailfleet-norecommends").write_text('APT::Install-Recommends "false";\n')
+    run(["chroot", str(root), "apt-get", "clean"])
