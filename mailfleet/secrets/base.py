@@ -153,7 +153,9 @@ class SecretStore(ABC):
         return True
 
     def list(self, prefix: str = "") -> list[str]:
-        """Full paths of every secret under `prefix` (recursively), sorted. Unknown prefix: []."""
+        """Full paths of every secret below the folder `prefix` (recursively), sorted; [] if none.
+
+        `list("tenants/acme")` gives "tenants/acme/mailu", ...; a secret's own path is not a folder."""
         return sorted(self._list(validate_prefix(prefix)))
 
     def delete(self, path: str) -> None:

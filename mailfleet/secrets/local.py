@@ -152,7 +152,7 @@ class LocalStore(SecretStore):
         doc, _ = self._load(for_write=False)
         if not prefix:
             return list(doc["secrets"])
-        return [path for path in doc["secrets"] if path == prefix or path.startswith(prefix + "/")]
+        return [path for path in doc["secrets"] if path.startswith(prefix + "/")]
 
     def _delete(self, path: str) -> None:
         with self._transaction() as doc:

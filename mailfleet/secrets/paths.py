@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from ..validation import ValidationError, validate_tenant_slug
 from .errors import InvalidSecretPath
 
 SEGMENT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -82,12 +83,21 @@ def validate_field(field: str) -> str:
     return field
 
 
+def validate_tenant(tenant: str) -> str:
+    """A tenant slug (the shared rule in mailfleet.validation) that is also a valid path segment."""
+    try:
+        validate_tenant_slug(tenant)
+    except ValidationError as exc:
+        raise InvalidSecretPath(str(exc)) from None
+    return validate_segment(tenant, "tenant name")
+
+
 def tenant_path(tenant: str, kind: str) -> str:
     """`tenant_path("acme", "mailu")` -> "tenants/acme/mailu" (both parts validated)."""
-    validate_segment(tenant, "tenant name")
+    validate_tenant(tenant)
     validate_segment(kind, "secret name")
     return f"{TENANTS}/{tenant}/{kind}"
 
 
 def tenant_prefix(tenant: str) -> str:
-    return f"{TENANTS}/{validate_segment(tenant, 'tenant name')}"
+    return f"{TENANTS}/{validate_tenant(tenant)}"

@@ -7,7 +7,7 @@ import functools
 from .base import SecretStore
 from .config import get_store
 from .generators import FieldGenerator, acme_account_key, mailu_secrets, restic_secrets, ssh_key_pair
-from .paths import ACME_ACCOUNT, MAILU, RESTIC, SSH_KEY, tenant_path, validate_segment
+from .paths import ACME_ACCOUNT, MAILU, RESTIC, SSH_KEY, tenant_path, validate_tenant
 
 
 def tenant_generators(tenant: str) -> dict[str, FieldGenerator]:
@@ -22,7 +22,7 @@ def tenant_generators(tenant: str) -> dict[str, FieldGenerator]:
 
 def ensure_tenant_secrets(tenant: str, store: SecretStore | None = None) -> list[str]:
     """Generate every missing per-tenant secret; return the paths created (existing ones untouched)."""
-    validate_segment(tenant, "tenant name")
+    validate_tenant(tenant)
     if store is None:
         store = get_store()
     created = []

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from werkzeug.serving import make_server
 
-from mailfleet.secrets import get_store
+from mailfleet.secrets import SecretStore, get_store
 from mailfleet.secrets.local import LocalStore
+from mailfleet.secrets.vault import VaultStore
+from testbed.doubles.vault import VaultState, create_app
 
 
 @pytest.fixture
@@ -27,3 +32,39 @@ def local_store(local_env: dict[str, str]) -> LocalStore:
     store = get_store(local_env)
     assert isinstance(store, LocalStore)
     return store
+
+
+@pytest.fixture
+def vault_double() -> Iterator[tuple[str, VaultState]]:
+    """The Vault double on 127.0.0.1 (werkzeug make_server in a thread): (address, state)."""
+    state = VaultState()
+    server = make_server("127.0.0.1", 0, create_app(state), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", state
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+
+
+@pytest.fixture
+def vault_env(vault_double: tuple[str, VaultState], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    addr, state = vault_double
+    for name in ("VAULT_ROLE_ID", "VAULT_SECRET_ID", "VAULT_NAMESPACE", "VAULT_CACERT", "VAULT_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return {"MAILFLEET_SECRETS_BACKEND": "vault", "VAULT_ADDR": addr, "VAULT_TOKEN": state.root_token}
+
+
+@pytest.fixture
+def vault_store(vault_env: dict[str, str]) -> VaultStore:
+    store = get_store(vault_env)
+    assert isinstance(store, VaultStore)
+    return store
+
+
+@pytest.fixture(params=["local", "vault"])
+def any_store(request: pytest.FixtureRequest) -> SecretStore:
+    """Each backend in turn, for behaviour both must share."""
+    return request.getfixturevalue(f"{request.param}_store")
