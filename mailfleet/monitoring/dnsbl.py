@@ -1,0 +1,186 @@
+"""DNS blocklists: the default lists, their return-code maps, query names and answer classification.
+
+The trap this module exists to avoid (see shared/reference/mail-checks.md): Spamhaus answers
+127.255.255.252/254/255 for malformed queries, queries through public resolvers and over-quota
+use. Those are errors, so every 127.255.255.x answer, every timeout and every code a list does
+not document is UNKNOWN, never "listed".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .errors import MonitoringConfigError
+from .results import Status, worst
+
+
+class ListKind(StrEnum):
+    IP = "ip"
+    DOMAIN = "domain"
+
+
+@dataclass(frozen=True)
+class ReturnCode:
+    meaning: str
+    status: Status  # ERROR: listed; WARNING: listed but a configuration matter (PBL); UNKNOWN: an error code
+
+
+LISTED = Status.ERROR
+
+
+def _codes(entries: Mapping[str, tuple[str, Status]]) -> dict[str, ReturnCode]:
+    return {addr: ReturnCode(meaning, status) for addr, (meaning, status) in entries.items()}
+
+
+def _listed_as(meaning: str) -> dict[str, ReturnCode]:
+    return _codes({"127.0.0.2": (meaning, LISTED)})
+
+
+ERROR_NET = ipaddress.IPv4Network("127.255.255.0/24")
+
+# Answers that mean "the query failed" whatever the list (Spamhaus documents these; others reuse them).
+ERROR_CODES: dict[str, str] = {
+    "127.255.255.252": "typing error in the DNSBL name (malformed query)",
+    "127.255.255.254": "query through a public/open resolver refused: use the project's own resolver",
+    "127.255.255.255": "excessive number of queries (over quota)",
+}
+
+
+@dataclass(frozen=True)
+class DnsblList:
+    """One blocklist: its DNS zone, what it lists, its return-code map and its delisting page."""
+
+    name: str
+    zone: str
+    kind: ListKind
+    delist_url: str
+    codes: Mapping[str, ReturnCode] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        zone = self.zone.strip().rstrip(".").lower()
+        object.__setattr__(self, "zone", zone)
+        if not zone or "." not in zone:
+            raise MonitoringConfigError(f"DNSBL {self.name!r}: zone {self.zone!r} is not a DNS zone")
+        if zone == "sorbs.net" or zone.endswith(".sorbs.net"):
+            raise MonitoringConfigError(
+                f"DNSBL {self.name!r}: SORBS ({zone}) has been dead since June 2024 and must not be queried"
+            )
+        if not self.delist_url.startswith(("https://", "http://")):
+            raise MonitoringConfigError(f"DNSBL {self.name!r}: delist_url must be an http(s) URL")
+        for code in self.codes:
+            try:
+                addr = ipaddress.IPv4Address(code)
+            except ValueError:
+                raise MonitoringConfigError(
+                    f"DNSBL {self.name!r}: return code {code!r} is not IPv4") from None
+            if addr in ERROR_NET and self.codes[code].status is not Status.UNKNOWN:
+                raise MonitoringConfigError(
+                    f"DNSBL {self.name!r}: {code} is an error answer and can only map to 'unknown'"
+                )
+
+
+SPAMHAUS_CHECK = "https://check.spamhaus.org/"
+
+DEFAULT_IP_LISTS: tuple[DnsblList, ...] = (
+    DnsblList("Spamhaus ZEN", "zen.spamhaus.org", ListKind.IP, SPAMHAUS_CHECK, _codes({
+        "127.0.0.2": ("SBL: Spamhaus SBL data", LISTED),
+        "127.0.0.3": ("SBL CSS: snowshoe spam source", LISTED),
+        "127.0.0.4": ("XBL: exploited / botnet", LISTED),
+        "127.0.0.5": ("XBL: exploited / botnet", LISTED),
+        "127.0.0.6": ("XBL: exploited / botnet", LISTED),
+        "127.0.0.7": ("XBL: exploited / botnet", LISTED),
+        "127.0.0.9": ("SBL DROP: hijacked netblock", LISTED),
+        # PBL on an MTA address is a configuration matter (provider marks the range as end-user).
+        "127.0.0.10": ("PBL (ISP maintained): address should not send mail directly", Status.WARNING),
+        "127.0.0.11": ("PBL (Spamhaus maintained): address should not send mail directly", Status.WARNING),
+    })),
+    # Barracuda answers only DNS servers registered with it (free) - register the project resolver.
+    DnsblList("Barracuda", "b.barracudacentral.org", ListKind.IP,
+              "https://www.barracudacentral.org/rbl/removal-request", _listed_as("listed")),
+    DnsblList("SpamCop", "bl.spamcop.net", ListKind.IP, "https://www.spamcop.net/bl.shtml",
+              _listed_as("listed")),
+    DnsblList("UCEPROTECT Level 1", "dnsbl-1.uceprotect.net", ListKind.IP,
+              "https://www.uceprotect.net/en/rblcheck.php", _listed_as("listed")),
+    DnsblList("Backscatterer", "ips.backscatterer.org", ListKind.IP,
+              "https://www.backscatterer.org/?target=test", _listed_as("listed (backscatter)")),
+    DnsblList("PSBL", "psbl.surriel.com", ListKind.IP, "https://psbl.org/", _listed_as("listed")),
+    DnsblList("Mailspike", "z.mailspike.net", ListKind.IP, "https://mailspike.org/iplookup.html",
+              _listed_as("listed")),
+    DnsblList("s5h", "all.s5h.net", ListKind.IP, "https://www.usenix.org.uk/content/rblremove",
+              _listed_as("listed")),
+    DnsblList("SpamRATS", "all.spamrats.com", ListKind.IP, "https://www.spamrats.com/lookup.php", _codes({
+        "127.0.0.36": ("RATS-Dyna: looks like a dynamic/end-user address", LISTED),
+        "127.0.0.37": ("RATS-NoPtr: no reverse DNS", LISTED),
+        "127.0.0.38": ("RATS-Spam: seen sending spam", LISTED),
+        "127.0.0.43": ("RATS-Auth: authentication attacks", LISTED),
+    })),
+)
+
+DEFAULT_DOMAIN_LISTS: tuple[DnsblList, ...] = (
+    DnsblList("Spamhaus DBL", "dbl.spamhaus.org", ListKind.DOMAIN, SPAMHAUS_CHECK, _codes({
+        "127.0.1.2": ("spam domain", LISTED),
+        "127.0.1.4": ("phishing domain", LISTED),
+        "127.0.1.5": ("malware domain", LISTED),
+        "127.0.1.6": ("botnet C&C domain", LISTED),
+        "127.0.1.102": ("abused legit domain: spam", LISTED),
+        "127.0.1.103": ("abused legit domain: spammed redirector", LISTED),
+        "127.0.1.104": ("abused legit domain: phishing", LISTED),
+        "127.0.1.105": ("abused legit domain: malware", LISTED),
+        "127.0.1.106": ("abused legit domain: botnet C&C", LISTED),
+        "127.0.1.255": ("IP queries are not allowed on the DBL", Status.UNKNOWN),
+    })),
+)
+
+
+def query_name(subject: str, dnsbl: DnsblList) -> str:
+    """The name to look up: reversed octets (IPv4), reversed nibbles (IPv6) or the domain itself."""
+    if dnsbl.kind is ListKind.DOMAIN:
+        return f"{subject.rstrip('.').lower()}.{dnsbl.zone}"
+    addr = ipaddress.ip_address(subject)
+    if isinstance(addr, ipaddress.IPv4Address):
+        return ".".join(reversed(str(addr).split("."))) + "." + dnsbl.zone
+    return ".".join(reversed(addr.exploded.replace(":", ""))) + "." + dnsbl.zone
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    detail: str
+    listed: bool
+
+
+def classify(dnsbl: DnsblList, answers: Iterable[str]) -> Verdict:
+    """Turn the A records returned for a query into a verdict. No answers means not listed."""
+    answers = sorted(set(answers))
+    if not answers:
+        return Verdict(Status.OK, f"not listed on {dnsbl.name}", listed=False)
+    statuses: list[Status] = []
+    meanings: list[str] = []
+    for answer in answers:
+        code = _classify_one(dnsbl, answer)
+        statuses.append(code.status)
+        meanings.append(f"{answer}: {code.meaning}")
+    status = worst(statuses)
+    listed = any(s.failing for s in statuses)
+    prefix = f"listed on {dnsbl.name}" if listed else f"{dnsbl.name} gave no usable answer"
+    return Verdict(status, f"{prefix} ({'; '.join(meanings)})", listed=listed)
+
+
+def _classify_one(dnsbl: DnsblList, answer: str) -> ReturnCode:
+    if answer in ERROR_CODES:
+        return ReturnCode(ERROR_CODES[answer], Status.UNKNOWN)
+    try:
+        addr = ipaddress.IPv4Address(answer)
+    except ValueError:
+        return ReturnCode("not an IPv4 answer", Status.UNKNOWN)
+    if addr in ERROR_NET:
+        return ReturnCode("error answer from the list", Status.UNKNOWN)
+    if answer in dnsbl.codes:
+        return dnsbl.codes[answer]
+    if addr not in ipaddress.IPv4Network("127.0.0.0/8"):
+        # A resolver that rewrites NXDOMAIN, or a list that has been shut down and wildcards everything.
+        return ReturnCode("answer outside 127.0.0.0/8 (resolver rewriting or dead list)", Status.UNKNOWN)
+    return ReturnCode("return code the list does not document", Status.UNKNOWN)

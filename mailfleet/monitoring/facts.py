@@ -1,0 +1,246 @@
+"""Checks from inside the server: parse the JSON facts document the health play returns
+(playbooks/health_facts.yml) into results.
+
+Document (schema 1), every section optional; a missing section gives an UNKNOWN result:
+
+    {"schema": 1, "host": "mail1", "collected_at": "2025-01-01T00:00:00+00:00",
+     "disk": [{"mount": "/", "size_bytes": 1, "free_bytes": 1}],
+     "memory": {"total_mb": 1, "available_mb": 1},
+     "load": {"load1": 0.1, "load5": 0.1, "load15": 0.1, "cpus": 2},
+     "containers": [{"name": "mailu-smtp-1", "state": "running", "health": "healthy"}],
+     "mail_queue": {"deferred": 0, "active": 0},
+     "updates": {"pending": 0, "security": 0, "reboot_required": false},
+     "fail2ban": {"running": true, "banned": 0, "jails": 2},
+     "backup": {"last_success": "2025-01-01T00:00:00+00:00"},      # null: never
+     "firewall": {"active": true, "rules": 12}}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .errors import FactsError, MonitoringConfigError
+from .outcome import Outcome, error, ok, unknown, warning
+from .results import CheckResult
+
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class FactsThresholds:
+    disk_warn_free_pct: float = 30.0   # Mail-in-a-Box's thresholds
+    disk_error_free_pct: float = 15.0
+    memory_warn_free_pct: float = 20.0
+    memory_error_free_pct: float = 10.0
+    load_warn_per_cpu: float = 2.0     # 5-minute load average divided by CPUs
+    load_error_per_cpu: float = 4.0
+    queue_error_deferred: int = 30     # mailcow alerts at >= 30 deferred
+    backup_warn_age: timedelta = timedelta(hours=26)  # daily backups plus slack
+    backup_error_age: timedelta = timedelta(days=3)   # reference says at most 7; we aim tighter
+
+    def __post_init__(self) -> None:
+        for warn, err, what in ((self.disk_warn_free_pct, self.disk_error_free_pct, "disk"),
+                                (self.memory_warn_free_pct, self.memory_error_free_pct, "memory")):
+            if not 0 <= err <= warn <= 100:
+                raise MonitoringConfigError(
+                    f"{what} thresholds need 0 <= error <= warn <= 100 (percent free)")
+        if not 0 < self.load_warn_per_cpu <= self.load_error_per_cpu:
+            raise MonitoringConfigError("load thresholds need 0 < warn <= error")
+        if self.queue_error_deferred < 1:
+            raise MonitoringConfigError("queue_error_deferred must be at least 1")
+        if not timedelta(0) < self.backup_warn_age <= self.backup_error_age:
+            raise MonitoringConfigError("backup ages need 0 < warn <= error")
+
+
+def parse_facts(raw: str | bytes | dict[str, Any]) -> dict[str, Any]:
+    """Decode and validate the top level of a facts document."""
+    if isinstance(raw, str | bytes):
+        try:
+            doc = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise FactsError(f"facts document is not JSON: {exc}") from None
+    else:
+        doc = raw
+    if not isinstance(doc, dict):
+        raise FactsError("facts document must be a JSON object")
+    if doc.get("schema") != SCHEMA:
+        raise FactsError(f"facts document schema {doc.get('schema')!r} is not supported (expected {SCHEMA})")
+    return doc
+
+
+def _num(section: dict[str, Any], key: str, where: str) -> float:
+    value = section.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FactsError(f"{where}.{key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _pct_outcome(free_pct: float, warn: float, err: float, what: str) -> Outcome:
+    detail = f"{what}: {free_pct:.1f} % free"
+    if free_pct < err:
+        return error(detail, round(free_pct, 1))
+    if free_pct < warn:
+        return warning(detail, round(free_pct, 1))
+    return ok(detail, round(free_pct, 1))
+
+
+def evaluate_facts(server: str, raw: str | bytes | dict[str, Any], thresholds: FactsThresholds,
+                   now: datetime) -> list[CheckResult]:
+    """All inside checks for one server. Raises FactsError on a malformed document (nothing stored)."""
+    doc = parse_facts(raw)
+    out: list[tuple[str, Outcome]] = []
+    for key, check in _CHECKS:
+        value = doc.get(key)
+        if value is None:
+            out.append((key, unknown(f"{key}: not reported by the host")))
+            continue
+        out.extend(check(value, thresholds, now))
+    return [outcome.result(server, name, now) for name, outcome in out]
+
+
+def _disk(disks: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:
+    if not isinstance(disks, list):
+        raise FactsError("disk must be a JSON array")
+    results = []
+    for entry in disks:
+        if not isinstance(entry, dict) or not isinstance(entry.get("mount"), str):
+            raise FactsError("each disk entry needs a mount path")
+        size = _num(entry, "size_bytes", "disk")
+        free = _num(entry, "free_bytes", "disk")
+        if size <= 0 or free < 0 or free > size:
+            raise FactsError(f"disk {entry['mount']}: free {free} of size {size} is impossible")
+        pct = 100.0 * free / size
+        results.append((f"disk:{entry['mount']}",
+                        _pct_outcome(pct, t.disk_warn_free_pct, t.disk_error_free_pct,
+                                     f"disk {entry['mount']}")))
+    return results or [("disk", unknown("disk: no mounts reported"))]
+
+
+def _memory(mem: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:
+    section = _dict(mem, "memory")
+    total = _num(section, "total_mb", "memory")
+    available = _num(section, "available_mb", "memory")
+    if total <= 0 or not 0 <= available <= total:
+        raise FactsError(f"memory: available {available} of total {total} is impossible")
+    return [("memory", _pct_outcome(100.0 * available / total, t.memory_warn_free_pct,
+                                    t.memory_error_free_pct, "memory"))]
+
+
+def _load(load: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:
+    section = _dict(load, "load")
+    load5 = _num(section, "load5", "load")
+    cpus = max(_num(section, "cpus", "load"), 1.0)
+    per_cpu = load5 / cpus
+    detail = f"load (5 min) {load5:.2f} on {cpus:g} CPUs"
+    if per_cpu >= t.load_error_per_cpu:
+        return [("load", error(detail, load5))]
+    if per_cpu >= t.load_warn_per_cpu:
+        return [("load", warning(detail, load5))]
+    return [("load", ok(detail, load5))]
+
+
+def _containers(containers: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:
+    if not isinstance(containers, list):
+        raise FactsError("containers must be a JSON array")
+    if not containers:
+        return [("containers", error("no containers running"))]
+    bad, starting = [], []
+    for c in containers:
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str):
+            raise FactsError("each container entry needs a name")
+        state, health = c.get("state"), c.get("health") or "none"
+        if state != "running" or health == "unhealthy":
+            bad.append(f"{c['name']} ({state}, {health})")
+        elif health == "starting":
+            starting.append(c["name"])
+    count = len(containers)
+    if bad:
+        detail = f"{len(bad)} of {count} containers unhealthy: {', '.join(bad)}"
+        return [("containers", error(detail, len(bad)))]
+    if starting:
+        return [("containers", warning(f"still starting: {', '.join(starting)}", 0))]
+    return [("containers", ok(f"all {count} containers running and healthy", 0))]
+
+
+def _queue(queue: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:
+    deferred = int(_num(_dict(queue, "mail_queue"), "deferred", "mail_queue"))
+    detail = f"{deferred} deferred messages in the queue"
+    if deferred >= t.queue_error_deferred:
+        return [("mail_queue", error(detail, deferred))]
+    return [("mail_queue", ok(detail, deferred))]
+
+
+def _updates(updates: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:
+    section = _dict(updates, "updates")
+    pending = int(_num(section, "pending", "updates"))
+    security = int(_num(section, "security", "updates")) if "security" in section else 0
+    reboot = section.get("reboot_required")
+    if not isinstance(reboot, bool):
+        raise FactsError("updates.reboot_required must be true or false")
+    if pending:
+        upd = warning(f"{pending} updates pending ({security} security)", pending)
+    else:
+        upd = ok("no pending updates", 0)
+    rb = warning("reboot required", True) if reboot else ok("no reboot required", False)
+    return [("updates", upd), ("reboot_required", rb)]
+
+
+def _fail2ban(f2b: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:
+    section = _dict(f2b, "fail2ban")
+    if section.get("running") is not True:
+        return [("fail2ban", error("fail2ban is not running"))]
+    banned = int(_num(section, "banned", "fail2ban"))
+    return [("fail2ban", ok(f"fail2ban running, {banned} addresses banned", banned))]
+
+
+def _backup(backup: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:
+    last = _dict(backup, "backup").get("last_success")
+    if last is None:
+        return [("backup_age", error("no successful backup recorded"))]
+    try:
+        when = datetime.fromisoformat(str(last))
+    except ValueError:
+        raise FactsError(f"backup.last_success {last!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise FactsError("backup.last_success needs a time zone")
+    age = now - when
+    hours = round(age.total_seconds() / 3600, 1)
+    detail = f"last successful backup {hours} h ago"
+    if age > t.backup_error_age:
+        return [("backup_age", error(detail, hours))]
+    if age > t.backup_warn_age:
+        return [("backup_age", warning(detail, hours))]
+    return [("backup_age", ok(detail, hours))]
+
+
+def _firewall(fw: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:
+    section = _dict(fw, "firewall")
+    if section.get("active") is not True:
+        return [("firewall", error("firewall is not active"))]
+    rules = section.get("rules")
+    if isinstance(rules, int) and rules == 0:
+        return [("firewall", error("firewall active but has no rules", 0))]
+    return [("firewall", ok(f"firewall active ({rules} rules)", rules if isinstance(rules, int) else None))]
+
+
+def _dict(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise FactsError(f"{where} must be a JSON object")
+    return value
+
+
+_CHECKS: tuple[tuple[str, Callable[[Any, FactsThresholds, datetime], list[tuple[str, Outcome]]]], ...] = (
+    ("disk", _disk),
+    ("memory", _memory),
+    ("load", _load),
+    ("containers", _containers),
+    ("mail_queue", _queue),
+    ("updates", _updates),
+    ("fail2ban", _fail2ban),
+    ("backup", _backup),
+    ("firewall", _firewall),
+)

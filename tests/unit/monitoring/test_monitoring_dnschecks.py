@@ -1,0 +1,207 @@
+"""DNS checks against a scripted resolver (the real parsing code, canned records)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import dns.rdata
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from mailfleet.monitoring import DEFAULT_IP_LISTS, MailDomain, ServerTarget, Status
+from mailfleet.monitoring import dnschecks as dc
+from mailfleet.monitoring.dnsclient import DnsClient, DnsUnavailable
+
+pytestmark = pytest.mark.unit
+
+KEY = base64.b64encode(b"k" * 40).decode()
+HOST = "mail.example.test"
+TARGET = ServerTarget("mail1", HOST, ipv4=("192.0.2.10",), ipv6=("2001:db8::10",),
+                      domains=(MailDomain("example.test", dkim_public_key=KEY),))
+DOMAIN = TARGET.domains[0]
+
+
+class ScriptedDns(DnsClient):
+    def __init__(self, records: dict[tuple[str, str], list[str]], broken: set[str] = frozenset(),
+                 serials: dict[str, int] | None = None) -> None:
+        super().__init__("127.0.0.1")
+        self.records, self.broken, self.serials = records, broken, serials or {}
+
+    async def rdatas(self, name, rdtype):
+        if name in self.broken:
+            raise DnsUnavailable(f"{rdtype} {name}: timed out")
+        return [dns.rdata.from_text("IN", rdtype, text) for text in self.records.get((name, rdtype), [])]
+
+    async def soa_serial_at(self, zone, server, port=53):
+        if server not in self.serials:
+            raise DnsUnavailable(f"SOA {zone} at {server}: no answer")
+        return self.serials[server]
+
+
+def healthy() -> dict[tuple[str, str], list[str]]:
+    return {
+        (HOST, "A"): ["192.0.2.10"], (HOST, "AAAA"): ["2001:db8::10"],
+        ("example.test", "MX"): [f"10 {HOST}."],
+        ("example.test", "TXT"): ['"v=spf1 mx -all"', '"google-site-verification=x"'],
+        ("dkim._domainkey.example.test", "TXT"): [f'"v=DKIM1; k=rsa; " "p={KEY[:20]}" "{KEY[20:]}"'],
+        ("_dmarc.example.test", "TXT"): ['"v=DMARC1; p=reject; rua=mailto:d@example.test"'],
+        ("10.2.0.192.in-addr.arpa.", "PTR"): [f"{HOST}."],
+        ("example.test", "NS"): ["ns1.example.test.", "ns2.example.test."],
+        ("ns1.example.test", "A"): ["127.77.1.1"], ("ns2.example.test", "A"): ["127.77.1.2"],
+    }
+
+
+def check(coro):
+    return asyncio.run(coro)
+
+
+def test_healthy_records_are_green():
+    d = ScriptedDns(healthy())
+    for outcome in (check(dc.host_addresses(d, TARGET, "A")), check(dc.host_addresses(d, TARGET, "AAAA")),
+                    check(dc.mx(d, TARGET, DOMAIN)), check(dc.spf(d, TARGET, DOMAIN)),
+                    check(dc.dkim(d, TARGET, DOMAIN)), check(dc.dmarc(d, TARGET, DOMAIN)),
+                    check(dc.ptr(d, TARGET, "192.0.2.10"))):
+        assert outcome.status is Status.OK, outcome.detail
+
+
+def test_dkim_record_removed_or_changed_is_red():
+    recs = healthy()
+    del recs[("dkim._domainkey.example.test", "TXT")]
+    assert check(dc.dkim(ScriptedDns(recs), TARGET, DOMAIN)).status is Status.ERROR
+    recs[("dkim._domainkey.example.test", "TXT")] = ['"v=DKIM1; k=rsa; p=AAAAOTHERKEY"']
+    outcome = check(dc.dkim(ScriptedDns(recs), TARGET, DOMAIN))
+    assert outcome.status is Status.ERROR and "does not match" in outcome.detail
+    recs[("dkim._domainkey.example.test", "TXT")] = ['"v=DKIM1; p="']
+    assert "revoked" in check(dc.dkim(ScriptedDns(recs), TARGET, DOMAIN)).detail
+
+
+def test_mx_elsewhere_is_red():
+    recs = healthy()
+    recs[("example.test", "MX")] = ["10 mx.other.test."]
+    assert check(dc.mx(ScriptedDns(recs), TARGET, DOMAIN)).status is Status.ERROR
+
+
+def test_a_record_pointing_elsewhere_is_red():
+    recs = healthy()
+    recs[(HOST, "A")] = ["198.51.100.1"]
+    outcome = check(dc.host_addresses(ScriptedDns(recs), TARGET, "A"))
+    assert outcome.status is Status.ERROR and "198.51.100.1" in outcome.detail
+
+
+@pytest.mark.parametrize(("record", "status"), [
+    ("v=spf1 mx -all", Status.OK),
+    ("v=spf1 ip4:192.0.2.0/24 ~all", Status.OK),
+    ("v=spf1 ip6:2001:db8::/32 -all", Status.OK),
+    (f"v=spf1 a:{HOST} -all", Status.OK),
+    ("v=spf1 ip4:198.51.100.0/24 -all", Status.ERROR),
+    ("v=spf1 mx +all", Status.ERROR),
+    ("v=spf1 mx ?all", Status.WARNING),
+    ("v=spf1 mx", Status.WARNING),
+    ("v=spf1 include:_spf.provider.test -all", Status.WARNING),
+    ("v=spf1 -mx ip4:198.51.100.0/24 -all", Status.ERROR),
+])
+def test_spf_evaluation(record, status):
+    assert dc.evaluate_spf(record, TARGET).status is status
+
+
+def test_two_spf_records_is_a_permerror():
+    recs = healthy()
+    recs[("example.test", "TXT")] = ['"v=spf1 mx -all"', '"v=spf1 a -all"']
+    assert check(dc.spf(ScriptedDns(recs), TARGET, DOMAIN)).status is Status.ERROR
+
+
+@pytest.mark.parametrize(("record", "status"), [
+    ("v=DMARC1; p=quarantine", Status.OK), ("v=DMARC1; p=none", Status.WARNING), ("v=DMARC1; sp=reject",
+                                                                                   Status.ERROR)])
+def test_dmarc_policy(record, status):
+    recs = healthy()
+    recs[("_dmarc.example.test", "TXT")] = [f'"{record}"']
+    assert check(dc.dmarc(ScriptedDns(recs), TARGET, DOMAIN)).status is status
+
+
+def test_ptr_mismatch_and_no_fcrdns():
+    recs = healthy()
+    recs[("10.2.0.192.in-addr.arpa.", "PTR")] = ["static-10.provider.test."]
+    assert "expected" in check(dc.ptr(ScriptedDns(recs), TARGET, "192.0.2.10")).detail
+    recs = healthy()
+    recs[(HOST, "A")] = ["192.0.2.99"]
+    outcome = check(dc.ptr(ScriptedDns(recs), TARGET, "192.0.2.10"))
+    assert outcome.status is Status.ERROR and "does not lead back" in outcome.detail
+    assert check(dc.ptr(ScriptedDns(recs), TARGET, "2001:db8::10")).status is Status.ERROR  # no PTR
+
+
+def test_soa_serials_equal_differ_and_silent():
+    d = ScriptedDns(healthy(), serials={"127.77.1.1": 7, "127.77.1.2": 7})
+    assert check(dc.soa_serials(d, "example.test")).value == 7
+    d = ScriptedDns(healthy(), serials={"127.77.1.1": 8, "127.77.1.2": 7})
+    outcome = check(dc.soa_serials(d, "example.test"))
+    assert outcome.status is Status.ERROR and "differ" in outcome.detail
+    d = ScriptedDns(healthy(), serials={"127.77.1.1": 8})
+    assert check(dc.soa_serials(d, "example.test")).status is Status.WARNING
+
+
+def test_dnsbl_listing_through_resolver():
+    zen = next(lst for lst in DEFAULT_IP_LISTS if lst.zone == "zen.spamhaus.org")
+    d = ScriptedDns({("10.2.0.192.zen.spamhaus.org", "A"): ["127.0.0.2"],
+                     ("11.2.0.192.zen.spamhaus.org", "A"): ["127.255.255.254"]},
+                    broken={"12.2.0.192.zen.spamhaus.org"})
+    listed = check(dc.dnsbl_listing(d, "192.0.2.10", zen))
+    assert listed.status is Status.ERROR and listed.link == "https://check.spamhaus.org/"
+    refused = check(dc.dnsbl_listing(d, "192.0.2.11", zen))
+    assert refused.status is Status.UNKNOWN and refused.link is None
+    timeout = check(dc.dnsbl_listing(d, "192.0.2.12", zen))
+    assert timeout.status is Status.UNKNOWN and "unknown" in timeout.detail
+    assert check(dc.dnsbl_listing(d, "192.0.2.13", zen)).status is Status.OK
+
+
+def _cert() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=30))
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_tlsa_matches_or_not():
+    der = _cert()
+    spki = x509.load_der_x509_certificate(der).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    name = f"_25._tcp.{HOST}"
+    good = ScriptedDns({(name, "TLSA"): [f"3 1 1 {hashlib.sha256(spki).hexdigest()}"]})
+    assert check(dc.tlsa(good, TARGET, der, required=False)).status is Status.OK
+    bad = ScriptedDns({(name, "TLSA"): [f"3 1 1 {'00' * 32}"]})
+    assert check(dc.tlsa(bad, TARGET, der, required=False)).status is Status.ERROR
+    assert check(dc.tlsa(good, TARGET, None, required=False)).status is Status.UNKNOWN
+    none = ScriptedDns({})
+    assert check(dc.tlsa(none, TARGET, der, required=False)).status is Status.OK
+    assert check(dc.tlsa(none, TARGET, der, required=True)).status is Status.WARNING
+
+
+def test_mta_sts_policy_evaluation():
+    recs = {("_mta-sts.example.test", "TXT"): ['"v=STSv1; id=20250301"']}
+
+    def fetcher(body, status=200):
+        async def fetch(host):
+            assert host == "mta-sts.example.test"
+            return status, body
+        return fetch
+
+    d = ScriptedDns(recs)
+    good = f"version: STSv1\nmode: enforce\nmx: {HOST}\nmax_age: 604800\n"
+    assert check(dc.mta_sts(d, TARGET, DOMAIN, fetcher(good), True)).status is Status.OK
+    wildcard = "version: STSv1\nmode: enforce\nmx: *.example.test\nmax_age: 604800\n"
+    assert check(dc.mta_sts(d, TARGET, DOMAIN, fetcher(wildcard), True)).status is Status.OK
+    testing = good.replace("enforce", "testing")
+    assert check(dc.mta_sts(d, TARGET, DOMAIN, fetcher(testing), True)).status is Status.WARNING
+    other = good.replace(HOST, "mx.other.test")
+    assert check(dc.mta_sts(d, TARGET, DOMAIN, fetcher(other), True)).status is Status.ERROR
+    assert check(dc.mta_sts(d, TARGET, DOMAIN, fetcher("", 404), True)).status is Status.ERROR
+    assert check(dc.mta_sts(ScriptedDns({}), TARGET, DOMAIN, fetcher(good), True)).status is Status.WARNING

@@ -1,0 +1,112 @@
+"""Parsing the health play's facts document into inside checks."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mailfleet.monitoring import FactsError, FactsThresholds, MonitoringConfigError, Status, evaluate_facts
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+GiB = 1024**3
+
+
+def doc(**over):
+    base = {
+        "schema": 1, "host": "mail1", "collected_at": NOW.isoformat(),
+        "disk": [{"mount": "/", "size_bytes": 100 * GiB, "free_bytes": 50 * GiB}],
+        "memory": {"total_mb": 4000, "available_mb": 2000},
+        "load": {"load1": 0.5, "load5": 0.4, "load15": 0.3, "cpus": 2},
+        "containers": [{"name": "mailu-smtp-1", "state": "running", "health": "healthy"},
+                       {"name": "mailu-imap-1", "state": "running", "health": "none"}],
+        "mail_queue": {"deferred": 0, "active": 0},
+        "updates": {"pending": 0, "security": 0, "reboot_required": False},
+        "fail2ban": {"running": True, "banned": 7, "jails": 2},
+        "backup": {"last_success": (NOW - timedelta(hours=3)).isoformat()},
+        "firewall": {"active": True, "rules": 12},
+    }
+    base.update(over)
+    return base
+
+
+def by_check(results):
+    return {r.check: r for r in results}
+
+
+def test_healthy_host_is_all_green():
+    results = evaluate_facts("mail1", json.dumps(doc()), FactsThresholds(), NOW)
+    assert {r.status for r in results} == {Status.OK}
+    got = by_check(results)
+    assert got["disk:/"].value == 50.0
+    assert got["fail2ban"].value == 7
+    assert got["backup_age"].value == 3.0
+    assert set(got) == {"disk:/", "memory", "load", "containers", "mail_queue", "updates", "reboot_required",
+                        "fail2ban", "backup_age", "firewall"}
+
+
+@pytest.mark.parametrize(("free_gib", "status"), [(31, Status.OK), (29, Status.WARNING), (14, Status.ERROR)])
+def test_disk_thresholds(free_gib, status):
+    d = doc(disk=[{"mount": "/", "size_bytes": 100 * GiB, "free_bytes": free_gib * GiB}])
+    assert by_check(evaluate_facts("m", d, FactsThresholds(), NOW))["disk:/"].status is status
+
+
+@pytest.mark.parametrize(("avail", "status"), [(210, Status.OK), (150, Status.WARNING), (90, Status.ERROR)])
+def test_memory_thresholds(avail, status):
+    d = doc(memory={"total_mb": 1000, "available_mb": avail})
+    assert by_check(evaluate_facts("m", d, FactsThresholds(), NOW))["memory"].status is status
+
+
+@pytest.mark.parametrize(("deferred", "status"), [(29, Status.OK), (30, Status.ERROR)])
+def test_queue_alerts_at_30_deferred(deferred, status):
+    d = doc(mail_queue={"deferred": deferred, "active": 0})
+    got = by_check(evaluate_facts("m", d, FactsThresholds(), NOW))["mail_queue"]
+    assert got.status is status and got.value == deferred
+
+
+def test_problems_inside_turn_red():
+    d = doc(containers=[{"name": "mailu-smtp-1", "state": "exited", "health": "none"}],
+            updates={"pending": 4, "security": 1, "reboot_required": True},
+            fail2ban={"running": False, "banned": 0, "jails": 0},
+            backup={"last_success": (NOW - timedelta(days=5)).isoformat()},
+            firewall={"active": False, "rules": 0})
+    got = by_check(evaluate_facts("m", d, FactsThresholds(), NOW))
+    assert got["containers"].status is Status.ERROR and "mailu-smtp-1" in got["containers"].detail
+    assert got["updates"].status is Status.WARNING and got["updates"].value == 4
+    assert got["reboot_required"].status is Status.WARNING
+    assert got["fail2ban"].status is Status.ERROR
+    assert got["backup_age"].status is Status.ERROR
+    assert got["firewall"].status is Status.ERROR
+
+
+def test_never_backed_up_is_an_error():
+    got = by_check(evaluate_facts("m", doc(backup={"last_success": None}), FactsThresholds(), NOW))
+    assert got["backup_age"].status is Status.ERROR
+
+
+def test_missing_section_is_unknown():
+    d = doc()
+    del d["fail2ban"]
+    assert by_check(evaluate_facts("m", d, FactsThresholds(), NOW))["fail2ban"].status is Status.UNKNOWN
+
+
+@pytest.mark.parametrize("bad", [
+    "not json",
+    json.dumps([1, 2]),
+    json.dumps({"schema": 2}),
+    json.dumps(doc(memory={"total_mb": 100, "available_mb": 200})),
+    json.dumps(doc(disk=[{"mount": "/", "size_bytes": "big", "free_bytes": 1}])),
+    json.dumps(doc(updates={"pending": 1, "reboot_required": "yes"})),
+    json.dumps(doc(backup={"last_success": "2025-01-01T00:00:00"})),
+])
+def test_malformed_documents_raise_clear_errors(bad):
+    with pytest.raises(FactsError):
+        evaluate_facts("m", bad, FactsThresholds(), NOW)
+
+
+def test_thresholds_validated():
+    with pytest.raises(MonitoringConfigError):
+        FactsThresholds(disk_warn_free_pct=10, disk_error_free_pct=20)
