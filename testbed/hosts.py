@@ -101,6 +101,9 @@ def boot(layout: Layout, name: str, index: int, root: Path) -> Recorded:
         "-D", str(root), "-M", name, "-b",
         f"--network-namespace-path=/run/netns/{netns}",
         "--resolv-conf=off", "--timezone=off", "--link-journal=no",
+        # nspawn grants CAP_NET_ADMIN only with --private-network, not with a namespace path; the
+        # hosts own their network namespace, so nftables (firewall, fail2ban) must work inside.
+        "--capability=CAP_NET_ADMIN",
     ]
     return start(argv, log=host_dir(layout, name) / "console.log")
 
