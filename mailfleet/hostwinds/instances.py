@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Any
 
 from mailfleet.hostwinds import contract as c
@@ -71,3 +72,42 @@ def on_plan(instance: dict[str, Any], rid: int | str, plans: list[dict[str, Any]
 def tenant_of(instance: dict[str, Any]) -> str | None:
     parsed = parse_srvrname(instance.get("srvrname"))
     return parsed.tenant if parsed else None
+
+
+#: Instance fields an inventory exposes by default (the plugin's `attributes` option).
+DEFAULT_ATTRIBUTES: tuple[str, ...] = (
+    "serviceid", "srvrname", "hostname", "status", "vm_state", "power_state", "main_ip", "private_ip",
+    "ip_v6", "ips", "location_id", "product_id", "product_name", "billingcycle", "ram", "cpu", "disk",
+    "bandwidth", "bandwidth_used", "image", "created_at", "updated_at", "is_suspended", "locked",
+)
+#: Fields mailfleet derives; always present.
+DERIVED_ATTRIBUTES: tuple[str, ...] = (
+    "location", "tenant", "plan", "plan_rid", "monthly_price", "public_ipv4", "public_ipv6", "private_ipv4",
+)
+
+
+def inventory_record(
+    instance: dict[str, Any],
+    plans: list[dict[str, Any]],
+    location_names: dict[int, str],
+    attributes: tuple[str, ...] | list[str] = DEFAULT_ATTRIBUTES,
+) -> dict[str, Any]:
+    """One instance as a JSON-safe dict: allowed fields plus location, tenant, plan and price.
+
+    `monthly_price` stays the API's string (e.g. "9.99") so no float rounding sneaks into costs.
+    """
+    record = {k: instance[k] for k in attributes if k in instance}
+    plan = find_plan(instance, plans)
+    try:
+        location = location_names.get(int(instance.get("location_id")))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        location = None
+    record.update(addresses(instance))
+    record.update(
+        location=location,
+        tenant=tenant_of(instance),
+        plan=plan.get("name") if plan else instance.get(c.INSTANCE_PLAN_NAME_FIELD),
+        plan_rid=plan.get("rid") if plan else None,
+        monthly_price=str(plan["monthly"]) if plan and plan.get("monthly") is not None else None,
+    )
+    return json.loads(json.dumps(record, default=str))

@@ -239,7 +239,7 @@ class HostwindsState:
             name = f"mf-{tenant}-{i // tenants + 1}"
             record = self._new_instance(name, PLANS[i % len(PLANS)][0], LOCATIONS[i % 3]["id"], "debian-12")
             # Seeded instances never have hosts: fake addresses from the upper half of 198.19.0.0/16.
-            address = str(FAKE_NETWORK[32768 + next(self._seeded)])
+            address = str(FAKE_NETWORK[32769 + next(self._seeded)])
             record.update(status=str(status), vm_state="active", task_state=None, power_state=1,
                           ready_at=None, main_ip=address, ips=[{"ip": address, c.IP_RDNS_KEY: None}])
 
