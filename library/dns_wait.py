@@ -9,8 +9,8 @@ short_description: Wait until every authoritative name server serves the new rec
 description:
   - Asks each server directly (no recursion) for every name/type until the wanted values are
     served and the removed ones are gone; fails after I(timeout) naming the lagging servers.
-  - Servers come from I(servers), or else from the NS set of each record's zone as seen by
-    I(resolver) (the system resolver when empty).
+  - Servers come from I(servers), or else from the NS set of each record's zone (zone and NS
+    found through I(resolver), the controller's resolver when not given).
 options:
   present:
     description: Records that must be served (name, type, value).
@@ -20,11 +20,6 @@ options:
   absent: {description: Records that must be gone., type: list, elements: dict, default: []}
   servers:
     description: Server addresses to ask; empty to use the NS sets.
-    type: list
-    elements: str
-    default: []
-  zones:
-    description: Zones whose NS sets to use when I(servers) is empty.
     type: list
     elements: str
     default: []
@@ -49,9 +44,8 @@ try:
         DnsError,
         PropagationTimeout,
         Record,
-        authoritative_servers,
         expectations,
-        wait_for_propagation,
+        wait_everywhere,
     )
 except ImportError as exc:  # pragma: no cover
     IMPORT_ERROR: Exception | None = exc
@@ -69,13 +63,11 @@ def main() -> None:
             "present": {"type": "list", "elements": "dict", "default": []},
             "absent": {"type": "list", "elements": "dict", "default": []},
             "servers": {"type": "list", "elements": "str", "default": []},
-            "zones": {"type": "list", "elements": "str", "default": []},
             "resolver": {"type": "str"},
             "port": {"type": "int", "default": 53},
             "timeout": {"type": "float", "default": 120.0},
             "interval": {"type": "float", "default": 2.0},
         },
-        required_one_of=[("servers", "zones")],
         supports_check_mode=True,
     )
     if IMPORT_ERROR is not None:
@@ -85,11 +77,9 @@ def main() -> None:
         module.exit_json(changed=False, report={"ok": True, "summary": "not checked in check mode"})
     try:
         wanted = expectations(_records(p["present"]), _records(p["absent"]))
-        servers = list(p["servers"])
-        for zone in p["zones"]:
-            servers += authoritative_servers(zone, resolver=p["resolver"], port=p["port"])
-        report = wait_for_propagation(
-            wanted, sorted(set(servers)), timeout=p["timeout"], interval=p["interval"], port=p["port"]
+        report = wait_everywhere(
+            wanted, servers=p["servers"], resolver=p["resolver"], port=p["port"],
+            timeout=p["timeout"], interval=p["interval"],
         )
     except PropagationTimeout as exc:
         module.fail_json(msg=str(exc), report=exc.report.as_dict())

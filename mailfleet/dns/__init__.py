@@ -12,6 +12,7 @@ from .propagation import (
     authoritative_servers,
     check_server,
     expectations,
+    wait_everywhere,
     wait_for_propagation,
 )
 from .rdata import Record, canonical_value, normalize_name
@@ -39,5 +40,6 @@ __all__ = [
     "mta_sts_policy",
     "normalize_name",
     "plan_unit",
+    "wait_everywhere",
     "wait_for_propagation",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "authoritative_servers",
     "check_server",
     "expectations",
+    "wait_everywhere",
     "wait_for_propagation",
 ]
 
@@ -113,14 +114,19 @@ def check_server(
     return result
 
 
-def authoritative_servers(zone: str, *, resolver: str | None = None, port: int = 53,
-                          timeout: float = 3.0) -> list[str]:
-    """IPv4/IPv6 addresses of the name servers in ``zone``'s NS set, as ``resolver`` sees them."""
+def _resolver(resolver: str | None, port: int, timeout: float) -> dns.resolver.Resolver:
     res = dns.resolver.Resolver(configure=resolver is None)
     if resolver is not None:
         res.nameservers = [resolver]
         res.port = port
     res.lifetime = timeout
+    return res
+
+
+def authoritative_servers(zone: str, *, resolver: str | None = None, port: int = 53,
+                          timeout: float = 3.0) -> list[str]:
+    """IPv4/IPv6 addresses of the name servers in ``zone``'s NS set, as ``resolver`` sees them."""
+    res = _resolver(resolver, port, timeout)
     addresses: list[str] = []
     try:
         ns_names = sorted(r.target.to_text() for r in res.resolve(zone, "NS"))
@@ -169,3 +175,42 @@ def wait_for_propagation(
         if clock() - start + interval > timeout:
             raise PropagationTimeout(report, f"timed out after {timeout:.0f}s: {report.summary()}")
         sleep(interval)
+
+
+def wait_everywhere(
+    wanted: Sequence[Expectation],
+    *,
+    servers: Sequence[str] = (),
+    resolver: str | None = None,
+    resolver_port: int = 53,
+    port: int = 53,
+    timeout: float = 120.0,
+    interval: float = 2.0,
+) -> PropagationReport:
+    """Wait on ``servers`` if given; else on each zone's own NS set (zones found through ``resolver``),
+    all within one ``timeout``."""
+    if servers:
+        return wait_for_propagation(wanted, list(servers), timeout=timeout, interval=interval, port=port)
+    res = _resolver(resolver, resolver_port, 5.0)
+    groups: dict[str, list[Expectation]] = {}
+    for exp in wanted:
+        try:
+            zone = dns.resolver.zone_for_name(exp.name, resolver=res).to_text(omit_final_dot=True)
+        except dns.exception.DNSException as exc:
+            raise DnsQueryError(f"cannot find the zone of {exp.name}: {exc}") from None
+        groups.setdefault(zone, []).append(exp)
+    deadline = time.monotonic() + timeout
+    merged = PropagationReport([])
+    for zone, group in sorted(groups.items()):
+        ns = authoritative_servers(zone, resolver=resolver, port=resolver_port)
+        left = max(deadline - time.monotonic(), interval)
+        try:
+            report = wait_for_propagation(group, ns, timeout=left, interval=interval, port=port)
+        except PropagationTimeout as exc:
+            lagging: PropagationReport = exc.report  # type: ignore[assignment]
+            merged.results += lagging.results
+            raise PropagationTimeout(merged, f"zone {zone}: {exc}") from None
+        merged.results += report.results
+        merged.rounds += report.rounds
+    merged.seconds = timeout - max(deadline - time.monotonic(), 0)
+    return merged

@@ -10,16 +10,22 @@ Rules enforced as Cloudflare does: only A/AAAA/CNAME can be proxied; an identica
 picked from what it is observed to return (missing auth 400/6003, bad token 403/10000, unknown
 record 404/81044, unknown zone 404/7003). Every response carries ``X-Mailfleet-Double: cloudflare``.
 
-State lives in memory in one :class:`CloudflareState`; ``create_app(state)`` serves it.
+State lives in memory in one :class:`CloudflareState`; ``create_app(state)`` serves it. Run as a
+process (``testbed.doubles.serve cloudflare --state-dir DIR``) it reads the accepted token from
+``DIR/token`` (made at random, mode 0600, if missing) and the zones from ``DIR/zones`` (one per
+line; default ``example.test``), and keeps records in ``DIR/records.json`` across restarts.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -55,6 +61,7 @@ class CloudflareState:
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    path: Path | None = None
 
     def add_zone(self, name: str) -> str:
         zone_id = secrets.token_hex(16)
@@ -65,6 +72,32 @@ class CloudflareState:
         }
         self.records[zone_id] = {}
         return zone_id
+
+    @classmethod
+    def load(cls, state_dir: Path) -> CloudflareState:
+        """State of a double served as a process (see the module docstring)."""
+        token_file = state_dir / "token"
+        if not token_file.exists():
+            fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(30))
+        zones_file = state_dir / "zones"
+        names = zones_file.read_text().split() if zones_file.exists() else ["example.test"]
+        state = cls(tokens={token_file.read_text().strip()}, path=state_dir / "records.json")
+        saved = json.loads(state.path.read_text()) if state.path and state.path.exists() else {}
+        for zone in saved.get("zones", []):
+            state.zones[zone["id"]] = zone
+            state.records[zone["id"]] = saved["records"].get(zone["id"], {})
+        for name in names:
+            if state.zone_by_name(name) is None:
+                state.add_zone(name)
+        return state
+
+    def save(self) -> None:
+        if self.path is not None:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"zones": list(self.zones.values()), "records": self.records}))
+            tmp.replace(self.path)
 
     def zone_by_name(self, name: str) -> dict[str, Any] | None:
         return next((z for z in self.zones.values() if z["name"] == name.lower().rstrip(".")), None)
@@ -187,10 +220,12 @@ def _envelope(result: Any, status: int = 200, **extra: Any) -> Any:
     return response
 
 
-def create_app(state: CloudflareState | None = None) -> Flask:
-    """The double as a Flask app over ``state`` (a new, empty one if not given)."""
+def create_app(state: CloudflareState | None = None, *, state_dir: Path | None = None) -> Flask:
+    """The double as a Flask app over ``state`` (or the state kept in ``state_dir``; else empty)."""
     app = Flask("cloudflare_double")
-    app.config["STATE"] = cf = state if state is not None else CloudflareState()
+    if state is None:
+        state = CloudflareState.load(Path(state_dir)) if state_dir is not None else CloudflareState()
+    app.config["STATE"] = cf = state
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Any:
@@ -272,6 +307,7 @@ def create_app(state: CloudflareState | None = None) -> Flask:
             record.update(id=secrets.token_hex(16), zone_id=zone_id, zone_name=zone["name"],
                           created_on=_now(), modified_on=_now())
             cf.records[zone_id][record["id"]] = record
+            cf.save()
         return _envelope(dict(record))
 
     @app.get("/client/v4/zones/<zone_id>/dns_records/<record_id>")
@@ -297,6 +333,7 @@ def create_app(state: CloudflareState | None = None) -> Flask:
             record.update(id=record_id, zone_id=zone_id, zone_name=zone["name"],
                           created_on=old["created_on"], modified_on=_now())
             cf.records[zone_id][record_id] = record
+            cf.save()
         return _envelope(dict(record))
 
     @app.delete("/client/v4/zones/<zone_id>/dns_records/<record_id>")
@@ -305,6 +342,7 @@ def create_app(state: CloudflareState | None = None) -> Flask:
         with cf.lock:
             record_or_404(zone_id, record_id)
             del cf.records[zone_id][record_id]
+            cf.save()
         return _envelope({"id": record_id})
 
     return app
