@@ -1,0 +1,139 @@
+#!/usr/bin/python
+"""Ansible module: a mail domain on a Mailu server, through the admin API (mailfleet.mailu)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: mailu_domain
+short_description: Manage a mail domain (and its DKIM key) on a Mailu server
+description:
+  - Creates, updates or deletes a domain through Mailu's admin REST API (C(/api/v1/domain)) and makes
+    sure it has a DKIM key. Returns the ready zone lines Mailu renders (C(dns_mx), C(dns_spf),
+    C(dns_dkim), C(dns_dmarc), C(dns_dmarc_report), C(dns_autoconfig), C(dns_tlsa)) for the dns role.
+  - Runs on the controller (C(delegate_to: localhost)); supports check mode.
+  - A wrong token fails at once and is never retried (Mailu rate-limits the IP after a few).
+options:
+  api_url: {description: API root, e.g. https://mail.example.com/api/v1., type: str, required: true}
+  api_token: {description: Mailu's API_TOKEN., type: str, required: true}
+  validate_certs: {description: Verify the server's TLS certificate., type: bool, default: true}
+  ca_path: {description: CA bundle to verify against., type: path}
+  timeout: {description: Read timeout in seconds for each request., type: float, default: 30}
+  name: {description: Domain name (Unicode or IDNA)., type: str, required: true}
+  state: {description: present or absent., type: str, choices: [present, absent], default: present}
+  comment: {description: Free text., type: str}
+  max_users: {description: Mailbox limit (-1 unlimited)., type: int}
+  max_aliases: {description: Alias limit (-1 unlimited)., type: int}
+  max_quota_bytes: {description: Largest quota a mailbox may get (0 unlimited)., type: int}
+  signup_enabled: {description: Allow self sign-up., type: bool}
+  alternatives:
+    description: Alternative domain names; when given, exactly this set (extra ones are deleted).
+    type: list
+    elements: str
+  dkim: {description: Generate a DKIM key when the domain has none., type: bool, default: true}
+"""
+
+EXAMPLES = r"""
+- name: Mail domain with a DKIM key
+  mailu_domain:
+    api_url: https://mail.acme.example/api/v1
+    api_token: "{{ mailu_api_token }}"
+    name: acme.example
+    max_users: 50
+  delegate_to: localhost
+  register: domain
+"""
+
+RETURN = r"""
+domain:
+  description: The domain as Mailu reports it (empty in check mode before creation).
+  type: dict
+  returned: state=present
+dns: {description: The zone lines of GET /domain/{name}., type: dict, returned: state=present}
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+# Runs on the controller (delegate_to: localhost) where the mailfleet package is installed.
+from mailfleet.mailu import DNS_RECORD_FIELDS, MailuError, MailuNotFoundError  # noqa: E402
+from mailfleet.mailu.ansible_support import CONNECTION_OPTIONS, changed_fields, client_from_params  # noqa: E402
+from mailfleet.validation import ValidationError, normalize_domain  # noqa: E402
+
+SCALARS = ("comment", "max_users", "max_aliases", "max_quota_bytes", "signup_enabled")
+
+
+def run(module: AnsibleModule) -> dict:
+    params = module.params
+    name = normalize_domain(params["name"])
+    client = client_from_params(params)
+    try:
+        current = client.get_domain(name)
+    except MailuNotFoundError:
+        current = None
+    result: dict = {"changed": False}
+    if params["state"] == "absent":
+        if current is not None:
+            result["changed"] = True
+            if not module.check_mode:
+                client.delete_domain(name)
+        return result
+
+    wanted = {k: params[k] for k in SCALARS}
+    alternatives = None
+    if params["alternatives"] is not None:
+        alternatives = sorted({normalize_domain(a) for a in params["alternatives"]})
+    if current is None:
+        result["changed"] = True
+        if module.check_mode:
+            return {**result, "domain": {}, "dns": {}}
+        fields = {k: v for k, v in wanted.items() if v is not None}
+        if alternatives:
+            fields["alternatives"] = alternatives
+        client.create_domain(name, **fields)
+    else:
+        changes = changed_fields(current, wanted)
+        add, remove = [], []
+        if alternatives is not None:
+            have = set(current.get("alternatives") or [])
+            add = [a for a in alternatives if a not in have]
+            remove = sorted(have - set(alternatives))
+        if changes or add or remove:
+            result["changed"] = True
+            result["diff"] = {"before": {k: current.get(k) for k in changes},
+                              "after": changes} if changes else {}
+            if not module.check_mode:
+                if changes or add:
+                    client.update_domain(name, **changes, **({"alternatives": add} if add else {}))
+                for alt in remove:
+                    client.delete_alternative(alt)
+    if params["dkim"] and not (current or {}).get("dns_dkim"):
+        result["changed"] = True
+        if not module.check_mode:
+            client.generate_dkim(name)
+    domain = current if module.check_mode else client.get_domain(name)
+    result["domain"] = domain
+    result["dns"] = {key: domain.get(key) for key in DNS_RECORD_FIELDS}
+    return result
+
+
+def main() -> None:
+    argument_spec = {
+        **CONNECTION_OPTIONS,
+        "name": {"type": "str", "required": True},
+        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        "comment": {"type": "str"},
+        "max_users": {"type": "int"},
+        "max_aliases": {"type": "int"},
+        "max_quota_bytes": {"type": "int"},
+        "signup_enabled": {"type": "bool"},
+        "alternatives": {"type": "list", "elements": "str"},
+        "dkim": {"type": "bool", "default": True},
+    }
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        module.exit_json(**run(module))
+    except (MailuError, ValidationError) as exc:
+        module.fail_json(msg=str(exc), status=getattr(exc, "status", None))
+
+
+if __name__ == "__main__":
+    main()

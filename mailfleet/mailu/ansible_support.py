@@ -1,0 +1,61 @@
+"""What the library/mailu_* Ansible modules share: connection options, the client, comparisons.
+
+Kept here (an installed package) rather than in module_utils so every caller imports one copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mailfleet.mailu.client import USER_FIELDS, MailuClient
+
+__all__ = ["CONNECTION_OPTIONS", "changed_fields", "client_from_params", "user_field_options"]
+
+# Options every mailu_* module takes. The token is no_log: Ansible masks it in every output.
+CONNECTION_OPTIONS: dict[str, dict[str, Any]] = {
+    "api_url": {"type": "str", "required": True},
+    "api_token": {"type": "str", "required": True, "no_log": True},
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "path"},
+    "timeout": {"type": "float", "default": 30.0},
+}
+
+_ANSIBLE_TYPES = {bool: "bool", int: "int", str: "str", list: "list", tuple: "list"}
+
+
+def client_from_params(params: Mapping[str, Any]) -> MailuClient:
+    verify: bool | str = params["ca_path"] or params["validate_certs"]
+    timeout = float(params["timeout"])
+    return MailuClient(
+        params["api_url"], params["api_token"], verify=verify, timeout=(min(timeout, 10.0), timeout)
+    )
+
+
+def user_field_options() -> dict[str, dict[str, Any]]:
+    """Module options for Mailu's user fields, derived from the client's field table (one truth)."""
+    options: dict[str, dict[str, Any]] = {}
+    for name, types in USER_FIELDS.items():
+        if name == "raw_password":
+            continue
+        option: dict[str, Any] = {"type": _ANSIBLE_TYPES[types[0]]}
+        if option["type"] == "list":
+            option["elements"] = "str"
+        options[name] = option
+    return options
+
+
+def changed_fields(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """The wanted values (None = not managed) that differ from ``current``; lists compare as sets."""
+    changes = {}
+    for key, value in wanted.items():
+        if value is None:
+            continue
+        have = current.get(key)
+        if isinstance(value, list | tuple) and isinstance(have, list | tuple):
+            if sorted(map(str, value)) == sorted(map(str, have)):
+                continue
+        elif have == value:
+            continue
+        changes[key] = list(value) if isinstance(value, tuple) else value
+    return changes
