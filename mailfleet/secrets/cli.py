@@ -1,0 +1,82 @@
+"""`python -m mailfleet.secrets ...`: operator and playbook commands that never print a secret.
+
+Output is one JSON object per command (paths, versions, flags); errors go to stderr, exit code 2.
+Values are never taken from or printed to the command line: read them with the lookup or the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .base import SecretStore
+from .config import get_store
+from .errors import SecretsError
+from .generators import GENERATORS, generator_by_name
+from .rotation import promote_ssh_key, stage_ssh_key
+from .tenant import ensure_tenant_secrets
+
+
+def _list(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
+    return {"prefix": args.prefix, "paths": store.list(args.prefix)}
+
+
+def _versions(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
+    return {"path": args.path, "versions": [vars(v) for v in store.versions(args.path)]}
+
+
+def _ensure_tenant(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
+    created = ensure_tenant_secrets(args.tenant, store)
+    return {"tenant": args.tenant, "created": created, "changed": bool(created)}
+
+
+def _rotate(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
+    store.rotate(args.path, generator_by_name(args.generator))
+    return {"path": args.path, "version": store.read(args.path).version, "changed": True}
+
+
+def _delete(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
+    store.delete(args.path)
+    return {"path": args.path, "deleted": True, "changed": True}
+
+
+def _ssh_key_stage(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
+    return {"tenant": args.tenant, "changed": stage_ssh_key(args.tenant, store)}
+
+
+def _ssh_key_promote(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
+    return {"tenant": args.tenant, "version": promote_ssh_key(args.tenant, store), "changed": True}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mailfleet.secrets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands: dict[str, tuple[Callable[..., dict[str, Any]], list[str], str]] = {
+        "list": (_list, ["prefix"], "paths below a folder ('' for all)"),
+        "versions": (_versions, ["path"], "version metadata of a path"),
+        "ensure-tenant": (_ensure_tenant, ["tenant"], "create a tenant's missing secrets"),
+        "rotate": (_rotate, ["path", "generator"], f"new version from a generator ({', '.join(GENERATORS)})"),
+        "delete": (_delete, ["path"], "delete a path and all its versions"),
+        "ssh-key-stage": (_ssh_key_stage, ["tenant"], "stage the tenant's next SSH key (kept if staged)"),
+        "ssh-key-promote": (_ssh_key_promote, ["tenant"], "make the staged SSH key the tenant's key"),
+    }
+    for name, (handler, positionals, help_text) in commands.items():
+        command = sub.add_parser(name, help=help_text)
+        for positional in positionals:
+            command.add_argument(positional)
+        command.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.handler(get_store(), args)
+    except SecretsError as exc:
+        print(f"mailfleet.secrets: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, sort_keys=True))
+    return 0
