@@ -20,6 +20,7 @@ Hashes keep long values (DKIM keys) out of the manifest. Rules:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -114,7 +115,7 @@ class Plan:
 
 
 def _tag(value: str) -> str | None:
-    head = value.split(";", 1)[0].strip().lower()
+    head = re.split(r"[;\s]", value.strip(), maxsplit=1)[0].lower()
     return head if head in _SINGLETON_TAGS else None
 
 
