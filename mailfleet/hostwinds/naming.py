@@ -54,3 +54,16 @@ def next_srvrname(tenant: str, existing: list[str]) -> str:
     while index in taken:
         index += 1
     return build_srvrname(tenant, index)
+
+
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def validate_label(name: object) -> str:
+    """A srvrname mailfleet will create: 1-63 of a-z, 0-9 and '-' (like a DNS label), e.g. mf-acme-1."""
+    if not isinstance(name, str) or not _LABEL.match(name):
+        raise ValidationError(
+            f"{name!r} is not a usable instance label (1-63 characters of a-z, 0-9 and '-', not starting "
+            "or ending with '-'; mailfleet uses mf-<tenant>-<n>)"
+        )
+    return name
