@@ -1,0 +1,138 @@
+"""The ansible-runner bridge: one run, one fresh private directory, nothing left behind.
+
+Per run: a mkdtemp (0700) private_data_dir removed afterwards; the tenant's inventory only;
+extravars written by us (YAML, every string tagged !unsafe so Ansible never templates it); the
+tenant's SSH key through ``ssh_key=`` (runner hands it to ssh-agent through a FIFO); an
+allow-listed environment; events to the database through the handler (returns False, so no
+per-event files); no stdout file; a runner timeout below the RQ job timeout; cancellation through
+``cancel_callback``; and every process of the run killed before we return.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ansible_runner import Runner, RunnerConfig
+
+from jobs import processes
+from jobs.constants import CHILD_ENV_NAMES, CHILD_ENV_PREFIXES, TICK_SECONDS
+from jobs.events import EventRecorder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    run_id: int
+    playbook_path: Path
+    project_dir: Path
+    inventory: dict[str, Any]
+    extravars: dict[str, Any]
+    limit: str | None
+    ssh_key: str | None
+    timeout: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: str  # runner's: successful | failed | timeout | canceled
+    rc: int | None
+    leftovers_killed: int
+
+
+def yaml_unsafe(extravars: Mapping[str, Any]) -> str:
+    """YAML where every string is ``!unsafe``: user-typed values can never become Jinja."""
+
+    def render(value: Any) -> str:
+        if isinstance(value, str):
+            return "!unsafe " + json.dumps(value)
+        if isinstance(value, list):
+            return "[" + ", ".join(render(v) for v in value) + "]"
+        return json.dumps(value)  # numbers, booleans, null
+
+    if not extravars:
+        return "{}\n"  # an empty file is not a mapping to ansible-playbook
+    return "".join(f"{json.dumps(key)}: {render(value)}\n" for key, value in extravars.items())
+
+
+def child_environment(worker_env: Mapping[str, str], repo_dir: Path, private_dir: Path) -> dict[str, str]:
+    """The allow-listed environment of ansible-playbook (everything else of the worker's stays out)."""
+    env = {k: v for k, v in worker_env.items() if k in CHILD_ENV_NAMES or k.startswith(CHILD_ENV_PREFIXES)}
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([venv_bin, "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"])
+    env.setdefault("LANG", "C.UTF-8")
+    env["ANSIBLE_CONFIG"] = str(repo_dir / "ansible.cfg")
+    # Per-run SSH control sockets and local temp files, removed with the private directory.
+    env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(private_dir / "cp")
+    env["ANSIBLE_LOCAL_TEMP"] = str(private_dir / "tmp")
+    return env
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def run_playbook(
+    spec: RunSpec,
+    recorder: EventRecorder,
+    *,
+    should_cancel: Callable[[], bool],
+    on_child: Callable[[int], None],
+    tick: Callable[[], None],
+) -> RunResult:
+    private_dir = Path(tempfile.mkdtemp(prefix=f"mailfleet-run-{spec.run_id}-"))  # mode 0700
+    child: dict[str, int] = {}
+    try:
+        _write(private_dir / "inventory" / "hosts.json", json.dumps(spec.inventory))
+        _write(private_dir / "env" / "extravars", yaml_unsafe(spec.extravars))
+        config = RunnerConfig(
+            private_data_dir=str(private_dir),
+            project_dir=str(spec.project_dir),
+            playbook=str(spec.playbook_path),
+            inventory=str(private_dir / "inventory" / "hosts.json"),
+            limit=spec.limit,
+            ident="run",
+            ssh_key=spec.ssh_key,
+            quiet=True,  # nothing echoed into the worker's log
+            timeout=spec.timeout,
+            settings={"suppress_output_file": True, "pexpect_timeout": TICK_SECONDS},
+        )
+        config.prepare()
+        # Runner seeded the child's environment with a copy of ours: keep only what runner itself
+        # set (its callback plugin settings) plus the allow-list.
+        runner_settings = {k: v for k, v in config.env.items() if os.environ.get(k) != v}
+        config.env = {**runner_settings, **child_environment(os.environ, spec.project_dir, private_dir)}
+
+        def cancel_callback() -> bool:
+            if "pid" not in child:
+                # pexpect starts the child in a new session: it is the child that leads its own.
+                kids = [k for k in processes.children(os.getpid()) if processes.session_of(k) == k]
+                if kids:
+                    child["pid"] = max(kids)
+                    on_child(child["pid"])
+            recorder.tick()
+            tick()
+            return should_cancel()
+
+        runner = Runner(config=config, event_handler=recorder.handle, cancel_callback=cancel_callback)
+        runner.run()
+        recorder.flush()
+        killed = processes.kill_run_processes(child.get("pid"), str(private_dir))
+        if killed:
+            log.warning("run %s: killed %d leftover processes", spec.run_id, killed)
+        return RunResult(status=runner.status, rc=runner.rc, leftovers_killed=killed)
+    finally:
+        processes.kill_run_processes(child.get("pid"), str(private_dir))
+        shutil.rmtree(private_dir, ignore_errors=True)

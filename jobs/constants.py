@@ -1,0 +1,23 @@
+"""Numbers and names the job engine relies on, in one place."""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Environment names copied from the worker to ansible-playbook; nothing else is passed on.
+CHILD_ENV_NAMES: Final = frozenset({"HOME", "LANG", "LC_ALL", "TZ", "HOSTWINDS_API_URL"})
+#: Prefixes copied too: the secrets store's settings, so lookup plugins reach the store.
+CHILD_ENV_PREFIXES: Final = ("MAILFLEET_SECRETS_", "MAILFLEET_MASTER_KEY", "MAILFLEET_VAULT_", "VAULT_")
+
+#: How often runner's loop calls back (cancel check, heartbeat, event flush), in seconds.
+TICK_SECONDS: Final = 1.0
+#: Events are written in batches of at most this many, or after this long.
+EVENT_BATCH_SIZE: Final = 200
+EVENT_FLUSH_SECONDS: Final = 0.25
+#: One event's stdout and event_data are capped: a task dumping megabytes cannot fill the table.
+MAX_STDOUT_CHARS: Final = 64 * 1024
+MAX_EVENT_DATA_CHARS: Final = 256 * 1024
+
+#: Queued runs older than this whose job Redis does not know are enqueued again.
+RECONCILE_GRACE_SECONDS: Final = 30
+REDACTED: Final = "********"

@@ -1,0 +1,161 @@
+"""``execute_run(run_id)``: the job a worker runs for every playbook run.
+
+The database is the source of truth: this claims the run (lock + RUNNING + lease), runs the
+playbook through the bridge while renewing the lease, and writes the outcome. A playbook that
+fails is a *failed run*, not a failed job; an error in this code marks the run failed AND
+re-raises, so RQ records the job as failed too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from jobs import locks
+from jobs.app import worker_app
+from jobs.bridge import RunSpec, run_playbook
+from jobs.events import EventRecorder
+from jobs.inventory import tenant_inventory
+from jobs.redact import Redactor
+from mailfleet.secrets import HOSTWINDS_PATH, SecretNotFound, tenant_prefix
+from webapp.extensions import db
+from webapp.integrations import secret_store, tenant_ssh_private_key
+from webapp.models import Run, RunStatus, Server, ServerStatus
+from webapp.models.types import utcnow
+
+log = logging.getLogger(__name__)
+
+RUNNER_STATUS = {
+    "successful": RunStatus.SUCCESSFUL,
+    "failed": RunStatus.FAILED,
+    "timeout": RunStatus.FAILED,
+    "canceled": RunStatus.CANCELED,
+}
+
+
+def execute_run(run_id: int) -> str:
+    app = worker_app()
+    with app.app_context():
+        run = locks.claim(run_id)
+        if run is None:
+            current = db.session.get(Run, run_id)
+            return f"not started: {current.status if current else 'no such run'}"
+        try:
+            status, rc, reason = _execute(run)
+        except BaseException as exc:
+            db.session.rollback()
+            _finish(
+                run.id, RunStatus.FAILED, None, f"internal error: {type(exc).__name__}: {exc}"[:255], None
+            )
+            locks.release(run)
+            raise
+        _finish(run.id, status, rc, reason, None)
+        locks.release(run)
+        return str(status)
+
+
+def _tenant_secret_values(tenant_slug: str) -> list[str]:
+    """Every secret value of the tenant (and the provider key), for the redactor; never logged."""
+    store = secret_store()
+    values: list[str] = []
+    for path in store.list(tenant_prefix(tenant_slug)):
+        values.extend(store.get(path).values())
+    with contextlib.suppress(SecretNotFound):
+        values.extend(store.get(HOSTWINDS_PATH).values())
+    return values
+
+
+def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
+    config = current_app.config
+    playbook_path = config["MAILFLEET_PLAYBOOK_DIR"] / run.playbook
+    if not playbook_path.is_file():
+        return RunStatus.FAILED, None, f"playbook {run.playbook} is not installed on the worker"
+    tenant = run.tenant
+    try:
+        ssh_key = tenant_ssh_private_key(tenant.slug)
+    except SecretNotFound:
+        ssh_key = None  # controller-only playbooks work; host tasks will report unreachable
+    redactor = Redactor(_tenant_secret_values(tenant.slug))
+    recorder = EventRecorder(run.id, redactor)
+    spec = RunSpec(
+        run_id=run.id,
+        playbook_path=playbook_path,
+        project_dir=config["MAILFLEET_REPO_DIR"],
+        inventory=tenant_inventory(tenant),
+        extravars=run.extravars or {},
+        limit=run.limit,
+        ssh_key=ssh_key,
+        timeout=config["MAILFLEET_RUN_TIMEOUT"],
+    )
+    heartbeat_every = config["MAILFLEET_LEASE_SECONDS"] / 4
+    state = {"beat": time.monotonic(), "cancel_checked": 0.0, "cancel": False}
+
+    def on_child(pid: int) -> None:
+        db.session.execute(update(Run).where(Run.id == run.id).values(child_pid=pid))
+        db.session.commit()
+
+    def tick() -> None:
+        if time.monotonic() - state["beat"] >= heartbeat_every:
+            state["beat"] = time.monotonic()
+            db.session.execute(
+                update(Run)
+                .where(Run.id == run.id)
+                .values(heartbeat_at=utcnow(), lease_expires_at=locks.lease_until())
+            )
+            db.session.commit()
+
+    def should_cancel() -> bool:
+        if not state["cancel"] and time.monotonic() - state["cancel_checked"] >= 1.0:
+            state["cancel_checked"] = time.monotonic()
+            state["cancel"] = bool(
+                db.session.execute(select(Run.cancel_requested).where(Run.id == run.id)).scalar_one()
+            )
+            db.session.commit()  # end the read transaction so the next check sees new writes
+        return state["cancel"]
+
+    result = run_playbook(spec, recorder, should_cancel=should_cancel, on_child=on_child, tick=tick)
+    if recorder.recap is not None:
+        db.session.execute(update(Run).where(Run.id == run.id).values(recap=recorder.recap))
+        db.session.commit()
+    status = RUNNER_STATUS.get(result.status, RunStatus.FAILED)
+    reason = None
+    if result.status == "timeout":
+        reason = f"timed out after {spec.timeout} s"
+    elif status == RunStatus.FAILED:
+        reason = f"ansible-playbook exited with rc {result.rc}"
+    elif status == RunStatus.CANCELED:
+        reason = "canceled by a user"
+    if run.playbook == "provision.yml":
+        _note_provisioned(run, status)
+    return status, result.rc, reason
+
+
+def _note_provisioned(run: Run, status: RunStatus) -> None:
+    """A failed provisioning leaves the server row in error; success waits for the inventory refresh."""
+    name = (run.extravars or {}).get("provision_server_name")
+    if not name:
+        return
+    server = db.session.execute(
+        select(Server).where(Server.name == name, Server.tenant_id == run.tenant_id)
+    ).scalar_one_or_none()
+    if server is not None and server.status == ServerStatus.REQUESTED:
+        server.status = ServerStatus.BUILDING if status == RunStatus.SUCCESSFUL else ServerStatus.ERROR
+        db.session.commit()
+
+
+def _finish(run_id: int, status: RunStatus, rc: int | None, reason: str | None, recap: dict | None) -> None:
+    values: dict = {
+        "status": status,
+        "rc": rc,
+        "failure_reason": reason,
+        "finished_at": utcnow(),
+        "lease_expires_at": None,
+    }
+    if recap is not None:
+        values["recap"] = recap
+    db.session.execute(update(Run).where(Run.id == run_id).values(**values))
+    db.session.commit()

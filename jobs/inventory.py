@@ -1,0 +1,49 @@
+"""A run's inventory: the tenant's own servers and the controller, nothing else.
+
+Built from the database for one tenant only, so a run can never address another tenant's hosts:
+the hosts are not in its inventory, and limits are checked against this same list.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Server, ServerStatus, Tenant
+
+CONTROLLER = "localhost"
+TARGET_STATUSES = (ServerStatus.ACTIVE, ServerStatus.BUILDING, ServerStatus.REQUESTED, ServerStatus.STOPPED)
+
+
+def tenant_inventory(tenant: Tenant) -> dict[str, Any]:
+    servers = db.session.execute(
+        select(Server)
+        .where(Server.tenant_id == tenant.id, Server.status.in_(TARGET_STATUSES))
+        .order_by(Server.name)
+    ).scalars()
+    hosts: dict[str, dict[str, Any]] = {}
+    for server in servers:
+        if server.public_ipv4 is None:
+            continue  # not built yet: provision.yml adds it with add_host once it has an address
+        hosts[server.name] = {
+            "ansible_host": server.public_ipv4,
+            "ansible_user": "root",
+            "mailfleet_server_id": server.id,
+        }
+    return {
+        "all": {
+            "vars": {"mailfleet_tenant": tenant.slug},
+            "hosts": {
+                # Controller tasks (API calls through the mailfleet package) run with this Python.
+                CONTROLLER: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+            },
+            "children": {"mailfleet_servers": {"hosts": hosts}},
+        }
+    }
+
+
+def host_names(inventory: dict[str, Any]) -> set[str]:
+    return set(inventory["all"]["hosts"]) | set(inventory["all"]["children"]["mailfleet_servers"]["hosts"])

@@ -1,0 +1,82 @@
+"""Finding and killing a run's processes through /proc (Linux), by recorded PID, never by name."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name is in parentheses and may hold spaces: split after the last ')'.
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def session_of(pid: int) -> int | None:
+    """The session id of a live process (None for gone or zombie processes: they hold nothing)."""
+    fields = _stat_fields(pid)
+    return int(fields[3]) if fields and fields[0] != "Z" else None
+
+
+def alive(pid: int) -> bool:
+    return session_of(pid) is not None
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _pids() -> list[int]:
+    return [int(p.name) for p in PROC.iterdir() if p.name.isdigit()]
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in (PROC / str(pid) / "task").glob("*"):
+        with contextlib.suppress(OSError):
+            found.extend(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+def run_processes(session_id: int | None, marker: str | None) -> list[int]:
+    """Processes in the run's session, or whose command line mentions its private directory."""
+    me = os.getpid()
+    found = []
+    for pid in _pids():
+        if pid == me:
+            continue
+        if (
+            session_id is not None
+            and session_of(pid) == session_id
+            or marker
+            and marker in cmdline(pid)
+            and alive(pid)
+        ):
+            found.append(pid)
+    return found
+
+
+def kill_run_processes(session_id: int | None, marker: str | None, wait: float = 3.0) -> int:
+    """SIGKILL them all, wait until they are gone; returns how many were killed."""
+    killed = 0
+    deadline = time.monotonic() + wait
+    while True:
+        pids = run_processes(session_id, marker)
+        if not pids or time.monotonic() > deadline:
+            return killed
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        time.sleep(0.05)

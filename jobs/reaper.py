@@ -1,0 +1,119 @@
+"""The reaper: nothing stays "running" or "queued" forever.
+
+- RUNNING runs whose lease expired (their worker died: SIGKILL, OOM, host reboot) are marked
+  failed ("worker lost"), their leftover ansible processes are killed by recorded PID, their lock
+  is released and the next waiting run is dispatched. "Run again" on the page retries them.
+- QUEUED runs (and WAITING runs nobody holds the lock for) that Redis does not know about, e.g.
+  after Redis lost data, are enqueued again: the database is the source of truth.
+- Events of runs finished longer ago than the retention period are deleted.
+
+Runs every minute from ``rq cron`` and once when a worker starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from datetime import timedelta
+
+from flask import current_app
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+from sqlalchemy import delete, select, update
+
+from jobs import locks, processes
+from jobs.app import worker_app
+from jobs.constants import RECONCILE_GRACE_SECONDS
+from webapp.extensions import db
+from webapp.models import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus
+from webapp.models.types import utcnow
+from webapp.queue import enqueue_run, redis_connection
+
+log = logging.getLogger(__name__)
+
+LIVE_JOB_STATES = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
+
+
+def reap() -> dict[str, int]:
+    app = worker_app()
+    with app.app_context():
+        return {
+            "lost": reap_lost_runs(),
+            "requeued": reconcile_queue(),
+            "events_pruned": prune_events(),
+        }
+
+
+def reap_lost_runs() -> int:
+    now = utcnow()
+    stale = list(
+        db.session.execute(
+            select(Run).where(Run.status == RunStatus.RUNNING, Run.lease_expires_at < now)
+        ).scalars()
+    )
+    for run in stale:
+        if run.worker_host == socket.gethostname():
+            marker = f"mailfleet-run-{run.id}-"
+            killed = processes.kill_run_processes(run.child_pid, marker)
+            if killed:
+                log.warning("run %s: killed %d leftover processes of a lost worker", run.id, killed)
+        changed = db.session.execute(
+            update(Run)
+            .where(Run.id == run.id, Run.status == RunStatus.RUNNING, Run.lease_expires_at < now)
+            .values(
+                status=RunStatus.FAILED,
+                finished_at=now,
+                lease_expires_at=None,
+                failure_reason=f"worker lost: no heartbeat since {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC",
+            )
+        ).rowcount
+        db.session.commit()
+        if changed:
+            locks.release(run)
+    return len(stale)
+
+
+def _job_alive(job_id: str) -> bool:
+    try:
+        job = Job.fetch(job_id, connection=redis_connection(), serializer=JSONSerializer)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) in LIVE_JOB_STATES
+
+
+def reconcile_queue() -> int:
+    cutoff = utcnow() - timedelta(seconds=RECONCILE_GRACE_SECONDS)
+    held = set(db.session.execute(select(RunLock.tenant_id, RunLock.playbook)).tuples())
+    candidates = db.session.execute(
+        select(Run)
+        .where(Run.status.in_([RunStatus.QUEUED, RunStatus.WAITING]), Run.created_at < cutoff)
+        .order_by(Run.id)
+    ).scalars()
+    requeued = 0
+    for run in candidates:
+        if run.status == RunStatus.WAITING and (run.tenant_id, run.playbook) in held:
+            continue  # its turn comes when the holder releases the lock
+        try:
+            if _job_alive(run.job_id):
+                continue
+            enqueue_run(run.id)
+        except RedisError as exc:
+            log.warning("reconcile: Redis unreachable (%s); will try again", exc)
+            break
+        requeued += 1
+        log.info("run %s: re-enqueued (its job was missing from Redis)", run.id)
+    return requeued
+
+
+def prune_events() -> int:
+    days = current_app.config["MAILFLEET_EVENT_RETENTION_DAYS"]
+    if days <= 0:
+        return 0
+    old_runs = select(Run.id).where(
+        Run.status.in_(FINISHED_STATUSES), Run.finished_at < utcnow() - timedelta(days=days)
+    )
+    pruned = db.session.execute(delete(RunEvent).where(RunEvent.run_id.in_(old_runs))).rowcount
+    db.session.commit()
+    return pruned

@@ -1,0 +1,64 @@
+"""Fixtures for the control plane's unit tests: a fresh database per test, fakeredis, a real
+local secrets store in tmp_path, and users of two tenants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from webapp.extensions import db
+from webapp.models import Role, Tenant, User
+from webapp.services import accounts, tenants
+from webapp.services.scope import Scope
+from webapp.testing import login, make_app
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class World:
+    admin: User
+    acme: Tenant
+    globex: Tenant
+    alice: User  # member of acme
+    bob: User  # member of globex
+
+
+@pytest.fixture
+def app(tmp_path) -> Iterator[Flask]:
+    app = make_app(tmp_path)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()  # speaks https (webapp.testing.HttpsClient): cookies are Secure
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def world(app: Flask) -> World:
+    admin = accounts.create_user("admin@example.com", PASSWORD, Role.ADMIN, None)
+    scope = Scope(admin)
+    acme = tenants.create_tenant(scope, "acme", "Acme Corp")
+    globex = tenants.create_tenant(scope, "globex", "Globex")
+    alice = accounts.add_member(scope, acme, "alice@acme.example", PASSWORD)
+    bob = accounts.add_member(scope, globex, "bob@globex.example", PASSWORD)
+    return World(admin, acme, globex, alice, bob)
+
+
+@pytest.fixture
+def as_admin(client: FlaskClient, world: World) -> FlaskClient:
+    assert login(client, world.admin.email, PASSWORD).status_code == 302
+    return client

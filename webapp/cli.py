@@ -1,0 +1,115 @@
+"""``flask --app webapp <command>``: create-admin, upgrade, create-tenant, add-member, enqueue-run."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import Flask
+from flask_migrate import upgrade as migrate_upgrade
+from sqlalchemy import select
+
+from webapp import playbooks
+from webapp.errors import MailfleetWebError
+from webapp.extensions import db
+from webapp.models import Role, User
+from webapp.services import accounts, runs, tenants
+from webapp.services.scope import Scope
+
+
+def _password(env_name: str) -> str:
+    """From ``<env_name>`` or ``<env_name>_FILE``, else a prompt: never from argv (visible in ps)."""
+    if os.environ.get(env_name):
+        return os.environ[env_name]
+    if os.environ.get(f"{env_name}_FILE"):
+        with open(os.environ[f"{env_name}_FILE"], encoding="utf-8") as handle:
+            return handle.read().strip()
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _admin_scope() -> Scope:
+    admin = db.session.execute(select(User).where(User.role == Role.ADMIN).limit(1)).scalar_one_or_none()
+    if admin is None:
+        raise click.ClickException("create an admin first: flask --app webapp create-admin --email ...")
+    return Scope(admin)
+
+
+def _fail(exc: MailfleetWebError) -> None:
+    raise click.ClickException(str(exc))
+
+
+@click.command("upgrade")
+def upgrade_command() -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+    migrate_upgrade()
+    click.echo("database is up to date")
+
+
+@click.command("create-admin")
+@click.option("--email", required=True)
+def create_admin_command(email: str) -> None:
+    """Create an administrator; the password comes from MAILFLEET_ADMIN_PASSWORD(_FILE) or a prompt."""
+    try:
+        user = accounts.create_user(email, _password("MAILFLEET_ADMIN_PASSWORD"), Role.ADMIN, None)
+    except MailfleetWebError as exc:
+        _fail(exc)
+    click.echo(f"admin {user.email} created")
+
+
+@click.command("create-tenant")
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+def create_tenant_command(slug: str, name: str) -> None:
+    """Create a tenant (and its secrets)."""
+    try:
+        tenant = tenants.create_tenant(_admin_scope(), slug, name)
+    except MailfleetWebError as exc:
+        _fail(exc)
+    click.echo(f"tenant {tenant.slug} created")
+
+
+@click.command("add-member")
+@click.option("--tenant", "tenant_slug", required=True)
+@click.option("--email", required=True)
+def add_member_command(tenant_slug: str, email: str) -> None:
+    """Add a member to a tenant; the password comes from MAILFLEET_MEMBER_PASSWORD(_FILE) or a prompt."""
+    scope = _admin_scope()
+    try:
+        user = accounts.add_member(
+            scope, scope.tenant(tenant_slug), email, _password("MAILFLEET_MEMBER_PASSWORD")
+        )
+    except MailfleetWebError as exc:
+        _fail(exc)
+    click.echo(f"member {user.email} of {tenant_slug} created")
+
+
+@click.command("enqueue-run")
+@click.option("--tenant", "tenant_slug", required=True)
+@click.option(
+    "--playbook",
+    "playbook_key",
+    required=True,
+    type=click.Choice(sorted(k for k, p in playbooks.CATALOGUE.items() if not p.variables)),
+)
+@click.option("--limit", default=None, help="comma-separated server names of this tenant")
+def enqueue_run_command(tenant_slug: str, playbook_key: str, limit: str | None) -> None:
+    """Queue a playbook run for a tenant (as the first admin); prints the run id."""
+    scope = _admin_scope()
+    try:
+        run = runs.submit_run(scope, scope.tenant(tenant_slug), playbook_key, limit=limit)
+    except MailfleetWebError as exc:
+        _fail(exc)
+    click.echo(run.id)
+    sys.stdout.flush()
+
+
+def register(app: Flask) -> None:
+    for command in (
+        upgrade_command,
+        create_admin_command,
+        create_tenant_command,
+        add_member_command,
+        enqueue_run_command,
+    ):
+        app.cli.add_command(command)

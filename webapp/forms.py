@@ -1,0 +1,90 @@
+"""Flask-WTF forms: every form carries a CSRF token; lengths are bounded before any service sees them.
+
+Forms that enqueue work carry a ``submission_key`` made when the page is rendered, so a double
+click or a resent form creates one run.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+
+def _new_key() -> str:
+    return uuid.uuid4().hex
+
+
+class SubmissionForm(FlaskForm):
+    submission_key = HiddenField(default=_new_key, validators=[DataRequired(), Length(min=8, max=64)])
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+
+
+class TenantForm(FlaskForm):
+    slug = StringField(
+        "Slug",
+        validators=[DataRequired(), Length(max=32)],
+        description="3-32 characters: a-z, 0-9 and '-'; starts with a letter",
+    )
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+
+
+class MemberForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=12, max=256)])
+
+
+class ProvisionForm(SubmissionForm):
+    location = StringField("Location", default="Seattle", validators=[DataRequired(), Length(max=64)])
+    plan = StringField(
+        "Plan",
+        default="1",
+        validators=[DataRequired(), Length(max=64)],
+        description="Hostwinds plan id (rid) or name",
+    )
+
+
+class DomainForm(SubmissionForm):
+    server_id = SelectField("Server", coerce=int, validators=[DataRequired()])
+    name = StringField("Domain", validators=[DataRequired(), Length(max=253)])
+
+
+class MailboxForm(FlaskForm):
+    domain_id = SelectField("Domain", coerce=int, validators=[DataRequired()])
+    local_parts = TextAreaField(
+        "Mailbox names",
+        validators=[DataRequired(), Length(max=8000)],
+        description="One per line (the part before the @); up to 100",
+    )
+    quota_mb = IntegerField("Quota (MB)", validators=[Optional(), NumberRange(min=1, max=102400)])
+
+
+class RunForm(SubmissionForm):
+    playbook = SelectField("Playbook", validators=[DataRequired()])
+    limit = StringField(
+        "Limit to servers",
+        validators=[Optional(), Length(max=255)],
+        description="Comma-separated server names; empty for all of the tenant's servers",
+    )
+
+
+class ActionForm(FlaskForm):
+    """Buttons (cancel, retry, new token): only the CSRF token."""
+
+
+class RetryForm(SubmissionForm):
+    pass

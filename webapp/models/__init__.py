@@ -1,0 +1,26 @@
+"""The database models, one module per area; this module only collects them.
+
+Another area (monitoring, billing) adds its own module here and one import line below.
+"""
+
+from __future__ import annotations
+
+from webapp.models.fleet import Domain, Mailbox, Server, ServerStatus
+from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus
+from webapp.models.tenancy import LoginFailure, Role, Tenant, User
+
+__all__ = [
+    "FINISHED_STATUSES",
+    "Domain",
+    "LoginFailure",
+    "Mailbox",
+    "Role",
+    "Run",
+    "RunEvent",
+    "RunLock",
+    "RunStatus",
+    "Server",
+    "ServerStatus",
+    "Tenant",
+    "User",
+]

@@ -1,0 +1,82 @@
+"""What a tenant owns: servers (from Hostwinds), mail domains and mailboxes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import Enum, ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.tenancy import Tenant
+from webapp.models.types import UTCDateTime, utcnow
+
+
+class ServerStatus(StrEnum):
+    REQUESTED = "requested"  # row written, provisioning run queued
+    BUILDING = "building"
+    ACTIVE = "active"
+    STOPPED = "stopped"
+    ERROR = "error"
+    GONE = "gone"  # no longer in the provider's inventory
+
+
+class Server(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "servers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # None: seen at the provider but not (yet) assigned to a tenant; visible to admins only.
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
+    # The inventory name and the provider label (srvrname), e.g. mf-acme-1.
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    hostname: Mapped[str | None] = mapped_column(String(253))
+    provider_id: Mapped[int | None] = mapped_column(unique=True)
+    public_ipv4: Mapped[str | None] = mapped_column(String(45))
+    public_ipv6: Mapped[str | None] = mapped_column(String(45))
+    private_ipv4: Mapped[str | None] = mapped_column(String(45))
+    location: Mapped[str | None] = mapped_column(String(64))
+    plan: Mapped[str | None] = mapped_column(String(120))
+    monthly_price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    status: Mapped[ServerStatus] = mapped_column(
+        Enum(ServerStatus, native_enum=False, length=16), default=ServerStatus.REQUESTED
+    )
+    provider_status: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    tenant: Mapped[Tenant | None] = relationship()
+    domains: Mapped[list[Domain]] = relationship(back_populates="server")
+
+
+class Domain(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True)  # IDNA A-label form
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    tenant: Mapped[Tenant] = relationship()
+    server: Mapped[Server] = relationship(back_populates="domains")
+    mailboxes: Mapped[list[Mailbox]] = relationship(back_populates="domain")
+
+
+class Mailbox(db.Model):  # type: ignore[name-defined,misc]
+    """A mailbox created on the tenant's Mailu. Its password is never stored (shown once)."""
+
+    __tablename__ = "mailboxes"
+    __table_args__ = (UniqueConstraint("domain_id", "local_part"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id"), index=True)
+    local_part: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    quota_bytes: Mapped[int | None] = mapped_column()
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    domain: Mapped[Domain] = relationship(back_populates="mailboxes")

@@ -1,0 +1,40 @@
+"""The playbooks the control plane may run, and the variables each one accepts.
+
+Nothing else can be run from the web, the API or the CLI: a run names a catalogue key, and its
+extravars are built by the services layer from validated fields whose names are listed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Playbook:
+    key: str
+    filename: str  # under the playbook directory (config MAILFLEET_PLAYBOOK_DIR)
+    title: str
+    variables: frozenset[str]
+
+
+CATALOGUE: dict[str, Playbook] = {
+    p.key: p
+    for p in (
+        Playbook(
+            "provision",
+            "provision.yml",
+            "Provision a server",
+            frozenset({"provision_tenant", "provision_server_name", "provision_location", "provision_plan"}),
+        ),
+        Playbook("site", "site.yml", "Configure the tenant's servers", frozenset()),
+        Playbook("domain", "site.yml", "Add a mail domain", frozenset({"mailfleet_domains"})),
+    )
+}
+
+
+def by_key(key: str) -> Playbook | None:
+    return CATALOGUE.get(key)
+
+
+def by_filename(filename: str) -> Playbook | None:
+    return next((p for p in CATALOGUE.values() if p.filename == filename), None)

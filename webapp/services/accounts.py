@@ -1,0 +1,111 @@
+"""People: creating users, logging in (rate limited), API tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+
+from mailfleet.validation import ValidationError, normalize_email
+from webapp.errors import Conflict, InvalidInput, RateLimited
+from webapp.extensions import db
+from webapp.models import LoginFailure, Role, Tenant, User
+from webapp.models.types import utcnow
+from webapp.security import MIN_PASSWORD_LENGTH, check_password, hash_password, new_api_token, token_hash
+from webapp.services.scope import Scope
+
+# Per client address the budget is larger (several people behind one NAT), per account smaller.
+ADDRESS_FACTOR = 4
+MAX_PASSWORD_LENGTH = 256
+# Compared against when the account does not exist, so timing does not reveal which emails exist.
+_DUMMY_HASH = hash_password("mailfleet-timing-equaliser")
+
+
+def _valid_email(email: str) -> str:
+    try:
+        return normalize_email(email)
+    except ValidationError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def create_user(email: str, password: str, role: Role, tenant: Tenant | None) -> User:
+    """Used by the CLI (first admin) and by admins through :func:`add_member`."""
+    email = _valid_email(email)
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"the password must be {MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters long"
+        )
+    if (role == Role.MEMBER) != (tenant is not None):
+        raise InvalidInput("a member belongs to exactly one tenant; an admin to none")
+    if db.session.execute(select(User.id).where(User.email == email)).first():
+        raise Conflict(f"a user {email} already exists")
+    user = User(
+        email=email, password_hash=hash_password(password), role=role, tenant_id=tenant.id if tenant else None
+    )
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def add_member(scope: Scope, tenant: Tenant, email: str, password: str) -> User:
+    scope.require_admin()
+    return create_user(email, password, Role.MEMBER, tenant)
+
+
+def authenticate(email: str, password: str, address: str) -> User | None:
+    """The user, or None for a wrong email/password; RateLimited after too many failures."""
+    email = (email or "").strip().lower()[:254]
+    window = timedelta(seconds=current_app.config["MAILFLEET_LOGIN_WINDOW_SECONDS"])
+    budget = current_app.config["MAILFLEET_LOGIN_MAX_FAILURES"]
+    since = utcnow() - window
+    db.session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+    by_email = db.session.execute(
+        select(func.count()).where(LoginFailure.email == email, LoginFailure.at >= since)
+    ).scalar_one()
+    by_address = db.session.execute(
+        select(func.count()).where(LoginFailure.address == address, LoginFailure.at >= since)
+    ).scalar_one()
+    if by_email >= budget or by_address >= budget * ADDRESS_FACTOR:
+        db.session.commit()
+        raise RateLimited("too many failed logins; wait a few minutes and try again")
+    user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+    ok = check_password(user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
+    if user is None or not ok or not user.active:
+        db.session.add(LoginFailure(email=email, address=address[:64]))
+        db.session.commit()
+        return None
+    db.session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+    db.session.commit()
+    return user
+
+
+def issue_api_token(user: User) -> str:
+    """Replace the user's API token; the returned token is shown once and never stored."""
+    token, digest, hint = new_api_token()
+    user.api_token_hash = digest
+    user.api_token_hint = hint
+    db.session.commit()
+    return token
+
+
+def revoke_api_token(user: User) -> None:
+    user.api_token_hash = None
+    user.api_token_hint = None
+    db.session.commit()
+
+
+def user_for_api_token(token: str) -> User | None:
+    if not token or len(token) > 128:
+        return None
+    user = db.session.execute(
+        select(User).where(User.api_token_hash == token_hash(token))
+    ).scalar_one_or_none()
+    return user if user is not None and user.active else None
+
+
+def load_user(user_id: str) -> User | None:
+    try:
+        return db.session.get(User, int(user_id))
+    except ValueError:
+        return None

@@ -1,0 +1,107 @@
+"""Servers and domains: what a tenant owns, and the runs that create them."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from mailfleet.hostwinds import next_srvrname
+from mailfleet.validation import ValidationError, normalize_domain
+from webapp.errors import Conflict, InvalidInput
+from webapp.extensions import db
+from webapp.models import Domain, Run, Server, ServerStatus, Tenant
+from webapp.services import runs
+from webapp.services.scope import Scope
+
+# Hostwinds location names ("Seattle") and plan ids or names ("1", "Unmetered 2GB").
+_PROVIDER_WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+
+
+def _provider_word(what: str, value: str) -> str:
+    value = (value or "").strip()
+    if not _PROVIDER_WORD.match(value):
+        raise InvalidInput(f"{what} must be 1-64 letters, digits, spaces, '.', '_' or '-'")
+    return value
+
+
+def list_servers(scope: Scope, tenant: Tenant | None = None) -> list[Server]:
+    stmt = scope.select(Server).order_by(Server.name)
+    if tenant is not None:
+        stmt = stmt.where(Server.tenant_id == tenant.id)
+    return list(db.session.execute(stmt).scalars())
+
+
+def servers_by_status(scope: Scope) -> dict[str, int]:
+    stmt = scope.restrict(select(Server.status, func.count()).group_by(Server.status), Server)
+    return {str(status): count for status, count in db.session.execute(stmt)}
+
+
+def provision_server(
+    scope: Scope, tenant: Tenant, location: str, plan: str, submission_key: str | None = None
+) -> Run:
+    """Record the server (status requested) and enqueue provision.yml for it."""
+    location = _provider_word("location", location)
+    plan = _provider_word("plan", plan)
+    if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
+        return earlier
+    taken = list(db.session.execute(select(Server.name)).scalars())
+    server = Server(
+        tenant_id=tenant.id,
+        name=next_srvrname(tenant.slug, taken),
+        location=location,
+        plan=plan,
+        status=ServerStatus.REQUESTED,
+    )
+    db.session.add(server)
+    return runs.submit_run(
+        scope,
+        tenant,
+        "provision",
+        submission_key=submission_key,
+        extravars={
+            "provision_tenant": tenant.slug,
+            "provision_server_name": server.name,
+            "provision_location": location,
+            "provision_plan": plan,
+        },
+    )
+
+
+def list_domains(scope: Scope, tenant: Tenant | None = None) -> list[Domain]:
+    stmt = scope.select(Domain).order_by(Domain.name)
+    if tenant is not None:
+        stmt = stmt.where(Domain.tenant_id == tenant.id)
+    return list(db.session.execute(stmt).scalars())
+
+
+def add_domain(
+    scope: Scope, tenant: Tenant, server_id: int, name: str, submission_key: str | None = None
+) -> Run:
+    """Record the domain and enqueue the run that configures it on the server (Mailu + DNS)."""
+    try:
+        name = normalize_domain(name)
+    except ValidationError as exc:
+        raise InvalidInput(str(exc)) from None
+    server = scope.get(Server, server_id)
+    if server.tenant_id != tenant.id:
+        raise InvalidInput("that server belongs to another tenant")
+    if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
+        return earlier
+    if db.session.execute(select(Domain.id).where(Domain.name == name)).first():
+        raise Conflict(f"the domain {name} is already in use")
+    db.session.add(Domain(tenant_id=tenant.id, server_id=server.id, name=name))
+    db.session.flush()
+    names = list(
+        db.session.execute(
+            select(Domain.name).where(Domain.server_id == server.id).order_by(Domain.name)
+        ).scalars()
+    )
+    return runs.submit_run(
+        scope,
+        tenant,
+        "domain",
+        limit=server.name,
+        submission_key=submission_key,
+        extravars={"mailfleet_domains": names},
+    )

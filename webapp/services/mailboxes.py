@@ -1,0 +1,103 @@
+"""The "free mailbox" feature: create mailboxes on the tenant's Mailu, record them, show passwords once.
+
+This calls the Mailu API directly (seconds, not a playbook run): the generated passwords go from
+the Mailu client to the one response that shows them, and are never written anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from mailfleet.mailu import MailuError, MailuValidationError
+from mailfleet.secrets import SecretsError
+from mailfleet.validation import ValidationError, normalize_email
+from webapp.errors import InvalidInput, UpstreamError
+from webapp.extensions import db
+from webapp.integrations import mailu_client
+from webapp.models import Domain, Mailbox, Tenant
+from webapp.services.scope import Scope
+
+MAX_PER_REQUEST = 100
+MAX_QUOTA_BYTES = 100 * 1024**3
+_SPLIT = re.compile(r"[\s,;]+")
+
+
+@dataclass
+class MailboxBatch:
+    """What happened; ``passwords`` is for the one response that shows them."""
+
+    created: list[str] = field(default_factory=list)
+    passwords: dict[str, str] = field(default_factory=dict, repr=False)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def parse_local_parts(text: str) -> list[str]:
+    """Split what a person typed (one per line, or separated by commas/spaces)."""
+    return [part for part in _SPLIT.split(text or "") if part]
+
+
+def list_mailboxes(scope: Scope, tenant: Tenant | None = None) -> list[Mailbox]:
+    stmt = scope.select(Mailbox).order_by(Mailbox.email)
+    if tenant is not None:
+        stmt = stmt.where(Mailbox.tenant_id == tenant.id)
+    return list(db.session.execute(stmt).scalars())
+
+
+def create_mailboxes(
+    scope: Scope, tenant: Tenant, domain_id: int, local_parts: list[str], quota_bytes: int | None = None
+) -> MailboxBatch:
+    domain = scope.get(Domain, domain_id)
+    if domain.tenant_id != tenant.id:
+        raise InvalidInput("that domain belongs to another tenant")
+    if not local_parts:
+        raise InvalidInput("name at least one mailbox")
+    if len(local_parts) > MAX_PER_REQUEST:
+        raise InvalidInput(f"at most {MAX_PER_REQUEST} mailboxes at a time")
+    if quota_bytes is not None and not 0 < quota_bytes <= MAX_QUOTA_BYTES:
+        raise InvalidInput(f"quota must be between 1 byte and {MAX_QUOTA_BYTES} bytes")
+    emails: list[str] = []
+    for local in local_parts:
+        try:
+            email = normalize_email(f"{local}@{domain.name}")
+        except ValidationError as exc:
+            raise InvalidInput(str(exc)) from None
+        if email in emails:
+            raise InvalidInput(f"{email} is listed twice")
+        emails.append(email)
+    existing = set(db.session.execute(select(Mailbox.email).where(Mailbox.email.in_(emails))).scalars())
+    if existing:
+        raise InvalidInput(f"already exist: {', '.join(sorted(existing))}")
+
+    spec = [{"email": email, **({"quota_bytes": quota_bytes} if quota_bytes else {})} for email in emails]
+    try:
+        with mailu_client(tenant.slug, domain.server.name) as client:
+            result = client.create_users(spec)
+    except (MailuValidationError, SecretsError) as exc:
+        raise UpstreamError(f"cannot reach this tenant's Mailu: {exc}") from None
+    except MailuError as exc:
+        raise UpstreamError(f"Mailu refused: {exc}") from None
+
+    for email in result.created:
+        db.session.add(
+            Mailbox(
+                tenant_id=tenant.id,
+                domain_id=domain.id,
+                local_part=email.split("@", 1)[0],
+                email=email,
+                quota_bytes=quota_bytes,
+                created_by_id=scope.user.id,
+            )
+        )
+    db.session.commit()
+    return MailboxBatch(
+        created=list(result.created),
+        passwords=dict(result.generated_passwords),
+        failed={email: str(exc) for email, exc in result.failed.items()},
+        skipped=list(result.skipped),
+        error=str(result.aborted) if result.aborted else None,
+    )

@@ -1,0 +1,193 @@
+"""Submitting, cancelling, retrying and reading playbook runs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import IntegrityError
+
+from webapp import playbooks
+from webapp.errors import Conflict, InvalidInput, NotFound
+from webapp.extensions import db
+from webapp.models import Run, RunEvent, RunStatus, Server, Tenant
+from webapp.models.types import utcnow
+from webapp.queue import enqueue_run
+from webapp.services.scope import Scope
+
+log = logging.getLogger(__name__)
+
+_SUBMISSION_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_TEMPLATE_MARKERS = ("{{", "{%", "{#")
+MAX_EXTRAVAR_LENGTH = 1024
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    tenant_slug: str | None = None
+    status: RunStatus | None = None
+    playbook: str | None = None
+    host: str | None = None
+
+
+def _check_extravars(playbook: playbooks.Playbook, extravars: dict[str, Any]) -> dict[str, Any]:
+    """Defence in depth: callers build extravars from validated fields; refuse anything else."""
+    unknown = set(extravars) - playbook.variables
+    if unknown:
+        raise InvalidInput(f"{playbook.title}: unexpected variables {sorted(unknown)}")
+
+    def check(value: Any) -> None:
+        if isinstance(value, str):
+            if len(value) > MAX_EXTRAVAR_LENGTH or any(m in value for m in _TEMPLATE_MARKERS):
+                raise InvalidInput("a variable holds template syntax or is too long")
+        elif isinstance(value, list):
+            for item in value:
+                check(item)
+        elif not isinstance(value, int | float | bool) and value is not None:
+            raise InvalidInput("variables must be strings, numbers, booleans or lists of them")
+
+    for value in extravars.values():
+        check(value)
+    return extravars
+
+
+def _check_limit(tenant: Tenant, limit: str | None) -> str | None:
+    """A limit names the tenant's own servers, comma-separated; patterns are not accepted."""
+    if not limit:
+        return None
+    names = [part.strip() for part in limit.split(",") if part.strip()]
+    own = set(db.session.execute(select(Server.name).where(Server.tenant_id == tenant.id)).scalars())
+    stray = [name for name in names if name not in own]
+    if stray or not names:
+        raise InvalidInput(f"limit must list this tenant's servers; unknown: {', '.join(stray) or limit!r}")
+    return ",".join(names)
+
+
+def find_submission(tenant: Tenant, submission_key: str) -> Run | None:
+    """The run an earlier submission with this key created (a double click, a resent API call)."""
+    if not _SUBMISSION_KEY.match(submission_key):
+        raise InvalidInput("submission key must be 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")
+    earlier = db.session.execute(select(Run).where(Run.submission_key == submission_key)).scalar_one_or_none()
+    if earlier is not None and earlier.tenant_id != tenant.id:
+        raise Conflict("this submission key was already used")
+    return earlier
+
+
+def submit_run(
+    scope: Scope,
+    tenant: Tenant,
+    playbook_key: str,
+    *,
+    extravars: dict[str, Any] | None = None,
+    limit: str | None = None,
+    submission_key: str | None = None,
+    retry_of: Run | None = None,
+) -> Run:
+    """Write the Run row, then enqueue its job. Returns the existing run for a repeated submission."""
+    if not scope.can_see_tenant(tenant.id):
+        raise NotFound(f"tenant {tenant.slug!r} not found")
+    playbook = playbooks.by_key(playbook_key)
+    if playbook is None:
+        raise InvalidInput(f"unknown playbook {playbook_key!r}")
+    if submission_key is not None and (earlier := find_submission(tenant, submission_key)) is not None:
+        return earlier
+    run = Run(
+        tenant_id=tenant.id,
+        playbook=playbook.filename,
+        extravars=_check_extravars(playbook, dict(extravars or {})),
+        limit=_check_limit(tenant, limit),
+        submission_key=submission_key,
+        retry_of_id=retry_of.id if retry_of else None,
+        created_by_id=scope.user.id,
+        status=RunStatus.QUEUED,
+    )
+    db.session.add(run)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same submission key, committed by a concurrent request
+        db.session.rollback()
+        return db.session.execute(select(Run).where(Run.submission_key == submission_key)).scalar_one()
+    enqueue_or_leave_for_reconcile(run)
+    return run
+
+
+def enqueue_or_leave_for_reconcile(run: Run) -> None:
+    """The row is the truth: if Redis is down, the reaper's reconcile enqueues the run later."""
+    try:
+        enqueue_run(run.id)
+    except RedisError as exc:
+        log.warning("run %s: queue unreachable (%s); it will be enqueued when Redis is back", run.id, exc)
+
+
+def get_run(scope: Scope, run_id: int) -> Run:
+    return scope.get(Run, run_id)
+
+
+def cancel_run(scope: Scope, run_id: int) -> Run:
+    """A queued or waiting run is cancelled at once; a running one is asked to stop (cancel_callback)."""
+    run = scope.get(Run, run_id)
+    if run.status.finished:
+        raise Conflict(f"run {run.id} already finished ({run.status})")
+    not_started = db.session.execute(
+        update(Run)
+        .where(Run.id == run.id, Run.status.in_([RunStatus.QUEUED, RunStatus.WAITING]))
+        .values(status=RunStatus.CANCELED, finished_at=utcnow(), failure_reason="canceled before it started")
+    ).rowcount
+    if not not_started:
+        db.session.execute(update(Run).where(Run.id == run.id).values(cancel_requested=True))
+    db.session.commit()
+    db.session.refresh(run)
+    return run
+
+
+def retry_run(scope: Scope, run_id: int, submission_key: str | None = None) -> Run:
+    run = scope.get(Run, run_id)
+    if not run.status.finished:
+        raise Conflict(f"run {run.id} is still {run.status}")
+    playbook = next(
+        (
+            p
+            for p in playbooks.CATALOGUE.values()
+            if p.filename == run.playbook and set(run.extravars) <= p.variables
+        ),
+        None,
+    )
+    if playbook is None:
+        raise Conflict(f"run {run.id} used a playbook that is no longer offered")
+    return submit_run(
+        scope,
+        run.tenant,
+        playbook.key,
+        extravars=run.extravars,
+        limit=run.limit,
+        submission_key=submission_key,
+        retry_of=run,
+    )
+
+
+def list_runs(scope: Scope, filters: RunFilters, *, limit: int = 100) -> list[Run]:
+    stmt = scope.select(Run).order_by(Run.id.desc()).limit(limit)
+    if filters.tenant_slug:
+        stmt = stmt.join(Tenant, Tenant.id == Run.tenant_id).where(Tenant.slug == filters.tenant_slug)
+    if filters.status:
+        stmt = stmt.where(Run.status == filters.status)
+    if filters.playbook:
+        stmt = stmt.where(Run.playbook == filters.playbook)
+    if filters.host:
+        stmt = stmt.where(exists().where(RunEvent.run_id == Run.id, RunEvent.host_name == filters.host))
+    return list(db.session.execute(stmt).scalars())
+
+
+def events_after(scope: Scope, run_id: int, after_counter: int, limit: int = 500) -> list[RunEvent]:
+    run = scope.get(Run, run_id)  # scoping: events are reached only through a visible run
+    stmt = (
+        select(RunEvent)
+        .where(RunEvent.run_id == run.id, RunEvent.counter > after_counter)
+        .order_by(RunEvent.counter)
+        .limit(limit)
+    )
+    return list(db.session.execute(stmt).scalars())

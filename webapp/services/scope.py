@@ -1,0 +1,60 @@
+"""Tenant scoping of every query, in one place.
+
+A :class:`Scope` wraps the current principal. ``scope.select(Model)`` returns a SELECT already
+restricted to the principal's tenant (admins see everything); ``scope.get(Model, id)`` answers
+NotFound for objects of another tenant, exactly as for objects that do not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, select
+
+from webapp.errors import Forbidden, NotFound
+from webapp.extensions import db
+from webapp.models import Tenant, User
+
+M = TypeVar("M")
+
+
+class Scope:
+    def __init__(self, user: User) -> None:
+        if user is None or not getattr(user, "is_authenticated", False):
+            raise Forbidden("log in first")
+        self.user = user
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.is_admin
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise Forbidden("only administrators may do this")
+
+    def restrict(self, stmt: Select[Any], model: type) -> Select[Any]:
+        """Add the tenant condition for ``model`` (which has a tenant_id column) to ``stmt``."""
+        if self.is_admin:
+            return stmt
+        if model is Tenant:
+            return stmt.where(Tenant.id == self.user.tenant_id)
+        return stmt.where(model.tenant_id == self.user.tenant_id)  # type: ignore[attr-defined]
+
+    def select(self, model: type[M]) -> Select[tuple[M]]:
+        return self.restrict(select(model), model)
+
+    def get(self, model: type[M], object_id: int) -> M:
+        stmt = self.select(model).where(model.id == object_id)  # type: ignore[attr-defined]
+        found = db.session.execute(stmt).scalar_one_or_none()
+        if found is None:
+            raise NotFound(f"{model.__name__.lower()} {object_id} not found")
+        return found
+
+    def tenant(self, slug: str) -> Tenant:
+        found = db.session.execute(self.select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
+        if found is None:
+            raise NotFound(f"tenant {slug!r} not found")
+        return found
+
+    def can_see_tenant(self, tenant_id: int | None) -> bool:
+        return self.is_admin or (tenant_id is not None and tenant_id == self.user.tenant_id)

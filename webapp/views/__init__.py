@@ -1,0 +1,73 @@
+"""One blueprint per area; this module registers them, the login hooks and the error pages."""
+
+from __future__ import annotations
+
+from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from webapp.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MailfleetWebError,
+    NotFound,
+    RateLimited,
+    UpstreamError,
+)
+from webapp.extensions import login_manager
+from webapp.services import accounts
+
+_STATUS = {
+    NotFound: 404,
+    Forbidden: 403,
+    InvalidInput: 400,
+    Conflict: 409,
+    RateLimited: 429,
+    UpstreamError: 502,
+}
+
+
+def status_of(exc: MailfleetWebError) -> int:
+    return next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
+
+
+def register(app: Flask) -> None:
+    from webapp.views import api, auth, dashboard, mailboxes, runs, servers, tenants
+
+    for module in (auth, dashboard, tenants, servers, runs, mailboxes):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    login_manager.user_loader(accounts.load_user)
+
+    @app.errorhandler(MailfleetWebError)
+    def service_error(exc: MailfleetWebError) -> tuple[Response | str, int]:
+        code = status_of(exc)
+        if request.blueprint == "api":
+            return jsonify(error=str(exc)), code
+        return render_template("error.html", code=code, message=str(exc)), code
+
+    @app.errorhandler(404)
+    def not_found(_exc: Exception) -> tuple[Response | str, int]:
+        if request.path.startswith("/api/"):
+            return jsonify(error="not found"), 404
+        return render_template("error.html", code=404, message="Page not found."), 404
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'",
+        )
+        return response
+
+
+def back_with_error(exc: MailfleetWebError, endpoint: str, **values: object) -> Response:
+    """For form posts: show the service's message and return to the form (nothing was changed)."""
+    flash(str(exc), "error")
+    return redirect(url_for(endpoint, **values))

@@ -1,0 +1,62 @@
+"""Logging in and out, and the person's own API token."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from webapp.errors import RateLimited
+from webapp.forms import ActionForm, LoginForm
+from webapp.services import accounts
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never redirect to another origin after login."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("dashboard.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.authenticate(form.email.data, form.password.data, request.remote_addr or "?")
+        except RateLimited as exc:
+            flash(str(exc), "error")
+            return render_template("login.html", form=form), 429
+        if user is None:
+            flash("Wrong email or password.", "error")
+            return render_template("login.html", form=form), 401
+        login_user(user)
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout() -> Response:
+    ActionForm().validate_on_submit()
+    logout_user()
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account", methods=["GET"])
+@login_required
+def account() -> str:
+    return render_template("account.html", form=ActionForm(), token=None)
+
+
+@bp.route("/account/token", methods=["POST"])
+@login_required
+def new_token() -> Response | str:
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("auth.account"))
+    token = accounts.issue_api_token(current_user)
+    response = render_template("account.html", form=ActionForm(), token=token)
+    return Response(response, headers={"Cache-Control": "no-store"})

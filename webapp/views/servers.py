@@ -1,0 +1,59 @@
+"""Servers and domains: listing, and the forms that enqueue provisioning and domain runs."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from webapp.errors import MailfleetWebError
+from webapp.forms import DomainForm, ProvisionForm
+from webapp.services import fleet
+from webapp.services.scope import Scope
+from webapp.views import back_with_error
+
+bp = Blueprint("servers", __name__)
+
+
+@bp.route("/servers")
+@login_required
+def index() -> str:
+    scope = Scope(current_user)
+    return render_template("servers/index.html", servers=fleet.list_servers(scope))
+
+
+@bp.route("/tenants/<slug>/servers", methods=["POST"])
+@login_required
+def provision(slug: str) -> Response:
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    form = ProvisionForm()
+    if not form.validate_on_submit():
+        flash("Check the form: location and plan are required (at most 64 characters).", "error")
+        return redirect(url_for("tenants.detail", slug=slug))
+    try:
+        run = fleet.provision_server(
+            scope, tenant, form.location.data, form.plan.data, form.submission_key.data
+        )
+    except MailfleetWebError as exc:
+        return back_with_error(exc, "tenants.detail", slug=slug)
+    flash(f"Provisioning queued as run {run.id}.", "success")
+    return redirect(url_for("runs.detail", run_id=run.id))
+
+
+@bp.route("/tenants/<slug>/domains", methods=["POST"])
+@login_required
+def add_domain(slug: str) -> Response:
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    form = DomainForm()
+    form.server_id.choices = [(s.id, s.name) for s in fleet.list_servers(scope, tenant)]
+    if not form.validate_on_submit():
+        flash("Check the form: pick a server and type a domain name (at most 253 characters).", "error")
+        return redirect(url_for("tenants.detail", slug=slug))
+    try:
+        run = fleet.add_domain(scope, tenant, form.server_id.data, form.name.data, form.submission_key.data)
+    except MailfleetWebError as exc:
+        return back_with_error(exc, "tenants.detail", slug=slug)
+    flash(f"Domain queued as run {run.id}.", "success")
+    return redirect(url_for("runs.detail", run_id=run.id))

@@ -1,0 +1,89 @@
+"""Tenants: the list, creating one, and a tenant's page (servers, domains, mailboxes, members)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from webapp import playbooks
+from webapp.errors import MailfleetWebError
+from webapp.forms import DomainForm, MailboxForm, MemberForm, ProvisionForm, RunForm, TenantForm
+from webapp.services import accounts, fleet, mailboxes, tenants
+from webapp.services.runs import RunFilters, list_runs
+from webapp.services.scope import Scope
+from webapp.views import back_with_error
+
+bp = Blueprint("tenants", __name__, url_prefix="/tenants")
+
+
+@bp.route("/")
+@login_required
+def index() -> Response | str:
+    scope = Scope(current_user)
+    if not scope.is_admin:
+        return redirect(url_for("tenants.detail", slug=current_user.tenant.slug))
+    return render_template("tenants/index.html", rows=tenants.list_tenants(scope), form=TenantForm())
+
+
+@bp.route("/", methods=["POST"])
+@login_required
+def create() -> Response | tuple[str, int]:
+    scope = Scope(current_user)
+    form = TenantForm()
+    if not form.validate_on_submit():
+        flash("Check the form: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()), "error")
+        return redirect(url_for("tenants.index"))
+    try:
+        tenant = tenants.create_tenant(scope, form.slug.data, form.name.data)
+    except MailfleetWebError as exc:
+        return back_with_error(exc, "tenants.index")
+    flash(f"Tenant {tenant.slug} created, with its own SSH key and Mailu secrets.", "success")
+    return redirect(url_for("tenants.detail", slug=tenant.slug))
+
+
+def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
+    tenant = scope.tenant(tenant_slug)
+    servers = fleet.list_servers(scope, tenant)
+    domains = fleet.list_domains(scope, tenant)
+    domain_form = DomainForm()
+    domain_form.server_id.choices = [(s.id, s.name) for s in servers]
+    mailbox_form = MailboxForm()
+    mailbox_form.domain_id.choices = [(d.id, d.name) for d in domains]
+    run_form = RunForm()
+    run_form.playbook.choices = [(p.key, p.title) for p in playbooks.CATALOGUE.values() if not p.variables]
+    return {
+        "tenant": tenant,
+        "servers": servers,
+        "domains": domains,
+        "mailboxes": mailboxes.list_mailboxes(scope, tenant),
+        "runs": list_runs(scope, RunFilters(tenant_slug=tenant.slug), limit=10),
+        "provision_form": ProvisionForm(),
+        "domain_form": domain_form,
+        "mailbox_form": mailbox_form,
+        "run_form": run_form,
+        "member_form": MemberForm(),
+    }
+
+
+@bp.route("/<slug>")
+@login_required
+def detail(slug: str) -> str:
+    return render_template("tenants/detail.html", **tenant_forms(Scope(current_user), slug))
+
+
+@bp.route("/<slug>/members", methods=["POST"])
+@login_required
+def add_member(slug: str) -> Response:
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    form = MemberForm()
+    if not form.validate_on_submit():
+        flash("Check the form: the password needs at least 12 characters.", "error")
+        return redirect(url_for("tenants.detail", slug=slug))
+    try:
+        user = accounts.add_member(scope, tenant, form.email.data, form.password.data)
+    except MailfleetWebError as exc:
+        return back_with_error(exc, "tenants.detail", slug=slug)
+    flash(f"{user.email} can now log in as a member of {tenant.slug}.", "success")
+    return redirect(url_for("tenants.detail", slug=slug))
