@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mailfleet.validation import ValidationError, normalize_domain
+
 from .errors import MonitoringConfigError
+
+_SELECTOR = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
 def _name(value: str, what: str) -> str:
-    name = value.strip().rstrip(".").lower()
-    if not name or len(name) > 253 or any(not label or len(label) > 63 for label in name.split(".")):
-        raise MonitoringConfigError(f"{what} {value!r} is not a valid DNS name")
-    return name
+    try:
+        return normalize_domain(value)
+    except ValidationError as exc:
+        raise MonitoringConfigError(f"{what}: {exc}") from None
+
+
+def _selector(value: str) -> str:
+    selector = value.strip().lower()
+    if not _SELECTOR.match(selector):
+        raise MonitoringConfigError(f"DKIM selector {value!r} is not a valid DNS label")
+    return selector
 
 
 @dataclass(frozen=True)
@@ -34,7 +46,7 @@ class MailDomain:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _name(self.name, "mail domain"))
-        object.__setattr__(self, "dkim_selector", _name(self.dkim_selector, "DKIM selector"))
+        object.__setattr__(self, "dkim_selector", _selector(self.dkim_selector))
         if self.dkim_public_key is not None:
             object.__setattr__(self, "dkim_public_key", "".join(self.dkim_public_key.split()))
 

@@ -214,9 +214,8 @@ class FakeMailServer:
                     user, password = parts[1], parts[3]
                     self.logins.append(user)
                     ok = (user, password) == (self.imap_user, self.imap_password)
-                    writer.write(
-                        f"{tag} {'OK LOGIN completed' if ok else 'NO [AUTHENTICATIONFAILED] bad'}\r\n".encode()
-                    )
+                    answer = "OK LOGIN completed" if ok else "NO [AUTHENTICATIONFAILED] bad"
+                    writer.write(f"{tag} {answer}\r\n".encode())
                 elif rest.upper().startswith("LOGOUT"):
                     writer.write(f"* BYE\r\n{tag} OK\r\n".encode())
                     break

@@ -1,0 +1,203 @@
+"""DNS and DNSBL checks against the testbed's real BIND + Unbound (MAILFLEET_TESTBED_INSTANCE):
+a healthy domain is green, a removed DKIM record turns red and opens exactly one alert that
+resolves after the fix, a test DNSBL listing is "listed" with its delisting link, a test DNSBL
+answering 127.255.255.254 is "unknown", and real lists (refused by the testbed resolver) are
+"unknown", never "listed"."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import dns.exception
+import dns.message
+import dns.query
+import dns.tsigkeyring
+import dns.update
+import pytest
+
+from mailfleet.monitoring import (
+    AlertPolicies,
+    AlertPolicy,
+    InMemoryHealthStore,
+    MailDomain,
+    MonitoringConfig,
+    NotificationKind,
+    ServerTarget,
+    Status,
+    SweepEngine,
+    record_results,
+)
+
+pytestmark = pytest.mark.testbed
+
+KEY = base64.b64encode(b"testbed-dkim-public-key-material-0123456789").decode()
+DOMAIN = "mon.example.test"
+HOST = f"mail.{DOMAIN}"
+TEST_BL = {"name": "Testbed BL", "zone": "dnsbl.test", "delist_url": "https://dnsbl.test/remove"}
+ERROR_BL = {"name": "Testbed error BL", "zone": "errbl.test", "delist_url": "https://errbl.test/remove"}
+CACHE_S = 6  # the testbed resolver caches answers for at most 5 s
+
+
+def update(tb, zone: str, changes) -> None:
+    info = tb.dns
+    keyring = dns.tsigkeyring.from_text({info.tsig_name: info.tsig_secret})
+    msg = dns.update.UpdateMessage(zone, keyring=keyring, keyalgorithm=info.tsig_algorithm)
+    for op, name, rtype, value in changes:
+        if op == "replace":
+            msg.replace(name + ".", 60, rtype, value)
+        else:
+            msg.delete(name + ".", rtype)
+    response = dns.query.tcp(msg, info.primary, timeout=5)
+    assert response.rcode() == 0, response
+    # The resolver asks primary and secondary alike: wait until the secondary has the change too.
+    end = time.monotonic() + 20
+    while serial(info.secondary, zone) != serial(info.primary, zone) and time.monotonic() < end:
+        time.sleep(0.2)
+    time.sleep(1.1)  # the resolver keeps negative answers for 1 s
+
+
+def serial(server: str, zone: str) -> int | None:
+    try:
+        answer = dns.query.udp(dns.message.make_query(zone, "SOA"), server, timeout=1)
+    except dns.exception.Timeout:
+        return None
+    return answer.answer[0][0].serial if answer.answer else None
+
+
+@pytest.fixture(scope="module")
+def zones(testbed):
+    testbed.add_zone("dnsbl.test")
+    testbed.add_zone("errbl.test")
+    address = testbed.layout.host_address(199)  # inside this instance's network; nothing is probed there
+    reverse = ".".join(reversed(address.split(".")))
+    update(
+        testbed,
+        "example.test",
+        [
+            ("replace", HOST, "A", address),
+            ("replace", DOMAIN, "MX", f"10 {HOST}."),
+            ("replace", DOMAIN, "TXT", f'"v=spf1 mx a:{HOST} ~all"'),
+            ("replace", f"dkim._domainkey.{DOMAIN}", "TXT", f'"v=DKIM1; k=rsa; p={KEY}"'),
+            ("replace", f"_dmarc.{DOMAIN}", "TXT", '"v=DMARC1; p=reject; adkim=s; aspf=s"'),
+        ],
+    )
+    update(testbed, testbed._dns.reverse_zone(), [("replace", f"{reverse}.in-addr.arpa", "PTR", f"{HOST}.")])
+    update(testbed, "dnsbl.test", [("replace", f"{reverse}.dnsbl.test", "A", "127.0.0.2")])
+    update(testbed, "errbl.test", [("replace", "*.errbl.test", "A", "127.255.255.254")])
+    return address
+
+
+def engine(testbed, checks) -> SweepEngine:
+    return SweepEngine(
+        MonitoringConfig.from_mapping(
+            {
+                "resolver": testbed.dns.resolver,
+                "checks": checks,
+                "ip_lists": [TEST_BL, ERROR_BL, "zen.spamhaus.org", "bl.spamcop.net"],
+                "domain_lists": ["dbl.spamhaus.org"],
+            }
+        )
+    )
+
+
+def target(address: str) -> ServerTarget:
+    return ServerTarget("mon1", HOST, ipv4=(address,), domains=(MailDomain(DOMAIN, dkim_public_key=KEY),))
+
+
+def wait_for_serials(sweep, t, deadline_s: float = 20.0):
+    """The secondary catches up by NOTIFY + transfer; wait until SOA is green (or give up)."""
+    end = time.monotonic() + deadline_s
+    while True:
+        got = sweep.run([t]).for_server("mon1")
+        if got["soa:example.test"].status is Status.OK or time.monotonic() > end:
+            return got
+        time.sleep(1)
+
+
+def test_healthy_domain_records_are_green(testbed, zones):
+    got = wait_for_serials(engine(testbed, ["dns", "ptr", "soa"]), target(zones))
+    for key in (
+        f"dns:a:{HOST}",
+        f"dns:aaaa:{HOST}",
+        f"mx:{DOMAIN}",
+        f"spf:{DOMAIN}",
+        f"dkim:{DOMAIN}",
+        f"dmarc:{DOMAIN}",
+        f"ptr:{zones}",
+        "soa:example.test",
+    ):
+        assert got[key].status is Status.OK, got[key]
+    assert isinstance(got["soa:example.test"].value, int)
+
+
+def test_dnsbl_listing_error_answer_and_real_lists(testbed, zones):
+    got = engine(testbed, ["dnsbl"]).run([target(zones)]).for_server("mon1")
+    listed = got[f"dnsbl:dnsbl.test:{zones}"]
+    assert listed.status is Status.ERROR and listed.value == "127.0.0.2"
+    assert listed.link == "https://dnsbl.test/remove"
+    refused = got[f"dnsbl:errbl.test:{zones}"]
+    assert refused.status is Status.UNKNOWN and refused.link is None
+    assert "public/open resolver" in refused.detail
+    # The testbed resolver refuses every zone but its own: real lists come back unknown, never listed.
+    for key in (
+        f"dnsbl:zen.spamhaus.org:{zones}",
+        f"dnsbl:bl.spamcop.net:{zones}",
+        f"dnsbl:dbl.spamhaus.org:{DOMAIN}",
+    ):
+        assert got[key].status is Status.UNKNOWN, got[key]
+
+
+def test_removed_dkim_record_opens_one_alert_that_resolves_after_the_fix(testbed, zones):
+    sweep = engine(testbed, ["dns", "dnsbl"])
+    store = InMemoryHealthStore()
+    policies = AlertPolicies(AlertPolicy(fail_after=2, pass_after=2))
+    notes = []
+
+    def run_sweeps(n: int):
+        for _ in range(n):
+            notes.extend(record_results(store, sweep.run([target(zones)]).results, policies))
+
+    run_sweeps(2)
+    dkim_key = ("mon1", f"dkim:{DOMAIN}")
+    assert store.states[dkim_key].last_status is Status.OK
+    update(testbed, "example.test", [("delete", f"dkim._domainkey.{DOMAIN}", "TXT", None)])
+    try:
+        time.sleep(CACHE_S)
+        run_sweeps(3)
+        assert store.states[dkim_key].last_status is Status.ERROR
+        dkim = [r for r in store.results if r.check == f"dkim:{DOMAIN}"][-1]
+        assert dkim.status is Status.ERROR and "no record" in dkim.detail
+    finally:
+        update(
+            testbed,
+            "example.test",
+            [("replace", f"dkim._domainkey.{DOMAIN}", "TXT", f'"v=DKIM1; k=rsa; p={KEY}"')],
+        )
+    time.sleep(CACHE_S)
+    run_sweeps(3)
+    dkim_notes = [n for n in notes if n.alert.check == f"dkim:{DOMAIN}"]
+    assert [n.kind for n in dkim_notes] == [NotificationKind.OPENED, NotificationKind.RESOLVED]
+    assert store.states[dkim_key].alert is None
+    # The DNSBL listing opened its own single alert, carrying the delisting link; it stays open.
+    bl = store.states[("mon1", f"dnsbl:dnsbl.test:{zones}")].alert
+    assert bl is not None and bl.link == "https://dnsbl.test/remove"
+    assert sum(1 for n in notes if n.alert.check == f"dnsbl:dnsbl.test:{zones}") == 1
+    # Error answers and refused real lists never open an alert.
+    assert not any(n.alert.check.startswith(("dnsbl:errbl.test", "dnsbl:zen.")) for n in notes)
+
+
+def test_delisting_resolves_the_dnsbl_alert(testbed, zones):
+    sweep = engine(testbed, ["dnsbl"])
+    store = InMemoryHealthStore()
+    policies = AlertPolicies(AlertPolicy(fail_after=1, pass_after=1))
+    reverse = ".".join(reversed(zones.split(".")))
+    first = record_results(store, sweep.run([target(zones)]).results, policies)
+    assert [n.kind for n in first] == [NotificationKind.OPENED]
+    update(testbed, "dnsbl.test", [("delete", f"{reverse}.dnsbl.test", "A", None)])
+    try:
+        time.sleep(CACHE_S)
+        second = record_results(store, sweep.run([target(zones)]).results, policies)
+        assert [n.kind for n in second] == [NotificationKind.RESOLVED]
+    finally:
+        update(testbed, "dnsbl.test", [("replace", f"{reverse}.dnsbl.test", "A", "127.0.0.2")])
