@@ -1,0 +1,69 @@
+"""playbooks/provision.yml against the double (no hosts: the `ssh` tag is skipped here; the testbed
+tier runs it whole). The API key comes from the secrets store, never from extravars."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hostwinds_fakes import ServedDouble
+
+from mailfleet.secrets import get_store
+from testbed.doubles.hostwinds import DEFAULT_KEY, HostwindsState
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(300)]
+
+REPO = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def setup(tmp_path):
+    double = ServedDouble(HostwindsState(build_seconds=1.0))
+    env = {"MAILFLEET_SECRETS_BACKEND": "local", "MAILFLEET_SECRETS_FILE": str(tmp_path / "s/store.enc"),
+           "MAILFLEET_MASTER_KEY_FILE": str(tmp_path / "s/master.key")}
+    get_store(env).put("global/hostwinds", {"api_key": DEFAULT_KEY})
+    extravars = tmp_path / "tenant.yml"
+    extravars.write_text("mailfleet_tenant: big-co\nhostwinds_location: Amsterdam\nhostwinds_plan: '102'\n"
+                         "mail_hostname: mail.big-co.test\nhostwinds_api_url: " + double.url + "\n"
+                         f"provision_ssh_key_dir: {tmp_path}/keys\nhostwinds_poll_interval: 0.3\n")
+    yield double, env, extravars, tmp_path
+    double.close()
+
+
+def provision(env: dict[str, str], extravars: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **env, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    full.pop("HOSTWINDS_API_KEY", None)
+    return subprocess.run([str(BIN / "ansible-playbook"), str(REPO / "playbooks/provision.yml"),
+                           "-e", f"@{extravars}", "--skip-tags", "ssh", *extra],
+                          capture_output=True, text=True, env=full, cwd=REPO, timeout=240)
+
+
+def test_provision_creates_sets_ptr_and_second_run_changes_nothing(setup):
+    double, env, extravars, tmp_path = setup
+    first = provision(env, extravars)
+    assert first.returncode == 0, first.stdout[-3000:]
+    (record,) = double.state.instances.values()
+    assert (record["srvrname"], record["status"], record["product_id"]) == ("mf-big-co-1", "ACTIVE", 102)
+    assert record["ips"][0]["rdns"] == "mail.big-co.test"
+    assert record["location_id"] == 3
+    key = tmp_path / "keys" / "big-co"
+    assert key.stat().st_mode & 0o777 == 0o600 and "PRIVATE KEY" in key.read_text()
+    assert double.state.ssh_keys  # the tenant's public key went along with the create
+    second = provision(env, extravars)
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert "changed=0" in second.stdout
+    assert double.state.calls["add_instance"] == 1 and len(double.state.instances) == 1
+    for text in (first.stdout, second.stdout, first.stderr):
+        assert DEFAULT_KEY not in text and record["password"] not in text and record["configkey"] not in text
+
+
+def test_bad_input_stops_before_any_api_call(setup):
+    double, env, extravars, _ = setup
+    extravars.write_text(extravars.read_text().replace("mail.big-co.test", "not a hostname"))
+    result = provision(env, extravars)
+    assert result.returncode != 0 and "mail_hostname" in result.stdout
+    assert sum(double.state.calls.values()) == 0
