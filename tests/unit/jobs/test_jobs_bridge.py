@@ -1,0 +1,113 @@
+"""The bridge: a run's events land in the database, nothing is left on disk or running, the
+child sees only the allow-listed environment, and the run is confined to its tenant."""
+
+from __future__ import annotations
+
+import glob
+import tempfile
+
+import pytest
+from sqlalchemy import select
+
+from jobs import processes
+from webapp.errors import InvalidInput
+from webapp.extensions import db
+from webapp.models import RunEvent, RunStatus, Server, ServerStatus
+from webapp.services import runs
+
+pytestmark = pytest.mark.unit
+
+
+def stdout_of(run_id: int) -> str:
+    return "\n".join(db.session.execute(select(RunEvent.stdout).where(RunEvent.run_id == run_id)).scalars())
+
+
+def add_server(tenant, name: str, ip: str) -> Server:
+    server = Server(tenant_id=tenant.id, name=name, public_ipv4=ip, status=ServerStatus.ACTIVE)
+    db.session.add(server)
+    db.session.commit()
+    return server
+
+
+def test_run_records_events_recap_and_leaves_nothing_behind(scope, acme, work):
+    run = runs.submit_run(scope, acme, "site")
+    assert run.status == RunStatus.QUEUED
+    work()
+    assert run.status == RunStatus.SUCCESSFUL, run.failure_reason
+    assert run.rc == 0
+    assert run.recap == {
+        "localhost": {
+            "ok": 4,
+            "changed": 1,
+            "failed": 0,
+            "unreachable": 0,
+            "skipped": 0,
+            "rescued": 0,
+            "ignored": 0,
+        }
+    }
+    events = list(db.session.execute(select(RunEvent).where(RunEvent.run_id == run.id)).scalars())
+    assert run.event_count == len(events) > 10
+    names = [e.event for e in events]
+    assert names[1] == "playbook_on_start" and names[-1] == "playbook_on_stats"
+    changed = [e for e in events if e.changed]
+    assert [e.task for e in changed] == ["Change something"]
+    assert "hello from acme" in stdout_of(run.id)
+    assert all("\r" not in e.stdout for e in events)
+    # The private data dir (with the SSH key FIFO and artifacts) is gone; no process of it remains.
+    assert glob.glob(f"{tempfile.gettempdir()}/mailfleet-run-{run.id}-*") == []
+    assert processes.run_processes(run.child_pid, f"mailfleet-run-{run.id}-") == []
+    assert run.child_pid and run.started_at and run.finished_at and run.lease_expires_at is None
+
+
+def test_child_environment_is_allow_listed(scope, acme, work, monkeypatch):
+    monkeypatch.setenv("MAILFLEET_TEST_CANARY", "worker-secret-value")
+    run = runs.submit_run(scope, acme, "site")
+    work()
+    assert run.status == RunStatus.SUCCESSFUL
+    out = stdout_of(run.id)
+    assert "canary=absent" in out
+    assert "worker-secret-value" not in out
+
+
+def test_inventory_holds_only_the_tenants_servers(scope, acme, globex, work):
+    add_server(acme, "mf-acme-1", "198.18.17.10")
+    add_server(globex, "mf-globex-1", "198.18.17.20")
+    from jobs.inventory import host_names, tenant_inventory
+
+    assert host_names(tenant_inventory(acme)) == {"localhost", "mf-acme-1"}
+    assert host_names(tenant_inventory(globex)) == {"localhost", "mf-globex-1"}
+    # A limit naming another tenant's server is refused before anything is queued.
+    with pytest.raises(InvalidInput):
+        runs.submit_run(scope, acme, "site", limit="mf-globex-1")
+    with pytest.raises(InvalidInput):
+        runs.submit_run(scope, acme, "site", limit="all")
+    # The play lists the hosts it can see: only acme's.
+    run = runs.submit_run(scope, acme, "site")
+    work()
+    out = stdout_of(run.id)
+    assert "msg: localhost,mf-acme-1" in out
+    assert "mf-globex-1" not in out
+    assert "198.18.17.20" not in out
+
+
+def test_hostile_extravars_are_refused_and_strings_are_unsafe():
+    from jobs.bridge import yaml_unsafe
+    from webapp import playbooks
+    from webapp.services.runs import _check_extravars
+
+    with pytest.raises(InvalidInput):
+        _check_extravars(playbooks.CATALOGUE["domain"], {"mailfleet_domains": ["{{ lookup('pipe', 'id') }}"]})
+    with pytest.raises(InvalidInput):
+        _check_extravars(playbooks.CATALOGUE["site"], {"ansible_host": "198.18.0.1"})
+    rendered = yaml_unsafe({"mailfleet_domains": ["a.example", 'x"y'], "n": 3})
+    assert rendered == '"mailfleet_domains": [!unsafe "a.example", !unsafe "x\\"y"]\n"n": 3\n'
+    assert yaml_unsafe({}) == "{}\n"
+
+
+def test_missing_playbook_fails_the_run_clearly(scope, acme, work, app):
+    app.config["MAILFLEET_PLAYBOOK_DIR"] = app.config["MAILFLEET_PLAYBOOK_DIR"].parent / "nowhere"
+    run = runs.submit_run(scope, acme, "site")
+    work()
+    assert run.status == RunStatus.FAILED
+    assert run.failure_reason == "playbook site.yml is not installed on the worker"

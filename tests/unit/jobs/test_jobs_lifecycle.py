@@ -1,0 +1,170 @@
+"""Cancel, a worker killed with SIGKILL, one run per tenant+playbook, duplicate submissions,
+and runs Redis forgot: each ends in a defined state with no ansible process left."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from jobs import locks, processes
+from jobs.execute import execute_run
+from jobs.reaper import reap, reconcile_queue
+from webapp.extensions import db
+from webapp.models import Run, RunEvent, RunLock, RunStatus
+from webapp.models.types import utcnow
+from webapp.queue import get_queue
+from webapp.services import runs
+
+pytestmark = pytest.mark.unit
+
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def fresh(run_id: int) -> Run:
+    db.session.rollback()
+    db.session.expire_all()
+    return db.session.get(Run, run_id)
+
+
+def sleeping(run_id: int) -> bool:
+    """The slow play reached its `sleep 60` task."""
+    db.session.rollback()
+    return bool(
+        db.session.execute(
+            select(RunEvent.id).where(
+                RunEvent.run_id == run_id, RunEvent.task == "Sleep", RunEvent.event == "runner_on_start"
+            )
+        ).first()
+    )
+
+
+@pytest.mark.parametrize("playbook_flavour", ["slow"])
+def test_cancel_stops_ansible_and_leaves_no_process(app, scope, acme, work):
+    run = runs.submit_run(scope, acme, "site")
+
+    def cancel_when_sleeping() -> None:
+        with app.app_context():
+            wait_for(lambda: sleeping(run.id), what="the sleep task")
+            runs.cancel_run(scope, run.id)
+
+    canceller = threading.Thread(target=cancel_when_sleeping)
+    canceller.start()
+    started = time.monotonic()
+    work()
+    canceller.join()
+    run = fresh(run.id)
+    assert run.status == RunStatus.CANCELED
+    assert run.failure_reason == "canceled by a user"
+    assert time.monotonic() - started < 30  # not the 60 s of the sleep
+    assert run.child_pid
+    assert processes.run_processes(run.child_pid, f"mailfleet-run-{run.id}-") == []
+    assert db.session.get(RunLock, (acme.id, "site.yml")) is None
+
+
+def test_cancel_of_a_queued_run_is_immediate(scope, acme, work):
+    run = runs.submit_run(scope, acme, "site")
+    runs.cancel_run(scope, run.id)
+    assert run.status == RunStatus.CANCELED
+    work()  # the job finds the run canceled and does nothing
+    assert fresh(run.id).status == RunStatus.CANCELED
+    assert db.session.execute(select(RunEvent.id).where(RunEvent.run_id == run.id)).first() is None
+
+
+@pytest.mark.parametrize("playbook_flavour", ["slow"])
+def test_sigkilled_worker_is_reaped_and_its_ansible_killed(app, scope, acme):
+    run = runs.submit_run(scope, acme, "site")
+    db.engine.dispose()
+    pid = os.fork()
+    if pid == 0:  # the work-horse
+        try:
+            db.engine.dispose(close=False)
+            execute_run(run.id)
+        finally:
+            os._exit(0)
+    wait_for(lambda: sleeping(run.id), what="the sleep task")
+    child = fresh(run.id).child_pid
+    assert processes.run_processes(child, None), "ansible-playbook should be running"
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    killed_at = time.monotonic()
+    # ansible-playbook runs in its own session: killing the horse leaves it running (the trap).
+    assert processes.run_processes(child, None)
+    # The lease (5 s in tests) expires; the reaper (every minute in production) then acts.
+    wait_for(lambda: fresh(run.id).lease_expires_at < utcnow(), timeout=15, what="lease expiry")
+    assert reap()["lost"] == 1
+    run = fresh(run.id)
+    assert run.status == RunStatus.FAILED
+    assert run.failure_reason.startswith("worker lost")
+    assert time.monotonic() - killed_at < 15
+    assert processes.run_processes(child, f"mailfleet-run-{run.id}-") == []
+    assert db.session.get(RunLock, (acme.id, "site.yml")) is None
+    # A retry is offered and queued.
+    retry = runs.retry_run(scope, run.id)
+    assert retry.retry_of_id == run.id and retry.status == RunStatus.QUEUED
+
+
+def test_one_run_per_tenant_and_playbook_others_wait(scope, acme, globex, work):
+    first = runs.submit_run(scope, acme, "site")
+    second = runs.submit_run(scope, acme, "site")
+    other_tenant = runs.submit_run(scope, globex, "site")
+    # Pretend `first` is running: it holds the lock.
+    assert locks.claim(first.id) is not None
+    work()
+    assert fresh(second.id).status == RunStatus.WAITING
+    assert fresh(other_tenant.id).status == RunStatus.SUCCESSFUL  # other tenants are not held up
+    # Releasing hands the turn to the waiting run.
+    db.session.execute(update(Run).where(Run.id == first.id).values(status=RunStatus.SUCCESSFUL))
+    db.session.commit()
+    locks.release(fresh(first.id))
+    work()
+    assert fresh(second.id).status == RunStatus.SUCCESSFUL
+
+
+def test_duplicate_submission_makes_one_run(scope, acme):
+    first = runs.submit_run(scope, acme, "site", submission_key="form-1234abcd")
+    again = runs.submit_run(scope, acme, "site", submission_key="form-1234abcd")
+    assert again.id == first.id
+    assert db.session.execute(select(Run.id)).scalars().all() == [first.id]
+    assert get_queue().count == 1
+
+
+def test_runs_redis_forgot_are_enqueued_again(app, scope, acme, work):
+    queued = [runs.submit_run(scope, acme, "site"), runs.submit_run(scope, acme, "site")]
+    app.config["REDIS_CONNECTION"].flushall()  # Redis lost its data
+    assert get_queue().count == 0
+    assert reconcile_queue() == 0  # within the grace period: left alone
+    db.session.execute(update(Run).values(created_at=utcnow() - timedelta(minutes=5)))
+    db.session.commit()
+    assert reconcile_queue() == 2
+    assert reconcile_queue() == 0  # the jobs are now known: nothing doubled
+    work()
+    assert [fresh(r.id).status for r in queued] == [RunStatus.SUCCESSFUL, RunStatus.SUCCESSFUL]
+
+
+def test_job_raising_marks_run_failed_and_job_failed(app, scope, acme, work, monkeypatch):
+    import jobs.execute
+
+    def broken(_run):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(jobs.execute, "_execute", broken)
+    run = runs.submit_run(scope, acme, "site")
+    work()
+    run = fresh(run.id)
+    assert run.status == RunStatus.FAILED
+    assert run.failure_reason == "internal error: RuntimeError: boom"
+    assert get_queue().failed_job_registry.count == 1
