@@ -88,11 +88,11 @@ class Testbed:
             if not state["zones"]:
                 state["zones"] = list(DEFAULT_ZONES)
             zones = state["zones"]
-            delay = int(state.get("notify_delay", 0))
             procs = state["processes"]
-            if not self._running(procs, "named-primary", "named-secondary", "unbound"):
-                self._stop_named(procs, "named-primary", "named-secondary", "unbound")
-                self._dns.write_config(zones, delay)
+            dns_procs = ("named-primary", "named-secondary", "notify-relay", "unbound")
+            if not self._running(procs, *dns_procs):
+                self._stop_named(procs, *dns_procs)
+                self._dns.write_config(zones)
                 self._dns.check_config()
                 procs.update({k: v.to_json() for k, v in self._dns.start().items()})
             self._dns.wait_ready(zones)
@@ -122,6 +122,14 @@ class Testbed:
             if n in procs:
                 stop(Recorded.from_json(procs.pop(n)))
 
+    def restart(self, service: str) -> None:
+        """Stop one recorded service (e.g. "redis") and start it again with its data kept."""
+        with self.state.locked() as state:
+            if service not in state["processes"]:
+                raise TestbedError(f"no service {service!r} recorded in instance {self.instance}")
+            stop(Recorded.from_json(state["processes"].pop(service)))
+        self.up()
+
     def add_zone(self, zone: str) -> None:
         """Serve another zone on both authoritative servers and through the resolver."""
         zone = zone.rstrip(".").lower()
@@ -131,16 +139,14 @@ class Testbed:
             if zone in state["zones"]:
                 return
             state["zones"].append(zone)
-            self._dns.reconfigure(state["zones"], int(state.get("notify_delay", 0)))
+            self._dns.reconfigure(state["zones"])
         self._dns.wait_ready([zone])
 
     def set_secondary_delay(self, seconds: int) -> None:
-        """Delay the primary's NOTIFY to the secondary: updates reach it this much later."""
+        """Make the secondary hear of each change `seconds` later (0: at once)."""
         if not 0 <= seconds <= 3600:
             raise ValueError("delay must be 0..3600 seconds")
-        with self.state.locked() as state:
-            state["notify_delay"] = seconds
-            self._dns.reconfigure(state["zones"], seconds)
+        self._dns.set_secondary_delay(seconds)
 
     def start_double(self, name: str) -> str:
         """Run one API double (testbed/doubles/<name>.py) as a process; return its base URL."""

@@ -1,5 +1,5 @@
 """Testbed DNS: a BIND 9 primary and secondary (NOTIFY + zone transfer, TSIG-signed RFC 2136
-updates, a settable notify delay that shows propagation lag) and an Unbound recursive resolver
+updates, a settable delay before the secondary hears of a change, to show propagation lag) and an Unbound recursive resolver
 that serves only the test zones and refuses everything else, so no query ever leaves the machine.
 """
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,24 +76,17 @@ class Dns:
             f'key "rndc-key" {{ algorithm hmac-sha256; secret "{self._secret("rndc")}"; }};\n'
         )
 
-    def _named_conf(self, role: str, zones: list[str], notify_delay: int) -> str:
+    def _named_conf(self, role: str, zones: list[str]) -> str:
         l = self.layout
         me = l.dns_primary if role == "primary" else l.dns_secondary
         d = self.dir / role
         if role == "primary":
-            extra = (
-                f"  notify explicit;\n  also-notify {{ {l.dns_secondary}; }};\n"
-                f"  notify-source {me};\n  notify-delay {notify_delay};\n"
-                f"  allow-transfer {{ 127.0.0.0/8; }};\n"
-            )
-            zone_body = lambda z: (  # noqa: E731
-                f'type primary; file "{d}/{z}.db"; allow-update {{ key "{TSIG_NAME}"; }}; '
-                f"journal \"{d}/{z}.db.jnl\";"
-            )
+            # NOTIFY goes through the relay, which holds it for the secondary's set delay.
+            extra = (f"  notify explicit;\n  also-notify {{ {l.notify_relay}; }};\n"
+                     f"  notify-source {me};\n  allow-transfer {{ 127.0.0.0/8; }};\n")
         else:
             extra = f"  transfer-source {me};\n  notify no;\n"
-            zone_body = lambda z: f'type secondary; primaries {{ {l.dns_primary}; }}; file "{d}/{z}.db";'  # noqa: E731
-        zone_lines = "".join(f'zone "{z}" {{ {zone_body(z)} }};\n' for z in self.all_zones(zones))
+        zone_lines = "".join(f'zone "{z}" {{ {self._zone_stanza(role, z)} }};\n' for z in self.all_zones(zones))
         return (
             self._keys()
             + f'controls {{ inet {me} port 953 allow {{ 127.0.0.0/8; }} keys {{ "rndc-key"; }}; }};\n'
@@ -108,6 +102,13 @@ class Dns:
             "category notify { main; }; category update { main; }; };\n"
             + zone_lines
         )
+
+    def _zone_stanza(self, role: str, zone: str) -> str:
+        d = self.dir / role
+        if role == "primary":
+            return (f'type primary; file "{d}/{zone}.db"; journal "{d}/{zone}.db.jnl"; '
+                    f'allow-update {{ key "{TSIG_NAME}"; }};')
+        return f'type secondary; primaries {{ {self.layout.dns_primary}; }}; file "{d}/{zone}.db";'
 
     def _zone_file(self, zone: str) -> str:
         l = self.layout
@@ -150,11 +151,11 @@ class Dns:
             "  control-port: 8953\n  control-use-cert: no\n"
         )
 
-    def write_config(self, zones: list[str], notify_delay: int) -> None:
+    def write_config(self, zones: list[str]) -> None:
         for role in ("primary", "secondary"):
             d = self.dir / role
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
-            (d / "named.conf").write_text(self._named_conf(role, zones, notify_delay))
+            (d / "named.conf").write_text(self._named_conf(role, zones))
         for zone in self.all_zones(zones):
             zone_file = self.dir / "primary" / f"{zone}.db"
             if not zone_file.exists():
@@ -171,6 +172,13 @@ class Dns:
             run(["named-checkconf", str(self.dir / role / "named.conf")])
         run(["unbound-checkconf", str(self.dir / "resolver" / "unbound.conf")])
 
+    @property
+    def delay_file(self) -> Path:
+        return self.dir / "secondary-delay"
+
+    def set_secondary_delay(self, seconds: int) -> None:
+        self.delay_file.write_text(str(seconds))
+
     # -- processes ---------------------------------------------------------------------------
     def start(self) -> dict[str, Recorded]:
         records = {}
@@ -179,6 +187,11 @@ class Dns:
                 ["/usr/sbin/named", "-f", "-c", str(self.dir / role / "named.conf")],
                 log=self.dir / role / "stdout.log",
             )
+        records["notify-relay"] = start(
+            [sys.executable, "-m", "testbed.notify_relay", self.layout.notify_relay,
+             self.layout.dns_primary, self.layout.dns_secondary, str(self.delay_file)],
+            log=self.dir / "notify-relay.log",
+        )
         records["unbound"] = start(
             ["/usr/sbin/unbound", "-d", "-c", str(self.dir / "resolver" / "unbound.conf")],
             log=self.dir / "resolver" / "stdout.log",
@@ -188,9 +201,9 @@ class Dns:
     def rndc(self, server: str, *args: str) -> None:
         run(["rndc", "-c", str(self.dir / "rndc.conf"), "-s", server, "-p", "953", *args])
 
-    def reconfigure(self, zones: list[str], notify_delay: int) -> None:
+    def reconfigure(self, zones: list[str]) -> None:
         """Apply new zones or delay to the running servers without restarting them."""
-        self.write_config(zones, notify_delay)
+        self.write_config(zones)
         self.check_config()
         self.rndc(self.layout.dns_primary, "reconfig")
         self.rndc(self.layout.dns_secondary, "reconfig")

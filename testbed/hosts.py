@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,8 @@ def prepare(layout: Layout, name: str, index: int, lower: Path, authorized_keys:
     gw = layout.gateway
     files = {
         "etc/hostname": f"{name}\n",
+        # Written here: left empty, systemd derives it from the VM's DMI UUID, the same on every host.
+        "etc/machine-id": f"{uuid.uuid4().hex}\n",
         "etc/hosts": f"127.0.0.1 localhost\n{address} {name}\n",
         "etc/resolv.conf": f"nameserver {gw}\n",
         # A name sorting before 80-container-host0.network, or networkd prefers DHCP there.
@@ -97,7 +100,7 @@ def prepare(layout: Layout, name: str, index: int, lower: Path, authorized_keys:
 def boot(layout: Layout, name: str, index: int, root: Path) -> Recorded:
     netns = network.create_host_link(layout, index)
     argv = [
-        "systemd-nspawn", "--keep-unit", "--register=no", "--quiet",
+        "systemd-nspawn", "--keep-unit", "--register=no",
         "-D", str(root), "-M", name, "-b",
         f"--network-namespace-path=/run/netns/{netns}",
         "--resolv-conf=off", "--timezone=off", "--link-journal=no",

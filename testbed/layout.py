@@ -69,7 +69,7 @@ class Layout:
 
     @property
     def loopback_addresses(self) -> tuple[str, ...]:
-        return tuple(self.loopback(i) for i in range(1, 8))
+        return tuple(self.loopback(i) for i in range(1, 9))
 
     @property
     def dns_primary(self) -> str:
@@ -98,3 +98,7 @@ class Layout:
     @property
     def web(self) -> str:
         return self.loopback(7)
+
+    @property
+    def notify_relay(self) -> str:
+        return self.loopback(8)

@@ -14,6 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# Popen objects of daemons started by this process: kept so they are reaped when stopped (and
+# not garbage-collected while running, which Python reports as a ResourceWarning).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -53,6 +57,7 @@ def start(
             env=dict(env) if env is not None else None,
             cwd=cwd,
         )
+    _children[proc.pid] = proc
     return Recorded(pid=proc.pid, argv0=argv[0])
 
 
@@ -81,10 +86,9 @@ def stop(record: Recorded, timeout: float = 10.0, sig: int = signal.SIGTERM) -> 
 
 def _reap(pid: int) -> None:
     """Collect the exit status if the process is our child, so it does not linger as a zombie."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+    proc = _children.get(pid)
+    if proc is not None and proc.poll() is not None:
+        del _children[pid]
 
 
 def tail(path: Path, lines: int = 40) -> str:

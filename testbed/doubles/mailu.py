@@ -889,10 +889,14 @@ def create_app(
     state: MailuDoubleState | None = None,
     *,
     state_file: str | Path | None = None,
+    state_dir: str | Path | None = None,
     auth_ratelimit: int = 5,
     auth_window: float = 3600.0,
 ) -> Flask:
-    """The Mailu API double as a WSGI app. Pass ``state`` to share/inspect it from a test."""
+    """The Mailu API double as a WSGI app. Pass ``state`` to share/inspect it from a test;
+    ``state_dir`` (testbed/doubles/serve.py) keeps the state in ``<state_dir>/mailu.json``."""
+    if state_file is None and state_dir is not None:
+        state_file = Path(state_dir) / "mailu.json"
     app = Flask("mailfleet-mailu-double")
     app.json.sort_keys = False
     app.extensions["mailu_double"] = state or MailuDoubleState(

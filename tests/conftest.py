@@ -1,0 +1,62 @@
+"""Fixtures shared by every tier. The testbed fixtures start real infrastructure for the session
+and always stop it, also when tests fail."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def testbed() -> Iterator[object]:
+    """The session's testbed instance (MAILFLEET_TESTBED_INSTANCE, default 1): DNS, ACME, Redis and
+    the apt proxy up; hosts are started by the tests that need them (see `testbed_hosts`)."""
+    if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None:
+        pytest.fail("the testbed tier needs root and systemd-container (run `make test`)")
+    from testbed import Testbed
+
+    tb = Testbed()
+    try:
+        tb.up()
+        yield tb
+    finally:
+        tb.down()
+
+
+@pytest.fixture
+def testbed_hosts(testbed):
+    """Boot hosts for one test: `web1, web2 = testbed_hosts("web1", "web2")`; stopped afterwards."""
+    started: list[str] = []
+
+    def boot(*names: str, authorized_keys: tuple[str, ...] = ()):
+        hosts = testbed.start_hosts(list(names), authorized_keys=authorized_keys)
+        started.extend(names)
+        return hosts if len(hosts) > 1 else hosts[0]
+
+    yield boot
+    for name in started:
+        testbed.stop_host(name)
+
+
+@pytest.fixture
+def ansible_env(repo_root: Path) -> dict[str, str]:
+    """Environment for running ansible-playbook / ansible-inventory from tests with the repo's config."""
+    venv_bin = Path(os.sys.executable).parent
+    return {
+        "PATH": f"{venv_bin}:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": os.environ.get("HOME", "/root"),
+        "LANG": "C.UTF-8",
+        "ANSIBLE_CONFIG": str(repo_root / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
