@@ -100,3 +100,22 @@ def csrf_token(client: FlaskClient, url: str) -> str:
 def login(client: FlaskClient, email: str, password: str) -> Any:
     token = csrf_token(client, "/login")
     return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+class ServedApp:
+    """A WSGI app (an API double) on 127.0.0.1, in a thread, for the duration of a test."""
+
+    def __init__(self, wsgi_app: Any) -> None:
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self._server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
