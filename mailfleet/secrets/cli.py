@@ -16,7 +16,7 @@ from .base import SecretStore
 from .config import get_store
 from .errors import SecretsError
 from .generators import GENERATORS, generator_by_name
-from .rotation import promote_ssh_key, stage_ssh_key
+from .rotation import promote, stage
 from .tenant import ensure_tenant_secrets
 
 
@@ -43,12 +43,13 @@ def _delete(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
     return {"path": args.path, "deleted": True, "changed": True}
 
 
-def _ssh_key_stage(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
-    return {"tenant": args.tenant, "changed": stage_ssh_key(args.tenant, store)}
+def _stage(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
+    return {"tenant": args.tenant, "kind": args.kind, "changed": stage(args.tenant, args.kind, store)}
 
 
-def _ssh_key_promote(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
-    return {"tenant": args.tenant, "version": promote_ssh_key(args.tenant, store), "changed": True}
+def _promote(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
+    version = promote(args.tenant, args.kind, store)
+    return {"tenant": args.tenant, "kind": args.kind, "version": version, "changed": True}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ensure-tenant": (_ensure_tenant, ["tenant"], "create a tenant's missing secrets"),
         "rotate": (_rotate, ["path", "generator"], f"new version from a generator ({', '.join(GENERATORS)})"),
         "delete": (_delete, ["path"], "delete a path and all its versions"),
-        "ssh-key-stage": (_ssh_key_stage, ["tenant"], "stage the tenant's next SSH key (kept if staged)"),
-        "ssh-key-promote": (_ssh_key_promote, ["tenant"], "make the staged SSH key the tenant's key"),
+        "stage": (_stage, ["tenant", "kind"], "stage a new ssh_key or mailu api_token (kept if staged)"),
+        "promote": (_promote, ["tenant", "kind"], "make the staged value the live one"),
     }
     for name, (handler, positionals, help_text) in commands.items():
         command = sub.add_parser(name, help=help_text)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mailfleet.secrets import SecretNotFound, SecretStore, ensure_tenant_secrets
+from mailfleet.secrets import InvalidSecretPath, SecretNotFound, SecretStore, ensure_tenant_secrets
 from mailfleet.secrets.cli import main
-from mailfleet.secrets.rotation import promote_ssh_key, stage_ssh_key
+from mailfleet.secrets.rotation import promote, stage
 
 pytestmark = pytest.mark.unit
 
@@ -19,19 +19,37 @@ pytestmark = pytest.mark.unit
 def test_stage_is_kept_and_promote_makes_it_current(any_store: SecretStore) -> None:
     ensure_tenant_secrets("acme", any_store)
     old = any_store.get("tenants/acme/ssh_key")
-    assert stage_ssh_key("acme", any_store) is True
+    assert stage("acme", "ssh_key", any_store) is True
     staged = any_store.get("tenants/acme/ssh_key_next")
-    assert stage_ssh_key("acme", any_store) is False  # a resumed run keeps the same staged key
+    assert stage("acme", "ssh_key", any_store) is False  # a resumed run keeps the same staged key
     assert any_store.get("tenants/acme/ssh_key_next") == staged
     assert any_store.get("tenants/acme/ssh_key") == old  # nothing changes before promotion
-    assert promote_ssh_key("acme", any_store) == 2
+    assert promote("acme", "ssh_key", any_store) == 2
     assert any_store.get("tenants/acme/ssh_key") == staged
     assert any_store.get("tenants/acme/ssh_key", version=1) == old
     assert any_store.list("tenants/acme") == [
         "tenants/acme/acme_account", "tenants/acme/mailu", "tenants/acme/restic", "tenants/acme/ssh_key"
     ]
-    with pytest.raises(SecretNotFound, match="no staged SSH key"):
-        promote_ssh_key("acme", any_store)
+    with pytest.raises(SecretNotFound, match="nothing staged at tenants/acme/ssh_key_next"):
+        promote("acme", "ssh_key", any_store)
+
+
+def test_mailu_token_rotation_keeps_the_other_fields(any_store: SecretStore) -> None:
+    ensure_tenant_secrets("acme", any_store)
+    old = any_store.get("tenants/acme/mailu")
+    assert stage("acme", "mailu", any_store) is True
+    staged = any_store.get("tenants/acme/mailu_next")
+    assert set(staged) == {"api_token"}
+    assert promote("acme", "mailu", any_store) == 2
+    assert any_store.get("tenants/acme/mailu") == {**old, "api_token": staged["api_token"]}
+    assert staged["api_token"] != old["api_token"]
+
+
+def test_only_known_kinds_rotate_in_two_steps(any_store: SecretStore) -> None:
+    with pytest.raises(InvalidSecretPath, match="cannot be rotated in two steps"):
+        stage("acme", "restic", any_store)
+    with pytest.raises(InvalidSecretPath):
+        stage("acme/x", "mailu", any_store)
 
 
 def test_generated_ssh_key_is_usable_by_openssh(any_store: SecretStore, tmp_path: Path) -> None:
