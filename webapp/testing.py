@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from webapp import create_app
 from webapp.config import REPO_DIR
 
+TEST_PASSWORD = "correct horse battery"  # noqa: S105 - the password of test users only
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 

@@ -14,9 +14,8 @@ from webapp.extensions import db
 from webapp.models import Role, Tenant, User
 from webapp.services import accounts, tenants
 from webapp.services.scope import Scope
+from webapp.testing import TEST_PASSWORD as PASSWORD
 from webapp.testing import login, make_app
-
-PASSWORD = "correct horse battery"
 
 
 @dataclass
