@@ -17,8 +17,10 @@ Vault's documented API for these endpoints (paths, envelopes, status codes, erro
   endpoint but health and seal status. Namespaces through ``X-Vault-Namespace``.
 
 Every answer carries ``X-Mailfleet-Double: vault``. Policies are simplified to (glob, capabilities)
-rules per token; the root token may do everything. State lives in memory (`VaultState`); tests
-change it directly (seal, add tokens and AppRoles) instead of through Vault's admin endpoints.
+rules per token; the root token may do everything. State lives in memory (`VaultState`), like
+`vault server -dev`: a restarted double starts empty (with `state_dir`, only the root token is kept,
+in `<state_dir>/root_token`). Tests change the state directly (seal, add tokens and AppRoles)
+instead of through Vault's admin endpoints.
 """
 
 from __future__ import annotations
