@@ -40,6 +40,8 @@ def default_instance() -> int:
 
 
 class Testbed:
+    __test__ = False  # not a pytest test class, despite the name
+
     def __init__(self, instance: int | None = None) -> None:
         self.layout = Layout(default_instance() if instance is None else instance)
         self.state = StateFile(self.layout.state_dir / "state.json")

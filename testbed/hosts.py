@@ -135,11 +135,9 @@ def container_init(record: Recorded) -> Recorded | None:
     """The container's PID 1 as seen from here (nspawn's child), for a last-resort kill."""
     try:
         children = Path(f"/proc/{record.pid}/task/{record.pid}/children").read_text().split()
-        pid = int(children[0])
-        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
-    except (OSError, IndexError, ValueError):
+    except OSError:
         return None
-    return Recorded(pid, argv0)
+    return Recorded.of(int(children[0])) if children else None
 
 
 def destroy(layout: Layout, name: str, index: int, record: Recorded | None, init: Recorded | None) -> None:

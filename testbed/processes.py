@@ -21,25 +21,35 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 
 @dataclass(frozen=True)
 class Recorded:
+    """A process we started: its PID and its start time, which together never match a reused PID."""
+
     pid: int
-    argv0: str
+    started: int  # clock ticks after boot, field 22 of /proc/<pid>/stat
 
     def alive(self) -> bool:
-        try:
-            cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes()
-        except OSError:
-            return False
-        if not cmdline:  # a zombie
-            return False
-        # startswith: some daemons (redis) rewrite their title as "argv0 extra words".
-        return cmdline.split(b"\0", 1)[0].decode(errors="replace").startswith(self.argv0)
+        stat = _stat(self.pid)
+        return stat is not None and stat[0] != "Z" and int(stat[19]) == self.started
 
     def to_json(self) -> dict[str, object]:
-        return {"pid": self.pid, "argv0": self.argv0}
+        return {"pid": self.pid, "started": self.started}
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Recorded:
-        return cls(pid=int(data["pid"]), argv0=str(data["argv0"]))  # type: ignore[call-overload]
+        return cls(pid=int(data["pid"]), started=int(data["started"]))  # type: ignore[call-overload]
+
+    @classmethod
+    def of(cls, pid: int) -> Recorded | None:
+        stat = _stat(pid)
+        return None if stat is None else cls(pid, int(stat[19]))
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state first), or None if gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw.rsplit(")", 1)[1].split()
 
 
 def start(
@@ -58,7 +68,10 @@ def start(
             cwd=cwd,
         )
     _children[proc.pid] = proc
-    return Recorded(pid=proc.pid, argv0=argv[0])
+    record = Recorded.of(proc.pid)
+    if record is None:
+        raise TestbedError(f"{argv[0]} exited at once:\n{tail(log)}")
+    return record
 
 
 def stop(record: Recorded, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
@@ -110,3 +123,5 @@ def run(argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[st
 
 class TestbedError(RuntimeError):
     """Something in the testbed could not start or stop; the message says what and shows logs."""
+
+    __test__ = False

@@ -1,0 +1,32 @@
+# mailfleet's entry points. Every target installs what it needs first (scripts/setup.sh is fast
+# when nothing changed) and is safe to run again.
+VENV := .venv/bin
+PYTEST_ARGS ?=
+
+.PHONY: setup demo down test test-unit lint bench clean-testbed
+
+setup:
+	bash scripts/setup.sh
+
+## The stack on the local testbed: web, workers, one rq cron, Redis, database, doubles, an admin.
+demo: setup
+	$(VENV)/python -m testbed.demo up
+
+## Stop everything `make demo` started (by recorded PID) and remove its interfaces.
+down:
+	@if [ -x $(VENV)/python ]; then $(VENV)/python -m testbed.demo down; fi
+
+## The whole suite: unit, testbed and browser tiers.
+test: setup
+	$(VENV)/pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	$(VENV)/pytest -m unit $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/ruff check mailfleet webapp jobs testbed inventory_plugins library lookup_plugins tests bench
+	$(VENV)/ansible-lint --profile production roles playbooks
+
+## Benchmarks: each prints its figure beside its goal or baseline.
+bench: setup
+	@for script in bench/*.py; do echo "== $$script"; $(VENV)/python $$script || exit 1; done

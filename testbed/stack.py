@@ -1,0 +1,112 @@
+"""The control plane's processes on the testbed, for `make demo` and the browser tests: the web
+app, the RQ worker pool and exactly one `rq cron`, each started from its Procfile line and
+recorded by PID in the testbed instance's state."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from testbed import Testbed
+from testbed.processes import Recorded, TestbedError, start, stop, tail
+
+REPO = Path(__file__).resolve().parent.parent
+PROCESSES = ("web", "worker", "cron")
+_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)")
+
+
+def procfile(path: Path = REPO / "Procfile") -> dict[str, str]:
+    entries = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, command = line.partition(":")
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def expand(command: str, env: Mapping[str, str]) -> list[str]:
+    """Procfile variables (`$VAR`, `${VAR:-default}`) filled from env, then split like a shell."""
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(3)
+        return env.get(name) or (match.group(2) or "")
+    return shlex.split(_VAR.sub(value, command))
+
+
+class Stack:
+    def __init__(self, tb: Testbed, data_dir: Path, web_port: int = 8000) -> None:
+        self.tb = tb
+        self.data_dir = data_dir
+        self.web_port = web_port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def env(self) -> dict[str, str]:
+        venv_bin = str(Path(sys.executable).parent)
+        return {
+            "PATH": f"{venv_bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": os.environ.get("HOME", "/root"),
+            "LANG": "C.UTF-8",
+            "PORT": str(self.web_port),
+            "REDIS_URL": self.tb.redis_url,
+            "MAILFLEET_DATA_DIR": str(self.data_dir),
+            "MAILFLEET_SECRETS_FILE": str(self.data_dir / "secrets.enc"),
+            "MAILFLEET_MASTER_KEY_FILE": str(self.data_dir / "master.key"),
+            "MAILFLEET_TESTBED_INSTANCE": str(self.tb.instance),
+            "HOSTWINDS_API_URL": f"{self.tb.double_url('hostwinds')}/cloud/api.php",
+            "MAILFLEET_MAILU_URL": f"{self.tb.double_url('mailu')}/{{host}}/api/v1",
+            # The demo serves plain HTTP on loopback; production keeps secure cookies on.
+            "MAILFLEET_INSECURE_COOKIES": "1",
+        }
+
+    def flask(self, *args: str, extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "flask", "--app", "webapp", *args],
+                              env={**self.env(), **(extra_env or {})}, cwd=REPO,
+                              capture_output=True, text=True, timeout=300)
+
+    def up(self) -> None:
+        """Migrate the database, then start whatever of web/worker/cron is not running."""
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        migrated = self.flask("upgrade")
+        if migrated.returncode != 0:
+            raise TestbedError(f"database upgrade failed:\n{migrated.stdout}{migrated.stderr}")
+        commands = procfile()
+        with self.tb.state.locked() as state:
+            procs = state["processes"]
+            for name in PROCESSES:
+                key = f"stack-{name}"
+                if key in procs and Recorded.from_json(procs[key]).alive():
+                    continue
+                procs[key] = start(expand(commands[name], self.env()), log=self.log(name),
+                                   env=self.env(), cwd=REPO).to_json()
+        self.wait_ready()
+
+    def log(self, name: str) -> Path:
+        return self.data_dir / "logs" / f"{name}.log"
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/login", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        raise TestbedError(f"the web app did not answer on {self.url} within {timeout:.0f}s:\n{tail(self.log('web'))}")
+
+    def down(self) -> None:
+        with self.tb.state.locked() as state:
+            for name in PROCESSES:
+                record = state["processes"].pop(f"stack-{name}", None)
+                if record:
+                    stop(Recorded.from_json(record), timeout=20)
