@@ -18,6 +18,7 @@ from webapp.errors import InvalidInput, UpstreamError
 from webapp.extensions import db
 from webapp.integrations import mailu_client
 from webapp.models import Domain, Mailbox, Tenant
+from webapp.services.runs import TEMPLATE_MARKERS
 from webapp.services.scope import Scope
 
 MAX_PER_REQUEST = 100
@@ -62,6 +63,8 @@ def create_mailboxes(
         raise InvalidInput(f"quota must be between 1 byte and {MAX_QUOTA_BYTES} bytes")
     emails: list[str] = []
     for local in local_parts:
+        if any(marker in local for marker in TEMPLATE_MARKERS):
+            raise InvalidInput(f"{local!r}: template syntax is not allowed in mailbox names")
         try:
             email = normalize_email(f"{local}@{domain.name}")
         except ValidationError as exc:

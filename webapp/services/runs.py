@@ -22,7 +22,7 @@ from webapp.services.scope import Scope
 log = logging.getLogger(__name__)
 
 _SUBMISSION_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-_TEMPLATE_MARKERS = ("{{", "{%", "{#")
+TEMPLATE_MARKERS = ("{{", "{%", "{#")
 MAX_EXTRAVAR_LENGTH = 1024
 
 
@@ -42,7 +42,7 @@ def _check_extravars(playbook: playbooks.Playbook, extravars: dict[str, Any]) ->
 
     def check(value: Any) -> None:
         if isinstance(value, str):
-            if len(value) > MAX_EXTRAVAR_LENGTH or any(m in value for m in _TEMPLATE_MARKERS):
+            if len(value) > MAX_EXTRAVAR_LENGTH or any(m in value for m in TEMPLATE_MARKERS):
                 raise InvalidInput("a variable holds template syntax or is too long")
         elif isinstance(value, list):
             for item in value:

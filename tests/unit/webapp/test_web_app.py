@@ -1,0 +1,95 @@
+"""Configuration from the environment, the CLI, migrations matching the models, the SSE stream."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from webapp.config import load_config
+from webapp.errors import ConfigError
+from webapp.extensions import db
+from webapp.models import Run, RunEvent, RunStatus, User
+from webapp.models.types import utcnow
+from webapp.services import runs
+from webapp.services.scope import Scope
+from webapp.testing import login
+
+pytestmark = pytest.mark.unit
+
+
+def test_config_reads_files_and_types(tmp_path):
+    secret = tmp_path / "db_url"
+    secret.write_text("postgresql+psycopg://u:p@127.0.0.1:5433/mf\n")
+    config = load_config(
+        {
+            "MAILFLEET_DATA_DIR": str(tmp_path),
+            "DATABASE_URL_FILE": str(secret),
+            "MAILFLEET_SECRET_KEY": "k" * 40,
+            "MAILFLEET_RUN_TIMEOUT": "600",
+        }
+    )
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u:p@127.0.0.1:5433/mf"
+    assert config["MAILFLEET_RUN_TIMEOUT"] == 600 and config["MAILFLEET_JOB_TIMEOUT"] > 600
+    assert config["SECRET_KEY"] == "k" * 40
+    default = load_config({"MAILFLEET_DATA_DIR": str(tmp_path)})
+    assert default["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'mailfleet.db'}"
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert load_config({"MAILFLEET_DATA_DIR": str(tmp_path)})["SECRET_KEY"] == default["SECRET_KEY"]
+    for bad in (
+        {"MAILFLEET_RUN_TIMEOUT": "ten"},
+        {"MAILFLEET_INSECURE_COOKIES": "maybe"},
+        {"DATABASE_URL_FILE": str(tmp_path / "missing")},
+    ):
+        with pytest.raises(ConfigError):
+            load_config({"MAILFLEET_DATA_DIR": str(tmp_path), **bad})
+
+
+def test_migrations_match_the_models(app):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with db.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
+    assert diff == []
+
+
+def test_cli_create_admin_and_enqueue_run(runner, monkeypatch):
+    monkeypatch.setenv("MAILFLEET_ADMIN_PASSWORD", "a long admin password")
+    result = runner.invoke(args=["create-admin", "--email", "Root@Example.com"])
+    assert result.exit_code == 0, result.output
+    assert db.session.execute(select(User.email)).scalar_one() == "root@example.com"
+    assert runner.invoke(args=["create-tenant", "--slug", "acme", "--name", "Acme"]).exit_code == 0
+    result = runner.invoke(args=["enqueue-run", "--tenant", "acme", "--playbook", "site"])
+    assert result.exit_code == 0, result.output
+    run = db.session.get(Run, int(result.output.strip()))
+    assert run.status == RunStatus.QUEUED and run.playbook == "site.yml"
+    bad = runner.invoke(args=["enqueue-run", "--tenant", "nope", "--playbook", "site"])
+    assert bad.exit_code != 0 and "not found" in bad.output
+    assert runner.invoke(args=["upgrade"]).exit_code == 0
+
+
+def test_stream_sends_events_then_done(client, world):
+    run = runs.submit_run(Scope(world.admin), world.acme, "site")
+    db.session.add_all(
+        [
+            RunEvent(
+                run_id=run.id, counter=n, event="runner_on_ok", stdout=f"line {n}", host_name="localhost"
+            )
+            for n in (1, 2)
+        ]
+    )
+    run.status, run.recap, run.rc, run.finished_at = (
+        RunStatus.SUCCESSFUL,
+        {"localhost": {"ok": 2}},
+        0,
+        utcnow(),
+    )
+    db.session.commit()
+    login(client, world.admin.email, "correct horse battery")
+    body = client.get(f"/runs/{run.id}/stream").get_data(as_text=True)
+    assert "id: 1\nevent: line" in body and '"stdout": "line 2"' in body
+    assert body.rstrip().endswith('"recap": {"localhost": {"ok": 2}}}')
+    resumed = client.get(f"/runs/{run.id}/stream", headers={"Last-Event-ID": "1"}).get_data(as_text=True)
+    assert "line 1" not in resumed and "line 2" in resumed
+    page = client.get(f"/runs/{run.id}").get_data(as_text=True)
+    assert "line 1" in page and "Run again" in page
