@@ -16,8 +16,15 @@ MAX_INSTANCE = 255
 MAX_HOSTS = 200
 FIRST_HOST_OCTET = 10
 
-CACHE_ROOT = Path(os.environ.get("MAILFLEET_CACHE_DIR", "/var/cache/mailfleet"))
-STATE_ROOT = Path(os.environ.get("MAILFLEET_TESTBED_STATE_DIR", "/var/lib/mailfleet/testbed"))
+
+
+def cache_root() -> Path:
+    """Caches kept across runs (the root filesystem, apt packages); read at call time."""
+    return Path(os.environ.get("MAILFLEET_CACHE_DIR", "/var/cache/mailfleet"))
+
+
+def state_root() -> Path:
+    return Path(os.environ.get("MAILFLEET_TESTBED_STATE_DIR", "/var/lib/mailfleet/testbed"))
 
 
 @dataclass(frozen=True)
@@ -31,11 +38,11 @@ class Layout:
     # -- folders ---------------------------------------------------------------------------
     @property
     def state_dir(self) -> Path:
-        return STATE_ROOT / str(self.instance)
+        return state_root() / str(self.instance)
 
     @property
     def cache_dir(self) -> Path:
-        return CACHE_ROOT
+        return cache_root()
 
     # -- host network ----------------------------------------------------------------------
     @property

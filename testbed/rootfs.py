@@ -9,7 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
-from testbed.layout import CACHE_ROOT
+from testbed.layout import cache_root
 from testbed.processes import TestbedError, run
 
 SUITE = "bookworm"
@@ -26,7 +26,7 @@ def recipe_id() -> str:
 
 
 def cached_root() -> Path:
-    return CACHE_ROOT / "rootfs" / f"{SUITE}-{recipe_id()}"
+    return cache_root() / "rootfs" / f"{SUITE}-{recipe_id()}"
 
 
 def debian_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
