@@ -83,6 +83,8 @@ _raw:
   elements: raw
 """
 
+import os  # noqa: E402
+
 from ansible.errors import AnsibleLookupError  # noqa: E402
 from ansible.plugins.lookup import LookupBase  # noqa: E402
 from ansible.utils.unsafe_proxy import wrap_var  # noqa: E402
@@ -93,6 +95,17 @@ except ImportError as exc:  # pragma: no cover - reported to the user below
     MAILFLEET_IMPORT_ERROR: ImportError | None = exc
 else:
     MAILFLEET_IMPORT_ERROR = None
+
+# One store per configuration for the life of this process (an Ansible worker runs one task on one
+# host), so the lookups of a task share one connection and, with AppRole, one login.
+_STORES: dict = {}
+
+
+def _store():  # type: ignore[no-untyped-def]
+    config = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("MAILFLEET_", "VAULT_"))))
+    if config not in _STORES:
+        _STORES[config] = get_store()
+    return _STORES[config]
 
 
 class LookupModule(LookupBase):
@@ -107,7 +120,7 @@ class LookupModule(LookupBase):
         version = self.get_option("version")
         generate = self.get_option("generate")
         try:
-            store = get_store()
+            store = _store()
             generator = generator_by_name(generate) if generate else None
             results = []
             for path in terms:

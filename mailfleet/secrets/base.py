@@ -152,12 +152,6 @@ class SecretStore(ABC):
             return False
         return True
 
-    def list(self, prefix: str = "") -> list[str]:
-        """Full paths of every secret below the folder `prefix` (recursively), sorted; [] if none.
-
-        `list("tenants/acme")` gives "tenants/acme/mailu", ...; a secret's own path is not a folder."""
-        return sorted(self._list(validate_prefix(prefix)))
-
     def delete(self, path: str) -> None:
         """Remove the path and all its versions for good (KV v2 "delete metadata")."""
         self._delete(validate_path(path))
@@ -169,3 +163,10 @@ class SecretStore(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend={self.backend}>"
+
+    # last in the class body: a method named `list` would shadow the builtin in later annotations
+    def list(self, prefix: str = "") -> list[str]:
+        """Full paths of every secret below the folder `prefix` (recursively), sorted; [] if none.
+
+        `list("tenants/acme")` gives "tenants/acme/mailu", ...; a secret's own path is not a folder."""
+        return sorted(self._list(validate_prefix(prefix)))

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import hvac
-import hvac.exceptions
+import hvac  # type: ignore[import-untyped]
+import hvac.exceptions  # type: ignore[import-untyped]
 import requests
 
 from .base import SecretStore, SecretVersion, VersionInfo
@@ -286,14 +286,13 @@ class VaultStore(SecretStore):
         pending = [prefix]
         while pending:
             folder = pending.pop()
+            vault_folder = self._vault_path(folder) if folder else self.settings.prefix
+
+            def list_folder(client: hvac.Client, vault_folder: str = vault_folder) -> dict[str, Any]:
+                return client.secrets.kv.v2.list_secrets(path=vault_folder, mount_point=self.settings.mount)
+
             try:
-                response = self._call(
-                    self._label("list", folder or "."),
-                    lambda c, folder=folder: c.secrets.kv.v2.list_secrets(
-                        path=self._vault_path(folder) if folder else self.settings.prefix,
-                        mount_point=self.settings.mount,
-                    ),
-                )
+                response = self._call(self._label("list", folder or "."), list_folder)
             except SecretNotFound:
                 continue
             for key in response.get("data", {}).get("keys", []):

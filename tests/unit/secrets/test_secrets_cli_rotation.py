@@ -28,7 +28,10 @@ def test_stage_is_kept_and_promote_makes_it_current(any_store: SecretStore) -> N
     assert any_store.get("tenants/acme/ssh_key") == staged
     assert any_store.get("tenants/acme/ssh_key", version=1) == old
     assert any_store.list("tenants/acme") == [
-        "tenants/acme/acme_account", "tenants/acme/mailu", "tenants/acme/restic", "tenants/acme/ssh_key"
+        "tenants/acme/acme_account",
+        "tenants/acme/mailu",
+        "tenants/acme/restic",
+        "tenants/acme/ssh_key",
     ]
     with pytest.raises(SecretNotFound, match="nothing staged at tenants/acme/ssh_key_next"):
         promote("acme", "ssh_key", any_store)
@@ -58,8 +61,9 @@ def test_generated_ssh_key_is_usable_by_openssh(any_store: SecretStore, tmp_path
     path = tmp_path / "id"
     path.write_text(key["private_key"])
     path.chmod(0o600)
-    derived = subprocess.run(["ssh-keygen", "-y", "-f", str(path)], capture_output=True, text=True,
-                             check=True)
+    derived = subprocess.run(
+        ["ssh-keygen", "-y", "-f", str(path)], capture_output=True, text=True, check=True
+    )
     assert derived.stdout.split()[:2] == key["public_key"].split()[:2]
     assert key["public_key"].startswith("ssh-ed25519 ")
 
@@ -90,6 +94,11 @@ def test_cli_errors_go_to_stderr_with_exit_2(
 
 
 def test_module_entry_point(local_env: dict[str, str]) -> None:
-    result = subprocess.run([sys.executable, "-m", "mailfleet.secrets", "list", ""],
-                            capture_output=True, text=True, env=local_env, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "mailfleet.secrets", "list", ""],
+        capture_output=True,
+        text=True,
+        env=local_env,
+        check=False,
+    )
     assert result.returncode == 0 and json.loads(result.stdout) == {"paths": [], "prefix": ""}

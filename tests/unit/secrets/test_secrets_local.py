@@ -117,8 +117,20 @@ def test_missing_secret_and_field(local_store: LocalStore) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["", "/tenants/a", "tenants/a/", "tenants/../global", "tenants/./x", "tenants//x", "Tenants/a",
-     "tenants/a b/mailu", "tenants/a\n/mailu", "tenants/-a/mailu", "a/b/c/d/e/f/g/h/i", "x" * 64],
+    [
+        "",
+        "/tenants/a",
+        "tenants/a/",
+        "tenants/../global",
+        "tenants/./x",
+        "tenants//x",
+        "Tenants/a",
+        "tenants/a b/mailu",
+        "tenants/a\n/mailu",
+        "tenants/-a/mailu",
+        "a/b/c/d/e/f/g/h/i",
+        "x" * 64,
+    ],
 )
 def test_bad_paths_refused_before_anything_is_written(local_store: LocalStore, path: str) -> None:
     with pytest.raises(InvalidSecretPath):

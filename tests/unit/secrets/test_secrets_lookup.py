@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,9 +73,22 @@ def _run(tmp_path: Path, playbook: str, env: dict[str, str]) -> subprocess.Compl
         **env,
     }
     return subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-v", "-i", "localhost,", "-c", "local", str(path),
-         "-e", f"ansible_python_interpreter={sys.executable} expected_sha256={expected}"],
-        cwd=REPO, env=child_env, capture_output=True, text=True, timeout=180,
+        [
+            str(ANSIBLE_PLAYBOOK),
+            "-v",
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            str(path),
+            "-e",
+            f"ansible_python_interpreter={sys.executable} expected_sha256={expected}",
+        ],
+        cwd=REPO,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
 
 
@@ -109,15 +123,46 @@ def test_lookup_failure_is_clear_and_shows_no_secret(local_env: dict[str, str], 
 
 
 def test_lookup_when_vault_is_sealed_fails_without_fallback(
-    vault_env: dict[str, str], vault_double: tuple[str, object], tmp_path: Path
+    vault_env: dict[str, str], vault_double: tuple[str, Any], tmp_path: Path
 ) -> None:
     _seed(vault_env)
-    vault_double[1].seal()  # type: ignore[attr-defined]
+    vault_double[1].seal()
     local_file = tmp_path / "local-store.enc"
-    env = {**vault_env, "MAILFLEET_SECRETS_FILE": str(local_file),
-           "MAILFLEET_MASTER_KEY_FILE": str(tmp_path / "k")}
+    env = {
+        **vault_env,
+        "MAILFLEET_SECRETS_FILE": str(local_file),
+        "MAILFLEET_MASTER_KEY_FILE": str(tmp_path / "k"),
+    }
     result = _run(tmp_path, PLAYBOOK, env)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "is sealed" in output
     assert not local_file.exists()
+
+
+THREE_LOOKUPS = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Three lookups in one task
+      ansible.builtin.assert:
+        that:
+          - lookup('mailfleet_secret', 'tenants/acme/mailu', field='api_token') | length > 0
+          - lookup('mailfleet_secret', 'tenants/acme/mailu', field='admin_password') | length > 0
+          - lookup('mailfleet_secret', 'tenants/acme/mailu') | length == 2
+        quiet: true
+"""
+
+
+def test_lookups_of_a_task_share_one_approle_login(
+    vault_env: dict[str, str], vault_double: tuple[str, Any], tmp_path: Path
+) -> None:
+    _seed(vault_env)
+    state = vault_double[1]
+    role_id, secret_id = state.add_approle("mailfleet")
+    env = {k: v for k, v in vault_env.items() if k != "VAULT_TOKEN"}
+    env.update(VAULT_ROLE_ID=role_id, VAULT_SECRET_ID=secret_id)
+    result = _run(tmp_path, THREE_LOOKUPS, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert state.requests.count(("POST", "/v1/auth/approle/login")) == 1
+    assert secret_id not in result.stdout + result.stderr

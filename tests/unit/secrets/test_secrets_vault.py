@@ -92,9 +92,7 @@ def test_approle_login(vault_env: dict[str, str], vault_double: Double, tmp_path
     assert ("POST", "/v1/auth/approle/login") in state.requests
 
 
-def test_approle_relogin_once_when_token_is_revoked(
-    vault_env: dict[str, str], vault_double: Double
-) -> None:
+def test_approle_relogin_once_when_token_is_revoked(vault_env: dict[str, str], vault_double: Double) -> None:
     _, state = vault_double
     role_id, secret_id = state.add_approle("mailfleet")
     env = {k: v for k, v in vault_env.items() if k != "VAULT_TOKEN"}
@@ -130,7 +128,9 @@ def test_namespace_header(vault_env: dict[str, str], vault_double: Double) -> No
 
 
 def test_sealed_is_a_clear_error_and_nothing_is_written(
-    vault_store: VaultStore, vault_double: Double, tmp_path: Path,
+    vault_store: VaultStore,
+    vault_double: Double,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, state = vault_double
@@ -201,8 +201,10 @@ def test_errors_and_logs_carry_no_secret(
     vault_store.put("global/hostwinds", {"api_key": SECRET})
     messages = []
     state.seal()
-    for call in (lambda: vault_store.put("global/hostwinds", {"api_key": SECRET}),
-                 lambda: vault_store.get("global/hostwinds")):
+    for call in (
+        lambda: vault_store.put("global/hostwinds", {"api_key": SECRET}),
+        lambda: vault_store.get("global/hostwinds"),
+    ):
         with pytest.raises(SecretsSealed) as err:
             call()
         messages.append(str(err.value))

@@ -74,8 +74,16 @@ def test_kv2_write_read_versions(client: FlaskClient, state: VaultState) -> None
     assert client.put("/v1/secret/data/app/db", json=update, headers=_auth(state)).status_code == 200
     body = client.get("/v1/secret/data/app/db", headers=_auth(state)).json
     assert body["data"]["data"] == {"pw": "2"} and body["data"]["metadata"]["version"] == 2
-    assert set(body) >= {"request_id", "lease_id", "renewable", "lease_duration", "data", "wrap_info",
-                         "warnings", "auth"}
+    assert set(body) >= {
+        "request_id",
+        "lease_id",
+        "renewable",
+        "lease_duration",
+        "data",
+        "wrap_info",
+        "warnings",
+        "auth",
+    }
     old = client.get("/v1/secret/data/app/db?version=1", headers=_auth(state)).json
     assert old["data"]["data"] == {"pw": "1"}
     response = client.get("/v1/secret/data/app/db?version=7", headers=_auth(state))
@@ -84,8 +92,9 @@ def test_kv2_write_read_versions(client: FlaskClient, state: VaultState) -> None
 
 def test_kv2_cas_mismatch_and_no_data(client: FlaskClient, state: VaultState) -> None:
     client.post("/v1/secret/data/k", json={"data": {"a": "b"}}, headers=_auth(state))
-    response = client.post("/v1/secret/data/k", json={"data": {"a": "c"}, "options": {"cas": 0}},
-                           headers=_auth(state))
+    response = client.post(
+        "/v1/secret/data/k", json={"data": {"a": "c"}, "options": {"cas": 0}}, headers=_auth(state)
+    )
     assert response.status_code == 400
     assert response.json == {"errors": ["check-and-set parameter did not match the current version"]}
     response = client.post("/v1/secret/data/k", json={"options": {}}, headers=_auth(state))
@@ -107,8 +116,11 @@ def test_metadata_list_and_delete(client: FlaskClient, state: VaultState) -> Non
     assert root["data"] == {"keys": ["a/", "e"]}
     assert client.open("/v1/secret/metadata/zz", method="LIST", headers=_auth(state)).status_code == 404
     meta = client.get("/v1/secret/metadata/a/b", headers=_auth(state)).json["data"]
-    assert meta["current_version"] == 1 and set(meta["versions"]["1"]) == {"created_time", "deletion_time",
-                                                                            "destroyed"}
+    assert meta["current_version"] == 1 and set(meta["versions"]["1"]) == {
+        "created_time",
+        "deletion_time",
+        "destroyed",
+    }
     assert client.delete("/v1/secret/metadata/a/b", headers=_auth(state)).status_code == 204
     assert client.get("/v1/secret/data/a/b", headers=_auth(state)).status_code == 404
 
