@@ -14,6 +14,7 @@ import rq.cron
 from rq import Queue, cron
 from rq.serializers import JSONSerializer
 
+from jobs.health import SWEEP_EVERY, sweep_health
 from jobs.reaper import reap
 from jobs.servers import refresh_servers
 
@@ -32,3 +33,4 @@ rq.cron.Queue = JSONQueue  # type: ignore[misc]
 
 cron.register(refresh_servers, QUEUE_NAME, interval=REFRESH_SERVERS_EVERY, job_timeout=300)
 cron.register(reap, QUEUE_NAME, interval=REAP_EVERY, job_timeout=120)
+cron.register(sweep_health, QUEUE_NAME, interval=SWEEP_EVERY, job_timeout=SWEEP_EVERY - 30)

@@ -6,12 +6,17 @@ Another area (monitoring, billing) adds its own module here and one import line 
 from __future__ import annotations
 
 from webapp.models.fleet import Domain, Mailbox, Server, ServerStatus
+from webapp.models.health import HealthAlert, HealthAlertEvent, HealthCheck, HealthResult, SqlHealthStore
 from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus
 from webapp.models.tenancy import LoginFailure, Role, Tenant, User
 
 __all__ = [
     "FINISHED_STATUSES",
     "Domain",
+    "HealthAlert",
+    "HealthAlertEvent",
+    "HealthCheck",
+    "HealthResult",
     "LoginFailure",
     "Mailbox",
     "Role",
@@ -21,6 +26,7 @@ __all__ = [
     "RunStatus",
     "Server",
     "ServerStatus",
+    "SqlHealthStore",
     "Tenant",
     "User",
 ]
