@@ -1,0 +1,171 @@
+"""Helpers for role tests: run a playbook against testbed hosts and read its recap.
+
+Import them in a test module (``from roletest import run_playbook, write_inventory``); the
+fixtures live in conftest.py beside this file. Every role test follows the molecule pattern on
+the testbed: converge, run again and assert changed=0, then verify from outside the host. Use it like this::
+
+    inventory = write_inventory(tmp_path, hosts, group="tenant_acme")
+    first = run_playbook("playbooks/site.yml", inventory, tags=["hardening"])
+    first.assert_ok()
+    run_playbook("playbooks/site.yml", inventory, tags=["hardening"]).assert_idempotent()
+
+Extra variables go through a 0600 file (`-e @file`), never the command line, so a secret passed
+to a play never shows in a process list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[3]
+ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+
+# "web1   : ok=12   changed=0    unreachable=0    failed=0    skipped=3    rescued=0    ignored=0"
+_RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:[a-z]+=\d+\s*)+)$")
+
+
+@dataclass(frozen=True)
+class HostRecap:
+    ok: int = 0
+    changed: int = 0
+    unreachable: int = 0
+    failed: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+
+
+@dataclass
+class PlaybookRun:
+    """One ansible-playbook run: exit code, output, per-host recap and wall time."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    recap: dict[str, HostRecap] = field(default_factory=dict)
+
+    def _explain(self, why: str) -> str:
+        tail = "\n".join(self.stdout.splitlines()[-120:])
+        return f"{why}\n--- ansible-playbook {' '.join(self.args)}\n{tail}\n--- stderr\n{self.stderr[-3000:]}"
+
+    def assert_ok(self) -> PlaybookRun:
+        """The run succeeded on every host: rc 0, a recap, no failed or unreachable host."""
+        assert self.returncode == 0, self._explain(f"ansible-playbook exited {self.returncode}")
+        assert self.recap, self._explain("no PLAY RECAP in the output")
+        bad = {h: r for h, r in self.recap.items() if r.failed or r.unreachable}
+        assert not bad, self._explain(f"failed/unreachable hosts: {bad}")
+        return self
+
+    def assert_idempotent(self) -> PlaybookRun:
+        """The run succeeded and changed nothing anywhere (changed=0 on every host)."""
+        self.assert_ok()
+        changed = {h: r.changed for h, r in self.recap.items() if r.changed}
+        assert not changed, self._explain(f"second run changed something: {changed}")
+        return self
+
+
+_FIELDS = set(HostRecap.__dataclass_fields__)
+
+
+def parse_recap(stdout: str) -> dict[str, HostRecap]:
+    """Read the PLAY RECAP block of ansible-playbook's default output into per-host counts."""
+    recap: dict[str, HostRecap] = {}
+    in_recap = False
+    for line in stdout.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        if not in_recap:
+            continue
+        match = _RECAP_LINE.match(line.strip())
+        if match:
+            counts = dict(pair.split("=") for pair in match["counts"].split())
+            recap[match["host"]] = HostRecap(**{k: int(v) for k, v in counts.items() if k in _FIELDS})
+    return recap
+
+
+def write_inventory(
+    directory: Path,
+    hosts: Iterable[Any],
+    *,
+    group: str = "testbed",
+    group_vars: Mapping[str, Any] | None = None,
+    name: str = "inventory.json",
+) -> Path:
+    """Write a JSON (YAML-compatible) inventory for testbed hosts (`.name`, `.address`, `.ssh_key`)."""
+    host_vars = {
+        h.name: {
+            "ansible_host": h.address,
+            "ansible_user": getattr(h, "ssh_user", "root"),
+            "ansible_ssh_private_key_file": str(h.ssh_key),
+        }
+        for h in hosts
+    }
+    inventory = {"all": {"children": {group: {"hosts": host_vars, "vars": dict(group_vars or {})}}}}
+    path = Path(directory) / name
+    path.write_text(json.dumps(inventory, indent=2))
+    return path
+
+
+def run_playbook(
+    playbook: str | Path,
+    inventory: Path,
+    *,
+    extra_vars: Mapping[str, Any] | None = None,
+    tags: Iterable[str] | None = None,
+    limit: str | None = None,
+    timeout: float = 600,
+) -> PlaybookRun:
+    """Run ansible-playbook from the repository root with its ansible.cfg and return the parsed run."""
+    args = ["-i", str(inventory), str(REPO / playbook)]
+    if tags:
+        args += ["--tags", ",".join(tags)]
+    if limit:
+        args += ["--limit", limit]
+    vars_file = None
+    if extra_vars:
+        vars_file = Path(inventory).with_name(f"extra-vars-{time.monotonic_ns()}.json")
+        fd = os.open(vars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(dict(extra_vars), handle)
+        args += ["-e", f"@{vars_file}"]
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": f"{ANSIBLE_PLAYBOOK.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [str(ANSIBLE_PLAYBOOK), *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    finally:
+        if vars_file is not None:
+            vars_file.unlink(missing_ok=True)
+    return PlaybookRun(
+        args=args,
+        returncode=proc.returncode,
+        stdout=proc.stdout,
+        stderr=proc.stderr,
+        seconds=time.monotonic() - started,
+        recap=parse_recap(proc.stdout),
+    )
