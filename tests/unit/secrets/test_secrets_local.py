@@ -277,3 +277,21 @@ def test_concurrent_writers_lose_no_update(local_env: dict[str, str]) -> None:
         assert len(paths) == count
     # every successful rotation of the shared path made exactly one version
     assert store.versions("global/counter")[-1].version == 2 * count
+
+
+def test_reused_decryption_still_detects_tampering(local_store: LocalStore) -> None:
+    local_store.put("global/hostwinds", {"api_key": SECRET})
+    assert local_store.get_field("global/hostwinds", "api_key") == SECRET  # decrypted and kept
+    blob = bytearray(local_store.store_file.read_bytes())
+    blob[-5] ^= 0x01
+    local_store.store_file.write_bytes(bytes(blob))  # same inode, same size, maybe same mtime tick
+    with pytest.raises(SecretsTampered):
+        local_store.get("global/hostwinds")
+
+
+def test_a_reader_sees_another_writers_update(local_env: dict[str, str]) -> None:
+    reader, writer = get_store(local_env), get_store(local_env)
+    writer.put("global/hostwinds", {"api_key": "one"})
+    assert reader.get_field("global/hostwinds", "api_key") == "one"
+    writer.put("global/hostwinds", {"api_key": "two"})
+    assert reader.get_field("global/hostwinds", "api_key") == "two"
