@@ -5,7 +5,8 @@ Vault's documented API for these endpoints (paths, envelopes, status codes, erro
 
 - ``GET|HEAD /v1/sys/health``: 200 active, 429 standby, 501 not initialised, 503 sealed; the
   ``standbyok``, ``activecode``, ``standbycode``, ``sealedcode`` and ``uninitcode`` parameters.
-- ``GET /v1/sys/seal-status`` (no token needed).
+- ``GET /v1/sys/seal-status`` and ``GET /v1/sys/init`` (no token needed).
+- ``GET /v1/auth/token/lookup-self`` (what hvac's ``is_authenticated()`` calls).
 - ``POST|PUT /v1/auth/approle/login`` with ``role_id`` and ``secret_id``; 400
   ``invalid role or secret ID`` when wrong.
 - KV version 2 on each mount: ``/v1/<mount>/data/<path>`` (GET with ``?version=``, POST/PUT with
@@ -235,6 +236,26 @@ def create_app(state: VaultState | None = None, state_dir: Path | None = None) -
             if not state.sealed:
                 body.update(cluster_name="mailfleet-vault-double", cluster_id=state.cluster_id)
         return _json(body)
+
+    @app.get("/v1/sys/init")
+    def init_status() -> Response:
+        return _json({"initialized": state.initialized})
+
+    @app.get("/v1/auth/token/lookup-self")
+    def lookup_self() -> Response:
+        if state.sealed:
+            return _errors(503, "Vault is sealed")
+        presented = request.headers.get("X-Vault-Token", "")
+        token = state.tokens.get(presented)
+        if token is None:
+            return _errors(403, "permission denied")
+        data = {"accessor": str(uuid.uuid5(uuid.NAMESPACE_OID, presented)), "creation_ttl": 0,
+                "display_name": "token", "entity_id": "", "expire_time": None, "explicit_max_ttl": 0,
+                "id": presented, "meta": None, "num_uses": 0, "orphan": True,
+                "path": "auth/token/create", "policies": list(token.policies), "renewable": False,
+                "ttl": 0, "type": "service",
+                "namespace_path": f"{token.namespace}/" if token.namespace else ""}
+        return _json(_envelope(data, mount_type="token"))
 
     @app.route("/v1/auth/approle/login", methods=["POST", "PUT"])
     def approle_login() -> Response:

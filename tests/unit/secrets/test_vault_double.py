@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from testbed.doubles.vault import VaultState, create_app
 
@@ -171,3 +173,25 @@ def test_state_dir_keeps_root_token(tmp_path: Path) -> None:
     assert oct(token_file.stat().st_mode & 0o777) == "0o600"
     app = create_app(state_dir=tmp_path)
     assert app.config["VAULT_STATE"].root_token == token_file.read_text().strip()
+
+
+def test_what_hvac_asks_first(state: VaultState) -> None:
+    import hvac  # the double must satisfy hvac's own helpers, not only our backend
+
+    app = create_app(state)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        client = hvac.Client(url=url, token=state.root_token)
+        assert client.sys.is_initialized() is True
+        assert client.sys.is_sealed() is False
+        assert client.is_authenticated() is True
+        assert hvac.Client(url=url, token="hvs.wrong").is_authenticated() is False
+        state.seal()
+        assert client.sys.is_sealed() is True
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
