@@ -289,6 +289,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
 def _int(value: object) -> int | None:
     try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        return int(str(value))
+    except ValueError:
         return None

@@ -57,7 +57,7 @@ def run(module: AnsibleModule, client: HostwindsClient) -> dict[str, Any]:
     instance = find_target(client, params, required=True)
     assert instance is not None
     sid = instance["serviceid"]
-    ip = params["ip"] or instance.get("main_ip")
+    ip = str(params["ip"] or instance.get("main_ip") or "")
     entries = {e.get("ip"): e for e in client.instance_ips(sid)}
     if ip not in entries:
         have = ", ".join(map(str, entries))

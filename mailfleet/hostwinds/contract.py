@@ -63,9 +63,9 @@ class Action(StrEnum):
     REINSTALL_INSTANCE = "reinstall_instance"
     CHANGE_MAIN_IP = "change_main_ip"
     SET_RDNS = "set_rdns"
-    UPGRADE_INSTANCE = "upgrade_instance"
+    UPGRADE_INSTANCE = "upgrade_instance"  # orders the new plan (rid); upgrade_server applies it
     UPGRADE_SERVER = "upgrade_server"
-    CHECK_UPGRADE_ORDER = "check_upgrade_order"
+    CHECK_UPGRADE_ORDER = "check_upgrade_order"  # {"success": true} while an order is open (unverified)
     CONFIRM_UPGRADE = "confirm_upgrade"
     REVERT_UPGRADE = "revert_upgrade"
     ADD_SSH_KEY = "add_ssh_key"

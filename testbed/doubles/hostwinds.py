@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,11 +211,11 @@ class HostwindsState:
     faults: list[Fault] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     lock: threading.RLock = field(default_factory=threading.RLock)
-    _ids: Iterable[int] = field(default_factory=lambda: itertools.count(40001))
-    _seeded: Iterable[int] = field(default_factory=itertools.count)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(40001))
+    _seeded: Iterator[int] = field(default_factory=itertools.count)
 
     def next_id(self) -> int:
-        return next(self._ids)  # type: ignore[call-overload]
+        return next(self._ids)
 
     # -- faults ---------------------------------------------------------------------------------
     def take_fault(self, action: str, kinds: Iterable[str] | None = None) -> Fault | None:
@@ -237,7 +237,8 @@ class HostwindsState:
         for i in range(start, start + count):
             tenant = f"tenant{i % tenants:03d}"
             name = f"mf-{tenant}-{i // tenants + 1}"
-            record = self._new_instance(name, PLANS[i % len(PLANS)][0], LOCATIONS[i % 3]["id"], "debian-12")
+            location_id = list(c.KNOWN_LOCATIONS)[i % len(c.KNOWN_LOCATIONS)]
+            record = self._new_instance(name, PLANS[i % len(PLANS)][0], location_id, "debian-12")
             # Seeded instances never have hosts: fake addresses from the upper half of 198.19.0.0/16.
             address = str(FAKE_NETWORK[32769 + next(self._seeded)])
             record.update(status=str(status), vm_state="active", task_state=None, power_state=1,
