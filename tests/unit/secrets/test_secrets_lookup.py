@@ -166,3 +166,26 @@ def test_lookups_of_a_task_share_one_approle_login(
     assert result.returncode == 0, result.stdout + result.stderr
     assert state.requests.count(("POST", "/v1/auth/approle/login")) == 1
     assert secret_id not in result.stdout + result.stderr
+
+
+HASHI_VAULT = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: The same secret through community.hashi_vault (VAULT_ADDR/VAULT_TOKEN, the README's path)
+      ansible.builtin.assert:
+        that: >-
+          (lookup('community.hashi_vault.vault_kv2_get', 'mailfleet/tenants/acme/mailu',
+                  engine_mount_point='secret').secret.api_token | hash('sha256')) == expected_sha256
+        quiet: true
+      no_log: true
+"""
+
+
+def test_community_hashi_vault_reads_what_the_vault_backend_wrote(
+    vault_env: dict[str, str], tmp_path: Path
+) -> None:
+    _seed(vault_env)
+    result = _run(tmp_path, HASHI_VAULT, vault_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok=1" in result.stdout and "Zq81" not in result.stdout + result.stderr
