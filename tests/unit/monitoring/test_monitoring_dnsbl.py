@@ -93,5 +93,10 @@ def test_error_codes_cannot_be_mapped_to_listed():
     from mailfleet.monitoring import ReturnCode
 
     with pytest.raises(MonitoringConfigError, match="error answer"):
-        DnsblList("x", "bl.example.test", ListKind.IP, "https://example.invalid/",
-                  {"127.255.255.254": ReturnCode("listed", Status.ERROR)})
+        DnsblList(
+            "x",
+            "bl.example.test",
+            ListKind.IP,
+            "https://example.invalid/",
+            {"127.255.255.254": ReturnCode("listed", Status.ERROR)},
+        )

@@ -22,14 +22,23 @@ pytestmark = pytest.mark.unit
 
 KEY = base64.b64encode(b"k" * 40).decode()
 HOST = "mail.example.test"
-TARGET = ServerTarget("mail1", HOST, ipv4=("192.0.2.10",), ipv6=("2001:db8::10",),
-                      domains=(MailDomain("example.test", dkim_public_key=KEY),))
+TARGET = ServerTarget(
+    "mail1",
+    HOST,
+    ipv4=("192.0.2.10",),
+    ipv6=("2001:db8::10",),
+    domains=(MailDomain("example.test", dkim_public_key=KEY),),
+)
 DOMAIN = TARGET.domains[0]
 
 
 class ScriptedDns(DnsClient):
-    def __init__(self, records: dict[tuple[str, str], list[str]], broken: set[str] = frozenset(),
-                 serials: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        records: dict[tuple[str, str], list[str]],
+        broken: set[str] = frozenset(),
+        serials: dict[str, int] | None = None,
+    ) -> None:
         super().__init__("127.0.0.1")
         self.records, self.broken, self.serials = records, broken, serials or {}
 
@@ -46,14 +55,16 @@ class ScriptedDns(DnsClient):
 
 def healthy() -> dict[tuple[str, str], list[str]]:
     return {
-        (HOST, "A"): ["192.0.2.10"], (HOST, "AAAA"): ["2001:db8::10"],
+        (HOST, "A"): ["192.0.2.10"],
+        (HOST, "AAAA"): ["2001:db8::10"],
         ("example.test", "MX"): [f"10 {HOST}."],
         ("example.test", "TXT"): ['"v=spf1 mx -all"', '"google-site-verification=x"'],
         ("dkim._domainkey.example.test", "TXT"): [f'"v=DKIM1; k=rsa; " "p={KEY[:20]}" "{KEY[20:]}"'],
         ("_dmarc.example.test", "TXT"): ['"v=DMARC1; p=reject; rua=mailto:d@example.test"'],
         ("10.2.0.192.in-addr.arpa.", "PTR"): [f"{HOST}."],
         ("example.test", "NS"): ["ns1.example.test.", "ns2.example.test."],
-        ("ns1.example.test", "A"): ["127.77.1.1"], ("ns2.example.test", "A"): ["127.77.1.2"],
+        ("ns1.example.test", "A"): ["127.77.1.1"],
+        ("ns2.example.test", "A"): ["127.77.1.2"],
     }
 
 
@@ -63,10 +74,15 @@ def check(coro):
 
 def test_healthy_records_are_green():
     d = ScriptedDns(healthy())
-    for outcome in (check(dc.host_addresses(d, TARGET, "A")), check(dc.host_addresses(d, TARGET, "AAAA")),
-                    check(dc.mx(d, TARGET, DOMAIN)), check(dc.spf(d, TARGET, DOMAIN)),
-                    check(dc.dkim(d, TARGET, DOMAIN)), check(dc.dmarc(d, TARGET, DOMAIN)),
-                    check(dc.ptr(d, TARGET, "192.0.2.10"))):
+    for outcome in (
+        check(dc.host_addresses(d, TARGET, "A")),
+        check(dc.host_addresses(d, TARGET, "AAAA")),
+        check(dc.mx(d, TARGET, DOMAIN)),
+        check(dc.spf(d, TARGET, DOMAIN)),
+        check(dc.dkim(d, TARGET, DOMAIN)),
+        check(dc.dmarc(d, TARGET, DOMAIN)),
+        check(dc.ptr(d, TARGET, "192.0.2.10")),
+    ):
         assert outcome.status is Status.OK, outcome.detail
 
 
@@ -94,18 +110,21 @@ def test_a_record_pointing_elsewhere_is_red():
     assert outcome.status is Status.ERROR and "198.51.100.1" in outcome.detail
 
 
-@pytest.mark.parametrize(("record", "status"), [
-    ("v=spf1 mx -all", Status.OK),
-    ("v=spf1 ip4:192.0.2.0/24 ~all", Status.OK),
-    ("v=spf1 ip6:2001:db8::/32 -all", Status.OK),
-    (f"v=spf1 a:{HOST} -all", Status.OK),
-    ("v=spf1 ip4:198.51.100.0/24 -all", Status.ERROR),
-    ("v=spf1 mx +all", Status.ERROR),
-    ("v=spf1 mx ?all", Status.WARNING),
-    ("v=spf1 mx", Status.WARNING),
-    ("v=spf1 include:_spf.provider.test -all", Status.WARNING),
-    ("v=spf1 -mx ip4:198.51.100.0/24 -all", Status.ERROR),
-])
+@pytest.mark.parametrize(
+    ("record", "status"),
+    [
+        ("v=spf1 mx -all", Status.OK),
+        ("v=spf1 ip4:192.0.2.0/24 ~all", Status.OK),
+        ("v=spf1 ip6:2001:db8::/32 -all", Status.OK),
+        (f"v=spf1 a:{HOST} -all", Status.OK),
+        ("v=spf1 ip4:198.51.100.0/24 -all", Status.ERROR),
+        ("v=spf1 mx +all", Status.ERROR),
+        ("v=spf1 mx ?all", Status.WARNING),
+        ("v=spf1 mx", Status.WARNING),
+        ("v=spf1 include:_spf.provider.test -all", Status.WARNING),
+        ("v=spf1 -mx ip4:198.51.100.0/24 -all", Status.ERROR),
+    ],
+)
 def test_spf_evaluation(record, status):
     assert dc.evaluate_spf(record, TARGET).status is status
 
@@ -116,9 +135,14 @@ def test_two_spf_records_is_a_permerror():
     assert check(dc.spf(ScriptedDns(recs), TARGET, DOMAIN)).status is Status.ERROR
 
 
-@pytest.mark.parametrize(("record", "status"), [
-    ("v=DMARC1; p=quarantine", Status.OK), ("v=DMARC1; p=none", Status.WARNING), ("v=DMARC1; sp=reject",
-                                                                                   Status.ERROR)])
+@pytest.mark.parametrize(
+    ("record", "status"),
+    [
+        ("v=DMARC1; p=quarantine", Status.OK),
+        ("v=DMARC1; p=none", Status.WARNING),
+        ("v=DMARC1; sp=reject", Status.ERROR),
+    ],
+)
 def test_dmarc_policy(record, status):
     recs = healthy()
     recs[("_dmarc.example.test", "TXT")] = [f'"{record}"']
@@ -148,9 +172,13 @@ def test_soa_serials_equal_differ_and_silent():
 
 def test_dnsbl_listing_through_resolver():
     zen = next(lst for lst in DEFAULT_IP_LISTS if lst.zone == "zen.spamhaus.org")
-    d = ScriptedDns({("10.2.0.192.zen.spamhaus.org", "A"): ["127.0.0.2"],
-                     ("11.2.0.192.zen.spamhaus.org", "A"): ["127.255.255.254"]},
-                    broken={"12.2.0.192.zen.spamhaus.org"})
+    d = ScriptedDns(
+        {
+            ("10.2.0.192.zen.spamhaus.org", "A"): ["127.0.0.2"],
+            ("11.2.0.192.zen.spamhaus.org", "A"): ["127.255.255.254"],
+        },
+        broken={"12.2.0.192.zen.spamhaus.org"},
+    )
     listed = check(dc.dnsbl_listing(d, "192.0.2.10", zen))
     assert listed.status is Status.ERROR and listed.link == "https://check.spamhaus.org/"
     refused = check(dc.dnsbl_listing(d, "192.0.2.11", zen))
@@ -164,16 +192,26 @@ def _cert() -> bytes:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=30))
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
     return cert.public_bytes(serialization.Encoding.DER)
 
 
 def test_tlsa_matches_or_not():
     der = _cert()
-    spki = x509.load_der_x509_certificate(der).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = (
+        x509.load_der_x509_certificate(der)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     name = f"_25._tcp.{HOST}"
     good = ScriptedDns({(name, "TLSA"): [f"3 1 1 {hashlib.sha256(spki).hexdigest()}"]})
     assert check(dc.tlsa(good, TARGET, der, required=False)).status is Status.OK
@@ -192,6 +230,7 @@ def test_mta_sts_policy_evaluation():
         async def fetch(host):
             assert host == "mta-sts.example.test"
             return status, body
+
         return fetch
 
     d = ScriptedDns(recs)

@@ -17,12 +17,16 @@ GiB = 1024**3
 
 def doc(**over):
     base = {
-        "schema": 1, "host": "mail1", "collected_at": NOW.isoformat(),
+        "schema": 1,
+        "host": "mail1",
+        "collected_at": NOW.isoformat(),
         "disk": [{"mount": "/", "size_bytes": 100 * GiB, "free_bytes": 50 * GiB}],
         "memory": {"total_mb": 4000, "available_mb": 2000},
         "load": {"load1": 0.5, "load5": 0.4, "load15": 0.3, "cpus": 2},
-        "containers": [{"name": "mailu-smtp-1", "state": "running", "health": "healthy"},
-                       {"name": "mailu-imap-1", "state": "running", "health": "none"}],
+        "containers": [
+            {"name": "mailu-smtp-1", "state": "running", "health": "healthy"},
+            {"name": "mailu-imap-1", "state": "running", "health": "none"},
+        ],
         "mail_queue": {"deferred": 0, "active": 0},
         "updates": {"pending": 0, "security": 0, "reboot_required": False},
         "fail2ban": {"running": True, "banned": 7, "jails": 2},
@@ -44,8 +48,18 @@ def test_healthy_host_is_all_green():
     assert got["disk:/"].value == 50.0
     assert got["fail2ban"].value == 7
     assert got["backup_age"].value == 3.0
-    assert set(got) == {"disk:/", "memory", "load", "containers", "mail_queue", "updates", "reboot_required",
-                        "fail2ban", "backup_age", "firewall"}
+    assert set(got) == {
+        "disk:/",
+        "memory",
+        "load",
+        "containers",
+        "mail_queue",
+        "updates",
+        "reboot_required",
+        "fail2ban",
+        "backup_age",
+        "firewall",
+    }
 
 
 @pytest.mark.parametrize(("free_gib", "status"), [(31, Status.OK), (29, Status.WARNING), (14, Status.ERROR)])
@@ -68,11 +82,13 @@ def test_queue_alerts_at_30_deferred(deferred, status):
 
 
 def test_problems_inside_turn_red():
-    d = doc(containers=[{"name": "mailu-smtp-1", "state": "exited", "health": "none"}],
-            updates={"pending": 4, "security": 1, "reboot_required": True},
-            fail2ban={"running": False, "banned": 0, "jails": 0},
-            backup={"last_success": (NOW - timedelta(days=5)).isoformat()},
-            firewall={"active": False, "rules": 0})
+    d = doc(
+        containers=[{"name": "mailu-smtp-1", "state": "exited", "health": "none"}],
+        updates={"pending": 4, "security": 1, "reboot_required": True},
+        fail2ban={"running": False, "banned": 0, "jails": 0},
+        backup={"last_success": (NOW - timedelta(days=5)).isoformat()},
+        firewall={"active": False, "rules": 0},
+    )
     got = by_check(evaluate_facts("m", d, FactsThresholds(), NOW))
     assert got["containers"].status is Status.ERROR and "mailu-smtp-1" in got["containers"].detail
     assert got["updates"].status is Status.WARNING and got["updates"].value == 4
@@ -93,15 +109,18 @@ def test_missing_section_is_unknown():
     assert by_check(evaluate_facts("m", d, FactsThresholds(), NOW))["fail2ban"].status is Status.UNKNOWN
 
 
-@pytest.mark.parametrize("bad", [
-    "not json",
-    json.dumps([1, 2]),
-    json.dumps({"schema": 2}),
-    json.dumps(doc(memory={"total_mb": 100, "available_mb": 200})),
-    json.dumps(doc(disk=[{"mount": "/", "size_bytes": "big", "free_bytes": 1}])),
-    json.dumps(doc(updates={"pending": 1, "reboot_required": "yes"})),
-    json.dumps(doc(backup={"last_success": "2025-01-01T00:00:00"})),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not json",
+        json.dumps([1, 2]),
+        json.dumps({"schema": 2}),
+        json.dumps(doc(memory={"total_mb": 100, "available_mb": 200})),
+        json.dumps(doc(disk=[{"mount": "/", "size_bytes": "big", "free_bytes": 1}])),
+        json.dumps(doc(updates={"pending": 1, "reboot_required": "yes"})),
+        json.dumps(doc(backup={"last_success": "2025-01-01T00:00:00"})),
+    ],
+)
 def test_malformed_documents_raise_clear_errors(bad):
     with pytest.raises(FactsError):
         evaluate_facts("m", bad, FactsThresholds(), NOW)
