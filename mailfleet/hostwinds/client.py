@@ -386,8 +386,10 @@ class HostwindsClient:
             )
         raise CooldownError(
             f"Hostwinds reported the main IP change of instance {sid} as done, but after {timeout:.0f} s "
-            f"the main IP is still {old}. This is the silent cooldown after repeated IP changes: nothing "
-            "changed. Wait (Hostwinds does not say how long; try again in an hour) and run again.",
+            f"the main IP is still {old}. Most likely the silent cooldown after repeated IP changes "
+            "(nothing changed: wait, Hostwinds does not say how long, and run again); or the change is "
+            f"slower than usual: check the instance later. Asking with replace={old} only acts while "
+            "the IP is still that address, so a new run never changes it twice.",
             action=c.Action.CHANGE_MAIN_IP,
         )
 

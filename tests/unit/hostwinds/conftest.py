@@ -30,8 +30,9 @@ def client(fake_api: FakeHostwinds, sleeps: list[float]) -> HostwindsClient:
         sleeps.append(seconds)
         clock["t"] += seconds
 
-    return HostwindsClient(KEY, api_url=URL, session=session, sleep=sleep,
-                           monotonic=lambda: clock["t"], poll_interval=5.0)
+    return HostwindsClient(
+        KEY, api_url=URL, session=session, sleep=sleep, monotonic=lambda: clock["t"], poll_interval=5.0
+    )
 
 
 @pytest.fixture
@@ -51,5 +52,11 @@ def double(double_state):
 @pytest.fixture
 def double_client(double) -> HostwindsClient:
     """A real client (real HTTP, IPv4) against the double; its sleeps move the double's clock."""
-    return HostwindsClient(DOUBLE_KEY, api_url=double.url, sleep=double.state.clock.advance,
-                           timeout=(2.0, 2.0), backoff=0.01, poll_interval=5.0)
+    return HostwindsClient(
+        DOUBLE_KEY,
+        api_url=double.url,
+        sleep=double.state.clock.advance,
+        timeout=(2.0, 2.0),
+        backoff=0.01,
+        poll_interval=5.0,
+    )

@@ -70,8 +70,6 @@ class FakeHostwinds(BaseAdapter):
         pass
 
 
-
-
 class ServedDouble:
     """The Hostwinds double on a loopback port (werkzeug, threaded) for one test."""
 

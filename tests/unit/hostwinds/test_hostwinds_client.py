@@ -26,8 +26,14 @@ from mailfleet.hostwinds import (
 
 pytestmark = pytest.mark.unit
 
-SECRETS = ("root-pw-AAAA1111", "cfgkey-BBBB2222", "root-pw-CCCC3333", "cfgkey-DDDD4444",
-           "flavor-nested-secret", KEY)
+SECRETS = (
+    "root-pw-AAAA1111",
+    "cfgkey-BBBB2222",
+    "root-pw-CCCC3333",
+    "cfgkey-DDDD4444",
+    "flavor-nested-secret",
+    KEY,
+)
 HTML = (502, "<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
 
 
@@ -39,8 +45,9 @@ def assert_no_secrets(value: object) -> None:
 
 
 # --- envelopes -------------------------------------------------------------------------------
-@pytest.mark.parametrize("fixture", ["get_instances.json", "get_instances_bare.json",
-                                     "get_instances_keyed.json"])
+@pytest.mark.parametrize(
+    "fixture", ["get_instances.json", "get_instances_bare.json", "get_instances_keyed.json"]
+)
 def test_list_instances_accepts_every_envelope_and_strips_secrets(client, fake_api, fixture):
     fake_api.on("get_instances", fixture)
     instances = client.list_instances()
@@ -66,8 +73,11 @@ def test_form_encoding_action_key_and_list_params(client, fake_api):
 
 def test_mutation_envelope_is_normalized(client, fake_api):
     fake_api.on("terminate", "mutation_ok.json")
-    assert client.terminate(1001) == {"result": "success", "action": "Terminate",
-                                      "message": "Server has been terminated."}
+    assert client.terminate(1001) == {
+        "result": "success",
+        "action": "Terminate",
+        "message": "Server has been terminated.",
+    }
 
 
 def test_boolean_check(client, fake_api):
@@ -166,8 +176,7 @@ def test_wrong_url_404_is_a_configuration_error(client, fake_api):
 
 # --- retries ---------------------------------------------------------------------------------
 def test_reads_retry_html_then_succeed_with_backoff(client, fake_api, sleeps):
-    fake_api.on("get_instances", HTML, (200, "<html>maintenance</html>", "text/html"),
-                "get_instances.json")
+    fake_api.on("get_instances", HTML, (200, "<html>maintenance</html>", "text/html"), "get_instances.json")
     assert len(client.list_instances()) == 2
     assert client.calls["get_instances"] == 3
     assert sleeps == [1.0, 2.0]
@@ -216,12 +225,18 @@ def test_add_instance_refuses_an_existing_srvrname(client, fake_api):
 
 
 def test_add_instance_finds_the_new_server_by_srvrname(client, fake_api):
-    new = dict(load("get_instance.json")["success"], srvrname="mf-initech-1", serviceid=1003,
-               status="BUILD", password="pw-new")
-    fake_api.on("get_instances", "get_instances_empty.json", "get_instances_empty.json",
-                {"success": [new]})
-    fake_api.on("add_instance", [{"result": "success", "action": "Add Instance",
-                                  "message": "Server is being Created!"}])
+    new = dict(
+        load("get_instance.json")["success"],
+        srvrname="mf-initech-1",
+        serviceid=1003,
+        status="BUILD",
+        password="pw-new",
+    )
+    fake_api.on("get_instances", "get_instances_empty.json", "get_instances_empty.json", {"success": [new]})
+    fake_api.on(
+        "add_instance",
+        [{"result": "success", "action": "Add Instance", "message": "Server is being Created!"}],
+    )
     instance = client.add_instance("mf-initech-1", 101, 1, "debian-12")
     assert instance["serviceid"] == 1003 and "password" not in instance
     assert fake_api.actions().count("add_instance") == 1
@@ -275,11 +290,18 @@ def test_resize_upgrades_then_confirms(client, fake_api):
     fake_api.on("upgrade_instance", "mutation_ok.json")
     fake_api.on("upgrade_server", "mutation_ok.json")
     fake_api.on("confirm_upgrade", "mutation_ok.json")
-    fake_api.on("get_instance", _instance(status="RESIZED", product_id=102),
-                _instance(status="ACTIVE", product_id=102))
+    fake_api.on(
+        "get_instance",
+        _instance(status="RESIZED", product_id=102),
+        _instance(status="ACTIVE", product_id=102),
+    )
     assert client.resize(1001, 102)["product_id"] == 102
     assert [a for a in fake_api.actions() if a != "get_instance"] == [
-        "check_upgrade_order", "upgrade_instance", "upgrade_server", "confirm_upgrade"]
+        "check_upgrade_order",
+        "upgrade_instance",
+        "upgrade_server",
+        "confirm_upgrade",
+    ]
     assert fake_api.requests[1]["rid"] == ["102"]
 
 

@@ -36,8 +36,9 @@ def client(double, double_client) -> HostwindsClient:
 
 def _raw(body=None, json=None, remote="127.0.0.1", state=None):
     app = create_app(state or HostwindsState())
-    return app.test_client().post("/cloud/api.php", data=body, json=json,
-                                  environ_base={"REMOTE_ADDR": remote})
+    return app.test_client().post(
+        "/cloud/api.php", data=body, json=json, environ_base={"REMOTE_ADDR": remote}
+    )
 
 
 # --- contract: transport and authorization ---------------------------------------------------
@@ -52,8 +53,15 @@ def test_a_json_body_gets_the_authorization_error():
     assert answer.json == {"result": "error", "action": "Authorization", "message": "Not Authorized!"}
 
 
-@pytest.mark.parametrize(("key", "remote"), [("wrong", "127.0.0.1"), (DEFAULT_KEY, "::1"),
-                                             (DEFAULT_KEY, "::ffff:127.0.0.1"), (DEFAULT_KEY, "10.1.2.3")])
+@pytest.mark.parametrize(
+    ("key", "remote"),
+    [
+        ("wrong", "127.0.0.1"),
+        (DEFAULT_KEY, "::1"),
+        (DEFAULT_KEY, "::ffff:127.0.0.1"),
+        (DEFAULT_KEY, "10.1.2.3"),
+    ],
+)
 def test_key_and_ipv4_allow_list(key, remote):
     answer = _raw({"action": "get_instances", "API": key}, remote=remote)
     assert answer.json["message"] == "Not Authorized!"
@@ -61,7 +69,8 @@ def test_key_and_ipv4_allow_list(key, remote):
 
 def test_unknown_action_and_bad_serviceid_bodies():
     assert _raw({"action": "frobnicate", "API": DEFAULT_KEY}).json == [
-        {"result": "error", "message": "Invalid Action.", "ERROR": "6734"}]
+        {"result": "error", "message": "Invalid Action.", "ERROR": "6734"}
+    ]
     body = _raw({"action": "get_instance", "API": DEFAULT_KEY, "serviceid": "999"}).json
     assert body[0]["message"] == "A valid serviceid is required."
 
@@ -182,8 +191,9 @@ def test_lost_answer_to_add_instance_never_makes_a_second_server(client, double)
 
 def test_add_instance_timeout_then_rerun_never_makes_a_second_server(double):
     double.state.faults.append(Fault("timeout", "add_instance", delay=1.5))
-    quick = HostwindsClient(DEFAULT_KEY, api_url=double.url, timeout=(1.0, 0.5), backoff=0.01,
-                            poll_interval=0.2)
+    quick = HostwindsClient(
+        DEFAULT_KEY, api_url=double.url, timeout=(1.0, 0.5), backoff=0.01, poll_interval=0.2
+    )
     created = quick.add_instance("mf-acme-1", 101, 1, "debian-12", lookup_timeout=5)
     assert created["srvrname"] == "mf-acme-1"
     from mailfleet.hostwinds import InstanceExistsError
@@ -224,3 +234,16 @@ def test_admin_endpoints_inject_faults_and_move_the_clock(double):
     state = requests.get(f"{base}/_double/state", timeout=5).json()
     assert state["instances"] == 3 and state["faults"] == 1
     assert double.state.clock.now() == 90
+
+
+def test_a_late_ip_change_fails_clearly_then_shows_and_is_not_repeated(client, double):
+    double.state.seed(1)
+    double.state.ip_change_seconds = 300  # slower than the client waits
+    sid = next(iter(double.state.instances))
+    old = client.get_instance(sid)["main_ip"]
+    with pytest.raises(CooldownError, match="slower than usual"):
+        client.change_main_ip(sid, timeout=60)
+    double.state.clock.advance(300)
+    new = client.get_instance(sid)["main_ip"]
+    assert new != old
+    assert double.state.calls["change_main_ip"] == 1

@@ -70,8 +70,15 @@ def test_verify_file_names(tmp_path):
 
 
 def test_hosts_groups_and_hostvars(tmp_path, api):
-    api.on("get_instances", {"success": [dict(load("get_instance.json")["success"], status="ACTIVE"),
-                                         dict(load("get_instances.json")["success"][1], status="ACTIVE")]})
+    api.on(
+        "get_instances",
+        {
+            "success": [
+                dict(load("get_instance.json")["success"], status="ACTIVE"),
+                dict(load("get_instances.json")["success"][1], status="ACTIVE"),
+            ]
+        },
+    )
     inventory = run(tmp_path, KEYCFG)
     g = groups(inventory)
     assert g["hostwinds"] == ["mf-acme-1", "mf-globex-1"]
@@ -84,8 +91,9 @@ def test_hosts_groups_and_hostvars(tmp_path, api):
     assert v["hostwinds_plan"] == "Unmetered SSD VPS 1 GB" and v["hostwinds_plan_rid"] == 101
     assert v["hostwinds_monthly_price"] == "4.99"
     assert v["hostwinds_public_ipv6"] == "2001:db8::11" and v["hostwinds_private_ipv4"] == "10.0.0.11"
-    assert not any(k.startswith(("password", "configkey", "hostwinds_password", "hostwinds_configkey"))
-                   for k in v)
+    assert not any(
+        k.startswith(("password", "configkey", "hostwinds_password", "hostwinds_configkey")) for k in v
+    )
     assert "root-pw" not in json.dumps(v, default=str) and "cfgkey" not in json.dumps(v, default=str)
     # one price list + one instance list per refresh, no location lookup for known ids
     assert api.actions() == ["get_price_list", "get_instances"]
@@ -103,11 +111,14 @@ def test_empty_account(tmp_path, api):
     assert groups(inventory)["hostwinds"] == []
 
 
-@pytest.mark.parametrize(("fixture", "match"), [
-    ("error_not_authorized.json", "allow-list"),
-    ("error_invalid_action.json", "does not know the action"),
-    ({"weird": True}, "shape mailfleet does not know"),
-])
+@pytest.mark.parametrize(
+    ("fixture", "match"),
+    [
+        ("error_not_authorized.json", "allow-list"),
+        ("error_invalid_action.json", "does not know the action"),
+        ({"weird": True}, "shape mailfleet does not know"),
+    ],
+)
 def test_api_errors_are_clear_parser_errors(tmp_path, api, fixture, match):
     api.on("get_price_list", fixture)
     with pytest.raises(AnsibleParserError, match=match) as info:
@@ -143,14 +154,16 @@ def test_templated_key(tmp_path, api):
 
 def test_filters(tmp_path, api):
     assert groups(run(tmp_path, KEYCFG + "locations: [amsterdam]\nconnect_with: public_ipv4\n"))[
-        "hostwinds"] == ["mf-globex-1"]
+        "hostwinds"
+    ] == ["mf-globex-1"]
     assert groups(run(tmp_path, KEYCFG + "statuses: [active]\n"))["hostwinds"] == ["mf-acme-1"]
     assert groups(run(tmp_path, KEYCFG + "name_regex: '^mf-glo'\n"))["hostwinds"] == ["mf-globex-1"]
     assert groups(run(tmp_path, KEYCFG + "tenants: [acme]\n"))["hostwinds"] == ["mf-acme-1"]
 
 
-@pytest.mark.parametrize(("config", "match"), [("name_regex: '('\n", "name_regex"),
-                                               ("tenants: ['Bad Tenant']\n", "tenant slug")])
+@pytest.mark.parametrize(
+    ("config", "match"), [("name_regex: '('\n", "name_regex"), ("tenants: ['Bad Tenant']\n", "tenant slug")]
+)
 def test_bad_options_fail_before_any_call(tmp_path, api, config, match):
     with pytest.raises(AnsibleParserError, match=match):
         run(tmp_path, KEYCFG + config)
@@ -182,15 +195,29 @@ def test_attribute_allow_list_and_prefix(tmp_path, api):
     inventory = run(tmp_path, KEYCFG + "hostvars_prefix: hw_\nattributes: [serviceid, status, password]\n")
     v = hostvars(inventory, "mf-acme-1")
     assert {k for k in v if k.startswith("hw_")} == {
-        "hw_serviceid", "hw_status", "hw_location", "hw_tenant", "hw_plan", "hw_plan_rid", "hw_monthly_price",
-        "hw_public_ipv4", "hw_public_ipv6", "hw_private_ipv4"}
+        "hw_serviceid",
+        "hw_status",
+        "hw_location",
+        "hw_tenant",
+        "hw_plan",
+        "hw_plan_rid",
+        "hw_monthly_price",
+        "hw_public_ipv4",
+        "hw_public_ipv6",
+        "hw_private_ipv4",
+    }
 
 
 def test_constructed_compose_groups_keyed_groups(tmp_path, api):
-    inventory = run(tmp_path, KEYCFG + (
-        "compose:\n  monthly: hostwinds_monthly_price | float\n"
-        "groups:\n  big: hostwinds_ram >= 2048\n"
-        "keyed_groups:\n  - key: hostwinds_plan_rid | string\n    prefix: plan\n"))
+    inventory = run(
+        tmp_path,
+        KEYCFG
+        + (
+            "compose:\n  monthly: hostwinds_monthly_price | float\n"
+            "groups:\n  big: hostwinds_ram >= 2048\n"
+            "keyed_groups:\n  - key: hostwinds_plan_rid | string\n    prefix: plan\n"
+        ),
+    )
     g = groups(inventory)
     assert g["big"] == ["mf-globex-1"] and g["plan_101"] == ["mf-acme-1"] and g["plan_102"] == ["mf-globex-1"]
     assert hostvars(inventory, "mf-acme-1")["monthly"] == 4.99

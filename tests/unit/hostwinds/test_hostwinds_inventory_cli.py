@@ -20,13 +20,19 @@ HOSTILE = "{{ lookup('pipe','id') }}"
 
 
 def ansible(tool: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-                "ANSIBLE_INVENTORY_PLUGINS": str(REPO / "inventory_plugins"),
-                "ANSIBLE_INVENTORY_ENABLED": "hostwinds", "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
-                "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true", **(env or {})}
+    full_env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_INVENTORY_PLUGINS": str(REPO / "inventory_plugins"),
+        "ANSIBLE_INVENTORY_ENABLED": "hostwinds",
+        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
+        "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true",
+        **(env or {}),
+    }
     full_env.pop("HOSTWINDS_API_KEY", None)
-    return subprocess.run([str(BIN / tool), *args], capture_output=True, text=True, env=full_env,
-                          cwd=REPO, timeout=100)
+    return subprocess.run(
+        [str(BIN / tool), *args], capture_output=True, text=True, env=full_env, cwd=REPO, timeout=100
+    )
 
 
 def unwrap(value):
@@ -59,8 +65,16 @@ def config(tmp_path: Path, double, extra: str = "") -> Path:
 def test_ansible_doc_documents_the_plugin():
     result = ansible("ansible-doc", "-t", "inventory", "hostwinds")
     assert result.returncode == 0, result.stderr
-    for word in ("HOSTWINDS_API_KEY", "HOSTWINDS_API_URL", "connect_with", "hostvars_prefix", "keyed_groups",
-                 "cache_timeout", "tenant_<tenant>", "EXAMPLES"):
+    for word in (
+        "HOSTWINDS_API_KEY",
+        "HOSTWINDS_API_URL",
+        "connect_with",
+        "hostvars_prefix",
+        "keyed_groups",
+        "cache_timeout",
+        "tenant_<tenant>",
+        "EXAMPLES",
+    ):
         assert word in result.stdout
 
 
@@ -74,14 +88,26 @@ def test_list_gives_documented_groups_and_hostvars_and_no_secrets(tmp_path, seed
             assert record["password"] not in text and record["configkey"] not in text
     data = unwrap(json.loads(result.stdout))
     hosts = data["hostwinds"]["hosts"]
-    assert sorted(hosts) == sorted(["mf-tenant000-1", "mf-tenant001-1", "mf-tenant002-1", "mf-tenant000-2",
-                                    "mf-tenant001-2", "mf-tenant002-2", HOSTILE])
+    assert sorted(hosts) == sorted(
+        [
+            "mf-tenant000-1",
+            "mf-tenant001-1",
+            "mf-tenant002-1",
+            "mf-tenant000-2",
+            "mf-tenant001-2",
+            "mf-tenant002-2",
+            HOSTILE,
+        ]
+    )
     assert sorted(data["tenant_tenant001"]["hosts"]) == ["mf-tenant001-1", "mf-tenant001-2"]
     assert {"location_seattle", "location_dallas", "location_amsterdam", "status_active"} <= set(data)
     v = data["_meta"]["hostvars"]["mf-tenant001-1"]
     assert v["ansible_host"] == v["hostwinds_main_ip"] == v["hostwinds_public_ipv4"]
     assert (v["hostwinds_location"], v["hostwinds_plan"], v["hostwinds_monthly_price"]) == (
-        "Dallas", "Unmetered SSD VPS 2 GB", "9.99")
+        "Dallas",
+        "Unmetered SSD VPS 2 GB",
+        "9.99",
+    )
     assert v["hostwinds_tenant"] == "tenant001"
     assert data["_meta"]["hostvars"][HOSTILE]["hostwinds_srvrname"] == HOSTILE  # text, not run
     assert "mf-newco-1" in result.stderr and result.stderr.count("left out") == 1  # reported once
@@ -93,8 +119,18 @@ def test_hostile_label_is_never_templated_in_a_play(tmp_path, seeded):
     state = seeded.state
     evil = state._new_instance("{{ lookup('pipe', 'touch " + str(marker) + "') }}", 101, 1, "debian-12")
     evil.update(status="ACTIVE", main_ip="198.19.9.10", ips=[{"ip": "198.19.9.10"}], ready_at=None)
-    result = ansible("ansible", "-i", str(config(tmp_path, seeded)), "all", "-c", "local", "-m",
-                     "ansible.builtin.debug", "-a", "msg='{{ inventory_hostname }} {{ hostwinds_srvrname }}'")
+    result = ansible(
+        "ansible",
+        "-i",
+        str(config(tmp_path, seeded)),
+        "all",
+        "-c",
+        "local",
+        "-m",
+        "ansible.builtin.debug",
+        "-a",
+        "msg='{{ inventory_hostname }} {{ hostwinds_srvrname }}'",
+    )
     assert result.returncode == 0, result.stderr
     assert not marker.exists()
 
@@ -110,10 +146,13 @@ def test_cached_listing_makes_no_calls(tmp_path, seeded):
     assert sum(seeded.state.calls.values()) == 0
 
 
-@pytest.mark.parametrize(("fault", "match"), [
-    (Fault("not_authorized", count=None), "allow-list"),
-    (Fault("html", count=None), "no usable answer"),
-])
+@pytest.mark.parametrize(
+    ("fault", "match"),
+    [
+        (Fault("not_authorized", count=None), "allow-list"),
+        (Fault("html", count=None), "no usable answer"),
+    ],
+)
 def test_faults_fail_clearly(tmp_path, seeded, fault, match):
     seeded.state.faults.append(fault)
     result = ansible("ansible-inventory", "-i", str(config(tmp_path, seeded)), "--list")

@@ -28,11 +28,22 @@ def fast_double():
 
 
 def playbook(path: Path, double: ServedDouble, *extra: str, key: str = DEFAULT_KEY):
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-           "ANSIBLE_LIBRARY": str(REPO / "library"), "HOSTWINDS_API_URL": double.url,
-           "HOSTWINDS_API_KEY": key, "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(path), *extra],
-                          capture_output=True, text=True, env=env, cwd=REPO, timeout=240)
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_LIBRARY": str(REPO / "library"),
+        "HOSTWINDS_API_URL": double.url,
+        "HOSTWINDS_API_KEY": key,
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", str(path), *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=240,
+    )
 
 
 def secrets_of(state: HostwindsState) -> list[str]:
@@ -64,7 +75,8 @@ def _one_task(tmp_path: Path, task: str) -> Path:
     path.write_text(
         "- hosts: localhost\n  connection: local\n  gather_facts: false\n"
         "  vars: {ansible_python_interpreter: '{{ ansible_playbook_python }}'}\n"
-        f"  tasks:\n    - {task}\n")
+        f"  tasks:\n    - {task}\n"
+    )
     return path
 
 
@@ -72,8 +84,10 @@ def test_cooldown_fails_clearly_and_changes_nothing(tmp_path, fast_double):
     fast_double.state.seed(1)
     record = next(iter(fast_double.state.instances.values()))
     fast_double.state.faults.append(Fault("cooldown", "change_main_ip"))
-    result = playbook(_one_task(tmp_path, "hostwinds_main_ip: {name: mf-tenant000-1, wait_timeout: 2, "
-                                          "poll_interval: 0.2}"), fast_double)
+    result = playbook(
+        _one_task(tmp_path, "hostwinds_main_ip: {name: mf-tenant000-1, wait_timeout: 2, poll_interval: 0.2}"),
+        fast_double,
+    )
     assert result.returncode != 0
     assert "silent cooldown" in result.stdout and record["main_ip"] in result.stdout
     assert next(iter(fast_double.state.instances.values()))["main_ip"] == record["main_ip"]
@@ -85,14 +99,20 @@ def test_wrong_key_is_clear_and_masked(tmp_path, fast_double):
     assert "allow-list" in result.stdout and "not-the-key-123" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("task", "message"), [
-    ("hostwinds_rdns: {name: mf-tenant000-1, rdns: 'not a host'}", "Invalid input"),
-    ("hostwinds_instance: {name: 'Bad_Name', plan: '101', location: Dallas}", "not a usable instance label"),
-    ("hostwinds_instance: {name: mf-new-1, plan: '999', location: Dallas}", "unknown Hostwinds plan"),
-    ("hostwinds_instance: {name: mf-new-1, plan: '101', location: Paris}", "Unknown Hostwinds location"),
-    ("hostwinds_instance: {name: mf-nope-1, state: started}", "No Hostwinds instance is labelled"),
-    ("hostwinds_resize: {serviceid: 99999, plan: '101'}", "no instance with serviceid 99999"),
-])
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ("hostwinds_rdns: {name: mf-tenant000-1, rdns: 'not a host'}", "Invalid input"),
+        (
+            "hostwinds_instance: {name: 'Bad_Name', plan: '101', location: Dallas}",
+            "not a usable instance label",
+        ),
+        ("hostwinds_instance: {name: mf-new-1, plan: '999', location: Dallas}", "unknown Hostwinds plan"),
+        ("hostwinds_instance: {name: mf-new-1, plan: '101', location: Paris}", "Unknown Hostwinds location"),
+        ("hostwinds_instance: {name: mf-nope-1, state: started}", "No Hostwinds instance is labelled"),
+        ("hostwinds_resize: {serviceid: 99999, plan: '101'}", "no instance with serviceid 99999"),
+    ],
+)
 def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, fast_double, task, message):
     fast_double.state.seed(1)
     before = {k: dict(v) for k, v in fast_double.state.instances.items()}

@@ -23,13 +23,18 @@ BIN = Path(sys.executable).parent
 @pytest.fixture
 def setup(tmp_path):
     double = ServedDouble(HostwindsState(build_seconds=1.0))
-    env = {"MAILFLEET_SECRETS_BACKEND": "local", "MAILFLEET_SECRETS_FILE": str(tmp_path / "s/store.enc"),
-           "MAILFLEET_MASTER_KEY_FILE": str(tmp_path / "s/master.key")}
+    env = {
+        "MAILFLEET_SECRETS_BACKEND": "local",
+        "MAILFLEET_SECRETS_FILE": str(tmp_path / "s/store.enc"),
+        "MAILFLEET_MASTER_KEY_FILE": str(tmp_path / "s/master.key"),
+    }
     get_store(env).put("global/hostwinds", {"api_key": DEFAULT_KEY})
     extravars = tmp_path / "tenant.yml"
-    extravars.write_text("mailfleet_tenant: big-co\nhostwinds_location: Amsterdam\nhostwinds_plan: '102'\n"
-                         "mail_hostname: mail.big-co.test\nhostwinds_api_url: " + double.url + "\n"
-                         f"provision_ssh_key_dir: {tmp_path}/keys\nhostwinds_poll_interval: 0.3\n")
+    extravars.write_text(
+        "mailfleet_tenant: big-co\nhostwinds_location: Amsterdam\nhostwinds_plan: '102'\n"
+        "mail_hostname: mail.big-co.test\nhostwinds_api_url: " + double.url + "\n"
+        f"provision_ssh_key_dir: {tmp_path}/keys\nhostwinds_poll_interval: 0.3\n"
+    )
     yield double, env, extravars, tmp_path
     double.close()
 
@@ -37,9 +42,22 @@ def setup(tmp_path):
 def provision(env: dict[str, str], extravars: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, **env, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     full.pop("HOSTWINDS_API_KEY", None)
-    return subprocess.run([str(BIN / "ansible-playbook"), str(REPO / "playbooks/provision.yml"),
-                           "-e", f"@{extravars}", "--skip-tags", "ssh", *extra],
-                          capture_output=True, text=True, env=full, cwd=REPO, timeout=240)
+    return subprocess.run(
+        [
+            str(BIN / "ansible-playbook"),
+            str(REPO / "playbooks/provision.yml"),
+            "-e",
+            f"@{extravars}",
+            "--skip-tags",
+            "ssh",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=full,
+        cwd=REPO,
+        timeout=240,
+    )
 
 
 def test_provision_creates_sets_ptr_and_second_run_changes_nothing(setup):

@@ -59,8 +59,9 @@ def test_an_ipv6_only_endpoint_is_refused_with_a_clear_reason():
         session.get("http://[::1]:9/", timeout=2)
 
 
-@pytest.mark.parametrize(("tenant", "index", "name"), [("acme", 1, "mf-acme-1"),
-                                                      ("big-co", 12, "mf-big-co-12")])
+@pytest.mark.parametrize(
+    ("tenant", "index", "name"), [("acme", 1, "mf-acme-1"), ("big-co", 12, "mf-big-co-12")]
+)
 def test_srvrname_round_trip(tenant, index, name):
     assert build_srvrname(tenant, index) == name
     parsed = parse_srvrname(name)
@@ -79,8 +80,10 @@ def test_bad_index_is_refused(index):
         build_srvrname("acme", index)
 
 
-@pytest.mark.parametrize("name", ["web1", "mf-acme", "mf-acme-0", "mf-Acme-1", "mf-acme-1 ", None,
-                                  "mf-{{ lookup('pipe','id') }}-1"])
+@pytest.mark.parametrize(
+    "name",
+    ["web1", "mf-acme", "mf-acme-0", "mf-Acme-1", "mf-acme-1 ", None, "mf-{{ lookup('pipe','id') }}-1"],
+)
 def test_foreign_labels_do_not_parse(name):
     assert parse_srvrname(name) is None
 
@@ -91,10 +94,19 @@ def test_next_srvrname_fills_the_first_gap():
 
 
 def test_addresses_and_plan_join():
-    instance = {"main_ip": "198.18.1.5", "ips": ["198.18.1.5"], "ip_v6": "2001:db8::5",
-                "private_ip": "10.0.0.5", "product_id": 102, "product_name": "x"}
-    assert addresses(instance) == {"public_ipv4": "198.18.1.5", "public_ipv6": "2001:db8::5",
-                                   "private_ipv4": "10.0.0.5"}
+    instance = {
+        "main_ip": "198.18.1.5",
+        "ips": ["198.18.1.5"],
+        "ip_v6": "2001:db8::5",
+        "private_ip": "10.0.0.5",
+        "product_id": 102,
+        "product_name": "x",
+    }
+    assert addresses(instance) == {
+        "public_ipv4": "198.18.1.5",
+        "public_ipv6": "2001:db8::5",
+        "private_ipv4": "10.0.0.5",
+    }
     assert addresses({"main_ip": None, "ips": []})["public_ipv4"] is None
     plans = [{"rid": 101, "name": "small"}, {"rid": 102, "name": "medium"}]
     assert find_plan(instance, plans)["name"] == "medium"
