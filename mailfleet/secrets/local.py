@@ -164,6 +164,7 @@ class LocalStore(SecretStore):
         return [path for path in doc["secrets"] if path.startswith(prefix + "/")]
 
     def _delete(self, path: str) -> None:
+        self._entry(self._load(for_write=False)[0], path)  # absent: SecretNotFound, no key created
         with self._transaction() as doc:
             self._entry(doc, path)
             del doc["secrets"][path]

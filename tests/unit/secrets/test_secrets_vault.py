@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import logging
+import ssl
+import threading
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from werkzeug.serving import make_server
 
 from mailfleet.secrets import (
     SecretNotFound,
@@ -16,7 +25,7 @@ from mailfleet.secrets import (
     get_store,
 )
 from mailfleet.secrets.vault import VaultStore
-from testbed.doubles.vault import VaultState
+from testbed.doubles.vault import VaultState, create_app
 
 pytestmark = pytest.mark.unit
 
@@ -160,12 +169,48 @@ def test_unreachable_is_a_clear_error_without_fallback(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_https_with_unknown_ca_is_refused(vault_env: dict[str, str]) -> None:
-    # a TLS listener is not needed to prove verification is on: plain http on the port makes the
-    # TLS handshake fail, which must surface as an error, never as a silent downgrade
-    addr = vault_env["VAULT_ADDR"].replace("http://", "https://")
-    with pytest.raises(SecretsBackendError):
-        _store(vault_env, VAULT_ADDR=addr, MAILFLEET_VAULT_TIMEOUT="2").get("global/hostwinds")
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "vault.crt", directory / "vault.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_tls_is_verified_and_the_ca_is_configurable(tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    state = VaultState()
+    server = make_server("127.0.0.1", 0, create_app(state), threaded=True, ssl_context=context)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        env = {"MAILFLEET_SECRETS_BACKEND": "vault", "VAULT_ADDR": f"https://127.0.0.1:{server.server_port}",
+               "VAULT_TOKEN": state.root_token, "MAILFLEET_VAULT_TIMEOUT": "5"}
+        with pytest.raises(SecretsBackendError, match="TLS verification .* failed: set VAULT_CACERT"):
+            get_store(env).put("global/hostwinds", {"api_key": SECRET})
+        assert state.kv[("", "secret")] == {}  # nothing was sent
+        trusting = get_store({**env, "VAULT_CACERT": str(cert_file)})
+        trusting.put("global/hostwinds", {"api_key": SECRET})
+        assert trusting.get_field("global/hostwinds", "api_key") == SECRET
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
 
 
 @pytest.mark.parametrize(
