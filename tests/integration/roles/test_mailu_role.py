@@ -133,7 +133,6 @@ def test_converge_then_second_run_changes_nothing(deployment, mailu_secrets):
         assert secret not in first.stdout and secret not in first.stderr
     second = run_playbook(deployment["playbook"], deployment["inventory"]).assert_idempotent()
     print(f"mailu second run: {second.seconds:.1f} s")
-    print(first.stdout[-5000:]); print(second.stdout[-5000:])  # TEMP
 
 
 def test_files_on_the_host(deployment, host, mailu_secrets):
