@@ -32,7 +32,8 @@ options:
     description:
       - When the path does not exist yet, create it first with this generator, then return it.
         Creation is check-and-set, so hosts or processes racing to create it all get the same value.
-      - One of C(ssh_key), C(mailu), C(mailu_api_token), C(restic), C(acme_account).
+      - One of C(ssh_key), C(mailu), C(mailu_api_token), C(restic), C(acme_account). An SSH key at
+        C(tenants/<tenant>/...) gets the comment C(mailfleet-<tenant>).
     type: str
 notes:
   - The backend is configured only through the controller's environment, the same variables the
@@ -90,7 +91,8 @@ from ansible.plugins.lookup import LookupBase  # noqa: E402
 from ansible.utils.unsafe_proxy import wrap_var  # noqa: E402
 
 try:
-    from mailfleet.secrets import SecretsError, generator_by_name, get_store
+    from mailfleet.secrets import SecretsError, get_store
+    from mailfleet.secrets.tenant import generator_for_path
 except ImportError as exc:  # pragma: no cover - reported to the user below
     MAILFLEET_IMPORT_ERROR: ImportError | None = exc
 else:
@@ -121,11 +123,10 @@ class LookupModule(LookupBase):
         generate = self.get_option("generate")
         try:
             store = _store()
-            generator = generator_by_name(generate) if generate else None
             results = []
             for path in terms:
-                if generator is not None:
-                    store.create_if_missing(path, generator)
+                if generate:
+                    store.create_if_missing(path, generator_for_path(generate, path))
                 if field:
                     results.append(store.get_field(path, field, version=version))
                 else:

@@ -102,3 +102,12 @@ def test_module_entry_point(local_env: dict[str, str]) -> None:
         check=False,
     )
     assert result.returncode == 0 and json.loads(result.stdout) == {"paths": [], "prefix": ""}
+
+
+def test_generate_by_name_labels_a_tenant_ssh_key(any_store: SecretStore) -> None:
+    from mailfleet.secrets.tenant import generator_for_path
+
+    any_store.create_if_missing("tenants/acme/ssh_key", generator_for_path("ssh_key", "tenants/acme/ssh_key"))
+    assert any_store.get_field("tenants/acme/ssh_key", "public_key").endswith(" mailfleet-acme")
+    assert generator_for_path("ssh_key", "global/deploy_key")()["public_key"].endswith(" mailfleet")
+    assert set(generator_for_path("restic", "tenants/acme/restic")()) == {"password"}
