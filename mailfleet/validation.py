@@ -86,7 +86,7 @@ def normalize_email(address: str) -> str:
 
 def validate_tenant_slug(slug: str) -> str:
     """Return ``slug`` if it is a tenant slug: 3-32 chars of a-z, 0-9 and '-', starting with a letter."""
-    if not isinstance(slug, str) or not _TENANT_SLUG.match(slug):
+    if not isinstance(slug, str) or not _TENANT_SLUG.fullmatch(slug):
         raise ValidationError(
             f"{slug!r} is not a valid tenant slug (3-32 characters: a-z, 0-9, '-'; starts with a letter)"
         )
