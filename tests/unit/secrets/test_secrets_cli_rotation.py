@@ -12,6 +12,7 @@ import pytest
 from mailfleet.secrets import InvalidSecretPath, SecretNotFound, SecretStore, ensure_tenant_secrets
 from mailfleet.secrets.cli import main
 from mailfleet.secrets.rotation import promote, stage
+from mailfleet.secrets.tenant import generator_for_path
 
 pytestmark = pytest.mark.unit
 
@@ -105,8 +106,6 @@ def test_module_entry_point(local_env: dict[str, str]) -> None:
 
 
 def test_generate_by_name_labels_a_tenant_ssh_key(any_store: SecretStore) -> None:
-    from mailfleet.secrets.tenant import generator_for_path
-
     any_store.create_if_missing("tenants/acme/ssh_key", generator_for_path("ssh_key", "tenants/acme/ssh_key"))
     assert any_store.get_field("tenants/acme/ssh_key", "public_key").endswith(" mailfleet-acme")
     assert generator_for_path("ssh_key", "global/deploy_key")()["public_key"].endswith(" mailfleet")
