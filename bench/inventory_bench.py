@@ -4,7 +4,8 @@ The Hostwinds double (not the real API) runs on a loopback port in this process,
 ACTIVE instances. Measured, each as the median of --runs runs:
   cold    no cache: every run asks the API
   warm    inventory cache (jsonfile) filled by one run before: no API call at all
-and, for the same two cases, the plugin's own parse() time in-process (without the ~1 s it takes
+  lean    warm, with the attribute allow-list of inventory/hostwinds.yml (7 fields + derived ones)
+and, for the first two cases, the plugin's own parse() time in-process (without the ~1 s it takes
 ansible-inventory to start Python and Ansible). API calls per refresh come from the double's counter.
 Goal (issue 3): one list call plus one price list per refresh; cached listing under 1 s.
 
@@ -42,12 +43,15 @@ def serve(state: HostwindsState) -> tuple[str, Callable[[], None]]:
     return f"http://127.0.0.1:{server.server_port}/cloud/api.php", server.shutdown
 
 
-def write_config(directory: Path, url: str, cache: bool) -> Path:
-    path = directory / ("cached.hostwinds.yml" if cache else "cold.hostwinds.yml")
-    text = f"plugin: hostwinds\napi_url: {url}\napi_key: {DEFAULT_KEY}\n"
+LEAN = "attributes: [serviceid, srvrname, status, main_ip, location_id, product_id, created_at]\n"
+
+
+def write_config(directory: Path, url: str, cache: bool, extra: str = "", name: str = "") -> Path:
+    path = directory / f"{name or ('cached' if cache else 'cold')}.hostwinds.yml"
+    text = f"plugin: hostwinds\napi_url: {url}\napi_key: {DEFAULT_KEY}\n{extra}"
     if cache:
-        text += (f"cache: true\ncache_plugin: ansible.builtin.jsonfile\ncache_connection: {directory}/cache\n"
-                 "cache_timeout: 3600\n")
+        text += (f"cache: true\ncache_plugin: ansible.builtin.jsonfile\n"
+                 f"cache_connection: {directory}/cache-{path.stem}\ncache_timeout: 3600\n")
     path.write_text(text)
     return path
 
@@ -112,6 +116,9 @@ def main() -> None:
             cold = measure(state, args.runs, lambda: cli_run(cold_cfg))
             cli_run(cached_cfg)  # fill the cache
             warm = measure(state, args.runs, lambda: cli_run(cached_cfg))
+            lean_cfg = write_config(directory, url, True, LEAN, name="lean")
+            cli_run(lean_cfg)
+            lean = measure(state, args.runs, lambda: cli_run(lean_cfg))
             parse_cold = measure(state, args.runs, lambda: parse_run(cold_cfg))
             parse_warm = measure(state, args.runs, lambda: parse_run(cached_cfg))
             calls_detail = dict(state.calls)
@@ -126,6 +133,7 @@ def main() -> None:
     rows = [
         ("cold (no cache), ansible-inventory", cold, "2 calls (1 list + 1 price list)"),
         ("cached, ansible-inventory", warm, "< 1 s, 0 calls"),
+        ("cached, lean attributes (7 fields)", lean, "< 1 s, 0 calls"),
         ("cold, plugin parse() only", parse_cold, "2 calls"),
         ("cached, plugin parse() only", parse_warm, "< 1 s, 0 calls"),
         ("baseline: ansible-inventory, 1 host", baseline, "(start-up cost of the CLI itself)"),
