@@ -112,3 +112,34 @@ def test_addresses_and_plan_join():
     assert find_plan(instance, plans)["name"] == "medium"
     assert find_plan({"product_name": "small"}, plans)["rid"] == 101
     assert find_plan({"product_id": 999}, plans) is None
+
+
+@pytest.mark.parametrize("label", ["mf-acme-1", "a", "web-01"])
+def test_usable_labels(label):
+    from mailfleet.hostwinds.naming import validate_label
+
+    assert validate_label(label) == label
+
+
+@pytest.mark.parametrize("label", ["", "-a", "a-", "A1", "a_b", "a b", "x" * 64, None, "{{ x }}"])
+def test_unusable_labels(label):
+    from mailfleet.hostwinds.naming import validate_label
+
+    with pytest.raises(ValidationError):
+        validate_label(label)
+
+
+def test_inventory_record_is_json_safe_and_joins_plan_location_tenant():
+    from mailfleet.hostwinds.instances import inventory_record
+
+    instance = {"serviceid": 7, "srvrname": "mf-big-co-2", "location_id": 3, "product_id": 102,
+                "main_ip": "198.19.1.2", "flavor": {"id": "f"}, "created_at": object()}
+    plans = [{"rid": 102, "name": "Unmetered SSD VPS 2 GB", "monthly": "9.99"}]
+    record = inventory_record(instance, plans, {3: "Amsterdam"},
+                              attributes=["serviceid", "srvrname", "created_at", "nope"])
+    assert record["location"] == "Amsterdam" and record["tenant"] == "big-co"
+    assert (record["plan"], record["plan_rid"]) == ("Unmetered SSD VPS 2 GB", 102)
+    assert record["monthly_price"] == "9.99"
+    assert "flavor" not in record and "nope" not in record and isinstance(record["created_at"], str)
+    unknown = inventory_record({"location_id": "x", "product_name": "Legacy"}, plans, {})
+    assert (unknown["location"], unknown["plan"], unknown["monthly_price"]) == (None, "Legacy", None)
