@@ -18,7 +18,7 @@ PACKAGES = (
     "systemd,systemd-sysv,dbus,openssh-server,python3,python3-apt,sudo,iproute2,"
     "procps,ca-certificates,iputils-ping,less"
 )
-RECIPE_VERSION = "1"  # bump when the post-build steps below change
+RECIPE_VERSION = "2"  # bump when the post-build steps below change
 
 
 def recipe_id() -> str:
@@ -68,11 +68,13 @@ def _configure(root: Path) -> None:
     (root / "etc/machine-id").write_text("")
     for key in (root / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
-    # The host's own apt sources, so hosts install from the same Debian as this machine.
+    # Exactly this machine's apt sources (and no others), so hosts install from the same Debian.
     for name in ("sources.list", "sources.list.d"):
         src = Path("/etc/apt") / name
         dst = root / "etc/apt" / name
-        if src.is_dir():
+        if not src.exists() and dst.is_file():
+            dst.unlink()
+        elif src.is_dir():
             shutil.rmtree(dst, ignore_errors=True)
             shutil.copytree(src, dst)
         elif src.is_file():
