@@ -15,12 +15,14 @@ from mailfleet.monitoring import (
     Alert,
     AlertEvent,
     AlertState,
+    AlertStateError,
     CheckResult,
     CheckState,
     EventKind,
     Severity,
     Status,
     Transition,
+    acknowledge,
 )
 from webapp.extensions import db
 from webapp.models.fleet import Server
@@ -171,6 +173,16 @@ class SqlHealthStore:
         for t in transitions:
             self._save(t, latest.get((t.state.server, t.state.check)))
         db.session.commit()
+
+    def acknowledge(self, alert_id: int, by: str, now: datetime, note: str = "") -> HealthAlert:
+        """A person takes the active alert `alert_id`: it stops escalating (the state machine decides;
+        AlertStateError for a resolved or already acknowledged alert, nothing changed)."""
+        check = db.session.scalar(select(HealthCheck).where(HealthCheck.alert_id == alert_id))
+        if check is None:
+            raise AlertStateError(f"alert {alert_id} is not active (resolved or unknown)")
+        self._save(acknowledge(check.to_state(), by, now, note), None)
+        db.session.commit()
+        return db.session.get(HealthAlert, alert_id)
 
     def _alert_row(self, server_id: int, alert: Alert) -> HealthAlert:
         row = db.session.scalar(

@@ -37,6 +37,10 @@ def register(app: Flask) -> None:
     for module in (auth, dashboard, tenants, servers, runs, mailboxes):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    from webapp.views import health
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(health.api_bp, url_prefix="/api/v1/health")
 
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
