@@ -40,6 +40,7 @@ class RunSpec:
     limit: str | None
     ssh_key: str | None
     timeout: int
+    work_dir: Path  # private directories are made here (per instance: under the data directory)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,15 @@ class RunResult:
     status: str  # runner's: successful | failed | timeout | canceled
     rc: int | None
     leftovers_killed: int
+
+
+def private_dir_prefix(run_id: int) -> str:
+    return f"mailfleet-run-{run_id}-"
+
+
+def run_marker(work_dir: Path, run_id: int) -> str:
+    """What every process of the run has in its command line: its private directory's path."""
+    return str(work_dir / private_dir_prefix(run_id))
 
 
 def yaml_unsafe(extravars: Mapping[str, Any]) -> str:
@@ -92,7 +102,8 @@ def run_playbook(
     on_child: Callable[[int], None],
     tick: Callable[[], None],
 ) -> RunResult:
-    private_dir = Path(tempfile.mkdtemp(prefix=f"mailfleet-run-{spec.run_id}-"))  # mode 0700
+    spec.work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir = Path(tempfile.mkdtemp(prefix=private_dir_prefix(spec.run_id), dir=spec.work_dir))  # 0700
     child: dict[str, int] = {}
     try:
         _write(private_dir / "inventory" / "hosts.json", json.dumps(spec.inventory))
@@ -118,7 +129,7 @@ def run_playbook(
         def cancel_callback() -> bool:
             if "pid" not in child:
                 # pexpect starts the child in a new session: it is the child that leads its own.
-                kids = [k for k in processes.children(os.getpid()) if processes.session_of(k) == k]
+                kids = [k for k in processes.children(os.getpid()) if processes.session_of(k, zombies=True) == k]
                 if kids:
                     child["pid"] = max(kids)
                     on_child(child["pid"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -21,9 +22,11 @@ from jobs.bridge import RunSpec, run_playbook
 from jobs.events import EventRecorder
 from jobs.inventory import tenant_inventory
 from jobs.redact import Redactor
-from mailfleet.secrets import HOSTWINDS_PATH, SecretNotFound, tenant_prefix
+from jobs.servers import apply_inventory
+from mailfleet.hostwinds import HostwindsError, build_srvrname
+from mailfleet.secrets import HOSTWINDS_PATH, SecretNotFound, SecretsError, tenant_prefix
 from webapp.extensions import db
-from webapp.integrations import secret_store, tenant_ssh_private_key
+from webapp.integrations import hostwinds_client, secret_store, tenant_ssh_private_key
 from webapp.models import Run, RunStatus, Server, ServerStatus
 from webapp.models.types import utcnow
 
@@ -58,6 +61,10 @@ def execute_run(run_id: int) -> str:
         return str(status)
 
 
+def run_work_dir() -> Path:
+    return Path(current_app.config["MAILFLEET_DATA_DIR"]) / "runs"
+
+
 def _tenant_secret_values(tenant_slug: str) -> list[str]:
     """Every secret value of the tenant (and the provider key), for the redactor; never logged."""
     store = secret_store()
@@ -90,6 +97,7 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
         limit=run.limit,
         ssh_key=ssh_key,
         timeout=config["MAILFLEET_RUN_TIMEOUT"],
+        work_dir=run_work_dir(),
     )
     heartbeat_every = config["MAILFLEET_LEASE_SECONDS"] / 4
     state = {"beat": time.monotonic(), "cancel_checked": 0.0, "cancel": False}
@@ -136,15 +144,23 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
 
 def _note_provisioned(run: Run, status: RunStatus) -> None:
     """A failed provisioning leaves the server row in error; success waits for the inventory refresh."""
-    name = (run.extravars or {}).get("provision_server_name")
-    if not name:
+    index = (run.extravars or {}).get("hostwinds_index")
+    if not index:
         return
+    name = build_srvrname(run.tenant.slug, int(index))
     server = db.session.execute(
         select(Server).where(Server.name == name, Server.tenant_id == run.tenant_id)
     ).scalar_one_or_none()
     if server is not None and server.status == ServerStatus.REQUESTED:
         server.status = ServerStatus.BUILDING if status == RunStatus.SUCCESSFUL else ServerStatus.ERROR
         db.session.commit()
+    if status == RunStatus.SUCCESSFUL:
+        # Addresses, plan and price now, rather than at the next 10-minute refresh.
+        try:
+            client = hostwinds_client()
+            apply_inventory(client.list_instances(), client.price_list(), {})
+        except (HostwindsError, SecretsError) as exc:
+            log.warning("run %s: server refresh after provisioning failed: %s", run.id, exc)
 
 
 def _finish(run_id: int, status: RunStatus, rc: int | None, reason: str | None, recap: dict | None) -> None:

@@ -72,11 +72,20 @@ def notification_router(env: Mapping[str, str] | None = None) -> NotificationRou
     if host and sender and env.get("MAILFLEET_ALERT_TO"):
         primary.append(EmailNotifier(host, sender, tuple(env["MAILFLEET_ALERT_TO"].split(",")), port=port))
     if host and sender and env.get("MAILFLEET_ALERT_ESCALATION_TO"):
-        escalation.append(EmailNotifier(host, sender, tuple(env["MAILFLEET_ALERT_ESCALATION_TO"].split(",")),
-                                        port=port, name="email-escalation"))
+        escalation.append(
+            EmailNotifier(
+                host,
+                sender,
+                tuple(env["MAILFLEET_ALERT_ESCALATION_TO"].split(",")),
+                port=port,
+                name="email-escalation",
+            )
+        )
     secret = _env(env, "MAILFLEET_ALERT_WEBHOOK_SECRET")
-    for key, channel in (("MAILFLEET_ALERT_WEBHOOK_URL", primary),
-                         ("MAILFLEET_ALERT_ESCALATION_WEBHOOK_URL", escalation)):
+    for key, channel in (
+        ("MAILFLEET_ALERT_WEBHOOK_URL", primary),
+        ("MAILFLEET_ALERT_ESCALATION_WEBHOOK_URL", escalation),
+    ):
         if env.get(key):
             if not secret:
                 raise MonitoringConfigError(f"{key} needs MAILFLEET_ALERT_WEBHOOK_SECRET(_FILE)")
@@ -93,10 +102,15 @@ def targets(server_id: int | None = None) -> list[ServerTarget]:
     for s in db.session.scalars(query):
         if not (s.public_ipv4 or s.public_ipv6):
             continue
-        out.append(ServerTarget(
-            name=s.name, hostname=s.hostname, ipv4=(s.public_ipv4,) if s.public_ipv4 else (),
-            ipv6=(s.public_ipv6,) if s.public_ipv6 else (),
-            domains=tuple(MailDomain(d.name) for d in s.domains)))
+        out.append(
+            ServerTarget(
+                name=s.name,
+                hostname=s.hostname,
+                ipv4=(s.public_ipv4,) if s.public_ipv4 else (),
+                ipv6=(s.public_ipv6,) if s.public_ipv6 else (),
+                domains=tuple(MailDomain(d.name) for d in s.domains),
+            )
+        )
     return out
 
 
@@ -113,7 +127,12 @@ def sweep_health(server_id: int | None = None) -> dict[str, int]:
         notes += escalate_due(store, config.alerts, utcnow())
         deliveries = router.deliver(notes)
         counts = {status.value: n for status, n in report.counts().items()}
-        summary = {"servers": len(found), "checks": len(report.results), "notifications": len(notes),
-                   "failed_deliveries": sum(1 for d in deliveries if not d.ok), **counts}
+        summary = {
+            "servers": len(found),
+            "checks": len(report.results),
+            "notifications": len(notes),
+            "failed_deliveries": sum(1 for d in deliveries if not d.ok),
+            **counts,
+        }
         log.info("health sweep: %s in %.1f s", summary, report.duration_s)
         return summary

@@ -20,10 +20,10 @@ def _stat_fields(pid: int) -> list[str] | None:
     return raw[raw.rindex(")") + 2 :].split()
 
 
-def session_of(pid: int) -> int | None:
-    """The session id of a live process (None for gone or zombie processes: they hold nothing)."""
+def session_of(pid: int, *, zombies: bool = False) -> int | None:
+    """The session id of a live process (None for gone processes, and zombies unless asked)."""
     fields = _stat_fields(pid)
-    return int(fields[3]) if fields and fields[0] != "Z" else None
+    return int(fields[3]) if fields and (zombies or fields[0] != "Z") else None
 
 
 def alive(pid: int) -> bool:
@@ -50,8 +50,14 @@ def children(pid: int) -> list[int]:
 
 
 def run_processes(session_id: int | None, marker: str | None) -> list[int]:
-    """Processes in the run's session, or whose command line mentions its private directory."""
+    """Processes in the run's session, or whose command line mentions its private directory.
+
+    The session counts only while its leader's command line still names the private directory:
+    a recorded PID reused by an unrelated process is never touched.
+    """
     me = os.getpid()
+    if session_id is not None and marker and marker not in cmdline(session_id):
+        session_id = None
     found = []
     for pid in _pids():
         if pid == me:

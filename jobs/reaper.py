@@ -13,6 +13,7 @@ Runs every minute from ``rq cron`` and once when a worker starts.
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 from datetime import timedelta
 
@@ -25,7 +26,9 @@ from sqlalchemy import delete, select, update
 
 from jobs import locks, processes
 from jobs.app import worker_app
+from jobs.bridge import private_dir_prefix, run_marker
 from jobs.constants import RECONCILE_GRACE_SECONDS
+from jobs.execute import run_work_dir
 from webapp.extensions import db
 from webapp.models import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus
 from webapp.models.types import utcnow
@@ -55,10 +58,12 @@ def reap_lost_runs() -> int:
     )
     for run in stale:
         if run.worker_host == socket.gethostname():
-            marker = f"mailfleet-run-{run.id}-"
-            killed = processes.kill_run_processes(run.child_pid, marker)
+            work_dir = run_work_dir()
+            killed = processes.kill_run_processes(run.child_pid, run_marker(work_dir, run.id))
             if killed:
                 log.warning("run %s: killed %d leftover processes of a lost worker", run.id, killed)
+            for leftover in work_dir.glob(f"{private_dir_prefix(run.id)}*"):
+                shutil.rmtree(leftover, ignore_errors=True)  # the SSH key FIFO, inventory, artifacts
         changed = db.session.execute(
             update(Run)
             .where(Run.id == run.id, Run.status == RunStatus.RUNNING, Run.lease_expires_at < now)

@@ -50,6 +50,11 @@ class MemberForm(FlaskForm):
 
 class ProvisionForm(SubmissionForm):
     location = StringField("Location", default="Seattle", validators=[DataRequired(), Length(max=64)])
+    mail_hostname = StringField(
+        "Mail host name",
+        validators=[DataRequired(), Length(max=253)],
+        description="The server's FQDN (its PTR record), e.g. mail.acme.example",
+    )
     plan = StringField(
         "Plan",
         default="1",

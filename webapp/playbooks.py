@@ -24,7 +24,8 @@ CATALOGUE: dict[str, Playbook] = {
             "provision",
             "provision.yml",
             "Provision a server",
-            frozenset({"provision_tenant", "provision_server_name", "provision_location", "provision_plan"}),
+            # Names as playbooks/provision.yml reads them; mailfleet_tenant comes from the inventory.
+            frozenset({"hostwinds_location", "hostwinds_plan", "hostwinds_index", "mail_hostname"}),
         ),
         Playbook("site", "site.yml", "Configure the tenant's servers", frozenset()),
         Playbook("domain", "site.yml", "Add a mail domain", frozenset({"mailfleet_domains"})),

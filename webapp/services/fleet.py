@@ -6,8 +6,8 @@ import re
 
 from sqlalchemy import func, select
 
-from mailfleet.hostwinds import next_srvrname
-from mailfleet.validation import ValidationError, normalize_domain
+from mailfleet.hostwinds import next_srvrname, parse_srvrname
+from mailfleet.validation import ValidationError, normalize_domain, normalize_hostname
 from webapp.errors import Conflict, InvalidInput
 from webapp.extensions import db
 from webapp.models import Domain, Run, Server, ServerStatus, Tenant
@@ -38,11 +38,20 @@ def servers_by_status(scope: Scope) -> dict[str, int]:
 
 
 def provision_server(
-    scope: Scope, tenant: Tenant, location: str, plan: str, submission_key: str | None = None
+    scope: Scope,
+    tenant: Tenant,
+    location: str,
+    plan: str,
+    mail_hostname: str,
+    submission_key: str | None = None,
 ) -> Run:
     """Record the server (status requested) and enqueue provision.yml for it."""
     location = _provider_word("location", location)
     plan = _provider_word("plan", plan)
+    try:
+        mail_hostname = normalize_hostname(mail_hostname)
+    except ValidationError as exc:
+        raise InvalidInput(str(exc)) from None
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
         return earlier
     taken = list(db.session.execute(select(Server.name)).scalars())
@@ -60,10 +69,10 @@ def provision_server(
         "provision",
         submission_key=submission_key,
         extravars={
-            "provision_tenant": tenant.slug,
-            "provision_server_name": server.name,
-            "provision_location": location,
-            "provision_plan": plan,
+            "hostwinds_location": location,
+            "hostwinds_plan": plan,
+            "hostwinds_index": parse_srvrname(server.name).index,
+            "mail_hostname": mail_hostname,
         },
     )
 

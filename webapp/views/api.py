@@ -155,6 +155,7 @@ def provision(slug: str) -> tuple[Response, int]:
         scope().tenant(slug),
         text(data, "location", max_length=64),
         text(data, "plan", max_length=64),
+        text(data, "mail_hostname", max_length=253),
         idempotency_key(),
     )
     return jsonify(run_json(run)), 202

@@ -33,7 +33,12 @@ def provision(slug: str) -> Response:
         return redirect(url_for("tenants.detail", slug=slug))
     try:
         run = fleet.provision_server(
-            scope, tenant, form.location.data, form.plan.data, form.submission_key.data
+            scope,
+            tenant,
+            form.location.data,
+            form.plan.data,
+            form.mail_hostname.data,
+            form.submission_key.data,
         )
     except MailfleetWebError as exc:
         return back_with_error(exc, "tenants.detail", slug=slug)

@@ -3,13 +3,11 @@ child sees only the allow-listed environment, and the run is confined to its ten
 
 from __future__ import annotations
 
-import glob
-import tempfile
-
 import pytest
 from sqlalchemy import select
 
 from jobs import processes
+from jobs.bridge import run_marker
 from webapp.errors import InvalidInput
 from webapp.extensions import db
 from webapp.models import RunEvent, RunStatus, Server, ServerStatus
@@ -29,7 +27,7 @@ def add_server(tenant, name: str, ip: str) -> Server:
     return server
 
 
-def test_run_records_events_recap_and_leaves_nothing_behind(scope, acme, work):
+def test_run_records_events_recap_and_leaves_nothing_behind(scope, acme, work, tmp_path):
     run = runs.submit_run(scope, acme, "site")
     assert run.status == RunStatus.QUEUED
     work()
@@ -55,8 +53,9 @@ def test_run_records_events_recap_and_leaves_nothing_behind(scope, acme, work):
     assert "hello from acme" in stdout_of(run.id)
     assert all("\r" not in e.stdout for e in events)
     # The private data dir (with the SSH key FIFO and artifacts) is gone; no process of it remains.
-    assert glob.glob(f"{tempfile.gettempdir()}/mailfleet-run-{run.id}-*") == []
-    assert processes.run_processes(run.child_pid, f"mailfleet-run-{run.id}-") == []
+    work_dir = tmp_path / "runs"
+    assert work_dir.is_dir() and list(work_dir.iterdir()) == []
+    assert processes.run_processes(run.child_pid, run_marker(work_dir, run.id)) == []
     assert run.child_pid and run.started_at and run.finished_at and run.lease_expires_at is None
 
 

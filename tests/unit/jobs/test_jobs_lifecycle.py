@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from jobs import locks, processes
+from jobs.bridge import run_marker
 from jobs.execute import execute_run
 from jobs.reaper import reap, reconcile_queue
 from webapp.extensions import db
@@ -53,7 +54,7 @@ def sleeping(run_id: int) -> bool:
 
 
 @pytest.mark.parametrize("playbook_flavour", ["slow"])
-def test_cancel_stops_ansible_and_leaves_no_process(app, scope, acme, work):
+def test_cancel_stops_ansible_and_leaves_no_process(app, scope, acme, work, tmp_path):
     run = runs.submit_run(scope, acme, "site")
 
     def cancel_when_sleeping() -> None:
@@ -71,7 +72,7 @@ def test_cancel_stops_ansible_and_leaves_no_process(app, scope, acme, work):
     assert run.failure_reason == "canceled by a user"
     assert time.monotonic() - started < 30  # not the 60 s of the sleep
     assert run.child_pid
-    assert processes.run_processes(run.child_pid, f"mailfleet-run-{run.id}-") == []
+    assert processes.run_processes(run.child_pid, run_marker(tmp_path / "runs", run.id)) == []
     assert db.session.get(RunLock, (acme.id, "site.yml")) is None
 
 
@@ -85,7 +86,7 @@ def test_cancel_of_a_queued_run_is_immediate(scope, acme, work):
 
 
 @pytest.mark.parametrize("playbook_flavour", ["slow"])
-def test_sigkilled_worker_is_reaped_and_its_ansible_killed(app, scope, acme):
+def test_sigkilled_worker_is_reaped_and_its_ansible_killed(app, scope, acme, tmp_path):
     run = runs.submit_run(scope, acme, "site")
     db.engine.dispose()
     pid = os.fork()
@@ -97,12 +98,12 @@ def test_sigkilled_worker_is_reaped_and_its_ansible_killed(app, scope, acme):
             os._exit(0)
     wait_for(lambda: sleeping(run.id), what="the sleep task")
     child = fresh(run.id).child_pid
-    assert processes.run_processes(child, None), "ansible-playbook should be running"
+    assert processes.run_processes(child, run_marker(tmp_path / "runs", run.id)), "ansible should be running"
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     killed_at = time.monotonic()
     # ansible-playbook runs in its own session: killing the horse leaves it running (the trap).
-    assert processes.run_processes(child, None)
+    assert processes.run_processes(child, run_marker(tmp_path / "runs", run.id))
     # The lease (5 s in tests) expires; the reaper (every minute in production) then acts.
     wait_for(lambda: fresh(run.id).lease_expires_at < utcnow(), timeout=15, what="lease expiry")
     assert reap()["lost"] == 1
@@ -110,8 +111,9 @@ def test_sigkilled_worker_is_reaped_and_its_ansible_killed(app, scope, acme):
     assert run.status == RunStatus.FAILED
     assert run.failure_reason.startswith("worker lost")
     assert time.monotonic() - killed_at < 15
-    assert processes.run_processes(child, f"mailfleet-run-{run.id}-") == []
+    assert processes.run_processes(child, run_marker(tmp_path / "runs", run.id)) == []
     assert db.session.get(RunLock, (acme.id, "site.yml")) is None
+    assert list((tmp_path / "runs").iterdir()) == []  # the dead horse's private directory is gone
     # A retry is offered and queued.
     retry = runs.retry_run(scope, run.id)
     assert retry.retry_of_id == run.id and retry.status == RunStatus.QUEUED

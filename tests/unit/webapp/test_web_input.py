@@ -108,10 +108,22 @@ def test_bad_tenant_fields_change_nothing(as_admin, slug, name):
 def test_oversize_and_bad_provision_fields(as_admin, world):
     before = counts()
     token = csrf_token(as_admin, "/tenants/acme")
-    for location, plan in (("L" * 5000, "1"), ("Seattle", "{{ x }}"), ("Seattle;id", "1")):
+    for location, plan, host in (
+        ("L" * 5000, "1", "mail.acme.example"),
+        ("Seattle", "{{ x }}", "mail.acme.example"),
+        ("Seattle;id", "1", "mail.acme.example"),
+        ("Seattle", "1", "{{ lookup('pipe', 'id') }}"),
+        ("Seattle", "1", "not a host"),
+    ):
         response = as_admin.post(
             "/tenants/acme/servers",
-            data={"csrf_token": token, "location": location, "plan": plan, "submission_key": "prov-12345678"},
+            data={
+                "csrf_token": token,
+                "location": location,
+                "plan": plan,
+                "mail_hostname": host,
+                "submission_key": "prov-12345678",
+            },
             follow_redirects=True,
         )
         assert 'class="flash error"' in response.get_data(as_text=True)
@@ -121,7 +133,13 @@ def test_oversize_and_bad_provision_fields(as_admin, world):
 
 def test_double_submitted_form_makes_one_run(as_admin, world):
     token = csrf_token(as_admin, "/tenants/acme")
-    data = {"csrf_token": token, "location": "Seattle", "plan": "1", "submission_key": "prov-abcdef12"}
+    data = {
+        "csrf_token": token,
+        "location": "Seattle",
+        "plan": "1",
+        "mail_hostname": "mail.acme.example",
+        "submission_key": "prov-abcdef12",
+    }
     first = as_admin.post("/tenants/acme/servers", data=data)
     second = as_admin.post("/tenants/acme/servers", data=data)
     assert first.headers["Location"] == second.headers["Location"]
@@ -129,10 +147,10 @@ def test_double_submitted_form_makes_one_run(as_admin, world):
     assert db.session.execute(select(func.count()).select_from(Server)).scalar_one() == 1
     run = db.session.execute(select(Run)).scalar_one()
     assert run.extravars == {
-        "provision_tenant": "acme",
-        "provision_server_name": "mf-acme-1",
-        "provision_location": "Seattle",
-        "provision_plan": "1",
+        "hostwinds_location": "Seattle",
+        "hostwinds_plan": "1",
+        "hostwinds_index": 1,
+        "mail_hostname": "mail.acme.example",
     }
 
 

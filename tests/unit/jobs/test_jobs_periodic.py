@@ -1,0 +1,73 @@
+"""The cron table (JSON jobs from `rq cron`), the reaper entry point and the server refresh."""
+
+from __future__ import annotations
+
+import pytest
+from rq.cron import CronScheduler
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from sqlalchemy import select
+
+from jobs.servers import refresh_servers
+from mailfleet.hostwinds import HostwindsClient
+from testbed.doubles import hostwinds as hostwinds_double
+from webapp.extensions import db
+from webapp.models import Server, ServerStatus
+from webapp.queue import get_queue
+from webapp.testing import ServedApp
+
+pytestmark = pytest.mark.unit
+
+
+def test_cron_registers_refresh_and_reaper_as_json_jobs(app, work):
+    queue = get_queue(app)
+    cron = CronScheduler(connection=queue.connection)
+    cron.load_config_from_file("jobs.cron")
+    jobs = {job.func_name: job for job in cron.get_jobs()}
+    assert jobs["jobs.servers.refresh_servers"].interval == 600
+    assert jobs["jobs.reaper.reap"].interval == 60
+    for cron_job in cron.get_jobs():
+        assert cron_job.queue_name == "mailfleet"
+    enqueued = cron.enqueue_jobs()
+    assert len(enqueued) == len(jobs)
+    # Our workers read JSON only: every job the cron process enqueues must be JSON.
+    for job_id in queue.job_ids:
+        job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
+        assert job.func_name in jobs
+
+
+@pytest.fixture
+def hostwinds(app):
+    state = hostwinds_double.HostwindsState()
+    served = ServedApp(hostwinds_double.create_app(state))
+    app.config["HOSTWINDS_CLIENT"] = HostwindsClient(
+        hostwinds_double.DEFAULT_KEY, f"{served.url}/cloud/api.php", attempts=1
+    )
+    yield state
+    served.stop()
+
+
+def test_refresh_servers_from_the_hostwinds_inventory(app, scope, hostwinds):
+    from webapp.services import tenants
+
+    tenant = tenants.create_tenant(scope, "tenant000", "Tenant zero")
+    hostwinds.seed(3, tenants=2)  # mf-tenant000-1, mf-tenant001-1, mf-tenant000-2
+    counts = refresh_servers()
+    assert counts == {"added": 3, "updated": 0, "gone": 0}
+    servers = {s.name: s for s in db.session.execute(select(Server)).scalars()}
+    assert set(servers) == {"mf-tenant000-1", "mf-tenant001-1", "mf-tenant000-2"}
+    mine = servers["mf-tenant000-1"]
+    assert mine.tenant_id == tenant.id and servers["mf-tenant001-1"].tenant_id is None  # no such tenant
+    assert mine.status == ServerStatus.ACTIVE and mine.public_ipv4 and mine.provider_id
+    assert mine.monthly_price is not None and mine.plan and mine.location
+    # No secret of the provider's answer reaches the table.
+    for instance in hostwinds.instances.values():
+        for secret in (instance.get("password"), instance.get("configkey")):
+            assert secret
+            for server in servers.values():
+                assert secret not in repr(vars(server))
+    # An instance that disappears at the provider becomes "gone".
+    hostwinds.instances.pop(mine.provider_id)
+    assert refresh_servers() == {"added": 0, "updated": 2, "gone": 1}
+    db.session.expire_all()
+    assert db.session.get(Server, mine.id).status == ServerStatus.GONE
