@@ -39,7 +39,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,7 +86,7 @@ def valid_email(address: Any) -> bool:
     if not isinstance(address, str):
         return False
     match = _EMAIL_RE.match(address)
-    return bool(match) and valid_domain(match["domain"])
+    return match is not None and valid_domain(match["domain"])
 
 
 def bcrypt_like_hash(password: str) -> str:
@@ -297,7 +297,7 @@ def _abort(code: int, message: str) -> tuple[Any, int]:
     return jsonify({"message": message}), code
 
 
-def _payload(required: tuple[str, ...], allowed: dict[str, type]) -> dict | tuple[Any, int]:
+def _payload(required: tuple[str, ...], allowed: Mapping[str, type]) -> dict | tuple[Any, int]:
     """restx ``validate=True``: JSON object, required keys present, known keys of the right type."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -898,7 +898,7 @@ def create_app(
     if state_file is None and state_dir is not None:
         state_file = Path(state_dir) / "mailu.json"
     app = Flask("mailfleet-mailu-double")
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider
     app.extensions["mailu_double"] = state or MailuDoubleState(
         state_file, auth_ratelimit=auth_ratelimit, auth_window=auth_window
     )
