@@ -129,7 +129,9 @@ def run_playbook(
         def cancel_callback() -> bool:
             if "pid" not in child:
                 # pexpect starts the child in a new session: it is the child that leads its own.
-                kids = [k for k in processes.children(os.getpid()) if processes.session_of(k, zombies=True) == k]
+                kids = [
+                    k for k in processes.children(os.getpid()) if processes.session_of(k, zombies=True) == k
+                ]
                 if kids:
                     child["pid"] = max(kids)
                     on_child(child["pid"])

@@ -6,8 +6,25 @@ configured channels. Settings (environment, `*_FILE` for secrets):
 
     MAILFLEET_MONITORING_RESOLVER      the project's own recursive resolver (required; public ones refused)
     MAILFLEET_MONITORING_CONFIG_FILE   optional JSON with any MonitoringConfig setting
-    MAILFLEET_ALERT_SMTP_HOST / _PORT / _FROM / _TO / _ESCALATION_TO
-    MAILFLEET_ALERT_WEBHOOK_URL, MAILFLEET_ALERT_WEBHOOK_SECRET(_FILE), MAILFLEET_ALERT_ESCALATION_WEBHOOK_URL
+    MAILFLEET_ALERT_SMTP_HOST / _PORT / _FROM / _TO / _ESCALATION_TO   (the SMTP relay)
+    MAILFLEET_ALERT_WEBHOOK_URL, MAILFLEET_ALERT_ESCALATION_WEBHOOK_URL
+    MAILFLEET_ALERT_WEBHOOK_SECRET(_FILE)   else the secrets store: global/monitoring, field webhook_secret
+    MAILFLEET_HEALTH_FACTS_DIR               where the inside facts documents are (see below)
+
+What the outside checks cannot see comes in two feeds:
+- DKIM: each domain's public key is read from the server's Mailu (GET /domain/{d}, dns_dkim) with the
+  tenant's API token, so the DKIM check compares the published record with the key the server signs
+  with. A server whose Mailu cannot be reached keeps the key unknown (the check says so, in yellow).
+- Inside facts (disk, memory, load, containers, queue, updates, fail2ban, backup, firewall) come from
+  playbooks/health_facts.yml, run as its own periodic play (an SSH round to every host does not
+  belong inside a 5-minute sweep that must finish in under a minute for 1,000 servers):
+      ansible-playbook -i inventory/hostwinds.yml playbooks/health_facts.yml \
+          -e health_facts_dir=$MAILFLEET_HEALTH_FACTS_DIR
+  writes <dir>/<inventory name>.json; the sweep evaluates every document younger than FACTS_MAX_AGE
+  and reports an older or unreadable one as the "facts" check (unknown / warning), never as green.
+
+A failed notification is retried once after RETRY_DELAY seconds (a receiver restarting, an SMTP
+relay's greylisting); it is then logged and counted, and the job still finishes.
 """
 
 from __future__ import annotations
@@ -15,32 +32,49 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+import re
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import select
 
 from jobs.app import worker_app
 from mailfleet.monitoring import (
+    CheckResult,
+    Delivery,
     EmailNotifier,
+    FactsError,
+    FactsThresholds,
     MailDomain,
     MonitoringConfig,
     MonitoringConfigError,
     NotificationRouter,
     ServerTarget,
+    Status,
     SweepEngine,
     WebhookNotifier,
     escalate_due,
+    evaluate_facts,
     record_results,
 )
 from mailfleet.monitoring.results import utcnow
 from webapp.extensions import db
+from webapp.integrations import mailu_client, secret_store
 from webapp.models import Server, ServerStatus, SqlHealthStore
 
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 300  # seconds: the 5-minute cadence
+FACTS_MAX_AGE = timedelta(minutes=20)  # facts run every 5-10 minutes; older means the collector stopped
+RETRY_DELAY = 2.0  # seconds before the one retry of a failed notification
+DKIM_LOOKUPS = 8  # Mailu API calls in flight at once
+WEBHOOK_SECRET_PATH = "global/monitoring"  # noqa: S105 - a store path (field webhook_secret), not a secret
+_DKIM_LINE = re.compile(r"^(?P<selector>[^.\s]+)\._domainkey\.\S+\s")
 
 
 def _env(env: Mapping[str, str], name: str) -> str | None:
@@ -63,7 +97,8 @@ def monitoring_config(env: Mapping[str, str] | None = None) -> MonitoringConfig:
     return MonitoringConfig.from_mapping(data)
 
 
-def notification_router(env: Mapping[str, str] | None = None) -> NotificationRouter:
+def notification_router(env: Mapping[str, str] | None = None, app: Flask | None = None) -> NotificationRouter:
+    """Channels from the environment; the webhook secret from env or, with `app`, the secrets store."""
     env = os.environ if env is None else env
     primary: list[Any] = []
     escalation: list[Any] = []
@@ -93,8 +128,119 @@ def notification_router(env: Mapping[str, str] | None = None) -> NotificationRou
     return NotificationRouter(tuple(primary), tuple(escalation))
 
 
-def targets(server_id: int | None = None) -> list[ServerTarget]:
-    """Active servers with a host name and a public address (others cannot be checked from outside)."""
+def _stored_webhook_secret(app: Flask) -> str | None:
+    from mailfleet.secrets import SecretsError
+
+    try:
+        return secret_store(app).get_field(WEBHOOK_SECRET_PATH, "webhook_secret") or None
+    except SecretsError as exc:
+        log.warning("no webhook secret in the secrets store: %s", type(exc).__name__)
+        return None
+
+
+def dkim_key(zone_line: str | None) -> tuple[str, str] | None:
+    """(selector, base64 public key) from Mailu's `dns_dkim` zone line, None if there is none.
+    The line is `<selector>._domainkey.<domain>. <ttl> IN TXT "v=DKIM1; k=rsa; " "p=MIIB..."`."""
+    if not zone_line:
+        return None
+    match = _DKIM_LINE.match(zone_line.strip())
+    text = "".join(re.findall(r'"([^"]*)"', zone_line))
+    tags = dict(part.strip().split("=", 1) for part in text.split(";") if "=" in part)
+    key = "".join(tags.get("p", "").split())
+    return (match["selector"].lower(), key) if match and key else None
+
+
+def _dkim_keys(app: Flask, servers: Sequence[Server]) -> dict[tuple[str, str], tuple[str, str]]:
+    """{(server, domain): (selector, key)} from each server's Mailu; failures leave a key unknown."""
+    asks = [(s.tenant.slug, s.name, d.name) for s in servers if s.tenant is not None for d in s.domains]
+
+    def ask(item: tuple[str, str, str]) -> tuple[tuple[str, str], tuple[str, str] | None]:
+        tenant, server, domain = item
+        try:
+            with app.app_context():
+                return (server, domain), dkim_key(
+                    mailu_client(tenant, server, app).get_domain(domain).get("dns_dkim")
+                )
+        except Exception as exc:  # noqa: BLE001 - one server's Mailu must not stop the sweep
+            log.warning("DKIM key of %s on %s unknown: %s", domain, server, type(exc).__name__)
+            return (server, domain), None
+
+    if not asks:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(DKIM_LOOKUPS, len(asks))) as pool:
+        return {key: found for key, found in pool.map(ask, asks) if found is not None}
+
+
+def facts_results(
+    names: Sequence[str], directory: Path, thresholds: FactsThresholds, now: datetime
+) -> list[CheckResult]:
+    """The inside checks of each server from <directory>/<name>.json (playbooks/health_facts.yml)."""
+    out: list[CheckResult] = []
+    for name in names:
+        path = directory / f"{name}.json"
+        if not path.is_file():
+            out.append(
+                CheckResult(
+                    name,
+                    "facts",
+                    Status.UNKNOWN,
+                    None,
+                    "no inside facts yet: playbooks/health_facts.yml has not reported",
+                    now,
+                )
+            )
+            continue
+        age = now - datetime.fromtimestamp(path.stat().st_mtime, now.tzinfo)
+        minutes = int(age.total_seconds() // 60)
+        if age > FACTS_MAX_AGE:
+            out.append(
+                CheckResult(
+                    name,
+                    "facts",
+                    Status.WARNING,
+                    minutes,
+                    f"inside facts are {minutes} min old: is the facts play running?",
+                    now,
+                )
+            )
+            continue
+        try:
+            found = evaluate_facts(name, path.read_bytes(), thresholds, now)
+        except FactsError as exc:
+            out.append(CheckResult(name, "facts", Status.UNKNOWN, None, f"facts unreadable: {exc}", now))
+            continue
+        out.append(
+            CheckResult(name, "facts", Status.OK, minutes, f"inside facts from {minutes} min ago", now)
+        )
+        out.extend(found)
+    return out
+
+
+def deliver_with_retry(
+    router: NotificationRouter, notes: Sequence[Any], delay: float = RETRY_DELAY
+) -> list[Delivery]:
+    """Deliver; resend each failed (notification, notifier) once after `delay` seconds."""
+    deliveries = router.deliver(notes)
+    failed = [d for d in deliveries if not d.ok]
+    if not failed:
+        return deliveries
+    time.sleep(delay)
+    by_name = {n.name: n for n in (*router.primary, *router.escalation)}
+    final = [d for d in deliveries if d.ok]
+    for d in failed:
+        try:
+            by_name[d.notifier].send(d.notification)
+        except Exception as exc:  # noqa: BLE001 - NotificationError and anything else: counted, logged
+            log.warning("notification retry via %s failed: %s", d.notifier, type(exc).__name__)
+            final.append(Delivery(d.notification, d.notifier, str(exc)[:200]))
+        else:
+            final.append(Delivery(d.notification, d.notifier))
+    return final
+
+
+def targets(server_id: int | None = None, app: Flask | None = None) -> list[ServerTarget]:
+    """Active servers with a host name and a public address (others cannot be checked from outside);
+    with `app`, each domain carries the DKIM key its server's Mailu signs with."""
     query = select(Server).where(Server.status == ServerStatus.ACTIVE, Server.hostname.is_not(None))
     if server_id is not None:
         query = query.where(Server.id == server_id)
@@ -119,13 +265,17 @@ def sweep_health(server_id: int | None = None) -> dict[str, int]:
     app = worker_app()
     with app.app_context():
         config = monitoring_config()
-        router = notification_router()
+        router = notification_router(app=app)
         store = SqlHealthStore()
-        found = targets(server_id)
+        found = targets(server_id, app)
         report = SweepEngine(config).run(found)
-        notes = record_results(store, report.results, config.alerts)
+        results = list(report.results)
+        facts_dir = os.environ.get("MAILFLEET_HEALTH_FACTS_DIR")
+        if facts_dir:
+            results += facts_results([t.name for t in found], Path(facts_dir), config.facts, utcnow())
+        notes = record_results(store, results, config.alerts)
         notes += escalate_due(store, config.alerts, utcnow())
-        deliveries = router.deliver(notes)
+        deliveries = deliver_with_retry(router, notes)
         counts = {status.value: n for status, n in report.counts().items()}
         summary = {
             "servers": len(found),
