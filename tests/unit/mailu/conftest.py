@@ -26,11 +26,19 @@ class DoubleServer:
 @pytest.fixture
 def mailu_double(tmp_path) -> Iterator[DoubleServer]:
     state = MailuDoubleState(tmp_path / "mailu-double.json", auth_ratelimit=5, auth_window=3600)
-    state.register(MAIL_HOST, {
-        "api_token": TOKEN, "domain": "acme.test", "hostnames": [MAIL_HOST], "dmarc_rua": "admin",
-        "initial_admin_account": "admin", "initial_admin_domain": "acme.test",
-        "initial_admin_pw": ADMIN_PW, "initial_admin_mode": "ifmissing",
-    })
+    state.register(
+        MAIL_HOST,
+        {
+            "api_token": TOKEN,
+            "domain": "acme.test",
+            "hostnames": [MAIL_HOST],
+            "dmarc_rua": "admin",
+            "initial_admin_account": "admin",
+            "initial_admin_domain": "acme.test",
+            "initial_admin_pw": ADMIN_PW,
+            "initial_admin_mode": "ifmissing",
+        },
+    )
     server = make_server("127.0.0.1", 0, create_app(state=state), threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

@@ -188,8 +188,11 @@ def test_tokens_and_the_tokenuser_path(client, mailu_double):
     with pytest.raises(MailuNotFoundError):
         client.create_token("ghost@acme.test")
     # The slash form does not exist on the real server, nor on the double.
-    raw = requests.get(f"{mailu_double.base_url()}/token/user/admin@acme.test",
-                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    raw = requests.get(
+        f"{mailu_double.base_url()}/token/user/admin@acme.test",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=5,
+    )
     assert raw.status_code == 404
 
 
@@ -224,8 +227,11 @@ def test_wrong_tokens_lock_the_ip_out_then_429_even_with_the_right_token(client,
         client.list_domains()
     assert err.value.status == 429
     # Another IP (Mailu reads X-Real-IP from its front) is not locked out.
-    other = requests.get(f"{mailu_double.base_url()}/domain", timeout=5,
-                         headers={"Authorization": f"Bearer {TOKEN}", "X-Real-IP": "198.18.9.9"})
+    other = requests.get(
+        f"{mailu_double.base_url()}/domain",
+        timeout=5,
+        headers={"Authorization": f"Bearer {TOKEN}", "X-Real-IP": "198.18.9.9"},
+    )
     assert other.status_code == 200
 
 
@@ -260,10 +266,14 @@ def test_bulk_create_ten_mailboxes(client, mailu_double):
 
 def test_bulk_create_records_conflicts_and_goes_on(client):
     client.create_user("taken@acme.test", "Secret-pass-123")
-    result = client.create_users([
-        {"email": "new1@acme.test"}, {"email": "taken@acme.test"}, {"email": "x@missing.test"},
-        {"email": "new2@acme.test", "password": "Chosen-pass-999"},
-    ])
+    result = client.create_users(
+        [
+            {"email": "new1@acme.test"},
+            {"email": "taken@acme.test"},
+            {"email": "x@missing.test"},
+            {"email": "new2@acme.test", "password": "Chosen-pass-999"},
+        ]
+    )
     assert result.created == ["new1@acme.test", "new2@acme.test"]
     assert isinstance(result.failed["taken@acme.test"], MailuDuplicateError)
     assert isinstance(result.failed["x@missing.test"], MailuNotFoundError)
