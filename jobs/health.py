@@ -117,14 +117,20 @@ def notification_router(env: Mapping[str, str] | None = None, app: Flask | None 
             )
         )
     secret = _env(env, "MAILFLEET_ALERT_WEBHOOK_SECRET")
-    for key, channel in (
-        ("MAILFLEET_ALERT_WEBHOOK_URL", primary),
-        ("MAILFLEET_ALERT_ESCALATION_WEBHOOK_URL", escalation),
-    ):
+    hooks = (
+        ("MAILFLEET_ALERT_WEBHOOK_URL", primary, "webhook"),
+        ("MAILFLEET_ALERT_ESCALATION_WEBHOOK_URL", escalation, "webhook-escalation"),
+    )
+    if not secret and app is not None and any(env.get(key) for key, _, _ in hooks):
+        secret = _stored_webhook_secret(app)
+    for key, channel, name in hooks:
         if env.get(key):
             if not secret:
-                raise MonitoringConfigError(f"{key} needs MAILFLEET_ALERT_WEBHOOK_SECRET(_FILE)")
-            channel.append(WebhookNotifier(env[key], secret.encode()))
+                raise MonitoringConfigError(
+                    f"{key} needs MAILFLEET_ALERT_WEBHOOK_SECRET(_FILE) or {WEBHOOK_SECRET_PATH} "
+                    "webhook_secret in the secrets store"
+                )
+            channel.append(WebhookNotifier(env[key], secret.encode(), name=name))
     return NotificationRouter(tuple(primary), tuple(escalation))
 
 
@@ -244,17 +250,21 @@ def targets(server_id: int | None = None, app: Flask | None = None) -> list[Serv
     query = select(Server).where(Server.status == ServerStatus.ACTIVE, Server.hostname.is_not(None))
     if server_id is not None:
         query = query.where(Server.id == server_id)
+    servers = [s for s in db.session.scalars(query) if s.public_ipv4 or s.public_ipv6]
+    keys = _dkim_keys(app, servers) if app is not None else {}
     out = []
-    for s in db.session.scalars(query):
-        if not (s.public_ipv4 or s.public_ipv6):
-            continue
+    for s in servers:
+        domains = []
+        for d in s.domains:
+            selector, key = keys.get((s.name, d.name), ("dkim", None))
+            domains.append(MailDomain(d.name, dkim_selector=selector, dkim_public_key=key))
         out.append(
             ServerTarget(
                 name=s.name,
                 hostname=s.hostname,
                 ipv4=(s.public_ipv4,) if s.public_ipv4 else (),
                 ipv6=(s.public_ipv6,) if s.public_ipv6 else (),
-                domains=tuple(MailDomain(d.name) for d in s.domains),
+                domains=tuple(domains),
             )
         )
     return out
