@@ -56,8 +56,13 @@ class PlaybookRun:
     recap: dict[str, HostRecap] = field(default_factory=dict)
 
     def _explain(self, why: str) -> str:
-        tail = "\n".join(self.stdout.splitlines()[-120:])
-        return f"{why}\n--- ansible-playbook {' '.join(self.args)}\n{tail}\n--- stderr\n{self.stderr[-3000:]}"
+        lines = self.stdout.splitlines()
+        fatal = [i for i, line in enumerate(lines) if line.startswith("fatal:")]
+        failures = "\n...\n".join("\n".join(lines[max(i - 2, 0) : i + 25]) for i in fatal)
+        tail = "\n".join(lines[-60:])
+        command = " ".join(self.args)
+        return (f"{why}\n--- ansible-playbook {command}\n--- failures\n{failures}"
+                f"\n--- tail\n{tail}\n--- stderr\n{self.stderr[-3000:]}")
 
     def assert_ok(self) -> PlaybookRun:
         """The run succeeded on every host: rc 0, a recap, no failed or unreachable host."""
@@ -95,6 +100,31 @@ def parse_recap(stdout: str) -> dict[str, HostRecap]:
     return recap
 
 
+def host_vars(host: Any) -> dict[str, str]:
+    """Connection variables of one testbed host (`.address`, `.ssh_key`, `.ssh_user`)."""
+    return {
+        "ansible_host": host.address,
+        "ansible_user": getattr(host, "ssh_user", "root"),
+        "ansible_ssh_private_key_file": str(host.ssh_key),
+    }
+
+
+def write_inventory_groups(
+    directory: Path,
+    groups: Mapping[str, tuple[Iterable[Any], Mapping[str, Any]]],
+    *,
+    name: str = "inventory.json",
+) -> Path:
+    """Write a JSON (YAML-compatible) inventory: {group: (testbed hosts, group vars)}."""
+    children = {
+        group: {"hosts": {h.name: host_vars(h) for h in hosts}, "vars": dict(group_vars)}
+        for group, (hosts, group_vars) in groups.items()
+    }
+    path = Path(directory) / name
+    path.write_text(json.dumps({"all": {"children": children}}, indent=2))
+    return path
+
+
 def write_inventory(
     directory: Path,
     hosts: Iterable[Any],
@@ -103,19 +133,8 @@ def write_inventory(
     group_vars: Mapping[str, Any] | None = None,
     name: str = "inventory.json",
 ) -> Path:
-    """Write a JSON (YAML-compatible) inventory for testbed hosts (`.name`, `.address`, `.ssh_key`)."""
-    host_vars = {
-        h.name: {
-            "ansible_host": h.address,
-            "ansible_user": getattr(h, "ssh_user", "root"),
-            "ansible_ssh_private_key_file": str(h.ssh_key),
-        }
-        for h in hosts
-    }
-    inventory = {"all": {"children": {group: {"hosts": host_vars, "vars": dict(group_vars or {})}}}}
-    path = Path(directory) / name
-    path.write_text(json.dumps(inventory, indent=2))
-    return path
+    """Write an inventory with one group of testbed hosts."""
+    return write_inventory_groups(directory, {group: (hosts, group_vars or {})}, name=name)
 
 
 def run_playbook(
@@ -125,9 +144,12 @@ def run_playbook(
     extra_vars: Mapping[str, Any] | None = None,
     tags: Iterable[str] | None = None,
     limit: str | None = None,
+    env: Mapping[str, str] | None = None,
     timeout: float = 600,
 ) -> PlaybookRun:
-    """Run ansible-playbook from the repository root with its ansible.cfg and return the parsed run."""
+    """Run ansible-playbook from the repository root with its ansible.cfg and return the parsed run.
+
+    `env` adds environment variables (for example the secrets store's, read by the lookup)."""
     args = ["-i", str(inventory), str(REPO / playbook)]
     if tags:
         args += ["--tags", ",".join(tags)]
@@ -140,8 +162,9 @@ def run_playbook(
         with os.fdopen(fd, "w") as handle:
             json.dump(dict(extra_vars), handle)
         args += ["-e", f"@{vars_file}"]
-    env = {
+    run_env = {
         **os.environ,
+        **dict(env or {}),
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
@@ -152,7 +175,7 @@ def run_playbook(
         proc = subprocess.run(
             [str(ANSIBLE_PLAYBOOK), *args],
             cwd=REPO,
-            env=env,
+            env=run_env,
             capture_output=True,
             text=True,
             timeout=timeout,
