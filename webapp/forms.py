@@ -57,7 +57,7 @@ class ProvisionForm(SubmissionForm):
     )
     plan = StringField(
         "Plan",
-        default="1",
+        default="101",
         validators=[DataRequired(), Length(max=64)],
         description="Hostwinds plan id (rid) or name",
     )

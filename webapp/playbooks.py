@@ -24,8 +24,11 @@ CATALOGUE: dict[str, Playbook] = {
             "provision",
             "provision.yml",
             "Provision a server",
-            # Names as playbooks/provision.yml reads them; mailfleet_tenant comes from the inventory.
-            frozenset({"hostwinds_location", "hostwinds_plan", "hostwinds_index", "mail_hostname"}),
+            # Names as playbooks/provision.yml reads them. mailfleet_tenant is in the inventory too,
+            # but play-level host patterns see only extra vars.
+            frozenset(
+                {"mailfleet_tenant", "hostwinds_location", "hostwinds_plan", "hostwinds_index", "mail_hostname"}
+            ),
         ),
         Playbook("site", "site.yml", "Configure the tenant's servers", frozenset()),
         Playbook("domain", "site.yml", "Add a mail domain", frozenset({"mailfleet_domains"})),

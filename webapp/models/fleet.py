@@ -31,7 +31,9 @@ class Server(db.Model):  # type: ignore[name-defined,misc]
     tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
     # The inventory name and the provider label (srvrname), e.g. mf-acme-1.
     name: Mapped[str] = mapped_column(String(253), unique=True)
-    hostname: Mapped[str | None] = mapped_column(String(253))
+    hostname: Mapped[str | None] = mapped_column(String(253))  # the provider's
+    # The mail host name (FQDN, PTR of the main IP): Mailu's address, set when provisioned.
+    mail_hostname: Mapped[str | None] = mapped_column(String(253))
     provider_id: Mapped[int | None] = mapped_column(unique=True)
     public_ipv4: Mapped[str | None] = mapped_column(String(45))
     public_ipv6: Mapped[str | None] = mapped_column(String(45))

@@ -61,6 +61,7 @@ def provision_server(
         location=location,
         plan=plan,
         status=ServerStatus.REQUESTED,
+        mail_hostname=mail_hostname,
     )
     db.session.add(server)
     return runs.submit_run(
@@ -69,6 +70,7 @@ def provision_server(
         "provision",
         submission_key=submission_key,
         extravars={
+            "mailfleet_tenant": tenant.slug,
             "hostwinds_location": location,
             "hostwinds_plan": plan,
             "hostwinds_index": parse_srvrname(server.name).index,

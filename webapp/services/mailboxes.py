@@ -78,7 +78,7 @@ def create_mailboxes(
 
     spec = [{"email": email, **({"quota_bytes": quota_bytes} if quota_bytes else {})} for email in emails]
     try:
-        with mailu_client(tenant.slug, domain.server.name) as client:
+        with mailu_client(tenant.slug, domain.server.mail_hostname or domain.server.name) as client:
             result = client.create_users(spec)
     except (MailuValidationError, SecretsError) as exc:
         raise UpstreamError(f"cannot reach this tenant's Mailu: {exc}") from None

@@ -147,6 +147,7 @@ def test_double_submitted_form_makes_one_run(as_admin, world):
     assert db.session.execute(select(func.count()).select_from(Server)).scalar_one() == 1
     run = db.session.execute(select(Run)).scalar_one()
     assert run.extravars == {
+        "mailfleet_tenant": "acme",
         "hostwinds_location": "Seattle",
         "hostwinds_plan": "1",
         "hostwinds_index": 1,
