@@ -76,32 +76,28 @@ def start(
 
 def stop(record: Recorded, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
     """Signal the recorded process, wait for it to exit, then SIGKILL if it has not."""
-    if not record.alive():
-        return
+    child = _children.pop(record.pid, None)
     try:
-        os.kill(record.pid, sig)
+        if record.alive():
+            os.kill(record.pid, sig)
+            if not _wait_gone(record, child, timeout):
+                os.kill(record.pid, signal.SIGKILL)
+                _wait_gone(record, child, 30)
     except ProcessLookupError:
-        return
+        pass
+    if child is not None:  # collect our child's exit status so it leaves no zombie behind
+        child.wait()
+
+
+def _wait_gone(record: Recorded, child: subprocess.Popen[bytes] | None, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _reap(record.pid)
+        if child is not None:
+            child.poll()
         if not record.alive():
-            return
+            return True
         time.sleep(0.05)
-    try:
-        os.kill(record.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    while record.alive():
-        _reap(record.pid)
-        time.sleep(0.05)
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status if the process is our child, so it does not linger as a zombie."""
-    proc = _children.get(pid)
-    if proc is not None and proc.poll() is not None:
-        del _children[pid]
+    return False
 
 
 def tail(path: Path, lines: int = 40) -> str:
