@@ -74,15 +74,18 @@ def yaml_unsafe(extravars: Mapping[str, Any]) -> str:
     return "".join(f"{json.dumps(key)}: {render(value)}\n" for key, value in extravars.items())
 
 
-def child_environment(worker_env: Mapping[str, str], repo_dir: Path, private_dir: Path) -> dict[str, str]:
+def child_environment(
+    worker_env: Mapping[str, str], repo_dir: Path, private_dir: Path, control_dir: Path
+) -> dict[str, str]:
     """The allow-listed environment of ansible-playbook (everything else of the worker's stays out)."""
     env = {k: v for k, v in worker_env.items() if k in CHILD_ENV_NAMES or k.startswith(CHILD_ENV_PREFIXES)}
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([venv_bin, "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"])
     env.setdefault("LANG", "C.UTF-8")
     env["ANSIBLE_CONFIG"] = str(repo_dir / "ansible.cfg")
-    # Per-run SSH control sockets and local temp files, removed with the private directory.
-    env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(private_dir / "cp")
+    # Per-run SSH control sockets (a short path: a socket path must stay under 108 bytes) and
+    # local temp files; both removed after the run.
+    env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir)
     env["ANSIBLE_LOCAL_TEMP"] = str(private_dir / "tmp")
     return env
 
@@ -104,6 +107,7 @@ def run_playbook(
 ) -> RunResult:
     spec.work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     private_dir = Path(tempfile.mkdtemp(prefix=private_dir_prefix(spec.run_id), dir=spec.work_dir))  # 0700
+    control_dir = Path(tempfile.mkdtemp(prefix=f"mfcp{spec.run_id}-"))
     child: dict[str, int] = {}
     try:
         _write(private_dir / "inventory" / "hosts.json", json.dumps(spec.inventory))
@@ -124,7 +128,10 @@ def run_playbook(
         # Runner seeded the child's environment with a copy of ours: keep only what runner itself
         # set (its callback plugin settings) plus the allow-list.
         runner_settings = {k: v for k, v in config.env.items() if os.environ.get(k) != v}
-        config.env = {**runner_settings, **child_environment(os.environ, spec.project_dir, private_dir)}
+        config.env = {
+            **runner_settings,
+            **child_environment(os.environ, spec.project_dir, private_dir, control_dir),
+        }
 
         def cancel_callback() -> bool:
             if "pid" not in child:
@@ -148,4 +155,6 @@ def run_playbook(
         return RunResult(status=runner.status, rc=runner.rc, leftovers_killed=killed)
     finally:
         processes.kill_run_processes(child.get("pid"), str(private_dir))
+        processes.kill_run_processes(None, str(control_dir))  # SSH masters kept alive by ControlPersist
         shutil.rmtree(private_dir, ignore_errors=True)
+        shutil.rmtree(control_dir, ignore_errors=True)

@@ -27,7 +27,13 @@ CATALOGUE: dict[str, Playbook] = {
             # Names as playbooks/provision.yml reads them. mailfleet_tenant is in the inventory too,
             # but play-level host patterns see only extra vars.
             frozenset(
-                {"mailfleet_tenant", "hostwinds_location", "hostwinds_plan", "hostwinds_index", "mail_hostname"}
+                {
+                    "mailfleet_tenant",
+                    "hostwinds_location",
+                    "hostwinds_plan",
+                    "hostwinds_index",
+                    "mail_hostname",
+                }
             ),
         ),
         Playbook("site", "site.yml", "Configure the tenant's servers", frozenset()),
