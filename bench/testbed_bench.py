@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 GOAL_WARM_5 = 20.0
 INSTANCE = 210
@@ -40,14 +39,22 @@ def measure(hosts: int, cache_dir: str | None) -> dict[str, float]:
     env = dict(os.environ)
     if cache_dir:
         env["MAILFLEET_CACHE_DIR"] = cache_dir
-    out = subprocess.run([sys.executable, "-c", CHILD.format(instance=INSTANCE), str(hosts)],
-                         env=env, capture_output=True, text=True, check=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD.format(instance=INSTANCE), str(hosts)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--skip-cold", action="store_true", help="skip the two debootstrap builds (~1 min each)")
+    parser.add_argument(
+        "--skip-cold", action="store_true", help="skip the two debootstrap builds (~1 min each)"
+    )
     args = parser.parse_args()
     rows = []
     for hosts in (1, 5):
@@ -63,7 +70,8 @@ def main() -> None:
     for kind, hosts, t in rows:
         goal = f"< {GOAL_WARM_5:.0f} s" if (kind, hosts) == ("warm", 5) else ""
         verdict = ("met" if t["total"] < GOAL_WARM_5 else "MISSED") if goal else ""
-        print(f"{kind:<6}{hosts:>6}{t['services']:>12.1f}{t['hosts']:>10.1f}{t['total']:>10.1f}   {goal} {verdict}")
+        figures = f"{t['services']:>12.1f}{t['hosts']:>10.1f}{t['total']:>10.1f}"
+        print(f"{kind:<6}{hosts:>6}{figures}   {goal} {verdict}")
 
 
 if __name__ == "__main__":

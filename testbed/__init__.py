@@ -73,8 +73,21 @@ class Testbed:
         key = self.layout.state_dir / "ssh" / "id_ed25519"
         if not key.exists():
             key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"mailfleet-testbed-{self.instance}",
-                            "-f", str(key)], check=True)
+            subprocess.run(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    f"mailfleet-testbed-{self.instance}",
+                    "-f",
+                    str(key),
+                ],
+                check=True,
+            )
         return key
 
     def double_url(self, name: str) -> str:
@@ -160,10 +173,18 @@ class Testbed:
             if not self._running(procs, key):
                 env = {**os.environ, "MAILFLEET_TESTBED_INSTANCE": str(self.instance)}
                 procs[key] = start(
-                    [sys.executable, "-m", "testbed.doubles.serve", name,
-                     "--bind", f"{self.layout.doubles}:{DOUBLE_PORTS[name]}",
-                     "--state-dir", str(self.layout.state_dir / "doubles" / name)],
-                    log=self.layout.state_dir / "doubles" / f"{name}.log", env=env,
+                    [
+                        sys.executable,
+                        "-m",
+                        "testbed.doubles.serve",
+                        name,
+                        "--bind",
+                        f"{self.layout.doubles}:{DOUBLE_PORTS[name]}",
+                        "--state-dir",
+                        str(self.layout.state_dir / "doubles" / name),
+                    ],
+                    log=self.layout.state_dir / "doubles" / f"{name}.log",
+                    env=env,
                 ).to_json()
         from testbed.doubles.serve import wait_ready  # noqa: PLC0415 - only needed here
 
@@ -173,8 +194,11 @@ class Testbed:
     # -- hosts -----------------------------------------------------------------------------
     def hosts(self) -> list[Host]:
         state = self.state.read()
-        return [self._host(name, data) for name, data in sorted(state["hosts"].items())
-                if Recorded.from_json(data["nspawn"]).alive()]
+        return [
+            self._host(name, data)
+            for name, data in sorted(state["hosts"].items())
+            if Recorded.from_json(data["nspawn"]).alive()
+        ]
 
     def host(self, name: str) -> Host:
         data = self.state.read()["hosts"].get(name)
@@ -205,14 +229,20 @@ class Testbed:
                 index = next(i for i in range(MAX_HOSTS) if i not in used)
                 root = hostlib.prepare(self.layout, name, index, lower, keys)
                 record = hostlib.boot(self.layout, name, index, root)
-                state["hosts"][name] = {"index": index, "address": self.layout.host_address(index),
-                                        "nspawn": record.to_json(), "init": None}
+                state["hosts"][name] = {
+                    "index": index,
+                    "address": self.layout.host_address(index),
+                    "nspawn": record.to_json(),
+                    "init": None,
+                }
                 booting.append((self._host(name, state["hosts"][name]), record))
         errors = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(booting))) as pool:
-            futures = {pool.submit(hostlib.wait_for_ssh, h, r, hostlib.host_dir(self.layout, h.name) / "console.log"): h
-                       for h, r in booting}
-            for future, host in futures.items():
+            futures = [
+                pool.submit(hostlib.wait_for_ssh, h, r, hostlib.host_dir(self.layout, h.name) / "console.log")
+                for h, r in booting
+            ]
+            for future in futures:
                 try:
                     future.result()
                 except TestbedError as exc:
@@ -222,8 +252,8 @@ class Testbed:
                 init = hostlib.container_init(record)
                 state["hosts"][host.name]["init"] = init.to_json() if init else None
         if errors:
-            for host, _ in booting:
-                self.stop_host(host.name)
+            for booted, _ in booting:
+                self.stop_host(booted.name)
             raise TestbedError("\n\n".join(errors))
         return [h for h, _ in booting]
 
@@ -254,11 +284,17 @@ class Testbed:
         state = self.state.read()
         return {
             "instance": self.instance,
-            "processes": {n: {"pid": d["pid"], "running": Recorded.from_json(d).alive()}
-                          for n, d in sorted(state["processes"].items())},
+            "processes": {
+                n: {"pid": d["pid"], "running": Recorded.from_json(d).alive()}
+                for n, d in sorted(state["processes"].items())
+            },
             "hosts": {h.name: h.address for h in self.hosts()},
-            "dns": {"primary": self.layout.dns_primary, "secondary": self.layout.dns_secondary,
-                    "resolver": self.layout.resolver, "zones": state["zones"]},
+            "dns": {
+                "primary": self.layout.dns_primary,
+                "secondary": self.layout.dns_secondary,
+                "resolver": self.layout.resolver,
+                "zones": state["zones"],
+            },
             "acme": self.acme.directory_url,
             "redis": self.redis_url,
             "links": network.leftover_links(self.layout),

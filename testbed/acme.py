@@ -73,23 +73,38 @@ class Acme:
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailfleet testbed ACME TLS CA")])
         ca = (
-            x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-            .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=3650))
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
             .sign(ca_key, hashes.SHA256())
         )
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pebble.testbed")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("pebble.testbed"), x509.DNSName("localhost"),
-                x509.IPAddress(ipaddress.ip_address(self.layout.pebble)),
-            ]), critical=False)
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [
+                        x509.DNSName("pebble.testbed"),
+                        x509.DNSName("localhost"),
+                        x509.IPAddress(ipaddress.ip_address(self.layout.pebble)),
+                    ]
+                ),
+                critical=False,
+            )
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
@@ -97,20 +112,28 @@ class Acme:
         (self.dir / "tls-ca.pem").write_bytes(ca.public_bytes(pem))
         (self.dir / "tls-cert.pem").write_bytes(cert.public_bytes(pem))
         key_path = self.dir / "tls-key.pem"
-        key_path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        key_path.write_bytes(
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
         key_path.chmod(0o600)
 
     def start(self) -> Recorded:
         env = {
             "PATH": "/usr/bin:/bin",
-            "PEBBLE_VA_NOSLEEP": "1",      # validate at once instead of after a random sleep
+            "PEBBLE_VA_NOSLEEP": "1",  # validate at once instead of after a random sleep
             "PEBBLE_WFE_NONCEREJECT": "0",  # no random badNonce: tests must not be flaky
             "PEBBLE_AUTHZREUSE": "0",
         }
         return start(
-            ["/usr/bin/pebble", "-config", str(self.dir / "pebble.json"),
-             "-dnsserver", f"{self.layout.resolver}:53"],
-            log=self.dir / "pebble.log", env=env,
+            [
+                "/usr/bin/pebble",
+                "-config",
+                str(self.dir / "pebble.json"),
+                "-dnsserver",
+                f"{self.layout.resolver}:53",
+            ],
+            log=self.dir / "pebble.log",
+            env=env,
         )
 
     def wait_ready(self, timeout: float = 20.0) -> None:
@@ -121,12 +144,17 @@ class Acme:
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(info.directory_url, context=context, timeout=2) as r:  # noqa: S310
-                    json.load(r)
-                with urllib.request.urlopen(f"{info.management_url}/roots/0", context=context, timeout=2) as r:  # noqa: S310
-                    info.issuing_root_path.write_bytes(r.read())
+                json.loads(_fetch(info.directory_url, context))
+                info.issuing_root_path.write_bytes(_fetch(f"{info.management_url}/roots/0", context))
                 return
             except OSError as exc:
                 last_error = exc
                 time.sleep(0.1)
-        raise TestbedError(f"Pebble did not answer within {timeout:.0f}s ({last_error}):\n{tail(self.dir / 'pebble.log')}")
+        raise TestbedError(
+            f"Pebble did not answer within {timeout:.0f}s ({last_error}):\n{tail(self.dir / 'pebble.log')}"
+        )
+
+
+def _fetch(url: str, context: ssl.SSLContext) -> bytes:
+    with urllib.request.urlopen(url, context=context, timeout=2) as response:  # noqa: S310 - https only
+        return response.read()

@@ -19,12 +19,22 @@ class AptProxy:
         for d in (self.dir, cache):
             d.mkdir(parents=True, exist_ok=True)
         return start(
-            ["/usr/sbin/apt-cacher-ng", "-c", "/etc/apt-cacher-ng", "ForeGround=1",
-             f"Port={PORT}", f"BindAddress={self.layout.gateway}", f"CacheDir={cache}",
-             f"LogDir={self.dir}", f"PidFile={self.dir}/pid", f"SocketPath={self.dir}/socket",
-             "ReportPage=", "ExThreshold=30",
-             # Debian's backends_debian is empty here, which makes debrep answer "503 Host not
-             # found"; name the upstream explicitly (as secdeb already does).
-             "Remap-debrep=file:deb_mirror*.gz /debian ; http://deb.debian.org/debian/"],
+            [
+                "/usr/sbin/apt-cacher-ng",
+                "-c",
+                "/etc/apt-cacher-ng",
+                "ForeGround=1",
+                f"Port={PORT}",
+                f"BindAddress={self.layout.gateway}",
+                f"CacheDir={cache}",
+                f"LogDir={self.dir}",
+                f"PidFile={self.dir}/pid",
+                f"SocketPath={self.dir}/socket",
+                "ReportPage=",
+                "ExThreshold=30",
+                # Debian's backends_debian is empty here, which makes debrep answer "503 Host not
+                # found"; name the upstream explicitly (as secdeb already does).
+                "Remap-debrep=file:deb_mirror*.gz /debian ; http://deb.debian.org/debian/",
+            ],
             log=self.dir / "stdout.log",
         )

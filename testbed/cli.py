@@ -1,9 +1,9 @@
 """mailfleet-testbed: start, inspect and stop the local testbed.
 
-    mailfleet-testbed up --hosts 2        DNS, ACME, Redis, apt proxy and two hosts
-    mailfleet-testbed status              what runs, as JSON
-    mailfleet-testbed ssh host1 [cmd]     a root shell (or a command) on a host
-    mailfleet-testbed down                stop everything by recorded PID, remove links
+mailfleet-testbed up --hosts 2        DNS, ACME, Redis, apt proxy and two hosts
+mailfleet-testbed status              what runs, as JSON
+mailfleet-testbed ssh host1 [cmd]     a root shell (or a command) on a host
+mailfleet-testbed down                stop everything by recorded PID, remove links
 """
 
 from __future__ import annotations
@@ -19,13 +19,22 @@ from testbed.hosts import SSH_OPTIONS
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mailfleet-testbed", description="The mailfleet local testbed.")
-    parser.add_argument("--instance", type=int, default=None,
-                        help="instance number (default: $MAILFLEET_TESTBED_INSTANCE or 1)")
+    parser.add_argument(
+        "--instance",
+        type=int,
+        default=None,
+        help="instance number (default: $MAILFLEET_TESTBED_INSTANCE or 1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start services (and hosts); safe to run again")
     up.add_argument("--hosts", type=int, default=0, help="at least this many hosts (host1..N)")
-    up.add_argument("--double", action="append", default=[], choices=sorted(DOUBLE_PORTS),
-                    help="also start this API double (repeatable)")
+    up.add_argument(
+        "--double",
+        action="append",
+        default=[],
+        choices=sorted(DOUBLE_PORTS),
+        help="also start this API double (repeatable)",
+    )
     sub.add_parser("down", help="stop everything this instance started")
     sub.add_parser("status", help="print what runs, as JSON")
     ssh = sub.add_parser("ssh", help="open a root shell on a host, or run a command")
@@ -50,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(tb.status(), indent=2))
         elif args.command == "ssh":
             host = tb.host(args.host)
-            os.execvp("ssh", ["ssh", *SSH_OPTIONS, "-t", "-i", str(host.ssh_key),
-                              f"root@{host.address}", *args.cmd])
+            os.execvp(  # noqa: S606 - replaces this CLI with an interactive ssh
+                "ssh", ["ssh", *SSH_OPTIONS, "-t", "-i", str(host.ssh_key), f"root@{host.address}", *args.cmd]
+            )
     except (TestbedError, ValueError) as exc:
         print(f"mailfleet-testbed: {exc}", file=sys.stderr)
         return 1

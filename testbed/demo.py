@@ -1,8 +1,8 @@
 """`make demo` / `make down`: the whole stack on testbed instance 0, ready for a newcomer.
 
-    python -m testbed.demo up      testbed (DNS, ACME, Redis, apt proxy, Hostwinds and Mailu
-                                   doubles), database, web, workers, one rq cron, an admin
-    python -m testbed.demo down    stop all of it by recorded PID and remove its interfaces
+python -m testbed.demo up      testbed (DNS, ACME, Redis, apt proxy, Hostwinds and Mailu
+                               doubles), database, web, workers, one rq cron, an admin
+python -m testbed.demo down    stop all of it by recorded PID and remove its interfaces
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def admin_password(stack: Stack) -> str:
     if path.exists():
         return path.read_text().strip()
     password = secrets.token_urlsafe(12)
-    created = stack.flask("create-admin", "--email", ADMIN_EMAIL, extra_env={"MAILFLEET_ADMIN_PASSWORD": password})
+    created = stack.flask(
+        "create-admin", "--email", ADMIN_EMAIL, extra_env={"MAILFLEET_ADMIN_PASSWORD": password}
+    )
     if created.returncode != 0:
         raise TestbedError(f"could not create the demo admin:\n{created.stdout}{created.stderr}")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -49,12 +51,13 @@ def seed_hostwinds_key(tb: Testbed, stack: Stack) -> None:
     except SecretNotFound:
         key = secrets.token_hex(20)
         store.put(HOSTWINDS_PATH, {"api_key": key})
-    request = urllib.request.Request(
-        f"{tb.double_url('hostwinds')}/_double/keys", method="POST",
+    request = urllib.request.Request(  # noqa: S310 - the loopback double
+        f"{tb.double_url('hostwinds')}/_double/keys",
+        method="POST",
         data=json.dumps({"key": key, "allow": ["127.0.0.0/8"]}).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback double
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
         pass
 
 
@@ -75,7 +78,7 @@ mailfleet demo is up (testbed instance {DEMO_INSTANCE}).
   Log in    {ADMIN_EMAIL}
   Password  {password}
 
-  Doubles (not the real APIs): Hostwinds {tb.double_url('hostwinds')}, Mailu {tb.double_url('mailu')}
+  Doubles (not the real APIs): Hostwinds {tb.double_url("hostwinds")}, Mailu {tb.double_url("mailu")}
   Logs      {DATA_DIR}/logs/   Testbed state: {tb.layout.state_dir}
   Stop      make down
 """)

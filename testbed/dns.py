@@ -1,6 +1,7 @@
 """Testbed DNS: a BIND 9 primary and secondary (NOTIFY + zone transfer, TSIG-signed RFC 2136
-updates, a settable delay before the secondary hears of a change, to show propagation lag) and an Unbound recursive resolver
-that serves only the test zones and refuses everything else, so no query ever leaves the machine.
+updates, a settable delay before the secondary hears of a change, to show propagation lag) and
+an Unbound recursive resolver that serves only the test zones and refuses everything else, so no
+query ever leaves the machine.
 """
 
 from __future__ import annotations
@@ -58,9 +59,13 @@ class Dns:
 
     def info(self, zones: list[str]) -> DnsInfo:
         return DnsInfo(
-            primary=self.layout.dns_primary, secondary=self.layout.dns_secondary,
-            resolver=self.layout.resolver, tsig_name=TSIG_NAME, tsig_algorithm=TSIG_ALGORITHM,
-            tsig_secret=self.tsig_secret, zones=tuple(zones),
+            primary=self.layout.dns_primary,
+            secondary=self.layout.dns_secondary,
+            resolver=self.layout.resolver,
+            tsig_name=TSIG_NAME,
+            tsig_algorithm=TSIG_ALGORITHM,
+            tsig_secret=self.tsig_secret,
+            zones=tuple(zones),
         )
 
     def reverse_zone(self) -> str:
@@ -77,17 +82,21 @@ class Dns:
         )
 
     def _named_conf(self, role: str, zones: list[str]) -> str:
-        l = self.layout
-        me = l.dns_primary if role == "primary" else l.dns_secondary
+        lay = self.layout
+        me = lay.dns_primary if role == "primary" else lay.dns_secondary
         d = self.dir / role
         if role == "primary":
             # NOTIFY goes through the relay, which holds it for the secondary's set delay.
             # notify-delay 0: BIND otherwise holds a second NOTIFY within 5 s of the first.
-            extra = (f"  notify explicit;\n  also-notify {{ {l.notify_relay}; }};\n  notify-delay 0;\n"
-                     f"  notify-source {me};\n  allow-transfer {{ 127.0.0.0/8; }};\n")
+            extra = (
+                f"  notify explicit;\n  also-notify {{ {lay.notify_relay}; }};\n  notify-delay 0;\n"
+                f"  notify-source {me};\n  allow-transfer {{ 127.0.0.0/8; }};\n"
+            )
         else:
             extra = f"  transfer-source {me};\n  notify no;\n"
-        zone_lines = "".join(f'zone "{z}" {{ {self._zone_stanza(role, z)} }};\n' for z in self.all_zones(zones))
+        zone_lines = "".join(
+            f'zone "{z}" {{ {self._zone_stanza(role, z)} }};\n' for z in self.all_zones(zones)
+        )
         return (
             self._keys()
             + f'controls {{ inet {me} port 953 allow {{ 127.0.0.0/8; }} keys {{ "rndc-key"; }}; }};\n'
@@ -100,19 +109,20 @@ class Dns:
             + "};\n"
             + f'logging {{ channel main {{ file "{d}/named.log"; severity info; print-time yes; }}; '
             "category default { main; }; category xfer-in { main; }; category xfer-out { main; }; "
-            "category notify { main; }; category update { main; }; };\n"
-            + zone_lines
+            "category notify { main; }; category update { main; }; };\n" + zone_lines
         )
 
     def _zone_stanza(self, role: str, zone: str) -> str:
         d = self.dir / role
         if role == "primary":
-            return (f'type primary; file "{d}/{zone}.db"; journal "{d}/{zone}.db.jnl"; '
-                    f'allow-update {{ key "{TSIG_NAME}"; }};')
+            return (
+                f'type primary; file "{d}/{zone}.db"; journal "{d}/{zone}.db.jnl"; '
+                f'allow-update {{ key "{TSIG_NAME}"; }};'
+            )
         return f'type secondary; primaries {{ {self.layout.dns_primary}; }}; file "{d}/{zone}.db";'
 
     def _zone_file(self, zone: str) -> str:
-        l = self.layout
+        lay = self.layout
         serial = int(time.time())
         lines = [
             "$TTL 60",
@@ -122,35 +132,37 @@ class Dns:
             lines += [f"@ IN NS ns1.{DEFAULT_ZONES[0]}.", f"@ IN NS ns2.{DEFAULT_ZONES[0]}."]
         else:
             lines += [
-                "@ IN NS ns1", "@ IN NS ns2",
-                f"ns1 IN A {l.dns_primary}", f"ns2 IN A {l.dns_secondary}",
+                "@ IN NS ns1",
+                "@ IN NS ns2",
+                f"ns1 IN A {lay.dns_primary}",
+                f"ns2 IN A {lay.dns_secondary}",
             ]
         return "\n".join(lines) + "\n"
 
     def _unbound_conf(self, zones: list[str]) -> str:
         """The resolver asks the primary only, so what checks and Pebble see through it is the
         newest data; the secondary's lag shows when it is asked directly, as checkers do."""
-        l = self.layout
+        lay = self.layout
         d = self.dir / "resolver"
         stubs = "".join(
-            f'stub-zone:\n  name: "{z}."\n  stub-addr: {l.dns_primary}\n'
-            for z in self.all_zones(zones)
+            f'stub-zone:\n  name: "{z}."\n  stub-addr: {lay.dns_primary}\n' for z in self.all_zones(zones)
         )
-        transparent = "".join(f'  local-zone: "{z}." transparent\n  domain-insecure: "{z}."\n'
-                              for z in self.all_zones(zones))
+        transparent = "".join(
+            f'  local-zone: "{z}." transparent\n  domain-insecure: "{z}."\n' for z in self.all_zones(zones)
+        )
         return (
             "server:\n"
-            f"  interface: {l.resolver}\n  interface: {l.gateway}\n  port: 53\n"
-            f"  access-control: 127.0.0.0/8 allow\n  access-control: {l.network} allow\n"
+            f"  interface: {lay.resolver}\n  interface: {lay.gateway}\n  port: 53\n"
+            f"  access-control: 127.0.0.0/8 allow\n  access-control: {lay.network} allow\n"
             f'  directory: "{d}"\n  pidfile: "{d}/unbound.pid"\n  logfile: "{d}/unbound.log"\n'
             '  username: ""\n  chroot: ""\n  use-syslog: no\n  do-ip6: no\n'
-            "  do-not-query-localhost: no\n  module-config: \"iterator\"\n"
+            '  do-not-query-localhost: no\n  module-config: "iterator"\n'
             "  cache-max-negative-ttl: 1\n  cache-max-ttl: 5\n  serve-expired: no\n"
             # Only the testbed's zones resolve; everything else is refused here and never sent out.
             '  local-zone: "." refuse\n'
             + transparent
             + stubs
-            + f"remote-control:\n  control-enable: yes\n  control-interface: {l.resolver}\n"
+            + f"remote-control:\n  control-enable: yes\n  control-interface: {lay.resolver}\n"
             "  control-port: 8953\n  control-use-cert: no\n"
         )
 
@@ -191,8 +203,15 @@ class Dns:
                 log=self.dir / role / "stdout.log",
             )
         records["notify-relay"] = start(
-            [sys.executable, "-m", "testbed.notify_relay", self.layout.notify_relay,
-             self.layout.dns_primary, self.layout.dns_secondary, str(self.delay_file)],
+            [
+                sys.executable,
+                "-m",
+                "testbed.notify_relay",
+                self.layout.notify_relay,
+                self.layout.dns_primary,
+                self.layout.dns_secondary,
+                str(self.delay_file),
+            ],
             log=self.dir / "notify-relay.log",
         )
         records["unbound"] = start(
@@ -214,9 +233,11 @@ class Dns:
 
     def wait_ready(self, zones: list[str], timeout: float = 20.0) -> None:
         """Wait until both servers answer SOA for every zone and the resolver answers too."""
-        l = self.layout
+        lay = self.layout
         deadline = time.monotonic() + timeout
-        pending = [(server, zone) for zone in zones for server in (l.dns_primary, l.dns_secondary, l.resolver)]
+        pending = [
+            (server, zone) for zone in zones for server in (lay.dns_primary, lay.dns_secondary, lay.resolver)
+        ]
         while pending and time.monotonic() < deadline:
             server, zone = pending[0]
             try:

@@ -20,11 +20,16 @@ from testbed.processes import Recorded, TestbedError, run, start, stop, tail
 HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 BOOT_TIMEOUT = 90.0
 SSH_OPTIONS = (
-    "-o", "BatchMode=yes",
-    "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "LogLevel=ERROR",
-    "-o", "ConnectTimeout=5",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ConnectTimeout=5",
 )
 
 
@@ -40,10 +45,14 @@ class Host:
         """Run a shell command on the host as root over SSH."""
         result = subprocess.run(
             ["ssh", *SSH_OPTIONS, "-i", str(self.ssh_key), f"{self.ssh_user}@{self.address}", command],
-            capture_output=True, text=True, timeout=timeout,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
-            raise TestbedError(f"{self.name}: `{command}` failed ({result.returncode}): {result.stderr.strip()}")
+            raise TestbedError(
+                f"{self.name}: `{command}` failed ({result.returncode}): {result.stderr.strip()}"
+            )
         return result
 
     def to_json(self) -> dict[str, object]:
@@ -67,8 +76,17 @@ def prepare(layout: Layout, name: str, index: int, lower: Path, authorized_keys:
     upper, work, root = base / "upper", base / "work", base / "root"
     for d in (upper, work, root):
         d.mkdir(parents=True)
-    run(["mount", "-t", "overlay", "overlay", "-o",
-         f"lowerdir={lower},upperdir={upper},workdir={work}", str(root)])
+    run(
+        [
+            "mount",
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            f"lowerdir={lower},upperdir={upper},workdir={work}",
+            str(root),
+        ]
+    )
     address = layout.host_address(index)
     gw = layout.gateway
     files = {
@@ -100,10 +118,18 @@ def prepare(layout: Layout, name: str, index: int, lower: Path, authorized_keys:
 def boot(layout: Layout, name: str, index: int, root: Path) -> Recorded:
     netns = network.create_host_link(layout, index)
     argv = [
-        "systemd-nspawn", "--keep-unit", "--register=no",
-        "-D", str(root), "-M", name, "-b",
+        "systemd-nspawn",
+        "--keep-unit",
+        "--register=no",
+        "-D",
+        str(root),
+        "-M",
+        name,
+        "-b",
         f"--network-namespace-path=/run/netns/{netns}",
-        "--resolv-conf=off", "--timezone=off", "--link-journal=no",
+        "--resolv-conf=off",
+        "--timezone=off",
+        "--link-journal=no",
         # nspawn grants CAP_NET_ADMIN only with --private-network, not with a namespace path; the
         # hosts own their network namespace, so nftables (firewall, fail2ban) must work inside.
         "--capability=CAP_NET_ADMIN",
@@ -120,7 +146,9 @@ def wait_for_ssh(host: Host, record: Recorded, console: Path, timeout: float = B
         if _port_open(host.address, 22) and host.ssh("true", check=False, timeout=10).returncode == 0:
             return
         time.sleep(0.1)
-    raise TestbedError(f"host {host.name} ({host.address}) did not answer SSH within {timeout:.0f}s:\n{tail(console)}")
+    raise TestbedError(
+        f"host {host.name} ({host.address}) did not answer SSH within {timeout:.0f}s:\n{tail(console)}"
+    )
 
 
 def _port_open(address: str, port: int) -> bool:
@@ -152,4 +180,3 @@ def destroy(layout: Layout, name: str, index: int, record: Recorded | None, init
         subprocess.run(["umount", "-l", str(root)], check=False)
     network.delete_host_link(layout, index)
     shutil.rmtree(host_dir(layout, name), ignore_errors=True)
-

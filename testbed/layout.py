@@ -17,7 +17,6 @@ MAX_HOSTS = 200
 FIRST_HOST_OCTET = 10
 
 
-
 def cache_root() -> Path:
     """Caches kept across runs (the root filesystem, apt packages); read at call time."""
     return Path(os.environ.get("MAILFLEET_CACHE_DIR", "/var/cache/mailfleet"))

@@ -25,7 +25,7 @@ class Redis:
         (self.dir / "redis.conf").write_text(
             f"bind {self.layout.redis}\nport {PORT}\ndir {self.dir}\n"
             # Bound to a loopback address only; protected mode would refuse 127.77.x clients.
-            "protected-mode no\ndaemonize no\nappendonly yes\nappendfsync everysec\nsave \"\"\n"
+            'protected-mode no\ndaemonize no\nappendonly yes\nappendfsync everysec\nsave ""\n'
             f"logfile {self.dir}/redis.log\n"
         )
 

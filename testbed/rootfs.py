@@ -53,7 +53,16 @@ def ensure_root() -> Path:
             return target
         building = target.with_name(target.name + ".building")
         shutil.rmtree(building, ignore_errors=True)
-        run(["debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(building), debian_mirror()])
+        run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={PACKAGES}",
+                SUITE,
+                str(building),
+                debian_mirror(),
+            ]
+        )
         _configure(building)
         shutil.rmtree(target, ignore_errors=True)
         building.rename(target)

@@ -34,9 +34,11 @@ def procfile(path: Path = REPO / "Procfile") -> dict[str, str]:
 
 def expand(command: str, env: Mapping[str, str]) -> list[str]:
     """Procfile variables (`$VAR`, `${VAR:-default}`) filled from env, then split like a shell."""
+
     def value(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(3)
         return env.get(name) or (match.group(2) or "")
+
     return shlex.split(_VAR.sub(value, command))
 
 
@@ -68,10 +70,17 @@ class Stack:
             "MAILFLEET_INSECURE_COOKIES": "1",
         }
 
-    def flask(self, *args: str, extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "flask", "--app", "webapp", *args],
-                              env={**self.env(), **(extra_env or {})}, cwd=REPO,
-                              capture_output=True, text=True, timeout=300)
+    def flask(
+        self, *args: str, extra_env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "webapp", *args],
+            env={**self.env(), **(extra_env or {})},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     def up(self) -> None:
         """Migrate the database, then start whatever of web/worker/cron is not running."""
@@ -86,8 +95,9 @@ class Stack:
                 key = f"stack-{name}"
                 if key in procs and Recorded.from_json(procs[key]).alive():
                     continue
-                procs[key] = start(expand(commands[name], self.env()), log=self.log(name),
-                                   env=self.env(), cwd=REPO).to_json()
+                procs[key] = start(
+                    expand(commands[name], self.env()), log=self.log(name), env=self.env(), cwd=REPO
+                ).to_json()
         self.wait_ready()
 
     def log(self, name: str) -> Path:
@@ -102,7 +112,9 @@ class Stack:
                         return
             except (urllib.error.URLError, OSError):
                 time.sleep(0.2)
-        raise TestbedError(f"the web app did not answer on {self.url} within {timeout:.0f}s:\n{tail(self.log('web'))}")
+        raise TestbedError(
+            f"the web app did not answer on {self.url} within {timeout:.0f}s:\n{tail(self.log('web'))}"
+        )
 
     def down(self) -> None:
         with self.tb.state.locked() as state:

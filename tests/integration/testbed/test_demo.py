@@ -18,29 +18,47 @@ pytestmark = pytest.mark.testbed
 def test_demo_up_twice_then_down_leaves_nothing(testbed, tmp_path, repo_root):
     instance = (testbed.instance + 100) % 256  # beside the session's instance, never the real demo's 0
     port = 18000 + instance
-    env = {**os.environ, "MAILFLEET_DEMO_INSTANCE": str(instance), "MAILFLEET_DEMO_PORT": str(port),
-           "MAILFLEET_DEMO_DATA_DIR": str(tmp_path / "demo")}
+    env = {
+        **os.environ,
+        "MAILFLEET_DEMO_INSTANCE": str(instance),
+        "MAILFLEET_DEMO_PORT": str(port),
+        "MAILFLEET_DEMO_DATA_DIR": str(tmp_path / "demo"),
+    }
     demo = [sys.executable, "-m", "testbed.demo"]
     tb = Testbed(instance)
     try:
-        first = subprocess.run([*demo, "up"], env=env, cwd=repo_root, capture_output=True, text=True, timeout=300)
+        first = subprocess.run(
+            [*demo, "up"], env=env, cwd=repo_root, capture_output=True, text=True, timeout=300
+        )
         assert first.returncode == 0, first.stdout + first.stderr
         assert f"http://127.0.0.1:{port}" in first.stdout and "Password" in first.stdout
         started = {n: Recorded.from_json(d) for n, d in tb.state.read()["processes"].items()}
-        assert {"stack-web", "stack-worker", "stack-cron", "redis", "named-primary", "pebble",
-                "double-hostwinds", "double-mailu"} <= set(started)
+        assert {
+            "stack-web",
+            "stack-worker",
+            "stack-cron",
+            "redis",
+            "named-primary",
+            "pebble",
+            "double-hostwinds",
+            "double-mailu",
+        } <= set(started)
         assert all(r.alive() for r in started.values())
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as page:
             assert page.status == 200
 
         # Safe to run again: the same processes stay, nothing is started twice.
-        second = subprocess.run([*demo, "up"], env=env, cwd=repo_root, capture_output=True, text=True, timeout=300)
+        second = subprocess.run(
+            [*demo, "up"], env=env, cwd=repo_root, capture_output=True, text=True, timeout=300
+        )
         assert second.returncode == 0, second.stdout + second.stderr
         again = {n: Recorded.from_json(d) for n, d in tb.state.read()["processes"].items()}
         assert again == started
         assert second.stdout.split("Password")[1].split()[0] == first.stdout.split("Password")[1].split()[0]
     finally:
-        down = subprocess.run([*demo, "down"], env=env, cwd=repo_root, capture_output=True, text=True, timeout=300)
+        down = subprocess.run(
+            [*demo, "down"], env=env, cwd=repo_root, capture_output=True, text=True, timeout=300
+        )
     assert down.returncode == 0, down.stdout + down.stderr
     assert not any(r.alive() for r in started.values())
     assert tb.status()["links"] == []

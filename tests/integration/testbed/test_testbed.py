@@ -36,11 +36,20 @@ def _update_txt(tb, name: str, value: str) -> None:
 def test_two_hosts_run_systemd_and_answer_ansible(testbed, testbed_hosts, ansible_env, tmp_path, repo_root):
     hosts = testbed_hosts("alpha", "beta")
     inventory = tmp_path / "hosts.ini"
-    inventory.write_text("".join(
-        f"{h.name} ansible_host={h.address} ansible_user=root ansible_ssh_private_key_file={h.ssh_key}\n"
-        for h in hosts))
-    result = subprocess.run(["ansible", "all", "-i", str(inventory), "-m", "ansible.builtin.ping", "-o"],
-                            capture_output=True, text=True, env=ansible_env, cwd=repo_root, timeout=120)
+    inventory.write_text(
+        "".join(
+            f"{h.name} ansible_host={h.address} ansible_user=root ansible_ssh_private_key_file={h.ssh_key}\n"
+            for h in hosts
+        )
+    )
+    result = subprocess.run(
+        ["ansible", "all", "-i", str(inventory), "-m", "ansible.builtin.ping", "-o"],
+        capture_output=True,
+        text=True,
+        env=ansible_env,
+        cwd=repo_root,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == 2
     for host in hosts:
@@ -95,21 +104,44 @@ def test_pebble_issues_a_certificate_through_dns01(testbed, ansible_env, tmp_pat
     playbook = repo_root / "tests/integration/testbed/acme_dns01.yml"
     info = testbed.dns
     extra = {
-        "acme_directory": testbed.acme.directory_url, "acme_ca": str(testbed.acme.root_ca_path),
-        "workdir": str(tmp_path), "dns_server": info.primary, "tsig_name": info.tsig_name,
-        "tsig_algorithm": info.tsig_algorithm, "domain": "mail.example.test",
+        "acme_directory": testbed.acme.directory_url,
+        "acme_ca": str(testbed.acme.root_ca_path),
+        "workdir": str(tmp_path),
+        "dns_server": info.primary,
+        "tsig_name": info.tsig_name,
+        "tsig_algorithm": info.tsig_algorithm,
+        "domain": "mail.example.test",
     }
     (tmp_path / "vars.json").write_text(json.dumps(extra))
     env = {**ansible_env, "TSIG_SECRET": info.tsig_secret}
-    result = subprocess.run(["ansible-playbook", str(playbook), "-e", f"@{tmp_path / 'vars.json'}"],
-                            capture_output=True, text=True, env=env, cwd=repo_root, timeout=300)
+    result = subprocess.run(
+        ["ansible-playbook", str(playbook), "-e", f"@{tmp_path / 'vars.json'}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=repo_root,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    verify = subprocess.run(["openssl", "verify", "-CAfile", str(testbed.acme.issuing_root_path),
-                             "-untrusted", str(tmp_path / "chain.pem"), str(tmp_path / "cert.pem")],
-                            capture_output=True, text=True)
+    verify = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(testbed.acme.issuing_root_path),
+            "-untrusted",
+            str(tmp_path / "chain.pem"),
+            str(tmp_path / "cert.pem"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    names = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", str(tmp_path / "cert.pem")],
-                           capture_output=True, text=True).stdout
+    names = subprocess.run(
+        ["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", str(tmp_path / "cert.pem")],
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "DNS:mail.example.test" in names
 
 
