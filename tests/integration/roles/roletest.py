@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[3]
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 
 # "web1   : ok=12   changed=0    unreachable=0    failed=0    skipped=3    rescued=0    ignored=0"
+_TASK_HEADER = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\] \**$")
 _RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:[a-z]+=\d+\s*)+)$")
 
 
@@ -72,11 +73,24 @@ class PlaybookRun:
         assert not bad, self._explain(f"failed/unreachable hosts: {bad}")
         return self
 
+    def changed_tasks(self) -> list[str]:
+        """Names of the tasks (and handlers) that reported a change, in order."""
+        names: list[str] = []
+        task = ""
+        for line in self.stdout.splitlines():
+            header = _TASK_HEADER.match(line)
+            if header:
+                task = header["name"]
+            elif line.startswith("changed:") and task and task not in names:
+                names.append(task)
+        return names
+
     def assert_idempotent(self) -> PlaybookRun:
         """The run succeeded and changed nothing anywhere (changed=0 on every host)."""
         self.assert_ok()
         changed = {h: r.changed for h, r in self.recap.items() if r.changed}
-        assert not changed, self._explain(f"second run changed something: {changed}")
+        tasks = self.changed_tasks()
+        assert not changed, self._explain(f"second run changed something: {changed} in {tasks}")
         return self
 
 
