@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import dns.message
+import dns.query
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,6 +94,16 @@ def tenant_vars(tb: Testbed, host, api_url: str) -> dict[str, object]:
     }
 
 
+def published(tb: Testbed) -> dict[str, bool]:
+    """Whether the hand-offs reached DNS: DKIM (from mailu) and TLSA (from letsencrypt) on the primary."""
+    found = {}
+    for label, name, rdtype in (("DKIM", f"dkim._domainkey.{DOMAIN}", "TXT"),
+                                ("TLSA", f"_25._tcp.{MAIL_HOST}", "TLSA"), ("MX", DOMAIN, "MX")):
+        answer = dns.query.udp(dns.message.make_query(name, rdtype), tb.dns.primary, timeout=5)
+        found[label] = bool(answer.answer)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tags", default="", help="comma-separated tags (default: the whole site.yml)")
@@ -117,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fresh host {fresh.seconds:.1f}s; second run {again.seconds:.1f}s, "
                   f"changed tasks: {again.changed_tasks()}", flush=True)
             again.assert_idempotent()
+            records = published(tb) if not tags else {}
     finally:
         if started:
             tb.stop_host(args.host)
@@ -125,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     scope = ",".join(tags) if tags else "all roles"
     strategy = os.environ.get("ANSIBLE_STRATEGY", "linear (ansible.cfg)")
     print(f"site.yml ({scope}; strategy {strategy}; instance {tb.instance})")
+    if records:
+        states = ", ".join(f"{kind} {'yes' if seen else 'NO'}" for kind, seen in records.items())
+        print(f"records on the primary: {states}")
     print(f"{'run':<12} {'wall time':>10} {'goal':>8}  ok  tasks changed")
     for label, run in (("fresh host", fresh), ("second run", again)):
         recap = next(iter(run.recap.values()))
