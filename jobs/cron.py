@@ -15,6 +15,7 @@ from rq import Queue, cron
 from rq.serializers import JSONSerializer
 
 from jobs.health import SWEEP_EVERY, sweep_health
+from jobs.health_facts import enqueue_health_facts
 from jobs.reaper import reap
 from jobs.servers import refresh_servers
 
@@ -34,3 +35,4 @@ rq.cron.Queue = JSONQueue  # type: ignore[misc]
 cron.register(refresh_servers, QUEUE_NAME, interval=REFRESH_SERVERS_EVERY, job_timeout=300)
 cron.register(reap, QUEUE_NAME, interval=REAP_EVERY, job_timeout=120)
 cron.register(sweep_health, QUEUE_NAME, interval=SWEEP_EVERY, job_timeout=SWEEP_EVERY - 30)
+cron.register(enqueue_health_facts, QUEUE_NAME, interval=SWEEP_EVERY, job_timeout=120)

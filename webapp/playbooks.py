@@ -38,6 +38,8 @@ CATALOGUE: dict[str, Playbook] = {
         ),
         Playbook("site", "site.yml", "Configure the tenant's servers", frozenset()),
         Playbook("domain", "site.yml", "Add a mail domain", frozenset({"mailfleet_domains"})),
+        # Submitted every 5 minutes by jobs.health_facts (rq cron), never from a form.
+        Playbook("health_facts", "health_facts.yml", "Collect health facts", frozenset({"health_facts_dir"})),
     )
 }
 
