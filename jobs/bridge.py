@@ -17,7 +17,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ class RunSpec:
     ssh_key: str | None
     timeout: int
     work_dir: Path  # private directories are made here (per instance: under the data directory)
+    # group_vars/all files beside the inventory (jobs/sitevars.py): file name -> YAML text
+    group_vars: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ def run_playbook(
     child: dict[str, int] = {}
     try:
         _write(private_dir / "inventory" / "hosts.json", json.dumps(spec.inventory))
+        for name, text in spec.group_vars.items():
+            _write(private_dir / "inventory" / "group_vars" / "all" / Path(name).name, text)
         _write(private_dir / "env" / "extravars", yaml_unsafe(spec.extravars))
         config = RunnerConfig(
             private_data_dir=str(private_dir),

@@ -23,6 +23,7 @@ from jobs.events import EventRecorder
 from jobs.inventory import tenant_inventory
 from jobs.redact import Redactor
 from jobs.servers import apply_inventory
+from jobs.sitevars import SiteVarsError, run_group_vars
 from mailfleet.hostwinds import HostwindsError, build_srvrname
 from mailfleet.secrets import HOSTWINDS_PATH, SecretNotFound, SecretsError, tenant_prefix
 from webapp.extensions import db
@@ -86,6 +87,10 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
         ssh_key = tenant_ssh_private_key(tenant.slug)
     except SecretNotFound:
         ssh_key = None  # controller-only playbooks work; host tasks will report unreachable
+    try:
+        group_vars = run_group_vars(config["MAILFLEET_REPO_DIR"])
+    except SiteVarsError as exc:
+        return RunStatus.FAILED, None, str(exc)[:255]
     redactor = Redactor(_tenant_secret_values(tenant.slug))
     recorder = EventRecorder(run.id, redactor)
     spec = RunSpec(
@@ -98,6 +103,7 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
         ssh_key=ssh_key,
         timeout=config["MAILFLEET_RUN_TIMEOUT"],
         work_dir=run_work_dir(),
+        group_vars=group_vars,
     )
     heartbeat_every = config["MAILFLEET_LEASE_SECONDS"] / 4
     state = {"beat": time.monotonic(), "cancel_checked": 0.0, "cancel": False}

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Server, ServerStatus, Tenant
+from webapp.models import Domain, Server, ServerStatus, Tenant
 
 CONTROLLER = "localhost"
 TARGET_STATUSES = (ServerStatus.ACTIVE, ServerStatus.BUILDING, ServerStatus.REQUESTED, ServerStatus.STOPPED)
@@ -24,6 +24,11 @@ def tenant_inventory(tenant: Tenant) -> dict[str, Any]:
         .where(Server.tenant_id == tenant.id, Server.status.in_(TARGET_STATUSES))
         .order_by(Server.name)
     ).scalars()
+    domains: dict[int, list[str]] = {}
+    for server_id, name in db.session.execute(
+        select(Domain.server_id, Domain.name).where(Domain.tenant_id == tenant.id).order_by(Domain.name)
+    ):
+        domains.setdefault(server_id, []).append(name)
     hosts: dict[str, dict[str, Any]] = {}
     for server in servers:
         if server.public_ipv4 is None:
@@ -32,6 +37,9 @@ def tenant_inventory(tenant: Tenant) -> dict[str, Any]:
             "ansible_host": server.public_ipv4,
             "ansible_user": "root",
             "mailfleet_server_id": server.id,
+            # Read by inventory/group_vars/all/mailfleet.yml (the mapping to the roles' variables).
+            "mail_hostname": server.mail_hostname or server.name,
+            "mailfleet_domains": domains.get(server.id, []),
         }
     return {
         "all": {

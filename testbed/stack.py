@@ -15,8 +15,10 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from mailfleet.secrets import get_store
 from testbed import Testbed
 from testbed.processes import Recorded, TestbedError, start, stop, tail
+from testbed.sitevars import write_site_vars
 
 REPO = Path(__file__).resolve().parent.parent
 PROCESSES = ("web", "worker", "cron")
@@ -66,6 +68,8 @@ class Stack:
             "MAILFLEET_TESTBED_INSTANCE": str(self.tb.instance),
             "HOSTWINDS_API_URL": f"{self.tb.double_url('hostwinds')}/cloud/api.php",
             "MAILFLEET_MAILU_URL": f"{self.tb.double_url('mailu')}/{{host}}/api/v1",
+            # Non-secret settings of every run (testbed/sitevars.py writes it in up()).
+            "MAILFLEET_SITE_VARS_FILE": str(self.data_dir / "site-vars.yml"),
             # The demo serves plain HTTP on loopback; production keeps secure cookies on.
             "MAILFLEET_INSECURE_COOKIES": "1",
         }
@@ -85,6 +89,7 @@ class Stack:
     def up(self) -> None:
         """Migrate the database, then start whatever of web/worker/cron is not running."""
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_site_vars(self.tb, Path(self.env()["MAILFLEET_SITE_VARS_FILE"]), get_store(self.env()))
         migrated = self.flask("upgrade")
         if migrated.returncode != 0:
             raise TestbedError(f"database upgrade failed:\n{migrated.stdout}{migrated.stderr}")

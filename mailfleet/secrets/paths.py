@@ -8,6 +8,7 @@ Layout (fields in braces)::
     tenants/<tenant>/acme_account   {private_key}
     global/hostwinds                {api_key}
     global/cloudflare               {api_token}
+    global/dns_tsig                 {secret}  (the RFC 2136 provider's TSIG key)
 
 A path is 1-8 segments joined by "/"; each segment is lower-case letters, digits, "_" and "-",
 starts with a letter or digit and is at most 63 characters. So "..", ".", empty segments, leading
@@ -42,6 +43,7 @@ TENANT_SECRET_FIELDS: dict[str, tuple[str, ...]] = {
 
 HOSTWINDS_PATH = f"{GLOBAL}/hostwinds"  # {api_key}
 CLOUDFLARE_PATH = f"{GLOBAL}/cloudflare"  # {api_token}
+DNS_TSIG_PATH = f"{GLOBAL}/dns_tsig"  # {secret}
 
 
 def validate_segment(segment: str, what: str = "path segment") -> str:
