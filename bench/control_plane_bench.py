@@ -196,7 +196,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-testbed", action="store_true", help="skip the testbed measures (4, 5)")
-    parser.add_argument("--tenants", type=int, default=10, help="concurrent provisioning runs")
+    parser.add_argument("--tenants", type=int, default=10, help="concurrent provisioning runs (0: skip)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mailfleet-bench-"))
     try:

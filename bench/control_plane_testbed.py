@@ -340,7 +340,7 @@ def run_all(repeat: int, tenants: int) -> list[tuple[str, str, str, str]]:
     bed = setup(root, thirty_task_play(root / "play"))
     try:
         bare, ours = play_on_testbed_host(bed, repeat)
-        prov = concurrent_provisioning(bed, tenants)
+        prov = concurrent_provisioning(bed, tenants) if tenants > 0 else None
     finally:
         teardown(bed)
         os.environ.clear()
@@ -355,6 +355,11 @@ def run_all(repeat: int, tenants: int) -> list[tuple[str, str, str, str]]:
             f"{(o / b - 1) * 100:+.1f} %",
             "< +10 %",
         ),
+    ]
+    print(f"testbed runs: bare {[round(x, 2) for x in bare]}  control plane {[round(x, 2) for x in ours]}")
+    if prov is None:
+        return rows
+    rows += [
         (
             f"{tenants} concurrent provisionings: succeeded",
             f"{prov.successful}/{prov.runs}",
@@ -368,7 +373,6 @@ def run_all(repeat: int, tenants: int) -> list[tuple[str, str, str, str]]:
             "0",
         ),
     ]
-    print(f"testbed runs: bare {[round(x, 2) for x in bare]}  control plane {[round(x, 2) for x in ours]}")
     print(f"provisioning run durations (s): {sorted(round(x) for x in prov.run_s)}")
     for failure in prov.failures:
         print(f"FAILED: {failure}")
