@@ -25,7 +25,8 @@ from jobs.redact import Redactor
 from jobs.servers import apply_inventory
 from jobs.sitevars import SiteVarsError, run_group_vars
 from mailfleet.hostwinds import HostwindsError, build_srvrname
-from mailfleet.secrets import HOSTWINDS_PATH, SecretNotFound, SecretsError, tenant_prefix
+from mailfleet.secrets import CLOUDFLARE_PATH, HOSTWINDS_PATH, SecretNotFound, SecretsError, tenant_prefix
+from mailfleet.secrets.paths import DNS_TSIG_PATH
 from webapp.extensions import db
 from webapp.integrations import hostwinds_client, secret_store, tenant_ssh_private_key
 from webapp.models import Run, RunStatus, Server, ServerStatus
@@ -67,13 +68,14 @@ def run_work_dir() -> Path:
 
 
 def _tenant_secret_values(tenant_slug: str) -> list[str]:
-    """Every secret value of the tenant (and the provider key), for the redactor; never logged."""
+    """Every secret value of the tenant and the global ones, for the redactor; never logged."""
     store = secret_store()
     values: list[str] = []
     for path in store.list(tenant_prefix(tenant_slug)):
         values.extend(store.get(path).values())
-    with contextlib.suppress(SecretNotFound):
-        values.extend(store.get(HOSTWINDS_PATH).values())
+    for path in (HOSTWINDS_PATH, CLOUDFLARE_PATH, DNS_TSIG_PATH):  # global ones a run may read
+        with contextlib.suppress(SecretNotFound):
+            values.extend(store.get(path).values())
     return values
 
 

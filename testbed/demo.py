@@ -80,6 +80,7 @@ mailfleet demo is up (testbed instance {DEMO_INSTANCE}).
 
   Doubles (not the real APIs): Hostwinds {tb.double_url("hostwinds")}, Mailu {tb.double_url("mailu")}
   Logs      {DATA_DIR}/logs/   Testbed state: {tb.layout.state_dir}
+  Site vars {stack.env()['MAILFLEET_SITE_VARS_FILE']} (settings of every run; no secrets)
   Stop      make down
 """)
 
