@@ -21,6 +21,15 @@ from roletest import run_playbook, write_inventory_groups
 
 pytestmark = pytest.mark.testbed
 
+# The role alone, as site.yml applies it (site.yml as a whole: bench/site_bench.py).
+PLAY = """
+- name: backup role under test
+  hosts: all
+  gather_facts: false
+  roles:
+    - role: backup
+"""
+
 # Known mail data: maildirs, DKIM key, env file, and a SQLite main.db; clamav/ must not come back.
 SEED = r"""
 set -e
@@ -90,12 +99,15 @@ def drill(start_hosts, tmp_path_factory, secrets_env):
     }
     local = {"backup_tenant": "local", "backup_repository_type": "local",
              "backup_repository_path": "/var/backups/restic"}
+    work = tmp_path_factory.mktemp("backup")
+    play = work / "play.yml"
+    play.write_text(PLAY)
     inventory = write_inventory_groups(
-        tmp_path_factory.mktemp("backup"),
+        work,
         {"tenant_drill": ([bak1, bak2], sftp), "tenant_local": ([store1], local)},
     )
-    first = run_playbook("playbooks/site.yml", inventory, tags=["backup"], env=secrets_env)
-    second = run_playbook("playbooks/site.yml", inventory, tags=["backup"], env=secrets_env)
+    first = run_playbook(play, inventory, env=secrets_env)
+    second = run_playbook(play, inventory, env=secrets_env)
     print(f"\nbackup: converge {first.seconds:.1f}s, second run {second.seconds:.1f}s")
     return {"bak1": bak1, "bak2": bak2, "store1": store1, "inventory": inventory, "env": secrets_env,
             "first": first, "second": second}
@@ -174,7 +186,9 @@ def test_restore_refuses_bad_time_and_changes_nothing(drill):
     drill["first"].assert_ok()
     bak2 = drill["bak2"]
     before = manifest(bak2)
-    for bad in ("yesterday", "2026-11-25 14:00:00; rm -rf /", "1999-01-01 00:00:00"):
+    # A malformed time stops at the input check (a time before every snapshot stops at the pick
+    # with "no snapshot at or before ...": pick_snapshot.py; not run here to keep the tier short).
+    for bad in ("2026-11-25 14:00:00; rm -rf /", "yesterday"):
         run = run_playbook("playbooks/restore.yml", drill["inventory"], limit="bak2", env=drill["env"],
                            extra_vars={"restore_before": bad, "restore_from_host": "bak1"})
         assert run.returncode != 0, bad
