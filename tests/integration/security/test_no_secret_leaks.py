@@ -1,0 +1,390 @@
+"""After a full provisioning run through the control plane's job path, no secret of the store is
+anywhere it should not be.
+
+The path is the product's: tenant creation (its secrets generated into the store), "provision a
+server" (provision.yml through the Hostwinds double, which boots a real testbed host) and "add a
+domain" (site.yml, every role, limited to that server), each run executed by an RQ SimpleWorker
+calling jobs.execute.execute_run exactly as the worker pool does. The testbed's settings come from
+the site variables file (testbed/sitevars.py); the Mailu API is the double, registered as compose
+up would have created it.
+
+Then every value in the store for the tenant and the global ones (SSH private key, Mailu secret
+key / API token / admin password, restic password, ACME account key, Hostwinds API key, TSIG
+secret) is looked for in: every column of every table (and the raw database file), every
+RunEvent, the runs' private directories (must be gone), the control plane's data directory (site
+file, HOME, artifacts), the worker's log, and the testbed host's /etc, /root, /mailu, /var/log,
+/tmp and its journal over SSH. The only places allowed are the files in SERVICE_FILES (each must
+be 0600 root) and CONTROLLER_FILES.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+from sqlalchemy import inspect, select, text
+
+from jobs.app import use_app
+from jobs.constants import REDACTED
+from jobs.redact import Redactor
+from mailfleet.secrets import HOSTWINDS_PATH, get_store, tenant_path, tenant_prefix
+from mailfleet.secrets.generators import acme_account_key, ssh_key_pair
+from mailfleet.secrets.paths import DNS_TSIG_PATH
+from testbed.demo import seed_hostwinds_key
+from testbed.hosts import SSH_OPTIONS
+from testbed.sitevars import write_site_vars
+from testbed.stack import Stack
+
+pytestmark = pytest.mark.testbed
+
+#: Host files a service must read on its own host, so a secret may be in them (0600 root, checked).
+SERVICE_FILES: dict[str, str] = {
+    "/mailu/mailu.env": "Mailu's containers read SECRET_KEY, API_TOKEN and the first admin password",
+    "/etc/mailfleet-backup/restic.password": "restic reads the repository password (RESTIC_PASSWORD_FILE)",
+    "/mailu/certs/key.pem": "Mailu's front serves TLS with it (the certificate key; not a store secret)",
+}
+#: Controller files outside the store that hold a store secret, on purpose.
+CONTROLLER_FILES: dict[str, str] = {
+    "home/.ssh/mailfleet/{tenant}": "provision.yml's key hand-off to engineers' SSH plays (0600, 0700 dir)",
+}
+#: The store itself (encrypted) and its master key: where secrets are supposed to be.
+STORE_FILES = ("secrets.enc", "master.key")
+HOST_DIRS = ("/etc", "/root", "/mailu", "/var/log", "/tmp")
+NON_SECRET_FIELDS = {"public_key"}
+MIN_NEEDLE = 16
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def needles(values: dict[str, str]) -> dict[str, str]:
+    """needle -> label: each value whole, and each body line of a multi-line one (a PEM body line
+    found alone, e.g. JSON-escaped, is a leak too)."""
+    found: dict[str, str] = {}
+    for label, value in values.items():
+        if "\n" not in value.strip():  # a multi-line value is looked for line by line (grep -f)
+            found[value.strip()] = label
+        for line in value.splitlines():
+            line = line.strip()
+            if len(line) >= MIN_NEEDLE and not line.startswith("-----"):
+                found[line] = label
+    # Lines every key of a kind shares (the OpenSSH "openssh-key-v1 none none" header, a PKCS#8
+    # algorithm prefix) are format, not secret: fresh keys show which.
+    fresh = [g()["private_key"] for g in (ssh_key_pair, ssh_key_pair, acme_account_key, acme_account_key)]
+    shared = {line.strip() for line in fresh[0].splitlines() + fresh[2].splitlines()}
+    shared &= {line.strip() for line in fresh[1].splitlines() + fresh[3].splitlines()}
+    return {n: label for n, label in found.items() if len(n) >= 8 and n not in shared}
+
+
+def hits(blob: str, wanted: dict[str, str]) -> set[str]:
+    return {label for needle, label in wanted.items() if needle in blob}
+
+
+@pytest.fixture(scope="module")
+def plane(testbed, tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """The control plane's app on a fresh database, its environment as the stack's, one worker log."""
+    import fakeredis
+
+    from webapp.testing import make_app
+
+    for name in ("hostwinds", "mailu"):
+        testbed.start_double(name)
+    data_dir = tmp_path_factory.mktemp("plane")
+    data_dir.chmod(0o700)
+    stack = Stack(testbed, data_dir / "stack", free_port())
+    stack.data_dir.mkdir(mode=0o700)
+    env = {
+        **{k: v for k, v in stack.env().items() if k not in ("PATH", "PORT")},
+        "HOME": str(stack.data_dir / "home"),
+    }
+    patcher = pytest.MonkeyPatch()
+    for key, value in env.items():
+        patcher.setenv(key, value)
+    store = get_store(env)
+    seed_hostwinds_key(testbed, stack)
+    write_site_vars(testbed, Path(env["MAILFLEET_SITE_VARS_FILE"]), store)
+    (stack.data_dir / "logs").mkdir(mode=0o700)
+    log_file = stack.data_dir / "logs" / "worker.log"
+    handler = logging.FileHandler(log_file)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    app = make_app(
+        stack.data_dir,
+        SECRET_STORE=store,
+        REDIS_CONNECTION=fakeredis.FakeRedis(),
+        MAILFLEET_DATA_DIR=stack.data_dir,
+        MAILFLEET_RUN_TIMEOUT=900,
+        MAILFLEET_JOB_TIMEOUT=1020,
+        MAILFLEET_LEASE_SECONDS=60,
+    )
+    use_app(app)
+    # What reached the redactor as a secret *value* (not just a secret-looking key): the second net
+    # must have caught nothing, or a role or module prints a secret and only redaction hid it.
+    caught: list[str] = []
+    original_text = Redactor.text
+
+    def recording_text(self: Redactor, value: str) -> str:
+        caught.extend(f for f in self._fragments if f in value)
+        return original_text(self, value)
+
+    patcher.setattr(Redactor, "text", recording_text)
+    # The bridge's SSH control directories go here (short: a socket path must stay under 108 bytes).
+    run_tmp = Path(tempfile.mkdtemp(prefix="mfleak-", dir="/tmp"))
+    patcher.setattr(tempfile, "tempdir", str(run_tmp))
+    try:
+        yield {
+            "app": app,
+            "stack": stack,
+            "store": store,
+            "log": log_file,
+            "env": env,
+            "tmp": run_tmp,
+            "caught": caught,
+        }
+    finally:
+        use_app(None)
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        handler.close()
+        patcher.undo()
+        shutil.rmtree(run_tmp, ignore_errors=True)
+
+
+def work(app) -> None:
+    from webapp.extensions import db
+    from webapp.queue import get_queue
+
+    queue = get_queue(app)
+    SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
+    db.session.expire_all()
+
+
+def register_mailu(testbed, store, tenant: str, mail_host: str, domain: str) -> None:
+    """What `compose up` with INITIAL_ADMIN_* creates (the testbed runs no containers)."""
+    mailu = store.get(tenant_path(tenant, "mailu"))
+    answer = requests.put(
+        f"{testbed.double_url('mailu')}/_double/servers/{mail_host}",
+        timeout=5,
+        json={
+            "api_token": mailu["api_token"],
+            "domain": domain,
+            "hostnames": [mail_host],
+            "initial_admin_account": "admin",
+            "initial_admin_domain": domain,
+            "initial_admin_pw": mailu["admin_password"],
+            "initial_admin_mode": "ifmissing",
+        },
+    )
+    answer.raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def provisioned(testbed, plane) -> Iterator[dict[str, Any]]:
+    """Tenant -> provision -> add a domain (site.yml), all through the job path; the host is
+    stopped afterwards."""
+    from webapp.extensions import db
+    from webapp.models import Role, RunStatus, Server
+    from webapp.services import accounts, fleet, tenants
+    from webapp.services.scope import Scope
+
+    tag = secrets.token_hex(3)
+    tenant_slug, zone = f"leak{tag}", f"leak{tag}.test"
+    mail_host = f"mail.{zone}"
+    testbed.add_zone(zone)
+    app = plane["app"]
+    timings: dict[str, float] = {}
+    server_name = f"mf-{tenant_slug}-1"
+    try:
+        with app.app_context():
+            admin = accounts.create_user("admin@leak.test", "a long admin password", Role.ADMIN, None)
+            scope = Scope(admin)
+            tenant = tenants.create_tenant(scope, tenant_slug, "Leak check")
+
+            started = time.monotonic()
+            provision = fleet.provision_server(scope, tenant, "Seattle", "101", mail_host)
+            work(app)
+            timings["provision"] = time.monotonic() - started
+            assert provision.status == RunStatus.SUCCESSFUL, provision.failure_reason
+            server = db.session.execute(select(Server).where(Server.name == server_name)).scalar_one()
+            assert server.public_ipv4, "the server row has no address after provisioning"
+
+            register_mailu(testbed, plane["store"], tenant_slug, mail_host, zone)
+            started = time.monotonic()
+            site = fleet.add_domain(scope, tenant, server.id, zone)
+            work(app)
+            timings["site"] = time.monotonic() - started
+            assert site.status == RunStatus.SUCCESSFUL, (site.failure_reason, site.recap)
+            print(f"\nprovision.yml {timings['provision']:.1f} s, site.yml {timings['site']:.1f} s")
+            yield {
+                "tenant": tenant_slug,
+                "zone": zone,
+                "mail_host": mail_host,
+                "host": testbed.host(server_name),
+                "run_ids": [provision.id, site.id],
+                "timings": timings,
+            }
+    finally:
+        testbed.stop_host(server_name)
+
+
+@pytest.fixture(scope="module")
+def secret_values(plane, provisioned) -> dict[str, str]:
+    """label -> value of every secret the store holds for the tenant and globally, read after the runs
+    (the restic password and ACME account key are created on first use)."""
+    store = plane["store"]
+    values: dict[str, str] = {}
+    paths = [*store.list(tenant_prefix(provisioned["tenant"])), HOSTWINDS_PATH, DNS_TSIG_PATH]
+    for path in paths:
+        for field, value in store.get(path).items():
+            if field not in NON_SECRET_FIELDS:
+                values[f"{path}:{field}"] = value
+    expected = {
+        f"tenants/{provisioned['tenant']}/{name}" for name in ("ssh_key", "mailu", "restic", "acme_account")
+    }
+    assert expected <= {label.split(":")[0] for label in values}, sorted(values)
+    return values
+
+
+def test_the_roles_read_what_the_site_file_and_mapping_say(provisioned, testbed):
+    """The run really used the testbed's settings: Pebble issued the certificate for the mail host
+    and the TSIG-signed updates published the domain's records on the primary."""
+    import dns.message
+    import dns.query
+
+    host = provisioned["host"]
+    assert f"DOMAIN={provisioned['zone']}" in host.ssh("cat /mailu/mailu.env").stdout
+    subject = host.ssh("openssl x509 -noout -ext subjectAltName -in /mailu/certs/cert.pem").stdout
+    assert f"DNS:{provisioned['mail_host']}" in subject
+    answer = dns.query.udp(dns.message.make_query(provisioned["zone"], "MX"), testbed.dns.primary, timeout=5)
+    assert f"10 {provisioned['mail_host']}." in [r.to_text() for rrset in answer.answer for r in rrset]
+
+
+def test_no_secret_in_the_database(plane, provisioned, secret_values):
+    from webapp.extensions import db
+    from webapp.models import RunEvent
+
+    wanted = needles(secret_values)
+    found: dict[str, set[str]] = {}
+    with plane["app"].app_context():
+        tables = inspect(db.engine).get_table_names()
+        assert {"runs", "run_events", "tenants", "servers", "users"} <= set(tables)
+        with db.engine.connect() as connection:
+            for table in tables:
+                for row in connection.execute(text(f'SELECT * FROM "{table}"')).mappings():  # noqa: S608
+                    for column, value in row.items():
+                        if value is None:
+                            continue
+                        blob = value if isinstance(value, str) else json.dumps(value, default=str)
+                        if isinstance(value, bytes):
+                            blob = value.decode("utf-8", "replace")
+                        for label in hits(blob, wanted):
+                            found.setdefault(f"{table}.{column}", set()).add(label)
+        events = list(
+            db.session.execute(select(RunEvent).where(RunEvent.run_id.in_(provisioned["run_ids"]))).scalars()
+        )
+        assert len(events) > 100
+        redacted = sum(REDACTED in f"{e.stdout}{json.dumps(e.event_data, default=str)}" for e in events)
+        print(f"\n{len(events)} events scanned; {redacted} carried a value the bridge's redactor replaced")
+        for event in events:
+            blob = f"{event.stdout}\n{json.dumps(event.event_data, default=str)}"
+            for label in hits(blob, wanted):
+                found.setdefault(f"run_events#{event.id}", set()).add(label)
+        db.session.remove()
+        db.engine.dispose()
+    # The raw file too (free pages, the WAL): nothing secret was ever written to the database.
+    for path in plane["stack"].data_dir.glob("mailfleet.db*"):
+        raw = path.read_bytes().decode("latin-1")
+        for label in hits(raw, wanted):
+            found.setdefault(path.name, set()).add(label)
+    assert found == {}
+
+
+def test_no_secret_value_needed_the_redactor(plane, provisioned, secret_values):
+    """Events are clean because nothing printed a secret, not only because the bridge cut it out."""
+    wanted = needles(secret_values)
+    caught = {label for fragment in plane["caught"] for label in hits(fragment, wanted)}
+    assert caught == set(), "a secret value reached the run's events; only the redactor kept it out"
+
+
+def test_private_dirs_gone_and_no_secret_in_controller_files(plane, provisioned, secret_values):
+    data_dir = plane["stack"].data_dir
+    assert list((data_dir / "runs").iterdir()) == [], "a run's private directory was left behind"
+    # The runs' SSH control directories (made under this test's own temp folder) are gone too.
+    assert list(plane["tmp"].iterdir()) == [], "a run's SSH control directory was left behind"
+    allowed = {data_dir / rel.format(tenant=provisioned["tenant"]) for rel in CONTROLLER_FILES}
+    wanted = needles(secret_values)
+    found: dict[str, set[str]] = {}
+    scanned = 0
+    for path in data_dir.rglob("*"):
+        if not path.is_file() or path.name in STORE_FILES or path.name.startswith("mailfleet.db"):
+            continue
+        scanned += 1
+        labels = hits(path.read_bytes().decode("latin-1"), wanted)
+        if labels and path not in allowed:
+            found[str(path.relative_to(data_dir))] = labels
+    assert scanned >= 3  # at least the site file, the worker log, the tenant's key hand-off
+    assert found == {}
+    log = plane["log"].read_text()
+    assert "execute_run" in log or "run " in log, "the worker log captured nothing"
+    site_file = Path(plane["env"]["MAILFLEET_SITE_VARS_FILE"]).read_text()
+    assert "mailfleet_secret" in site_file  # the TSIG secret is named, not written
+    for path in allowed:
+        assert (
+            stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        )
+
+
+def test_no_secret_on_the_host_outside_the_service_files(provisioned, secret_values):
+    host = provisioned["host"]
+    wanted = needles(secret_values)
+    # Needles go over stdin into tmpfs outside the scanned folders and are removed at once.
+    script = (
+        "set -e; n=$(mktemp -p /dev/shm); trap 'rm -f $n' EXIT; cat > $n; "
+        f"grep -raoF -f $n {' '.join(HOST_DIRS)} 2>/dev/null | sort -u | sed 's/^/file /' || true; "
+        "journalctl --no-pager -o export 2>/dev/null | grep -aoF -f $n | sort -u"
+        " | sed 's/^/journal /' || true"
+    )
+    result = subprocess.run(
+        ["ssh", *SSH_OPTIONS, "-i", str(host.ssh_key), f"root@{host.address}", script],
+        input="\n".join(wanted) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    found: dict[str, set[str]] = {}  # host file -> labels of the secrets in it
+    for line in result.stdout.splitlines():
+        if line.startswith("file "):
+            path, _, needle = line[5:].partition(":")
+            found.setdefault(path, set()).add(wanted.get(needle, needle[:6] + "..."))
+    files = set(found)
+    journal = {wanted[line[8:]] for line in result.stdout.splitlines() if line.startswith("journal ")}
+    assert journal == set(), "secrets in the host's journal"
+    stray = {path: labels for path, labels in found.items() if path not in SERVICE_FILES}
+    assert stray == {}, "secrets in files no service needs"
+    # The service files hold what they should (so the scan can see secrets at all), root-only.
+    assert {"/mailu/mailu.env", "/etc/mailfleet-backup/restic.password"} <= files
+    modes = host.ssh("stat -c '%a %U %G %n' " + " ".join(SERVICE_FILES)).stdout.split("\n")
+    assert [line for line in modes if line] == [f"600 root root {path}" for path in SERVICE_FILES]
