@@ -54,8 +54,14 @@ dns: {description: The zone lines of GET /domain/{name}., type: dict, returned: 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 # Runs on the controller (delegate_to: localhost) where the mailfleet package is installed.
-from mailfleet.mailu import DNS_RECORD_FIELDS, MailuError, MailuNotFoundError  # noqa: E402
-from mailfleet.mailu.ansible_support import CONNECTION_OPTIONS, changed_fields, client_from_params  # noqa: E402
+from mailfleet.mailu import DNS_RECORD_FIELDS, MailuError  # noqa: E402
+from mailfleet.mailu.ansible_support import (  # noqa: E402
+    CONNECTION_OPTIONS,
+    changed_fields,
+    client_from_params,
+    current_or_none,
+    ensure_absent,
+)
 from mailfleet.validation import ValidationError, normalize_domain  # noqa: E402
 
 SCALARS = ("comment", "max_users", "max_aliases", "max_quota_bytes", "signup_enabled")
@@ -65,17 +71,10 @@ def run(module: AnsibleModule) -> dict:
     params = module.params
     name = normalize_domain(params["name"])
     client = client_from_params(params)
-    try:
-        current = client.get_domain(name)
-    except MailuNotFoundError:
-        current = None
-    result: dict = {"changed": False}
+    current = current_or_none(client.get_domain, name)
     if params["state"] == "absent":
-        if current is not None:
-            result["changed"] = True
-            if not module.check_mode:
-                client.delete_domain(name)
-        return result
+        return ensure_absent(current, client.delete_domain, name, module.check_mode)
+    result: dict = {"changed": False}
 
     wanted = {k: params[k] for k in SCALARS}
     alternatives = None

@@ -54,11 +54,13 @@ user:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 # Runs on the controller (delegate_to: localhost) where the mailfleet package is installed.
-from mailfleet.mailu import MailuError, MailuNotFoundError  # noqa: E402
+from mailfleet.mailu import MailuError  # noqa: E402
 from mailfleet.mailu.ansible_support import (  # noqa: E402
     CONNECTION_OPTIONS,
     changed_fields,
     client_from_params,
+    current_or_none,
+    ensure_absent,
     user_field_options,
 )
 from mailfleet.validation import ValidationError, normalize_email  # noqa: E402
@@ -70,17 +72,10 @@ def run(module: AnsibleModule) -> dict:
     params = module.params
     email = normalize_email(params["email"])
     client = client_from_params(params)
-    try:
-        current = client.get_user(email)
-    except MailuNotFoundError:
-        current = None
-    result: dict = {"changed": False}
+    current = current_or_none(client.get_user, email)
     if params["state"] == "absent":
-        if current is not None:
-            result["changed"] = True
-            if not module.check_mode:
-                client.delete_user(email)
-        return result
+        return ensure_absent(current, client.delete_user, email, module.check_mode)
+    result: dict = {"changed": False}
 
     wanted = {k: params[k] for k in FIELD_OPTIONS}
     password = params["password"]

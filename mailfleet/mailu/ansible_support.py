@@ -5,10 +5,11 @@ Kept here (an installed package) rather than in module_utils so every caller imp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mailfleet.mailu.client import USER_FIELDS, MailuClient
+from mailfleet.mailu.errors import MailuNotFoundError
 
 __all__ = ["CONNECTION_OPTIONS", "changed_fields", "client_from_params", "user_field_options"]
 
@@ -59,3 +60,20 @@ def changed_fields(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dic
             continue
         changes[key] = list(value) if isinstance(value, tuple) else value
     return changes
+
+
+def current_or_none(get: Callable[[str], dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """What Mailu has under key, or None where it has nothing."""
+    try:
+        return get(key)
+    except MailuNotFoundError:
+        return None
+
+
+def ensure_absent(
+    current: Mapping[str, Any] | None, delete: Callable[[str], Any], key: str, check_mode: bool
+) -> dict[str, Any]:
+    """state=absent: delete what exists (not in check mode) and say whether anything changed."""
+    if current is not None and not check_mode:
+        delete(key)
+    return {"changed": current is not None}
