@@ -39,6 +39,8 @@ def site_vars(tb: Testbed) -> dict[str, Any]:
         "mailu_compose_up_enabled": False,  # no registry, no dockerd in systemd-nspawn
         # The Mailu API double stands in for each server's admin API.
         "mailu_api_url": f"{tb.double_url('mailu')}/{{{{ mailu_hostnames | first }}}}/api/v1",
+        # ... and is told of each new server, as compose up would start its admin container.
+        "mailu_api_double_url": tb.double_url("mailu"),
         "backup_repository_type": "local",
         # The controller reaches the hosts from the bridge's gateway: fail2ban must never ban it.
         "hardening_fail2ban_ignoreip": ["127.0.0.1/8", "::1", tb.layout.gateway],

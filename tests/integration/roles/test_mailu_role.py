@@ -48,16 +48,10 @@ def mailu_secrets(secrets_env) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def double(testbed, mailu_secrets):
-    """The Mailu API double process with this tenant's server registered (what compose up would do)."""
+    """The Mailu API double process, without this tenant's server: the role registers it (in place of
+    compose up, through mailu_api_double_url) with the token and first admin from the store."""
     root = testbed.start_double("mailu")
     requests.delete(f"{root}/_double/servers/{MAIL_HOST}", timeout=5)
-    answer = requests.put(f"{root}/_double/servers/{MAIL_HOST}", timeout=5, json={
-        "api_token": mailu_secrets["api_token"], "domain": "acme.test", "hostnames": [MAIL_HOST],
-        "dmarc_rua": "admin", "dmarc_ruf": "admin", "initial_admin_account": "admin",
-        "initial_admin_domain": "acme.test", "initial_admin_pw": mailu_secrets["admin_password"],
-        "initial_admin_mode": "ifmissing",
-    })
-    answer.raise_for_status()
     yield root
     requests.delete(f"{root}/_double/servers/{MAIL_HOST}", timeout=5)
 
@@ -101,6 +95,7 @@ def deployment(tmp_path_factory, host, double, secrets_env, monkeypatch_module):
         "mailu_engine_packages": ["docker-compose"],
         "mailu_compose_up_enabled": False,   # no registry, no dockerd in systemd-nspawn
         "mailu_api_url": f"{double}/{MAIL_HOST}/api/v1",
+        "mailu_api_double_url": double,
         "mailu_domains": [{"name": "acme.test"}, {"name": "shop.test", "max_users": 5, "comment": "shop"}],
         "mailu_aliases": [{"email": "sales@shop.test", "destination": ["admin@acme.test"]}],
     }
