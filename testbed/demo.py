@@ -78,6 +78,9 @@ mailfleet demo is up (testbed instance {DEMO_INSTANCE}).
   Log in    {ADMIN_EMAIL}
   Password  {password}
 
+  Try it    create a tenant; provision a server (plan 101, location Dallas, mail host
+            mail.acme.example.test); add the domain acme.example.test; create mailboxes.
+            Use names under example.test: the zone the testbed's DNS serves.
   Doubles (not the real APIs): Hostwinds {tb.double_url("hostwinds")}, Mailu {tb.double_url("mailu")}
   Logs      {DATA_DIR}/logs/   Testbed state: {tb.layout.state_dir}
   Site vars {stack.env()['MAILFLEET_SITE_VARS_FILE']} (settings of every run; no secrets)
