@@ -21,7 +21,6 @@ from pathlib import Path
 
 import dns.message
 import dns.query
-import requests
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration" / "roles"))
@@ -31,6 +30,7 @@ from roletest import run_playbook, write_inventory  # noqa: E402
 from mailfleet.secrets import get_store  # noqa: E402
 from mailfleet.secrets.tenant import ensure_tenant_secrets  # noqa: E402
 from testbed import Testbed  # noqa: E402
+from testbed.sitevars import seed_tsig_secret, site_vars  # noqa: E402
 
 TENANT = "bench"
 DOMAIN = "example.test"  # a zone the testbed's BIND serves
@@ -48,49 +48,19 @@ def secrets_env(directory: Path) -> dict[str, str]:
     return env
 
 
-def register_mailu_double(tb: Testbed, env: dict[str, str]) -> str:
-    """Register the tenant's server with the Mailu API double (what compose up would start)."""
-    mailu = get_store(env).get(f"tenants/{TENANT}/mailu")
-    root = tb.start_double("mailu")
-    requests.delete(f"{root}/_double/servers/{MAIL_HOST}", timeout=5)
-    requests.put(f"{root}/_double/servers/{MAIL_HOST}", timeout=5, json={
-        "api_token": mailu["api_token"], "domain": DOMAIN, "hostnames": [MAIL_HOST],
-        "initial_admin_account": "admin", "initial_admin_domain": DOMAIN,
-        "initial_admin_pw": mailu["admin_password"], "initial_admin_mode": "ifmissing",
-    }).raise_for_status()
-    return f"{root}/{MAIL_HOST}/api/v1"
-
-
-def tenant_vars(tb: Testbed, host, api_url: str) -> dict[str, object]:
-    dns, acme = tb.dns, tb.acme
-    gateway = host.address.rsplit(".", 1)[0] + ".1"
+def tenant_vars(tb: Testbed, host) -> dict[str, object]:
+    """The testbed's site settings (as the control plane passes them) plus this tenant's names."""
     return {
-        "hardening_fail2ban_ignoreip": ["127.0.0.1/8", "::1", gateway],
-        "dns_provider": "rfc2136",
-        "dns_rfc2136_server": dns.primary,
-        "dns_rfc2136_key_name": dns.tsig_name,
-        "dns_rfc2136_key_secret": dns.tsig_secret,
-        "dns_rfc2136_key_algorithm": dns.tsig_algorithm,
-        "dns_wait_resolver": dns.resolver,
-        "dns_wait_timeout": 60,
+        **site_vars(tb),
         "dns_mail_host": MAIL_HOST,
         "dns_mail_host_ipv4": [host.address],
         "letsencrypt_tenant": TENANT,
-        "letsencrypt_directory": "pebble",
-        "letsencrypt_pebble_directory_url": acme.directory_url,
-        "letsencrypt_acme_ca_bundle": str(acme.root_ca_path),
         "letsencrypt_names": [MAIL_HOST],
-        "letsencrypt_reload_enabled": False,  # no container runs on the testbed
         "mailu_tenant": TENANT,
         "mailu_domain": DOMAIN,
         "mailu_hostnames": [MAIL_HOST],
-        "mailu_engine_source": "debian",  # Docker's repository is not reachable here
-        "mailu_engine_packages": ["docker-compose"],
-        "mailu_compose_up_enabled": False,  # no registry, no dockerd in systemd-nspawn
-        "mailu_api_url": api_url,
         "mailu_domains": [{"name": DOMAIN}],
         "backup_tenant": TENANT,
-        "backup_repository_type": "local",
     }
 
 
@@ -117,12 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="site-bench-") as work:
             env = secrets_env(Path(work))
-            os.environ.update(env)  # the Mailu double registration and the lookups read the same store
-            api_url = register_mailu_double(tb, env)
+            os.environ.update(env)  # the lookups read the same store
+            seed_tsig_secret(tb, get_store(env))
+            tb.start_double("mailu")  # the mailu role registers the server there
             (host,) = tb.start_hosts([args.host])
             started = True
             inventory = write_inventory(Path(work), [host], group=f"tenant_{TENANT}",
-                                        group_vars=tenant_vars(tb, host, api_url))
+                                        group_vars=tenant_vars(tb, host))
             fresh = run_playbook("playbooks/site.yml", inventory, tags=tags, env=env, timeout=1800)
             fresh.assert_ok()
             again = run_playbook("playbooks/site.yml", inventory, tags=tags, env=env, timeout=1800)
