@@ -100,13 +100,13 @@ class Testbed:
         network.ensure_bridge(self.layout)
         network.ensure_loopback(self.layout)
         with self.state.locked() as state:
-            if not state["zones"]:
-                state["zones"] = list(DEFAULT_ZONES)
             zones = state["zones"]
             procs = state["processes"]
             dns_procs = ("named-primary", "named-secondary", "notify-relay", "unbound")
             if not self._running(procs, *dns_procs):
                 self._stop_named(procs, *dns_procs)
+                state["zones"] = zones = list(DEFAULT_ZONES)
+                self._dns.reset_zone_data()
                 self._dns.write_config(zones)
                 self._dns.check_config()
                 procs.update({k: v.to_json() for k, v in self._dns.start().items()})

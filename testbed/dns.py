@@ -166,6 +166,12 @@ class Dns:
             "  control-port: 8953\n  control-use-cert: no\n"
         )
 
+    def reset_zone_data(self) -> None:
+        """Forget what earlier runs wrote into the zones: each start of the servers begins clean."""
+        for pattern in ("primary/*.db", "primary/*.jnl", "secondary/*.db", "secondary/*.jnl"):
+            for path in self.dir.glob(pattern):
+                path.unlink()
+
     def write_config(self, zones: list[str]) -> None:
         for role in ("primary", "secondary"):
             d = self.dir / role

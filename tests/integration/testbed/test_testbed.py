@@ -103,6 +103,7 @@ def test_added_zone_is_served_by_both_servers(testbed):
 def test_pebble_issues_a_certificate_through_dns01(testbed, ansible_env, tmp_path, repo_root):
     playbook = repo_root / "tests/integration/testbed/acme_dns01.yml"
     info = testbed.dns
+    domain = f"acme-{uuid.uuid4().hex[:8]}.example.test"
     extra = {
         "acme_directory": testbed.acme.directory_url,
         "acme_ca": str(testbed.acme.root_ca_path),
@@ -110,7 +111,7 @@ def test_pebble_issues_a_certificate_through_dns01(testbed, ansible_env, tmp_pat
         "dns_server": info.primary,
         "tsig_name": info.tsig_name,
         "tsig_algorithm": info.tsig_algorithm,
-        "domain": "mail.example.test",
+        "domain": domain,
     }
     (tmp_path / "vars.json").write_text(json.dumps(extra))
     env = {**ansible_env, "TSIG_SECRET": info.tsig_secret}
@@ -142,7 +143,8 @@ def test_pebble_issues_a_certificate_through_dns01(testbed, ansible_env, tmp_pat
         capture_output=True,
         text=True,
     ).stdout
-    assert "DNS:mail.example.test" in names
+    assert f"DNS:{domain}" in names
+    assert _txt(info.primary, f"_acme-challenge.{domain}") == []  # the playbook removed its challenge
 
 
 def test_redis_answers_and_persists_across_a_restart(testbed):
