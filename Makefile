@@ -29,4 +29,4 @@ lint: setup
 
 ## Benchmarks: each prints its figure beside its goal or baseline.
 bench: setup
-	@for script in bench/*.py; do echo "== $$script"; $(VENV)/python $$script || exit 1; done
+	@for script in bench/*_bench.py; do echo "== $$script"; $(VENV)/python $$script || exit 1; done
