@@ -54,15 +54,16 @@ dns: {description: The zone lines of GET /domain/{name}., type: dict, returned: 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 # Runs on the controller (delegate_to: localhost) where the mailfleet package is installed.
-from mailfleet.mailu import DNS_RECORD_FIELDS, MailuError  # noqa: E402
+from mailfleet.mailu import DNS_RECORD_FIELDS  # noqa: E402
 from mailfleet.mailu.ansible_support import (  # noqa: E402
     CONNECTION_OPTIONS,
     changed_fields,
     client_from_params,
     current_or_none,
     ensure_absent,
+    run_module,
 )
-from mailfleet.validation import ValidationError, normalize_domain  # noqa: E402
+from mailfleet.validation import normalize_domain  # noqa: E402
 
 SCALARS = ("comment", "max_users", "max_aliases", "max_quota_bytes", "signup_enabled")
 
@@ -127,11 +128,7 @@ def main() -> None:
         "alternatives": {"type": "list", "elements": "str"},
         "dkim": {"type": "bool", "default": True},
     }
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        module.exit_json(**run(module))
-    except (MailuError, ValidationError) as exc:
-        module.fail_json(msg=str(exc), status=getattr(exc, "status", None))
+    run_module(argument_spec, run)
 
 
 if __name__ == "__main__":

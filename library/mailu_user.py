@@ -54,16 +54,16 @@ user:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 # Runs on the controller (delegate_to: localhost) where the mailfleet package is installed.
-from mailfleet.mailu import MailuError  # noqa: E402
 from mailfleet.mailu.ansible_support import (  # noqa: E402
     CONNECTION_OPTIONS,
     changed_fields,
     client_from_params,
     current_or_none,
     ensure_absent,
+    run_module,
     user_field_options,
 )
-from mailfleet.validation import ValidationError, normalize_email  # noqa: E402
+from mailfleet.validation import normalize_email  # noqa: E402
 
 FIELD_OPTIONS = user_field_options()
 
@@ -111,11 +111,7 @@ def main() -> None:
         "password": {"type": "str", "no_log": True},
         "update_password": {"type": "str", "choices": ["on_create", "always"], "default": "on_create"},
     }
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        module.exit_json(**run(module))
-    except (MailuError, ValidationError) as exc:
-        module.fail_json(msg=str(exc), status=getattr(exc, "status", None))
+    run_module(argument_spec, run)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mailfleet.mailu.client import USER_FIELDS, MailuClient
-from mailfleet.mailu.errors import MailuNotFoundError
+from mailfleet.mailu.errors import MailuError, MailuNotFoundError
+from mailfleet.validation import ValidationError
 
 __all__ = ["CONNECTION_OPTIONS", "changed_fields", "client_from_params", "user_field_options"]
 
@@ -77,3 +78,14 @@ def ensure_absent(
     if current is not None and not check_mode:
         delete(key)
     return {"changed": current is not None}
+
+
+def run_module(argument_spec: dict[str, Any], run: Callable[[Any], dict[str, Any]]) -> None:
+    """The mailu_* modules' entry point: check mode on, Mailu and input errors as clean failures."""
+    from ansible.module_utils.basic import AnsibleModule  # only inside a module run
+
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        module.exit_json(**run(module))
+    except (MailuError, ValidationError) as exc:
+        module.fail_json(msg=str(exc), status=getattr(exc, "status", None))
