@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
@@ -30,16 +29,6 @@ log = logging.getLogger(__name__)
 PLAYBOOK_KEY = "health_facts"
 FACTS_DIR_ENV = "MAILFLEET_HEALTH_FACTS_DIR"
 MAX_LIMIT_CHARS = 255  # Run.limit's column size
-
-
-@dataclass(frozen=True)
-class SystemPrincipal:
-    """Who submits periodic runs: an administrator with no user row (the run's created_by stays empty)."""
-
-    id: None = None
-    tenant_id: None = None
-    is_authenticated: bool = True
-    is_admin: bool = True
 
 
 def limits(names: list[str], max_chars: int = MAX_LIMIT_CHARS) -> list[str]:
@@ -71,7 +60,7 @@ def enqueue_health_facts() -> dict[str, int]:
 
 def submit_facts_runs(facts_dir: str) -> dict[str, int]:
     playbook = playbooks.CATALOGUE[PLAYBOOK_KEY]
-    scope = Scope(SystemPrincipal())  # type: ignore[arg-type]
+    scope = Scope.system()
     servers = db.session.execute(
         select(Server.tenant_id, Server.name)
         .where(

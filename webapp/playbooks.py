@@ -47,6 +47,3 @@ CATALOGUE: dict[str, Playbook] = {
 def by_key(key: str) -> Playbook | None:
     return CATALOGUE.get(key)
 
-
-def by_filename(filename: str) -> Playbook | None:
-    return next((p for p in CATALOGUE.values() if p.filename == filename), None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from webapp.models.fleet import Domain, Mailbox, Server, ServerStatus
 from webapp.models.health import HealthAlert, HealthAlertEvent, HealthCheck, HealthResult, SqlHealthStore
-from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus
+from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus, RunTrigger
 from webapp.models.tenancy import LoginFailure, Role, Tenant, User
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "RunEvent",
     "RunLock",
     "RunStatus",
+    "RunTrigger",
     "Server",
     "ServerStatus",
     "SqlHealthStore",

@@ -34,6 +34,13 @@ class RunStatus(StrEnum):
 FINISHED_STATUSES = frozenset({RunStatus.SUCCESSFUL, RunStatus.FAILED, RunStatus.CANCELED})
 
 
+class RunTrigger(StrEnum):
+    """Who started a run: a person (web, API, CLI) or the scheduler (a system run)."""
+
+    USER = "user"
+    SCHEDULE = "schedule"
+
+
 class Run(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "runs"
     __table_args__ = (Index("ix_runs_tenant_playbook_status", "tenant_id", "playbook", "status"),)
@@ -41,6 +48,11 @@ class Run(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
     playbook: Mapped[str] = mapped_column(String(120))
+    # The catalogue entry the run was submitted as (several entries may share a playbook file).
+    catalogue_key: Mapped[str | None] = mapped_column(String(40))
+    trigger: Mapped[RunTrigger] = mapped_column(
+        Enum(RunTrigger, native_enum=False, length=16), default=RunTrigger.USER, index=True
+    )
     limit: Mapped[str | None] = mapped_column(String(255))
     # Written by the services layer from validated fields only; never a secret.
     extravars: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp import playbooks
 from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.extensions import db
-from webapp.models import Run, RunEvent, RunStatus, Server, Tenant
+from webapp.models import Run, RunEvent, RunStatus, RunTrigger, Server, Tenant
 from webapp.models.types import utcnow
 from webapp.queue import enqueue_run
 from webapp.services.scope import Scope
@@ -32,6 +32,7 @@ class RunFilters:
     status: RunStatus | None = None
     playbook: str | None = None
     host: str | None = None
+    trigger: RunTrigger | None = None
 
 
 def _check_extravars(playbook: playbooks.Playbook, extravars: dict[str, Any]) -> dict[str, Any]:
@@ -98,6 +99,8 @@ def submit_run(
     run = Run(
         tenant_id=tenant.id,
         playbook=playbook.filename,
+        catalogue_key=playbook.key,
+        trigger=RunTrigger.SCHEDULE if scope.is_system else RunTrigger.USER,
         extravars=_check_extravars(playbook, dict(extravars or {})),
         limit=_check_limit(tenant, limit),
         submission_key=submission_key,
@@ -148,14 +151,7 @@ def retry_run(scope: Scope, run_id: int, submission_key: str | None = None) -> R
     run = scope.get(Run, run_id)
     if not run.status.finished:
         raise Conflict(f"run {run.id} is still {run.status}")
-    playbook = next(
-        (
-            p
-            for p in playbooks.CATALOGUE.values()
-            if p.filename == run.playbook and set(run.extravars) <= p.variables
-        ),
-        None,
-    )
+    playbook = playbooks.by_key(run.catalogue_key) if run.catalogue_key else None
     if playbook is None:
         raise Conflict(f"run {run.id} used a playbook that is no longer offered")
     return submit_run(
@@ -177,6 +173,8 @@ def list_runs(scope: Scope, filters: RunFilters, *, limit: int = 100) -> list[Ru
         stmt = stmt.where(Run.status == filters.status)
     if filters.playbook:
         stmt = stmt.where(Run.playbook == filters.playbook)
+    if filters.trigger:
+        stmt = stmt.where(Run.trigger == filters.trigger)
     if filters.host:
         stmt = stmt.where(exists().where(RunEvent.run_id == Run.id, RunEvent.host_name == filters.host))
     return list(db.session.execute(stmt).scalars())

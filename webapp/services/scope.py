@@ -7,6 +7,7 @@ NotFound for objects of another tenant, exactly as for objects that do not exist
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
@@ -18,11 +19,30 @@ from webapp.models import Tenant, User
 M = TypeVar("M")
 
 
+@dataclass(frozen=True)
+class SystemPrincipal:
+    """Who the scheduler acts as: an administrator with no user row (a run's created_by stays empty)."""
+
+    id: None = None
+    tenant_id: None = None
+    is_authenticated: bool = True
+    is_admin: bool = True
+
+
 class Scope:
-    def __init__(self, user: User) -> None:
+    def __init__(self, user: User | SystemPrincipal) -> None:
         if user is None or not getattr(user, "is_authenticated", False):
             raise Forbidden("log in first")
         self.user = user
+
+    @classmethod
+    def system(cls) -> Scope:
+        """The scope of periodic jobs: sees every tenant; what it submits is labelled a system run."""
+        return cls(SystemPrincipal())
+
+    @property
+    def is_system(self) -> bool:
+        return isinstance(self.user, SystemPrincipal)
 
     @property
     def is_admin(self) -> bool:

@@ -102,6 +102,8 @@ def run_json(r: Run) -> dict:
         "id": r.id,
         "tenant": r.tenant.slug,
         "playbook": r.playbook,
+        "catalogue_key": r.catalogue_key,
+        "trigger": str(r.trigger),
         "limit": r.limit,
         "extravars": r.extravars,
         "status": str(r.status),

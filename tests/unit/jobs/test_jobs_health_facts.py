@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from jobs.health_facts import enqueue_health_facts, limits
 from webapp.extensions import db
-from webapp.models import Run, RunStatus, Server, ServerStatus
+from webapp.models import Run, RunStatus, RunTrigger, Server, ServerStatus
 from webapp.queue import get_queue
 
 pytestmark = pytest.mark.unit
@@ -65,6 +65,7 @@ def test_one_run_per_tenant_with_servers_then_the_worker_writes_the_documents(
     for run in queued.values():
         assert run.playbook == "health_facts.yml" and run.status == RunStatus.QUEUED
         assert run.extravars == {"health_facts_dir": str(facts_dir)} and run.created_by_id is None
+        assert run.trigger == RunTrigger.SCHEDULE and run.catalogue_key == "health_facts"
     assert len(get_queue(app).job_ids) == 2
 
     # A tenant whose facts run has not finished gets no second one.

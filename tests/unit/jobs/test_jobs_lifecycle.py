@@ -17,7 +17,7 @@ from jobs.bridge import run_marker
 from jobs.execute import execute_run
 from jobs.reaper import reap, reconcile_queue
 from webapp.extensions import db
-from webapp.models import Run, RunEvent, RunLock, RunStatus
+from webapp.models import Run, RunEvent, RunLock, RunStatus, RunTrigger
 from webapp.models.types import utcnow
 from webapp.queue import get_queue
 from webapp.services import runs
@@ -117,6 +117,17 @@ def test_sigkilled_worker_is_reaped_and_its_ansible_killed(app, scope, acme, tmp
     # A retry is offered and queued.
     retry = runs.retry_run(scope, run.id)
     assert retry.retry_of_id == run.id and retry.status == RunStatus.QUEUED
+    assert (retry.catalogue_key, retry.trigger) == (run.catalogue_key, RunTrigger.USER)
+
+
+def test_a_domain_run_is_retried_as_a_domain_run(scope, acme):
+    """Two catalogue entries share site.yml; the run remembers which one it was."""
+    first = runs.submit_run(scope, acme, "domain", extravars={"mailfleet_domains": ["acme.example.test"]})
+    db.session.execute(update(Run).where(Run.id == first.id).values(status=RunStatus.FAILED))
+    db.session.commit()
+    retry = runs.retry_run(scope, first.id)
+    assert retry.catalogue_key == "domain" and retry.extravars == first.extravars
+    assert retry.trigger == RunTrigger.USER and first.playbook == retry.playbook == "site.yml"
 
 
 def test_one_run_per_tenant_and_playbook_others_wait(scope, acme, globex, work):
