@@ -2,6 +2,8 @@
 # when nothing changed) and is safe to run again.
 VENV := .venv/bin
 PYTEST_ARGS ?=
+# Test files spread over this many pytest-xdist workers, each with its own testbed instance.
+PYTEST_WORKERS ?= 2
 
 .PHONY: setup demo down test test-unit lint bench clean-testbed
 
@@ -18,7 +20,7 @@ down:
 
 ## The whole suite: unit, testbed and browser tiers.
 test: setup
-	$(VENV)/pytest $(PYTEST_ARGS)
+	$(VENV)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-unit: setup
 	$(VENV)/pytest -m unit $(PYTEST_ARGS)

@@ -13,6 +13,15 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker owns a testbed instance of its own (the base instance plus
+    the worker's number), so testbed tests in different workers never share hosts, DNS or Redis."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1", ...
+    if worker:
+        base = int(os.environ.get("MAILFLEET_TESTBED_INSTANCE", "1"))
+        os.environ["MAILFLEET_TESTBED_INSTANCE"] = str(base + int(worker.removeprefix("gw")))
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
@@ -20,8 +29,9 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def testbed() -> Iterator[object]:
-    """The session's testbed instance (MAILFLEET_TESTBED_INSTANCE, default 1): DNS, ACME, Redis and
-    the apt proxy up; hosts are started by the tests that need them (see `testbed_hosts`)."""
+    """The session's testbed instance (MAILFLEET_TESTBED_INSTANCE, default 1; one per xdist worker):
+    DNS, ACME, Redis and the apt proxy up; hosts are started by the tests that need them
+    (see `testbed_hosts`)."""
     if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None:
         pytest.fail("the testbed tier needs root and systemd-container (run `make test`)")
     from testbed import Testbed
