@@ -87,7 +87,11 @@ class HttpsClient(FlaskClient):
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("base_url", "https://localhost")
-        return super().open(*args, **kwargs)
+        # Each request in its own application context, as in production: otherwise a context the
+        # test holds open is reused, and the logged-in user, the CSRF token (both kept in `g`) and
+        # the database session carry over from one request to the next.
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
 
 
 def csrf_token(client: FlaskClient, url: str) -> str:
