@@ -90,7 +90,7 @@ def add_member_command(tenant_slug: str, email: str) -> None:
     "--playbook",
     "playbook_key",
     required=True,
-    type=click.Choice(sorted(k for k, p in playbooks.CATALOGUE.items() if not p.variables)),
+    type=click.Choice(sorted(p.key for p in playbooks.direct())),
 )
 @click.option("--limit", default=None, help="comma-separated server names of this tenant")
 def enqueue_run_command(tenant_slug: str, playbook_key: str, limit: str | None) -> None:

@@ -10,6 +10,7 @@ import uuid
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     EmailField,
     HiddenField,
     IntegerField,
@@ -23,6 +24,10 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 def _new_key() -> str:
     return uuid.uuid4().hex
+
+
+def _optional_id(value: object) -> int | None:
+    return None if value in (None, "") else int(value)  # type: ignore[call-overload]
 
 
 class SubmissionForm(FlaskForm):
@@ -85,6 +90,19 @@ class RunForm(SubmissionForm):
         validators=[Optional(), Length(max=255)],
         description="Comma-separated server names; empty for all of the tenant's servers",
     )
+
+
+class ServerActionForm(SubmissionForm):
+    """Back up, restore, rotate: the services layer checks each choice against the tenant's servers."""
+
+    server_id = SelectField("Server", coerce=_optional_id, validate_choice=False)
+    restore_before = StringField(
+        "Point in time (UTC)",
+        validators=[Optional(), Length(max=32)],
+        description="YYYY-MM-DD HH:MM:SS: the latest snapshot taken at or before it; empty for the latest",
+    )
+    source_server_id = SelectField("Snapshot of", coerce=_optional_id, validate_choice=False)
+    confirm = BooleanField("I understand what this replaces")
 
 
 class ActionForm(FlaskForm):

@@ -15,6 +15,8 @@ class Playbook:
     filename: str  # under the playbook directory (config MAILFLEET_PLAYBOOK_DIR)
     title: str
     variables: frozenset[str]
+    # Offered as is in the "run a playbook" form and API call (tenant + optional limit, no variables).
+    direct: bool = False
 
 
 CATALOGUE: dict[str, Playbook] = {
@@ -36,8 +38,28 @@ CATALOGUE: dict[str, Playbook] = {
                 }
             ),
         ),
-        Playbook("site", "site.yml", "Configure the tenant's servers", frozenset()),
+        Playbook("site", "site.yml", "Configure the tenant's servers", frozenset(), direct=True),
         Playbook("domain", "site.yml", "Add a mail domain", frozenset({"mailfleet_domains"})),
+        # The actions of webapp.services.actions: one server each (its limit), or the tenant's servers.
+        Playbook("backup", "backup.yml", "Back up now", frozenset()),
+        Playbook(
+            "restore",
+            "restore.yml",
+            "Restore from backup",
+            frozenset({"restore_before", "restore_from_host"}),
+        ),
+        Playbook(
+            "rotate_ssh_key",
+            "rotate_ssh_key.yml",
+            "Rotate the SSH key",
+            frozenset({"tenant", "rotate_ssh_key_hosts"}),
+        ),
+        Playbook(
+            "rotate_mailu_token",
+            "rotate_mailu_token.yml",
+            "Rotate the Mailu API token",
+            frozenset({"tenant", "rotate_mailu_token_hosts"}),
+        ),
         # Submitted every 5 minutes by jobs.health_facts (rq cron), never from a form.
         Playbook("health_facts", "health_facts.yml", "Collect health facts", frozenset({"health_facts_dir"})),
     )
@@ -47,3 +69,6 @@ CATALOGUE: dict[str, Playbook] = {
 def by_key(key: str) -> Playbook | None:
     return CATALOGUE.get(key)
 
+
+def direct() -> list[Playbook]:
+    return [p for p in CATALOGUE.values() if p.direct]

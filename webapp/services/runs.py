@@ -26,6 +26,20 @@ TEMPLATE_MARKERS = ("{{", "{%", "{#")
 MAX_EXTRAVAR_LENGTH = 1024
 
 
+#: How much of a failed task's message the run page shows at the top.
+MAX_FAILURE_MESSAGE = 2000
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a failed run's page shows first: where it failed, why, and the log line to jump to."""
+
+    host: str | None
+    task: str | None
+    message: str
+    counter: int
+
+
 @dataclass(frozen=True)
 class RunFilters:
     tenant_slug: str | None = None
@@ -189,3 +203,31 @@ def events_after(scope: Scope, run_id: int, after_counter: int, limit: int = 500
         .limit(limit)
     )
     return list(db.session.execute(stmt).scalars())
+
+
+def _failure_message(event: RunEvent) -> str:
+    res = (event.event_data or {}).get("res")
+    res = res if isinstance(res, dict) else {}
+    for key in ("msg", "stderr", "stdout"):
+        value = res.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:MAX_FAILURE_MESSAGE]
+    return event.stdout.strip()[:MAX_FAILURE_MESSAGE]
+
+
+def first_failure(run: Run) -> Failure | None:
+    """The first failed task of a failed run (host, task, its message), else Ansible's own error
+    line (a syntax error or an undefined variable fails before any task); None otherwise."""
+    if run.status != RunStatus.FAILED:
+        return None
+    base = select(RunEvent).where(RunEvent.run_id == run.id).order_by(RunEvent.counter).limit(1)
+    # The recap event is marked failed too; it is the summary, not the failure.
+    task = db.session.execute(
+        base.where(RunEvent.failed.is_(True), RunEvent.event != "playbook_on_stats")
+    ).scalar_one_or_none()
+    if task is not None:
+        return Failure(task.host_name, task.task, _failure_message(task), task.counter)
+    error = db.session.execute(base.where(RunEvent.stdout.like("%ERROR!%"))).scalar_one_or_none()
+    if error is not None:
+        return Failure(None, None, error.stdout.strip()[:MAX_FAILURE_MESSAGE], error.counter)
+    return None

@@ -32,9 +32,9 @@ def status_of(exc: MailfleetWebError) -> int:
 
 
 def register(app: Flask) -> None:
-    from webapp.views import api, auth, dashboard, mailboxes, runs, servers, tenants
+    from webapp.views import actions, api, auth, dashboard, mailboxes, runs, servers, tenants
 
-    for module in (auth, dashboard, tenants, servers, runs, mailboxes):
+    for module in (auth, dashboard, tenants, servers, runs, mailboxes, actions):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     from webapp.views import health

@@ -15,10 +15,11 @@ from werkzeug.wrappers import Response
 from webapp import playbooks
 from webapp.errors import InvalidInput
 from webapp.extensions import csrf
-from webapp.models import Domain, Mailbox, Run, RunEvent, Server, Tenant
-from webapp.services import accounts, fleet, mailboxes, runs, tenants
+from webapp.models import Domain, Mailbox, RunEvent, Server, Tenant
+from webapp.services import accounts, actions, fleet, mailboxes, runs, tenants
 from webapp.services.scope import Scope
-from webapp.views.runs import event_json, filters_from_args
+from webapp.views.run_json import event_json, run_json
+from webapp.views.runs import filters_from_args
 
 bp = Blueprint("api", __name__)
 csrf.exempt(bp)
@@ -91,30 +92,6 @@ def mailbox_json(m: Mailbox) -> dict:
         "email": m.email,
         "quota_bytes": m.quota_bytes,
         "created_at": m.created_at.isoformat(),
-    }
-
-
-def run_json(r: Run) -> dict:
-    def iso(value: Any) -> str | None:
-        return value.isoformat() if value else None
-
-    return {
-        "id": r.id,
-        "tenant": r.tenant.slug,
-        "playbook": r.playbook,
-        "catalogue_key": r.catalogue_key,
-        "trigger": str(r.trigger),
-        "limit": r.limit,
-        "extravars": r.extravars,
-        "status": str(r.status),
-        "rc": r.rc,
-        "failure_reason": r.failure_reason,
-        "recap": r.recap,
-        "created_at": iso(r.created_at),
-        "started_at": iso(r.started_at),
-        "finished_at": iso(r.finished_at),
-        "retry_of": r.retry_of_id,
-        "event_count": r.event_count,
     }
 
 
@@ -222,13 +199,37 @@ def submit_run(slug: str) -> tuple[Response, int]:
     data = body()
     key = text(data, "playbook", max_length=64)
     playbook = playbooks.by_key(key)
-    if playbook is None or playbook.variables:
-        raise InvalidInput(f"{key!r} cannot be run directly; use the servers or domains endpoints")
+    if playbook is None or not playbook.direct:
+        raise InvalidInput(f"{key!r} cannot be run directly; use the servers, domains or actions endpoints")
     run = runs.submit_run(
         scope(),
         scope().tenant(slug),
         key,
         limit=text(data, "limit", required=False),
+        submission_key=idempotency_key(),
+    )
+    return jsonify(run_json(run)), 202
+
+
+def optional_id(data: dict[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise InvalidInput(f"{key!r} must be a number")
+    return value
+
+
+@bp.post("/tenants/<slug>/actions/<key>")
+def start_action(slug: str, key: str) -> tuple[Response, int]:
+    """Back up now, restore, rotate keys: ``server_id`` for backup and restore; a restore also takes
+    ``before`` ('YYYY-MM-DD HH:MM:SS' UTC, empty or absent for the latest) and ``source_server_id``."""
+    data = body()
+    run = actions.start_action(
+        scope(),
+        scope().tenant(slug),
+        key,
+        server_id=optional_id(data, "server_id"),
+        restore_before=text(data, "before", required=False, max_length=32) if data.get("before") else None,
+        source_server_id=optional_id(data, "source_server_id"),
         submission_key=idempotency_key(),
     )
     return jsonify(run_json(run)), 202

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
@@ -58,5 +58,6 @@ def new_token() -> Response | str:
     if not form.validate_on_submit():
         return redirect(url_for("auth.account"))
     token = accounts.issue_api_token(current_user)
-    response = render_template("account.html", form=ActionForm(), token=token)
-    return Response(response, headers={"Cache-Control": "no-store"})
+    response = make_response(render_template("account.html", form=ActionForm(), token=token))
+    response.headers["Cache-Control"] = "no-store"  # the token is shown once; no cache keeps it
+    return response

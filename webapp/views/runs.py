@@ -1,49 +1,27 @@
-"""Run history with filters, the run page (live output over server-sent events), cancel and retry."""
+"""Run history with filters, the run page (live output by polling with an event cursor), cancel and retry."""
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Iterator
-
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from webapp import playbooks
 from webapp.errors import InvalidInput, MailfleetWebError
-from webapp.extensions import db
 from webapp.forms import ActionForm, RetryForm, RunForm
-from webapp.models import RunStatus, User
+from webapp.models import RunStatus
 from webapp.services import runs
 from webapp.services.scope import Scope
 from webapp.views import back_with_error
+from webapp.views.run_json import event_json, run_json
 
 bp = Blueprint("runs", __name__)
 
-POLL_SECONDS = 0.5
-KEEPALIVE_SECONDS = 15.0
-# A stream ends after this long; the browser reconnects with Last-Event-ID and loses nothing.
-MAX_STREAM_SECONDS = 600.0
-EVENTS_PER_POLL = 500
+# The page asks again after these (a hint in each answer, like GitLab's job log polling).
+RUNNING_POLL_MS = 1000
+QUEUED_POLL_MS = 2000
+LIVE_EVENTS = 500
 PAGE_EVENTS = 5000
-
-
-def event_json(event: object) -> dict:
-    return {
-        "counter": event.counter,
-        "event": event.event,
-        "host": event.host_name,
-        "task": event.task,
-        "failed": event.failed,
-        "changed": event.changed,
-        "stdout": event.stdout,
-    }
-
-
-def sse(kind: str, data: dict, event_id: int | None = None) -> str:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n"
 
 
 def filters_from_args() -> runs.RunFilters:
@@ -82,6 +60,7 @@ def detail(run_id: int) -> str:
         run=run,
         events=events,
         last_counter=events[-1].counter if events else 0,
+        failure=runs.first_failure(run),
         action_form=ActionForm(),
         retry_form=RetryForm(),
     )
@@ -93,7 +72,7 @@ def submit(slug: str) -> Response:
     scope = Scope(current_user)
     tenant = scope.tenant(slug)
     form = RunForm()
-    form.playbook.choices = [(p.key, p.title) for p in playbooks.CATALOGUE.values() if not p.variables]
+    form.playbook.choices = [(p.key, p.title) for p in playbooks.direct()]
     if not form.validate_on_submit():
         flash("Check the form: pick a playbook.", "error")
         return redirect(url_for("tenants.detail", slug=slug))
@@ -136,49 +115,30 @@ def retry(run_id: int) -> Response:
     return redirect(url_for("runs.detail", run_id=run.id))
 
 
-@bp.route("/runs/<int:run_id>/stream")
+@bp.route("/runs/<int:run_id>/live")
 @login_required
-def stream(run_id: int) -> Response:
-    """Server-sent events: `line` per event (id = counter), `status` on change, `done` with the recap."""
-    runs.get_run(Scope(current_user), run_id)  # 404 before streaming for runs the user may not see
+def live(run_id: int) -> Response:
+    """What the run page polls: events after the ``after`` counter, the run's state, and when to ask
+    again. Each answer is one short query, so open run pages never hold a server thread."""
     try:
-        after = int(request.headers.get("Last-Event-ID") or request.args.get("after") or 0)
+        after = max(int(request.args.get("after", 0)), 0)
     except ValueError:
-        after = 0
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    user_id = current_user.id
-
-    def generate() -> Iterator[str]:
-        nonlocal after
-        started = last_sent = time.monotonic()
-        last_status = None
-        yield "retry: 2000\n\n"
-        while time.monotonic() - started < MAX_STREAM_SECONDS:
-            with app.app_context():  # a fresh session per poll sees the workers' new rows
-                scope = Scope(db.session.get(User, user_id))
-                events = runs.events_after(scope, run_id, after, limit=EVENTS_PER_POLL)
-                run = runs.get_run(scope, run_id)
-                status, recap, rc = run.status, run.recap, run.rc
-                reason = run.failure_reason
-            for event in events:
-                after = event.counter
-                yield sse("line", event_json(event), event.counter)
-            if status != last_status:
-                last_status = status
-                yield sse("status", {"status": str(status), "rc": rc, "reason": reason})
-            if events:
-                last_sent = time.monotonic()
-                continue
-            if status.finished:
-                yield sse("done", {"status": str(status), "rc": rc, "recap": recap})
-                return
-            if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
-                last_sent = time.monotonic()
-                yield ": keepalive\n\n"
-            time.sleep(POLL_SECONDS)
-
-    return Response(
-        generate(),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        raise InvalidInput("'after' must be an event counter") from None
+    scope = Scope(current_user)
+    # The run before its events: a run read as finished has all its events committed already.
+    state = run_json(runs.get_run(scope, run_id))
+    events = runs.events_after(scope, run_id, after, limit=LIVE_EVENTS)
+    if len(events) == LIVE_EVENTS:
+        next_poll_ms: int | None = 0  # more are waiting
+    elif state["finished"]:
+        next_poll_ms = None  # nothing will change any more
+    else:
+        next_poll_ms = RUNNING_POLL_MS if state["status"] == RunStatus.RUNNING else QUEUED_POLL_MS
+    response = jsonify(
+        events=[event_json(e) for e in events],
+        after=events[-1].counter if events else after,
+        run=state,
+        next_poll_ms=next_poll_ms,
     )
+    response.headers["Cache-Control"] = "no-store"
+    return response

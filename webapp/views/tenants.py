@@ -10,6 +10,7 @@ from webapp import playbooks
 from webapp.errors import MailfleetWebError
 from webapp.forms import DomainForm, MailboxForm, MemberForm, ProvisionForm, RunForm, TenantForm
 from webapp.services import accounts, fleet, mailboxes, tenants
+from webapp.services.actions import ACTIONS
 from webapp.services.runs import RunFilters, list_runs
 from webapp.services.scope import Scope
 from webapp.views import back_with_error
@@ -51,7 +52,7 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
     mailbox_form = MailboxForm()
     mailbox_form.domain_id.choices = [(d.id, d.name) for d in domains]
     run_form = RunForm()
-    run_form.playbook.choices = [(p.key, p.title) for p in playbooks.CATALOGUE.values() if not p.variables]
+    run_form.playbook.choices = [(p.key, p.title) for p in playbooks.direct()]
     return {
         "tenant": tenant,
         "servers": servers,
@@ -63,6 +64,7 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
         "mailbox_form": mailbox_form,
         "run_form": run_form,
         "member_form": MemberForm(),
+        "actions": list(ACTIONS.values()),
     }
 
 

@@ -1,4 +1,4 @@
-"""Configuration from the environment, the CLI, migrations matching the models, the SSE stream."""
+"""Configuration from the environment, the CLI, migrations matching the models."""
 
 from __future__ import annotations
 
@@ -8,11 +8,7 @@ from sqlalchemy import select
 from webapp.config import load_config
 from webapp.errors import ConfigError
 from webapp.extensions import db
-from webapp.models import Run, RunEvent, RunStatus, User
-from webapp.models.types import utcnow
-from webapp.services import runs
-from webapp.services.scope import Scope
-from webapp.testing import login
+from webapp.models import Run, RunStatus, User
 
 pytestmark = pytest.mark.unit
 
@@ -66,30 +62,3 @@ def test_cli_create_admin_and_enqueue_run(runner, monkeypatch):
     bad = runner.invoke(args=["enqueue-run", "--tenant", "nope", "--playbook", "site"])
     assert bad.exit_code != 0 and "not found" in bad.output
     assert runner.invoke(args=["upgrade"]).exit_code == 0
-
-
-def test_stream_sends_events_then_done(client, world):
-    run = runs.submit_run(Scope(world.admin), world.acme, "site")
-    db.session.add_all(
-        [
-            RunEvent(
-                run_id=run.id, counter=n, event="runner_on_ok", stdout=f"line {n}", host_name="localhost"
-            )
-            for n in (1, 2)
-        ]
-    )
-    run.status, run.recap, run.rc, run.finished_at = (
-        RunStatus.SUCCESSFUL,
-        {"localhost": {"ok": 2}},
-        0,
-        utcnow(),
-    )
-    db.session.commit()
-    login(client, world.admin.email, "correct horse battery")
-    body = client.get(f"/runs/{run.id}/stream").get_data(as_text=True)
-    assert "id: 1\nevent: line" in body and '"stdout": "line 2"' in body
-    assert body.rstrip().endswith('"recap": {"localhost": {"ok": 2}}}')
-    resumed = client.get(f"/runs/{run.id}/stream", headers={"Last-Event-ID": "1"}).get_data(as_text=True)
-    assert "line 1" not in resumed and "line 2" in resumed
-    page = client.get(f"/runs/{run.id}").get_data(as_text=True)
-    assert "line 1" in page and "Run again" in page

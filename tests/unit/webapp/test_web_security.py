@@ -36,7 +36,7 @@ def test_member_of_another_tenant_sees_nothing_of_acme(client, world, acme_thing
         assert "mf-acme-1" not in page and "acme-mail.example" not in page and f"run {run.id}" not in page
     assert client.get("/tenants/acme").status_code == 404
     assert client.get(f"/runs/{run.id}").status_code == 404
-    assert client.get(f"/runs/{run.id}/stream").status_code == 404
+    assert client.get(f"/runs/{run.id}/live?after=0").status_code == 404
     token = csrf_token(client, "/")
     assert client.post(f"/runs/{run.id}/cancel", data={"csrf_token": token}).status_code in (302, 404)
     db.session.expire_all()

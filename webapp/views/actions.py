@@ -1,0 +1,67 @@
+"""Actions on a tenant's servers (back up now, restore, rotate keys): a confirmation page, then the run."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from webapp.errors import MailfleetWebError
+from webapp.forms import ServerActionForm
+from webapp.models import Server, ServerStatus
+from webapp.services import actions, fleet
+from webapp.services.scope import Scope
+from webapp.views import back_with_error
+
+bp = Blueprint("actions", __name__)
+
+
+def _form(servers: list[Server]) -> ServerActionForm:
+    form = ServerActionForm()
+    form.server_id.choices = [(s.id, s.name) for s in servers if s.status == ServerStatus.ACTIVE]
+    # A restore may take the snapshots of any of the tenant's servers, also one that is gone.
+    form.source_server_id.choices = [("", "the same server")] + [(s.id, s.name) for s in servers]
+    return form
+
+
+@bp.route("/tenants/<slug>/actions/<key>", methods=["GET"])
+@login_required
+def confirm(slug: str, key: str) -> str:
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    chosen = actions.action(key)
+    servers = fleet.list_servers(scope, tenant)
+    form = _form(servers)
+    if request.args.get("server_id", "").isdigit():
+        form.server_id.data = int(request.args["server_id"])
+    return render_template("actions/confirm.html", tenant=tenant, action=chosen, form=form)
+
+
+@bp.route("/tenants/<slug>/actions/<key>", methods=["POST"])
+@login_required
+def start(slug: str, key: str) -> Response:
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    chosen = actions.action(key)
+    form = _form(fleet.list_servers(scope, tenant))
+    back = {"slug": slug, "key": key, "server_id": form.server_id.data}
+    if not form.validate_on_submit():
+        flash("Check the form: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()), "error")
+        return redirect(url_for("actions.confirm", **back))
+    if key == "restore" and not form.confirm.data:
+        flash("Tick the box to confirm that the server's Mailu data is replaced.", "error")
+        return redirect(url_for("actions.confirm", **back))
+    try:
+        run = actions.start_action(
+            scope,
+            tenant,
+            key,
+            server_id=form.server_id.data if chosen.per_server else None,
+            restore_before=form.restore_before.data if key == "restore" else None,
+            source_server_id=form.source_server_id.data if key == "restore" else None,
+            submission_key=form.submission_key.data,
+        )
+    except MailfleetWebError as exc:
+        return back_with_error(exc, "actions.confirm", **back)
+    flash(f"{chosen.title}: queued as run {run.id}.", "success")
+    return redirect(url_for("runs.detail", run_id=run.id))
