@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from webapp.extensions import db
-from webapp.models import FINISHED_STATUSES, Run
-from webapp.services import fleet
+from webapp.models import FINISHED_STATUSES, Run, RunTrigger
+from webapp.services import fleet, runs
 from webapp.services.scope import Scope
 
 RECENT_RUNS = 10
@@ -42,9 +42,9 @@ def failing_hosts(scope: Scope) -> list[FailingHost]:
 
 
 def summary(scope: Scope) -> dict:
-    recent = db.session.execute(scope.select(Run).order_by(Run.id.desc()).limit(RECENT_RUNS)).scalars()
     return {
         "servers_by_status": fleet.servers_by_status(scope),
-        "recent_runs": list(recent),
+        # People's runs: the scheduler's every-few-minutes runs would push them off the list.
+        "recent_runs": runs.list_runs(scope, runs.RunFilters(trigger=RunTrigger.USER), limit=RECENT_RUNS),
         "failing_hosts": failing_hosts(scope),
     }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import Any
+
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -9,7 +12,7 @@ from werkzeug.wrappers import Response
 from webapp import playbooks
 from webapp.errors import InvalidInput, MailfleetWebError
 from webapp.forms import ActionForm, RetryForm, RunForm
-from webapp.models import RunStatus
+from webapp.models import RunStatus, RunTrigger
 from webapp.services import runs
 from webapp.services.scope import Scope
 from webapp.views import back_with_error
@@ -24,15 +27,21 @@ LIVE_EVENTS = 500
 PAGE_EVENTS = 5000
 
 
+def _choice(name: str, enum: type[StrEnum]) -> Any:
+    value = request.args.get(name) or None
+    if value is not None and value not in enum.__members__.values():
+        raise InvalidInput(f"unknown {name} {value!r}; one of: {', '.join(enum)}")
+    return enum(value) if value else None
+
+
 def filters_from_args() -> runs.RunFilters:
-    status = request.args.get("status") or None
-    if status is not None and status not in RunStatus.__members__.values():
-        raise InvalidInput(f"unknown status {status!r}")
+    """The run list's filters, for the page and the API (``trigger``: user or schedule)."""
     return runs.RunFilters(
         tenant_slug=(request.args.get("tenant") or None),
-        status=RunStatus(status) if status else None,
+        status=_choice("status", RunStatus),
         playbook=(request.args.get("playbook") or None),
         host=(request.args.get("host") or None),
+        trigger=_choice("trigger", RunTrigger),
     )
 
 

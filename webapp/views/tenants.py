@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from webapp import playbooks
 from webapp.errors import MailfleetWebError
 from webapp.forms import DomainForm, MailboxForm, MemberForm, ProvisionForm, RunForm, TenantForm
+from webapp.models import RunTrigger
 from webapp.services import accounts, fleet, mailboxes, tenants
 from webapp.services.actions import ACTIONS
 from webapp.services.runs import RunFilters, list_runs
@@ -58,7 +59,7 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
         "servers": servers,
         "domains": domains,
         "mailboxes": mailboxes.list_mailboxes(scope, tenant),
-        "runs": list_runs(scope, RunFilters(tenant_slug=tenant.slug), limit=10),
+        "runs": list_runs(scope, RunFilters(tenant_slug=tenant.slug, trigger=RunTrigger.USER), limit=10),
         "provision_form": ProvisionForm(),
         "domain_form": domain_form,
         "mailbox_form": mailbox_form,

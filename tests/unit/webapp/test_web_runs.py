@@ -1,5 +1,5 @@
-"""The run page and its live answers: the event cursor and poll hint, the live fields, and where a
-failed run failed (host, task, message, a link to the line)."""
+"""The run page and its live answers: the event cursor and poll hint, the live fields, where a
+failed run failed (host, task, message, a link to the line); system runs' label and filter."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from webapp.extensions import db
 from webapp.models import RunEvent, RunStatus
 from webapp.models.types import utcnow
 from webapp.services import accounts, runs
+from webapp.services.dashboard import RECENT_RUNS
 from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD, login
 from webapp.views.runs import LIVE_EVENTS, QUEUED_POLL_MS, RUNNING_POLL_MS
@@ -156,3 +157,37 @@ def test_failure_before_any_task_shows_ansibles_error(client, world):
     failure = runs.first_failure(run)
     assert failure.host is None and failure.counter == 1
     assert failure.message == "ERROR! 'mailfleet_domains' is undefined"
+
+
+def test_system_runs_have_their_own_label_and_filter(client, world):
+    by_alice = runs.submit_run(Scope(world.alice), world.acme, "site")
+    system = [
+        runs.submit_run(Scope.system(), world.acme, "health_facts", extravars={"health_facts_dir": "/x"})
+        for _ in range(RECENT_RUNS + 1)  # enough to push every person's run off a plain recent list
+    ]
+    login(client, world.alice.email, TEST_PASSWORD)
+
+    def rows(url):
+        page = client.get(url).get_data(as_text=True)
+        return {int(n) for n in re.findall(r'<td><a href="/runs/(\d+)">', page)}, page
+
+    everything, page = rows("/runs")
+    assert everything == {by_alice.id, *(r.id for r in system)}
+    assert 'id="trigger-tabs"' in page and ">By users<" in page and ">System<" in page
+    assert page.count('class="badge system"') == len(system)
+    assert rows("/runs?trigger=user")[0] == {by_alice.id}
+    assert rows("/runs?trigger=schedule")[0] == {r.id for r in system}
+    assert client.get("/runs?trigger=cron").status_code == 400
+    # The dashboard and the tenant page list people's runs; system runs are one link away.
+    for url in ("/", "/tenants/acme"):
+        shown, page = rows(url)
+        assert shown == {by_alice.id} and "trigger=schedule" in page
+    detail = client.get(f"/runs/{system[0].id}").get_data(as_text=True)
+    assert "the scheduler (a system run)" in detail
+
+    api = {"Authorization": f"Bearer {accounts.issue_api_token(world.alice)}"}
+    listed = client.get("/api/v1/runs?trigger=schedule", headers=api).get_json()
+    assert {r["id"] for r in listed} == {r.id for r in system}
+    assert {r["trigger"] for r in listed} == {"schedule"}
+    assert [r["id"] for r in client.get("/api/v1/runs?trigger=user", headers=api).get_json()] == [by_alice.id]
+    assert client.get("/api/v1/runs?trigger=cron", headers=api).status_code == 400
