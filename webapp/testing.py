@@ -42,17 +42,21 @@ def _template_db() -> Path:
     return target
 
 
+def secret_store_env(directory: Path) -> dict[str, str]:
+    """The settings of the test store in ``directory``; playbooks that reach the store (lookups,
+    ``python -m mailfleet.secrets``) find it through these in their environment."""
+    key = base64.urlsafe_b64encode(hashlib.sha256(str(directory).encode()).digest()).decode()
+    return {
+        "MAILFLEET_SECRETS_BACKEND": "local",
+        "MAILFLEET_SECRETS_FILE": str(directory / "store.enc"),
+        "MAILFLEET_MASTER_KEY": key,
+    }
+
+
 def secret_store_for(directory: Path) -> Any:
     from mailfleet.secrets import get_store
 
-    key = base64.urlsafe_b64encode(hashlib.sha256(str(directory).encode()).digest()).decode()
-    return get_store(
-        {
-            "MAILFLEET_SECRETS_BACKEND": "local",
-            "MAILFLEET_SECRETS_FILE": str(directory / "store.enc"),
-            "MAILFLEET_MASTER_KEY": key,
-        }
-    )
+    return get_store(secret_store_env(directory))
 
 
 def make_app(directory: Path, **overrides: Any) -> Flask:

@@ -116,9 +116,11 @@ def start_action(
     chosen = action(key)
     if not scope.can_see_tenant(tenant.id):
         raise NotFound(f"tenant {tenant.slug!r} not found")
+    if key != "restore" and (restore_before or source_server_id is not None):
+        raise InvalidInput(f"{chosen.title} takes no restore time or source server")
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
         return earlier
-    limit = None
+    limit: str | None = None
     extravars: dict[str, str] = {}
     if chosen.per_server:
         if server_id is None:
@@ -127,17 +129,17 @@ def start_action(
         if target.status != ServerStatus.ACTIVE or not target.public_ipv4:
             raise InvalidInput(f"{target.name} is {target.status}; only an active server can be used")
         limit = target.name
-    if key == "restore":
-        source = tenant_server(scope, tenant, source_server_id) if source_server_id is not None else target
-        extravars = {"restore_before": restore_time(restore_before), "restore_from_host": source.name}
-    elif restore_before or source_server_id is not None:
-        raise InvalidInput(f"{chosen.title} takes no restore time or source server")
-    if not chosen.per_server:
+        if key == "restore":
+            source = target if source_server_id is None else tenant_server(scope, tenant, source_server_id)
+            extravars = {"restore_before": restore_time(restore_before), "restore_from_host": source.name}
+    else:
         active = db.session.execute(
             select(Server.id).where(Server.tenant_id == tenant.id, Server.status == ServerStatus.ACTIVE)
         ).first()
         if active is None:
             raise InvalidInput(f"{chosen.title}: the tenant has no active server")
+        # rotate_ssh_key_hosts / rotate_mailu_token_hosts: the playbooks' host pattern (their default,
+        # a tenant_<slug> group, is an engineer inventory's; a run's inventory has SERVERS_GROUP).
         extravars = {"tenant": tenant.slug, f"{key}_hosts": SERVERS_GROUP}
     return runs.submit_run(
         scope, tenant, key, extravars=extravars, limit=limit, submission_key=submission_key
