@@ -25,9 +25,11 @@ test: setup
 test-unit: setup
 	$(VENV)/pytest -m unit $(PYTEST_ARGS)
 
+## Ruff, ansible-lint, and ansible-test sanity on the collection mailfleet.fleet (the tests that run here).
 lint: setup
-	$(VENV)/ruff check mailfleet webapp jobs testbed inventory_plugins library lookup_plugins tests bench
+	$(VENV)/ruff check mailfleet webapp jobs testbed collections tests bench
 	$(VENV)/ansible-lint --profile production roles playbooks
+	bash scripts/sanity.sh
 
 ## Benchmarks: each prints its figure beside its goal or baseline.
 bench: setup

@@ -48,7 +48,7 @@ LEAN = "attributes: [serviceid, srvrname, status, main_ip, location_id, product_
 
 def write_config(directory: Path, url: str, cache: bool, extra: str = "", name: str = "") -> Path:
     path = directory / f"{name or ('cached' if cache else 'cold')}.hostwinds.yml"
-    text = f"plugin: hostwinds\napi_url: {url}\napi_key: {DEFAULT_KEY}\n{extra}"
+    text = f"plugin: mailfleet.fleet.hostwinds\napi_url: {url}\napi_key: {DEFAULT_KEY}\n{extra}"
     if cache:
         text += (f"cache: true\ncache_plugin: ansible.builtin.jsonfile\n"
                  f"cache_connection: {directory}/cache-{path.stem}\ncache_timeout: 3600\n")
@@ -77,10 +77,9 @@ def parse_run(config: Path) -> tuple[float, float]:
     from ansible.plugins.loader import init_plugin_loader, inventory_loader
 
     if not getattr(parse_run, "ready", False):
-        init_plugin_loader()
-        inventory_loader.add_directory(str(REPO / "inventory_plugins"))
+        init_plugin_loader([str(REPO / "collections")])
         parse_run.ready = True  # type: ignore[attr-defined]
-    plugin = inventory_loader.get("hostwinds")
+    plugin = inventory_loader.get("mailfleet.fleet.hostwinds")
     started, cpu = time.perf_counter(), time.process_time()
     plugin.parse(InventoryData(), DataLoader(), str(config), cache=True)
     if getattr(plugin, "_cache", None):

@@ -4,7 +4,7 @@ the deployment's site variables file (``MAILFLEET_SITE_VARS_FILE``: DNS provider
 Mailu API address, ...; the testbed's is written by testbed/sitevars.py).
 
 The site file is settings, never secrets: a variable whose name says secret must be a
-``mailfleet_secret`` lookup (read by Ansible from the store at run time), or the file is refused
+``mailfleet.fleet.secret`` lookup (read by Ansible from the store at run time), or the file is refused
 with a clear error and the run does not start.
 """
 
@@ -29,7 +29,7 @@ SITE_NAME = "20-site.yml"
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,99}$")
 _SECRET_NAME = re.compile(r"(secret|password|passwd|token|api_key|private_key|key_content)$")
-_STORE_LOOKUP = re.compile(r"^\{\{\s*lookup\(\s*['\"]mailfleet_secret['\"]")
+_STORE_LOOKUP = re.compile(r"^\{\{\s*lookup\(\s*['\"]mailfleet\.fleet\.secret['\"]")
 #: Set per run by the control plane; a site file cannot change whose run it is.
 _RESERVED = re.compile(r"^(mailfleet_tenant|mailfleet_domains|mail_hostname|ansible_.*)$")
 
@@ -52,7 +52,7 @@ def _check(path: Path, data: Any) -> dict[str, Any]:
         if _SECRET_NAME.search(name) and value not in ("", None) and not from_store:
             raise SiteVarsError(
                 f"{SITE_VARS_ENV}={path}: {name} looks secret; put the value in the secrets store "
-                f"and write {name}: \"{{{{ lookup('mailfleet_secret', '<path>', field='<field>') }}}}\""
+                f"and write {name}: \"{{{{ lookup('mailfleet.fleet.secret', '<path>', field='<field>') }}}}\""
             )
     return data
 

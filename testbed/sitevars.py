@@ -3,7 +3,7 @@ run (``MAILFLEET_SITE_VARS_FILE``, read by jobs/sitevars.py), written by `make d
 Engineers can drop the same file into an inventory's group_vars/all/.
 
 Settings only: the TSIG secret is put into the secrets store (global/dns_tsig) and the file names
-it through the ``mailfleet_secret`` lookup.
+it through the ``mailfleet.fleet.secret`` lookup.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def site_vars(tb: Testbed) -> dict[str, Any]:
         "dns_rfc2136_server": dns.primary,
         "dns_rfc2136_key_name": dns.tsig_name,
         "dns_rfc2136_key_algorithm": dns.tsig_algorithm,
-        "dns_rfc2136_key_secret": f"{{{{ lookup('mailfleet_secret', '{DNS_TSIG_PATH}', field='secret') }}}}",
+        "dns_rfc2136_key_secret":
+            f"{{{{ lookup('mailfleet.fleet.secret', '{DNS_TSIG_PATH}', field='secret') }}}}",
         "dns_wait_resolver": dns.resolver,
         "dns_wait_timeout": 60,
         "letsencrypt_directory": "pebble",

@@ -8,6 +8,7 @@ from typing import Any
 
 from mailfleet.hostwinds import contract as c
 from mailfleet.hostwinds.naming import parse_srvrname
+from mailfleet.validation import ValidationError
 
 
 def _ip_strings(value: Any) -> list[str]:
@@ -62,6 +63,15 @@ def find_plan(instance: dict[str, Any], plans: list[dict[str, Any]]) -> dict[str
             if plan.get("name") == plan_name:
                 return plan
     return None
+
+
+def plan_rid(plans: list[dict[str, Any]], plan: str) -> int:
+    """The rid of a plan given as rid ("102") or exact name ("Unmetered SSD VPS 2 GB")."""
+    for entry in plans:
+        if str(entry.get("rid")) == str(plan).strip() or entry.get("name") == plan:
+            return int(entry["rid"])
+    known = ", ".join(f"{p.get('rid')} ({p.get('name')}, {p.get('monthly')}/month)" for p in plans)
+    raise ValidationError(f"unknown Hostwinds plan {plan!r}; known plans: {known}")
 
 
 def on_plan(instance: dict[str, Any], rid: int | str, plans: list[dict[str, Any]]) -> bool:

@@ -85,10 +85,11 @@ def test_provision_boots_a_host_that_answers_ssh_and_is_idempotent(testbed, env)
 
 
 def _task_play(tmp_path: Path, task: str) -> Path:
+    """A play of one task; ``task`` starts with the module's short name (mailfleet.fleet.<name>)."""
     path = tmp_path / "play.yml"
     path.write_text("- hosts: localhost\n  connection: local\n  gather_facts: false\n"
                     "  vars: {ansible_python_interpreter: '{{ ansible_playbook_python }}'}\n"
-                    f"  tasks:\n    - {task}\n")
+                    f"  tasks:\n    - mailfleet.fleet.{task}\n")
     return path
 
 

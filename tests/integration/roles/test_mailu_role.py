@@ -1,7 +1,7 @@
 """roles/mailu on a testbed host: converge, idempotence (changed=0), verification from outside.
 
 What runs for real: the engine packages from Debian (docker.io, docker-compose v1, iptables), the
-/mailu tree, mailu.env (secrets from the local secrets store through the mailfleet_secret lookup),
+/mailu tree, mailu.env (secrets from the local secrets store through the mailfleet.fleet.secret lookup),
 the compose file checked by `docker-compose config -q` on the host, and every admin API step with
 mailfleet's client. What cannot run here: compose up (no registry, no dockerd inside
 systemd-nspawn), so the API steps talk to the Mailu API double (testbed.start_double("mailu")),

@@ -363,7 +363,7 @@ def test_private_dirs_gone_and_no_secret_in_controller_files(plane, provisioned,
     log = plane["log"].read_text()
     assert "execute_run" in log or "run " in log, "the worker log captured nothing"
     site_file = Path(plane["env"]["MAILFLEET_SITE_VARS_FILE"]).read_text()
-    assert "mailfleet_secret" in site_file  # the TSIG secret is named, not written
+    assert "mailfleet.fleet.secret" in site_file  # the TSIG secret is named, not written
     for path in allowed:
         assert (
             stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700

@@ -12,6 +12,7 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader, inventory_loader
+from ansible.utils.collection_loader import AnsibleCollectionConfig
 from hostwinds_fakes import KEY, FakeHostwinds, load
 
 import mailfleet.hostwinds.client as client_module
@@ -19,8 +20,8 @@ import mailfleet.hostwinds.client as client_module
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[3]
-init_plugin_loader()  # what the ansible CLIs do first: makes ansible.builtin.* resolvable
-inventory_loader.add_directory(str(REPO / "inventory_plugins"))
+if AnsibleCollectionConfig.collection_finder is None:  # once per process, as the ansible CLIs do
+    init_plugin_loader([str(REPO / "collections")])
 HOSTILE = "{{ lookup('pipe','id') }}"
 
 
@@ -42,8 +43,9 @@ def api(monkeypatch) -> FakeHostwinds:
 
 def run(tmp_path: Path, config: str, name: str = "test.hostwinds.yml", cache: bool = True) -> InventoryData:
     path = tmp_path / name
-    path.write_text("plugin: hostwinds\napi_url: https://api.hostwinds.invalid/cloud/api.php\n" + config)
-    plugin = inventory_loader.get("hostwinds")
+    path.write_text(
+        "plugin: mailfleet.fleet.hostwinds\napi_url: https://api.hostwinds.invalid/cloud/api.php\n" + config)
+    plugin = inventory_loader.get("mailfleet.fleet.hostwinds")
     inventory = InventoryData()
     plugin.parse(inventory, DataLoader(), str(path), cache=cache)
     if getattr(plugin, "_cache", None):
@@ -63,9 +65,9 @@ KEYCFG = f"api_key: {KEY}\n"
 
 
 def test_verify_file_names(tmp_path):
-    plugin = inventory_loader.get("hostwinds")
+    plugin = inventory_loader.get("mailfleet.fleet.hostwinds")
     for name, ok in (("a.hostwinds.yml", True), ("hostwinds.yaml", True), ("hcloud.yml", False)):
-        (tmp_path / name).write_text("plugin: hostwinds\n")
+        (tmp_path / name).write_text("plugin: mailfleet.fleet.hostwinds\n")
         assert plugin.verify_file(str(tmp_path / name)) is ok
 
 
@@ -184,7 +186,7 @@ def test_a_host_without_address_is_reported_once_and_skipped(tmp_path, api, monk
     rows += [dict(rows[1], srvrname=f"mf-building-{i}", main_ip=None, ips=[]) for i in range(1, 4)]
     api.on("get_instances", {"success": rows})
     warnings: list[str] = []
-    plugin_display = inventory_loader.get("hostwinds").display
+    plugin_display = inventory_loader.get("mailfleet.fleet.hostwinds").display
     monkeypatch.setattr(type(plugin_display), "warning", lambda self, msg, *a, **k: warnings.append(msg))
     inventory = run(tmp_path, KEYCFG)
     assert groups(inventory)["hostwinds"] == ["mf-acme-1", "mf-globex-1"]

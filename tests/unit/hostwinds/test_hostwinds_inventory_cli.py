@@ -23,8 +23,7 @@ def ansible(tool: str, *args: str, env: dict[str, str] | None = None) -> subproc
     full_env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_INVENTORY_PLUGINS": str(REPO / "inventory_plugins"),
-        "ANSIBLE_INVENTORY_ENABLED": "hostwinds",
+        "ANSIBLE_INVENTORY_ENABLED": "mailfleet.fleet.hostwinds",
         "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
         "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true",
         **(env or {}),
@@ -58,12 +57,13 @@ def seeded(double):
 
 def config(tmp_path: Path, double, extra: str = "") -> Path:
     path = tmp_path / "fleet.hostwinds.yml"
-    path.write_text(f"plugin: hostwinds\napi_url: {double.url}\napi_key: {DEFAULT_KEY}\n{extra}")
+    path.write_text(
+        f"plugin: mailfleet.fleet.hostwinds\napi_url: {double.url}\napi_key: {DEFAULT_KEY}\n{extra}")
     return path
 
 
 def test_ansible_doc_documents_the_plugin():
-    result = ansible("ansible-doc", "-t", "inventory", "hostwinds")
+    result = ansible("ansible-doc", "-t", "inventory", "mailfleet.fleet.hostwinds")
     assert result.returncode == 0, result.stderr
     for word in (
         "HOSTWINDS_API_KEY",

@@ -31,7 +31,6 @@ def playbook(path: Path, double: ServedDouble, *extra: str, key: str = DEFAULT_K
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_LIBRARY": str(REPO / "library"),
         "HOSTWINDS_API_URL": double.url,
         "HOSTWINDS_API_KEY": key,
         "ANSIBLE_NOCOLOR": "1",
@@ -71,11 +70,12 @@ def test_lifecycle_is_idempotent_and_leaks_nothing(fast_double):
 
 
 def _one_task(tmp_path: Path, task: str) -> Path:
+    """A play of one task; ``task`` starts with the module's short name (mailfleet.fleet.<name>)."""
     path = tmp_path / "play.yml"
     path.write_text(
         "- hosts: localhost\n  connection: local\n  gather_facts: false\n"
         "  vars: {ansible_python_interpreter: '{{ ansible_playbook_python }}'}\n"
-        f"  tasks:\n    - {task}\n"
+        f"  tasks:\n    - mailfleet.fleet.{task}\n"
     )
     return path
 

@@ -18,7 +18,7 @@ from webapp.services import fleet
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[3]
-LOOKUP = "{{ lookup('mailfleet_secret', 'global/dns_tsig', field='secret') }}"
+LOOKUP = "{{ lookup('mailfleet.fleet.secret', 'global/dns_tsig', field='secret') }}"
 SITE = f"""
 dns_provider: rfc2136
 dns_rfc2136_key_secret: "{LOOKUP}"

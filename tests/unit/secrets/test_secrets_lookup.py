@@ -1,4 +1,4 @@
-"""The mailfleet_secret lookup, through real `ansible-playbook` runs on localhost (connection local)."""
+"""The mailfleet.fleet.secret lookup, through real `ansible-playbook` runs on localhost (connection local)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ PLAYBOOK = """
   tasks:
     - name: Read one field
       ansible.builtin.set_fact:
-        token: "{{ lookup('mailfleet_secret', 'tenants/acme/mailu', field='api_token') }}"
+        token: "{{ lookup('mailfleet.fleet.secret', 'tenants/acme/mailu', field='api_token') }}"
       no_log: true
     - name: The value is exactly what the store holds, untemplated
       ansible.builtin.assert:
@@ -35,7 +35,7 @@ PLAYBOOK = """
     - name: Whole secret as a dict
       ansible.builtin.assert:
         that: >-
-          lookup('mailfleet_secret', 'tenants/acme/mailu').keys() | sort
+          lookup('mailfleet.fleet.secret', 'tenants/acme/mailu').keys() | sort
           == ['admin_password', 'api_token']
         quiet: true
     - name: Show it, hidden by no_log
@@ -45,8 +45,8 @@ PLAYBOOK = """
     - name: Generated on first use and stable afterwards
       ansible.builtin.assert:
         that: >-
-          lookup('mailfleet_secret', 'tenants/acme/restic', field='password', generate='restic')
-          == lookup('mailfleet_secret', 'tenants/acme/restic', field='password', generate='restic')
+          lookup('mailfleet.fleet.secret', 'tenants/acme/restic', field='password', generate='restic')
+          == lookup('mailfleet.fleet.secret', 'tenants/acme/restic', field='password', generate='restic')
         quiet: true
       no_log: true
 """
@@ -56,7 +56,7 @@ MISSING = """
   gather_facts: false
   tasks:
     - ansible.builtin.debug:
-        msg: "{{ lookup('mailfleet_secret', 'tenants/acme/mailu', field='no_such_field') }}"
+        msg: "{{ lookup('mailfleet.fleet.secret', 'tenants/acme/mailu', field='no_such_field') }}"
 """
 
 
@@ -147,9 +147,9 @@ THREE_LOOKUPS = """
     - name: Three lookups in one task
       ansible.builtin.assert:
         that:
-          - lookup('mailfleet_secret', 'tenants/acme/mailu', field='api_token') | length > 0
-          - lookup('mailfleet_secret', 'tenants/acme/mailu', field='admin_password') | length > 0
-          - lookup('mailfleet_secret', 'tenants/acme/mailu') | length == 2
+          - lookup('mailfleet.fleet.secret', 'tenants/acme/mailu', field='api_token') | length > 0
+          - lookup('mailfleet.fleet.secret', 'tenants/acme/mailu', field='admin_password') | length > 0
+          - lookup('mailfleet.fleet.secret', 'tenants/acme/mailu') | length == 2
         quiet: true
 """
 

@@ -1,4 +1,4 @@
-# mailfleet: Hostwinds Cloud inventory plugin.
+# Hostwinds Cloud instances as an Ansible inventory (mailfleet.fleet.hostwinds).
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -25,7 +25,7 @@ description:
   - A host without the address O(connect_with) asks for (e.g. still building) is left out; all such
     hosts are reported in one warning.
 author:
-  - mailfleet
+  - mailfleet (!UNKNOWN)
 requirements:
   - mailfleet (this repository, installed with pip -e)
 extends_documentation_fragment:
@@ -35,12 +35,12 @@ options:
   plugin:
     description: Marks this as a hostwinds inventory configuration.
     required: true
-    choices: [hostwinds]
+    choices: [mailfleet.fleet.hostwinds]
     type: str
   api_key:
     description:
       - The Hostwinds Cloud API key. May be a template, for example
-        C({{ lookup('mailfleet_secret', 'global/hostwinds', field='api_key') }}).
+        C({{ lookup('mailfleet.fleet.secret', 'global/hostwinds', field='api_key') }}).
     type: str
     required: true
     env:
@@ -107,12 +107,12 @@ options:
 
 EXAMPLES = r"""
 # inventory/hostwinds.yml: key from the environment (HOSTWINDS_API_KEY).
-plugin: hostwinds
+plugin: mailfleet.fleet.hostwinds
 
 ---
 # Key from mailfleet's secrets store, only running servers, cached for five minutes.
-plugin: hostwinds
-api_key: "{{ lookup('mailfleet_secret', 'global/hostwinds', field='api_key') }}"
+plugin: mailfleet.fleet.hostwinds
+api_key: "{{ lookup('mailfleet.fleet.secret', 'global/hostwinds', field='api_key') }}"
 statuses: [ACTIVE]
 cache: true
 cache_plugin: ansible.builtin.jsonfile
@@ -121,7 +121,7 @@ cache_timeout: 300
 
 ---
 # Amsterdam servers of two tenants, named by Hostwinds' hostname, extra groups by plan.
-plugin: hostwinds
+plugin: mailfleet.fleet.hostwinds
 locations: [Amsterdam]
 tenants: [acme, big-co]
 hostname_source: hostname
@@ -158,7 +158,7 @@ def group_suffix(value: object) -> str:
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
-    NAME = "hostwinds"
+    NAME = "mailfleet.fleet.hostwinds"
 
     def verify_file(self, path: str) -> bool:
         return super().verify_file(path) and path.endswith(("hostwinds.yml", "hostwinds.yaml"))

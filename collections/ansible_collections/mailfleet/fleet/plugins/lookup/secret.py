@@ -1,9 +1,9 @@
-# mailfleet: read secrets from the secrets store in playbooks.
+# Secrets from mailfleet's secrets store in playbooks (mailfleet.fleet.secret).
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-name: mailfleet_secret
-author: mailfleet
+name: secret
+author: mailfleet (!UNKNOWN)
 version_added: "0.1.0"
 short_description: Read a secret from mailfleet's secrets store (local encrypted file or Vault KV v2)
 description:
@@ -61,18 +61,18 @@ EXAMPLES = r"""
     dest: /srv/mailu/mailu.env
     mode: "0600"
   vars:
-    mailu_secret: "{{ lookup('mailfleet_secret', 'tenants/' ~ tenant ~ '/mailu') }}"
+    mailu_secret: "{{ lookup('mailfleet.fleet.secret', 'tenants/' ~ tenant ~ '/mailu') }}"
   no_log: true
 
 - name: One field, created on first use
   ansible.builtin.set_fact:
     backup_restic_password: >-
-      {{ lookup('mailfleet_secret', 'tenants/acme/restic', field='password', generate='restic') }}
+      {{ lookup('mailfleet.fleet.secret', 'tenants/acme/restic', field='password', generate='restic') }}
   no_log: true
 
 - name: The previous SSH public key (version before the latest)
   ansible.builtin.debug:
-    msg: "{{ lookup('mailfleet_secret', 'tenants/acme/ssh_key', field='public_key', version=1) }}"
+    msg: "{{ lookup('mailfleet.fleet.secret', 'tenants/acme/ssh_key', field='public_key', version=1) }}"
 """
 
 RETURN = r"""
@@ -114,7 +114,7 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):  # type: ignore[no-untyped-def]
         if MAILFLEET_IMPORT_ERROR is not None:
             raise AnsibleLookupError(
-                "mailfleet_secret needs the mailfleet package in the controller's Python "
+                "mailfleet.fleet.secret needs the mailfleet package in the controller's Python "
                 f"(pip install -e .): {MAILFLEET_IMPORT_ERROR}"
             )
         self.set_options(var_options=variables, direct=kwargs)
@@ -133,5 +133,5 @@ class LookupModule(LookupBase):
                     results.append(store.get(path, version=version))
         except SecretsError as exc:
             # mailfleet's messages name the path and the cause, never a value
-            raise AnsibleLookupError(f"mailfleet_secret: {exc}") from None
+            raise AnsibleLookupError(f"mailfleet.fleet.secret: {exc}") from None
         return [wrap_var(value) for value in results]

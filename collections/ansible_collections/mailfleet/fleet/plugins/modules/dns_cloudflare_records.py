@@ -15,14 +15,29 @@ options:
     description: Cloudflare API token (Zone.DNS edit, Zone read).
     type: str
     required: true
-    no_log: true
   api_base_url:
     description: API base URL (a double in tests).
     type: str
     default: "https://api.cloudflare.com/client/v4"
-  units: {description: Units from M(dns_mail_records)., type: list, elements: dict, required: true}
+  units:
+    description: Units from M(mailfleet.fleet.dns_mail_records).
+    type: list
+    elements: dict
+    required: true
   timeout: {description: Seconds per API call., type: float, default: 30}
-author: mailfleet
+author: mailfleet (!UNKNOWN)
+extends_documentation_fragment: [mailfleet.fleet.controller]
+"""
+
+EXAMPLES = r"""
+- name: Publish the records through Cloudflare
+  mailfleet.fleet.dns_cloudflare_records:
+    api_token: "{{ cloudflare_api_token }}"
+    units: "{{ dns_records.units }}"
+  delegate_to: localhost
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  register: published
 """
 
 RETURN = r"""
@@ -31,44 +46,24 @@ present: {description: Records that must be served afterwards., type: list, retu
 absent: {description: Records that must be gone afterwards., type: list, returned: always}
 """
 
+from typing import Any  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.base import ModuleFailure, run_module  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.dns import as_dicts, records  # noqa: E402
 
-try:
-    from mailfleet.cloudflare import CloudflareClient, CloudflareError
-    from mailfleet.dns import DnsError, Record
-    from mailfleet.dns.cloudflare_provider import sync_unit
-except ImportError as exc:  # pragma: no cover
-    IMPORT_ERROR: Exception | None = exc
-else:
-    IMPORT_ERROR = None
+from mailfleet.cloudflare import CloudflareClient, CloudflareError  # noqa: E402
+from mailfleet.dns import DnsError, Record  # noqa: E402
+from mailfleet.dns.cloudflare_provider import sync_unit  # noqa: E402
 
 
-def _as_dicts(records: list) -> list[dict]:
-    return [{"name": r.name, "type": r.rtype, "value": r.value, "ttl": r.ttl} for r in records]
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "api_token": {"type": "str", "required": True, "no_log": True},
-            "api_base_url": {"type": "str", "default": "https://api.cloudflare.com/client/v4"},
-            "units": {"type": "list", "elements": "dict", "required": True},
-            "timeout": {"type": "float", "default": 30.0},
-        },
-        supports_check_mode=True,
-    )
-    if IMPORT_ERROR is not None:
-        module.fail_json(msg=f"mailfleet is not importable (run on the controller): {IMPORT_ERROR}")
+def run(module: AnsibleModule) -> dict[str, Any]:
     p = module.params
     changes, present, absent, planned = [], [], [], False
     try:
         client = CloudflareClient(p["api_token"], base_url=p["api_base_url"], timeout=p["timeout"])
         # Validate every unit before the first call, so bad input changes nothing.
-        units = [
-            (u["manifest"], [Record.make(r["name"], r["type"], r["value"], int(r.get("ttl", 600)))
-                             for r in u.get("records") or []])
-            for u in p["units"]
-        ]
+        units = [(u["manifest"], records(u.get("records") or [])) for u in p["units"]]
         for manifest, wanted in units:
             plan, done = sync_unit(client, Record.make(manifest, "TXT", "x").name, wanted,
                                    check_mode=module.check_mode)
@@ -77,9 +72,21 @@ def main() -> None:
             present += [*plan.present, *plan.manifest_after]
             absent += plan.remove
     except (DnsError, CloudflareError) as exc:
-        module.fail_json(msg=str(exc), changes=changes)
+        raise ModuleFailure(exc, changes=changes) from None  # what was done before the failure
     changed = bool(changes) or (module.check_mode and planned)
-    module.exit_json(changed=changed, changes=changes, present=_as_dicts(present), absent=_as_dicts(absent))
+    return {"changed": changed, "changes": changes, "present": as_dicts(present), "absent": as_dicts(absent)}
+
+
+def main() -> None:
+    run_module(
+        {
+            "api_token": {"type": "str", "required": True, "no_log": True},
+            "api_base_url": {"type": "str", "default": "https://api.cloudflare.com/client/v4"},
+            "units": {"type": "list", "elements": "dict", "required": True},
+            "timeout": {"type": "float", "default": 30.0},
+        },
+        run,
+    )
 
 
 if __name__ == "__main__":

@@ -8,10 +8,13 @@ module: dns_mail_records
 short_description: Build the DNS records a Mailu mail server and its domains need
 description:
   - Pure computation on the controller; returns ownership units (host unit, then one per domain)
-    for M(dns_rfc2136_plan) or M(dns_cloudflare_records). Changes nothing.
+    for M(mailfleet.fleet.dns_rfc2136_plan) or M(mailfleet.fleet.dns_cloudflare_records). Changes nothing.
   - Records, defaults and the ownership marker are described in roles/dns/README.md.
 options:
-  host: {description: Mail host name (MX target, first of Mailu's HOSTNAMES)., type: str, required: true}
+  host:
+    description: Mail host name (MX target, first of Mailu's HOSTNAMES).
+    type: str
+    required: true
   ipv4: {description: IPv4 addresses of the mail host., type: list, elements: str, default: []}
   ipv6: {description: IPv6 addresses of the mail host., type: list, elements: str, default: []}
   tlsa:
@@ -29,7 +32,22 @@ options:
     description: Settings applied to every domain unless the domain sets them.
     type: dict
     default: {}
-author: mailfleet
+author: mailfleet (!UNKNOWN)
+extends_documentation_fragment: [mailfleet.fleet.controller]
+"""
+
+EXAMPLES = r"""
+- name: Records of the mail host and one domain
+  mailfleet.fleet.dns_mail_records:
+    host: mail.acme.example
+    ipv4: [203.0.113.10]
+    domains:
+      - name: acme.example
+        dkim_public_key: "{{ acme_dkim_public_key }}"
+  delegate_to: localhost
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  register: dns_records
 """
 
 RETURN = r"""
@@ -39,19 +57,24 @@ units:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from typing import Any  # noqa: E402
 
-try:
-    from mailfleet.dns import DnsError, build_units
-except ImportError as exc:  # pragma: no cover - reported by the module
-    IMPORT_ERROR: Exception | None = exc
-else:
-    IMPORT_ERROR = None
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.base import run_module  # noqa: E402
+
+from mailfleet.dns import build_units  # noqa: E402
+
+
+def run(module: AnsibleModule) -> dict[str, Any]:
+    p = module.params
+    units = build_units(host=p["host"], ipv4=p["ipv4"], ipv6=p["ipv6"], tlsa=p["tlsa"],
+                        domains=p["domains"], ttl=p["ttl"], defaults=p["defaults"])
+    return {"changed": False, "units": [u.as_dict() for u in units]}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
+    run_module(
+        {
             "host": {"type": "str", "required": True},
             "ipv4": {"type": "list", "elements": "str", "default": []},
             "ipv6": {"type": "list", "elements": "str", "default": []},
@@ -60,17 +83,8 @@ def main() -> None:
             "ttl": {"type": "int", "default": 600},
             "defaults": {"type": "dict", "default": {}},
         },
-        supports_check_mode=True,
+        run,
     )
-    if IMPORT_ERROR is not None:
-        module.fail_json(msg=f"mailfleet is not importable (run on the controller): {IMPORT_ERROR}")
-    p = module.params
-    try:
-        units = build_units(host=p["host"], ipv4=p["ipv4"], ipv6=p["ipv6"], tlsa=p["tlsa"],
-                            domains=p["domains"], ttl=p["ttl"], defaults=p["defaults"])
-    except DnsError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, units=[u.as_dict() for u in units])
 
 
 if __name__ == "__main__":

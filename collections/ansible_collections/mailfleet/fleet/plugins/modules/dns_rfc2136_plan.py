@@ -16,12 +16,24 @@ options:
   server: {description: Primary server address., type: str, required: true}
   port: {description: DNS port., type: int, default: 53}
   units:
-    description: Units from M(dns_mail_records) (manifest + records).
+    description: Units from M(mailfleet.fleet.dns_mail_records) (manifest + records).
     type: list
     elements: dict
     required: true
   timeout: {description: Seconds per query., type: float, default: 5}
-author: mailfleet
+author: mailfleet (!UNKNOWN)
+extends_documentation_fragment: [mailfleet.fleet.controller]
+"""
+
+EXAMPLES = r"""
+- name: Plan the updates against the primary
+  mailfleet.fleet.dns_rfc2136_plan:
+    server: 192.0.2.53
+    units: "{{ dns_records.units }}"
+  delegate_to: localhost
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  register: plan
 """
 
 RETURN = r"""
@@ -30,7 +42,7 @@ updates:
   type: list
   returned: always
 present:
-  description: Records every authoritative server must answer afterwards (for M(dns_wait)).
+  description: Records every authoritative server must answer afterwards (for M(mailfleet.fleet.dns_wait)).
   type: list
   returned: always
 absent:
@@ -39,57 +51,46 @@ absent:
   returned: always
 """
 
+from typing import Any  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.base import run_module  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.dns import as_dicts, records  # noqa: E402
 
-try:
-    from mailfleet.dns import AuthoritativeReader, DnsError, Record, plan_unit
-except ImportError as exc:  # pragma: no cover
-    IMPORT_ERROR: Exception | None = exc
-else:
-    IMPORT_ERROR = None
+from mailfleet.dns import AuthoritativeReader, Record, plan_unit  # noqa: E402
 
 
-def _records(items: list[dict]) -> list:
-    return [Record.make(i["name"], i["type"], i["value"], int(i.get("ttl", 600))) for i in items]
-
-
-def _as_dicts(records: list) -> list[dict]:
-    return [{"name": r.name, "type": r.rtype, "value": r.value, "ttl": r.ttl} for r in records]
+def run(module: AnsibleModule) -> dict[str, Any]:
+    p = module.params
+    reader = AuthoritativeReader(p["server"], port=p["port"], timeout=p["timeout"])
+    updates, present, absent = [], [], []
+    for unit in p["units"]:
+        plan = plan_unit(unit["manifest"], records(unit.get("records") or []), reader)
+        for change in plan.rrsets:
+            reader.overlay(change)
+            updates.append({
+                "zone": reader.zone_for(change.name),
+                "record": change.name + ".",
+                "type": change.rtype,
+                "ttl": change.ttl,
+                "value": [Record(change.name, change.rtype, v).wire_text() for v in change.values],
+                "state": change.state,
+            })
+        present += [*plan.present, *plan.manifest_after]
+        absent += plan.remove
+    return {"changed": False, "updates": updates, "present": as_dicts(present), "absent": as_dicts(absent)}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
+    run_module(
+        {
             "server": {"type": "str", "required": True},
             "port": {"type": "int", "default": 53},
             "units": {"type": "list", "elements": "dict", "required": True},
             "timeout": {"type": "float", "default": 5.0},
         },
-        supports_check_mode=True,
+        run,
     )
-    if IMPORT_ERROR is not None:
-        module.fail_json(msg=f"mailfleet is not importable (run on the controller): {IMPORT_ERROR}")
-    p = module.params
-    reader = AuthoritativeReader(p["server"], port=p["port"], timeout=p["timeout"])
-    updates, present, absent = [], [], []
-    try:
-        for unit in p["units"]:
-            plan = plan_unit(unit["manifest"], _records(unit.get("records") or []), reader)
-            for change in plan.rrsets:
-                reader.overlay(change)
-                updates.append({
-                    "zone": reader.zone_for(change.name),
-                    "record": change.name + ".",
-                    "type": change.rtype,
-                    "ttl": change.ttl,
-                    "value": [Record(change.name, change.rtype, v).wire_text() for v in change.values],
-                    "state": change.state,
-                })
-            present += [*plan.present, *plan.manifest_after]
-            absent += plan.remove
-    except DnsError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, updates=updates, present=_as_dicts(present), absent=_as_dicts(absent))
 
 
 if __name__ == "__main__":

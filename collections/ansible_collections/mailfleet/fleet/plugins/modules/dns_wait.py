@@ -27,7 +27,19 @@ options:
   port: {description: DNS port., type: int, default: 53}
   timeout: {description: Seconds to wait in total., type: float, default: 120}
   interval: {description: Seconds between rounds., type: float, default: 2}
-author: mailfleet
+author: mailfleet (!UNKNOWN)
+extends_documentation_fragment: [mailfleet.fleet.controller]
+"""
+
+EXAMPLES = r"""
+- name: Wait until every authoritative server serves them
+  mailfleet.fleet.dns_wait:
+    present: "{{ published.present }}"
+    absent: "{{ published.absent }}"
+    timeout: 300
+  delegate_to: localhost
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
 """
 
 RETURN = r"""
@@ -37,29 +49,33 @@ report:
   returned: always
 """
 
+from typing import Any  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.base import ModuleFailure, run_module  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.dns import records  # noqa: E402
 
-try:
-    from mailfleet.dns import (
-        DnsError,
-        PropagationTimeout,
-        Record,
-        expectations,
-        wait_everywhere,
-    )
-except ImportError as exc:  # pragma: no cover
-    IMPORT_ERROR: Exception | None = exc
-else:
-    IMPORT_ERROR = None
+from mailfleet.dns import PropagationTimeout, expectations, wait_everywhere  # noqa: E402
 
 
-def _records(items: list[dict]) -> list:
-    return [Record.make(i["name"], i["type"], i["value"], int(i.get("ttl", 600))) for i in items]
+def run(module: AnsibleModule) -> dict[str, Any]:
+    p = module.params
+    if module.check_mode:
+        return {"changed": False, "report": {"ok": True, "summary": "not checked in check mode"}}
+    wanted = expectations(records(p["present"]), records(p["absent"]))
+    try:
+        report = wait_everywhere(
+            wanted, servers=p["servers"], resolver=p["resolver"], port=p["port"],
+            timeout=p["timeout"], interval=p["interval"],
+        )
+    except PropagationTimeout as exc:
+        raise ModuleFailure(exc, report=exc.report.as_dict()) from None
+    return {"changed": False, "report": report.as_dict()}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
+    run_module(
+        {
             "present": {"type": "list", "elements": "dict", "default": []},
             "absent": {"type": "list", "elements": "dict", "default": []},
             "servers": {"type": "list", "elements": "str", "default": []},
@@ -68,24 +84,8 @@ def main() -> None:
             "timeout": {"type": "float", "default": 120.0},
             "interval": {"type": "float", "default": 2.0},
         },
-        supports_check_mode=True,
+        run,
     )
-    if IMPORT_ERROR is not None:
-        module.fail_json(msg=f"mailfleet is not importable (run on the controller): {IMPORT_ERROR}")
-    p = module.params
-    if module.check_mode:
-        module.exit_json(changed=False, report={"ok": True, "summary": "not checked in check mode"})
-    try:
-        wanted = expectations(_records(p["present"]), _records(p["absent"]))
-        report = wait_everywhere(
-            wanted, servers=p["servers"], resolver=p["resolver"], port=p["port"],
-            timeout=p["timeout"], interval=p["interval"],
-        )
-    except PropagationTimeout as exc:
-        module.fail_json(msg=str(exc), report=exc.report.as_dict())
-    except DnsError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, report=report.as_dict())
 
 
 if __name__ == "__main__":

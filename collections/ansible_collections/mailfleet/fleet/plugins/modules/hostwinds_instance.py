@@ -11,25 +11,23 @@ description:
   - C(present) creates it when no instance has the label and waits until it is ACTIVE. Hostwinds answers
     a create without an id, so the new server is found by its label; a lost answer is never resent.
     A second run finds the instance and changes nothing (plan and location of an existing instance are
-    not changed here; see M(hostwinds_resize)).
+    not changed here; see M(mailfleet.fleet.hostwinds_resize)).
   - C(absent) terminates it; C(started)/C(stopped) boot or shut it down when needed; C(restarted) reboots
     and C(rebuilt) reinstalls it with O(image) (both always change).
-  - "Runs on the controller, where the mailfleet package is installed: use C(delegate_to: localhost) and
-    set C(ansible_python_interpreter) to C({{ ansible_playbook_python }}). Supports check mode."
-  - The instance's root password and configkey are never returned.
+author: mailfleet (!UNKNOWN)
+extends_documentation_fragment:
+  - mailfleet.fleet.controller
+  - mailfleet.fleet.hostwinds
+  - mailfleet.fleet.hostwinds.target
 options:
-  api_key: {description: Hostwinds API key; defaults to env HOSTWINDS_API_KEY., type: str}
-  api_url: {description: API endpoint; defaults to env HOSTWINDS_API_URL, then the real API., type: str}
-  api_timeout: {description: Seconds to wait for each answer., type: float, default: 30}
-  poll_interval: {description: Seconds between status checks while waiting., type: float, default: 10}
-  name: {description: The instance's unique label (srvrname)., type: str, aliases: [srvrname]}
-  serviceid: {description: The instance's id (instead of O(name); not for creating)., type: int}
   state:
     description: What the instance should be.
     type: str
     default: present
     choices: [present, absent, started, stopped, restarted, rebuilt]
-  plan: {description: Plan for a new instance, as rid or exact plan name (required to create)., type: str}
+  plan:
+    description: Plan for a new instance, as rid or exact plan name (required to create).
+    type: str
   location: {description: "Location for a new instance: name (Dallas) or id (required to create).", type: str}
   image: {description: Image (template) to install or reinstall., type: str, default: debian-12}
   ssh_public_key:
@@ -41,7 +39,7 @@ options:
 
 EXAMPLES = r"""
 - name: The tenant's mail server exists and runs
-  hostwinds_instance:
+  mailfleet.fleet.hostwinds_instance:
     api_key: "{{ hostwinds_api_key }}"
     name: mf-acme-1
     plan: "102"
@@ -63,18 +61,19 @@ instance:
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-# Runs on the controller (delegate_to: localhost) where the mailfleet package is installed.
-from mailfleet.hostwinds.ansible_support import (  # noqa: E402
-    CONNECTION_OPTIONS,
+from ansible_collections.mailfleet.fleet.plugins.module_utils.base import run_module  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.hostwinds import (  # noqa: E402
+    API_OPTIONS,
+    ONE_TARGET,
     TARGET_OPTIONS,
-    WAIT_OPTIONS,
+    client_from_params,
     find_target,
-    plan_rid,
-    run_module,
+    get_target,
 )
+
 from mailfleet.hostwinds.client import HostwindsClient  # noqa: E402
 from mailfleet.hostwinds.contract import InstanceStatus  # noqa: E402
+from mailfleet.hostwinds.instances import plan_rid  # noqa: E402
 from mailfleet.hostwinds.naming import validate_label  # noqa: E402
 from mailfleet.validation import ValidationError  # noqa: E402
 
@@ -82,17 +81,18 @@ ACTIVE = InstanceStatus.ACTIVE.value
 SHUTOFF = InstanceStatus.SHUTOFF.value
 
 
-def run(module: AnsibleModule, client: HostwindsClient) -> dict[str, Any]:
+def run(module: AnsibleModule) -> dict[str, Any]:
     params = module.params
+    client = client_from_params(params)
     state = params["state"]
-    current = find_target(client, params, required=state not in ("present", "absent"))
     if state == "absent":
+        current = find_target(client, params)
         if current is not None and not module.check_mode:
             client.terminate(current["serviceid"])
         return {"changed": current is not None, "instance": {}}
     if state == "present":
-        return present(module, client, current)
-    assert current is not None
+        return present(module, client, find_target(client, params))
+    current = get_target(client, params)
     sid = current["serviceid"]
     status = current.get("status")
     if state == "started" and status == ACTIVE or state == "stopped" and status == SHUTOFF:
@@ -136,21 +136,21 @@ def present(module: AnsibleModule, client: HostwindsClient, current: dict[str, A
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **CONNECTION_OPTIONS, **TARGET_OPTIONS, **WAIT_OPTIONS,
+    run_module(
+        {
+            **API_OPTIONS, **TARGET_OPTIONS,
             "state": {"type": "str", "default": "present",
                       "choices": ["present", "absent", "started", "stopped", "restarted", "rebuilt"]},
             "plan": {"type": "str"},
             "location": {"type": "str"},
             "image": {"type": "str", "default": "debian-12"},
             "ssh_public_key": {"type": "str"},
+            "wait": {"type": "bool", "default": True},
+            "wait_timeout": {"type": "float", "default": 1800.0},
         },
-        required_one_of=[("name", "serviceid")],
-        mutually_exclusive=[("name", "serviceid")],
-        supports_check_mode=True,
+        run,
+        **ONE_TARGET,
     )
-    run_module(module, lambda client: run(module, client))
 
 
 if __name__ == "__main__":

@@ -12,16 +12,16 @@ description:
   - Idempotent. An instance already on the plan and ACTIVE is left alone; one on the plan but still
     C(RESIZED) (an earlier run stopped before confirming) is only confirmed.
   - Only one upgrade order can be open at a time; an open order for another plan fails with a clear message.
-  - "Runs on the controller, where the mailfleet package is installed: use C(delegate_to: localhost) and
-    set C(ansible_python_interpreter) to C({{ ansible_playbook_python }}). Supports check mode."
+author: mailfleet (!UNKNOWN)
+extends_documentation_fragment:
+  - mailfleet.fleet.controller
+  - mailfleet.fleet.hostwinds
+  - mailfleet.fleet.hostwinds.target
 options:
-  api_key: {description: Hostwinds API key; defaults to env HOSTWINDS_API_KEY., type: str}
-  api_url: {description: API endpoint; defaults to env HOSTWINDS_API_URL, then the real API., type: str}
-  api_timeout: {description: Seconds to wait for each answer., type: float, default: 30}
-  poll_interval: {description: Seconds between status checks while waiting., type: float, default: 10}
-  name: {description: The instance's unique label (srvrname)., type: str, aliases: [srvrname]}
-  serviceid: {description: The instance's id (instead of O(name))., type: int}
-  plan: {description: The plan, as rid or exact plan name., type: str, required: true}
+  plan:
+    description: The plan, as rid or exact plan name.
+    type: str
+    required: true
   confirm:
     description: Confirm the upgrade once applied (otherwise leave it RESIZED).
     type: bool
@@ -31,7 +31,7 @@ options:
 
 EXAMPLES = r"""
 - name: Give the tenant's server the 4 GB plan
-  hostwinds_resize:
+  mailfleet.fleet.hostwinds_resize:
     name: mf-acme-1
     plan: "103"
   delegate_to: localhost
@@ -44,33 +44,35 @@ instance:
   description: The instance after the change (no password or configkey).
   type: dict
   returned: always
-plan: {description: The plan (rid, name, prices as strings)., type: dict, returned: always}
+plan:
+  description: The plan (rid, name, prices as strings).
+  type: dict
+  returned: always
 """
 
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-# Runs on the controller (delegate_to: localhost) where the mailfleet package is installed.
-from mailfleet.hostwinds.ansible_support import (  # noqa: E402
-    CONNECTION_OPTIONS,
+from ansible_collections.mailfleet.fleet.plugins.module_utils.base import run_module  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.hostwinds import (  # noqa: E402
+    API_OPTIONS,
+    ONE_TARGET,
     TARGET_OPTIONS,
-    find_target,
-    plan_rid,
-    run_module,
+    client_from_params,
+    get_target,
 )
-from mailfleet.hostwinds.client import HostwindsClient  # noqa: E402
+
 from mailfleet.hostwinds.contract import InstanceStatus  # noqa: E402
-from mailfleet.hostwinds.instances import on_plan  # noqa: E402
+from mailfleet.hostwinds.instances import on_plan, plan_rid  # noqa: E402
 
 
-def run(module: AnsibleModule, client: HostwindsClient) -> dict[str, Any]:
+def run(module: AnsibleModule) -> dict[str, Any]:
     params = module.params
+    client = client_from_params(params)
     plans = client.price_list()
     rid = plan_rid(plans, params["plan"])
     plan = next(p for p in plans if int(p["rid"]) == rid)
-    instance = find_target(client, params, required=True)
-    assert instance is not None
+    instance = get_target(client, params)
     sid = instance["serviceid"]
     status = instance.get("status")
     if on_plan(instance, rid, plans) and (status == InstanceStatus.ACTIVE or not params["confirm"]):
@@ -85,18 +87,16 @@ def run(module: AnsibleModule, client: HostwindsClient) -> dict[str, Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **CONNECTION_OPTIONS, **TARGET_OPTIONS,
+    run_module(
+        {
+            **API_OPTIONS, **TARGET_OPTIONS,
             "plan": {"type": "str", "required": True},
             "confirm": {"type": "bool", "default": True},
             "wait_timeout": {"type": "float", "default": 1800.0},
         },
-        required_one_of=[("name", "serviceid")],
-        mutually_exclusive=[("name", "serviceid")],
-        supports_check_mode=True,
+        run,
+        **ONE_TARGET,
     )
-    run_module(module, lambda client: run(module, client))
 
 
 if __name__ == "__main__":

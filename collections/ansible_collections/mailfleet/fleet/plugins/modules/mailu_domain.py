@@ -10,14 +10,11 @@ description:
   - Creates, updates or deletes a domain through Mailu's admin REST API (C(/api/v1/domain)) and makes
     sure it has a DKIM key. Returns the ready zone lines Mailu renders (C(dns_mx), C(dns_spf),
     C(dns_dkim), C(dns_dmarc), C(dns_dmarc_report), C(dns_autoconfig), C(dns_tlsa)) for the dns role.
-  - Runs on the controller (C(delegate_to: localhost)); supports check mode.
-  - A wrong token fails at once and is never retried (Mailu rate-limits the IP after a few).
+author: mailfleet (!UNKNOWN)
+extends_documentation_fragment:
+  - mailfleet.fleet.controller
+  - mailfleet.fleet.mailu
 options:
-  api_url: {description: API root, e.g. https://mail.example.com/api/v1., type: str, required: true}
-  api_token: {description: Mailu's API_TOKEN., type: str, required: true}
-  validate_certs: {description: Verify the server's TLS certificate., type: bool, default: true}
-  ca_path: {description: CA bundle to verify against., type: path}
-  timeout: {description: Read timeout in seconds for each request., type: float, default: 30}
   name: {description: Domain name (Unicode or IDNA)., type: str, required: true}
   state: {description: present or absent., type: str, choices: [present, absent], default: present}
   comment: {description: Free text., type: str}
@@ -34,7 +31,7 @@ options:
 
 EXAMPLES = r"""
 - name: Mail domain with a DKIM key
-  mailu_domain:
+  mailfleet.fleet.mailu_domain:
     api_url: https://mail.acme.example/api/v1
     api_token: "{{ mailu_api_token }}"
     name: acme.example
@@ -48,21 +45,26 @@ domain:
   description: The domain as Mailu reports it (empty in check mode before creation).
   type: dict
   returned: state=present
-dns: {description: The zone lines of GET /domain/{name}., type: dict, returned: state=present}
+dns:
+  description: The zone lines of C(GET /domain/{name}).
+  type: dict
+  returned: state=present
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-# Runs on the controller (delegate_to: localhost) where the mailfleet package is installed.
-from mailfleet.mailu import DNS_RECORD_FIELDS  # noqa: E402
-from mailfleet.mailu.ansible_support import (  # noqa: E402
-    CONNECTION_OPTIONS,
+from ansible_collections.mailfleet.fleet.plugins.module_utils.base import (  # noqa: E402
     changed_fields,
-    client_from_params,
-    current_or_none,
+    diff,
     ensure_absent,
     run_module,
 )
+from ansible_collections.mailfleet.fleet.plugins.module_utils.mailu import (  # noqa: E402
+    API_OPTIONS,
+    client_from_params,
+    current_or_none,
+)
+
+from mailfleet.mailu import DNS_RECORD_FIELDS  # noqa: E402
 from mailfleet.validation import normalize_domain  # noqa: E402
 
 SCALARS = ("comment", "max_users", "max_aliases", "max_quota_bytes", "signup_enabled")
@@ -74,7 +76,7 @@ def run(module: AnsibleModule) -> dict:
     client = client_from_params(params)
     current = current_or_none(client.get_domain, name)
     if params["state"] == "absent":
-        return ensure_absent(current, client.delete_domain, name, module.check_mode)
+        return ensure_absent(current, lambda: client.delete_domain(name), module.check_mode)
     result: dict = {"changed": False}
 
     wanted = {k: params[k] for k in SCALARS}
@@ -98,8 +100,7 @@ def run(module: AnsibleModule) -> dict:
             remove = sorted(have - set(alternatives))
         if changes or add or remove:
             result["changed"] = True
-            result["diff"] = {"before": {k: current.get(k) for k in changes},
-                              "after": changes} if changes else {}
+            result["diff"] = diff(current, changes) if changes else {}
             if not module.check_mode:
                 if changes or add:
                     client.update_domain(name, **changes, **({"alternatives": add} if add else {}))
@@ -117,7 +118,7 @@ def run(module: AnsibleModule) -> dict:
 
 def main() -> None:
     argument_spec = {
-        **CONNECTION_OPTIONS,
+        **API_OPTIONS,
         "name": {"type": "str", "required": True},
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         "comment": {"type": "str"},

@@ -10,17 +10,13 @@ description:
   - Creates, updates (PATCH) or deletes a user through Mailu's admin REST API (C(/api/v1/user)).
   - Mailu never returns passwords (only a hash, which this module drops), so a password is set on
     creation and changed only with I(update_password=always).
-  - Any of Mailu's user fields (C(quota_bytes), C(enabled), C(global_admin), C(displayed_name),
-    C(comment), C(enable_imap), C(enable_pop), C(allow_spoofing), C(forward_enabled),
-    C(forward_destination), C(forward_keep), C(reply_*), C(spam_*), C(change_pw_next_login)) is an
-    option; unset options are left alone.
-  - Runs on the controller (C(delegate_to: localhost)); supports check mode.
+  - Every Mailu user field is an option (the names and types of Mailu's C(/user) model); options
+    left unset are left alone.
+author: mailfleet (!UNKNOWN)
+extends_documentation_fragment:
+  - mailfleet.fleet.controller
+  - mailfleet.fleet.mailu
 options:
-  api_url: {description: API root, e.g. https://mail.example.com/api/v1., type: str, required: true}
-  api_token: {description: Mailu's API_TOKEN., type: str, required: true}
-  validate_certs: {description: Verify the server's TLS certificate., type: bool, default: true}
-  ca_path: {description: CA bundle to verify against., type: path}
-  timeout: {description: Read timeout in seconds for each request., type: float, default: 30}
   email: {description: The mailbox address., type: str, required: true}
   state: {description: present or absent., type: str, choices: [present, absent], default: present}
   password: {description: Password; required to create a mailbox. Never returned., type: str}
@@ -29,11 +25,72 @@ options:
     type: str
     choices: [on_create, always]
     default: on_create
+  comment:
+    description: Free text shown on Mailu's Users page.
+    type: str
+  quota_bytes:
+    description: Mailbox quota in bytes.
+    type: int
+  global_admin:
+    description: Make the user a global administrator.
+    type: bool
+  enabled:
+    description: Whether the user may log in and receive mail.
+    type: bool
+  change_pw_next_login:
+    description: Force a password change at the next login.
+    type: bool
+  enable_imap:
+    description: Allow IMAP.
+    type: bool
+  enable_pop:
+    description: Allow POP3.
+    type: bool
+  allow_spoofing:
+    description: Allow sending as any address.
+    type: bool
+  forward_enabled:
+    description: Forward incoming mail (needs O(forward_destination)).
+    type: bool
+  forward_destination:
+    description: Addresses to forward to.
+    type: list
+    elements: str
+  forward_keep:
+    description: Keep a copy of forwarded mail.
+    type: bool
+  reply_enabled:
+    description: Send automatic replies.
+    type: bool
+  reply_subject:
+    description: Subject of the automatic reply.
+    type: str
+  reply_body:
+    description: Body of the automatic reply.
+    type: str
+  reply_startdate:
+    description: First day of automatic replies (YYYY-MM-DD).
+    type: str
+  reply_enddate:
+    description: Last day of automatic replies (YYYY-MM-DD).
+    type: str
+  displayed_name:
+    description: Display name.
+    type: str
+  spam_enabled:
+    description: Enable the spam filter.
+    type: bool
+  spam_mark_as_read:
+    description: Mark spam as read.
+    type: bool
+  spam_threshold:
+    description: Spam filter tolerance (0-100).
+    type: int
 """
 
 EXAMPLES = r"""
 - name: Mailbox with a 2 GB quota
-  mailu_user:
+  mailfleet.fleet.mailu_user:
     api_url: https://mail.acme.example/api/v1
     api_token: "{{ mailu_api_token }}"
     email: jane@acme.example
@@ -52,18 +109,20 @@ user:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-# Runs on the controller (delegate_to: localhost) where the mailfleet package is installed.
-from mailfleet.mailu.ansible_support import (  # noqa: E402
-    CONNECTION_OPTIONS,
+from ansible_collections.mailfleet.fleet.plugins.module_utils.base import (  # noqa: E402
     changed_fields,
-    client_from_params,
-    current_or_none,
+    diff,
     ensure_absent,
     run_module,
+)
+from ansible_collections.mailfleet.fleet.plugins.module_utils.mailu import (  # noqa: E402
+    API_OPTIONS,
+    client_from_params,
+    current_or_none,
     user_field_options,
 )
-from mailfleet.validation import normalize_email  # noqa: E402
+
+from mailfleet.validation import ValidationError, normalize_email  # noqa: E402
 
 FIELD_OPTIONS = user_field_options()
 
@@ -74,14 +133,14 @@ def run(module: AnsibleModule) -> dict:
     client = client_from_params(params)
     current = current_or_none(client.get_user, email)
     if params["state"] == "absent":
-        return ensure_absent(current, client.delete_user, email, module.check_mode)
+        return ensure_absent(current, lambda: client.delete_user(email), module.check_mode)
     result: dict = {"changed": False}
 
     wanted = {k: params[k] for k in FIELD_OPTIONS}
     password = params["password"]
     if current is None:
         if not password:
-            module.fail_json(msg=f"mailbox {email} does not exist: a password is required to create it")
+            raise ValidationError(f"mailbox {email} does not exist: a password is required to create it")
         result["changed"] = True
         if not module.check_mode:
             client.create_user(email, password, **{k: v for k, v in wanted.items() if v is not None})
@@ -92,9 +151,7 @@ def run(module: AnsibleModule) -> dict:
         changes["raw_password"] = password  # cannot be compared: Mailu only keeps a hash
     if changes:
         result["changed"] = True
-        shown = sorted(k for k in changes if k != "raw_password")
-        result["diff"] = {"before": {k: current.get(k) for k in shown},
-                          "after": {k: changes[k] for k in shown}}
+        result["diff"] = diff(current, changes, hidden=["raw_password"])
         if not module.check_mode:
             client.update_user(email, **changes)
             current = client.get_user(email)
@@ -104,7 +161,7 @@ def run(module: AnsibleModule) -> dict:
 
 def main() -> None:
     argument_spec = {
-        **CONNECTION_OPTIONS,
+        **API_OPTIONS,
         **FIELD_OPTIONS,
         "email": {"type": "str", "required": True},
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
