@@ -1,5 +1,6 @@
 """The layers import one way: mailfleet/ knows nothing above it, the web never imports worker code
-(it enqueues jobs by dotted name), and no product code imports the testbed."""
+(it enqueues jobs by dotted name), no product code imports the testbed, and the Ansible collection
+uses mailfleet only."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ FORBIDDEN = {
     "mailfleet": {"webapp", "jobs", "testbed"},
     "webapp": {"jobs", "testbed"},
     "jobs": {"testbed"},
+    "collections": {"webapp", "jobs", "testbed"},  # the Ansible plugins stand on mailfleet alone
 }
 
 
