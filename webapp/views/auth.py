@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import urlsplit
+
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
@@ -13,11 +16,20 @@ from webapp.services import accounts
 bp = Blueprint("auth", __name__)
 
 
+def _is_local_path(target: str) -> bool:
+    """A path on this site only. Browsers drop tabs and line breaks and read a backslash as a
+    slash (so "/\t/evil.example" goes off-site): any of those, or any other control character,
+    makes the target unsafe rather than being stripped."""
+    if not target.startswith("/") or "\\" in target:
+        return False
+    if any(unicodedata.category(char).startswith("C") for char in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc and not parts.path.startswith("//")
+
+
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths: never redirect to another origin after login."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("dashboard.index")
+    return target if target and _is_local_path(target) else url_for("dashboard.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
