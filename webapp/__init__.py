@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import queue
 from webapp.config import REPO_DIR, load_config
@@ -25,6 +26,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     app.config["WTF_CSRF_TIME_LIMIT"] = None  # tied to the session instead of a clock
 
+    if app.config.get("MAILFLEET_TRUSTED_PROXIES"):
+        hops = app.config["MAILFLEET_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     _prepare_sqlite(app)
     db.init_app(app)
     _listen_sqlite(app)

@@ -98,6 +98,10 @@ def load_config(env: Mapping[str, str] | None = None, *, with_secret_key: bool =
         "MAILFLEET_LEASE_SECONDS": _setting(env, "MAILFLEET_LEASE_SECONDS", 60, lambda n, v: _int(n, v, 5)),
         "MAILFLEET_LOGIN_MAX_FAILURES": _setting(env, "MAILFLEET_LOGIN_MAX_FAILURES", 5, _int),
         "MAILFLEET_LOGIN_WINDOW_SECONDS": _setting(env, "MAILFLEET_LOGIN_WINDOW_SECONDS", 900, _int),
+        # How many reverse proxies in front of the app append to X-Forwarded-For/-Proto. Only
+        # then is the client address (login rate limits) taken from that header, from the
+        # rightmost entry those proxies added; 0 ignores the headers (anyone can send them).
+        "MAILFLEET_TRUSTED_PROXIES": _setting(env, "MAILFLEET_TRUSTED_PROXIES", 0, _int),
         "MAILFLEET_EVENT_RETENTION_DAYS": _setting(env, "MAILFLEET_EVENT_RETENTION_DAYS", 90, _int),
         # Where the Mailu admin API of a server lives; {host} is the server's name.
         "MAILFLEET_MAILU_URL": _read(env, "MAILFLEET_MAILU_URL") or "https://{host}/api/v1",

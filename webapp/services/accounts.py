@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, select
 
 from mailfleet.validation import ValidationError, normalize_email
 from webapp.errors import Conflict, InvalidInput, RateLimited
@@ -15,8 +16,12 @@ from webapp.models.types import utcnow
 from webapp.security import MIN_PASSWORD_LENGTH, check_password, hash_password, new_api_token, token_hash
 from webapp.services.scope import Scope
 
-# Per client address the budget is larger (several people behind one NAT), per account smaller.
+# The login budget (MAILFLEET_LOGIN_MAX_FAILURES) holds per account and client address; an account
+# from all addresses gets ACCOUNT_FACTOR times as much, one address over all accounts (several
+# people behind one NAT) ADDRESS_FACTOR times. Past a budget, each failure doubles the wait.
+ACCOUNT_FACTOR = 10
 ADDRESS_FACTOR = 4
+BACKOFF_SECONDS = 2
 MAX_PASSWORD_LENGTH = 256
 # Compared against when the account does not exist, so timing does not reveal which emails exist.
 _DUMMY_HASH = hash_password("mailfleet-timing-equaliser")
@@ -53,29 +58,48 @@ def add_member(scope: Scope, tenant: Tenant, email: str, password: str) -> User:
     return create_user(email, password, Role.MEMBER, tenant)
 
 
+def _wait_seconds(failed: ColumnElement[bool], free: int, now: datetime, since: datetime) -> float:
+    """How long the failures matching ``failed`` still hold the next attempt back: nothing for the
+    first ``free`` ones, then a delay from the last failure that doubles with each one after."""
+    count, last = db.session.execute(
+        select(func.count(), func.max(LoginFailure.at)).where(failed, LoginFailure.at >= since)
+    ).one()
+    if count < free or last is None:
+        return 0.0
+    window = (now - since).total_seconds()
+    delay = min(BACKOFF_SECONDS * 2 ** min(count - free, 32), window)
+    return max(0.0, delay - (now - last).total_seconds())
+
+
 def authenticate(email: str, password: str, address: str) -> User | None:
-    """The user, or None for a wrong email/password; RateLimited after too many failures."""
+    """The user, or None for a wrong email/password; RateLimited while failures hold it back.
+
+    Failures are counted per account and client address, so guessing from one address slows that
+    address down on that account only and the owner can still log in from elsewhere. The account
+    as a whole, and one address across accounts, have looser budgets of their own.
+    """
     email = (email or "").strip().lower()[:254]
-    window = timedelta(seconds=current_app.config["MAILFLEET_LOGIN_WINDOW_SECONDS"])
+    address = address[:64]
     budget = current_app.config["MAILFLEET_LOGIN_MAX_FAILURES"]
-    since = utcnow() - window
+    now = utcnow()
+    since = now - timedelta(seconds=current_app.config["MAILFLEET_LOGIN_WINDOW_SECONDS"])
     db.session.execute(delete(LoginFailure).where(LoginFailure.at < since))
-    by_email = db.session.execute(
-        select(func.count()).where(LoginFailure.email == email, LoginFailure.at >= since)
-    ).scalar_one()
-    by_address = db.session.execute(
-        select(func.count()).where(LoginFailure.address == address, LoginFailure.at >= since)
-    ).scalar_one()
-    if by_email >= budget or by_address >= budget * ADDRESS_FACTOR:
+    same_email, same_address = LoginFailure.email == email, LoginFailure.address == address
+    wait = max(
+        _wait_seconds(and_(same_email, same_address), budget, now, since),
+        _wait_seconds(same_email, budget * ACCOUNT_FACTOR, now, since),
+        _wait_seconds(same_address, budget * ADDRESS_FACTOR, now, since),
+    )
+    if wait > 0:
         db.session.commit()
-        raise RateLimited("too many failed logins; wait a few minutes and try again")
+        raise RateLimited(f"too many failed logins; try again in {math.ceil(wait)} seconds")
     user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
     ok = check_password(user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
     if user is None or not ok or not user.active:
-        db.session.add(LoginFailure(email=email, address=address[:64]))
+        db.session.add(LoginFailure(email=email, address=address, at=now))
         db.session.commit()
         return None
-    db.session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+    db.session.execute(delete(LoginFailure).where(same_email, same_address))
     db.session.commit()
     return user
 
