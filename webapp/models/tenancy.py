@@ -45,9 +45,15 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     api_token_hint: Mapped[str | None] = mapped_column(String(12))
     active: Mapped[bool] = mapped_column(default=True)
+    # Part of the id kept in the session cookie: raising it (logout, new password) makes every
+    # cookie issued before, copies included, log nobody in.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     tenant: Mapped[Tenant | None] = relationship(back_populates="users")
+
+    def get_id(self) -> str:  # Flask-Login: what the session keeps
+        return f"{self.id}:{self.session_generation}"
 
     @property
     def is_admin(self) -> bool:

@@ -34,13 +34,17 @@ def _valid_email(email: str) -> str:
         raise InvalidInput(str(exc)) from None
 
 
-def create_user(email: str, password: str, role: Role, tenant: Tenant | None) -> User:
-    """Used by the CLI (first admin) and by admins through :func:`add_member`."""
-    email = _valid_email(email)
+def _check_length(password: str) -> None:
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise InvalidInput(
             f"the password must be {MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters long"
         )
+
+
+def create_user(email: str, password: str, role: Role, tenant: Tenant | None) -> User:
+    """Used by the CLI (first admin) and by admins through :func:`add_member`."""
+    email = _valid_email(email)
+    _check_length(password)
     if (role == Role.MEMBER) != (tenant is not None):
         raise InvalidInput("a member belongs to exactly one tenant; an admin to none")
     if db.session.execute(select(User.id).where(User.email == email)).first():
@@ -128,8 +132,28 @@ def user_for_api_token(token: str) -> User | None:
     return user if user is not None and user.active else None
 
 
-def load_user(user_id: str) -> User | None:
+def end_sessions(user: User) -> None:
+    """Log the user out everywhere: session cookies issued before no longer load the user."""
+    user.session_generation += 1
+    db.session.commit()
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Needs the current password; ends every session of the user (log the caller in again)."""
+    if not check_password(user.password_hash, current[:MAX_PASSWORD_LENGTH]):
+        raise InvalidInput("the current password is wrong")
+    _check_length(new)
+    user.password_hash = hash_password(new)
+    end_sessions(user)
+
+
+def load_user(session_id: str) -> User | None:
+    """The user a session cookie names, if active and the cookie is of the current generation."""
+    user_id, _, generation = session_id.partition(":")
     try:
-        return db.session.get(User, int(user_id))
+        user = db.session.get(User, int(user_id))
     except ValueError:
         return None
+    if user is None or not user.active or generation != str(user.session_generation):
+        return None
+    return user

@@ -9,9 +9,11 @@ from flask import Blueprint, flash, make_response, redirect, render_template, re
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from webapp.errors import RateLimited
-from webapp.forms import ActionForm, LoginForm
+from webapp.errors import MailfleetWebError, RateLimited
+from webapp.forms import ActionForm, LoginForm, PasswordForm
+from webapp.security import MIN_PASSWORD_LENGTH
 from webapp.services import accounts
+from webapp.views import back_with_error
 
 bp = Blueprint("auth", __name__)
 
@@ -52,7 +54,8 @@ def login() -> Response | str | tuple[str, int]:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout() -> Response:
-    ActionForm().validate_on_submit()
+    if ActionForm().validate_on_submit():
+        accounts.end_sessions(current_user)  # copies of this session's cookie stop working too
     logout_user()
     return redirect(url_for("auth.login"))
 
@@ -60,7 +63,23 @@ def logout() -> Response:
 @bp.route("/account", methods=["GET"])
 @login_required
 def account() -> str:
-    return render_template("account.html", form=ActionForm(), token=None)
+    return render_template("account.html", form=ActionForm(), password_form=PasswordForm(), token=None)
+
+
+@bp.route("/account/password", methods=["POST"])
+@login_required
+def change_password() -> Response:
+    form, user = PasswordForm(), current_user._get_current_object()
+    if not form.validate_on_submit():
+        flash(f"Check the form: the new password needs at least {MIN_PASSWORD_LENGTH} characters.", "error")
+        return redirect(url_for("auth.account"))
+    try:
+        accounts.change_password(user, form.current.data, form.new.data)
+    except MailfleetWebError as exc:
+        return back_with_error(exc, "auth.account")
+    login_user(user)  # this browser stays logged in; every other session has ended
+    flash("Password changed; your other sessions were logged out.", "info")
+    return redirect(url_for("auth.account"))
 
 
 @bp.route("/account/token", methods=["POST"])
@@ -70,6 +89,7 @@ def new_token() -> Response | str:
     if not form.validate_on_submit():
         return redirect(url_for("auth.account"))
     token = accounts.issue_api_token(current_user)
-    response = make_response(render_template("account.html", form=ActionForm(), token=token))
+    page = render_template("account.html", form=ActionForm(), password_form=PasswordForm(), token=token)
+    response = make_response(page)
     response.headers["Cache-Control"] = "no-store"  # the token is shown once; no cache keeps it
     return response
