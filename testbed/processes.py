@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailfleet.files import private_file
+
 # Popen objects of daemons started by this process: kept so they are reaped when stopped (and
 # not garbage-collected while running, which Python reports as a ResourceWarning).
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -56,8 +58,7 @@ def start(
     argv: Sequence[str], log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> Recorded:
     """Start argv in its own session with output to log; return its PID record."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+    with open(private_file(log), "ab") as out:
         proc = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,

@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from mailfleet.files import private_file
 from webapp import queue
 from webapp.config import REPO_DIR, load_config
 from webapp.extensions import csrf, db, login_manager, migrate
@@ -59,7 +60,8 @@ def _prepare_sqlite(app: Flask) -> None:
     if not uri.startswith("sqlite"):
         return
     if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # SQLite gives its -wal and -shm files the database file's mode.
+        private_file(Path(uri.removeprefix("sqlite:///")))
     app.config["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("connect_args", {"timeout": 30})
 
 

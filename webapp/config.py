@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mailfleet.files import private_dir
 from webapp.errors import ConfigError
 
 #: The repository root: playbooks/, ansible.cfg and migrations/ live here.
@@ -62,7 +63,7 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
         return key
     key_file = data_dir / "secret_key"
     if not key_file.exists():
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(data_dir)
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
