@@ -35,6 +35,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SERVER_THREADS = 4
+# Generous: the point is that pages answer at all (a held thread never frees), not how fast.
+PAGE_TIMEOUT_MS = 90_000
 ADMIN = "admin@example.com"
 FAILING_PLAYBOOK = """\
 - name: A play that fails on its second task
@@ -96,6 +98,7 @@ def browser():
 def logged_in_state(browser, base: str) -> dict:
     context = browser.new_context()
     page = context.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.goto(f"{base}/login")
     page.fill("input[name=email]", ADMIN)
     page.fill("input[name=password]", TEST_PASSWORD)
@@ -125,17 +128,17 @@ def test_more_live_run_pages_than_server_threads_leave_the_app_answering(served,
     pages = []
     for _ in range(SERVER_THREADS * 2):  # each in its own context: no shared browser connection pool
         page = browser.new_context(storage_state=state).new_page()
-        page.goto(f"{served.url}/runs/{run_id}", timeout=20_000)
+        page.goto(f"{served.url}/runs/{run_id}", timeout=PAGE_TIMEOUT_MS)
         pages.append(page)
     from playwright.sync_api import expect
 
     for page in pages:  # live: the elapsed time shows and keeps counting
-        expect(page.locator("#run-duration")).not_to_have_text("—")
+        expect(page.locator("#run-duration")).not_to_have_text("—", timeout=PAGE_TIMEOUT_MS)
     elapsed = pages[0].inner_text("#run-duration")
-    expect(pages[0].locator("#run-duration")).not_to_have_text(elapsed)
+    expect(pages[0].locator("#run-duration")).not_to_have_text(elapsed, timeout=PAGE_TIMEOUT_MS)
 
     other = browser.new_context(storage_state=state).new_page()
-    response = other.goto(f"{served.url}/runs", timeout=20_000)
+    response = other.goto(f"{served.url}/runs", timeout=PAGE_TIMEOUT_MS)
     assert response.status == 200 and other.locator(f"a[href='/runs/{run_id}']").count() == 1
 
     # Every open page is still live: a new line reaches all of them.
@@ -144,7 +147,7 @@ def test_more_live_run_pages_than_server_threads_leave_the_app_answering(served,
         db.session.commit()
         db.session.remove()
     for page in pages:
-        page.wait_for_selector("#ev-1", timeout=20_000)
+        page.wait_for_selector("#ev-1", timeout=PAGE_TIMEOUT_MS)
 
 
 def test_failed_run_shows_where_it_failed_without_a_reload(served, browser):
@@ -153,6 +156,7 @@ def test_failed_run_shows_where_it_failed_without_a_reload(served, browser):
 
     run_id = new_run(served.app)
     page = browser.new_context(storage_state=logged_in_state(browser, served.url)).new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.goto(f"{served.url}/runs/{run_id}")
     assert page.inner_text("#run-status") == "queued"
     assert not page.is_visible("#retry-form") and not page.is_visible("#run-failure")

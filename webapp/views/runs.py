@@ -20,9 +20,10 @@ from webapp.views.run_json import event_json, run_json
 
 bp = Blueprint("runs", __name__)
 
-# The page asks again after these (a hint in each answer, like GitLab's job log polling).
-RUNNING_POLL_MS = 1000
-QUEUED_POLL_MS = 2000
+# The page asks again after these (a hint in each answer, like GitLab's job log polling): soon
+# while lines flow, less often while a run waits or sits in a long task.
+FLOWING_POLL_MS = 1000
+QUIET_POLL_MS = 3000
 LIVE_EVENTS = 500
 PAGE_EVENTS = 5000
 
@@ -142,7 +143,7 @@ def live(run_id: int) -> Response:
     elif state["finished"]:
         next_poll_ms = None  # nothing will change any more
     else:
-        next_poll_ms = RUNNING_POLL_MS if state["status"] == RunStatus.RUNNING else QUEUED_POLL_MS
+        next_poll_ms = FLOWING_POLL_MS if events else QUIET_POLL_MS
     response = jsonify(
         events=[event_json(e) for e in events],
         after=events[-1].counter if events else after,

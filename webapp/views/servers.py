@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from webapp.errors import MailfleetWebError
 from webapp.forms import DomainForm, ProvisionForm
 from webapp.services import fleet
+from webapp.services.actions import ACTIONS
 from webapp.services.scope import Scope
 from webapp.views import back_with_error
 
@@ -19,7 +20,9 @@ bp = Blueprint("servers", __name__)
 @login_required
 def index() -> str:
     scope = Scope(current_user)
-    return render_template("servers/index.html", servers=fleet.list_servers(scope))
+    return render_template(
+        "servers/index.html", servers=fleet.list_servers(scope), actions=list(ACTIONS.values())
+    )
 
 
 @bp.route("/tenants/<slug>/servers", methods=["POST"])

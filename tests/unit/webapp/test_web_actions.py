@@ -42,13 +42,21 @@ def confirm_and_post(client, slug, key, **fields):
     return page, client.post(f"/tenants/{slug}/actions/{key}", data=data)
 
 
-def test_tenant_page_offers_the_actions(client, world, fleet):
+def test_tenant_and_servers_pages_offer_the_actions(client, world, fleet):
     login(client, world.alice.email, TEST_PASSWORD)
     page = client.get("/tenants/acme").get_data(as_text=True)
     block = page[page.index('id="actions"') :]
     for key in ("backup", "restore", "rotate_ssh_key", "rotate_mailu_token"):
         assert f"/tenants/acme/actions/{key}" in block
     assert "mf-acme-1" in block and "mf-acme-3" not in block.split("</select>")[0]  # gone: not a target
+    servers = client.get("/servers").get_data(as_text=True)
+    backup_link, restore_link = (
+        f"/tenants/acme/actions/{k}?server_id={fleet['acme2'].id}" for k in ("backup", "restore")
+    )
+    assert backup_link in servers and restore_link in servers
+    assert f"server_id={fleet['acme_gone'].id}" not in servers
+    confirm = client.get(backup_link).get_data(as_text=True)
+    assert f'<option selected value="{fleet["acme2"].id}">mf-acme-2</option>' in confirm
 
 
 def test_backup_now_is_confirmed_then_runs_backup_yml_on_that_server(client, world, fleet):

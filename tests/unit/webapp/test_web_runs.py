@@ -15,7 +15,7 @@ from webapp.services import accounts, runs
 from webapp.services.dashboard import RECENT_RUNS
 from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD, login
-from webapp.views.runs import LIVE_EVENTS, QUEUED_POLL_MS, RUNNING_POLL_MS
+from webapp.views.runs import FLOWING_POLL_MS, LIVE_EVENTS, QUIET_POLL_MS
 
 pytestmark = pytest.mark.unit
 
@@ -62,7 +62,7 @@ def test_live_answers_events_after_the_cursor_and_when_to_ask_again(client, worl
     queued = client.get(f"/runs/{run.id}/live?after=0").get_json()
     assert queued["events"] == [] and queued["after"] == 0
     assert queued["run"]["status"] == "queued" and queued["run"]["started_at"] is None
-    assert queued["next_poll_ms"] == QUEUED_POLL_MS
+    assert queued["next_poll_ms"] == QUIET_POLL_MS
 
     run.status, run.started_at = RunStatus.RUNNING, utcnow() - timedelta(seconds=5)
     db.session.commit()
@@ -70,11 +70,12 @@ def test_live_answers_events_after_the_cursor_and_when_to_ask_again(client, worl
     running = client.get(f"/runs/{run.id}/live?after=0").get_json()
     assert [e["stdout"] for e in running["events"]] == ["line 1", "line 2"] and running["after"] == 2
     assert running["run"]["started_at"] and running["run"]["duration_seconds"] >= 5
-    assert running["run"]["finished"] is False and running["next_poll_ms"] == RUNNING_POLL_MS
+    assert running["run"]["finished"] is False and running["next_poll_ms"] == FLOWING_POLL_MS
     resumed = client.get(f"/runs/{run.id}/live?after=1").get_json()
     assert [e["stdout"] for e in resumed["events"]] == ["line 2"]
     nothing_new = client.get(f"/runs/{run.id}/live?after=2").get_json()
     assert nothing_new["events"] == [] and nothing_new["after"] == 2
+    assert nothing_new["next_poll_ms"] == QUIET_POLL_MS  # a long task: ask less often
 
     finish(run, RunStatus.SUCCESSFUL, 0, {"mf-acme-1": {"ok": 2}})
     done = client.get(f"/runs/{run.id}/live?after=2")
