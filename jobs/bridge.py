@@ -2,7 +2,9 @@
 
 Per run: a mkdtemp (0700) private_data_dir removed afterwards; the tenant's inventory only;
 extravars written by us (YAML, every string tagged !unsafe so Ansible never templates it); the
-tenant's SSH key through ``ssh_key=`` (runner hands it to ssh-agent through a FIFO); an
+tenant's SSH key through ``ssh_key=`` (runner hands it to ssh-agent through a FIFO, so it is never a
+file); secrets-store credentials that reach only the tenant's paths and the globals a run needs
+(mailfleet.secrets.scope: never the store's own key or token), revoked or deleted afterwards; an
 allow-listed environment; events to the database through the handler (returns False, so no
 per-event files); no stdout file; a runner timeout below the RQ job timeout; cancellation through
 ``cancel_callback``; and every process of the run killed before we return.
@@ -24,8 +26,10 @@ from typing import Any
 from ansible_runner import Runner, RunnerConfig
 
 from jobs import processes
-from jobs.constants import CHILD_ENV_NAMES, CHILD_ENV_PREFIXES, TICK_SECONDS
+from jobs.constants import CHILD_ENV_NAMES, TICK_SECONDS
 from jobs.events import EventRecorder
+from mailfleet.secrets import SecretStore
+from mailfleet.secrets.scope import run_credentials
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RunSpec:
     run_id: int
+    tenant: str
+    store: SecretStore  # the worker's; the run gets credentials scoped to `tenant` from it
     playbook_path: Path
     project_dir: Path
     inventory: dict[str, Any]
@@ -43,6 +49,8 @@ class RunSpec:
     work_dir: Path  # private directories are made here (per instance: under the data directory)
     # group_vars/all files beside the inventory (jobs/sitevars.py): file name -> YAML text
     group_vars: Mapping[str, str] = field(default_factory=dict)
+    # The pinned host keys of the tenant's servers (jobs/hostkeys.py), the only ones ssh trusts
+    known_hosts: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ class RunResult:
     status: str  # runner's: successful | failed | timeout | canceled
     rc: int | None
     leftovers_killed: int
+    known_hosts: str = ""  # the run's known_hosts as it left it (provision.yml adds a new server's)
+
 
 
 def private_dir_prefix(run_id: int) -> str:
@@ -79,8 +89,9 @@ def yaml_unsafe(extravars: Mapping[str, Any]) -> str:
 def child_environment(
     worker_env: Mapping[str, str], repo_dir: Path, private_dir: Path, control_dir: Path
 ) -> dict[str, str]:
-    """The allow-listed environment of ansible-playbook (everything else of the worker's stays out)."""
-    env = {k: v for k, v in worker_env.items() if k in CHILD_ENV_NAMES or k.startswith(CHILD_ENV_PREFIXES)}
+    """The allow-listed environment of ansible-playbook (everything else of the worker's stays out,
+    the secrets store's settings included: the run gets its own, scoped ones)."""
+    env = {k: v for k, v in worker_env.items() if k in CHILD_ENV_NAMES}
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([venv_bin, "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"])
     env.setdefault("LANG", "C.UTF-8")
@@ -111,54 +122,82 @@ def run_playbook(
     private_dir = Path(tempfile.mkdtemp(prefix=private_dir_prefix(spec.run_id), dir=spec.work_dir))  # 0700
     control_dir = Path(tempfile.mkdtemp(prefix=f"mfcp{spec.run_id}-"))
     child: dict[str, int] = {}
+    # Scoped store credentials for at most as long as the runner may run, plus its cleanup; revoked
+    # (Vault) or merged back and deleted (local store) once every process of the run is gone.
+    credentials = run_credentials(spec.store, spec.tenant, private_dir / "secrets", spec.timeout + 300)
     try:
-        _write(private_dir / "inventory" / "hosts.json", json.dumps(spec.inventory))
-        for name, text in spec.group_vars.items():
-            _write(private_dir / "inventory" / "group_vars" / "all" / Path(name).name, text)
-        _write(private_dir / "env" / "extravars", yaml_unsafe(spec.extravars))
-        config = RunnerConfig(
-            private_data_dir=str(private_dir),
-            project_dir=str(spec.project_dir),
-            playbook=str(spec.playbook_path),
-            inventory=str(private_dir / "inventory" / "hosts.json"),
-            limit=spec.limit,
-            ident="run",
-            ssh_key=spec.ssh_key,
-            quiet=True,  # nothing echoed into the worker's log
-            timeout=spec.timeout,
-            settings={"suppress_output_file": True, "pexpect_timeout": TICK_SECONDS},
-        )
-        config.prepare()
-        # Runner seeded the child's environment with a copy of ours: keep only what runner itself
-        # set (its callback plugin settings) plus the allow-list.
-        runner_settings = {k: v for k, v in config.env.items() if os.environ.get(k) != v}
-        config.env = {
-            **runner_settings,
-            **child_environment(os.environ, spec.project_dir, private_dir, control_dir),
-        }
-
-        def cancel_callback() -> bool:
-            if "pid" not in child:
-                # pexpect starts the child in a new session: it is the child that leads its own.
-                kids = [
-                    k for k in processes.children(os.getpid()) if processes.session_of(k, zombies=True) == k
-                ]
-                if kids:
-                    child["pid"] = max(kids)
-                    on_child(child["pid"])
-            recorder.tick()
-            tick()
-            return should_cancel()
-
-        runner = Runner(config=config, event_handler=recorder.handle, cancel_callback=cancel_callback)
-        runner.run()
-        recorder.flush()
-        killed = processes.kill_run_processes(child.get("pid"), str(private_dir))
-        if killed:
-            log.warning("run %s: killed %d leftover processes", spec.run_id, killed)
-        return RunResult(status=runner.status, rc=runner.rc, leftovers_killed=killed)
+        with credentials as secrets_env:
+            try:
+                return _run(spec, recorder, private_dir, control_dir, secrets_env, child,
+                            should_cancel=should_cancel, on_child=on_child, tick=tick)
+            finally:
+                processes.kill_run_processes(child.get("pid"), str(private_dir))
+                processes.kill_run_processes(None, str(control_dir))  # SSH masters (ControlPersist)
     finally:
-        processes.kill_run_processes(child.get("pid"), str(private_dir))
-        processes.kill_run_processes(None, str(control_dir))  # SSH masters kept alive by ControlPersist
         shutil.rmtree(private_dir, ignore_errors=True)
         shutil.rmtree(control_dir, ignore_errors=True)
+
+
+def _run(
+    spec: RunSpec,
+    recorder: EventRecorder,
+    private_dir: Path,
+    control_dir: Path,
+    secrets_env: Mapping[str, str],
+    child: dict[str, int],
+    *,
+    should_cancel: Callable[[], bool],
+    on_child: Callable[[int], None],
+    tick: Callable[[], None],
+) -> RunResult:
+    _write(private_dir / "inventory" / "hosts.json", json.dumps(spec.inventory))
+    for name, text in spec.group_vars.items():
+        _write(private_dir / "inventory" / "group_vars" / "all" / Path(name).name, text)
+    _write(private_dir / "env" / "extravars", yaml_unsafe(spec.extravars))
+    known_hosts = private_dir / "known_hosts"
+    _write(known_hosts, spec.known_hosts)
+    config = RunnerConfig(
+        private_data_dir=str(private_dir),
+        project_dir=str(spec.project_dir),
+        playbook=str(spec.playbook_path),
+        inventory=str(private_dir / "inventory" / "hosts.json"),
+        limit=spec.limit,
+        ident="run",
+        ssh_key=spec.ssh_key,
+        quiet=True,  # nothing echoed into the worker's log
+        timeout=spec.timeout,
+        settings={"suppress_output_file": True, "pexpect_timeout": TICK_SECONDS},
+    )
+    config.prepare()
+    # Runner seeded the child's environment with a copy of ours: keep only what runner itself
+    # set (its callback plugin settings) plus the allow-list and the run's store credentials.
+    runner_settings = {k: v for k, v in config.env.items() if os.environ.get(k) != v}
+    config.env = {
+        **runner_settings,
+        **child_environment(os.environ, spec.project_dir, private_dir, control_dir),
+        **secrets_env,
+        # ansible.cfg checks host keys strictly; this run trusts its tenant's pinned keys only.
+        "ANSIBLE_SSH_COMMON_ARGS": f"-o UserKnownHostsFile={known_hosts}",
+        "MAILFLEET_KNOWN_HOSTS": str(known_hosts),  # where provision.yml pins a new server's keys
+    }
+
+    def cancel_callback() -> bool:
+        if "pid" not in child:
+            # pexpect starts the child in a new session: it is the child that leads its own.
+            kids = [k for k in processes.children(os.getpid()) if processes.session_of(k, zombies=True) == k]
+            if kids:
+                child["pid"] = max(kids)
+                on_child(child["pid"])
+        recorder.tick()
+        tick()
+        return should_cancel()
+
+    runner = Runner(config=config, event_handler=recorder.handle, cancel_callback=cancel_callback)
+    runner.run()
+    recorder.flush()
+    killed = processes.kill_run_processes(child.get("pid"), str(private_dir))
+    if killed:
+        log.warning("run %s: killed %d leftover processes", spec.run_id, killed)
+    return RunResult(
+        status=runner.status, rc=runner.rc, leftovers_killed=killed, known_hosts=known_hosts.read_text()
+    )

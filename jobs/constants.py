@@ -6,8 +6,6 @@ from typing import Final
 
 #: Environment names copied from the worker to ansible-playbook; nothing else is passed on.
 CHILD_ENV_NAMES: Final = frozenset({"HOME", "LANG", "LC_ALL", "TZ", "HOSTWINDS_API_URL"})
-#: Prefixes copied too: the secrets store's settings, so lookup plugins reach the store.
-CHILD_ENV_PREFIXES: Final = ("MAILFLEET_SECRETS_", "MAILFLEET_MASTER_KEY", "MAILFLEET_VAULT_", "VAULT_")
 
 #: How often runner's loop calls back (cancel check, heartbeat, event flush), in seconds.
 TICK_SECONDS: Final = 1.0

@@ -16,7 +16,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select, update
 
-from jobs import locks
+from jobs import hostkeys, locks
 from jobs.app import worker_app
 from jobs.bridge import RunSpec, run_playbook
 from jobs.events import EventRecorder
@@ -25,8 +25,8 @@ from jobs.redact import Redactor
 from jobs.servers import apply_inventory
 from jobs.sitevars import SiteVarsError, run_group_vars
 from mailfleet.hostwinds import HostwindsError, build_srvrname
-from mailfleet.secrets import CLOUDFLARE_PATH, HOSTWINDS_PATH, SecretNotFound, SecretsError, tenant_prefix
-from mailfleet.secrets.paths import DNS_TSIG_PATH
+from mailfleet.secrets import SecretNotFound, SecretsError, tenant_prefix
+from mailfleet.secrets.scope import RUN_GLOBAL_PATHS
 from webapp.extensions import db
 from webapp.integrations import hostwinds_client, secret_store, tenant_ssh_private_key
 from webapp.models import Run, RunStatus, Server, ServerStatus
@@ -73,7 +73,7 @@ def _tenant_secret_values(tenant_slug: str) -> list[str]:
     values: list[str] = []
     for path in store.list(tenant_prefix(tenant_slug)):
         values.extend(store.get(path).values())
-    for path in (HOSTWINDS_PATH, CLOUDFLARE_PATH, DNS_TSIG_PATH):  # global ones a run may read
+    for path in RUN_GLOBAL_PATHS:
         with contextlib.suppress(SecretNotFound):
             values.extend(store.get(path).values())
     return values
@@ -97,6 +97,8 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
     recorder = EventRecorder(run.id, redactor)
     spec = RunSpec(
         run_id=run.id,
+        tenant=tenant.slug,
+        store=secret_store(),
         playbook_path=playbook_path,
         project_dir=config["MAILFLEET_REPO_DIR"],
         inventory=tenant_inventory(tenant),
@@ -106,6 +108,9 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
         timeout=config["MAILFLEET_RUN_TIMEOUT"],
         work_dir=run_work_dir(),
         group_vars=group_vars,
+        known_hosts=hostkeys.known_hosts(
+            db.session.execute(select(Server).where(Server.tenant_id == tenant.id)).scalars()
+        ),
     )
     heartbeat_every = config["MAILFLEET_LEASE_SECONDS"] / 4
     state = {"beat": time.monotonic(), "cancel_checked": 0.0, "cancel": False}
@@ -145,12 +150,16 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
         reason = f"ansible-playbook exited with rc {result.rc}"
     elif status == RunStatus.CANCELED:
         reason = "canceled by a user"
+    changed = hostkeys.changed_hosts(run.id)
+    if changed:
+        status, reason = RunStatus.FAILED, hostkeys.failure_reason(changed)
+        hostkeys.alert(current_app._get_current_object(), changed)
     if run.playbook == "provision.yml":
-        _note_provisioned(run, status)
+        _note_provisioned(run, status, result.known_hosts)
     return status, result.rc, reason
 
 
-def _note_provisioned(run: Run, status: RunStatus) -> None:
+def _note_provisioned(run: Run, status: RunStatus, run_known_hosts: str) -> None:
     """A failed provisioning leaves the server row in error; success waits for the inventory refresh."""
     index = (run.extravars or {}).get("hostwinds_index")
     if not index:
@@ -169,6 +178,8 @@ def _note_provisioned(run: Run, status: RunStatus) -> None:
             apply_inventory(client.list_instances(), client.price_list(), {})
         except (HostwindsError, SecretsError) as exc:
             log.warning("run %s: server refresh after provisioning failed: %s", run.id, exc)
+        if server is not None and hostkeys.pin_from_run(server, run_known_hosts):
+            db.session.commit()
 
 
 def _finish(run_id: int, status: RunStatus, rc: int | None, reason: str | None, recap: dict | None) -> None:

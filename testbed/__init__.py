@@ -251,6 +251,7 @@ class Testbed:
             for host, record in booting:
                 init = hostlib.container_init(record)
                 state["hosts"][host.name]["init"] = init.to_json() if init else None
+            self._write_known_hosts(state)
         if errors:
             for booted, _ in booting:
                 self.stop_host(booted.name)
@@ -261,6 +262,23 @@ class Testbed:
         with self.state.locked() as state:
             if name in state["hosts"]:
                 self._forget(state, name)
+                self._write_known_hosts(state)
+
+    @property
+    def known_hosts(self) -> Path:
+        """The host keys of this instance's running hosts, as they were generated at boot (what a
+        provider's console shows), in known_hosts format: tests that run ansible-playbook against
+        testbed hosts point UserKnownHostsFile here, since ansible.cfg checks host keys strictly."""
+        return self.layout.state_dir / "known_hosts"
+
+    def _write_known_hosts(self, state: dict) -> None:
+        lines = [
+            hostlib.known_hosts_lines(self.layout, name, str(data["address"]))
+            for name, data in sorted(state["hosts"].items())
+        ]
+        tmp = self.known_hosts.with_suffix(".tmp")
+        tmp.write_text("".join(lines))
+        tmp.replace(self.known_hosts)
 
     def _forget(self, state: dict, name: str) -> None:
         data = state["hosts"].pop(name)

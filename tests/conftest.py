@@ -37,10 +37,15 @@ def testbed() -> Iterator[object]:
     from testbed import Testbed
 
     tb = Testbed()
+    # ansible.cfg checks host keys strictly: plays run by tests trust the keys the hosts booted with.
+    known_hosts = pytest.MonkeyPatch()
+    known_hosts.setenv("ANSIBLE_SSH_COMMON_ARGS", f"-o UserKnownHostsFile={tb.known_hosts}")
+    known_hosts.setenv("MAILFLEET_KNOWN_HOSTS", str(tb.known_hosts))  # the playbooks' own ssh calls
     try:
         tb.up()
         yield tb
     finally:
+        known_hosts.undo()
         tb.down()
 
 
@@ -69,4 +74,5 @@ def ansible_env(repo_root: Path) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "ANSIBLE_CONFIG": str(repo_root / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
+        **{k: v for k, v in os.environ.items() if k in ("ANSIBLE_SSH_COMMON_ARGS", "MAILFLEET_KNOWN_HOSTS")},
     }

@@ -1,6 +1,7 @@
 """The one interface every backend implements, and the behaviour they share.
 
-Backends implement five primitives (`_read`, `_write`, `list`, `delete`, `versions`); validation,
+Backends implement five primitives (`_read`, `_write`, `list`, `delete`, `versions`) and
+`run_credentials` (what one tenant's run gets instead of the store's own credentials); validation,
 `get`, `get_field`, `put` and `rotate` live here so both backends behave the same way.
 """
 
@@ -9,10 +10,16 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InvalidSecretData, SecretNotFound, SecretsConflict
 from .paths import validate_field, validate_path, validate_prefix
+
+if TYPE_CHECKING:
+    from .scope import RunScope
 
 log = logging.getLogger("mailfleet.secrets")
 
@@ -80,6 +87,13 @@ class SecretStore(ABC):
     @abstractmethod
     def _versions(self, path: str) -> list[VersionInfo]:
         """Metadata of the kept versions, oldest first; raise SecretNotFound if absent."""
+
+    @abstractmethod
+    def run_credentials(
+        self, scope: RunScope, directory: Path, ttl: int
+    ) -> AbstractContextManager[dict[str, str]]:
+        """Credentials (files in `directory`) reaching only `scope`'s paths, valid until the context
+        exits (at most `ttl` seconds); yields the environment that names them (see `scope`)."""
 
     # -- shared behaviour -----------------------------------------------------------------------
     def get(self, path: str, version: int | None = None) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from .base import SecretStore
 from .config import get_store
 from .errors import SecretsError
 from .generators import GENERATORS, generator_by_name
+from .paths import SSH_KEY, tenant_path
 from .rotation import promote, stage
 from .tenant import ensure_tenant_secrets
 
@@ -52,6 +54,18 @@ def _promote(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
     return {"tenant": args.tenant, "kind": args.kind, "version": version, "changed": True}
 
 
+def _ssh_add(store: SecretStore, args: argparse.Namespace) -> dict[str, Any]:
+    """The tenant's private key into the running ssh-agent, through a pipe (never a file)."""
+    key = store.get_field(tenant_path(args.tenant, SSH_KEY), "private_key")
+    added = subprocess.run(  # noqa: S603 - fixed argv; the key goes over stdin
+        ["ssh-add", "-t", "3600", "-"],  # noqa: S607 - the user's own ssh-add from PATH
+        input=key.rstrip("\n") + "\n", capture_output=True, text=True, check=False,
+    )
+    if added.returncode != 0:
+        raise SecretsError(f"ssh-add failed (is ssh-agent running?): {added.stderr.strip()[:200]}")
+    return {"tenant": args.tenant, "added": True, "lifetime_seconds": 3600}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mailfleet.secrets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "delete": (_delete, ["path"], "delete a path and all its versions"),
         "stage": (_stage, ["tenant", "kind"], "stage a new ssh_key or mailu api_token (kept if staged)"),
         "promote": (_promote, ["tenant", "kind"], "make the staged value the live one"),
+        "ssh-add": (_ssh_add, ["tenant"], "add the tenant's SSH key to ssh-agent for an hour"),
     }
     for name, (handler, positionals, help_text) in commands.items():
         command = sub.add_parser(name, help=help_text)

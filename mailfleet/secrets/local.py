@@ -8,6 +8,8 @@
 - Durability: temp file in the same directory, fsync, rename, fsync of the directory.
 - Modes: the store, lock and key files are 0600; directories the store creates are 0700.
 - Versions: each put adds a version; the newest `max_versions` (default 10, as Vault) are kept.
+- Runs: `run_credentials` gives a tenant's run a copy of only its part of the store, under a key
+  of its own, and merges what the run wrote back afterwards (see `scope`).
 - Reads: the file is read every time; when its bytes equal those last decrypted by this object,
   the decrypted document is reused (a long-lived web app or worker then skips decryption and
   JSON parsing, ~20 ms for 500 tenants). Identical bytes were authenticated already, so tampering
@@ -17,9 +19,12 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import json
+import logging
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -28,8 +33,11 @@ from typing import Any
 
 from .base import SecretStore, SecretVersion, VersionInfo
 from .envelope import open_sealed, seal
-from .errors import SecretNotFound, SecretsBackendError, SecretsConflict
-from .masterkey import MasterKeySource, make_private_dirs
+from .errors import SecretNotFound, SecretsAccessDenied, SecretsBackendError, SecretsConflict
+from .masterkey import KEY_BYTES, MasterKeySource, encode_key, make_private_dirs
+from .scope import RunScope, write_private
+
+log = logging.getLogger("mailfleet.secrets")
 
 FORMAT = 1
 Document = dict[str, Any]
@@ -142,6 +150,9 @@ class LocalStore(SecretStore):
 
     def _write(self, path: str, data: dict[str, str], cas: int | None) -> int:
         with self._transaction() as doc:
+            writable = doc.get("writable")  # a run's store: only its tenant's folder
+            if writable is not None and not path.startswith(writable + "/"):
+                raise SecretsAccessDenied(f"this run may write only under {writable}/, not {path!r}")
             entry = doc["secrets"].get(path)
             current = entry["current_version"] if entry else 0
             if cas is not None and cas != current:
@@ -176,3 +187,63 @@ class LocalStore(SecretStore):
             VersionInfo(version=int(number), created_time=record["created_time"])
             for number, record in sorted(entry["versions"].items(), key=lambda item: int(item[0]))
         ]
+
+    # -- a tenant's run -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def run_credentials(self, scope: RunScope, directory: Path, ttl: int) -> Iterator[dict[str, str]]:
+        """A store file with only the secrets `scope` may read, under a fresh per-run key (`ttl`
+        is not needed: both files are deleted on exit)."""
+        doc, _ = self._load(for_write=False)
+        before = {
+            path: copy.deepcopy(entry) for path, entry in doc["secrets"].items() if scope.readable(path)
+        }
+        run_key = secrets.token_bytes(KEY_BYTES)
+        key_file, store_file = directory / "run.key", directory / "run-store.enc"
+        run_store = LocalStore(store_file, MasterKeySource(file=key_file), self.max_versions)
+        try:
+            write_private(key_file, encode_key(run_key) + "\n")
+            run_doc = {"format": FORMAT, "secrets": copy.deepcopy(before), "writable": scope.prefix}
+            run_store._save(run_doc, run_key)
+            try:
+                yield {
+                    "MAILFLEET_SECRETS_BACKEND": "local",
+                    "MAILFLEET_SECRETS_FILE": str(store_file),
+                    "MAILFLEET_MASTER_KEY_FILE": str(key_file),
+                }
+            finally:  # after a failed run too: a staged rotation value must survive for the re-run
+                if not store_file.is_file():  # read as empty, it would delete the tenant's secrets
+                    raise SecretsBackendError(f"the run's store {store_file} is gone; its writes are lost")
+                after, _ = run_store._load(for_write=False)
+                self._merge_run_writes(scope, before, after["secrets"])
+        finally:
+            for path in (key_file, store_file, run_store.lock_file):
+                path.unlink(missing_ok=True)
+
+    def _merge_run_writes(
+        self, scope: RunScope, before: dict[str, Any], after: dict[str, Any]
+    ) -> None:
+        """Apply a run's writes under its tenant's paths; a path that changed here meanwhile is
+        not overwritten (SecretsConflict after the others are applied)."""
+        changed = [
+            path for path in sorted(set(before) | set(after))
+            if scope.writable(path) and before.get(path) != after.get(path)
+        ]
+        if not changed:
+            return
+        conflicts = []
+        with self._transaction() as doc:
+            for path in changed:
+                started = before[path]["current_version"] if path in before else 0
+                live = doc["secrets"].get(path)
+                if (live["current_version"] if live else 0) != started:
+                    conflicts.append(path)
+                elif path in after:
+                    doc["secrets"][path] = after[path]
+                else:
+                    del doc["secrets"][path]
+        log.info("run writes merged: paths=%s", ",".join(p for p in changed if p not in conflicts))
+        if conflicts:
+            raise SecretsConflict(
+                f"a run changed {', '.join(conflicts)} while the store changed them too; the store's "
+                "versions were kept and the run's dropped"
+            )

@@ -20,10 +20,11 @@ or written to anywhere else.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -42,6 +43,7 @@ from .errors import (
     SecretsSealed,
 )
 from .paths import SEGMENT_RE
+from .scope import RUN_GLOBAL_PATHS, RunScope, write_private
 
 log = logging.getLogger("mailfleet.secrets")
 T = TypeVar("T")
@@ -329,6 +331,62 @@ class VaultStore(SecretStore):
             )
             for number, meta in sorted(versions.items(), key=lambda item: int(item[0]))
         ]
+
+
+    # -- a tenant's run -------------------------------------------------------------------------
+    def run_policy(self, scope: RunScope) -> str:
+        """The ACL policy of a run's token: its tenant's folder, the globals it needs (read only)."""
+        mount = self.settings.mount
+        tenant = self._vault_path(scope.prefix)
+        rules = [
+            (f"{mount}/data/{tenant}/*", '"create", "read", "update"'),
+            (f"{mount}/metadata/{tenant}/*", '"read", "list", "delete"'),
+            *((f"{mount}/data/{self._vault_path(path)}", '"read"') for path in RUN_GLOBAL_PATHS),
+        ]
+        return "".join(f'path "{path}" {{\n  capabilities = [{caps}]\n}}\n' for path, caps in rules)
+
+    @contextlib.contextmanager
+    def run_credentials(self, scope: RunScope, directory: Path, ttl: int) -> Iterator[dict[str, str]]:
+        """A child token of ours whose only policy is `run_policy(scope)`, revoked on exit (and
+        expiring after `ttl` seconds, should the worker die before).
+
+        Our token needs `update` on sys/policies/acl/mailfleet-run-* and on auth/token/create (with
+        `sudo` unless it holds the run policies itself: Vault lets a token give its children only its
+        own policies otherwise)."""
+        name = f"mailfleet-run-{scope.tenant}"
+        policy = self.run_policy(scope)
+        self._call(
+            f"write policy {name}", lambda c: c.sys.create_or_update_acl_policy(name=name, policy=policy)
+        )
+        answer = self._call(
+            "create a run token",
+            lambda c: c.auth.token.create(
+                policies=[name], ttl=f"{ttl}s", explicit_max_ttl=f"{ttl}s", renewable=False,
+                display_name=name,
+            ),
+        )
+        token = answer["auth"]["client_token"]
+        token_file = directory / "vault-token"
+        try:
+            write_private(token_file, token + "\n")
+            env = {
+                "MAILFLEET_SECRETS_BACKEND": "vault",
+                "MAILFLEET_VAULT_AUTH": "token",
+                "VAULT_ADDR": self.settings.addr,
+                "VAULT_TOKEN_FILE": str(token_file),
+                "MAILFLEET_VAULT_MOUNT": self.settings.mount,
+                "MAILFLEET_VAULT_PREFIX": self.settings.prefix,
+                "MAILFLEET_VAULT_TIMEOUT": str(self.settings.timeout),
+            }
+            if self.settings.namespace:
+                env["VAULT_NAMESPACE"] = self.settings.namespace
+            if self.settings.ca_file:
+                env["VAULT_CACERT"] = self.settings.ca_file
+            yield env
+        finally:
+            token_file.unlink(missing_ok=True)
+            run_store = VaultStore(replace(self.settings, auth="token", token=token))
+            run_store._call("revoke the run token", lambda c: c.auth.token.revoke_self())
 
 
 def _vault_errors(exc: hvac.exceptions.VaultError) -> str:

@@ -7,6 +7,17 @@ Vault's documented API for these endpoints (paths, envelopes, status codes, erro
   ``standbyok``, ``activecode``, ``standbycode``, ``sealedcode`` and ``uninitcode`` parameters.
 - ``GET /v1/sys/seal-status`` and ``GET /v1/sys/init`` (no token needed).
 - ``GET /v1/auth/token/lookup-self`` (what hvac's ``is_authenticated()`` calls).
+- ``POST|PUT /v1/auth/token/create`` (``policies``, ``ttl``, ``explicit_max_ttl``, ``num_uses``,
+  ``renewable``, ``no_default_policy``, ``display_name``, ``meta``): a child token; a caller that is
+  not root and has no ``sudo`` on ``auth/token/create`` may only give policies it holds itself
+  (400 ``child policies must be subset of parent``). ``POST|PUT /v1/auth/token/revoke-self``
+  revokes the token and its children. Expired and used-up tokens are gone (403).
+- ACL policies: ``/v1/sys/policies/acl/<name>`` (GET, POST/PUT ``{"policy": ...}`` in HCL's
+  ``path "..." { capabilities = [...] }`` form or as JSON, DELETE; LIST of the folder). Policies
+  are enforced as Vault documents: ``*`` at the end is a prefix glob, ``+`` one path segment, the
+  most specific matching path wins, ``deny`` wins over everything, and LIST is checked on the path
+  with a trailing ``/``. ``default`` (lookup-self, renew-self, revoke-self) is added to tokens
+  unless ``no_default_policy``.
 - ``POST|PUT /v1/auth/approle/login`` with ``role_id`` and ``secret_id``; 400
   ``invalid role or secret ID`` when wrong.
 - KV version 2 on each mount: ``/v1/<mount>/data/<path>`` (GET with ``?version=``, POST/PUT with
@@ -17,8 +28,9 @@ Vault's documented API for these endpoints (paths, envelopes, status codes, erro
   Missing secret: 404 ``{"errors":[]}``. Sealed: 503 ``{"errors":["Vault is sealed"]}`` on every
   endpoint but health and seal status. Namespaces through ``X-Vault-Namespace``.
 
-Every answer carries ``X-Mailfleet-Double: vault``. Policies are simplified to (glob, capabilities)
-rules per token; the root token may do everything. State lives in memory (`VaultState`), like
+Every answer carries ``X-Mailfleet-Double: vault``. The root token may do everything; tokens that
+tests add directly may carry inline rules (the same path syntax) instead of named policies.
+State lives in memory (`VaultState`), like
 `vault server -dev`: a restarted double starts empty (with `state_dir`, only the root token is kept,
 in `<state_dir>/root_token`). Tests change the state directly (seal, add tokens and AppRoles)
 instead of through Vault's admin endpoints.
@@ -26,18 +38,22 @@ instead of through Vault's admin endpoints.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
+import re
 import secrets
 import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.serving import make_server
 
 ALL_CAPABILITIES = frozenset({"create", "read", "update", "delete", "list"})
 DOUBLE_HEADER = ("X-Mailfleet-Double", "vault")
@@ -76,18 +92,24 @@ class KvSecret:
     versions: dict[int, KvVersion] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Token:
     namespace: str = ""
-    rules: Rules | None = None  # None: root, every capability everywhere
+    rules: Rules | None = None  # inline rules (tests); None: every capability everywhere
     policies: tuple[str, ...] = ("root",)
+    accessor: str = field(default_factory=lambda: str(uuid.uuid4()))
+    parent: str | None = None
+    display_name: str = "token"
+    creation_ttl: int = 0  # seconds; 0: never expires
+    explicit_max_ttl: int = 0
+    expires_at: float | None = None  # time.monotonic()
+    uses_left: int = 0  # 0: unlimited
+    renewable: bool = False
+    meta: dict[str, str] | None = None
 
-    def allows(self, api_path: str, capability: str) -> bool:
-        if self.rules is None:
-            return True
-        return any(
-            capability in caps and fnmatch.fnmatchcase(api_path, pattern) for pattern, caps in self.rules
-        )
+    @property
+    def root(self) -> bool:
+        return self.rules is None or "root" in self.policies
 
 
 @dataclass(frozen=True)
@@ -109,6 +131,7 @@ class VaultState:
         self.cluster_id = str(uuid.uuid4())
         self.root_token = root_token or new_token()
         self.tokens: dict[str, Token] = {self.root_token: Token()}
+        self.policies: dict[tuple[str, str], tuple[str, Rules]] = {}  # (namespace, name): (text, rules)
         self.approles: dict[str, AppRole] = {}
         self.namespaces: set[str] = {""}
         self.kv: dict[tuple[str, str], dict[str, KvSecret]] = {("", mount): {} for mount in mounts}
@@ -138,8 +161,37 @@ class VaultState:
         return token
 
     def revoke_token(self, token: str) -> None:
+        """Revoke `token` and, as Vault does, every token created from it."""
         with self.lock:
             self.tokens.pop(token, None)
+            for child in [t for t, info in self.tokens.items() if info.parent == token]:
+                self.revoke_token(child)
+
+    def token(self, presented: str, namespace: str) -> Token | None:
+        """The live token presented in `namespace` (expired ones are revoked); counts one use."""
+        with self.lock:
+            token = self.tokens.get(presented)
+            if token is None or (token.namespace and token.namespace != namespace):
+                return None
+            if token.expires_at is not None and time.monotonic() >= token.expires_at:
+                self.revoke_token(presented)
+                return None
+            if token.uses_left:
+                token.uses_left -= 1
+                if token.uses_left == 0:  # this request is its last
+                    self.revoke_token(presented)
+            return token
+
+    def capabilities(self, token: Token, api_path: str) -> frozenset[str]:
+        """What `token` may do on `api_path` (no leading /v1/), by Vault's matching rules."""
+        if token.root:
+            return ALL_CAPABILITIES | {"sudo"}
+        rules = list(token.rules)
+        with self.lock:
+            for name in token.policies:
+                rules.extend(DEFAULT_POLICY if name == "default" else
+                             self.policies.get((token.namespace, name), ("", ()))[1])
+        return _match(rules, api_path)
 
     def add_approle(self, role_name: str, *, namespace: str = "",
                     rules: dict[str, set[str]] | None = None) -> tuple[str, str]:
@@ -157,6 +209,75 @@ def _rules(rules: dict[str, set[str]] | None) -> Rules | None:
     if rules is None:
         return None
     return tuple((pattern, frozenset(caps)) for pattern, caps in rules.items())
+
+
+# -- policies --------------------------------------------------------------------------------------
+CAPABILITIES = ALL_CAPABILITIES | {"sudo", "deny", "patch", "subscribe"}
+# Vault's built-in "default" policy, the parts a token uses on itself.
+DEFAULT_POLICY: Rules = (
+    ("auth/token/lookup-self", frozenset({"read"})),
+    ("auth/token/renew-self", frozenset({"update"})),
+    ("auth/token/revoke-self", frozenset({"update"})),
+    ("sys/capabilities-self", frozenset({"update"})),
+)
+_HCL_RULE = re.compile(r'\s*path\s+"([^"]+)"\s*\{\s*capabilities\s*=\s*\[([^\]]*)\]\s*\}\s*')
+_HCL_COMMENT = re.compile(r"(?m)^\s*#.*$")
+
+
+def parse_policy(text: str) -> Rules:
+    """A policy in HCL (``path "p" { capabilities = [...] }`` blocks) or JSON; ValueError if not."""
+    if text.lstrip().startswith("{"):
+        doc = json.loads(text)
+        paths = doc.get("path") if isinstance(doc, dict) else None
+        if not isinstance(paths, dict):
+            raise ValueError("no path rules")
+        rules = [(p, (v or {}).get("capabilities")) for p, v in paths.items()]
+    else:
+        body, rules, at = _HCL_COMMENT.sub("", text), [], 0
+        while at < len(body.rstrip()):
+            match = _HCL_RULE.match(body, at)
+            if match is None:
+                raise ValueError(f"unexpected input at offset {at}")
+            rules.append((match[1], json.loads(f"[{match[2]}]")))
+            at = match.end()
+    out = []
+    for path, caps in rules:
+        if not isinstance(caps, list) or not set(caps) <= CAPABILITIES:
+            raise ValueError(f"invalid capabilities for path {path!r}")
+        out.append((path, frozenset(caps)))
+    return tuple(out)
+
+
+def _pattern_matches(pattern: str, path: str) -> bool:
+    regex = "/".join("[^/]+" if part == "+" else re.escape(part) for part in pattern.rstrip("*").split("/"))
+    return re.fullmatch(regex + (".*" if pattern.endswith("*") else ""), path, re.DOTALL) is not None
+
+
+def _priority(pattern: str) -> tuple[int, bool, int, int, str]:
+    """Vault's order between matching paths (higher wins): later first wildcard, no trailing glob,
+    fewer '+' segments, longer, then lexicographically larger."""
+    wild = [i for i, c in enumerate(pattern) if c in "+*"]
+    return (wild[0] if wild else len(pattern), not pattern.endswith("*"), -pattern.count("+"),
+            len(pattern), pattern)
+
+
+def _match(rules: list[tuple[str, frozenset[str]]], path: str) -> frozenset[str]:
+    matching = [(pattern, caps) for pattern, caps in rules if _pattern_matches(pattern, path)]
+    if not matching:
+        return frozenset()
+    best = max(_priority(pattern) for pattern, _ in matching)[-1]
+    caps = frozenset().union(*(caps for pattern, caps in matching if pattern == best))
+    return frozenset() if "deny" in caps else caps
+
+
+def _duration(value: Any) -> int:
+    """Vault's durations: seconds as a number or string, or a Go duration like 90s, 15m, 2h."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = re.fullmatch(r"(\d+)([smh]?)", str(value).strip())
+    if match is None:
+        raise ValueError(f"invalid duration {value!r}")
+    return int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
 
 
 # -- responses -----------------------------------------------------------------------------------
@@ -241,21 +362,135 @@ def create_app(state: VaultState | None = None, state_dir: Path | None = None) -
     def init_status() -> Response:
         return _json({"initialized": state.initialized})
 
-    @app.get("/v1/auth/token/lookup-self")
-    def lookup_self() -> Response:
+    def caller(api_path: str, capability: str) -> Token | Response:
+        """The token of this request if it may do `capability` on `api_path`, else the error."""
         if state.sealed:
             return _errors(503, "Vault is sealed")
-        presented = request.headers.get("X-Vault-Token", "")
-        token = state.tokens.get(presented)
-        if token is None:
+        token = state.token(request.headers.get("X-Vault-Token", ""), _namespace())
+        if token is None or capability not in state.capabilities(token, api_path):
             return _errors(403, "permission denied")
-        data = {"accessor": str(uuid.uuid5(uuid.NAMESPACE_OID, presented)), "creation_ttl": 0,
-                "display_name": "token", "entity_id": "", "expire_time": None, "explicit_max_ttl": 0,
-                "id": presented, "meta": None, "num_uses": 0, "orphan": True,
-                "path": "auth/token/create", "policies": list(token.policies), "renewable": False,
-                "ttl": 0, "type": "service",
+        return token
+
+    @app.get("/v1/auth/token/lookup-self")
+    def lookup_self() -> Response:
+        token = caller("auth/token/lookup-self", "read")
+        if isinstance(token, Response):
+            return token
+        presented = request.headers["X-Vault-Token"]
+        left = None if token.expires_at is None else max(0, int(token.expires_at - time.monotonic()))
+        expire = None if left is None else datetime.fromtimestamp(time.time() + left, UTC).isoformat()
+        data = {"accessor": token.accessor, "creation_ttl": token.creation_ttl,
+                "display_name": token.display_name, "entity_id": "", "expire_time": expire,
+                "explicit_max_ttl": token.explicit_max_ttl, "id": presented, "meta": token.meta,
+                "num_uses": token.uses_left, "orphan": token.parent is None,
+                "path": "auth/token/create", "policies": list(token.policies), "renewable": token.renewable,
+                "ttl": left or 0, "type": "service",
                 "namespace_path": f"{token.namespace}/" if token.namespace else ""}
         return _json(_envelope(data, mount_type="token"))
+
+    @app.route("/v1/auth/token/create", methods=["POST", "PUT"])
+    def token_create() -> Response:
+        parent = caller("auth/token/create", "update")
+        if isinstance(parent, Response):
+            return parent
+        body = _body()
+        if body is None:
+            return _errors(400, "failed to parse JSON input")
+        try:
+            ttl = _duration(body.get("ttl") or 0)
+            max_ttl = _duration(body.get("explicit_max_ttl") or 0)
+            uses = int(body.get("num_uses") or 0)
+        except ValueError as exc:
+            return _errors(400, str(exc))
+        if uses < 0:
+            return _errors(400, "number of uses cannot be negative")
+        asked = sorted({str(p).strip().lower() for p in body.get("policies") or [] if str(p).strip()})
+        with state.lock:
+            sudo = parent.root or "sudo" in state.capabilities(parent, "auth/token/create")
+            if not sudo and not set(asked) - {"default"} <= set(parent.policies):
+                return _errors(400, "child policies must be subset of parent")
+            if not asked:
+                asked = [p for p in parent.policies if p != "root"] or ["root"]
+            if "root" in asked and not parent.root:
+                return _errors(400, "root tokens may not be created by a non-root token")
+            bare = body.get("no_default_policy") or "root" in asked
+            policies = asked if bare else sorted({*asked, "default"})
+            lifetime = min(t for t in (ttl, max_ttl) if t) if (ttl or max_ttl) else 0
+            presented = new_token()
+            child = Token(
+                namespace=parent.namespace, rules=() if "root" not in policies else None,
+                policies=tuple(policies), parent=request.headers["X-Vault-Token"],
+                display_name="token" + (f"-{body['display_name']}" if body.get("display_name") else ""),
+                creation_ttl=lifetime, explicit_max_ttl=max_ttl,
+                expires_at=time.monotonic() + lifetime if lifetime else None, uses_left=uses,
+                renewable=bool(body.get("renewable", True)) and lifetime > 0, meta=body.get("meta") or None,
+            )
+            state.tokens[presented] = child
+        auth = {"client_token": presented, "accessor": child.accessor, "policies": policies,
+                "token_policies": policies, "metadata": child.meta, "lease_duration": lifetime,
+                "renewable": child.renewable, "entity_id": "", "token_type": "service", "orphan": False,
+                "mfa_requirement": None, "num_uses": uses}
+        return _json(_envelope(None, mount_type="token", auth=auth))
+
+    @app.route("/v1/auth/token/revoke-self", methods=["POST", "PUT"])
+    def revoke_self() -> Response:
+        token = caller("auth/token/revoke-self", "update")
+        if isinstance(token, Response):
+            return token
+        state.revoke_token(request.headers["X-Vault-Token"])
+        return _no_content()
+
+    @app.route("/v1/sys/policies/acl", methods=["GET", "LIST"])
+    def list_policies() -> Response:
+        if request.method == "GET" and request.args.get("list") != "true":
+            return _errors(405, "1 error occurred:\n\t* unsupported operation\n\n")
+        token = caller("sys/policies/acl/", "list")
+        if isinstance(token, Response):
+            return token
+        with state.lock:
+            names = sorted({"default", "root"} | {n for ns, n in state.policies if ns == token.namespace})
+        return _json(_envelope({"keys": names, "policies": names}, mount_type="system"))
+
+    @app.route("/v1/sys/policies/acl/<name>", methods=["GET", "POST", "PUT", "DELETE"])
+    def policy(name: str) -> Response:
+        name = name.lower()
+        key = (_namespace(), name)
+        if request.method == "GET":
+            token = caller(f"sys/policies/acl/{name}", "read")
+            if isinstance(token, Response):
+                return token
+            with state.lock:
+                found = state.policies.get(key)
+            if found is None:
+                return _errors(404)
+            return _json(_envelope({"name": name, "policy": found[0]}, mount_type="system"))
+        if request.method == "DELETE":
+            token = caller(f"sys/policies/acl/{name}", "delete")
+            if isinstance(token, Response):
+                return token
+            if name in ("default", "root"):
+                return _errors(400, f'cannot delete "{name}" policy')
+            with state.lock:
+                state.policies.pop(key, None)
+            return _no_content()
+        with state.lock:
+            capability = "update" if key in state.policies else "create"
+        token = caller(f"sys/policies/acl/{name}", capability)
+        if isinstance(token, Response):
+            return token
+        if name == "root":
+            return _errors(400, 'cannot update "root" policy')
+        body = _body()
+        text = (body or {}).get("policy")
+        if not isinstance(text, str) or not text.strip():
+            return _errors(400, "'policy' parameter not supplied or empty")
+        try:
+            rules = parse_policy(text)
+        except ValueError as exc:
+            return _errors(400, f"failed to parse policy: {exc}")
+        with state.lock:
+            state.policies[key] = (text, rules)
+        return _no_content()
 
     @app.route("/v1/auth/approle/login", methods=["POST", "PUT"])
     def approle_login() -> Response:
@@ -284,8 +519,8 @@ def create_app(state: VaultState | None = None, state_dir: Path | None = None) -
         if state.sealed:
             return _errors(503, "Vault is sealed")
         namespace = _namespace()
-        token = state.tokens.get(request.headers.get("X-Vault-Token", ""))
-        if token is None or (token.namespace and token.namespace != namespace):
+        token = state.token(request.headers.get("X-Vault-Token", ""), namespace)
+        if token is None:
             return _errors(403, "permission denied")
         method = request.method
         if method == "GET" and request.args.get("list") == "true":
@@ -300,11 +535,28 @@ def create_app(state: VaultState | None = None, state_dir: Path | None = None) -
             if handler is None:
                 return _errors(405, "1 error occurred:\n\t* unsupported operation\n\n")
             capability = _capability(kind, method, store, path)
-            if not token.allows(f"{mount}/{kind}/{path}", capability):
+            checked = f"{mount}/{kind}/{path}"
+            if method == "LIST" and not checked.endswith("/"):
+                checked += "/"  # Vault checks a LIST against the folder path
+            if capability not in state.capabilities(token, checked):
                 return _errors(403, "permission denied")
             return handler(store, path.rstrip("/") if method != "LIST" else path)
 
     return app
+
+
+@contextmanager
+def serve(state: VaultState) -> Iterator[str]:
+    """The double on 127.0.0.1 (a free port) in a thread, for in-process tests: yields its address."""
+    server = make_server("127.0.0.1", 0, create_app(state), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
 
 
 def _root_token_from(state_dir: Path) -> str:

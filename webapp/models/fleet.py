@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Enum, ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -45,6 +45,9 @@ class Server(db.Model):  # type: ignore[name-defined,misc]
         Enum(ServerStatus, native_enum=False, length=16), default=ServerStatus.REQUESTED
     )
     provider_status: Mapped[str | None] = mapped_column(String(32))
+    # Its SSH host keys ("<type> <base64>" per line), pinned at provisioning (first contact); every
+    # run trusts these and no others. None: not pinned, so no run can reach it.
+    ssh_host_keys: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

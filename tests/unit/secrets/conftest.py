@@ -1,16 +1,14 @@
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from mailfleet.secrets import SecretStore, get_store
 from mailfleet.secrets.local import LocalStore
 from mailfleet.secrets.vault import VaultStore
-from testbed.doubles.vault import VaultState, create_app
+from testbed.doubles.vault import VaultState, serve
 
 
 @pytest.fixture
@@ -38,15 +36,8 @@ def local_store(local_env: dict[str, str]) -> LocalStore:
 def vault_double() -> Iterator[tuple[str, VaultState]]:
     """The Vault double on 127.0.0.1 (werkzeug make_server in a thread): (address, state)."""
     state = VaultState()
-    server = make_server("127.0.0.1", 0, create_app(state), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", state
-    finally:
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
+    with serve(state) as addr:
+        yield addr, state
 
 
 @pytest.fixture

@@ -195,3 +195,95 @@ def test_what_hvac_asks_first(state: VaultState) -> None:
         server.shutdown()
         thread.join(5)
         server.server_close()
+
+
+POLICY = '''
+# a run of tenant acme
+path "secret/data/mailfleet/tenants/acme/*" {
+  capabilities = ["create", "read", "update"]
+}
+path "secret/metadata/mailfleet/tenants/acme/*" {
+  capabilities = ["read", "list"]
+}
+path "secret/data/mailfleet/global/hostwinds" {
+  capabilities = ["read"]
+}
+'''
+
+
+def test_policies_written_read_listed_and_malformed_refused(client: FlaskClient, state: VaultState) -> None:
+    put = client.put("/v1/sys/policies/acl/Run-Acme", json={"policy": POLICY}, headers=_auth(state))
+    assert put.status_code == 204
+    read = client.get("/v1/sys/policies/acl/run-acme", headers=_auth(state)).json["data"]
+    assert read == {"name": "run-acme", "policy": POLICY}
+    listed = client.open("/v1/sys/policies/acl", method="LIST", headers=_auth(state)).json["data"]
+    assert listed["keys"] == ["default", "root", "run-acme"]
+    bad = client.put("/v1/sys/policies/acl/x", json={"policy": 'path "a" { caps = 1 }'}, headers=_auth(state))
+    assert bad.status_code == 400 and bad.json["errors"][0].startswith("failed to parse policy")
+    root = client.put("/v1/sys/policies/acl/root", json={"policy": POLICY}, headers=_auth(state))
+    assert root.status_code == 400 and root.json == {"errors": ['cannot update "root" policy']}
+    assert client.get("/v1/sys/policies/acl/nope", headers=_auth(state)).status_code == 404
+
+
+def test_child_token_holds_only_its_policy(client: FlaskClient, state: VaultState) -> None:
+    client.put("/v1/sys/policies/acl/run-acme", json={"policy": POLICY}, headers=_auth(state))
+    paths = ("mailfleet/tenants/acme/mailu", "mailfleet/tenants/globex/mailu", "mailfleet/global/hostwinds")
+    for path in paths:
+        client.post(f"/v1/secret/data/{path}", json={"data": {"k": "v"}}, headers=_auth(state))
+    created = client.post(
+        "/v1/auth/token/create",
+        json={"policies": ["run-acme"], "ttl": "1h", "explicit_max_ttl": "1h", "renewable": False},
+        headers=_auth(state),
+    )
+    assert created.status_code == 200
+    auth = created.json["auth"]
+    assert auth["policies"] == ["default", "run-acme"] and auth["lease_duration"] == 3600
+    assert auth["renewable"] is False and auth["orphan"] is False
+    child = {"X-Vault-Token": auth["client_token"]}
+    assert client.get("/v1/secret/data/mailfleet/tenants/acme/mailu", headers=child).status_code == 200
+    assert client.post("/v1/secret/data/mailfleet/tenants/acme/new", json={"data": {"k": "v"}},
+                       headers=child).status_code == 200
+    assert client.get("/v1/secret/data/mailfleet/global/hostwinds", headers=child).status_code == 200
+    listing = client.open("/v1/secret/metadata/mailfleet/tenants/acme", method="LIST", headers=child)
+    assert listing.status_code == 200
+    for method, path in (("GET", "secret/data/mailfleet/tenants/globex/mailu"),
+                         ("POST", "secret/data/mailfleet/global/hostwinds"),
+                         ("LIST", "secret/metadata/mailfleet/tenants"),
+                         ("GET", "sys/policies/acl/run-acme")):
+        denied = client.open(f"/v1/{path}", method=method, json={"data": {"k": "x"}}, headers=child)
+        assert (denied.status_code, denied.json) == (403, {"errors": ["permission denied"]}), (method, path)
+    looked = client.get("/v1/auth/token/lookup-self", headers=child).json["data"]
+    assert looked["policies"] == ["default", "run-acme"] and 3590 <= looked["ttl"] <= 3600
+    assert client.post("/v1/auth/token/revoke-self", headers=child).status_code == 204
+    assert client.get("/v1/secret/data/mailfleet/tenants/acme/mailu", headers=child).status_code == 403
+
+
+def test_token_create_rules(client: FlaskClient, state: VaultState) -> None:
+    client.put("/v1/sys/policies/acl/run-acme", json={"policy": POLICY}, headers=_auth(state))
+    plain = {"X-Vault-Token": state.add_token(rules={"auth/token/create": {"update"}})}
+    refused = client.post("/v1/auth/token/create", json={"policies": ["run-acme"]}, headers=plain)
+    assert refused.status_code == 400
+    assert refused.json == {"errors": ["child policies must be subset of parent"]}
+    sudo = {"X-Vault-Token": state.add_token(rules={"auth/token/create": {"update", "sudo"}})}
+    allowed = client.post("/v1/auth/token/create", json={"policies": ["run-acme"]}, headers=sudo)
+    assert allowed.status_code == 200
+    nothing = {"X-Vault-Token": state.add_token(rules={"secret/*": {"read"}})}
+    assert client.post("/v1/auth/token/create", json={}, headers=nothing).status_code == 403
+    once = client.post("/v1/auth/token/create", json={"policies": ["run-acme"], "num_uses": 1},
+                       headers=_auth(state)).json["auth"]["client_token"]
+    assert client.get("/v1/auth/token/lookup-self", headers={"X-Vault-Token": once}).status_code == 200
+    assert client.get("/v1/auth/token/lookup-self", headers={"X-Vault-Token": once}).status_code == 403
+
+
+def test_most_specific_path_wins_and_deny_wins(client: FlaskClient, state: VaultState) -> None:
+    token = {"X-Vault-Token": state.add_token(rules={
+        "secret/data/*": {"read"},
+        "secret/data/+/closed": {"deny"},
+        "secret/data/a/open": {"read", "create", "update"},
+    })}
+    client.post("/v1/secret/data/a/closed", json={"data": {"k": "v"}}, headers=_auth(state))
+    client.post("/v1/secret/data/a/other", json={"data": {"k": "v"}}, headers=_auth(state))
+    assert client.get("/v1/secret/data/a/other", headers=token).status_code == 200
+    assert client.get("/v1/secret/data/a/closed", headers=token).status_code == 403
+    assert client.post("/v1/secret/data/a/open", json={"data": {"k": "v"}}, headers=token).status_code == 200
+    assert client.post("/v1/secret/data/a/other", json={"data": {"k": "v"}}, headers=token).status_code == 403

@@ -42,6 +42,9 @@ notes:
     C(VAULT_ROLE_ID)/C(VAULT_SECRET_ID) (each with a C(_FILE) variant), C(VAULT_NAMESPACE),
     C(VAULT_CACERT), C(MAILFLEET_VAULT_MOUNT) (default C(secret)), C(MAILFLEET_VAULT_PREFIX)
     (default C(mailfleet)).
+  - In a run started by the control plane, that environment names credentials of the run's own,
+    limited to its tenant's paths and the global secrets a run reads (see
+    C(mailfleet/secrets/scope.py)); another tenant's path fails as not found or permission denied.
   - A missing path, Vault sealed or unreachable, a refused token or a tampered local store fail
     the task with a clear message; there is never a fallback to another store.
   - Use C(no_log=true) on tasks that show or pass on what this lookup returns.
