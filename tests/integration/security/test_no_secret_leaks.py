@@ -128,15 +128,16 @@ class RunSampler:
                         self.environ[int(proc.name)] = (proc / "environ").read_bytes()
                 except OSError:
                     continue
-            for path in self.runs_dir.rglob("*") if self.runs_dir.is_dir() else ():
-                try:
-                    if not stat.S_ISREG(path.lstat().st_mode):  # never open the SSH key's FIFO
+            for folder, _, names in os.walk(self.runs_dir):  # a run's folders come and go: errors skipped
+                for path in (os.path.join(folder, name) for name in names):
+                    try:
+                        if not stat.S_ISREG(os.lstat(path).st_mode):  # never open the SSH key's FIFO
+                            continue
+                        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+                        with os.fdopen(fd, "rb") as handle:
+                            self.files[path] = handle.read(1 << 20)
+                    except OSError:
                         continue
-                    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-                    with os.fdopen(fd, "rb") as handle:
-                        self.files[str(path)] = handle.read(1 << 20)
-                except OSError:
-                    continue
 
     def stop(self) -> None:
         self._stop.set()
