@@ -186,7 +186,8 @@ def play_on_testbed_host(bed: Bed, repeat: int) -> tuple[list[float], list[float
         (host,) = bed.tb.start_hosts([name], authorized_keys=[keys["public_key"]])
         try:
             db.session.add(
-                Server(tenant_id=tenant.id, name=name, public_ipv4=host.address, status=ServerStatus.ACTIVE)
+                Server(tenant_id=tenant.id, name=name, public_ipv4=host.address, status=ServerStatus.ACTIVE,
+                       ssh_host_keys=bed.tb.host_keys(name))  # as provisioning pins them
             )
             db.session.commit()
             key_file = bed.root / "bare_key"
@@ -202,6 +203,7 @@ def play_on_testbed_host(bed: Bed, repeat: int) -> tuple[list[float], list[float
                 "HOME": bed.env["HOME"],
                 "LANG": "C.UTF-8",
                 "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                "ANSIBLE_SSH_COMMON_ARGS": f"-o UserKnownHostsFile={bed.tb.known_hosts}",
             }
             play = bed.app.config["MAILFLEET_PLAYBOOK_DIR"] / "site.yml"
             bare: list[float] = []

@@ -271,10 +271,15 @@ class Testbed:
         testbed hosts point UserKnownHostsFile here, since ansible.cfg checks host keys strictly."""
         return self.layout.state_dir / "known_hosts"
 
+    def host_keys(self, name: str) -> str:
+        """The host keys `name` booted with, one `<type> <key>` per line (what provisioning pins)."""
+        return "\n".join(hostlib.host_keys(self.layout, name))
+
     def _write_known_hosts(self, state: dict) -> None:
         lines = [
-            hostlib.known_hosts_lines(self.layout, name, str(data["address"]))
+            f"{data['address']} {key}\n"
             for name, data in sorted(state["hosts"].items())
+            for key in hostlib.host_keys(self.layout, name)
         ]
         tmp = self.known_hosts.with_suffix(".tmp")
         tmp.write_text("".join(lines))

@@ -115,10 +115,10 @@ def prepare(layout: Layout, name: str, index: int, lower: Path, authorized_keys:
     return root
 
 
-def known_hosts_lines(layout: Layout, name: str, address: str) -> str:
-    """`<address> <type> <key>` for each host key generated at prepare() (empty if none)."""
+def host_keys(layout: Layout, name: str) -> list[str]:
+    """`<type> <key>` of each host key the host has now (generated at prepare())."""
     keys = sorted((host_dir(layout, name) / "root" / "etc" / "ssh").glob("ssh_host_*_key.pub"))
-    return "".join(f"{address} {' '.join(k.read_text().split()[:2])}\n" for k in keys)
+    return [" ".join(k.read_text().split()[:2]) for k in keys]
 
 
 def boot(layout: Layout, name: str, index: int, root: Path) -> Recorded:

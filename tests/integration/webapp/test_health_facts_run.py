@@ -47,7 +47,8 @@ def test_facts_run_writes_a_document_the_sweep_reads(testbed, testbed_hosts, app
     public_key = secret_store().get_field(tenant_path("factsco", SSH_KEY), "public_key")
     host = testbed_hosts("mf-factsco-1", authorized_keys=(public_key,))
     db.session.add(
-        Server(tenant_id=tenant.id, name="mf-factsco-1", public_ipv4=host.address, status=ServerStatus.ACTIVE)
+        Server(tenant_id=tenant.id, name="mf-factsco-1", public_ipv4=host.address, status=ServerStatus.ACTIVE,
+               ssh_host_keys=testbed.host_keys("mf-factsco-1"))  # as provisioning pins them
     )
     db.session.commit()
 
