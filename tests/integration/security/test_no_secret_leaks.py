@@ -181,8 +181,8 @@ def plane(testbed, tmp_path_factory) -> Iterator[dict[str, Any]]:
         SECRET_STORE=store,
         REDIS_CONNECTION=fakeredis.FakeRedis(),
         MAILFLEET_DATA_DIR=stack.data_dir,
-        MAILFLEET_RUN_TIMEOUT=900,
-        MAILFLEET_JOB_TIMEOUT=1020,
+        MAILFLEET_RUN_TIMEOUT=1800,  # a full site.yml on a loaded machine
+        MAILFLEET_JOB_TIMEOUT=1920,
         MAILFLEET_LEASE_SECONDS=60,
     )
     use_app(app)
