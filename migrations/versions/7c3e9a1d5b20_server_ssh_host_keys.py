@@ -1,7 +1,7 @@
 """server SSH host keys, pinned at provisioning
 
 Revision ID: 7c3e9a1d5b20
-Revises: 3f47c12d9337
+Revises: 7c1e5a9d2b40
 Create Date: 2026-12-01 20:50:00.000000
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "7c3e9a1d5b20"
-down_revision = "3f47c12d9337"
+down_revision = "7c1e5a9d2b40"
 branch_labels = None
 depends_on = None
 
