@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from jobs.constants import REDACTED
 from jobs.events import EventRecorder
 from jobs.redact import Redactor
 from mailfleet.secrets import tenant_path
@@ -12,6 +13,7 @@ from webapp.extensions import db
 from webapp.integrations import secret_store
 from webapp.models import RunEvent, RunStatus
 from webapp.services import accounts, runs
+from webapp.testing import secret_store_env
 
 pytestmark = pytest.mark.unit
 
@@ -24,11 +26,19 @@ def tenant_secrets(slug: str) -> list[str]:
     return [v for v in values if len(v) >= 8]
 
 
-def test_no_secret_anywhere_after_a_run(app, scope, acme, admin, work, tmp_path):
+@pytest.mark.parametrize("playbook_flavour", ["secrets"])
+def test_no_secret_anywhere_after_a_run(app, scope, acme, admin, work, tmp_path, monkeypatch):
+    for name, value in secret_store_env(tmp_path).items():  # the playbook's lookups read this store
+        monkeypatch.setenv(name, value)
     token = accounts.issue_api_token(admin)
     run = runs.submit_run(scope, acme, "site")
     work()
     assert run.status == RunStatus.SUCCESSFUL
+    # The playbook printed and registered the secrets: what reached the events was redacted.
+    lines = db.session.execute(select(RunEvent.stdout).where(RunEvent.run_id == run.id)).scalars()
+    stdout = "\n".join(line or "" for line in lines)
+    assert f"the Mailu token is {REDACTED}" in stdout
+    assert stdout.count(REDACTED) >= 3
     secrets = tenant_secrets("acme") + [token]
     private_key = secret_store().get_field(tenant_path("acme", "ssh_key"), "private_key")
     assert "PRIVATE KEY" in private_key

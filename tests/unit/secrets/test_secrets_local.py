@@ -250,33 +250,59 @@ def test_repr_and_logs_carry_no_secret(local_store: LocalStore, caplog: pytest.L
     assert SECRET not in caplog.text
 
 
+# A writer that loses this many check-and-set races in a row is stuck (the store is broken): it
+# fails instead of spinning, so the test fails instead of hanging the suite.
+MAX_RETRIES = 500
+
+
 def _writer(env: dict[str, str], worker: int, count: int) -> None:
     store = get_store(env)
     for n in range(count):
         store.put(f"tenants/w{worker}/item{n}", {"value": f"{worker}-{n}"})
-        while True:  # a rotation that lost the check-and-set race is retried, as callers do
+        for _attempt in range(MAX_RETRIES):  # a rotation that lost the race is retried, as callers do
             try:
                 store.rotate("global/counter", lambda: {"n": "x"})
                 break
             except SecretsConflict:
                 continue
+        else:
+            raise SystemExit(f"worker {worker}: rotation still conflicting after {MAX_RETRIES} attempts")
 
 
 def test_concurrent_writers_lose_no_update(local_env: dict[str, str]) -> None:
     count = 25
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_writer, args=(local_env, worker, count)) for worker in range(2)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(60)
-        assert proc.exitcode == 0
+    procs = [ctx.Process(target=_writer, args=(local_env, worker, count), daemon=True) for worker in range(2)]
+    try:
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(120)
+        assert [proc.exitcode for proc in procs] == [0, 0]
+    finally:
+        for proc in procs:  # none left behind, whatever failed
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
     store = get_store(local_env)
     for worker in range(2):
         paths = store.list(f"tenants/w{worker}")
         assert len(paths) == count
     # every successful rotation of the shared path made exactly one version
     assert store.versions("global/counter")[-1].version == 2 * count
+
+
+def test_every_write_encrypts_under_a_fresh_nonce(local_store: LocalStore) -> None:
+    """AES-GCM with a repeated nonce leaks the XOR of two plaintexts and allows forgeries."""
+    from mailfleet.secrets.envelope import HEADER_LEN, NONCE_LEN
+
+    files = []
+    for _ in range(20):  # the same content each time: only the nonce can tell the files apart
+        local_store.put("global/hostwinds", {"api_key": SECRET})
+        files.append(local_store.store_file.read_bytes())
+        local_store.delete("global/hostwinds")
+    nonces = {blob[HEADER_LEN : HEADER_LEN + NONCE_LEN] for blob in files}
+    assert len(nonces) == len(files)
 
 
 def test_reused_decryption_still_detects_tampering(local_store: LocalStore) -> None:
