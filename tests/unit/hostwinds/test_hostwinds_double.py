@@ -7,7 +7,6 @@ is manual: the client's sleeps move it, so BUILD -> ACTIVE and IP changes take n
 from __future__ import annotations
 
 import ipaddress
-import time
 
 import pytest
 
@@ -170,9 +169,7 @@ def test_persistent_html_fails_clearly_and_bounded(client, double):
 def test_a_slow_answer_past_the_read_timeout_is_retried_never_hangs(double):
     double.state.faults.append(Fault("timeout", "get_price_list", count=1, delay=1.5))
     quick = HostwindsClient(DEFAULT_KEY, api_url=double.url, timeout=(1.0, 0.5), backoff=0.01)
-    started = time.monotonic()
-    assert len(quick.price_list()) == 5
-    assert time.monotonic() - started < 5
+    assert len(quick.price_list()) == 5  # the second attempt, after the first timed out
     assert quick.calls["get_price_list"] == 2
 
 

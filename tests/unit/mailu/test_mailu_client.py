@@ -199,7 +199,6 @@ def test_tokens_and_the_tokenuser_path(client, mailu_double):
 # ------------------------------------------------------------------------- auth and rate limit
 def test_wrong_token_raises_at_once_and_is_never_retried(mailu_double):
     bad = MailuClient(mailu_double.base_url(), "wrong-token-123", retries=3, backoff=0.01)
-    started = time.monotonic()
     with pytest.raises(MailuAuthError) as err:
         bad.list_domains()
     assert err.value.status == 403
@@ -209,8 +208,7 @@ def test_wrong_token_raises_at_once_and_is_never_retried(mailu_double):
     for _ in range(3):
         with pytest.raises(MailuAuthError, match="not sent"):
             bad.create_user("x@acme.test", "Secret-pass-123")
-    assert _failures(mailu_double.state) == 1
-    assert time.monotonic() - started < 1.0
+    assert _failures(mailu_double.state) == 1  # the one request: not retried
 
 
 def test_missing_authorization_header_is_401(mailu_double):
@@ -252,16 +250,12 @@ def test_repr_and_errors_never_show_the_token(client):
 
 # --------------------------------------------------------------------------------- bulk create
 def test_bulk_create_ten_mailboxes(client, mailu_double):
-    started = time.monotonic()
     result = client.create_users([{"email": f"user{i}@acme.test", "quota_bytes": 10**8} for i in range(10)])
-    elapsed = time.monotonic() - started
-    print(f"\nbulk create of 10 mailboxes against the double: {elapsed * 1000:.0f} ms")
     assert result.ok and len(result.created) == 10
     assert set(result.generated_passwords) == set(result.created)
     assert all(len(p) == 20 for p in result.generated_passwords.values())
     assert "generated_passwords" not in repr(result)
     assert len(client.list_domain_users("acme.test")) == 11  # + the initial admin
-    assert elapsed < 5
 
 
 def test_bulk_create_records_conflicts_and_goes_on(client):
@@ -349,11 +343,12 @@ def test_unreachable_server_is_bounded(flaky_server):
     client = MailuClient(f"http://127.0.0.1:{port}", TOKEN, retries=2, backoff=0.01, timeout=(0.5, 0.5))
     with pytest.raises(MailuUnavailableError, match="after 3 attempt"):
         client.list_domains()
-    slow = MailuClient(flaky_server(_Flaky(0, delay=1.0)), TOKEN, retries=0, timeout=(0.5, 0.2))
-    started = time.monotonic()
-    with pytest.raises(MailuUnavailableError, match="ReadTimeout"):
+    # The answer comes after 1 s: the 0.2 s read timeout gives up first, and with retries=0 once.
+    sluggish = _Flaky(0, delay=1.0)
+    slow = MailuClient(flaky_server(sluggish), TOKEN, retries=0, timeout=(0.5, 0.2))
+    with pytest.raises(MailuUnavailableError, match="after 1 attempt.*ReadTimeout"):
         slow.list_domains()
-    assert time.monotonic() - started < 0.9
+    assert sluggish.calls == 1
 
 
 def test_base_url_and_token_are_checked():
