@@ -25,9 +25,10 @@ test: setup
 test-unit: setup
 	$(VENV)/pytest -m unit $(PYTEST_ARGS)
 
-## Ruff, ansible-lint, and ansible-test sanity on the collection mailfleet.fleet (the tests that run here).
+## Ruff, bandit, ansible-lint, and ansible-test sanity on the collection mailfleet.fleet (the tests that run here).
 lint: setup
 	$(VENV)/ruff check mailfleet webapp jobs testbed collections tests bench
+	$(VENV)/bandit -q -r mailfleet webapp jobs collections --severity-level medium
 	$(VENV)/ansible-lint --profile production roles playbooks
 	bash scripts/sanity.sh
 
