@@ -146,7 +146,8 @@ def _stored_webhook_secret(app: Flask) -> str | None:
 
 def dkim_key(zone_line: str | None) -> tuple[str, str] | None:
     """(selector, base64 public key) from Mailu's `dns_dkim` zone line, None if there is none.
-    The line is `<selector>._domainkey.<domain>. <ttl> IN TXT "v=DKIM1; k=rsa; " "p=MIIB..."`."""
+    Mailu's line is `<selector>._domainkey.<domain>. <ttl> IN TXT "v=DKIM1; k=rsa; p=MIIB..."`, one
+    string; a line split into several quoted strings reads the same."""
     if not zone_line:
         return None
     match = _DKIM_LINE.match(zone_line.strip())

@@ -1,9 +1,10 @@
 """DOUBLE of Mailu's admin REST API (/api/v1), release 2024.06 — not Mailu.
 
-Follows shared/reference/mailu.md to the letter, cross-checked with Mailu's
-core/admin/mailu/api/v1 sources: Bearer token; a missing header is 401; a wrong token is 403
-AND counts against a per-client-IP limiter (X-Real-IP, else the peer address), after which every
-request from that IP gets 429 until the window passes; every success is 200 with
+Follows Mailu 2024.06's admin API to the letter (what it answers in the cases mailfleet relies on
+is written down in tests/unit/mailu/recorded/mailu-2024.06.json, and tested): Bearer token; a
+missing header is 401; a wrong token is 403 AND counts against a per-client-IP limiter (X-Real-IP,
+else the peer address), after which every request from that IP gets 429 until the window passes;
+every success is 200 with
 ``{"code": 200, "message": ...}``; 400 validation, 404 missing, 409 duplicate or limit reached;
 ``GET /domain/<invalid>`` answers 200 with an error body; ``/tokenuser/<email>`` has no slash.
 
@@ -17,7 +18,7 @@ registered through the double's control API (what ``docker compose up`` does for
     PUT  /_double/servers/<mail host>  {"api_token", "domain", "hostnames": [...],
           "initial_admin_account", "initial_admin_domain", "initial_admin_pw",
           "initial_admin_mode": "ifmissing", "dkim_selector", "dmarc_rua", "dmarc_ruf",
-          "tls_flavor", "default_quota"}                      -> 200 (idempotent)
+          "tls_flavor", "ports", "default_quota"}             -> 200 (idempotent)
     GET  /_double/servers                                     -> registered host names
     DELETE /_double/servers/<mail host>
     PUT  /_double/servers/<mail host>/usage/<email> {"quota_bytes_used": n}   (simulated mail)
@@ -114,6 +115,7 @@ class MailuServer:
     dmarc_rua: str = ""
     dmarc_ruf: str = ""
     tls_flavor: str = "cert"
+    ports: str = "25,80,443,465,993,995,4190"  # PORTS of mailu.env; Mailu's default, the wizard sets none
     default_quota: int = 10**9
     domains: dict[str, dict] = field(default_factory=dict)
     alternatives: dict[str, str] = field(default_factory=dict)
@@ -156,32 +158,34 @@ class MailuServer:
         view["name"] = name
         view["managers"] = list(record["managers"])
         view["alternatives"] = sorted(a for a, d in self.alternatives.items() if d == name)
-        host = self.hostname
+        host = self.hostnames[0] if self.hostnames else self.hostname  # Mailu's HOSTNAME
         view["dns_mx"] = f"{name}. 600 IN MX 10 {host}."
         view["dns_spf"] = f'{name}. 600 IN TXT "v=spf1 mx a:{host} ~all"'
         view["dns_dkim"] = view["dns_dmarc"] = view["dns_dmarc_report"] = None
         if record["dkim_key"]:
-            txt = f"v=DKIM1; k=rsa; p={dkim_public_key(record['dkim_key'])}"
-            chunks = " ".join(f'"{txt[p:p + 250]}"' for p in range(0, len(txt), 250))
-            view["dns_dkim"] = f"{self.dkim_selector}._domainkey.{name}. 600 IN TXT {chunks}"
+            # One quoted string, longer than 255 characters: Mailu leaves splitting to whoever
+            # publishes it.
+            key = dkim_public_key(record["dkim_key"])
+            view["dns_dkim"] = f'{self.dkim_selector}._domainkey.{name}. 600 IN TXT "v=DKIM1; k=rsa; p={key}"'
             rua = f" rua=mailto:{self.dmarc_rua}@{self.domain};" if self.dmarc_rua else ""
             ruf = f" ruf=mailto:{self.dmarc_ruf}@{self.domain};" if self.dmarc_ruf else ""
             view["dns_dmarc"] = f'_dmarc.{name}. 600 IN TXT "v=DMARC1; p=reject;{rua}{ruf} adkim=s; aspf=s"'
-            view["dns_dmarc_report"] = f'{name}._report._dmarc.{self.domain}. 600 IN TXT "v=DMARC1"'
+            view["dns_dmarc_report"] = f'{name}._report._dmarc.{self.domain}. 600 IN TXT "v=DMARC1;"'
+        # RFC 6186 SRV records; a service whose port is not in PORTS is published as "not offered".
+        ports = {int(port) for port in self.ports.split(",") if port.strip()} | {465, 993}
         protocols = [("imap", 143, 20), ("pop3", 110, 20), ("submission", 587, 20)]
         if self.tls_flavor != "notls":
             protocols += [("autodiscover", 443, 10), ("submissions", 465, 10), ("imaps", 993, 10),
                           ("pop3s", 995, 10)]
         view["dns_autoconfig"] = [
-            f"_{proto}._tcp.{name}. 600 IN SRV {prio} 1 {port} {host}." for proto, port, prio in protocols
-        ] + [f"autoconfig.{name}. 600 IN CNAME {host}."]
-        view["dns_tlsa"] = None
+            f"_{proto}._tcp.{name}. 600 IN SRV {prio} 1 {port} {host}." if port in ports
+            else f"_{proto}._tcp.{name}. 600 IN SRV 0 0 0 ."
+            for proto, port, prio in protocols
+        ] + [f"autoconfig.{name}. 600 IN CNAME {host}.", f"autodiscover.{name}. 600 IN CNAME {host}."]
+        view["dns_tlsa"] = []
         if self.tls_flavor in ("letsencrypt", "mail-letsencrypt"):
-            # ISRG Root X1, as Mailu 2024.06 publishes it.
-            view["dns_tlsa"] = [
-                f"_25._tcp.{host}. 86400 IN TLSA 2 1 1 "
-                "0b9fa5a59eed715c26c1020c711b4f6ec42d58b0015e14337a39dad301c5afc3"
-            ]
+            # The two Let's Encrypt roots (ISRG Root X1, RSA; ISRG Root X2, ECDSA), as Mailu pins them.
+            view["dns_tlsa"] = [f"_25._tcp.{host}. 86400 IN TLSA 2 1 1 {digest}" for digest in ISRG_ROOTS]
         return view
 
     def user_view(self, email: str) -> dict:
@@ -197,6 +201,13 @@ class MailuServer:
         return {"id": token_id, "email": record["email"], "comment": record["comment"],
                 "AuthorizedIP": list(record["AuthorizedIP"]), "Created": record["Created"],
                 "Last edit": record["Last edit"]}
+
+
+#: SHA-256 of the SubjectPublicKeyInfo of ISRG Root X1 and ISRG Root X2 (TLSA 2 1 1).
+ISRG_ROOTS = (
+    "0b9fa5a59eed715c26c1020c711b4f6ec42d58b0015e14337a39dad301c5afc3",
+    "762195c225586ee6c0237456e2107dc54f1efc21f61a792ebd515913cce68332",
+)
 
 
 def generate_dkim_key() -> str:
@@ -575,7 +586,8 @@ def alternative(alt: str) -> Any:
 @_route("/user", ["GET"])
 def list_users() -> Any:
     server = _server()
-    return jsonify([server.user_view(e) for e in server.users])
+    views = [server.user_view(e) for e in server.users]
+    return jsonify([{k: v for k, v in view.items() if v is not None} for view in views])  # skip_none
 
 
 @_route("/user", ["POST"])
@@ -586,22 +598,26 @@ def create_user() -> Any:
         return data
     if not valid_email(data["email"]):
         return _reply(400, f"Provided email address {data['email']} is not a valid email address")
+    for dest in data.get("forward_destination") or []:
+        if not valid_email(dest):
+            return _reply(400, f"Provided forward destination email address {dest} is not a valid "
+                               "email address")
     email = data["email"].lower()
     domain = email.rsplit("@", 1)[1]
     if domain not in server.domains:
         return _reply(404, f"Domain {domain} does not exist")
-    if email in server.users or email in server.aliases:
-        return _reply(409, f"Duplicate user {email}")
+    # Mailu checks the domain's limit before looking for the user, and looks among users only.
     max_users = server.domains[domain]["max_users"]
     count = sum(1 for e in server.users if e.rsplit("@", 1)[1] == domain)
     if max_users != -1 and count >= max_users:
-        return _reply(409, f"Too many users for domain {domain} (max_users {max_users})")
-    for dest in data.get("forward_destination") or []:
-        if not valid_email(dest):
-            return _reply(400, f"Provided forward destination {dest} is not a valid email address")
+        return _reply(409, f"Too many users for domain {domain}")
+    if email in server.users:
+        return _reply(409, f"User {data['email']} already exists")
+    if data.get("forward_enabled") is True and not data.get("forward_destination"):
+        return _reply(400, "forward_destination is mandatory when forward_enabled is true")
     fields = {k: v for k, v in data.items() if k in USER_FIELDS and k != "raw_password"}
     server.new_user(email, data["raw_password"], **fields)
-    return _reply(200, f"User {email} has been created")
+    return _reply(200, f"User {data['email']} has been created")
 
 
 @_route("/user/<string:email>", ["GET", "PATCH", "DELETE"])
@@ -621,9 +637,18 @@ def user(email: str) -> Any:
     if not isinstance(data, dict):
         return data
     record = server.users[email]
+    for dest in data.get("forward_destination") or []:
+        if not valid_email(dest):
+            return _reply(400, f"Provided forward destination email address {dest} is not a valid "
+                               "email address")
+    forwarding = data.get("forward_enabled", record["forward_enabled"]) is True
+    if forwarding and data.get("forward_destination") == []:
+        return _reply(400, "forward_destination is mandatory when forward_enabled is true")
     for key, value in data.items():
         if key == "raw_password":
             record["password"] = bcrypt_like_hash(value)
+        elif key == "forward_destination" and not value:
+            continue  # Mailu keeps the old list when given an empty one
         elif key in USER_FIELDS:
             record[key] = value
     return _reply(200, f"User {email} has been updated")
