@@ -1,5 +1,9 @@
 """The periodic jobs, for exactly one ``rq cron jobs.cron`` process (it has no lock).
 
+Every job here is a system job: it goes to the system queue (MAILFLEET_SYSTEM_QUEUE), which its
+own worker serves (the Procfile's ``system``), so the reaper, refreshes and sweeps never wait
+behind a queue full of playbook runs. The playbook runs these jobs submit go to the playbook queue.
+
 rq 2.12's CronJob enqueues with the default (pickle) serializer whatever ``--serializer`` says,
 and our workers read JSON only; so the queue class rq.cron uses is swapped for one whose default
 serializer is JSON. tests/unit/jobs/test_cron.py checks that a cron-enqueued job is JSON, so an
@@ -7,8 +11,6 @@ rq upgrade that changes this fails a test instead of production.
 """
 
 from __future__ import annotations
-
-import os
 
 import rq.cron
 from rq import Queue, cron
@@ -18,10 +20,13 @@ from jobs.health import SWEEP_EVERY, sweep_health
 from jobs.health_facts import enqueue_health_facts
 from jobs.reaper import reap
 from jobs.servers import refresh_servers
+from webapp.config import load_config
 
-QUEUE_NAME = os.environ.get("MAILFLEET_QUEUE") or "mailfleet"
+SYSTEM_QUEUE = load_config(with_secret_key=False)["MAILFLEET_SYSTEM_QUEUE"]
 REFRESH_SERVERS_EVERY = 600
-REAP_EVERY = 60
+# A lost run's lease expires within MAILFLEET_LEASE_SECONDS (60) of its worker's death; reaping
+# every 30 s fails it and kills its processes well inside 2 minutes.
+REAP_EVERY = 30
 
 
 class JSONQueue(Queue):
@@ -32,7 +37,7 @@ class JSONQueue(Queue):
 
 rq.cron.Queue = JSONQueue  # type: ignore[misc]
 
-cron.register(refresh_servers, QUEUE_NAME, interval=REFRESH_SERVERS_EVERY, job_timeout=300)
-cron.register(reap, QUEUE_NAME, interval=REAP_EVERY, job_timeout=120)
-cron.register(sweep_health, QUEUE_NAME, interval=SWEEP_EVERY, job_timeout=SWEEP_EVERY - 30)
-cron.register(enqueue_health_facts, QUEUE_NAME, interval=SWEEP_EVERY, job_timeout=120)
+cron.register(refresh_servers, SYSTEM_QUEUE, interval=REFRESH_SERVERS_EVERY, job_timeout=300)
+cron.register(reap, SYSTEM_QUEUE, interval=REAP_EVERY, job_timeout=120)
+cron.register(sweep_health, SYSTEM_QUEUE, interval=SWEEP_EVERY, job_timeout=SWEEP_EVERY - 30)
+cron.register(enqueue_health_facts, SYSTEM_QUEUE, interval=SWEEP_EVERY, job_timeout=120)

@@ -23,6 +23,11 @@ What the outside checks cannot see comes in two feeds:
   writes <dir>/<inventory name>.json; the sweep evaluates every document younger than FACTS_MAX_AGE
   and reports an older or unreadable one as the "facts" check (unknown / warning), never as green.
 
+Each sweep records its own outcome as the check ``monitoring`` of no server (see
+webapp.models.health): a sweep that fails (bad settings, an unreachable database, a bug) shows on the
+health pages with its error and opens a critical alert through the same notifiers at once; the next
+good sweep resolves it. The job then still fails, so RQ records it as failed too.
+
 A failed notification is retried once after RETRY_DELAY seconds (a receiver restarting, an SMTP
 relay's greylisting); it is then logged and counted, and the job still finishes.
 """
@@ -45,6 +50,8 @@ from sqlalchemy import select
 
 from jobs.app import worker_app
 from mailfleet.monitoring import (
+    AlertPolicies,
+    AlertPolicy,
     CheckResult,
     Delivery,
     EmailNotifier,
@@ -66,6 +73,7 @@ from mailfleet.monitoring.results import utcnow
 from webapp.extensions import db
 from webapp.integrations import mailu_client, secret_store
 from webapp.models import Server, ServerStatus, SqlHealthStore
+from webapp.models.health import MONITORING_CHECK, MONITORING_SERVER
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +82,8 @@ FACTS_MAX_AGE = timedelta(minutes=20)  # facts run every 5-10 minutes; older mea
 RETRY_DELAY = 2.0  # seconds before the one retry of a failed notification
 DKIM_LOOKUPS = 8  # Mailu API calls in flight at once
 WEBHOOK_SECRET_PATH = "global/monitoring"  # noqa: S105 - a store path (field webhook_secret), not a secret
+# One failed sweep is evidence enough (nothing is being checked), one good sweep ends it.
+MONITORING_POLICY = AlertPolicies(AlertPolicy(fail_after=1, pass_after=1))
 _DKIM_LINE = re.compile(r"^(?P<selector>[^.\s]+)\._domainkey\.\S+\s")
 
 
@@ -158,15 +168,21 @@ def dkim_key(zone_line: str | None) -> tuple[str, str] | None:
 
 
 def _dkim_keys(app: Flask, servers: Sequence[Server]) -> dict[tuple[str, str], tuple[str, str]]:
-    """{(server, domain): (selector, key)} from each server's Mailu; failures leave a key unknown."""
-    asks = [(s.tenant.slug, s.name, d.name) for s in servers if s.tenant is not None for d in s.domains]
+    """{(server, domain): (selector, key)}, each domain asked of its server's Mailu (reached at the
+    server's mail host name); failures leave a key unknown."""
+    asks = [
+        (s.tenant.slug, s.name, s.mail_hostname, d.name)
+        for s in servers
+        if s.tenant is not None and s.mail_hostname
+        for d in s.domains
+    ]
 
-    def ask(item: tuple[str, str, str]) -> tuple[tuple[str, str], tuple[str, str] | None]:
-        tenant, server, domain = item
+    def ask(item: tuple[str, str, str, str]) -> tuple[tuple[str, str], tuple[str, str] | None]:
+        tenant, server, mail_host, domain = item
         try:
             with app.app_context():
                 return (server, domain), dkim_key(
-                    mailu_client(tenant, server, app).get_domain(domain).get("dns_dkim")
+                    mailu_client(tenant, mail_host, app).get_domain(domain).get("dns_dkim")
                 )
         except Exception as exc:  # noqa: BLE001 - one server's Mailu must not stop the sweep
             log.warning("DKIM key of %s on %s unknown: %s", domain, server, type(exc).__name__)
@@ -246,9 +262,11 @@ def deliver_with_retry(
 
 
 def targets(server_id: int | None = None, app: Flask | None = None) -> list[ServerTarget]:
-    """Active servers with a host name and a public address (others cannot be checked from outside);
-    with `app`, each domain carries the DKIM key its server's Mailu signs with."""
-    query = select(Server).where(Server.status == ServerStatus.ACTIVE, Server.hostname.is_not(None))
+    """Active servers with a mail host name and a public address (others cannot be checked from
+    outside); with `app`, each domain carries the DKIM key its server's Mailu signs with. MX, PTR,
+    A/AAAA, TLS and MTA-STS are checked against the mail host name (the provider's host name is
+    only a label there)."""
+    query = select(Server).where(Server.status == ServerStatus.ACTIVE, Server.mail_hostname.is_not(None))
     if server_id is not None:
         query = query.where(Server.id == server_id)
     servers = [s for s in db.session.scalars(query) if s.public_ipv4 or s.public_ipv6]
@@ -262,7 +280,7 @@ def targets(server_id: int | None = None, app: Flask | None = None) -> list[Serv
         out.append(
             ServerTarget(
                 name=s.name,
-                hostname=s.hostname,
+                hostname=s.mail_hostname,
                 ipv4=(s.public_ipv4,) if s.public_ipv4 else (),
                 ipv6=(s.public_ipv6,) if s.public_ipv6 else (),
                 domains=tuple(domains),
@@ -272,28 +290,58 @@ def targets(server_id: int | None = None, app: Flask | None = None) -> list[Serv
 
 
 def sweep_health(server_id: int | None = None) -> dict[str, int]:
-    """One sweep (all active servers, or one); returns counts for the job's result."""
+    """One sweep (all active servers, or one); returns counts for the job's result. Its outcome is
+    recorded as the ``monitoring`` check; a failure is recorded, alerted, then raised."""
     app = worker_app()
     with app.app_context():
-        config = monitoring_config()
-        router = notification_router(app=app)
-        store = SqlHealthStore()
-        found = targets(server_id, app)
-        report = SweepEngine(config).run(found)
-        results = list(report.results)
-        facts_dir = os.environ.get("MAILFLEET_HEALTH_FACTS_DIR")
-        if facts_dir:
-            results += facts_results([t.name for t in found], Path(facts_dir), config.facts, utcnow())
-        notes = record_results(store, results, config.alerts)
-        notes += escalate_due(store, config.alerts, utcnow())
-        deliveries = deliver_with_retry(router, notes)
-        counts = {status.value: n for status, n in report.counts().items()}
-        summary = {
-            "servers": len(found),
-            "checks": len(report.results),
-            "notifications": len(notes),
-            "failed_deliveries": sum(1 for d in deliveries if not d.ok),
-            **counts,
-        }
-        log.info("health sweep: %s in %.1f s", summary, report.duration_s)
+        try:
+            summary = _sweep(app, server_id)
+        except Exception as exc:
+            db.session.rollback()
+            _record_sweep(app, Status.ERROR, None, f"the health sweep failed: {type(exc).__name__}: {exc}")
+            raise
+        _record_sweep(
+            app,
+            Status.OK,
+            summary["checks"],
+            f"sweep of {summary['servers']} server(s): {summary['checks']} checks",
+        )
         return summary
+
+
+def _record_sweep(app: Flask, status: Status, checks: int | None, detail: str) -> None:
+    result = CheckResult(MONITORING_SERVER, MONITORING_CHECK, status, checks, detail[:1000], utcnow())
+    notes = record_results(SqlHealthStore(), [result], MONITORING_POLICY)
+    if not notes:
+        return
+    try:
+        router = notification_router(app=app)
+    except Exception:  # the channels' own settings are broken: the page still shows the failure
+        log.exception("cannot notify that monitoring is %s", "back" if status is Status.OK else "broken")
+        return
+    deliver_with_retry(router, notes)
+
+
+def _sweep(app: Flask, server_id: int | None) -> dict[str, int]:
+    config = monitoring_config()
+    router = notification_router(app=app)
+    store = SqlHealthStore()
+    found = targets(server_id, app)
+    report = SweepEngine(config).run(found)
+    results = list(report.results)
+    facts_dir = os.environ.get("MAILFLEET_HEALTH_FACTS_DIR")
+    if facts_dir:
+        results += facts_results([t.name for t in found], Path(facts_dir), config.facts, utcnow())
+    notes = record_results(store, results, config.alerts)
+    notes += escalate_due(store, config.alerts, utcnow())
+    deliveries = deliver_with_retry(router, notes)
+    counts = {status.value: n for status, n in report.counts().items()}
+    summary = {
+        "servers": len(found),
+        "checks": len(report.results),
+        "notifications": len(notes),
+        "failed_deliveries": sum(1 for d in deliveries if not d.ok),
+        **counts,
+    }
+    log.info("health sweep: %s in %.1f s", summary, report.duration_s)
+    return summary

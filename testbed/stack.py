@@ -1,6 +1,6 @@
 """The control plane's processes on the testbed, for `make demo` and the browser tests: the web
-app, the RQ worker pool and exactly one `rq cron`, each started from its Procfile line and
-recorded by PID in the testbed instance's state."""
+app, the RQ worker pools (one for playbook runs, one for system jobs) and exactly one `rq cron`,
+each started from its Procfile line and recorded by PID in the testbed instance's state."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from testbed.processes import Recorded, TestbedError, start, stop, tail
 from testbed.sitevars import write_site_vars
 
 REPO = Path(__file__).resolve().parent.parent
-PROCESSES = ("web", "worker", "cron")
+PROCESSES = ("web", "worker", "system", "cron")
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)")
 
 
@@ -68,6 +68,9 @@ class Stack:
             "MAILFLEET_TESTBED_INSTANCE": str(self.tb.instance),
             "HOSTWINDS_API_URL": f"{self.tb.double_url('hostwinds')}/cloud/api.php",
             "MAILFLEET_MAILU_URL": f"{self.tb.double_url('mailu')}/{{host}}/api/v1",
+            # Health sweeps ask the testbed's own resolver; the facts runs write here.
+            "MAILFLEET_MONITORING_RESOLVER": self.tb.layout.resolver,
+            "MAILFLEET_HEALTH_FACTS_DIR": str(self.data_dir / "health-facts"),
             # Non-secret settings of every run (testbed/sitevars.py writes it in up()).
             "MAILFLEET_SITE_VARS_FILE": str(self.data_dir / "site-vars.yml"),
             # The demo serves plain HTTP on loopback; production keeps secure cookies on.

@@ -84,7 +84,10 @@ def load_config(env: Mapping[str, str] | None = None, *, with_secret_key: bool =
         "MAILFLEET_DATA_DIR": data_dir,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": _read(env, "REDIS_URL", secret=True) or "redis://127.0.0.1:6379/0",
+        # Playbook runs; system jobs (reaper, refreshes, sweeps, periodic submissions) have their
+        # own queue and worker so they never wait behind a full playbook queue.
         "MAILFLEET_QUEUE": _read(env, "MAILFLEET_QUEUE") or "mailfleet",
+        "MAILFLEET_SYSTEM_QUEUE": _read(env, "MAILFLEET_SYSTEM_QUEUE") or "mailfleet-system",
         # Cookies are Secure unless a person explicitly runs a plain-http demo on localhost.
         "SESSION_COOKIE_SECURE": not insecure_cookies,
         "REMEMBER_COOKIE_SECURE": not insecure_cookies,

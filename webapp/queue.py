@@ -30,8 +30,17 @@ def redis_connection(app: Flask | None = None) -> Redis:
 
 
 def get_queue(app: Flask | None = None) -> Queue:
+    """The playbook runs' queue."""
     app = app or current_app
     return Queue(app.config["MAILFLEET_QUEUE"], connection=redis_connection(app), serializer=JSONSerializer)
+
+
+def get_system_queue(app: Flask | None = None) -> Queue:
+    """The system jobs' queue (served by its own worker, never behind playbook runs)."""
+    app = app or current_app
+    return Queue(
+        app.config["MAILFLEET_SYSTEM_QUEUE"], connection=redis_connection(app), serializer=JSONSerializer
+    )
 
 
 def enqueue_run(run_id: int, app: Flask | None = None) -> Any:

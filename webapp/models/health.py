@@ -1,6 +1,10 @@
 """Health monitoring records: every check result, the current state per (server, check), alerts
 with their timeline. `SqlHealthStore` implements mailfleet.monitoring's HealthStore on them, so the
-pure state machine decides and this module only persists."""
+pure state machine decides and this module only persists.
+
+The sweep itself is a check too: each sweep records its outcome as the check ``monitoring`` of no
+server (server_id NULL, named MONITORING_SERVER in alerts), so a broken sweep opens an alert through
+the same state machine and notifiers, and the next good sweep resolves it."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailfleet.monitoring import (
@@ -28,13 +32,21 @@ from webapp.extensions import db
 from webapp.models.fleet import Server
 from webapp.models.types import UTCDateTime
 
+#: The alert name of the monitoring's own check, which belongs to no server.
+MONITORING_SERVER = "(control plane)"
+MONITORING_CHECK = "monitoring"
+
+
+def _server_name(server: Server | None) -> str:
+    return server.name if server is not None else MONITORING_SERVER
+
 
 class HealthResult(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "health_results"
     __table_args__ = (Index("ix_health_results_server_check_at", "server_id", "check", "checked_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    server_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
     check: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16))
     value: Mapped[Any] = mapped_column(JSON, nullable=True)
@@ -48,7 +60,7 @@ class HealthAlert(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (UniqueConstraint("server_id", "check", "opened_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), index=True)
+    server_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), index=True)
     check: Mapped[str] = mapped_column(String(300))
     severity: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), index=True)
@@ -62,14 +74,18 @@ class HealthAlert(db.Model):  # type: ignore[name-defined,misc]
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    server: Mapped[Server] = relationship()
+    server: Mapped[Server | None] = relationship()
     events: Mapped[list[HealthAlertEvent]] = relationship(
         back_populates="alert", order_by="HealthAlertEvent.id", cascade="all, delete-orphan"
     )
 
+    @property
+    def server_name(self) -> str:
+        return _server_name(self.server)
+
     def to_alert(self) -> Alert:
         return Alert(
-            server=self.server.name,
+            server=self.server_name,
             check=self.check,
             severity=Severity(self.severity),
             state=AlertState(self.state),
@@ -106,7 +122,7 @@ class HealthCheck(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (UniqueConstraint("server_id", "check"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), index=True)
+    server_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), index=True)
     check: Mapped[str] = mapped_column(String(300))
     last_status: Mapped[str | None] = mapped_column(String(16))
     last_value: Mapped[Any] = mapped_column(JSON, nullable=True)
@@ -117,12 +133,16 @@ class HealthCheck(db.Model):  # type: ignore[name-defined,misc]
     passes: Mapped[int] = mapped_column(Integer, default=0)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("health_alerts.id", ondelete="SET NULL"))
 
-    server: Mapped[Server] = relationship()
+    server: Mapped[Server | None] = relationship()
     alert: Mapped[HealthAlert | None] = relationship()
+
+    @property
+    def server_name(self) -> str:
+        return _server_name(self.server)
 
     def to_state(self) -> CheckState:
         return CheckState(
-            server=self.server.name,
+            server=self.server_name,
             check=self.check,
             last_status=Status(self.last_status) if self.last_status else None,
             last_checked_at=self.last_checked_at,
@@ -136,9 +156,9 @@ class SqlHealthStore:
     """mailfleet.monitoring.HealthStore on the control plane's database (one commit per call)."""
 
     def __init__(self) -> None:
-        self._server_ids: dict[str, int] = {}
+        self._server_ids: dict[str, int | None] = {MONITORING_SERVER: None}
 
-    def _server_id(self, name: str) -> int:
+    def _server_id(self, name: str) -> int | None:
         if name not in self._server_ids:
             server_id = db.session.scalar(select(Server.id).where(Server.name == name))
             if server_id is None:
@@ -149,8 +169,11 @@ class SqlHealthStore:
     def load_states(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], CheckState]:
         keys = set(keys)
         names = {server for server, _ in keys}
-        rows = db.session.scalars(select(HealthCheck).join(Server).where(Server.name.in_(names))).all()
-        return {(r.server.name, r.check): r.to_state() for r in rows if (r.server.name, r.check) in keys}
+        where = Server.name.in_(names)
+        if MONITORING_SERVER in names:
+            where = or_(where, HealthCheck.server_id.is_(None))
+        rows = db.session.scalars(select(HealthCheck).outerjoin(Server).where(where)).all()
+        return {(r.server_name, r.check): r.to_state() for r in rows if (r.server_name, r.check) in keys}
 
     def active_states(self) -> list[CheckState]:
         rows = db.session.scalars(select(HealthCheck).where(HealthCheck.alert_id.is_not(None))).all()
@@ -184,7 +207,7 @@ class SqlHealthStore:
         db.session.commit()
         return db.session.get(HealthAlert, alert_id)
 
-    def _alert_row(self, server_id: int, alert: Alert) -> HealthAlert:
+    def _alert_row(self, server_id: int | None, alert: Alert) -> HealthAlert:
         row = db.session.scalar(
             select(HealthAlert).where(
                 HealthAlert.server_id == server_id,

@@ -21,8 +21,8 @@ from mailfleet.monitoring.results import utcnow
 from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.models import HealthAlert, HealthCheck, HealthResult, Server, ServerStatus
-from webapp.models.health import SqlHealthStore
-from webapp.queue import get_queue
+from webapp.models.health import MONITORING_CHECK, SqlHealthStore
+from webapp.queue import get_system_queue
 from webapp.services.scope import Scope
 
 #: The job, by dotted name (the web app never imports worker code).
@@ -102,8 +102,18 @@ class ServerSummary:
 
 
 def _health_of(scope: Scope, stmt: Select[Any], model: type) -> Select[Any]:
-    """Restrict a health query (on ``model`` with a server_id) to the servers the scope may see."""
-    return scope.restrict(stmt.join(Server, model.server_id == Server.id), Server)  # type: ignore[attr-defined]
+    """Restrict a health query (on ``model`` with a server_id) to the servers the scope may see;
+    rows of no server (the monitoring's own check) are for administrators."""
+    joined = stmt.outerjoin(Server, model.server_id == Server.id)  # type: ignore[attr-defined]
+    return scope.restrict(joined, Server)
+
+
+def monitoring() -> HealthCheck | None:
+    """The outcome of the latest sweep (the ``monitoring`` check), None before the first one.
+    It concerns every tenant alike; the pages show its error to administrators only."""
+    return db.session.scalar(
+        select(HealthCheck).where(HealthCheck.server_id.is_(None), HealthCheck.check == MONITORING_CHECK)
+    )
 
 
 def summaries(scope: Scope) -> list[ServerSummary]:
@@ -252,15 +262,15 @@ def check_now(scope: Scope, server_id: int) -> str:
     server = scope.get(Server, server_id)
     if (
         server.status != ServerStatus.ACTIVE
-        or not server.hostname
+        or not server.mail_hostname
         or not (server.public_ipv4 or server.public_ipv6)
     ):
         raise InvalidInput(
-            f"{server.name} cannot be checked yet: it needs to be active, with a host "
+            f"{server.name} cannot be checked yet: it needs to be active, with a mail host "
             "name and a public address"
         )
     job_id = f"health-{server.id}"
-    queue = get_queue()
+    queue = get_system_queue()
     waiting = queue.fetch_job(job_id)
     if waiting is not None and waiting.get_status(refresh=True) in (
         "queued",

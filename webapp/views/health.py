@@ -33,6 +33,7 @@ def index() -> str:
         "health/index.html",
         summaries=health.summaries(scope),
         alerts=health.list_alerts(scope, "open", limit=20),
+        monitoring=health.monitoring(),
     )
 
 
@@ -44,6 +45,7 @@ def server(server_id: int) -> str:
     return render_template(
         "health/server.html",
         board=board,
+        monitoring=health.monitoring(),
         form=ActionForm(),
         alerts=health.list_alerts(scope, server_id=server_id, limit=20),
     )
@@ -122,7 +124,7 @@ def alert_json(a: HealthAlert, events: bool = False) -> dict[str, Any]:
 
     out: dict[str, Any] = {
         "id": a.id,
-        "server": a.server.name,
+        "server": a.server_name,
         "server_id": a.server_id,
         "check": a.check,
         "severity": a.severity,
@@ -155,6 +157,18 @@ def check_json(c: HealthCheck) -> dict[str, Any]:
     }
 
 
+def monitoring_json(c: HealthCheck | None) -> dict[str, Any]:
+    """The latest sweep's outcome; its error only for administrators."""
+    if c is None:
+        return {"last_sweep_at": None, "status": None, "detail": "no sweep has run yet"}
+    failed = c.last_status != "ok"
+    return {
+        "last_sweep_at": c.last_checked_at.isoformat() if c.last_checked_at else None,
+        "status": c.last_status,
+        "detail": c.last_detail if not failed or scope().is_admin else "the health sweep is failing",
+    }
+
+
 @api_bp.errorhandler(MailfleetWebError)
 def api_error(exc: MailfleetWebError) -> tuple[Response, int]:
     return jsonify(error=str(exc)), status_of(exc)
@@ -166,6 +180,7 @@ def api_board(server_id: int) -> Response:
     return jsonify(
         server=board.server.name,
         overall=board.overall,
+        monitoring=monitoring_json(health.monitoring()),
         counts=dict(board.counts),
         checks=[check_json(r.check) for _, rows in board.sections for r in rows],
     )

@@ -9,11 +9,12 @@ import re
 import socket
 
 import pytest
+from provisioned import provision
 
 from jobs.app import use_app
 from jobs.health import sweep_health
 from webapp.extensions import db
-from webapp.models import Role, Server, ServerStatus
+from webapp.models import Role, Server
 from webapp.services import accounts, tenants
 from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD, csrf_token, login, make_app
@@ -46,16 +47,7 @@ def app(tmp_path, monkeypatch):
         admin = accounts.create_user("admin@example.com", TEST_PASSWORD, Role.ADMIN, None)
         acme = tenants.create_tenant(Scope(admin), "acme", "Acme")
         accounts.add_member(Scope(admin), acme, "alice@acme.example", TEST_PASSWORD)
-        db.session.add(
-            Server(
-                tenant_id=acme.id,
-                name="mf-acme-1",
-                hostname="mail.acme.test",
-                public_ipv4=ADDRESS,
-                status=ServerStatus.ACTIVE,
-            )
-        )
-        db.session.commit()
+        provision(app, Scope(admin), acme, "mail.acme.test", ADDRESS)
         yield app
         db.session.remove()
         db.engine.dispose()
@@ -76,6 +68,7 @@ def test_board_follows_the_real_sweep_red_then_acknowledged_then_green(app):
     sweep_health(), sweep_health()  # nothing listens on port 25: two failures open the alert
     board = client.get(f"/health/servers/{server_id}").get_data(as_text=True)
     assert _status(board) == "error" and "alert open" in board
+    assert "mail.acme.test" in board  # the mail host name, not the provider's
     alert_id = int(re.search(r'href="/health/alerts/(\d+)"', board).group(1))
 
     token = csrf_token(client, f"/health/alerts/{alert_id}")

@@ -8,13 +8,16 @@ import socket
 
 import pytest
 from monitoring_fakes import WebhookReceiver
+from provisioned import provision
 from sqlalchemy import select
 
 from jobs.app import use_app
 from jobs.health import sweep_health
 from webapp.extensions import db
-from webapp.models import HealthAlert, HealthCheck, HealthResult, Server, ServerStatus
-from webapp.testing import make_app
+from webapp.models import HealthAlert, HealthCheck, HealthResult, Role
+from webapp.services import accounts, fleet, tenants
+from webapp.services.scope import Scope
+from webapp.testing import TEST_PASSWORD, make_app
 
 pytestmark = pytest.mark.testbed
 
@@ -43,13 +46,12 @@ def app(tmp_path, monkeypatch):
     app = make_app(tmp_path)
     use_app(app)
     with app.app_context():
-        db.session.add(
-            Server(
-                name="mf-acme-1", hostname="mail.acme.test", public_ipv4=ADDRESS, status=ServerStatus.ACTIVE
-            )
-        )
-        db.session.add(Server(name="mf-acme-2", hostname=None, status=ServerStatus.BUILDING))
-        db.session.commit()
+        admin = accounts.create_user("admin@example.com", TEST_PASSWORD, Role.ADMIN, None)
+        acme = tenants.create_tenant(Scope(admin), "acme", "Acme")
+        server = provision(app, Scope(admin), acme, "mail.acme.test", ADDRESS)
+        assert server.hostname != server.mail_hostname  # the provider's name is not the mail host's
+        # A second server still being built at the provider is not swept.
+        fleet.provision_server(Scope(admin), acme, "Dallas", "101", "mail2.acme.test")
         app.receiver = receiver
         yield app
         db.session.remove()
@@ -65,7 +67,7 @@ def test_sweep_job_stores_results_and_alerts_once(app):
     assert second["notifications"] == 1 and second["failed_deliveries"] == 0
     third = sweep_health()  # still failing: no new notification
     assert third["notifications"] == 0
-    alert = db.session.scalar(select(HealthAlert))
+    alert = db.session.scalar(select(HealthAlert).where(HealthAlert.server_id.is_not(None)))
     assert (alert.check, alert.state, alert.severity) == (f"port:25@{ADDRESS}", "open", "critical")
     assert [e.kind for e in alert.events] == ["opened"]
 
@@ -76,10 +78,13 @@ def test_sweep_job_stores_results_and_alerts_once(app):
         listener.close()
     assert fourth["ok"] == 1 and fourth["notifications"] == 1
     db.session.expire_all()
-    alert = db.session.scalar(select(HealthAlert))
+    alert = db.session.scalar(select(HealthAlert).where(HealthAlert.server_id.is_not(None)))
     assert alert.state == "resolved" and [e.kind for e in alert.events] == ["opened", "resolved"]
-    check = db.session.scalar(select(HealthCheck))
+    check = db.session.scalar(select(HealthCheck).where(HealthCheck.server_id.is_not(None)))
     assert check.alert_id is None and check.last_status == "ok"
-    assert db.session.query(HealthResult).count() == 4
+    assert db.session.query(HealthResult).where(HealthResult.server_id.is_not(None)).count() == 4
+    # Each sweep also recorded its own outcome: four good sweeps, no monitoring alert.
+    sweeps = db.session.scalars(select(HealthResult).where(HealthResult.server_id.is_(None))).all()
+    assert [r.status for r in sweeps] == ["ok"] * 4
     events = [json.loads(body)["event"] for _, body in app.receiver.requests]
     assert events == ["opened", "resolved"]

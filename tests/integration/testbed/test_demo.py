@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +16,21 @@ from testbed import Testbed
 from testbed.processes import Recorded
 
 pytestmark = pytest.mark.testbed
+
+
+def _first_sweep(database: Path) -> tuple[str, str]:
+    """The monitoring check's status and detail once a sweep has recorded it (bounded poll)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with sqlite3.connect(database) as conn:
+            row = conn.execute(
+                "SELECT last_status, last_detail FROM health_checks"
+                " WHERE server_id IS NULL AND \"check\" = 'monitoring'"
+            ).fetchone()
+        if row:
+            return row
+        time.sleep(1)
+    raise AssertionError("no health sweep recorded its outcome")
 
 
 def test_demo_up_twice_then_down_leaves_nothing(testbed, tmp_path, repo_root):
@@ -36,6 +54,7 @@ def test_demo_up_twice_then_down_leaves_nothing(testbed, tmp_path, repo_root):
         assert {
             "stack-web",
             "stack-worker",
+            "stack-system",
             "stack-cron",
             "redis",
             "named-primary",
@@ -46,6 +65,8 @@ def test_demo_up_twice_then_down_leaves_nothing(testbed, tmp_path, repo_root):
         assert all(r.alive() for r in started.values())
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as page:
             assert page.status == 200
+        # rq cron's first health sweep (at its start) works with the demo's settings.
+        assert _first_sweep(tmp_path / "demo" / "mailfleet.db") == ("ok", "sweep of 0 server(s): 0 checks")
 
         # Safe to run again: the same processes stay, nothing is started twice.
         second = subprocess.run(

@@ -42,7 +42,7 @@ def test_cron_registers_the_facts_job_every_five_minutes(app):
     cron.load_config_from_file("jobs.cron")
     jobs = {job.func_name: job for job in cron.get_jobs()}
     facts = jobs["jobs.health_facts.enqueue_health_facts"]
-    assert facts.interval == 300 and facts.queue_name == "mailfleet"
+    assert facts.interval == 300 and facts.queue_name == "mailfleet-system"
 
 
 def test_one_run_per_tenant_with_servers_then_the_worker_writes_the_documents(

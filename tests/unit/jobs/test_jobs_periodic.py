@@ -13,21 +13,23 @@ from mailfleet.hostwinds import HostwindsClient
 from testbed.doubles import hostwinds as hostwinds_double
 from webapp.extensions import db
 from webapp.models import Server, ServerStatus
-from webapp.queue import get_queue
+from webapp.queue import get_queue, get_system_queue
 from webapp.testing import ServedApp
 
 pytestmark = pytest.mark.unit
 
 
-def test_cron_registers_refresh_and_reaper_as_json_jobs(app, work):
-    queue = get_queue(app)
+def test_cron_registers_refresh_and_reaper_as_json_jobs_on_the_system_queue(app, work):
+    queue = get_system_queue(app)
     cron = CronScheduler(connection=queue.connection)
     cron.load_config_from_file("jobs.cron")
     jobs = {job.func_name: job for job in cron.get_jobs()}
     assert jobs["jobs.servers.refresh_servers"].interval == 600
-    assert jobs["jobs.reaper.reap"].interval == 60
+    assert jobs["jobs.reaper.reap"].interval == 30
+    # Never behind playbook runs: every periodic job goes to the system jobs' queue.
     for cron_job in cron.get_jobs():
-        assert cron_job.queue_name == "mailfleet"
+        assert cron_job.queue_name == "mailfleet-system"
+    assert get_queue(app).count == 0
     enqueued = cron.enqueue_jobs()
     assert len(enqueued) == len(jobs)
     # Our workers read JSON only: every job the cron process enqueues must be JSON.

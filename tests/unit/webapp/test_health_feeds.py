@@ -71,14 +71,16 @@ def servers(app, world):
     up = Server(
         tenant_id=world.acme.id,
         name="mf-acme-1",
-        hostname="mail.acme.test",
+        hostname="hwsrv-40001.hostwindsdns.com",  # the provider's name: checked nowhere
+        mail_hostname="mail.acme.test",
         public_ipv4="198.51.100.7",
         status=ServerStatus.ACTIVE,
     )
     down = Server(
         tenant_id=world.globex.id,
         name="mf-globex-down",
-        hostname="mail.globex.test",
+        hostname="hwsrv-40002.hostwindsdns.com",
+        mail_hostname="mail.globex.test",
         public_ipv4="198.51.100.8",
         status=ServerStatus.ACTIVE,
     )
@@ -102,7 +104,11 @@ def test_targets_carry_each_domains_dkim_key_and_an_unreachable_mailu_leaves_it_
     assert (acme["acme.test"].dkim_selector, acme["acme.test"].dkim_public_key) == ("mail2025", KEY)
     assert acme["nokey.test"].dkim_public_key is None  # Mailu has no key for it
     assert found["mf-globex-down"].domains[0].dkim_public_key is None  # sweep goes on without it
-    assert ("http://127.0.0.1:9/mf-acme-1/api/v1", "acme.test") in FakeMailu.calls
+    # Each server's Mailu is asked at the server's mail host name, one domain at a time.
+    assert ("http://127.0.0.1:9/mail.acme.test/api/v1", "acme.test") in FakeMailu.calls
+    assert ("http://127.0.0.1:9/mail.acme.test/api/v1", "nokey.test") in FakeMailu.calls
+    # MX, PTR, A, TLS and MTA-STS are checked against the mail host name, not the provider's.
+    assert found["mf-acme-1"].hostname == "mail.acme.test"
 
 
 def _facts(**over) -> dict:

@@ -13,7 +13,7 @@ from rq.serializers import JSONSerializer
 from mailfleet.monitoring import AlertPolicies, AlertPolicy, CheckResult, Status, escalate_due, record_results
 from webapp.extensions import db
 from webapp.models import HealthAlert, Server, ServerStatus, SqlHealthStore
-from webapp.queue import get_queue
+from webapp.queue import get_system_queue
 from webapp.services import accounts
 from webapp.testing import TEST_PASSWORD, csrf_token, login
 
@@ -29,7 +29,8 @@ def _server(world, tenant, name: str, ip: str) -> Server:
     server = Server(
         tenant_id=tenant.id,
         name=name,
-        hostname=f"mail.{tenant.slug}.test",
+        hostname=f"hwsrv-{ip.rsplit('.', 1)[1]}.hostwindsdns.com",
+        mail_hostname=f"mail.{tenant.slug}.test",
         public_ipv4=ip,
         status=ServerStatus.ACTIVE,
     )
@@ -132,7 +133,7 @@ def test_member_of_another_tenant_gets_404_for_board_check_alert_and_actions(cli
     assert "mf-globex-1" in overview and "mf-acme-1" not in overview
     assert "mf-acme-1" not in client.get("/health/alerts").get_data(as_text=True)
     assert db.session.get(HealthAlert, alert.id).state == "open"
-    assert len(get_queue().jobs) == 0
+    assert len(get_system_queue().jobs) == 0
 
 
 def test_admin_sees_every_server_and_alert(as_admin, fleet):
@@ -204,7 +205,7 @@ def test_check_now_queues_one_sweep_of_that_server_by_dotted_name(client, world,
             f"/health/servers/{acme.id}/check-now", data={"csrf_token": token}, follow_redirects=True
         ).get_data(as_text=True)
         assert "Check queued" in page
-    jobs = get_queue().jobs
+    jobs = get_system_queue().jobs
     assert len(jobs) == 1
     assert (jobs[0].func_name, list(jobs[0].args), jobs[0].serializer) == (
         "jobs.health.sweep_health",
@@ -222,7 +223,7 @@ def test_check_now_refuses_a_server_that_cannot_be_checked(client, world, fleet)
     page = client.post(
         f"/health/servers/{acme.id}/check-now", data={"csrf_token": token}, follow_redirects=True
     ).get_data(as_text=True)
-    assert "cannot be checked yet" in page and len(get_queue().jobs) == 0
+    assert "cannot be checked yet" in page and len(get_system_queue().jobs) == 0
 
 
 # ---------------------------------------------------------------------------------------- JSON API

@@ -1,0 +1,59 @@
+"""Servers made the way the product makes them, for the monitoring tests: the provision form's
+service writes the row (with its mail host name) and queues provision.yml; the provider (the
+Hostwinds double) builds the instance as that play asks; the periodic refresh (jobs.servers) fills
+in the provider's side (its own host name, the address, the status). Nothing is written by hand,
+so a job that reads the wrong column fails here as it would in production."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import select
+
+from jobs.servers import refresh_servers
+from mailfleet.hostwinds import HostwindsClient, build_srvrname
+from testbed.doubles import hostwinds as hostwinds_double
+from webapp.extensions import db
+from webapp.models import Server, Tenant
+from webapp.services import fleet
+from webapp.services.scope import Scope
+from webapp.testing import ServedApp
+
+LOCATION, PLAN = "Dallas", "101"
+
+
+class FixedAddresses:
+    """The double's host backend: each instance comes up at once at the address the test names."""
+
+    def __init__(self, addresses: dict[str, str]) -> None:
+        self.addresses = addresses
+
+    def create(self, srvrname: str, authorized_keys: list[str]) -> None:
+        pass
+
+    def address(self, srvrname: str) -> str | None:
+        return self.addresses.get(srvrname)
+
+    def failed(self, srvrname: str) -> str | None:
+        return None
+
+    def extra_address(self, srvrname: str) -> str:
+        raise NotImplementedError
+
+    def destroy(self, srvrname: str) -> None:
+        self.addresses.pop(srvrname, None)
+
+
+def provision(app: Flask, scope: Scope, tenant: Tenant, mail_hostname: str, address: str) -> Server:
+    run = fleet.provision_server(scope, tenant, LOCATION, PLAN, mail_hostname)
+    name = build_srvrname(tenant.slug, int(run.extravars["hostwinds_index"]))
+    state = hostwinds_double.HostwindsState(backend=FixedAddresses({name: address}), build_seconds=0)
+    served = ServedApp(hostwinds_double.create_app(state))
+    try:
+        client = HostwindsClient(hostwinds_double.DEFAULT_KEY, f"{served.url}/cloud/api.php", attempts=1)
+        client.add_instance(name, PLAN, client.location_id(LOCATION), "debian-12")
+        app.config["HOSTWINDS_CLIENT"] = client
+        refresh_servers()
+    finally:
+        app.config.pop("HOSTWINDS_CLIENT", None)
+        served.stop()
+    return db.session.scalar(select(Server).where(Server.name == name))
