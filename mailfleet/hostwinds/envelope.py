@@ -46,7 +46,8 @@ def error_from_entry(action: str, entry: dict[str, Any], params: dict[str, Any])
     code = entry.get(c.ERROR_CODE_KEY)
     code = None if code is None else str(code)
     entry_action = str(entry.get("action", ""))
-    if _is(message, c.MSG_NOT_AUTHORIZED) or _norm(entry_action) == _norm(c.ACTION_AUTHORIZATION):
+    # "Not Authorized!" with or without more words after it: always the key or its allow-list.
+    if _norm(c.MSG_NOT_AUTHORIZED) in message.lower() or _norm(entry_action) == _norm(c.ACTION_AUTHORIZATION):
         return not_authorized_error(action, message)
     if _is(message, c.MSG_INVALID_ACTION) or code == c.CODE_INVALID_ACTION:
         return UnknownActionError(

@@ -122,6 +122,12 @@ def test_not_authorized_names_both_causes(client, fake_api, fixture):
     assert len(fake_api.requests) == 1  # an auth error is not retried
 
 
+def test_an_error_body_saying_not_authorized_is_an_authorization_problem(client, fake_api):
+    fake_api.on("get_instances", [{"result": "error", "message": "Not Authorized! IP not allowed"}])
+    with pytest.raises(NotAuthorizedError, match="allow-list"):
+        client.list_instances()
+
+
 def test_unknown_action(client, fake_api):
     with pytest.raises(UnknownActionError, match="does not know the action 'frobnicate'"):
         client.call("frobnicate")

@@ -20,14 +20,9 @@ HOSTILE = "{{ lookup('pipe','id') }}"
 
 
 def ansible(tool: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_INVENTORY_ENABLED": "mailfleet.fleet.hostwinds",
-        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
-        "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true",
-        **(env or {}),
-    }
+    """Run an Ansible CLI as an engineer does: the repository's ansible.cfg and nothing else."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    full_env.update({"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), **(env or {})})
     full_env.pop("HOSTWINDS_API_KEY", None)
     return subprocess.run(
         [str(BIN / tool), *args], capture_output=True, text=True, env=full_env, cwd=REPO, timeout=100
@@ -146,19 +141,44 @@ def test_cached_listing_makes_no_calls(tmp_path, seeded):
     assert sum(seeded.state.calls.values()) == 0
 
 
-@pytest.mark.parametrize(
-    ("fault", "match"),
-    [
-        (Fault("not_authorized", count=None), "allow-list"),
-        (Fault("html", count=None), "no usable answer"),
-    ],
-)
-def test_faults_fail_clearly(tmp_path, seeded, fault, match):
-    seeded.state.faults.append(fault)
-    result = ansible("ansible-inventory", "-i", str(config(tmp_path, seeded)), "--list")
-    assert result.returncode != 0
+FAULTS = [
+    pytest.param(Fault("html", count=None), DEFAULT_KEY, "no usable answer", id="html-page"),
+    pytest.param(Fault("timeout", count=None, delay=3), DEFAULT_KEY, "no usable answer", id="timeout"),
+    pytest.param(Fault("http_500", count=None), DEFAULT_KEY, "no usable answer", id="error-500"),
+    pytest.param(Fault("not_authorized", count=None), DEFAULT_KEY, "allow-list", id="not-authorized-list"),
+    pytest.param(None, "a-key-hostwinds-does-not-know", "allow-list", id="not-authorized-bare"),
+]
+
+
+def _first_problem(stderr: str) -> str:
+    """The first warning or error Ansible prints (the client's retry log lines come before)."""
+    lines = [line for line in stderr.splitlines() if line.startswith(("[WARNING]", "[ERROR]", "ERROR"))]
+    return lines[0] if lines else ""
+
+
+@pytest.mark.parametrize(("fault", "key", "match"), FAULTS)
+def test_api_failures_stop_ansible_inventory_with_the_plugins_message(tmp_path, seeded, fault, key, match):
+    if fault is not None:
+        seeded.state.faults.append(fault)
+    source = config(tmp_path, seeded, "timeout: 1\n").read_text().replace(DEFAULT_KEY, key)
+    (tmp_path / "fleet.hostwinds.yml").write_text(source)
+    result = ansible("ansible-inventory", "-i", str(tmp_path / "fleet.hostwinds.yml"), "--list")
+    assert result.returncode != 0, result.stdout
+    assert "hostwinds inventory:" in _first_problem(result.stderr), result.stderr
     assert match in result.stderr.replace("\n", " ")
-    assert DEFAULT_KEY not in result.stderr + result.stdout
+    assert key not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(("fault", "key", "match"), [FAULTS[0], FAULTS[3]])
+def test_api_failures_stop_ansible_playbook_before_any_play(tmp_path, seeded, fault, key, match):
+    seeded.state.faults.append(fault)
+    play = tmp_path / "play.yml"
+    play.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n")
+    result = ansible("ansible-playbook", "-i", str(config(tmp_path, seeded, "timeout: 1\n")), str(play))
+    assert result.returncode != 0, result.stdout
+    assert "hostwinds inventory:" in _first_problem(result.stderr), result.stderr
+    assert match in result.stderr.replace("\n", " ")
+    assert "PLAY RECAP" not in result.stdout
 
 
 def test_a_slow_answer_is_retried_and_listing_succeeds(tmp_path, seeded):
