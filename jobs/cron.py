@@ -19,6 +19,7 @@ from rq.serializers import JSONSerializer
 from jobs.health import SWEEP_EVERY, sweep_health
 from jobs.health_facts import enqueue_health_facts
 from jobs.reaper import reap
+from jobs.renewals import RENEW_EVERY, enqueue_renewals
 from jobs.servers import refresh_servers
 from webapp.config import load_config
 
@@ -41,3 +42,4 @@ cron.register(refresh_servers, SYSTEM_QUEUE, interval=REFRESH_SERVERS_EVERY, job
 cron.register(reap, SYSTEM_QUEUE, interval=REAP_EVERY, job_timeout=120)
 cron.register(sweep_health, SYSTEM_QUEUE, interval=SWEEP_EVERY, job_timeout=SWEEP_EVERY - 30)
 cron.register(enqueue_health_facts, SYSTEM_QUEUE, interval=SWEEP_EVERY, job_timeout=120)
+cron.register(enqueue_renewals, SYSTEM_QUEUE, interval=RENEW_EVERY, job_timeout=120)

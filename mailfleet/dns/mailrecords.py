@@ -179,7 +179,7 @@ def build_units(
     base: dict[str, Any] = {
         "ttl": ttl, "mx_priority": 10, "spf_all": "~all", "dkim_selector": "dkim",
         "dmarc_policy": "reject", "dmarc_adkim": "s", "dmarc_aspf": "s",
-        "srv_services": list(DEFAULT_SRV_SERVICES), "mta_sts_mode": "enforce", "mta_sts_max_age": 604800,
+        "srv_services": list(DEFAULT_SRV_SERVICES), "mta_sts_mode": "testing", "mta_sts_max_age": 604800,
         "publish": {},
     }
     base.update({k: v for k, v in (defaults or {}).items() if v is not None})

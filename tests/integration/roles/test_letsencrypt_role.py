@@ -1,20 +1,23 @@
 """letsencrypt role on a testbed host against Pebble: converge, changed=0 on the second run, then
 verify from outside: the deployed chain validates against Pebble's issuing root (fetched from its
-management endpoint), the names match, the key matches, the challenge records are gone."""
+management endpoint), the names match, the key matches, the challenge records are gone. Then the
+daily renewal playbook replaces a certificate that is near expiry."""
 
 from __future__ import annotations
 
 import json
 import ssl
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import dns.message
 import dns.query
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
-from roletest import run_playbook
+from roletest import REPO, run_playbook
 
 from mailfleet.secrets.generators import acme_account_key
 
@@ -91,3 +94,33 @@ def test_certificate_from_pebble(testbed, start_hosts, tmp_path):
                 dns.message.make_query(f"_acme-challenge.{name}", "TXT"), server, timeout=3
             )
             assert not response.answer, (server, name)
+
+    # The daily renewal run (playbooks/renew_certificates.yml, what rq cron submits) replaces a
+    # certificate with fewer than 30 days left, keeping the key (so the published TLSA stays valid).
+    near_expiry = _self_signed(key, NAMES, days_left=10)
+    host.ssh(f"printf '%s' '{near_expiry}' > /mailu/certs/cert.pem")
+    renewal = run_playbook(REPO / "playbooks" / "renew_certificates.yml", inv, extra_vars=extra).assert_ok()
+    assert "Order the certificate" in renewal.stdout and renewal.recap[host.name].changed >= 1
+    renewed = x509.load_pem_x509_certificates(host.ssh("cat /mailu/certs/cert.pem").stdout.encode())
+    verifier.verify(renewed[0], renewed[1:])
+    assert renewed[0].not_valid_after_utc - datetime.now(UTC) > timedelta(days=30)
+    assert host.ssh("cat /mailu/certs/key.pem").stdout == key_pem
+    run_playbook(REPO / "playbooks" / "renew_certificates.yml", inv, extra_vars=extra).assert_idempotent()
+
+
+def _self_signed(key, names: list[str], days_left: int) -> str:
+    """A certificate for `names` on `key` that expires in `days_left` days (PEM)."""
+    now = datetime.now(UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=80))
+        .not_valid_after(now + timedelta(days=days_left))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()

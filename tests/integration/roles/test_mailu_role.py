@@ -11,6 +11,7 @@ where the test registers the server the way `compose up` with INITIAL_ADMIN_* wo
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 import requests
 from roletest import run_playbook, write_inventory
 
+from mailfleet.dns import build_units, mta_sts_policy
 from mailfleet.secrets.config import get_store
 from mailfleet.secrets.tenant import ensure_tenant_secrets
 
@@ -142,6 +144,22 @@ def test_files_on_the_host(deployment, host, mailu_secrets):
     assert env["API_TOKEN"] == mailu_secrets["api_token"]  # from the secrets store, not a default
     assert env["SECRET_KEY"] == mailu_secrets["secret_key"]
     assert env["MESSAGE_RATELIMIT"] == "200/day" and env["AUTH_RATELIMIT_IP"] == "5/hour"
+
+
+def test_mta_sts_policy_of_each_domain_is_what_the_dns_record_announces(deployment, host):
+    """The policy files are the text whose hash the dns role publishes as the `_mta-sts` id, in
+    testing mode, where the front's location (the override it includes) serves them."""
+    records = {u.owner: u for u in build_units(host=MAIL_HOST, domains=[
+        {"name": d, "dkim_public_key": "AAAA"} for d in ("acme.test", "shop.test")])[1:]}
+    for domain, unit in records.items():
+        served = host.ssh(f"cat /mailu/overrides/nginx/mta-sts/mta-sts.{domain}.txt").stdout
+        assert served == unit.extras["mta_sts_policy"] == mta_sts_policy("testing", [MAIL_HOST], 604800)
+        assert hashlib.sha256(served.encode()).hexdigest()[:20] == unit.extras["mta_sts_id"]
+    location = host.ssh("cat /mailu/overrides/nginx/mta-sts.conf").stdout
+    assert "location = /.well-known/mta-sts.txt" in location
+    assert "alias /overrides/mta-sts/$host.txt;" in location
+    listing = host.ssh("ls /mailu/overrides/nginx/mta-sts").stdout.split()
+    assert listing == ["mta-sts.acme.test.txt", "mta-sts.shop.test.txt"]
 
 
 def test_compose_file_validates_and_the_check_is_real(deployment, host):

@@ -72,8 +72,15 @@ def test_mta_sts_id_changes_only_with_the_policy():
         )[1].extras["mta_sts_id"]
 
     assert sts_id() == sts_id()
-    assert sts_id() != sts_id(mta_sts_mode="testing")
+    assert sts_id() != sts_id(mta_sts_mode="enforce")
+    assert sts_id() != sts_id(mta_sts_max_age=86400)
     assert len(sts_id()) == 20 and sts_id().isalnum()
+
+
+def test_mta_sts_is_announced_in_testing_mode_unless_asked_for_enforce():
+    # enforce with no policy served would make receivers refuse our mail.
+    [_, unit] = build_units(host="mail.example.test", domains=[{"name": "example.test", "dkim_public_key": KEY}])
+    assert "mode: testing\r\n" in unit.extras["mta_sts_policy"]
 
 
 def test_absent_domain_is_an_empty_unit():

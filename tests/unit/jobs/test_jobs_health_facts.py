@@ -10,7 +10,8 @@ import pytest
 from rq.cron import CronScheduler
 from sqlalchemy import select
 
-from jobs.health_facts import enqueue_health_facts, limits
+from jobs.health_facts import enqueue_health_facts
+from jobs.periodic import limits
 from webapp.extensions import db
 from webapp.models import Run, RunStatus, RunTrigger, Server, ServerStatus
 from webapp.queue import get_queue
