@@ -62,8 +62,11 @@ CATALOGUE: dict[str, Playbook] = {
         ),
         # Submitted every 5 minutes by jobs.health_facts (rq cron), never from a form.
         Playbook("health_facts", "health_facts.yml", "Collect health facts", frozenset({"health_facts_dir"})),
-        # Submitted daily by jobs.renewals (rq cron); a no-op unless a certificate has < 30 days left.
-        Playbook("renew_certificates", "renew_certificates.yml", "Renew certificates", frozenset()),
+        # Submitted daily by jobs.renewals (rq cron), also offered to people; a no-op unless a
+        # certificate has fewer than 30 days left.
+        Playbook(
+            "renew_certificates", "renew_certificates.yml", "Renew certificates", frozenset(), direct=True
+        ),
     )
 }
 
