@@ -79,6 +79,17 @@ def on_plan(instance: dict[str, Any], rid: int | str, plans: list[dict[str, Any]
     return plan is not None and str(plan.get("rid")) == str(rid)
 
 
+def mail_hostname_of(instance: dict[str, Any]) -> str | None:
+    """The PTR of the main public IPv4 (provision.yml sets it to the mail host name), None if unset.
+    Read from the instance's `ips` entries, so it costs no API call (unverified field: rdns)."""
+    main = addresses(instance)["public_ipv4"]
+    entries = instance.get("ips") if isinstance(instance.get("ips"), list) else []
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("ip") == main and entry.get(c.IP_RDNS_KEY):
+            return str(entry[c.IP_RDNS_KEY]).strip().rstrip(".").lower() or None
+    return None
+
+
 def tenant_of(instance: dict[str, Any]) -> str | None:
     parsed = parse_srvrname(instance.get("srvrname"))
     return parsed.tenant if parsed else None
@@ -93,6 +104,7 @@ DEFAULT_ATTRIBUTES: tuple[str, ...] = (
 #: Fields mailfleet derives; always present.
 DERIVED_ATTRIBUTES: tuple[str, ...] = (
     "location", "tenant", "plan", "plan_rid", "monthly_price", "public_ipv4", "public_ipv6", "private_ipv4",
+    "mail_hostname",
 )
 
 
@@ -116,6 +128,7 @@ def inventory_record(
     record.update(
         location=location,
         tenant=tenant_of(instance),
+        mail_hostname=mail_hostname_of(instance),
         plan=plan.get("name") if plan else instance.get(c.INSTANCE_PLAN_NAME_FIELD),
         plan_rid=plan.get("rid") if plan else None,
         monthly_price=str(plan["monthly"]) if plan and plan.get("monthly") is not None else None,

@@ -186,3 +186,35 @@ def test_a_slow_answer_is_retried_and_listing_succeeds(tmp_path, seeded):
     result = ansible("ansible-inventory", "-i", str(config(tmp_path, seeded, "timeout: 1\n")), "--list")
     assert result.returncode == 0, result.stderr
     assert seeded.state.calls["get_instances"] == 2
+
+
+def test_the_engineer_inventory_gives_the_roles_their_variables_without_host_vars(tmp_path, seeded):
+    """`-i inventory/<name>.hostwinds.yml`: the plugin's variables and inventory/group_vars/all are
+    all site.yml needs per host (mail host from the PTR provision.yml set, tenant from the label)."""
+    record = next(r for r in seeded.state.instances.values() if r["srvrname"] == "mf-tenant001-1")
+    record["ips"][0]["rdns"] = "mail.tenant001.example.test"
+    (tmp_path / "group_vars").symlink_to(REPO / "inventory" / "group_vars")
+    source = config(tmp_path, seeded)
+    result = ansible(
+        "ansible",
+        "-i",
+        str(source),
+        "mf-tenant001-1",
+        "-c",
+        "local",
+        "-m",
+        "ansible.builtin.debug",
+        "-a",
+        "msg={{ [mailu_hostnames, mailu_domain, letsencrypt_names, dns_mail_host, mailu_tenant] | to_json }}",
+        env={"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [play] = json.loads(result.stdout)["plays"]
+    shown = json.loads(play["tasks"][0]["hosts"]["mf-tenant001-1"]["msg"])
+    assert shown == [
+        ["mail.tenant001.example.test"],
+        "tenant001.example.test",
+        ["mail.tenant001.example.test", "mta-sts.tenant001.example.test"],
+        "mail.tenant001.example.test",
+        "tenant001",
+    ]

@@ -21,7 +21,9 @@ description:
   - "Host variables (with the default prefix): the allowed instance fields (O(attributes)) as
     C(hostwinds_<field>), plus C(hostwinds_location), C(hostwinds_tenant), C(hostwinds_plan),
     C(hostwinds_plan_rid), C(hostwinds_monthly_price) (a string, e.g. C(\"9.99\")),
-    C(hostwinds_public_ipv4), C(hostwinds_public_ipv6), C(hostwinds_private_ipv4), and C(ansible_host)."
+    C(hostwinds_public_ipv4), C(hostwinds_public_ipv6), C(hostwinds_private_ipv4),
+    C(hostwinds_mail_hostname) (the PTR of the main IPv4, which provision.yml sets to the mail host
+    name; the group vars in inventory/group_vars/all read it), and C(ansible_host)."
   - A host without the address O(connect_with) asks for (e.g. still building) is left out; all such
     hosts are reported in one warning.
 author:
