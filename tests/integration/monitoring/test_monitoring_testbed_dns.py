@@ -201,3 +201,89 @@ def test_delisting_resolves_the_dnsbl_alert(testbed, zones):
         assert [n.kind for n in second] == [NotificationKind.RESOLVED]
     finally:
         update(testbed, "dnsbl.test", [("replace", f"{reverse}.dnsbl.test", "A", "127.0.0.2")])
+
+
+JOB_DOMAIN = "job.example.test"
+JOB_HOST = f"mail.{JOB_DOMAIN}"
+
+
+def test_the_sweep_job_checks_the_mail_host_name_and_asks_its_mailu_for_dkim(
+    testbed, zones, tmp_path, monkeypatch
+):
+    """The server is made as the product makes it (provision form, provider, refresh): its provider
+    host name is hwsrv-<id>.hostwindsdns.com, its mail host name mail.job.example.test. MX, A and
+    PTR are judged against the mail host name; the DKIM key is read from the Mailu double at the
+    mail host name, per domain, and matches the published record."""
+    from provisioned import provision
+    from sqlalchemy import select
+
+    from jobs.app import use_app
+    from jobs.health import dkim_key, sweep_health
+    from testbed.doubles import mailu as mailu_double
+    from webapp.extensions import db
+    from webapp.integrations import secret_store
+    from webapp.models import HealthCheck, Role
+    from webapp.services import accounts, fleet, tenants
+    from webapp.services.scope import Scope
+    from webapp.testing import ServedApp, make_app
+
+    address = testbed.layout.host_address(198)  # nothing is probed there: DNS checks only
+    config = tmp_path / "monitoring.json"
+    config.write_text(f'{{"resolver": "{testbed.dns.resolver}", "checks": ["dns", "ptr"]}}')
+    monkeypatch.setenv("MAILFLEET_MONITORING_CONFIG_FILE", str(config))
+    for name in (
+        "MAILFLEET_MONITORING_RESOLVER",
+        "MAILFLEET_ALERT_WEBHOOK_URL",
+        "MAILFLEET_HEALTH_FACTS_DIR",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    mailu_state = mailu_double.MailuDoubleState()
+    served = ServedApp(mailu_double.create_app(mailu_state))
+    app = make_app(tmp_path, MAILFLEET_MAILU_URL=served.url + "/{host}/api/v1")
+    use_app(app)
+    try:
+        with app.app_context():
+            scope = Scope(
+                accounts.create_user("admin@example.com", "correct horse battery", Role.ADMIN, None)
+            )
+            tenant = tenants.create_tenant(scope, "job", "Job")
+            server = provision(app, scope, tenant, JOB_HOST, address)
+            fleet.add_domain(scope, tenant, server.id, JOB_DOMAIN)
+            assert server.hostname.endswith(".hostwindsdns.com")
+
+            # The server's Mailu (as the mailu role leaves it) signs JOB_DOMAIN; DNS has its records.
+            token = secret_store(app).get_field("tenants/job/mailu", "api_token")
+            mailu = mailu_state.register(JOB_HOST, {"api_token": token, "domain": JOB_DOMAIN})
+            mailu.new_domain(JOB_DOMAIN, dkim_key=mailu_double.generate_dkim_key())
+            selector, key = dkim_key(mailu.domain_view(JOB_DOMAIN)["dns_dkim"])
+            txt = f"v=DKIM1; k=rsa; p={key}"
+            chunks = " ".join(f'"{txt[i : i + 250]}"' for i in range(0, len(txt), 250))
+            reverse = ".".join(reversed(address.split(".")))
+            update(
+                testbed,
+                "example.test",
+                [
+                    ("replace", JOB_HOST, "A", address),
+                    ("replace", JOB_DOMAIN, "MX", f"10 {JOB_HOST}."),
+                    ("replace", f"{selector}._domainkey.{JOB_DOMAIN}", "TXT", chunks),
+                ],
+            )
+            update(
+                testbed,
+                testbed._dns.reverse_zone(),
+                [("replace", f"{reverse}.in-addr.arpa", "PTR", f"{JOB_HOST}.")],
+            )
+
+            assert sweep_health()["servers"] == 1
+            checks = {
+                c.check: c
+                for c in db.session.scalars(select(HealthCheck).where(HealthCheck.server_id == server.id))
+            }
+            for key_ in (f"dns:a:{JOB_HOST}", f"mx:{JOB_DOMAIN}", f"dkim:{JOB_DOMAIN}", f"ptr:{address}"):
+                assert checks[key_].last_status == "ok", (key_, checks[key_].last_detail)
+            assert not any(server.hostname in c for c in checks)
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        use_app(None)
+        served.stop()

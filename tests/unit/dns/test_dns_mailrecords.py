@@ -79,7 +79,8 @@ def test_mta_sts_id_changes_only_with_the_policy():
 
 def test_mta_sts_is_announced_in_testing_mode_unless_asked_for_enforce():
     # enforce with no policy served would make receivers refuse our mail.
-    [_, unit] = build_units(host="mail.example.test", domains=[{"name": "example.test", "dkim_public_key": KEY}])
+    domain = {"name": "example.test", "dkim_public_key": KEY}
+    [_, unit] = build_units(host="mail.example.test", domains=[domain])
     assert "mode: testing\r\n" in unit.extras["mta_sts_policy"]
 
 
