@@ -152,7 +152,9 @@ def test_mta_sts_policy_of_each_domain_is_what_the_dns_record_announces(deployme
     records = {u.owner: u for u in build_units(host=MAIL_HOST, domains=[
         {"name": d, "dkim_public_key": "AAAA"} for d in ("acme.test", "shop.test")])[1:]}
     for domain, unit in records.items():
-        served = host.ssh(f"cat /mailu/overrides/nginx/mta-sts/mta-sts.{domain}.txt").stdout
+        # base64: the bytes exactly, CRLF line ends included
+        raw = host.ssh(f"base64 -w0 /mailu/overrides/nginx/mta-sts/mta-sts.{domain}.txt").stdout
+        served = base64.b64decode(raw).decode()
         assert served == unit.extras["mta_sts_policy"] == mta_sts_policy("testing", [MAIL_HOST], 604800)
         assert hashlib.sha256(served.encode()).hexdigest()[:20] == unit.extras["mta_sts_id"]
     location = host.ssh("cat /mailu/overrides/nginx/mta-sts.conf").stdout
