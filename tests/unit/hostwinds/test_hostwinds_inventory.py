@@ -207,6 +207,7 @@ def test_attribute_allow_list_and_prefix(tmp_path, api):
         "hw_public_ipv4",
         "hw_public_ipv6",
         "hw_private_ipv4",
+        "hw_mail_hostname",
     }
 
 
