@@ -1,7 +1,7 @@
 """health rows of no server: the monitoring's own check
 
 Revision ID: 7d3c1e9a5b20
-Revises: 3f47c12d9337
+Revises: 7c3e9a1d5b20
 Create Date: 2026-12-01 21:00:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "7d3c1e9a5b20"
-down_revision = "3f47c12d9337"
+down_revision = "7c3e9a1d5b20"
 branch_labels = None
 depends_on = None
 
