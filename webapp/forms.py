@@ -11,10 +11,12 @@ import uuid
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DecimalField,
     EmailField,
     HiddenField,
     IntegerField,
     PasswordField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
@@ -56,6 +58,27 @@ class TenantForm(FlaskForm):
 class MemberForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(min=12, max=256)])
+    role = SelectField(
+        "Role",
+        choices=[
+            SelectChoice("member", "Member: may order servers"),
+            SelectChoice("mailbox_manager", "Mailbox manager: may not order servers"),
+        ],
+        default="member",
+        validators=[DataRequired()],
+    )
+
+
+class LimitsForm(FlaskForm):
+    max_servers = IntegerField(
+        "Most servers", validators=[Optional(), NumberRange(min=0, max=10000)], description="Empty: no limit"
+    )
+    max_monthly_spend = DecimalField(
+        "Most monthly spend",
+        places=2,
+        validators=[Optional(), NumberRange(min=0, max=99999999)],
+        description="In the provider's monthly plan prices; empty: no limit",
+    )
 
 
 class ProvisionForm(SubmissionForm):

@@ -17,6 +17,8 @@ class Playbook:
     variables: frozenset[str]
     # Offered as is in the "run a playbook" form and API call (tenant + optional limit, no variables).
     direct: bool = False
+    # Orders something billable: only roles that may spend, within the tenant's limits.
+    spends: bool = False
 
 
 CATALOGUE: dict[str, Playbook] = {
@@ -37,6 +39,7 @@ CATALOGUE: dict[str, Playbook] = {
                     "mail_hostname",
                 }
             ),
+            spends=True,
         ),
         Playbook("site", "site.yml", "Configure the tenant's servers", frozenset(), direct=True),
         Playbook("domain", "site.yml", "Add a mail domain", frozenset({"mailfleet_domains"})),

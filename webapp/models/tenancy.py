@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy import Enum, ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -16,6 +17,12 @@ from webapp.models.types import UTCDateTime, utcnow
 class Role(StrEnum):
     ADMIN = "admin"
     MEMBER = "member"
+    # A member who may not spend: manages domains and mailboxes, never orders a server.
+    MAILBOX_MANAGER = "mailbox_manager"
+
+    @property
+    def may_spend(self) -> bool:
+        return self is not Role.MAILBOX_MANAGER
 
 
 class Tenant(db.Model):  # type: ignore[name-defined,misc]
@@ -24,6 +31,9 @@ class Tenant(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(120))
+    # Limits an administrator sets on what the tenant's people may order; None: no limit.
+    max_servers: Mapped[int | None] = mapped_column()
+    max_monthly_spend: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="tenant")

@@ -45,7 +45,7 @@ def create_user(email: str, password: str, role: Role, tenant: Tenant | None) ->
     """Used by the CLI (first admin) and by admins through :func:`add_member`."""
     email = _valid_email(email)
     _check_length(password)
-    if (role == Role.MEMBER) != (tenant is not None):
+    if (role != Role.ADMIN) != (tenant is not None):
         raise InvalidInput("a member belongs to exactly one tenant; an admin to none")
     if db.session.execute(select(User.id).where(User.email == email)).first():
         raise Conflict(f"a user {email} already exists")
@@ -57,9 +57,12 @@ def create_user(email: str, password: str, role: Role, tenant: Tenant | None) ->
     return user
 
 
-def add_member(scope: Scope, tenant: Tenant, email: str, password: str) -> User:
+def add_member(scope: Scope, tenant: Tenant, email: str, password: str, role: Role = Role.MEMBER) -> User:
+    """``role``: MEMBER, or MAILBOX_MANAGER for one who may not order servers."""
     scope.require_admin()
-    return create_user(email, password, Role.MEMBER, tenant)
+    if role == Role.ADMIN:
+        raise InvalidInput("a tenant's member cannot be an administrator")
+    return create_user(email, password, role, tenant)
 
 
 def _wait_seconds(failed: ColumnElement[bool], free: int, now: datetime, since: datetime) -> float:

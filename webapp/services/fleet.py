@@ -11,7 +11,7 @@ from mailfleet.validation import ValidationError, normalize_domain, normalize_ho
 from webapp.errors import Conflict, InvalidInput
 from webapp.extensions import db
 from webapp.models import Domain, Run, Server, ServerStatus, Tenant
-from webapp.services import runs
+from webapp.services import quotas, runs
 from webapp.services.scope import Scope
 
 # Hostwinds location names ("Seattle") and plan ids or names ("1", "Unmetered 2GB").
@@ -54,12 +54,14 @@ def provision_server(
         raise InvalidInput(str(exc)) from None
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
         return earlier
+    price = quotas.check_order(scope, tenant, plan)
     taken = list(db.session.execute(select(Server.name)).scalars())
     server = Server(
         tenant_id=tenant.id,
         name=next_srvrname(tenant.slug, taken),
         location=location,
         plan=plan,
+        monthly_price=price,
         status=ServerStatus.REQUESTED,
         mail_hostname=mail_hostname,
     )

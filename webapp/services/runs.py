@@ -17,6 +17,7 @@ from webapp.extensions import db
 from webapp.models import Run, RunEvent, RunStatus, RunTrigger, Server, Tenant
 from webapp.models.types import utcnow
 from webapp.queue import enqueue_run
+from webapp.services import quotas
 from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,8 @@ def retry_run(scope: Scope, run_id: int, submission_key: str | None = None) -> R
     playbook = playbooks.by_key(run.catalogue_key) if run.catalogue_key else None
     if playbook is None:
         raise Conflict(f"run {run.id} used a playbook that is no longer offered")
+    if playbook.spends:
+        quotas.check_order(scope, run.tenant, None)
     return submit_run(
         scope,
         run.tenant,

@@ -8,9 +8,17 @@ from werkzeug.wrappers import Response
 
 from webapp import playbooks
 from webapp.errors import MailfleetWebError
-from webapp.forms import DomainForm, MailboxForm, MemberForm, ProvisionForm, RunForm, TenantForm
-from webapp.models import RunTrigger
-from webapp.services import accounts, fleet, mailboxes, tenants
+from webapp.forms import (
+    DomainForm,
+    LimitsForm,
+    MailboxForm,
+    MemberForm,
+    ProvisionForm,
+    RunForm,
+    TenantForm,
+)
+from webapp.models import Role, RunTrigger
+from webapp.services import accounts, fleet, mailboxes, quotas, tenants
 from webapp.services.actions import ACTIONS
 from webapp.services.runs import RunFilters, list_runs
 from webapp.services.scope import Scope
@@ -65,6 +73,7 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
         "mailbox_form": mailbox_form,
         "run_form": run_form,
         "member_form": MemberForm(),
+        "limits_form": LimitsForm(obj=tenant),
         "actions": list(ACTIONS.values()),
     }
 
@@ -85,8 +94,25 @@ def add_member(slug: str) -> Response:
         flash("Check the form: the password needs at least 12 characters.", "error")
         return redirect(url_for("tenants.detail", slug=slug))
     try:
-        user = accounts.add_member(scope, tenant, form.email.data, form.password.data)
+        user = accounts.add_member(scope, tenant, form.email.data, form.password.data, Role(form.role.data))
     except MailfleetWebError as exc:
         return back_with_error(exc, "tenants.detail", slug=slug)
     flash(f"{user.email} can now log in as a member of {tenant.slug}.", "success")
+    return redirect(url_for("tenants.detail", slug=slug))
+
+
+@bp.route("/<slug>/limits", methods=["POST"])
+@login_required
+def set_limits(slug: str) -> Response:
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    form = LimitsForm()
+    if not form.validate_on_submit():
+        flash("Check the form: limits are whole numbers of servers and amounts of at least 0.", "error")
+        return redirect(url_for("tenants.detail", slug=slug))
+    try:
+        quotas.set_limits(scope, tenant, form.max_servers.data, form.max_monthly_spend.data)
+    except MailfleetWebError as exc:
+        return back_with_error(exc, "tenants.detail", slug=slug)
+    flash(f"Limits of {tenant.slug} saved; they apply to new orders.", "success")
     return redirect(url_for("tenants.detail", slug=slug))

@@ -1,0 +1,77 @@
+"""What a tenant's people may order: whether their role may spend, and the limits an administrator
+set on the tenant (number of servers, monthly spend in the provider's plan prices). Checked before
+a provisioning run is written or enqueued, so a refusal changes nothing."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import func, select
+
+from mailfleet.hostwinds import HostwindsError
+from mailfleet.secrets import SecretsError
+from webapp.errors import Forbidden, InvalidInput, UpstreamError
+from webapp.extensions import db
+from webapp.integrations import hostwinds_client
+from webapp.models import Server, ServerStatus, Tenant
+from webapp.services.scope import Scope
+
+MAX_SPEND = Decimal("99999999.99")  # what the column holds
+
+
+def plan_price(plan: str) -> Decimal | None:
+    """The monthly price of a plan (id or name) in the provider's price list; None if not listed."""
+    try:
+        plans = hostwinds_client().price_list()
+    except (HostwindsError, SecretsError) as exc:
+        raise UpstreamError(f"could not read the provider's price list: {exc}") from None
+    for entry in plans:
+        if plan in (str(entry.get("rid")), entry.get("name")):
+            try:
+                return Decimal(str(entry["monthly"]))
+            except (KeyError, InvalidOperation):
+                return None
+    return None
+
+
+def check_order(scope: Scope, tenant: Tenant, plan: str | None) -> Decimal | None:
+    """Refuse unless the principal may spend and the tenant stays within its limits with one more
+    server of ``plan`` (None: re-running an order already counted). Returns the plan's monthly
+    price when the spending limit needed it."""
+    if not scope.is_admin and not scope.user.role.may_spend:
+        raise Forbidden("your role manages domains and mailboxes; ordering servers takes a member or admin")
+    live = (Server.tenant_id == tenant.id, Server.status != ServerStatus.GONE)
+    adding = 1 if plan is not None else 0
+    if tenant.max_servers is not None:
+        count = db.session.execute(select(func.count()).where(*live)).scalar_one()
+        if count + adding > tenant.max_servers:
+            raise Forbidden(
+                f"tenant {tenant.slug} may have at most {tenant.max_servers} server(s) and has {count}; "
+                "an administrator can raise the limit"
+            )
+    if tenant.max_monthly_spend is None:
+        return None
+    price = plan_price(plan) if plan is not None else Decimal(0)
+    if price is None:
+        raise InvalidInput(f"plan {plan!r} is not in the provider's price list: no price to check the limit")
+    spent = db.session.execute(select(func.sum(Server.monthly_price)).where(*live)).scalar_one() or 0
+    if Decimal(spent) + price > tenant.max_monthly_spend:
+        raise Forbidden(
+            f"tenant {tenant.slug} may spend at most {tenant.max_monthly_spend} a month; its servers cost "
+            f"{Decimal(spent):.2f} and this plan {price:.2f} more; an administrator can raise the limit"
+        )
+    return price
+
+
+def set_limits(
+    scope: Scope, tenant: Tenant, max_servers: int | None, max_monthly_spend: Decimal | None
+) -> None:
+    """Admins only; None removes a limit. Existing servers stay: the limits apply to new orders."""
+    scope.require_admin()
+    if max_servers is not None and not 0 <= max_servers <= 10_000:
+        raise InvalidInput("the server limit must be between 0 and 10000 (or empty for none)")
+    if max_monthly_spend is not None and not Decimal(0) <= max_monthly_spend <= MAX_SPEND:
+        raise InvalidInput(f"the monthly spending limit must be 0 to {MAX_SPEND} (or empty for none)")
+    tenant.max_servers = max_servers
+    tenant.max_monthly_spend = max_monthly_spend
+    db.session.commit()
