@@ -1,7 +1,7 @@
 """tenant quotas
 
 Revision ID: 9d4b2f7e1a63
-Revises: 7c3e9a1d5b20
+Revises: 7d3c1e9a5b20
 Create Date: 2026-12-01 22:00:00
 
 Per-tenant limits an administrator sets: how many servers and how much monthly spend (in the
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "9d4b2f7e1a63"
-down_revision = "7c3e9a1d5b20"
+down_revision = "7d3c1e9a5b20"
 branch_labels = None
 depends_on = None
 
