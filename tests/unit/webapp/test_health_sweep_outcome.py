@@ -5,12 +5,14 @@ sweep ran, whether it worked and (to administrators) why not; the admin's notifi
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from jobs import health as job
 from jobs.app import use_app
 from mailfleet.monitoring import MonitoringConfigError
+from webapp.services import accounts
 from webapp.testing import TEST_PASSWORD, ServedApp, login
 
 pytestmark = pytest.mark.unit
@@ -73,6 +75,15 @@ def test_a_failed_sweep_is_shown_alerted_and_resolved_by_the_next_good_one(
     assert "resolver" in opened["alert"]["detail"]
     alerts = _text(client, "/health/alerts?state=open")
     assert "(control plane)" in alerts and "resolver" in alerts
+    alert_id = int(re.search(r'href="/health/alerts/(\d+)"', alerts).group(1))
+    timeline = _text(client, f"/health/alerts/{alert_id}")
+    assert "the health sweep itself" in timeline and 'id="alert-state">open' in timeline
+    api = client.get(
+        "/api/v1/health/alerts?state=open",
+        headers={"Authorization": f"Bearer {accounts.issue_api_token(world.admin)}"},
+    ).get_json()["alerts"]
+    shown = [(a["server"], a["server_id"], a["check"]) for a in api]
+    assert shown == [("(control plane)", None, "monitoring")]
 
     with pytest.raises(MonitoringConfigError):  # still broken: no second notification
         job.sweep_health()
