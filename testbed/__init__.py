@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from testbed import hosts as hostlib
-from testbed import network, rootfs
+from testbed import mailstack, network, rootfs
 from testbed.acme import Acme, AcmeInfo
 from testbed.aptproxy import AptProxy
 from testbed.dns import DEFAULT_ZONES, Dns, DnsInfo
@@ -92,6 +92,11 @@ class Testbed:
 
     def double_url(self, name: str) -> str:
         return f"http://{self.layout.doubles}:{DOUBLE_PORTS[name]}"
+
+    @property
+    def hosts_mailu_url(self) -> str:
+        """The Mailu double as testbed hosts reach it (its /internal endpoints, on their bridge)."""
+        return f"http://{self.layout.gateway}:{DOUBLE_PORTS['mailu']}"
 
     # -- services --------------------------------------------------------------------------
     def up(self, hosts: int = 0) -> list[Host]:
@@ -168,6 +173,10 @@ class Testbed:
         if name not in DOUBLE_PORTS:
             raise ValueError(f"unknown double {name!r}; known: {', '.join(DOUBLE_PORTS)}")
         key = f"double-{name}"
+        # The Mailu double also answers the hosts' mail stacks (testbed/mailstack) on their bridge.
+        extra = ["--hosts-bind", self.hosts_mailu_url.removeprefix("http://")] if name == "mailu" else []
+        if extra:
+            network.ensure_bridge(self.layout)
         with self.state.locked() as state:
             procs = state["processes"]
             if not self._running(procs, key):
@@ -182,6 +191,7 @@ class Testbed:
                         f"{self.layout.doubles}:{DOUBLE_PORTS[name]}",
                         "--state-dir",
                         str(self.layout.state_dir / "doubles" / name),
+                        *extra,
                     ],
                     log=self.layout.state_dir / "doubles" / f"{name}.log",
                     env=env,
@@ -228,6 +238,7 @@ class Testbed:
                 used = {int(h["index"]) for h in state["hosts"].values()}
                 index = next(i for i in range(MAX_HOSTS) if i not in used)
                 root = hostlib.prepare(self.layout, name, index, lower, keys)
+                mailstack.install(root, self.hosts_mailu_url)
                 record = hostlib.boot(self.layout, name, index, root)
                 state["hosts"][name] = {
                     "index": index,

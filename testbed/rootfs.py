@@ -18,11 +18,22 @@ PACKAGES = (
     "systemd,systemd-sysv,dbus,openssh-server,python3,python3-apt,sudo,iproute2,"
     "procps,ca-certificates,iputils-ping,less"
 )
-RECIPE_VERSION = "2"  # bump when the post-build steps below change
+# The testbed's stand-in for Mailu's containers (testbed/mailstack), installed with apt after
+# debootstrap (full dependency resolution) and left disabled: a host starts them only once the
+# mailu role has written /mailu/mailu.env.
+MAIL_PACKAGES = (
+    "postfix", "dovecot-imapd", "dovecot-pop3d", "dovecot-lmtpd", "dovecot-managesieved", "nginx-light",
+    # The milter that signs and checks (testbed/mailstack/files/mailu_milter.py): Rspamd, Mailu's choice,
+    # spends minutes of CPU compiling its tables at every start on a shared testbed machine.
+    "python3-milter", "python3-dkim", "python3-spf", "python3-dnspython",
+)
+MAIL_SERVICES = ("postfix", "dovecot", "nginx")
+RECIPE_VERSION = "3"  # bump when the post-build steps below change
 
 
 def recipe_id() -> str:
-    return hashlib.sha256(f"{SUITE}|{PACKAGES}|{RECIPE_VERSION}".encode()).hexdigest()[:12]
+    recipe = f"{SUITE}|{PACKAGES}|{','.join(MAIL_PACKAGES)}|{RECIPE_VERSION}"
+    return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
 def cached_root() -> Path:
@@ -90,4 +101,23 @@ def _configure(root: Path) -> None:
             shutil.copy2(src, dst)
     # Keep apt lean inside hosts (no recommends), as the roles expect on a minimal server.
     (root / "etc/apt/apt.conf.d/90mailfleet-norecommends").write_text('APT::Install-Recommends "false";\n')
+    _install_mail_packages(root)
     run(["chroot", str(root), "apt-get", "clean"])
+
+
+def _install_mail_packages(root: Path) -> None:
+    """The mail stack's packages, none of their services started or enabled."""
+    policy = root / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")  # no service starts inside the chroot
+    policy.chmod(0o755)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
+    run(["mount", "-t", "proc", "proc", str(root / "proc")])
+    try:
+        run(["chroot", str(root), "apt-get", "update"], env=env)
+        install = ["apt-get", "install", "-y", "--no-install-recommends", *MAIL_PACKAGES]
+        run(["chroot", str(root), *install], env=env)
+    finally:
+        run(["umount", str(root / "proc")])
+        policy.unlink()
+    # A fresh host has no /mailu yet: nothing listens on the mail ports before the stack is set up.
+    run(["chroot", str(root), "systemctl", "disable", *MAIL_SERVICES])

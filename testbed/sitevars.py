@@ -38,10 +38,9 @@ def site_vars(tb: Testbed) -> dict[str, Any]:
         # Only the compose checker: docker.io's install spends minutes in failing dockerd starts.
         "mailu_engine_packages": ["docker-compose"],
         "mailu_compose_up_enabled": False,  # no registry, no dockerd in systemd-nspawn
-        # The Mailu API double stands in for each server's admin API.
+        # The Mailu API double stands in for each server's admin API; the host's testbed mail stack
+        # (testbed/mailstack) registers the server there once mailu.env is written.
         "mailu_api_url": f"{tb.double_url('mailu')}/{{{{ mailu_hostnames | first }}}}/api/v1",
-        # ... and is told of each new server, as compose up would start its admin container.
-        "mailu_api_double_url": tb.double_url("mailu"),
         "backup_repository_type": "local",
         # The controller reaches the hosts from the bridge's gateway: fail2ban must never ban it.
         "hardening_fail2ban_ignoreip": ["127.0.0.1/8", "::1", tb.layout.gateway],

@@ -63,6 +63,8 @@ _BCRYPT_B64 = str.maketrans(
     "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
 )
 
+_BCRYPT_B64_BACK = {v: k for k, v in _BCRYPT_B64.items()}
+
 DOMAIN_FIELDS = {
     "comment": str, "max_users": int, "max_aliases": int, "max_quota_bytes": int,
     "signup_enabled": bool, "alternatives": list,
@@ -99,6 +101,19 @@ def bcrypt_like_hash(password: str) -> str:
     return f"$bcrypt-sha256$v=2,t=2b,r=12${salt_b64}${hash_b64}"
 
 
+def check_password(stored: str, password: str) -> bool:
+    """Verify a password against a hash made by bcrypt_like_hash."""
+    try:
+        _, _, _, salt_b64, hash_b64 = stored.split("$")
+        standard = salt_b64.translate(_BCRYPT_B64_BACK)
+        salt = base64.b64decode(standard + "=" * (-len(standard) % 4))[:16]
+    except ValueError:
+        return False
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, 1000)
+    expected = base64.b64encode(digest).decode().rstrip("=").translate(_BCRYPT_B64)[:31]
+    return hmac.compare_digest(expected, hash_b64)
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
@@ -117,6 +132,8 @@ class MailuServer:
     tls_flavor: str = "cert"
     ports: str = "25,80,443,465,993,995,4190"  # PORTS of mailu.env; Mailu's default, the wizard sets none
     default_quota: int = 10**9
+    subnet: str = "127.0.0.1/32"  # SUBNET: where the services that /internal trusts run
+    message_ratelimit: str = "200/day"  # MESSAGE_RATELIMIT, per authenticated sender
     domains: dict[str, dict] = field(default_factory=dict)
     alternatives: dict[str, str] = field(default_factory=dict)
     users: dict[str, dict] = field(default_factory=dict)
@@ -238,6 +255,10 @@ class MailuDoubleState:
         self.lock = threading.RLock()
         self.servers: dict[str, MailuServer] = {}
         self.failures: dict[tuple[str, str], list[float]] = {}
+        # The other limiters (per sender, per user and IP) and the IPs a good login exempted.
+        self.counters: dict[tuple[str, ...], list[float]] = {}
+        self.exempt: set[str] = set()
+        self.user_ratelimit = (50, 86400.0)  # AUTH_RATELIMIT_USER, 50/day
         if self.path and self.path.exists():
             self._load()
 
@@ -297,6 +318,15 @@ class MailuDoubleState:
     def record_failure(self, hostname: str, ip: str) -> None:
         self.failures.setdefault((hostname, ip), []).append(time.monotonic())
 
+    def hit(self, key: tuple[str, ...], count: int, window: float) -> bool:
+        """Count one event; False (nothing counted) when `count` were already seen in `window`."""
+        now = time.monotonic()
+        recent = self.counters[key] = [t for t in self.counters.get(key, []) if now - t < window]
+        if len(recent) >= count:
+            return False
+        recent.append(now)
+        return True
+
 
 # ---------------------------------------------------------------------------------------- helpers
 def _reply(code: int, message: str) -> tuple[Any, int]:
@@ -352,7 +382,9 @@ def _authenticate() -> Any:
     state = _state()
     server = state.servers.get(g.mail_host)
     if server is None:
-        return _abort(404, f"DOUBLE: no Mailu server {g.mail_host!r} registered on this double")
+        # A mail host whose Mailu is not up (yet): its front answers 502 until the admin starts.
+        code = 502 if valid_domain(g.mail_host) else 404
+        return _abort(code, f"DOUBLE: no Mailu server {g.mail_host!r} registered on this double")
     g.mailu_server = server
     client_ip = request.headers.get("X-Real-IP", request.remote_addr or "")
     with state.lock:
@@ -906,6 +938,8 @@ def control_reset() -> Any:
     with state.lock:
         state.servers.clear()
         state.failures.clear()
+        state.counters.clear()
+        state.exempt.clear()
         state.save()
     return _reply(200, "DOUBLE: all Mailu servers removed")
 
@@ -929,6 +963,9 @@ def create_app(
     )
     app.register_blueprint(api)
     app.register_blueprint(control)
+    from testbed.doubles.mailu_internal import internal  # noqa: PLC0415 - it imports this module
+
+    app.register_blueprint(internal)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -21,16 +22,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("name", choices=["hostwinds", "cloudflare", "mailu", "vault"])
     parser.add_argument("--bind", required=True, help="ADDR:PORT on loopback")
     parser.add_argument("--state-dir", type=Path, default=None)
+    parser.add_argument("--hosts-bind", default=None,
+                        help="mailu only: ADDR:PORT on the hosts' bridge for /internal and registration")
     args = parser.parse_args(argv)
     host, _, port = args.bind.rpartition(":")
     if not host.startswith("127."):
         parser.error("doubles listen on loopback only")
+    if args.hosts_bind and args.name != "mailu":
+        parser.error("--hosts-bind is for the mailu double only")
     module = importlib.import_module(f"testbed.doubles.{args.name}")
     if args.state_dir is not None:
         args.state_dir.mkdir(parents=True, exist_ok=True)
     app = module.create_app(state_dir=args.state_dir)
     server = make_server(host, int(port), app, threaded=True)
     print(f"{args.name} double (not the real API) on http://{host}:{port}", flush=True)
+    if args.hosts_bind:
+        from testbed.doubles.mailu_internal import hosts_facing  # noqa: PLC0415 - mailu only
+
+        bridge_host, _, bridge_port = args.hosts_bind.rpartition(":")
+        bridge = make_server(bridge_host, int(bridge_port), hosts_facing(app), threaded=True)
+        threading.Thread(target=bridge.serve_forever, daemon=True).start()
+        print(f"mailu double's /internal for testbed hosts on http://{args.hosts_bind}", flush=True)
     server.serve_forever()
 
 

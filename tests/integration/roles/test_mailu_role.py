@@ -97,7 +97,6 @@ def deployment(tmp_path_factory, host, double, secrets_env, monkeypatch_module):
         "mailu_engine_packages": ["docker-compose"],
         "mailu_compose_up_enabled": False,   # no registry, no dockerd in systemd-nspawn
         "mailu_api_url": f"{double}/{MAIL_HOST}/api/v1",
-        "mailu_api_double_url": double,
         "mailu_domains": [{"name": "acme.test"}, {"name": "shop.test", "max_users": 5, "comment": "shop"}],
         "mailu_aliases": [{"email": "sales@shop.test", "destination": ["admin@acme.test"]}],
     }
