@@ -77,7 +77,7 @@ def control_plane(testbed: Any, data_dir: Path) -> Iterator[dict[str, Any]]:
     }
     monitoring = stack.data_dir / "monitoring.json"
     monitoring.write_text(
-        json.dumps({"resolver": testbed.dns.resolver, "ca_file": str(testbed.acme.root_ca_path)})
+        json.dumps({"resolver": testbed.dns.resolver, "ca_file": str(testbed.acme.issuing_root_path)})
     )
     env["MAILFLEET_MONITORING_CONFIG_FILE"] = str(monitoring)
     patcher = pytest.MonkeyPatch()
@@ -147,8 +147,8 @@ def create_mailboxes(server: MailServer, *local_parts: str) -> dict[str, str]:
 
 
 def tls_context(testbed) -> ssl.SSLContext:
-    """Trusts the testbed's ACME CA (Pebble) only, and checks the host name."""
-    return ssl.create_default_context(cafile=str(testbed.acme.root_ca_path))
+    """Trusts only the root Pebble issues certificates under, and checks the host name."""
+    return ssl.create_default_context(cafile=str(testbed.acme.issuing_root_path))
 
 
 class Imap(imaplib.IMAP4_SSL):
