@@ -50,8 +50,8 @@ def mailu_secrets(secrets_env) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def double(testbed, mailu_secrets):
-    """The Mailu API double process, without this tenant's server: the role registers it (in place of
-    compose up, through mailu_api_double_url) with the token and first admin from the store."""
+    """The Mailu API double process, without this tenant's server: the host's testbed mail stack
+    registers it (in place of compose up) with the token and first admin the role wrote to mailu.env."""
     root = testbed.start_double("mailu")
     requests.delete(f"{root}/_double/servers/{MAIL_HOST}", timeout=5)
     yield root
