@@ -31,6 +31,7 @@ from webapp.extensions import db
 from webapp.integrations import hostwinds_client, secret_store, tenant_ssh_private_key
 from webapp.models import Run, RunStatus, Server, ServerStatus
 from webapp.models.types import utcnow
+from webapp.services import lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,11 @@ def execute_run(run_id: int) -> str:
                 run.id, RunStatus.FAILED, None, f"internal error: {type(exc).__name__}: {exc}"[:255], None
             )
             locks.release(run)
+            lifecycle.note_run_finished(run.id)
             raise
         _finish(run.id, status, rc, reason, None)
         locks.release(run)
+        lifecycle.note_run_finished(run.id)
         return str(status)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Domain, Server, ServerStatus, Tenant
+from webapp.models import Domain, DomainStatus, Server, ServerStatus, Tenant
 
 CONTROLLER = "localhost"
 TARGET_STATUSES = (ServerStatus.ACTIVE, ServerStatus.BUILDING, ServerStatus.REQUESTED, ServerStatus.STOPPED)
@@ -26,7 +26,10 @@ def tenant_inventory(tenant: Tenant) -> dict[str, Any]:
     ).scalars()
     domains: dict[int, list[str]] = {}
     for server_id, name in db.session.execute(
-        select(Domain.server_id, Domain.name).where(Domain.tenant_id == tenant.id).order_by(Domain.name)
+        select(Domain.server_id, Domain.name)
+        # A domain being removed is no longer configured, or a concurrent run would add it back.
+        .where(Domain.tenant_id == tenant.id, Domain.status != DomainStatus.REMOVING)
+        .order_by(Domain.name)
     ):
         domains.setdefault(server_id, []).append(name)
     hosts: dict[str, dict[str, Any]] = {}

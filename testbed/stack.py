@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mailfleet.secrets import get_store
 from testbed import Testbed
+from testbed.dns import DEFAULT_ZONES
 from testbed.processes import Recorded, TestbedError, start, stop, tail
 from testbed.sitevars import write_site_vars
 
@@ -73,6 +74,8 @@ class Stack:
             "MAILFLEET_HEALTH_FACTS_DIR": str(self.data_dir / "health-facts"),
             # Non-secret settings of every run (testbed/sitevars.py writes it in up()).
             "MAILFLEET_SITE_VARS_FILE": str(self.data_dir / "site-vars.yml"),
+            # Forms suggest names under the zone the testbed's DNS serves.
+            "MAILFLEET_MAIL_ZONE": DEFAULT_ZONES[0],
             # The demo serves plain HTTP on loopback; production keeps secure cookies on.
             "MAILFLEET_INSECURE_COOKIES": "1",
         }

@@ -111,6 +111,13 @@ def load_config(env: Mapping[str, str] | None = None, *, with_secret_key: bool =
         "MAILFLEET_MAILU_URL": _read(env, "MAILFLEET_MAILU_URL") or "https://{host}/api/v1",
         "MAILFLEET_MAILU_VERIFY": _setting(env, "MAILFLEET_MAILU_VERIFY", True, _bool),
         "HOSTWINDS_API_URL": _read(env, "HOSTWINDS_API_URL") or None,
+        # The provider's locations and plans are read at most this often (forms offer them).
+        "MAILFLEET_PROVIDER_CACHE_SECONDS": _setting(env, "MAILFLEET_PROVIDER_CACHE_SECONDS", 300, _int),
+        # The zone this deployment's DNS serves: forms suggest names under it.
+        "MAILFLEET_MAIL_ZONE": _read(env, "MAILFLEET_MAIL_ZONE") or "example.com",
+        # The site variables every run gets; the web app reads its DNS provider settings from it
+        # to check that a new domain's zone can be updated.
+        "MAILFLEET_SITE_VARS_FILE": _read(env, "MAILFLEET_SITE_VARS_FILE"),
         "MAILFLEET_REPO_DIR": Path(_read(env, "MAILFLEET_REPO_DIR") or REPO_DIR),
         "MAILFLEET_PLAYBOOK_DIR": Path(_read(env, "MAILFLEET_PLAYBOOK_DIR") or REPO_DIR / "playbooks"),
     }

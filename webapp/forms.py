@@ -82,17 +82,15 @@ class LimitsForm(FlaskForm):
 
 
 class ProvisionForm(SubmissionForm):
-    location = StringField("Location", default="Seattle", validators=[DataRequired(), Length(max=64)])
+    # Choices are the provider's current locations and plans (webapp.services.provider).
+    location = SelectField("Location", validators=[DataRequired(), Length(max=64)])
+    plan = SelectField(
+        "Plan", validators=[DataRequired(), Length(max=64)], description="Monthly price at Hostwinds"
+    )
     mail_hostname = StringField(
         "Mail host name",
         validators=[DataRequired(), Length(max=253)],
-        description="The server's FQDN (its PTR record), e.g. mail.acme.example",
-    )
-    plan = StringField(
-        "Plan",
-        default="101",
-        validators=[DataRequired(), Length(max=64)],
-        description="Hostwinds plan id (rid) or name",
+        description="The server's FQDN (its PTR record)",
     )
 
 
@@ -131,6 +129,12 @@ class ServerActionForm(SubmissionForm):
     )
     source_server_id = SelectField("Snapshot of", coerce=_optional_id, validate_choice=False)
     confirm = BooleanField("I understand what this replaces")
+
+
+class ConfirmForm(SubmissionForm):
+    """A destructive action: the object's name typed back."""
+
+    confirm = StringField("Type the name to confirm", validators=[DataRequired(), Length(max=254)])
 
 
 class ActionForm(FlaskForm):

@@ -1,7 +1,7 @@
 """The outside clients (secrets store, Mailu, Hostwinds), built from the app's config.
 
 Tests replace a client by putting a factory in the config (``SECRET_STORE``,
-``MAILU_CLIENT_FACTORY``, ``HOSTWINDS_CLIENT``); everyone else gets the real one.
+``MAILU_CLIENT_FACTORY``, ``HOSTWINDS_CLIENT``, ``DNS_ZONE_CHECKER``); everyone else gets the real one.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from flask import Flask, current_app
 
 from mailfleet.hostwinds import HostwindsClient
 from mailfleet.mailu import MailuClient
-from mailfleet.secrets import HOSTWINDS_PATH, SecretStore, get_store, tenant_path
-from mailfleet.secrets.paths import MAILU, SSH_KEY
+from mailfleet.secrets import CLOUDFLARE_PATH, HOSTWINDS_PATH, SecretStore, get_store, tenant_path
+from mailfleet.secrets.paths import DNS_TSIG_PATH, MAILU, SSH_KEY
 
 
 def secret_store(app: Flask | None = None) -> SecretStore:
@@ -47,3 +47,38 @@ def hostwinds_client(app: Flask | None = None) -> Any:
     key = os.environ.get("HOSTWINDS_API_KEY") or secret_store(app).get_field(HOSTWINDS_PATH, "api_key")
     url = app.config.get("HOSTWINDS_API_URL")
     return HostwindsClient(key, url) if url else HostwindsClient(key)
+
+
+def dns_zone_check(name: str, app: Flask | None = None) -> str | None:
+    """The zone that will hold ``name``'s records, once the deployment's DNS provider confirmed it
+    may be updated (ZoneNotWritable otherwise). None when no site variables file names a provider:
+    then there is nothing to ask, and the runs themselves report the missing settings.
+
+    The provider settings are the site file's ``dns_*`` variables, the ones every run gets; the key
+    comes from the store (global/dns_tsig or global/cloudflare), as the runs read it.
+    """
+    app = app or current_app
+    checker = app.config.get("DNS_ZONE_CHECKER")
+    if checker is not None:
+        return checker(name)
+    site_file = app.config.get("MAILFLEET_SITE_VARS_FILE")
+    if not site_file:
+        return None
+    import yaml
+
+    from mailfleet.dns.zonecheck import cloudflare_zone, rfc2136_zone
+
+    with open(site_file, encoding="utf-8") as handle:
+        site = yaml.safe_load(handle) or {}
+    store = secret_store(app)
+    if site.get("dns_provider", "rfc2136") == "cloudflare":
+        token = store.get_field(CLOUDFLARE_PATH, "api_token")
+        return cloudflare_zone(name, token, base_url=site.get("dns_cloudflare_api_base_url"))
+    return rfc2136_zone(
+        name,
+        str(site.get("dns_rfc2136_server") or ""),
+        key_name=str(site.get("dns_rfc2136_key_name") or ""),
+        key_secret=store.get_field(DNS_TSIG_PATH, "secret"),
+        key_algorithm=str(site.get("dns_rfc2136_key_algorithm") or "hmac-sha256"),
+        port=int(site.get("dns_rfc2136_port") or 53),
+    )

@@ -63,6 +63,26 @@ CATALOGUE: dict[str, Playbook] = {
             "Rotate the Mailu API token",
             frozenset({"tenant", "rotate_mailu_token_hosts"}),
         ),
+        Playbook(
+            "remove_domain",
+            "remove_domain.yml",
+            "Remove a mail domain",
+            frozenset({"mailfleet_domains_absent", "remove_domain_dns"}),
+        ),
+        Playbook(
+            "deprovision",
+            "deprovision.yml",
+            "Deprovision a server",
+            frozenset(
+                {
+                    "mailfleet_tenant",
+                    "hostwinds_index",
+                    "mail_hostname",
+                    "deprovision_dns_host",
+                    "deprovision_dns_domains",
+                }
+            ),
+        ),
         # Submitted every 5 minutes by jobs.health_facts (rq cron), never from a form.
         Playbook("health_facts", "health_facts.yml", "Collect health facts", frozenset({"health_facts_dir"})),
         # Submitted daily by jobs.renewals (rq cron), also offered to people; a no-op unless a

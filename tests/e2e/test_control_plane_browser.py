@@ -109,8 +109,8 @@ def test_admin_provisions_and_creates_mailboxes_other_tenant_sees_nothing(testbe
 
     # Provision a server: the live log must reach success.
     page.goto(f"{base}/tenants/acme")
-    page.fill("#provision-form input[name=location]", "Seattle")
-    page.fill("#provision-form input[name=plan]", "101")
+    page.select_option("#provision-form select[name=location]", "Seattle")
+    page.select_option("#provision-form select[name=plan]", "101")
     page.fill("#provision-form input[name=mail_hostname]", "mail.acme.example.test")
     page.click("#provision-form button[type=submit]")
     page.wait_for_url(re.compile(rf"{base}/runs/\d+"))

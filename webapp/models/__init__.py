@@ -5,7 +5,7 @@ Another area (monitoring, billing) adds its own module here and one import line 
 
 from __future__ import annotations
 
-from webapp.models.fleet import Domain, Mailbox, Server, ServerStatus
+from webapp.models.fleet import Domain, DomainStatus, Mailbox, Server, ServerStatus
 from webapp.models.health import HealthAlert, HealthAlertEvent, HealthCheck, HealthResult, SqlHealthStore
 from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus, RunTrigger
 from webapp.models.tenancy import LoginFailure, Role, Tenant, User
@@ -13,6 +13,7 @@ from webapp.models.tenancy import LoginFailure, Role, Tenant, User
 __all__ = [
     "FINISHED_STATUSES",
     "Domain",
+    "DomainStatus",
     "HealthAlert",
     "HealthAlertEvent",
     "HealthCheck",

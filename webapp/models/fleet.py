@@ -20,6 +20,7 @@ class ServerStatus(StrEnum):
     ACTIVE = "active"
     STOPPED = "stopped"
     ERROR = "error"
+    DEPROVISIONING = "deprovisioning"  # the deprovision run is removing it
     GONE = "gone"  # no longer in the provider's inventory
 
 
@@ -55,6 +56,13 @@ class Server(db.Model):  # type: ignore[name-defined,misc]
     domains: Mapped[list[Domain]] = relationship(back_populates="server")
 
 
+class DomainStatus(StrEnum):
+    PENDING = "pending"  # recorded, its run not finished yet
+    ACTIVE = "active"  # its run configured Mailu and published its records
+    FAILED = "failed"  # its run failed; status_reason says why
+    REMOVING = "removing"  # the remove-domain run is taking it off the server
+
+
 class Domain(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "domains"
 
@@ -62,6 +70,11 @@ class Domain(db.Model):  # type: ignore[name-defined,misc]
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
     server_id: Mapped[int] = mapped_column(ForeignKey("servers.id"), index=True)
     name: Mapped[str] = mapped_column(String(253), unique=True)  # IDNA A-label form
+    status: Mapped[DomainStatus] = mapped_column(
+        Enum(DomainStatus, native_enum=False, length=16), default=DomainStatus.PENDING
+    )
+    # Why the last run on this domain failed (its first failed task and message).
+    status_reason: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     tenant: Mapped[Tenant] = relationship()

@@ -6,12 +6,15 @@ import re
 
 from sqlalchemy import func, select
 
+from mailfleet.dns import DnsError
 from mailfleet.hostwinds import next_srvrname, parse_srvrname
+from mailfleet.secrets import SecretsError
 from mailfleet.validation import ValidationError, normalize_domain, normalize_hostname
 from webapp.errors import Conflict, InvalidInput
 from webapp.extensions import db
-from webapp.models import Domain, Run, Server, ServerStatus, Tenant
-from webapp.services import quotas, runs
+from webapp.integrations import dns_zone_check
+from webapp.models import Domain, DomainStatus, Run, Server, ServerStatus, Tenant
+from webapp.services import provider, quotas, runs
 from webapp.services.scope import Scope
 
 # Hostwinds location names ("Seattle") and plan ids or names ("1", "Unmetered 2GB").
@@ -28,7 +31,8 @@ def _provider_word(what: str, value: str) -> str:
 def list_servers(scope: Scope, tenant: Tenant | None = None) -> list[Server]:
     stmt = scope.select(Server).order_by(Server.name)
     if tenant is not None:
-        stmt = stmt.where(Server.tenant_id == tenant.id)
+        # A tenant's page lists what it has; deprovisioned servers stay in the fleet list only.
+        stmt = stmt.where(Server.tenant_id == tenant.id, Server.status != ServerStatus.GONE)
     return list(db.session.execute(stmt).scalars())
 
 
@@ -54,6 +58,7 @@ def provision_server(
         raise InvalidInput(str(exc)) from None
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
         return earlier
+    provider.offers().check(location, plan)
     price = quotas.check_order(scope, tenant, plan)
     taken = list(db.session.execute(select(Server.name)).scalars())
     server = Server(
@@ -91,7 +96,8 @@ def list_domains(scope: Scope, tenant: Tenant | None = None) -> list[Domain]:
 def add_domain(
     scope: Scope, tenant: Tenant, server_id: int, name: str, submission_key: str | None = None
 ) -> Run:
-    """Record the domain and enqueue the run that configures it on the server (Mailu + DNS)."""
+    """Record the domain (pending) and enqueue the run that configures it on the server (Mailu +
+    DNS), once the DNS provider confirmed it can update the domain's zone."""
     try:
         name = normalize_domain(name)
     except ValidationError as exc:
@@ -103,11 +109,17 @@ def add_domain(
         return earlier
     if db.session.execute(select(Domain.id).where(Domain.name == name)).first():
         raise Conflict(f"the domain {name} is already in use")
-    db.session.add(Domain(tenant_id=tenant.id, server_id=server.id, name=name))
+    try:
+        dns_zone_check(name)
+    except (DnsError, SecretsError, OSError) as exc:
+        raise InvalidInput(f"{name} cannot be published: {exc}") from None
+    db.session.add(Domain(tenant_id=tenant.id, server_id=server.id, name=name, status=DomainStatus.PENDING))
     db.session.flush()
     names = list(
         db.session.execute(
-            select(Domain.name).where(Domain.server_id == server.id).order_by(Domain.name)
+            select(Domain.name)
+            .where(Domain.server_id == server.id, Domain.status != DomainStatus.REMOVING)
+            .order_by(Domain.name)
         ).scalars()
     )
     return runs.submit_run(

@@ -83,7 +83,14 @@ def server_json(s: Server) -> dict:
 
 
 def domain_json(d: Domain) -> dict:
-    return {"id": d.id, "name": d.name, "server": d.server.name, "tenant": d.tenant.slug}
+    return {
+        "id": d.id,
+        "name": d.name,
+        "server": d.server.name,
+        "tenant": d.tenant.slug,
+        "status": str(d.status),
+        "status_reason": d.status_reason,
+    }
 
 
 def mailbox_json(m: Mailbox) -> dict:

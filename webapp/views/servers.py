@@ -7,11 +7,12 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from webapp.errors import MailfleetWebError
-from webapp.forms import DomainForm, ProvisionForm
+from webapp.forms import DomainForm
 from webapp.services import fleet
 from webapp.services.actions import ACTIONS
 from webapp.services.scope import Scope
 from webapp.views import back_with_error
+from webapp.views.tenants import provision_form_with_offers
 
 bp = Blueprint("servers", __name__)
 
@@ -30,9 +31,12 @@ def index() -> str:
 def provision(slug: str) -> Response:
     scope = Scope(current_user)
     tenant = scope.tenant(slug)
-    form = ProvisionForm()
+    form, offers_error = provision_form_with_offers()
+    if offers_error:
+        flash(offers_error, "error")
+        return redirect(url_for("tenants.detail", slug=slug))
     if not form.validate_on_submit():
-        flash("Check the form: location and plan are required (at most 64 characters).", "error")
+        flash("Check the form: pick a location and a plan, and type the mail host name.", "error")
         return redirect(url_for("tenants.detail", slug=slug))
     try:
         run = fleet.provision_server(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -18,7 +18,7 @@ from webapp.forms import (
     TenantForm,
 )
 from webapp.models import Role, RunTrigger
-from webapp.services import accounts, fleet, mailboxes, quotas, tenants
+from webapp.services import accounts, fleet, mailboxes, provider, quotas, tenants
 from webapp.services.actions import ACTIONS
 from webapp.services.runs import RunFilters, list_runs
 from webapp.services.scope import Scope
@@ -62,13 +62,16 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
     mailbox_form.domain_id.choices = [(d.id, d.name) for d in domains]
     run_form = RunForm()
     run_form.playbook.choices = [(p.key, p.title) for p in playbooks.direct()]
+    provision_form, offers_error = provision_form_with_offers()
     return {
         "tenant": tenant,
         "servers": servers,
         "domains": domains,
         "mailboxes": mailboxes.list_mailboxes(scope, tenant),
         "runs": list_runs(scope, RunFilters(tenant_slug=tenant.slug, trigger=RunTrigger.USER), limit=10),
-        "provision_form": ProvisionForm(),
+        "provision_form": provision_form,
+        "offers_error": offers_error,
+        "mail_zone": current_app.config["MAILFLEET_MAIL_ZONE"],
         "domain_form": domain_form,
         "mailbox_form": mailbox_form,
         "run_form": run_form,
@@ -76,6 +79,19 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
         "limits_form": LimitsForm(obj=tenant),
         "actions": list(ACTIONS.values()),
     }
+
+
+def provision_form_with_offers() -> tuple[ProvisionForm, str | None]:
+    """The provisioning form offering the provider's locations and plans (or why it cannot)."""
+    form = ProvisionForm()
+    try:
+        offers = provider.offers()
+    except MailfleetWebError as exc:
+        form.location.choices, form.plan.choices = [], []
+        return form, str(exc)
+    form.location.choices = [(name, name) for name in offers.locations]
+    form.plan.choices = [(plan.rid, plan.label) for plan in offers.plans]
+    return form, None
 
 
 @bp.route("/<slug>")

@@ -61,3 +61,19 @@ def world(app: Flask) -> World:
 def as_admin(client: FlaskClient, world: World) -> FlaskClient:
     assert login(client, world.admin.email, PASSWORD).status_code == 302
     return client
+
+
+@pytest.fixture
+def hostwinds(app: Flask) -> Iterator[object]:
+    """The Hostwinds API double, served on loopback, as the app's Hostwinds client."""
+    from mailfleet.hostwinds import HostwindsClient
+    from testbed.doubles import hostwinds as hostwinds_double
+    from webapp.testing import ServedApp
+
+    state = hostwinds_double.HostwindsState()
+    served = ServedApp(hostwinds_double.create_app(state))
+    app.config["HOSTWINDS_CLIENT"] = HostwindsClient(
+        hostwinds_double.DEFAULT_KEY, f"{served.url}/cloud/api.php", attempts=1
+    )
+    yield state
+    served.stop()

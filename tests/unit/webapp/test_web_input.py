@@ -105,15 +105,17 @@ def test_bad_tenant_fields_change_nothing(as_admin, slug, name):
     assert counts() == before
 
 
-def test_oversize_and_bad_provision_fields(as_admin, world):
+def test_oversize_and_bad_provision_fields(as_admin, world, hostwinds):
     before = counts()
     token = csrf_token(as_admin, "/tenants/acme")
     for location, plan, host in (
         ("L" * 5000, "1", "mail.acme.example"),
         ("Seattle", "{{ x }}", "mail.acme.example"),
         ("Seattle;id", "1", "mail.acme.example"),
-        ("Seattle", "1", "{{ lookup('pipe', 'id') }}"),
-        ("Seattle", "1", "not a host"),
+        ("Seattle", "101", "{{ lookup('pipe', 'id') }}"),
+        ("Seattle", "101", "not a host"),
+        ("Mars", "101", "mail.acme.example"),  # not one of the provider's locations
+        ("Seattle", "999", "mail.acme.example"),  # nor of its plans
     ):
         response = as_admin.post(
             "/tenants/acme/servers",
@@ -131,12 +133,12 @@ def test_oversize_and_bad_provision_fields(as_admin, world):
     assert db.session.execute(select(func.count()).select_from(Server)).scalar_one() == 0
 
 
-def test_double_submitted_form_makes_one_run(as_admin, world):
+def test_double_submitted_form_makes_one_run(as_admin, world, hostwinds):
     token = csrf_token(as_admin, "/tenants/acme")
     data = {
         "csrf_token": token,
         "location": "Seattle",
-        "plan": "1",
+        "plan": "101",
         "mail_hostname": "mail.acme.example",
         "submission_key": "prov-abcdef12",
     }
@@ -149,7 +151,7 @@ def test_double_submitted_form_makes_one_run(as_admin, world):
     assert run.extravars == {
         "mailfleet_tenant": "acme",
         "hostwinds_location": "Seattle",
-        "hostwinds_plan": "1",
+        "hostwinds_plan": "101",
         "hostwinds_index": 1,
         "mail_hostname": "mail.acme.example",
     }

@@ -1,0 +1,67 @@
+"""What the provider offers: its locations and plans with monthly prices, for the provisioning
+form and to check what a form or an API call asks for. Read from the Hostwinds client and kept
+for a few minutes (MAILFLEET_PROVIDER_CACHE_SECONDS): the lists change rarely, pages render often.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from flask import current_app
+
+from mailfleet.hostwinds import HostwindsError
+from mailfleet.secrets import SecretsError
+from webapp.errors import InvalidInput, UpstreamError
+from webapp.integrations import hostwinds_client
+
+_CACHE = "mailfleet_provider_offers"
+
+
+@dataclass(frozen=True)
+class Plan:
+    rid: str
+    name: str
+    monthly: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (${self.monthly}/month)" if self.monthly else self.name
+
+
+@dataclass(frozen=True)
+class Offers:
+    locations: tuple[str, ...]
+    plans: tuple[Plan, ...]
+
+    def check(self, location: str, plan: str) -> None:
+        """Refuse a location or plan the provider does not offer (plans by rid or exact name)."""
+        if location not in self.locations:
+            raise InvalidInput(
+                f"unknown location {location!r}; the provider offers {', '.join(self.locations)}"
+            )
+        if not any(plan in (p.rid, p.name) for p in self.plans):
+            raise InvalidInput(
+                f"unknown plan {plan!r}; the provider offers {', '.join(p.rid for p in self.plans)}"
+            )
+
+
+def offers() -> Offers:
+    """The provider's current offers (cached); UpstreamError when they cannot be read."""
+    app = current_app
+    cached = app.extensions.get(_CACHE)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    try:
+        client = hostwinds_client()
+        locations = tuple(str(loc["name"]) for loc in client.locations() if loc.get("name"))
+        plans = tuple(
+            Plan(str(p["rid"]), str(p.get("name") or p["rid"]), p.get("monthly") or None)
+            for p in client.price_list()
+            if p.get("rid") is not None
+        )
+    except (HostwindsError, SecretsError, KeyError) as exc:
+        raise UpstreamError(f"cannot read the provider's locations and plans: {exc}") from None
+    found = Offers(locations, plans)
+    app.extensions[_CACHE] = (time.monotonic() + app.config["MAILFLEET_PROVIDER_CACHE_SECONDS"], found)
+    return found
