@@ -42,9 +42,6 @@ from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
 
-REMOVE_DOMAIN = "remove_domain.yml"
-DEPROVISION = "deprovision.yml"
-SITE = "site.yml"
 #: A server in these states has nothing left to deprovision (or is being deprovisioned).
 _NOT_DEPROVISIONABLE = (ServerStatus.GONE, ServerStatus.DEPROVISIONING)
 MAX_REASON = 255
@@ -341,11 +338,11 @@ def note_run_finished(run_id: int) -> None:
     run = db.session.get(Run, run_id)
     if run is None or not run.status.finished:
         return
-    if run.playbook == SITE:
+    if run.catalogue_key in ("site", "domain"):
         _note_site(run)
-    elif run.playbook == REMOVE_DOMAIN:
+    elif run.catalogue_key == "remove_domain":
         _note_removal(run, (run.extravars or {}).get("mailfleet_domains_absent") or [])
-    elif run.playbook == DEPROVISION:
+    elif run.catalogue_key == "deprovision":
         _note_deprovision(run)
     db.session.commit()
 
