@@ -93,7 +93,9 @@ def apply_inventory(
         server.plan = (plan or {}).get("name") or instance.get("product_name") or server.plan
         server.monthly_price = _price(plan)
         server.provider_status = str(instance.get("status") or "")[:32] or None
-        server.status = PROVIDER_STATUS.get(str(instance.get("status", "")).upper(), ServerStatus.BUILDING)
+        status = PROVIDER_STATUS.get(str(instance.get("status", "")).upper(), ServerStatus.BUILDING)
+        if server.status != ServerStatus.DEPROVISIONING:  # its deprovision run decides what it becomes
+            server.status = status
         server.refreshed_at = now
         seen.add(provider_id)
     for server in known:

@@ -179,7 +179,9 @@ def deprovision_server(
         raise Conflict(
             f"{server.name} was not provisioned by mailfleet for {tenant.slug}; cancel it at Hostwinds"
         )
-    dns_domains = [d.name for d in server.domains if _writable(d.name)[0]]
+    # The main Mailu domain is published by site.yml whether or not it was added as a domain.
+    names = sorted({d.name for d in server.domains} | {main_mail_domain(server)} - {None})
+    dns_domains = [name for name in names if _writable(name)[0]]
     host = server.mail_hostname
     for domain in server.domains:
         domain.status = DomainStatus.REMOVING

@@ -283,6 +283,17 @@ def test_deprovision_then_delete_the_tenant(as_admin, fleet, world):
     assert db.session.execute(select(Tenant).where(Tenant.slug == "globex")).scalar_one()
 
 
+def test_the_inventory_refresh_leaves_a_server_being_deprovisioned_alone(as_admin, fleet):
+    from jobs.servers import apply_inventory
+
+    server = fleet["server"]
+    post_confirm(as_admin, f"/tenants/acme/deprovision/{server.id}", "mf-acme-1")
+    apply_inventory([{"serviceid": 4242, "srvrname": "mf-acme-1", "status": "ACTIVE"}], [], {})
+    db.session.expire_all()
+    assert db.session.get(Server, server.id).status == ServerStatus.DEPROVISIONING
+    assert "Deprovision</a>" not in as_admin.get("/tenants/acme").get_data(as_text=True)
+
+
 def test_a_failed_deprovision_leaves_the_server_in_error_and_can_be_retried(as_admin, fleet):
     server = fleet["server"]
     post_confirm(as_admin, f"/tenants/acme/deprovision/{server.id}", "mf-acme-1")

@@ -1,0 +1,261 @@
+"""Removing a domain and deprovisioning a server on the testbed, through the control plane's job
+path (an RQ SimpleWorker calling jobs.execute.execute_run, as the worker pool does).
+
+One host for the module: tenant -> provision (Hostwinds double booting a real host) -> a second mail
+domain (site.yml, every role) -> the zone check against the real BIND -> remove that domain
+(remove_domain.yml) -> deprovision the server (deprovision.yml) -> delete the tenant. Each step
+asserts what a user sees: the page, Mailu (the double's API), the DNS primary's answers, the
+Hostwinds double's instance list.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+import requests
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+from sqlalchemy import select
+
+from jobs.app import use_app
+from mailfleet.secrets import get_store, tenant_path
+from testbed.demo import seed_hostwinds_key
+from testbed.sitevars import write_site_vars
+from testbed.stack import Stack
+
+pytestmark = pytest.mark.testbed
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def work(app) -> None:
+    from webapp.extensions import db
+    from webapp.queue import get_queue
+
+    queue = get_queue(app)
+    SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
+    db.session.expire_all()
+
+
+def ask(testbed, name: str, rtype: str) -> tuple[str, list[str]]:
+    """(rcode, values) of the DNS primary's answer."""
+    answer = dns.query.udp(dns.message.make_query(name, rtype), testbed.dns.primary, timeout=5)
+    values = [
+        r.to_text()
+        for rrset in answer.answer
+        for r in rrset
+        if rrset.rdtype == dns.rdatatype.from_text(rtype)
+    ]
+    return dns.rcode.to_text(answer.rcode()), values
+
+
+@pytest.fixture(scope="module")
+def plane(testbed, tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """The control plane on a fresh database with the stack's environment and site variables."""
+    import fakeredis
+
+    from webapp.testing import make_app
+
+    for name in ("hostwinds", "mailu"):
+        testbed.start_double(name)
+    data_dir = tmp_path_factory.mktemp("lifecycle")
+    data_dir.chmod(0o700)
+    stack = Stack(testbed, data_dir / "stack", free_port())
+    stack.data_dir.mkdir(mode=0o700)
+    env = {
+        **{k: v for k, v in stack.env().items() if k not in ("PATH", "PORT")},
+        "HOME": str(stack.data_dir / "home"),
+    }
+    patcher = pytest.MonkeyPatch()
+    for key, value in env.items():
+        patcher.setenv(key, value)
+    store = get_store(env)
+    seed_hostwinds_key(testbed, stack)
+    write_site_vars(testbed, Path(env["MAILFLEET_SITE_VARS_FILE"]), store)
+    app = make_app(
+        stack.data_dir,
+        SECRET_STORE=store,
+        REDIS_CONNECTION=fakeredis.FakeRedis(),
+        MAILFLEET_DATA_DIR=stack.data_dir,
+        MAILFLEET_RUN_TIMEOUT=900,
+        MAILFLEET_JOB_TIMEOUT=1020,
+        MAILFLEET_LEASE_SECONDS=60,
+    )
+    use_app(app)
+    try:
+        with app.app_context():
+            yield {"app": app, "store": store}
+    finally:
+        use_app(None)
+        patcher.undo()
+
+
+@pytest.fixture(scope="module")
+def world(testbed, plane) -> Iterator[dict[str, Any]]:
+    """A tenant with a provisioned server and a second mail domain, configured by site.yml."""
+    from webapp.models import DomainStatus, Role, RunStatus
+    from webapp.services import accounts, fleet, tenants
+    from webapp.services.scope import Scope
+
+    tag = secrets.token_hex(3)
+    slug, zone = f"life{tag}", f"life{tag}.test"
+    mail_host, shop = f"mail.{zone}", f"shop.{zone}"
+    server_name = f"mf-{slug}-1"
+    testbed.add_zone(zone)
+    app = plane["app"]
+    try:
+        admin = accounts.create_user(f"admin@{zone}", "a long admin password", Role.ADMIN, None)
+        scope = Scope(admin)
+        tenant = tenants.create_tenant(scope, slug, "Lifecycle")
+        provision = fleet.provision_server(scope, tenant, "Seattle", "101", mail_host)
+        work(app)
+        assert provision.status == RunStatus.SUCCESSFUL, provision.failure_reason
+        server = plane_db_server(server_name)
+        mailu = plane["store"].get(tenant_path(slug, "mailu"))
+        requests.put(
+            f"{testbed.double_url('mailu')}/_double/servers/{mail_host}",
+            timeout=5,
+            json={
+                "api_token": mailu["api_token"],
+                "domain": zone,
+                "hostnames": [mail_host],
+                "initial_admin_account": "admin",
+                "initial_admin_domain": zone,
+                "initial_admin_pw": mailu["admin_password"],
+                "initial_admin_mode": "ifmissing",
+            },
+        ).raise_for_status()
+        site = fleet.add_domain(scope, tenant, server.id, shop)
+        work(app)
+        assert site.status == RunStatus.SUCCESSFUL, (site.failure_reason, site.recap)
+        domain = next(d for d in fleet.list_domains(scope, tenant) if d.name == shop)
+        assert domain.status == DomainStatus.ACTIVE
+        yield {
+            "scope": scope,
+            "tenant": tenant,
+            "zone": zone,
+            "mail_host": mail_host,
+            "shop": shop,
+            "server": server,
+            "server_name": server_name,
+            "mailu_token": mailu["api_token"],
+        }
+    finally:
+        if server_name in testbed.state.read()["hosts"]:  # deprovisioning stops it
+            testbed.stop_host(server_name)
+
+
+def plane_db_server(name: str):
+    from webapp.extensions import db
+    from webapp.models import Server
+
+    return db.session.execute(select(Server).where(Server.name == name)).scalar_one()
+
+
+def mailu_domains(testbed, world) -> set[str]:
+    answer = requests.get(
+        f"{testbed.double_url('mailu')}/{world['mail_host']}/api/v1/domain",
+        headers={"Authorization": f"Bearer {world['mailu_token']}"},
+        timeout=5,
+    )
+    answer.raise_for_status()
+    return {d["name"] for d in answer.json()}
+
+
+def test_the_zone_check_asks_the_real_primary(testbed, world):
+    from webapp.errors import InvalidInput
+    from webapp.extensions import db
+    from webapp.models import Domain
+    from webapp.services import fleet
+
+    before = db.session.execute(select(Domain.name)).scalars().all()
+    with pytest.raises(
+        InvalidInput, match="shop.nowhere.invalid cannot be published: the DNS server .* serves no zone"
+    ):
+        fleet.add_domain(world["scope"], world["tenant"], world["server"].id, "shop.nowhere.invalid")
+    db.session.rollback()
+    assert db.session.execute(select(Domain.name)).scalars().all() == before
+
+
+def test_remove_domain_takes_it_off_mailu_and_dns(testbed, plane, world):
+    from webapp.extensions import db
+    from webapp.models import Domain, RunStatus
+    from webapp.services import lifecycle, runs
+
+    shop, zone = world["shop"], world["zone"]
+    assert shop in mailu_domains(testbed, world)
+    assert ask(testbed, shop, "MX") == ("NOERROR", [f"10 {world['mail_host']}."])
+    domain = db.session.execute(select(Domain).where(Domain.name == shop)).scalar_one()
+
+    run = lifecycle.remove_domain(world["scope"], world["tenant"], domain.id, shop)
+    work(plane["app"])
+    assert run.status == RunStatus.SUCCESSFUL, (run.failure_reason, run.recap)
+    assert db.session.execute(select(Domain).where(Domain.name == shop)).scalar_one_or_none() is None
+    assert shop not in mailu_domains(testbed, world)
+    assert zone in mailu_domains(testbed, world)  # the main domain stays
+    assert ask(testbed, shop, "MX")[0] == "NXDOMAIN"
+    assert ask(testbed, f"_dmarc.{shop}", "TXT")[0] == "NXDOMAIN"
+    assert ask(testbed, zone, "MX") == ("NOERROR", [f"10 {world['mail_host']}."])  # untouched
+
+    # Again, by hand (the engineer's path): nothing left to change.
+    again = runs.submit_run(
+        world["scope"],
+        world["tenant"],
+        "remove_domain",
+        limit=world["server_name"],
+        extravars={"mailfleet_domains_absent": [shop], "remove_domain_dns": True},
+    )
+    work(plane["app"])
+    assert again.status == RunStatus.SUCCESSFUL, again.failure_reason
+    assert again.recap[world["server_name"]]["changed"] == 0
+
+
+def test_deprovision_cancels_the_instance_and_removes_its_records(testbed, plane, world):
+    from webapp.extensions import db
+    from webapp.models import Domain, RunStatus, ServerStatus, Tenant
+    from webapp.services import lifecycle
+
+    zone, mail_host = world["zone"], world["mail_host"]
+    assert ask(testbed, mail_host, "A")[1]  # published by site.yml
+    run = lifecycle.deprovision_server(
+        world["scope"], world["tenant"], world["server"].id, world["server_name"]
+    )
+    work(plane["app"])
+    assert run.status == RunStatus.SUCCESSFUL, (run.failure_reason, run.recap)
+
+    server = plane_db_server(world["server_name"])
+    assert server.status == ServerStatus.GONE
+    assert db.session.execute(select(Domain).where(Domain.server_id == server.id)).first() is None
+    from webapp.integrations import hostwinds_client
+
+    assert hostwinds_client().find_instance(world["server_name"]) is None  # cancelled at the provider
+    assert world["server_name"] not in testbed.state.read()["hosts"]  # the double stopped the host
+    assert ask(testbed, mail_host, "A")[0] == "NXDOMAIN"
+    assert ask(testbed, zone, "MX")[1] == []
+    assert ask(testbed, f"_dmarc.{zone}", "TXT")[0] == "NXDOMAIN"
+
+    # The tenant page shows no server, and the tenant can now be deleted.
+    client = plane["app"].test_client()
+    from webapp.testing import csrf_token, login
+
+    login(client, f"admin@{zone}", "a long admin password")
+    assert "No servers yet." in client.get(f"/tenants/{world['tenant'].slug}").get_data(as_text=True)
+    url = f"/tenants/{world['tenant'].slug}/delete-tenant/{world['tenant'].id}"
+    token = csrf_token(client, url)
+    response = client.post(
+        url, data={"csrf_token": token, "confirm": world["tenant"].slug, "submission_key": "z" * 16}
+    )
+    assert response.status_code == 302
+    assert db.session.execute(select(Tenant).where(Tenant.slug == world["tenant"].slug)).first() is None
