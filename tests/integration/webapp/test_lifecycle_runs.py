@@ -89,8 +89,8 @@ def plane(testbed, tmp_path_factory) -> Iterator[dict[str, Any]]:
         SECRET_STORE=store,
         REDIS_CONNECTION=fakeredis.FakeRedis(),
         MAILFLEET_DATA_DIR=stack.data_dir,
-        MAILFLEET_RUN_TIMEOUT=900,
-        MAILFLEET_JOB_TIMEOUT=1020,
+        MAILFLEET_RUN_TIMEOUT=2400,  # a loaded CI machine: site.yml has taken over 15 minutes
+        MAILFLEET_JOB_TIMEOUT=2520,
         MAILFLEET_LEASE_SECONDS=60,
     )
     use_app(app)
