@@ -111,12 +111,11 @@ def _page(
     return page, status
 
 
-@bp.route(
-    "/tenants/<slug>/<any(" + ",".join(map(repr, ACTIONS)) + "):kind>/<int:object_id>",
-    methods=["GET", "POST"],
-)
+@bp.route("/tenants/<slug>/<kind>/<int:object_id>", methods=["GET", "POST"])
 @login_required
 def confirm(slug: str, kind: str, object_id: int) -> Response | tuple[str, int]:
+    if kind not in ACTIONS:
+        raise NotFound("page not found")
     scope_ = Scope(current_user)
     tenant = scope_.tenant(slug)
     return _page(scope_, tenant, kind, object_id, _target(scope_, tenant, kind, object_id))
