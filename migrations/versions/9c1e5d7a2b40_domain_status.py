@@ -1,7 +1,7 @@
 """domain status
 
 Revision ID: 9c1e5d7a2b40
-Revises: 7d3c1e9a5b20
+Revises: 9d4b2f7e1a63
 Create Date: 2026-12-01 21:00:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "9c1e5d7a2b40"
-down_revision = "7d3c1e9a5b20"
+down_revision = "9d4b2f7e1a63"
 branch_labels = None
 depends_on = None
 
