@@ -89,6 +89,34 @@ def diff(
     return {"before": {k: current.get(k) for k in shown}, "after": {k: changes[k] for k in shown}}
 
 
+def ensure_present(
+    module: AnsibleModule,
+    key: str,
+    current: Mapping[str, Any] | None,
+    *,
+    create: Callable[[], Any],
+    changes: Mapping[str, Any],
+    update: Callable[[Mapping[str, Any]], Any],
+    get: Callable[[], Mapping[str, Any]],
+    hidden: Iterable[str] = (),
+) -> dict[str, Any]:
+    """state=present: create what is missing, else apply ``changes`` (nothing but the plan in check
+    mode). The result has changed, the diff of an update, and under ``key`` the object afterwards
+    (left out when it is only planned)."""
+    if current is None:
+        if module.check_mode:
+            return {"changed": True}
+        create()
+        return {"changed": True, key: get()}
+    if not changes:
+        return {"changed": False, key: current}
+    result = {"changed": True, "diff": diff(current, changes, hidden)}
+    if not module.check_mode:
+        update(changes)
+        current = get()
+    return {**result, key: current}
+
+
 def ensure_absent(
     current: Mapping[str, Any] | None, delete: Callable[[], Any], check_mode: bool
 ) -> dict[str, Any]:

@@ -39,8 +39,8 @@ alias: {description: The alias as Mailu reports it., type: dict, returned: state
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.base import (  # noqa: E402
     changed_fields,
-    diff,
     ensure_absent,
+    ensure_present,
     run_module,
 )
 from ansible_collections.mailfleet.fleet.plugins.module_utils.mailu import (  # noqa: E402
@@ -59,30 +59,20 @@ def run(module: AnsibleModule) -> dict:
     current = current_or_none(client.get_alias, email)
     if params["state"] == "absent":
         return ensure_absent(current, lambda: client.delete_alias(email), module.check_mode)
-    result: dict = {"changed": False}
-
     destination = None
     if params["destination"] is not None:
         destination = sorted({normalize_email(d) for d in params["destination"]})
     wanted = {"destination": destination, "comment": params["comment"], "wildcard": params["wildcard"]}
-    if current is None:
-        if not destination:
-            raise ValidationError(f"alias {email} does not exist: destination is required to create it")
-        result["changed"] = True
-        if not module.check_mode:
-            extra = {k: v for k, v in wanted.items() if v is not None and k != "destination"}
-            client.create_alias(email, destination, **extra)
-            result["alias"] = client.get_alias(email)
-        return result
-    changes = changed_fields(current, wanted)
-    if changes:
-        result["changed"] = True
-        result["diff"] = diff(current, changes)
-        if not module.check_mode:
-            client.update_alias(email, **changes)
-            current = client.get_alias(email)
-    result["alias"] = current
-    return result
+    if current is None and not destination:
+        raise ValidationError(f"alias {email} does not exist: destination is required to create it")
+    extra = {k: v for k, v in wanted.items() if v is not None and k != "destination"}
+    return ensure_present(
+        module, "alias", current,
+        create=lambda: client.create_alias(email, destination, **extra),
+        changes=changed_fields(current or {}, wanted),
+        update=lambda changes: client.update_alias(email, **changes),
+        get=lambda: client.get_alias(email),
+    )
 
 
 def main() -> None:

@@ -111,8 +111,8 @@ user:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.base import (  # noqa: E402
     changed_fields,
-    diff,
     ensure_absent,
+    ensure_present,
     run_module,
 )
 from ansible_collections.mailfleet.fleet.plugins.module_utils.mailu import (  # noqa: E402
@@ -134,29 +134,22 @@ def run(module: AnsibleModule) -> dict:
     current = current_or_none(client.get_user, email)
     if params["state"] == "absent":
         return ensure_absent(current, lambda: client.delete_user(email), module.check_mode)
-    result: dict = {"changed": False}
-
     wanted = {k: params[k] for k in FIELD_OPTIONS}
     password = params["password"]
-    if current is None:
-        if not password:
-            raise ValidationError(f"mailbox {email} does not exist: a password is required to create it")
-        result["changed"] = True
-        if not module.check_mode:
-            client.create_user(email, password, **{k: v for k, v in wanted.items() if v is not None})
-            result["user"] = client.get_user(email)
-        return result
-    changes = changed_fields(current, wanted)
+    if current is None and not password:
+        raise ValidationError(f"mailbox {email} does not exist: a password is required to create it")
+    fields = {k: v for k, v in wanted.items() if v is not None}
+    changes = changed_fields(current or {}, wanted)
     if params["update_password"] == "always" and password:  # noqa: S105 - an option value
         changes["raw_password"] = password  # cannot be compared: Mailu only keeps a hash
-    if changes:
-        result["changed"] = True
-        result["diff"] = diff(current, changes, hidden=["raw_password"])
-        if not module.check_mode:
-            client.update_user(email, **changes)
-            current = client.get_user(email)
-    result["user"] = current
-    return result
+    return ensure_present(
+        module, "user", current,
+        create=lambda: client.create_user(email, password, **fields),
+        changes=changes,
+        update=lambda changes: client.update_user(email, **changes),
+        get=lambda: client.get_user(email),
+        hidden=["raw_password"],
+    )
 
 
 def main() -> None:
