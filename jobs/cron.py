@@ -2,7 +2,9 @@
 
 Every job here is a system job: it goes to the system queue (MAILFLEET_SYSTEM_QUEUE), which its
 own worker serves (the Procfile's ``system``), so the reaper, refreshes and sweeps never wait
-behind a queue full of playbook runs. The playbook runs these jobs submit go to the playbook queue.
+behind a queue full of playbook runs. The reaper has a queue and a worker of its own (the
+Procfile's ``reaper``), so not even a long sweep or refresh on the system worker delays it. The
+playbook runs these jobs submit go to the playbook queue.
 
 rq 2.12's CronJob enqueues with the default (pickle) serializer whatever ``--serializer`` says,
 and our workers read JSON only; so the queue class rq.cron uses is swapped for one whose default
@@ -23,7 +25,9 @@ from jobs.renewals import RENEW_EVERY, enqueue_renewals
 from jobs.servers import refresh_servers
 from webapp.config import load_config
 
-SYSTEM_QUEUE = load_config(with_secret_key=False)["MAILFLEET_SYSTEM_QUEUE"]
+_CONFIG = load_config(with_secret_key=False)
+SYSTEM_QUEUE = _CONFIG["MAILFLEET_SYSTEM_QUEUE"]
+REAPER_QUEUE = _CONFIG["MAILFLEET_REAPER_QUEUE"]
 REFRESH_SERVERS_EVERY = 600
 # A lost run's lease expires within MAILFLEET_LEASE_SECONDS (60) of its worker's death; reaping
 # every 30 s fails it and kills its processes well inside 2 minutes.
@@ -39,7 +43,7 @@ class JSONQueue(Queue):
 rq.cron.Queue = JSONQueue  # type: ignore[misc]
 
 cron.register(refresh_servers, SYSTEM_QUEUE, interval=REFRESH_SERVERS_EVERY, job_timeout=300)
-cron.register(reap, SYSTEM_QUEUE, interval=REAP_EVERY, job_timeout=120)
+cron.register(reap, REAPER_QUEUE, interval=REAP_EVERY, job_timeout=120)
 cron.register(sweep_health, SYSTEM_QUEUE, interval=SWEEP_EVERY, job_timeout=SWEEP_EVERY - 30)
 cron.register(enqueue_health_facts, SYSTEM_QUEUE, interval=SWEEP_EVERY, job_timeout=120)
 cron.register(enqueue_renewals, SYSTEM_QUEUE, interval=RENEW_EVERY, job_timeout=120)

@@ -22,7 +22,7 @@ from testbed.processes import Recorded, TestbedError, start, stop, tail
 from testbed.sitevars import write_site_vars
 
 REPO = Path(__file__).resolve().parent.parent
-PROCESSES = ("web", "worker", "system", "cron")
+PROCESSES = ("web", "worker", "system", "reaper", "cron")
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)")
 
 

@@ -88,6 +88,8 @@ def load_config(env: Mapping[str, str] | None = None, *, with_secret_key: bool =
         # own queue and worker so they never wait behind a full playbook queue.
         "MAILFLEET_QUEUE": _read(env, "MAILFLEET_QUEUE") or "mailfleet",
         "MAILFLEET_SYSTEM_QUEUE": _read(env, "MAILFLEET_SYSTEM_QUEUE") or "mailfleet-system",
+        # The reaper alone, on a worker of its own: a long sweep or refresh never delays it.
+        "MAILFLEET_REAPER_QUEUE": _read(env, "MAILFLEET_REAPER_QUEUE") or "mailfleet-reaper",
         # Cookies are Secure unless a person explicitly runs a plain-http demo on localhost.
         "SESSION_COOKIE_SECURE": not insecure_cookies,
         "REMEMBER_COOKIE_SECURE": not insecure_cookies,

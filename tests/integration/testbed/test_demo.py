@@ -55,6 +55,7 @@ def test_demo_up_twice_then_down_leaves_nothing(testbed, tmp_path, repo_root):
             "stack-web",
             "stack-worker",
             "stack-system",
+            "stack-reaper",
             "stack-cron",
             "redis",
             "named-primary",

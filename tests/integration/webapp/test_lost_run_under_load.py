@@ -1,6 +1,7 @@
 """A run whose work-horse is killed is failed ("worker lost") and its ansible-playbook killed while
-every playbook worker is busy and the playbook queue is full: the Procfile's processes (playbook
-worker pool, system worker, one rq cron) on the testbed's Redis, as `make demo` starts them."""
+every playbook worker is busy, the playbook queue is full and every system worker is held by a long
+job: the Procfile's processes (playbook worker pool, system worker pool, reaper worker, one rq
+cron) on the testbed's Redis, as `make demo` starts them."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ SLOW_PLAY = """\
       ansible.builtin.command: sleep 900
 """
 PLAYBOOK_WORKERS = 2  # the Procfile's pool, made smaller so a few runs fill it
+SYSTEM_WORKERS = 2  # the Procfile's system pool: each held by a long job (a slow sweep, say)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> object:
@@ -52,6 +54,14 @@ def _kill_running(data: Path) -> None:
             processes.kill_run_processes(run.child_pid, run_marker(data / "runs", run.id))
 
 
+def _kill_system_horses(queue) -> None:
+    from rq.command import send_kill_horse_command
+    from rq.worker import Worker
+
+    for worker in Worker.all(queue=queue):
+        send_kill_horse_command(queue.connection, worker.name)
+
+
 @pytest.fixture
 def stack(testbed, repo_root, tmp_path, monkeypatch):
     from jobs.app import use_app
@@ -72,6 +82,7 @@ def stack(testbed, repo_root, tmp_path, monkeypatch):
         "DATABASE_URL": f"sqlite:///{data / 'mailfleet.db'}",
         "MAILFLEET_QUEUE": f"mf-load-{suffix}",
         "MAILFLEET_SYSTEM_QUEUE": f"mf-load-system-{suffix}",
+        "MAILFLEET_REAPER_QUEUE": f"mf-load-reaper-{suffix}",
         "MAILFLEET_PLAYBOOK_DIR": str(plays),
         "MAILFLEET_LEASE_SECONDS": "10",
     }
@@ -94,13 +105,14 @@ def stack(testbed, repo_root, tmp_path, monkeypatch):
     started = {}
     with app.app_context():
         try:
-            for name in ("worker", "system", "cron"):
+            for name in ("worker", "system", "reaper", "cron"):
                 started[name] = start(
                     expand(commands[name], env), log=data / f"{name}.log", env=env, cwd=repo_root
                 )
             yield app, data
         finally:
-            for name in ("cron", "system"):
+            _kill_system_horses(get_system_queue(app))  # the test's long system jobs
+            for name in ("cron", "reaper", "system"):
                 if name in started:
                     stop(started[name], timeout=20)
             get_queue(app).delete(delete_jobs=True)
@@ -118,11 +130,14 @@ def test_lost_run_is_failed_and_its_ansible_killed_while_the_playbook_queue_is_f
     from jobs.bridge import run_marker
     from webapp.extensions import db
     from webapp.models import Role, Run, RunStatus
-    from webapp.queue import get_queue
+    from webapp.queue import get_queue, get_system_queue
     from webapp.services import accounts, runs, tenants
     from webapp.services.scope import Scope
 
     app, data = stack
+    system_queue = get_system_queue(app)
+    for _ in range(SYSTEM_WORKERS + 1):  # every system worker busy, one more job waiting
+        system_queue.enqueue("time.sleep", 900, job_timeout=1200)
     scope = Scope(accounts.create_user("admin@example.com", "correct horse battery", Role.ADMIN, None))
     # One run per tenant (a tenant's runs of one playbook would wait for each other, not for a worker).
     ids = [
@@ -160,4 +175,5 @@ def test_lost_run_is_failed_and_its_ansible_killed_while_the_playbook_queue_is_f
     # All the while the playbook workers stayed busy and runs still waited for one of them.
     assert get_queue(app).count >= 1
     assert db.session.get(Run, other.id).status == RunStatus.RUNNING
+    assert system_queue.count >= 1 and system_queue.started_job_registry.count == SYSTEM_WORKERS
     assert Path(f"/proc/{other.child_pid}").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rq import Queue
 from rq.cron import CronScheduler
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -26,16 +27,20 @@ def test_cron_registers_refresh_and_reaper_as_json_jobs_on_the_system_queue(app,
     jobs = {job.func_name: job for job in cron.get_jobs()}
     assert jobs["jobs.servers.refresh_servers"].interval == 600
     assert jobs["jobs.reaper.reap"].interval == 30
-    # Never behind playbook runs: every periodic job goes to the system jobs' queue.
+    # Never behind playbook runs: every periodic job goes to the system jobs' queue, and the
+    # reaper to a queue of its own (its own worker), so not even a long sweep delays it.
     for cron_job in cron.get_jobs():
-        assert cron_job.queue_name == "mailfleet-system"
+        want = "mailfleet-reaper" if cron_job.func_name == "jobs.reaper.reap" else "mailfleet-system"
+        assert cron_job.queue_name == want, cron_job.func_name
     assert get_queue(app).count == 0
     enqueued = cron.enqueue_jobs()
     assert len(enqueued) == len(jobs)
     # Our workers read JSON only: every job the cron process enqueues must be JSON.
-    for job_id in queue.job_ids:
+    reaper_queue = Queue("mailfleet-reaper", connection=queue.connection, serializer=JSONSerializer)
+    for job_id in [*queue.job_ids, *reaper_queue.job_ids]:
         job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
         assert job.func_name in jobs
+    assert reaper_queue.count == 1
 
 
 @pytest.fixture
