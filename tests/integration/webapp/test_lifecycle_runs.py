@@ -259,3 +259,28 @@ def test_deprovision_cancels_the_instance_and_removes_its_records(testbed, plane
     )
     assert response.status_code == 302
     assert db.session.execute(select(Tenant).where(Tenant.slug == world["tenant"].slug)).first() is None
+
+
+def test_the_zone_check_refuses_a_key_the_primary_does_not_know(testbed):
+    """The prerequisite-only UPDATE really reaches BIND's key check (and changes nothing)."""
+    from mailfleet.dns.zonecheck import ZoneNotWritable, rfc2136_zone
+
+    dns_info = testbed.dns
+    zone = rfc2136_zone(
+        "anything.example.test",
+        dns_info.primary,
+        key_name=dns_info.tsig_name,
+        key_secret=dns_info.tsig_secret,
+        key_algorithm=dns_info.tsig_algorithm,
+    )
+    assert zone == "example.test"
+    serial = ask(testbed, "example.test", "SOA")[1]
+    with pytest.raises(ZoneNotWritable, match="did not accept an update of example.test|refused an update"):
+        rfc2136_zone(
+            "anything.example.test",
+            dns_info.primary,
+            key_name=dns_info.tsig_name,
+            key_secret="c2VjcmV0LXRoYXQtaXMtbm90LXRoZS1rZXk=",
+            key_algorithm=dns_info.tsig_algorithm,
+        )
+    assert ask(testbed, "example.test", "SOA")[1] == serial  # neither check changed the zone
