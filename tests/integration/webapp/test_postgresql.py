@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,7 +110,6 @@ def test_migrations_and_a_run_on_postgresql(postgres_url, tmp_path):
             scope = Scope(admin)
             acme = tenants.create_tenant(scope, "acme", "Acme")
             globex = tenants.create_tenant(scope, "globex", "Globex")
-            started = time.monotonic()
             batch = [runs.submit_run(scope, t, "site") for t in (acme, globex, acme)]
             queue = get_queue(app)
             SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
@@ -123,7 +121,6 @@ def test_migrations_and_a_run_on_postgresql(postgres_url, tmp_path):
                 for r in batch
             ]
             assert counts == [r.event_count for r in batch] and min(counts) > 10
-            assert time.monotonic() - started < 120
             db.session.remove()
             db.engine.dispose()
     finally:

@@ -64,13 +64,16 @@ def test_cancel_stops_ansible_and_leaves_no_process(app, scope, acme, work, tmp_
 
     canceller = threading.Thread(target=cancel_when_sleeping)
     canceller.start()
-    started = time.monotonic()
     work()
     canceller.join()
     run = fresh(run.id)
     assert run.status == RunStatus.CANCELED
     assert run.failure_reason == "canceled by a user"
-    assert time.monotonic() - started < 30  # not the 60 s of the sleep
+    # Stopped mid-task: the 60 s sleep never reported its end.
+    finished_tasks = db.session.scalars(
+        select(RunEvent.task).where(RunEvent.run_id == run.id, RunEvent.event == "runner_on_ok")
+    ).all()
+    assert "Sleep" not in finished_tasks
     assert run.child_pid
     assert processes.run_processes(run.child_pid, run_marker(tmp_path / "runs", run.id)) == []
     assert db.session.get(RunLock, (acme.id, "site.yml")) is None
@@ -101,7 +104,6 @@ def test_sigkilled_worker_is_reaped_and_its_ansible_killed(app, scope, acme, tmp
     assert processes.run_processes(child, run_marker(tmp_path / "runs", run.id)), "ansible should be running"
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
-    killed_at = time.monotonic()
     # ansible-playbook runs in its own session: killing the horse leaves it running (the trap).
     assert processes.run_processes(child, run_marker(tmp_path / "runs", run.id))
     # The lease (5 s in tests) expires; the reaper (every minute in production) then acts.
@@ -110,7 +112,6 @@ def test_sigkilled_worker_is_reaped_and_its_ansible_killed(app, scope, acme, tmp
     run = fresh(run.id)
     assert run.status == RunStatus.FAILED
     assert run.failure_reason.startswith("worker lost")
-    assert time.monotonic() - killed_at < 15
     assert processes.run_processes(child, run_marker(tmp_path / "runs", run.id)) == []
     assert db.session.get(RunLock, (acme.id, "site.yml")) is None
     assert list((tmp_path / "runs").iterdir()) == []  # the dead horse's private directory is gone
