@@ -76,3 +76,26 @@ def ansible_env(repo_root: Path) -> dict[str, str]:
         "ANSIBLE_NOCOLOR": "1",
         **{k: v for k, v in os.environ.items() if k in ("ANSIBLE_SSH_COMMON_ARGS", "MAILFLEET_KNOWN_HOSTS")},
     }
+
+
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium through Playwright (headless), one per test module of the browser tier."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=list(CHROMIUM_ARGS), headless=True
+        )
+        yield chromium
+        chromium.close()

@@ -26,14 +26,6 @@ from webapp.testing import TEST_PASSWORD, make_app
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SERVER_THREADS = 4
 # Generous: the point is that pages answer at all (a held thread never frees), not how fast.
 PAGE_TIMEOUT_MS = 90_000
@@ -83,16 +75,6 @@ def served(tmp_path: Path) -> Iterator[Served]:
     server.task_dispatcher.shutdown(timeout=5)
     with app.app_context():
         db.engine.dispose()
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def logged_in_state(browser, base: str) -> dict:
