@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Role, RunEvent, RunStatus
+from webapp.models import Role, RunEvent, RunStatus, User
 from webapp.models.types import utcnow
 from webapp.services import accounts, runs, tenants
 from webapp.services.scope import Scope
@@ -93,7 +94,7 @@ def logged_in_state(browser, base: str) -> dict:
 
 def new_run(app: Flask, status: RunStatus = RunStatus.QUEUED) -> int:
     with app.app_context():
-        admin = accounts.load_user("1")
+        admin = db.session.execute(select(User).where(User.email == ADMIN)).scalar_one()
         scope = Scope(admin)
         run = runs.submit_run(scope, scope.tenant("acme"), "site")
         if status == RunStatus.RUNNING:
