@@ -117,7 +117,9 @@ def monitoring() -> HealthCheck | None:
 
 
 def summaries(scope: Scope) -> list[ServerSummary]:
-    servers = list(db.session.scalars(scope.select(Server).order_by(Server.name)))
+    # A deprovisioned server has nothing left to watch: the board lists what still runs.
+    live = scope.select(Server).where(Server.status != ServerStatus.GONE)
+    servers = list(db.session.scalars(live.order_by(Server.name)))
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     last: dict[int, datetime] = {}
     stmt = select(
