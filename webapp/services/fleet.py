@@ -58,8 +58,9 @@ def provision_server(
         raise InvalidInput(str(exc)) from None
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
         return earlier
-    provider.offers().check(location, plan)
+    # Who may order and within which limits first: a refusal never needs the provider.
     price = quotas.check_order(scope, tenant, plan)
+    provider.offers().check(location, plan)
     taken = list(db.session.execute(select(Server.name)).scalars())
     server = Server(
         tenant_id=tenant.id,

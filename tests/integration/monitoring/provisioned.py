@@ -44,14 +44,16 @@ class FixedAddresses:
 
 
 def provision(app: Flask, scope: Scope, tenant: Tenant, mail_hostname: str, address: str) -> Server:
-    run = fleet.provision_server(scope, tenant, LOCATION, PLAN, mail_hostname)
-    name = build_srvrname(tenant.slug, int(run.extravars["hostwinds_index"]))
-    state = hostwinds_double.HostwindsState(backend=FixedAddresses({name: address}), build_seconds=0)
+    addresses: dict[str, str] = {}
+    state = hostwinds_double.HostwindsState(backend=FixedAddresses(addresses), build_seconds=0)
     served = ServedApp(hostwinds_double.create_app(state))
     try:
         client = HostwindsClient(hostwinds_double.DEFAULT_KEY, f"{served.url}/cloud/api.php", attempts=1)
+        app.config["HOSTWINDS_CLIENT"] = client  # the form's offers and the refresh both ask it
+        run = fleet.provision_server(scope, tenant, LOCATION, PLAN, mail_hostname)
+        name = build_srvrname(tenant.slug, int(run.extravars["hostwinds_index"]))
+        addresses[name] = address
         client.add_instance(name, PLAN, client.location_id(LOCATION), "debian-12")
-        app.config["HOSTWINDS_CLIENT"] = client
         refresh_servers()
     finally:
         app.config.pop("HOSTWINDS_CLIENT", None)

@@ -66,7 +66,13 @@ def test_rotate_the_key_then_a_failing_backup_through_the_web(testbed, testbed_h
     member = accounts.add_member(Scope(admin), tenant, "ops@actco.example", TEST_PASSWORD)
     old_public = secret_store().get_field(tenant_path(TENANT, SSH_KEY), "public_key")
     host = testbed_hosts(SERVER, authorized_keys=(old_public,))
-    server = Server(tenant_id=tenant.id, name=SERVER, public_ipv4=host.address, status=ServerStatus.ACTIVE)
+    server = Server(
+        tenant_id=tenant.id,
+        name=SERVER,
+        public_ipv4=host.address,
+        status=ServerStatus.ACTIVE,
+        ssh_host_keys=testbed.host_keys(SERVER),  # as provisioning pins them
+    )
     db.session.add(server)
     db.session.commit()
     client = app.test_client()

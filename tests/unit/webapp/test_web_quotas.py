@@ -26,8 +26,9 @@ pytestmark = pytest.mark.unit
 SMALL, LARGER = "101", "102"
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def price_list(app) -> Iterator[None]:
+    """The provider (the Hostwinds double): its offers and plan prices."""
     served = ServedApp(hostwinds_double.create_app(hostwinds_double.HostwindsState()))
     app.config["HOSTWINDS_CLIENT"] = HostwindsClient(
         hostwinds_double.DEFAULT_KEY, f"{served.url}/cloud/api.php", attempts=1
