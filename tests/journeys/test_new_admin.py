@@ -232,7 +232,7 @@ def test_new_admin_provisions_adds_a_domain_sees_health_and_mailboxes(testbed, j
     page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
     assert "mf-acme-1" in dashboard or TENANT in dashboard, dashboard[:2000]
     page.goto(f"{base}/runs?trigger=schedule")
-    system_runs = page.inner_text("main")
+    system_runs = page.inner_text("main section.card:has(table)")
     page.screenshot(path=str(SHOTS / "runs-system.png"), full_page=True)
     assert "health_facts.yml" in system_runs and "provision.yml" not in system_runs, system_runs[:2000]
     page.close()
@@ -393,7 +393,7 @@ def test_admin_removes_the_domain_and_deprovisions(testbed, journey, browser):
     page.goto(f"{base}/health")
     assert "mf-acme-1" not in page.inner_text("main")
     page.goto(f"{base}/runs?trigger=user")
-    runs = page.inner_text("main")
+    runs = page.inner_text("main section.card:has(table)")
     page.screenshot(path=str(SHOTS / "runs-user.png"), full_page=True)
     for playbook in ("provision.yml", "remove_domain.yml", "deprovision.yml"):
         assert playbook in runs, runs[:2000]
