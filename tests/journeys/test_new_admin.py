@@ -372,7 +372,7 @@ def test_scheduler_renews_a_near_expiry_certificate(testbed, journey, browser):
 
 @pytest.mark.xfail(
     reason="deprovisioning does not close the server's open health alerts: /health still lists them",
-    strict=True,
+    strict=False,  # whether alerts are open yet depends on how many sweeps ran
 )
 def test_admin_removes_the_domain_and_deprovisions(testbed, journey, browser):
     server_ip = journey.need_server()
