@@ -1,13 +1,16 @@
-"""DNS checks of one server and its mail domains, all through the project's resolver.
+"""DNS checks of one server and its mail domains, all through the project's resolver (and, for
+delegation and serials, each authoritative server asked directly).
 
 Each function returns one `Outcome`; a lookup that cannot be answered raises DnsUnavailable,
-which the engine turns into an UNKNOWN result.
+which the engine turns into an UNKNOWN result. Every failure carries a stable `code`
+(``family.problem``) that the DNS doctor (`mailfleet.dnsdoctor`) explains and tells how to fix.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Sequence
 
 import dns.reversename
 
@@ -17,34 +20,73 @@ from .outcome import Outcome, error, ok, unknown, warning
 from .targets import MailDomain, ServerTarget
 from .tlsinfo import tlsa_matches
 
+# Cloudflare's published edge ranges (cloudflare.com/ips): a mail host answering inside them is
+# proxied ("orange cloud"), and SMTP/IMAP never reach the server.
+CLOUDFLARE_NETWORKS: tuple[str, ...] = (
+    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22", "141.101.64.0/18",
+    "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
+    "162.158.0.0/15", "104.16.0.0/13", "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
+    "2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32",
+    "2a06:98c0::/29", "2c0f:f248::/32",
+)
+SPF_LOOKUP_LIMIT = 10  # RFC 7208 4.6.4: more DNS-querying terms is a permanent error
+_IPV4_LITERAL = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
-async def host_addresses(dns_client: DnsClient, target: ServerTarget, rdtype: str) -> Outcome:
+
+async def host_addresses(dns_client: DnsClient, target: ServerTarget, rdtype: str,
+                         proxy_networks: Sequence[str] = CLOUDFLARE_NETWORKS) -> Outcome:
     """A (or AAAA) of the mail host name equals the server's addresses of that family."""
     expected = set(target.ipv4 if rdtype == "A" else target.ipv6)
     found = {str(ipaddress.ip_address(a)) for a in await dns_client.addresses(target.hostname, rdtype)}
     shown = ", ".join(sorted(found)) or "none"
+    family = rdtype.lower()
     if found == expected:
         return ok(f"{rdtype} {target.hostname}: {shown}", shown if found else None)
     if not found:
-        return error(f"{rdtype} {target.hostname}: no record, server has {', '.join(sorted(expected))}")
+        return error(f"{rdtype} {target.hostname}: no record, server has {', '.join(sorted(expected))}",
+                     code=f"host.{family}-missing")
+    proxied = sorted(a for a in found - expected if _in_networks(a, proxy_networks))
+    if proxied:
+        server = ", ".join(sorted(expected)) or "the server"
+        return error(f"{rdtype} {target.hostname} answers {', '.join(proxied)}, a proxy's address "
+                     f"(the record is proxied): mail never reaches {server}",
+                     shown, code="host.proxied")
     if not expected:
         return error(f"{rdtype} {target.hostname} points at {shown}, but the server has no such address",
-                     shown)
+                     shown, code=f"host.{family}-unexpected")
     return error(f"{rdtype} {target.hostname} points at {shown}, server has {', '.join(sorted(expected))}",
-                 shown)
+                 shown, code=f"host.{family}-wrong")
+
+
+def _in_networks(address: str, networks: Sequence[str]) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip in net for net in map(ipaddress.ip_network, networks) if net.version == ip.version)
 
 
 async def mx(dns_client: DnsClient, target: ServerTarget, domain: MailDomain) -> Outcome:
+    """MX exists, names a host (not an address, not an alias) and that host is the server's."""
     records = await dns_client.rdatas(domain.name, "MX")
     hosts = sorted({r.exchange.to_text(omit_final_dot=True).lower() for r in records})
+    shown = ", ".join(hosts)
     if not hosts:
-        return error(f"MX {domain.name}: no MX record")
+        return error(f"MX {domain.name}: no MX record", code="mx.missing")
+    literals = [h for h in hosts if _IPV4_LITERAL.match(h)]
+    if literals:
+        return error(f"MX {domain.name} names an IP address ({', '.join(literals)}); an MX must name a host",
+                     shown, code="mx.ip")
+    for host in hosts:
+        aliases = await dns_client.rdatas(host, "CNAME")
+        if aliases:
+            alias = aliases[0].target.to_text(omit_final_dot=True)
+            return error(f"MX {domain.name} points at {host}, an alias (CNAME to {alias}); "
+                         "an MX must name the host itself",
+                         shown, code="mx.cname")
     if target.hostname in hosts:
-        return ok(f"MX {domain.name}: {', '.join(hosts)}", ", ".join(hosts))
-    return error(f"MX {domain.name} points at {', '.join(hosts)}, not {target.hostname}", ", ".join(hosts))
+        return ok(f"MX {domain.name}: {shown}", shown)
+    return error(f"MX {domain.name} points at {shown}, not {target.hostname}", shown, code="mx.wrong-host")
 
 
-def _spf_record(texts: list[str]) -> list[str]:
+def spf_records(texts: list[str]) -> list[str]:
     return [t for t in texts if t.lower() == "v=spf1" or t.lower().startswith("v=spf1 ")]
 
 
@@ -71,31 +113,62 @@ def evaluate_spf(record: str, target: ServerTarget) -> Outcome:
             try:
                 net = ipaddress.ip_network(arg, strict=False)
             except ValueError:
-                return error(f"SPF: invalid network in {term!r}", record)
+                return error(f"SPF: invalid network in {term!r}", record, code="spf.invalid")
             if any(ipaddress.ip_address(a) in net for a in target.addresses if
                    ipaddress.ip_address(a).version == net.version):
                 authorised = authorised or term
         elif name in ("include", "redirect") or mech.lower().startswith("redirect="):
             indirect = True
     if final == "+":
-        return error("SPF ends in +all: anyone may send as this domain", record)
+        return error("SPF ends in +all: anyone may send as this domain", record, code="spf.plus-all")
     if authorised is None:
         if indirect:
-            return warning("SPF authorises the server only through include/redirect (not followed)", record)
-        return error(f"SPF does not authorise {target.hostname} ({', '.join(target.addresses)})", record)
+            return warning("SPF authorises the server only through include/redirect (not followed)", record,
+                           code="spf.indirect")
+        return error(f"SPF does not authorise {target.hostname} ({', '.join(target.addresses)})", record,
+                     code="spf.not-authorised")
     if final is None and "redirect=" not in record.lower():
-        return warning(f"SPF has no final 'all' (authorised by {authorised})", record)
+        return warning(f"SPF has no final 'all' (authorised by {authorised})", record, code="spf.no-all")
     if final == "?":
-        return warning("SPF ends in ?all (neutral): receivers learn nothing", record)
+        return warning("SPF ends in ?all (neutral): receivers learn nothing", record, code="spf.neutral-all")
     return ok(f"SPF authorises the server ({authorised}), ends {final}all", record)
 
 
+async def spf_lookups(dns_client: DnsClient, record: str, _seen: frozenset[str] = frozenset()) -> int:
+    """DNS-querying terms of an SPF record, counting those of every include/redirect it follows
+    (RFC 7208 4.6.4). A loop or a missing included record counts as over the limit."""
+    count = 0
+    for term in record.split()[1:]:
+        mech = term.lstrip("+-~?")
+        name, _, arg = mech.partition("=" if mech.lower().startswith("redirect=") else ":")
+        name = name.lower().split("/")[0]
+        if name not in ("include", "a", "mx", "ptr", "exists", "redirect"):
+            continue
+        count += 1
+        if name in ("include", "redirect") and arg:
+            child = arg.lower().rstrip(".")
+            if child in _seen:
+                return SPF_LOOKUP_LIMIT + 1
+            included = spf_records(await dns_client.texts(child))
+            if len(included) != 1:
+                return SPF_LOOKUP_LIMIT + 1
+            count += await spf_lookups(dns_client, included[0], _seen | {child})
+        if count > SPF_LOOKUP_LIMIT:
+            break
+    return count
+
+
 async def spf(dns_client: DnsClient, target: ServerTarget, domain: MailDomain) -> Outcome:
-    records = _spf_record(await dns_client.texts(domain.name))
+    records = spf_records(await dns_client.texts(domain.name))
     if not records:
-        return error(f"SPF {domain.name}: no v=spf1 record")
+        return error(f"SPF {domain.name}: no v=spf1 record", code="spf.missing")
     if len(records) > 1:
-        return error(f"SPF {domain.name}: {len(records)} v=spf1 records (a permanent error for receivers)")
+        return error(f"SPF {domain.name}: {len(records)} v=spf1 records (a permanent error for receivers)",
+                     code="spf.multiple")
+    lookups = await spf_lookups(dns_client, records[0])
+    if lookups > SPF_LOOKUP_LIMIT:
+        return error(f"SPF {domain.name}: more than {SPF_LOOKUP_LIMIT} DNS lookups (counting includes), "
+                     "a permanent error for receivers", records[0], code="spf.too-many-lookups")
     return evaluate_spf(records[0], target)
 
 
@@ -113,32 +186,64 @@ async def dkim(dns_client: DnsClient, target: ServerTarget, domain: MailDomain) 
     name = f"{domain.dkim_selector}._domainkey.{domain.name}"
     records = [t for t in await dns_client.texts(name) if "p=" in t]
     if not records:
-        return error(f"DKIM {name}: no record")
+        return error(f"DKIM {name}: no record", code="dkim.missing")
     if len(records) > 1:
-        return error(f"DKIM {name}: {len(records)} key records")
+        return error(f"DKIM {name}: {len(records)} key records", code="dkim.multiple")
     published = "".join(tags(records[0]).get("p", "").split())
     if not published:
-        return error(f"DKIM {name}: key revoked (empty p=)")
+        return error(f"DKIM {name}: key revoked (empty p=)", code="dkim.revoked")
     if domain.dkim_public_key is None:
-        return warning(f"DKIM {name}: published, but the server's key is not known to compare")
+        return warning(f"DKIM {name}: published, but the server's key is not known to compare",
+                       code="dkim.key-unknown")
     if published != domain.dkim_public_key:
-        return error(f"DKIM {name}: record does not match the server's key")
+        return error(f"DKIM {name}: record does not match the server's key", code="dkim.mismatch")
     return ok(f"DKIM {name}: record matches the server's key")
+
+
+def _dmarc_records(texts: list[str]) -> list[str]:
+    return [t for t in texts if t.replace(" ", "").upper().startswith("V=DMARC1")]
 
 
 async def dmarc(dns_client: DnsClient, target: ServerTarget, domain: MailDomain) -> Outcome:
     name = f"_dmarc.{domain.name}"
-    records = [t for t in await dns_client.texts(name) if t.replace(" ", "").upper().startswith("V=DMARC1")]
+    records = _dmarc_records(await dns_client.texts(name))
     if not records:
-        return error(f"DMARC {name}: no v=DMARC1 record")
+        return error(f"DMARC {name}: no v=DMARC1 record", code="dmarc.missing")
     if len(records) > 1:
-        return error(f"DMARC {name}: {len(records)} records (receivers ignore them all)")
+        return error(f"DMARC {name}: {len(records)} records (receivers ignore them all)",
+                     code="dmarc.multiple")
     policy = tags(records[0]).get("p", "").lower()
     if policy in ("reject", "quarantine"):
         return ok(f"DMARC p={policy}", policy)
     if policy == "none":
-        return warning("DMARC p=none: monitoring only, spoofed mail is still delivered", policy)
-    return error(f"DMARC {name}: missing or invalid p= ({policy!r})", policy or None)
+        return warning("DMARC p=none: monitoring only, spoofed mail is still delivered", policy,
+                       code="dmarc.policy-none")
+    return error(f"DMARC {name}: missing or invalid p= ({policy!r})", policy or None, code="dmarc.invalid")
+
+
+async def dmarc_reports(dns_client: DnsClient, domain: MailDomain) -> Outcome:
+    """Report addresses (rua/ruf) in another domain are authorised there (RFC 7489 7.1):
+    `<domain>._report._dmarc.<report domain>` TXT "v=DMARC1"."""
+    records = _dmarc_records(await dns_client.texts(f"_dmarc.{domain.name}"))
+    if len(records) != 1:
+        return ok("DMARC report addresses: no single DMARC record to read")
+    found = tags(records[0])
+    uris = [u.strip() for key in ("rua", "ruf") for u in found.get(key, "").split(",") if u.strip()]
+    report_domains = sorted({u.partition("@")[2].partition("!")[0].lower().rstrip(".")
+                             for u in uris if u.lower().startswith("mailto:") and "@" in u})
+    outside = [d for d in report_domains if d and d != domain.name and not d.endswith("." + domain.name)]
+    missing = []
+    for report_domain in outside:
+        name = f"{domain.name}._report._dmarc.{report_domain}"
+        if not _dmarc_records(await dns_client.texts(name)):
+            missing.append(name)
+    if missing:
+        return warning(f"DMARC reports go to {', '.join(outside)}, which does not authorise them "
+                       f"(no v=DMARC1 at {', '.join(missing)}): receivers send no reports",
+                       ", ".join(missing), code="dmarc.report-unauthorized")
+    if outside:
+        return ok(f"DMARC reports to {', '.join(outside)}: authorised")
+    return ok("DMARC reports stay in the domain" if report_domains else "DMARC: no report addresses")
 
 
 PolicyFetcher = Callable[[str], Awaitable[tuple[int, str]]]
@@ -159,32 +264,56 @@ async def mta_sts(dns_client: DnsClient, target: ServerTarget, domain: MailDomai
            if t.replace(" ", "").startswith("v=STSv1")]
     if not txt:
         missing = f"MTA-STS {domain.name}: no _mta-sts TXT record"
-        return warning(missing) if required else ok(missing + " (not required)")
+        return warning(missing, code="mta-sts.missing") if required else ok(missing + " (not required)")
     if len(txt) > 1:
-        return error(f"MTA-STS {domain.name}: {len(txt)} _mta-sts records")
+        return error(f"MTA-STS {domain.name}: {len(txt)} _mta-sts records", code="mta-sts.multiple")
+    if not re.fullmatch(r"[A-Za-z0-9]{1,32}", tags(txt[0]).get("id", "")):
+        return error(f"MTA-STS {domain.name}: the _mta-sts record has no valid id= (1-32 letters or digits)",
+                     txt[0], code="mta-sts.invalid-record")
     policy_host = f"mta-sts.{domain.name}"
     try:
         status, body = await fetch_policy(policy_host)
     except DnsUnavailable:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to fetch is the finding
-        return error(f"MTA-STS {domain.name}: policy not reachable at https://{policy_host}: {exc}")
+        return error(f"MTA-STS {domain.name}: policy not reachable at https://{policy_host}: {exc}",
+                     code="mta-sts.policy-unreachable")
     if status != 200:
-        return error(f"MTA-STS {domain.name}: policy request answered HTTP {status}")
+        return error(f"MTA-STS {domain.name}: policy request answered HTTP {status}",
+                     code="mta-sts.policy-unreachable")
     fields: dict[str, list[str]] = {}
     for line in body.splitlines():
         key, sep, value = line.partition(":")
         if sep:
             fields.setdefault(key.strip().lower(), []).append(value.strip())
     if fields.get("version") != ["STSv1"]:
-        return error(f"MTA-STS {domain.name}: policy has no 'version: STSv1'")
+        return error(f"MTA-STS {domain.name}: policy has no 'version: STSv1'", code="mta-sts.policy-invalid")
     mode = (fields.get("mode") or [""])[0].lower()
     patterns = fields.get("mx", [])
     if not any(mx_pattern_matches(p, target.hostname) for p in patterns):
-        return error(f"MTA-STS {domain.name}: mx list {patterns} does not cover {target.hostname}", mode)
+        return error(f"MTA-STS {domain.name}: mx list {patterns} does not cover {target.hostname}", mode,
+                     code="mta-sts.mx-mismatch")
     if mode != "enforce":
-        return warning(f"MTA-STS {domain.name}: mode {mode or 'missing'}, not enforce", mode or None)
+        return warning(f"MTA-STS {domain.name}: mode {mode or 'missing'}, not enforce", mode or None,
+                       code="mta-sts.not-enforced")
     return ok(f"MTA-STS {domain.name}: enforce, mx covers {target.hostname}", mode)
+
+
+async def tls_rpt(dns_client: DnsClient, domain: MailDomain) -> Outcome:
+    """`_smtp._tls` TXT (RFC 8460): one v=TLSRPTv1 record with a mailto: or https: rua."""
+    name = f"_smtp._tls.{domain.name}"
+    records = [t for t in await dns_client.texts(name) if t.replace(" ", "").startswith("v=TLSRPTv1")]
+    if not records:
+        return warning(f"TLS-RPT {name}: no v=TLSRPTv1 record (no reports of failed TLS deliveries)",
+                       code="tls-rpt.missing")
+    if len(records) > 1:
+        return error(f"TLS-RPT {name}: {len(records)} records (senders ignore them all)",
+                     code="tls-rpt.multiple")
+    rua = [u.strip() for u in tags(records[0]).get("rua", "").split(",") if u.strip()]
+    if not rua or not all(u.startswith(("mailto:", "https:")) for u in rua):
+        return error(f"TLS-RPT {name}: rua= must list mailto: or https: addresses", records[0],
+                     code="tls-rpt.invalid")
+    return ok(f"TLS-RPT {name}: reports to {', '.join(rua)}", records[0])
 
 
 async def tlsa(dns_client: DnsClient, target: ServerTarget, leaf_der: bytes | None,
@@ -212,22 +341,24 @@ async def ptr(dns_client: DnsClient, target: ServerTarget, address: str) -> Outc
     records = await dns_client.rdatas(rev, "PTR")
     names = sorted({r.target.to_text(omit_final_dot=True).lower() for r in records})
     if not names:
-        return error(f"PTR {address}: no reverse DNS (expected {target.hostname})")
+        return error(f"PTR {address}: no reverse DNS (expected {target.hostname})", code="ptr.missing")
     if target.hostname not in names:
-        return error(f"PTR {address} is {', '.join(names)}, expected {target.hostname}", ", ".join(names))
+        return error(f"PTR {address} is {', '.join(names)}, expected {target.hostname}", ", ".join(names),
+                     code="ptr.wrong")
     rdtype = "A" if ipaddress.ip_address(address).version == 4 else "AAAA"
     forward = {str(ipaddress.ip_address(a)) for a in await dns_client.addresses(target.hostname, rdtype)}
     if address not in forward:
         return error(f"PTR {address} -> {target.hostname}, but {target.hostname} {rdtype} does not lead back",
-                     target.hostname)
+                     target.hostname, code="ptr.no-fcrdns")
     return ok(f"PTR {address} -> {target.hostname} -> {address}", target.hostname)
 
 
 async def soa_serials(dns_client: DnsClient, zone: str, dns_port: int = 53) -> Outcome:
-    """Every authoritative server of the zone gives the same SOA serial."""
+    """Every authoritative server of the zone gives the same SOA serial; laggards and servers that
+    do not answer authoritatively (lame) are named."""
     ns_names = sorted({r.target.to_text(omit_final_dot=True) for r in await dns_client.rdatas(zone, "NS")})
     if not ns_names:
-        return error(f"SOA {zone}: no NS records")
+        return error(f"SOA {zone}: no NS records", code="delegation.no-ns")
     serials: dict[str, int] = {}
     silent: list[str] = []
     for ns in ns_names:
@@ -242,11 +373,42 @@ async def soa_serials(dns_client: DnsClient, zone: str, dns_port: int = 53) -> O
     distinct = sorted(set(serials.values()))
     shown = ", ".join(f"{k}={v}" for k, v in sorted(serials.items()))
     if len(distinct) > 1:
-        return error(f"SOA {zone}: serials differ: {shown}", max(distinct))
+        newest = distinct[-1]
+        behind = ", ".join(k for k, v in sorted(serials.items()) if v != newest)
+        return error(f"SOA {zone}: serials differ: {shown}; {behind} lag behind serial {newest}", newest,
+                     code="delegation.lagging")
     if silent:
         detail = f"SOA {zone}: {len(silent)} authoritative server(s) did not answer: {'; '.join(silent)}"
-        return warning(detail, distinct[0] if distinct else None) if serials else error(detail)
+        if serials:
+            return warning(detail, distinct[0], code="delegation.lame")
+        return error(detail, code="delegation.lame")
     return ok(f"SOA {zone}: serial {distinct[0]} on all {len(serials)} authoritative servers", distinct[0])
+
+
+async def ns_delegation(dns_client: DnsClient, zone: str, dns_port: int = 53) -> Outcome:
+    """The NS set the parent zone delegates with equals the zone's own NS set."""
+    in_zone = sorted({r.target.to_text(omit_final_dot=True).lower()
+                      for r in await dns_client.rdatas(zone, "NS")})
+    if not in_zone:
+        return error(f"NS {zone}: the zone lists no name servers", code="delegation.no-ns")
+    parent_name = zone.partition(".")[2]
+    try:
+        parent = await dns_client.zone_of(parent_name)
+        parent_servers = [a for ns in await dns_client.rdatas(parent, "NS")
+                          for a in await dns_client.addresses(ns.target.to_text(), "A")]
+        if not parent_servers:
+            raise DnsUnavailable(f"the parent zone {parent} has no name server with an address")
+        at_parent = await dns_client.delegation_at(zone, parent_servers[0], dns_port)
+    except DnsUnavailable as exc:
+        return unknown(f"NS {zone}: the parent zone's servers cannot be asked ({exc})",
+                       code="delegation.parent-unknown")
+    if not at_parent:
+        return error(f"NS {zone}: the parent zone {parent} ({parent_servers[0]}) does not delegate it",
+                     code="delegation.parent-mismatch")
+    if at_parent != in_zone:
+        return error(f"NS {zone}: the parent {parent} delegates to {', '.join(at_parent)}, the zone lists "
+                     f"{', '.join(in_zone)}", ", ".join(at_parent), code="delegation.parent-mismatch")
+    return ok(f"NS {zone}: parent {parent} and zone agree ({', '.join(in_zone)})", ", ".join(in_zone))
 
 
 async def dnsbl_listing(dns_client: DnsClient, subject: str, dnsbl: DnsblList) -> Outcome:

@@ -79,24 +79,44 @@ class DnsClient:
             labels = labels.parent()
         raise DnsUnavailable(f"no zone found above {name}")
 
-    async def soa_serial_at(self, zone: str, server: str, port: int = 53) -> int:
-        """Ask one authoritative server directly (no recursion) for the zone's SOA serial."""
-        query = dns.message.make_query(zone, "SOA")
-        query.flags &= ~dns.flags.RD
+    async def ask(self, name: str, rdtype: str, server: str, port: int = 53,
+                  recursion: bool = False) -> dns.message.Message:
+        """One query straight to one server (an authoritative one: recursion off; a resolver of a
+        propagation panel: on); errors name the server. NXDOMAIN is an answer, not an error."""
+        query = dns.message.make_query(name, rdtype)
+        if not recursion:
+            query.flags &= ~dns.flags.RD
         async with self._semaphore:
             try:
                 response = await dns.asyncquery.udp(query, server, timeout=self._timeout, port=port)
             except dns.exception.Timeout:
                 raise DnsUnavailable(
-                    f"SOA {zone} at {server}: no answer within {self._timeout:g} s") from None
-            except OSError as exc:
-                raise DnsUnavailable(f"SOA {zone} at {server}: {exc}") from None
-        if response.rcode() != dns.rcode.NOERROR:
-            raise DnsUnavailable(f"SOA {zone} at {server}: {dns.rcode.to_text(response.rcode())}")
-        for rrset in response.answer:
-            if rrset.rdtype == dns.rdatatype.SOA:
-                return int(rrset[0].serial)
-        raise DnsUnavailable(f"SOA {zone} at {server}: not authoritative (no SOA in the answer)")
+                    f"{rdtype} {name} at {server}: no answer within {self._timeout:g} s") from None
+            except (OSError, dns.exception.DNSException) as exc:
+                raise DnsUnavailable(f"{rdtype} {name} at {server}: {exc}") from None
+        if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            raise DnsUnavailable(f"{rdtype} {name} at {server}: {dns.rcode.to_text(response.rcode())}")
+        return response
+
+    async def soa_serial_at(self, zone: str, server: str, port: int = 53) -> int:
+        """Ask one authoritative server directly (no recursion) for the zone's SOA serial."""
+        response = await self.ask(zone, "SOA", server, port)
+        if response.flags & dns.flags.AA:
+            for rrset in response.answer:
+                if rrset.rdtype == dns.rdatatype.SOA:
+                    return int(rrset[0].serial)
+        raise DnsUnavailable(f"SOA {zone} at {server}: not authoritative (lame)")
+
+    async def delegation_at(self, zone: str, server: str, port: int = 53) -> list[str]:
+        """The NS names a parent's server gives for ``zone``: its referral, or its own answer
+        when the same server is authoritative for parent and child."""
+        response = await self.ask(zone, "NS", server, port)
+        owner = dns.name.from_text(zone)
+        for section in (response.answer, response.authority):
+            for rrset in section:
+                if rrset.rdtype == dns.rdatatype.NS and rrset.name == owner:
+                    return sorted({r.target.to_text(omit_final_dot=True).lower() for r in rrset})
+        return []
 
 
 def _first_error(exc: dns.resolver.NoNameservers) -> str:

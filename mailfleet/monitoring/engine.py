@@ -9,6 +9,7 @@ Storage-agnostic: the sweep returns results; `store.record_results` turns them i
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,6 +26,16 @@ from .targets import MailDomain, ServerTarget
 from .tlsinfo import certificate_outcome, client_contexts
 
 MTA_STS_PATH = "/.well-known/mta-sts.txt"
+
+
+async def fetch_mta_sts_policy(dns_client: DnsClient, host: str, context: ssl.SSLContext, timeout: float,
+                               slots: asyncio.Semaphore) -> tuple[int, str]:
+    """(HTTP status, body) of https://<host>/.well-known/mta-sts.txt, at the address DNS gives."""
+    addresses = await dns_client.addresses(host, "A") or await dns_client.addresses(host, "AAAA")
+    if not addresses:
+        raise LookupError(f"{host} has no address")
+    async with slots:
+        return await https_get(addresses[0], host, MTA_STS_PATH, context, timeout)
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ class _Sweep:
         self.dns = DnsClient(cfg.resolver, cfg.resolver_port, cfg.dns_timeout, self.slots)
         self._zones: dict[str, asyncio.Task[str]] = {}
         self._soa: dict[str, asyncio.Task[Outcome]] = {}
+        self._delegation: dict[str, asyncio.Task[Outcome]] = {}
 
     async def guard(self, server: str, key: str, work: Awaitable[Outcome]) -> CheckResult:
         try:
@@ -101,6 +113,8 @@ class _Sweep:
                 add(f"spf:{d.name}", dnschecks.spf(dns_client, t, d))
                 add(f"dkim:{d.name}", dnschecks.dkim(dns_client, t, d))
                 add(f"dmarc:{d.name}", dnschecks.dmarc(dns_client, t, d))
+                add(f"dns:dmarc-reports:{d.name}", dnschecks.dmarc_reports(dns_client, d))
+                add(f"dns:tls-rpt:{d.name}", dnschecks.tls_rpt(dns_client, d))
         if "mta_sts" in checks:
             for d in t.domains:
                 add(f"mta_sts:{d.name}", dnschecks.mta_sts(dns_client, t, d, self._fetch_policy,
@@ -110,7 +124,9 @@ class _Sweep:
                 add(f"ptr:{addr}", dnschecks.ptr(dns_client, t, addr))
         if "soa" in checks:
             for d in t.domains:
-                jobs.append(self._soa_result(t.name, d))
+                jobs.append(self._zone_result(t.name, d, "soa", self._soa, dnschecks.soa_serials))
+                jobs.append(self._zone_result(t.name, d, "dns:delegation", self._delegation,
+                                              dnschecks.ns_delegation))
         if "dnsbl" in checks:
             for addr in t.addresses:
                 for lst in cfg.ip_lists:
@@ -131,21 +147,20 @@ class _Sweep:
             return await port_open(addr, port, self.cfg.connect_timeout)
 
     async def _fetch_policy(self, host: str) -> tuple[int, str]:
-        addresses = await self.dns.addresses(host, "A") or await self.dns.addresses(host, "AAAA")
-        if not addresses:
-            raise LookupError(f"{host} has no address")
-        async with self.slots:
-            return await https_get(addresses[0], host, MTA_STS_PATH, self.engine.verifying,
-                                   self.cfg.tls_timeout)
+        return await fetch_mta_sts_policy(self.dns, host, self.engine.verifying, self.cfg.tls_timeout,
+                                          self.slots)
 
-    async def _soa_result(self, server: str, domain: MailDomain) -> CheckResult:
-        """SOA serials are a property of the zone: checked once per sweep, reported per server."""
+    async def _zone_result(self, server: str, domain: MailDomain, prefix: str,
+                           memo: dict[str, asyncio.Task[Outcome]],
+                           check: Callable[[DnsClient, str], Awaitable[Outcome]]) -> CheckResult:
+        """Serials and delegation are properties of the zone: checked once per sweep, reported per
+        server."""
         try:
             zone = await self._memo(self._zones, domain.name, lambda: self.dns.zone_of(domain.name))
         except DnsUnavailable as exc:
-            return unknown(str(exc)).result(server, f"soa:{domain.name}", self.engine.clock())
-        return await self.guard(server, f"soa:{zone}",
-                                self._memo(self._soa, zone, lambda: dnschecks.soa_serials(self.dns, zone)))
+            return unknown(str(exc)).result(server, f"{prefix}:{domain.name}", self.engine.clock())
+        outcome = self._memo(memo, zone, lambda: check(self.dns, zone))
+        return await self.guard(server, f"{prefix}:{zone}", outcome)
 
     @staticmethod
     async def _memo(cache: dict[str, asyncio.Task], key: str, make: Callable[[], Awaitable]) -> object:

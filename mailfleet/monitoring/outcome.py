@@ -1,4 +1,7 @@
-"""`Outcome`: what a check function returns before the engine stamps server, key and time on it."""
+"""`Outcome`: what a check function returns before the engine stamps server, key and time on it.
+
+`code` names the finding (``spf.multiple``, ``mx.cname``) when the check failed in a way the DNS
+doctor explains and tells how to fix; the sweep keeps its own check keys and ignores it."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ class Outcome:
     value: JsonScalar = None
     detail: str = ""
     link: str | None = None
+    code: str | None = None
 
     def result(self, server: str, check: str, at: datetime) -> CheckResult:
         return CheckResult(server, check, self.status, self.value, self.detail, at, self.link)
@@ -23,13 +27,13 @@ def ok(detail: str = "", value: JsonScalar = None) -> Outcome:
     return Outcome(Status.OK, value, detail)
 
 
-def warning(detail: str, value: JsonScalar = None) -> Outcome:
-    return Outcome(Status.WARNING, value, detail)
+def warning(detail: str, value: JsonScalar = None, code: str | None = None) -> Outcome:
+    return Outcome(Status.WARNING, value, detail, code=code)
 
 
-def error(detail: str, value: JsonScalar = None) -> Outcome:
-    return Outcome(Status.ERROR, value, detail)
+def error(detail: str, value: JsonScalar = None, code: str | None = None) -> Outcome:
+    return Outcome(Status.ERROR, value, detail, code=code)
 
 
-def unknown(detail: str, value: JsonScalar = None) -> Outcome:
-    return Outcome(Status.UNKNOWN, value, detail)
+def unknown(detail: str, value: JsonScalar = None, code: str | None = None) -> Outcome:
+    return Outcome(Status.UNKNOWN, value, detail, code=code)

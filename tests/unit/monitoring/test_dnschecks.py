@@ -244,3 +244,66 @@ def test_mta_sts_policy_evaluation():
     assert check(dc.mta_sts(d, TARGET, DOMAIN, fetcher(other), True)).status is Status.ERROR
     assert check(dc.mta_sts(d, TARGET, DOMAIN, fetcher("", 404), True)).status is Status.ERROR
     assert check(dc.mta_sts(ScriptedDns({}), TARGET, DOMAIN, fetcher(good), True)).status is Status.WARNING
+
+
+def test_failures_carry_the_doctors_codes():
+    recs = healthy()
+    recs[("example.test", "MX")] = ["10 alias.example.test."]
+    recs[("alias.example.test", "CNAME")] = [f"{HOST}."]
+    assert check(dc.mx(ScriptedDns(recs), TARGET, DOMAIN)).code == "mx.cname"
+    recs[("example.test", "MX")] = ["10 192.0.2.10."]
+    assert check(dc.mx(ScriptedDns(recs), TARGET, DOMAIN)).code == "mx.ip"
+    del recs[("example.test", "MX")]
+    assert check(dc.mx(ScriptedDns(recs), TARGET, DOMAIN)).code == "mx.missing"
+    recs = healthy()
+    recs[("example.test", "TXT")] = ['"v=spf1 mx -all"', '"v=spf1 a -all"']
+    assert check(dc.spf(ScriptedDns(recs), TARGET, DOMAIN)).code == "spf.multiple"
+    assert dc.evaluate_spf("v=spf1 +all", TARGET).code == "spf.plus-all"
+
+
+def exists_terms(n: int) -> str:
+    return '"v=spf1 ' + " ".join(f"exists:x{i}.test" for i in range(n)) + ' ?all"'
+
+
+def test_spf_lookups_count_what_includes_include():
+    recs = healthy()
+    recs[("example.test", "TXT")] = ['"v=spf1 mx include:a.example.test -all"']
+    recs[("a.example.test", "TXT")] = ['"v=spf1 include:b.example.test a mx"']
+    recs[("b.example.test", "TXT")] = [exists_terms(5)]
+    d = ScriptedDns(recs)
+    assert check(dc.spf_lookups(d, "v=spf1 mx include:a.example.test -all")) == 10
+    assert check(dc.spf(d, TARGET, DOMAIN)).status is Status.OK
+    recs[("b.example.test", "TXT")] = [exists_terms(6)]
+    outcome = check(dc.spf(ScriptedDns(recs), TARGET, DOMAIN))
+    assert outcome.status is Status.ERROR and outcome.code == "spf.too-many-lookups"
+    recs[("b.example.test", "TXT")] = ['"v=spf1 include:a.example.test"']  # a loop
+    assert check(dc.spf(ScriptedDns(recs), TARGET, DOMAIN)).code == "spf.too-many-lookups"
+
+
+def test_dmarc_reports_elsewhere_need_that_domains_authorisation():
+    recs = healthy()
+    recs[("_dmarc.example.test", "TXT")] = ['"v=DMARC1; p=reject; rua=mailto:d@reports.example"']
+    outcome = check(dc.dmarc_reports(ScriptedDns(recs), DOMAIN))
+    assert outcome.code == "dmarc.report-unauthorized"
+    assert outcome.value == "example.test._report._dmarc.reports.example"
+    recs[("example.test._report._dmarc.reports.example", "TXT")] = ['"v=DMARC1"']
+    assert check(dc.dmarc_reports(ScriptedDns(recs), DOMAIN)).status is Status.OK
+    assert check(dc.dmarc_reports(ScriptedDns(healthy()), DOMAIN)).status is Status.OK  # same domain
+
+
+def test_tls_rpt_record():
+    recs = healthy()
+    assert check(dc.tls_rpt(ScriptedDns(recs), DOMAIN)).code == "tls-rpt.missing"
+    recs[("_smtp._tls.example.test", "TXT")] = ['"v=TLSRPTv1; rua=mailto:tls@example.test"']
+    assert check(dc.tls_rpt(ScriptedDns(recs), DOMAIN)).status is Status.OK
+    recs[("_smtp._tls.example.test", "TXT")] = ['"v=TLSRPTv1; rua=tls@example.test"']
+    assert check(dc.tls_rpt(ScriptedDns(recs), DOMAIN)).code == "tls-rpt.invalid"
+
+
+def test_a_proxied_mail_host_is_named():
+    recs = healthy()
+    recs[(HOST, "A")] = ["104.16.1.1"]
+    outcome = check(dc.host_addresses(ScriptedDns(recs), TARGET, "A"))
+    assert outcome.code == "host.proxied" and "104.16.1.1" in outcome.detail
+    recs[(HOST, "A")] = ["198.51.100.1"]
+    assert check(dc.host_addresses(ScriptedDns(recs), TARGET, "A")).code == "host.a-wrong"

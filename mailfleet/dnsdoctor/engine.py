@@ -1,0 +1,248 @@
+"""The DNS doctor: every DNS check of one mail domain, its findings in fixing order with the records
+to set and the DNS host's own steps, the propagation of its records, and its readiness.
+
+The checks are the monitoring package's (`mailfleet.monitoring.dnschecks`); the doctor runs them
+for one domain, reads their finding codes and adds what a person needs to act. The expected
+records are the ones mailfleet publishes (`mailfleet.dns.build_units`), so "the exact record to
+set" is never a second opinion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import dns.reversename
+
+from mailfleet.dns.mailrecords import build_units
+from mailfleet.dns.rdata import Record
+from mailfleet.monitoring import dnschecks
+from mailfleet.monitoring.dnsclient import DnsClient, DnsUnavailable
+from mailfleet.monitoring.engine import fetch_mta_sts_policy
+from mailfleet.monitoring.outcome import Outcome, unknown
+from mailfleet.monitoring.results import Status, utcnow
+from mailfleet.monitoring.targets import MailDomain, ServerTarget
+from mailfleet.monitoring.tlsinfo import client_contexts
+
+from .findings import CATALOGUE, SECTIONS, Finding
+from .guidance import DnsHost, detect_host, steps_for
+from .propagation import NameServer, RecordPropagation, propagation
+
+__all__ = ["Doctor", "DoctorConfig", "Readiness", "Report"]
+
+_SEVERITY = {Status.ERROR: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.OK: 3}
+
+
+class Readiness(StrEnum):
+    """A domain is ready only when no blocking finding is left and every server agrees."""
+
+    PROPAGATING = "propagating"  # right at the newest server, not yet everywhere
+    READY = "ready"
+    FAILING = "failing"  # a blocking finding (or a check that could not run)
+
+
+@dataclass(frozen=True)
+class DoctorConfig:
+    resolver: str  # the project's own recursive resolver: every lookup goes through it
+    port: int = 53  # of the authoritative servers
+    resolver_port: int = 53
+    timeout: float = 3.0
+    panel: tuple[str, ...] = ()  # resolvers whose caches are compared for propagation
+    managed: str | None = None  # rfc2136 | cloudflare: the site's DNS provider updates the zone
+    ca_file: str | None = None  # for the MTA-STS policy fetch
+    require_mta_sts: bool = True
+    proxy_networks: tuple[str, ...] = dnschecks.CLOUDFLARE_NETWORKS
+    record_defaults: Mapping[str, Any] = field(default_factory=dict)  # the dns role's domain defaults
+
+
+@dataclass(frozen=True)
+class Report:
+    domain: str
+    zone: str
+    host: DnsHost
+    checked_at: datetime
+    findings: tuple[Finding, ...]
+    checks: Mapping[str, Outcome]  # check key (``spf``, ``ptr:192.0.2.1``) -> its outcome
+    propagation: tuple[RecordPropagation, ...]
+    seconds: float
+
+    @property
+    def status(self) -> Readiness:
+        blocking = [f for f in self.findings if f.blocking]
+        if any(f.code != "delegation.lagging" for f in blocking):
+            return Readiness.FAILING
+        if blocking or not all(r.complete for r in self.propagation):
+            return Readiness.PROPAGATING
+        return Readiness.READY
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the domain is not ready, one line each (empty when ready)."""
+        lines = [f"{f.problem.title}: {f.detail}" for f in self.findings if f.blocking]
+        lines += [f"{r.name} {r.rtype}: {r.agreeing} of {len(r.answers)} servers agree"
+                  for r in self.propagation if not r.complete]
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain, "zone": self.zone, "dns_host": self.host.to_dict(),
+            "checked_at": self.checked_at.isoformat(), "status": self.status.value,
+            "seconds": round(self.seconds, 3), "reasons": self.reasons,
+            "findings": [f.to_dict() for f in self.findings],
+            "checks": {k: {"status": o.status.value, "detail": o.detail, "code": o.code}
+                       for k, o in sorted(self.checks.items())},
+            "propagation": [r.to_dict() for r in self.propagation],
+        }
+
+
+class Doctor:
+    def __init__(self, config: DoctorConfig, clock: Callable[[], datetime] = utcnow) -> None:
+        self.config = config
+        self.clock = clock
+        self._verifying = client_contexts(config.ca_file)[0]
+
+    def run(self, target: ServerTarget, domain: MailDomain) -> Report:
+        return asyncio.run(self.diagnose(target, domain))
+
+    def run_many(self, pairs: Sequence[tuple[ServerTarget, MailDomain]],
+                 concurrency: int = 64) -> list[Report]:
+        """Many domains in one loop, sharing one resolver client (and its cache)."""
+        async def all_of() -> list[Report]:
+            client = self._client(asyncio.Semaphore(concurrency))
+            return list(await asyncio.gather(*(self.diagnose(t, d, client) for t, d in pairs)))
+        return asyncio.run(all_of())
+
+    def _client(self, slots: asyncio.Semaphore | None = None) -> DnsClient:
+        cfg = self.config
+        return DnsClient(cfg.resolver, cfg.resolver_port, cfg.timeout, slots)
+
+    async def diagnose(self, target: ServerTarget, domain: MailDomain,
+                       client: DnsClient | None = None) -> Report:
+        cfg = self.config
+        client = client or self._client()
+        t0 = time.monotonic()
+        try:
+            zone = await client.zone_of(domain.name)
+        except DnsUnavailable as exc:
+            outcome = unknown(f"the zone holding {domain.name} cannot be found: {exc}")
+            host = detect_host([], cfg.managed)
+            steps = tuple(steps_for("check.unavailable", host, (), domain.name, ""))
+            finding = Finding("check.unavailable", Status.UNKNOWN, outcome.detail, guidance=steps)
+            return Report(domain.name, domain.name, host, self.clock(), (finding,),
+                          {"zone": outcome}, (), time.monotonic() - t0)
+        ns_names = sorted({r.target.to_text(omit_final_dot=True).lower()
+                           for r in await _or_empty(client.rdatas(zone, "NS"))})
+        host = detect_host(ns_names, cfg.managed)
+        expected = _expected_records(target, domain, cfg.record_defaults)
+
+        async def fetch(policy_host: str) -> tuple[int, str]:
+            return await fetch_mta_sts_policy(client, policy_host, self._verifying, cfg.timeout,
+                                              asyncio.Semaphore(4))
+
+        work: dict[str, Awaitable[Outcome]] = {
+            "delegation": dnschecks.ns_delegation(client, zone, cfg.port),
+            "soa": dnschecks.soa_serials(client, zone, cfg.port),
+            "mx": dnschecks.mx(client, target, domain),
+            "host:a": dnschecks.host_addresses(client, target, "A", cfg.proxy_networks),
+            "host:aaaa": dnschecks.host_addresses(client, target, "AAAA", cfg.proxy_networks),
+            **{f"ptr:{a}": dnschecks.ptr(client, target, a) for a in target.addresses},
+            "spf": dnschecks.spf(client, target, domain),
+            "dkim": dnschecks.dkim(client, target, domain),
+            "dmarc": dnschecks.dmarc(client, target, domain),
+            "dmarc:reports": dnschecks.dmarc_reports(client, domain),
+            "mta-sts": dnschecks.mta_sts(client, target, domain, fetch, cfg.require_mta_sts),
+            "tls-rpt": dnschecks.tls_rpt(client, domain),
+        }
+        outcomes = dict(zip(work, await asyncio.gather(*(_guard(w) for w in work.values())), strict=True))
+        findings = [self._finding(key, o, host, zone, expected, ns_names, target)
+                    for key, o in outcomes.items() if o.status is not Status.OK]
+        findings.sort(key=lambda f: (SECTIONS.index(f.problem.section), _SEVERITY[f.status], f.code))
+        prop = await self._propagation(client, zone, ns_names, expected)
+        return Report(domain.name, zone, host, self.clock(), tuple(findings), outcomes, tuple(prop),
+                      time.monotonic() - t0)
+
+    def _finding(self, key: str, outcome: Outcome, host: DnsHost, zone: str, expected: list[Record],
+                 ns_names: list[str], target: ServerTarget) -> Finding:
+        code = outcome.code if outcome.code in CATALOGUE else "check.unavailable"
+        records = _fix_records(code, key, outcome, expected, ns_names, zone, target)
+        steps = steps_for(code, host, records, zone, outcome.detail)
+        return Finding(code, outcome.status, outcome.detail, tuple(records), tuple(steps), outcome.value)
+
+    async def _propagation(self, client: DnsClient, zone: str, ns_names: list[str],
+                           expected: list[Record]) -> list[RecordPropagation]:
+        authoritative = [NameServer(ns, a, "authoritative") for ns in ns_names
+                         for a in await _or_empty(client.addresses(ns, "A"))]
+        serials = {}
+        for server in authoritative:
+            try:
+                serials[server.address] = await client.soa_serial_at(zone, server.address, self.config.port)
+            except DnsUnavailable:
+                continue
+        panel = [NameServer(f"resolver {a}", a, "resolver") for a in self.config.panel]
+        in_zone = [r for r in expected if r.name == zone or r.name.endswith("." + zone)]
+        return await propagation(client, in_zone, authoritative, serials, panel, self.config.port)
+
+
+async def _guard(work: Awaitable[Outcome]) -> Outcome:
+    try:
+        return await work
+    except DnsUnavailable as exc:
+        return unknown(str(exc))
+
+
+async def _or_empty(work: Awaitable[list[Any]]) -> list[Any]:
+    try:
+        return await work
+    except DnsUnavailable:
+        return []
+
+
+def _expected_records(target: ServerTarget, domain: MailDomain, defaults: Mapping[str, Any]) -> list[Record]:
+    """The records mailfleet publishes for this host and domain (the dns role's own builder)."""
+    spec = {"name": domain.name, "dkim_selector": domain.dkim_selector,
+            "dkim_public_key": domain.dkim_public_key, "publish": {"dkim": bool(domain.dkim_public_key)}}
+    units = build_units(host=target.hostname, ipv4=target.ipv4, ipv6=target.ipv6, domains=[spec],
+                        defaults=defaults)
+    return [r for unit in units for r in unit.records]
+
+
+# Which published records fix a finding: by code prefix, the (name, type) they live at.
+def _fix_records(code: str, key: str, outcome: Outcome, expected: list[Record], ns_names: list[str],
+                 zone: str, target: ServerTarget) -> list[Record]:
+    domain = next((r.name for r in expected if r.rtype == "MX"), zone)
+
+    def at(name: str, rtype: str, prefix: str = "") -> list[Record]:
+        return [r for r in expected if r.name == name and r.rtype == rtype and r.value.startswith(prefix)]
+
+    family = code.partition(".")[0]
+    if family == "mx":
+        return at(domain, "MX")
+    if code.startswith("host.aaaa"):
+        return at(target.hostname, "AAAA")
+    if family == "host":
+        return at(target.hostname, "A") + at(target.hostname, "AAAA")
+    if family == "ptr":
+        address = key.partition(":")[2]
+        name = dns.reversename.from_address(address).to_text(omit_final_dot=True)
+        return [Record(name, "PTR", f"{target.hostname}.")]
+    if family == "spf":
+        return at(domain, "TXT", "v=spf1")
+    if family == "dkim":
+        return [r for r in expected if r.rtype == "TXT" and "._domainkey." in r.name]
+    if code == "dmarc.report-unauthorized":
+        return [Record(name, "TXT", "v=DMARC1") for name in str(outcome.value or "").split(", ") if name]
+    if family == "dmarc":
+        return at(f"_dmarc.{domain}", "TXT")
+    if family == "mta-sts":
+        policy_host = f"mta-sts.{domain}"
+        return at(f"_mta-sts.{domain}", "TXT") + at(policy_host, "A") + at(policy_host, "AAAA")
+    if family == "tls-rpt":
+        return at(f"_smtp._tls.{domain}", "TXT")
+    if code == "delegation.parent-mismatch":
+        return [Record(zone, "NS", f"{ns}.") for ns in ns_names]
+    return []

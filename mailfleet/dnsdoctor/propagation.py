@@ -1,0 +1,110 @@
+"""Propagation of a domain's records: per record, what every authoritative server and every resolver
+of a panel answers, side by side, with TTLs.
+
+"Propagated" means every authoritative server serves what the newest one (highest SOA serial)
+serves, and every resolver of the panel has it too; a resolver still holding an old answer lets
+it go within that answer's TTL, so ``settles_in`` says how long to wait at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dns.rdatatype
+
+from mailfleet.dns.rdata import Record, canonical_from_rdata
+from mailfleet.monitoring.dnsclient import DnsClient, DnsUnavailable
+
+__all__ = ["NameServer", "RecordPropagation", "ServerAnswer", "propagation"]
+
+
+@dataclass(frozen=True)
+class NameServer:
+    label: str  # ns1.example.com, or "resolver 192.0.2.53"
+    address: str
+    role: str  # authoritative | resolver
+
+
+@dataclass(frozen=True)
+class ServerAnswer:
+    server: NameServer
+    values: tuple[str, ...]
+    ttl: int | None
+    error: str | None
+    agrees: bool  # same as the newest authoritative answer
+    expected: bool  # holds every value mailfleet publishes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"server": self.server.label, "address": self.server.address, "role": self.server.role,
+                "values": list(self.values), "ttl": self.ttl, "error": self.error,
+                "agrees": self.agrees, "expected": self.expected}
+
+
+@dataclass(frozen=True)
+class RecordPropagation:
+    name: str
+    rtype: str
+    expected: tuple[str, ...]
+    answers: tuple[ServerAnswer, ...]
+
+    @property
+    def agreeing(self) -> int:
+        return sum(a.agrees for a in self.answers)
+
+    @property
+    def complete(self) -> bool:
+        return all(a.agrees for a in self.answers)
+
+    @property
+    def settles_in(self) -> int | None:
+        """Seconds until every resolver has let go of an older answer (None: an authoritative
+        server lags or failed, which no TTL bounds)."""
+        behind = [a for a in self.answers if not a.agrees]
+        if any(a.server.role == "authoritative" or a.ttl is None for a in behind):
+            return None if behind else 0
+        return max((a.ttl or 0 for a in behind), default=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.rtype, "expected": list(self.expected),
+                "agreeing": self.agreeing, "total": len(self.answers), "complete": self.complete,
+                "settles_in": self.settles_in, "answers": [a.to_dict() for a in self.answers]}
+
+
+async def _answer(client: DnsClient, server: NameServer, name: str, rtype: str,
+                  port: int) -> tuple[tuple[str, ...], int | None, str | None]:
+    try:
+        resolver = server.role == "resolver"
+        response = await client.ask(name, rtype, server.address, 53 if resolver else port, recursion=resolver)
+    except DnsUnavailable as exc:
+        return (), None, str(exc)
+    qtype = dns.rdatatype.from_text(rtype)
+    for rrset in response.answer:
+        if rrset.rdtype == qtype and rrset.name.to_text(omit_final_dot=True).lower() == name:
+            return tuple(sorted(canonical_from_rdata(r) for r in rrset)), rrset.ttl, None
+    return (), None, None
+
+
+async def propagation(client: DnsClient, records: Sequence[Record], authoritative: Sequence[NameServer],
+                      serials: dict[str, int], resolvers: Sequence[NameServer] = (),
+                      port: int = 53) -> list[RecordPropagation]:
+    """Ask every server for every (name, type) of ``records``; ``serials`` (address -> SOA serial)
+    picks the newest authoritative server as the reference."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for record in records:
+        groups.setdefault((record.name, record.rtype), []).append(record.value)
+    servers = [*authoritative, *resolvers]
+    newest = max(authoritative, key=lambda s: serials.get(s.address, -1)) if authoritative else None
+    out = []
+    for (name, rtype), expected in sorted(groups.items()):
+        raw = await asyncio.gather(*(_answer(client, s, name, rtype, port) for s in servers))
+        reference = raw[servers.index(newest)][0] if newest is not None else tuple(sorted(expected))
+        answers = tuple(
+            ServerAnswer(server, values, ttl, err, err is None and values == reference,
+                         err is None and set(expected) <= set(values))
+            for server, (values, ttl, err) in zip(servers, raw, strict=True)
+        )
+        out.append(RecordPropagation(name, rtype, tuple(sorted(expected)), answers))
+    return out

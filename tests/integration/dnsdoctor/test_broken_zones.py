@@ -1,0 +1,219 @@
+"""The DNS doctor against the testbed's real BIND primary + secondary and Unbound (no host booted):
+mailfleet's own records make a domain ready; each setup broken on purpose is found with its code,
+the record to set and the steps; a secondary held back is named as lagging while the domain is
+propagating, and the domain becomes ready once it catches up; a lame name server is named."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import dns.message
+import dns.query
+import dns.tsigkeyring
+import dns.update
+import pytest
+
+from mailfleet.dns import build_units
+from mailfleet.dnsdoctor import Doctor, DoctorConfig, Readiness
+from mailfleet.monitoring import MailDomain, ServerTarget
+from mailfleet.monitoring.errors import MonitoringConfigError
+from mailfleet.monitoring.results import Status
+
+pytestmark = pytest.mark.testbed
+
+KEY = base64.b64encode(b"testbed-dkim-key-of-the-doctor-0123456789").decode()
+OTHER_KEY = base64.b64encode(b"a-key-mailu-does-not-sign-with-0123456789").decode()
+ZONE = "example.test"
+NO_MTA_STS = {"publish": {"mta_sts": False}}
+ALIAS_ZONE = "alias.test"
+
+
+def send_update(tb, zone: str, changes: list[tuple[str, str, str, str | None]]) -> None:
+    """RFC 2136 update signed with the testbed's key: ("replace"|"add"|"delete", name, type, value)."""
+    info = tb.dns
+    keyring = dns.tsigkeyring.from_text({info.tsig_name: info.tsig_secret})
+    msg = dns.update.UpdateMessage(zone, keyring=keyring, keyalgorithm=info.tsig_algorithm)
+    for op, name, rtype, value in changes:
+        if op == "delete":
+            msg.delete(name + ".", rtype)
+        else:
+            getattr(msg, op)(name + ".", 60, rtype, value)
+    assert dns.query.tcp(msg, info.primary, timeout=5).rcode() == 0
+
+
+def serial(server: str, zone: str) -> int | None:
+    answer = dns.query.udp(dns.message.make_query(zone, "SOA"), server, timeout=2)
+    return answer.answer[0][0].serial if answer.answer else None
+
+
+def wait_in_sync(tb, zone: str, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while serial(tb.dns.secondary, zone) != serial(tb.dns.primary, zone):
+        assert time.monotonic() < end, f"the secondary did not catch up on {zone}"
+        time.sleep(0.2)
+    time.sleep(1.1)  # the resolver keeps negative answers for 1 s
+
+
+def wire(value: str, rtype: str) -> str:
+    return '"' + value + '"' if rtype == "TXT" else value
+
+
+def publish(tb, host: str, address: str, domain: str, key: str = KEY, defaults=NO_MTA_STS) -> None:
+    """Publish exactly what mailfleet publishes for the host and domain (and the PTR)."""
+    units = build_units(host=host, ipv4=[address], domains=[{"name": domain, "dkim_public_key": key}],
+                        defaults=defaults)
+    records = [r for unit in units for r in unit.records if r.name.endswith(ZONE)]
+    names = sorted({(r.name, r.rtype) for r in records})
+    send_update(tb, ZONE, [("delete", n, t, None) for n, t in names]
+                + [("add", r.name, r.rtype, r.wire_text()) for r in records])
+
+
+@pytest.fixture(scope="module")
+def bed(testbed):
+    testbed.set_secondary_delay(0)
+    address = testbed.layout.host_address(198)  # in this instance's network; nothing connects there
+    reverse = ".".join(reversed(address.split("."))) + ".in-addr.arpa"
+    host = f"mail.dr.{ZONE}"
+    send_update(testbed, testbed._dns.reverse_zone(), [("replace", reverse, "PTR", f"{host}.")])
+    publish(testbed, host, address, f"ok.dr.{ZONE}")
+    wait_in_sync(testbed, ZONE)
+    testbed.add_zone(ALIAS_ZONE)
+    send_update(testbed, ALIAS_ZONE, [("replace", f"mx.{ALIAS_ZONE}", "CNAME", f"{host}.")])
+    wait_in_sync(testbed, ALIAS_ZONE)
+    yield testbed, host, address
+    testbed.set_secondary_delay(0)
+
+
+def doctor(tb, **kwargs) -> Doctor:
+    return Doctor(DoctorConfig(resolver=tb.dns.resolver, timeout=2.0, panel=(tb.dns.resolver,), **kwargs))
+
+
+def target(host: str, address: str, domain: str, key: str = KEY) -> tuple[ServerTarget, MailDomain]:
+    mail_domain = MailDomain(domain, dkim_public_key=key)
+    return ServerTarget("dr1", host, ipv4=(address,), domains=(mail_domain,)), mail_domain
+
+
+def test_mailfleets_own_records_make_the_domain_ready(bed):
+    tb, host, address = bed
+    report = doctor(tb, record_defaults=NO_MTA_STS).run(*target(host, address, f"ok.dr.{ZONE}"))
+    assert report.status is Readiness.READY, report.reasons
+    assert report.zone == ZONE
+    codes = {f.code for f in report.findings}
+    assert not any(f.blocking for f in report.findings), report.findings
+    assert "delegation.parent-unknown" in codes  # the testbed serves no parent of example.test
+    mx = next(r for r in report.propagation if r.rtype == "MX" and r.name == f"ok.dr.{ZONE}")
+    assert mx.complete and mx.agreeing == 3  # primary, secondary, the resolver
+    assert {a.server.label for a in mx.answers} >= {f"ns1.{ZONE}", f"ns2.{ZONE}"}
+    assert report.to_dict()["status"] == "ready"
+
+
+def replace(name: str, rtype: str, value: str) -> tuple[str, str, str, str]:
+    return ("replace", name, rtype, value)
+
+
+MANY_LOOKUPS = '"v=spf1 ' + " ".join(f"a:x{i}.example.test" for i in range(11)) + ' -all"'
+EXTERNAL_RUA = '"v=DMARC1; p=reject; rua=mailto:r@reports.test"'
+BROKEN = {
+    # name: (changes after mailfleet's records are published, expected code)
+    "nospf": (lambda d, h: [("delete", d, "TXT", None)], "spf.missing"),
+    "twospf": (lambda d, h: [("add", d, "TXT", '"v=spf1 include:other.test -all"')], "spf.multiple"),
+    "manyspf": (lambda d, h: [replace(d, "TXT", MANY_LOOKUPS)], "spf.too-many-lookups"),
+    "dkimdiff": (lambda d, h: [replace(f"dkim._domainkey.{d}", "TXT", f'"v=DKIM1; k=rsa; p={OTHER_KEY}"')],
+                 "dkim.mismatch"),
+    # BIND refuses an MX naming a CNAME of its own zone: the alias lives in another zone
+    "mxcname": (lambda d, h: [replace(d, "MX", f"10 mx.{ALIAS_ZONE}.")], "mx.cname"),
+    "mxip": (lambda d, h: [replace(d, "MX", "10 192.0.2.25.")], "mx.ip"),
+    "stsnopolicy": (lambda d, h: [replace(f"_mta-sts.{d}", "TXT", '"v=STSv1; id=20261201"'),
+                                  replace(f"mta-sts.{d}", "A", "127.0.0.9")], "mta-sts.policy-unreachable"),
+    "dmarcext": (lambda d, h: [replace(f"_dmarc.{d}", "TXT", EXTERNAL_RUA)],
+                 "dmarc.report-unauthorized"),
+}
+
+
+@pytest.mark.parametrize("label", sorted(BROKEN))
+def test_each_broken_setup_is_found_with_its_fix(bed, label):
+    tb, host, address = bed
+    domain = f"{label}.dr.{ZONE}"
+    publish(tb, host, address, domain)
+    change, code = BROKEN[label]
+    send_update(tb, ZONE, change(domain, host))
+    wait_in_sync(tb, ZONE)
+    # what the site publishes: MTA-STS only where the broken setup is about it
+    defaults = {} if code.startswith("mta-sts") else NO_MTA_STS
+    report = doctor(tb, record_defaults=defaults).run(*target(host, address, domain))
+    finding = next((f for f in report.findings if f.code == code), None)
+    assert finding is not None, [f.code for f in report.findings]
+    assert finding.guidance and finding.detail
+    if code != "dmarc.report-unauthorized":  # a warning: reports are lost, mail still flows
+        assert report.status is Readiness.FAILING
+        assert any(finding.problem.title in reason for reason in report.reasons)
+    # the record to set is the one mailfleet publishes (or the authorisation the other domain owes)
+    wanted = {"spf": (domain, "TXT", "v=spf1"), "dkim": (f"dkim._domainkey.{domain}", "TXT", "v=DKIM1"),
+              "mx": (domain, "MX", "10 "), "mta-sts": (f"_mta-sts.{domain}", "TXT", "v=STSv1"),
+              "dmarc": (f"{domain}._report._dmarc.reports.test", "TXT", "v=DMARC1")}[code.partition(".")[0]]
+    assert any((r.name, r.rtype) == wanted[:2] and r.value.startswith(wanted[2]) for r in finding.records)
+    assert any(wanted[0] in step or wanted[0].removesuffix("." + ZONE) in step for step in finding.guidance)
+
+
+def test_proxied_mail_host_is_found(bed):
+    tb, host, address = bed
+    domain = f"px.dr.{ZONE}"
+    proxied_host = f"mail-px.dr.{ZONE}"
+    publish(tb, proxied_host, address, domain)
+    send_update(tb, ZONE, [("replace", proxied_host, "A", "104.16.1.1")])  # a Cloudflare edge address
+    wait_in_sync(tb, ZONE)
+    report = doctor(tb, record_defaults=NO_MTA_STS).run(*target(proxied_host, address, domain))
+    finding = next(f for f in report.findings if f.code == "host.proxied")
+    assert finding.status is Status.ERROR and "104.16.1.1" in finding.detail
+    assert [r.value for r in finding.records] == [address]
+    assert report.status is Readiness.FAILING
+
+
+def test_lagging_secondary_is_named_until_it_catches_up(bed):
+    tb, host, address = bed
+    domain = f"lag.dr.{ZONE}"
+    publish(tb, host, address, domain)
+    wait_in_sync(tb, ZONE)
+    tb.set_secondary_delay(6)
+    send_update(tb, ZONE, [("replace", f"_dmarc.{domain}", "TXT", '"v=DMARC1; p=quarantine"')])
+    report = doctor(tb, record_defaults=NO_MTA_STS).run(*target(host, address, domain))
+    lagging = next(f for f in report.findings if f.code == "delegation.lagging")
+    assert f"ns2.{ZONE}/{tb.dns.secondary}" in lagging.detail.rpartition(";")[2]
+    assert report.status is Readiness.PROPAGATING
+    dmarc = next(r for r in report.propagation if r.name == f"_dmarc.{domain}")
+    behind = [a.server.label for a in dmarc.answers if not a.agrees]
+    assert behind == [f"ns2.{ZONE}"] and dmarc.settles_in is None
+    end = time.monotonic() + 30
+    while report.status is not Readiness.READY and time.monotonic() < end:
+        time.sleep(1)
+        report = doctor(tb, record_defaults=NO_MTA_STS).run(*target(host, address, domain))
+    assert report.status is Readiness.READY, report.reasons
+    tb.set_secondary_delay(0)
+
+
+def test_lame_name_server_is_named(bed):
+    tb, host, address = bed
+    zone = f"lame.{ZONE}"
+    tb.add_zone(zone)
+    # ns3 points at the resolver: it answers, but not authoritatively
+    send_update(tb, zone, [("add", f"ns3.{zone}", "A", tb.dns.resolver), ("add", zone, "NS", f"ns3.{zone}.")])
+    wait_in_sync(tb, zone)
+    publish_zone = [("replace", zone, "MX", f"10 {host}.")]
+    send_update(tb, zone, publish_zone)
+    wait_in_sync(tb, zone)
+    report = doctor(tb).run(*target(host, address, zone))
+    lame = next(f for f in report.findings if f.code == "delegation.lame")
+    assert f"ns3.{zone}/{tb.dns.resolver}" in lame.detail
+    assert report.status is Readiness.FAILING
+    assert report.checks["delegation"].status is Status.OK  # the parent and the zone agree
+
+
+@pytest.mark.parametrize("name", ["not a domain", "a" * 64 + ".example.test", "localhost", "1.2.3.4"])
+def test_bad_domain_names_are_refused_before_any_query(name):
+    with pytest.raises(MonitoringConfigError):
+        MailDomain(name)
+
+
+def test_international_names_are_checked_in_their_ascii_form():
+    assert MailDomain("bücher.example.test").name == "xn--bcher-kva.example.test"
