@@ -17,11 +17,17 @@ from webapp.models.types import UTCDateTime, utcnow
 class Role(StrEnum):
     ADMIN = "admin"
     MEMBER = "member"
-    # A member who may not spend: manages domains and mailboxes, never orders a server.
+    # A member who manages domains and mailboxes: never orders a server, and never takes one (or a
+    # domain) away, which would stop mail for everyone on it.
     MAILBOX_MANAGER = "mailbox_manager"
 
     @property
     def may_spend(self) -> bool:
+        return self is not Role.MAILBOX_MANAGER
+
+    @property
+    def may_remove(self) -> bool:
+        """Deprovision a server or remove a mail domain."""
         return self is not Role.MAILBOX_MANAGER
 
 

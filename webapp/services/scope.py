@@ -48,6 +48,18 @@ class Scope:
     def is_admin(self) -> bool:
         return self.user.is_admin
 
+    @property
+    def may_remove(self) -> bool:
+        """May deprovision servers and remove mail domains (not a mailbox manager)."""
+        return self.is_admin or self.user.role.may_remove
+
+    def require_may_remove(self) -> None:
+        if not self.may_remove:
+            raise Forbidden(
+                "your role manages domains and mailboxes; deprovisioning a server or removing a domain "
+                "takes a member or admin"
+            )
+
     def require_admin(self) -> None:
         if not self.is_admin:
             raise Forbidden("only administrators may do this")

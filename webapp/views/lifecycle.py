@@ -118,7 +118,10 @@ def confirm(slug: str, kind: str, object_id: int) -> Response | tuple[str, int]:
         raise NotFound("page not found")
     scope_ = Scope(current_user)
     tenant = scope_.tenant(slug)
-    return _page(scope_, tenant, kind, object_id, _target(scope_, tenant, kind, object_id))
+    target = _target(scope_, tenant, kind, object_id)
+    if kind in ("remove-domain", "deprovision"):
+        scope_.require_may_remove()  # not even the page: it would only end in a refusal
+    return _page(scope_, tenant, kind, object_id, target)
 
 
 @bp.route("/account/revoke-token", methods=["GET", "POST"])

@@ -78,6 +78,7 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
         "member_form": MemberForm(),
         "limits_form": LimitsForm(obj=tenant),
         "actions": list(ACTIONS.values()),
+        "may_remove": scope.may_remove,
     }
 
 
