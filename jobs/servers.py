@@ -9,7 +9,6 @@ servers no longer at the provider become "gone". Secrets never reach here: the c
 from __future__ import annotations
 
 import logging
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +19,8 @@ from webapp.extensions import db
 from webapp.integrations import hostwinds_client
 from webapp.models import Server, ServerStatus, Tenant
 from webapp.models.types import utcnow
+from webapp.services import health
+from webapp.services.provider import monthly_price
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,6 @@ def _location_names(client: Any) -> dict[str, str]:
     except Exception as exc:  # noqa: BLE001 - names are cosmetic; ids still shown
         log.warning("locations unavailable: %s", exc)
         return {}
-
-
-def _price(plan: dict[str, Any] | None) -> Decimal | None:
-    try:
-        return Decimal(str(plan["monthly"])) if plan and plan.get("monthly") not in (None, "") else None
-    except InvalidOperation:
-        return None
 
 
 def apply_inventory(
@@ -91,7 +85,7 @@ def apply_inventory(
             str(location_id), server.location or (str(location_id) if location_id else None)
         )
         server.plan = (plan or {}).get("name") or instance.get("product_name") or server.plan
-        server.monthly_price = _price(plan)
+        server.monthly_price = monthly_price(plan)
         server.provider_status = str(instance.get("status") or "")[:32] or None
         status = PROVIDER_STATUS.get(str(instance.get("status", "")).upper(), ServerStatus.BUILDING)
         if server.status != ServerStatus.DEPROVISIONING:  # its deprovision run decides what it becomes
@@ -107,5 +101,6 @@ def apply_inventory(
             server.status = ServerStatus.GONE
             server.refreshed_at = now
             counts["gone"] += 1
+            health.retire(server, f"{server.name} is no longer at the provider")
     db.session.commit()
     return counts

@@ -27,6 +27,7 @@ from .alerts import (
     Transition,
     acknowledge,
     evaluate,
+    retire,
     tick,
 )
 from .config import DEFAULT_PORTS, MonitoringConfig, validate_resolver
@@ -51,7 +52,7 @@ from .notify import (
     verify_signature,
 )
 from .results import CheckResult, Severity, Status
-from .store import HealthStore, InMemoryHealthStore, escalate_due, record_results
+from .store import HealthStore, InMemoryHealthStore, escalate_due, record_results, retire_server
 from .targets import MailDomain, ProbeCredentials, ServerTarget
 
 __all__ = [
@@ -101,6 +102,8 @@ __all__ = [
     "parse_facts",
     "query_name",
     "record_results",
+    "retire",
+    "retire_server",
     "sign",
     "tick",
     "validate_resolver",

@@ -8,6 +8,9 @@ notifications to send). No I/O, no clock: time comes from the result or the call
   escalated, resolved.
 - Escalation: a CRITICAL alert left unacknowledged for `escalate_after` goes to the escalation
   channel once.
+- Retirement: a server taken out of service (deprovisioned, gone from the provider) resolves its
+  active alerts with the reason on their timeline and forgets its counts; nobody is notified (the
+  person who removed the server knows, and there is nothing left to fix).
 """
 
 from __future__ import annotations
@@ -237,3 +240,15 @@ def acknowledge(state: CheckState, by: str, now: datetime, note: str = "") -> Tr
     alert = alert._with_event(AlertEvent(now, EventKind.ACKNOWLEDGED, note, by),
                               state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by)
     return Transition(replace(state, alert=alert))
+
+
+def retire(state: CheckState, now: datetime, reason: str) -> Transition:
+    """The check's server is out of service: its active alert (if any) resolves with ``reason``
+    on its timeline, and the counts start again should the name ever be checked again."""
+    if not reason:
+        raise AlertStateError("retiring a check needs the reason, for the alert's timeline")
+    resolved = None
+    if state.alert is not None:
+        resolved = state.alert._with_event(AlertEvent(now, EventKind.RESOLVED, reason),
+                                           state=AlertState.RESOLVED, resolved_at=now)
+    return Transition(replace(state, failures=0, passes=0, alert=None), (), resolved)

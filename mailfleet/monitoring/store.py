@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from .alerts import Alert, AlertPolicies, CheckState, Notification, Transition, evaluate, tick
+from .alerts import Alert, AlertPolicies, CheckState, Notification, Transition, evaluate, retire, tick
 from .results import CheckResult
 
 Key = tuple[str, str]  # (server, check)
@@ -68,3 +68,11 @@ def escalate_due(store: HealthStore, policies: AlertPolicies, now: datetime) -> 
     if changed:
         store.commit([], changed)
     return [n for t in changed for n in t.notifications]
+
+
+def retire_server(store: HealthStore, server: str, now: datetime, reason: str) -> list[Alert]:
+    """Resolve every active alert of ``server`` (deprovisioned, gone) with ``reason``; returns them."""
+    transitions = [retire(s, now, reason) for s in store.active_states() if s.server == server]
+    if transitions:
+        store.commit([], transitions)
+    return [t.resolved for t in transitions if t.resolved is not None]

@@ -59,15 +59,15 @@ def provision_server(
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
         return earlier
     # Who may order and within which limits first: a refusal never needs the provider.
-    price = quotas.check_order(scope, tenant, plan)
-    provider.offers().check(location, plan)
+    quotas.check_order(scope, tenant, plan)
+    offer = provider.offers().check(location, plan)
     taken = list(db.session.execute(select(Server.name)).scalars())
     server = Server(
         tenant_id=tenant.id,
         name=next_srvrname(tenant.slug, taken),
         location=location,
         plan=plan,
-        monthly_price=price,
+        monthly_price=offer.monthly,
         status=ServerStatus.REQUESTED,
         mail_hostname=mail_hostname,
     )

@@ -16,7 +16,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Select, func, select
 
-from mailfleet.monitoring import AlertState, AlertStateError, Status
+from mailfleet.monitoring import AlertState, AlertStateError, Status, retire_server
 from mailfleet.monitoring.results import utcnow
 from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.extensions import db
@@ -257,6 +257,12 @@ def acknowledge_alert(scope: Scope, alert_id: int, note: str = "") -> HealthAler
     except AlertStateError as exc:
         db.session.rollback()
         raise Conflict(str(exc)) from None
+
+
+def retire(server: Server, reason: str) -> int:
+    """A server taken out of service (deprovisioned, gone from the provider): its active alerts
+    resolve through the state machine with ``reason`` on their timeline. Returns how many."""
+    return len(retire_server(SqlHealthStore(), server.name, utcnow(), reason))
 
 
 def check_now(scope: Scope, server_id: int) -> str:

@@ -37,7 +37,7 @@ from webapp.models import (
     Tenant,
     User,
 )
-from webapp.services import runs
+from webapp.services import health, runs
 from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ def remove_domain(
     domain = scope.get(Domain, domain_id)
     if domain.tenant_id != tenant.id:
         raise NotFound(f"domain {domain_id} not found")
+    scope.require_may_remove()
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
         return earlier
     confirm(confirmation, domain.name, domain_losses(domain).lost)
@@ -167,6 +168,7 @@ def deprovision_server(
     server = scope.get(Server, server_id)
     if server.tenant_id != tenant.id:
         raise NotFound(f"server {server_id} not found")
+    scope.require_may_remove()
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
         return earlier
     confirm(confirmation, server.name, server_losses(server).lost)
@@ -319,20 +321,8 @@ def delete_tenant(scope: Scope, tenant: Tenant, confirmation: str | None) -> str
 
 # --- what a finished run means ------------------------------------------------------------------------
 def failure_of(run: Run, host: str | None = None) -> str:
-    """The first failed task and its message (on ``host`` if given), else the run's own reason."""
-    stmt = (
-        select(RunEvent)
-        .where(RunEvent.run_id == run.id, RunEvent.failed.is_(True))
-        .order_by(RunEvent.counter)
-    )
-    if host is not None:
-        stmt = stmt.where(RunEvent.host_name == host)
-    event = db.session.execute(stmt.limit(1)).scalar_one_or_none()
-    if event is None:
-        return (run.failure_reason or f"the run {run.status}")[:MAX_REASON]
-    result = (event.event_data or {}).get("res") or {}
-    message = result.get("msg") or result.get("stderr") or run.failure_reason or "failed"
-    return f"run {run.id}, {event.task}: {message}"[:MAX_REASON]
+    """The run's failure summary (on ``host`` if given), cut to what a status reason holds."""
+    return runs.failure_summary(run, host)[:MAX_REASON]
 
 
 def note_run_finished(run_id: int) -> None:
@@ -402,5 +392,6 @@ def _note_deprovision(run: Run) -> None:
     if run.status == RunStatus.SUCCESSFUL:
         server.status = ServerStatus.GONE
         server.public_ipv4 = server.public_ipv6 = server.private_ipv4 = None
+        health.retire(server, f"{server.name} was deprovisioned (run {run.id})")
     else:
         server.status = ServerStatus.ERROR

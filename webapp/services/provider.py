@@ -1,12 +1,16 @@
 """What the provider offers: its locations and plans with monthly prices, for the provisioning
-form and to check what a form or an API call asks for. Read from the Hostwinds client and kept
-for a few minutes (MAILFLEET_PROVIDER_CACHE_SECONDS): the lists change rarely, pages render often.
+form, to check what a form or an API call asks for, and the one price list every price the
+control plane reckons with comes from (the spending limit, a new server's monthly price). Read
+from the Hostwinds client and kept for a few minutes (MAILFLEET_PROVIDER_CACHE_SECONDS): the
+lists change rarely, pages render often.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from flask import current_app
 
@@ -18,11 +22,19 @@ from webapp.integrations import hostwinds_client
 _CACHE = "mailfleet_provider_offers"
 
 
+def monthly_price(plan: dict[str, Any] | None) -> Decimal | None:
+    """A price-list entry's monthly price (the API gives prices as strings), None if it has none."""
+    try:
+        return Decimal(str(plan["monthly"])) if plan and plan.get("monthly") not in (None, "") else None
+    except InvalidOperation:
+        return None
+
+
 @dataclass(frozen=True)
 class Plan:
     rid: str
     name: str
-    monthly: str | None
+    monthly: Decimal | None
 
     @property
     def label(self) -> str:
@@ -34,16 +46,22 @@ class Offers:
     locations: tuple[str, ...]
     plans: tuple[Plan, ...]
 
-    def check(self, location: str, plan: str) -> None:
-        """Refuse a location or plan the provider does not offer (plans by rid or exact name)."""
+    def plan(self, plan: str) -> Plan | None:
+        """The plan by rid or exact name, None if the provider does not offer it."""
+        return next((p for p in self.plans if plan in (p.rid, p.name)), None)
+
+    def check(self, location: str, plan: str) -> Plan:
+        """The plan ordered, refusing a location or plan the provider does not offer."""
         if location not in self.locations:
             raise InvalidInput(
                 f"unknown location {location!r}; the provider offers {', '.join(self.locations)}"
             )
-        if not any(plan in (p.rid, p.name) for p in self.plans):
+        found = self.plan(plan)
+        if found is None:
             raise InvalidInput(
                 f"unknown plan {plan!r}; the provider offers {', '.join(p.rid for p in self.plans)}"
             )
+        return found
 
 
 def offers() -> Offers:
@@ -56,7 +74,7 @@ def offers() -> Offers:
         client = hostwinds_client()
         locations = tuple(str(loc["name"]) for loc in client.locations() if loc.get("name"))
         plans = tuple(
-            Plan(str(p["rid"]), str(p.get("name") or p["rid"]), p.get("monthly") or None)
+            Plan(str(p["rid"]), str(p.get("name") or p["rid"]), monthly_price(p))
             for p in client.price_list()
             if p.get("rid") is not None
         )

@@ -4,40 +4,28 @@ a provisioning run is written or enqueued, so a refusal changes nothing."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from mailfleet.hostwinds import HostwindsError
-from mailfleet.secrets import SecretsError
-from webapp.errors import Forbidden, InvalidInput, UpstreamError
+from webapp.errors import Forbidden, InvalidInput
 from webapp.extensions import db
-from webapp.integrations import hostwinds_client
 from webapp.models import Server, ServerStatus, Tenant
+from webapp.services import provider
 from webapp.services.scope import Scope
 
 MAX_SPEND = Decimal("99999999.99")  # what the column holds
 
 
 def plan_price(plan: str) -> Decimal | None:
-    """The monthly price of a plan (id or name) in the provider's price list; None if not listed."""
-    try:
-        plans = hostwinds_client().price_list()
-    except (HostwindsError, SecretsError) as exc:
-        raise UpstreamError(f"could not read the provider's price list: {exc}") from None
-    for entry in plans:
-        if plan in (str(entry.get("rid")), entry.get("name")):
-            try:
-                return Decimal(str(entry["monthly"]))
-            except (KeyError, InvalidOperation):
-                return None
-    return None
+    """The monthly price of a plan (id or name) in the provider's offers; None if not listed."""
+    found = provider.offers().plan(plan)
+    return found.monthly if found is not None else None
 
 
-def check_order(scope: Scope, tenant: Tenant, plan: str | None) -> Decimal | None:
+def check_order(scope: Scope, tenant: Tenant, plan: str | None) -> None:
     """Refuse unless the principal may spend and the tenant stays within its limits with one more
-    server of ``plan`` (None: re-running an order already counted). Returns the plan's monthly
-    price when the spending limit needed it."""
+    server of ``plan`` (None: re-running an order already counted)."""
     if not scope.is_admin and not scope.user.role.may_spend:
         raise Forbidden("your role manages domains and mailboxes; ordering servers takes a member or admin")
     live = (Server.tenant_id == tenant.id, Server.status != ServerStatus.GONE)
@@ -50,7 +38,7 @@ def check_order(scope: Scope, tenant: Tenant, plan: str | None) -> Decimal | Non
                 "an administrator can raise the limit"
             )
     if tenant.max_monthly_spend is None:
-        return None
+        return
     price = plan_price(plan) if plan is not None else Decimal(0)
     if price is None:
         raise InvalidInput(f"plan {plan!r} is not in the provider's price list: no price to check the limit")
@@ -60,7 +48,6 @@ def check_order(scope: Scope, tenant: Tenant, plan: str | None) -> Decimal | Non
             f"tenant {tenant.slug} may spend at most {tenant.max_monthly_spend} a month; its servers cost "
             f"{Decimal(spent):.2f} and this plan {price:.2f} more; an administrator can raise the limit"
         )
-    return price
 
 
 def set_limits(

@@ -218,12 +218,15 @@ def _failure_message(event: RunEvent) -> str:
     return event.stdout.strip()[:MAX_FAILURE_MESSAGE]
 
 
-def first_failure(run: Run) -> Failure | None:
-    """The first failed task of a failed run (host, task, its message), else Ansible's own error
-    line (a syntax error or an undefined variable fails before any task); None otherwise."""
+def first_failure(run: Run, host: str | None = None) -> Failure | None:
+    """The first failed task of a failed run (host, task, its message; on ``host`` if given), else
+    Ansible's own error line (a syntax error or an undefined variable fails before any task); None
+    otherwise."""
     if run.status != RunStatus.FAILED:
         return None
     base = select(RunEvent).where(RunEvent.run_id == run.id).order_by(RunEvent.counter).limit(1)
+    if host is not None:
+        base = base.where(RunEvent.host_name == host)
     # The recap event is marked failed too; it is the summary, not the failure.
     task = db.session.execute(
         base.where(RunEvent.failed.is_(True), RunEvent.event != "playbook_on_stats")
@@ -234,3 +237,13 @@ def first_failure(run: Run) -> Failure | None:
     if error is not None:
         return Failure(None, None, error.stdout.strip()[:MAX_FAILURE_MESSAGE], error.counter)
     return None
+
+
+def failure_summary(run: Run, host: str | None = None) -> str:
+    """A finished run's failure in one line, for what shows it away from the run page (a domain's
+    status): the failure the run page shows at its top, else the run's own reason."""
+    failure = first_failure(run, host)
+    if failure is None:
+        return run.failure_reason or f"the run {run.status}"
+    task = f"{failure.task}: " if failure.task else ""
+    return f"run {run.id}, {task}{failure.message}"

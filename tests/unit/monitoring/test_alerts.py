@@ -21,6 +21,8 @@ from mailfleet.monitoring import (
     escalate_due,
     evaluate,
     record_results,
+    retire,
+    retire_server,
     tick,
 )
 
@@ -164,3 +166,29 @@ def test_escalate_due_between_sweeps():
     due = escalate_due(store, policies, T0 + timedelta(minutes=30))
     assert [n.kind for n in due] == [NotificationKind.ESCALATED]
     assert escalate_due(store, policies, T0 + timedelta(minutes=40)) == []
+
+
+def test_retiring_a_server_resolves_its_alerts_with_the_reason_and_notifies_nobody():
+    store = InMemoryHealthStore()
+    policies = AlertPolicies(AlertPolicy(fail_after=1))
+    other = CheckResult("mail2", "port:25@192.0.2.2", E, None, "down", T0)
+    record_results(store, [result(0, E), result(0, E, "ptr"), other], policies)
+    gone = T0 + timedelta(hours=1)
+    resolved = retire_server(store, "mail1", gone, "mail1 was deprovisioned (run 7)")
+    assert sorted(a.check for a in resolved) == ["port:25@192.0.2.1", "ptr"]
+    for alert in resolved:
+        assert alert.state is AlertState.RESOLVED and alert.resolved_at == gone
+        assert (alert.events[-1].kind.value, alert.events[-1].detail) == (
+            "resolved", "mail1 was deprovisioned (run 7)")
+    assert [s.server for s in store.active_states()] == ["mail2"]  # another server's stays open
+    assert len(store.history) == 2 and store.states[("mail1", "ptr")].failures == 0
+    assert retire_server(store, "mail1", gone, "again") == []  # nothing left: nothing changes
+    escalated = escalate_due(store, policies, gone + timedelta(days=1))
+    assert [n.alert.server for n in escalated] == ["mail2"]
+
+
+def test_retiring_needs_a_reason():
+    state, _, _ = run([E, E, E])
+    with pytest.raises(AlertStateError):
+        retire(state, T0, "")
+    assert retire(state, T0, "gone").notifications == ()

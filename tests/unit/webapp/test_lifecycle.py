@@ -18,6 +18,7 @@ from webapp.integrations import secret_store
 from webapp.models import (
     Domain,
     DomainStatus,
+    HealthAlert,
     Mailbox,
     Run,
     RunEvent,
@@ -27,6 +28,7 @@ from webapp.models import (
     Tenant,
     User,
 )
+from webapp.models.types import utcnow
 from webapp.services import accounts, lifecycle
 from webapp.testing import ServedApp, csrf_token, login
 
@@ -189,6 +191,31 @@ def test_a_domain_shows_its_runs_outcome(as_admin, fleet, world):
     assert db.session.get(Domain, domain.id).status_reason is None
 
 
+def test_a_failed_domain_says_what_its_run_page_says(as_admin, fleet, world):
+    """One failure reason: the domain's is the failure at the top of its run's page, also when the
+    failed task left no message field (only its output)."""
+    from webapp.services import fleet as fleet_service
+    from webapp.services.scope import Scope
+
+    run = fleet_service.add_domain(
+        Scope(world.admin), world.acme, fleet["server"].id, "news.acme-mail.example"
+    )
+    output = "fatal: [mf-acme-1]: FAILED! => the zone refused the update"
+    run.failure_reason = "ansible-playbook exited with rc 2"
+    db.session.add(
+        RunEvent(run_id=run.id, counter=1, event="runner_on_failed", task="dns : Apply the updates",
+                 failed=True, host_name="mf-acme-1", stdout=output, event_data={"res": {"changed": False}})
+    )
+    run.recap = {"mf-acme-1": {"failed": 1, "unreachable": 0}}
+    finish(run, RunStatus.FAILED)
+    domain = db.session.execute(select(Domain).where(Domain.name == "news.acme-mail.example")).scalar_one()
+    assert domain.status_reason == f"run {run.id}, dns : Apply the updates: {output}"
+    run_page = as_admin.get(f"/runs/{run.id}").get_data(as_text=True)
+    message = re.search(r'<pre id="failure-message"[^>]*>(.*?)</pre>', run_page, re.S).group(1)
+    assert message.replace("&gt;", ">") == output
+    assert output.replace(">", "&gt;") in as_admin.get("/tenants/acme").get_data(as_text=True)
+
+
 def test_remove_a_domain_confirmed_then_a_run_then_gone(as_admin, fleet):
     from jobs.inventory import tenant_inventory
 
@@ -299,6 +326,47 @@ def test_the_inventory_refresh_leaves_a_server_being_deprovisioned_alone(as_admi
     assert "Deprovision</a>" not in as_admin.get("/tenants/acme").get_data(as_text=True)
 
 
+def open_alert(server: Server) -> HealthAlert:
+    """A failing check of ``server`` until its alert opens (through the state machine)."""
+    from mailfleet.monitoring import AlertPolicies, AlertPolicy, CheckResult, Status, record_results
+    from webapp.models import SqlHealthStore
+
+    failing = CheckResult(server.name, "port:25@198.18.17.10", Status.ERROR, None, "refused", utcnow())
+    record_results(SqlHealthStore(), [failing], AlertPolicies(AlertPolicy(fail_after=1)))
+    return db.session.execute(select(HealthAlert).where(HealthAlert.server_id == server.id)).scalar_one()
+
+
+def test_deprovisioning_resolves_the_servers_alerts_and_drops_it_from_the_health_pages(as_admin, fleet):
+    server = fleet["server"]
+    alert = open_alert(server)
+    board = as_admin.get("/health").get_data(as_text=True)
+    assert "mf-acme-1" in board and "refused" in board
+    post_confirm(as_admin, f"/tenants/acme/deprovision/{server.id}", "mf-acme-1")
+    run = db.session.execute(select(Run)).scalar_one()
+    finish(run, RunStatus.SUCCESSFUL)
+    board = as_admin.get("/health").get_data(as_text=True)
+    assert "mf-acme-1" not in board, board
+    assert as_admin.get("/health/alerts?state=open").get_data(as_text=True).count("mf-acme-1") == 0
+    page = as_admin.get(f"/health/alerts/{alert.id}").get_data(as_text=True)
+    assert "resolved" in page and f"mf-acme-1 was deprovisioned (run {run.id})" in page, page
+    assert db.session.get(HealthAlert, alert.id).state == "resolved"
+
+
+def test_a_server_gone_from_the_provider_resolves_its_alerts(fleet):
+    from jobs.servers import apply_inventory
+
+    server = fleet["server"]
+    server.provider_id = 4242
+    db.session.commit()
+    alert = open_alert(server)
+    apply_inventory([], [], {})
+    db.session.expire_all()
+    assert db.session.get(Server, server.id).status == ServerStatus.GONE
+    resolved = db.session.get(HealthAlert, alert.id)
+    assert resolved.state == "resolved"
+    assert resolved.events[-1].detail == "mf-acme-1 is no longer at the provider"
+
+
 def test_a_failed_deprovision_leaves_the_server_in_error_and_can_be_retried(as_admin, fleet):
     server = fleet["server"]
     post_confirm(as_admin, f"/tenants/acme/deprovision/{server.id}", "mf-acme-1")
@@ -379,6 +447,54 @@ def test_a_person_revokes_their_own_token(client, world):
     assert "Revoke it" in client.get("/account").get_data(as_text=True)
     assert post_confirm(client, "/account/revoke-token", "bob@globex.example").status_code == 302
     assert db.session.get(User, world.bob.id).api_token_hash is None
+
+
+# --- roles -------------------------------------------------------------------------------------------
+def test_a_mailbox_manager_may_neither_deprovision_nor_remove_a_domain(client, fleet, world):
+    from webapp.errors import Forbidden
+    from webapp.models import Role
+    from webapp.services.scope import Scope
+    from webapp.testing import TEST_PASSWORD
+
+    carol = accounts.add_member(Scope(world.admin), world.acme, "carol@acme.example", TEST_PASSWORD,
+                                Role.MAILBOX_MANAGER)
+    server, shop = fleet["server"], fleet["shop"]
+    with pytest.raises(Forbidden, match="deprovisioning a server or removing a domain takes a member"):
+        lifecycle.deprovision_server(Scope(carol), world.acme, server.id, "mf-acme-1")
+    with pytest.raises(Forbidden, match="takes a member or admin"):
+        lifecycle.remove_domain(Scope(carol), world.acme, shop.id, shop.name)
+
+    login(client, carol.email, TEST_PASSWORD)
+    page = client.get("/tenants/acme").get_data(as_text=True)
+    assert "mf-acme-1" in page and shop.name in page and "sales@shop.acme-mail.example" in page
+    assert "Deprovision</a>" not in page and "/remove-domain/" not in page, page
+    assert "/delete-mailbox/" in page  # mailboxes are theirs to manage
+    for url, typed in ((f"/tenants/acme/deprovision/{server.id}", "mf-acme-1"),
+                       (f"/tenants/acme/remove-domain/{shop.id}", shop.name)):
+        assert client.get(url).status_code == 403, url
+        token = csrf_token(client, "/account")
+        response = client.post(url, data={"csrf_token": token, "confirm": typed, "submission_key": "c" * 16})
+        assert response.status_code == 403, url
+    accounts_token = accounts.issue_api_token(carol)
+    bearer = {"Authorization": f"Bearer {accounts_token}"}
+    for url, typed in ((f"/api/v1/tenants/acme/servers/{server.id}", "mf-acme-1"),
+                       (f"/api/v1/tenants/acme/domains/{shop.id}", shop.name)):
+        assert client.delete(url, headers=bearer, json={"confirm": typed}).status_code == 403, url
+    db.session.expire_all()
+    assert count(Run) == 0
+    assert db.session.get(Server, server.id).status == ServerStatus.ACTIVE
+    assert db.session.get(Domain, shop.id).status == DomainStatus.ACTIVE
+
+    alice = as_member_page(client, "alice@acme.example")  # a member still sees both
+    assert "Deprovision</a>" in alice and "/remove-domain/" in alice
+
+
+def as_member_page(client, email: str) -> str:
+    from webapp.testing import TEST_PASSWORD
+
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
+    login(client, email, TEST_PASSWORD)
+    return client.get("/tenants/acme").get_data(as_text=True)
 
 
 # --- crossing tenants ---------------------------------------------------------------------------------

@@ -27,13 +27,14 @@ SMALL, LARGER = "101", "102"
 
 
 @pytest.fixture(autouse=True)
-def price_list(app) -> Iterator[None]:
+def price_list(app) -> Iterator[hostwinds_double.HostwindsState]:
     """The provider (the Hostwinds double): its offers and plan prices."""
-    served = ServedApp(hostwinds_double.create_app(hostwinds_double.HostwindsState()))
+    state = hostwinds_double.HostwindsState()
+    served = ServedApp(hostwinds_double.create_app(state))
     app.config["HOSTWINDS_CLIENT"] = HostwindsClient(
         hostwinds_double.DEFAULT_KEY, f"{served.url}/cloud/api.php", attempts=1
     )
-    yield
+    yield state
     served.stop()
 
 
@@ -126,3 +127,19 @@ def test_only_an_admin_sets_the_limits(app, client, world):
     assert response.status_code == 302
     db.session.expire_all()
     assert (world.acme.max_servers, world.acme.max_monthly_spend) == (3, Decimal("25.50"))
+
+
+def test_one_price_list_for_the_form_the_limit_and_the_new_server(app, client, world, price_list):
+    """The offers the form shows, the spending limit and the server's monthly price are one reading
+    of the provider's price list."""
+    login(client, world.alice.email, PASSWORD)
+    assert "Unmetered SSD VPS 1 GB ($4.99/month)" in client.get(f"/tenants/{world.acme.slug}").get_data(
+        as_text=True
+    )
+    quotas.set_limits(Scope(world.admin), world.acme, None, Decimal("100.00"))
+    _order(world.alice, world.acme, SMALL)
+    quotas.set_limits(Scope(world.admin), world.acme, None, None)
+    _order(world.alice, world.acme, LARGER, n=2)  # no limit: the price is still the plan's
+    prices = db.session.execute(select(Server.monthly_price).order_by(Server.id)).scalars().all()
+    assert prices == [Decimal("4.99"), Decimal("9.99")]
+    assert price_list.calls["get_price_list"] == 1
