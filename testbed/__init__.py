@@ -162,6 +162,10 @@ class Testbed:
             self._dns.reconfigure(state["zones"])
         self._dns.wait_ready([zone])
 
+    def set_ptr(self, address: str, name: str | None) -> None:
+        """Reverse DNS of a host address (None removes it), served from the testbed's reverse zone."""
+        self._dns.set_ptr(address, name)
+
     def set_secondary_delay(self, seconds: int) -> None:
         """Make the secondary hear of each change `seconds` later (0: at once)."""
         if not 0 <= seconds <= 3600:

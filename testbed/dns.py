@@ -15,7 +15,11 @@ from pathlib import Path
 
 import dns.message
 import dns.query
+import dns.rcode
 import dns.rdatatype
+import dns.reversename
+import dns.tsigkeyring
+import dns.update
 
 from testbed.layout import Layout
 from testbed.processes import Recorded, TestbedError, run, start, tail
@@ -73,6 +77,23 @@ class Dns:
 
     def all_zones(self, zones: list[str]) -> list[str]:
         return [*zones, self.reverse_zone()]
+
+    def set_ptr(self, address: str, name: str | None) -> None:
+        """Publish ``name`` as the PTR of a host address in the reverse zone (None: remove it), by
+        a TSIG-signed RFC 2136 update to the primary, as a provider's reverse DNS would answer."""
+        zone = self.reverse_zone()
+        owner = dns.reversename.from_address(address).to_text()
+        if not owner.endswith(f".{zone}."):
+            raise ValueError(f"{address} is not in this testbed's network ({zone})")
+        keyring = dns.tsigkeyring.from_text({TSIG_NAME: (TSIG_ALGORITHM, self.tsig_secret)})
+        update = dns.update.UpdateMessage(zone, keyring=keyring, keyname=TSIG_NAME)
+        if name:
+            update.replace(owner, 60, "PTR", name.rstrip(".") + ".")
+        else:
+            update.delete(owner, "PTR")
+        response = dns.query.tcp(update, self.layout.dns_primary, timeout=5)
+        if response.rcode() != dns.rcode.NOERROR:
+            raise TestbedError(f"PTR update of {address} refused: {dns.rcode.to_text(response.rcode())}")
 
     # -- configuration -----------------------------------------------------------------------
     def _keys(self) -> str:

@@ -13,9 +13,11 @@ messages and shapes taken from `mailfleet.hostwinds.contract` (one place for eve
 Host backends: without the testbed, addresses are fakes from 198.19.0.0/16 (inside the 198.18.0.0/15
 benchmark range, clear of the testbed's 198.18.N.0/24 networks) and nothing answers there. With
 `TestbedHosts`, add_instance boots a real testbed host (BUILD until it answers SSH) and reports its
-address; terminate stops it; change_main_ip adds a second address on the host and reports it.
-Simulated in every backend: power state (boot/shutdown/reboot only change `status`), reinstall,
-resize (plan fields change, the host does not) and reverse DNS (stored, no PTR is served).
+address; terminate stops it; change_main_ip adds a second address on the host and reports it;
+set_rdns publishes the PTR in the testbed's reverse zone (Hostwinds answers PTR for its addresses),
+and terminate withdraws it. Simulated in every backend: power state (boot/shutdown/reboot only
+change `status`), reinstall and resize (plan fields change, the host does not); without the
+testbed, reverse DNS is stored only.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class HostBackend(Protocol):
     def failed(self, srvrname: str) -> str | None: ...  # an error text once creation failed
     def extra_address(self, srvrname: str) -> str: ...  # a further address for change_main_ip
     def destroy(self, srvrname: str) -> None: ...
+    def set_ptr(self, address: str, name: str | None) -> None: ...  # reverse DNS (None: none)
 
 
 class FakeAddresses:
@@ -106,6 +109,9 @@ class FakeAddresses:
 
     def destroy(self, srvrname: str) -> None:
         self._addresses.pop(srvrname, None)
+
+    def set_ptr(self, address: str, name: str | None) -> None:
+        pass  # nothing answers DNS for the fake addresses
 
 
 class TestbedHosts:
@@ -156,6 +162,9 @@ class TestbedHosts:
         with self._lock:
             self._addresses.pop(srvrname, None)
         self._testbed.stop_host(srvrname)
+
+    def set_ptr(self, address: str, name: str | None) -> None:
+        self._testbed.set_ptr(address, name)
 
 
 # --- seed data -----------------------------------------------------------------------------------
@@ -452,6 +461,9 @@ def _add_instance(state: HostwindsState, form: dict[str, Any]) -> Json:
 def _terminate(state: HostwindsState, form: dict[str, Any]) -> Json:
     record = _instance(state, form, c.Action.TERMINATE)
     del state.instances[record["serviceid"]]
+    for entry in record["ips"]:  # the addresses go back to the provider, their reverse DNS too
+        if entry.get(c.IP_RDNS_KEY):
+            state.backend.set_ptr(entry["ip"], None)
     state.backend.destroy(record["srvrname"])
     return done(c.Action.TERMINATE, "Server has been terminated.")
 
@@ -513,6 +525,7 @@ def _set_rdns(state: HostwindsState, form: dict[str, Any]) -> Json:
     labels = rdns.split(".")
     if len(labels) < 2 or not all(lbl and lbl.replace("-", "").isalnum() and len(lbl) < 64 for lbl in labels):
         raise fail(c.Action.SET_RDNS, "Invalid hostname given.")
+    state.backend.set_ptr(ip, rdns.lower())
     entry[c.IP_RDNS_KEY] = rdns.lower()
     return done(c.Action.SET_RDNS, "rDNS has been updated.")
 

@@ -2,7 +2,8 @@
 add_instance boots a real Debian host (systemd-nspawn) and reports its address as main_ip.
 
 Simulated by the double even here (see testbed/doubles/hostwinds.py): resize changes the plan
-fields only, the PTR is stored but not served; the IP change adds a real second address on the host.
+fields only; the PTR provision.yml sets is served from the testbed's reverse zone (and withdrawn at
+terminate); the IP change adds a real second address on the host.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dns.resolver
+import dns.reversename
 import pytest
 
 from mailfleet.hostwinds import HostwindsClient
@@ -70,6 +73,17 @@ def ssh_ok(address: str, key: Path) -> bool:
          f"root@{address}", "true"], capture_output=True, timeout=60).returncode == 0
 
 
+def ptr(testbed, address: str) -> list[str]:
+    """What the testbed's resolver answers for the PTR of ``address``."""
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [testbed.dns.resolver]
+    try:
+        answer = resolver.resolve(dns.reversename.from_address(address), "PTR", lifetime=5)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    return sorted(r.to_text() for r in answer)
+
+
 def test_provision_boots_a_host_that_answers_ssh_and_is_idempotent(testbed, env):
     first = play(env, REPO / "playbooks/provision.yml")
     assert first.returncode == 0, first.stdout[-4000:]
@@ -78,6 +92,7 @@ def test_provision_boots_a_host_that_answers_ssh_and_is_idempotent(testbed, env)
     assert instance["status"] == "ACTIVE"
     assert instance["main_ip"] == testbed.host(SRVRNAME).address  # a real testbed host
     assert ssh_ok(instance["main_ip"], env["keys"] / TENANT)  # with the tenant's own key
+    assert ptr(testbed, instance["main_ip"]) == [f"mail.{TENANT}.test."]  # the provider's reverse DNS
     second = play(env, REPO / "playbooks/provision.yml")
     assert second.returncode == 0, second.stdout[-4000:]
     assert "changed=0" in second.stdout.split("PLAY RECAP")[-1]
@@ -115,7 +130,11 @@ def test_main_ip_change_answers_ssh_and_is_idempotent(testbed, env, tmp_path):
     assert second.returncode == 0 and "changed=0" in second.stdout, second.stdout[-3000:]
 
 
-def test_terminate_stops_the_host(testbed, env, tmp_path):
+def test_terminate_stops_the_host_and_withdraws_its_ptr(testbed, env, tmp_path):
+    instance = HostwindsClient(DEFAULT_KEY, api_url=env["url"]).require_instance(SRVRNAME)
+    named = [entry["ip"] for entry in instance["ips"] if entry.get("rdns")]
+    assert named and all(ptr(testbed, address) == [f"mail.{TENANT}.test."] for address in named)
     path = _task_play(tmp_path, f"hostwinds_instance: {{name: {SRVRNAME}, state: absent}}")
     assert play(env, path).returncode == 0
     assert SRVRNAME not in {h.name for h in testbed.hosts()}
+    assert [ptr(testbed, address) for address in named] == [[] for _ in named]

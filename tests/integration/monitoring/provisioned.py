@@ -42,6 +42,9 @@ class FixedAddresses:
     def destroy(self, srvrname: str) -> None:
         self.addresses.pop(srvrname, None)
 
+    def set_ptr(self, address: str, name: str | None) -> None:
+        pass
+
 
 def provision(app: Flask, scope: Scope, tenant: Tenant, mail_hostname: str, address: str) -> Server:
     addresses: dict[str, str] = {}
