@@ -4,6 +4,7 @@ each started from its Procfile line and recorded by PID in the testbed instance'
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -45,6 +46,13 @@ def expand(command: str, env: Mapping[str, str]) -> list[str]:
     return shlex.split(_VAR.sub(value, command))
 
 
+def write_monitoring_config(tb: Testbed, path: Path) -> None:
+    """The health sweep's settings on the testbed: its resolver, and Pebble's issuing root as a CA
+    to trust (the hosts' certificates come from Pebble), so TLS, STARTTLS and MTA-STS verify."""
+    config = {"resolver": tb.layout.resolver, "ca_file": str(tb.acme.issuing_root_path)}
+    path.write_text(json.dumps(config, indent=2) + "\n")
+
+
 class Stack:
     def __init__(self, tb: Testbed, data_dir: Path, web_port: int = 8000) -> None:
         self.tb = tb
@@ -69,8 +77,10 @@ class Stack:
             "MAILFLEET_TESTBED_INSTANCE": str(self.tb.instance),
             "HOSTWINDS_API_URL": f"{self.tb.double_url('hostwinds')}/cloud/api.php",
             "MAILFLEET_MAILU_URL": f"{self.tb.double_url('mailu')}/{{host}}/api/v1",
-            # Health sweeps ask the testbed's own resolver; the facts runs write here.
+            # Health sweeps ask the testbed's own resolver and trust its ACME CA (up() writes the
+            # file); the facts runs write here.
             "MAILFLEET_MONITORING_RESOLVER": self.tb.layout.resolver,
+            "MAILFLEET_MONITORING_CONFIG_FILE": str(self.data_dir / "monitoring.json"),
             "MAILFLEET_HEALTH_FACTS_DIR": str(self.data_dir / "health-facts"),
             # Non-secret settings of every run (testbed/sitevars.py writes it in up()).
             "MAILFLEET_SITE_VARS_FILE": str(self.data_dir / "site-vars.yml"),
@@ -96,6 +106,7 @@ class Stack:
         """Migrate the database, then start whatever of web/worker/cron is not running."""
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_site_vars(self.tb, Path(self.env()["MAILFLEET_SITE_VARS_FILE"]), get_store(self.env()))
+        write_monitoring_config(self.tb, Path(self.env()["MAILFLEET_MONITORING_CONFIG_FILE"]))
         migrated = self.flask("upgrade")
         if migrated.returncode != 0:
             raise TestbedError(f"database upgrade failed:\n{migrated.stdout}{migrated.stderr}")

@@ -5,7 +5,6 @@ host name while connecting to the host's address."""
 from __future__ import annotations
 
 import imaplib
-import json
 import secrets
 import smtplib
 import socket
@@ -27,7 +26,7 @@ from mailfleet.secrets import get_store
 from testbed.demo import seed_hostwinds_key
 from testbed.hosts import Host
 from testbed.sitevars import write_site_vars
-from testbed.stack import Stack
+from testbed.stack import Stack, write_monitoring_config
 
 LOGIN_WAIT = 30.0  # seconds a new mailbox gets to become usable before a test gives up
 
@@ -75,11 +74,7 @@ def control_plane(testbed: Any, data_dir: Path) -> Iterator[dict[str, Any]]:
         "HOME": str(stack.data_dir / "home"),
         "MAILFLEET_MONITORING_RESOLVER": testbed.dns.resolver,
     }
-    monitoring = stack.data_dir / "monitoring.json"
-    monitoring.write_text(
-        json.dumps({"resolver": testbed.dns.resolver, "ca_file": str(testbed.acme.issuing_root_path)})
-    )
-    env["MAILFLEET_MONITORING_CONFIG_FILE"] = str(monitoring)
+    write_monitoring_config(testbed, Path(env["MAILFLEET_MONITORING_CONFIG_FILE"]))
     patcher = pytest.MonkeyPatch()
     for key, value in env.items():
         patcher.setenv(key, value)
