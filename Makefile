@@ -31,6 +31,7 @@ lint: setup
 	$(VENV)/bandit -q -r mailfleet webapp jobs collections --severity-level medium
 	$(VENV)/ansible-lint --profile production roles playbooks
 	bash scripts/sanity.sh
+	$(VENV)/python scripts/settings_table.py --check
 
 ## Benchmarks: each prints its figure beside its goal or baseline.
 bench: setup

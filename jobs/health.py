@@ -2,14 +2,9 @@
 
 The engine (mailfleet.monitoring) does the checking and the alert decisions; this job only builds
 the targets from the database, stores through SqlHealthStore and hands notifications to the
-configured channels. Settings (environment, `*_FILE` for secrets):
-
-    MAILFLEET_MONITORING_RESOLVER      the project's own recursive resolver (required; public ones refused)
-    MAILFLEET_MONITORING_CONFIG_FILE   optional JSON with any MonitoringConfig setting
-    MAILFLEET_ALERT_SMTP_HOST / _PORT / _FROM / _TO / _ESCALATION_TO   (the SMTP relay)
-    MAILFLEET_ALERT_WEBHOOK_URL, MAILFLEET_ALERT_ESCALATION_WEBHOOK_URL
-    MAILFLEET_ALERT_WEBHOOK_SECRET(_FILE)   else the secrets store: global/monitoring, field webhook_secret
-    MAILFLEET_HEALTH_FACTS_DIR               where the inside facts documents are (see below)
+configured channels. Its settings are the ``monitoring`` group of mailfleet.settings (the resolver,
+the optional JSON of any MonitoringConfig setting, the SMTP relay and webhooks of alerts) and
+MAILFLEET_HEALTH_FACTS_DIR, where the inside facts documents are (see below).
 
 What the outside checks cannot see comes in two feeds:
 - DKIM: each domain's public key is read from the server's Mailu (GET /domain/{d}, dns_dkim) with the
@@ -36,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -70,6 +64,7 @@ from mailfleet.monitoring import (
     record_results,
 )
 from mailfleet.monitoring.results import utcnow
+from mailfleet.settings import Settings
 from webapp.extensions import db
 from webapp.integrations import mailu_client, secret_store
 from webapp.models import Server, ServerStatus, SqlHealthStore
@@ -87,60 +82,47 @@ MONITORING_POLICY = AlertPolicies(AlertPolicy(fail_after=1, pass_after=1))
 _DKIM_LINE = re.compile(r"^(?P<selector>[^.\s]+)\._domainkey\.\S+\s")
 
 
-def _env(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name)
-    path = env.get(f"{name}_FILE")
-    if path:
-        value = Path(path).read_text().strip()
-    return value or None
-
-
 def monitoring_config(env: Mapping[str, str] | None = None) -> MonitoringConfig:
-    env = os.environ if env is None else env
+    settings = Settings(env, error=MonitoringConfigError)
     data: dict[str, Any] = {}
-    path = env.get("MAILFLEET_MONITORING_CONFIG_FILE")
+    path = settings["MAILFLEET_MONITORING_CONFIG_FILE"]
     if path:
-        data = json.loads(Path(path).read_text())
-    resolver = env.get("MAILFLEET_MONITORING_RESOLVER")
+        data = json.loads(path.read_text())
+    resolver = settings["MAILFLEET_MONITORING_RESOLVER"]
     if resolver:
         data["resolver"] = resolver
     return MonitoringConfig.from_mapping(data)
 
 
 def notification_router(env: Mapping[str, str] | None = None, app: Flask | None = None) -> NotificationRouter:
-    """Channels from the environment; the webhook secret from env or, with `app`, the secrets store."""
-    env = os.environ if env is None else env
+    """Channels from the settings; the webhook secret from them or, with `app`, the secrets store."""
+    settings = Settings(env, error=MonitoringConfigError)
     primary: list[Any] = []
     escalation: list[Any] = []
-    host, sender = env.get("MAILFLEET_ALERT_SMTP_HOST"), env.get("MAILFLEET_ALERT_FROM")
-    port = int(env.get("MAILFLEET_ALERT_SMTP_PORT") or 25)
-    if host and sender and env.get("MAILFLEET_ALERT_TO"):
-        primary.append(EmailNotifier(host, sender, tuple(env["MAILFLEET_ALERT_TO"].split(",")), port=port))
-    if host and sender and env.get("MAILFLEET_ALERT_ESCALATION_TO"):
+    host, sender = settings["MAILFLEET_ALERT_SMTP_HOST"], settings["MAILFLEET_ALERT_FROM"]
+    port = settings["MAILFLEET_ALERT_SMTP_PORT"]
+    if host and sender and settings["MAILFLEET_ALERT_TO"]:
+        primary.append(EmailNotifier(host, sender, settings["MAILFLEET_ALERT_TO"], port=port))
+    if host and sender and settings["MAILFLEET_ALERT_ESCALATION_TO"]:
         escalation.append(
-            EmailNotifier(
-                host,
-                sender,
-                tuple(env["MAILFLEET_ALERT_ESCALATION_TO"].split(",")),
-                port=port,
-                name="email-escalation",
-            )
+            EmailNotifier(host, sender, settings["MAILFLEET_ALERT_ESCALATION_TO"], port=port,
+                          name="email-escalation")
         )
-    secret = _env(env, "MAILFLEET_ALERT_WEBHOOK_SECRET")
+    secret = settings["MAILFLEET_ALERT_WEBHOOK_SECRET"]
     hooks = (
         ("MAILFLEET_ALERT_WEBHOOK_URL", primary, "webhook"),
         ("MAILFLEET_ALERT_ESCALATION_WEBHOOK_URL", escalation, "webhook-escalation"),
     )
-    if not secret and app is not None and any(env.get(key) for key, _, _ in hooks):
+    if not secret and app is not None and any(settings[key] for key, _, _ in hooks):
         secret = _stored_webhook_secret(app)
     for key, channel, name in hooks:
-        if env.get(key):
+        if settings[key]:
             if not secret:
                 raise MonitoringConfigError(
                     f"{key} needs MAILFLEET_ALERT_WEBHOOK_SECRET(_FILE) or {WEBHOOK_SECRET_PATH} "
                     "webhook_secret in the secrets store"
                 )
-            channel.append(WebhookNotifier(env[key], secret.encode(), name=name))
+            channel.append(WebhookNotifier(settings[key], secret.encode(), name=name))
     return NotificationRouter(tuple(primary), tuple(escalation))
 
 
@@ -329,9 +311,9 @@ def _sweep(app: Flask, server_id: int | None) -> dict[str, int]:
     found = targets(server_id, app)
     report = SweepEngine(config).run(found)
     results = list(report.results)
-    facts_dir = os.environ.get("MAILFLEET_HEALTH_FACTS_DIR")
+    facts_dir = Settings()["MAILFLEET_HEALTH_FACTS_DIR"]
     if facts_dir:
-        results += facts_results([t.name for t in found], Path(facts_dir), config.facts, utcnow())
+        results += facts_results([t.name for t in found], facts_dir, config.facts, utcnow())
     notes = record_results(store, results, config.alerts)
     notes += escalate_due(store, config.alerts, utcnow())
     deliveries = deliver_with_retry(router, notes)

@@ -8,11 +8,10 @@ jobs.periodic.
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 
 from jobs.app import worker_app
 from jobs.periodic import submit_per_tenant
+from mailfleet.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +21,14 @@ FACTS_DIR_ENV = "MAILFLEET_HEALTH_FACTS_DIR"
 
 def enqueue_health_facts() -> dict[str, int]:
     """Submit one facts run per tenant with active servers; returns counts for the job's result."""
-    facts_dir = os.environ.get(FACTS_DIR_ENV)
-    if not facts_dir:
+    facts_dir = Settings()[FACTS_DIR_ENV]
+    if facts_dir is None:
         log.warning("%s is not set: no inside facts are collected", FACTS_DIR_ENV)
         return {"tenants": 0, "runs": 0, "skipped_busy": 0}
-    Path(facts_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    facts_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     app = worker_app()
     with app.app_context():
-        return submit_facts_runs(facts_dir)
+        return submit_facts_runs(str(facts_dir))
 
 
 def submit_facts_runs(facts_dir: str) -> dict[str, int]:

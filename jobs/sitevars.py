@@ -10,13 +10,14 @@ with a clear error and the run does not start.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mailfleet.settings import Settings
 
 SITE_VARS_ENV = "MAILFLEET_SITE_VARS_FILE"
 #: Under the repository: the one place where mailfleet_tenant, mail_hostname and mailfleet_domains
@@ -72,9 +73,8 @@ def load_site_vars(path: Path) -> tuple[dict[str, Any], str]:
 
 def run_group_vars(repo_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """File name -> text of the group_vars/all files for one run's private inventory."""
-    env = os.environ if env is None else env
     files = {MAPPING_NAME: (repo_dir / MAPPING_FILE).read_text(encoding="utf-8")}
-    site = env.get(SITE_VARS_ENV)
+    site = Settings(env, error=SiteVarsError)[SITE_VARS_ENV]
     if site:
-        _, files[SITE_NAME] = load_site_vars(Path(site))
+        _, files[SITE_NAME] = load_site_vars(site)
     return files

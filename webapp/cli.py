@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -10,6 +9,7 @@ from flask import Flask
 from flask_migrate import upgrade as migrate_upgrade
 from sqlalchemy import select
 
+from mailfleet.settings import Settings
 from webapp import playbooks
 from webapp.errors import MailfleetWebError
 from webapp.extensions import db
@@ -20,11 +20,9 @@ from webapp.services.scope import Scope
 
 def _password(env_name: str) -> str:
     """From ``<env_name>`` or ``<env_name>_FILE``, else a prompt: never from argv (visible in ps)."""
-    if os.environ.get(env_name):
-        return os.environ[env_name]
-    if os.environ.get(f"{env_name}_FILE"):
-        with open(os.environ[f"{env_name}_FILE"], encoding="utf-8") as handle:
-            return handle.read().strip()
+    password = Settings(error=click.ClickException)[env_name]
+    if password:
+        return password
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 

@@ -14,6 +14,7 @@ from mailfleet.hostwinds import HostwindsClient
 from mailfleet.mailu import MailuClient
 from mailfleet.secrets import CLOUDFLARE_PATH, HOSTWINDS_PATH, SecretStore, get_store, tenant_path
 from mailfleet.secrets.paths import DNS_TSIG_PATH, MAILU, SSH_KEY
+from mailfleet.settings import Settings
 
 
 def secret_store(app: Flask | None = None) -> SecretStore:
@@ -42,9 +43,7 @@ def hostwinds_client(app: Flask | None = None) -> Any:
     client = app.config.get("HOSTWINDS_CLIENT")
     if client is not None:
         return client
-    import os
-
-    key = os.environ.get("HOSTWINDS_API_KEY") or secret_store(app).get_field(HOSTWINDS_PATH, "api_key")
+    key = Settings()["HOSTWINDS_API_KEY"] or secret_store(app).get_field(HOSTWINDS_PATH, "api_key")
     url = app.config.get("HOSTWINDS_API_URL")
     return HostwindsClient(key, url) if url else HostwindsClient(key)
 

@@ -1,39 +1,34 @@
-"""Choose and configure the backend from the environment, at call time (never at import).
+"""Choose and configure the backend from the settings, at call time (never at import).
 
-    MAILFLEET_SECRETS_BACKEND   local (default) | vault
-    local:  MAILFLEET_SECRETS_FILE      default /var/lib/mailfleet/secrets/store.enc
-            MAILFLEET_MASTER_KEY        URL-safe base64 of 32 bytes (wins over the file)
-            MAILFLEET_MASTER_KEY_FILE   default /var/lib/mailfleet/secrets/master.key
-    vault:  see `mailfleet.secrets.vault.VaultSettings.from_env`
+MAILFLEET_SECRETS_BACKEND is local (the default: MAILFLEET_SECRETS_FILE, MAILFLEET_MASTER_KEY or
+MAILFLEET_MASTER_KEY_FILE) or vault (see `mailfleet.secrets.vault.VaultSettings.from_env`); all are
+declared in mailfleet.settings.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from pathlib import Path
 
+from ..settings import Settings
 from .base import SecretStore
 from .errors import SecretsConfigError
 from .local import LocalStore
 from .masterkey import MasterKeySource
 
-DEFAULT_DIR = Path("/var/lib/mailfleet/secrets")
-DEFAULT_STORE_FILE = DEFAULT_DIR / "store.enc"
-DEFAULT_KEY_FILE = DEFAULT_DIR / "master.key"
 BACKENDS = ("local", "vault")
 
 
-def local_store_from_env(env: Mapping[str, str]) -> LocalStore:
-    store_file = Path(env.get("MAILFLEET_SECRETS_FILE") or DEFAULT_STORE_FILE)
-    key_file = Path(env.get("MAILFLEET_MASTER_KEY_FILE") or DEFAULT_KEY_FILE)
-    return LocalStore(store_file, MasterKeySource(file=key_file, env_value=env.get("MAILFLEET_MASTER_KEY")))
+def local_store_from_env(env: Mapping[str, str] | None = None) -> LocalStore:
+    settings = Settings(env, error=SecretsConfigError)
+    key = MasterKeySource(
+        file=settings["MAILFLEET_MASTER_KEY_FILE"], env_value=settings["MAILFLEET_MASTER_KEY"]
+    )
+    return LocalStore(settings["MAILFLEET_SECRETS_FILE"], key)
 
 
 def get_store(env: Mapping[str, str] | None = None) -> SecretStore:
     """The store the configuration names. `env` defaults to os.environ, read now."""
-    env = os.environ if env is None else env
-    backend = (env.get("MAILFLEET_SECRETS_BACKEND") or "local").strip().lower()
+    backend = Settings(env, error=SecretsConfigError)["MAILFLEET_SECRETS_BACKEND"].strip().lower()
     if backend == "local":
         return local_store_from_env(env)
     if backend == "vault":

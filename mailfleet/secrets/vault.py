@@ -1,17 +1,8 @@
 """The Vault backend: KV version 2 through hvac, token or AppRole auth, TLS verification always on.
 
-Settings (read by `VaultSettings.from_env`, at call time):
-
-    VAULT_ADDR                      https://vault.example:8200 (http:// only for loopback addresses)
-    VAULT_NAMESPACE                 Vault Enterprise / HCP namespace (optional)
-    VAULT_CACERT                    CA bundle that signed Vault's certificate (default: system CAs)
-    VAULT_TOKEN | VAULT_TOKEN_FILE  token auth
-    VAULT_ROLE_ID | VAULT_ROLE_ID_FILE, VAULT_SECRET_ID | VAULT_SECRET_ID_FILE   AppRole auth
-    MAILFLEET_VAULT_AUTH            token | approle (default: approle when a role id is set)
-    MAILFLEET_VAULT_APPROLE_MOUNT   default approle
-    MAILFLEET_VAULT_MOUNT           KV v2 mount, default secret
-    MAILFLEET_VAULT_PREFIX          folder for mailfleet inside the mount, default mailfleet
-    MAILFLEET_VAULT_TIMEOUT         seconds per request, default 10
+Settings: VAULT_ADDR (https; http only for loopback addresses), token auth (VAULT_TOKEN) or
+AppRole auth (VAULT_ROLE_ID, VAULT_SECRET_ID), and the others of the "secrets store" group in
+mailfleet.settings, read by `VaultSettings.from_env` at call time.
 
 Every failure becomes one of the typed exceptions in `errors` with a message that says what to do.
 There is no fallback: when Vault is sealed, unreachable or refuses the token, nothing is read from
@@ -33,6 +24,7 @@ import hvac  # type: ignore[import-untyped]
 import hvac.exceptions  # type: ignore[import-untyped]
 import requests
 
+from ..settings import Settings
 from .base import SecretStore, SecretVersion, VersionInfo
 from .errors import (
     SecretNotFound,
@@ -47,20 +39,6 @@ from .scope import RUN_GLOBAL_PATHS, RunScope, write_private
 
 log = logging.getLogger("mailfleet.secrets")
 T = TypeVar("T")
-
-
-def _secret_from_env(env: Mapping[str, str], name: str) -> str | None:
-    """NAME, or the content of the file named by NAME_FILE (stripped)."""
-    value = env.get(name)
-    if value:
-        return value.strip()
-    file_name = env.get(f"{name}_FILE")
-    if not file_name:
-        return None
-    try:
-        return Path(file_name).read_text(encoding="utf-8").strip() or None
-    except OSError as exc:
-        raise SecretsConfigError(f"cannot read {name}_FILE={file_name}: {exc.strerror}") from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -87,8 +65,9 @@ class VaultSettings:
     secret_id: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> VaultSettings:
-        addr = (env.get("VAULT_ADDR") or "").rstrip("/")
+    def from_env(cls, env: Mapping[str, str] | None = None) -> VaultSettings:
+        env_settings = Settings(env, error=SecretsConfigError)
+        addr = (env_settings["VAULT_ADDR"] or "").rstrip("/")
         if not addr:
             raise SecretsConfigError("MAILFLEET_SECRETS_BACKEND=vault needs VAULT_ADDR (https://host:8200)")
         parts = urlsplit(addr)
@@ -98,20 +77,20 @@ class VaultSettings:
             raise SecretsConfigError(
                 f"VAULT_ADDR={addr!r} uses plain http to a non-loopback host; use https://"
             )
-        role_id = _secret_from_env(env, "VAULT_ROLE_ID")
-        auth = (env.get("MAILFLEET_VAULT_AUTH") or ("approle" if role_id else "token")).strip().lower()
+        role_id = env_settings["VAULT_ROLE_ID"]
+        auth = (env_settings["MAILFLEET_VAULT_AUTH"] or ("approle" if role_id else "token")).strip().lower()
         settings = cls(
             addr=addr,
-            mount=(env.get("MAILFLEET_VAULT_MOUNT") or "secret").strip("/"),
-            prefix=(env.get("MAILFLEET_VAULT_PREFIX", "mailfleet")).strip("/"),
-            namespace=env.get("VAULT_NAMESPACE") or None,
-            ca_file=env.get("VAULT_CACERT") or None,
-            timeout=_float(env, "MAILFLEET_VAULT_TIMEOUT", 10.0),
+            mount=env_settings["MAILFLEET_VAULT_MOUNT"].strip("/"),
+            prefix=env_settings["MAILFLEET_VAULT_PREFIX"].strip("/"),
+            namespace=env_settings["VAULT_NAMESPACE"],
+            ca_file=env_settings["VAULT_CACERT"],
+            timeout=env_settings["MAILFLEET_VAULT_TIMEOUT"],
             auth=auth,
-            approle_mount=(env.get("MAILFLEET_VAULT_APPROLE_MOUNT") or "approle").strip("/"),
-            token=_secret_from_env(env, "VAULT_TOKEN") if auth == "token" else None,
+            approle_mount=env_settings["MAILFLEET_VAULT_APPROLE_MOUNT"].strip("/"),
+            token=env_settings["VAULT_TOKEN"] if auth == "token" else None,
             role_id=role_id,
-            secret_id=_secret_from_env(env, "VAULT_SECRET_ID") if auth == "approle" else None,
+            secret_id=env_settings["VAULT_SECRET_ID"] if auth == "approle" else None,
         )
         settings.check()
         return settings
@@ -130,13 +109,6 @@ class VaultSettings:
                 raise SecretsConfigError(f"{name}={value!r}: use lower-case path segments")
         if self.ca_file and not Path(self.ca_file).is_file():
             raise SecretsConfigError(f"VAULT_CACERT={self.ca_file} is not a file")
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    try:
-        return float(env.get(name) or default)
-    except ValueError:
-        raise SecretsConfigError(f"{name} must be a number of seconds") from None
 
 
 class VaultStore(SecretStore):
@@ -396,5 +368,5 @@ def _vault_errors(exc: hvac.exceptions.VaultError) -> str:
     return text[:200]
 
 
-def vault_store_from_env(env: Mapping[str, str]) -> VaultStore:
+def vault_store_from_env(env: Mapping[str, str] | None = None) -> VaultStore:
     return VaultStore(VaultSettings.from_env(env))

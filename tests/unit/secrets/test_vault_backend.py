@@ -224,7 +224,7 @@ def test_tls_is_verified_and_the_ca_is_configurable(tmp_path: Path) -> None:
         ({"MAILFLEET_VAULT_AUTH": "ldap"}, "use token or approle"),
         ({"VAULT_CACERT": "/nonexistent/ca.pem"}, "is not a file"),
         ({"MAILFLEET_VAULT_MOUNT": "../x"}, "MAILFLEET_VAULT_MOUNT"),
-        ({"VAULT_TOKEN_FILE": "/nonexistent/token", "VAULT_TOKEN": ""}, "cannot read VAULT_TOKEN_FILE"),
+        ({"VAULT_TOKEN_FILE": "/nonexistent/token", "VAULT_TOKEN": ""}, "VAULT_TOKEN_FILE=.*: cannot read"),
     ],
 )
 def test_configuration_errors(vault_env: dict[str, str], changes: dict[str, str], message: str) -> None:

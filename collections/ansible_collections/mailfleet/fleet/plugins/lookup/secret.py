@@ -87,7 +87,6 @@ _raw:
   elements: raw
 """
 
-import os  # noqa: E402
 
 from ansible.errors import AnsibleLookupError  # noqa: E402
 from ansible.plugins.lookup import LookupBase  # noqa: E402
@@ -96,6 +95,7 @@ from ansible.utils.unsafe_proxy import wrap_var  # noqa: E402
 try:
     from mailfleet.secrets import SecretsError, get_store
     from mailfleet.secrets.tenant import generator_for_path
+    from mailfleet.settings import SECRETS_STORE, Settings
 except ImportError as exc:  # pragma: no cover - reported to the user below
     MAILFLEET_IMPORT_ERROR: ImportError | None = exc
 else:
@@ -107,7 +107,7 @@ _STORES: dict = {}
 
 
 def _store():  # type: ignore[no-untyped-def]
-    config = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("MAILFLEET_", "VAULT_"))))
+    config = Settings().fingerprint(SECRETS_STORE)
     if config not in _STORES:
         _STORES[config] = get_store()
     return _STORES[config]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from mailfleet.hostwinds.client import HostwindsClient
 from mailfleet.hostwinds.contract import DEFAULT_API_URL
 from mailfleet.hostwinds.errors import InstanceNotFoundError
+from mailfleet.settings import Settings
 from mailfleet.validation import ValidationError
 
 #: Documented once in the doc fragment mailfleet.fleet.hostwinds. The key is no_log.
@@ -32,8 +32,9 @@ ONE_TARGET: dict[str, Any] = {
 
 def client_from_params(params: Mapping[str, Any]) -> HostwindsClient:
     """The client for a module's parameters; api_key/api_url fall back to HOSTWINDS_API_KEY/_URL."""
-    api_key = params.get("api_key") or os.environ.get("HOSTWINDS_API_KEY", "")
-    api_url = params.get("api_url") or os.environ.get("HOSTWINDS_API_URL") or DEFAULT_API_URL
+    settings = Settings()
+    api_key = params.get("api_key") or settings["HOSTWINDS_API_KEY"] or ""
+    api_url = params.get("api_url") or settings["HOSTWINDS_API_URL"] or DEFAULT_API_URL
     return HostwindsClient(api_key, api_url=api_url, timeout=(5.0, float(params["api_timeout"])),
                            poll_interval=float(params["poll_interval"]))
 

@@ -1,0 +1,401 @@
+"""Every environment variable the control plane, its jobs, its monitoring and the secrets store read,
+declared once: name, type, default, whether it is a secret, and what it is for.
+
+Values are read when asked for (never at import), from a snapshot of the environment taken by
+``Settings(env)``. One rule for secrets everywhere: ``<NAME>`` wins when it is set and not empty;
+otherwise ``<NAME>_FILE`` names a file whose content (stripped) is the value, so a secret can come
+from a file mounted with mode 0600 instead of the process environment. Only settings declared
+secret take ``_FILE``. An empty variable counts as unset.
+
+The README's settings table is generated from ``SETTINGS`` (``python scripts/settings_table.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: The repository root (playbooks/, ansible.cfg, migrations/) when running from a checkout.
+REPO_DIR = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting is malformed or a secret's file cannot be read; the message names the variable."""
+
+
+def _str(name: str, raw: str) -> str:
+    return raw
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw)
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+
+
+def _list(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    "str": _str,
+    "path": _path,
+    "bool": _bool,
+    "int": _int,
+    "float": _float,
+    "list": _list,
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: str  # a key of _PARSERS
+    default: Any
+    help: str
+    group: str
+    secret: bool = False
+    #: Secrets take <NAME>_FILE unless that name means something else (the master key's file).
+    takes_file: bool = True
+    minimum: float | None = None
+    #: An empty value means "none" rather than "unset, take the default" (the Vault prefix).
+    empty_is_value: bool = False
+    #: How the README shows a default computed at run time (None: the default itself).
+    default_text: str | None = None
+
+    def parse(self, raw: str) -> Any:
+        value = _PARSERS[self.type](self.name, raw)
+        if self.minimum is not None and value < self.minimum:
+            raise SettingsError(f"{self.name}={value} must be at least {self.minimum:g}")
+        return value
+
+
+def _s(name: str, type_: str, default: Any, help_: str, group: str, **kwargs: Any) -> Setting:
+    return Setting(name, type_, default, help_, group, **kwargs)
+
+
+CONTROL_PLANE, JOBS, MONITORING, SECRETS_STORE = "control plane", "jobs", "monitoring", "secrets store"
+_WEB, _JOBS, _MON, _STORE = CONTROL_PLANE, JOBS, MONITORING, SECRETS_STORE
+
+SETTINGS: tuple[Setting, ...] = (
+    # The control plane (web app and workers).
+    _s(
+        "MAILFLEET_DATA_DIR",
+        "path",
+        Path("/var/lib/mailfleet"),
+        "Database file, session key, run folders.",
+        _WEB,
+    ),
+    _s(
+        "DATABASE_URL",
+        "str",
+        None,
+        "SQLAlchemy URL (PostgreSQL in production).",
+        _WEB,
+        secret=True,
+        default_text="a SQLite file in the data dir",
+    ),
+    _s("REDIS_URL", "str", "redis://127.0.0.1:6379/0", "The queue's Redis.", _WEB, secret=True),
+    _s(
+        "MAILFLEET_SECRET_KEY",
+        "str",
+        None,
+        "Signs sessions.",
+        _WEB,
+        secret=True,
+        default_text="generated once into the data dir",
+    ),
+    _s("MAILFLEET_QUEUE", "str", "mailfleet", "RQ queue of playbook runs.", _WEB),
+    _s(
+        "MAILFLEET_SYSTEM_QUEUE",
+        "str",
+        "mailfleet-system",
+        "RQ queue of system jobs (refreshes, sweeps, periodic submissions): never behind playbooks.",
+        _WEB,
+    ),
+    _s(
+        "MAILFLEET_REAPER_QUEUE",
+        "str",
+        "mailfleet-reaper",
+        "RQ queue of the reaper alone (its own worker).",
+        _WEB,
+    ),
+    _s("MAILFLEET_INSECURE_COOKIES", "bool", False, "Plain-http cookies, for a localhost demo only.", _WEB),
+    _s("MAILFLEET_SESSION_SECONDS", "int", 8 * 3600, "Session lifetime.", _WEB, minimum=0),
+    _s(
+        "MAILFLEET_RUN_TIMEOUT",
+        "int",
+        3600,
+        "Seconds a playbook run may take (RQ gets 120 more).",
+        _WEB,
+        minimum=10,
+    ),
+    _s(
+        "MAILFLEET_LEASE_SECONDS",
+        "int",
+        60,
+        "A run's lease: the reaper fails a run whose lease lapsed.",
+        _WEB,
+        minimum=5,
+    ),
+    _s("MAILFLEET_LOGIN_MAX_FAILURES", "int", 5, "Failed logins before the back-off.", _WEB, minimum=0),
+    _s("MAILFLEET_LOGIN_WINDOW_SECONDS", "int", 900, "Window of the failed-login count.", _WEB, minimum=0),
+    _s(
+        "MAILFLEET_TRUSTED_PROXIES",
+        "int",
+        0,
+        "Reverse proxies that append to X-Forwarded-For/-Proto (0: the headers are ignored).",
+        _WEB,
+        minimum=0,
+    ),
+    _s("MAILFLEET_EVENT_RETENTION_DAYS", "int", 90, "Days a run's events are kept.", _WEB, minimum=0),
+    _s(
+        "MAILFLEET_MAILU_URL",
+        "str",
+        "https://{host}/api/v1",
+        "A server's Mailu admin API ({host}: its name).",
+        _WEB,
+    ),
+    _s("MAILFLEET_MAILU_VERIFY", "bool", True, "Verify the Mailu API's TLS certificate.", _WEB),
+    _s(
+        "HOSTWINDS_API_URL",
+        "str",
+        None,
+        "Hostwinds API address.",
+        _WEB,
+        default_text="https://clients.hostwinds.com/cloud/api.php",
+    ),
+    _s(
+        "HOSTWINDS_API_KEY",
+        "str",
+        None,
+        "Hostwinds API key.",
+        _WEB,
+        secret=True,
+        default_text="the secrets store, global/hostwinds api_key",
+    ),
+    _s(
+        "MAILFLEET_PROVIDER_CACHE_SECONDS",
+        "int",
+        300,
+        "How long the provider's locations and plans are cached.",
+        _WEB,
+        minimum=0,
+    ),
+    _s("MAILFLEET_MAIL_ZONE", "str", "example.com", "The zone forms suggest mail host names under.", _WEB),
+    _s(
+        "MAILFLEET_SITE_VARS_FILE",
+        "path",
+        None,
+        "Site variables every run gets (DNS provider, ACME directory, ...); no secrets in it.",
+        _WEB,
+    ),
+    _s(
+        "MAILFLEET_REPO_DIR",
+        "path",
+        REPO_DIR,
+        "Where playbooks/, inventory/ and ansible.cfg are.",
+        _WEB,
+        default_text="this checkout",
+    ),
+    _s(
+        "MAILFLEET_PLAYBOOK_DIR",
+        "path",
+        None,
+        "The playbooks runs may start.",
+        _WEB,
+        default_text="playbooks/ of the repo dir",
+    ),
+    _s(
+        "MAILFLEET_ADMIN_PASSWORD",
+        "str",
+        None,
+        "`flask create-admin`'s password (else a prompt).",
+        _WEB,
+        secret=True,
+    ),
+    _s(
+        "MAILFLEET_MEMBER_PASSWORD",
+        "str",
+        None,
+        "`flask add-member`'s password (else a prompt).",
+        _WEB,
+        secret=True,
+    ),
+    # Jobs.
+    _s(
+        "MAILFLEET_HEALTH_FACTS_DIR",
+        "path",
+        None,
+        "Where the facts play writes each server's inside facts (unset: none are collected).",
+        _JOBS,
+    ),
+    # Monitoring and alerts.
+    _s(
+        "MAILFLEET_MONITORING_RESOLVER",
+        "str",
+        None,
+        "The project's own recursive resolver (required for sweeps; public ones are refused).",
+        _MON,
+    ),
+    _s("MAILFLEET_MONITORING_CONFIG_FILE", "path", None, "JSON with any other monitoring setting.", _MON),
+    _s("MAILFLEET_ALERT_SMTP_HOST", "str", None, "SMTP relay of alert e-mail.", _MON),
+    _s("MAILFLEET_ALERT_SMTP_PORT", "int", 25, "Its port.", _MON, minimum=1),
+    _s("MAILFLEET_ALERT_FROM", "str", None, "Sender of alert e-mail.", _MON),
+    _s("MAILFLEET_ALERT_TO", "list", (), "Recipients of alerts (comma-separated).", _MON),
+    _s("MAILFLEET_ALERT_ESCALATION_TO", "list", (), "Recipients of escalations (comma-separated).", _MON),
+    _s("MAILFLEET_ALERT_WEBHOOK_URL", "str", None, "Webhook of alerts (signed).", _MON),
+    _s("MAILFLEET_ALERT_ESCALATION_WEBHOOK_URL", "str", None, "Webhook of escalations (signed).", _MON),
+    _s(
+        "MAILFLEET_ALERT_WEBHOOK_SECRET",
+        "str",
+        None,
+        "Signs webhook bodies.",
+        _MON,
+        secret=True,
+        default_text="the secrets store, global/monitoring webhook_secret",
+    ),
+    # The secrets store (the app, the jobs and the mailfleet.fleet.secret lookup).
+    _s("MAILFLEET_SECRETS_BACKEND", "str", "local", "Where secrets live: local or vault.", _STORE),
+    _s(
+        "MAILFLEET_SECRETS_FILE",
+        "path",
+        Path("/var/lib/mailfleet/secrets/store.enc"),
+        "The local store.",
+        _STORE,
+    ),
+    _s(
+        "MAILFLEET_MASTER_KEY_FILE",
+        "path",
+        Path("/var/lib/mailfleet/secrets/master.key"),
+        "The local store's key file (created on first use, mode 0600).",
+        _STORE,
+    ),
+    _s(
+        "MAILFLEET_MASTER_KEY",
+        "str",
+        None,
+        "The local store's key, URL-safe base64 of 32 bytes (wins over MAILFLEET_MASTER_KEY_FILE).",
+        _STORE,
+        secret=True,
+        takes_file=False,
+    ),
+    _s("VAULT_ADDR", "str", None, "Vault's address (https; http for loopback only).", _STORE),
+    _s("VAULT_NAMESPACE", "str", None, "Vault Enterprise / HCP namespace.", _STORE),
+    _s(
+        "VAULT_CACERT",
+        "str",
+        None,
+        "CA bundle that signed Vault's certificate (default: system CAs).",
+        _STORE,
+    ),
+    _s("VAULT_TOKEN", "str", None, "Token auth.", _STORE, secret=True),
+    _s("VAULT_ROLE_ID", "str", None, "AppRole auth: role id.", _STORE, secret=True),
+    _s("VAULT_SECRET_ID", "str", None, "AppRole auth: secret id.", _STORE, secret=True),
+    _s(
+        "MAILFLEET_VAULT_AUTH",
+        "str",
+        None,
+        "Vault auth: token or approle.",
+        _STORE,
+        default_text="approle when a role id is set, else token",
+    ),
+    _s("MAILFLEET_VAULT_APPROLE_MOUNT", "str", "approle", "AppRole auth mount.", _STORE),
+    _s("MAILFLEET_VAULT_MOUNT", "str", "secret", "KV v2 mount.", _STORE),
+    _s(
+        "MAILFLEET_VAULT_PREFIX",
+        "str",
+        "mailfleet",
+        "Folder for mailfleet inside the mount (empty: the mount's root).",
+        _STORE,
+        empty_is_value=True,
+    ),
+    _s("MAILFLEET_VAULT_TIMEOUT", "float", 10.0, "Seconds per Vault request.", _STORE, minimum=0.1),
+)
+
+_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+assert len(_BY_NAME) == len(SETTINGS), "a setting is declared twice"
+
+
+def setting(name: str) -> Setting:
+    """The declaration of ``name`` (KeyError for a variable nobody declared)."""
+    return _BY_NAME[name]
+
+
+class Settings:
+    """The declared settings of one environment (default: the process's, copied now).
+
+    ``error`` is the exception a malformed value raises, so each layer reports in its own terms.
+    """
+
+    def __init__(
+        self, env: Mapping[str, str] | None = None, *, error: Callable[[str], Exception] = SettingsError
+    ) -> None:
+        self._env = dict(os.environ if env is None else env)
+        self._error = error
+
+    def raw(self, name: str) -> str | None:
+        """The text of ``name`` (from ``<NAME>_FILE`` for a secret), None when unset or empty."""
+        declared = setting(name)
+        value = self._env.get(name)
+        if value == "" and declared.empty_is_value:
+            return value
+        if not value and declared.secret and declared.takes_file and self._env.get(f"{name}_FILE"):
+            path = Path(self._env[f"{name}_FILE"])
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise self._error(f"{name}_FILE={path}: cannot read it ({exc.strerror})") from None
+        return value or None
+
+    def get(self, name: str) -> Any:
+        """The typed value of ``name``, or its default."""
+        raw = self.raw(name)
+        if raw is None:
+            return setting(name).default
+        if raw == "":  # an empty_is_value setting, set empty
+            return raw
+        try:
+            return setting(name).parse(raw)
+        except SettingsError as exc:
+            raise self._error(str(exc)) from None
+
+    __getitem__ = get
+
+    def fingerprint(self, group: str) -> tuple[tuple[str, str], ...]:
+        """The raw values of a group's settings (and their ``_FILE``), for caching per configuration."""
+        names = [s.name for s in SETTINGS if s.group == group]
+        names += [f"{name}_FILE" for name in names if setting(name).secret and setting(name).takes_file]
+        return tuple((name, self._env[name]) for name in sorted(names) if self._env.get(name))
+
+
+def groups() -> Iterator[tuple[str, list[Setting]]]:
+    """The settings by group, in declaration order (the README's table)."""
+    seen: dict[str, list[Setting]] = {}
+    for s in SETTINGS:
+        seen.setdefault(s.group, []).append(s)
+    yield from seen.items()
