@@ -23,6 +23,7 @@ from jobs.health_facts import enqueue_health_facts
 from jobs.reaper import reap
 from jobs.renewals import RENEW_EVERY, enqueue_renewals
 from jobs.servers import refresh_servers
+from jobs.usage import ROLLUP_EVERY, SAMPLE_EVERY, rollup_usage, sample_usage
 from webapp.config import load_config
 
 _CONFIG = load_config(with_secret_key=False)
@@ -47,3 +48,5 @@ cron.register(reap, REAPER_QUEUE, interval=REAP_EVERY, job_timeout=120)
 cron.register(sweep_health, SYSTEM_QUEUE, interval=SWEEP_EVERY, job_timeout=SWEEP_EVERY - 30)
 cron.register(enqueue_health_facts, SYSTEM_QUEUE, interval=SWEEP_EVERY, job_timeout=120)
 cron.register(enqueue_renewals, SYSTEM_QUEUE, interval=RENEW_EVERY, job_timeout=120)
+cron.register(sample_usage, SYSTEM_QUEUE, interval=SAMPLE_EVERY, job_timeout=240)
+cron.register(rollup_usage, SYSTEM_QUEUE, interval=ROLLUP_EVERY, job_timeout=600)

@@ -143,3 +143,8 @@ class ActionForm(FlaskForm):
 
 class RetryForm(SubmissionForm):
     pass
+
+
+class BudgetForm(FlaskForm):
+    # Text, not a number field: webapp.services.costs.parse_budget says what is wrong with it.
+    budget = StringField("Monthly budget ($)", validators=[Length(max=20)], description="Empty: no budget")

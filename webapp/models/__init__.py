@@ -9,8 +9,10 @@ from webapp.models.fleet import Domain, DomainStatus, Mailbox, Server, ServerSta
 from webapp.models.health import HealthAlert, HealthAlertEvent, HealthCheck, HealthResult, SqlHealthStore
 from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus, RunTrigger
 from webapp.models.tenancy import LoginFailure, Role, Tenant, User
+from webapp.models.usage import CostPeriod, UsageSample
 
 __all__ = [
+    "CostPeriod",
     "FINISHED_STATUSES",
     "Domain",
     "DomainStatus",
@@ -30,5 +32,6 @@ __all__ = [
     "ServerStatus",
     "SqlHealthStore",
     "Tenant",
+    "UsageSample",
     "User",
 ]

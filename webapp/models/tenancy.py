@@ -40,6 +40,8 @@ class Tenant(db.Model):  # type: ignore[name-defined,misc]
     # Limits an administrator sets on what the tenant's people may order; None: no limit.
     max_servers: Mapped[int | None] = mapped_column()
     max_monthly_spend: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    # What the tenant means to spend a month; crossing its thresholds alerts (check "budget").
+    monthly_budget: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="tenant")

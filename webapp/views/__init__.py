@@ -36,9 +36,20 @@ def status_of(exc: MailfleetWebError) -> int:
 
 
 def register(app: Flask) -> None:
-    from webapp.views import actions, api, auth, dashboard, lifecycle, mailboxes, runs, servers, tenants
+    from webapp.views import (
+        actions,
+        api,
+        auth,
+        costs,
+        dashboard,
+        lifecycle,
+        mailboxes,
+        runs,
+        servers,
+        tenants,
+    )
 
-    for module in (auth, dashboard, tenants, servers, runs, mailboxes, actions, lifecycle):
+    for module in (auth, dashboard, tenants, servers, runs, mailboxes, actions, lifecycle, costs):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     from webapp.views import health

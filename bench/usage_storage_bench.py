@@ -1,0 +1,99 @@
+"""Benchmark: usage history storage per server, and the time of a 90-day chart query.
+
+Builds the steady state the retention keeps for each server (30 days of 5-minute samples, one
+year of hourly and two years of daily rollups, every figure filled in) on SQLite through the real
+sampler, rollup and prune code, then prints the database bytes per server beside the goal, and the
+time to read one server's 90-day chart (daily rows) and 30-day chart (hourly rows).
+
+    .venv/bin/python bench/usage_storage_bench.py [--servers 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from webapp.extensions import db  # noqa: E402
+from webapp.models import Server, ServerStatus  # noqa: E402
+from webapp.models.usage import DAY, FIVE_MINUTES, HOUR, UsageSample  # noqa: E402
+from webapp.services import usage  # noqa: E402
+from webapp.testing import make_app  # noqa: E402
+
+GOAL_BYTES = 4 * 1024 * 1024  # per server, all three resolutions at steady state
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def rows(server_id: int, step: int, span: int) -> list[dict]:
+    end = int(NOW.timestamp()) // step * step
+    per = step // FIVE_MINUTES
+    return [
+        {
+            "server_id": server_id,
+            "step": step,
+            "ts": ts,
+            "samples": per,
+            "cpu_pct": 10 + ts % 70,
+            "cpu_peak_pct": 40 + ts % 60,
+            "mem_used_mb": 1200 + ts % 500,
+            "mem_total_mb": 2048,
+            "disk_used_mb": 20_000 + (ts // 3600) % 9000,
+            "disk_total_mb": 51_200,
+            "bw_used_gb": (ts // 86400) % 1000,
+            "bw_total_gb": 2000,
+            "queue_deferred": ts % 7,
+            "queue_active": ts % 3,
+            "mailboxes": 120,
+        }
+        for ts in range(end - span, end, step)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--servers", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        app = make_app(Path(tmp))
+        with app.app_context():
+            path = Path(db.engine.url.database)
+            for i in range(args.servers):
+                db.session.add(Server(name=f"mf-bench-{i + 1}", status=ServerStatus.ACTIVE))
+            db.session.commit()
+            ids = list(db.session.scalars(db.select(Server.id)))
+            db.session.execute(db.text("VACUUM"))
+            empty = path.stat().st_size
+            for sid in ids:
+                for step, keep in usage.RETENTION.items():
+                    db.session.execute(db.insert(UsageSample), rows(sid, step, keep))
+            db.session.commit()
+            usage.prune(NOW)
+            db.engine.dispose()
+            with sqlite3.connect(path) as conn:
+                conn.execute("VACUUM")
+            per_server = (path.stat().st_size - empty) / len(ids)
+            count = db.session.scalar(db.select(db.func.count()).select_from(UsageSample)) // len(ids)
+            timings = {}
+            for label, step, span in (("90-day chart", DAY, 90 * DAY), ("30-day chart", HOUR, 30 * DAY)):
+                start = time.perf_counter()
+                found = usage.window(ids[0], step, int(NOW.timestamp()) - span)
+                timings[label] = (time.perf_counter() - start, len(found.rows))
+    verdict = "ok" if per_server <= GOAL_BYTES else "OVER GOAL"
+    print(f"usage history on SQLite: {count} rows per server at steady state")
+    print(
+        f"storage per server: {per_server / 1024 / 1024:.2f} MiB "
+        f"(goal <= {GOAL_BYTES / 1024 / 1024:.0f} MiB) {verdict}; "
+        f"1,000 servers: {per_server * 1000 / 1024**3:.2f} GiB"
+    )
+    for label, (seconds, n) in timings.items():
+        print(f"{label} of one server: {seconds * 1000:.1f} ms for {n} rows")
+
+
+if __name__ == "__main__":
+    main()

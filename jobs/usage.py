@@ -1,0 +1,65 @@
+"""Usage history and costs, from rq cron (jobs.cron).
+
+``sample_usage`` (every 5 minutes) writes one usage sample per active server from the inside facts
+documents the facts play leaves in MAILFLEET_HEALTH_FACTS_DIR, the provider's instances (bandwidth
+used of the plan's allowance) and the mailbox counts, and keeps the price history in line with the
+servers. The provider being unreachable costs the bandwidth figures of that sample, nothing more.
+
+``rollup_usage`` (hourly) builds the hourly and daily rollups, prunes what is past its retention
+(webapp.services.usage) and checks every tenant's budget through the health alert engine, whose
+notifications go to the monitoring's channels.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from jobs.app import worker_app
+from jobs.health import deliver_with_retry, notification_router
+from mailfleet.monitoring import record_results
+from mailfleet.monitoring.results import utcnow
+from webapp.integrations import hostwinds_client
+from webapp.models import SqlHealthStore
+from webapp.models.usage import DAY, HOUR
+from webapp.services import costs, usage
+
+log = logging.getLogger(__name__)
+
+SAMPLE_EVERY = 300
+ROLLUP_EVERY = 3600
+
+
+def _instances() -> list[dict[str, Any]]:
+    try:
+        return hostwinds_client().list_instances()
+    except Exception as exc:  # noqa: BLE001 - a sample without bandwidth beats no sample
+        log.warning("bandwidth not sampled, the provider did not answer: %s", type(exc).__name__)
+        return []
+
+
+def sample_usage() -> dict[str, int]:
+    app = worker_app()
+    with app.app_context():
+        facts_dir = os.environ.get("MAILFLEET_HEALTH_FACTS_DIR")
+        now = utcnow()
+        written = usage.record_samples(now, Path(facts_dir) if facts_dir else None, _instances())
+        return {"samples": written, "cost_periods_changed": costs.sync_periods(now)}
+
+
+def rollup_usage() -> dict[str, int]:
+    app = worker_app()
+    with app.app_context():
+        now = utcnow()
+        summary = {
+            "hourly": usage.rollup(HOUR, now),
+            "daily": usage.rollup(DAY, now),
+            "pruned": usage.prune(now),
+        }
+        notes = record_results(SqlHealthStore(), costs.budget_results(now), costs.BUDGET_POLICY)
+        if notes:
+            deliver_with_retry(notification_router(app=app), notes)
+        summary["budget_notifications"] = len(notes)
+        return summary

@@ -1,0 +1,200 @@
+"""Costs per tenant on a real database: the price history, month to date and projection, budgets
+alerting once per threshold through the health alert engine, and the pages, tenant-scoped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from mailfleet.costs import Period, month_cost
+from mailfleet.monitoring import record_results
+from webapp.extensions import db
+from webapp.models import HealthAlert, Role, Server, ServerStatus, SqlHealthStore
+from webapp.models.usage import CostPeriod
+from webapp.services import accounts, costs
+from webapp.services.scope import Scope
+from webapp.testing import TEST_PASSWORD, csrf_token, login
+
+pytestmark = pytest.mark.unit
+
+NOV = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def fleet(world):
+    acme1 = Server(
+        tenant_id=world.acme.id,
+        name="mf-acme-1",
+        plan="SSD 2 GB",
+        monthly_price=Decimal("30.00"),
+        status=ServerStatus.ACTIVE,
+        created_at=NOV - timedelta(days=60),
+    )
+    globex1 = Server(
+        tenant_id=world.globex.id,
+        name="mf-globex-1",
+        plan="SSD 1 GB",
+        monthly_price=Decimal("9.00"),
+        status=ServerStatus.ACTIVE,
+        created_at=NOV + timedelta(days=15),
+    )
+    stray = Server(name="stray-vps", plan="SSD 1 GB", monthly_price=Decimal("6.00"), created_at=NOV)
+    db.session.add_all([acme1, globex1, stray])
+    db.session.commit()
+    return acme1, globex1, stray
+
+
+def test_a_resize_ends_one_period_and_starts_the_next_and_nothing_is_overwritten(world, fleet):
+    acme1, _, _ = fleet
+    assert costs.sync_periods(NOV + timedelta(days=1)) == 3
+    assert costs.sync_periods(NOV + timedelta(days=2)) == 0  # nothing changed
+    acme1.plan, acme1.monthly_price = "SSD 4 GB", Decimal("60.00")
+    assert costs.sync_periods(NOV + timedelta(days=10)) == 2
+    periods = db.session.scalars(
+        select(CostPeriod).where(CostPeriod.server_id == acme1.id).order_by(CostPeriod.id)
+    ).all()
+    assert [(p.plan, p.monthly_price, p.started_at, p.ended_at) for p in periods] == [
+        ("SSD 2 GB", Decimal("30.00"), NOV - timedelta(days=60), NOV + timedelta(days=10)),
+        ("SSD 4 GB", Decimal("60.00"), NOV + timedelta(days=10), None),
+    ]
+    found = costs.tenant_cost(world.acme, NOV + timedelta(days=15))
+    assert found.month.to_date == Decimal("20.00")  # 10 days at 30, 5 days at 60
+    assert found.month.projected == Decimal("50.00")
+    assert found.history[-2:] == [
+        (datetime(2026, 10, 1, tzinfo=UTC), Decimal("30.00")),
+        (NOV, Decimal("20.00")),
+    ]
+
+
+def test_a_deprovisioned_server_stops_costing_from_then(world, fleet):
+    acme1, _, _ = fleet
+    costs.sync_periods(NOV)
+    acme1.status = ServerStatus.GONE
+    costs.sync_periods(NOV + timedelta(days=6))
+    found = costs.tenant_cost(world.acme, NOV + timedelta(days=20))
+    assert (found.month.to_date, found.month.projected, found.month.run_rate) == (
+        Decimal("6.00"),
+        Decimal("6.00"),
+        Decimal("0.00"),
+    )
+    assert found.servers[0].monthly_price is None
+
+
+def test_a_new_server_costs_from_its_order_before_the_sampler_has_seen_it(world, fleet):
+    found = costs.tenant_cost(world.globex, NOV + timedelta(days=20))  # no sync_periods yet
+    assert [s.name for s in found.servers] == ["mf-globex-1"]
+    assert found.month.to_date == Decimal("1.50") and found.month.projected == Decimal("4.50")
+
+
+def test_allocation_sums_to_the_fleet_cost_and_only_admins_see_unassigned(world, fleet):
+    now = NOV + timedelta(days=20)
+    costs.sync_periods(NOV + timedelta(days=16))
+    admin_rows = costs.costs_for(Scope(world.admin), now)
+    assert [r.slug for r in admin_rows] == ["acme", "globex", "unassigned"]
+    # 20 of 30 days at 30, 5 days at 9, 20 days at 6 (unassigned): every dollar lands on one line.
+    assert [r.month.to_date for r in admin_rows] == [Decimal("20.00"), Decimal("1.50"), Decimal("4.00")]
+    every_period = [(s.monthly_price, s.created_at) for s in fleet]
+    fleet_total = month_cost([Period(p, start, None) for p, start in every_period], now).to_date
+    assert sum((r.month.to_date for r in admin_rows), Decimal(0)) == fleet_total
+    assert [r.slug for r in costs.costs_for(Scope(world.alice), now)] == ["acme"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("0", "more than 0"),
+        ("-5", "more than 0"),
+        ("ten", "amount in dollars"),
+        ("12.345", "two decimals"),
+        ("NaN", "more than 0"),
+        ("100000000", "more than 0"),
+    ],
+)
+def test_bad_budgets_are_refused_and_change_nothing(world, raw, message):
+    world.acme.monthly_budget = Decimal("50.00")
+    db.session.commit()
+    with pytest.raises(Exception, match=message):
+        costs.set_budget(Scope(world.admin), world.acme, raw)
+    db.session.rollback()
+    assert db.session.get(type(world.acme), world.acme.id).monthly_budget == Decimal("50.00")
+
+
+def test_members_cannot_set_budgets(world):
+    with pytest.raises(Exception, match="only administrators"):
+        costs.set_budget(Scope(world.alice), world.acme, "100")
+
+
+def _record(now):
+    return record_results(SqlHealthStore(), costs.budget_results(now), costs.BUDGET_POLICY)
+
+
+def test_budget_thresholds_alert_once_each_per_month(world, fleet):
+    world.acme.monthly_budget = Decimal("40.00")  # acme runs 30 a month
+    db.session.commit()
+    costs.sync_periods(NOV)
+    early = _record(NOV + timedelta(days=3))  # 3 spent, 30 projected: nothing
+    assert early == []
+    mid = _record(NOV + timedelta(days=21))  # 21 spent (52 %): the 50 % threshold
+    assert [n.alert.check for n in mid] == ["budget:acme:50"]
+    assert _record(NOV + timedelta(days=21, hours=1)) == []  # no repeat
+    world.acme.monthly_budget = Decimal("25.00")
+    db.session.commit()
+    late = _record(NOV + timedelta(days=26))  # 26 of 25: 80 %, 100 % and the forecast at once
+    assert sorted(n.alert.check for n in late) == [
+        "budget:acme:100",
+        "budget:acme:80",
+        "budget:acme:forecast",
+    ]
+    severities = {a.check: a.severity for a in db.session.scalars(select(HealthAlert))}
+    assert severities["budget:acme:100"] == "critical" and severities["budget:acme:50"] == "warning"
+    # An hour on: nothing opens again; the unacknowledged critical one escalates, as every alert does.
+    assert [(n.kind, n.alert.check) for n in _record(NOV + timedelta(days=27))] == [
+        ("escalated", "budget:acme:100")
+    ]
+    december = _record(datetime(2026, 12, 1, 1, tzinfo=UTC))  # spend starts from zero again
+    assert {n.alert.check for n in december} == {
+        "budget:acme:50",
+        "budget:acme:80",
+        "budget:acme:100",
+    }  # resolved; the forecast (30 > 25) stays open
+    assert all(n.kind == "resolved" for n in december)
+
+
+def test_costs_pages_are_tenant_scoped(client, world, fleet):
+    costs.sync_periods(NOV + timedelta(days=16))
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    assert client.get("/costs/").headers["Location"].endswith("/costs/acme")
+    page = client.get("/costs/acme").get_data(as_text=True)
+    assert "mf-acme-1" in page and "mf-globex-1" not in page and "stray-vps" not in page
+    assert client.get("/costs/globex").status_code == 404
+    assert "Save budget" not in page
+    token = csrf_token(client, "/costs/acme")
+    assert client.post("/costs/acme/budget", data={"csrf_token": token, "budget": "1"}).status_code == 302
+    assert world.acme.monthly_budget is None
+
+
+def test_admin_sets_a_budget_and_sees_every_tenant(client, world, fleet):
+    assert login(client, world.admin.email, TEST_PASSWORD).status_code == 302
+    page = client.get("/costs/").get_data(as_text=True)
+    for name in ("acme", "globex", "unassigned"):
+        assert name in page
+    token = csrf_token(client, "/costs/acme")
+    response = client.post("/costs/acme/budget", data={"csrf_token": token, "budget": "$1,250.50"})
+    assert response.status_code == 302
+    assert db.session.get(type(world.acme), world.acme.id).monthly_budget == Decimal("1250.50")
+    page = client.get("/costs/acme").get_data(as_text=True)
+    assert "of the $1250.50 budget" in page
+    bad = client.post("/costs/acme/budget", data={"csrf_token": token, "budget": "0"}, follow_redirects=True)
+    assert "more than 0" in bad.get_data(as_text=True)
+
+
+def test_a_mailbox_manager_sees_its_tenants_costs_only(client, world, fleet):
+    manager = accounts.add_member(
+        Scope(world.admin), world.globex, "mm@globex.example", TEST_PASSWORD, Role.MAILBOX_MANAGER
+    )
+    assert login(client, manager.email, TEST_PASSWORD).status_code == 302
+    assert "mf-globex-1" in client.get("/costs/globex").get_data(as_text=True)
+    assert client.get("/costs/acme").status_code == 404

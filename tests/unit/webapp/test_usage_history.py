@@ -1,0 +1,150 @@
+"""Usage history on a real database: 5-minute samples from the facts documents and the provider,
+hourly and daily rollups, pruning by retention, and the cron entries that run them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rq.cron import CronScheduler
+from sqlalchemy import func, select
+
+from mailfleet.usage import MB
+from webapp.extensions import db
+from webapp.models import Server, ServerStatus
+from webapp.models.usage import DAY, FIVE_MINUTES, HOUR, UsageSample
+from webapp.queue import get_system_queue
+from webapp.services import usage
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+
+
+def facts(used_mb: int, load5: float = 0.5) -> dict:
+    return {
+        "schema": 1,
+        "disk": [{"mount": "/", "size_bytes": 10_000 * MB, "free_bytes": (10_000 - used_mb) * MB}],
+        "memory": {"total_mb": 1000, "available_mb": 400},
+        "load": {"load5": load5, "cpus": 1},
+        "mail_queue": {"deferred": 2, "active": 0},
+    }
+
+
+@pytest.fixture
+def servers(world):
+    one = Server(tenant_id=world.acme.id, name="mf-acme-1", provider_id=11, status=ServerStatus.ACTIVE)
+    gone = Server(tenant_id=world.acme.id, name="mf-acme-2", provider_id=12, status=ServerStatus.GONE)
+    db.session.add_all([one, gone])
+    db.session.commit()
+    return one, gone
+
+
+def test_a_sample_joins_the_facts_document_the_provider_and_the_mailbox_count(servers, tmp_path):
+    one, _ = servers
+    (tmp_path / "mf-acme-1.json").write_text(json.dumps(facts(2500, load5=0.8)))
+    written = usage.record_samples(
+        T0, tmp_path, [{"serviceid": 11, "bandwidth": 1000, "bandwidth_used": 40}, {"serviceid": "junk"}]
+    )
+    assert written == 1  # the gone server is not sampled
+    [row] = db.session.scalars(select(UsageSample)).all()
+    assert (row.server_id, row.step, row.ts) == (one.id, FIVE_MINUTES, int(T0.timestamp()))
+    assert (row.cpu_pct, row.cpu_peak_pct, row.disk_used_mb, row.disk_total_mb) == (80, 80, 2500, 10000)
+    assert (row.mem_used_mb, row.bw_used_gb, row.bw_total_gb, row.queue_deferred, row.mailboxes) == (
+        600,
+        40,
+        1000,
+        2,
+        0,
+    )
+
+
+def test_a_second_sample_in_the_same_five_minutes_replaces_the_first(servers, tmp_path):
+    (tmp_path / "mf-acme-1.json").write_text(json.dumps(facts(1000)))
+    usage.record_samples(T0, tmp_path)
+    (tmp_path / "mf-acme-1.json").write_text(json.dumps(facts(1200)))
+    usage.record_samples(T0 + timedelta(seconds=30), tmp_path)
+    assert db.session.scalars(select(UsageSample.disk_used_mb)).all() == [1200]
+
+
+def test_no_facts_yet_still_records_what_is_known(servers, tmp_path):
+    usage.record_samples(T0, tmp_path)
+    [row] = db.session.scalars(select(UsageSample)).all()
+    assert (row.disk_used_mb, row.cpu_pct, row.mailboxes) == (None, None, 0)
+
+
+def fill(server: Server, start: datetime, hours: int) -> None:
+    """5-minute samples: disk grows 1 MB per sample, CPU 10 % with one 90 % spike per hour."""
+    rows = []
+    for i in range(hours * 12):
+        cpu = 90 if i % 12 == 6 else 10
+        rows.append(
+            UsageSample(
+                server_id=server.id,
+                step=FIVE_MINUTES,
+                ts=int(start.timestamp()) + i * FIVE_MINUTES,
+                samples=1,
+                cpu_pct=cpu,
+                cpu_peak_pct=cpu,
+                disk_used_mb=1000 + i,
+            )
+        )
+    db.session.add_all(rows)
+    db.session.commit()
+
+
+def test_hourly_rollup_averages_keeps_the_peak_and_is_not_repeated(servers):
+    one, _ = servers
+    fill(one, T0, 3)
+    now = T0 + timedelta(hours=3, minutes=15)
+    assert usage.rollup(HOUR, now) == 3
+    hours = db.session.scalars(
+        select(UsageSample).where(UsageSample.step == HOUR).order_by(UsageSample.ts)
+    ).all()
+    assert [h.ts for h in hours] == [int((T0 + timedelta(hours=h)).timestamp()) for h in range(3)]
+    first = hours[0]
+    assert (first.samples, first.cpu_pct, first.cpu_peak_pct, first.disk_used_mb) == (12, 17, 90, 1006)
+    assert usage.rollup(HOUR, now) == 0  # nothing new: no duplicate rows
+    assert usage.rollup(HOUR, now + timedelta(hours=1)) == 0  # no samples after the third hour
+
+
+def test_an_unfinished_bucket_waits(servers):
+    one, _ = servers
+    fill(one, T0, 1)
+    assert usage.rollup(HOUR, T0 + timedelta(minutes=65)) == 0  # a late sample may still come
+    assert usage.rollup(DAY, T0 + timedelta(hours=2)) == 0
+
+
+def test_daily_rollup_and_prune_by_retention(servers):
+    one, _ = servers
+    day0 = datetime(2026, 9, 1, tzinfo=UTC)
+    fill(one, day0, 48)
+    assert usage.rollup(DAY, day0 + timedelta(days=2, hours=1)) == 2
+    assert usage.rollup(HOUR, day0 + timedelta(days=2, hours=1)) == 48
+    # 31 days after the last sample: the 5-minute ones are past their 30 days, the rollups stay.
+    assert usage.prune(day0 + timedelta(days=33)) == 48 * 12
+    steps = dict(db.session.execute(select(UsageSample.step, func.count()).group_by(UsageSample.step)).all())
+    assert steps == {HOUR: 48, DAY: 2}
+    assert usage.prune(day0 + timedelta(days=2 + 731)) == 50
+
+
+def test_series_reads_the_resolution_of_its_range_and_refuses_others(servers):
+    one, _ = servers
+    fill(one, T0, 2)
+    usage.rollup(HOUR, T0 + timedelta(hours=3))
+    found = usage.series(one, "24h", T0 + timedelta(hours=2))
+    assert found.step == FIVE_MINUTES and len(found.rows) == 24
+    assert found.latest("disk_used_mb") == 1023
+    assert usage.series(one, "7d", T0 + timedelta(hours=3)).step == HOUR
+    with pytest.raises(Exception, match="range must be one of"):
+        usage.series(one, "1y", T0)
+
+
+def test_rq_cron_samples_every_five_minutes_and_rolls_up_hourly(app):
+    cron = CronScheduler(connection=get_system_queue(app).connection)
+    cron.load_config_from_file("jobs.cron")
+    jobs = {job.func_name: job for job in cron.get_jobs()}
+    assert jobs["jobs.usage.sample_usage"].interval == 300
+    assert jobs["jobs.usage.rollup_usage"].interval == 3600
+    assert jobs["jobs.usage.rollup_usage"].queue_name == "mailfleet-system"

@@ -1,0 +1,221 @@
+"""Costs per tenant: the price history of servers, month to date, projection, history, budgets.
+
+Every server not gone costs its plan's monthly price (the provider's price list, as recorded on
+the server by provisioning and the inventory refresh), from the moment it was ordered. Each server
+belongs to one tenant, so its whole cost is allocated to that tenant; a server no tenant owns shows
+as "unassigned" to administrators. The price history (webapp.models.usage.CostPeriod) is kept by
+:func:`sync_periods` (every 5 minutes, from the usage sampler): a change of tenant, plan or price
+ends one period and starts the next, so a resize shows up in the month's cost from that moment.
+
+Budgets: a tenant's monthly budget alerts at 50, 80 and 100 % of actual spend and at 100 % of the
+projection, as the checks ``budget:<tenant>:<threshold>`` of the control plane (the health alert
+engine: one notification per threshold crossed, resolved when a new month starts from zero).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+
+from mailfleet import costs
+from mailfleet.monitoring import AlertPolicies, AlertPolicy, CheckResult, Status
+from webapp.errors import InvalidInput
+from webapp.extensions import db
+from webapp.models import Server, ServerStatus, Tenant
+from webapp.models.health import MONITORING_SERVER
+from webapp.models.usage import CostPeriod
+from webapp.services.scope import Scope
+
+MAX_BUDGET = Decimal("99999999.99")  # what the column holds
+HISTORY_MONTHS = 6
+#: A threshold crossed is one alert at once; back under it (a new month) resolves it at once.
+BUDGET_POLICY = AlertPolicies(AlertPolicy(fail_after=1, pass_after=1))
+
+
+def _costs_money(server: Server) -> bool:
+    return server.status != ServerStatus.GONE and server.monthly_price is not None
+
+
+def sync_periods(now: datetime) -> int:
+    """Bring the price history in line with the servers; returns how many periods changed."""
+    open_rows = {
+        p.server_id: p for p in db.session.scalars(select(CostPeriod).where(CostPeriod.ended_at.is_(None)))
+    }
+    changed = 0
+    for server in db.session.scalars(select(Server)):
+        current = open_rows.get(server.id)
+        wanted = (server.tenant_id, server.plan, server.monthly_price) if _costs_money(server) else None
+        if current is not None and wanted == (current.tenant_id, current.plan, current.monthly_price):
+            continue
+        if current is not None:
+            current.ended_at = now
+            changed += 1
+        if wanted is not None:
+            first = current is None and not db.session.scalar(
+                select(CostPeriod.id).where(CostPeriod.server_id == server.id).limit(1)
+            )
+            db.session.add(
+                CostPeriod(
+                    server_id=server.id,
+                    tenant_id=server.tenant_id,
+                    plan=server.plan,
+                    monthly_price=server.monthly_price,
+                    started_at=server.created_at if first else now,
+                )
+            )
+            changed += 1
+    db.session.commit()
+    return changed
+
+
+@dataclass(frozen=True)
+class ServerCost:
+    name: str
+    server_id: int | None
+    plan: str | None
+    monthly_price: Decimal | None  # what it costs a month now; None: no longer running
+    month: costs.MonthCost
+
+
+@dataclass(frozen=True)
+class TenantCost:
+    tenant: Tenant | None  # None: servers no tenant owns
+    servers: list[ServerCost]
+    month: costs.MonthCost
+    history: list[tuple[datetime, Decimal]]
+    budget: Decimal | None
+    used_pct: Decimal | None  # month to date as a percentage of the budget
+    breach: datetime | None  # when the run rate reaches the budget this month
+
+    @property
+    def slug(self) -> str:
+        return self.tenant.slug if self.tenant is not None else "unassigned"
+
+
+def _periods(tenant_id: int | None, since: datetime) -> dict[int, list[costs.Period]]:
+    """Per server id, the tenant's periods overlapping [since, now): the recorded ones, and for a
+    server the sampler has not recorded yet, its current price since it was ordered."""
+    rows = db.session.scalars(
+        select(CostPeriod).where(
+            CostPeriod.tenant_id.is_(tenant_id) if tenant_id is None else CostPeriod.tenant_id == tenant_id,
+            (CostPeriod.ended_at.is_(None)) | (CostPeriod.ended_at > since),
+        )
+    ).all()
+    out: dict[int, list[costs.Period]] = {}
+    for row in rows:
+        out.setdefault(row.server_id, []).append(
+            costs.Period(row.monthly_price, row.started_at, row.ended_at)
+        )
+    open_ids = {r.server_id for r in rows if r.ended_at is None}
+    stmt = select(Server).where(
+        Server.tenant_id.is_(None) if tenant_id is None else Server.tenant_id == tenant_id
+    )
+    for server in db.session.scalars(stmt):
+        if _costs_money(server) and server.id not in open_ids:
+            out.setdefault(server.id, []).append(costs.Period(server.monthly_price, server.created_at, None))
+    return out
+
+
+def tenant_cost(tenant: Tenant | None, now: datetime) -> TenantCost:
+    since = costs.month_bounds(now)[0]
+    for _ in range(HISTORY_MONTHS - 1):
+        since = costs.month_bounds(since - timedelta(seconds=1))[0]
+    periods = _periods(tenant.id if tenant is not None else None, since)
+    servers = db.session.scalars(select(Server).where(Server.id.in_(periods))).all()
+    names = {s.id: s for s in servers}
+    lines = []
+    every: list[costs.Period] = []
+    for server_id, found in sorted(periods.items(), key=lambda item: names[item[0]].name):
+        server = names[server_id]
+        every += found
+        running = next((p for p in found if p.end is None), None)
+        month = costs.month_cost(found, now)
+        if running is None and not month.projected:
+            continue  # gone before this month: its cost is in the history only
+        lines.append(
+            ServerCost(
+                server.name,
+                server.id,
+                server.plan,
+                running.monthly_price if running is not None else None,
+                month,
+            )
+        )
+    month = costs.month_cost(every, now)
+    budget = tenant.monthly_budget if tenant is not None else None
+    used = (month.to_date * 100 / budget).quantize(Decimal("0.1")) if budget else None
+    return TenantCost(
+        tenant,
+        lines,
+        month,
+        costs.monthly_history(every, now, HISTORY_MONTHS),
+        budget,
+        used,
+        costs.breach_date(month, budget, now) if budget else None,
+    )
+
+
+def costs_for(scope: Scope, now: datetime) -> list[TenantCost]:
+    """Every tenant the principal sees; administrators also get the unassigned servers' line."""
+    tenants = db.session.scalars(scope.select(Tenant).order_by(Tenant.slug)).all()
+    out = [tenant_cost(t, now) for t in tenants]
+    if scope.is_admin:
+        unassigned = tenant_cost(None, now)
+        if unassigned.servers:
+            out.append(unassigned)
+    return out
+
+
+def parse_budget(raw: str | None) -> Decimal | None:
+    """A budget as typed: empty for none, else a positive amount of dollars and cents."""
+    raw = (raw or "").strip().lstrip("$").replace(",", "")
+    if not raw:
+        return None
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        raise InvalidInput(
+            f"the budget must be an amount in dollars, like 120 or 99.50, not {raw!r}"
+        ) from None
+    if not amount.is_finite() or amount <= 0 or amount > MAX_BUDGET:
+        raise InvalidInput(f"the budget must be more than 0 and at most {MAX_BUDGET} (or empty for none)")
+    if amount != amount.quantize(costs.CENT):
+        raise InvalidInput("the budget is in dollars and cents (at most two decimals)")
+    return amount
+
+
+def set_budget(scope: Scope, tenant: Tenant, raw: str | None) -> Decimal | None:
+    """Administrators set (or clear) a tenant's monthly budget."""
+    scope.require_admin()
+    tenant.monthly_budget = parse_budget(raw)
+    db.session.commit()
+    return tenant.monthly_budget
+
+
+def budget_results(now: datetime) -> list[CheckResult]:
+    """One result per budget threshold of every tenant with a budget (for the alert engine)."""
+    out = []
+    for tenant in db.session.scalars(select(Tenant).where(Tenant.monthly_budget.is_not(None))):
+        found = tenant_cost(tenant, now)
+        budget = tenant.monthly_budget
+        reached = {key for key, _, _ in costs.crossed(found.month, budget)}
+        for key, pct, forecast in costs.THRESHOLDS:
+            figure = found.month.projected if forecast else found.month.to_date
+            what = "projected to month end" if forecast else "spent this month"
+            line = f"${budget * pct / 100:.2f}, {pct} % of the ${budget} budget"
+            detail = f"{tenant.slug}: ${figure} {what}; the threshold is {line}"
+            if key in reached:
+                status = Status.ERROR if (pct >= 100 and not forecast) else Status.WARNING
+                if forecast and found.breach is not None:
+                    detail += f"; at the current rate the budget is reached on {found.breach:%Y-%m-%d}"
+            else:
+                status = Status.OK
+            out.append(
+                CheckResult(
+                    MONITORING_SERVER, f"budget:{tenant.slug}:{key}", status, float(figure), detail, now
+                )
+            )
+    return out

@@ -1,0 +1,178 @@
+"""Usage history: recording 5-minute samples, rolling them up, pruning, and reading series.
+
+Retention (seconds of history kept per resolution): 5-minute samples 30 days, hourly rollups one
+year, daily rollups two years. Hourly and daily rows are both built from the 5-minute samples
+(averages; CPU also as the peak of the bucket), so a rollup is exact whichever runs first, and it
+is idempotent: a bucket already rolled up is rebuilt from the same samples.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Integer, cast, delete, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from mailfleet.usage import FIELDS, Sample, from_facts, from_instance
+from webapp.errors import InvalidInput
+from webapp.extensions import db
+from webapp.models import Domain, Mailbox, Server, ServerStatus
+from webapp.models.usage import DAY, FIVE_MINUTES, HOUR, UsageSample
+
+log = logging.getLogger(__name__)
+
+RETENTION = {FIVE_MINUTES: 30 * DAY, HOUR: 365 * DAY, DAY: 730 * DAY}
+#: Chart ranges offered, with the resolution each one reads.
+RANGES = {"24h": (DAY, FIVE_MINUTES), "7d": (7 * DAY, HOUR), "30d": (30 * DAY, HOUR), "90d": (90 * DAY, DAY)}
+#: A rollup waits this long after a bucket ends, so a late 5-minute sample still counts.
+ROLLUP_DELAY = 600
+_GAUGES = [f for f in FIELDS if f != "cpu_pct"]
+
+
+def _upsert(rows: list[dict[str, Any]]) -> None:
+    """Insert rows, replacing any with the same key (a sample recorded twice in one bucket)."""
+    if not rows:
+        return
+    dialect = db.engine.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        raise RuntimeError(f"usage history supports SQLite and PostgreSQL, not {dialect}")
+    make = sqlite_insert if dialect == "sqlite" else pg_insert
+    stmt = make(UsageSample).values(rows)
+    keys = ("server_id", "step", "ts")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    )
+    db.session.execute(stmt)
+
+
+def read_facts(directory: Path, name: str) -> Sample:
+    """The figures of <directory>/<name>.json (the facts play's document); empty if unreadable."""
+    try:
+        doc = json.loads((directory / f"{name}.json").read_bytes())
+    except (OSError, ValueError):
+        return Sample()
+    return from_facts(doc) if isinstance(doc, dict) else Sample()
+
+
+def mailbox_counts() -> dict[int, int]:
+    rows = db.session.execute(
+        select(Domain.server_id, func.count(Mailbox.id)).join(Mailbox.domain).group_by(Domain.server_id)
+    )
+    return {server_id: count for server_id, count in rows}
+
+
+def record_samples(now: datetime, facts_dir: Path | None, instances: Iterable[Mapping[str, Any]] = ()) -> int:
+    """One 5-minute sample per active server from its facts document, the provider's instances
+    (matched by provider id) and the mailbox count; returns how many were written."""
+    ts = int(now.timestamp()) // FIVE_MINUTES * FIVE_MINUTES
+    by_id = {}
+    for instance in instances:
+        try:
+            by_id[int(instance["serviceid"])] = from_instance(instance)
+        except (KeyError, TypeError, ValueError):
+            continue
+    mailboxes = mailbox_counts()
+    rows = []
+    for server in db.session.scalars(select(Server).where(Server.status == ServerStatus.ACTIVE)):
+        sample = read_facts(facts_dir, server.name) if facts_dir is not None else Sample()
+        sample = sample.merged(by_id.get(server.provider_id or -1, Sample()))
+        sample = sample.merged(Sample(mailboxes=mailboxes.get(server.id, 0)))
+        figures = sample.as_dict()
+        rows.append(
+            {
+                "server_id": server.id,
+                "step": FIVE_MINUTES,
+                "ts": ts,
+                "samples": 1,
+                **figures,
+                "cpu_peak_pct": figures["cpu_pct"],
+            }
+        )
+    _upsert(rows)
+    db.session.commit()
+    return len(rows)
+
+
+def rollup(step: int, now: datetime) -> int:
+    """Build the `step` rows of every finished bucket since the last one built (or since the oldest
+    5-minute sample); returns how many buckets were written."""
+    if step not in (HOUR, DAY):
+        raise ValueError(f"no rollup at {step} s")
+    end = (int(now.timestamp()) - ROLLUP_DELAY) // step * step
+    last = db.session.scalar(select(func.max(UsageSample.ts)).where(UsageSample.step == step))
+    first = db.session.scalar(select(func.min(UsageSample.ts)).where(UsageSample.step == FIVE_MINUTES))
+    if first is None:
+        return 0
+    start = last + step if last is not None else first // step * step
+    if start >= end:
+        return 0
+    fine = UsageSample.__table__.c
+    bucket = fine.ts - fine.ts % step
+    columns = [
+        fine.server_id,
+        bucket.label("ts"),
+        func.count().label("samples"),
+        cast(func.round(func.avg(fine.cpu_pct)), Integer).label("cpu_pct"),
+        func.max(fine.cpu_peak_pct).label("cpu_peak_pct"),
+    ]
+    columns += [cast(func.round(func.avg(fine[name])), Integer).label(name) for name in _GAUGES]
+    query = (
+        select(*columns)
+        .where(fine.step == FIVE_MINUTES, fine.ts >= start, fine.ts < end)
+        .group_by(fine.server_id, bucket)
+    )
+    rows = [{**row._asdict(), "step": step} for row in db.session.execute(query)]
+    if rows:
+        db.session.execute(insert(UsageSample), rows)
+    db.session.commit()
+    return len(rows)
+
+
+def prune(now: datetime) -> int:
+    """Delete rows older than their resolution's retention; returns how many."""
+    gone = 0
+    for step, keep in RETENTION.items():
+        result = db.session.execute(
+            delete(UsageSample).where(UsageSample.step == step, UsageSample.ts < int(now.timestamp()) - keep)
+        )
+        gone += result.rowcount or 0
+    db.session.commit()
+    return gone
+
+
+@dataclass(frozen=True)
+class Series:
+    step: int
+    rows: list[UsageSample]
+
+    def points(self, name: str) -> list[tuple[int, float]]:
+        return [(r.ts, float(v)) for r in self.rows if (v := getattr(r, name)) is not None]
+
+    def latest(self, name: str) -> float | None:
+        found = self.points(name)
+        return found[-1][1] if found else None
+
+
+def series(server: Server, range_key: str, now: datetime) -> Series:
+    """The server's history over a chart range ("24h", "7d", "30d", "90d")."""
+    if range_key not in RANGES:
+        raise InvalidInput(f"range must be one of {', '.join(RANGES)}")
+    span, step = RANGES[range_key]
+    since = int(now.timestamp()) - span
+    return window(server.id, step, since)
+
+
+def window(server_id: int, step: int, since: int) -> Series:
+    rows = db.session.scalars(
+        select(UsageSample)
+        .where(UsageSample.server_id == server_id, UsageSample.step == step, UsageSample.ts >= since)
+        .order_by(UsageSample.ts)
+    ).all()
+    return Series(step, list(rows))

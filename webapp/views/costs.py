@@ -1,0 +1,59 @@
+"""Costs: every tenant's month for administrators, a tenant's own for its people, and budgets."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from mailfleet.monitoring.results import utcnow
+from webapp.errors import MailfleetWebError
+from webapp.forms import BudgetForm
+from webapp.services import costs
+from webapp.services.scope import Scope
+from webapp.views import back_with_error
+from webapp.views.charts import bars
+
+bp = Blueprint("costs", __name__, url_prefix="/costs")
+
+
+@bp.route("/")
+@login_required
+def index() -> Response | str:
+    scope = Scope(current_user)
+    if not scope.is_admin:
+        return redirect(url_for("costs.tenant", slug=current_user.tenant.slug))
+    rows = costs.costs_for(scope, utcnow())
+    return render_template("costs/index.html", rows=rows, now=utcnow())
+
+
+@bp.route("/<slug>")
+@login_required
+def tenant(slug: str) -> str:
+    scope = Scope(current_user)
+    found = costs.tenant_cost(scope.tenant(slug), utcnow())
+    history = bars([(f"{month:%b %Y}", float(cost)) for month, cost in found.history])
+    return render_template(
+        "costs/tenant.html",
+        cost=found,
+        history=history,
+        budget_form=BudgetForm(budget=found.budget or ""),
+        now=utcnow(),
+    )
+
+
+@bp.route("/<slug>/budget", methods=["POST"])
+@login_required
+def set_budget(slug: str) -> Response:
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    form = BudgetForm()
+    if not form.validate_on_submit():
+        flash("Check the form: the budget is an amount of at most 20 characters.", "error")
+        return redirect(url_for("costs.tenant", slug=slug))
+    try:
+        budget = costs.set_budget(scope, tenant, form.budget.data)
+    except MailfleetWebError as exc:
+        return back_with_error(exc, "costs.tenant", slug=slug)
+    flash(f"Budget of {tenant.slug}: {f'${budget} a month' if budget else 'none'}.", "success")
+    return redirect(url_for("costs.tenant", slug=slug))
