@@ -13,14 +13,13 @@ notifications go to the monitoring's channels.
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 from jobs.app import worker_app
 from jobs.health import deliver_with_retry, notification_router
 from mailfleet.monitoring import record_results
 from mailfleet.monitoring.results import utcnow
+from mailfleet.settings import Settings
 from webapp.integrations import hostwinds_client
 from webapp.models import SqlHealthStore
 from webapp.models.usage import DAY, HOUR
@@ -43,9 +42,8 @@ def _instances() -> list[dict[str, Any]]:
 def sample_usage() -> dict[str, int]:
     app = worker_app()
     with app.app_context():
-        facts_dir = os.environ.get("MAILFLEET_HEALTH_FACTS_DIR")
         now = utcnow()
-        written = usage.record_samples(now, Path(facts_dir) if facts_dir else None, _instances())
+        written = usage.record_samples(now, Settings()["MAILFLEET_HEALTH_FACTS_DIR"], _instances())
         return {"samples": written, "cost_periods_changed": costs.sync_periods(now)}
 
 

@@ -148,3 +148,32 @@ def test_rq_cron_samples_every_five_minutes_and_rolls_up_hourly(app):
     assert jobs["jobs.usage.sample_usage"].interval == 300
     assert jobs["jobs.usage.rollup_usage"].interval == 3600
     assert jobs["jobs.usage.rollup_usage"].queue_name == "mailfleet-system"
+
+
+def test_the_cron_jobs_sample_price_roll_up_and_check_budgets(app, world, servers, tmp_path, monkeypatch):
+    from decimal import Decimal
+
+    from jobs.app import use_app
+    from jobs.usage import rollup_usage, sample_usage
+    from webapp.models import HealthAlert
+    from webapp.models.usage import CostPeriod
+
+    one, _ = servers
+    one.monthly_price = Decimal("10.00")
+    one.created_at = T0 - timedelta(days=40)
+    world.acme.monthly_budget = Decimal("0.01")  # the projection (the whole month, $10) crosses it
+    db.session.commit()
+    (tmp_path / "mf-acme-1.json").write_text(json.dumps(facts(700)))
+    monkeypatch.setenv("MAILFLEET_HEALTH_FACTS_DIR", str(tmp_path))
+    use_app(app)
+    try:
+        # No provider configured: the sample is written without bandwidth.
+        assert sample_usage() == {"samples": 1, "cost_periods_changed": 1}
+        summary = rollup_usage()
+    finally:
+        use_app(None)
+    assert db.session.scalar(select(UsageSample.disk_used_mb)) == 700
+    assert db.session.scalar(select(CostPeriod.monthly_price)) == Decimal("10.00")
+    opened = set(db.session.scalars(select(HealthAlert.check)))
+    assert "budget:acme:forecast" in opened and summary["budget_notifications"] == len(opened)
+    assert opened <= {"budget:acme:50", "budget:acme:80", "budget:acme:100", "budget:acme:forecast"}
