@@ -31,7 +31,7 @@ from webapp.extensions import db
 from webapp.integrations import hostwinds_client, secret_store, tenant_ssh_private_key
 from webapp.models import Run, RunStatus, Server, ServerStatus
 from webapp.models.types import utcnow
-from webapp.services import lifecycle
+from webapp.services import lifecycle, runstate
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +54,11 @@ def execute_run(run_id: int) -> str:
             status, rc, reason = _execute(run)
         except BaseException as exc:
             db.session.rollback()
-            _finish(
-                run.id, RunStatus.FAILED, None, f"internal error: {type(exc).__name__}: {exc}"[:255], None
-            )
+            _finish(run.id, RunStatus.FAILED, None, f"internal error: {type(exc).__name__}: {exc}"[:255])
             locks.release(run)
             lifecycle.note_run_finished(run.id)
             raise
-        _finish(run.id, status, rc, reason, None)
+        _finish(run.id, status, rc, reason)
         locks.release(run)
         lifecycle.note_run_finished(run.id)
         return str(status)
@@ -185,15 +183,7 @@ def _note_provisioned(run: Run, status: RunStatus, run_known_hosts: str) -> None
             db.session.commit()
 
 
-def _finish(run_id: int, status: RunStatus, rc: int | None, reason: str | None, recap: dict | None) -> None:
-    values: dict = {
-        "status": status,
-        "rc": rc,
-        "failure_reason": reason,
-        "finished_at": utcnow(),
-        "lease_expires_at": None,
-    }
-    if recap is not None:
-        values["recap"] = recap
-    db.session.execute(update(Run).where(Run.id == run_id).values(**values))
+def _finish(run_id: int, status: RunStatus, rc: int | None, reason: str | None) -> None:
+    if not runstate.advance(run_id, status, only_from=[RunStatus.RUNNING], rc=rc, failure_reason=reason):
+        log.warning("run %s ended meanwhile (the reaper found it lost); not %s", run_id, status)
     db.session.commit()

@@ -14,13 +14,14 @@ from datetime import timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import Run, RunLock, RunStatus
 from webapp.models.types import utcnow
 from webapp.queue import enqueue_run
+from webapp.services import runstate
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,7 @@ def claim(run_id: int) -> Run | None:
     run = db.session.get(Run, run_id)
     if run is None or run.status not in (RunStatus.QUEUED, RunStatus.WAITING):
         return None
-    db.session.execute(
-        update(Run).where(Run.id == run_id, Run.status == RunStatus.QUEUED).values(status=RunStatus.WAITING)
-    )
+    runstate.advance(run_id, RunStatus.WAITING, only_from=[RunStatus.QUEUED])
     db.session.commit()
     try:
         db.session.add(RunLock(tenant_id=run.tenant_id, playbook=run.playbook, run_id=run.id))
@@ -48,18 +47,15 @@ def claim(run_id: int) -> Run | None:
         )
         return None
     now = utcnow()
-    started = db.session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status == RunStatus.WAITING)
-        .values(
-            status=RunStatus.RUNNING,
-            started_at=now,
-            heartbeat_at=now,
-            lease_expires_at=lease_until(),
-            worker_pid=os.getpid(),
-            worker_host=socket.gethostname(),
-        )
-    ).rowcount
+    started = runstate.advance(
+        run_id,
+        RunStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        lease_expires_at=lease_until(),
+        worker_pid=os.getpid(),
+        worker_host=socket.gethostname(),
+    )
     if not started:  # canceled between the two steps
         db.session.rollback()
         return None

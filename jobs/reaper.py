@@ -19,10 +19,7 @@ from datetime import timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
-from rq.serializers import JSONSerializer
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from jobs import locks, processes
 from jobs.app import worker_app
@@ -32,12 +29,10 @@ from jobs.execute import run_work_dir
 from webapp.extensions import db
 from webapp.models import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus
 from webapp.models.types import utcnow
-from webapp.queue import enqueue_run, redis_connection
+from webapp.queue import enqueue_run, job_alive
+from webapp.services import runstate
 
 log = logging.getLogger(__name__)
-
-LIVE_JOB_STATES = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
-
 
 def reap() -> dict[str, int]:
     app = worker_app()
@@ -64,28 +59,17 @@ def reap_lost_runs() -> int:
                 log.warning("run %s: killed %d leftover processes of a lost worker", run.id, killed)
             for leftover in work_dir.glob(f"{private_dir_prefix(run.id)}*"):
                 shutil.rmtree(leftover, ignore_errors=True)  # the SSH key FIFO, inventory, artifacts
-        changed = db.session.execute(
-            update(Run)
-            .where(Run.id == run.id, Run.status == RunStatus.RUNNING, Run.lease_expires_at < now)
-            .values(
-                status=RunStatus.FAILED,
-                finished_at=now,
-                lease_expires_at=None,
-                failure_reason=f"worker lost: no heartbeat since {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC",
-            )
-        ).rowcount
+        changed = runstate.advance(
+            run.id,
+            RunStatus.FAILED,
+            provided=[Run.lease_expires_at < now],  # not if its worker renewed the lease meanwhile
+            finished_at=now,
+            failure_reason=f"worker lost: no heartbeat since {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC",
+        )
         db.session.commit()
         if changed:
             locks.release(run)
     return len(stale)
-
-
-def _job_alive(job_id: str) -> bool:
-    try:
-        job = Job.fetch(job_id, connection=redis_connection(), serializer=JSONSerializer)
-    except NoSuchJobError:
-        return False
-    return job.get_status(refresh=False) in LIVE_JOB_STATES
 
 
 def reconcile_queue() -> int:
@@ -101,7 +85,7 @@ def reconcile_queue() -> int:
         if run.status == RunStatus.WAITING and (run.tenant_id, run.playbook) in held:
             continue  # its turn comes when the holder releases the lock
         try:
-            if _job_alive(run.job_id):
+            if job_alive(run.job_id):
                 continue
             enqueue_run(run.id)
         except RedisError as exc:

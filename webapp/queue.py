@@ -1,16 +1,20 @@
-"""Redis and the RQ queue as seen from the web side: jobs are enqueued by dotted name only."""
+"""Redis, the RQ queues and the one enqueue policy of the web and the workers: jobs are enqueued
+by dotted name only."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from flask import Flask, current_app
 from redis import Redis
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 #: Job functions, by dotted name (the web app never imports worker code).
 EXECUTE_RUN = "jobs.execute.execute_run"
+SWEEP_HEALTH = "jobs.health.sweep_health"
 
 _EXTENSION = "mailfleet_redis"
 
@@ -31,27 +35,79 @@ def redis_connection(app: Flask | None = None) -> Redis:
 
 def get_queue(app: Flask | None = None) -> Queue:
     """The playbook runs' queue."""
-    app = app or current_app
-    return Queue(app.config["MAILFLEET_QUEUE"], connection=redis_connection(app), serializer=JSONSerializer)
+    return _queue("MAILFLEET_QUEUE", app)
 
 
 def get_system_queue(app: Flask | None = None) -> Queue:
     """The system jobs' queue (served by its own worker, never behind playbook runs)."""
-    app = app or current_app
-    return Queue(
-        app.config["MAILFLEET_SYSTEM_QUEUE"], connection=redis_connection(app), serializer=JSONSerializer
-    )
+    return _queue("MAILFLEET_SYSTEM_QUEUE", app)
 
 
-def enqueue_run(run_id: int, app: Flask | None = None) -> Any:
-    """Enqueue the run's job under its own id (``run-<id>``): enqueuing again replaces, never doubles."""
+def _queue(setting: str, app: Flask | None) -> Queue:
     app = app or current_app
-    return get_queue(app).enqueue(
-        EXECUTE_RUN,
-        run_id,
-        job_id=f"run-{run_id}",
+    return Queue(app.config[setting], connection=redis_connection(app), serializer=JSONSerializer)
+
+
+@dataclass(frozen=True)
+class JobPolicy:
+    """How one kind of job is enqueued, by the web and by the workers alike: its function (by
+    dotted name), the setting naming its queue, its id (derived from its subject, so the reaper
+    can find it) and how long RQ keeps its result. A job is not enqueued again while the same
+    one waits in the queue (RQ would list it twice); while it runs it is, so it runs once more
+    after (a waiting run whose worker is just giving up its turn). Its timeout is
+    MAILFLEET_JOB_TIMEOUT (the run timeout plus a margin)."""
+
+    function: str
+    queue_setting: str
+    id_prefix: str
+    result_ttl: int
+    failure_ttl: int
+
+    def job_id(self, subject: int) -> str:
+        return f"{self.id_prefix}-{subject}"
+
+
+#: A playbook run (subject: the run's id).
+RUN_JOB = JobPolicy(EXECUTE_RUN, "MAILFLEET_QUEUE", "run", 24 * 3600, 7 * 24 * 3600)
+#: An on-demand health check of one server (subject: the server's id).
+HEALTH_CHECK_JOB = JobPolicy(SWEEP_HEALTH, "MAILFLEET_SYSTEM_QUEUE", "health", 3600, 24 * 3600)
+
+#: A job in one of these is still to be run; started, it is being run.
+WAITING_JOB_STATES = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
+
+
+def enqueue(policy: JobPolicy, subject: int, description: str, app: Flask | None = None) -> str:
+    """Enqueue ``policy``'s job for ``subject`` unless it waits in the queue; returns the job id."""
+    app = app or current_app
+    job_id = policy.job_id(subject)
+    if _job_status(job_id, app) in WAITING_JOB_STATES:
+        return job_id
+    _queue(policy.queue_setting, app).enqueue(
+        policy.function,
+        subject,
+        job_id=job_id,
         job_timeout=app.config["MAILFLEET_JOB_TIMEOUT"],
-        result_ttl=24 * 3600,
-        failure_ttl=7 * 24 * 3600,
-        description=f"run {run_id}",
+        result_ttl=policy.result_ttl,
+        failure_ttl=policy.failure_ttl,
+        description=description,
     )
+    return job_id
+
+
+def job_alive(job_id: str, app: Flask | None = None) -> bool:
+    """True while RQ still has the job to run or runs it."""
+    status = _job_status(job_id, app)
+    return status in WAITING_JOB_STATES or status == JobStatus.STARTED
+
+
+def _job_status(job_id: str, app: Flask | None) -> JobStatus | None:
+    try:
+        job = Job.fetch(job_id, connection=redis_connection(app), serializer=JSONSerializer)
+    except NoSuchJobError:
+        return None
+    return job.get_status(refresh=False)
+
+
+def enqueue_run(run_id: int, app: Flask | None = None) -> str:
+    """Enqueue the run's job (``run-<id>``), once."""
+    return enqueue(RUN_JOB, run_id, f"run {run_id}", app)

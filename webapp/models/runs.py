@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from webapp.extensions import db
 from webapp.models.tenancy import Tenant, User
 from webapp.models.types import UTCDateTime, utcnow
+from webapp.queue import RUN_JOB
 
 
 class RunStatus(StrEnum):
@@ -85,7 +86,7 @@ class Run(db.Model):  # type: ignore[name-defined,misc]
     @property
     def job_id(self) -> str:
         """The RQ job id: derived from the run, so the reaper can find (or re-create) it."""
-        return f"run-{self.id}"
+        return RUN_JOB.job_id(self.id)
 
     @property
     def duration_seconds(self) -> float | None:

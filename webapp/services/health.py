@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Select, func, select
 
 from mailfleet.monitoring import AlertState, AlertStateError, Status, retire_server
@@ -22,11 +21,10 @@ from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.models import HealthAlert, HealthCheck, HealthResult, Server, ServerStatus
 from webapp.models.health import MONITORING_CHECK, SqlHealthStore
-from webapp.queue import get_system_queue
+from webapp.queue import HEALTH_CHECK_JOB, enqueue
 from webapp.services.scope import Scope
 
 #: The job, by dotted name (the web app never imports worker code).
-SWEEP_HEALTH = "jobs.health.sweep_health"
 HISTORY_POINTS = 36  # three hours at the 5-minute cadence: the board's strip
 HISTORY_PAGE = 288  # one day: a check's own page
 MAX_NOTE = 500
@@ -277,26 +275,7 @@ def check_now(scope: Scope, server_id: int) -> str:
             f"{server.name} cannot be checked yet: it needs to be active, with a mail host "
             "name and a public address"
         )
-    job_id = f"health-{server.id}"
-    queue = get_system_queue()
-    waiting = queue.fetch_job(job_id)
-    if waiting is not None and waiting.get_status(refresh=True) in (
-        "queued",
-        "started",
-        "deferred",
-        "scheduled",
-    ):
-        return job_id
-    queue.enqueue(
-        SWEEP_HEALTH,
-        server.id,
-        job_id=job_id,
-        job_timeout=current_app.config["MAILFLEET_JOB_TIMEOUT"],
-        result_ttl=3600,
-        failure_ttl=24 * 3600,
-        description=f"health check of {server.name}",
-    )
-    return job_id
+    return enqueue(HEALTH_CHECK_JOB, server.id, f"health check of {server.name}")
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,8 @@ from webapp import playbooks
 from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.models import Run, RunEvent, RunStatus, RunTrigger, Server, Tenant
-from webapp.models.types import utcnow
 from webapp.queue import enqueue_run
-from webapp.services import quotas
+from webapp.services import quotas, runstate
 from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -121,7 +120,6 @@ def submit_run(
         submission_key=submission_key,
         retry_of_id=retry_of.id if retry_of else None,
         created_by_id=scope.user.id,
-        status=RunStatus.QUEUED,
     )
     db.session.add(run)
     try:
@@ -150,11 +148,12 @@ def cancel_run(scope: Scope, run_id: int) -> Run:
     run = scope.get(Run, run_id)
     if run.status.finished:
         raise Conflict(f"run {run.id} already finished ({run.status})")
-    not_started = db.session.execute(
-        update(Run)
-        .where(Run.id == run.id, Run.status.in_([RunStatus.QUEUED, RunStatus.WAITING]))
-        .values(status=RunStatus.CANCELED, finished_at=utcnow(), failure_reason="canceled before it started")
-    ).rowcount
+    not_started = runstate.advance(
+        run.id,
+        RunStatus.CANCELED,
+        only_from=[RunStatus.QUEUED, RunStatus.WAITING],
+        failure_reason="canceled before it started",
+    )
     if not not_started:
         db.session.execute(update(Run).where(Run.id == run.id).values(cancel_requested=True))
     db.session.commit()
