@@ -2,9 +2,9 @@
 
 The engine (mailfleet.monitoring) does the checking and the alert decisions; this job only builds
 the targets from the database, stores through SqlHealthStore and hands notifications to the
-configured channels. Its settings are the ``monitoring`` group of mailfleet.settings (the resolver,
-the optional JSON of any MonitoringConfig setting, the SMTP relay and webhooks of alerts) and
-MAILFLEET_HEALTH_FACTS_DIR, where the inside facts documents are (see below).
+configured channels; the settings, channels, facts reading and retry policy are
+mailfleet.monitoring's (the ``monitoring`` group of mailfleet.settings, and MAILFLEET_HEALTH_FACTS_DIR,
+where the inside facts documents are: see below).
 
 What the outside checks cannot see comes in two feeds:
 - DKIM: each domain's public key is read from the server's Mailu (GET /domain/{d}, dns_dkim) with the
@@ -23,21 +23,16 @@ webapp.models.health): a sweep that fails (bad settings, an unreachable database
 health pages with its error and opens a critical alert through the same notifiers at once; the next
 good sweep resolves it. The job then still fails, so RQ records it as failed too.
 
-A failed notification is retried once after RETRY_DELAY seconds (a receiver restarting, an SMTP
-relay's greylisting); it is then logged and counted, and the job still finishes.
+A failed notification is retried once (mailfleet.monitoring.deliver_with_retry); it is then
+logged and counted, and the job still finishes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -47,93 +42,30 @@ from mailfleet.monitoring import (
     AlertPolicies,
     AlertPolicy,
     CheckResult,
-    Delivery,
-    EmailNotifier,
-    FactsError,
-    FactsThresholds,
     MailDomain,
-    MonitoringConfig,
-    MonitoringConfigError,
-    NotificationRouter,
     ServerTarget,
     Status,
     SweepEngine,
-    WebhookNotifier,
+    deliver_with_retry,
     escalate_due,
-    evaluate_facts,
+    facts_results,
+    monitoring_config,
     record_results,
 )
 from mailfleet.monitoring.results import utcnow
 from mailfleet.settings import Settings
 from webapp.extensions import db
-from webapp.integrations import mailu_client, secret_store
+from webapp.integrations import alert_router, mailu_client
 from webapp.models import Server, ServerStatus, SqlHealthStore
 from webapp.models.health import MONITORING_CHECK, MONITORING_SERVER
 
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 300  # seconds: the 5-minute cadence
-FACTS_MAX_AGE = timedelta(minutes=20)  # facts run every 5-10 minutes; older means the collector stopped
-RETRY_DELAY = 2.0  # seconds before the one retry of a failed notification
 DKIM_LOOKUPS = 8  # Mailu API calls in flight at once
-WEBHOOK_SECRET_PATH = "global/monitoring"  # noqa: S105 - a store path (field webhook_secret), not a secret
 # One failed sweep is evidence enough (nothing is being checked), one good sweep ends it.
 MONITORING_POLICY = AlertPolicies(AlertPolicy(fail_after=1, pass_after=1))
 _DKIM_LINE = re.compile(r"^(?P<selector>[^.\s]+)\._domainkey\.\S+\s")
-
-
-def monitoring_config(env: Mapping[str, str] | None = None) -> MonitoringConfig:
-    settings = Settings(env, error=MonitoringConfigError)
-    data: dict[str, Any] = {}
-    path = settings["MAILFLEET_MONITORING_CONFIG_FILE"]
-    if path:
-        data = json.loads(path.read_text())
-    resolver = settings["MAILFLEET_MONITORING_RESOLVER"]
-    if resolver:
-        data["resolver"] = resolver
-    return MonitoringConfig.from_mapping(data)
-
-
-def notification_router(env: Mapping[str, str] | None = None, app: Flask | None = None) -> NotificationRouter:
-    """Channels from the settings; the webhook secret from them or, with `app`, the secrets store."""
-    settings = Settings(env, error=MonitoringConfigError)
-    primary: list[Any] = []
-    escalation: list[Any] = []
-    host, sender = settings["MAILFLEET_ALERT_SMTP_HOST"], settings["MAILFLEET_ALERT_FROM"]
-    port = settings["MAILFLEET_ALERT_SMTP_PORT"]
-    if host and sender and settings["MAILFLEET_ALERT_TO"]:
-        primary.append(EmailNotifier(host, sender, settings["MAILFLEET_ALERT_TO"], port=port))
-    if host and sender and settings["MAILFLEET_ALERT_ESCALATION_TO"]:
-        escalation.append(
-            EmailNotifier(host, sender, settings["MAILFLEET_ALERT_ESCALATION_TO"], port=port,
-                          name="email-escalation")
-        )
-    secret = settings["MAILFLEET_ALERT_WEBHOOK_SECRET"]
-    hooks = (
-        ("MAILFLEET_ALERT_WEBHOOK_URL", primary, "webhook"),
-        ("MAILFLEET_ALERT_ESCALATION_WEBHOOK_URL", escalation, "webhook-escalation"),
-    )
-    if not secret and app is not None and any(settings[key] for key, _, _ in hooks):
-        secret = _stored_webhook_secret(app)
-    for key, channel, name in hooks:
-        if settings[key]:
-            if not secret:
-                raise MonitoringConfigError(
-                    f"{key} needs MAILFLEET_ALERT_WEBHOOK_SECRET(_FILE) or {WEBHOOK_SECRET_PATH} "
-                    "webhook_secret in the secrets store"
-                )
-            channel.append(WebhookNotifier(settings[key], secret.encode(), name=name))
-    return NotificationRouter(tuple(primary), tuple(escalation))
-
-
-def _stored_webhook_secret(app: Flask) -> str | None:
-    from mailfleet.secrets import SecretsError
-
-    try:
-        return secret_store(app).get_field(WEBHOOK_SECRET_PATH, "webhook_secret") or None
-    except SecretsError as exc:
-        log.warning("no webhook secret in the secrets store: %s", type(exc).__name__)
-        return None
 
 
 def dkim_key(zone_line: str | None) -> tuple[str, str] | None:
@@ -174,73 +106,6 @@ def _dkim_keys(app: Flask, servers: Sequence[Server]) -> dict[tuple[str, str], t
         return {}
     with ThreadPoolExecutor(max_workers=min(DKIM_LOOKUPS, len(asks))) as pool:
         return {key: found for key, found in pool.map(ask, asks) if found is not None}
-
-
-def facts_results(
-    names: Sequence[str], directory: Path, thresholds: FactsThresholds, now: datetime
-) -> list[CheckResult]:
-    """The inside checks of each server from <directory>/<name>.json (playbooks/health_facts.yml)."""
-    out: list[CheckResult] = []
-    for name in names:
-        path = directory / f"{name}.json"
-        if not path.is_file():
-            out.append(
-                CheckResult(
-                    name,
-                    "facts",
-                    Status.UNKNOWN,
-                    None,
-                    "no inside facts yet: playbooks/health_facts.yml has not reported",
-                    now,
-                )
-            )
-            continue
-        age = now - datetime.fromtimestamp(path.stat().st_mtime, now.tzinfo)
-        minutes = int(age.total_seconds() // 60)
-        if age > FACTS_MAX_AGE:
-            out.append(
-                CheckResult(
-                    name,
-                    "facts",
-                    Status.WARNING,
-                    minutes,
-                    f"inside facts are {minutes} min old: is the facts play running?",
-                    now,
-                )
-            )
-            continue
-        try:
-            found = evaluate_facts(name, path.read_bytes(), thresholds, now)
-        except FactsError as exc:
-            out.append(CheckResult(name, "facts", Status.UNKNOWN, None, f"facts unreadable: {exc}", now))
-            continue
-        out.append(
-            CheckResult(name, "facts", Status.OK, minutes, f"inside facts from {minutes} min ago", now)
-        )
-        out.extend(found)
-    return out
-
-
-def deliver_with_retry(
-    router: NotificationRouter, notes: Sequence[Any], delay: float = RETRY_DELAY
-) -> list[Delivery]:
-    """Deliver; resend each failed (notification, notifier) once after `delay` seconds."""
-    deliveries = router.deliver(notes)
-    failed = [d for d in deliveries if not d.ok]
-    if not failed:
-        return deliveries
-    time.sleep(delay)
-    by_name = {n.name: n for n in (*router.primary, *router.escalation)}
-    final = [d for d in deliveries if d.ok]
-    for d in failed:
-        try:
-            by_name[d.notifier].send(d.notification)
-        except Exception as exc:  # noqa: BLE001 - NotificationError and anything else: counted, logged
-            log.warning("notification retry via %s failed: %s", d.notifier, type(exc).__name__)
-            final.append(Delivery(d.notification, d.notifier, str(exc)[:200]))
-        else:
-            final.append(Delivery(d.notification, d.notifier))
-    return final
 
 
 def targets(server_id: int | None = None, app: Flask | None = None) -> list[ServerTarget]:
@@ -297,7 +162,7 @@ def _record_sweep(app: Flask, status: Status, checks: int | None, detail: str) -
     if not notes:
         return
     try:
-        router = notification_router(app=app)
+        router = alert_router(app)
     except Exception:  # the channels' own settings are broken: the page still shows the failure
         log.exception("cannot notify that monitoring is %s", "back" if status is Status.OK else "broken")
         return
@@ -306,7 +171,7 @@ def _record_sweep(app: Flask, status: Status, checks: int | None, detail: str) -
 
 def _sweep(app: Flask, server_id: int | None) -> dict[str, int]:
     config = monitoring_config()
-    router = notification_router(app=app)
+    router = alert_router(app)
     store = SqlHealthStore()
     found = targets(server_id, app)
     report = SweepEngine(config).run(found)

@@ -19,8 +19,16 @@ from collections.abc import Iterable, Mapping
 from flask import Flask
 from sqlalchemy import select
 
-from mailfleet.monitoring import AlertPolicies, AlertPolicy, CheckResult, Status, record_results
+from mailfleet.monitoring import (
+    AlertPolicies,
+    AlertPolicy,
+    CheckResult,
+    Status,
+    deliver_with_retry,
+    record_results,
+)
 from webapp.extensions import db
+from webapp.integrations import alert_router
 from webapp.models import RunEvent, Server, SqlHealthStore
 
 log = logging.getLogger(__name__)
@@ -90,14 +98,12 @@ def failure_reason(changed: Mapping[str, str]) -> str:
 
 def alert(app: Flask, changed: Mapping[str, str]) -> None:
     """An alert per server through the monitoring engine, delivered to the configured channels."""
-    from jobs.health import deliver_with_retry, notification_router
-
     results = [
         CheckResult(host, CHECK, Status.ERROR, None, f"host key of {host} changed: the run was stopped")
         for host in sorted(changed)
     ]
     notes = record_results(SqlHealthStore(), results, POLICIES)
     try:
-        deliver_with_retry(notification_router(app=app), notes)
+        deliver_with_retry(alert_router(app), notes)
     except Exception as exc:  # noqa: BLE001 - the alert is stored; a channel failing must not hide it
         log.warning("host key alert not delivered: %s", type(exc).__name__)

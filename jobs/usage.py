@@ -16,11 +16,10 @@ import logging
 from typing import Any
 
 from jobs.app import worker_app
-from jobs.health import deliver_with_retry, notification_router
-from mailfleet.monitoring import record_results
+from mailfleet.monitoring import deliver_with_retry, record_results
 from mailfleet.monitoring.results import utcnow
 from mailfleet.settings import Settings
-from webapp.integrations import hostwinds_client
+from webapp.integrations import alert_router, hostwinds_client
 from webapp.models import SqlHealthStore
 from webapp.models.usage import DAY, HOUR
 from webapp.services import costs, usage
@@ -58,6 +57,6 @@ def rollup_usage() -> dict[str, int]:
         }
         notes = record_results(SqlHealthStore(), costs.budget_results(now), costs.BUDGET_POLICY)
         if notes:
-            deliver_with_retry(notification_router(app=app), notes)
+            deliver_with_retry(alert_router(app), notes)
         summary["budget_notifications"] = len(notes)
         return summary

@@ -1,4 +1,4 @@
-"""The outside clients (secrets store, Mailu, Hostwinds), built from the app's config.
+"""The outside clients (secrets store, Mailu, Hostwinds, alert channels), built from the app's config.
 
 Tests replace a client by putting a factory in the config (``SECRET_STORE``,
 ``MAILU_CLIENT_FACTORY``, ``HOSTWINDS_CLIENT``, ``DNS_ZONE_CHECKER``); everyone else gets the real one.
@@ -12,6 +12,7 @@ from flask import Flask, current_app
 
 from mailfleet.hostwinds import HostwindsClient
 from mailfleet.mailu import MailuClient
+from mailfleet.monitoring import NotificationRouter, notification_router
 from mailfleet.secrets import CLOUDFLARE_PATH, HOSTWINDS_PATH, SecretStore, get_store, tenant_path
 from mailfleet.secrets.paths import DNS_TSIG_PATH, MAILU, SSH_KEY
 from mailfleet.settings import Settings
@@ -21,6 +22,12 @@ def secret_store(app: Flask | None = None) -> SecretStore:
     app = app or current_app
     store = app.config.get("SECRET_STORE")
     return store if store is not None else get_store()
+
+
+def alert_router(app: Flask | None = None) -> NotificationRouter:
+    """The alert channels the settings name; the webhook secret may come from the store."""
+    app = app or current_app
+    return notification_router(secrets=lambda: secret_store(app))
 
 
 def tenant_ssh_private_key(tenant_slug: str, app: Flask | None = None) -> str:

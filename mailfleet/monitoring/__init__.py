@@ -30,7 +30,8 @@ from .alerts import (
     retire,
     tick,
 )
-from .config import DEFAULT_PORTS, MonitoringConfig, validate_resolver
+from .channels import notification_router
+from .config import DEFAULT_PORTS, MonitoringConfig, monitoring_config, validate_resolver
 from .dnsbl import (
     DEFAULT_DOMAIN_LISTS,
     DEFAULT_IP_LISTS,
@@ -42,12 +43,13 @@ from .dnsbl import (
 )
 from .engine import SweepEngine, SweepReport
 from .errors import FactsError, MonitoringConfigError, MonitoringError, NotificationError
-from .facts import FactsThresholds, evaluate_facts, parse_facts
+from .facts import FACTS_MAX_AGE, FactsThresholds, evaluate_facts, facts_results, parse_facts
 from .notify import (
     Delivery,
     EmailNotifier,
     NotificationRouter,
     WebhookNotifier,
+    deliver_with_retry,
     sign,
     verify_signature,
 )
@@ -56,9 +58,14 @@ from .store import HealthStore, InMemoryHealthStore, escalate_due, record_result
 from .targets import MailDomain, ProbeCredentials, ServerTarget
 
 __all__ = [
+    "deliver_with_retry",
+    "facts_results",
+    "monitoring_config",
+    "notification_router",
     "DEFAULT_DOMAIN_LISTS",
     "DEFAULT_IP_LISTS",
     "DEFAULT_PORTS",
+    "FACTS_MAX_AGE",
     "Alert",
     "AlertEvent",
     "AlertPolicies",

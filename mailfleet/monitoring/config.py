@@ -8,9 +8,13 @@ project's own recursive resolver (public resolvers are refused: Spamhaus answers
 from __future__ import annotations
 
 import ipaddress
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
+
+from mailfleet.settings import Settings
 
 from .alerts import AlertPolicies, AlertPolicy
 from .dnsbl import DEFAULT_DOMAIN_LISTS, DEFAULT_IP_LISTS, DnsblList, ListKind, ReturnCode
@@ -130,6 +134,23 @@ class MonitoringConfig:
                 raise
             raise MonitoringConfigError(f"invalid monitoring settings: {exc}") from None
         return cls(**kwargs)
+
+
+def monitoring_config(env: Mapping[str, str] | None = None) -> MonitoringConfig:
+    """From the settings: MAILFLEET_MONITORING_CONFIG_FILE (JSON of any setting above), with
+    MAILFLEET_MONITORING_RESOLVER over its resolver."""
+    settings = Settings(env, error=MonitoringConfigError)
+    data: dict[str, Any] = {}
+    path = settings["MAILFLEET_MONITORING_CONFIG_FILE"]
+    if path:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise MonitoringConfigError(f"MAILFLEET_MONITORING_CONFIG_FILE={path}: {exc}") from None
+    resolver = settings["MAILFLEET_MONITORING_RESOLVER"]
+    if resolver:
+        data["resolver"] = resolver
+    return MonitoringConfig.from_mapping(data)
 
 
 def _dnsbl(entry: str | dict[str, Any], kind: ListKind) -> DnsblList:

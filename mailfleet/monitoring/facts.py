@@ -18,16 +18,19 @@ Document (schema 1), every section optional; a missing section gives an UNKNOWN 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from .errors import FactsError, MonitoringConfigError
 from .outcome import Outcome, error, ok, unknown, warning
-from .results import CheckResult
+from .results import CheckResult, Status
 
 SCHEMA = 1
+#: The facts play runs every 5-10 minutes; an older document means its collector stopped.
+FACTS_MAX_AGE = timedelta(minutes=20)
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,52 @@ def evaluate_facts(server: str, raw: str | bytes | dict[str, Any], thresholds: F
             continue
         out.extend(check(value, thresholds, now))
     return [outcome.result(server, name, now) for name, outcome in out]
+
+
+def facts_results(
+    names: Sequence[str], directory: Path, thresholds: FactsThresholds, now: datetime
+) -> list[CheckResult]:
+    """The inside checks of each server from <directory>/<name>.json (playbooks/health_facts.yml):
+    a missing document is unknown, one older than FACTS_MAX_AGE a warning, never green."""
+    out: list[CheckResult] = []
+    for name in names:
+        path = directory / f"{name}.json"
+        if not path.is_file():
+            out.append(
+                CheckResult(
+                    name,
+                    "facts",
+                    Status.UNKNOWN,
+                    None,
+                    "no inside facts yet: playbooks/health_facts.yml has not reported",
+                    now,
+                )
+            )
+            continue
+        age = now - datetime.fromtimestamp(path.stat().st_mtime, now.tzinfo)
+        minutes = int(age.total_seconds() // 60)
+        if age > FACTS_MAX_AGE:
+            out.append(
+                CheckResult(
+                    name,
+                    "facts",
+                    Status.WARNING,
+                    minutes,
+                    f"inside facts are {minutes} min old: is the facts play running?",
+                    now,
+                )
+            )
+            continue
+        try:
+            found = evaluate_facts(name, path.read_bytes(), thresholds, now)
+        except FactsError as exc:
+            out.append(CheckResult(name, "facts", Status.UNKNOWN, None, f"facts unreadable: {exc}", now))
+            continue
+        out.append(
+            CheckResult(name, "facts", Status.OK, minutes, f"inside facts from {minutes} min ago", now)
+        )
+        out.extend(found)
+    return out
 
 
 def _disk(disks: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:

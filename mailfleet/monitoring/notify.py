@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Mailfleet-Signature"
 TIMESTAMP_HEADER = "X-Mailfleet-Timestamp"
 REPLAY_WINDOW_S = 300
+#: Seconds before the one retry of a failed notification (a receiver restarting, an SMTP relay's
+#: greylisting); then it is logged and counted.
+RETRY_DELAY = 2.0
 
 
 def payload(n: Notification) -> dict[str, Any]:
@@ -196,3 +199,25 @@ class NotificationRouter:
                 else:
                     out.append(Delivery(n, notifier.name))
         return out
+
+
+def deliver_with_retry(
+    router: NotificationRouter, notes: Sequence[Any], delay: float = RETRY_DELAY
+) -> list[Delivery]:
+    """Deliver; resend each failed (notification, notifier) once after `delay` seconds."""
+    deliveries = router.deliver(notes)
+    failed = [d for d in deliveries if not d.ok]
+    if not failed:
+        return deliveries
+    time.sleep(delay)
+    by_name = {n.name: n for n in (*router.primary, *router.escalation)}
+    final = [d for d in deliveries if d.ok]
+    for d in failed:
+        try:
+            by_name[d.notifier].send(d.notification)
+        except Exception as exc:  # noqa: BLE001 - NotificationError and anything else: counted, logged
+            log.warning("notification retry via %s failed: %s", d.notifier, type(exc).__name__)
+            final.append(Delivery(d.notification, d.notifier, str(exc)[:200]))
+        else:
+            final.append(Delivery(d.notification, d.notifier))
+    return final

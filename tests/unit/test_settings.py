@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mailfleet.monitoring import notification_router
 from mailfleet.secrets import SecretsConfigError, get_store
 from mailfleet.settings import SETTINGS, Settings, SettingsError, setting
 from webapp.config import load_config
@@ -43,8 +44,6 @@ def test_the_same_rule_holds_in_the_app_the_monitoring_and_the_secrets_store(tmp
     env = {"MAILFLEET_DATA_DIR": str(tmp_path), "MAILFLEET_SECRET_KEY": "from-env",
            "MAILFLEET_SECRET_KEY_FILE": str(secret_file)}
     assert load_config(env)["SECRET_KEY"] == "from-env"
-    from jobs.health import notification_router
-
     router = notification_router({"MAILFLEET_ALERT_WEBHOOK_URL": "https://hooks.invalid/a",
                                   "MAILFLEET_ALERT_WEBHOOK_SECRET": "from-env, long enough",
                                   "MAILFLEET_ALERT_WEBHOOK_SECRET_FILE": str(secret_file)})

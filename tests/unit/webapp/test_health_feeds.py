@@ -17,14 +17,20 @@ from mailfleet.monitoring import (
     AlertState,
     Channel,
     FactsThresholds,
+    MonitoringConfigError,
     Notification,
     NotificationError,
     NotificationKind,
     NotificationRouter,
     Severity,
     Status,
+    deliver_with_retry,
+    facts_results,
+    monitoring_config,
+    notification_router,
     record_results,
 )
+from mailfleet.monitoring.channels import WEBHOOK_SECRET_PATH
 from mailfleet.monitoring.results import utcnow
 from webapp.extensions import db
 from webapp.integrations import secret_store
@@ -133,11 +139,11 @@ def _facts(**over) -> dict:
 def test_fresh_healthy_facts_show_all_green_on_the_board(app, world, servers, tmp_path):
     up, _ = servers
     (tmp_path / "mf-acme-1.json").write_text(json.dumps(_facts()))
-    results = job.facts_results(["mf-acme-1"], tmp_path, FactsThresholds(), utcnow())
+    results = facts_results(["mf-acme-1"], tmp_path, FactsThresholds(), utcnow())
     record_results(
         SqlHealthStore(),
         results,
-        job.monitoring_config({"MAILFLEET_MONITORING_RESOLVER": "127.0.0.1"}).alerts,
+        monitoring_config({"MAILFLEET_MONITORING_RESOLVER": "127.0.0.1"}).alerts,
     )
     board = health.board(Scope(world.alice), up.id)
     assert board.overall == "ok" and set(board.counts) == {"ok"}
@@ -163,7 +169,7 @@ def test_stale_missing_or_broken_facts_are_never_green(tmp_path):
     )
     got = {
         (r.server, r.check): r
-        for r in job.facts_results(["old", "missing", "broken", "full"], tmp_path, FactsThresholds(), now)
+        for r in facts_results(["old", "missing", "broken", "full"], tmp_path, FactsThresholds(), now)
     }
     assert (
         got[("old", "facts")].status is Status.WARNING
@@ -194,16 +200,16 @@ class Flaky:
 
 def test_a_failed_notification_is_retried_once():
     once, always = Flaky("webhook", 1), Flaky("email", 5)
-    deliveries = job.deliver_with_retry(NotificationRouter((once, always)), [_note()], delay=0)
+    deliveries = deliver_with_retry(NotificationRouter((once, always)), [_note()], delay=0)
     assert once.sent == 1 and always.failures == 3  # tried twice, not more
     assert sorted((d.notifier, d.ok) for d in deliveries) == [("email", False), ("webhook", True)]
 
 
 def test_webhook_secret_from_the_secrets_store(app):
     env = {"MAILFLEET_ALERT_WEBHOOK_URL": "http://127.0.0.1:9/hook"}
-    with pytest.raises(job.MonitoringConfigError, match="webhook_secret"):
-        job.notification_router(env, app=app)
-    secret_store(app).put(job.WEBHOOK_SECRET_PATH, {"webhook_secret": "s3cret-from-the-store-0123456789"})
-    router = job.notification_router(env, app=app)
+    with pytest.raises(MonitoringConfigError, match="webhook_secret"):
+        notification_router(env, secrets=lambda: secret_store(app))
+    secret_store(app).put(WEBHOOK_SECRET_PATH, {"webhook_secret": "s3cret-from-the-store-0123456789"})
+    router = notification_router(env, secrets=lambda: secret_store(app))
     assert [n.name for n in router.primary] == ["webhook"]
     assert router.primary[0].secret == b"s3cret-from-the-store-0123456789"
