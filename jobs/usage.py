@@ -6,8 +6,9 @@ used of the plan's allowance) and the mailbox counts, and keeps the price histor
 servers. The provider being unreachable costs the bandwidth figures of that sample, nothing more.
 
 ``rollup_usage`` (hourly) builds the hourly and daily rollups, prunes what is past its retention
-(webapp.services.usage) and checks every tenant's budget through the health alert engine, whose
-notifications go to the monitoring's channels.
+(webapp.services.usage), and checks every tenant's budget and every server's disk-full forecast
+(webapp.services.capacity) through the health alert engine, whose notifications go to the
+monitoring's channels.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mailfleet.settings import Settings
 from webapp.integrations import alert_router, hostwinds_client
 from webapp.models import SqlHealthStore
 from webapp.models.usage import DAY, HOUR
-from webapp.services import costs, usage
+from webapp.services import capacity, costs, usage
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,9 @@ def rollup_usage() -> dict[str, int]:
             "daily": usage.rollup(DAY, now),
             "pruned": usage.prune(now),
         }
-        notes = record_results(SqlHealthStore(), costs.budget_results(now), costs.BUDGET_POLICY)
+        checks = costs.budget_results(now) + capacity.forecast_results(now)
+        notes = record_results(SqlHealthStore(), checks, costs.BUDGET_POLICY)
         if notes:
             deliver_with_retry(alert_router(app), notes)
-        summary["budget_notifications"] = len(notes)
+        summary["notifications"] = len(notes)
         return summary

@@ -41,6 +41,21 @@ CATALOGUE: dict[str, Playbook] = {
             ),
             spends=True,
         ),
+        Playbook(
+            "resize",
+            "resize.yml",
+            "Resize a server",
+            frozenset(
+                {
+                    "mailfleet_tenant",
+                    "hostwinds_index",
+                    "hostwinds_plan",
+                    "resize_monthly_price",
+                    "resize_previous_price",
+                }
+            ),
+            spends=True,
+        ),
         Playbook("site", "site.yml", "Configure the tenant's servers", frozenset(), direct=True),
         Playbook("domain", "site.yml", "Add a mail domain", frozenset({"mailfleet_domains"})),
         # The actions of webapp.services.actions: one server each (its limit), or the tenant's servers.

@@ -31,7 +31,7 @@ from webapp.services.scope import Scope
 
 MAX_BUDGET = Decimal("99999999.99")  # what the column holds
 HISTORY_MONTHS = 6
-#: A threshold crossed is one alert at once; back under it (a new month) resolves it at once.
+#: A threshold crossed (or a disk-full date) is one alert at once; back under it resolves it at once.
 BUDGET_POLICY = AlertPolicies(AlertPolicy(fail_after=1, pass_after=1))
 
 

@@ -336,6 +336,10 @@ def note_run_finished(run_id: int) -> None:
         _note_removal(run, (run.extravars or {}).get("mailfleet_domains_absent") or [])
     elif run.catalogue_key == "deprovision":
         _note_deprovision(run)
+    elif run.catalogue_key == "resize":
+        from webapp.services.capacity import note_resized  # capacity confirms through this module
+
+        note_resized(run)
     db.session.commit()
 
 

@@ -30,11 +30,22 @@ def monthly_price(plan: dict[str, Any] | None) -> Decimal | None:
         return None
 
 
+def _whole(value: Any) -> int | None:
+    try:
+        return int(float(value)) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class Plan:
     rid: str
     name: str
     monthly: Decimal | None
+    # What the plan gives, for capacity recommendations (None: the price list did not say).
+    ram_mb: int | None = None
+    disk_gb: int | None = None
+    bandwidth_gb: int | None = None
 
     @property
     def label(self) -> str:
@@ -74,7 +85,14 @@ def offers() -> Offers:
         client = hostwinds_client()
         locations = tuple(str(loc["name"]) for loc in client.locations() if loc.get("name"))
         plans = tuple(
-            Plan(str(p["rid"]), str(p.get("name") or p["rid"]), monthly_price(p))
+            Plan(
+                str(p["rid"]),
+                str(p.get("name") or p["rid"]),
+                monthly_price(p),
+                _whole(p.get("ram")),
+                _whole(p.get("disk")),
+                _whole(p.get("bandwidth")),
+            )
             for p in client.price_list()
             if p.get("rid") is not None
         )

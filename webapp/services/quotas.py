@@ -23,11 +23,16 @@ def plan_price(plan: str) -> Decimal | None:
     return found.monthly if found is not None else None
 
 
+def require_spender(scope: Scope, what: str = "ordering servers") -> None:
+    """Refuse a principal whose role may not spend (mailbox managers)."""
+    if not scope.is_admin and not scope.user.role.may_spend:
+        raise Forbidden(f"your role manages domains and mailboxes; {what} takes a member or admin")
+
+
 def check_order(scope: Scope, tenant: Tenant, plan: str | None) -> None:
     """Refuse unless the principal may spend and the tenant stays within its limits with one more
     server of ``plan`` (None: re-running an order already counted)."""
-    if not scope.is_admin and not scope.user.role.may_spend:
-        raise Forbidden("your role manages domains and mailboxes; ordering servers takes a member or admin")
+    require_spender(scope)
     live = (Server.tenant_id == tenant.id, Server.status != ServerStatus.GONE)
     adding = 1 if plan is not None else 0
     if tenant.max_servers is not None:
@@ -42,11 +47,19 @@ def check_order(scope: Scope, tenant: Tenant, plan: str | None) -> None:
     price = plan_price(plan) if plan is not None else Decimal(0)
     if price is None:
         raise InvalidInput(f"plan {plan!r} is not in the provider's price list: no price to check the limit")
+    check_spend(tenant, price)
+
+
+def check_spend(tenant: Tenant, more: Decimal) -> None:
+    """Refuse `more` a month on top of the tenant's servers beyond its spending limit."""
+    if tenant.max_monthly_spend is None or more <= 0:
+        return
+    live = (Server.tenant_id == tenant.id, Server.status != ServerStatus.GONE)
     spent = db.session.execute(select(func.sum(Server.monthly_price)).where(*live)).scalar_one() or 0
-    if Decimal(spent) + price > tenant.max_monthly_spend:
+    if Decimal(spent) + more > tenant.max_monthly_spend:
         raise Forbidden(
             f"tenant {tenant.slug} may spend at most {tenant.max_monthly_spend} a month; its servers cost "
-            f"{Decimal(spent):.2f} and this plan {price:.2f} more; an administrator can raise the limit"
+            f"{Decimal(spent):.2f} and this change {more:.2f} more; an administrator can raise the limit"
         )
 
 

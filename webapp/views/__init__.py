@@ -40,6 +40,7 @@ def register(app: Flask) -> None:
         actions,
         api,
         auth,
+        capacity,
         costs,
         dashboard,
         lifecycle,
@@ -49,7 +50,7 @@ def register(app: Flask) -> None:
         tenants,
     )
 
-    for module in (auth, dashboard, tenants, servers, runs, mailboxes, actions, lifecycle, costs):
+    for module in (auth, dashboard, tenants, servers, runs, mailboxes, actions, lifecycle, costs, capacity):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     from webapp.views import health

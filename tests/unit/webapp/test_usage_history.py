@@ -175,5 +175,5 @@ def test_the_cron_jobs_sample_price_roll_up_and_check_budgets(app, world, server
     assert db.session.scalar(select(UsageSample.disk_used_mb)) == 700
     assert db.session.scalar(select(CostPeriod.monthly_price)) == Decimal("10.00")
     opened = set(db.session.scalars(select(HealthAlert.check)))
-    assert "budget:acme:forecast" in opened and summary["budget_notifications"] == len(opened)
+    assert "budget:acme:forecast" in opened and summary["notifications"] == len(opened)
     assert opened <= {"budget:acme:50", "budget:acme:80", "budget:acme:100", "budget:acme:forecast"}

@@ -1,0 +1,314 @@
+"""Capacity of a server: trends, when its disk and monthly bandwidth run out, which plan it should
+be on, and the resize run that moves it there.
+
+- Disk: a straight line through the used space of the last 6 hours (5-minute samples) and of the
+  last 7 days (hourly rollups); the sooner date counts. Within 7 days is a warning, within 48 hours
+  critical (also alerted, as the check ``disk_forecast``, by the hourly usage job).
+- Bandwidth: the provider's monthly allowance against this month's use, on the same line.
+- Plans: with at least MIN_HISTORY of samples, a server whose 95th percentile CPU is over 80 %,
+  whose 99th percentile memory is over 90 % or whose disk fills within 30 days should move up to
+  the next plan by price with more room; one under 20 % CPU and 50 % memory whose disk would fit
+  a cheaper plan with room to spare should move down. Each recommendation names the plan and the
+  difference in dollars a month.
+- Resize: playbooks/resize.yml through the run catalogue (``resize``, which spends): only people
+  who may spend, confirmed by typing the server's name after seeing the price difference, one
+  resize per tenant at a time, and a refusal changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from mailfleet.costs import month_bounds
+from mailfleet.monitoring import CheckResult, Status
+from mailfleet.usage import Forecast, until_full
+from webapp.errors import Conflict, InvalidInput, MailfleetWebError, NotFound
+from webapp.extensions import db
+from webapp.models import FINISHED_STATUSES, Run, Server, ServerStatus, Tenant
+from webapp.models.usage import FIVE_MINUTES, HOUR
+from webapp.services import provider, quotas, runs, usage
+from webapp.services.lifecycle import confirm
+from webapp.services.scope import Scope
+
+MIN_HISTORY = timedelta(days=14)
+WARN_WITHIN_DAYS, CRITICAL_WITHIN_DAYS = 7.0, 2.0
+UPSIZE_CPU_P95, UPSIZE_MEM_P99, UPSIZE_DISK_DAYS = 80.0, 90.0, 30.0
+DOWNSIZE_CPU_P95, DOWNSIZE_MEM_P99, DOWNSIZE_DISK_USE = 20.0, 50.0, 0.5
+GB_MB = 1024
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    direction: str  # "up", "down" or "stay"
+    reason: str
+    plan: provider.Plan | None = None
+    change: Decimal | None = None  # dollars a month, + for more
+
+
+@dataclass(frozen=True)
+class Capacity:
+    server: Server
+    disk: Forecast | None  # the sooner of the 6-hour and 7-day fits
+    bandwidth: Forecast | None
+    cpu_p95: float | None
+    mem_p99: float | None
+    history: timedelta
+    recommendation: Recommendation
+
+    @property
+    def disk_status(self) -> Status:
+        days = self.disk.days if self.disk else None
+        if days is None:
+            return Status.OK
+        if days <= CRITICAL_WITHIN_DAYS:
+            return Status.ERROR
+        return Status.WARNING if days <= WARN_WITHIN_DAYS else Status.OK
+
+
+def _disk_forecast(server: Server, now: datetime) -> Forecast | None:
+    ts = int(now.timestamp())
+    fits = []
+    for step, span, label in ((FIVE_MINUTES, 6 * 3600, "6 hours"), (HOUR, 7 * 86400, "7 days")):
+        found = usage.window(server.id, step, ts - span)
+        total = found.latest("disk_total_mb")
+        if total:
+            fits.append(until_full(found.points("disk_used_mb"), total, "MB", label))
+    dated = [f for f in fits if f.days is not None]
+    if dated:
+        return min(dated, key=lambda f: f.days or 0)
+    return fits[-1] if fits else None
+
+
+def _bandwidth_forecast(server: Server, now: datetime) -> Forecast | None:
+    start = int(month_bounds(now)[0].timestamp())
+    found = usage.window(server.id, FIVE_MINUTES, start)
+    allowance = found.latest("bw_total_gb")
+    if not allowance:
+        return None
+    return until_full(found.points("bw_used_gb"), allowance, "GB", "month so far")
+
+
+def _current_plan(server: Server, plans: tuple[provider.Plan, ...]) -> provider.Plan | None:
+    return next((p for p in plans if server.plan in (p.rid, p.name)), None)
+
+
+def recommend(
+    server: Server,
+    plans: tuple[provider.Plan, ...],
+    cpu_p95: float | None,
+    mem_p99: float | None,
+    disk: Forecast | None,
+    disk_used_mb: float | None,
+    history: timedelta,
+) -> Recommendation:
+    current = _current_plan(server, plans)
+    if current is None or current.monthly is None:
+        return Recommendation(
+            "stay", f"the plan {server.plan or '(none)'} is not in the provider's price list"
+        )
+    if history < MIN_HISTORY:
+        days = history.total_seconds() / 86400
+        return Recommendation(
+            "stay", f"needs {MIN_HISTORY.days} days of samples to judge the size (has {days:.1f})"
+        )
+    priced = sorted((p for p in plans if p.monthly is not None), key=lambda p: p.monthly or 0)
+    reasons = []
+    if cpu_p95 is not None and cpu_p95 > UPSIZE_CPU_P95:
+        reasons.append(f"95th percentile CPU {cpu_p95:.0f} % > {UPSIZE_CPU_P95:.0f} %")
+    if mem_p99 is not None and mem_p99 > UPSIZE_MEM_P99:
+        reasons.append(f"99th percentile memory {mem_p99:.0f} % > {UPSIZE_MEM_P99:.0f} %")
+    if disk is not None and disk.days is not None and disk.days <= UPSIZE_DISK_DAYS:
+        reasons.append(f"disk full in {disk.days:.0f} days")
+    if reasons:
+        bigger = [
+            p
+            for p in priced
+            if p.monthly > current.monthly
+            and (p.ram_mb or 0) >= (current.ram_mb or 0)
+            and (p.disk_gb or 0) >= (current.disk_gb or 0)
+        ]
+        if not bigger:
+            return Recommendation("stay", "; ".join(reasons) + ", but no larger plan is offered")
+        target = bigger[0]
+        return Recommendation("up", "; ".join(reasons), target, target.monthly - current.monthly)
+    quiet = (
+        cpu_p95 is not None
+        and mem_p99 is not None
+        and cpu_p95 < DOWNSIZE_CPU_P95
+        and mem_p99 < DOWNSIZE_MEM_P99
+        and disk_used_mb is not None
+    )
+    if quiet:
+        fits = [
+            p
+            for p in priced
+            if p.monthly < current.monthly
+            and p.disk_gb
+            and disk_used_mb < p.disk_gb * GB_MB * DOWNSIZE_DISK_USE
+        ]
+        if fits:
+            target = fits[-1]  # the largest cheaper plan that fits
+            reason = (
+                f"95th percentile CPU {cpu_p95:.0f} % and memory {mem_p99:.0f} % over "
+                f"{history.days} days; the disk in use fits {target.name} with room to spare"
+            )
+            return Recommendation("down", reason, target, target.monthly - current.monthly)
+    return Recommendation("stay", "the current plan fits what the samples show")
+
+
+def capacity(server: Server, now: datetime, plans: tuple[provider.Plan, ...]) -> Capacity:
+    recent = usage.window(server.id, FIVE_MINUTES, int((now - timedelta(days=30)).timestamp()))
+    first = recent.rows[0].ts if recent.rows else None
+    history = timedelta(seconds=int(now.timestamp()) - first) if first is not None else timedelta(0)
+    mem = [
+        100 * r.mem_used_mb / r.mem_total_mb
+        for r in recent.rows
+        if r.mem_used_mb is not None and r.mem_total_mb
+    ]
+    disk = _disk_forecast(server, now)
+    cpu_p95 = percentile([v for _, v in recent.points("cpu_peak_pct")], 95)
+    mem_p99 = percentile(mem, 99)
+    return Capacity(
+        server,
+        disk,
+        _bandwidth_forecast(server, now),
+        cpu_p95,
+        mem_p99,
+        history,
+        recommend(server, plans, cpu_p95, mem_p99, disk, recent.latest("disk_used_mb"), history),
+    )
+
+
+def offered_plans() -> tuple[tuple[provider.Plan, ...], str | None]:
+    """The provider's plans, or none and why (pages still show the trends)."""
+    try:
+        return provider.offers().plans, None
+    except MailfleetWebError as exc:
+        return (), str(exc)
+
+
+def forecast_results(now: datetime) -> list[CheckResult]:
+    """The ``disk_forecast`` check of every active server with disk samples (for the alert engine)."""
+    out = []
+    for server in db.session.scalars(select(Server).where(Server.status == ServerStatus.ACTIVE)):
+        disk = _disk_forecast(server, now)
+        if disk is None:
+            continue
+        status = Capacity(
+            server, disk, None, None, None, timedelta(0), Recommendation("stay", "")
+        ).disk_status
+        days = round(disk.days, 1) if disk.days is not None else None
+        out.append(CheckResult(server.name, "disk_forecast", status, days, f"disk: {disk.explanation}", now))
+    return out
+
+
+# --- resize ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ResizePlan:
+    server: Server
+    current: provider.Plan | None
+    target: provider.Plan
+    change: Decimal  # dollars a month
+
+    @property
+    def lost(self) -> list[str]:
+        before = (
+            f"${self.current.monthly}" if self.current and self.current.monthly is not None else "unknown"
+        )
+        return [
+            f"{self.server.name} restarts on {self.target.name}: senders queue its mail for a few minutes",
+            f"its monthly cost goes from {before} to ${self.target.monthly} ({self.change:+.2f} a month)",
+        ]
+
+
+def resize_plan(scope: Scope, tenant: Tenant, server_id: int, plan: str | None) -> ResizePlan:
+    """What resizing would do (for the confirmation page); refuses what the resize itself would."""
+    quotas.require_spender(scope, "resizing servers")
+    server = scope.get(Server, server_id)
+    if server.tenant_id != tenant.id:
+        raise NotFound(f"server {server_id} not found")
+    if server.status != ServerStatus.ACTIVE:
+        raise Conflict(f"{server.name} is {server.status}: only an active server can be resized")
+    offers = provider.offers()
+    target = offers.plan((plan or "").strip())
+    if target is None or target.monthly is None:
+        raise InvalidInput(
+            f"unknown plan {plan!r}; the provider offers {', '.join(p.rid for p in offers.plans)}"
+        )
+    current = _current_plan(server, offers.plans)
+    if current is not None and current.rid == target.rid:
+        raise InvalidInput(f"{server.name} is already on {target.name}")
+    change = target.monthly - (current.monthly if current and current.monthly is not None else Decimal(0))
+    return ResizePlan(server, current, target, change)
+
+
+def resize_server(
+    scope: Scope,
+    tenant: Tenant,
+    server_id: int,
+    plan: str | None,
+    confirmation: str | None,
+    submission_key: str | None = None,
+) -> Run:
+    """Queue playbooks/resize.yml for the server, after the checks of :func:`resize_plan`, the
+    tenant's spending limit and the typed confirmation."""
+    if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
+        return earlier
+    found = resize_plan(scope, tenant, server_id, plan)
+    confirm(confirmation, found.server.name, found.lost)
+    busy = db.session.scalar(
+        select(Run.id).where(
+            Run.tenant_id == tenant.id, Run.catalogue_key == "resize", Run.status.not_in(FINISHED_STATUSES)
+        )
+    )
+    if busy is not None:
+        raise Conflict(f"run {busy} is already resizing a server of {tenant.slug}: wait for it to finish")
+    quotas.check_spend(tenant, found.change)
+    from mailfleet.hostwinds import parse_srvrname
+
+    parsed = parse_srvrname(found.server.name)
+    if parsed is None or parsed.tenant != tenant.slug:
+        raise Conflict(
+            f"{found.server.name} was not provisioned by mailfleet for {tenant.slug}; resize it at Hostwinds"
+        )
+    previous = found.current.monthly if found.current and found.current.monthly is not None else None
+    return runs.submit_run(
+        scope,
+        tenant,
+        "resize",
+        submission_key=submission_key,
+        extravars={
+            "mailfleet_tenant": tenant.slug,
+            "hostwinds_index": parsed.index,
+            "hostwinds_plan": found.target.rid,
+            "resize_monthly_price": str(found.target.monthly),
+            "resize_previous_price": str(previous) if previous is not None else "unknown",
+        },
+    )
+
+
+def note_resized(run: Run) -> None:
+    """A successful resize puts the server on its new plan and price at once (the inventory refresh
+    would within minutes); the price history records the change on the next sample."""
+    extravars = run.extravars or {}
+    if run.status != "successful" or not extravars.get("hostwinds_index"):
+        return
+    from mailfleet.hostwinds import build_srvrname
+
+    name = build_srvrname(run.tenant.slug, int(extravars["hostwinds_index"]))
+    server = db.session.scalar(select(Server).where(Server.tenant_id == run.tenant_id, Server.name == name))
+    target = next((p for p in offered_plans()[0] if p.rid == str(extravars.get("hostwinds_plan"))), None)
+    if server is not None and target is not None:
+        server.plan, server.monthly_price = target.name, target.monthly
