@@ -177,3 +177,19 @@ def test_people_who_may_not_spend_or_see_get_no_resize(client, world, server, ho
     assert login(client, world.bob.email, TEST_PASSWORD).status_code == 302
     assert client.get(f"/servers/{server.id}/usage").status_code == 404
     assert client.get(f"/tenants/acme/servers/{server.id}/resize?plan=103").status_code == 404
+
+
+def test_usage_csv_download_of_a_range_and_not_of_another_tenant(client, world, server):
+    now = utcnow()
+    samples(server, now, FIVE_MINUTES, 3, disk_start=1000, disk_per_step=10)
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    response = client.get(f"/servers/{server.id}/usage.csv?range=24h")
+    assert response.mimetype == "text/csv"
+    assert 'filename="mf-acme-1-usage-24h.csv"' in response.headers["Content-Disposition"]
+    lines = response.get_data(as_text=True).splitlines()
+    assert lines[0].startswith("time,resolution_s,samples,cpu_pct,mem_used_mb")
+    assert len(lines) == 4 and ",300,1,10,300,1000,1020," in lines[-1]
+    assert client.get(f"/servers/{server.id}/usage.csv?range=1y").status_code == 400
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    assert login(client, world.bob.email, TEST_PASSWORD).status_code == 302
+    assert client.get(f"/servers/{server.id}/usage.csv").status_code == 404
