@@ -1,0 +1,124 @@
+"""Journey: what an admin sees on the costs pages across ordering a server and resizing it, in a
+real browser against the Stack (web app, workers, one `rq cron`), with the Hostwinds double booting
+a real testbed host for the order:
+
+1. the admin orders a server for a new tenant: at once the costs page counts its plan's monthly
+   price as the tenant's run rate; once provisioned, the tenant's costs page lists the server;
+2. a budget far under the run rate shows the date the budget is reached;
+3. from the server's usage page the admin resizes it to the next plan: the confirmation shows the
+   difference in dollars a month, the run goes through the double's upgrade flow, and the costs
+   page shows the new plan and price;
+4. a member of another tenant sees none of it.
+
+Screenshots go to artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+
+import pytest
+from test_new_admin import free_port, login, wait_run
+
+pytestmark = [pytest.mark.testbed, pytest.mark.browser]
+
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+TENANT, OTHER = "initech", "umbrella"
+SERVER = f"mf-{TENANT}-1"
+ADMIN, MEMBER = "admin@costs.test", "carol@umbrella.test"
+
+
+@pytest.fixture(scope="module")
+def stack(testbed, tmp_path_factory):
+    from testbed.demo import seed_hostwinds_key
+    from testbed.stack import Stack
+
+    testbed.start_double("hostwinds")
+    stack = Stack(testbed, tmp_path_factory.mktemp("stack") / "data", free_port())
+    stack.data_dir.mkdir(parents=True, mode=0o700)
+    seed_hostwinds_key(testbed, stack)
+    stack.up()
+    stack.passwords = {ADMIN: secrets.token_urlsafe(16), MEMBER: secrets.token_urlsafe(16)}
+    created = stack.flask(
+        "create-admin", "--email", ADMIN, extra_env={"MAILFLEET_ADMIN_PASSWORD": stack.passwords[ADMIN]}
+    )
+    assert created.returncode == 0, created.stderr
+    yield stack
+    stack.down()
+    testbed.stop_host(SERVER)
+
+
+def costs_row(page, base: str, slug: str) -> str:
+    page.goto(f"{base}/costs/")
+    return page.locator("table.costs tbody tr", has_text=slug).inner_text()
+
+
+def test_admin_sees_a_new_server_in_costs_and_resizes_it(testbed, stack, browser):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    base = stack.url
+    page = login(browser, base, ADMIN, stack.passwords[ADMIN])
+    for slug, name in ((TENANT, "Initech"), (OTHER, "Umbrella")):
+        page.goto(f"{base}/tenants/")
+        page.fill("#new-tenant input[name=slug]", slug)
+        page.fill("#new-tenant input[name=name]", name)
+        page.click("#new-tenant button[type=submit]")
+        page.wait_for_url(f"{base}/tenants/{slug}")
+    page.fill("#member-form input[name=email]", MEMBER)
+    page.fill("#member-form input[name=password]", stack.passwords[MEMBER])
+    page.click("#member-form button[type=submit]")
+
+    # 1. The order: its price counts at once, before the server is built.
+    page.goto(f"{base}/tenants/{TENANT}")
+    page.select_option("#provision-form select[name=location]", "Seattle")
+    page.select_option("#provision-form select[name=plan]", "101")  # Unmetered SSD VPS 1 GB, $4.99
+    page.fill("#provision-form input[name=mail_hostname]", f"mail.{TENANT}.example.test")
+    page.click("#provision-form button[type=submit]")
+    page.wait_for_url(re.compile(rf"{base}/runs/\d+"))
+    run_page = page.url
+    ordered = costs_row(page, base, TENANT)
+    assert "$4.99" in ordered, ordered  # the run rate a month
+    assert "$0.00" in costs_row(page, base, OTHER)
+    page.goto(run_page)
+    wait_run(page, "costs-provision")
+    page.goto(f"{base}/costs/{TENANT}")
+    servers = page.inner_text("table.costs")
+    assert SERVER in servers and "$4.99" in servers, servers
+
+    # 2. A budget under the run rate: the page says when it is reached.
+    page.fill("input[name=budget]", "0.01")
+    page.click("button:has-text('Save budget')")
+    page.wait_for_selector(".flash.success")
+    head = page.inner_text("main")
+    assert "of the $0.01 budget" in head and "the $0.01 budget is reached on" in head, head[:2000]
+    page.screenshot(path=str(SHOTS / "costs-tenant.png"), full_page=True)
+
+    # 3. Resize from the usage page, confirming the difference in dollars a month.
+    page.click(f"table.costs a:has-text('{SERVER}')")
+    page.wait_for_selector("#capacity")
+    assert "Recommendation" in page.inner_text("#capacity")
+    page.screenshot(path=str(SHOTS / "usage.png"), full_page=True)
+    page.select_option("#capacity select[name=plan]", "102")  # Unmetered SSD VPS 2 GB, $9.99
+    page.click("#capacity button:has-text('Resize')")
+    page.wait_for_selector("#confirm-form")
+    confirm_text = page.inner_text("#confirm")
+    assert "+5.00 dollars a month" in confirm_text and "from $4.99 to $9.99" in confirm_text, confirm_text
+    page.fill("#confirm-form input[name=confirm]", page.inner_text("#confirm-form code"))
+    page.click("#confirm-form button[type=submit]")
+    page.wait_for_url(re.compile(rf"{base}/runs/\d+"))
+    wait_run(page, "resize")
+    assert "is ACTIVE on Unmetered SSD VPS 2 GB, $9.99 a month (was $4.99)" in page.inner_text("#log")
+    page.goto(f"{base}/costs/{TENANT}")
+    resized = page.locator("table.costs tbody tr", has_text=SERVER).inner_text()
+    assert "Unmetered SSD VPS 2 GB" in resized and "$9.99" in resized, resized
+    assert "$9.99" in costs_row(page, base, TENANT)
+    page.screenshot(path=str(SHOTS / "costs-after-resize.png"), full_page=True)
+    page.close()
+
+    # 4. Another tenant's member sees only its own costs.
+    other = login(browser, base, MEMBER, stack.passwords[MEMBER])
+    other.goto(f"{base}/costs/")
+    assert other.url.endswith(f"/costs/{OTHER}")
+    assert SERVER not in other.inner_text("main") and TENANT not in other.inner_text("main")
+    assert other.goto(f"{base}/costs/{TENANT}").status == 404
+    other.close()
