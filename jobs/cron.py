@@ -18,6 +18,7 @@ import rq.cron
 from rq import Queue, cron
 from rq.serializers import JSONSerializer
 
+from jobs.dnsdoctor import check_due_domains
 from jobs.health import SWEEP_EVERY, sweep_health
 from jobs.health_facts import enqueue_health_facts
 from jobs.reaper import reap
@@ -25,6 +26,7 @@ from jobs.renewals import RENEW_EVERY, enqueue_renewals
 from jobs.servers import refresh_servers
 from jobs.usage import ROLLUP_EVERY, SAMPLE_EVERY, rollup_usage, sample_usage
 from webapp.config import load_config
+from webapp.services.dnsdoctor import CHECK_EVERY as DNS_CHECK_EVERY
 
 _CONFIG = load_config(with_secret_key=False)
 SYSTEM_QUEUE = _CONFIG["MAILFLEET_SYSTEM_QUEUE"]
@@ -50,3 +52,4 @@ cron.register(enqueue_health_facts, SYSTEM_QUEUE, interval=SWEEP_EVERY, job_time
 cron.register(enqueue_renewals, SYSTEM_QUEUE, interval=RENEW_EVERY, job_timeout=120)
 cron.register(sample_usage, SYSTEM_QUEUE, interval=SAMPLE_EVERY, job_timeout=240)
 cron.register(rollup_usage, SYSTEM_QUEUE, interval=ROLLUP_EVERY, job_timeout=600)
+cron.register(check_due_domains, SYSTEM_QUEUE, interval=DNS_CHECK_EVERY, job_timeout=DNS_CHECK_EVERY - 30)

@@ -263,6 +263,23 @@ SETTINGS: tuple[Setting, ...] = (
         _MON,
     ),
     _s("MAILFLEET_MONITORING_CONFIG_FILE", "path", None, "JSON with any other monitoring setting.", _MON),
+    _s(
+        "MAILFLEET_DNS_READINESS",
+        "str",
+        "enforce",
+        "enforce: mailboxes only on a domain whose DNS the DNS doctor found ready (admins may override, "
+        "recorded); off: readiness is shown, never enforced.",
+        _MON,
+    ),
+    _s(
+        "MAILFLEET_DNS_PANEL",
+        "list",
+        (),
+        "Resolvers whose caches the DNS doctor compares for propagation (comma-separated; "
+        "public ones are refused).",
+        _MON,
+        default_text="the monitoring resolver",
+    ),
     _s("MAILFLEET_ALERT_SMTP_HOST", "str", None, "SMTP relay of alert e-mail.", _MON),
     _s("MAILFLEET_ALERT_SMTP_PORT", "int", 25, "Its port.", _MON, minimum=1),
     _s("MAILFLEET_ALERT_FROM", "str", None, "Sender of alert e-mail.", _MON),

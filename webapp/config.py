@@ -65,9 +65,12 @@ def load_config(env: Mapping[str, str] | None = None, *, with_secret_key: bool =
         "MAILFLEET_LEASE_SECONDS", "MAILFLEET_LOGIN_MAX_FAILURES", "MAILFLEET_LOGIN_WINDOW_SECONDS",
         "MAILFLEET_TRUSTED_PROXIES", "MAILFLEET_EVENT_RETENTION_DAYS", "MAILFLEET_MAILU_URL",
         "MAILFLEET_MAILU_VERIFY", "HOSTWINDS_API_URL", "MAILFLEET_PROVIDER_CACHE_SECONDS",
-        "MAILFLEET_MAIL_ZONE", "MAILFLEET_SITE_VARS_FILE",
+        "MAILFLEET_MAIL_ZONE", "MAILFLEET_SITE_VARS_FILE", "MAILFLEET_DNS_READINESS", "MAILFLEET_DNS_PANEL",
     ):
         config[name] = settings[name]
+    readiness = config["MAILFLEET_DNS_READINESS"]
+    if readiness not in ("enforce", "off"):
+        raise ConfigError(f"MAILFLEET_DNS_READINESS={readiness!r} must be enforce or off")
     if with_secret_key:
         config["SECRET_KEY"] = _secret_key(settings, data_dir)
     return config

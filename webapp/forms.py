@@ -107,6 +107,8 @@ class MailboxForm(FlaskForm):
         description="One per line (the part before the @); up to 100",
     )
     quota_mb = IntegerField("Quota (MB)", validators=[Optional(), NumberRange(min=1, max=102400)])
+    # Admins only: create them although the domain's DNS is not ready (recorded on the domain).
+    dns_override = BooleanField("Create even if the domain's DNS is not ready")
 
 
 class RunForm(SubmissionForm):

@@ -15,6 +15,7 @@ from rq.serializers import JSONSerializer
 #: Job functions, by dotted name (the web app never imports worker code).
 EXECUTE_RUN = "jobs.execute.execute_run"
 SWEEP_HEALTH = "jobs.health.sweep_health"
+CHECK_DOMAIN_DNS = "jobs.dnsdoctor.check_domain"
 
 _EXTENSION = "mailfleet_redis"
 
@@ -71,6 +72,8 @@ class JobPolicy:
 RUN_JOB = JobPolicy(EXECUTE_RUN, "MAILFLEET_QUEUE", "run", 24 * 3600, 7 * 24 * 3600)
 #: An on-demand health check of one server (subject: the server's id).
 HEALTH_CHECK_JOB = JobPolicy(SWEEP_HEALTH, "MAILFLEET_SYSTEM_QUEUE", "health", 3600, 24 * 3600)
+#: A DNS doctor check of one domain (subject: the domain's id).
+DNS_CHECK_JOB = JobPolicy(CHECK_DOMAIN_DNS, "MAILFLEET_SYSTEM_QUEUE", "dns-check", 3600, 24 * 3600)
 
 #: A job in one of these is still to be run; started, it is being run.
 WAITING_JOB_STATES = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})

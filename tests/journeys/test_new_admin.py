@@ -216,6 +216,9 @@ def test_new_admin_provisions_adds_a_domain_sees_health_and_mailboxes(testbed, j
     page.goto(f"{base}/tenants/{TENANT}")
     page.select_option("#mailbox-form select[name=domain_id]", label=DOMAIN)
     page.fill("#mailbox-form textarea[name=local_parts]", "\n".join(f"user{n}" for n in range(10)))
+    # The testbed cannot make every DNS check pass (see the board above): the admin overrides the
+    # DNS readiness gate, which the domain records.
+    page.check("#mailbox-form input[name=dns_override]")
     page.click("#mailbox-form button[type=submit]")
     page.wait_for_selector("#created-mailboxes, .flash.error, #not-created")
     assert page.locator(".flash.error, #not-created").count() == 0, page.inner_text("main")

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Enum, ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -76,6 +76,19 @@ class Domain(db.Model):  # type: ignore[name-defined,misc]
     # Why the last run on this domain failed (its first failed task and message).
     status_reason: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # DNS readiness as the DNS doctor last found it (mailfleet.dnsdoctor): None until first checked,
+    # then propagating, ready or failing; its last report (findings, propagation) as JSON.
+    dns_status: Mapped[str | None] = mapped_column(String(16))
+    dns_report: Mapped[dict | None] = mapped_column(JSON)
+    dns_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When its records were last published (its run succeeded), and when DNS first agreed after
+    # that: their difference is the DNS propagation time, kept per domain.
+    dns_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dns_ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dns_propagation_seconds: Mapped[int | None] = mapped_column()
+    # An admin who let mailboxes be created although DNS was not ready, and when.
+    dns_override_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    dns_override_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tenant: Mapped[Tenant] = relationship()
     server: Mapped[Server] = relationship(back_populates="domains")

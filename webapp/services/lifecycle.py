@@ -37,7 +37,8 @@ from webapp.models import (
     Tenant,
     User,
 )
-from webapp.services import health, runs
+from webapp.models.types import utcnow
+from webapp.services import dnsdoctor, health, runs
 from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -363,6 +364,8 @@ def _note_site(run: Run) -> None:
                 continue
             domain.status = DomainStatus.ACTIVE if host_ok else DomainStatus.FAILED
             domain.status_reason = reason
+            if host_ok:
+                dnsdoctor.note_published(domain, run.finished_at or utcnow())
 
 
 def _note_removal(run: Run, names: list[str]) -> None:

@@ -17,7 +17,8 @@ from mailfleet.validation import ValidationError, normalize_email
 from webapp.errors import InvalidInput, UpstreamError
 from webapp.extensions import db
 from webapp.integrations import mailu_client
-from webapp.models import Domain, Mailbox, Tenant
+from webapp.models import Mailbox, Tenant
+from webapp.services import dnsdoctor
 from webapp.services.runs import TEMPLATE_MARKERS
 from webapp.services.scope import Scope
 
@@ -50,11 +51,19 @@ def list_mailboxes(scope: Scope, tenant: Tenant | None = None) -> list[Mailbox]:
 
 
 def create_mailboxes(
-    scope: Scope, tenant: Tenant, domain_id: int, local_parts: list[str], quota_bytes: int | None = None
+    scope: Scope,
+    tenant: Tenant,
+    domain_id: int,
+    local_parts: list[str],
+    quota_bytes: int | None = None,
+    dns_override: bool = False,
 ) -> MailboxBatch:
-    domain = scope.get(Domain, domain_id)
-    if domain.tenant_id != tenant.id:
-        raise InvalidInput("that domain belongs to another tenant")
+    """``dns_override`` (admins only) creates them although the domain's DNS is not ready, and
+    records that on the domain."""
+    domain = dnsdoctor.tenant_domain(scope, tenant, domain_id)
+    refusal = dnsdoctor.readiness_refusal(domain)
+    if refusal and not dns_override:
+        raise InvalidInput(f"no mailboxes yet: {refusal}")
     if not local_parts:
         raise InvalidInput("name at least one mailbox")
     if len(local_parts) > MAX_PER_REQUEST:
@@ -76,6 +85,8 @@ def create_mailboxes(
     if existing:
         raise InvalidInput(f"already exist: {', '.join(sorted(existing))}")
 
+    if refusal:
+        dnsdoctor.override(scope, tenant, domain.id)
     spec = [{"email": email, **({"quota_bytes": quota_bytes} if quota_bytes else {})} for email in emails]
     try:
         with mailu_client(tenant.slug, domain.server.mail_hostname or domain.server.name) as client:

@@ -43,6 +43,7 @@ def register(app: Flask) -> None:
         capacity,
         costs,
         dashboard,
+        dnsdoctor,
         lifecycle,
         mailboxes,
         runs,
@@ -50,7 +51,8 @@ def register(app: Flask) -> None:
         tenants,
     )
 
-    for module in (auth, dashboard, tenants, servers, runs, mailboxes, actions, lifecycle, costs, capacity):
+    for module in (auth, dashboard, tenants, servers, runs, mailboxes, actions, lifecycle, costs, capacity,
+                   dnsdoctor):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     from webapp.views import health

@@ -28,7 +28,12 @@ def create(slug: str) -> Response:
     quota = form.quota_mb.data * 1024 * 1024 if form.quota_mb.data else None
     try:
         batch = mailboxes.create_mailboxes(
-            scope, tenant, form.domain_id.data, mailboxes.parse_local_parts(form.local_parts.data), quota
+            scope,
+            tenant,
+            form.domain_id.data,
+            mailboxes.parse_local_parts(form.local_parts.data),
+            quota,
+            dns_override=form.dns_override.data,
         )
     except MailfleetWebError as exc:
         return back_with_error(exc, "tenants.detail", slug=slug)

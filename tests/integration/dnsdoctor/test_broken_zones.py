@@ -217,3 +217,71 @@ def test_bad_domain_names_are_refused_before_any_query(name):
 
 def test_international_names_are_checked_in_their_ascii_form():
     assert MailDomain("bücher.example.test").name == "xn--bcher-kva.example.test"
+
+
+@pytest.fixture
+def control_plane(bed, tmp_path, monkeypatch):
+    """The control plane's database with one active server at the testbed address and its domain,
+    the monitoring settings pointing at the testbed resolver, alerts opening on the first failure."""
+    import json
+
+    from jobs.app import use_app
+    from webapp.extensions import db
+    from webapp.models import Domain, DomainStatus, Role, Server, ServerStatus
+    from webapp.services import accounts, tenants
+    from webapp.services.scope import Scope
+    from webapp.testing import TEST_PASSWORD, make_app
+
+    tb, host, address = bed
+    config = tmp_path / "monitoring.json"
+    config.write_text(json.dumps({"resolver": tb.dns.resolver, "dns_timeout": 2,
+                                  "alerts": {"default": {"fail_after": 1, "pass_after": 1}}}))
+    monkeypatch.setenv("MAILFLEET_MONITORING_CONFIG_FILE", str(config))
+    app = make_app(tmp_path)
+    use_app(app)
+    with app.app_context():
+        admin = accounts.create_user("admin@example.com", TEST_PASSWORD, Role.ADMIN, None)
+        acme = tenants.create_tenant(Scope(admin), "acme", "Acme")
+        server = Server(tenant_id=acme.id, name="mf-acme-1", mail_hostname=host, public_ipv4=address,
+                        status=ServerStatus.ACTIVE)
+        db.session.add(server)
+        db.session.flush()
+        domain = Domain(tenant_id=acme.id, server_id=server.id, name=f"job.dr.{ZONE}",
+                        status=DomainStatus.ACTIVE)
+        db.session.add(domain)
+        db.session.commit()
+        yield app, domain
+        db.session.remove()
+        db.engine.dispose()
+    use_app(None)
+
+
+def test_the_check_job_makes_a_domain_ready_and_alerts_when_it_stops_being_ready(bed, control_plane):
+    from sqlalchemy import select
+
+    from jobs.dnsdoctor import check_domain, check_due_domains
+    from webapp.extensions import db
+    from webapp.models import Domain, HealthAlert
+    from webapp.services import dnsdoctor
+
+    tb, host, address = bed
+    app, domain = control_plane
+    publish(tb, host, address, domain.name)
+    wait_in_sync(tb, ZONE)
+    dnsdoctor.note_published(domain, domain.created_at)
+    db.session.commit()
+    assert check_due_domains()["checked"] == 1  # never checked: due
+    db.session.expire_all()
+    domain = db.session.get(Domain, domain.id)
+    assert domain.dns_status == "ready", domain.dns_report["reasons"]
+    assert domain.dns_propagation_seconds is not None and dnsdoctor.readiness_refusal(domain) is None
+    assert check_due_domains()["checked"] == 0  # just checked
+
+    send_update(tb, ZONE, [("delete", domain.name, "TXT", None)])
+    wait_in_sync(tb, ZONE)
+    assert check_domain(domain.id)["failing"] == 1
+    db.session.expire_all()
+    domain = db.session.get(Domain, domain.id)
+    assert "No SPF record" in dnsdoctor.readiness_refusal(domain)
+    alert = db.session.scalar(select(HealthAlert).where(HealthAlert.check == f"dns:ready:{domain.name}"))
+    assert alert is not None and alert.state == "open" and "No SPF record" in alert.detail

@@ -88,3 +88,33 @@ def hostwinds(app: Flask) -> Iterator[object]:
     )
     yield state
     served.stop()
+
+
+@pytest.fixture
+def mailu(app: Flask, world: World) -> Iterator[tuple[object, object]]:
+    """The Mailu double serving acme's server mf-acme-1 and its domain acme-mail.example, which
+    the DNS doctor found ready."""
+    from mailfleet.secrets import tenant_path
+    from testbed.doubles import mailu as mailu_double
+    from webapp.integrations import secret_store
+    from webapp.models import Domain, Server, ServerStatus
+    from webapp.testing import ServedApp
+
+    state = mailu_double.MailuDoubleState()
+    served = ServedApp(mailu_double.create_app(state))
+    app.config["MAILFLEET_MAILU_URL"] = served.url + "/{host}/api/v1"
+    token = secret_store().get_field(tenant_path("acme", "mailu"), "api_token")
+    mail_server = state.register("mf-acme-1", {"api_token": token, "domain": "acme-mail.example"})
+    mail_server.new_domain("acme-mail.example")
+    server = Server(
+        tenant_id=world.acme.id, name="mf-acme-1", public_ipv4="198.18.17.10", status=ServerStatus.ACTIVE
+    )
+    db.session.add(server)
+    db.session.flush()
+    domain = Domain(
+        tenant_id=world.acme.id, server_id=server.id, name="acme-mail.example", dns_status="ready"
+    )
+    db.session.add(domain)
+    db.session.commit()
+    yield mail_server, domain
+    served.stop()

@@ -8,35 +8,12 @@ import re
 import pytest
 from sqlalchemy import select
 
-from mailfleet.secrets import tenant_path
-from testbed.doubles import mailu as mailu_double
 from webapp.extensions import db
-from webapp.integrations import secret_store
-from webapp.models import Domain, Mailbox, Server, ServerStatus
+from webapp.models import Mailbox
 from webapp.services import accounts
-from webapp.testing import ServedApp, csrf_token
+from webapp.testing import csrf_token
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def mailu(app, world):
-    state = mailu_double.MailuDoubleState()
-    served = ServedApp(mailu_double.create_app(state))
-    app.config["MAILFLEET_MAILU_URL"] = served.url + "/{host}/api/v1"
-    token = secret_store().get_field(tenant_path("acme", "mailu"), "api_token")
-    mail_server = state.register("mf-acme-1", {"api_token": token, "domain": "acme-mail.example"})
-    mail_server.new_domain("acme-mail.example")
-    server = Server(
-        tenant_id=world.acme.id, name="mf-acme-1", public_ipv4="198.18.17.10", status=ServerStatus.ACTIVE
-    )
-    db.session.add(server)
-    db.session.flush()
-    domain = Domain(tenant_id=world.acme.id, server_id=server.id, name="acme-mail.example")
-    db.session.add(domain)
-    db.session.commit()
-    yield mail_server, domain
-    served.stop()
 
 
 def test_create_ten_mailboxes_from_the_form(as_admin, mailu, tmp_path):

@@ -1,0 +1,166 @@
+"""Domain DNS readiness in the control plane: mailboxes are refused on a domain the DNS doctor has
+not found ready (with the reason, in the UI and the API) unless an admin overrides, which is
+recorded; the wizard page walks the findings in fixing order with records and steps, to its
+tenant only; "Check again" queues a job instead of checking in the request; the first ready after
+a change records the propagation time; the scheduler picks the domains that are due."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Domain, DomainStatus, Mailbox
+from webapp.models.types import utcnow
+from webapp.queue import get_system_queue
+from webapp.services import accounts, dnsdoctor
+from webapp.testing import TEST_PASSWORD as PASSWORD
+from webapp.testing import csrf_token, login
+
+pytestmark = pytest.mark.unit
+
+FAILING = {
+    "status": "failing",
+    "zone": "acme-mail.example",
+    "dns_host": {"key": "cloudflare", "name": "Cloudflare", "managed": False},
+    "reasons": ["No SPF record: SPF acme-mail.example: no v=spf1 record"],
+    "findings": [
+        {"code": "spf.missing", "status": "error", "section": "authentication", "title": "No SPF record",
+         "explanation": "Receivers cannot tell which servers may send as the domain.", "blocking": True,
+         "detail": "SPF acme-mail.example: no v=spf1 record",
+         "records": [{"name": "acme-mail.example", "type": "TXT", "value": "v=spf1 mx ~all", "ttl": 600}],
+         "guidance": ["Cloudflare dashboard > acme-mail.example > DNS > Records > Add record: Type TXT"]},
+        {"code": "delegation.lagging", "status": "error", "section": "delegation",
+         "title": "A name server still serves an older copy of the zone", "explanation": "It lags.",
+         "blocking": True, "detail": "ns2.acme-mail.example/192.0.2.2 lag behind serial 7", "records": [],
+         "guidance": ["Nothing to publish"]},
+    ],
+    "propagation": [
+        {"name": "acme-mail.example", "type": "MX", "expected": ["10 mail.acme-mail.example."], "agreeing": 1,
+         "total": 2, "complete": False, "settles_in": None, "answers": [
+             {"server": "ns1.acme-mail.example", "address": "192.0.2.1", "role": "authoritative",
+              "values": ["10 mail.acme-mail.example."], "ttl": 600, "error": None, "agrees": True,
+              "expected": True},
+             {"server": "ns2.acme-mail.example", "address": "192.0.2.2", "role": "authoritative",
+              "values": [], "ttl": None, "error": None, "agrees": False, "expected": False}]},
+    ],
+}
+
+
+def post_mailboxes(client, domain, **extra):
+    token = csrf_token(client, "/tenants/acme")
+    return client.post("/tenants/acme/mailboxes", follow_redirects=True,
+                       data={"csrf_token": token, "domain_id": domain.id, "local_parts": "alice", **extra})
+
+
+def set_status(domain_id: int, report: dict | None) -> Domain:
+    db.session.expire_all()
+    domain = db.session.get(Domain, domain_id)
+    if report is None:
+        domain.dns_status = None
+    else:
+        dnsdoctor.record_report(domain, report, utcnow())
+    db.session.commit()
+    return domain
+
+
+def test_mailboxes_wait_for_ready_dns_unless_an_admin_overrides(as_admin, mailu, world):
+    mail_server, domain = mailu
+    set_status(domain.id, None)
+    page = post_mailboxes(as_admin, domain).get_data(as_text=True)
+    assert "has not been checked yet" in page and 'class="flash error"' in page
+    set_status(domain.id, FAILING)
+    page = post_mailboxes(as_admin, domain).get_data(as_text=True)
+    assert "is not ready (failing): No SPF record" in page
+    assert db.session.execute(select(Mailbox.id)).first() is None
+    assert "alice@acme-mail.example" not in mail_server.users
+    # the admin's explicit override creates them and is recorded on the domain
+    page = post_mailboxes(as_admin, domain, dns_override="y").get_data(as_text=True)
+    assert "alice@acme-mail.example" in mail_server.users
+    db.session.expire_all()
+    domain = db.session.get(Domain, domain.id)
+    assert domain.dns_override_by_id == world.admin.id and domain.dns_override_at is not None
+
+
+def test_a_member_cannot_override_and_the_api_refuses_with_the_reason(client, mailu, world):
+    mail_server, domain = mailu
+    set_status(domain.id, FAILING)
+    assert login(client, world.alice.email, PASSWORD).status_code == 302
+    page = post_mailboxes(client, domain, dns_override="y").get_data(as_text=True)
+    assert 'class="flash error"' in page and not mail_server.users.keys() - {"admin@acme-mail.example"}
+    db.session.expire_all()
+    assert db.session.get(Domain, domain.id).dns_override_at is None
+
+
+def test_api_refuses_until_ready_then_creates(app, mailu, world):
+    mail_server, domain = mailu
+    token = accounts.issue_api_token(world.admin)
+    set_status(domain.id, FAILING)
+    api = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"domain": "acme-mail.example", "names": ["bob"]}
+    refused = api.post("/api/v1/tenants/acme/mailboxes", json=body, headers=headers)
+    assert refused.status_code == 400 and "not ready" in refused.get_data(as_text=True)
+    set_status(domain.id, {**FAILING, "status": "ready", "reasons": [], "findings": []})
+    created = api.post("/api/v1/tenants/acme/mailboxes", json=body, headers=headers)
+    assert created.status_code == 201 and "bob@acme-mail.example" in mail_server.users
+
+
+def test_wizard_walks_findings_in_order_for_its_tenant_only(as_admin, client, mailu, world):
+    _, domain = mailu
+    set_status(domain.id, FAILING)
+    page = as_admin.get(f"/tenants/acme/domains/{domain.id}/dns").get_data(as_text=True)
+    assert page.index('id="dns-delegation"') < page.index('id="dns-authentication"')
+    assert 'data-code="spf.missing"' in page and "v=spf1 mx ~all" in page
+    assert "Cloudflare dashboard &gt; acme-mail.example" in page
+    assert 'data-agrees="no"' in page and "1 of 2" in page
+    assert 'id="dns-override-form"' in page  # admins may override a domain that is not ready
+    as_admin.get("/logout")
+    assert login(client, world.bob.email, PASSWORD).status_code == 302
+    assert client.get(f"/tenants/acme/domains/{domain.id}/dns").status_code in (403, 404)
+
+
+def test_check_again_queues_a_job_and_the_page_waits_for_it(as_admin, app, mailu):
+    _, domain = mailu
+    token = csrf_token(as_admin, f"/tenants/acme/domains/{domain.id}/dns")
+    response = as_admin.post(f"/tenants/acme/domains/{domain.id}/dns/check", data={"csrf_token": token})
+    assert response.status_code == 302 and "since=" in response.headers["Location"]
+    (job,) = get_system_queue(app).get_jobs()
+    assert job.func_name == "jobs.dnsdoctor.check_domain" and list(job.args) == [domain.id]
+    page = as_admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'http-equiv="refresh"' in page and 'id="dns-waiting"' in page
+    set_status(domain.id, FAILING)  # the job's report arrives
+    assert 'id="dns-waiting"' not in as_admin.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_first_ready_after_a_change_records_the_propagation_time(app, mailu):
+    _, domain = mailu
+    domain = db.session.get(Domain, domain.id)
+    published = utcnow() - timedelta(seconds=95)
+    dnsdoctor.note_published(domain, published)
+    dnsdoctor.record_report(domain, FAILING, published + timedelta(seconds=30))
+    assert domain.dns_propagation_seconds is None
+    dnsdoctor.record_report(domain, {**FAILING, "status": "ready"}, published + timedelta(seconds=95))
+    dnsdoctor.record_report(domain, {**FAILING, "status": "ready"}, published + timedelta(seconds=400))
+    assert domain.dns_propagation_seconds == 95
+
+
+def test_due_domains_every_five_minutes_after_a_change_then_daily(app, mailu):
+    _, domain = mailu
+    domain = db.session.get(Domain, domain.id)
+    domain.status = DomainStatus.ACTIVE
+    now = utcnow()
+    domain.dns_checked_at = None
+    assert dnsdoctor.due_domains(now) == [domain]
+    domain.dns_changed_at, domain.dns_checked_at = now - timedelta(minutes=30), now - timedelta(minutes=5)
+    assert dnsdoctor.due_domains(now) == [domain]
+    domain.dns_checked_at = now - timedelta(minutes=1)
+    assert dnsdoctor.due_domains(now) == []
+    domain.dns_changed_at, domain.dns_checked_at = now - timedelta(hours=3), now - timedelta(hours=5)
+    assert dnsdoctor.due_domains(now) == []
+    domain.dns_checked_at = now - timedelta(days=1, minutes=1)
+    assert dnsdoctor.due_domains(now) == [domain]
+    domain.status = DomainStatus.PENDING
+    assert dnsdoctor.due_domains(now) == []

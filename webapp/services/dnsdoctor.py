@@ -1,0 +1,101 @@
+"""Domain DNS readiness: what the DNS doctor last found for a domain, whether mailboxes may be
+created on it, the "check again" job, the admin override, and which domains are due a check.
+
+A domain is ready only when the doctor says so (every blocking check passes and every
+authoritative server agrees). Checks run in a job (``jobs.dnsdoctor``), never in a request:
+every 5 minutes for two hours after its records were published, then daily.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from webapp.errors import InvalidInput
+from webapp.extensions import db
+from webapp.models import Domain, DomainStatus, Tenant
+from webapp.models.types import utcnow
+from webapp.queue import DNS_CHECK_JOB, enqueue
+from webapp.services.scope import Scope
+
+READY = "ready"
+CHECK_EVERY = 300  # seconds between the scheduler's rounds
+# a round re-checks what it checked one round ago (a minute of slack for the rounds' own jitter)
+RECHECK_AFTER_CHANGE = timedelta(seconds=CHECK_EVERY - 60)
+CHANGE_WINDOW = timedelta(hours=2)
+RECHECK_DAILY = timedelta(days=1)
+
+
+def tenant_domain(scope: Scope, tenant: Tenant, domain_id: int) -> Domain:
+    domain = scope.get(Domain, domain_id)
+    if domain.tenant_id != tenant.id:
+        raise InvalidInput("that domain belongs to another tenant")
+    return domain
+
+
+def readiness_refusal(domain: Domain) -> str | None:
+    """Why mailboxes may not be created on the domain yet (None: they may)."""
+    if current_app.config["MAILFLEET_DNS_READINESS"] != "enforce":
+        return None
+    if domain.dns_status == READY or domain.dns_override_at is not None:
+        return None
+    if domain.dns_status is None:
+        return (f"the DNS of {domain.name} has not been checked yet: open its DNS check page and "
+                "press Check again")
+    reasons = (domain.dns_report or {}).get("reasons") or []
+    shown = "; ".join(reasons[:3]) + (f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else "")
+    return f"the DNS of {domain.name} is not ready ({domain.dns_status}): {shown}"
+
+
+def request_check(scope: Scope, tenant: Tenant, domain_id: int) -> Domain:
+    """Queue a doctor run for the domain (one at a time: asking again while one waits is a no-op)."""
+    domain = tenant_domain(scope, tenant, domain_id)
+    enqueue(DNS_CHECK_JOB, domain.id, f"DNS check of {domain.name}")
+    return domain
+
+
+def override(scope: Scope, tenant: Tenant, domain_id: int) -> Domain:
+    """An admin lets mailboxes be created although DNS is not ready; who and when are kept."""
+    scope.require_admin()
+    domain = tenant_domain(scope, tenant, domain_id)
+    domain.dns_override_by_id = scope.user.id
+    domain.dns_override_at = utcnow()
+    db.session.commit()
+    return domain
+
+
+def note_published(domain: Domain, at: datetime) -> None:
+    """Its records were (re)published: propagation is timed from here."""
+    domain.dns_changed_at = at
+    domain.dns_ready_at = None
+    domain.dns_propagation_seconds = None
+
+
+def record_report(domain: Domain, report: dict[str, Any], at: datetime) -> str | None:
+    """Keep the doctor's report; return the previous status. The first ready after a change
+    records the propagation time."""
+    previous = domain.dns_status
+    domain.dns_status = report["status"]
+    domain.dns_report = report
+    domain.dns_checked_at = at
+    if report["status"] == READY and domain.dns_ready_at is None:
+        domain.dns_ready_at = at
+        if domain.dns_changed_at is not None:
+            domain.dns_propagation_seconds = max(int((at - domain.dns_changed_at).total_seconds()), 0)
+    db.session.commit()
+    return previous
+
+
+def due_domains(now: datetime) -> list[Domain]:
+    """Active domains never checked, changed in the last two hours and not checked for 5 minutes,
+    or not checked for a day."""
+    found = []
+    for domain in db.session.scalars(select(Domain).where(Domain.status == DomainStatus.ACTIVE)):
+        checked = domain.dns_checked_at
+        recent = domain.dns_changed_at is not None and now - domain.dns_changed_at < CHANGE_WINDOW
+        if checked is None or now - checked >= (RECHECK_AFTER_CHANGE if recent else RECHECK_DAILY):
+            found.append(domain)
+    return found

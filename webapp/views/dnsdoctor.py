@@ -1,0 +1,67 @@
+"""The DNS troubleshooting wizard of one domain: what is wrong, in fixing order, with the records to
+set and the DNS host's steps; propagation per record; "Check again" (a job, never in the request)
+and, for admins, the override that lets mailboxes be created before DNS is ready."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+
+from mailfleet.dnsdoctor import SECTIONS
+from webapp.errors import MailfleetWebError
+from webapp.services import dnsdoctor
+from webapp.services.scope import Scope
+from webapp.views import back_with_error
+
+bp = Blueprint("dnsdoctor", __name__)
+
+
+@bp.route("/tenants/<slug>/domains/<int:domain_id>/dns")
+@login_required
+def wizard(slug: str, domain_id: int) -> str:
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    domain = dnsdoctor.tenant_domain(scope, tenant, domain_id)
+    report = domain.dns_report or {}
+    sections = [(s, [f for f in report.get("findings", []) if f["section"] == s]) for s in SECTIONS]
+    # After "Check again" the page reloads itself until a newer report is in.
+    since = request.args.get("since", "")
+    waiting = bool(since) and (domain.dns_checked_at is None or domain.dns_checked_at.isoformat() <= since)
+    return render_template("dnsdoctor/wizard.html", tenant=tenant, domain=domain, report=report,
+                           sections=[(s, f) for s, f in sections if f], waiting=waiting,
+                           refusal=dnsdoctor.readiness_refusal(domain), form=FlaskForm())
+
+
+@bp.route("/tenants/<slug>/domains/<int:domain_id>/dns/check", methods=["POST"])
+@login_required
+def check(slug: str, domain_id: int) -> Response:
+    scope = Scope(current_user)
+    if not FlaskForm().validate_on_submit():
+        flash("The form expired: press Check again once more.", "error")
+        return redirect(url_for("dnsdoctor.wizard", slug=slug, domain_id=domain_id))
+    try:
+        domain = dnsdoctor.request_check(scope, scope.tenant(slug), domain_id)
+    except MailfleetWebError as exc:
+        return back_with_error(exc, "dnsdoctor.wizard", slug=slug, domain_id=domain_id)
+    since = (domain.dns_checked_at or datetime.min).isoformat()
+    flash(f"Checking the DNS of {domain.name}: this page shows the result as soon as it is in.", "info")
+    return redirect(url_for("dnsdoctor.wizard", slug=slug, domain_id=domain_id, since=since))
+
+
+@bp.route("/tenants/<slug>/domains/<int:domain_id>/dns/override", methods=["POST"])
+@login_required
+def override(slug: str, domain_id: int) -> Response:
+    scope = Scope(current_user)
+    if not FlaskForm().validate_on_submit():
+        flash("The form expired: try again.", "error")
+        return redirect(url_for("dnsdoctor.wizard", slug=slug, domain_id=domain_id))
+    try:
+        domain = dnsdoctor.override(scope, scope.tenant(slug), domain_id)
+    except MailfleetWebError as exc:
+        return back_with_error(exc, "dnsdoctor.wizard", slug=slug, domain_id=domain_id)
+    flash(f"Mailboxes may now be created on {domain.name} although its DNS is not ready (recorded).", "info")
+    return redirect(url_for("dnsdoctor.wizard", slug=slug, domain_id=domain_id))
