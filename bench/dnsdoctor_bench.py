@@ -1,0 +1,120 @@
+"""Benchmark: the DNS doctor on the testbed's real BIND + Unbound: one domain's full run (goal
+< 2 s) and N domains in one loop (default 1,000; goal < 60 s).
+
+Every domain gets exactly the records mailfleet publishes (MX, SPF, DKIM, DMARC, SRV, autoconfig,
+TLS-RPT; A of its mail host; PTR), loaded through TSIG-signed RFC 2136 updates into a zone
+delegated under the testbed's example.test, so delegation, serials, mail routing, authentication
+and propagation over both authoritative servers and the resolver are all really asked.
+
+    MAILFLEET_TESTBED_INSTANCE=17 .venv/bin/python bench/dnsdoctor_bench.py [--domains 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.tsigkeyring
+import dns.update
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mailfleet.dns import build_units  # noqa: E402
+from mailfleet.dnsdoctor import Doctor, DoctorConfig  # noqa: E402
+from mailfleet.monitoring import MailDomain, ServerTarget  # noqa: E402
+from testbed import Testbed  # noqa: E402
+
+ONE_GOAL_S, MANY_GOAL_S = 2.0, 60.0
+ZONE = "doctor.example.test"
+KEY = base64.b64encode(b"bench-dkim-key-" * 8).decode()
+DEFAULTS = {"publish": {"mta_sts": False}}
+
+
+def pairs(tb: Testbed, n: int) -> list[tuple[ServerTarget, MailDomain]]:
+    out = []
+    for i in range(n):
+        domain = MailDomain(f"d{i:04d}.{ZONE}", dkim_public_key=KEY)
+        # one mail server serving every domain, as a tenant's server does
+        out.append((ServerTarget("s1", f"mail.{ZONE}", ipv4=(tb.layout.host_address(197),),
+                                 domains=(domain,)), domain))
+    return out
+
+
+def load(tb: Testbed, work: list[tuple[ServerTarget, MailDomain]]) -> int:
+    info = tb.dns
+    keyring = dns.tsigkeyring.from_text({info.tsig_name: info.tsig_secret})
+    records = []
+    for target, domain in work:
+        units = build_units(host=target.hostname, ipv4=target.ipv4,
+                            domains=[{"name": domain.name, "dkim_public_key": KEY}], defaults=DEFAULTS)
+        records += [r for unit in units for r in unit.records]
+    for start in range(0, len(records), 400):
+        msg = dns.update.UpdateMessage(ZONE, keyring=keyring, keyalgorithm=info.tsig_algorithm)
+        for r in records[start:start + 400]:
+            msg.add(r.name + ".", r.ttl, r.rtype, r.wire_text())
+        if dns.query.tcp(msg, info.primary, timeout=60).rcode() != 0:
+            raise SystemExit("zone update failed")
+    address = tb.layout.host_address(197)
+    reverse = ".".join(reversed(address.split("."))) + ".in-addr.arpa."
+    msg = dns.update.UpdateMessage(tb._dns.reverse_zone(), keyring=keyring, keyalgorithm=info.tsig_algorithm)
+    msg.delete(reverse, "PTR")
+    msg.add(reverse, 300, "PTR", f"{work[0][0].hostname}.")
+    dns.query.tcp(msg, info.primary, timeout=10)
+    return len(records) + 1
+
+
+def in_sync(tb: Testbed, timeout: float = 120) -> None:
+    def serial(server: str) -> int:
+        return dns.query.udp(dns.message.make_query(ZONE, "SOA"), server, timeout=2).answer[0][0].serial
+
+    end = time.monotonic() + timeout
+    while serial(tb.dns.secondary) != serial(tb.dns.primary) and time.monotonic() < end:
+        time.sleep(0.2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--domains", type=int, default=1000)
+    instance = int(os.environ.get("MAILFLEET_TESTBED_INSTANCE", "17"))
+    parser.add_argument("--instance", type=int, default=instance)
+    parser.add_argument("--keep", action="store_true", help="leave the testbed running afterwards")
+    args = parser.parse_args()
+    if not 1 <= args.domains <= 10000:
+        parser.error("--domains must be in 1..10000")
+    tb = Testbed(args.instance)
+    tb.up()
+    try:
+        tb.set_secondary_delay(0)
+        tb.add_zone(ZONE)
+        work = pairs(tb, args.domains)
+        t0 = time.monotonic()
+        print(f"setup: {load(tb, work)} records for {args.domains} domains in {time.monotonic() - t0:.1f} s")
+        in_sync(tb)
+        doctor = Doctor(DoctorConfig(resolver=tb.dns.resolver, panel=(tb.dns.resolver,),
+                                     require_mta_sts=False, record_defaults=DEFAULTS))
+        one = doctor.run(*work[0])
+        print(f"one domain: {one.seconds:.2f} s, status {one.status.value}, "
+              f"{len(one.checks)} checks, {len(one.propagation)} records x {len(one.propagation[0].answers)} "
+              f"servers    goal: < {ONE_GOAL_S:.0f} s    {'MET' if one.seconds < ONE_GOAL_S else 'MISSED'}")
+        t0 = time.monotonic()
+        reports = doctor.run_many(work)
+        wall = time.monotonic() - t0
+        statuses = Counter(r.status.value for r in reports)
+        print(f"{len(reports)} domains: {wall:.1f} s, statuses {dict(statuses)}    "
+              f"goal: < {MANY_GOAL_S:.0f} s    {'MET' if wall < MANY_GOAL_S else 'MISSED'} "
+              f"({wall / MANY_GOAL_S:.0%} of the goal)")
+    finally:
+        if not args.keep:
+            tb.down()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
