@@ -12,7 +12,8 @@ be on, and the resize run that moves it there.
   difference in dollars a month.
 - Resize: playbooks/resize.yml through the run catalogue (``resize``, which spends): only people
   who may spend, confirmed by typing the server's name after seeing the price difference, one
-  resize per tenant at a time, and a refusal changes nothing.
+  resize per tenant at a time, none within RESIZE_COOLDOWN of the server's last one, and a refusal
+  changes nothing.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ from mailfleet.monitoring import CheckResult, Status
 from mailfleet.usage import Forecast, until_full
 from webapp.errors import Conflict, InvalidInput, MailfleetWebError, NotFound
 from webapp.extensions import db
-from webapp.models import FINISHED_STATUSES, Run, Server, ServerStatus, Tenant
+from webapp.models import FINISHED_STATUSES, Run, RunStatus, Server, ServerStatus, Tenant
+from webapp.models.types import utcnow
 from webapp.models.usage import FIVE_MINUTES, HOUR
 from webapp.services import provider, quotas, runs, usage
 from webapp.services.lifecycle import confirm
 from webapp.services.scope import Scope
 
 MIN_HISTORY = timedelta(days=14)
+RESIZE_COOLDOWN = timedelta(hours=6)
 WARN_WITHIN_DAYS, CRITICAL_WITHIN_DAYS = 7.0, 2.0
 UPSIZE_CPU_P95, UPSIZE_MEM_P99, UPSIZE_DISK_DAYS = 80.0, 90.0, 30.0
 DOWNSIZE_CPU_P95, DOWNSIZE_MEM_P99, DOWNSIZE_DISK_USE = 20.0, 50.0, 0.5
@@ -254,6 +257,26 @@ def resize_plan(scope: Scope, tenant: Tenant, server_id: int, plan: str | None) 
     return ResizePlan(server, current, target, change)
 
 
+def _check_cooldown(tenant: Tenant, server: Server, index: int) -> None:
+    """Refuse a second resize of the server within RESIZE_COOLDOWN of the last successful one."""
+    since = utcnow() - RESIZE_COOLDOWN
+    recent = db.session.scalars(
+        select(Run).where(
+            Run.tenant_id == tenant.id,
+            Run.catalogue_key == "resize",
+            Run.status == RunStatus.SUCCESSFUL,
+            Run.finished_at > since,
+        )
+    )
+    for run in recent:
+        if int((run.extravars or {}).get("hostwinds_index") or 0) == index:
+            ready = run.finished_at + RESIZE_COOLDOWN
+            raise Conflict(
+                f"{server.name} was resized by run {run.id}; the next resize can be ordered after "
+                f"{ready:%Y-%m-%d %H:%M} UTC (a server settles on its new plan first)"
+            )
+
+
 def resize_server(
     scope: Scope,
     tenant: Tenant,
@@ -283,6 +306,7 @@ def resize_server(
         raise Conflict(
             f"{found.server.name} was not provisioned by mailfleet for {tenant.slug}; resize it at Hostwinds"
         )
+    _check_cooldown(tenant, found.server, parsed.index)
     previous = found.current.monthly if found.current and found.current.monthly is not None else None
     return runs.submit_run(
         scope,
@@ -303,7 +327,7 @@ def note_resized(run: Run) -> None:
     """A successful resize puts the server on its new plan and price at once (the inventory refresh
     would within minutes); the price history records the change on the next sample."""
     extravars = run.extravars or {}
-    if run.status != "successful" or not extravars.get("hostwinds_index"):
+    if run.status != RunStatus.SUCCESSFUL or not extravars.get("hostwinds_index"):
         return
     from mailfleet.hostwinds import build_srvrname
 

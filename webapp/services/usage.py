@@ -169,6 +169,40 @@ def series(server: Server, range_key: str, now: datetime) -> Series:
     return window(server.id, step, since)
 
 
+@dataclass(frozen=True)
+class Total:
+    ts: int
+    servers: int
+    cpu_pct: float | None  # average over the servers
+    disk_used_mb: int | None  # sums
+    bw_used_gb: int | None
+    mailboxes: int | None
+
+
+def totals(range_key: str, now: datetime, tenant_id: int | None = None) -> list[Total]:
+    """The fleet's (or one tenant's servers') usage over a chart range, one point per bucket."""
+    if range_key not in RANGES:
+        raise InvalidInput(f"range must be one of {', '.join(RANGES)}")
+    span, step = RANGES[range_key]
+    c = UsageSample.__table__.c
+    query = (
+        select(
+            c.ts,
+            func.count(),
+            func.avg(c.cpu_pct),
+            func.sum(c.disk_used_mb),
+            func.sum(c.bw_used_gb),
+            func.sum(c.mailboxes),
+        )
+        .where(c.step == step, c.ts >= int(now.timestamp()) - span)
+        .group_by(c.ts)
+        .order_by(c.ts)
+    )
+    if tenant_id is not None:
+        query = query.where(c.server_id.in_(select(Server.id).where(Server.tenant_id == tenant_id)))
+    return [Total(*row) for row in db.session.execute(query)]
+
+
 def window(server_id: int, step: int, since: int) -> Series:
     rows = db.session.scalars(
         select(UsageSample)

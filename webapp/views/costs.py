@@ -9,12 +9,21 @@ from werkzeug.wrappers import Response
 from mailfleet.monitoring.results import utcnow
 from webapp.errors import MailfleetWebError
 from webapp.forms import BudgetForm
-from webapp.services import costs
+from webapp.services import costs, usage
 from webapp.services.scope import Scope
 from webapp.views import back_with_error
-from webapp.views.charts import bars
+from webapp.views.charts import Line, bars, line
 
 bp = Blueprint("costs", __name__, url_prefix="/costs")
+
+
+def _disk_chart(range_key: str, tenant_id: int | None = None) -> Line:
+    """Disk in use over the range, summed over the fleet's (or the tenant's) servers, in GB."""
+    now = utcnow()
+    points = [
+        (t.ts, t.disk_used_mb / 1024) for t in usage.totals(range_key, now, tenant_id) if t.disk_used_mb
+    ]
+    return line(points, now.timestamp() - usage.RANGES[range_key][0], now.timestamp())
 
 
 @bp.route("/")
@@ -24,7 +33,7 @@ def index() -> Response | str:
     if not scope.is_admin:
         return redirect(url_for("costs.tenant", slug=current_user.tenant.slug))
     rows = costs.costs_for(scope, utcnow())
-    return render_template("costs/index.html", rows=rows, now=utcnow())
+    return render_template("costs/index.html", rows=rows, now=utcnow(), disk=_disk_chart("90d"))
 
 
 @bp.route("/<slug>")
@@ -39,6 +48,7 @@ def tenant(slug: str) -> str:
         history=history,
         budget_form=BudgetForm(budget=found.budget or ""),
         now=utcnow(),
+        disk=_disk_chart("30d", found.tenant.id),
     )
 
 

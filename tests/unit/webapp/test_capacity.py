@@ -161,10 +161,14 @@ def test_resize_from_the_ui_confirms_the_price_difference_and_queues_one_run(
 
     from webapp.services.lifecycle import note_run_finished
 
-    run.status = RunStatus.SUCCESSFUL
+    run.status, run.finished_at = RunStatus.SUCCESSFUL, utcnow()
     db.session.commit()
     note_run_finished(run.id)
     assert (server.plan, server.monthly_price) == ("Unmetered SSD VPS 4 GB", Decimal("18.99"))
+    # The server settles on its new plan before the next resize.
+    with pytest.raises(Exception, match="the next resize can be ordered after"):
+        capacity.resize_server(Scope(world.alice), world.acme, server.id, "102", "mf-acme-1")
+    assert len(db.session.scalars(select(Run)).all()) == 1
 
 
 def test_people_who_may_not_spend_or_see_get_no_resize(client, world, server, hostwinds, manager):

@@ -198,3 +198,19 @@ def test_a_mailbox_manager_sees_its_tenants_costs_only(client, world, fleet):
     assert login(client, manager.email, TEST_PASSWORD).status_code == 302
     assert "mf-globex-1" in client.get("/costs/globex").get_data(as_text=True)
     assert client.get("/costs/acme").status_code == 404
+
+
+def test_costs_pages_chart_disk_in_use_of_the_fleet_and_of_the_tenant(client, world, fleet):
+    from mailfleet.monitoring.results import utcnow
+    from webapp.models.usage import FIVE_MINUTES, UsageSample
+
+    acme1, globex1, _ = fleet
+    ts = int(utcnow().timestamp()) // 86400 * 86400 - 86400  # yesterday's daily row
+    for server, used in ((acme1, 2048), (globex1, 1024)):
+        db.session.add(UsageSample(server_id=server.id, step=86400, ts=ts, samples=288, disk_used_mb=used))
+        db.session.add(UsageSample(server_id=server.id, step=3600, ts=ts, samples=12, disk_used_mb=used))
+    db.session.add(UsageSample(server_id=acme1.id, step=FIVE_MINUTES, ts=ts, samples=1, disk_used_mb=9))
+    db.session.commit()
+    assert login(client, world.admin.email, TEST_PASSWORD).status_code == 302
+    assert "now 3.0 GB over the fleet" in client.get("/costs/").get_data(as_text=True)
+    assert "now 2.0 GB over its servers" in client.get("/costs/acme").get_data(as_text=True)

@@ -177,3 +177,18 @@ def test_the_cron_jobs_sample_price_roll_up_and_check_budgets(app, world, server
     opened = set(db.session.scalars(select(HealthAlert.check)))
     assert "budget:acme:forecast" in opened and summary["notifications"] == len(opened)
     assert opened <= {"budget:acme:50", "budget:acme:80", "budget:acme:100", "budget:acme:forecast"}
+
+
+def test_totals_sum_the_fleet_or_only_one_tenants_servers(world, servers):
+    one, _ = servers
+    other = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
+    db.session.add(other)
+    db.session.commit()
+    fill(one, T0, 1)
+    fill(other, T0, 1)
+    now = T0 + timedelta(hours=1)
+    fleet = usage.totals("24h", now)
+    assert len(fleet) == 12 and fleet[0].servers == 2 and fleet[0].disk_used_mb == 2000
+    acme = usage.totals("24h", now, world.acme.id)
+    assert [t.disk_used_mb for t in acme][:2] == [1000, 1001] and acme[0].servers == 1
+    assert usage.totals("24h", now, world.acme.id + 99) == []
