@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests/integration/mail"))  # the mail tests' helpers, one copy
+# The testbed tests' helpers, one copy: the control plane's servers and the mail clients.
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests/integration/mail")]
 
 GOAL_ONE = 5.0
 GOAL_TEN = 30.0
@@ -46,7 +47,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", type=Path, default=None, help="where to store every mailbox's time")
     args = parser.parse_args()
-    from mailtest import control_plane, provision, tls_context
+    from controlplane import provision_tenant, running_plane
+    from mailtest import tls_context
 
     from testbed import Testbed
 
@@ -55,9 +57,9 @@ def main() -> None:
     out = args.json or tb.layout.state_dir / "bench" / "mailbox_usable.json"
     with (
         tempfile.TemporaryDirectory(prefix="mailfleet-mailbox-bench-") as tmp,
-        control_plane(tb, Path(tmp)) as plane,
+        running_plane(tb, Path(tmp)) as plane,
     ):
-        server = provision(tb, plane["app"], "bm")
+        server = provision_tenant(tb, plane["app"], "bm")
         try:
             context = tls_context(tb)
             one = usable(server, context, ["solo"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,41 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker:
         base = int(os.environ.get("MAILFLEET_TESTBED_INSTANCE", "1"))
         os.environ["MAILFLEET_TESTBED_INSTANCE"] = str(base + int(worker.removeprefix("gw")))
+
+
+#: The files whose tests use `converged_servers` (directly or through the mail folder's fixtures).
+#: Under `--dist loadfile` they run on one worker, so each of those servers is converged once.
+CONVERGED_USERS = ("tests/integration/mail/",)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """loadfile (each file whole on one worker), with CONVERGED_USERS as one unit of work."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ConvergedTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return "converged_servers" if path.startswith(CONVERGED_USERS) else path
+
+    return ConvergedTogether(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A file that uses the converged servers must be in CONVERGED_USERS, or the other worker would
+    converge them all over again."""
+    strays = {
+        item.nodeid.split("::")[0]
+        for item in items
+        if "converged_servers" in getattr(item, "fixturenames", ())
+        and not item.nodeid.startswith(CONVERGED_USERS)
+    }
+    if strays:
+        raise pytest.UsageError(
+            f"{', '.join(sorted(strays))}: uses converged_servers, so belongs in CONVERGED_USERS"
+            " (tests/conftest.py)"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +82,43 @@ def testbed() -> Iterator[object]:
     finally:
         known_hosts.undo()
         tb.down()
+
+
+@pytest.fixture(scope="session")
+def control_plane(testbed, tmp_path_factory) -> Iterator[dict[str, object]]:
+    """One control plane per session (per xdist worker): see tests/controlplane.py."""
+    from controlplane import running_plane
+
+    with running_plane(testbed, tmp_path_factory.mktemp("plane")) as plane:
+        yield plane
+
+
+@pytest.fixture(scope="session")
+def converged_servers(testbed, control_plane) -> Iterator[Callable[[str], object]]:
+    """`converged_servers("mb")`: that label's tenant and server, provisioned and converged by
+    site.yml through the control plane once per session, whichever test asks first; the tests
+    that ask later share it (so they leave it as they found it). Stopped at the session's end."""
+    from controlplane import provision_tenant
+
+    made: dict[str, object] = {}
+    failed: dict[str, str] = {}
+
+    def server(label: str) -> object:
+        if label in failed:  # once is enough: converging again would fail the same way, slowly
+            pytest.fail(f"converging {label}'s server failed earlier in this session: {failed[label]}")
+        if label not in made:
+            try:
+                made[label] = provision_tenant(testbed, control_plane["app"], label)
+            except (Exception, pytest.fail.Exception) as exc:
+                failed[label] = str(exc)[:2000]
+                raise
+        return made[label]
+
+    try:
+        yield server
+    finally:
+        for made_server in made.values():
+            testbed.stop_host(made_server.host.name)
 
 
 @pytest.fixture

@@ -634,6 +634,7 @@ def create_app(state: HostwindsState | None = None, *, state_dir: Path | None = 
             "testbed" if state_dir is not None and os.environ.get("MAILFLEET_TESTBED_INSTANCE") else "fake")
         if backend == "testbed":
             state.backend = TestbedHosts(int(os.environ.get("MAILFLEET_TESTBED_INSTANCE", "1")))
+            state.build_seconds = 0  # the host's own boot is the build: BUILD until it answers SSH
         for name, value in (("build_seconds", "BUILD_SECONDS"), ("ip_change_seconds", "IP_CHANGE_SECONDS"),
                             ("resize_seconds", "RESIZE_SECONDS")):
             if os.environ.get(f"MAILFLEET_HOSTWINDS_DOUBLE_{value}"):

@@ -151,56 +151,61 @@ def plane(testbed, tmp_path_factory) -> Iterator[dict[str, Any]]:
 
     from webapp.testing import make_app
 
-    for name in ("hostwinds", "mailu"):
-        testbed.start_double(name)
-    data_dir = tmp_path_factory.mktemp("plane")
-    data_dir.chmod(0o700)
-    stack = Stack(testbed, data_dir / "stack", free_port())
-    stack.data_dir.mkdir(mode=0o700)
-    env = {
-        **{k: v for k, v in stack.env().items() if k not in ("PATH", "PORT")},
-        "HOME": str(stack.data_dir / "home"),
-    }
     patcher = pytest.MonkeyPatch()
-    for key, value in env.items():
-        patcher.setenv(key, value)
-    store = get_store(env)
-    seed_hostwinds_key(testbed, stack)
-    write_site_vars(testbed, Path(env["MAILFLEET_SITE_VARS_FILE"]), store)
-    (stack.data_dir / "logs").mkdir(mode=0o700)
-    log_file = stack.data_dir / "logs" / "worker.log"
-    handler = logging.FileHandler(log_file)
-    handler.setLevel(logging.DEBUG)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    app = make_app(
-        stack.data_dir,
-        SECRET_STORE=store,
-        REDIS_CONNECTION=fakeredis.FakeRedis(),
-        MAILFLEET_DATA_DIR=stack.data_dir,
-        MAILFLEET_RUN_TIMEOUT=1800,  # a full site.yml on a loaded machine
-        MAILFLEET_JOB_TIMEOUT=1920,
-        MAILFLEET_LEASE_SECONDS=60,
-    )
-    use_app(app)
-    # What reached the redactor as a secret *value* (not just a secret-looking key): the second net
-    # must have caught nothing, or a role or module prints a secret and only redaction hid it.
-    caught: list[str] = []
-    original_text = Redactor.text
-
-    def recording_text(self: Redactor, value: str) -> str:
-        caught.extend(f for f in self._fragments if f in value)
-        return original_text(self, value)
-
-    patcher.setattr(Redactor, "text", recording_text)
-    # The bridge's SSH control directories go here (short: a socket path must stay under 108 bytes).
-    run_tmp = Path(tempfile.mkdtemp(prefix="mfleak-", dir="/tmp"))
-    patcher.setattr(tempfile, "tempdir", str(run_tmp))
-    sampler = RunSampler(stack.data_dir / "runs")
+    handler: logging.Handler | None = None
+    sampler: RunSampler | None = None
+    run_tmp: Path | None = None
+    # Everything below is undone in `finally`, also when building the plane fails half-way.
     try:
+        for name in ("hostwinds", "mailu"):
+            testbed.start_double(name)
+        data_dir = tmp_path_factory.mktemp("plane")
+        data_dir.chmod(0o700)
+        stack = Stack(testbed, data_dir / "stack", free_port())
+        stack.data_dir.mkdir(mode=0o700)
+        env = {
+            **{k: v for k, v in stack.env().items() if k not in ("PATH", "PORT")},
+            "HOME": str(stack.data_dir / "home"),
+        }
+        for key, value in env.items():
+            patcher.setenv(key, value)
+        store = get_store(env)
+        seed_hostwinds_key(testbed, stack)
+        write_site_vars(testbed, Path(env["MAILFLEET_SITE_VARS_FILE"]), store)
+        (stack.data_dir / "logs").mkdir(mode=0o700)
+        log_file = stack.data_dir / "logs" / "worker.log"
+        handler = logging.FileHandler(log_file)
+        handler.setLevel(logging.DEBUG)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
+        app = make_app(
+            stack.data_dir,
+            SECRET_STORE=store,
+            REDIS_CONNECTION=fakeredis.FakeRedis(),
+            MAILFLEET_DATA_DIR=stack.data_dir,
+            MAILFLEET_RUN_TIMEOUT=1800,  # a full site.yml on a loaded machine
+            MAILFLEET_JOB_TIMEOUT=1920,
+            MAILFLEET_LEASE_SECONDS=60,
+        )
+        use_app(app)
+        # What reached the redactor as a secret *value* (not just a secret-looking key): the second
+        # net must have caught nothing, or a role or module prints a secret and only redaction hid it.
+        caught: list[str] = []
+        original_text = Redactor.text
+
+        def recording_text(self: Redactor, value: str) -> str:
+            caught.extend(f for f in self._fragments if f in value)
+            return original_text(self, value)
+
+        patcher.setattr(Redactor, "text", recording_text)
+        # The bridge's SSH control directories go here (short: a socket path must stay under 108
+        # bytes).
+        run_tmp = Path(tempfile.mkdtemp(prefix="mfleak-", dir="/tmp"))
+        patcher.setattr(tempfile, "tempdir", str(run_tmp))
+        sampler = RunSampler(stack.data_dir / "runs")
         yield {
             "app": app,
             "stack": stack,
@@ -212,13 +217,16 @@ def plane(testbed, tmp_path_factory) -> Iterator[dict[str, Any]]:
             "sampler": sampler,
         }
     finally:
-        sampler.stop()
+        if sampler is not None:
+            sampler.stop()
         use_app(None)
-        root.removeHandler(handler)
+        if handler is not None:
+            root.removeHandler(handler)
+            handler.close()
         root.setLevel(old_level)
-        handler.close()
         patcher.undo()
-        shutil.rmtree(run_tmp, ignore_errors=True)
+        if run_tmp is not None:
+            shutil.rmtree(run_tmp, ignore_errors=True)
 
 
 def work(app) -> None:

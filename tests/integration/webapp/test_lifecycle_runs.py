@@ -10,10 +10,7 @@ Hostwinds double's instance list.
 
 from __future__ import annotations
 
-import secrets
-import socket
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dns.message
@@ -21,32 +18,12 @@ import dns.query
 import dns.rcode
 import pytest
 import requests
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
+from controlplane import ADMIN_EMAIL, ADMIN_PASSWORD, provision_tenant, scope_of_admin, work
 from sqlalchemy import select
 
-from jobs.app import use_app
-from mailfleet.secrets import get_store, tenant_path
-from testbed.demo import seed_hostwinds_key
-from testbed.sitevars import write_site_vars
-from testbed.stack import Stack
+from mailfleet.secrets import tenant_path
 
 pytestmark = pytest.mark.testbed
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def work(app) -> None:
-    from webapp.extensions import db
-    from webapp.queue import get_queue
-
-    queue = get_queue(app)
-    SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
-    db.session.expire_all()
 
 
 def ask(testbed, name: str, rtype: str) -> tuple[str, list[str]]:
@@ -62,95 +39,36 @@ def ask(testbed, name: str, rtype: str) -> tuple[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def plane(testbed, tmp_path_factory) -> Iterator[dict[str, Any]]:
-    """The control plane on a fresh database with the stack's environment and site variables."""
-    import fakeredis
-
-    from webapp.testing import make_app
-
-    for name in ("hostwinds", "mailu"):
-        testbed.start_double(name)
-    data_dir = tmp_path_factory.mktemp("lifecycle")
-    data_dir.chmod(0o700)
-    stack = Stack(testbed, data_dir / "stack", free_port())
-    stack.data_dir.mkdir(mode=0o700)
-    env = {
-        **{k: v for k, v in stack.env().items() if k not in ("PATH", "PORT")},
-        "HOME": str(stack.data_dir / "home"),
-    }
-    patcher = pytest.MonkeyPatch()
-    for key, value in env.items():
-        patcher.setenv(key, value)
-    store = get_store(env)
-    seed_hostwinds_key(testbed, stack)
-    write_site_vars(testbed, Path(env["MAILFLEET_SITE_VARS_FILE"]), store)
-    app = make_app(
-        stack.data_dir,
-        SECRET_STORE=store,
-        REDIS_CONNECTION=fakeredis.FakeRedis(),
-        MAILFLEET_DATA_DIR=stack.data_dir,
-        MAILFLEET_RUN_TIMEOUT=2400,  # a loaded CI machine: site.yml has taken over 15 minutes
-        MAILFLEET_JOB_TIMEOUT=2520,
-        MAILFLEET_LEASE_SECONDS=60,
-    )
-    use_app(app)
-    try:
-        with app.app_context():
-            yield {"app": app, "store": store}
-    finally:
-        use_app(None)
-        patcher.undo()
+def plane(control_plane) -> dict[str, Any]:
+    """The session's control plane (tests/controlplane.py)."""
+    return control_plane
 
 
 @pytest.fixture(scope="module")
 def world(testbed, plane) -> Iterator[dict[str, Any]]:
     """A tenant with a provisioned server and a second mail domain, configured by site.yml."""
-    from webapp.models import DomainStatus, Role, RunStatus
-    from webapp.services import accounts, fleet, tenants
-    from webapp.services.scope import Scope
+    from webapp.models import DomainStatus, RunStatus
+    from webapp.services import fleet
 
-    tag = secrets.token_hex(3)
-    slug, zone = f"life{tag}", f"life{tag}.test"
-    mail_host, shop = f"mail.{zone}", f"shop.{zone}"
-    server_name = f"mf-{slug}-1"
-    testbed.add_zone(zone)
-    app = plane["app"]
+    made = provision_tenant(testbed, plane["app"], "life", converge=False)
+    zone, mail_host, server_name = made.zone, made.mail_host, made.host.name
+    shop = f"shop.{zone}"
     try:
-        admin = accounts.create_user(f"admin@{zone}", "a long admin password", Role.ADMIN, None)
-        scope = Scope(admin)
-        tenant = tenants.create_tenant(scope, slug, "Lifecycle")
-        provision = fleet.provision_server(scope, tenant, "Seattle", "101", mail_host)
-        work(app)
-        assert provision.status == RunStatus.SUCCESSFUL, provision.failure_reason
-        server = plane_db_server(server_name)
-        mailu = plane["store"].get(tenant_path(slug, "mailu"))
-        requests.put(
-            f"{testbed.double_url('mailu')}/_double/servers/{mail_host}",
-            timeout=5,
-            json={
-                "api_token": mailu["api_token"],
-                "domain": zone,
-                "hostnames": [mail_host],
-                "initial_admin_account": "admin",
-                "initial_admin_domain": zone,
-                "initial_admin_pw": mailu["admin_password"],
-                "initial_admin_mode": "ifmissing",
-            },
-        ).raise_for_status()
-        site = fleet.add_domain(scope, tenant, server.id, shop)
-        work(app)
+        scope = scope_of_admin()
+        site = fleet.add_domain(scope, made.tenant, made.server_id, shop)
+        work(plane["app"])
         assert site.status == RunStatus.SUCCESSFUL, (site.failure_reason, site.recap)
-        domain = next(d for d in fleet.list_domains(scope, tenant) if d.name == shop)
+        domain = next(d for d in fleet.list_domains(scope, made.tenant) if d.name == shop)
         assert domain.status == DomainStatus.ACTIVE
         yield {
             "scope": scope,
-            "tenant": tenant,
+            "tenant": made.tenant,
             "zone": zone,
             "mail_host": mail_host,
             "shop": shop,
-            "server": server,
+            "server": plane_db_server(server_name),
             "server_name": server_name,
-            "mailu_token": mailu["api_token"],
+            "mailu_token": plane["store"].get(tenant_path(made.tenant.slug, "mailu"))["api_token"],
         }
     finally:
         if server_name in testbed.state.read()["hosts"]:  # deprovisioning stops it
@@ -250,7 +168,7 @@ def test_deprovision_cancels_the_instance_and_removes_its_records(testbed, plane
     client = plane["app"].test_client()
     from webapp.testing import csrf_token, login
 
-    login(client, f"admin@{zone}", "a long admin password")
+    login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert "No servers yet." in client.get(f"/tenants/{world['tenant'].slug}").get_data(as_text=True)
     url = f"/tenants/{world['tenant'].slug}/delete-tenant/{world['tenant'].id}"
     token = csrf_token(client, url)

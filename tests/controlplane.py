@@ -1,0 +1,158 @@
+"""The control plane as the testbed tests run it, and tenants' servers made through it.
+
+`running_plane` is the app on a fresh database with the testbed's site settings, the Hostwinds and
+Mailu doubles up and the environment its jobs read; `provision_tenant` makes a tenant, its server
+(provision.yml: the Hostwinds double boots a real testbed host) and its first domain (site.yml,
+every role), each run executed by an RQ SimpleWorker calling jobs.execute.execute_run as the
+worker pool does. tests/conftest.py shares one plane and its converged servers per session."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+from sqlalchemy import select
+
+from jobs.app import use_app
+from jobs.redact import Redactor
+from mailfleet.secrets import get_store
+from testbed.demo import seed_hostwinds_key
+from testbed.hosts import Host
+from testbed.sitevars import write_site_vars
+from testbed.stack import Stack, write_monitoring_config
+
+ADMIN_EMAIL = "admin@mail.test"
+ADMIN_PASSWORD = "a long admin password"
+
+
+@dataclass
+class MailServer:
+    tenant: Any
+    zone: str
+    mail_host: str
+    host: Host
+    server_id: int
+    domain_id: int | None  # None: provisioned only, no domain (no site.yml)
+    run_ids: tuple[int, ...]  # provision.yml's run, then site.yml's
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def work(app: Any) -> None:
+    """Run every queued job as the worker pool does."""
+    from webapp.extensions import db
+    from webapp.queue import get_queue
+
+    queue = get_queue(app)
+    SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
+    db.session.expire_all()
+
+
+@contextmanager
+def running_plane(testbed: Any, data_dir: Path) -> Iterator[dict[str, Any]]:
+    """The control plane's app on a fresh database in `data_dir` (made 0700), inside its app
+    context. Yields app, store, stack, env (what its jobs read) and `caught`: every fragment the
+    bridge's redactor had to cut out of a run's output (a role that prints a secret). The
+    environment is undone afterwards, also when building the plane fails."""
+    import fakeredis
+
+    from webapp.testing import make_app
+
+    patcher = pytest.MonkeyPatch()
+    try:
+        for name in ("hostwinds", "mailu"):
+            testbed.start_double(name)
+        data_dir.chmod(0o700)
+        stack = Stack(testbed, data_dir / "stack", free_port())
+        stack.data_dir.mkdir(mode=0o700)
+        env = {
+            **{k: v for k, v in stack.env().items() if k not in ("PATH", "PORT")},
+            "HOME": str(stack.data_dir / "home"),
+            "MAILFLEET_MONITORING_RESOLVER": testbed.dns.resolver,
+        }
+        write_monitoring_config(testbed, Path(env["MAILFLEET_MONITORING_CONFIG_FILE"]))
+        for key, value in env.items():
+            patcher.setenv(key, value)
+        caught: list[str] = []
+        original_text = Redactor.text
+
+        def recording_text(self: Redactor, value: str) -> str:
+            caught.extend(f for f in self._fragments if f in value)
+            return original_text(self, value)
+
+        patcher.setattr(Redactor, "text", recording_text)
+        store = get_store(env)
+        seed_hostwinds_key(testbed, stack)
+        write_site_vars(testbed, Path(env["MAILFLEET_SITE_VARS_FILE"]), store)
+        app = make_app(
+            stack.data_dir,
+            SECRET_STORE=store,
+            REDIS_CONNECTION=fakeredis.FakeRedis(),
+            MAILFLEET_DATA_DIR=stack.data_dir,
+            MAILFLEET_RUN_TIMEOUT=2400,  # a loaded CI machine: site.yml has taken over 15 minutes
+            MAILFLEET_JOB_TIMEOUT=2520,
+            MAILFLEET_LEASE_SECONDS=60,
+        )
+        use_app(app)
+        with app.app_context():
+            yield {"app": app, "store": store, "stack": stack, "env": env, "caught": caught}
+    finally:
+        use_app(None)
+        patcher.undo()
+
+
+def scope_of_admin() -> Any:
+    """The plane's administrator (made on first use), as the services take it."""
+    from webapp.extensions import db
+    from webapp.models import Role, User
+    from webapp.services import accounts
+    from webapp.services.scope import Scope
+
+    admin = db.session.execute(select(User).where(User.role == Role.ADMIN)).scalars().first()
+    return Scope(admin or accounts.create_user(ADMIN_EMAIL, ADMIN_PASSWORD, Role.ADMIN, None))
+
+
+def provision_tenant(testbed: Any, app: Any, label: str, converge: bool = True) -> MailServer:
+    """A tenant, its server (provision.yml) and, with `converge`, its first domain (site.yml), all
+    as a user does. A server left half made is stopped before the failure is raised."""
+    from webapp.extensions import db
+    from webapp.models import RunStatus, Server
+    from webapp.services import fleet, tenants
+
+    scope = scope_of_admin()
+    tag = secrets.token_hex(2)
+    slug, zone = f"{label}{tag}", f"{label}{tag}.test"
+    name = f"mf-{slug}-1"
+    testbed.add_zone(zone)
+    try:
+        tenant = tenants.create_tenant(scope, slug, f"Mail tenant {label}")
+        run = fleet.provision_server(scope, tenant, "Seattle", "101", f"mail.{zone}")
+        work(app)
+        assert run.status == RunStatus.SUCCESSFUL, run.failure_reason
+        server = db.session.execute(select(Server).where(Server.name == name)).scalar_one()
+        assert server.public_ipv4, "the server row has no address after provisioning"
+        if not converge:
+            return MailServer(tenant, zone, f"mail.{zone}", testbed.host(name), server.id, None, (run.id,))
+        site = fleet.add_domain(scope, tenant, server.id, zone)
+        work(app)
+        assert site.status == RunStatus.SUCCESSFUL, (site.failure_reason, site.recap)
+    except BaseException:
+        if name in testbed.state.read()["hosts"]:
+            testbed.stop_host(name)
+        raise
+    domain = next(d for d in server.domains if d.name == zone)
+    return MailServer(
+        tenant, zone, f"mail.{zone}", testbed.host(name), server.id, domain.id, (run.id, site.id)
+    )
