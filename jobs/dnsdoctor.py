@@ -15,12 +15,21 @@ from collections.abc import Sequence
 from flask import Flask
 
 from jobs.app import worker_app
-from jobs.health import deliver_with_retry, monitoring_config, notification_router, targets
+from jobs.health import targets
 from mailfleet.dnsdoctor import Doctor, DoctorConfig, Readiness, Report
-from mailfleet.monitoring import CheckResult, MailDomain, ServerTarget, Status, record_results
+from mailfleet.monitoring import (
+    CheckResult,
+    MailDomain,
+    ServerTarget,
+    Status,
+    deliver_with_retry,
+    monitoring_config,
+    record_results,
+)
 from mailfleet.monitoring.config import validate_resolver
 from mailfleet.monitoring.results import utcnow
 from webapp.extensions import db
+from webapp.integrations import alert_router
 from webapp.models import Domain, SqlHealthStore
 from webapp.services import dnsdoctor
 
@@ -86,7 +95,7 @@ def _check(app: Flask, domains: Sequence[Domain]) -> dict[str, object]:
         results.append(_result(target.name, report))
     notes = record_results(SqlHealthStore(), results, monitoring_config().alerts)
     if notes:
-        deliver_with_retry(notification_router(app=app), notes)
+        deliver_with_retry(alert_router(app), notes)
     return {"checked": len(pairs), **{r.value: sum(rep.status is r for rep in reports) for r in Readiness}}
 
 

@@ -36,6 +36,9 @@ from .propagation import NameServer, RecordPropagation, propagation
 __all__ = ["Doctor", "DoctorConfig", "Readiness", "Report"]
 
 _SEVERITY = {Status.ERROR: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.OK: 3}
+# Propagation is followed for the records mail depends on (routing and authentication); client
+# setup records (SRV, autoconfig) are published alongside and are not worth a round per server.
+PROPAGATED_TYPES = frozenset({"MX", "TXT", "A", "AAAA"})
 
 
 class Readiness(StrEnum):
@@ -111,10 +114,12 @@ class Doctor:
 
     def run_many(self, pairs: Sequence[tuple[ServerTarget, MailDomain]],
                  concurrency: int = 64) -> list[Report]:
-        """Many domains in one loop, sharing one resolver client (and its cache)."""
+        """Many domains in one loop, sharing one resolver client (and its cache) and asking about
+        each zone (delegation, serials, its servers) once."""
         async def all_of() -> list[Report]:
             client = self._client(asyncio.Semaphore(concurrency))
-            return list(await asyncio.gather(*(self.diagnose(t, d, client) for t, d in pairs)))
+            zones = _Zones(client, self.config.port)
+            return list(await asyncio.gather(*(self.diagnose(t, d, client, zones) for t, d in pairs)))
         return asyncio.run(all_of())
 
     def _client(self, slots: asyncio.Semaphore | None = None) -> DnsClient:
@@ -122,12 +127,13 @@ class Doctor:
         return DnsClient(cfg.resolver, cfg.resolver_port, cfg.timeout, slots)
 
     async def diagnose(self, target: ServerTarget, domain: MailDomain,
-                       client: DnsClient | None = None) -> Report:
+                       client: DnsClient | None = None, zones: _Zones | None = None) -> Report:
         cfg = self.config
         client = client or self._client()
+        zones = zones or _Zones(client, cfg.port)
         t0 = time.monotonic()
         try:
-            zone = await client.zone_of(domain.name)
+            zone = await zones.zone_of(domain.name)
         except DnsUnavailable as exc:
             outcome = unknown(f"the zone holding {domain.name} cannot be found: {exc}")
             host = detect_host([], cfg.managed)
@@ -135,8 +141,7 @@ class Doctor:
             finding = Finding("check.unavailable", Status.UNKNOWN, outcome.detail, guidance=steps)
             return Report(domain.name, domain.name, host, self.clock(), (finding,),
                           {"zone": outcome}, (), time.monotonic() - t0)
-        ns_names = sorted({r.target.to_text(omit_final_dot=True).lower()
-                           for r in await _or_empty(client.rdatas(zone, "NS"))})
+        ns_names, authoritative, serials = await zones.servers(zone)
         host = detect_host(ns_names, cfg.managed)
         expected = _expected_records(target, domain, cfg.record_defaults)
 
@@ -145,8 +150,8 @@ class Doctor:
                                               asyncio.Semaphore(4))
 
         work: dict[str, Awaitable[Outcome]] = {
-            "delegation": dnschecks.ns_delegation(client, zone, cfg.port),
-            "soa": dnschecks.soa_serials(client, zone, cfg.port),
+            "delegation": zones.check(zone, dnschecks.ns_delegation),
+            "soa": zones.check(zone, dnschecks.soa_serials),
             "mx": dnschecks.mx(client, target, domain),
             "host:a": dnschecks.host_addresses(client, target, "A", cfg.proxy_networks),
             "host:aaaa": dnschecks.host_addresses(client, target, "AAAA", cfg.proxy_networks),
@@ -158,11 +163,17 @@ class Doctor:
             "mta-sts": dnschecks.mta_sts(client, target, domain, fetch, cfg.require_mta_sts),
             "tls-rpt": dnschecks.tls_rpt(client, domain),
         }
-        outcomes = dict(zip(work, await asyncio.gather(*(_guard(w) for w in work.values())), strict=True))
+        panel = [NameServer(f"resolver {a}", a, "resolver") for a in cfg.panel]
+        in_zone = [r for r in expected
+                   if r.rtype in PROPAGATED_TYPES and (r.name == zone or r.name.endswith("." + zone))]
+        results, prop = await asyncio.gather(
+            asyncio.gather(*(_guard(w) for w in work.values())),
+            propagation(client, in_zone, authoritative, serials, panel, cfg.port),
+        )
+        outcomes = dict(zip(work, results, strict=True))
         findings = [self._finding(key, o, host, zone, expected, ns_names, target)
                     for key, o in outcomes.items() if o.status is not Status.OK]
         findings.sort(key=lambda f: (SECTIONS.index(f.problem.section), _SEVERITY[f.status], f.code))
-        prop = await self._propagation(client, zone, ns_names, expected)
         return Report(domain.name, zone, host, self.clock(), tuple(findings), outcomes, tuple(prop),
                       time.monotonic() - t0)
 
@@ -173,19 +184,43 @@ class Doctor:
         steps = steps_for(code, host, records, zone, outcome.detail)
         return Finding(code, outcome.status, outcome.detail, tuple(records), tuple(steps), outcome.value)
 
-    async def _propagation(self, client: DnsClient, zone: str, ns_names: list[str],
-                           expected: list[Record]) -> list[RecordPropagation]:
+
+class _Zones:
+    """What is asked once per zone however many of its domains are checked: its apex for each
+    name, its name servers, their serials, the delegation and serial checks."""
+
+    def __init__(self, client: DnsClient, port: int) -> None:
+        self.client, self.port = client, port
+        self._tasks: dict[tuple[str, str], asyncio.Task[Any]] = {}
+
+    def _once(self, key: tuple[str, str], make: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        if key not in self._tasks:
+            self._tasks[key] = asyncio.ensure_future(make())
+        return asyncio.shield(self._tasks[key])
+
+    def zone_of(self, name: str) -> Awaitable[str]:
+        return self._once(("zone", name), lambda: self.client.zone_of(name))
+
+    def check(self, zone: str,
+              check: Callable[[DnsClient, str, int], Awaitable[Outcome]]) -> Awaitable[Outcome]:
+        return self._once((check.__name__, zone), lambda: check(self.client, zone, self.port))
+
+    def servers(self, zone: str) -> Awaitable[tuple[list[str], list[NameServer], dict[str, int]]]:
+        return self._once(("servers", zone), lambda: self._servers(zone))
+
+    async def _servers(self, zone: str) -> tuple[list[str], list[NameServer], dict[str, int]]:
+        client = self.client
+        ns_names = sorted({r.target.to_text(omit_final_dot=True).lower()
+                           for r in await _or_empty(client.rdatas(zone, "NS"))})
         authoritative = [NameServer(ns, a, "authoritative") for ns in ns_names
                          for a in await _or_empty(client.addresses(ns, "A"))]
         serials = {}
         for server in authoritative:
             try:
-                serials[server.address] = await client.soa_serial_at(zone, server.address, self.config.port)
+                serials[server.address] = await client.soa_serial_at(zone, server.address, self.port)
             except DnsUnavailable:
                 continue
-        panel = [NameServer(f"resolver {a}", a, "resolver") for a in self.config.panel]
-        in_zone = [r for r in expected if r.name == zone or r.name.endswith("." + zone)]
-        return await propagation(client, in_zone, authoritative, serials, panel, self.config.port)
+        return ns_names, authoritative, serials
 
 
 async def _guard(work: Awaitable[Outcome]) -> Outcome:

@@ -97,9 +97,12 @@ async def propagation(client: DnsClient, records: Sequence[Record], authoritativ
         groups.setdefault((record.name, record.rtype), []).append(record.value)
     servers = [*authoritative, *resolvers]
     newest = max(authoritative, key=lambda s: serials.get(s.address, -1)) if authoritative else None
+    keys = sorted(groups)
+    raw_all = await asyncio.gather(*(asyncio.gather(*(_answer(client, s, name, rtype, port) for s in servers))
+                                     for name, rtype in keys))
     out = []
-    for (name, rtype), expected in sorted(groups.items()):
-        raw = await asyncio.gather(*(_answer(client, s, name, rtype, port) for s in servers))
+    for (name, rtype), raw in zip(keys, raw_all, strict=True):
+        expected = groups[(name, rtype)]
         reference = raw[servers.index(newest)][0] if newest is not None else tuple(sorted(expected))
         answers = tuple(
             ServerAnswer(server, values, ttl, err, err is None and values == reference,

@@ -164,3 +164,12 @@ def test_due_domains_every_five_minutes_after_a_change_then_daily(app, mailu):
     assert dnsdoctor.due_domains(now) == [domain]
     domain.status = DomainStatus.PENDING
     assert dnsdoctor.due_domains(now) == []
+
+
+def test_rq_cron_checks_due_domains_every_five_minutes(app):
+    from rq.cron import CronScheduler
+
+    cron = CronScheduler(connection=get_system_queue(app).connection)
+    cron.load_config_from_file("jobs.cron")
+    job = {job.func_name: job for job in cron.get_jobs()}["jobs.dnsdoctor.check_due_domains"]
+    assert (job.interval, job.queue_name) == (300, "mailfleet-system")
