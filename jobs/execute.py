@@ -22,7 +22,7 @@ from jobs.bridge import RunSpec, run_playbook
 from jobs.events import EventRecorder
 from jobs.inventory import tenant_inventory
 from jobs.redact import Redactor
-from jobs.servers import apply_inventory
+from jobs.servers import refresh_from
 from jobs.sitevars import SiteVarsError, run_group_vars
 from mailfleet.hostwinds import HostwindsError, build_srvrname
 from mailfleet.secrets import SecretNotFound, SecretsError, tenant_prefix
@@ -175,8 +175,7 @@ def _note_provisioned(run: Run, status: RunStatus, run_known_hosts: str) -> None
     if status == RunStatus.SUCCESSFUL:
         # Addresses, plan and price now, rather than at the next 10-minute refresh.
         try:
-            client = hostwinds_client()
-            apply_inventory(client.list_instances(), client.price_list(), {})
+            refresh_from(hostwinds_client())
         except (HostwindsError, SecretsError) as exc:
             log.warning("run %s: server refresh after provisioning failed: %s", run.id, exc)
         if server is not None and hostkeys.pin_from_run(server, run_known_hosts):

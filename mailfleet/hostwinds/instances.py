@@ -1,12 +1,15 @@
-"""Pure helpers over (redacted) instance and plan dicts: addresses, plan join, tenant."""
+"""Pure helpers over (redacted) instance and plan dicts: addresses, plan join, tenant, and the one
+mapping of an instance to its record (the inventory's host variables and the server table's row)."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from mailfleet.hostwinds import contract as c
+from mailfleet.hostwinds.errors import HostwindsError
 from mailfleet.hostwinds.naming import parse_srvrname
 from mailfleet.validation import ValidationError
 
@@ -120,10 +123,7 @@ def inventory_record(
     """
     record = {k: instance[k] for k in attributes if k in instance}
     plan = find_plan(instance, plans)
-    try:
-        location = location_names.get(int(instance.get("location_id")))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        location = None
+    location = location_names.get(_location_id(instance))  # type: ignore[arg-type]
     record.update(addresses(instance))
     record.update(
         location=location,
@@ -134,3 +134,30 @@ def inventory_record(
         monthly_price=str(plan["monthly"]) if plan and plan.get("monthly") is not None else None,
     )
     return json.loads(json.dumps(record, default=str))
+
+
+class _Locations(Protocol):
+    def locations(self) -> list[dict[str, Any]]: ...
+
+
+def instance_records(
+    client: _Locations,
+    instances: list[dict[str, Any]],
+    plans: list[dict[str, Any]],
+    attributes: tuple[str, ...] | list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Each instance's record (``inventory_record``; all its fields unless ``attributes`` names
+    them). Locations are named from the known list; the client is asked only for an unknown one,
+    and a failure there leaves that location unnamed (its id is still in the record)."""
+    names = dict(c.KNOWN_LOCATIONS)
+    if any(_location_id(i) not in names for i in instances):
+        with contextlib.suppress(HostwindsError):
+            names.update({int(loc["id"]): str(loc["name"]) for loc in client.locations()})
+    return [inventory_record(i, plans, names, attributes or list(i)) for i in instances]
+
+
+def _location_id(instance: dict[str, Any]) -> int | None:
+    try:
+        return int(str(instance.get("location_id")))
+    except ValueError:
+        return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from rq import Queue
 from rq.cron import CronScheduler
@@ -11,6 +13,7 @@ from sqlalchemy import select
 
 from jobs.servers import refresh_servers
 from mailfleet.hostwinds import HostwindsClient
+from mailfleet.hostwinds.instances import instance_records
 from testbed.doubles import hostwinds as hostwinds_double
 from webapp.extensions import db
 from webapp.models import Server, ServerStatus
@@ -67,6 +70,13 @@ def test_refresh_servers_from_the_hostwinds_inventory(app, scope, hostwinds):
     assert mine.tenant_id == tenant.id and servers["mf-tenant001-1"].tenant_id is None  # no such tenant
     assert mine.status == ServerStatus.ACTIVE and mine.public_ipv4 and mine.provider_id
     assert mine.monthly_price is not None and mine.plan and mine.location
+    # The row says what the inventory plugin's host variables say of the same instance.
+    client = app.config["HOSTWINDS_CLIENT"]
+    record = next(r for r in instance_records(client, client.list_instances(), client.price_list())
+                  if r["srvrname"] == mine.name)
+    assert (mine.public_ipv4, mine.public_ipv6, mine.location, mine.plan, mine.monthly_price) == (
+        record["public_ipv4"], record["public_ipv6"], record["location"], record["plan"],
+        Decimal(record["monthly_price"]))
     # No secret of the provider's answer reaches the table.
     for instance in hostwinds.instances.values():
         for secret in (instance.get("password"), instance.get("configkey")):

@@ -145,8 +145,7 @@ from ansible_collections.community.general.plugins.plugin_utils.unsafe import ma
 
 try:
     from mailfleet.hostwinds import HostwindsClient, HostwindsError
-    from mailfleet.hostwinds.contract import KNOWN_LOCATIONS
-    from mailfleet.hostwinds.instances import DERIVED_ATTRIBUTES, inventory_record
+    from mailfleet.hostwinds.instances import DERIVED_ATTRIBUTES, instance_records
     from mailfleet.validation import ValidationError, validate_tenant_slug
 except ImportError as exc:  # pragma: no cover - only without the package
     IMPORT_ERROR: ImportError | None = exc
@@ -182,13 +181,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         try:
             plans = client.price_list()
             instances = client.list_instances()
-            names = dict(KNOWN_LOCATIONS)
-            if any(_int(i.get("location_id")) not in names for i in instances):
-                names.update({int(loc["id"]): str(loc["name"]) for loc in client.locations()})
         except HostwindsError as exc:
             raise AnsibleParserError(f"hostwinds inventory: {exc}") from None
         # Cache everything (the allow-list is applied when hosts are added, so it can change).
-        return [inventory_record(i, plans, names, attributes=list(i)) for i in instances]
+        return instance_records(client, instances, plans)
 
     def _wanted(self, record: dict[str, Any]) -> bool:
         locations = {str(x).strip().lower() for x in self.get_option("locations")}
@@ -287,10 +283,3 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.display.warning(
                 f"hostwinds inventory: {len(skipped)} instance(s) left out for want of a usable address or "
                 f"name: {', '.join(skipped[:20])}{' ...' if len(skipped) > 20 else ''}")
-
-
-def _int(value: object) -> int | None:
-    try:
-        return int(str(value))
-    except ValueError:
-        return None

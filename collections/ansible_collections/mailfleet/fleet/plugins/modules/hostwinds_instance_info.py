@@ -47,8 +47,7 @@ from ansible_collections.mailfleet.fleet.plugins.module_utils.hostwinds import (
     find_target,
 )
 
-from mailfleet.hostwinds.contract import KNOWN_LOCATIONS  # noqa: E402
-from mailfleet.hostwinds.instances import inventory_record  # noqa: E402
+from mailfleet.hostwinds.instances import instance_records  # noqa: E402
 
 
 def run(module: AnsibleModule) -> dict[str, Any]:
@@ -59,12 +58,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         instances = [one] if one else []
     else:
         instances = client.list_instances()
-    plans = client.price_list()
-    names = dict(KNOWN_LOCATIONS)
-    if any(i.get("location_id") not in names for i in instances):
-        names.update({int(loc["id"]): str(loc["name"]) for loc in client.locations()})
-    return {"changed": False, "instances": [inventory_record(i, plans, names, attributes=list(i))
-                                            for i in instances]}
+    return {"changed": False, "instances": instance_records(client, instances, client.price_list())}
 
 
 def main() -> None:
