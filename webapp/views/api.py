@@ -16,7 +16,7 @@ from webapp import playbooks
 from webapp.errors import InvalidInput
 from webapp.extensions import csrf
 from webapp.models import Domain, Mailbox, RunEvent, Server, Tenant
-from webapp.services import accounts, actions, fleet, mailboxes, runs, tenants
+from webapp.services import accounts, actions, dnsdoctor, fleet, mailboxes, runs, tenants
 from webapp.services.scope import Scope
 from webapp.views.run_json import event_json, run_json
 from webapp.views.runs import filters_from_args
@@ -90,6 +90,7 @@ def domain_json(d: Domain) -> dict:
         "tenant": d.tenant.slug,
         "status": str(d.status),
         "status_reason": d.status_reason,
+        "dns_status": d.dns_status,
     }
 
 
@@ -162,6 +163,22 @@ def add_domain(slug: str) -> tuple[Response, int]:
         scope(), scope().tenant(slug), server_id, text(data, "name", max_length=253), idempotency_key()
     )
     return jsonify(run_json(run)), 202
+
+
+@bp.get("/tenants/<slug>/domains/<int:domain_id>/dns")
+def domain_dns(slug: str, domain_id: int) -> Response:
+    """The DNS doctor's last report on the domain (findings, propagation), and its readiness."""
+    domain = dnsdoctor.tenant_domain(scope(), scope().tenant(slug), domain_id)
+    checked = domain.dns_checked_at
+    return jsonify({**domain_json(domain), "checked_at": checked.isoformat() if checked else None,
+                    "propagation_seconds": domain.dns_propagation_seconds,
+                    "mailboxes_refused": dnsdoctor.readiness_refusal(domain), "report": domain.dns_report})
+
+
+@bp.post("/tenants/<slug>/domains/<int:domain_id>/dns/check")
+def check_domain_dns(slug: str, domain_id: int) -> tuple[Response, int]:
+    domain = dnsdoctor.request_check(scope(), scope().tenant(slug), domain_id)
+    return jsonify({"queued": True, "domain": domain.name}), 202
 
 
 @bp.get("/tenants/<slug>/mailboxes")

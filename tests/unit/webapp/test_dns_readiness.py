@@ -103,6 +103,12 @@ def test_api_refuses_until_ready_then_creates(app, mailu, world):
     body = {"domain": "acme-mail.example", "names": ["bob"]}
     refused = api.post("/api/v1/tenants/acme/mailboxes", json=body, headers=headers)
     assert refused.status_code == 400 and "not ready" in refused.get_data(as_text=True)
+    report = api.get(f"/api/v1/tenants/acme/domains/{domain.id}/dns", headers=headers).get_json()
+    assert report["dns_status"] == "failing" and "No SPF record" in report["mailboxes_refused"]
+    assert report["report"]["findings"][0]["code"] == "spf.missing"
+    queued = api.post(f"/api/v1/tenants/acme/domains/{domain.id}/dns/check", headers=headers)
+    assert queued.status_code == 202 and [j.func_name for j in get_system_queue(app).get_jobs()] == [
+        "jobs.dnsdoctor.check_domain"]
     set_status(domain.id, {**FAILING, "status": "ready", "reasons": [], "findings": []})
     created = api.post("/api/v1/tenants/acme/mailboxes", json=body, headers=headers)
     assert created.status_code == 201 and "bob@acme-mail.example" in mail_server.users
