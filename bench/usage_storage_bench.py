@@ -54,6 +54,7 @@ def rows(server_id: int, step: int, span: int) -> list[dict]:
             "queue_deferred": ts % 7,
             "queue_active": ts % 3,
             "mailboxes": 120,
+            "mailbox_mb": 3_000 + (ts // 86400) % 500,
         }
         for ts in range(end - span, end, step)
     ]

@@ -2,8 +2,9 @@
 
 ``sample_usage`` (every 5 minutes) writes one usage sample per active server from the inside facts
 documents the facts play leaves in MAILFLEET_HEALTH_FACTS_DIR, the provider's instances (bandwidth
-used of the plan's allowance) and the mailbox counts, and keeps the price history in line with the
-servers. The provider being unreachable costs the bandwidth figures of that sample, nothing more.
+used of the plan's allowance), the mailbox counts and each server's Mailu (the mail stored), and
+keeps the price history in line with the servers. The provider or a Mailu being unreachable costs
+the figures it would have given to that sample, nothing more.
 
 ``rollup_usage`` (hourly) builds the hourly and daily rollups, prunes what is past its retention
 (webapp.services.usage), and checks every tenant's budget and every server's disk-full forecast
@@ -43,7 +44,8 @@ def sample_usage() -> dict[str, int]:
     app = worker_app()
     with app.app_context():
         now = utcnow()
-        written = usage.record_samples(now, Settings()["MAILFLEET_HEALTH_FACTS_DIR"], _instances())
+        stored = usage.mailbox_storage(usage.active_servers())
+        written = usage.record_samples(now, Settings()["MAILFLEET_HEALTH_FACTS_DIR"], _instances(), stored)
         return {"samples": written, "cost_periods_changed": costs.sync_periods(now)}
 
 

@@ -3,8 +3,8 @@
 A sample is one server's figures at one moment, every field optional because each comes from a
 different feed: the inside facts document (playbooks/health_facts.yml) gives CPU pressure, memory,
 disk and the mail queue; the provider gives bandwidth used against the plan's allowance; the
-control plane counts mailboxes. Figures are whole numbers in the units stored (MB, GB, percent),
-so a sample costs a few bytes per field.
+control plane counts mailboxes, and the server's Mailu reports the mail stored in them. Figures
+are whole numbers in the units stored (MB, GB, percent), so a sample costs a few bytes per field.
 
 CPU is the 5-minute load average per CPU, in percent (100 = every CPU busy on average): the facts
 play reads /proc/loadavg, which already averages over the 5-minute sampling interval.
@@ -33,6 +33,7 @@ FIELDS = (
     "queue_deferred",
     "queue_active",
     "mailboxes",
+    "mailbox_mb",
 )
 
 
@@ -48,6 +49,7 @@ class Sample:
     queue_deferred: int | None = None
     queue_active: int | None = None
     mailboxes: int | None = None
+    mailbox_mb: int | None = None
 
     def as_dict(self) -> dict[str, int | None]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -46,6 +46,7 @@ class UsageSample(db.Model):  # type: ignore[name-defined,misc]
     queue_deferred: Mapped[int | None] = mapped_column(Integer)
     queue_active: Mapped[int | None] = mapped_column(Integer)
     mailboxes: Mapped[int | None] = mapped_column(Integer)
+    mailbox_mb: Mapped[int | None] = mapped_column(Integer)
 
 
 class CostPeriod(db.Model):  # type: ignore[name-defined,misc]

@@ -11,18 +11,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Integer, cast, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from mailfleet.usage import FIELDS, Sample, from_facts, from_instance
+from mailfleet.usage import FIELDS, MB, Sample, from_facts, from_instance
 from webapp.errors import InvalidInput
 from webapp.extensions import db
+from webapp.integrations import mailu_client
 from webapp.models import Domain, Mailbox, Server, ServerStatus
 from webapp.models.usage import DAY, FIVE_MINUTES, HOUR, UsageSample
 
@@ -33,6 +36,7 @@ RETENTION = {FIVE_MINUTES: 30 * DAY, HOUR: 365 * DAY, DAY: 730 * DAY}
 RANGES = {"24h": (DAY, FIVE_MINUTES), "7d": (7 * DAY, HOUR), "30d": (30 * DAY, HOUR), "90d": (90 * DAY, DAY)}
 #: A rollup waits this long after a bucket ends, so a late 5-minute sample still counts.
 ROLLUP_DELAY = 600
+MAILU_LOOKUPS = 8  # Mailu API calls in flight at once
 _GAUGES = [f for f in FIELDS if f != "cpu_pct"]
 
 
@@ -68,9 +72,41 @@ def mailbox_counts() -> dict[int, int]:
     return {server_id: count for server_id, count in rows}
 
 
-def record_samples(now: datetime, facts_dir: Path | None, instances: Iterable[Mapping[str, Any]] = ()) -> int:
+def active_servers() -> list[Server]:
+    return list(db.session.scalars(select(Server).where(Server.status == ServerStatus.ACTIVE)))
+
+
+def mailbox_storage(servers: Iterable[Server]) -> dict[int, int]:
+    """{server id: MB of mail in its mailboxes}, asked of each server's Mailu (the users' quota use),
+    a few at a time; a server whose Mailu does not answer is left out."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    asks = [(s.id, s.tenant.slug, s.mail_hostname or s.name) for s in servers if s.tenant is not None]
+
+    def ask(item: tuple[int, str, str]) -> tuple[int, int | None]:
+        server_id, tenant, host = item
+        try:
+            with app.app_context(), mailu_client(tenant, host, app) as client:
+                used = sum(int(u.get("quota_bytes_used") or 0) for u in client.list_users())
+        except Exception as exc:  # noqa: BLE001 - one server's Mailu must not cost the others' samples
+            log.warning("mailbox storage of %s unknown: %s", host, type(exc).__name__)
+            return server_id, None
+        return server_id, round(used / MB)
+
+    if not asks:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(MAILU_LOOKUPS, len(asks))) as pool:
+        return {sid: mb for sid, mb in pool.map(ask, asks) if mb is not None}
+
+
+def record_samples(
+    now: datetime,
+    facts_dir: Path | None,
+    instances: Iterable[Mapping[str, Any]] = (),
+    mailbox_mb: Mapping[int, int] | None = None,
+) -> int:
     """One 5-minute sample per active server from its facts document, the provider's instances
-    (matched by provider id) and the mailbox count; returns how many were written."""
+    (matched by provider id), the mailbox count and the mail stored (from :func:`mailbox_storage`);
+    returns how many were written."""
     ts = int(now.timestamp()) // FIVE_MINUTES * FIVE_MINUTES
     by_id = {}
     for instance in instances:
@@ -80,10 +116,13 @@ def record_samples(now: datetime, facts_dir: Path | None, instances: Iterable[Ma
             continue
     mailboxes = mailbox_counts()
     rows = []
-    for server in db.session.scalars(select(Server).where(Server.status == ServerStatus.ACTIVE)):
+    stored = mailbox_mb or {}
+    for server in active_servers():
         sample = read_facts(facts_dir, server.name) if facts_dir is not None else Sample()
         sample = sample.merged(by_id.get(server.provider_id or -1, Sample()))
-        sample = sample.merged(Sample(mailboxes=mailboxes.get(server.id, 0)))
+        sample = sample.merged(
+            Sample(mailboxes=mailboxes.get(server.id, 0), mailbox_mb=stored.get(server.id))
+        )
         figures = sample.as_dict()
         rows.append(
             {

@@ -30,6 +30,7 @@ CHARTS = (
     ("Bandwidth used this month", "bw_used_gb", "bw_total_gb", "GB"),
     ("Mail queue (deferred)", "queue_deferred", None, "messages"),
     ("Mailboxes", "mailboxes", None, ""),
+    ("Mail stored in mailboxes", "mailbox_mb", None, "MB"),
 )
 
 

@@ -192,3 +192,19 @@ def test_totals_sum_the_fleet_or_only_one_tenants_servers(world, servers):
     acme = usage.totals("24h", now, world.acme.id)
     assert [t.disk_used_mb for t in acme][:2] == [1000, 1001] and acme[0].servers == 1
     assert usage.totals("24h", now, world.acme.id + 99) == []
+
+
+def test_mail_stored_comes_from_each_servers_mailu_and_a_silent_one_is_left_out(world, mailu, tmp_path):
+    mail_server, _ = mailu
+    for n, used in ((1, 300 * MB), (2, 212 * MB)):
+        mail_server.new_user(f"user{n}@acme-mail.example", "pw-not-used-here")
+        mail_server.users[f"user{n}@acme-mail.example"]["quota_bytes_used"] = used
+    silent = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
+    db.session.add(silent)
+    db.session.commit()
+    stored = usage.mailbox_storage(usage.active_servers())
+    acme = db.session.scalar(select(Server.id).where(Server.name == "mf-acme-1"))
+    assert stored == {acme: 512}  # globex's server has no Mailu answering
+    usage.record_samples(T0, tmp_path, mailbox_mb=stored)
+    rows = dict(db.session.execute(select(UsageSample.server_id, UsageSample.mailbox_mb)).all())
+    assert rows == {acme: 512, silent.id: None}
