@@ -24,9 +24,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models import Role, RunEvent, RunStatus
-from webapp.models.types import utcnow
 from webapp.services import accounts, runs, tenants
 from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD, make_app

@@ -16,6 +16,7 @@ from flask import Flask
 
 from jobs.app import worker_app
 from jobs.health import targets
+from mailfleet.clock import utcnow
 from mailfleet.dnsdoctor import Doctor, DoctorConfig, Readiness, Report
 from mailfleet.monitoring import (
     CheckResult,
@@ -27,7 +28,6 @@ from mailfleet.monitoring import (
     record_results,
 )
 from mailfleet.monitoring.config import validate_resolver
-from mailfleet.monitoring.results import utcnow
 from webapp.extensions import db
 from webapp.integrations import alert_router
 from webapp.models import Domain, SqlHealthStore

@@ -24,13 +24,13 @@ from jobs.inventory import tenant_inventory
 from jobs.redact import Redactor
 from jobs.servers import refresh_from
 from jobs.sitevars import SiteVarsError, run_group_vars
+from mailfleet.clock import utcnow
 from mailfleet.hostwinds import HostwindsError, build_srvrname
 from mailfleet.secrets import SecretNotFound, SecretsError, tenant_prefix
 from mailfleet.secrets.scope import RUN_GLOBAL_PATHS
 from webapp.extensions import db
 from webapp.integrations import hostwinds_client, secret_store, tenant_ssh_private_key
 from webapp.models import Run, RunStatus, Server, ServerStatus
-from webapp.models.types import utcnow
 from webapp.services import lifecycle, runstate
 
 log = logging.getLogger(__name__)

@@ -38,6 +38,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from jobs.app import worker_app
+from mailfleet.clock import utcnow
 from mailfleet.monitoring import (
     AlertPolicies,
     AlertPolicy,
@@ -52,7 +53,6 @@ from mailfleet.monitoring import (
     monitoring_config,
     record_results,
 )
-from mailfleet.monitoring.results import utcnow
 from mailfleet.settings import Settings
 from webapp.extensions import db
 from webapp.integrations import alert_router, mailu_client

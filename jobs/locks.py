@@ -17,9 +17,9 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models import Run, RunLock, RunStatus
-from webapp.models.types import utcnow
 from webapp.queue import enqueue_run
 from webapp.services import runstate
 

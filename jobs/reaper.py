@@ -26,9 +26,9 @@ from jobs.app import worker_app
 from jobs.bridge import private_dir_prefix, run_marker
 from jobs.constants import RECONCILE_GRACE_SECONDS
 from jobs.execute import run_work_dir
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus
-from webapp.models.types import utcnow
 from webapp.queue import enqueue_run, job_alive
 from webapp.services import runstate
 

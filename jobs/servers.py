@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import select
 
 from jobs.app import worker_app
+from mailfleet.clock import utcnow
 from mailfleet.hostwinds import HostwindsClient
 from mailfleet.hostwinds.instances import instance_records
 from webapp.extensions import db
 from webapp.integrations import hostwinds_client
 from webapp.models import Server, ServerStatus, Tenant
-from webapp.models.types import utcnow
 from webapp.services import health
 from webapp.services.provider import monthly_price
 

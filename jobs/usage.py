@@ -18,8 +18,8 @@ import logging
 from typing import Any
 
 from jobs.app import worker_app
+from mailfleet.clock import utcnow
 from mailfleet.monitoring import deliver_with_retry, record_results
-from mailfleet.monitoring.results import utcnow
 from mailfleet.settings import Settings
 from webapp.integrations import alert_router, hostwinds_client
 from webapp.models import SqlHealthStore

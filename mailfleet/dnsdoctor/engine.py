@@ -19,13 +19,14 @@ from typing import Any
 
 import dns.reversename
 
+from mailfleet.clock import utcnow
 from mailfleet.dns.mailrecords import build_units
 from mailfleet.dns.rdata import Record
 from mailfleet.monitoring import dnschecks
 from mailfleet.monitoring.dnsclient import DnsClient, DnsUnavailable
 from mailfleet.monitoring.engine import fetch_mta_sts_policy
 from mailfleet.monitoring.outcome import Outcome, unknown
-from mailfleet.monitoring.results import Status, utcnow
+from mailfleet.monitoring.results import Status
 from mailfleet.monitoring.targets import MailDomain, ServerTarget
 from mailfleet.monitoring.tlsinfo import client_contexts
 

@@ -16,12 +16,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from mailfleet.clock import utcnow
+
 from . import dnschecks
 from .config import MonitoringConfig
 from .dnsclient import DnsClient, DnsUnavailable
 from .netprobe import TlsProbe, https_get, port_open, probe_imap, probe_smtp
 from .outcome import Outcome, unknown
-from .results import CheckResult, Status, utcnow
+from .results import CheckResult, Status
 from .targets import MailDomain, ServerTarget
 from .tlsinfo import certificate_outcome, client_contexts
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from mailfleet.clock import utcnow  # noqa: F401 - the one clock, also importable from here
 
 JsonScalar = str | int | float | bool | None
 
@@ -39,10 +41,6 @@ _STATUS_RANK = {Status.OK: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.ERROR
 def worst(statuses: list[Status] | tuple[Status, ...]) -> Status:
     """The most serious status of several (ERROR > WARNING > UNKNOWN > OK); OK for none."""
     return max(statuses, key=_STATUS_RANK.__getitem__, default=Status.OK)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

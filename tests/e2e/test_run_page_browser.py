@@ -18,9 +18,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models import Role, RunEvent, RunStatus, User
-from webapp.models.types import utcnow
 from webapp.services import accounts, runs, tenants
 from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD, make_app

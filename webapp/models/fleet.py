@@ -9,9 +9,10 @@ from enum import StrEnum
 from sqlalchemy import JSON, Enum, ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models.tenancy import Tenant
-from webapp.models.types import UTCDateTime, utcnow
+from webapp.models.types import UTCDateTime
 
 
 class ServerStatus(StrEnum):

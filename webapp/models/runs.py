@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models.tenancy import Tenant, User
-from webapp.models.types import UTCDateTime, utcnow
+from webapp.models.types import UTCDateTime
 from webapp.queue import RUN_JOB
 
 

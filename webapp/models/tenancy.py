@@ -10,8 +10,9 @@ from flask_login import UserMixin
 from sqlalchemy import Enum, ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from mailfleet.clock import utcnow
 from webapp.extensions import db
-from webapp.models.types import UTCDateTime, utcnow
+from webapp.models.types import UTCDateTime
 
 
 class Role(StrEnum):

@@ -6,9 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, TypeDecorator
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from mailfleet.clock import utcnow  # noqa: F401 - the one clock, also importable from here
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import ColumnElement, and_, delete, func, select
 
+from mailfleet.clock import utcnow
 from mailfleet.validation import ValidationError, normalize_email
 from webapp.errors import Conflict, InvalidInput, RateLimited
 from webapp.extensions import db
 from webapp.models import LoginFailure, Role, Tenant, User
-from webapp.models.types import utcnow
 from webapp.security import MIN_PASSWORD_LENGTH, check_password, hash_password, new_api_token, token_hash
 from webapp.services.scope import Scope
 

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from mailfleet.clock import utcnow
 from webapp.errors import InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.models import Run, Server, ServerStatus, Tenant
-from webapp.models.types import utcnow
 from webapp.services import runs
 from webapp.services.scope import Scope
 

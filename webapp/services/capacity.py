@@ -24,13 +24,13 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from mailfleet.clock import utcnow
 from mailfleet.costs import month_bounds
 from mailfleet.monitoring import CheckResult, Status
 from mailfleet.usage import Forecast, until_full
 from webapp.errors import Conflict, InvalidInput, MailfleetWebError, NotFound
 from webapp.extensions import db
 from webapp.models import FINISHED_STATUSES, Run, RunStatus, Server, ServerStatus, Tenant
-from webapp.models.types import utcnow
 from webapp.models.usage import FIVE_MINUTES, HOUR
 from webapp.services import provider, quotas, runs, usage
 from webapp.services.lifecycle import confirm

@@ -14,10 +14,10 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from mailfleet.clock import utcnow
 from webapp.errors import InvalidInput
 from webapp.extensions import db
 from webapp.models import Domain, DomainStatus, Tenant
-from webapp.models.types import utcnow
 from webapp.queue import DNS_CHECK_JOB, enqueue
 from webapp.services.scope import Scope
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
+from mailfleet.clock import utcnow
 from mailfleet.monitoring import AlertState, AlertStateError, Status, retire_server
-from mailfleet.monitoring.results import utcnow
 from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.models import HealthAlert, HealthCheck, HealthResult, Server, ServerStatus

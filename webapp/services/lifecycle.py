@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
 
+from mailfleet.clock import utcnow
 from mailfleet.dns import DnsError
 from mailfleet.mailu import MailuError, MailuNotFoundError, generate_password
 from mailfleet.secrets import SecretsError, tenant_prefix
@@ -37,7 +38,6 @@ from webapp.models import (
     Tenant,
     User,
 )
-from webapp.models.types import utcnow
 from webapp.services import dnsdoctor, health, runs
 from webapp.services.scope import Scope
 

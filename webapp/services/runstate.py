@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, update
 
+from mailfleet.clock import utcnow
 from webapp.errors import Conflict
 from webapp.extensions import db
 from webapp.models import Run, RunStatus
-from webapp.models.types import utcnow
 
 S = RunStatus
 #: status -> the statuses it may move to.

@@ -10,7 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from mailfleet.monitoring.results import utcnow
+from mailfleet.clock import utcnow
 from mailfleet.usage import FIELDS
 from webapp.errors import MailfleetWebError
 from webapp.forms import ConfirmForm

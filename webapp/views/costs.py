@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from mailfleet.monitoring.results import utcnow
+from mailfleet.clock import utcnow
 from webapp.errors import MailfleetWebError
 from webapp.forms import BudgetForm
 from webapp.services import costs, usage

@@ -29,8 +29,8 @@ def app(tmp_path):
 
 def test_facts_run_writes_a_document_the_sweep_reads(testbed, testbed_hosts, app, tmp_path, monkeypatch):
     from jobs.health_facts import enqueue_health_facts
+    from mailfleet.clock import utcnow
     from mailfleet.monitoring import FactsThresholds, Status, facts_results
-    from mailfleet.monitoring.results import utcnow
     from mailfleet.secrets.paths import SSH_KEY, tenant_path
     from webapp.extensions import db
     from webapp.integrations import secret_store

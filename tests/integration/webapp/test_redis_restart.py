@@ -45,9 +45,9 @@ def app(testbed, tmp_path):
 
 def test_queued_runs_survive_a_redis_restart_and_lost_jobs_are_requeued(testbed, app):
     from jobs.reaper import reap
+    from mailfleet.clock import utcnow
     from webapp.extensions import db
     from webapp.models import Role, Run, RunStatus
-    from webapp.models.types import utcnow
     from webapp.queue import get_queue, redis_connection
     from webapp.services import accounts, runs, tenants
     from webapp.services.scope import Scope

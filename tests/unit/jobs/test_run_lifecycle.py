@@ -16,9 +16,9 @@ from jobs import locks, processes
 from jobs.bridge import run_marker
 from jobs.execute import execute_run
 from jobs.reaper import reap, reconcile_queue
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models import Run, RunEvent, RunLock, RunStatus, RunTrigger
-from webapp.models.types import utcnow
 from webapp.queue import get_queue
 from webapp.services import runs
 

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from mailfleet.clock import utcnow
 from mailfleet.monitoring import Status
-from mailfleet.monitoring.results import utcnow
 from webapp.extensions import db
 from webapp.models import Role, Run, RunStatus, Server, ServerStatus
 from webapp.models.usage import FIVE_MINUTES, HOUR, UsageSample

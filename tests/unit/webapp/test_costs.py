@@ -201,7 +201,7 @@ def test_a_mailbox_manager_sees_its_tenants_costs_only(client, world, fleet):
 
 
 def test_costs_pages_chart_disk_in_use_of_the_fleet_and_of_the_tenant(client, world, fleet):
-    from mailfleet.monitoring.results import utcnow
+    from mailfleet.clock import utcnow
     from webapp.models.usage import FIVE_MINUTES, UsageSample
 
     acme1, globex1, _ = fleet

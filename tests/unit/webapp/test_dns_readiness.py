@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models import Domain, DomainStatus, Mailbox
-from webapp.models.types import utcnow
 from webapp.queue import get_system_queue
 from webapp.services import accounts, dnsdoctor
 from webapp.testing import TEST_PASSWORD as PASSWORD

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models import RunStatus, Server, ServerStatus
-from webapp.models.types import utcnow
 from webapp.services import accounts, runs
 from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD as PASSWORD

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jobs import health as job
+from mailfleet.clock import utcnow
 from mailfleet.monitoring import (
     Alert,
     AlertState,
@@ -31,7 +32,6 @@ from mailfleet.monitoring import (
     record_results,
 )
 from mailfleet.monitoring.channels import WEBHOOK_SECRET_PATH
-from mailfleet.monitoring.results import utcnow
 from webapp.extensions import db
 from webapp.integrations import secret_store
 from webapp.models import Domain, Server, ServerStatus, SqlHealthStore

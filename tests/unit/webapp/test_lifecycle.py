@@ -10,6 +10,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from mailfleet.clock import utcnow
 from mailfleet.dns.zonecheck import ZoneNotWritable
 from mailfleet.secrets import tenant_path, tenant_prefix
 from testbed.doubles import mailu as mailu_double
@@ -28,7 +29,6 @@ from webapp.models import (
     Tenant,
     User,
 )
-from webapp.models.types import utcnow
 from webapp.services import accounts, lifecycle
 from webapp.testing import ServedApp, csrf_token, login
 

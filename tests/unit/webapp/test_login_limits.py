@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from mailfleet.clock import utcnow
 from webapp.config import load_config
 from webapp.errors import RateLimited
 from webapp.extensions import db
 from webapp.models import LoginFailure
-from webapp.models.types import utcnow
 from webapp.services import accounts
 from webapp.testing import TEST_PASSWORD as PASSWORD
 from webapp.testing import login, make_app

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models import RunEvent, RunStatus
-from webapp.models.types import utcnow
 from webapp.services import accounts, runs
 from webapp.services.dashboard import RECENT_RUNS
 from webapp.services.scope import Scope

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from jobs.execute import _finish
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models import Run, RunStatus
-from webapp.models.types import utcnow
 from webapp.queue import (
     HEALTH_CHECK_JOB,
     RUN_JOB,
