@@ -98,7 +98,7 @@ def through_control_plane(work: Path) -> float:
 
 def event_ingest(work: Path, count: int = 20_000) -> float:
     from jobs.events import EventRecorder
-    from jobs.redact import Redactor
+    from mailfleet.redact import Redactor
     from webapp.extensions import db
     from webapp.models import Role
     from webapp.services import accounts, runs, tenants

@@ -18,4 +18,3 @@ MAX_EVENT_DATA_CHARS: Final = 256 * 1024
 
 #: Queued runs older than this whose job Redis does not know are enqueued again.
 RECONCILE_GRACE_SECONDS: Final = 30
-REDACTED: Final = "********"

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert, update
 
 from jobs.constants import EVENT_BATCH_SIZE, EVENT_FLUSH_SECONDS, MAX_EVENT_DATA_CHARS, MAX_STDOUT_CHARS
-from jobs.redact import Redactor
+from mailfleet.redact import Redactor
 from webapp.extensions import db
 from webapp.models import Run, RunEvent
 

@@ -21,11 +21,11 @@ from jobs.app import worker_app
 from jobs.bridge import RunSpec, run_playbook
 from jobs.events import EventRecorder
 from jobs.inventory import tenant_inventory
-from jobs.redact import Redactor
 from jobs.servers import refresh_from
 from jobs.sitevars import SiteVarsError, run_group_vars
 from mailfleet.clock import utcnow
 from mailfleet.hostwinds import HostwindsError, build_srvrname
+from mailfleet.redact import Redactor
 from mailfleet.secrets import SecretNotFound, SecretsError, tenant_prefix
 from mailfleet.secrets.scope import RUN_GLOBAL_PATHS
 from webapp.extensions import db

@@ -22,7 +22,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
 from jobs.app import use_app
-from jobs.redact import Redactor
+from mailfleet.redact import Redactor
 from mailfleet.secrets import get_store
 from testbed.demo import seed_hostwinds_key
 from testbed.hosts import Host

@@ -26,7 +26,6 @@ from mailfleet.hostwinds.errors import (
 )
 from mailfleet.hostwinds.instances import addresses, find_plan, tenant_of
 from mailfleet.hostwinds.naming import ServerName, build_srvrname, next_srvrname, parse_srvrname
-from mailfleet.hostwinds.redact import redact
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -53,6 +52,5 @@ __all__ = [
     "find_plan",
     "next_srvrname",
     "parse_srvrname",
-    "redact",
     "tenant_of",
 ]

@@ -34,8 +34,8 @@ from mailfleet.hostwinds.errors import (
     TransportError,
     UpgradeInProgressError,
 )
-from mailfleet.hostwinds.redact import redact
 from mailfleet.hostwinds.transport import ipv4_session
+from mailfleet.redact import without_keys
 
 log = logging.getLogger("mailfleet.hostwinds")
 
@@ -179,7 +179,7 @@ class HostwindsClient:
         except ValueError:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
             raise _LostAnswer(f"the body was not JSON ({kind}, {len(response.content)} bytes)") from None
-        return redact(data)
+        return without_keys(data, c.SECRET_FIELDS)
 
     # --- reads -----------------------------------------------------------------------------
     def list_instances(self) -> list[Instance]:

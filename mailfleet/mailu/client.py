@@ -36,6 +36,7 @@ from mailfleet.mailu.errors import (
     MailuValidationError,
 )
 from mailfleet.mailu.passwords import generate_password
+from mailfleet.redact import without_keys
 from mailfleet.validation import ValidationError, normalize_domain, normalize_email
 
 __all__ = ["DNS_RECORD_FIELDS", "BulkCreateResult", "MailuClient"]
@@ -117,11 +118,7 @@ class BulkCreateResult:
 
 def strip_secrets(value: Any) -> Any:
     """Return ``value`` with every ``password``/``raw_password`` key removed, recursively."""
-    if isinstance(value, dict):
-        return {k: strip_secrets(v) for k, v in value.items() if k not in _SECRET_KEYS}
-    if isinstance(value, list):
-        return [strip_secrets(v) for v in value]
-    return value
+    return without_keys(value, _SECRET_KEYS)
 
 
 def _check_fields(kind: str, fields: Mapping[str, Any], allowed: Mapping[str, tuple[type, ...]]) -> dict:

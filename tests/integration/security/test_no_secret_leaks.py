@@ -48,8 +48,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import inspect, select, text
 
 from jobs.app import use_app
-from jobs.constants import REDACTED
-from jobs.redact import Redactor
+from mailfleet.redact import REDACTED, Redactor
 from mailfleet.secrets import HOSTWINDS_PATH, get_store, tenant_path, tenant_prefix
 from mailfleet.secrets.generators import acme_account_key, ssh_key_pair
 from mailfleet.secrets.paths import DNS_TSIG_PATH

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from jobs.constants import REDACTED
 from jobs.events import EventRecorder
-from jobs.redact import Redactor
+from mailfleet.redact import REDACTED, Redactor
 from mailfleet.secrets import tenant_path
 from webapp.extensions import db
 from webapp.integrations import secret_store
