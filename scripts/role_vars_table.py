@@ -19,7 +19,7 @@ BEGIN = "<!-- BEGIN VARIABLES -->"
 END = "<!-- END VARIABLES -->"
 
 
-def _cell(text: str) -> str:
+def cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
@@ -42,16 +42,17 @@ def variables_table(role: Path, entry_point: str = "main") -> str:
         description = spec.get("description", "")
         if isinstance(description, list):
             description = " ".join(description)
-        rows.append(f"| `{name}` | {_cell(_type(spec))} | `{_cell(default)}` | {_cell(description)} |")
+        rows.append(f"| `{name}` | {cell(_type(spec))} | `{cell(default)}` | {cell(description)} |")
     return "\n".join(rows)
 
 
-def render_readme(readme: str, table: str) -> str:
-    if BEGIN not in readme or END not in readme:
-        raise SystemExit(f"README.md needs the markers {BEGIN} and {END}")
-    head, rest = readme.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{table}\n{END}{tail}"
+def render_readme(readme: str, table: str, begin: str = BEGIN, end: str = END) -> str:
+    """``readme`` with the table between the markers replaced (scripts/settings_table.py too)."""
+    if begin not in readme or end not in readme:
+        raise SystemExit(f"README.md needs the markers {begin} and {end}")
+    head, rest = readme.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{table}\n{end}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from role_vars_table import cell, render_readme  # this folder is on sys.path when run as a script
+
 from mailfleet.settings import Setting, groups
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -19,18 +21,14 @@ BEGIN = "<!-- BEGIN SETTINGS -->"
 END = "<!-- END SETTINGS -->"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _default(s: Setting) -> str:
     if s.default_text is not None:
-        return _cell(s.default_text)
+        return cell(s.default_text)
     if s.default is None or s.default == ():
         return "(unset)"
     if isinstance(s.default, bool):
         return f"`{str(s.default).lower()}`"
-    return f"`{_cell(str(s.default))}`"
+    return f"`{cell(str(s.default))}`"
 
 
 def settings_table() -> str:
@@ -39,16 +37,8 @@ def settings_table() -> str:
         rows.append(f"| **{group}** | | | | |")
         for s in settings:
             secret = "yes, or `_FILE`" if s.secret and s.takes_file else "yes" if s.secret else ""
-            rows.append(f"| `{s.name}` | {s.type} | {_default(s)} | {secret} | {_cell(s.help)} |")
+            rows.append(f"| `{s.name}` | {s.type} | {_default(s)} | {secret} | {cell(s.help)} |")
     return "\n".join(rows)
-
-
-def render_readme(readme: str, table: str) -> str:
-    if BEGIN not in readme or END not in readme:
-        raise SystemExit(f"README.md needs the markers {BEGIN} and {END}")
-    head, rest = readme.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{table}\n{END}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if README.md's table is stale")
     args = parser.parse_args(argv)
     current = README.read_text(encoding="utf-8")
-    wanted = render_readme(current, settings_table())
+    wanted = render_readme(current, settings_table(), BEGIN, END)
     if current == wanted:
         return 0
     if args.check:
