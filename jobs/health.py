@@ -58,6 +58,7 @@ from webapp.extensions import db
 from webapp.integrations import alert_router, mailu_client
 from webapp.models import Server, ServerStatus, SqlHealthStore
 from webapp.models.health import MONITORING_CHECK, MONITORING_SERVER
+from webapp.services import backups
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,7 @@ def _sweep(app: Flask, server_id: int | None) -> dict[str, int]:
     facts_dir = Settings()["MAILFLEET_HEALTH_FACTS_DIR"]
     if facts_dir:
         results += facts_results([t.name for t in found], facts_dir, config.facts, utcnow())
+        backups.record_statuses([t.name for t in found], facts_dir)
     notes = record_results(store, results, config.alerts)
     notes += escalate_due(store, config.alerts, utcnow())
     deliveries = deliver_with_retry(router, notes)

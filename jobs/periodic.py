@@ -42,8 +42,11 @@ def limits(names: list[str], max_chars: int = MAX_LIMIT_CHARS) -> list[str]:
     return out
 
 
-def submit_per_tenant(playbook_key: str, extravars: dict[str, Any] | None = None) -> dict[str, int]:
-    """Submit `playbook_key` for every tenant with active servers; returns counts for the job's result."""
+def submit_per_tenant(
+    playbook_key: str, extravars: dict[str, Any] | None = None, *, tenant_ids: set[int] | None = None
+) -> dict[str, int]:
+    """Submit `playbook_key` for every tenant with active servers (or only those of `tenant_ids`);
+    returns counts for the job's result."""
     playbook = playbooks.CATALOGUE[playbook_key]
     scope = Scope.system()
     servers = db.session.execute(
@@ -68,6 +71,8 @@ def submit_per_tenant(playbook_key: str, extravars: dict[str, Any] | None = None
     )
     counts = {"tenants": 0, "runs": 0, "skipped_busy": 0}
     for tenant_id, names in by_tenant.items():
+        if tenant_ids is not None and tenant_id not in tenant_ids:
+            continue
         if tenant_id in busy:
             counts["skipped_busy"] += 1
             continue

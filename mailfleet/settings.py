@@ -246,6 +246,31 @@ SETTINGS: tuple[Setting, ...] = (
         _WEB,
         secret=True,
     ),
+    _s(
+        "MAILFLEET_CONTROL_BACKUP_DIR",
+        "path",
+        None,
+        "Where the daily job writes the control plane's own backup (unset: none is written).",
+        _WEB,
+    ),
+    _s("MAILFLEET_CONTROL_BACKUP_KEEP", "int", 14, "Control plane backups kept there.", _WEB, minimum=1),
+    _s(
+        "MAILFLEET_CONTROL_BACKUP_KEY",
+        "str",
+        None,
+        "Key of the control plane's backups (URL-safe base64 of 32 bytes).",
+        _WEB,
+        secret=True,
+        default_text="<data dir>/control-backup.key, made on first use",
+    ),
+    _s(
+        "MAILFLEET_BACKUP_DRILL_DAYS",
+        "int",
+        30,
+        "A tenant's restore drill runs once its last one is this many days old.",
+        _WEB,
+        minimum=1,
+    ),
     # Jobs.
     _s(
         "MAILFLEET_HEALTH_FACTS_DIR",

@@ -1,11 +1,13 @@
-"""``flask --app webapp <command>``: create-admin, upgrade, create-tenant, add-member, enqueue-run."""
+"""``flask --app webapp <command>``: create-admin, upgrade, create-tenant, add-member, enqueue-run,
+backup-control-plane, restore-control-plane."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask_migrate import upgrade as migrate_upgrade
 from sqlalchemy import select
 
@@ -14,7 +16,7 @@ from webapp import playbooks
 from webapp.errors import MailfleetWebError
 from webapp.extensions import db
 from webapp.models import Role, User
-from webapp.services import accounts, runs, tenants
+from webapp.services import accounts, control_backup, runs, tenants
 from webapp.services.scope import Scope
 
 
@@ -102,6 +104,40 @@ def enqueue_run_command(tenant_slug: str, playbook_key: str, limit: str | None) 
     sys.stdout.flush()
 
 
+@click.command("backup-control-plane")
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="directory for the file (default MAILFLEET_CONTROL_BACKUP_DIR)",
+)
+def backup_control_plane_command(dest: Path | None) -> None:
+    """Back up the database and the secrets store into one encrypted file; prints its path."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    dest = dest or app.config["MAILFLEET_CONTROL_BACKUP_DIR"]
+    if dest is None:
+        raise click.ClickException("give --dest DIR or set MAILFLEET_CONTROL_BACKUP_DIR")
+    try:
+        path = control_backup.create(app, dest, app.config["MAILFLEET_CONTROL_BACKUP_KEEP"])
+    except MailfleetWebError as exc:
+        _fail(exc)
+    click.echo(path)
+
+
+@click.command("restore-control-plane")
+@click.argument("backup_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def restore_control_plane_command(backup_file: Path) -> None:
+    """Restore a control plane backup into this (fresh) data directory and secrets store."""
+    try:
+        done = control_backup.restore(current_app._get_current_object(), backup_file)  # type: ignore[attr-defined]
+    except MailfleetWebError as exc:
+        _fail(exc)
+    click.echo(
+        f"restored the backup of {done['created_at']}: database and {done['secrets']} secrets; "
+        "now run: flask --app webapp upgrade"
+    )
+
+
 def register(app: Flask) -> None:
     for command in (
         upgrade_command,
@@ -109,5 +145,7 @@ def register(app: Flask) -> None:
         create_tenant_command,
         add_member_command,
         enqueue_run_command,
+        backup_control_plane_command,
+        restore_control_plane_command,
     ):
         app.cli.add_command(command)

@@ -98,6 +98,9 @@ CATALOGUE: dict[str, Playbook] = {
                 }
             ),
         ),
+        # Submitted by jobs.drills (rq cron) once a tenant's last drill is older than the drill
+        # period; also offered to people.
+        Playbook("backup_drill", "backup_drill.yml", "Restore drill", frozenset(), direct=True),
         # Submitted every 5 minutes by jobs.health_facts (rq cron), never from a form.
         Playbook("health_facts", "health_facts.yml", "Collect health facts", frozenset({"health_facts_dir"})),
         # Submitted daily by jobs.renewals (rq cron), also offered to people; a no-op unless a

@@ -174,8 +174,11 @@ def _dnsbl(entry: str | dict[str, Any], kind: ListKind) -> DnsblList:
 def _facts(data: dict[str, Any]) -> FactsThresholds:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
-        if key in ("backup_warn_age_hours", "backup_error_age_hours"):
-            kwargs[key.removesuffix("_hours")] = timedelta(hours=float(value))
+        if key.startswith("backup_") and key.endswith("_hours"):
+            name = key.removesuffix("_hours")
+            if not isinstance(getattr(FactsThresholds, name, None), timedelta):
+                raise MonitoringConfigError(f"unknown facts threshold {key!r}")
+            kwargs[name] = timedelta(hours=float(value))
         elif key in {f.name for f in fields(FactsThresholds)} and not key.startswith("backup_"):
             kwargs[key] = type(getattr(FactsThresholds, key))(value)
         else:

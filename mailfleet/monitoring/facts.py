@@ -11,7 +11,8 @@ Document (schema 1), every section optional; a missing section gives an UNKNOWN 
      "mail_queue": {"deferred": 0, "active": 0},
      "updates": {"pending": 0, "security": 0, "reboot_required": false},
      "fail2ban": {"running": true, "banned": 0, "jails": 2},
-     "backup": {"last_success": "2025-01-01T00:00:00+00:00"},      # null: never
+     "backup": {"last_success": "2025-01-01T00:00:00+00:00",       # null: never
+                "status": {...}},   # the host's backup status document (BACKUP_STATUS below), or null
      "firewall": {"active": true, "rules": 12}}
 """
 
@@ -42,8 +43,12 @@ class FactsThresholds:
     load_warn_per_cpu: float = 2.0     # 5-minute load average divided by CPUs
     load_error_per_cpu: float = 4.0
     queue_error_deferred: int = 30     # mailcow alerts at >= 30 deferred
-    backup_warn_age: timedelta = timedelta(hours=26)  # daily backups plus slack
-    backup_error_age: timedelta = timedelta(days=3)   # reference says at most 7; we aim tighter
+    # Backups run hourly (the backup role's backup_on_calendar): that is the recovery point
+    # objective. One missed backup (plus the half hour a backup may take) warns; three are an error.
+    backup_rpo: timedelta = timedelta(hours=1)
+    backup_warn_age: timedelta = timedelta(minutes=90)
+    backup_error_age: timedelta = timedelta(hours=3)
+    backup_drill_max_age: timedelta = timedelta(days=45)  # monthly drills plus slack
 
     def __post_init__(self) -> None:
         for warn, err, what in ((self.disk_warn_free_pct, self.disk_error_free_pct, "disk"),
@@ -57,6 +62,8 @@ class FactsThresholds:
             raise MonitoringConfigError("queue_error_deferred must be at least 1")
         if not timedelta(0) < self.backup_warn_age <= self.backup_error_age:
             raise MonitoringConfigError("backup ages need 0 < warn <= error")
+        if self.backup_rpo <= timedelta(0) or self.backup_drill_max_age <= timedelta(0):
+            raise MonitoringConfigError("backup_rpo and backup_drill_max_age must be positive")
 
 
 def parse_facts(raw: str | bytes | dict[str, Any]) -> dict[str, Any]:
@@ -246,24 +253,70 @@ def _fail2ban(f2b: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Ou
     return [("fail2ban", ok(f"fail2ban running, {banned} addresses banned", banned))]
 
 
-def _backup(backup: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:
-    last = _dict(backup, "backup").get("last_success")
-    if last is None:
-        return [("backup_age", error("no successful backup recorded"))]
+def _when(value: Any, where: str) -> datetime:
     try:
-        when = datetime.fromisoformat(str(last))
+        when = datetime.fromisoformat(str(value))
     except ValueError:
-        raise FactsError(f"backup.last_success {last!r} is not an ISO 8601 time") from None
+        raise FactsError(f"{where} {value!r} is not an ISO 8601 time") from None
     if when.tzinfo is None:
-        raise FactsError("backup.last_success needs a time zone")
-    age = now - when
+        raise FactsError(f"{where} needs a time zone")
+    return when
+
+
+def _backup(backup: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:
+    """`backup`: age of the last good snapshot against the RPO, the last run and repository check;
+    `backup:drill`: the last restore drill (only from hosts that report a status document)."""
+    section = _dict(backup, "backup")
+    status = section.get("status")
+    if status is not None:
+        status = _dict(status, "backup.status")
+    last = (status or section).get("last_success")
+    out = [("backup", _backup_outcome(status, None if last is None else _when(last, "backup.last_success"),
+                                      t, now))]
+    if status is not None:
+        out.append(("backup:drill", _drill_outcome(status.get("drill"), t, now)))
+    return out
+
+
+def _step(status: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
+    step = (status or {}).get(name)
+    return _dict(step, f"backup.status.{name}") if step is not None else None
+
+
+def _backup_outcome(status: dict[str, Any] | None, last: datetime | None, t: FactsThresholds,
+                    now: datetime) -> Outcome:
+    run, check = _step(status, "backup"), _step(status, "check")
+    if run is not None and run.get("ok") is False:
+        return error(f"the last backup failed ({run.get('at')}): {run.get('error') or 'no message'}")
+    if check is not None and check.get("ok") is False:
+        return error(f"the repository check failed ({check.get('at')}): {check.get('error') or 'no message'}")
+    if last is None:
+        return error("no successful backup recorded")
+    age = now - last
     hours = round(age.total_seconds() / 3600, 1)
-    detail = f"last successful backup {hours} h ago"
+    rpo = t.backup_rpo.total_seconds() / 3600
+    detail = f"last successful backup {hours} h ago (RPO {rpo:g} h)"
     if age > t.backup_error_age:
-        return [("backup_age", error(detail, hours))]
+        return error(detail, hours)
     if age > t.backup_warn_age:
-        return [("backup_age", warning(detail, hours))]
-    return [("backup_age", ok(detail, hours))]
+        return warning(detail, hours)
+    return ok(detail, hours)
+
+
+def _drill_outcome(drill: Any, t: FactsThresholds, now: datetime) -> Outcome:
+    if drill is None:
+        return unknown("no restore drill has run on this host yet")
+    drill = _dict(drill, "backup.status.drill")
+    at = _when(drill.get("at"), "backup.status.drill.at")
+    if drill.get("ok") is not True:
+        message = drill.get("error") or "no message"
+        return error(f"the restore drill failed ({at:%Y-%m-%d %H:%M} UTC): {message}")
+    days = round((now - at).total_seconds() / 86400, 1)
+    detail = (f"restore drill passed {days} d ago: {drill.get('files')} files verified "
+              f"({drill.get('sampled')} checksums compared) in {drill.get('seconds')} s")
+    if now - at > t.backup_drill_max_age:
+        return warning(detail, days)
+    return ok(detail, days)
 
 
 def _firewall(fw: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:

@@ -5,6 +5,7 @@ Another area (monitoring, billing) adds its own module here and one import line 
 
 from __future__ import annotations
 
+from webapp.models.backups import ServerBackup
 from webapp.models.fleet import Domain, DomainStatus, Mailbox, Server, ServerStatus
 from webapp.models.health import HealthAlert, HealthAlertEvent, HealthCheck, HealthResult, SqlHealthStore
 from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus, RunTrigger
@@ -29,6 +30,7 @@ __all__ = [
     "RunStatus",
     "RunTrigger",
     "Server",
+    "ServerBackup",
     "ServerStatus",
     "SqlHealthStore",
     "Tenant",

@@ -16,7 +16,7 @@ from mailfleet.clock import utcnow
 from webapp.errors import InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.models import Run, Server, ServerStatus, Tenant
-from webapp.services import runs
+from webapp.services import backups, runs
 from webapp.services.scope import Scope
 
 #: How restore.yml reads a point in time (UTC).
@@ -131,7 +131,11 @@ def start_action(
         limit = target.name
         if key == "restore":
             source = target if source_server_id is None else tenant_server(scope, tenant, source_server_id)
-            extravars = {"restore_before": restore_time(restore_before), "restore_from_host": source.name}
+            before = restore_time(restore_before)
+            backups.check_restore_point(
+                source, datetime.strptime(before, RESTORE_TIME_FORMAT).replace(tzinfo=UTC) if before else None
+            )
+            extravars = {"restore_before": before, "restore_from_host": source.name}
     else:
         active = db.session.execute(
             select(Server.id).where(Server.tenant_id == tenant.id, Server.status == ServerStatus.ACTIVE)

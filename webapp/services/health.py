@@ -44,7 +44,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "updates",
             "reboot_required",
             "fail2ban",
-            "backup_age",
+            "backup",
             "firewall",
             "facts",
         ),

@@ -59,6 +59,9 @@ def register(app: Flask) -> None:
 
     app.register_blueprint(health.bp)
     app.register_blueprint(health.api_bp, url_prefix="/api/v1/health")
+    from webapp.views import backups
+
+    app.register_blueprint(backups.api_bp, url_prefix="/api/v1/backups")
 
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 from webapp.errors import MailfleetWebError
 from webapp.forms import ServerActionForm
 from webapp.models import Server, ServerStatus
-from webapp.services import actions, fleet
+from webapp.services import actions, backups, fleet
 from webapp.services.scope import Scope
 from webapp.views import back_with_error
 
@@ -34,7 +34,11 @@ def confirm(slug: str, key: str) -> str:
     form = _form(servers)
     if request.args.get("server_id", "").isdigit():
         form.server_id.data = int(request.args["server_id"])
-    return render_template("actions/confirm.html", tenant=tenant, action=chosen, form=form)
+    known = backups.statuses(scope) if key == "restore" else {}
+    snapshots = {s.name: known[s.id].snapshots for s in servers if s.id in known}
+    return render_template(
+        "actions/confirm.html", tenant=tenant, action=chosen, form=form, snapshots=snapshots
+    )
 
 
 @bp.route("/tenants/<slug>/actions/<key>", methods=["POST"])

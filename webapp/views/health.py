@@ -9,11 +9,12 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from mailfleet.clock import utcnow
 from webapp.errors import Conflict, InvalidInput, MailfleetWebError
 from webapp.extensions import csrf
 from webapp.forms import ActionForm
 from webapp.models import HealthAlert, HealthCheck
-from webapp.services import health
+from webapp.services import backups, health
 from webapp.services.scope import Scope
 from webapp.views import back_with_error, status_of
 from webapp.views.api import authenticate, body, scope
@@ -34,6 +35,8 @@ def index() -> str:
         summaries=health.summaries(scope),
         alerts=health.list_alerts(scope, "open", limit=20),
         monitoring=health.monitoring(),
+        backups=backups.statuses(scope),
+        now=utcnow(),
     )
 
 
@@ -48,6 +51,8 @@ def server(server_id: int) -> str:
         monitoring=health.monitoring(),
         form=ActionForm(),
         alerts=health.list_alerts(scope, server_id=server_id, limit=20),
+        backup=backups.server_status(scope, server_id),
+        now=utcnow(),
     )
 
 

@@ -18,7 +18,7 @@ from webapp.forms import (
     TenantForm,
 )
 from webapp.models import Role, RunTrigger
-from webapp.services import accounts, fleet, mailboxes, provider, quotas, tenants
+from webapp.services import accounts, backups, fleet, mailboxes, provider, quotas, tenants
 from webapp.services.actions import ACTIONS
 from webapp.services.runs import RunFilters, list_runs
 from webapp.services.scope import Scope
@@ -79,6 +79,7 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
         "limits_form": LimitsForm(obj=tenant),
         "actions": list(ACTIONS.values()),
         "may_remove": scope.may_remove,
+        "restores": backups.restores(scope, tenant),
     }
 
 

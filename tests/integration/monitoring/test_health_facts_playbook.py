@@ -49,7 +49,7 @@ def test_health_facts_play_output_parses(repo_root, ansible_env, tmp_path):
         "updates",
         "reboot_required",
         "fail2ban",
-        "backup_age",
+        "backup",
         "firewall",
     } <= set(results)
     assert isinstance(results["memory"].value, float) and 0 < results["memory"].value <= 100

@@ -166,9 +166,13 @@ def test_restore_drill_point_in_time_to_a_new_host(drill):
     run_playbook("playbooks/backup.yml", inventory, limit="bak1", env=env).assert_ok()
 
     # Point in time, to a new host: exactly state A, nothing lost, nothing extra.
-    restored = run_playbook("playbooks/restore.yml", inventory, limit="bak2", env=env,
+    restored = run_playbook("playbooks/restore.yml", inventory, limit="bak2",
+                            env={**env, "ANSIBLE_SHOW_CUSTOM_STATS": "1"},
                             extra_vars={"restore_before": restore_before, "restore_from_host": "bak1"})
     restored.assert_ok()
+    # The snapshot it used reaches the control plane (set_stats): the restore's recovery point.
+    first = json.loads(bak1.ssh("cat /var/lib/mailfleet-backup/status.json").stdout)["history"][-2]
+    assert first["snapshot_id"] in restored.stdout.split("CUSTOM STATS")[1]
     diff = differences(manifest(bak2), state_a)
     print(f"\nrestore drill (before {restore_before} UTC -> bak2): {len(state_a)} files, {diff}")
     assert diff == {"lost": [], "extra": [], "changed": []}
@@ -194,3 +198,46 @@ def test_restore_refuses_bad_time_and_changes_nothing(drill):
         assert run.returncode != 0, bad
         assert "restore_before must be" in run.stdout or "no snapshot at or before" in run.stdout, run.stdout[-1500:]
     assert manifest(bak2) == before
+
+
+def backup_facts(drill, tmp_path) -> dict:
+    """playbooks/health_facts.yml on store1, as the control plane collects it; the checks it gives."""
+    from mailfleet.monitoring import FactsThresholds, evaluate_facts
+
+    tmp_path.mkdir()
+    run_playbook("playbooks/health_facts.yml", drill["inventory"], limit="store1",
+                 extra_vars={"health_facts_dir": str(tmp_path)}).assert_ok()
+    doc = json.loads((tmp_path / "store1.json").read_text())
+    results = {r.check: r for r in evaluate_facts("store1", doc, FactsThresholds(), dt.datetime.now(dt.UTC))}
+    return {"doc": doc["backup"]["status"], "backup": results["backup"], "drill": results["backup:drill"]}
+
+
+def test_status_drill_and_an_unreadable_repository_reach_the_health_checks(drill, tmp_path):
+    """A backup records its status on the host; the facts play carries it to the checks; a restore
+    drill verifies the latest snapshot; a repository whose data is gone fails the drill (an alert)."""
+    drill["first"].assert_ok()
+    store1, inventory = drill["store1"], drill["inventory"]
+    store1.ssh("mkdir -p /mailu/mail/ann@example.test/cur && for i in 1 2 3; do "
+               "printf 'Subject: %s\\n\\nbody\\n' $i > /mailu/mail/ann@example.test/cur/$i.msg:2,S; done")
+    run_playbook("playbooks/backup.yml", inventory, limit="store1").assert_ok()
+    run_playbook("playbooks/backup_drill.yml", inventory, limit="store1").assert_ok()
+
+    got = backup_facts(drill, tmp_path / "good")
+    status = got["doc"]
+    assert status["backup"]["ok"] and status["forget"]["kept"] >= 1 and status["repository"]["repository_bytes"] > 0
+    assert status["backup"]["snapshot_id"] == status["repository"]["snapshots"][-1]["short_id"]
+    assert status["drill"]["ok"] and status["drill"]["files"] >= 4 and status["drill"]["sampled"] >= 3
+    assert got["backup"].status.value == "ok" and "RPO 1 h" in got["backup"].detail, got["backup"]
+    assert got["drill"].status.value == "ok", got["drill"]
+    print(f"\nrestore drill on store1: {status['drill']}")
+
+    store1.ssh("mv /var/backups/restic/data /var/backups/restic/data.away")
+    try:
+        failed = run_playbook("playbooks/backup_drill.yml", inventory, limit="store1")
+        assert failed.returncode != 0
+        got = backup_facts(drill, tmp_path / "bad")
+    finally:
+        store1.ssh("rm -rf /var/backups/restic/data && mv /var/backups/restic/data.away /var/backups/restic/data")
+    assert got["doc"]["drill"]["ok"] is False and got["doc"]["drill"]["error"]
+    assert got["drill"].status.value == "error" and "restore drill failed" in got["drill"].detail
+    assert store1.ssh("test -e /var/lib/mailfleet-backup/drill", check=False).returncode != 0  # scratch removed

@@ -63,7 +63,7 @@ def test_custom_list_and_alert_policies():
                 "default": {"fail_after": 2, "pass_after": 3, "escalate_after_minutes": 15},
                 "checks": {"dnsbl:": {"fail_after": 1, "severity": "critical"}},
             },
-            "facts": {"disk_warn_free_pct": 25, "backup_warn_age_hours": 30},
+            "facts": {"disk_warn_free_pct": 25, "backup_warn_age_hours": 2},
         }
     )
     test_bl = cfg.ip_lists[1]
@@ -71,7 +71,7 @@ def test_custom_list_and_alert_policies():
     dnsbl = cfg.alerts.for_check("dnsbl:bl.example.test:192.0.2.1")
     assert (dnsbl.fail_after, dnsbl.pass_after, dnsbl.severity) == (1, 3, Severity.CRITICAL)
     assert cfg.alerts.default.escalate_after == timedelta(minutes=15)
-    assert cfg.facts.disk_warn_free_pct == 25 and cfg.facts.backup_warn_age == timedelta(hours=30)
+    assert cfg.facts.disk_warn_free_pct == 25 and cfg.facts.backup_warn_age == timedelta(hours=2)
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ def doc(**over):
         "mail_queue": {"deferred": 0, "active": 0},
         "updates": {"pending": 0, "security": 0, "reboot_required": False},
         "fail2ban": {"running": True, "banned": 7, "jails": 2},
-        "backup": {"last_success": (NOW - timedelta(hours=3)).isoformat()},
+        "backup": {"last_success": (NOW - timedelta(minutes=30)).isoformat()},
         "firewall": {"active": True, "rules": 12},
     }
     base.update(over)
@@ -47,7 +47,7 @@ def test_healthy_host_is_all_green():
     got = by_check(results)
     assert got["disk:/"].value == 50.0
     assert got["fail2ban"].value == 7
-    assert got["backup_age"].value == 3.0
+    assert got["backup"].value == 0.5
     assert set(got) == {
         "disk:/",
         "memory",
@@ -57,7 +57,7 @@ def test_healthy_host_is_all_green():
         "updates",
         "reboot_required",
         "fail2ban",
-        "backup_age",
+        "backup",
         "firewall",
     }
 
@@ -94,13 +94,64 @@ def test_problems_inside_turn_red():
     assert got["updates"].status is Status.WARNING and got["updates"].value == 4
     assert got["reboot_required"].status is Status.WARNING
     assert got["fail2ban"].status is Status.ERROR
-    assert got["backup_age"].status is Status.ERROR
+    assert got["backup"].status is Status.ERROR
     assert got["firewall"].status is Status.ERROR
 
 
 def test_never_backed_up_is_an_error():
     got = by_check(evaluate_facts("m", doc(backup={"last_success": None}), FactsThresholds(), NOW))
-    assert got["backup_age"].status is Status.ERROR
+    assert got["backup"].status is Status.ERROR
+
+
+def status_doc(**steps):
+    """A host's backup status document as record_status.py writes it."""
+    at = (NOW - timedelta(minutes=20)).isoformat()
+    base = {
+        "schema": 1,
+        "last_success": at,
+        "backup": {"at": at, "ok": True, "error": None, "snapshot_id": "a1b2c3d4", "added_bytes": 10},
+        "check": {"at": (NOW - timedelta(days=2)).isoformat(), "ok": True, "error": None},
+        "drill": {"at": (NOW - timedelta(days=3)).isoformat(), "ok": True, "error": None, "files": 12,
+                  "sampled": 5, "seconds": 4.2},
+    }
+    base.update(steps)
+    return {"last_success": None, "status": base}
+
+
+def test_backup_status_document_all_green():
+    got = by_check(evaluate_facts("m", doc(backup=status_doc()), FactsThresholds(), NOW))
+    assert got["backup"].status is Status.OK and got["backup"].value == 0.3
+    assert "RPO 1 h" in got["backup"].detail
+    assert got["backup:drill"].status is Status.OK and "12 files verified" in got["backup:drill"].detail
+
+
+@pytest.mark.parametrize(
+    ("age", "status"), [(timedelta(minutes=80), Status.OK), (timedelta(minutes=100), Status.WARNING),
+                        (timedelta(hours=4), Status.ERROR)],
+)
+def test_backup_age_against_the_rpo(age, status):
+    at = (NOW - age).isoformat()
+    backup = status_doc(last_success=at, backup={"at": at, "ok": True, "error": None})
+    got = by_check(evaluate_facts("m", doc(backup=backup), FactsThresholds(), NOW))
+    assert got["backup"].status is status
+
+
+def test_failed_backup_check_and_drill_are_errors_with_their_message():
+    failed = {"at": NOW.isoformat(), "ok": False, "error": "Fatal: unable to open repository"}
+    got = by_check(evaluate_facts("m", doc(backup=status_doc(backup=failed)), FactsThresholds(), NOW))
+    assert got["backup"].status is Status.ERROR and "unable to open repository" in got["backup"].detail
+    got = by_check(evaluate_facts("m", doc(backup=status_doc(check=failed)), FactsThresholds(), NOW))
+    assert got["backup"].status is Status.ERROR and "repository check failed" in got["backup"].detail
+    got = by_check(evaluate_facts("m", doc(backup=status_doc(drill=failed)), FactsThresholds(), NOW))
+    assert got["backup:drill"].status is Status.ERROR and "drill failed" in got["backup:drill"].detail
+
+
+def test_drill_never_run_is_unknown_and_an_old_one_warns():
+    got = by_check(evaluate_facts("m", doc(backup=status_doc(drill=None)), FactsThresholds(), NOW))
+    assert got["backup:drill"].status is Status.UNKNOWN
+    old = {"at": (NOW - timedelta(days=60)).isoformat(), "ok": True, "error": None}
+    got = by_check(evaluate_facts("m", doc(backup=status_doc(drill=old)), FactsThresholds(), NOW))
+    assert got["backup:drill"].status is Status.WARNING
 
 
 def test_missing_section_is_unknown():
@@ -119,6 +170,7 @@ def test_missing_section_is_unknown():
         json.dumps(doc(disk=[{"mount": "/", "size_bytes": "big", "free_bytes": 1}])),
         json.dumps(doc(updates={"pending": 1, "reboot_required": "yes"})),
         json.dumps(doc(backup={"last_success": "2025-01-01T00:00:00"})),
+        json.dumps(doc(backup={"last_success": None, "status": "broken"})),
     ],
 )
 def test_malformed_documents_raise_clear_errors(bad):

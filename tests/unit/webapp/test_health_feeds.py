@@ -129,7 +129,7 @@ def _facts(**over) -> dict:
         "mail_queue": {"deferred": 0, "active": 0},
         "updates": {"pending": 0, "security": 0, "reboot_required": False},
         "fail2ban": {"running": True, "banned": 2, "jails": 2},
-        "backup": {"last_success": (utcnow() - timedelta(hours=2)).isoformat()},
+        "backup": {"last_success": (utcnow() - timedelta(minutes=20)).isoformat()},
         "firewall": {"active": True, "rules": 12},
     }
     doc.update(over)
@@ -152,7 +152,7 @@ def test_fresh_healthy_facts_show_all_green_on_the_board(app, world, servers, tm
         "facts",
         "disk:/",
         "memory",
-        "backup_age",
+        "backup",
         "firewall",
         "fail2ban",
     }
