@@ -19,7 +19,8 @@ import secrets
 from pathlib import Path
 
 import pytest
-from test_new_admin import free_port, login, wait_run
+from controlplane import free_port
+from test_new_admin import login, wait_run
 
 pytestmark = [pytest.mark.testbed, pytest.mark.browser]
 
