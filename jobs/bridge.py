@@ -57,7 +57,6 @@ class RunSpec:
 class RunResult:
     status: str  # runner's: successful | failed | timeout | canceled
     rc: int | None
-    leftovers_killed: int
     known_hosts: str = ""  # the run's known_hosts as it left it (provision.yml adds a new server's)
 
 
@@ -198,6 +197,4 @@ def _run(
     killed = processes.kill_run_processes(child.get("pid"), str(private_dir))
     if killed:
         log.warning("run %s: killed %d leftover processes", spec.run_id, killed)
-    return RunResult(
-        status=runner.status, rc=runner.rc, leftovers_killed=killed, known_hosts=known_hosts.read_text()
-    )
+    return RunResult(status=runner.status, rc=runner.rc, known_hosts=known_hosts.read_text())

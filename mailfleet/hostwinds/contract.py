@@ -22,8 +22,6 @@ FIELD_KEY: Final = "API"
 
 #: Fields that hold secrets in responses: stripped by the client at the boundary, in every shape.
 SECRET_FIELDS: Final = frozenset({"password", "configkey"})
-#: Request fields never shown in logs or errors (the key, passwords sent to change_password).
-SECRET_PARAMS: Final = frozenset({FIELD_KEY, "password", "configkey", "new_password"})
 
 # --- envelopes -------------------------------------------------------------------------------
 SUCCESS_KEY: Final = "success"  # read ok: {"success": <object or list>}; bool checks: {"success": true}
