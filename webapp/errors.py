@@ -4,7 +4,10 @@ from __future__ import annotations
 
 
 class MailfleetWebError(Exception):
-    """Base class: the message is safe to show to the person who caused it."""
+    """Base class: the message is safe to show to the person who caused it; ``status`` is the HTTP
+    status the pages and the API answer with."""
+
+    status = 400
 
 
 class ConfigError(MailfleetWebError):
@@ -14,9 +17,13 @@ class ConfigError(MailfleetWebError):
 class NotFound(MailfleetWebError):
     """The object does not exist, or the principal may not see it (indistinguishable on purpose)."""
 
+    status = 404
+
 
 class Forbidden(MailfleetWebError):
     """The principal may see the object but not do this to it."""
+
+    status = 403
 
 
 class InvalidInput(MailfleetWebError):
@@ -26,10 +33,16 @@ class InvalidInput(MailfleetWebError):
 class Conflict(MailfleetWebError):
     """The action clashes with the current state (duplicate name, run already finished, ...)."""
 
+    status = 409
+
 
 class RateLimited(MailfleetWebError):
     """Too many attempts; try again later."""
 
+    status = 429
+
 
 class UpstreamError(MailfleetWebError):
     """An outside API (Mailu, Hostwinds, the secrets store) failed; nothing was recorded as done."""
+
+    status = 502

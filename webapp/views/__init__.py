@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
+from flask import Flask, flash, redirect, render_template, url_for
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from webapp.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    MailfleetWebError,
-    NotFound,
-    RateLimited,
-    UpstreamError,
-)
+from webapp import api
+from webapp.api.errors import error_response, http_error, is_api_request
+from webapp.errors import MailfleetWebError
 from webapp.extensions import login_manager
 from webapp.services import accounts
 
@@ -21,29 +16,17 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-_STATUS = {
-    NotFound: 404,
-    Forbidden: 403,
-    InvalidInput: 400,
-    Conflict: 409,
-    RateLimited: 429,
-    UpstreamError: 502,
-}
-
-
-def status_of(exc: MailfleetWebError) -> int:
-    return next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
 
 
 def register(app: Flask) -> None:
     from webapp.views import (
         actions,
-        api,
         auth,
         capacity,
         costs,
         dashboard,
         dnsdoctor,
+        health,
         lifecycle,
         mailboxes,
         runs,
@@ -51,17 +34,22 @@ def register(app: Flask) -> None:
         tenants,
     )
 
-    for module in (auth, dashboard, tenants, servers, runs, mailboxes, actions, lifecycle, costs, capacity,
-                   dnsdoctor):
+    for module in (
+        auth,
+        dashboard,
+        tenants,
+        servers,
+        runs,
+        mailboxes,
+        actions,
+        lifecycle,
+        costs,
+        capacity,
+        dnsdoctor,
+        health,
+    ):
         app.register_blueprint(module.bp)
-    app.register_blueprint(api.bp, url_prefix="/api/v1")
-    from webapp.views import health
-
-    app.register_blueprint(health.bp)
-    app.register_blueprint(health.api_bp, url_prefix="/api/v1/health")
-    from webapp.views import backups
-
-    app.register_blueprint(backups.api_bp, url_prefix="/api/v1/backups")
+    api.init_app(app)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
@@ -69,15 +57,14 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(MailfleetWebError)
     def service_error(exc: MailfleetWebError) -> tuple[Response | str, int]:
-        code = status_of(exc)
-        if request.blueprint == "api":
-            return jsonify(error=str(exc)), code
-        return render_template("error.html", code=code, message=str(exc)), code
+        if is_api_request():
+            return error_response(exc.status, str(exc)), exc.status
+        return render_template("error.html", code=exc.status, message=str(exc)), exc.status
 
     @app.errorhandler(404)
-    def not_found(_exc: Exception) -> tuple[Response | str, int]:
-        if request.path.startswith("/api/"):
-            return jsonify(error="not found"), 404
+    def not_found(exc: HTTPException) -> tuple[Response | str | HTTPException, int]:
+        if is_api_request():
+            return http_error(exc), 404
         return render_template("error.html", code=404, message="Page not found."), 404
 
     @app.after_request

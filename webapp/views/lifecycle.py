@@ -1,5 +1,5 @@
-"""Pages and API endpoints that take things away. Each page first shows what will be lost and asks
-for the object's name; the API asks for the same name as ``{"confirm": "<name>"}``.
+"""Pages that take things away. Each page first shows what will be lost and asks for the object's
+name (the API asks for the same name as ``{"confirm": "<name>"}``).
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Blueprint, flash, jsonify, make_response, redirect, render_template, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -17,8 +17,6 @@ from webapp.models import Domain, Mailbox, Server, Tenant, User
 from webapp.services import lifecycle
 from webapp.services.lifecycle import Losses
 from webapp.services.scope import Scope
-from webapp.views import api
-from webapp.views.api import body, idempotency_key, run_json, scope
 
 bp = Blueprint("lifecycle", __name__)
 
@@ -129,64 +127,3 @@ def confirm(slug: str, kind: str, object_id: int) -> Response | tuple[str, int]:
 def revoke_own_token() -> Response | tuple[str, int]:
     scope_ = Scope(current_user)
     return _page(scope_, None, "revoke-token", scope_.user.id, scope_.user)
-
-
-# --- the JSON API (the same services; routes on the API blueprint, so its token check applies) ----------
-def _confirmation() -> str | None:
-    value = body().get("confirm")
-    return value if isinstance(value, str) else None
-
-
-@api.bp.delete("/tenants/<slug>/domains/<int:domain_id>")
-def api_remove_domain(slug: str, domain_id: int) -> tuple[Response, int]:
-    run = lifecycle.remove_domain(
-        scope(), scope().tenant(slug), domain_id, _confirmation(), idempotency_key()
-    )
-    return jsonify(run_json(run)), 202
-
-
-@api.bp.delete("/tenants/<slug>/servers/<int:server_id>")
-def api_deprovision(slug: str, server_id: int) -> tuple[Response, int]:
-    run = lifecycle.deprovision_server(
-        scope(), scope().tenant(slug), server_id, _confirmation(), idempotency_key()
-    )
-    return jsonify(run_json(run)), 202
-
-
-@api.bp.delete("/tenants/<slug>/mailboxes/<int:mailbox_id>")
-def api_delete_mailbox(slug: str, mailbox_id: int) -> Response:
-    email = lifecycle.delete_mailbox(scope(), scope().tenant(slug), mailbox_id, _confirmation())
-    return jsonify({"deleted": email})
-
-
-@api.bp.post("/tenants/<slug>/mailboxes/<int:mailbox_id>/password")
-def api_reset_password(slug: str, mailbox_id: int) -> Response:
-    email, password = lifecycle.reset_mailbox_password(
-        scope(), scope().tenant(slug), mailbox_id, _confirmation()
-    )
-    response = jsonify({"email": email, "password": password})
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@api.bp.get("/tenants/<slug>/members")
-def api_members(slug: str) -> Response:
-    tenant = scope().tenant(slug)
-    return jsonify([{"id": u.id, "email": u.email, "api_token_hint": u.api_token_hint} for u in tenant.users])
-
-
-@api.bp.delete("/tenants/<slug>/members/<int:user_id>")
-def api_remove_member(slug: str, user_id: int) -> Response:
-    return jsonify(
-        {"removed": lifecycle.remove_member(scope(), scope().tenant(slug), user_id, _confirmation())}
-    )
-
-
-@api.bp.delete("/users/<int:user_id>/token")
-def api_revoke_token(user_id: int) -> Response:
-    return jsonify({"revoked": lifecycle.revoke_api_token(scope(), user_id, _confirmation())})
-
-
-@api.bp.delete("/tenants/<slug>")
-def api_delete_tenant(slug: str) -> Response:
-    return jsonify({"deleted": lifecycle.delete_tenant(scope(), scope().tenant(slug), _confirmation())})

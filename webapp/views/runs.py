@@ -10,13 +10,13 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from webapp import playbooks
+from webapp.api.schemas import RunEventSchema, RunSchema
 from webapp.errors import InvalidInput, MailfleetWebError
 from webapp.forms import ActionForm, RetryForm, RunForm
 from webapp.models import RunStatus, RunTrigger
 from webapp.services import runs
 from webapp.services.scope import Scope
 from webapp.views import back_with_error
-from webapp.views.run_json import event_json, run_json
 
 bp = Blueprint("runs", __name__)
 
@@ -136,7 +136,7 @@ def live(run_id: int) -> Response:
         raise InvalidInput("'after' must be an event counter") from None
     scope = Scope(current_user)
     # The run before its events: a run read as finished has all its events committed already.
-    state = run_json(runs.get_run(scope, run_id))
+    state = RunSchema().dump(runs.get_run(scope, run_id))
     events = runs.events_after(scope, run_id, after, limit=LIVE_EVENTS)
     if len(events) == LIVE_EVENTS:
         next_poll_ms: int | None = 0  # more are waiting
@@ -145,7 +145,7 @@ def live(run_id: int) -> Response:
     else:
         next_poll_ms = FLOWING_POLL_MS if events else QUIET_POLL_MS
     response = jsonify(
-        events=[event_json(e) for e in events],
+        events=RunEventSchema(many=True).dump(events),
         after=events[-1].counter if events else after,
         run=state,
         next_poll_ms=next_poll_ms,

@@ -151,7 +151,7 @@ def test_api_starts_actions_with_validated_input(client, world, fleet):
         return client.post(f"/api/v1/tenants/acme/actions/{key}", json=body, headers=alice)
 
     assert post("backup", {}).status_code == 400  # which server?
-    assert post("backup", {"server_id": "1"}).status_code == 400
+    assert post("backup", {"server_id": "1"}).status_code == 422  # not a number
     assert post("backup", {"server_id": fleet["acme_gone"].id}).status_code == 400  # not active
     assert (
         post("backup", {"server_id": fleet["acme1"].id, "before": "2026-01-01 00:00:00"}).status_code == 400

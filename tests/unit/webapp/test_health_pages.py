@@ -253,7 +253,7 @@ def test_api_board_alerts_and_acknowledge_are_scoped(client, world, fleet):
     again = client.post(f"/api/v1/health/alerts/{alert.id}/acknowledge", headers=alice)
     assert again.status_code == 409 and "already acknowledged" in again.get_json()["error"]
     bad = client.post(f"/api/v1/health/alerts/{alert.id}/acknowledge", headers=alice, json={"note": 5})
-    assert bad.status_code == 400
+    assert bad.status_code == 422 and bad.get_json()["fields"] == {"json": {"note": ["Not a valid string."]}}
 
 
 def test_api_needs_a_token_not_a_session(client, world, fleet):

@@ -166,7 +166,7 @@ def test_api_rejects_malformed_payloads(client, world):
     for payload in ("not json", [], {"slug": 5, "name": "x"}, {"slug": "ok-slug", "name": "x" * 1000}):
         kwargs = {"data": payload} if isinstance(payload, str) else {"json": payload}
         response = client.post("/api/v1/tenants", headers=headers, **kwargs)
-        assert response.status_code == 400 and "error" in response.get_json()
+        assert response.status_code == 422 and response.get_json()["error"].startswith("invalid input: ")
     assert (
         client.post("/api/v1/tenants/acme/runs", headers=headers, json={"playbook": "provision"}).status_code
         == 400

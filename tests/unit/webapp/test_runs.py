@@ -191,4 +191,4 @@ def test_system_runs_have_their_own_label_and_filter(client, world):
     assert {r["id"] for r in listed} == {r.id for r in system}
     assert {r["trigger"] for r in listed} == {"schedule"}
     assert [r["id"] for r in client.get("/api/v1/runs?trigger=user", headers=api).get_json()] == [by_alice.id]
-    assert client.get("/api/v1/runs?trigger=cron", headers=api).status_code == 400
+    assert client.get("/api/v1/runs?trigger=cron", headers=api).status_code == 422

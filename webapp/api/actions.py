@@ -1,0 +1,49 @@
+"""One-off actions on a tenant's servers, each a run: back up now, restore, rotate keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from webapp.api.base import IDEMPOTENCY_KEY, errors, idempotency_key, resource, scope
+from webapp.api.schemas import RunSchema
+from webapp.models import Run
+from webapp.services import actions
+
+blp = resource("actions", "Back up now, restore, rotate keys: each starts a run.")
+
+
+class ActionSchema(Schema):
+    server_id = fields.Integer(
+        strict=True, load_default=None, allow_none=True, metadata={"description": "backup and restore"}
+    )
+    before = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=32),
+        metadata={"description": "restore: 'YYYY-MM-DD HH:MM:SS' UTC; empty or absent for the latest"},
+    )
+    source_server_id = fields.Integer(
+        strict=True,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "restore from another server"},
+    )
+
+
+@blp.route("/tenants/<slug>/actions/<key>", methods=["POST"])
+@errors(blp, 400, 403, 404, 409)
+@blp.arguments(ActionSchema)
+@blp.response(202, RunSchema)
+@blp.doc(parameters=[IDEMPOTENCY_KEY])
+def start_action(data: dict[str, Any], slug: str, key: str) -> Run:
+    return actions.start_action(
+        scope(),
+        scope().tenant(slug),
+        key,
+        server_id=data["server_id"],
+        restore_before=data["before"] or None,
+        source_server_id=data["source_server_id"],
+        submission_key=idempotency_key(),
+    )

@@ -1,0 +1,91 @@
+"""Backups: a server's backup status with the snapshots a restore can pick, and a tenant's restores
+with their recovery point and time. A restore itself is an action: POST /tenants/<slug>/actions/restore.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields
+
+from webapp.api.base import errors, resource, scope
+from webapp.services import backups
+
+blp = resource("backups", "Backup status per server and the restores of a tenant.")
+
+
+def _step(step: backups.Step | None) -> dict[str, Any] | None:
+    """A step's outcome with the host's own figures for it (files, bytes, duration ...)."""
+    if step is None:
+        return None
+    extra = {k: v for k, v in step.data.items() if k not in ("at", "ok", "error")}
+    return {"at": step.at.isoformat() if step.at else None, "ok": step.ok, "error": step.error, **extra}
+
+
+def _step_field(attribute: str) -> fields.Function:
+    return fields.Function(
+        lambda status: _step(getattr(status, attribute)),
+        allow_none=True,
+        metadata={"type": "object", "nullable": True, "description": "at, ok, error and the step's figures"},
+    )
+
+
+class SnapshotSchema(Schema):
+    id = fields.String()
+    short_id = fields.String()
+    time = fields.DateTime()
+
+
+class BackupStatusSchema(Schema):
+    server = fields.Pluck("ServerSchema", "name")
+    collected_at = fields.DateTime()
+    last_success = fields.DateTime(allow_none=True)
+    size_bytes = fields.Integer(allow_none=True)
+    growth_bytes_24h = fields.Integer(attribute="growth_bytes")
+    repository_bytes = fields.Integer(allow_none=True)
+    last_run = _step_field("backup")
+    retention = _step_field("retention")
+    check = _step_field("check")
+    drill = _step_field("drill")
+    snapshots = fields.List(fields.Nested(SnapshotSchema))
+
+
+class ServerBackupSchema(Schema):
+    status = fields.Nested(
+        BackupStatusSchema, allow_none=True, metadata={"description": "null before the first report"}
+    )
+
+
+def _seconds(value: Any) -> int | None:
+    return None if value is None else round(value.total_seconds())
+
+
+class RestoreSchema(Schema):
+    run_id = fields.Integer(attribute="run.id")
+    status = fields.String(attribute="run.status")
+    server = fields.String(attribute="target", allow_none=True)
+    source = fields.String(allow_none=True)
+    snapshot_id = fields.String(allow_none=True)
+    snapshot_time = fields.DateTime(allow_none=True)
+    requested_at = fields.DateTime(attribute="run.created_at")
+    finished_at = fields.DateTime(attribute="run.finished_at", allow_none=True)
+    rpo_seconds = fields.Function(lambda r: _seconds(r.rpo), metadata={"type": "integer", "nullable": True})
+    rto_seconds = fields.Function(lambda r: _seconds(r.rto), metadata={"type": "integer", "nullable": True})
+
+
+class RestoreListSchema(Schema):
+    restores = fields.List(fields.Nested(RestoreSchema))
+
+
+@blp.route("/backups/servers/<int:server_id>", methods=["GET"])
+@errors(blp, 404)
+@blp.response(200, ServerBackupSchema)
+def server_status(server_id: int) -> dict[str, Any]:
+    return {"status": backups.server_status(scope(), server_id)}
+
+
+@blp.route("/backups/tenants/<slug>/restores", methods=["GET"])
+@errors(blp, 404)
+@blp.response(200, RestoreListSchema)
+def tenant_restores(slug: str) -> dict[str, Any]:
+    return {"restores": backups.restores(scope(), scope().tenant(slug))}

@@ -1,0 +1,78 @@
+"""What every resource module shares: its blueprint (token check included), the caller's scope, the
+``Idempotency-Key`` header and the documented error answers.
+
+No session cookie is accepted under /api/v1, so cross-site requests cannot use a browser's login
+(which is why these blueprints need no CSRF token). ``Idempotency-Key`` plays the role of the
+forms' submission key: the same key twice starts one run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+from flask import g, request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+from werkzeug.wrappers import Response
+
+from webapp.api.errors import error_response
+from webapp.extensions import csrf
+from webapp.services import accounts
+from webapp.services.scope import Scope
+
+__all__ = ["IDEMPOTENCY_KEY", "ConfirmSchema", "errors", "idempotency_key", "resource", "scope"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 64},
+    "description": "Sent again with the same value, the request starts nothing new (same run answered).",
+}
+
+
+def authenticate() -> Response | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    user = accounts.user_for_api_token(token.strip()) if scheme.lower() == "bearer" else None
+    if user is None:
+        return error_response(401, "a valid API token is required (Authorization: Bearer <token>)")
+    g.scope = Scope(user)
+    return None
+
+
+def resource(name: str, description: str) -> Blueprint:
+    """A resource's blueprint: every route behind the Bearer token check."""
+    blp = Blueprint(f"api_{name}", f"webapp.api.{name}", description=description)
+    csrf.exempt(blp)
+    blp.before_request(authenticate)
+    return blp
+
+
+def scope() -> Scope:
+    return g.scope
+
+
+def idempotency_key() -> str | None:
+    return request.headers.get("Idempotency-Key") or None
+
+
+def errors(blp: Blueprint, *codes: int) -> Callable[[F], F]:
+    """Document the error answers an operation can give (401 always), all in the one error shape."""
+
+    def decorate(view: F) -> F:
+        for code in sorted({401, *codes}):
+            view = blp.alt_response(code, response=HTTPStatus(code).name)(view)
+        return view
+
+    return decorate
+
+
+class ConfirmSchema(Schema):
+    """Taking something away: the object's name, typed again, as on the confirmation pages."""
+
+    confirm = fields.String(load_default=None, metadata={"description": "the object's name"})

@@ -1,0 +1,67 @@
+"""A tenant's mail domains: list, add one (a run), remove one (a run), their DNS readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from webapp.api.base import IDEMPOTENCY_KEY, ConfirmSchema, errors, idempotency_key, resource, scope
+from webapp.api.schemas import DomainDnsSchema, DomainSchema, RunSchema
+from webapp.models import Domain, Run
+from webapp.services import dnsdoctor, fleet, lifecycle
+
+blp = resource("domains", "A tenant's mail domains; adding and removing one start runs.")
+
+
+class DnsCheckSchema(Schema):
+    queued = fields.Boolean()
+    domain = fields.String()
+
+
+class NewDomainSchema(Schema):
+    server_id = fields.Integer(required=True, strict=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=253))
+
+
+@blp.route("/tenants/<slug>/domains", methods=["GET"])
+@errors(blp, 404)
+@blp.response(200, DomainSchema(many=True))
+def list_domains(slug: str) -> list[Domain]:
+    return fleet.list_domains(scope(), scope().tenant(slug))
+
+
+@blp.route("/tenants/<slug>/domains", methods=["POST"])
+@errors(blp, 400, 403, 404, 409)
+@blp.arguments(NewDomainSchema)
+@blp.response(202, RunSchema)
+@blp.doc(parameters=[IDEMPOTENCY_KEY])
+def add_domain(data: dict[str, Any], slug: str) -> Run:
+    return fleet.add_domain(scope(), scope().tenant(slug), data["server_id"], data["name"], idempotency_key())
+
+
+@blp.route("/tenants/<slug>/domains/<int:domain_id>", methods=["DELETE"])
+@errors(blp, 400, 403, 404, 409)
+@blp.arguments(ConfirmSchema)
+@blp.response(202, RunSchema)
+@blp.doc(parameters=[IDEMPOTENCY_KEY])
+def remove_domain(data: dict[str, Any], slug: str, domain_id: int) -> Run:
+    return lifecycle.remove_domain(
+        scope(), scope().tenant(slug), domain_id, data["confirm"], idempotency_key()
+    )
+
+
+@blp.route("/tenants/<slug>/domains/<int:domain_id>/dns", methods=["GET"])
+@errors(blp, 400, 404)
+@blp.response(200, DomainDnsSchema)
+def domain_dns(slug: str, domain_id: int) -> Domain:
+    return dnsdoctor.tenant_domain(scope(), scope().tenant(slug), domain_id)
+
+
+@blp.route("/tenants/<slug>/domains/<int:domain_id>/dns/check", methods=["POST"])
+@errors(blp, 400, 404)
+@blp.response(202, DnsCheckSchema)
+def check_domain_dns(slug: str, domain_id: int) -> dict[str, object]:
+    """Check again: the DNS doctor runs as a job (asking while one waits is a no-op)."""
+    domain = dnsdoctor.request_check(scope(), scope().tenant(slug), domain_id)
+    return {"queued": True, "domain": domain.name}

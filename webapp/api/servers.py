@@ -1,0 +1,54 @@
+"""A tenant's servers: list, provision one (a run), deprovision one (a run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from webapp.api.base import IDEMPOTENCY_KEY, ConfirmSchema, errors, idempotency_key, resource, scope
+from webapp.api.schemas import RunSchema, ServerSchema
+from webapp.models import Run, Server
+from webapp.services import fleet, lifecycle
+
+blp = resource("servers", "A tenant's mail servers; provisioning and deprovisioning start runs.")
+
+
+class NewServerSchema(Schema):
+    location = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    plan = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    mail_hostname = fields.String(required=True, validate=validate.Length(min=1, max=253))
+
+
+@blp.route("/tenants/<slug>/servers", methods=["GET"])
+@errors(blp, 404)
+@blp.response(200, ServerSchema(many=True))
+def list_servers(slug: str) -> list[Server]:
+    return fleet.list_servers(scope(), scope().tenant(slug))
+
+
+@blp.route("/tenants/<slug>/servers", methods=["POST"])
+@errors(blp, 400, 403, 404, 409, 429)
+@blp.arguments(NewServerSchema)
+@blp.response(202, RunSchema)
+@blp.doc(parameters=[IDEMPOTENCY_KEY])
+def provision(data: dict[str, Any], slug: str) -> Run:
+    return fleet.provision_server(
+        scope(),
+        scope().tenant(slug),
+        data["location"],
+        data["plan"],
+        data["mail_hostname"],
+        idempotency_key(),
+    )
+
+
+@blp.route("/tenants/<slug>/servers/<int:server_id>", methods=["DELETE"])
+@errors(blp, 400, 403, 404, 409)
+@blp.arguments(ConfirmSchema)
+@blp.response(202, RunSchema)
+@blp.doc(parameters=[IDEMPOTENCY_KEY])
+def deprovision(data: dict[str, Any], slug: str, server_id: int) -> Run:
+    return lifecycle.deprovision_server(
+        scope(), scope().tenant(slug), server_id, data["confirm"], idempotency_key()
+    )
