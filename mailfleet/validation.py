@@ -22,7 +22,7 @@ __all__ = [
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 # RFC 5322 dot-atom characters; Mailu's own validator accepts the same set.
 _LOCALPART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_TENANT_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+TENANT_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 
 
 class ValidationError(ValueError):
@@ -86,7 +86,7 @@ def normalize_email(address: str) -> str:
 
 def validate_tenant_slug(slug: str) -> str:
     """Return ``slug`` if it is a tenant slug: 3-32 chars of a-z, 0-9 and '-', starting with a letter."""
-    if not isinstance(slug, str) or not _TENANT_SLUG.fullmatch(slug):
+    if not isinstance(slug, str) or not TENANT_SLUG.fullmatch(slug):
         raise ValidationError(
             f"{slug!r} is not a valid tenant slug (3-32 characters: a-z, 0-9, '-'; starts with a letter)"
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from webapp.api.base import IDEMPOTENCY_KEY, errors, idempotency_key, resource, scope
+from webapp.api.base import IDEMPOTENCY_KEY, errors, idempotency_key, object_id, resource, scope
 from webapp.api.schemas import RunSchema
 from webapp.models import Run
 from webapp.services import actions
@@ -15,20 +15,15 @@ blp = resource("actions", "Back up now, restore, rotate keys: each starts a run.
 
 
 class ActionSchema(Schema):
-    server_id = fields.Integer(
-        strict=True, load_default=None, allow_none=True, metadata={"description": "backup and restore"}
-    )
+    server_id = object_id(load_default=None, allow_none=True, metadata={"description": "backup and restore"})
     before = fields.String(
         load_default=None,
         allow_none=True,
         validate=validate.Length(max=32),
         metadata={"description": "restore: 'YYYY-MM-DD HH:MM:SS' UTC; empty or absent for the latest"},
     )
-    source_server_id = fields.Integer(
-        strict=True,
-        load_default=None,
-        allow_none=True,
-        metadata={"description": "restore from another server"},
+    source_server_id = object_id(
+        load_default=None, allow_none=True, metadata={"description": "restore from another server"}
     )
 
 

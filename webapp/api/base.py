@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from flask import g, request
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 from werkzeug.wrappers import Response
 
 from webapp.api.errors import error_response
@@ -22,9 +22,25 @@ from webapp.extensions import csrf
 from webapp.services import accounts
 from webapp.services.scope import Scope
 
-__all__ = ["IDEMPOTENCY_KEY", "ConfirmSchema", "errors", "idempotency_key", "resource", "scope"]
+__all__ = [
+    "ID",
+    "IDEMPOTENCY_KEY",
+    "MAX_ID",
+    "ConfirmSchema",
+    "errors",
+    "idempotency_key",
+    "object_id",
+    "resource",
+    "scope",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: The largest row id (PostgreSQL's integer): a larger number names no row, and the database would
+#: refuse to compare with it.
+MAX_ID = 2**31 - 1
+#: The URL converter of an id in a path, e.g. ``f"/runs/<{ID}:run_id>"``.
+ID = f"int(max={MAX_ID})"
 
 IDEMPOTENCY_KEY = {
     "in": "header",
@@ -76,3 +92,8 @@ class ConfirmSchema(Schema):
     """Taking something away: the object's name, typed again, as on the confirmation pages."""
 
     confirm = fields.String(load_default=None, metadata={"description": "the object's name"})
+
+
+def object_id(**options: Any) -> fields.Integer:
+    """An id in a body: a number (not a string of digits) within the ids' range."""
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **options)

@@ -6,7 +6,16 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from webapp.api.base import IDEMPOTENCY_KEY, ConfirmSchema, errors, idempotency_key, resource, scope
+from webapp.api.base import (
+    ID,
+    IDEMPOTENCY_KEY,
+    ConfirmSchema,
+    errors,
+    idempotency_key,
+    object_id,
+    resource,
+    scope,
+)
 from webapp.api.schemas import DomainDnsSchema, DomainSchema, RunSchema
 from webapp.models import Domain, Run
 from webapp.services import dnsdoctor, fleet, lifecycle
@@ -20,7 +29,7 @@ class DnsCheckSchema(Schema):
 
 
 class NewDomainSchema(Schema):
-    server_id = fields.Integer(required=True, strict=True)
+    server_id = object_id(required=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=253))
 
 
@@ -40,7 +49,7 @@ def add_domain(data: dict[str, Any], slug: str) -> Run:
     return fleet.add_domain(scope(), scope().tenant(slug), data["server_id"], data["name"], idempotency_key())
 
 
-@blp.route("/tenants/<slug>/domains/<int:domain_id>", methods=["DELETE"])
+@blp.route(f"/tenants/<slug>/domains/<{ID}:domain_id>", methods=["DELETE"])
 @errors(blp, 400, 403, 404, 409)
 @blp.arguments(ConfirmSchema)
 @blp.response(202, RunSchema)
@@ -51,14 +60,14 @@ def remove_domain(data: dict[str, Any], slug: str, domain_id: int) -> Run:
     )
 
 
-@blp.route("/tenants/<slug>/domains/<int:domain_id>/dns", methods=["GET"])
+@blp.route(f"/tenants/<slug>/domains/<{ID}:domain_id>/dns", methods=["GET"])
 @errors(blp, 400, 404)
 @blp.response(200, DomainDnsSchema)
 def domain_dns(slug: str, domain_id: int) -> Domain:
     return dnsdoctor.tenant_domain(scope(), scope().tenant(slug), domain_id)
 
 
-@blp.route("/tenants/<slug>/domains/<int:domain_id>/dns/check", methods=["POST"])
+@blp.route(f"/tenants/<slug>/domains/<{ID}:domain_id>/dns/check", methods=["POST"])
 @errors(blp, 400, 404)
 @blp.response(202, DnsCheckSchema)
 def check_domain_dns(slug: str, domain_id: int) -> dict[str, object]:

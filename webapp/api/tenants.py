@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from mailfleet.validation import TENANT_SLUG
 from webapp.api.base import ConfirmSchema, errors, resource, scope
 from webapp.api.schemas import TenantSchema
 from webapp.models import Tenant
@@ -15,7 +16,7 @@ blp = resource("tenants", "Tenants: the customers whose servers, domains and mai
 
 
 class NewTenantSchema(Schema):
-    slug = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    slug = fields.String(required=True, validate=validate.Regexp(TENANT_SLUG))
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
 
 
