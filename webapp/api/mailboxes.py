@@ -28,6 +28,10 @@ class NewMailboxesSchema(Schema):
         metadata={"description": "the mailbox names (the part before the @)"},
     )
     quota_bytes = fields.Integer(strict=True, load_default=None, allow_none=True)
+    dns_override = fields.Boolean(
+        load_default=False,
+        metadata={"description": "administrators: create them although the domain's DNS is not ready"},
+    )
 
 
 class CreatedMailboxSchema(Schema):
@@ -68,7 +72,9 @@ def create_mailboxes(data: dict[str, Any], slug: str) -> tuple[dict[str, Any], i
     domain = next((d for d in fleet.list_domains(scope(), tenant) if d.name == data["domain"]), None)
     if domain is None:
         raise InvalidInput(f"{data['domain']!r} is not one of this tenant's domains")
-    batch = mailboxes.create_mailboxes(scope(), tenant, domain.id, data["names"], data["quota_bytes"])
+    batch = mailboxes.create_mailboxes(
+        scope(), tenant, domain.id, data["names"], data["quota_bytes"], dns_override=data["dns_override"]
+    )
     answer = {
         "created": [{"email": e, "password": batch.passwords.get(e)} for e in batch.created],
         "failed": batch.failed,
