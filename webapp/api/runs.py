@@ -16,11 +16,14 @@ from webapp.services import runs
 blp = resource("runs", "Playbook runs: what was run where, its live events, cancel and retry.")
 
 
+NOT_EMPTY = validate.Length(min=1)  # an empty filter is a mistake, not "any"
+
+
 class RunFiltersSchema(Schema):
-    tenant = fields.String(load_default=None, metadata={"description": "a tenant's slug"})
+    tenant = fields.String(load_default=None, validate=NOT_EMPTY, metadata={"description": "a tenant's slug"})
     status = fields.Enum(RunStatus, by_value=True, load_default=None)
-    playbook = fields.String(load_default=None)
-    host = fields.String(load_default=None)
+    playbook = fields.String(load_default=None, validate=NOT_EMPTY)
+    host = fields.String(load_default=None, validate=NOT_EMPTY)
     trigger = fields.Enum(RunTrigger, by_value=True, load_default=None)
 
 
@@ -47,10 +50,10 @@ class EventsQuerySchema(Schema):
 @blp.response(200, RunSchema(many=True))
 def list_runs(query: dict[str, Any]) -> list[Run]:
     filters = runs.RunFilters(
-        tenant_slug=query["tenant"] or None,
+        tenant_slug=query["tenant"],
         status=query["status"],
-        playbook=query["playbook"] or None,
-        host=query["host"] or None,
+        playbook=query["playbook"],
+        host=query["host"],
         trigger=query["trigger"],
     )
     return runs.list_runs(scope(), filters)
