@@ -24,7 +24,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 #: The files whose tests use `converged_servers` (directly or through the mail folder's fixtures).
 #: Under `--dist loadfile` they run on one worker, so each of those servers is converged once.
-CONVERGED_USERS = ("tests/integration/mail/",)
+CONVERGED_USERS = ("tests/integration/mail/", "tests/integration/security/test_no_secret_leaks.py")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:

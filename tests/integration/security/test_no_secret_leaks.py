@@ -4,9 +4,10 @@ anywhere it should not be.
 The path is the product's: tenant creation (its secrets generated into the store), "provision a
 server" (provision.yml through the Hostwinds double, which boots a real testbed host) and "add a
 domain" (site.yml, every role, limited to that server), each run executed by an RQ SimpleWorker
-calling jobs.execute.execute_run exactly as the worker pool does. The testbed's settings come from
-the site variables file (testbed/sitevars.py); the Mailu API is the double, registered as compose
-up would have created it.
+calling jobs.execute.execute_run exactly as the worker pool does. The server is the session's
+converged tenant server (tests/conftest.py), which the mail tests share; this module runs site.yml
+on the tenant once more itself. The testbed's settings come from the site variables file
+(testbed/sitevars.py); the Mailu API is the double.
 
 Then every value in the store for the tenant and the global ones (SSH private key, Mailu secret
 key / API token / admin password, restic password, ACME account key, Hostwinds API key, TSIG
@@ -16,12 +17,13 @@ file, HOME and its ~/.ssh, artifacts), the worker's log, and the testbed host's 
 /var/log, /tmp and its journal over SSH. The only places allowed are the files in SERVICE_FILES
 (each must be 0600 root).
 
-While the runs execute, a sampler reads the environment and command line of every process of a
-run and every regular file in the runs' private directories: the store's master key (and its file
-and the store file) appear in none of them; the run had credentials of its own instead.
+While the runs this module starts execute, a sampler reads the environment and command line of
+every process of a run and every regular file in the runs' private directories: the store's master
+key (and its file and the store file) appear in none of them; the run had credentials of its own
+instead. What the bridge's redactor cut out of any run of the session is recorded by the plane.
 
-Last, the server's SSH host key is regenerated: the next run fails with "host key of <server>
-changed" and an alert, and nothing on the host is touched.
+Last, a server of its own (provisioned only) gets a new SSH host key: the next run fails with
+"host key of <server> changed" and an alert, and nothing on the host is touched.
 """
 
 from __future__ import annotations
@@ -29,9 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
@@ -42,20 +42,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
+from controlplane import provision_tenant, scope_of_admin, work
 from sqlalchemy import inspect, select, text
 
-from jobs.app import use_app
-from mailfleet.redact import REDACTED, Redactor
-from mailfleet.secrets import HOSTWINDS_PATH, get_store, tenant_path, tenant_prefix
+from mailfleet.redact import REDACTED
+from mailfleet.secrets import HOSTWINDS_PATH, tenant_prefix
 from mailfleet.secrets.generators import acme_account_key, ssh_key_pair
 from mailfleet.secrets.paths import DNS_TSIG_PATH
-from testbed.demo import seed_hostwinds_key
 from testbed.hosts import SSH_OPTIONS
-from testbed.sitevars import write_site_vars
-from testbed.stack import Stack
 
 pytestmark = pytest.mark.testbed
 
@@ -70,12 +64,6 @@ STORE_FILES = ("secrets.enc", "master.key")
 HOST_DIRS = ("/etc", "/root", "/mailu", "/var/log", "/tmp")
 NON_SECRET_FIELDS = {"public_key"}
 MIN_NEEDLE = 16
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def needles(values: dict[str, str]) -> dict[str, str]:
@@ -144,176 +132,66 @@ class RunSampler:
 
 
 @pytest.fixture(scope="module")
-def plane(testbed, tmp_path_factory) -> Iterator[dict[str, Any]]:
-    """The control plane's app on a fresh database, its environment as the stack's, one worker log."""
-    import fakeredis
-
-    from webapp.testing import make_app
-
+def plane(control_plane) -> Iterator[dict[str, Any]]:
+    """The session's control plane, with a worker log, the runs' SSH control directories in a
+    folder of this module's own, and a sampler of the runs this module starts."""
+    stack = control_plane["stack"]
     patcher = pytest.MonkeyPatch()
     root = logging.getLogger()
     old_level = root.level
+    log_file = stack.data_dir / "logs" / "worker.log"
     handler: logging.Handler | None = None
     sampler: RunSampler | None = None
-    run_tmp: Path | None = None
-    # Everything below is undone in `finally`, also when building the plane fails half-way.
+    # The bridge's SSH control directories go here (short: a socket path must stay under 108 bytes).
+    run_tmp = Path(tempfile.mkdtemp(prefix="mfleak-", dir="/tmp"))
     try:
-        for name in ("hostwinds", "mailu"):
-            testbed.start_double(name)
-        data_dir = tmp_path_factory.mktemp("plane")
-        data_dir.chmod(0o700)
-        stack = Stack(testbed, data_dir / "stack", free_port())
-        stack.data_dir.mkdir(mode=0o700)
-        env = {
-            **{k: v for k, v in stack.env().items() if k not in ("PATH", "PORT")},
-            "HOME": str(stack.data_dir / "home"),
-        }
-        for key, value in env.items():
-            patcher.setenv(key, value)
-        store = get_store(env)
-        seed_hostwinds_key(testbed, stack)
-        write_site_vars(testbed, Path(env["MAILFLEET_SITE_VARS_FILE"]), store)
-        (stack.data_dir / "logs").mkdir(mode=0o700)
-        log_file = stack.data_dir / "logs" / "worker.log"
+        log_file.parent.mkdir(mode=0o700, exist_ok=True)
         handler = logging.FileHandler(log_file)
         handler.setLevel(logging.DEBUG)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         root.addHandler(handler)
         root.setLevel(logging.DEBUG)
-        app = make_app(
-            stack.data_dir,
-            SECRET_STORE=store,
-            REDIS_CONNECTION=fakeredis.FakeRedis(),
-            MAILFLEET_DATA_DIR=stack.data_dir,
-            MAILFLEET_RUN_TIMEOUT=1800,  # a full site.yml on a loaded machine
-            MAILFLEET_JOB_TIMEOUT=1920,
-            MAILFLEET_LEASE_SECONDS=60,
-        )
-        use_app(app)
-        # What reached the redactor as a secret *value* (not just a secret-looking key): the second
-        # net must have caught nothing, or a role or module prints a secret and only redaction hid it.
-        caught: list[str] = []
-        original_text = Redactor.text
-
-        def recording_text(self: Redactor, value: str) -> str:
-            caught.extend(f for f in self._fragments if f in value)
-            return original_text(self, value)
-
-        patcher.setattr(Redactor, "text", recording_text)
-        # The bridge's SSH control directories go here (short: a socket path must stay under 108
-        # bytes).
-        run_tmp = Path(tempfile.mkdtemp(prefix="mfleak-", dir="/tmp"))
         patcher.setattr(tempfile, "tempdir", str(run_tmp))
         sampler = RunSampler(stack.data_dir / "runs")
-        yield {
-            "app": app,
-            "stack": stack,
-            "store": store,
-            "log": log_file,
-            "env": env,
-            "tmp": run_tmp,
-            "caught": caught,
-            "sampler": sampler,
-        }
+        yield {**control_plane, "log": log_file, "tmp": run_tmp, "sampler": sampler}
     finally:
         if sampler is not None:
             sampler.stop()
-        use_app(None)
         if handler is not None:
             root.removeHandler(handler)
             handler.close()
         root.setLevel(old_level)
         patcher.undo()
-        if run_tmp is not None:
-            shutil.rmtree(run_tmp, ignore_errors=True)
-
-
-def work(app) -> None:
-    from webapp.extensions import db
-    from webapp.queue import get_queue
-
-    queue = get_queue(app)
-    SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
-    db.session.expire_all()
-
-
-def register_mailu(testbed, store, tenant: str, mail_host: str, domain: str) -> None:
-    """What `compose up` with INITIAL_ADMIN_* creates (the testbed runs no containers)."""
-    mailu = store.get(tenant_path(tenant, "mailu"))
-    answer = requests.put(
-        f"{testbed.double_url('mailu')}/_double/servers/{mail_host}",
-        timeout=5,
-        json={
-            "api_token": mailu["api_token"],
-            "domain": domain,
-            "hostnames": [mail_host],
-            "initial_admin_account": "admin",
-            "initial_admin_domain": domain,
-            "initial_admin_pw": mailu["admin_password"],
-            "initial_admin_mode": "ifmissing",
-        },
-    )
-    answer.raise_for_status()
+        shutil.rmtree(run_tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def provisioned(testbed, plane) -> Iterator[dict[str, Any]]:
-    """Tenant -> provision -> add a domain (site.yml), all through the job path; the host is
-    stopped afterwards."""
-    from webapp.extensions import db
-    from webapp.models import Role, RunStatus, Server
-    from webapp.services import accounts, fleet, runs, tenants
-    from webapp.services.scope import Scope
+def provisioned(plane, converged_servers) -> dict[str, Any]:
+    """A tenant's server provisioned and converged through the job path (the session's, shared
+    with the mail tests), then site.yml again on every server of the tenant, sampled."""
+    from webapp.models import RunStatus
+    from webapp.services import runs
 
-    tag = secrets.token_hex(3)
-    tenant_slug, zone = f"leak{tag}", f"leak{tag}.test"
-    mail_host = f"mail.{zone}"
-    testbed.add_zone(zone)
-    app = plane["app"]
-    timings: dict[str, float] = {}
-    server_name = f"mf-{tenant_slug}-1"
-    try:
-        with app.app_context():
-            admin = accounts.create_user("admin@leak.test", "a long admin password", Role.ADMIN, None)
-            scope = Scope(admin)
-            tenant = tenants.create_tenant(scope, tenant_slug, "Leak check")
-
-            started = time.monotonic()
-            provision = fleet.provision_server(scope, tenant, "Seattle", "101", mail_host)
-            work(app)
-            timings["provision"] = time.monotonic() - started
-            assert provision.status == RunStatus.SUCCESSFUL, provision.failure_reason
-            server = db.session.execute(select(Server).where(Server.name == server_name)).scalar_one()
-            assert server.public_ipv4, "the server row has no address after provisioning"
-
-            register_mailu(testbed, plane["store"], tenant_slug, mail_host, zone)
-            started = time.monotonic()
-            site = fleet.add_domain(scope, tenant, server.id, zone)
-            work(app)
-            timings["site"] = time.monotonic() - started
-            assert site.status == RunStatus.SUCCESSFUL, (site.failure_reason, site.recap)
-            # "Configure the tenant's servers": site.yml on every server of the tenant, no limit;
-            # never the controller, and nothing left to change.
-            started = time.monotonic()
-            again = runs.submit_run(scope, tenant, "site")
-            work(app)
-            timings["site again"] = time.monotonic() - started
-            assert again.status == RunStatus.SUCCESSFUL, (again.failure_reason, again.recap)
-            assert set(again.recap) == {server_name}, again.recap
-            changed = again.recap[server_name]["changed"]
-            print("\n" + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
-            print(f"site.yml again through the control plane: changed={changed}")
-            yield {
-                "tenant": tenant_slug,
-                "zone": zone,
-                "mail_host": mail_host,
-                "host": testbed.host(server_name),
-                "run_ids": [provision.id, site.id, again.id],
-                "changed_again": changed,
-                "timings": timings,
-            }
-    finally:
-        testbed.stop_host(server_name)
+    server = converged_servers("mb")
+    server_name = server.host.name
+    # "Configure the tenant's servers": site.yml on every server of the tenant, no limit; never
+    # the controller, and nothing left to change.
+    started = time.monotonic()
+    again = runs.submit_run(scope_of_admin(), server.tenant, "site")
+    work(plane["app"])
+    assert again.status == RunStatus.SUCCESSFUL, (again.failure_reason, again.recap)
+    assert set(again.recap) == {server_name}, again.recap
+    changed = again.recap[server_name]["changed"]
+    print(f"\nsite.yml again through the control plane: changed={changed}, "
+          f"{time.monotonic() - started:.1f} s")
+    return {
+        "tenant": server.tenant.slug,
+        "zone": server.zone,
+        "mail_host": server.mail_host,
+        "host": server.host,
+        "run_ids": [*server.run_ids, again.id],
+        "changed_again": changed,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -502,32 +380,35 @@ def test_no_secret_on_the_host_outside_the_service_files(provisioned, secret_val
     assert [line for line in modes if line] == [f"600 root root {path}" for path in SERVICE_FILES]
 
 
-def test_zz_a_changed_host_key_stops_the_next_run_and_alerts(plane, provisioned):
-    """Runs last in this module: it gives the server a new host key. The control plane pinned the
-    key provision.yml read at first contact; a different one fails the run before any task touches
-    the host, with the reason on the run and an alert on the server."""
+def test_a_changed_host_key_stops_the_next_run_and_alerts(testbed, plane):
+    """A server of its own (provisioned only: it gets a new host key, so nobody else may share
+    it). The control plane pinned the key provision.yml read at first contact; a different one
+    fails the run before any task touches the host, with the reason on the run and an alert on
+    the server."""
     from webapp.extensions import db
-    from webapp.models import HealthAlert, RunStatus, Server, User
+    from webapp.models import HealthAlert, RunStatus, Server
     from webapp.services import runs
-    from webapp.services.scope import Scope
 
-    host = provisioned["host"]
-    server_name = f"mf-{provisioned['tenant']}-1"
-    with plane["app"].app_context():
-        server = db.session.execute(select(Server).where(Server.name == server_name)).scalar_one()
+    made = provision_tenant(testbed, plane["app"], "hostkey", converge=False)
+    host, server_name = made.host, made.host.name
+    try:
+        server = db.session.get(Server, made.server_id)
         pinned = server.ssh_host_keys
         assert pinned and "ssh-ed25519 " in pinned, "provisioning pinned no host key"
         # the pinned key is the one the host presents (read on the host itself)
         assert host.ssh("cut -d' ' -f2 /etc/ssh/ssh_host_ed25519_key.pub").stdout.strip() in pinned
         host.ssh("rm -f /etc/ssh/ssh_host_* && ssh-keygen -A -q && systemctl restart ssh")
         host.ssh("touch /root/before-run")
-        scope = Scope(db.session.execute(select(User).where(User.email == "admin@leak.test")).scalar_one())
-        run = runs.submit_run(scope, server.tenant, "site")
+        run = runs.submit_run(scope_of_admin(), made.tenant, "site")
         work(plane["app"])
         assert run.status == RunStatus.FAILED
         assert run.failure_reason.startswith(f"host key of {server_name} changed"), run.failure_reason
-        alert = db.session.scalars(select(HealthAlert).where(HealthAlert.check == "ssh_host_key")).one()
-        assert alert.server.name == server_name and alert.resolved_at is None
+        alert = db.session.scalars(
+            select(HealthAlert).where(HealthAlert.check == "ssh_host_key", HealthAlert.server_id == server.id)
+        ).one()
+        assert alert.resolved_at is None
         assert db.session.get(Server, server.id).ssh_host_keys == pinned  # never re-pinned silently
-    # Nothing ran on the host: the marker left before the run is the newest file in /root.
-    assert host.ssh("ls -t /root | head -1").stdout.strip() == "before-run"
+        # Nothing ran on the host: the marker left before the run is the newest file in /root.
+        assert host.ssh("ls -t /root | head -1").stdout.strip() == "before-run"
+    finally:
+        testbed.stop_host(server_name)
