@@ -7,7 +7,7 @@ ACTIVE instances. Measured, each as the median of --runs runs:
   lean    warm, with the attribute allow-list of inventory/hostwinds.yml (7 fields + derived ones)
 and, for the first two cases, the plugin's own parse() time in-process (without the ~1 s it takes
 ansible-inventory to start Python and Ansible). API calls per refresh come from the double's counter.
-Goal (issue 3): one list call plus one price list per refresh; cached listing under 1 s.
+Goal: one list call plus one price list per refresh; cached listing under 1 s.
 
     .venv/bin/python bench/inventory_bench.py [--instances 1000] [--runs 3]
 """

@@ -6,7 +6,7 @@ Every role runs for real against the testbed: hardening and backup on the host, 
 against Pebble with DNS-01 on the testbed's BIND, dns (rfc2136) against the same BIND, mailu up to
 compose up (no container engine or registry here) with its API steps against the Mailu API
 double. Secrets come from a fresh local secrets store through the mailfleet.fleet.secret lookup.
-Prints each figure beside its goal (DESIGN/issue 4: under 5 minutes, under 60 s).
+Prints each figure beside its goal (under 5 minutes, under 60 s).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Testbed start time: services plus 1 and 5 hosts, cold (no cached root filesystem) and warm.
 
-Goal (issue 2): 5 hosts warm in under 20 s. Each measurement runs in a fresh instance; the cold
+Goal: 5 hosts warm in under 20 s. Each measurement runs in a fresh instance; the cold
 ones use an empty cache folder, so the machine's own cache (and anyone using it) is untouched.
 
     .venv/bin/python bench/testbed_bench.py [--skip-cold]

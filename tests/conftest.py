@@ -27,6 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
 CONVERGED_USERS = ("tests/integration/mail/", "tests/integration/security/test_no_secret_leaks.py")
 
 
+@pytest.hookimpl(optionalhook=True)  # a plain `pytest` without xdist loaded still collects
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """loadfile (each file whole on one worker), with CONVERGED_USERS as one unit of work."""
     if config.getvalue("dist") != "loadfile":

@@ -1,6 +1,6 @@
 """Everything mailfleet assumes about the Hostwinds Cloud API, in one place.
 
-The official reference was not available (see shared/reference/hostwinds-api.md). The client
+The official reference was not available (Hostwinds publishes no machine-readable one). The client
 (`mailfleet.hostwinds.client`) and the double (`testbed.doubles.hostwinds`) both import this
 module, so an assumption is changed here once and both sides follow. Items marked (unverified)
 come from third-party sources or are our own guesses; they are the first thing to check against

@@ -1,6 +1,6 @@
 """Turn every Hostwinds response envelope into data or a typed exception.
 
-Envelopes (shared/reference/hostwinds-api.md): `{"success": <data>}` for reads and boolean checks,
+Envelopes (as the Hostwinds API answers): `{"success": <data>}` for reads and boolean checks,
 a bare list for get_instances on some accounts, `[{"result": "success", ...}]` for mutations and
 `[{"result": "error", ...}]` (or the bare dict) for errors. The body must already be redacted.
 """

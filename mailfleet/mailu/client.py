@@ -1,6 +1,6 @@
 """The one client for Mailu's admin REST API (/api/v1), used by the Ansible modules and the web app.
 
-Follows shared/reference/mailu.md: Bearer token, JSON, 200 on every success (creates too),
+Follows Mailu 2024.06's admin API: Bearer token, JSON, 200 on every success (creates too),
 400/404/409 mapped to typed exceptions, the ``GET /domain/<invalid>`` 200-with-error-body quirk,
 ``/tokenuser/<email>`` without a slash.
 

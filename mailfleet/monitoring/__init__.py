@@ -1,4 +1,4 @@
-"""Health and reputation monitoring of the mail fleet (issue 7).
+"""Health and reputation monitoring of the mail fleet.
 
     from mailfleet.monitoring import MonitoringConfig, ServerTarget, SweepEngine, record_results
     config = MonitoringConfig.from_mapping({"resolver": "10.0.0.53"})   # the project's own resolver

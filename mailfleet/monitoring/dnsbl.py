@@ -1,6 +1,6 @@
 """DNS blocklists: the default lists, their return-code maps, query names and answer classification.
 
-The trap this module exists to avoid (see shared/reference/mail-checks.md): Spamhaus answers
+The trap this module exists to avoid (Spamhaus's published return codes): Spamhaus answers
 127.255.255.252/254/255 for malformed queries, queries through public resolvers and over-quota
 use. Those are errors, so every 127.255.255.x answer, every timeout and every code a list does
 not document is UNKNOWN, never "listed".

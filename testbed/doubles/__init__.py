@@ -1,5 +1,5 @@
 """Doubles of the APIs that cannot run here (Hostwinds, Cloudflare, Mailu's API, Vault).
 
-Each double follows the published contract in shared/reference to the letter and says it is a double
+Each double follows its service's published contract to the letter and says it is a double
 in every response header (`X-Mailfleet-Double`).
 """

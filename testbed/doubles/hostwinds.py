@@ -1,6 +1,6 @@
 """A DOUBLE of the Hostwinds Cloud API (not the real service), for tests and the demo.
 
-Serves `POST /cloud/api.php` as shared/reference/hostwinds-api.md describes it, with the names,
+Serves `POST /cloud/api.php` as the Hostwinds API answers it, with the names,
 messages and shapes taken from `mailfleet.hostwinds.contract` (one place for every assumption):
 
 - form bodies only (a JSON body gets the authorization error); keys bound to IPv4 allow-lists,
