@@ -25,6 +25,7 @@ from jobs.health import SWEEP_EVERY, sweep_health
 from jobs.health_facts import enqueue_health_facts
 from jobs.reaper import reap
 from jobs.renewals import RENEW_EVERY, enqueue_renewals
+from jobs.sendcaps import SENDCAPS_EVERY, enqueue_sendcaps
 from jobs.servers import refresh_servers
 from jobs.usage import ROLLUP_EVERY, SAMPLE_EVERY, rollup_usage, sample_usage
 from webapp.config import load_config
@@ -57,3 +58,4 @@ cron.register(rollup_usage, SYSTEM_QUEUE, interval=ROLLUP_EVERY, job_timeout=600
 cron.register(check_due_domains, SYSTEM_QUEUE, interval=DNS_CHECK_EVERY, job_timeout=DNS_CHECK_EVERY - 30)
 cron.register(enqueue_drills, SYSTEM_QUEUE, interval=DRILL_CHECK_EVERY, job_timeout=120)
 cron.register(backup_control_plane, SYSTEM_QUEUE, interval=BACKUP_EVERY, job_timeout=600)
+cron.register(enqueue_sendcaps, SYSTEM_QUEUE, interval=SENDCAPS_EVERY, job_timeout=120)

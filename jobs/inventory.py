@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Domain, DomainStatus, Server, ServerStatus, Tenant
+from webapp.services.warmup import cap_table
 
 CONTROLLER = "localhost"
 TARGET_STATUSES = (ServerStatus.ACTIVE, ServerStatus.BUILDING, ServerStatus.REQUESTED, ServerStatus.STOPPED)
@@ -43,6 +44,8 @@ def tenant_inventory(tenant: Tenant) -> dict[str, Any]:
             # Read by inventory/group_vars/all/mailfleet.yml (the mapping to the roles' variables).
             "mail_hostname": server.mail_hostname or server.name,
             "mailfleet_domains": domains.get(server.id, []),
+            # The day's sending caps (warm-up plan), enforced by the server's Postfix.
+            "mailfleet_sendcaps": cap_table(server),
         }
     return {
         "all": {

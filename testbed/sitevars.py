@@ -41,6 +41,8 @@ def site_vars(tb: Testbed) -> dict[str, Any]:
         # The Mailu API double stands in for each server's admin API; the host's testbed mail stack
         # (testbed/mailstack) registers the server there once mailu.env is written.
         "mailu_api_url": f"{tb.double_url('mailu')}/{{{{ mailu_hostnames | first }}}}/api/v1",
+        # The testbed's Postfix runs on the host (testbed/mailstack), not in a container on Mailu's network.
+        "mailu_sendcap_address": "127.0.0.1",
         "backup_repository_type": "local",
         # The controller reaches the hosts from the bridge's gateway: fail2ban must never ban it.
         "hardening_fail2ban_ignoreip": ["127.0.0.1/8", "::1", tb.layout.gateway],

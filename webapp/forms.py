@@ -150,3 +150,22 @@ class RetryForm(SubmissionForm):
 class BudgetForm(FlaskForm):
     # Text, not a number field: webapp.services.costs.parse_budget says what is wrong with it.
     budget = StringField("Monthly budget ($)", validators=[Length(max=20)], description="Empty: no budget")
+
+
+class WarmupForm(FlaskForm):
+    curve = SelectField(
+        "Plan",
+        choices=[
+            SelectChoice("conservative", "Conservative (20/day, 10,000/day by day 45)"),
+            SelectChoice("standard", "Standard (50/day, 2,000 by day 14, 10,000 by day 30)"),
+            SelectChoice("aggressive", "Aggressive (200/day, 10,000 by day 14)"),
+            SelectChoice("custom", "Custom table (below)"),
+        ],
+        validators=[DataRequired()],
+    )
+    table = TextAreaField(
+        "Custom table",
+        validators=[Optional(), Length(max=20000)],
+        description="One step a line: warm-up day, daily cap, optional hourly cap (e.g. '1 50 10')",
+    )
+    restart = BooleanField("Start again at day 1 today")

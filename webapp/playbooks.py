@@ -108,6 +108,9 @@ CATALOGUE: dict[str, Playbook] = {
         Playbook(
             "renew_certificates", "renew_certificates.yml", "Renew certificates", frozenset(), direct=True
         ),
+        # Submitted when a warm-up plan changes (webapp.services.warmup) and daily by jobs.sendcaps;
+        # the caps come from the run's inventory (jobs.inventory).
+        Playbook("sendcap", "sendcap.yml", "Push the sending caps", frozenset(), direct=True),
     )
 }
 

@@ -35,6 +35,8 @@ class EventKind(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     ESCALATED = "escalated"
     RESOLVED = "resolved"
+    # A person asked a blocklist to delist the address (recorded only; the state machine ignores it).
+    DELISTING_REQUESTED = "delisting_requested"
 
 
 class Channel(StrEnum):

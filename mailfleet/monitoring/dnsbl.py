@@ -58,6 +58,8 @@ class DnsblList:
     kind: ListKind
     delist_url: str
     codes: Mapping[str, ReturnCode] = field(default_factory=dict)
+    # What removal from this list takes, beyond "fix the cause, then ask on the delisting page".
+    removal: str = ""
 
     def __post_init__(self) -> None:
         zone = self.zone.strip().rstrip(".").lower()
@@ -96,14 +98,21 @@ DEFAULT_IP_LISTS: tuple[DnsblList, ...] = (
         # PBL on an MTA address is a configuration matter (provider marks the range as end-user).
         "127.0.0.10": ("PBL (ISP maintained): address should not send mail directly", Status.WARNING),
         "127.0.0.11": ("PBL (Spamhaus maintained): address should not send mail directly", Status.WARNING),
-    })),
+    }), removal="Look the address up on the page: it names the listing (SBL, CSS, XBL, PBL) and its "
+        "own removal form. CSS and XBL listings clear once the cause stops; SBL tickets need the "
+        "cause stated; PBL removal is self-service for a server that sends mail directly."),
     # Barracuda answers only DNS servers registered with it (free) - register the project resolver.
     DnsblList("Barracuda", "b.barracudacentral.org", ListKind.IP,
-              "https://www.barracudacentral.org/rbl/removal-request", _listed_as("listed")),
+              "https://www.barracudacentral.org/rbl/removal-request", _listed_as("listed"),
+              removal="Fill in the removal request (address, contact, reason); answered within "
+              "about 12 hours."),
     DnsblList("SpamCop", "bl.spamcop.net", ListKind.IP, "https://www.spamcop.net/bl.shtml",
-              _listed_as("listed")),
+              _listed_as("listed"),
+              removal="No request: a listing expires about 24 hours after the reports stop."),
     DnsblList("UCEPROTECT Level 1", "dnsbl-1.uceprotect.net", ListKind.IP,
-              "https://www.uceprotect.net/en/rblcheck.php", _listed_as("listed")),
+              "https://www.uceprotect.net/en/rblcheck.php", _listed_as("listed"),
+              removal="Level 1 listings expire 7 days after the last spam trap hit; paid express "
+              "removal is not needed."),
     DnsblList("Backscatterer", "ips.backscatterer.org", ListKind.IP,
               "https://www.backscatterer.org/?target=test", _listed_as("listed (backscatter)")),
     DnsblList("PSBL", "psbl.surriel.com", ListKind.IP, "https://psbl.org/", _listed_as("listed")),
@@ -120,7 +129,9 @@ DEFAULT_IP_LISTS: tuple[DnsblList, ...] = (
 )
 
 DEFAULT_DOMAIN_LISTS: tuple[DnsblList, ...] = (
-    DnsblList("Spamhaus DBL", "dbl.spamhaus.org", ListKind.DOMAIN, SPAMHAUS_CHECK, _codes({
+    DnsblList("Spamhaus DBL", "dbl.spamhaus.org", ListKind.DOMAIN, SPAMHAUS_CHECK, removal=(
+        "Look the domain up on the page and follow its removal form once the spam, phishing or "
+        "malware links in the domain's mail or sites are gone."), codes=_codes({
         "127.0.1.2": ("spam domain", LISTED),
         "127.0.1.4": ("phishing domain", LISTED),
         "127.0.1.5": ("malware domain", LISTED),
@@ -133,6 +144,11 @@ DEFAULT_DOMAIN_LISTS: tuple[DnsblList, ...] = (
         "127.0.1.255": ("IP queries are not allowed on the DBL", Status.UNKNOWN),
     })),
 )
+
+
+def default_list(zone: str) -> DnsblList | None:
+    """The built-in list of `zone`, or None for a list the configuration added."""
+    return next((x for x in DEFAULT_IP_LISTS + DEFAULT_DOMAIN_LISTS if x.zone == zone), None)
 
 
 def query_name(subject: str, dnsbl: DnsblList) -> str:

@@ -32,6 +32,7 @@ def register(app: Flask) -> None:
         runs,
         servers,
         tenants,
+        warmup,
     )
 
     for module in (
@@ -47,6 +48,7 @@ def register(app: Flask) -> None:
         capacity,
         dnsdoctor,
         health,
+        warmup,
     ):
         app.register_blueprint(module.bp)
     api.init_app(app)

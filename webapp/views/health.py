@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 from mailfleet.clock import utcnow
 from webapp.errors import Conflict, InvalidInput
 from webapp.forms import ActionForm
-from webapp.services import backups, health
+from webapp.services import backups, delisting, health
 from webapp.services.scope import Scope
 from webapp.views import back_with_error
 
@@ -91,9 +91,27 @@ def alerts() -> str:
 @bp.route("/health/alerts/<int:alert_id>")
 @login_required
 def alert(alert_id: int) -> str:
+    found = health.get_alert(Scope(current_user), alert_id)
     return render_template(
-        "health/alert.html", alert=health.get_alert(Scope(current_user), alert_id), form=ActionForm()
+        "health/alert.html", alert=found, listing=delisting.listing_of(found), form=ActionForm()
     )
+
+
+@bp.route("/health/alerts/<int:alert_id>/delisting-requested", methods=["POST"])
+@login_required
+def delisting_requested(alert_id: int) -> Response:
+    scope = Scope(current_user)
+    health.get_alert(scope, alert_id)  # another tenant's alert: 404 before anything else
+    if not ActionForm().validate_on_submit():
+        flash("The form expired; try again.", "error")
+        return redirect(url_for("health.alert", alert_id=alert_id))
+    try:
+        delisting.request_delisting(scope, alert_id, request.form.get("note", ""))
+    except (InvalidInput, Conflict) as exc:
+        return back_with_error(exc, "health.alert", alert_id=alert_id)
+    flash("Delisting request recorded. Re-check once the list says it is done; the alert resolves "
+          "when the address is no longer listed.", "success")
+    return redirect(url_for("health.alert", alert_id=alert_id))
 
 
 @bp.route("/health/alerts/<int:alert_id>/acknowledge", methods=["POST"])

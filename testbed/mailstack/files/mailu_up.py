@@ -4,10 +4,11 @@ and a milter (mailu_milter.py) on a testbed host (systemd-nspawn runs no contain
 
 Runs (mailu-testbed.service, started by mailu-testbed.path) whenever the mailu role writes
 /mailu/mailu.env, the letsencrypt role /mailu/certs/cert.pem, or anyone Mailu's Postfix overrides
-(/mailu/overrides/postfix/postfix.cf and postfix.master, applied with postconf as Mailu's
-postfix start script does). It renders the services' settings from mailu.env, starts or reloads
-them, then registers the server with the Mailu API double (the admin container coming up, with
-mailu.env's API token and INITIAL_ADMIN_* settings).
+(/mailu/overrides/postfix/: postfix.cf merged into main.cf with `postconf -e`, postfix.master
+into master.cf with `postconf -Me`, line by line skipping comments, and *.map compiled with
+postmap into /etc/postfix, as Mailu's postfix start script does). It renders the services'
+settings from mailu.env, starts or reloads them, then registers the server with the Mailu API
+double (the admin container coming up, with mailu.env's API token and INITIAL_ADMIN_* settings).
 """
 
 from __future__ import annotations
@@ -98,6 +99,11 @@ def main() -> int:
         subprocess.run(["postconf", "-e", line], check=True)
     for line in postconf_lines(overrides / "postfix.master"):
         subprocess.run(["postconf", "-Me", line], check=True)
+    for source in sorted(overrides.glob("*.map")):  # lookup tables the overrides name, compiled
+        table = Path("/etc/postfix") / source.name
+        shutil.copyfile(source, table)
+        subprocess.run(["postmap", str(table)], check=True)
+        table.unlink()
     # Mailu's dovecot start script hands the mail folder to the mail user.
     shutil.chown(ROOT / "mail", "mail", "mail")
     started = subprocess.run(["systemctl", "reload-or-restart", *SERVICES], check=False)

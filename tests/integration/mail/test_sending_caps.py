@@ -1,0 +1,109 @@
+"""Sending caps enforced by the server's Postfix on a testbed host: the mailu role's policy service,
+installed through Mailu's Postfix override, which the host's mail stack loads. A mailbox that sends
+above its server's warm-up cap gets a 451 at the end of the message and keeps it (nothing is
+queued or delivered); once the plan's next day raises the cap, the same message goes through. A
+policy service that is down defers mail too."""
+
+from __future__ import annotations
+
+import secrets
+import smtplib
+import time
+from datetime import timedelta
+from email.message import EmailMessage
+
+import pytest
+from mailtest import Imap, Smtps, create_mailboxes, scope_of_admin, tls_context, wait_for_login, work
+
+pytestmark = pytest.mark.testbed
+
+OVERRIDE_WAIT = 60.0  # seconds the host's mail stack gets to apply a changed override
+
+
+@pytest.fixture(scope="module")
+def context(testbed):
+    return tls_context(testbed)
+
+
+@pytest.fixture(scope="module")
+def sender(mail_servers, context):
+    """A mailbox of tenant A's server, made with the tenant page's action, usable by IMAP."""
+    a, _ = mail_servers
+    (address, password), = create_mailboxes(a, f"warm{secrets.token_hex(2)}").items()
+    wait_for_login(a, context, address, password)
+    return a, address, password
+
+
+def set_plan(mail_plane, server, table: str, days_ago: int = 0):
+    """The warm-up page's form: a custom plan, pushed to the server by its sendcap run."""
+    from webapp.models import RunStatus
+    from webapp.services import warmup
+
+    started = warmup.today() - timedelta(days=days_ago)
+    run = warmup.set_plan(scope_of_admin(), server.server_id, "custom", table, started_on=started)
+    work(mail_plane["app"])
+    assert run is not None and run.status == RunStatus.SUCCESSFUL, (run.failure_reason, run.recap)
+
+
+def submit(server, context, address, password, subject: str) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = address, address, subject
+    message.set_content("warm-up test")
+    with Smtps(server.host.address, server.mail_host, context) as smtp:
+        smtp.login(address, password)
+        smtp.send_message(message)
+
+
+def delivered(server, context, address, password, subject: str, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        with Imap(server.host.address, server.mail_host, context) as imap:
+            imap.login(address, password)
+            imap.select("INBOX")
+            found = imap.search(None, "SUBJECT", f'"{subject}"')[1][0].split()
+            imap.logout()
+        if found or time.monotonic() > deadline:
+            return bool(found)
+        time.sleep(0.5)
+
+
+def test_the_role_override_is_loaded_into_postfix(sender):
+    server, _, _ = sender
+    deadline = time.monotonic() + OVERRIDE_WAIT
+    while True:
+        value = server.host.ssh("postconf -h smtpd_end_of_data_restrictions").stdout.strip()
+        if "check_policy_service inet:127.0.0.1:10040" in value or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert value == "check_policy_service inet:127.0.0.1:10040"
+    assert server.host.ssh("systemctl is-active mailu-sendcap").stdout.strip() == "active"
+
+
+def test_above_the_cap_the_message_is_deferred_and_stays_with_the_sender(sender, context, mail_plane):
+    server, address, password = sender
+    set_plan(mail_plane, server, "1 3\n2 50 20")  # day 1: 3 a day
+    tag = secrets.token_hex(3)
+    for n in range(3):
+        submit(server, context, address, password, f"capped {tag} {n}")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        submit(server, context, address, password, f"capped {tag} over")
+    assert refused.value.smtp_code == 451
+    assert b"may send 3 messages per day" in refused.value.smtp_error
+    assert delivered(server, context, address, password, f"capped {tag} 2")
+    assert not delivered(server, context, address, password, f"capped {tag} over", timeout=3)
+
+    set_plan(mail_plane, server, "1 3\n2 50 20", days_ago=1)  # warm-up day 2: 50 a day
+    submit(server, context, address, password, f"capped {tag} over")
+    assert delivered(server, context, address, password, f"capped {tag} over")
+
+
+def test_policy_service_down_defers_instead_of_sending_uncapped(sender, context):
+    server, address, password = sender
+    server.host.ssh("systemctl stop mailu-sendcap")
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            submit(server, context, address, password, "while the policy service is down")
+        assert refused.value.smtp_code == 451
+    finally:
+        server.host.ssh("systemctl start mailu-sendcap")
+    submit(server, context, address, password, "after the policy service is back")

@@ -1,0 +1,139 @@
+"""Warm-up plans on a server's page: a tenant sees and changes only its own servers' plans, bad
+tables are refused with the reason and change nothing, a saved plan pushes its caps (the sendcap
+run, limited to that server), and the run's inventory carries the day's caps dated a week ahead."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from webapp.extensions import db
+from webapp.models import Run, Server, ServerStatus, WarmupPlan
+from webapp.services import warmup
+from webapp.services.scope import Scope
+from webapp.testing import TEST_PASSWORD, csrf_token, login
+
+pytestmark = pytest.mark.unit
+
+DAY = date(2026, 12, 2)
+
+
+def _server(tenant, name: str, ip: str | None = "198.51.100.7") -> Server:
+    server = Server(tenant_id=tenant.id, name=name, mail_hostname=f"mail.{tenant.slug}.test",
+                    public_ipv4=ip, status=ServerStatus.ACTIVE)
+    db.session.add(server)
+    db.session.commit()
+    return server
+
+
+@pytest.fixture
+def servers(world):
+    return _server(world.acme, "mf-acme-1"), _server(world.globex, "mf-globex-1", "198.51.100.8")
+
+
+def _page(slug: str, server: Server) -> str:
+    return f"/tenants/{slug}/servers/{server.id}/warmup"
+
+
+def _post(client, url: str, **data):
+    return client.post(url, data={"csrf_token": csrf_token(client, url), **data})
+
+
+def test_member_sets_a_curve_and_sees_todays_caps_and_the_push_run(client, world, servers):
+    acme, _ = servers
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    page = client.get(_page("acme", acme)).get_data(as_text=True)
+    assert "No warm-up plan" in page
+    response = _post(client, _page("acme", acme), curve="standard", table="")
+    assert response.status_code == 302
+    run = db.session.query(Run).one()
+    assert (run.catalogue_key, run.limit, run.tenant_id) == ("sendcap", "mf-acme-1", world.acme.id)
+    page = client.get(_page("acme", acme)).get_data(as_text=True)
+    assert '<td id="warmup-day">1</td>' in page
+    assert "50 a day, 7 an hour" in page
+    assert f"run {run.id}" in page
+
+
+def test_another_tenants_server_answers_404_and_keeps_its_plan(client, world, servers):
+    acme, globex = servers
+    warmup.set_plan(Scope(world.admin), globex.id, "conservative")
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    assert client.get(_page("globex", globex)).status_code == 404
+    assert client.get(_page("acme", globex)).status_code == 404  # acme's URL, globex's server
+    token = csrf_token(client, _page("acme", acme))
+    changed = client.post(_page("acme", globex), data={"csrf_token": token, "curve": "aggressive"})
+    assert changed.status_code == 404
+    assert client.post(f"{_page('acme', globex)}/remove", data={"csrf_token": token}).status_code == 404
+    assert db.session.query(WarmupPlan).one().curve == "conservative"
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("1 100\n2 50", "must not decrease"),
+        ("1 0", "above 0"),
+        ("1 -5", "whole number above 0"),
+        ("2 10", "first row must be day 1"),
+        ("1 10 20", "exceeds the daily cap"),
+        ("1", "write the day, the daily cap"),
+        ("", "at least one row"),
+    ],
+)
+def test_a_bad_custom_table_is_refused_with_its_reason_and_changes_nothing(
+    client, world, servers, table, message
+):
+    acme, _ = servers
+    warmup.set_plan(Scope(world.admin), acme.id, "standard")
+    runs_before = db.session.query(Run).count()
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    response = _post(client, _page("acme", acme), curve="custom", table=table)
+    assert response.status_code == 302
+    page = client.get(_page("acme", acme)).get_data(as_text=True)
+    assert message in page.replace("&#39;", "'")
+    db.session.expire_all()
+    assert db.session.query(WarmupPlan).one().curve == "standard"
+    assert db.session.query(Run).count() == runs_before
+
+
+def test_a_custom_table_is_kept_and_shown_as_typed(world, servers):
+    acme, _ = servers
+    warmup.set_plan(Scope(world.admin), acme.id, "custom", "1, 3\n\n4 40 9\n")
+    plan = warmup.plan_of(acme)
+    assert plan.steps == [{"day": 1, "daily": 3, "hourly": 1}, {"day": 4, "daily": 40, "hourly": 9}]
+    assert warmup.table_text(plan) == "1 3 1\n4 40 9"
+
+
+def test_cap_table_dates_the_ip_caps_a_week_ahead_and_holds_back_off(world, servers):
+    acme, _ = servers
+    assert warmup.cap_table(acme, DAY) == {"sending_ip": "198.51.100.7", "ip_days": {}}  # no plan: no cap
+    warmup.set_plan(Scope(world.admin), acme.id, "custom", "1 3 3\n3 50 20", started_on=DAY)
+    table = warmup.cap_table(acme, DAY)
+    assert list(table["ip_days"]) == [(DAY + timedelta(days=n)).isoformat() for n in range(7)]
+    assert table["ip_days"][DAY.isoformat()] == {"daily": 3, "hourly": 3}
+    assert table["ip_days"]["2026-12-04"] == {"daily": 50, "hourly": 20}
+    assert table["ip_days"]["2026-12-05"] == {}  # past the last step: warm
+    plan = warmup.plan_of(acme)
+    plan.held_days, plan.backoff_until, plan.backoff_factor = 1, DAY + timedelta(days=1), 0.5
+    db.session.commit()
+    table = warmup.cap_table(acme, DAY)
+    assert table["ip_days"][DAY.isoformat()] == {"daily": 1, "hourly": 1}  # held on day 1, halved
+    assert table["ip_days"]["2026-12-04"] == {"daily": 3, "hourly": 3}  # day 2 of the plan: one held
+
+
+def test_the_runs_inventory_carries_each_servers_caps(world, servers):
+    from jobs.inventory import tenant_inventory
+
+    acme, _ = servers
+    warmup.set_plan(Scope(world.admin), acme.id, "aggressive")
+    hosts = tenant_inventory(world.acme)["all"]["children"]["mailfleet_servers"]["hosts"]
+    caps = hosts["mf-acme-1"]["mailfleet_sendcaps"]
+    assert caps["sending_ip"] == "198.51.100.7"
+    assert caps["ip_days"][warmup.today().isoformat()] == {"daily": 200, "hourly": 25}
+
+
+def test_a_server_without_an_address_keeps_its_plan_without_a_run(world):
+    server = _server(world.acme, "mf-acme-2", ip=None)
+    assert warmup.set_plan(Scope(world.admin), server.id, "standard") is None
+    assert warmup.plan_of(server).curve == "standard"
+    assert db.session.query(Run).count() == 0

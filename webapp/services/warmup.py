@@ -1,0 +1,140 @@
+"""Warm-up plans of the tenants' servers and the cap table each server's Postfix enforces.
+
+A server without a plan is not capped by mailfleet (Mailu's own per-user limit still applies).
+Setting or removing a plan pushes the new caps at once (the `sendcap` run, limited to that
+server); the scheduler pushes every server's caps once a day, as warm-up days go by.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from mailfleet import warmup
+from mailfleet.warmup import Backoff, Step, WarmupError
+from webapp.errors import InvalidInput
+from webapp.extensions import db
+from webapp.models import Run, Server, ServerStatus, WarmupPlan
+from webapp.services import runs
+from webapp.services.scope import Scope
+
+CUSTOM = "custom"
+PLAYBOOK = "sendcap"
+MAX_TABLE_CHARS = 20_000
+DAYS_AHEAD = 7  # a week of missed daily pushes still moves the ramp on
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def steps_of(plan: WarmupPlan) -> tuple[Step, ...]:
+    if plan.curve == CUSTOM:
+        return warmup.custom_table(plan.steps or [])
+    return warmup.curve(plan.curve)
+
+
+def parse_table(text: str) -> list[dict[str, str]]:
+    """Rows of a custom table as typed: one step a line, "day daily [hourly]" (spaces or commas)."""
+    if len(text) > MAX_TABLE_CHARS:
+        raise InvalidInput(f"the table must be at most {MAX_TABLE_CHARS} characters")
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = [w for w in _SEPARATORS.split(line.strip()) if w]
+        if not words:
+            continue
+        if len(words) not in (2, 3):
+            raise InvalidInput(f"line {number}: write the day, the daily cap and optionally the hourly cap")
+        rows.append(dict(zip(("day", "daily", "hourly"), words, strict=False)))
+    return rows
+
+
+def table_text(plan: WarmupPlan | None) -> str:
+    if plan is None or plan.curve != CUSTOM:
+        return ""
+    return "\n".join(f"{s.day} {s.daily} {s.hourly}" for s in steps_of(plan))
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the server page shows: warm-up day, today's caps, the next step."""
+
+    plan: WarmupPlan | None
+    day: int | None
+    today: Step | None  # None: not capped (no plan, or warm)
+    next: Step | None
+    backoff: Backoff | None
+    steps: tuple[Step, ...]
+
+
+def status(plan: WarmupPlan | None, on: date | None = None) -> Status:
+    on = on or today()
+    if plan is None:
+        return Status(None, None, None, None, None, ())
+    steps = steps_of(plan)
+    day = warmup.warmup_day(plan.started_on, on, plan.held_days)
+    backoff = Backoff(plan.backoff_until, plan.backoff_factor or 1.0) if plan.backoff_until else None
+    step = warmup.apply_backoff(warmup.step_for_day(steps, day), backoff, on)
+    active = backoff if backoff and on < backoff.until else None
+    return Status(plan, day, step, warmup.next_step(steps, day), active, steps)
+
+
+def plan_of(server: Server) -> WarmupPlan | None:
+    stmt = select(WarmupPlan).where(WarmupPlan.server_id == server.id)
+    return db.session.execute(stmt).scalar_one_or_none()
+
+
+def cap_table(server: Server, on: date | None = None) -> dict[str, Any]:
+    """The server's cap table as the mailu role's policy service reads it (mailu_sendcap_caps):
+    the IP's caps dated for `DAYS_AHEAD` days from `on`, so the service moves to each new day's caps
+    at midnight UTC even before the next push; an empty entry is a day without a cap."""
+    on = on or today()
+    plan = plan_of(server)
+    ip_days: dict[str, dict[str, int]] = {}
+    for offset in range(DAYS_AHEAD if plan else 0):
+        day = date.fromordinal(on.toordinal() + offset)
+        step = status(plan, day).today
+        ip_days[day.isoformat()] = {} if step is None else {"daily": step.daily, "hourly": step.hourly}
+    return {"sending_ip": server.public_ipv4 or "", "ip_days": ip_days}
+
+
+def set_plan(
+    scope: Scope, server_id: int, curve: str, table: str = "", started_on: date | None = None
+) -> Run | None:
+    """Give the server a plan (or replace its plan) and push its caps; bad input changes nothing."""
+    server = scope.get(Server, server_id)
+    curve = (curve or "").strip()
+    try:
+        steps = warmup.custom_table(parse_table(table)) if curve == CUSTOM else warmup.curve(curve)
+    except WarmupError as exc:
+        raise InvalidInput(str(exc)) from None
+    plan = plan_of(server) or WarmupPlan(tenant_id=server.tenant_id, server_id=server.id, started_on=today())
+    plan.curve = curve
+    custom = curve == CUSTOM
+    plan.steps = [{"day": s.day, "daily": s.daily, "hourly": s.hourly} for s in steps] if custom else None
+    if started_on is not None:
+        plan.started_on, plan.held_days = started_on, 0
+    db.session.add(plan)
+    db.session.commit()
+    return push_caps(scope, server)
+
+
+def remove_plan(scope: Scope, server_id: int) -> Run | None:
+    server = scope.get(Server, server_id)
+    plan = plan_of(server)
+    if plan is not None:
+        db.session.delete(plan)
+        db.session.commit()
+    return push_caps(scope, server)
+
+
+def push_caps(scope: Scope, server: Server) -> Run | None:
+    """The `sendcap` run for this one server; None while it has no address to reach."""
+    if server.tenant is None or server.status != ServerStatus.ACTIVE or not server.public_ipv4:
+        return None
+    return runs.submit_run(scope, server.tenant, PLAYBOOK, limit=server.name)

@@ -1,0 +1,69 @@
+"""A server's warm-up plan: its caps today and next, and the form that changes the plan."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from webapp.errors import MailfleetWebError
+from webapp.forms import WarmupForm
+from webapp.models import Server
+from webapp.services import warmup
+from webapp.services.scope import Scope
+from webapp.views import back_with_error
+
+bp = Blueprint("warmup", __name__)
+
+
+def _server(scope: Scope, slug: str, server_id: int) -> Server:
+    tenant = scope.tenant(slug)
+    server = scope.get(Server, server_id)
+    if server.tenant_id != tenant.id:
+        return scope.get(Server, -1)  # answers 404 like any server the tenant does not own
+    return server
+
+
+@bp.route("/tenants/<slug>/servers/<int:server_id>/warmup")
+@login_required
+def detail(slug: str, server_id: int) -> str:
+    scope = Scope(current_user)
+    server = _server(scope, slug, server_id)
+    plan = warmup.plan_of(server)
+    form = WarmupForm(curve=plan.curve if plan else "standard", table=warmup.table_text(plan))
+    return render_template(
+        "warmup/detail.html", server=server, slug=slug, status=warmup.status(plan), form=form
+    )
+
+
+@bp.route("/tenants/<slug>/servers/<int:server_id>/warmup", methods=["POST"])
+@login_required
+def update(slug: str, server_id: int) -> Response:
+    scope = Scope(current_user)
+    server = _server(scope, slug, server_id)
+    form = WarmupForm()
+    if not form.validate_on_submit():
+        flash("Check the form: pick a plan (a custom table is at most 20,000 characters).", "error")
+        return redirect(url_for("warmup.detail", slug=slug, server_id=server.id))
+    try:
+        run = warmup.set_plan(
+            scope, server.id, form.curve.data, form.table.data or "",
+            started_on=warmup.today() if form.restart.data else None,
+        )
+    except MailfleetWebError as exc:
+        return back_with_error(exc, "warmup.detail", slug=slug, server_id=server.id)
+    if run is None:
+        flash("Warm-up plan saved. The caps reach the server once it is active.", "success")
+    else:
+        flash(f"Warm-up plan saved. Caps pushed to the server by run {run.id}.", "success")
+    return redirect(url_for("warmup.detail", slug=slug, server_id=server.id))
+
+
+@bp.route("/tenants/<slug>/servers/<int:server_id>/warmup/remove", methods=["POST"])
+@login_required
+def remove(slug: str, server_id: int) -> Response:
+    scope = Scope(current_user)
+    server = _server(scope, slug, server_id)
+    warmup.remove_plan(scope, server.id)
+    flash("Warm-up plan removed: this server's IP is no longer capped by a plan.", "success")
+    return redirect(url_for("warmup.detail", slug=slug, server_id=server.id))
