@@ -1,0 +1,118 @@
+"""The sending caps policy service's answer time at a steady request rate (goal: p99 < 5 ms at
+500 requests/s, so Postfix never waits on it).
+
+    .venv/bin/python bench/sendcap_bench.py [--rate 500] [--seconds 10] [--connections 8]
+
+Runs roles/mailu/files/sendcap.py as its unit does (its own python3 process, a cap table, a state
+file) on loopback of this machine, not on a testbed host; each connection is one smtpd process of
+Postfix keeping its policy connection open, asking at end of message for an authenticated sender
+(counted: the path that takes the lock and may write the state file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SERVICE = REPO / "roles/mailu/files/sendcap.py"
+GOAL_P99_MS = 5.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def client(port: int, rate: float, until: float, index: int, latencies: list[float]) -> None:
+    request = (
+        f"request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\nsasl_username=user{index}@acme.test\n"
+        "recipient_count=1\nclient_address=198.51.100.9\n\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        stream = sock.makefile("rb")
+        next_at = time.monotonic()
+        while next_at < until:
+            pause = next_at - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            started = time.perf_counter()
+            sock.sendall(request)
+            stream.readline()
+            stream.readline()
+            latencies.append((time.perf_counter() - started) * 1000)
+            next_at += 1 / rate
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        caps = Path(tmp) / "caps.json"
+        today = datetime.now(UTC).date().isoformat()
+        caps.write_text(json.dumps({
+            "sending_ip": "198.51.100.7",
+            "ip_days": {today: {"daily": 10**9, "hourly": 10**9}},
+            "domains": {"acme.test": {"daily": 10**9}},
+        }))
+        port = free_port()
+        service = subprocess.Popen([
+            "/usr/bin/python3", str(SERVICE), "--listen", f"127.0.0.1:{port}",
+            "--caps", str(caps), "--state", str(Path(tmp) / "counts.json"),
+        ])
+        try:
+            wait_for(port)
+            latencies: list[float] = []
+            until = time.monotonic() + args.seconds
+            per_connection = args.rate / args.connections
+            threads = [
+                threading.Thread(target=client, args=(port, per_connection, until, i, latencies))
+                for i in range(args.connections)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            service.terminate()
+            service.wait(timeout=10)
+    latencies.sort()
+    p50 = statistics.median(latencies)
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    achieved = len(latencies) / args.seconds
+    ok = p99 < GOAL_P99_MS
+    print(
+        f"sendcap policy service: {achieved:.0f} requests/s over {args.connections} connections, "
+        f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {latencies[-1]:.2f} ms "
+        f"(goal p99 < {GOAL_P99_MS:.0f} ms at {args.rate:.0f}/s): {'ok' if ok else 'MISSED'}"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
