@@ -13,7 +13,16 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 import pytest
-from mailtest import Imap, Smtps, create_mailboxes, scope_of_admin, tls_context, wait_for_login, work
+from mailtest import (
+    Imap,
+    Smtps,
+    create_mailboxes,
+    provision,
+    scope_of_admin,
+    tls_context,
+    wait_for_login,
+    work,
+)
 
 pytestmark = pytest.mark.testbed
 
@@ -26,12 +35,16 @@ def context(testbed):
 
 
 @pytest.fixture(scope="module")
-def sender(mail_servers, context):
-    """A mailbox of tenant A's server, made with the tenant page's action, usable by IMAP."""
-    a, _ = mail_servers
-    (address, password), = create_mailboxes(a, f"warm{secrets.token_hex(2)}").items()
-    wait_for_login(a, context, address, password)
-    return a, address, password
+def sender(testbed, mail_plane, context):
+    """A tenant's server of its own (one host: these tests need no second one) and a mailbox made
+    with the tenant page's action, usable by IMAP; the host is stopped afterwards."""
+    server = provision(testbed, mail_plane["app"], "mc")
+    try:
+        (address, password), = create_mailboxes(server, f"warm{secrets.token_hex(2)}").items()
+        wait_for_login(server, context, address, password)
+        yield server, address, password
+    finally:
+        testbed.stop_host(server.host.name)
 
 
 def set_plan(mail_plane, server, table: str, days_ago: int = 0):
