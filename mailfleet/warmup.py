@@ -66,12 +66,12 @@ def custom_table(rows: Iterable[Mapping[str, object]]) -> tuple[Step, ...]:
     an hourly cap exceeds its daily cap, or a cap decreases from one step to the next."""
     steps: list[Step] = []
     for index, row in enumerate(rows, start=1):
-        day = _whole(row.get("day"), f"row {index}: day", MAX_DAYS)
-        daily = _whole(row.get("daily"), f"row {index} (day {day}): daily cap", MAX_CAP)
+        day = whole_number(row.get("day"), f"row {index}: day", MAX_DAYS)
+        daily = whole_number(row.get("daily"), f"row {index} (day {day}): daily cap", MAX_CAP)
         hourly_raw = row.get("hourly")
         hourly = (
             hourly_for(daily) if hourly_raw in (None, "")
-            else _whole(hourly_raw, f"row {index} (day {day}): hourly cap", MAX_CAP)
+            else whole_number(hourly_raw, f"row {index} (day {day}): hourly cap", MAX_CAP)
         )
         if hourly > daily:
             raise WarmupError(
@@ -94,7 +94,8 @@ def custom_table(rows: Iterable[Mapping[str, object]]) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-def _whole(value: object, what: str, maximum: int) -> int:
+def whole_number(value: object, what: str, maximum: int = MAX_CAP) -> int:
+    """A cap or day as typed (int or digits), above 0 and at most `maximum`; else WarmupError."""
     if isinstance(value, bool):
         raise WarmupError(f"{what} must be a whole number")
     if isinstance(value, str):

@@ -169,3 +169,12 @@ class WarmupForm(FlaskForm):
         description="One step a line: warm-up day, daily cap, optional hourly cap (e.g. '1 50 10')",
     )
     restart = BooleanField("Start again at day 1 today")
+
+
+class SendingCapsForm(FlaskForm):
+    caps = TextAreaField(
+        "Domain and mailbox caps",
+        validators=[Optional(), Length(max=20000)],
+        description="One a line: a domain or mailbox of this server, its daily cap, optional hourly cap "
+        "(e.g. 'jane@acme.example 100 20')",
+    )

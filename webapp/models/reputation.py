@@ -1,10 +1,11 @@
-"""Sending reputation of a server's IP: its warm-up plan (the caps Postfix enforces on the server)."""
+"""Sending reputation: each server IP's warm-up plan, and caps per domain and per mailbox (all
+enforced by the server's Postfix)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, Float, ForeignKey, String
+from sqlalchemy import JSON, Date, Float, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -30,3 +31,19 @@ class WarmupPlan(db.Model):  # type: ignore[name-defined,misc]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     server: Mapped[Server] = relationship()
+
+
+class SendingCap(db.Model):  # type: ignore[name-defined,misc]
+    """A daily (and optional hourly) cap for one of a server's domains or mailboxes, on top of the
+    IP's warm-up caps (Mailu itself offers only one limit for every user)."""
+
+    __tablename__ = "sending_caps"
+    __table_args__ = (UniqueConstraint("server_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "domain" or "mailbox"
+    name: Mapped[str] = mapped_column(String(254))  # the domain, or the mailbox's address
+    daily: Mapped[int] = mapped_column()
+    hourly: Mapped[int | None] = mapped_column()

@@ -18,7 +18,7 @@ from mailfleet import warmup
 from mailfleet.warmup import Backoff, Step, WarmupError
 from webapp.errors import InvalidInput
 from webapp.extensions import db
-from webapp.models import Run, Server, ServerStatus, WarmupPlan
+from webapp.models import Domain, Mailbox, Run, SendingCap, Server, ServerStatus, WarmupPlan
 from webapp.services import runs
 from webapp.services.scope import Scope
 
@@ -100,7 +100,11 @@ def cap_table(server: Server, on: date | None = None) -> dict[str, Any]:
         day = date.fromordinal(on.toordinal() + offset)
         step = status(plan, day).today
         ip_days[day.isoformat()] = {} if step is None else {"daily": step.daily, "hourly": step.hourly}
-    return {"sending_ip": server.public_ipv4 or "", "ip_days": ip_days}
+    table: dict[str, Any] = {"sending_ip": server.public_ipv4 or "", "ip_days": ip_days}
+    for cap in caps_of(server):
+        entry = {"daily": cap.daily} | ({"hourly": cap.hourly} if cap.hourly else {})
+        table.setdefault("mailboxes" if cap.kind == "mailbox" else "domains", {})[cap.name] = entry
+    return table
 
 
 def set_plan(
@@ -138,3 +142,59 @@ def push_caps(scope: Scope, server: Server) -> Run | None:
     if server.tenant is None or server.status != ServerStatus.ACTIVE or not server.public_ipv4:
         return None
     return runs.submit_run(scope, server.tenant, PLAYBOOK, limit=server.name)
+
+
+def caps_of(server: Server) -> list[SendingCap]:
+    stmt = select(SendingCap).where(SendingCap.server_id == server.id)
+    stmt = stmt.order_by(SendingCap.kind, SendingCap.name)
+    return list(db.session.execute(stmt).scalars())
+
+
+def caps_text(server: Server) -> str:
+    return "\n".join(
+        f"{c.name} {c.daily}" + (f" {c.hourly}" if c.hourly else "") for c in caps_of(server)
+    )
+
+
+def set_caps(scope: Scope, server_id: int, text: str) -> Run | None:
+    """Replace the server's domain and mailbox caps with those typed, one a line: "<domain or
+    mailbox> <daily> [hourly]". Each name must be a domain on this server or a mailbox of one;
+    anything else is refused with the reason, and nothing changes."""
+    server = scope.get(Server, server_id)
+    if len(text) > MAX_TABLE_CHARS:
+        raise InvalidInput(f"the caps must be at most {MAX_TABLE_CHARS} characters")
+    domains = set(db.session.scalars(select(Domain.name).where(Domain.server_id == server.id)))
+    mailboxes = set(
+        db.session.scalars(select(Mailbox.email).join(Domain).where(Domain.server_id == server.id))
+    )
+    caps: dict[str, SendingCap] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = [w for w in _SEPARATORS.split(line.strip()) if w]
+        if not words:
+            continue
+        if len(words) not in (2, 3):
+            raise InvalidInput(
+                f"line {number}: write a domain or mailbox, its daily cap and optionally its hourly cap"
+            )
+        name = words[0].lower()
+        if name in caps:
+            raise InvalidInput(f"line {number}: {name} has a cap already")
+        kind = "mailbox" if "@" in name else "domain"
+        if name not in (mailboxes if kind == "mailbox" else domains):
+            raise InvalidInput(f"line {number}: {name} is not a {kind} on {server.name}")
+        try:
+            daily = warmup.whole_number(words[1], f"line {number}: the daily cap")
+            hourly = warmup.whole_number(words[2], f"line {number}: the hourly cap") if words[2:] else None
+        except WarmupError as exc:
+            raise InvalidInput(str(exc)) from None
+        if hourly is not None and hourly > daily:
+            raise InvalidInput(f"line {number}: the hourly cap {hourly} exceeds the daily cap {daily}")
+        caps[name] = SendingCap(
+            tenant_id=server.tenant_id, server_id=server.id, kind=kind, name=name, daily=daily, hourly=hourly
+        )
+    for old in caps_of(server):
+        db.session.delete(old)
+    db.session.flush()
+    db.session.add_all(caps.values())
+    db.session.commit()
+    return push_caps(scope, server)

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from webapp.errors import MailfleetWebError
-from webapp.forms import WarmupForm
+from webapp.forms import SendingCapsForm, WarmupForm
 from webapp.models import Server
 from webapp.services import warmup
 from webapp.services.scope import Scope
@@ -31,8 +31,10 @@ def detail(slug: str, server_id: int) -> str:
     server = _server(scope, slug, server_id)
     plan = warmup.plan_of(server)
     form = WarmupForm(curve=plan.curve if plan else "standard", table=warmup.table_text(plan))
+    caps_form = SendingCapsForm(caps=warmup.caps_text(server))
     return render_template(
-        "warmup/detail.html", server=server, slug=slug, status=warmup.status(plan), form=form
+        "warmup/detail.html", server=server, slug=slug, status=warmup.status(plan), form=form,
+        caps_form=caps_form,
     )
 
 
@@ -66,4 +68,22 @@ def remove(slug: str, server_id: int) -> Response:
     server = _server(scope, slug, server_id)
     warmup.remove_plan(scope, server.id)
     flash("Warm-up plan removed: this server's IP is no longer capped by a plan.", "success")
+    return redirect(url_for("warmup.detail", slug=slug, server_id=server.id))
+
+
+@bp.route("/tenants/<slug>/servers/<int:server_id>/caps", methods=["POST"])
+@login_required
+def caps(slug: str, server_id: int) -> Response:
+    scope = Scope(current_user)
+    server = _server(scope, slug, server_id)
+    form = SendingCapsForm()
+    if not form.validate_on_submit():
+        flash("Check the form: the caps are at most 20,000 characters.", "error")
+        return redirect(url_for("warmup.detail", slug=slug, server_id=server.id))
+    try:
+        run = warmup.set_caps(scope, server.id, form.caps.data or "")
+    except MailfleetWebError as exc:
+        return back_with_error(exc, "warmup.detail", slug=slug, server_id=server.id)
+    pushed = "" if run is None else f" Pushed to the server by run {run.id}."
+    flash("Domain and mailbox caps saved." + pushed, "success")
     return redirect(url_for("warmup.detail", slug=slug, server_id=server.id))

@@ -137,3 +137,60 @@ def test_a_server_without_an_address_keeps_its_plan_without_a_run(world):
     assert warmup.set_plan(Scope(world.admin), server.id, "standard") is None
     assert warmup.plan_of(server).curve == "standard"
     assert db.session.query(Run).count() == 0
+
+
+def _mail(server: Server, domain: str, *local_parts: str) -> None:
+    from webapp.models import Domain, DomainStatus, Mailbox
+
+    row = Domain(tenant_id=server.tenant_id, server_id=server.id, name=domain, status=DomainStatus.ACTIVE)
+    db.session.add(row)
+    db.session.flush()
+    for local in local_parts:
+        db.session.add(Mailbox(tenant_id=server.tenant_id, domain_id=row.id, local_part=local,
+                               email=f"{local}@{domain}"))
+    db.session.commit()
+
+
+def test_domain_and_mailbox_caps_reach_the_cap_table_and_are_pushed(client, world, servers):
+    acme, globex = servers
+    _mail(acme, "acme.test", "jane", "joe")
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    url = _page("acme", acme)
+    typed = "acme.test 500\nJane@acme.test 20 5"
+    response = client.post(f"/tenants/acme/servers/{acme.id}/caps",
+                           data={"csrf_token": csrf_token(client, url), "caps": typed})
+    assert response.status_code == 302
+    table = warmup.cap_table(acme, DAY)
+    assert table["domains"] == {"acme.test": {"daily": 500}}
+    assert table["mailboxes"] == {"jane@acme.test": {"daily": 20, "hourly": 5}}
+    assert db.session.query(Run).one().limit == "mf-acme-1"
+    assert "jane@acme.test 20 5" in client.get(url).get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("caps", "message"),
+    [
+        ("globex.test 10", "globex.test is not a domain on mf-acme-1"),
+        ("bob@globex.test 10", "bob@globex.test is not a mailbox on mf-acme-1"),
+        ("nobody@acme.test 10", "is not a mailbox"),
+        ("acme.test 0", "above 0"),
+        ("acme.test -3", "whole number above 0"),
+        ("jane@acme.test 5 6", "exceeds the daily cap"),
+        ("acme.test 5\nACME.test 6", "has a cap already"),
+        ("acme.test", "its daily cap"),
+    ],
+)
+def test_bad_caps_are_refused_with_the_reason_and_change_nothing(client, world, servers, caps, message):
+    acme, globex = servers
+    _mail(acme, "acme.test", "jane")
+    _mail(globex, "globex.test", "bob")
+    warmup.set_caps(Scope(world.admin), acme.id, "acme.test 100")
+    runs_before = db.session.query(Run).count()
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    url = _page("acme", acme)
+    token = csrf_token(client, url)
+    client.post(f"/tenants/acme/servers/{acme.id}/caps", data={"csrf_token": token, "caps": caps})
+    assert message in client.get(url).get_data(as_text=True).replace("&#39;", "'")
+    db.session.expire_all()
+    assert warmup.caps_text(acme) == "acme.test 100"
+    assert db.session.query(Run).count() == runs_before
