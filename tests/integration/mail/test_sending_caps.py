@@ -13,16 +13,8 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 import pytest
-from mailtest import (
-    Imap,
-    Smtps,
-    create_mailboxes,
-    provision,
-    scope_of_admin,
-    tls_context,
-    wait_for_login,
-    work,
-)
+from controlplane import scope_of_admin, work
+from mailtest import Imap, Smtps, create_mailboxes, tls_context, wait_for_login
 
 pytestmark = pytest.mark.testbed
 
@@ -35,23 +27,17 @@ def context(testbed):
 
 
 @pytest.fixture(scope="module")
-def sender(testbed, mail_plane, context):
-    """A tenant's server of its own (one host: these tests need no second one) and a mailbox made
-    with the tenant page's action, usable by IMAP; the host is stopped afterwards."""
-    config = mail_plane["app"].config
-    kept = {key: config[key] for key in ("MAILFLEET_RUN_TIMEOUT", "MAILFLEET_JOB_TIMEOUT")}
-    # A shared testbed machine under load has taken more than 15 minutes for one site.yml.
-    config.update(MAILFLEET_RUN_TIMEOUT=2400, MAILFLEET_JOB_TIMEOUT=2520)
-    server = None
-    try:
-        server = provision(testbed, mail_plane["app"], "mc")
-        (address, password), = create_mailboxes(server, f"warm{secrets.token_hex(2)}").items()
-        wait_for_login(server, context, address, password)
-        yield server, address, password
-    finally:
-        config.update(kept)
-        if server is not None:
-            testbed.stop_host(server.host.name)
+def sender(converged_servers, mail_plane, context):
+    """A mailbox of tenant A's converged server, made with the tenant page's action, usable by IMAP.
+    The server shares its host with the folder's other tests: its plan is removed afterwards."""
+    from webapp.services import warmup
+
+    server = converged_servers("ma")  # tenant B's server is not needed here
+    (address, password), = create_mailboxes(server, f"warm{secrets.token_hex(2)}").items()
+    wait_for_login(server, context, address, password)
+    yield server, address, password
+    warmup.remove_plan(scope_of_admin(), server.server_id)
+    work(mail_plane["app"])
 
 
 def set_plan(mail_plane, server, table: str, days_ago: int = 0):
