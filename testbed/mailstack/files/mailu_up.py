@@ -73,7 +73,24 @@ def register(double: str, env: dict[str, str], hostname: str) -> None:
         pass
 
 
+def inputs() -> list[tuple[str, int]]:
+    """The watched files and their change times: a change during a run must cause another run."""
+    overrides = sorted((ROOT / "overrides" / "postfix").glob("*"))
+    paths = [ROOT / "mailu.env", ROOT / "certs" / "cert.pem", *overrides]
+    return [(str(p), p.stat().st_mtime_ns) for p in paths if p.is_file()]
+
+
 def main() -> int:
+    # systemd drops a path event that arrives while this service runs (the mailu role writes
+    # mailu.env, then the overrides, seconds apart): run again until the inputs stay unchanged.
+    while True:
+        seen = inputs()
+        result = start()
+        if inputs() == seen:
+            return result
+
+
+def start() -> int:
     if not (ROOT / "mailu.env").is_file():
         print("no /mailu/mailu.env yet: nothing to start")
         return 0
