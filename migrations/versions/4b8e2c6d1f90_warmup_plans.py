@@ -1,7 +1,7 @@
 """warmup plans and sending caps
 
 Revision ID: 4b8e2c6d1f90
-Revises: b7d2e4f81c35
+Revises: b4c8e2f1a9d3
 Create Date: 2026-12-02 00:10:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "4b8e2c6d1f90"
-down_revision = "b7d2e4f81c35"
+down_revision = "b4c8e2f1a9d3"
 branch_labels = None
 depends_on = None
 

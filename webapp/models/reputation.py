@@ -8,9 +8,10 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, Float, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models.fleet import Server
-from webapp.models.types import UTCDateTime, utcnow
+from webapp.models.types import UTCDateTime
 
 
 class WarmupPlan(db.Model):  # type: ignore[name-defined,misc]

@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from mailfleet.clock import utcnow
 from mailfleet.monitoring import EventKind, Status
 from mailfleet.monitoring.dnsbl import default_list
 from webapp.errors import Conflict, InvalidInput
 from webapp.extensions import db
 from webapp.models import HealthAlert, HealthAlertEvent, HealthResult
-from webapp.models.types import utcnow
 from webapp.services.health import MAX_NOTE, get_alert
 from webapp.services.scope import Scope
 
