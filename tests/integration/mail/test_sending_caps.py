@@ -87,7 +87,7 @@ def test_the_role_override_is_loaded_into_postfix(sender):
 
 def test_above_the_cap_the_message_is_deferred_and_stays_with_the_sender(sender, context, mail_plane):
     server, address, password = sender
-    set_plan(mail_plane, server, "1 3\n2 50 20")  # day 1: 3 a day
+    set_plan(mail_plane, server, "1 3 3\n2 50 20")  # day 1: 3 a day, 3 an hour
     tag = secrets.token_hex(3)
     for n in range(3):
         submit(server, context, address, password, f"capped {tag} {n}")
@@ -98,7 +98,7 @@ def test_above_the_cap_the_message_is_deferred_and_stays_with_the_sender(sender,
     assert delivered(server, context, address, password, f"capped {tag} 2")
     assert not delivered(server, context, address, password, f"capped {tag} over", timeout=3)
 
-    set_plan(mail_plane, server, "1 3\n2 50 20", days_ago=1)  # warm-up day 2: 50 a day
+    set_plan(mail_plane, server, "1 3 3\n2 50 20", days_ago=1)  # warm-up day 2: 50 a day
     submit(server, context, address, password, f"capped {tag} over")
     assert delivered(server, context, address, password, f"capped {tag} over")
 
