@@ -29,6 +29,21 @@ from testbed.hosts import Host
 from testbed.sitevars import write_site_vars
 from testbed.stack import Stack, write_monitoring_config
 
+# What a deployment's environment sets besides MAILFLEET_* (the session's control plane sets them all).
+_DEPLOYMENT_ENV = ("DATABASE_URL", "REDIS_URL", "HOSTWINDS_API_URL", "HOSTWINDS_API_KEY")
+
+
+def forget_deployment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a test that builds an app of its own: none of the session control plane's settings (its
+    site file, facts folder, provider, stores) reach it; the testbed instance stays."""
+    import os
+
+    for name in list(os.environ):
+        deployment = name.startswith("MAILFLEET_") and name != "MAILFLEET_TESTBED_INSTANCE"
+        if deployment or name in _DEPLOYMENT_ENV:
+            monkeypatch.delenv(name)
+
+
 ADMIN_EMAIL = "admin@mail.test"
 ADMIN_PASSWORD = "a long admin password"
 

@@ -7,6 +7,7 @@ import json
 import socket
 
 import pytest
+from controlplane import forget_deployment
 from monitoring_fakes import WebhookReceiver
 from provisioned import provision
 from sqlalchemy import select
@@ -27,6 +28,7 @@ SECRET = "job-webhook-secret-0123456789"
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
+    forget_deployment(monkeypatch)  # not the session plane's facts folder or provider
     receiver = WebhookReceiver("127.77.18.131")
     config = tmp_path / "monitoring.json"
     config.write_text(

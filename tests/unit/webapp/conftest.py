@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from controlplane import forget_deployment
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
@@ -27,19 +28,10 @@ class World:
     bob: User  # member of globex
 
 
-# What a deployment's environment sets; a testbed test earlier in the same process may have left one.
-_DEPLOYMENT_ENV = ("DATABASE_URL", "REDIS_URL", "HOSTWINDS_API_URL", "HOSTWINDS_API_KEY")
-
-
 @pytest.fixture
 def app(tmp_path, monkeypatch) -> Iterator[Flask]:
     """The app built from its test configuration alone, never from the deployment's environment."""
-    import os
-
-    for name in list(os.environ):
-        deployment = name.startswith("MAILFLEET_") and name != "MAILFLEET_TESTBED_INSTANCE"
-        if deployment or name in _DEPLOYMENT_ENV:
-            monkeypatch.delenv(name)
+    forget_deployment(monkeypatch)
     app = make_app(tmp_path)
     with app.app_context():
         yield app
