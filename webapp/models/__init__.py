@@ -11,7 +11,7 @@ from webapp.models.health import HealthAlert, HealthAlertEvent, HealthCheck, Hea
 from webapp.models.reputation import SendingCap, WarmupPlan
 from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus, RunTrigger
 from webapp.models.tenancy import LoginFailure, Role, Tenant, User
-from webapp.models.usage import CostPeriod, UsageSample
+from webapp.models.usage import CostPeriod, UsageSample, UsageTotal
 
 __all__ = [
     "CostPeriod",
@@ -37,6 +37,7 @@ __all__ = [
     "SqlHealthStore",
     "Tenant",
     "UsageSample",
+    "UsageTotal",
     "User",
     "WarmupPlan",
 ]

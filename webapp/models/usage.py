@@ -5,6 +5,10 @@ seconds), figures as small integers (see mailfleet.usage). 5-minute rows come fr
 hourly and daily rows are rollups of them (averages, CPU also as its peak); `samples` counts the
 5-minute samples a row stands for. Retention: see webapp.services.usage.
 
+`UsageTotal`: the same buckets summed over the whole fleet (`tenant_id` 0) and over each tenant's
+servers, written with the rows they sum (the sampler and the rollups), so a fleet or tenant chart
+reads one row per bucket instead of one per server and bucket.
+
 `CostPeriod`: the price history of each server, never overwritten. A new row starts whenever a
 server's tenant, plan or monthly price changes; the old one gets its end. Month-to-date costs,
 projections and history are computed from these rows (mailfleet.costs).
@@ -15,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Integer, Numeric, SmallInteger, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, Numeric, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -47,6 +51,25 @@ class UsageSample(db.Model):  # type: ignore[name-defined,misc]
     queue_active: Mapped[int | None] = mapped_column(Integer)
     mailboxes: Mapped[int | None] = mapped_column(Integer)
     mailbox_mb: Mapped[int | None] = mapped_column(Integer)
+
+
+class UsageTotal(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "usage_totals"
+
+    #: 0: the whole fleet; otherwise the tenant whose servers were summed (its servers at the time).
+    tenant_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ts: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    servers: Mapped[int] = mapped_column(Integer)
+    cpu_pct: Mapped[int | None] = mapped_column(SmallInteger)  # the average over the servers
+    # The rest: sums over the servers.
+    mem_used_mb: Mapped[int | None] = mapped_column(BigInteger)
+    disk_used_mb: Mapped[int | None] = mapped_column(BigInteger)
+    disk_total_mb: Mapped[int | None] = mapped_column(BigInteger)
+    bw_used_gb: Mapped[int | None] = mapped_column(BigInteger)
+    queue_deferred: Mapped[int | None] = mapped_column(BigInteger)
+    mailboxes: Mapped[int | None] = mapped_column(BigInteger)
+    mailbox_mb: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class CostPeriod(db.Model):  # type: ignore[name-defined,misc]

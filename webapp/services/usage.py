@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Integer, cast, delete, func, insert, select
+from sqlalchemy import Integer, cast, delete, func, insert, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -27,7 +27,7 @@ from webapp.errors import InvalidInput
 from webapp.extensions import db
 from webapp.integrations import mailu_client
 from webapp.models import Domain, Mailbox, Server, ServerStatus
-from webapp.models.usage import DAY, FIVE_MINUTES, HOUR, UsageSample
+from webapp.models.usage import DAY, FIVE_MINUTES, HOUR, UsageSample, UsageTotal
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +38,52 @@ RANGES = {"24h": (DAY, FIVE_MINUTES), "7d": (7 * DAY, HOUR), "30d": (30 * DAY, H
 ROLLUP_DELAY = 600
 MAILU_LOOKUPS = 8  # Mailu API calls in flight at once
 _GAUGES = [f for f in FIELDS if f != "cpu_pct"]
+#: The figures a fleet or tenant total sums over its servers (CPU is averaged).
+_TOTALLED = [
+    c.name
+    for c in UsageTotal.__table__.columns
+    if c.name not in ("tenant_id", "step", "ts", "servers", "cpu_pct")
+]
 
 
-def _upsert(rows: list[dict[str, Any]]) -> None:
-    """Insert rows, replacing any with the same key (a sample recorded twice in one bucket)."""
+def _upsert(model: type[db.Model], rows: list[dict[str, Any]]) -> None:  # type: ignore[name-defined]
+    """Insert rows, replacing any with the same primary key (a sample recorded twice in one bucket)."""
     if not rows:
         return
     dialect = db.engine.dialect.name
     if dialect not in ("sqlite", "postgresql"):
         raise RuntimeError(f"usage history supports SQLite and PostgreSQL, not {dialect}")
     make = sqlite_insert if dialect == "sqlite" else pg_insert
-    stmt = make(UsageSample).values(rows)
-    keys = ("server_id", "step", "ts")
+    stmt = make(model).values(rows)
+    keys = [c.name for c in model.__table__.primary_key]
     stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys), set_={c: stmt.excluded[c] for c in rows[0] if c not in keys}
+        index_elements=keys, set_={c: stmt.excluded[c] for c in rows[0] if c not in keys}
     )
     db.session.execute(stmt)
+
+
+def build_totals(step: int, start: int, end: int) -> int:
+    """Sum the `step` rows of the buckets in [start, end) over the fleet and over each tenant's
+    servers into usage_totals (replacing what was there); returns how many totals were written."""
+    c = UsageSample.__table__.c
+    figures = [
+        func.count().label("servers"),
+        cast(func.round(func.avg(c.cpu_pct)), Integer).label("cpu_pct"),
+        *(func.sum(c[name]).label(name) for name in _TOTALLED),
+    ]
+    rows = select(c.ts, *figures).where(c.step == step, c.ts >= start, c.ts < end)
+    fleet = rows.add_columns(literal(0).label("tenant_id")).group_by(c.ts)
+    tenants = (
+        rows.join(Server, Server.id == c.server_id)
+        .where(Server.tenant_id.is_not(None))
+        .add_columns(Server.tenant_id)
+        .group_by(c.ts, Server.tenant_id)
+    )
+    found = [
+        {**row._asdict(), "step": step} for query in (fleet, tenants) for row in db.session.execute(query)
+    ]
+    _upsert(UsageTotal, found)
+    return len(found)
 
 
 def read_facts(directory: Path, name: str) -> Sample:
@@ -134,7 +164,8 @@ def record_samples(
                 "cpu_peak_pct": figures["cpu_pct"],
             }
         )
-    _upsert(rows)
+    _upsert(UsageSample, rows)
+    build_totals(FIVE_MINUTES, ts, ts + FIVE_MINUTES)
     db.session.commit()
     return len(rows)
 
@@ -170,16 +201,19 @@ def rollup(step: int, now: datetime) -> int:
     rows = [{**row._asdict(), "step": step} for row in db.session.execute(query)]
     if rows:
         db.session.execute(insert(UsageSample), rows)
+        build_totals(step, start, end)
     db.session.commit()
     return len(rows)
 
 
 def prune(now: datetime) -> int:
-    """Delete rows older than their resolution's retention; returns how many."""
+    """Delete rows and totals older than their resolution's retention; returns how many rows."""
     gone = 0
     for step, keep in RETENTION.items():
+        before = int(now.timestamp()) - keep
+        db.session.execute(delete(UsageTotal).where(UsageTotal.step == step, UsageTotal.ts < before))
         result = db.session.execute(
-            delete(UsageSample).where(UsageSample.step == step, UsageSample.ts < int(now.timestamp()) - keep)
+            delete(UsageSample).where(UsageSample.step == step, UsageSample.ts < before)
         )
         gone += result.rowcount or 0
     db.session.commit()
@@ -208,38 +242,22 @@ def series(server: Server, range_key: str, now: datetime) -> Series:
     return window(server.id, step, since)
 
 
-@dataclass(frozen=True)
-class Total:
-    ts: int
-    servers: int
-    cpu_pct: float | None  # average over the servers
-    disk_used_mb: int | None  # sums
-    bw_used_gb: int | None
-    mailboxes: int | None
-
-
-def totals(range_key: str, now: datetime, tenant_id: int | None = None) -> list[Total]:
+def totals(range_key: str, now: datetime, tenant_id: int | None = None) -> list[UsageTotal]:
     """The fleet's (or one tenant's servers') usage over a chart range, one point per bucket."""
     if range_key not in RANGES:
         raise InvalidInput(f"range must be one of {', '.join(RANGES)}")
     span, step = RANGES[range_key]
-    c = UsageSample.__table__.c
-    query = (
-        select(
-            c.ts,
-            func.count(),
-            func.avg(c.cpu_pct),
-            func.sum(c.disk_used_mb),
-            func.sum(c.bw_used_gb),
-            func.sum(c.mailboxes),
+    return list(
+        db.session.scalars(
+            select(UsageTotal)
+            .where(
+                UsageTotal.tenant_id == (tenant_id or 0),
+                UsageTotal.step == step,
+                UsageTotal.ts >= int(now.timestamp()) - span,
+            )
+            .order_by(UsageTotal.ts)
         )
-        .where(c.step == step, c.ts >= int(now.timestamp()) - span)
-        .group_by(c.ts)
-        .order_by(c.ts)
     )
-    if tenant_id is not None:
-        query = query.where(c.server_id.in_(select(Server.id).where(Server.tenant_id == tenant_id)))
-    return [Total(*row) for row in db.session.execute(query)]
 
 
 def window(server_id: int, step: int, since: int) -> Series:

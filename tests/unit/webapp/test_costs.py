@@ -14,7 +14,7 @@ from mailfleet.monitoring import record_results
 from webapp.extensions import db
 from webapp.models import HealthAlert, Role, Server, ServerStatus, SqlHealthStore
 from webapp.models.usage import CostPeriod
-from webapp.services import accounts, costs
+from webapp.services import accounts, costs, usage
 from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD, csrf_token, login
 
@@ -210,6 +210,8 @@ def test_costs_pages_chart_disk_in_use_of_the_fleet_and_of_the_tenant(client, wo
         db.session.add(UsageSample(server_id=server.id, step=86400, ts=ts, samples=288, disk_used_mb=used))
         db.session.add(UsageSample(server_id=server.id, step=3600, ts=ts, samples=12, disk_used_mb=used))
     db.session.add(UsageSample(server_id=acme1.id, step=FIVE_MINUTES, ts=ts, samples=1, disk_used_mb=9))
+    for step in (FIVE_MINUTES, 3600, 86400):  # summed as the sampler and the rollups do
+        usage.build_totals(step, ts, ts + step)
     db.session.commit()
     assert login(client, world.admin.email, TEST_PASSWORD).status_code == 302
     assert "now 3.0 GB over the fleet" in client.get("/costs/").get_data(as_text=True)

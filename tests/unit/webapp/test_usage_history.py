@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from mailfleet.usage import MB
 from webapp.extensions import db
 from webapp.models import Server, ServerStatus
-from webapp.models.usage import DAY, FIVE_MINUTES, HOUR, UsageSample
+from webapp.models.usage import DAY, FIVE_MINUTES, HOUR, UsageSample, UsageTotal
 from webapp.queue import get_system_queue
 from webapp.services import usage
 
@@ -179,19 +179,39 @@ def test_the_cron_jobs_sample_price_roll_up_and_check_budgets(app, world, server
     assert opened <= {"budget:acme:50", "budget:acme:80", "budget:acme:100", "budget:acme:forecast"}
 
 
-def test_totals_sum_the_fleet_or_only_one_tenants_servers(world, servers):
-    one, _ = servers
+def test_totals_sum_the_fleet_or_only_one_tenants_servers(world, servers, tmp_path):
     other = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
     db.session.add(other)
     db.session.commit()
-    fill(one, T0, 1)
-    fill(other, T0, 1)
+    for i in range(12):
+        for name, used in (("mf-acme-1", 1000 + i), ("mf-globex-1", 3000)):
+            (tmp_path / f"{name}.json").write_text(
+                json.dumps(facts(used, load5=0.1 if name == "mf-acme-1" else 0.3))
+            )
+        usage.record_samples(T0 + timedelta(minutes=5 * i), tmp_path)
     now = T0 + timedelta(hours=1)
     fleet = usage.totals("24h", now)
-    assert len(fleet) == 12 and fleet[0].servers == 2 and fleet[0].disk_used_mb == 2000
+    assert len(fleet) == 12 and fleet[0].servers == 2
+    assert (fleet[0].disk_used_mb, fleet[0].cpu_pct, fleet[-1].disk_used_mb) == (4000, 20, 4011)
     acme = usage.totals("24h", now, world.acme.id)
     assert [t.disk_used_mb for t in acme][:2] == [1000, 1001] and acme[0].servers == 1
     assert usage.totals("24h", now, world.acme.id + 99) == []
+    # The hourly rollup sums its buckets too: the 7-day chart has the hour.
+    assert usage.rollup(HOUR, now + timedelta(minutes=15)) == 2
+    [hour] = usage.totals("7d", now + timedelta(minutes=15))
+    assert (hour.ts, hour.servers, hour.disk_used_mb) == (int(T0.timestamp()), 2, 1006 + 3000)
+    [globex] = usage.totals("7d", now + timedelta(minutes=15), world.globex.id)
+    assert globex.disk_used_mb == 3000
+
+
+def test_a_resampled_bucket_replaces_its_total_and_prune_drops_old_totals(world, servers, tmp_path):
+    (tmp_path / "mf-acme-1.json").write_text(json.dumps(facts(1000)))
+    usage.record_samples(T0, tmp_path)
+    (tmp_path / "mf-acme-1.json").write_text(json.dumps(facts(1500)))
+    usage.record_samples(T0 + timedelta(seconds=40), tmp_path)
+    assert [t.disk_used_mb for t in usage.totals("24h", T0 + timedelta(minutes=5))] == [1500]
+    usage.prune(T0 + timedelta(days=31))
+    assert db.session.scalar(select(func.count()).select_from(UsageTotal)) == 0
 
 
 def test_mail_stored_comes_from_each_servers_mailu_and_a_silent_one_is_left_out(world, mailu, tmp_path):
