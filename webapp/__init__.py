@@ -14,6 +14,7 @@ from mailfleet.files import private_file
 from webapp import queue
 from webapp.config import REPO_DIR, load_config
 from webapp.extensions import csrf, db, login_manager, migrate
+from webapp.routing import RowIdConverter
 
 __all__ = ["create_app"]
 
@@ -21,6 +22,7 @@ __all__ = ["create_app"]
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, then ``config`` on top (tests, tools)."""
     app = Flask(__name__)
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     overrides = dict(config or {})
     app.config.update(load_config(with_secret_key="SECRET_KEY" not in overrides))
     app.config.update(overrides)

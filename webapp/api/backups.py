@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from webapp.api.base import ID, errors, resource, scope
+from webapp.api.base import errors, resource, scope
 from webapp.services import backups
 
 blp = resource("backups", "Backup status per server and the restores of a tenant.")
@@ -77,7 +77,7 @@ class RestoreListSchema(Schema):
     restores = fields.List(fields.Nested(RestoreSchema))
 
 
-@blp.route(f"/backups/servers/<{ID}:server_id>", methods=["GET"])
+@blp.route("/backups/servers/<int:server_id>", methods=["GET"])
 @errors(blp, 404)
 @blp.response(200, ServerBackupSchema)
 def server_status(server_id: int) -> dict[str, Any]:

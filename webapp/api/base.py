@@ -19,13 +19,12 @@ from werkzeug.wrappers import Response
 
 from webapp.api.errors import error_response
 from webapp.extensions import csrf
+from webapp.routing import MAX_ID
 from webapp.services import accounts
 from webapp.services.scope import Scope
 
 __all__ = [
-    "ID",
     "IDEMPOTENCY_KEY",
-    "MAX_ID",
     "ConfirmSchema",
     "errors",
     "idempotency_key",
@@ -35,12 +34,6 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: The largest row id (PostgreSQL's integer): a larger number names no row, and the database would
-#: refuse to compare with it.
-MAX_ID = 2**31 - 1
-#: The URL converter of an id in a path, e.g. ``f"/runs/<{ID}:run_id>"``.
-ID = f"int(max={MAX_ID})"
 
 IDEMPOTENCY_KEY = {
     "in": "header",

@@ -7,7 +7,6 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from webapp.api.base import (
-    ID,
     IDEMPOTENCY_KEY,
     ConfirmSchema,
     errors,
@@ -49,7 +48,7 @@ def add_domain(data: dict[str, Any], slug: str) -> Run:
     return fleet.add_domain(scope(), scope().tenant(slug), data["server_id"], data["name"], idempotency_key())
 
 
-@blp.route(f"/tenants/<slug>/domains/<{ID}:domain_id>", methods=["DELETE"])
+@blp.route("/tenants/<slug>/domains/<int:domain_id>", methods=["DELETE"])
 @errors(blp, 400, 403, 404, 409)
 @blp.arguments(ConfirmSchema)
 @blp.response(202, RunSchema)
@@ -60,14 +59,14 @@ def remove_domain(data: dict[str, Any], slug: str, domain_id: int) -> Run:
     )
 
 
-@blp.route(f"/tenants/<slug>/domains/<{ID}:domain_id>/dns", methods=["GET"])
+@blp.route("/tenants/<slug>/domains/<int:domain_id>/dns", methods=["GET"])
 @errors(blp, 400, 404)
 @blp.response(200, DomainDnsSchema)
 def domain_dns(slug: str, domain_id: int) -> Domain:
     return dnsdoctor.tenant_domain(scope(), scope().tenant(slug), domain_id)
 
 
-@blp.route(f"/tenants/<slug>/domains/<{ID}:domain_id>/dns/check", methods=["POST"])
+@blp.route("/tenants/<slug>/domains/<int:domain_id>/dns/check", methods=["POST"])
 @errors(blp, 400, 404)
 @blp.response(202, DnsCheckSchema)
 def check_domain_dns(slug: str, domain_id: int) -> dict[str, object]:

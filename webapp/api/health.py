@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from webapp.api.base import ID, errors, resource, scope
+from webapp.api.base import errors, resource, scope
 from webapp.api.schemas import AlertSchema, AlertSummarySchema, CheckSchema
 from webapp.models import HealthAlert
 from webapp.services import health
@@ -61,7 +61,7 @@ def _monitoring() -> dict[str, Any]:
     }
 
 
-@blp.route(f"/health/servers/<{ID}:server_id>", methods=["GET"])
+@blp.route("/health/servers/<int:server_id>", methods=["GET"])
 @errors(blp, 404)
 @blp.response(200, BoardSchema)
 def board(server_id: int) -> dict[str, Any]:
@@ -75,7 +75,7 @@ def board(server_id: int) -> dict[str, Any]:
     }
 
 
-@blp.route(f"/health/servers/<{ID}:server_id>/check-now", methods=["POST"])
+@blp.route("/health/servers/<int:server_id>/check-now", methods=["POST"])
 @errors(blp, 400, 404, 409)
 @blp.response(202, JobSchema)
 def check_now(server_id: int) -> dict[str, str]:
@@ -90,14 +90,14 @@ def alerts(query: dict[str, Any]) -> dict[str, list[HealthAlert]]:
     return {"alerts": health.list_alerts(scope(), query["state"])}
 
 
-@blp.route(f"/health/alerts/<{ID}:alert_id>", methods=["GET"])
+@blp.route("/health/alerts/<int:alert_id>", methods=["GET"])
 @errors(blp, 404)
 @blp.response(200, AlertSchema)
 def alert(alert_id: int) -> HealthAlert:
     return health.get_alert(scope(), alert_id)
 
 
-@blp.route(f"/health/alerts/<{ID}:alert_id>/acknowledge", methods=["POST"])
+@blp.route("/health/alerts/<int:alert_id>/acknowledge", methods=["POST"])
 @errors(blp, 400, 404, 409)
 @blp.arguments(AcknowledgeSchema, required=False)
 @blp.response(200, AlertSchema)

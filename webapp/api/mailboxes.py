@@ -9,7 +9,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from webapp.api.base import ID, ConfirmSchema, errors, resource, scope
+from webapp.api.base import ConfirmSchema, errors, resource, scope
 from webapp.api.schemas import MailboxSchema
 from webapp.errors import InvalidInput
 from webapp.models import Mailbox
@@ -85,7 +85,7 @@ def create_mailboxes(data: dict[str, Any], slug: str) -> tuple[dict[str, Any], i
     return answer, status, NO_STORE
 
 
-@blp.route(f"/tenants/<slug>/mailboxes/<{ID}:mailbox_id>", methods=["DELETE"])
+@blp.route("/tenants/<slug>/mailboxes/<int:mailbox_id>", methods=["DELETE"])
 @errors(blp, 400, 403, 404, 502)
 @blp.arguments(ConfirmSchema)
 @blp.response(200, MailboxDeletedSchema)
@@ -93,7 +93,7 @@ def delete_mailbox(data: dict[str, Any], slug: str, mailbox_id: int) -> dict[str
     return {"deleted": lifecycle.delete_mailbox(scope(), scope().tenant(slug), mailbox_id, data["confirm"])}
 
 
-@blp.route(f"/tenants/<slug>/mailboxes/<{ID}:mailbox_id>/password", methods=["POST"])
+@blp.route("/tenants/<slug>/mailboxes/<int:mailbox_id>/password", methods=["POST"])
 @errors(blp, 400, 403, 404, 502)
 @blp.arguments(ConfirmSchema)
 @blp.response(200, PasswordSchema)

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from webapp.api.base import ID, ConfirmSchema, errors, resource, scope
+from webapp.api.base import ConfirmSchema, errors, resource, scope
 from webapp.api.schemas import MemberSchema
 from webapp.models import User
 from webapp.services import accounts, lifecycle
@@ -42,7 +42,7 @@ def add_member(data: dict[str, Any], slug: str) -> User:
     return accounts.add_member(scope(), scope().tenant(slug), data["email"], data["password"])
 
 
-@blp.route(f"/tenants/<slug>/members/<{ID}:user_id>", methods=["DELETE"])
+@blp.route("/tenants/<slug>/members/<int:user_id>", methods=["DELETE"])
 @errors(blp, 400, 403, 404)
 @blp.arguments(ConfirmSchema)
 @blp.response(200, RemovedSchema)
@@ -50,7 +50,7 @@ def remove_member(data: dict[str, Any], slug: str, user_id: int) -> dict[str, st
     return {"removed": lifecycle.remove_member(scope(), scope().tenant(slug), user_id, data["confirm"])}
 
 
-@blp.route(f"/users/<{ID}:user_id>/token", methods=["DELETE"])
+@blp.route("/users/<int:user_id>/token", methods=["DELETE"])
 @errors(blp, 400, 403, 404)
 @blp.arguments(ConfirmSchema)
 @blp.response(200, RevokedSchema)

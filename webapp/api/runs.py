@@ -7,10 +7,11 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from webapp import playbooks
-from webapp.api.base import ID, IDEMPOTENCY_KEY, MAX_ID, errors, idempotency_key, resource, scope
+from webapp.api.base import IDEMPOTENCY_KEY, errors, idempotency_key, resource, scope
 from webapp.api.schemas import RunEventSchema, RunSchema
 from webapp.errors import InvalidInput
 from webapp.models import Run, RunEvent, RunStatus, RunTrigger
+from webapp.routing import MAX_ID
 from webapp.services import runs
 
 blp = resource("runs", "Playbook runs: what was run where, its live events, cancel and retry.")
@@ -74,14 +75,14 @@ def submit_run(data: dict[str, Any], slug: str) -> Run:
     )
 
 
-@blp.route(f"/runs/<{ID}:run_id>", methods=["GET"])
+@blp.route("/runs/<int:run_id>", methods=["GET"])
 @errors(blp, 404)
 @blp.response(200, RunSchema)
 def get_run(run_id: int) -> Run:
     return runs.get_run(scope(), run_id)
 
 
-@blp.route(f"/runs/<{ID}:run_id>/events", methods=["GET"])
+@blp.route("/runs/<int:run_id>/events", methods=["GET"])
 @errors(blp, 404)
 @blp.arguments(EventsQuerySchema, location="query")
 @blp.response(200, RunEventSchema(many=True))
@@ -89,14 +90,14 @@ def run_events(query: dict[str, Any], run_id: int) -> list[RunEvent]:
     return runs.events_after(scope(), run_id, query["after"])
 
 
-@blp.route(f"/runs/<{ID}:run_id>/cancel", methods=["POST"])
+@blp.route("/runs/<int:run_id>/cancel", methods=["POST"])
 @errors(blp, 403, 404, 409)
 @blp.response(200, RunSchema)
 def cancel_run(run_id: int) -> Run:
     return runs.cancel_run(scope(), run_id)
 
 
-@blp.route(f"/runs/<{ID}:run_id>/retry", methods=["POST"])
+@blp.route("/runs/<int:run_id>/retry", methods=["POST"])
 @errors(blp, 400, 403, 404, 409)
 @blp.response(202, RunSchema)
 @blp.doc(parameters=[IDEMPOTENCY_KEY])

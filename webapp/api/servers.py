@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from webapp.api.base import ID, IDEMPOTENCY_KEY, ConfirmSchema, errors, idempotency_key, resource, scope
+from webapp.api.base import IDEMPOTENCY_KEY, ConfirmSchema, errors, idempotency_key, resource, scope
 from webapp.api.schemas import RunSchema, ServerSchema
 from webapp.models import Run, Server
 from webapp.services import fleet, lifecycle
@@ -43,7 +43,7 @@ def provision(data: dict[str, Any], slug: str) -> Run:
     )
 
 
-@blp.route(f"/tenants/<slug>/servers/<{ID}:server_id>", methods=["DELETE"])
+@blp.route("/tenants/<slug>/servers/<int:server_id>", methods=["DELETE"])
 @errors(blp, 400, 403, 404, 409)
 @blp.arguments(ConfirmSchema)
 @blp.response(202, RunSchema)
