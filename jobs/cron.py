@@ -1,6 +1,6 @@
 """The periodic jobs, for exactly one ``rq cron jobs.cron`` process (it has no lock).
 
-Every job here is a system job: it goes to the system queue (MAILFLEET_SYSTEM_QUEUE), which its
+Every job here is a system job: it goes to the system queue (``JobQueue.SYSTEM``), which its
 own worker serves (the Procfile's ``system``), so the reaper, refreshes and sweeps never wait
 behind a queue full of playbook runs. The reaper has a queue and a worker of its own (the
 Procfile's ``reaper``), so not even a long sweep or refresh on the system worker delays it. The
@@ -8,7 +8,7 @@ playbook runs these jobs submit go to the playbook queue.
 
 rq 2.12's CronJob enqueues with the default (pickle) serializer whatever ``--serializer`` says,
 and our workers read JSON only; so the queue class rq.cron uses is swapped for one whose default
-serializer is JSON. tests/unit/jobs/test_cron.py checks that a cron-enqueued job is JSON, so an
+serializer is JSON. tests/unit/jobs/test_periodic.py checks that a cron-enqueued job is JSON, so an
 rq upgrade that changes this fails a test instead of production.
 """
 
@@ -29,11 +29,12 @@ from jobs.sendcaps import SENDCAPS_EVERY, enqueue_sendcaps
 from jobs.servers import refresh_servers
 from jobs.usage import ROLLUP_EVERY, SAMPLE_EVERY, rollup_usage, sample_usage
 from webapp.config import load_config
+from webapp.queue import JobQueue
 from webapp.services.dnsdoctor import CHECK_EVERY as DNS_CHECK_EVERY
 
 _CONFIG = load_config(with_secret_key=False)
-SYSTEM_QUEUE = _CONFIG["MAILFLEET_SYSTEM_QUEUE"]
-REAPER_QUEUE = _CONFIG["MAILFLEET_REAPER_QUEUE"]
+SYSTEM_QUEUE = JobQueue.SYSTEM.name_in(_CONFIG)
+REAPER_QUEUE = JobQueue.REAPER.name_in(_CONFIG)
 REFRESH_SERVERS_EVERY = 600
 # A lost run's lease expires within MAILFLEET_LEASE_SECONDS (60) of its worker's death; reaping
 # every 30 s fails it and kills its processes well inside 2 minutes.

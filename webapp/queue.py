@@ -3,7 +3,10 @@ by dotted name only."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
@@ -18,6 +21,19 @@ SWEEP_HEALTH = "jobs.health.sweep_health"
 CHECK_DOMAIN_DNS = "jobs.dnsdoctor.check_domain"
 
 _EXTENSION = "mailfleet_redis"
+
+
+class JobQueue(StrEnum):
+    """The queues, each by the setting naming it, each with workers of its own: playbook runs;
+    system jobs (sweeps, checks, refreshes, the cron table's rounds), never behind playbook runs;
+    the reaper, never behind anything."""
+
+    RUNS = "MAILFLEET_QUEUE"
+    SYSTEM = "MAILFLEET_SYSTEM_QUEUE"
+    REAPER = "MAILFLEET_REAPER_QUEUE"
+
+    def name_in(self, config: Mapping[str, Any]) -> str:
+        return config[self.value]
 
 
 def init_app(app: Flask) -> None:
@@ -36,30 +52,30 @@ def redis_connection(app: Flask | None = None) -> Redis:
 
 def get_queue(app: Flask | None = None) -> Queue:
     """The playbook runs' queue."""
-    return _queue("MAILFLEET_QUEUE", app)
+    return _queue(JobQueue.RUNS, app)
 
 
 def get_system_queue(app: Flask | None = None) -> Queue:
     """The system jobs' queue (served by its own worker, never behind playbook runs)."""
-    return _queue("MAILFLEET_SYSTEM_QUEUE", app)
+    return _queue(JobQueue.SYSTEM, app)
 
 
-def _queue(setting: str, app: Flask | None) -> Queue:
+def _queue(queue: JobQueue, app: Flask | None) -> Queue:
     app = app or current_app
-    return Queue(app.config[setting], connection=redis_connection(app), serializer=JSONSerializer)
+    return Queue(queue.name_in(app.config), connection=redis_connection(app), serializer=JSONSerializer)
 
 
 @dataclass(frozen=True)
 class JobPolicy:
     """How one kind of job is enqueued, by the web and by the workers alike: its function (by
-    dotted name), the setting naming its queue, its id (derived from its subject, so the reaper
+    dotted name), its queue, its id (derived from its subject, so the reaper
     can find it) and how long RQ keeps its result. A job is not enqueued again while the same
     one waits in the queue (RQ would list it twice); while it runs it is, so it runs once more
     after (a waiting run whose worker is just giving up its turn). Its timeout is
     MAILFLEET_JOB_TIMEOUT (the run timeout plus a margin)."""
 
     function: str
-    queue_setting: str
+    queue: JobQueue
     id_prefix: str
     result_ttl: int
     failure_ttl: int
@@ -69,11 +85,11 @@ class JobPolicy:
 
 
 #: A playbook run (subject: the run's id).
-RUN_JOB = JobPolicy(EXECUTE_RUN, "MAILFLEET_QUEUE", "run", 24 * 3600, 7 * 24 * 3600)
+RUN_JOB = JobPolicy(EXECUTE_RUN, JobQueue.RUNS, "run", 24 * 3600, 7 * 24 * 3600)
 #: An on-demand health check of one server (subject: the server's id).
-HEALTH_CHECK_JOB = JobPolicy(SWEEP_HEALTH, "MAILFLEET_SYSTEM_QUEUE", "health", 3600, 24 * 3600)
+HEALTH_CHECK_JOB = JobPolicy(SWEEP_HEALTH, JobQueue.SYSTEM, "health", 3600, 24 * 3600)
 #: A DNS doctor check of one domain (subject: the domain's id).
-DNS_CHECK_JOB = JobPolicy(CHECK_DOMAIN_DNS, "MAILFLEET_SYSTEM_QUEUE", "dns-check", 3600, 24 * 3600)
+DNS_CHECK_JOB = JobPolicy(CHECK_DOMAIN_DNS, JobQueue.SYSTEM, "dns-check", 3600, 24 * 3600)
 
 #: A job in one of these is still to be run; started, it is being run.
 WAITING_JOB_STATES = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
@@ -85,7 +101,7 @@ def enqueue(policy: JobPolicy, subject: int, description: str, app: Flask | None
     job_id = policy.job_id(subject)
     if _job_status(job_id, app) in WAITING_JOB_STATES:
         return job_id
-    _queue(policy.queue_setting, app).enqueue(
+    _queue(policy.queue, app).enqueue(
         policy.function,
         subject,
         job_id=job_id,
