@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from mailfleet.clock import utcnow  # noqa: F401 - the one clock, also importable from here
+from mailfleet.clock import utcnow
 
 JsonScalar = str | int | float | bool | None
 

@@ -6,8 +6,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, TypeDecorator
 
-from mailfleet.clock import utcnow  # noqa: F401 - the one clock, also importable from here
-
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite drops the zone; this puts it back)."""
