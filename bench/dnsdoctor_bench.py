@@ -3,10 +3,11 @@
 
 Every domain gets exactly the records mailfleet publishes (MX, SPF, DKIM, DMARC, SRV, autoconfig,
 TLS-RPT; A of its mail host; PTR), loaded through TSIG-signed RFC 2136 updates into a zone
-delegated under the testbed's example.test, so delegation, serials, mail routing, authentication
-and propagation over both authoritative servers and the resolver are all really asked.
+delegated under the testbed's example.test, so delegation, serials, mail routing, authentication,
+client setup, CAA, TLSA and propagation over both authoritative servers and the resolver are all
+really asked. The machine's load average is printed with the figures: they depend on it.
 
-    MAILFLEET_TESTBED_INSTANCE=17 .venv/bin/python bench/dnsdoctor_bench.py [--domains 1000]
+    MAILFLEET_TESTBED_INSTANCE=18 .venv/bin/python bench/dnsdoctor_bench.py [--domains 1000]
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def main() -> int:
         in_sync(tb)
         doctor = Doctor(DoctorConfig(resolver=tb.dns.resolver, panel=(tb.dns.resolver,),
                                      require_mta_sts=False, record_defaults=DEFAULTS))
+        print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
         one = doctor.run(*work[0])
         print(f"one domain: {one.seconds:.2f} s, status {one.status.value}, "
               f"{len(one.checks)} checks, {len(one.propagation)} records x {len(one.propagation[0].answers)} "

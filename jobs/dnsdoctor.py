@@ -35,7 +35,8 @@ from webapp.services import dnsdoctor
 
 log = logging.getLogger(__name__)
 
-_STATUS = {Readiness.READY: Status.OK, Readiness.PROPAGATING: Status.WARNING, Readiness.FAILING: Status.ERROR}
+_STATUS = {Readiness.READY: Status.OK, Readiness.PROPAGATING: Status.WARNING, Readiness.FAILING: Status.ERROR,
+           Readiness.UNKNOWN: Status.UNKNOWN}
 
 
 def doctor_config(app: Flask) -> DoctorConfig:

@@ -47,7 +47,13 @@ class Readiness(StrEnum):
 
     PROPAGATING = "propagating"  # right at the newest server, not yet everywhere
     READY = "ready"
-    FAILING = "failing"  # a blocking finding (or a check that could not run)
+    FAILING = "failing"  # a blocking finding
+    UNKNOWN = "unknown"  # a server did not answer (twice): neither ready nor failing is known
+
+
+# Blocking findings that do not make a domain failing: time fixes the first, the second is a
+# question without an answer.
+_NOT_FAILING = frozenset({"delegation.lagging", "check.unavailable"})
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class DoctorConfig:
     ca_file: str | None = None  # for the MTA-STS policy fetch
     require_mta_sts: bool = True
     proxy_networks: tuple[str, ...] = dnschecks.CLOUDFLARE_NETWORKS
+    acme_ca: str = "letsencrypt.org"  # the CAA issuer domain of the CA the certificates come from
     record_defaults: Mapping[str, Any] = field(default_factory=dict)  # the dns role's domain defaults
 
 
@@ -78,16 +85,35 @@ class Report:
     @property
     def status(self) -> Readiness:
         blocking = [f for f in self.findings if f.blocking]
-        if any(f.code != "delegation.lagging" for f in blocking):
+        if any(f.code not in _NOT_FAILING and not self.settling(f) for f in blocking):
             return Readiness.FAILING
+        unanswered = any(r.unanswered for r in self.propagation)
+        if unanswered or any(f.code == "check.unavailable" for f in blocking):
+            return Readiness.UNKNOWN
         if blocking or not all(r.complete for r in self.propagation):
             return Readiness.PROPAGATING
         return Readiness.READY
 
+    def settling(self, finding: Finding) -> bool:
+        """Every authoritative server already serves the finding's fix and a resolver of the panel
+        still holds an older answer: the check saw a cache that lets go within its TTL."""
+        wanted = {(r.name, r.rtype) for r in finding.records}
+        followed = [r for r in self.propagation if (r.name, r.rtype) in wanted]
+        return bool(wanted) and len(followed) == len(wanted) and all(r.stale for r in followed)
+
+    @property
+    def settles_in(self) -> int | None:
+        """Seconds until every record is right everywhere (0: already; None: no TTL bounds it)."""
+        waits = [r.settles_in for r in self.propagation if not r.complete]
+        return None if None in waits else max(waits, default=0)
+
     @property
     def reasons(self) -> list[str]:
         """Why the domain is not ready, one line each (empty when ready)."""
-        lines = [f"{f.problem.title}: {f.detail}" for f in self.findings if f.blocking]
+        lines = [f"{f.problem.title}: {f.detail}"
+                 + (" (the name servers already serve the fix; a resolver still caches the old answer)"
+                    if self.settling(f) else "")
+                 for f in self.findings if f.blocking]
         lines += [f"{r.name} {r.rtype}: {r.agreeing} of {len(r.answers)} servers agree"
                   for r in self.propagation if not r.complete]
         return lines
@@ -96,7 +122,7 @@ class Report:
         return {
             "domain": self.domain, "zone": self.zone, "dns_host": self.host.to_dict(),
             "checked_at": self.checked_at.isoformat(), "status": self.status.value,
-            "seconds": round(self.seconds, 3), "reasons": self.reasons,
+            "seconds": round(self.seconds, 3), "reasons": self.reasons, "settles_in": self.settles_in,
             "findings": [f.to_dict() for f in self.findings],
             "checks": {k: {"status": o.status.value, "detail": o.detail, "code": o.code}
                        for k, o in sorted(self.checks.items())},
@@ -163,7 +189,18 @@ class Doctor:
             "dmarc:reports": dnschecks.dmarc_reports(client, domain),
             "mta-sts": dnschecks.mta_sts(client, target, domain, fetch, cfg.require_mta_sts),
             "tls-rpt": dnschecks.tls_rpt(client, domain),
+            "tlsa": self._in_zone_of(zones, target.hostname,
+                                     lambda z: dnschecks.dane(client, target, z)),
         }
+        # the names certificates are issued for: the mail host, and the MTA-STS policy host
+        for name in sorted({target.hostname} | {r.name for r in expected if r.name.startswith("mta-sts.")}):
+            work[f"caa:{name}"] = self._in_zone_of(
+                zones, name, lambda z, name=name: dnschecks.caa(client, name, z, cfg.acme_ca))
+        if any(r.name.startswith("autoconfig.") for r in expected):
+            work["autoconfig"] = dnschecks.autoconfig(client, target, domain)
+        services = [r for r in expected if r.rtype == "SRV"]
+        if services:
+            work["srv"] = dnschecks.srv(client, services)
         panel = [NameServer(f"resolver {a}", a, "resolver") for a in cfg.panel]
         in_zone = [r for r in expected
                    if r.rtype in PROPAGATED_TYPES and (r.name == zone or r.name.endswith("." + zone))]
@@ -178,10 +215,15 @@ class Doctor:
         return Report(domain.name, zone, host, self.clock(), tuple(findings), outcomes, tuple(prop),
                       time.monotonic() - t0)
 
+    @staticmethod
+    async def _in_zone_of(zones: _Zones, name: str,
+                          check: Callable[[str], Awaitable[Outcome]]) -> Outcome:
+        return await check(await zones.zone_of(name))
+
     def _finding(self, key: str, outcome: Outcome, host: DnsHost, zone: str, expected: list[Record],
                  ns_names: list[str], target: ServerTarget) -> Finding:
         code = outcome.code if outcome.code in CATALOGUE else "check.unavailable"
-        records = _fix_records(code, key, outcome, expected, ns_names, zone, target)
+        records = _fix_records(code, key, outcome, expected, ns_names, zone, target, self.config.acme_ca)
         steps = steps_for(code, host, records, zone, outcome.detail)
         return Finding(code, outcome.status, outcome.detail, tuple(records), tuple(steps), outcome.value)
 
@@ -213,14 +255,13 @@ class _Zones:
         client = self.client
         ns_names = sorted({r.target.to_text(omit_final_dot=True).lower()
                            for r in await _or_empty(client.rdatas(zone, "NS"))})
-        authoritative = [NameServer(ns, a, "authoritative") for ns in ns_names
-                         for a in await _or_empty(client.addresses(ns, "A"))]
-        serials = {}
-        for server in authoritative:
-            try:
-                serials[server.address] = await client.soa_serial_at(zone, server.address, self.port)
-            except DnsUnavailable:
-                continue
+        found = await asyncio.gather(*(_or_empty(client.addresses(ns, "A")) for ns in ns_names))
+        authoritative = [NameServer(ns, a, "authoritative")
+                         for ns, addresses in zip(ns_names, found, strict=True) for a in addresses]
+        asked = await asyncio.gather(*(_or_none(client.soa_serial_at(zone, s.address, self.port))
+                                       for s in authoritative))
+        serials = {s.address: serial for s, serial in zip(authoritative, asked, strict=True)
+                   if serial is not None}
         return ns_names, authoritative, serials
 
 
@@ -238,6 +279,13 @@ async def _or_empty(work: Awaitable[list[Any]]) -> list[Any]:
         return []
 
 
+async def _or_none(work: Awaitable[Any]) -> Any:
+    try:
+        return await work
+    except DnsUnavailable:
+        return None
+
+
 def _expected_records(target: ServerTarget, domain: MailDomain, defaults: Mapping[str, Any]) -> list[Record]:
     """The records mailfleet publishes for this host and domain (the dns role's own builder)."""
     spec = {"name": domain.name, "dkim_selector": domain.dkim_selector,
@@ -249,7 +297,7 @@ def _expected_records(target: ServerTarget, domain: MailDomain, defaults: Mappin
 
 # Which published records fix a finding: by code prefix, the (name, type) they live at.
 def _fix_records(code: str, key: str, outcome: Outcome, expected: list[Record], ns_names: list[str],
-                 zone: str, target: ServerTarget) -> list[Record]:
+                 zone: str, target: ServerTarget, acme_ca: str) -> list[Record]:
     domain = next((r.name for r in expected if r.rtype == "MX"), zone)
 
     def at(name: str, rtype: str, prefix: str = "") -> list[Record]:
@@ -281,4 +329,10 @@ def _fix_records(code: str, key: str, outcome: Outcome, expected: list[Record], 
         return at(f"_smtp._tls.{domain}", "TXT")
     if code == "delegation.parent-mismatch":
         return [Record(zone, "NS", f"{ns}.") for ns in ns_names]
+    if family == "autoconfig":
+        return at(f"autoconfig.{domain}", "CNAME") + at(f"autodiscover.{domain}", "CNAME")
+    if family == "srv":
+        return [r for r in expected if r.rtype == "SRV"]
+    if family == "caa":
+        return [Record.make(str(outcome.value), "CAA", f'0 issue "{acme_ca}"')]
     return []

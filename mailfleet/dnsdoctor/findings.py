@@ -15,7 +15,7 @@ from mailfleet.monitoring.results import Status
 
 __all__ = ["CATALOGUE", "SECTIONS", "Finding", "Problem"]
 
-SECTIONS = ("delegation", "routing", "authentication", "transport", "checks")
+SECTIONS = ("delegation", "routing", "authentication", "transport", "client", "checks")
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,32 @@ _PROBLEMS = (
             "Senders ignore all of them.", blocking=False),
     Problem("tls-rpt.invalid", "transport", "The TLS-RPT record is malformed",
             "rua= must list mailto: or https: addresses.", blocking=False),
+    Problem("tlsa.missing", "transport", "No TLSA record in a signed zone",
+            "The zone is signed (DNSSEC), so senders could verify the server's certificate with DANE; "
+            "without a TLSA record at _25._tcp.<mail host> they cannot.", blocking=False),
+    Problem("tlsa.unsigned-zone", "transport", "TLSA published in an unsigned zone",
+            "DANE needs DNSSEC: senders ignore TLSA records in a zone that is not signed. Sign the zone "
+            "or remove the records.", blocking=False),
+    Problem("tlsa.pkix-usage", "transport", "TLSA records of a usage SMTP senders ignore",
+            "SMTP DANE (RFC 7672) uses TLSA usage 3 (DANE-EE) or 2 (DANE-TA); usage 0 and 1 records "
+            "are ignored.", blocking=False),
+    Problem("caa.forbids-ca", "transport", "CAA forbids the certificate authority in use",
+            "The CAA records allow other certificate authorities only: the one mailfleet gets the "
+            "server's certificates from is refused, so they cannot be issued or renewed and TLS breaks "
+            "when the current one expires."),
+    Problem("autoconfig.missing", "client", "No autoconfig or autodiscover record",
+            "Mail clients (Thunderbird, Outlook, phones) look up autoconfig.<domain> and "
+            "autodiscover.<domain> to set themselves up; without them users type the server by hand.",
+            blocking=False),
+    Problem("autoconfig.wrong", "client", "autoconfig or autodiscover leads elsewhere",
+            "Mail clients that set themselves up from these names are sent to another server.",
+            blocking=False),
+    Problem("srv.missing", "client", "Service (SRV) records missing",
+            "Mail clients find the submission, IMAP and POP3 ports through SRV records (RFC 6186); "
+            "without them they guess.", blocking=False),
+    Problem("srv.wrong", "client", "Service (SRV) records lead elsewhere",
+            "Mail clients that follow these SRV records connect to another host or port.",
+            blocking=False),
     Problem("check.unavailable", "checks", "A check could not be completed",
             "A DNS server did not answer in time (or refused); the result is unknown and the check runs "
             "again."),

@@ -97,6 +97,10 @@ def steps_for(code: str, host: DnsHost, records: Sequence[Record], zone: str, de
         return [f"Nothing to publish: {detail}. A lagging secondary catches up on its next zone transfer "
                 "(check again in a few minutes); a lame server must be made to serve the zone, or removed "
                 "from the NS records and at the registrar."]
+    if code == "caa.forbids-ca":
+        return [f"At {host.name}: add a CAA record, Name {_relative(r.name, zone)}, Value {r.value}, next "
+                "to the existing ones (CAA records add up: keep those of the CAs still in use)."
+                for r in records]
     if code == "check.unavailable":
         return ["Check again; if it persists, the named server is unreachable from the control plane."]
     if code == "mta-sts.policy-unreachable":

@@ -59,6 +59,19 @@ class RecordPropagation:
         return all(a.agrees for a in self.answers)
 
     @property
+    def stale(self) -> bool:
+        """Every authoritative server serves the published records, a resolver an older answer."""
+        own = [a for a in self.answers if a.server.role == "authoritative"]
+        cached = [a for a in self.answers if a.server.role == "resolver"]
+        return (bool(own) and all(a.agrees and a.expected for a in own)
+                and any(not a.agrees and a.error is None for a in cached))
+
+    @property
+    def unanswered(self) -> bool:
+        """A server gave no answer (timed out twice, refused): what it serves is unknown."""
+        return any(a.error is not None for a in self.answers)
+
+    @property
     def settles_in(self) -> int | None:
         """Seconds until every resolver has let go of an older answer (None: an authoritative
         server lags or failed, which no TTL bounds)."""

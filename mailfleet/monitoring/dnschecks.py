@@ -8,11 +8,14 @@ which the engine turns into an UNKNOWN result. Every failure carries a stable `c
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable, Sequence
 
 import dns.reversename
+
+from mailfleet.dns.rdata import Record, canonical_from_rdata
 
 from .dnsbl import DnsblList, classify, query_name
 from .dnsclient import DnsClient, DnsUnavailable
@@ -335,6 +338,89 @@ async def tlsa(dns_client: DnsClient, target: ServerTarget, leaf_der: bytes | No
     return warning(f"TLSA {name}: only trust-anchor records (usage 0/2), not verified here", len(records))
 
 
+async def dane(dns_client: DnsClient, target: ServerTarget, zone: str) -> Outcome:
+    """TLSA of the mail host counts only in a signed zone (RFC 7672: DANE senders ignore TLSA
+    without DNSSEC); there it should be published, as DANE-EE/DANE-TA (usage 3/2) records."""
+    name = f"_25._tcp.{target.hostname}"
+    signed, records = await asyncio.gather(dns_client.rdatas(zone, "DNSKEY"), dns_client.rdatas(name, "TLSA"))
+    if not signed:
+        if records:
+            return warning(f"TLSA {name}: published, but the zone {zone} is not signed: DANE senders "
+                           "ignore it", len(records), code="tlsa.unsigned-zone")
+        return ok(f"TLSA {name}: none, and the zone {zone} is not signed (DANE does not apply)")
+    if not records:
+        return warning(f"TLSA {name}: none, although the zone {zone} is signed: senders cannot use DANE",
+                       code="tlsa.missing")
+    pkix = sorted({r.usage for r in records} & {0, 1})
+    if pkix:
+        return warning(f"TLSA {name}: usage {', '.join(map(str, pkix))} (PKIX) records, which SMTP DANE "
+                       "senders do not use; publish usage 3 (DANE-EE) or 2 (DANE-TA)", len(records),
+                       code="tlsa.pkix-usage")
+    return ok(f"TLSA {name}: {len(records)} DANE record(s) in the signed zone {zone}", len(records))
+
+
+async def caa(dns_client: DnsClient, name: str, zone: str, ca: str) -> Outcome:
+    """The CAA set that governs ``name`` (RFC 8659 3: the first non-empty one climbing up to the
+    zone apex) lets ``ca`` (its issuer domain, e.g. letsencrypt.org) issue its certificate. A
+    refusal's value is the name holding that set, where the fix goes."""
+    owner = name
+    while True:
+        found = await dns_client.rdatas(owner, "CAA")
+        if found or owner == zone or "." not in owner:
+            break
+        owner = owner.partition(".")[2]
+    records = [r for r in found if r.tag.lower() == b"issue"]
+    if not records:
+        return ok(f"CAA {name}: no issue restriction (any CA may issue)")
+    issuers = sorted({r.value.decode("ascii", "replace").partition(";")[0].strip().lower() for r in records})
+    if ca.lower() in issuers:
+        return ok(f"CAA {owner}: allows {ca}", ", ".join(issuers))
+    shown = ", ".join(i for i in issuers if i) or "no CA"
+    return error(f"CAA {owner} allows only {shown}: {ca} may not issue the certificate of {name}, so it "
+                 "cannot be renewed", owner, code="caa.forbids-ca")
+
+
+async def autoconfig(dns_client: DnsClient, target: ServerTarget, domain: MailDomain) -> Outcome:
+    """autoconfig.<domain> and autodiscover.<domain> (what mail clients look up to set themselves
+    up) lead to the mail host: an alias of it, or its addresses."""
+    missing, wrong = [], []
+    for name in (f"autoconfig.{domain.name}", f"autodiscover.{domain.name}"):
+        aliases = [r.target.to_text(omit_final_dot=True).lower()
+                   for r in await dns_client.rdatas(name, "CNAME")]
+        if aliases:
+            if aliases != [target.hostname]:
+                wrong.append(f"{name} is an alias of {', '.join(aliases)}")
+            continue
+        found = set(await dns_client.addresses(name, "A"))
+        if not found:
+            missing.append(name)
+        elif not found & set(target.ipv4):
+            wrong.append(f"{name} points at {', '.join(sorted(found))}")
+    if wrong:
+        return warning(f"client setup: {'; '.join(wrong)}, not {target.hostname}", code="autoconfig.wrong")
+    if missing:
+        return warning(f"client setup: no record at {', '.join(missing)}: mail clients cannot set "
+                       "themselves up", code="autoconfig.missing")
+    return ok(f"client setup: autoconfig and autodiscover lead to {target.hostname}")
+
+
+async def srv(dns_client: DnsClient, expected: Sequence[Record]) -> Outcome:
+    """The service records of RFC 6186/8314 (submission, IMAP, POP3, autodiscover) hold what
+    mailfleet publishes: ``expected`` are those SRV records."""
+    names = sorted({r.name for r in expected})
+    found = dict(zip(names, await asyncio.gather(*(dns_client.rdatas(n, "SRV") for n in names)), strict=True))
+    missing = [n for n in names if not found[n]]
+    wrong = [f"{n} is {', '.join(sorted(canonical_from_rdata(r) for r in found[n]))}"
+             for n in names if found[n] and not {r.value for r in expected if r.name == n}
+             <= {canonical_from_rdata(r) for r in found[n]}]
+    if wrong:
+        return warning(f"SRV: {'; '.join(wrong)}, not what the server offers", code="srv.wrong")
+    if missing:
+        return warning(f"SRV: {len(missing)} of {len(names)} service records missing ({', '.join(missing)}): "
+                       "mail clients cannot discover the server's ports", code="srv.missing")
+    return ok(f"SRV: all {len(names)} service records published", len(names))
+
+
 async def ptr(dns_client: DnsClient, target: ServerTarget, address: str) -> Outcome:
     """PTR of the address equals the mail host name, and the host name resolves back (FCrDNS)."""
     rev = dns.reversename.from_address(address).to_text()
@@ -361,15 +447,26 @@ async def soa_serials(dns_client: DnsClient, zone: str, dns_port: int = 53) -> O
         return error(f"SOA {zone}: no NS records", code="delegation.no-ns")
     serials: dict[str, int] = {}
     silent: list[str] = []
-    for ns in ns_names:
-        addresses = await dns_client.addresses(ns, "A") + await dns_client.addresses(ns, "AAAA")
-        if not addresses:
-            silent.append(f"{ns} (no address)")
-        for addr in addresses:
-            try:
-                serials[f"{ns}/{addr}"] = await dns_client.soa_serial_at(zone, addr, dns_port)
-            except DnsUnavailable as exc:
-                silent.append(f"{ns}/{addr} ({exc})")
+
+    async def addresses(ns: str) -> list[str]:
+        a, aaaa = await asyncio.gather(dns_client.addresses(ns, "A"), dns_client.addresses(ns, "AAAA"))
+        return a + aaaa
+
+    async def serial(key: str, addr: str) -> tuple[str, int | DnsUnavailable]:
+        try:
+            return key, await dns_client.soa_serial_at(zone, addr, dns_port)
+        except DnsUnavailable as exc:
+            return key, exc
+
+    per_ns = await asyncio.gather(*(addresses(ns) for ns in ns_names))
+    silent += [f"{ns} (no address)" for ns, found in zip(ns_names, per_ns, strict=True) if not found]
+    asked = await asyncio.gather(*(serial(f"{ns}/{addr}", addr)
+                                   for ns, found in zip(ns_names, per_ns, strict=True) for addr in found))
+    for key, answer in asked:
+        if isinstance(answer, DnsUnavailable):
+            silent.append(f"{key} ({answer})")
+        else:
+            serials[key] = answer
     distinct = sorted(set(serials.values()))
     shown = ", ".join(f"{k}={v}" for k, v in sorted(serials.items()))
     if len(distinct) > 1:

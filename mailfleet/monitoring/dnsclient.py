@@ -1,20 +1,21 @@
 """The one DNS door of the monitoring package: every lookup goes through the project's own
-recursive resolver (never a public one), with a bounded number of queries in flight."""
+recursive resolver (never a public one), with a bounded number of queries in flight, each
+question asked once per client."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import dns.asyncquery
-import dns.asyncresolver
 import dns.exception
 import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
-import dns.resolver
+import dns.rrset
 
 
 class DnsUnavailable(Exception):  # noqa: N818 - reads as a condition, like dns.resolver.NoAnswer
@@ -23,37 +24,46 @@ class DnsUnavailable(Exception):  # noqa: N818 - reads as a condition, like dns.
 
 class DnsClient:
     """Async lookups through one resolver. A missing name or type is an empty answer; anything
-    else that prevents an answer raises DnsUnavailable. One instance per sweep (its cache too)."""
+    else that prevents an answer raises DnsUnavailable. One instance per sweep: with ``cache``
+    each question is sent once for the instance's life, and every check (and every domain, and
+    the propagation panel when it holds the same resolver) that asks it shares the answer. A
+    query that times out is sent once more before it counts as unanswered (one lost UDP packet
+    is not a finding)."""
 
     def __init__(self, resolver: str, port: int = 53, timeout: float = 3.0,
                  semaphore: asyncio.Semaphore | None = None, cache: bool = True) -> None:
-        self._resolver = dns.asyncresolver.Resolver(configure=False)
-        self._resolver.nameservers = [resolver]
-        self._resolver.port = port
-        self._resolver.timeout = timeout
-        self._resolver.lifetime = timeout
-        self._resolver.retry_servfail = False
-        if cache:
-            self._resolver.cache = dns.resolver.Cache()
+        self._server, self._port = resolver, port
         self._timeout = timeout
         self._semaphore = semaphore or asyncio.Semaphore(256)
+        self._answers: dict[tuple[Any, ...], asyncio.Future[Any]] | None = {} if cache else None
+
+    async def _shared(self, key: tuple[Any, ...], make: Callable[[], Awaitable[Any]]) -> Any:
+        if self._answers is None:
+            return await make()
+        if key not in self._answers:
+            self._answers[key] = asyncio.ensure_future(make())
+        return await asyncio.shield(self._answers[key])
+
+    async def _exchange(self, query: dns.message.Message, server: str, port: int) -> dns.message.Message:
+        """One query in flight per slot; a timed-out query is sent once more, a truncated answer
+        fetched again over TCP."""
+        for attempt in (1, 2):
+            async with self._semaphore:
+                try:
+                    response = await dns.asyncquery.udp(query, server, timeout=self._timeout, port=port)
+                    if response.flags & dns.flags.TC:
+                        response = await dns.asyncquery.tcp(query, server, timeout=self._timeout, port=port)
+                    return response
+                except dns.exception.Timeout:
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
 
     async def rdatas(self, name: str, rdtype: str) -> list[Any]:
-        """Records of one type at one name; [] for NXDOMAIN or no data."""
-        async with self._semaphore:
-            try:
-                answer = await self._resolver.resolve(name, rdtype, search=False, raise_on_no_answer=False)
-            except dns.resolver.NXDOMAIN:
-                return []
-            except dns.resolver.NoAnswer:
-                return []
-            except (dns.exception.Timeout, dns.resolver.LifetimeTimeout):
-                raise DnsUnavailable(f"{rdtype} {name}: no answer within {self._timeout:g} s") from None
-            except dns.resolver.NoNameservers as exc:
-                raise DnsUnavailable(f"{rdtype} {name}: resolver failed ({_first_error(exc)})") from None
-            except dns.exception.DNSException as exc:
-                raise DnsUnavailable(f"{rdtype} {name}: {exc}") from None
-        return list(answer.rrset) if answer.rrset is not None else []
+        """Records of one type at one name (following aliases); [] for NXDOMAIN or no data."""
+        response = await self.ask(name, rdtype, self._server, self._port, recursion=True)
+        rrset = answer_rrset(response, dns.name.from_text(name), dns.rdatatype.from_text(rdtype))
+        return list(rrset) if rrset is not None else []
 
     async def addresses(self, name: str, rdtype: str) -> list[str]:
         return sorted(r.address for r in await self.rdatas(name, rdtype))
@@ -66,37 +76,36 @@ class DnsClient:
         """The zone (apex) a name lives in, found by walking up until an SOA answers."""
         labels = dns.name.from_text(name)
         while len(labels) > 1:
-            async with self._semaphore:
-                try:
-                    answer = await self._resolver.resolve(labels, "SOA", search=False,
-                                                          raise_on_no_answer=False)
-                except dns.resolver.NXDOMAIN:
-                    answer = None
-                except dns.exception.DNSException as exc:
-                    raise DnsUnavailable(f"SOA {labels}: {exc}") from None
-            if answer is not None and answer.rrset is not None and answer.rrset.name == labels:
+            response = await self.ask(labels.to_text(), "SOA", self._server, self._port, recursion=True)
+            if any(r.rdtype == dns.rdatatype.SOA and r.name == labels for r in response.answer):
                 return labels.to_text(omit_final_dot=True)
             labels = labels.parent()
         raise DnsUnavailable(f"no zone found above {name}")
 
     async def ask(self, name: str, rdtype: str, server: str, port: int = 53,
                   recursion: bool = False) -> dns.message.Message:
-        """One query straight to one server (an authoritative one: recursion off; a resolver of a
-        propagation panel: on); errors name the server. NXDOMAIN is an answer, not an error."""
-        query = dns.message.make_query(name, rdtype)
-        if not recursion:
-            query.flags &= ~dns.flags.RD
-        async with self._semaphore:
+        """One query straight to one server (an authoritative one: recursion off; a resolver: on);
+        errors name the server. NXDOMAIN is an answer, not an error."""
+        shown = name.rstrip(".")
+        where = "" if (server, port, recursion) == (self._server, self._port, True) else f" at {server}"
+
+        async def query() -> dns.message.Message:
+            message = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
+            if not recursion:
+                message.flags &= ~dns.flags.RD
             try:
-                response = await dns.asyncquery.udp(query, server, timeout=self._timeout, port=port)
+                response = await self._exchange(message, server, port)
             except dns.exception.Timeout:
-                raise DnsUnavailable(
-                    f"{rdtype} {name} at {server}: no answer within {self._timeout:g} s") from None
+                raise DnsUnavailable(f"{rdtype} {shown}{where}: no answer within {self._timeout:g} s "
+                                     "(asked twice)") from None
             except (OSError, dns.exception.DNSException) as exc:
-                raise DnsUnavailable(f"{rdtype} {name} at {server}: {exc}") from None
-        if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            raise DnsUnavailable(f"{rdtype} {name} at {server}: {dns.rcode.to_text(response.rcode())}")
-        return response
+                raise DnsUnavailable(f"{rdtype} {shown}{where}: {exc}") from None
+            if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                failed = "resolver failed" if where == "" else "answered"
+                rcode = dns.rcode.to_text(response.rcode())
+                raise DnsUnavailable(f"{rdtype} {shown}{where}: {failed} {rcode}")
+            return response
+        return await self._shared(("ask", shown.lower(), rdtype, server, port, recursion), query)
 
     async def soa_serial_at(self, zone: str, server: str, port: int = 53) -> int:
         """Ask one authoritative server directly (no recursion) for the zone's SOA serial."""
@@ -119,6 +128,18 @@ class DnsClient:
         return []
 
 
-def _first_error(exc: dns.resolver.NoNameservers) -> str:
-    errors = exc.kwargs.get("errors") or []
-    return str(errors[0][3]) if errors and len(errors[0]) > 3 else "SERVFAIL"
+def answer_rrset(response: dns.message.Message, name: dns.name.Name,
+                 rdtype: dns.rdatatype.RdataType) -> dns.rrset.RRset | None:
+    """The records of ``rdtype`` at ``name`` in an answer, following the aliases (CNAME) the
+    resolver put before them."""
+    for _ in range(16):
+        alias = None
+        for rrset in response.answer:
+            if rrset.rdtype in (rdtype, dns.rdatatype.CNAME) and rrset.name == name:
+                if rrset.rdtype == rdtype:
+                    return rrset
+                alias = rrset[0].target
+        if alias is None:
+            return None
+        name = alias
+    return None

@@ -192,6 +192,57 @@ def test_lagging_secondary_is_named_until_it_catches_up(bed):
     tb.set_secondary_delay(0)
 
 
+def test_a_resolver_still_caching_the_old_answer_is_propagating_then_ready(bed):
+    tb, host, address = bed
+    domain = f"stale.dr.{ZONE}"
+    publish(tb, host, address, domain)
+    send_update(tb, ZONE, [replace(domain, "TXT", '"v=spf1 ip4:198.51.100.7 -all"')])
+    wait_in_sync(tb, ZONE)
+    # the resolver caches the old SPF (it keeps answers at most 5 s), then the fix is published
+    cached = dns.query.udp(dns.message.make_query(domain, "TXT"), tb.dns.resolver, timeout=2)
+    assert "198.51.100.7" in cached.answer[0].to_text()
+    publish(tb, host, address, domain)
+    while serial(tb.dns.secondary, ZONE) != serial(tb.dns.primary, ZONE):
+        time.sleep(0.05)
+    report = doctor(tb, record_defaults=NO_MTA_STS).run(*target(host, address, domain))
+    assert "spf.not-authorised" in {f.code for f in report.findings}  # what the cache still says
+    assert report.status is Readiness.PROPAGATING, report.reasons
+    assert 0 <= report.settles_in <= 5
+    spf = next(r for r in report.propagation if (r.name, r.rtype) == (domain, "TXT"))
+    assert [a.server.role for a in spf.answers if not a.agrees] == ["resolver"]
+    end = time.monotonic() + 30
+    while report.status is not Readiness.READY and time.monotonic() < end:
+        time.sleep(1)
+        report = doctor(tb, record_defaults=NO_MTA_STS).run(*target(host, address, domain))
+    assert report.status is Readiness.READY, report.reasons
+
+
+def test_client_setup_and_caa_are_checked(bed):
+    tb, host, address = bed
+    domain = f"cl.dr.{ZONE}"
+    publish(tb, host, address, domain)
+    send_update(tb, ZONE, [("delete", f"autodiscover.{domain}", "CNAME", None),
+                           replace(f"_imaps._tcp.{domain}", "SRV", f"10 1 143 {host}."),
+                           replace(host, "CAA", '0 issue "sectigo.com"')])
+    wait_in_sync(tb, ZONE)
+    try:
+        report = doctor(tb, record_defaults=NO_MTA_STS).run(*target(host, address, domain))
+    finally:
+        send_update(tb, ZONE, [("delete", host, "CAA", None)])
+        wait_in_sync(tb, ZONE)
+    found = {f.code: f for f in report.findings}
+    assert {"autoconfig.missing", "srv.wrong", "caa.forbids-ca"} <= set(found), sorted(found)
+    assert f"autodiscover.{domain}" in found["autoconfig.missing"].detail
+    assert [(r.name, r.value) for r in found["srv.wrong"].records if "_imaps" in r.name] == [
+        (f"_imaps._tcp.{domain}", f"10 1 993 {host}.")]
+    assert "sectigo.com" in found["caa.forbids-ca"].detail
+    assert [r.value for r in found["caa.forbids-ca"].records] == ['0 issue "letsencrypt.org"']
+    assert report.checks["tlsa"].status is Status.OK  # the zone is not signed: DANE does not apply
+    # only the CAA keeps the domain from being ready: clients can still be set up by hand
+    assert {f.code for f in report.findings if f.blocking} == {"caa.forbids-ca"}
+    assert report.status is Readiness.FAILING
+
+
 def test_lame_name_server_is_named(bed):
     tb, host, address = bed
     zone = f"lame.{ZONE}"

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from mailfleet.dns.rdata import Record
 from mailfleet.monitoring import DEFAULT_IP_LISTS, MailDomain, ServerTarget, Status
 from mailfleet.monitoring import dnschecks as dc
 from mailfleet.monitoring.dnsclient import DnsClient, DnsUnavailable
@@ -307,3 +308,62 @@ def test_a_proxied_mail_host_is_named():
     assert outcome.code == "host.proxied" and "104.16.1.1" in outcome.detail
     recs[(HOST, "A")] = ["198.51.100.1"]
     assert check(dc.host_addresses(ScriptedDns(recs), TARGET, "A")).code == "host.a-wrong"
+
+
+DNSKEY = "257 3 13 " + base64.b64encode(b"z" * 64).decode()
+TLSA_NAME = f"_25._tcp.{HOST}"
+
+
+@pytest.mark.parametrize(("records", "status", "code"), [
+    ({}, Status.OK, None),  # unsigned, none: DANE does not apply
+    ({(TLSA_NAME, "TLSA"): ["3 1 1 " + "ab" * 32]}, Status.WARNING, "tlsa.unsigned-zone"),
+    ({("example.test", "DNSKEY"): [DNSKEY]}, Status.WARNING, "tlsa.missing"),
+    ({("example.test", "DNSKEY"): [DNSKEY], (TLSA_NAME, "TLSA"): ["1 1 1 " + "ab" * 32]},
+     Status.WARNING, "tlsa.pkix-usage"),
+    ({("example.test", "DNSKEY"): [DNSKEY], (TLSA_NAME, "TLSA"): ["3 1 1 " + "ab" * 32]}, Status.OK, None),
+])
+def test_tlsa_counts_only_in_a_signed_zone(records, status, code):
+    outcome = check(dc.dane(ScriptedDns(records), TARGET, "example.test"))
+    assert (outcome.status, outcome.code) == (status, code), outcome.detail
+
+
+@pytest.mark.parametrize(("records", "status"), [
+    ({}, Status.OK),  # no CAA anywhere: any CA
+    ({("example.test", "CAA"): ['0 issue "letsencrypt.org"', '0 iodef "mailto:x@example.test"']}, Status.OK),
+    ({("example.test", "CAA"): ['0 issue "sectigo.com"']}, Status.ERROR),  # found climbing from the host
+    ({("example.test", "CAA"): ['0 issue ";"']}, Status.ERROR),  # no CA at all
+    ({("example.test", "CAA"): ['0 iodef "mailto:x@example.test"']}, Status.OK),  # no issue property
+    # the closest set governs: the host's own allows it although the apex's does not
+    ({("example.test", "CAA"): ['0 issue "sectigo.com"'], (HOST, "CAA"): ['0 issue "letsencrypt.org"']},
+     Status.OK),
+])
+def test_caa_must_let_the_acme_ca_issue(records, status):
+    outcome = check(dc.caa(ScriptedDns(records), HOST, "example.test", "letsencrypt.org"))
+    assert outcome.status is status, outcome.detail
+    if status is Status.ERROR:
+        assert outcome.code == "caa.forbids-ca" and "letsencrypt.org may not issue" in outcome.detail
+
+
+def test_autoconfig_and_autodiscover_lead_to_the_mail_host():
+    good = {("autoconfig.example.test", "CNAME"): [f"{HOST}."],
+            ("autodiscover.example.test", "A"): ["192.0.2.10"]}
+    assert check(dc.autoconfig(ScriptedDns(good), TARGET, DOMAIN)).status is Status.OK
+    missing = check(dc.autoconfig(ScriptedDns({k: v for k, v in good.items() if "config" in k[0]}),
+                                  TARGET, DOMAIN))
+    assert missing.code == "autoconfig.missing" and "autodiscover.example.test" in missing.detail
+    elsewhere = {**good, ("autoconfig.example.test", "CNAME"): ["mail.other.test."]}
+    wrong = check(dc.autoconfig(ScriptedDns(elsewhere), TARGET, DOMAIN))
+    assert wrong.code == "autoconfig.wrong" and "mail.other.test" in wrong.detail
+
+
+def test_srv_records_hold_what_the_server_offers():
+    expected = [Record.make("_imaps._tcp.example.test", "SRV", f"10 1 993 {HOST}."),
+                Record.make("_submissions._tcp.example.test", "SRV", f"10 1 465 {HOST}.")]
+    served = {(r.name, "SRV"): [r.value] for r in expected}
+    assert check(dc.srv(ScriptedDns(served), expected)).status is Status.OK
+    one_gone = dict(list(served.items())[:1])
+    missing = check(dc.srv(ScriptedDns(one_gone), expected))
+    assert missing.code == "srv.missing" and "_submissions._tcp.example.test" in missing.detail
+    wrong_port = {**served, ("_imaps._tcp.example.test", "SRV"): [f"10 1 143 {HOST}."]}
+    wrong = check(dc.srv(ScriptedDns(wrong_port), expected))
+    assert wrong.code == "srv.wrong" and "143" in wrong.detail
