@@ -82,7 +82,7 @@ def storage(servers: int) -> None:
             db.session.execute(db.text("VACUUM"))
             empty = path.stat().st_size
             for sid in ids:
-                for step, keep in usage.RETENTION.items():
+                for step, keep in usage.retention().items():
                     db.session.execute(db.insert(UsageSample), rows(sid, step, keep))
             db.session.commit()
             usage.prune(NOW)

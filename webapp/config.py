@@ -67,12 +67,18 @@ def load_config(env: Mapping[str, str] | None = None, *, with_secret_key: bool =
         "MAILFLEET_MAILU_VERIFY", "HOSTWINDS_API_URL", "MAILFLEET_PROVIDER_CACHE_SECONDS",
         "MAILFLEET_MAIL_ZONE", "MAILFLEET_SITE_VARS_FILE", "MAILFLEET_DNS_READINESS", "MAILFLEET_DNS_PANEL",
         "MAILFLEET_CONTROL_BACKUP_DIR", "MAILFLEET_CONTROL_BACKUP_KEEP", "MAILFLEET_CONTROL_BACKUP_KEY",
-        "MAILFLEET_BACKUP_DRILL_DAYS",
+        "MAILFLEET_BACKUP_DRILL_DAYS", "MAILFLEET_USAGE_KEEP_5MIN_DAYS", "MAILFLEET_USAGE_KEEP_HOURLY_DAYS",
+        "MAILFLEET_USAGE_KEEP_DAILY_DAYS", "MAILFLEET_DISK_FORECAST_WARNING_DAYS",
+        "MAILFLEET_DISK_FORECAST_CRITICAL_DAYS",
     ):
         config[name] = settings[name]
     readiness = config["MAILFLEET_DNS_READINESS"]
     if readiness not in ("enforce", "off"):
         raise ConfigError(f"MAILFLEET_DNS_READINESS={readiness!r} must be enforce or off")
+    if config["MAILFLEET_DISK_FORECAST_CRITICAL_DAYS"] > config["MAILFLEET_DISK_FORECAST_WARNING_DAYS"]:
+        raise ConfigError(
+            "MAILFLEET_DISK_FORECAST_CRITICAL_DAYS must be at most MAILFLEET_DISK_FORECAST_WARNING_DAYS"
+        )
     if with_secret_key:
         config["SECRET_KEY"] = _secret_key(settings, data_dir)
     return config

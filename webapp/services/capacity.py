@@ -3,7 +3,8 @@ be on, and the resize run that moves it there.
 
 - Disk: a straight line through the used space of the last 6 hours (5-minute samples) and of the
   last 7 days (hourly rollups); the sooner date counts. Within 7 days is a warning, within 48 hours
-  critical (also alerted, as the check ``disk_forecast``, by the hourly usage job).
+  critical, by default (MAILFLEET_DISK_FORECAST_WARNING_DAYS and _CRITICAL_DAYS); also alerted, as
+  the check ``disk_forecast``, by the hourly usage job.
 - Bandwidth: the provider's monthly allowance against this month's use, on the same line.
 - Plans: with at least MIN_HISTORY of samples, a server whose 95th percentile CPU is over 80 %,
   whose 99th percentile memory is over 90 % or whose disk fills within 30 days should move up to
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import select
 
 from mailfleet.clock import utcnow
@@ -38,7 +40,6 @@ from webapp.services.scope import Scope
 
 MIN_HISTORY = timedelta(days=14)
 RESIZE_COOLDOWN = timedelta(hours=6)
-WARN_WITHIN_DAYS, CRITICAL_WITHIN_DAYS = 7.0, 2.0
 UPSIZE_CPU_P95, UPSIZE_MEM_P99, UPSIZE_DISK_DAYS = 80.0, 90.0, 30.0
 DOWNSIZE_CPU_P95, DOWNSIZE_MEM_P99, DOWNSIZE_DISK_USE = 20.0, 50.0, 0.5
 GB_MB = 1024
@@ -75,9 +76,10 @@ class Capacity:
         days = self.disk.days if self.disk else None
         if days is None:
             return Status.OK
-        if days <= CRITICAL_WITHIN_DAYS:
+        config = current_app.config
+        if days <= config["MAILFLEET_DISK_FORECAST_CRITICAL_DAYS"]:
             return Status.ERROR
-        return Status.WARNING if days <= WARN_WITHIN_DAYS else Status.OK
+        return Status.WARNING if days <= config["MAILFLEET_DISK_FORECAST_WARNING_DAYS"] else Status.OK
 
 
 def _disk_forecast(server: Server, now: datetime) -> Forecast | None:

@@ -1,9 +1,9 @@
 """Usage history: recording 5-minute samples, rolling them up, pruning, and reading series.
 
-Retention (seconds of history kept per resolution): 5-minute samples 30 days, hourly rollups one
-year, daily rollups two years. Hourly and daily rows are both built from the 5-minute samples
-(averages; CPU also as the peak of the bucket), so a rollup is exact whichever runs first, and it
-is idempotent: a bucket already rolled up is rebuilt from the same samples.
+Retention per resolution (settings MAILFLEET_USAGE_KEEP_*_DAYS): 5-minute samples 30 days, hourly
+rollups one year, daily rollups two years, by default. Hourly and daily rows are both built from
+the 5-minute samples (averages; CPU also as the peak of the bucket), so a rollup is exact whichever
+runs first, and it is idempotent: a bucket already rolled up is rebuilt from the same samples.
 """
 
 from __future__ import annotations
@@ -31,7 +31,12 @@ from webapp.models.usage import DAY, FIVE_MINUTES, HOUR, UsageSample, UsageTotal
 
 log = logging.getLogger(__name__)
 
-RETENTION = {FIVE_MINUTES: 30 * DAY, HOUR: 365 * DAY, DAY: 730 * DAY}
+#: The setting of how many days each resolution is kept.
+RETENTION = {
+    FIVE_MINUTES: "MAILFLEET_USAGE_KEEP_5MIN_DAYS",
+    HOUR: "MAILFLEET_USAGE_KEEP_HOURLY_DAYS",
+    DAY: "MAILFLEET_USAGE_KEEP_DAILY_DAYS",
+}
 #: Chart ranges offered, with the resolution each one reads.
 RANGES = {"24h": (DAY, FIVE_MINUTES), "7d": (7 * DAY, HOUR), "30d": (30 * DAY, HOUR), "90d": (90 * DAY, DAY)}
 #: A rollup waits this long after a bucket ends, so a late 5-minute sample still counts.
@@ -206,10 +211,15 @@ def rollup(step: int, now: datetime) -> int:
     return len(rows)
 
 
+def retention() -> dict[int, int]:
+    """{resolution: seconds of history kept}, from the settings."""
+    return {step: current_app.config[name] * DAY for step, name in RETENTION.items()}
+
+
 def prune(now: datetime) -> int:
     """Delete rows and totals older than their resolution's retention; returns how many rows."""
     gone = 0
-    for step, keep in RETENTION.items():
+    for step, keep in retention().items():
         before = int(now.timestamp()) - keep
         db.session.execute(delete(UsageTotal).where(UsageTotal.step == step, UsageTotal.ts < before))
         result = db.session.execute(

@@ -35,6 +35,8 @@ def test_config_reads_files_and_types(tmp_path):
         {"MAILFLEET_RUN_TIMEOUT": "ten"},
         {"MAILFLEET_INSECURE_COOKIES": "maybe"},
         {"DATABASE_URL_FILE": str(tmp_path / "missing")},
+        {"MAILFLEET_USAGE_KEEP_DAILY_DAYS": "30"},  # the 90-day charts read daily rows
+        {"MAILFLEET_DISK_FORECAST_WARNING_DAYS": "1", "MAILFLEET_DISK_FORECAST_CRITICAL_DAYS": "3"},
     ):
         with pytest.raises(ConfigError):
             load_config({"MAILFLEET_DATA_DIR": str(tmp_path), **bad})

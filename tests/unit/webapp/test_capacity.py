@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from flask import current_app
 from sqlalchemy import select
 
 from mailfleet.clock import utcnow
@@ -73,13 +74,15 @@ def test_a_filling_disk_is_forecast_and_alerted_critical_within_two_days(server)
     assert (result.server, result.check, result.status) == ("mf-acme-1", "disk_forecast", Status.ERROR)
 
 
-def test_a_slow_weekly_trend_warns_within_seven_days(server):
+def test_a_slow_weekly_trend_warns_within_the_warning_horizon(server, monkeypatch):
     now = utcnow()
     samples(server, now, HOUR, 7 * 24, disk_start=20_000, disk_per_step=5)  # 120 MB/day
     found = capacity.capacity(server, now, PLANS)
     assert "7 days" in found.disk.explanation
     assert found.disk.days == pytest.approx((30_720 - 20_835) / 120, rel=0.01)
     assert found.disk_status is Status.OK  # 82 days away
+    monkeypatch.setitem(current_app.config, "MAILFLEET_DISK_FORECAST_WARNING_DAYS", 90.0)
+    assert found.disk_status is Status.WARNING
     samples(server, now - timedelta(days=8), HOUR, 1, disk_start=0, disk_per_step=0)  # outside the window
     assert capacity.capacity(server, now, PLANS).disk.days == pytest.approx(found.disk.days)
 

@@ -129,6 +129,16 @@ def test_daily_rollup_and_prune_by_retention(servers):
     assert usage.prune(day0 + timedelta(days=2 + 731)) == 50
 
 
+def test_retention_comes_from_the_settings(app, servers):
+    one, _ = servers
+    day0 = datetime(2026, 9, 1, tzinfo=UTC)
+    fill(one, day0, 1)
+    app.config["MAILFLEET_USAGE_KEEP_5MIN_DAYS"] = 40
+    assert usage.prune(day0 + timedelta(days=33)) == 0
+    app.config["MAILFLEET_USAGE_KEEP_5MIN_DAYS"] = 2
+    assert usage.prune(day0 + timedelta(days=3)) == 12
+
+
 def test_series_reads_the_resolution_of_its_range_and_refuses_others(servers):
     one, _ = servers
     fill(one, T0, 2)
