@@ -30,7 +30,19 @@ class MailfleetApi(Api):
 
 
 def init_app(app: Flask) -> None:
-    from webapp.api import actions, backups, domains, health, mailboxes, members, runs, servers, tenants
+    from webapp.api import (
+        actions,
+        backups,
+        costs,
+        domains,
+        health,
+        mailboxes,
+        members,
+        runs,
+        servers,
+        tenants,
+        usage,
+    )
 
     app.config.update(
         API_TITLE="mailfleet",
@@ -49,6 +61,18 @@ def init_app(app: Flask) -> None:
         },
     )
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for module in (tenants, members, servers, domains, mailboxes, runs, actions, health, backups):
+    for module in (
+        tenants,
+        members,
+        servers,
+        domains,
+        mailboxes,
+        runs,
+        actions,
+        health,
+        backups,
+        usage,
+        costs,
+    ):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
     errors.register(app)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ ROLLUP_DELAY = 600
 MAILU_LOOKUPS = 8  # Mailu API calls in flight at once
 _GAUGES = [f for f in FIELDS if f != "cpu_pct"]
 #: The figures a fleet or tenant total sums over its servers (CPU is averaged).
-_TOTALLED = [
+TOTALLED = [
     c.name
     for c in UsageTotal.__table__.columns
     if c.name not in ("tenant_id", "step", "ts", "servers", "cpu_pct")
@@ -74,7 +74,7 @@ def build_totals(step: int, start: int, end: int) -> int:
     figures = [
         func.count().label("servers"),
         cast(func.round(func.avg(c.cpu_pct)), Integer).label("cpu_pct"),
-        *(func.sum(c[name]).label(name) for name in _TOTALLED),
+        *(func.sum(c[name]).label(name) for name in TOTALLED),
     ]
     rows = select(c.ts, *figures).where(c.step == step, c.ts >= start, c.ts < end)
     fleet = rows.add_columns(literal(0).label("tenant_id")).group_by(c.ts)
@@ -268,6 +268,11 @@ def totals(range_key: str, now: datetime, tenant_id: int | None = None) -> list[
             .order_by(UsageTotal.ts)
         )
     )
+
+
+def bucket_time(ts: int) -> str:
+    """A bucket's start as exported (CSV and JSON): UTC, ISO 8601."""
+    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def window(server_id: int, step: int, since: int) -> Series:

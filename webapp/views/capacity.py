@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -72,8 +71,15 @@ def server_csv(server_id: int) -> Response:
     writer = csv.writer(out)
     writer.writerow(["time", "resolution_s", "samples", *FIELDS, "cpu_peak_pct"])
     for row in history.rows:
-        at = datetime.fromtimestamp(row.ts, UTC).isoformat()
-        writer.writerow([at, row.step, row.samples, *(getattr(row, f) for f in FIELDS), row.cpu_peak_pct])
+        writer.writerow(
+            [
+                usage.bucket_time(row.ts),
+                row.step,
+                row.samples,
+                *(getattr(row, f) for f in FIELDS),
+                row.cpu_peak_pct,
+            ]
+        )
     filename = f"{found.name}-usage-{range_key}.csv"
     return Response(
         out.getvalue(),

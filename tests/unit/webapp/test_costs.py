@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from mailfleet.clock import utcnow
 from mailfleet.costs import Period, month_cost
 from mailfleet.monitoring import record_results
 from webapp.extensions import db
@@ -201,7 +202,6 @@ def test_a_mailbox_manager_sees_its_tenants_costs_only(client, world, fleet):
 
 
 def test_costs_pages_chart_disk_in_use_of_the_fleet_and_of_the_tenant(client, world, fleet):
-    from mailfleet.clock import utcnow
     from webapp.models.usage import FIVE_MINUTES, UsageSample
 
     acme1, globex1, _ = fleet
@@ -216,3 +216,21 @@ def test_costs_pages_chart_disk_in_use_of_the_fleet_and_of_the_tenant(client, wo
     assert login(client, world.admin.email, TEST_PASSWORD).status_code == 302
     assert "now 3.0 GB over the fleet" in client.get("/costs/").get_data(as_text=True)
     assert "now 2.0 GB over its servers" in client.get("/costs/acme").get_data(as_text=True)
+
+
+def test_the_api_exports_each_tenants_month_servers_and_history(client, world, fleet):
+    bob = {"Authorization": f"Bearer {accounts.issue_api_token(world.bob)}"}
+    admin = {"Authorization": f"Bearer {accounts.issue_api_token(world.admin)}"}
+    page = client.get("/api/v1/costs", headers=admin).get_json()
+    assert [t["tenant"] for t in page["tenants"]] == ["acme", "globex", "unassigned"]
+    globex = client.get("/api/v1/tenants/globex/costs", headers=bob).get_json()
+    expected = costs.tenant_cost(world.globex, utcnow())
+    assert globex["month"]["run_rate"] == str(expected.month.run_rate)
+    assert [s["name"] for s in globex["servers"]] == ["mf-globex-1"]
+    assert globex["servers"][0]["monthly_price"] == str(expected.servers[0].monthly_price)
+    assert (
+        len(globex["history"]) == len(expected.history)
+        and globex["history"][-1]["month"] == f"{utcnow():%Y-%m}"
+    )
+    assert [t["tenant"] for t in client.get("/api/v1/costs", headers=bob).get_json()["tenants"]] == ["globex"]
+    assert client.get("/api/v1/tenants/acme/costs", headers=bob).status_code == 404

@@ -238,3 +238,36 @@ def test_mail_stored_comes_from_each_servers_mailu_and_a_silent_one_is_left_out(
     usage.record_samples(T0, tmp_path, mailbox_mb=stored)
     rows = dict(db.session.execute(select(UsageSample.server_id, UsageSample.mailbox_mb)).all())
     assert rows == {acme: 512, silent.id: None}
+
+
+def test_the_api_exports_a_servers_samples_and_the_totals_each_caller_may_see(
+    client, world, servers, tmp_path
+):
+    from mailfleet.clock import utcnow
+    from webapp.services import accounts
+
+    one, _ = servers
+    other = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
+    db.session.add(other)
+    db.session.commit()
+    for name, used in (("mf-acme-1", 2500), ("mf-globex-1", 700)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(facts(used)))
+    usage.record_samples(utcnow(), tmp_path)
+    admin, alice, bob = (
+        {"Authorization": f"Bearer {accounts.issue_api_token(user)}"}
+        for user in (world.admin, world.alice, world.bob)
+    )
+    answer = client.get(f"/api/v1/servers/{one.id}/usage", headers=alice).get_json()
+    assert (answer["server"], answer["range"], answer["resolution_s"]) == ("mf-acme-1", "24h", FIVE_MINUTES)
+    [row] = answer["rows"]
+    assert (row["disk_used_mb"], row["cpu_pct"], row["samples"], row["bw_used_gb"]) == (2500, 50, 1, None)
+    assert row["time"].endswith("+00:00")
+    assert client.get(f"/api/v1/servers/{one.id}/usage", headers=bob).status_code == 404
+    assert client.get(f"/api/v1/servers/{one.id}/usage?range=1y", headers=alice).status_code == 422
+    fleet = client.get("/api/v1/usage", headers=admin).get_json()
+    assert fleet["over"] == "fleet" and [r["disk_used_mb"] for r in fleet["rows"]] == [3200]
+    own = client.get("/api/v1/usage", headers=bob).get_json()
+    assert own["over"] == "globex" and [(r["servers"], r["disk_used_mb"]) for r in own["rows"]] == [(1, 700)]
+    acme = client.get("/api/v1/tenants/acme/usage?range=7d", headers=alice).get_json()
+    assert (acme["over"], acme["resolution_s"], acme["rows"]) == ("acme", HOUR, [])  # no hour rolled up yet
+    assert client.get("/api/v1/tenants/acme/usage", headers=bob).status_code == 404
