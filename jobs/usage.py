@@ -7,8 +7,9 @@ keeps the price history in line with the servers. The provider or a Mailu being 
 the figures it would have given to that sample, nothing more.
 
 ``rollup_usage`` (hourly) builds the hourly and daily rollups, prunes what is past its retention
-(webapp.services.usage), and checks every tenant's budget and every server's disk-full forecast
-(webapp.services.capacity) through the health alert engine, whose notifications go to the
+(webapp.services.usage), and checks every tenant's budget, every server's disk-full forecast
+(webapp.services.capacity) and every tenant's last hour against its usual
+(webapp.services.anomalies) through the health alert engine, whose notifications go to the
 monitoring's channels.
 """
 
@@ -24,7 +25,7 @@ from mailfleet.settings import Settings
 from webapp.integrations import alert_router, hostwinds_client
 from webapp.models import SqlHealthStore
 from webapp.models.usage import DAY, HOUR
-from webapp.services import capacity, costs, usage
+from webapp.services import anomalies, capacity, costs, usage
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def rollup_usage() -> dict[str, int]:
             "daily": usage.rollup(DAY, now),
             "pruned": usage.prune(now),
         }
-        checks = costs.budget_results(now) + capacity.forecast_results(now)
+        checks = costs.budget_results(now) + capacity.forecast_results(now) + anomalies.anomaly_results(now)
         notes = record_results(SqlHealthStore(), checks, costs.BUDGET_POLICY)
         if notes:
             deliver_with_retry(alert_router(app), notes)

@@ -155,3 +155,35 @@ def until_full(
         left,
         f"{slope:,.0f} {unit}/day over the last {window}; {left:,.0f} {unit} free: full in {days:,.1f} days",
     )
+
+
+# --- anomalies ------------------------------------------------------------------------------------
+#: The modified z-score (Iglewicz and Hoaglin) above which a value is an outlier of its baseline.
+OUTLIER_SCORE = 3.5
+MIN_BASELINE = 7  # past values needed before anything is called unusual
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    unusual: bool
+    score: float | None  # None: too short a baseline to judge
+    median: float | None
+    spread: float | None  # the median absolute deviation (at least 1: figures are whole units)
+
+
+def anomaly(value: float, baseline: Sequence[float], *, min_excess: float = 0.0) -> Anomaly:
+    """Whether `value` is unusually high against `baseline` (the same figure at comparable moments,
+    e.g. the same hour of past days): median and median absolute deviation, so a past spike or two
+    does not raise the bar; `min_excess` keeps a tiny absolute change from counting."""
+    if len(baseline) < MIN_BASELINE:
+        return Anomaly(False, None, None, None)
+    ordered = sorted(baseline)
+    median = _median(ordered)
+    spread = max(_median(sorted(abs(x - median) for x in ordered)), 1.0)
+    score = 0.6745 * (value - median) / spread
+    return Anomaly(score > OUTLIER_SCORE and value - median >= min_excess, score, median, spread)
+
+
+def _median(ordered: Sequence[float]) -> float:
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2

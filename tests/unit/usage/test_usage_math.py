@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailfleet.usage import MB, Sample, from_facts, from_instance, linear_slope, until_full
+from mailfleet.usage import MB, Sample, anomaly, from_facts, from_instance, linear_slope, until_full
 
 pytestmark = pytest.mark.unit
 
@@ -63,3 +63,20 @@ def test_disk_growing_100_mb_a_day_with_1000_mb_free_is_full_in_10_days():
 def test_a_flat_disk_and_an_empty_history_have_no_date():
     assert until_full([(i, 50.0) for i in range(5)], 100, "MB", "6 hours").days is None
     assert "no samples" in until_full([], 100, "MB", "6 hours").explanation
+
+
+def test_an_anomaly_stands_out_of_its_baseline_and_one_past_spike_does_not_raise_the_bar():
+    usual = [100, 104, 98, 101, 97, 103, 99, 102, 100, 96, 400, 101, 99, 100]  # one past spike
+    found = anomaly(180, usual)
+    assert found.unusual and (found.median, found.spread) == (100, 1.5)
+    assert not anomaly(104, usual).unusual
+    assert not anomaly(20, usual).unusual  # only highs count
+
+
+def test_no_verdict_on_a_short_baseline_and_small_changes_of_a_flat_one_are_not_anomalies():
+    assert anomaly(1000, [1, 2, 3]) == anomaly(1000, [1, 2, 3]) and anomaly(1000, [1, 2, 3]).score is None
+    assert not anomaly(1000, [1, 2, 3]).unusual
+    flat = [0] * 14
+    assert anomaly(6, flat).unusual  # the spread of a flat series counts as one unit
+    assert not anomaly(6, flat, min_excess=20).unusual
+    assert anomaly(25, flat, min_excess=20).unusual

@@ -271,3 +271,43 @@ def test_the_api_exports_a_servers_samples_and_the_totals_each_caller_may_see(
     acme = client.get("/api/v1/tenants/acme/usage?range=7d", headers=alice).get_json()
     assert (acme["over"], acme["resolution_s"], acme["rows"]) == ("acme", HOUR, [])  # no hour rolled up yet
     assert client.get("/api/v1/tenants/acme/usage", headers=bob).status_code == 404
+
+
+def test_a_tenants_unusual_hour_opens_an_anomaly_alert_naming_it(world, servers):
+    from mailfleet.monitoring import Status, record_results
+    from webapp.models import HealthAlert, SqlHealthStore
+    from webapp.services import anomalies, costs
+
+    one, _ = servers
+    other = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
+    db.session.add(other)
+    db.session.commit()
+    hour = T0.replace(hour=14)
+    rows = []
+    for days in range(15):  # the same hour of the 14 days before, and then today's
+        start = int((hour - timedelta(days=14 - days)).timestamp())
+        for i in range(12):
+            for server in (one, other):
+                deferred = 400 if server is one and days == 14 else 2 + (i + days) % 3
+                rows.append(
+                    UsageSample(
+                        server_id=server.id,
+                        step=FIVE_MINUTES,
+                        ts=start + i * FIVE_MINUTES,
+                        cpu_pct=10,
+                        cpu_peak_pct=10,
+                        queue_deferred=deferred,
+                    )
+                )
+    db.session.add_all(rows)
+    db.session.commit()
+    now = hour + timedelta(hours=1, minutes=15)
+    assert usage.rollup(HOUR, now) == 30
+    results = {r.check: r for r in anomalies.anomaly_results(now)}
+    assert results["anomaly:acme:queue_deferred"].status is Status.WARNING
+    assert "usually 3 at that hour" in results["anomaly:acme:queue_deferred"].detail
+    assert results["anomaly:globex:queue_deferred"].status is Status.OK
+    assert results["anomaly:acme:cpu_pct"].status is Status.OK
+    record_results(SqlHealthStore(), list(results.values()), costs.BUDGET_POLICY)
+    [alert] = db.session.scalars(select(HealthAlert)).all()
+    assert alert.check == "anomaly:acme:queue_deferred"
