@@ -1,4 +1,5 @@
-"""The periodic jobs, for exactly one ``rq cron jobs.cron`` process (it has no lock).
+"""The periodic jobs, for the one scheduler ``mailfleet-cron`` (jobs/scheduler.py: a second one refuses
+to start).
 
 Every job here is a system job: it goes to the system queue (``JobQueue.SYSTEM``), which its
 own worker serves (the Procfile's ``system``), so the reaper, refreshes and sweeps never wait

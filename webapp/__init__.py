@@ -11,7 +11,7 @@ from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mailfleet.files import private_file
-from webapp import queue
+from webapp import metrics, queue
 from webapp.config import REPO_DIR, load_config
 from webapp.extensions import csrf, db, login_manager, migrate
 from webapp.routing import RowIdConverter
@@ -40,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     queue.init_app(app)
+    metrics.init_app(app)
 
     from webapp import cli, views
 

@@ -20,6 +20,9 @@ EXECUTE_RUN = "jobs.execute.execute_run"
 SWEEP_HEALTH = "jobs.health.sweep_health"
 CHECK_DOMAIN_DNS = "jobs.dnsdoctor.check_domain"
 
+#: The settings naming every queue the workers must serve (playbook runs, system jobs, the reaper).
+QUEUE_SETTINGS = ("MAILFLEET_QUEUE", "MAILFLEET_SYSTEM_QUEUE", "MAILFLEET_REAPER_QUEUE")
+
 _EXTENSION = "mailfleet_redis"
 
 

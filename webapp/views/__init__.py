@@ -29,6 +29,7 @@ def register(app: Flask) -> None:
         health,
         lifecycle,
         mailboxes,
+        ops,
         runs,
         servers,
         tenants,
@@ -49,6 +50,7 @@ def register(app: Flask) -> None:
         dnsdoctor,
         health,
         warmup,
+        ops,
     ):
         app.register_blueprint(module.bp)
     api.init_app(app)

@@ -11,7 +11,7 @@ from mailfleet.clock import utcnow
 from webapp.config import load_config
 from webapp.errors import RateLimited
 from webapp.extensions import db
-from webapp.models import LoginFailure
+from webapp.models import LoginFailure, Role
 from webapp.services import accounts
 from webapp.testing import TEST_PASSWORD as PASSWORD
 from webapp.testing import login, make_app
@@ -112,3 +112,21 @@ def test_the_client_address_comes_from_a_trusted_proxy_only(tmp_path, hops, reco
 
 def test_trusted_proxies_default_to_none(tmp_path):
     assert load_config({"MAILFLEET_DATA_DIR": str(tmp_path)})["MAILFLEET_TRUSTED_PROXIES"] == 0
+
+
+def test_two_clients_behind_the_proxy_each_get_their_own_limit(tmp_path, clock):
+    """nginx connects from 127.0.0.1 for everyone; the limit counts the address it forwards."""
+    app = make_app(tmp_path, MAILFLEET_TRUSTED_PROXIES=1)
+    with app.app_context():
+        admin = accounts.create_user("admin@example.com", PASSWORD, Role.ADMIN, None)
+        email = admin.email
+    attacker, owner = app.test_client(), app.test_client()
+    for client, address in ((attacker, ATTACKER), (owner, OWNER)):
+        client.environ_base["REMOTE_ADDR"] = "127.0.0.1"
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = address
+    for _ in range(5):
+        assert login(attacker, email, "wrong password!").status_code == 401
+    assert login(attacker, email, PASSWORD).status_code == 429
+    assert login(owner, email, PASSWORD).status_code == 302
+    with app.app_context():
+        db.engine.dispose()
