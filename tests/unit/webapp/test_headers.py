@@ -66,5 +66,6 @@ def test_every_get_route_sends_the_security_headers(app, client, world):
     login(client, world.admin.email, PASSWORD)
     for url in urls:
         with client.get(url, headers=bearer if url.startswith("/api/") else {}) as response:
-            assert response.status_code < 500, url
+            # /readyz answers 503 while no worker or scheduler runs (none does here).
+            assert response.status_code < 500 or (url, response.status_code) == ("/readyz", 503), url
             _assert_headers(response, url)
