@@ -61,7 +61,7 @@ def setup(root: Path, play_dir: Path) -> Bed:
     from mailfleet.secrets import get_store
     from testbed import Testbed
     from testbed.demo import seed_hostwinds_key
-    from testbed.sitevars import write_site_vars
+    from testbed.site_file import write_site_vars
     from testbed.stack import Stack
     from webapp.testing import make_app
 

@@ -30,7 +30,7 @@ from roletest import run_playbook, write_inventory  # noqa: E402
 from mailfleet.secrets import get_store  # noqa: E402
 from mailfleet.secrets.tenant import ensure_tenant_secrets  # noqa: E402
 from testbed import Testbed  # noqa: E402
-from testbed.sitevars import seed_tsig_secret, site_vars  # noqa: E402
+from testbed.site_file import seed_tsig_secret, site_vars  # noqa: E402
 
 TENANT = "bench"
 DOMAIN = "example.test"  # a zone the testbed's BIND serves

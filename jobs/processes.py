@@ -6,24 +6,14 @@ import contextlib
 import os
 import signal
 import time
-from pathlib import Path
 
-PROC = Path("/proc")
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        raw = (PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    # The command name is in parentheses and may hold spaces: split after the last ')'.
-    return raw[raw.rindex(")") + 2 :].split()
+from mailfleet.procfs import PROC, SESSION, STATE, stat_fields
 
 
 def session_of(pid: int, *, zombies: bool = False) -> int | None:
     """The session id of a live process (None for gone processes, and zombies unless asked)."""
-    fields = _stat_fields(pid)
-    return int(fields[3]) if fields and (zombies or fields[0] != "Z") else None
+    fields = stat_fields(pid)
+    return int(fields[SESSION]) if fields and (zombies or fields[STATE] != "Z") else None
 
 
 def alive(pid: int) -> bool:

@@ -1,7 +1,7 @@
 """The group variables every run's inventory gets: the mapping of the control plane's words to the
 roles' variables (inventory/group_vars/all/mailfleet.yml, shared with engineers' inventories) and
 the deployment's site variables file (``MAILFLEET_SITE_VARS_FILE``: DNS provider, ACME directory,
-Mailu API address, ...; the testbed's is written by testbed/sitevars.py).
+Mailu API address, ...; the testbed's is written by testbed/site_file.py).
 
 The site file is settings, never secrets: a variable whose name says secret must be a
 ``mailfleet.fleet.secret`` lookup (read by Ansible from the store at run time), or the file is refused

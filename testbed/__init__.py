@@ -22,11 +22,11 @@ from testbed import hosts as hostlib
 from testbed import mailstack, network, rootfs
 from testbed.acme import Acme, AcmeInfo
 from testbed.aptproxy import AptProxy
+from testbed.daemons import Recorded, TestbedError, start, stop
 from testbed.dns import DEFAULT_ZONES, Dns, DnsInfo
 from testbed.hosts import Host
 from testbed.layout import MAX_HOSTS, Layout
-from testbed.processes import Recorded, TestbedError, start, stop
-from testbed.queue import Redis
+from testbed.redis_server import Redis
 from testbed.state import StateFile
 
 __all__ = ["AcmeInfo", "DnsInfo", "Host", "Testbed", "TestbedError", "DOUBLE_PORTS"]

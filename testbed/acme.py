@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from testbed.daemons import Recorded, TestbedError, start, tail
 from testbed.layout import Layout
-from testbed.processes import Recorded, TestbedError, start, tail
 
 DIRECTORY_PORT = 14000
 MANAGEMENT_PORT = 15000

@@ -3,8 +3,8 @@ no route out themselves. Its cache is shared by all instances' runs on this mach
 
 from __future__ import annotations
 
+from testbed.daemons import Recorded, start
 from testbed.layout import Layout
-from testbed.processes import Recorded, start
 
 PORT = 3142
 

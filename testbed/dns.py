@@ -21,8 +21,8 @@ import dns.reversename
 import dns.tsigkeyring
 import dns.update
 
+from testbed.daemons import Recorded, TestbedError, run, start, tail
 from testbed.layout import Layout
-from testbed.processes import Recorded, TestbedError, run, start, tail
 
 TSIG_NAME = "mailfleet-update"
 TSIG_ALGORITHM = "hmac-sha256"

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbed import network
+from testbed.daemons import Recorded, TestbedError, run, start, stop, tail
 from testbed.layout import Layout
-from testbed.processes import Recorded, TestbedError, run, start, stop, tail
 
 HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 BOOT_TIMEOUT = 90.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from testbed.daemons import run
 from testbed.layout import Layout
-from testbed.processes import run
 
 
 def _exists(link: str) -> bool:

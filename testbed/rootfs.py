@@ -9,8 +9,8 @@ import re
 import shutil
 from pathlib import Path
 
+from testbed.daemons import TestbedError, run
 from testbed.layout import cache_root
-from testbed.processes import TestbedError, run
 
 SUITE = "bookworm"
 # python3-apt: Ansible's apt module needs it; without it every first apt task installs it.

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from mailfleet.secrets import get_store
 from testbed import Testbed
+from testbed.daemons import Recorded, TestbedError, start, stop, tail
 from testbed.dns import DEFAULT_ZONES
-from testbed.processes import Recorded, TestbedError, start, stop, tail
-from testbed.sitevars import write_site_vars
+from testbed.site_file import write_site_vars
 
 REPO = Path(__file__).resolve().parent.parent
 PROCESSES = ("web", "worker", "system", "reaper", "cron")
@@ -82,7 +82,7 @@ class Stack:
             "MAILFLEET_MONITORING_RESOLVER": self.tb.layout.resolver,
             "MAILFLEET_MONITORING_CONFIG_FILE": str(self.data_dir / "monitoring.json"),
             "MAILFLEET_HEALTH_FACTS_DIR": str(self.data_dir / "health-facts"),
-            # Non-secret settings of every run (testbed/sitevars.py writes it in up()).
+            # Non-secret settings of every run (testbed/site_file.py writes it in up()).
             "MAILFLEET_SITE_VARS_FILE": str(self.data_dir / "site-vars.yml"),
             # Forms suggest names under the zone the testbed's DNS serves.
             "MAILFLEET_MAIL_ZONE": DEFAULT_ZONES[0],

@@ -26,7 +26,7 @@ from mailfleet.redact import Redactor
 from mailfleet.secrets import get_store
 from testbed.demo import seed_hostwinds_key
 from testbed.hosts import Host
-from testbed.sitevars import write_site_vars
+from testbed.site_file import write_site_vars
 from testbed.stack import Stack, write_monitoring_config
 
 # What a deployment's environment sets besides MAILFLEET_* (the session's control plane sets them all).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from testbed.processes import TestbedError, tail
+from testbed.daemons import TestbedError, tail
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -330,7 +330,7 @@ def test_scheduler_renews_a_near_expiry_certificate(testbed, journey, browser):
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import NameOID
 
-    from testbed.processes import Recorded, stop
+    from testbed.daemons import Recorded, stop
 
     server_ip = journey.need_server()
     host = next(h for h in testbed.hosts() if h.address == server_ip)

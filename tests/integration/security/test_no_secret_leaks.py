@@ -7,7 +7,7 @@ domain" (site.yml, every role, limited to that server), each run executed by an 
 calling jobs.execute.execute_run exactly as the worker pool does. The server is the session's
 converged tenant server (tests/conftest.py), which the mail tests share; this module runs site.yml
 on the tenant once more itself. The testbed's settings come from the site variables file
-(testbed/sitevars.py); the Mailu API is the double.
+(testbed/site_file.py); the Mailu API is the double.
 
 Then every value in the store for the tenant and the global ones (SSH private key, Mailu secret
 key / API token / admin password, restic password, ACME account key, Hostwinds API key, TSIG

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from testbed import Testbed
-from testbed.processes import Recorded
+from testbed.daemons import Recorded
 
 pytestmark = pytest.mark.testbed
 

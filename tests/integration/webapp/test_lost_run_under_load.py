@@ -65,7 +65,7 @@ def _kill_system_horses(queue) -> None:
 @pytest.fixture
 def stack(testbed, repo_root, tmp_path, monkeypatch):
     from jobs.app import use_app
-    from testbed.processes import start, stop
+    from testbed.daemons import start, stop
     from testbed.stack import Stack, expand, procfile
     from webapp.extensions import db
     from webapp.queue import get_queue, get_system_queue

@@ -55,7 +55,7 @@ def test_the_sqlite_database_and_its_folders_are_private(tmp_path, open_umask):
 
 
 def test_the_demo_process_logs_are_private(tmp_path, open_umask):
-    from testbed.processes import start, stop
+    from testbed.daemons import start, stop
 
     log = tmp_path / "demo" / "logs" / "web.log"
     stop(start(["sleep", "30"], log=log))

@@ -64,7 +64,7 @@ def write_site_vars(tb: Testbed, path: Path, store: Any) -> Path:
     """Seed the TSIG secret and write the site variables file (0600, replaced atomically)."""
     seed_tsig_secret(tb, store)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    text = "# testbed site variables (testbed/sitevars.py); no secrets: those come from the store\n"
+    text = "# testbed site variables (testbed/site_file.py); no secrets: those come from the store\n"
     text += yaml.safe_dump(site_vars(tb), sort_keys=False, default_flow_style=False)
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 import time
 
+from testbed.daemons import Recorded, TestbedError, start, tail
 from testbed.layout import Layout
-from testbed.processes import Recorded, TestbedError, start, tail
 
 PORT = 6379
 

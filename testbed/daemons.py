@@ -1,6 +1,6 @@
 """Start daemons detached and stop them by the PID we recorded, never by name.
 
-A recorded PID is trusted only while /proc/<pid>/cmdline still shows the program we started, so a
+A recorded PID is trusted only while its start time (/proc/<pid>/stat) is the one recorded, so a
 reused PID is never signalled.
 """
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailfleet.files import private_file
+from mailfleet.procfs import START_TIME, STATE, stat_fields
 
 # Popen objects of daemons started by this process: kept so they are reaped when stopped (and
 # not garbage-collected while running, which Python reports as a ResourceWarning).
@@ -29,8 +30,8 @@ class Recorded:
     started: int  # clock ticks after boot, field 22 of /proc/<pid>/stat
 
     def alive(self) -> bool:
-        stat = _stat(self.pid)
-        return stat is not None and stat[0] != "Z" and int(stat[19]) == self.started
+        stat = stat_fields(self.pid)
+        return stat is not None and stat[STATE] != "Z" and int(stat[START_TIME]) == self.started
 
     def to_json(self) -> dict[str, object]:
         return {"pid": self.pid, "started": self.started}
@@ -41,17 +42,8 @@ class Recorded:
 
     @classmethod
     def of(cls, pid: int) -> Recorded | None:
-        stat = _stat(pid)
-        return None if stat is None else cls(pid, int(stat[19]))
-
-
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (state first), or None if gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw.rsplit(")", 1)[1].split()
+        stat = stat_fields(pid)
+        return None if stat is None else cls(pid, int(stat[START_TIME]))
 
 
 def start(
