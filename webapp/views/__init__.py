@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -85,4 +88,28 @@ def register(app: Flask) -> None:
 def back_with_error(exc: MailfleetWebError, endpoint: str, **values: object) -> Response:
     """For form posts: show the service's message and return to the form (nothing was changed)."""
     flash(str(exc), "error")
+    return redirect(url_for(endpoint, **values))
+
+
+def form_post(
+    form: FlaskForm,
+    invalid: str,
+    act: Callable[[], str],
+    endpoint: str,
+    values: dict[str, object],
+    *,
+    category: str = "success",
+    refused: tuple[type[MailfleetWebError], ...] = (MailfleetWebError,),
+) -> Response:
+    """A form's post: ``act`` (a service call) and back to ``endpoint`` with its message, or with
+    why not (``invalid`` for a form that does not validate, the service's refusal; nothing changed).
+    ``act`` may add query values to ``values`` for the page it returns to."""
+    if not form.validate_on_submit():
+        flash(invalid, "error")
+        return redirect(url_for(endpoint, **values))
+    try:
+        message = act()
+    except refused as exc:
+        return back_with_error(exc, endpoint, **values)
+    flash(message, category)
     return redirect(url_for(endpoint, **values))

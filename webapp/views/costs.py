@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from mailfleet.clock import utcnow
-from webapp.errors import MailfleetWebError
 from webapp.forms import BudgetForm
 from webapp.services import costs, usage
 from webapp.services.scope import Scope
-from webapp.views import back_with_error
+from webapp.views import form_post
 from webapp.views.charts import Line, bars, line
 
 bp = Blueprint("costs", __name__, url_prefix="/costs")
@@ -58,12 +57,10 @@ def set_budget(slug: str) -> Response:
     scope = Scope(current_user)
     tenant = scope.tenant(slug)
     form = BudgetForm()
-    if not form.validate_on_submit():
-        flash("Check the form: the budget is an amount of at most 20 characters.", "error")
-        return redirect(url_for("costs.tenant", slug=slug))
-    try:
+
+    def act() -> str:
         budget = costs.set_budget(scope, tenant, form.budget.data)
-    except MailfleetWebError as exc:
-        return back_with_error(exc, "costs.tenant", slug=slug)
-    flash(f"Budget of {tenant.slug}: {f'${budget} a month' if budget else 'none'}.", "success")
-    return redirect(url_for("costs.tenant", slug=slug))
+        return f"Budget of {tenant.slug}: {f'${budget} a month' if budget else 'none'}."
+
+    invalid = "Check the form: the budget is an amount of at most 20 characters."
+    return form_post(form, invalid, act, "costs.tenant", {"slug": slug})

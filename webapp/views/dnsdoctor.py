@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from mailfleet.dnsdoctor import SECTIONS
-from webapp.errors import MailfleetWebError
 from webapp.services import dnsdoctor
 from webapp.services.scope import Scope
-from webapp.views import back_with_error
+from webapp.views import form_post
 
 bp = Blueprint("dnsdoctor", __name__)
 
@@ -39,29 +38,26 @@ def wizard(slug: str, domain_id: int) -> str:
 @bp.route("/tenants/<slug>/domains/<int:domain_id>/dns/check", methods=["POST"])
 @login_required
 def check(slug: str, domain_id: int) -> Response:
-    scope = Scope(current_user)
-    if not FlaskForm().validate_on_submit():
-        flash("The form expired: press Check again once more.", "error")
-        return redirect(url_for("dnsdoctor.wizard", slug=slug, domain_id=domain_id))
-    try:
+    scope, back = Scope(current_user), {"slug": slug, "domain_id": domain_id}
+
+    def act() -> str:
         domain = dnsdoctor.request_check(scope, scope.tenant(slug), domain_id)
-    except MailfleetWebError as exc:
-        return back_with_error(exc, "dnsdoctor.wizard", slug=slug, domain_id=domain_id)
-    since = (domain.dns_checked_at or datetime.min).isoformat()
-    flash(f"Checking the DNS of {domain.name}: this page shows the result as soon as it is in.", "info")
-    return redirect(url_for("dnsdoctor.wizard", slug=slug, domain_id=domain_id, since=since))
+        back["since"] = (domain.dns_checked_at or datetime.min).isoformat()
+        return f"Checking the DNS of {domain.name}: this page shows the result as soon as it is in."
+
+    expired = "The form expired: press Check again once more."
+    return form_post(FlaskForm(), expired, act, "dnsdoctor.wizard", back, category="info")
 
 
 @bp.route("/tenants/<slug>/domains/<int:domain_id>/dns/override", methods=["POST"])
 @login_required
 def override(slug: str, domain_id: int) -> Response:
     scope = Scope(current_user)
-    if not FlaskForm().validate_on_submit():
-        flash("The form expired: try again.", "error")
-        return redirect(url_for("dnsdoctor.wizard", slug=slug, domain_id=domain_id))
-    try:
+
+    def act() -> str:
         domain = dnsdoctor.override(scope, scope.tenant(slug), domain_id)
-    except MailfleetWebError as exc:
-        return back_with_error(exc, "dnsdoctor.wizard", slug=slug, domain_id=domain_id)
-    flash(f"Mailboxes may now be created on {domain.name} although its DNS is not ready (recorded).", "info")
-    return redirect(url_for("dnsdoctor.wizard", slug=slug, domain_id=domain_id))
+        return f"Mailboxes may now be created on {domain.name} although its DNS is not ready (recorded)."
+
+    back = {"slug": slug, "domain_id": domain_id}
+    expired = "The form expired: try again."
+    return form_post(FlaskForm(), expired, act, "dnsdoctor.wizard", back, category="info")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from collections.abc import Callable
+
+from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -11,9 +13,11 @@ from webapp.errors import Conflict, InvalidInput
 from webapp.forms import ActionForm
 from webapp.services import backups, delisting, health
 from webapp.services.scope import Scope
-from webapp.views import back_with_error
+from webapp.views import form_post
 
 bp = Blueprint("health", __name__)
+EXPIRED = "The form expired; try again."
+REFUSALS = (InvalidInput, Conflict)  # shown on the page; NotFound stays a 404
 
 
 @bp.route("/health")
@@ -64,16 +68,11 @@ def check(server_id: int, check: str) -> str:
 @bp.route("/health/servers/<int:server_id>/check-now", methods=["POST"])
 @login_required
 def check_now(server_id: int) -> Response:
-    scope = Scope(current_user)
-    if not ActionForm().validate_on_submit():
-        flash("The form expired; try again.", "error")
-        return redirect(url_for("health.server", server_id=server_id))
-    try:
-        health.check_now(scope, server_id)
-    except (InvalidInput, Conflict) as exc:  # NotFound stays a 404
-        return back_with_error(exc, "health.server", server_id=server_id)
-    flash("Check queued: results appear here when the sweep finishes (usually under a minute).", "success")
-    return redirect(url_for("health.server", server_id=server_id))
+    def act() -> str:
+        health.check_now(Scope(current_user), server_id)
+        return "Check queued: results appear here when the sweep finishes (usually under a minute)."
+
+    return form_post(ActionForm(), EXPIRED, act, "health.server", {"server_id": server_id}, refused=REFUSALS)
 
 
 @bp.route("/health/alerts")
@@ -100,31 +99,31 @@ def alert(alert_id: int) -> str:
 @bp.route("/health/alerts/<int:alert_id>/delisting-requested", methods=["POST"])
 @login_required
 def delisting_requested(alert_id: int) -> Response:
-    scope = Scope(current_user)
-    health.get_alert(scope, alert_id)  # another tenant's alert: 404 before anything else
-    if not ActionForm().validate_on_submit():
-        flash("The form expired; try again.", "error")
-        return redirect(url_for("health.alert", alert_id=alert_id))
-    try:
-        delisting.request_delisting(scope, alert_id, request.form.get("note", ""))
-    except (InvalidInput, Conflict) as exc:
-        return back_with_error(exc, "health.alert", alert_id=alert_id)
-    flash("Delisting request recorded. Re-check once the list says it is done; the alert resolves "
-          "when the address is no longer listed.", "success")
-    return redirect(url_for("health.alert", alert_id=alert_id))
+    return _alert_action(
+        alert_id,
+        delisting.request_delisting,
+        "Delisting request recorded. Re-check once the list says it is done; the alert resolves "
+        "when the address is no longer listed.",
+    )
 
 
 @bp.route("/health/alerts/<int:alert_id>/acknowledge", methods=["POST"])
 @login_required
 def acknowledge(alert_id: int) -> Response:
+    return _alert_action(
+        alert_id,
+        health.acknowledge_alert,
+        "Alert acknowledged: it will not escalate; it resolves by itself once the check passes.",
+    )
+
+
+def _alert_action(alert_id: int, action: Callable[[Scope, int, str], object], done: str) -> Response:
+    """A button on an alert's page, with the form's note."""
     scope = Scope(current_user)
     health.get_alert(scope, alert_id)  # another tenant's alert: 404 before anything else
-    if not ActionForm().validate_on_submit():
-        flash("The form expired; try again.", "error")
-        return redirect(url_for("health.alert", alert_id=alert_id))
-    try:
-        health.acknowledge_alert(scope, alert_id, request.form.get("note", ""))
-    except (InvalidInput, Conflict) as exc:
-        return back_with_error(exc, "health.alert", alert_id=alert_id)
-    flash("Alert acknowledged: it will not escalate; it resolves by itself once the check passes.", "success")
-    return redirect(url_for("health.alert", alert_id=alert_id))
+
+    def act() -> str:
+        action(scope, alert_id, request.form.get("note", ""))
+        return done
+
+    return form_post(ActionForm(), EXPIRED, act, "health.alert", {"alert_id": alert_id}, refused=REFUSALS)

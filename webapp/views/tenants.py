@@ -22,7 +22,7 @@ from webapp.services import accounts, backups, fleet, mailboxes, provider, quota
 from webapp.services.actions import ACTIONS
 from webapp.services.runs import RunFilters, list_runs
 from webapp.services.scope import Scope
-from webapp.views import back_with_error
+from webapp.views import back_with_error, form_post
 
 bp = Blueprint("tenants", __name__, url_prefix="/tenants")
 
@@ -108,15 +108,13 @@ def add_member(slug: str) -> Response:
     scope = Scope(current_user)
     tenant = scope.tenant(slug)
     form = MemberForm()
-    if not form.validate_on_submit():
-        flash("Check the form: the password needs at least 12 characters.", "error")
-        return redirect(url_for("tenants.detail", slug=slug))
-    try:
+
+    def act() -> str:
         user = accounts.add_member(scope, tenant, form.email.data, form.password.data, Role(form.role.data))
-    except MailfleetWebError as exc:
-        return back_with_error(exc, "tenants.detail", slug=slug)
-    flash(f"{user.email} can now log in as a member of {tenant.slug}.", "success")
-    return redirect(url_for("tenants.detail", slug=slug))
+        return f"{user.email} can now log in as a member of {tenant.slug}."
+
+    invalid = "Check the form: the password needs at least 12 characters."
+    return form_post(form, invalid, act, "tenants.detail", {"slug": slug})
 
 
 @bp.route("/<slug>/limits", methods=["POST"])
@@ -125,12 +123,10 @@ def set_limits(slug: str) -> Response:
     scope = Scope(current_user)
     tenant = scope.tenant(slug)
     form = LimitsForm()
-    if not form.validate_on_submit():
-        flash("Check the form: limits are whole numbers of servers and amounts of at least 0.", "error")
-        return redirect(url_for("tenants.detail", slug=slug))
-    try:
+
+    def act() -> str:
         quotas.set_limits(scope, tenant, form.max_servers.data, form.max_monthly_spend.data)
-    except MailfleetWebError as exc:
-        return back_with_error(exc, "tenants.detail", slug=slug)
-    flash(f"Limits of {tenant.slug} saved; they apply to new orders.", "success")
-    return redirect(url_for("tenants.detail", slug=slug))
+        return f"Limits of {tenant.slug} saved; they apply to new orders."
+
+    invalid = "Check the form: limits are whole numbers of servers and amounts of at least 0."
+    return form_post(form, invalid, act, "tenants.detail", {"slug": slug})

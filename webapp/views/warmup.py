@@ -6,12 +6,11 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from webapp.errors import MailfleetWebError
 from webapp.forms import SendingCapsForm, WarmupForm
 from webapp.models import Server
 from webapp.services import warmup
 from webapp.services.scope import Scope
-from webapp.views import back_with_error
+from webapp.views import form_post
 
 bp = Blueprint("warmup", __name__)
 
@@ -44,21 +43,16 @@ def update(slug: str, server_id: int) -> Response:
     scope = Scope(current_user)
     server = _server(scope, slug, server_id)
     form = WarmupForm()
-    if not form.validate_on_submit():
-        flash("Check the form: pick a plan (a custom table is at most 20,000 characters).", "error")
-        return redirect(url_for("warmup.detail", slug=slug, server_id=server.id))
-    try:
-        run = warmup.set_plan(
-            scope, server.id, form.curve.data, form.table.data or "",
-            started_on=warmup.today() if form.restart.data else None,
-        )
-    except MailfleetWebError as exc:
-        return back_with_error(exc, "warmup.detail", slug=slug, server_id=server.id)
-    if run is None:
-        flash("Warm-up plan saved. The caps reach the server once it is active.", "success")
-    else:
-        flash(f"Warm-up plan saved. Caps pushed to the server by run {run.id}.", "success")
-    return redirect(url_for("warmup.detail", slug=slug, server_id=server.id))
+
+    def act() -> str:
+        started_on = warmup.today() if form.restart.data else None
+        run = warmup.set_plan(scope, server.id, form.curve.data, form.table.data or "", started_on=started_on)
+        if run is None:
+            return "Warm-up plan saved. The caps reach the server once it is active."
+        return f"Warm-up plan saved. Caps pushed to the server by run {run.id}."
+
+    invalid = "Check the form: pick a plan (a custom table is at most 20,000 characters)."
+    return form_post(form, invalid, act, "warmup.detail", {"slug": slug, "server_id": server.id})
 
 
 @bp.route("/tenants/<slug>/servers/<int:server_id>/warmup/remove", methods=["POST"])
@@ -77,13 +71,11 @@ def caps(slug: str, server_id: int) -> Response:
     scope = Scope(current_user)
     server = _server(scope, slug, server_id)
     form = SendingCapsForm()
-    if not form.validate_on_submit():
-        flash("Check the form: the caps are at most 20,000 characters.", "error")
-        return redirect(url_for("warmup.detail", slug=slug, server_id=server.id))
-    try:
+
+    def act() -> str:
         run = warmup.set_caps(scope, server.id, form.caps.data or "")
-    except MailfleetWebError as exc:
-        return back_with_error(exc, "warmup.detail", slug=slug, server_id=server.id)
-    pushed = "" if run is None else f" Pushed to the server by run {run.id}."
-    flash("Domain and mailbox caps saved." + pushed, "success")
-    return redirect(url_for("warmup.detail", slug=slug, server_id=server.id))
+        pushed = "" if run is None else f" Pushed to the server by run {run.id}."
+        return "Domain and mailbox caps saved." + pushed
+
+    invalid = "Check the form: the caps are at most 20,000 characters."
+    return form_post(form, invalid, act, "warmup.detail", {"slug": slug, "server_id": server.id})
