@@ -1,6 +1,6 @@
-"""Usage history as JSON: a server's samples over a chart range (the rows of its CSV download), and
-the totals over a tenant's servers or over every server the caller sees (the fleet for
-administrators, their own tenant's servers for anyone else).
+"""Usage history as JSON: a server's samples over a chart range (the rows of its CSV download), the
+totals over a tenant's servers or over every server the caller sees (the fleet for administrators,
+their own tenant's servers for anyone else), and the mail each of a tenant's mailboxes holds.
 
 Each range reads one resolution: 24h the 5-minute samples, 7d and 30d the hourly rollups, 90d the
 daily ones. Times are bucket starts in UTC; an hourly or daily row averages its 5-minute samples
@@ -63,6 +63,25 @@ class TotalsSchema(Schema):
     rows = fields.List(fields.Nested(TotalSchema))
 
 
+class MailboxUsageSchema(Schema):
+    email = fields.Function(lambda row: row[0].email, metadata={"type": "string"})
+    quota_bytes = fields.Function(
+        lambda row: row[0].quota_bytes, metadata={"type": "integer", "nullable": True}
+    )
+    stored_bytes = fields.Function(
+        lambda row: row[1].stored_bytes if row[1] else None,
+        metadata={"type": "integer", "nullable": True, "description": "null: not sampled yet"},
+    )
+    sampled_at = fields.Function(
+        lambda row: row[1].sampled_at.isoformat() if row[1] else None,
+        metadata={"type": "string", "format": "date-time", "nullable": True},
+    )
+
+
+class MailboxUsageListSchema(Schema):
+    mailboxes = fields.List(fields.Nested(MailboxUsageSchema))
+
+
 def _totals(over: str, tenant_id: int | None, range_key: str) -> dict[str, Any]:
     return {
         "over": over,
@@ -101,3 +120,10 @@ def visible_usage(args: dict[str, Any]) -> dict[str, Any]:
         return _totals("fleet", None, args["range"])
     tenant = caller.user.tenant
     return _totals(tenant.slug, tenant.id, args["range"])
+
+
+@blp.route("/tenants/<slug>/mailboxes/usage", methods=["GET"])
+@errors(blp, 404)
+@blp.response(200, MailboxUsageListSchema)
+def mailboxes_usage(slug: str) -> dict[str, Any]:
+    return {"mailboxes": usage.mailbox_usage(scope().tenant(slug))}

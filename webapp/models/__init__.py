@@ -11,7 +11,7 @@ from webapp.models.health import HealthAlert, HealthAlertEvent, HealthCheck, Hea
 from webapp.models.reputation import SendingCap, WarmupPlan
 from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus, RunTrigger
 from webapp.models.tenancy import LoginFailure, Role, Tenant, User
-from webapp.models.usage import CostPeriod, UsageSample, UsageTotal
+from webapp.models.usage import CostPeriod, MailboxUsage, UsageSample, UsageTotal
 
 __all__ = [
     "CostPeriod",
@@ -24,6 +24,7 @@ __all__ = [
     "HealthResult",
     "LoginFailure",
     "Mailbox",
+    "MailboxUsage",
     "Role",
     "Run",
     "RunEvent",

@@ -9,6 +9,9 @@ hourly and daily rows are rollups of them (averages, CPU also as its peak); `sam
 servers, written with the rows they sum (the sampler and the rollups), so a fleet or tenant chart
 reads one row per bucket instead of one per server and bucket.
 
+`MailboxUsage`: the mail each mailbox holds (bytes, as its server's Mailu reports the quota used),
+the latest sample only.
+
 `CostPeriod`: the price history of each server, never overwritten. A new row starts whenever a
 server's tenant, plan or monthly price changes; the old one gets its end. Month-to-date costs,
 projections and history are computed from these rows (mailfleet.costs).
@@ -70,6 +73,16 @@ class UsageTotal(db.Model):  # type: ignore[name-defined,misc]
     queue_deferred: Mapped[int | None] = mapped_column(BigInteger)
     mailboxes: Mapped[int | None] = mapped_column(BigInteger)
     mailbox_mb: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MailboxUsage(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "mailbox_usage"
+
+    mailbox_id: Mapped[int] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    stored_bytes: Mapped[int] = mapped_column(BigInteger)
+    sampled_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CostPeriod(db.Model):  # type: ignore[name-defined,misc]

@@ -26,8 +26,8 @@ from mailfleet.usage import FIELDS, MB, Sample, from_facts, from_instance
 from webapp.errors import InvalidInput
 from webapp.extensions import db
 from webapp.integrations import mailu_client
-from webapp.models import Domain, Mailbox, Server, ServerStatus
-from webapp.models.usage import DAY, FIVE_MINUTES, HOUR, UsageSample, UsageTotal
+from webapp.models import Domain, Mailbox, Server, ServerStatus, Tenant
+from webapp.models.usage import DAY, FIVE_MINUTES, HOUR, MailboxUsage, UsageSample, UsageTotal
 
 log = logging.getLogger(__name__)
 
@@ -111,37 +111,59 @@ def active_servers() -> list[Server]:
     return list(db.session.scalars(select(Server).where(Server.status == ServerStatus.ACTIVE)))
 
 
-def mailbox_storage(servers: Iterable[Server]) -> dict[int, int]:
-    """{server id: MB of mail in its mailboxes}, asked of each server's Mailu (the users' quota use),
-    a few at a time; a server whose Mailu does not answer is left out."""
+def mailbox_storage(servers: Iterable[Server]) -> dict[int, dict[str, int]]:
+    """{server id: {mailbox address: bytes of mail in it}}, asked of each server's Mailu (the users'
+    quota use), a few at a time; a server whose Mailu does not answer is left out."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     asks = [(s.id, s.tenant.slug, s.mail_hostname or s.name) for s in servers if s.tenant is not None]
 
-    def ask(item: tuple[int, str, str]) -> tuple[int, int | None]:
+    def ask(item: tuple[int, str, str]) -> tuple[int, dict[str, int] | None]:
         server_id, tenant, host = item
         try:
             with app.app_context(), mailu_client(tenant, host, app) as client:
-                used = sum(int(u.get("quota_bytes_used") or 0) for u in client.list_users())
+                used = {
+                    str(u["email"]).lower(): int(u.get("quota_bytes_used") or 0)
+                    for u in client.list_users()
+                    if u.get("email")
+                }
         except Exception as exc:  # noqa: BLE001 - one server's Mailu must not cost the others' samples
             log.warning("mailbox storage of %s unknown: %s", host, type(exc).__name__)
             return server_id, None
-        return server_id, round(used / MB)
+        return server_id, used
 
     if not asks:
         return {}
     with ThreadPoolExecutor(max_workers=min(MAILU_LOOKUPS, len(asks))) as pool:
-        return {sid: mb for sid, mb in pool.map(ask, asks) if mb is not None}
+        return {sid: used for sid, used in pool.map(ask, asks) if used is not None}
+
+
+def _record_mailboxes(stored: Mapping[int, Mapping[str, int]], now: datetime) -> None:
+    """The latest bytes of each mailbox the control plane knows on a server that answered."""
+    if not stored:
+        return
+    known = db.session.execute(
+        select(Mailbox.id, Mailbox.email, Domain.server_id)
+        .join(Mailbox.domain)
+        .where(Domain.server_id.in_(list(stored)))
+    )
+    rows = [
+        {"mailbox_id": mailbox_id, "stored_bytes": used, "sampled_at": now}
+        for mailbox_id, email, server_id in known
+        if (used := stored[server_id].get(email.lower())) is not None
+    ]
+    _upsert(MailboxUsage, rows)
 
 
 def record_samples(
     now: datetime,
     facts_dir: Path | None,
     instances: Iterable[Mapping[str, Any]] = (),
-    mailbox_mb: Mapping[int, int] | None = None,
+    stored: Mapping[int, Mapping[str, int]] | None = None,
 ) -> int:
     """One 5-minute sample per active server from its facts document, the provider's instances
-    (matched by provider id), the mailbox count and the mail stored (from :func:`mailbox_storage`);
-    returns how many were written."""
+    (matched by provider id), the mailbox count and the mail stored (`stored`, from
+    :func:`mailbox_storage`, which also gives each mailbox's latest bytes); returns how many samples
+    were written."""
     ts = int(now.timestamp()) // FIVE_MINUTES * FIVE_MINUTES
     by_id = {}
     for instance in instances:
@@ -151,12 +173,13 @@ def record_samples(
             continue
     mailboxes = mailbox_counts()
     rows = []
-    stored = mailbox_mb or {}
+    stored = stored or {}
+    mailbox_mb = {sid: round(sum(used.values()) / MB) for sid, used in stored.items()}
     for server in active_servers():
         sample = read_facts(facts_dir, server.name) if facts_dir is not None else Sample()
         sample = sample.merged(by_id.get(server.provider_id or -1, Sample()))
         sample = sample.merged(
-            Sample(mailboxes=mailboxes.get(server.id, 0), mailbox_mb=stored.get(server.id))
+            Sample(mailboxes=mailboxes.get(server.id, 0), mailbox_mb=mailbox_mb.get(server.id))
         )
         figures = sample.as_dict()
         rows.append(
@@ -171,6 +194,7 @@ def record_samples(
         )
     _upsert(UsageSample, rows)
     build_totals(FIVE_MINUTES, ts, ts + FIVE_MINUTES)
+    _record_mailboxes(stored, now)
     db.session.commit()
     return len(rows)
 
@@ -268,6 +292,17 @@ def totals(range_key: str, now: datetime, tenant_id: int | None = None) -> list[
             .order_by(UsageTotal.ts)
         )
     )
+
+
+def mailbox_usage(tenant: Tenant) -> list[tuple[Mailbox, MailboxUsage | None]]:
+    """The tenant's mailboxes with the mail each holds (None: not sampled yet), fullest first."""
+    query = (
+        select(Mailbox, MailboxUsage)
+        .outerjoin(MailboxUsage, MailboxUsage.mailbox_id == Mailbox.id)
+        .where(Mailbox.tenant_id == tenant.id)
+        .order_by(MailboxUsage.stored_bytes.desc().nulls_last(), Mailbox.email)
+    )
+    return [(mailbox, used) for mailbox, used in db.session.execute(query)]
 
 
 def bucket_time(ts: int) -> str:

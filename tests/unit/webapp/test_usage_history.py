@@ -224,20 +224,42 @@ def test_a_resampled_bucket_replaces_its_total_and_prune_drops_old_totals(world,
     assert db.session.scalar(select(func.count()).select_from(UsageTotal)) == 0
 
 
-def test_mail_stored_comes_from_each_servers_mailu_and_a_silent_one_is_left_out(world, mailu, tmp_path):
-    mail_server, _ = mailu
+def test_mail_stored_comes_from_each_servers_mailu_per_mailbox_and_a_silent_one_is_left_out(
+    client, world, mailu, tmp_path
+):
+    from webapp.models import Mailbox
+    from webapp.services import accounts
+
+    mail_server, domain = mailu
     for n, used in ((1, 300 * MB), (2, 212 * MB)):
         mail_server.new_user(f"user{n}@acme-mail.example", "pw-not-used-here")
         mail_server.users[f"user{n}@acme-mail.example"]["quota_bytes_used"] = used
+    # user2 exists on Mailu only; info is known here but not sampled yet.
+    for local in ("user1", "info"):
+        db.session.add(
+            Mailbox(
+                tenant_id=world.acme.id,
+                domain_id=domain.id,
+                local_part=local,
+                email=f"{local}@acme-mail.example",
+            )
+        )
     silent = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
     db.session.add(silent)
     db.session.commit()
     stored = usage.mailbox_storage(usage.active_servers())
     acme = db.session.scalar(select(Server.id).where(Server.name == "mf-acme-1"))
-    assert stored == {acme: 512}  # globex's server has no Mailu answering
-    usage.record_samples(T0, tmp_path, mailbox_mb=stored)
+    assert stored == {acme: {"user1@acme-mail.example": 300 * MB, "user2@acme-mail.example": 212 * MB}}
+    usage.record_samples(T0, tmp_path, stored=stored)
     rows = dict(db.session.execute(select(UsageSample.server_id, UsageSample.mailbox_mb)).all())
-    assert rows == {acme: 512, silent.id: None}
+    assert rows == {acme: 512, silent.id: None}  # globex's server has no Mailu answering
+    alice = {"Authorization": f"Bearer {accounts.issue_api_token(world.alice)}"}
+    found = client.get("/api/v1/tenants/acme/mailboxes/usage", headers=alice).get_json()["mailboxes"]
+    assert [(m["email"], m["stored_bytes"]) for m in found] == [
+        ("user1@acme-mail.example", 300 * MB),
+        ("info@acme-mail.example", None),
+    ]
+    assert found[0]["sampled_at"].startswith("2026-11-02T10:00")
 
 
 def test_the_api_exports_a_servers_samples_and_the_totals_each_caller_may_see(
