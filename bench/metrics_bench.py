@@ -39,7 +39,7 @@ from webapp.models import (
     ServerStatus,
     WarmupPlan,
 )
-from webapp.queue import QUEUE_SETTINGS, redis_connection
+from webapp.queue import JobQueue, redis_connection
 from webapp.services import accounts, tenants
 from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD, make_app
@@ -118,9 +118,9 @@ def main() -> None:
         with app.app_context():
             token = populate(args.servers, args.runs)
             connection = redis_connection(app)
-            for setting in QUEUE_SETTINGS:
+            for queue in JobQueue:
                 Worker(
-                    [Queue(app.config[setting], connection=connection)], connection=connection
+                    [Queue(queue.name_in(app.config), connection=connection)], connection=connection
                 ).register_birth()
             CronScheduler(connection=connection).register_birth()
         client = app.test_client()

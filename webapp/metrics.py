@@ -24,8 +24,6 @@ from flask import Flask, current_app, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from rq import Queue
-from rq.serializers import JSONSerializer
 from sqlalchemy import ColumnElement, case, func, select
 from werkzeug.wrappers import Response
 
@@ -43,7 +41,7 @@ from webapp.models import (
     Tenant,
     WarmupPlan,
 )
-from webapp.queue import QUEUE_SETTINGS, redis_connection
+from webapp.queue import JobQueue, rq_queue
 from webapp.services import readiness
 from webapp.services.warmup import today
 
@@ -210,9 +208,8 @@ class FleetCollector(Collector):
         jobs = GaugeMetricFamily(
             "mailfleet_queue_jobs", "RQ jobs by queue and state.", labels=["queue", "state"]
         )
-        connection = redis_connection()
-        for setting in QUEUE_SETTINGS:
-            queue = Queue(current_app.config[setting], connection=connection, serializer=JSONSerializer)
+        for job_queue in JobQueue:
+            queue = rq_queue(job_queue)
             jobs.add_metric([queue.name, "queued"], queue.count)
             jobs.add_metric([queue.name, "started"], queue.started_job_registry.count)
             jobs.add_metric([queue.name, "deferred"], queue.deferred_job_registry.count)

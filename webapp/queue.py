@@ -20,16 +20,13 @@ EXECUTE_RUN = "jobs.execute.execute_run"
 SWEEP_HEALTH = "jobs.health.sweep_health"
 CHECK_DOMAIN_DNS = "jobs.dnsdoctor.check_domain"
 
-#: The settings naming every queue the workers must serve (playbook runs, system jobs, the reaper).
-QUEUE_SETTINGS = ("MAILFLEET_QUEUE", "MAILFLEET_SYSTEM_QUEUE", "MAILFLEET_REAPER_QUEUE")
-
 _EXTENSION = "mailfleet_redis"
 
 
 class JobQueue(StrEnum):
-    """The queues, each by the setting naming it, each with workers of its own: playbook runs;
-    system jobs (sweeps, checks, refreshes, the cron table's rounds), never behind playbook runs;
-    the reaper, never behind anything."""
+    """The queues the workers must serve, each by the setting naming it, each with workers of its
+    own: playbook runs; system jobs (sweeps, checks, refreshes, the cron table's rounds), never
+    behind playbook runs; the reaper, never behind anything."""
 
     RUNS = "MAILFLEET_QUEUE"
     SYSTEM = "MAILFLEET_SYSTEM_QUEUE"
@@ -55,15 +52,15 @@ def redis_connection(app: Flask | None = None) -> Redis:
 
 def get_queue(app: Flask | None = None) -> Queue:
     """The playbook runs' queue."""
-    return _queue(JobQueue.RUNS, app)
+    return rq_queue(JobQueue.RUNS, app)
 
 
 def get_system_queue(app: Flask | None = None) -> Queue:
     """The system jobs' queue (served by its own worker, never behind playbook runs)."""
-    return _queue(JobQueue.SYSTEM, app)
+    return rq_queue(JobQueue.SYSTEM, app)
 
 
-def _queue(queue: JobQueue, app: Flask | None) -> Queue:
+def rq_queue(queue: JobQueue, app: Flask | None = None) -> Queue:
     app = app or current_app
     return Queue(queue.name_in(app.config), connection=redis_connection(app), serializer=JSONSerializer)
 
@@ -104,7 +101,7 @@ def enqueue(policy: JobPolicy, subject: int, description: str, app: Flask | None
     job_id = policy.job_id(subject)
     if _job_status(job_id, app) in WAITING_JOB_STATES:
         return job_id
-    _queue(policy.queue, app).enqueue(
+    rq_queue(policy.queue, app).enqueue(
         policy.function,
         subject,
         job_id=job_id,

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from webapp.extensions import db
 from webapp.integrations import secret_store
-from webapp.queue import QUEUE_SETTINGS, redis_connection
+from webapp.queue import JobQueue, redis_connection
 
 __all__ = ["Check", "checks", "live_cron_schedulers", "live_workers"]
 
@@ -56,7 +56,7 @@ def _secrets() -> str:
 
 def _workers() -> str:
     served = {queue for worker in live_workers() for queue in worker.queue_names()}
-    wanted = [current_app.config[setting] for setting in QUEUE_SETTINGS]
+    wanted = [queue.name_in(current_app.config) for queue in JobQueue]
     missing = [queue for queue in wanted if queue not in served]
     if missing:
         raise LookupError(f"no live worker serves {', '.join(missing)}")

@@ -23,7 +23,7 @@ from webapp.models import (
     ServerStatus,
     WarmupPlan,
 )
-from webapp.queue import QUEUE_SETTINGS, redis_connection
+from webapp.queue import JobQueue, redis_connection
 from webapp.services import accounts
 
 pytestmark = pytest.mark.unit
@@ -33,8 +33,8 @@ def _workers(app) -> list[Worker]:
     """One live worker per queue the control plane needs, registered in Redis as rq does."""
     connection = redis_connection(app)
     workers = []
-    for setting in QUEUE_SETTINGS:
-        worker = Worker([Queue(app.config[setting], connection=connection)], connection=connection)
+    for queue in JobQueue:
+        worker = Worker([Queue(queue.name_in(app.config), connection=connection)], connection=connection)
         worker.register_birth()
         worker.set_state("idle")
         workers.append(worker)
