@@ -25,6 +25,7 @@ from jobs.servers import refresh_from
 from jobs.sitevars import SiteVarsError, run_group_vars
 from mailfleet.clock import utcnow
 from mailfleet.hostwinds import HostwindsError, build_srvrname
+from mailfleet.logs import run_context
 from mailfleet.redact import Redactor
 from mailfleet.secrets import SecretNotFound, SecretsError, tenant_prefix
 from mailfleet.secrets.scope import RUN_GLOBAL_PATHS
@@ -50,18 +51,19 @@ def execute_run(run_id: int) -> str:
         if run is None:
             current = db.session.get(Run, run_id)
             return f"not started: {current.status if current else 'no such run'}"
-        try:
-            status, rc, reason = _execute(run)
-        except BaseException as exc:
-            db.session.rollback()
-            _finish(run.id, RunStatus.FAILED, None, f"internal error: {type(exc).__name__}: {exc}"[:255])
+        with run_context(run.id, run.tenant.slug):
+            try:
+                status, rc, reason = _execute(run)
+            except BaseException as exc:
+                db.session.rollback()
+                _finish(run.id, RunStatus.FAILED, None, f"internal error: {type(exc).__name__}: {exc}"[:255])
+                locks.release(run)
+                lifecycle.note_run_finished(run.id)
+                raise
+            _finish(run.id, status, rc, reason)
             locks.release(run)
             lifecycle.note_run_finished(run.id)
-            raise
-        _finish(run.id, status, rc, reason)
-        locks.release(run)
-        lifecycle.note_run_finished(run.id)
-        return str(status)
+            return str(status)
 
 
 def run_work_dir() -> Path:

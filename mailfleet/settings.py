@@ -172,6 +172,14 @@ SETTINGS: tuple[Setting, ...] = (
         _WEB,
         minimum=0,
     ),
+    _s(
+        "MAILFLEET_LOG_FORMAT",
+        "str",
+        None,
+        "Log lines as text or json, with the run id and tenant on every line of a run (unset: each "
+        "server's own logging).",
+        _WEB,
+    ),
     _s("MAILFLEET_EVENT_RETENTION_DAYS", "int", 90, "Days a run's events are kept.", _WEB, minimum=0),
     _s(
         "MAILFLEET_MAILU_URL",

@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from mailfleet import logs
 from mailfleet.files import private_file
 from webapp import metrics, queue
 from webapp.config import REPO_DIR, load_config
@@ -28,6 +29,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(overrides)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     app.config["WTF_CSRF_TIME_LIMIT"] = None  # tied to the session instead of a clock
+    if app.config.get("MAILFLEET_LOG_FORMAT"):
+        logs.configure(app.config["MAILFLEET_LOG_FORMAT"])
 
     if app.config.get("MAILFLEET_TRUSTED_PROXIES"):
         hops = app.config["MAILFLEET_TRUSTED_PROXIES"]

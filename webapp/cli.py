@@ -1,5 +1,5 @@
 """``flask --app webapp <command>``: create-admin, upgrade, create-tenant, add-member, enqueue-run,
-backup-control-plane, restore-control-plane."""
+backup-control-plane, restore-control-plane, secrets (put, get, list, import)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from webapp import playbooks
 from webapp.errors import MailfleetWebError
 from webapp.extensions import db
 from webapp.models import Role, User
+from webapp.secrets_cli import secrets_group
 from webapp.services import accounts, control_backup, runs, tenants
 from webapp.services.scope import Scope
 
@@ -147,5 +148,6 @@ def register(app: Flask) -> None:
         enqueue_run_command,
         backup_control_plane_command,
         restore_control_plane_command,
+        secrets_group,
     ):
         app.cli.add_command(command)

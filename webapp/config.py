@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mailfleet import logs
 from mailfleet.files import private_dir
 from mailfleet.settings import REPO_DIR, Settings
 from webapp.errors import ConfigError
@@ -69,7 +70,7 @@ def load_config(env: Mapping[str, str] | None = None, *, with_secret_key: bool =
         "MAILFLEET_CONTROL_BACKUP_DIR", "MAILFLEET_CONTROL_BACKUP_KEEP", "MAILFLEET_CONTROL_BACKUP_KEY",
         "MAILFLEET_BACKUP_DRILL_DAYS", "MAILFLEET_USAGE_KEEP_5MIN_DAYS", "MAILFLEET_USAGE_KEEP_HOURLY_DAYS",
         "MAILFLEET_USAGE_KEEP_DAILY_DAYS", "MAILFLEET_DISK_FORECAST_WARNING_DAYS",
-        "MAILFLEET_DISK_FORECAST_CRITICAL_DAYS",
+        "MAILFLEET_DISK_FORECAST_CRITICAL_DAYS", "MAILFLEET_LOG_FORMAT",
     ):
         config[name] = settings[name]
     readiness = config["MAILFLEET_DNS_READINESS"]
@@ -79,6 +80,8 @@ def load_config(env: Mapping[str, str] | None = None, *, with_secret_key: bool =
         raise ConfigError(
             "MAILFLEET_DISK_FORECAST_CRITICAL_DAYS must be at most MAILFLEET_DISK_FORECAST_WARNING_DAYS"
         )
+    if config["MAILFLEET_LOG_FORMAT"] not in (None, *logs.FORMATS):
+        raise ConfigError(f"MAILFLEET_LOG_FORMAT={config['MAILFLEET_LOG_FORMAT']!r} must be text or json")
     if with_secret_key:
         config["SECRET_KEY"] = _secret_key(settings, data_dir)
     return config
