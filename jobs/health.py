@@ -1,4 +1,5 @@
-"""Health sweep of every active server (every 5 minutes from rq cron; also on demand for one server).
+"""Health sweep of every active server (from rq cron every MAILFLEET_HEALTH_SWEEP_SECONDS, 5 minutes by
+default; also on demand for one server).
 
 The engine (mailfleet.monitoring) does the checking and the alert decisions; this job only builds
 the targets from the database, stores through SqlHealthStore and hands notifications to the
@@ -12,7 +13,7 @@ What the outside checks cannot see comes in two feeds:
   with. A server whose Mailu cannot be reached keeps the key unknown (the check says so, in yellow).
 - Inside facts (disk, memory, load, containers, queue, updates, fail2ban, backup, firewall) come from
   playbooks/health_facts.yml, run as its own periodic play (an SSH round to every host does not
-  belong inside a 5-minute sweep that must finish in under a minute for 1,000 servers):
+  belong inside a sweep that must finish in under a minute for 1,000 servers):
       ansible-playbook -i inventory/hostwinds.yml playbooks/health_facts.yml \
           -e health_facts_dir=$MAILFLEET_HEALTH_FACTS_DIR
   writes <dir>/<inventory name>.json; the sweep evaluates every document younger than FACTS_MAX_AGE
@@ -62,7 +63,6 @@ from webapp.services import backups
 
 log = logging.getLogger(__name__)
 
-SWEEP_EVERY = 300  # seconds: the 5-minute cadence
 DKIM_LOOKUPS = 8  # Mailu API calls in flight at once
 # One failed sweep is evidence enough (nothing is being checked), one good sweep ends it.
 MONITORING_POLICY = AlertPolicies(AlertPolicy(fail_after=1, pass_after=1))

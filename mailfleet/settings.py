@@ -281,6 +281,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # Jobs.
     _s(
+        "MAILFLEET_HEALTH_SWEEP_SECONDS",
+        "int",
+        300,
+        "Seconds between the scheduler's health sweeps (each may take nine tenths of it).",
+        _JOBS,
+        minimum=30,
+    ),
+    _s(
         "MAILFLEET_HEALTH_FACTS_DIR",
         "path",
         None,

@@ -82,6 +82,8 @@ class Stack:
             "MAILFLEET_MONITORING_RESOLVER": self.tb.layout.resolver,
             "MAILFLEET_MONITORING_CONFIG_FILE": str(self.data_dir / "monitoring.json"),
             "MAILFLEET_HEALTH_FACTS_DIR": str(self.data_dir / "health-facts"),
+            # A new server's first results within a minute, not five.
+            "MAILFLEET_HEALTH_SWEEP_SECONDS": "60",
             # Non-secret settings of every run (testbed/site_file.py writes it in up()).
             "MAILFLEET_SITE_VARS_FILE": str(self.data_dir / "site-vars.yml"),
             # Forms suggest names under the zone the testbed's DNS serves.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from fakeredis import FakeRedis
 from rq import Queue
 from rq.cron import CronScheduler
 from rq.job import Job
@@ -44,6 +45,30 @@ def test_cron_registers_refresh_and_reaper_as_json_jobs_on_the_system_queue(app,
         job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
         assert job.func_name in jobs
     assert reaper_queue.count == 1
+
+
+def sweep_entry(monkeypatch, seconds: str | None):
+    """The health sweep's entry in the cron table read with MAILFLEET_HEALTH_SWEEP_SECONDS=seconds."""
+    if seconds is None:
+        monkeypatch.delenv("MAILFLEET_HEALTH_SWEEP_SECONDS", raising=False)
+    else:
+        monkeypatch.setenv("MAILFLEET_HEALTH_SWEEP_SECONDS", seconds)
+    cron = CronScheduler(connection=FakeRedis())
+    cron.load_config_from_file("jobs.cron")
+    jobs = {job.func_name: job for job in cron.get_jobs()}
+    return jobs["jobs.health.sweep_health"], jobs["jobs.health_facts.enqueue_health_facts"]
+
+
+def test_the_sweep_cadence_is_a_setting_and_a_sweep_ends_before_the_next(monkeypatch):
+    sweep, facts = sweep_entry(monkeypatch, None)
+    assert (sweep.interval, sweep.job_options["job_timeout"]) == (300, 270)
+    sweep, facts = sweep_entry(monkeypatch, "60")
+    assert (sweep.interval, sweep.job_options["job_timeout"]) == (60, 54)
+    assert facts.interval == 300  # an SSH round to every host keeps its own cadence
+    with pytest.raises(Exception, match="MAILFLEET_HEALTH_SWEEP_SECONDS=10 must be at least 30"):
+        sweep_entry(monkeypatch, "10")
+    monkeypatch.undo()
+    sweep_entry(monkeypatch, None)  # leave the module as the environment has it
 
 
 @pytest.fixture
