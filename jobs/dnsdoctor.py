@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from flask import Flask
 
 from jobs.app import worker_app
 from jobs.health import targets
+from jobs.sitevars import SITE_VARS_ENV, load_site_vars
 from mailfleet.clock import utcnow
 from mailfleet.dnsdoctor import Doctor, DoctorConfig, Readiness, Report
 from mailfleet.monitoring import (
@@ -42,7 +44,11 @@ _STATUS = {Readiness.READY: Status.OK, Readiness.PROPAGATING: Status.WARNING, Re
 def doctor_config(app: Flask) -> DoctorConfig:
     monitoring = monitoring_config()
     resolvers = tuple(validate_resolver(a) for a in app.config["MAILFLEET_DNS_PANEL"])
+    site_file = app.config.get(SITE_VARS_ENV)
+    # the site's DNS provider updates the zones of the domains mailfleet adds (their "Fix" is a run)
+    managed = load_site_vars(Path(site_file))[0].get("dns_provider", "rfc2136") if site_file else None
     return DoctorConfig(
+        managed=managed,
         resolver=monitoring.resolver,
         resolver_port=monitoring.resolver_port,
         timeout=monitoring.dns_timeout,

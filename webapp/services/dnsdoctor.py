@@ -1,5 +1,6 @@
 """Domain DNS readiness: what the DNS doctor last found for a domain, whether mailboxes may be
-created on it, the "check again" job, the admin override, and which domains are due a check.
+created on it, the "check again" job, the automatic fix, the admin override, and which domains
+are due a check.
 
 A domain is ready only when the doctor says so (every blocking check passes and every
 authoritative server agrees). Checks run in a job (``jobs.dnsdoctor``), never in a request:
@@ -15,10 +16,14 @@ from flask import current_app
 from sqlalchemy import select
 
 from mailfleet.clock import utcnow
+from mailfleet.dns import DnsError
+from mailfleet.secrets import SecretsError
 from webapp.errors import InvalidInput
 from webapp.extensions import db
-from webapp.models import Domain, DomainStatus, Tenant
+from webapp.integrations import dns_zone_check
+from webapp.models import Domain, DomainStatus, Run, Tenant
 from webapp.queue import DNS_CHECK_JOB, enqueue
+from webapp.services import fleet
 from webapp.services.scope import Scope
 
 READY = "ready"
@@ -55,6 +60,33 @@ def request_check(scope: Scope, tenant: Tenant, domain_id: int) -> Domain:
     domain = tenant_domain(scope, tenant, domain_id)
     enqueue(DNS_CHECK_JOB, domain.id, f"DNS check of {domain.name}")
     return domain
+
+
+def fixable(domain: Domain) -> bool:
+    """The last check found something to fix in a zone mailfleet updates itself."""
+    report = domain.dns_report or {}
+    return (domain.status == DomainStatus.ACTIVE and bool((report.get("dns_host") or {}).get("managed"))
+            and any(f.get("records") for f in report.get("findings") or []))
+
+
+def fix(scope: Scope, tenant: Tenant, domain_id: int) -> Run:
+    """Publish the domain's records again through the dns role (the server's domain run, from
+    the catalogue: mailfleet writes DNS in one place only). Its re-checks start over: every 5
+    minutes for two hours, timed from now."""
+    domain = tenant_domain(scope, tenant, domain_id)
+    if not fixable(domain):
+        raise InvalidInput(f"nothing for mailfleet to fix in the DNS of {domain.name}: its last check "
+                           "found no record to publish in a zone mailfleet writes to (add the records shown "
+                           "by hand)")
+    try:
+        dns_zone_check(domain.name)
+    except (DnsError, SecretsError, OSError) as exc:
+        raise InvalidInput(f"mailfleet cannot write to the zone of {domain.name} ({exc}): add the records "
+                           "shown by hand") from None
+    run = fleet.publish_domains(scope, tenant, domain.server)
+    note_published(domain, utcnow())
+    db.session.commit()
+    return run
 
 
 def override(scope: Scope, tenant: Tenant, domain_id: int) -> Domain:

@@ -116,6 +116,12 @@ def add_domain(
         raise InvalidInput(f"{name} cannot be published: {exc}") from None
     db.session.add(Domain(tenant_id=tenant.id, server_id=server.id, name=name, status=DomainStatus.PENDING))
     db.session.flush()
+    return publish_domains(scope, tenant, server, submission_key)
+
+
+def publish_domains(scope: Scope, tenant: Tenant, server: Server, submission_key: str | None = None) -> Run:
+    """Enqueue the run that configures the server's mail domains (Mailu, then the dns role, which
+    publishes every record mailfleet owns for them again)."""
     names = list(
         db.session.execute(
             select(Domain.name)

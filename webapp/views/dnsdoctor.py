@@ -1,6 +1,7 @@
 """The DNS troubleshooting wizard of one domain: what is wrong, in fixing order, with the records to
-set and the DNS host's steps; propagation per record; "Check again" (a job, never in the request)
-and, for admins, the override that lets mailboxes be created before DNS is ready."""
+set and the DNS host's steps; propagation per record; "Check again" (a job, never in the request);
+"Fix" where mailfleet updates the zone (the domain run, which publishes the records again); and,
+for admins, the override that lets mailboxes be created before DNS is ready."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def wizard(slug: str, domain_id: int) -> str:
     waiting = bool(since) and (domain.dns_checked_at is None or domain.dns_checked_at.isoformat() <= since)
     return render_template("dnsdoctor/wizard.html", tenant=tenant, domain=domain, report=report,
                            sections=[(s, f) for s, f in sections if f], waiting=waiting,
-                           refusal=dnsdoctor.readiness_refusal(domain), form=FlaskForm())
+                           refusal=dnsdoctor.readiness_refusal(domain), fixable=dnsdoctor.fixable(domain),
+                           form=FlaskForm())
 
 
 @bp.route("/tenants/<slug>/domains/<int:domain_id>/dns/check", methods=["POST"])
@@ -46,6 +48,21 @@ def check(slug: str, domain_id: int) -> Response:
         return f"Checking the DNS of {domain.name}: this page shows the result as soon as it is in."
 
     expired = "The form expired: press Check again once more."
+    return form_post(FlaskForm(), expired, act, "dnsdoctor.wizard", back, category="info")
+
+
+@bp.route("/tenants/<slug>/domains/<int:domain_id>/dns/fix", methods=["POST"])
+@login_required
+def fix(slug: str, domain_id: int) -> Response:
+    scope = Scope(current_user)
+
+    def act() -> str:
+        run = dnsdoctor.fix(scope, scope.tenant(slug), domain_id)
+        return (f"Publishing the records again (run #{run.id}); the domain is checked every 5 minutes "
+                "until they have propagated.")
+
+    back = {"slug": slug, "domain_id": domain_id}
+    expired = "The form expired: press Fix once more."
     return form_post(FlaskForm(), expired, act, "dnsdoctor.wizard", back, category="info")
 
 

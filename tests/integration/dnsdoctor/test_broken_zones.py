@@ -289,6 +289,9 @@ def control_plane(bed, tmp_path, monkeypatch):
                                   "alerts": {"default": {"fail_after": 1, "pass_after": 1}}}))
     monkeypatch.setenv("MAILFLEET_MONITORING_CONFIG_FILE", str(config))
     app = make_app(tmp_path)
+    site = tmp_path / "site.yml"  # the deployment publishes through RFC 2136: its zones are managed
+    site.write_text("dns_provider: rfc2136\n")
+    app.config["MAILFLEET_SITE_VARS_FILE"] = str(site)
     use_app(app)
     with app.app_context():
         admin = accounts.create_user("admin@example.com", TEST_PASSWORD, Role.ADMIN, None)
@@ -326,6 +329,7 @@ def test_the_check_job_makes_a_domain_ready_and_alerts_when_it_stops_being_ready
     domain = db.session.get(Domain, domain.id)
     assert domain.dns_status == "ready", domain.dns_report["reasons"]
     assert domain.dns_propagation_seconds is not None and dnsdoctor.readiness_refusal(domain) is None
+    assert domain.dns_report["dns_host"]["managed"] is True
     assert check_due_domains()["checked"] == 0  # just checked
 
     send_update(tb, ZONE, [("delete", domain.name, "TXT", None)])
@@ -334,5 +338,6 @@ def test_the_check_job_makes_a_domain_ready_and_alerts_when_it_stops_being_ready
     db.session.expire_all()
     domain = db.session.get(Domain, domain.id)
     assert "No SPF record" in dnsdoctor.readiness_refusal(domain)
+    assert dnsdoctor.fixable(domain)  # the wizard offers to publish the records again
     alert = db.session.scalar(select(HealthAlert).where(HealthAlert.check == f"dns:ready:{domain.name}"))
     assert alert is not None and alert.state == "open" and "No SPF record" in alert.detail

@@ -179,3 +179,49 @@ def test_rq_cron_checks_due_domains_every_five_minutes(app):
     cron.load_config_from_file("jobs.cron")
     job = {job.func_name: job for job in cron.get_jobs()}["jobs.dnsdoctor.check_due_domains"]
     assert (job.interval, job.queue_name) == (300, "mailfleet-system")
+
+
+MANAGED = {**FAILING, "dns_host": {"key": "rfc2136", "name": "your DNS server (RFC 2136 updates)",
+                                   "managed": True}}
+
+
+def test_fix_publishes_the_records_again_through_the_domain_run_where_mailfleet_writes_the_zone(
+        as_admin, app, mailu):
+    from webapp.models import Run
+    from webapp.queue import get_queue
+
+    _, domain = mailu
+    url = f"/tenants/acme/domains/{domain.id}/dns"
+
+    def fix() -> str:
+        token = csrf_token(as_admin, url)
+        response = as_admin.post(f"{url}/fix", data={"csrf_token": token}, follow_redirects=True)
+        return response.get_data(as_text=True)
+
+    domain = set_status(domain.id, FAILING)
+    domain.status = DomainStatus.ACTIVE
+    db.session.commit()
+    # a zone at Cloudflare that mailfleet does not write to: the records are set by hand
+    assert 'id="dns-fix-form"' not in as_admin.get(url).get_data(as_text=True)
+    assert "nothing for mailfleet to fix" in fix()
+    set_status(domain.id, MANAGED)
+    assert 'id="dns-fix-form"' in as_admin.get(url).get_data(as_text=True)
+
+    def refused(name: str) -> str:
+        from mailfleet.dns.zonecheck import ZoneNotWritable
+
+        raise ZoneNotWritable(f"the DNS server 192.0.2.53 serves no zone that holds {name} (REFUSED)")
+
+    app.config["DNS_ZONE_CHECKER"] = refused
+    assert "mailfleet cannot write to the zone of acme-mail.example" in fix()
+    assert db.session.execute(select(Run.id)).first() is None and get_queue(app).count == 0
+
+    app.config["DNS_ZONE_CHECKER"] = lambda name: "acme-mail.example"
+    assert "Publishing the records again" in fix()
+    (run,) = db.session.scalars(select(Run)).all()
+    assert (run.catalogue_key, run.limit, run.extravars) == (
+        "domain", "mf-acme-1", {"mailfleet_domains": ["acme-mail.example"]})
+    assert get_queue(app).count == 1
+    db.session.expire_all()
+    domain = db.session.get(Domain, domain.id)
+    assert domain.dns_changed_at is not None and domain.dns_ready_at is None  # re-checked from now on
