@@ -71,6 +71,7 @@ def load_config(env: Mapping[str, str] | None = None, *, with_secret_key: bool =
         "MAILFLEET_BACKUP_DRILL_DAYS", "MAILFLEET_USAGE_KEEP_5MIN_DAYS", "MAILFLEET_USAGE_KEEP_HOURLY_DAYS",
         "MAILFLEET_USAGE_KEEP_DAILY_DAYS", "MAILFLEET_DISK_FORECAST_WARNING_DAYS",
         "MAILFLEET_DISK_FORECAST_CRITICAL_DAYS", "MAILFLEET_LOG_FORMAT", "MAILFLEET_HEALTH_SWEEP_SECONDS",
+        "MAILFLEET_FLEET_BUDGET",
     ):
         config[name] = settings[name]
     readiness = config["MAILFLEET_DNS_READINESS"]

@@ -8,7 +8,8 @@ as "unassigned" to administrators. The price history (webapp.models.usage.CostPe
 ends one period and starts the next, so a resize shows up in the month's cost from that moment.
 
 Budgets: a tenant's monthly budget alerts at 50, 80 and 100 % of actual spend and at 100 % of the
-projection, as the checks ``budget:<tenant>:<threshold>`` of the control plane (the health alert
+projection, as the checks ``budget:<tenant>:<threshold>`` of the control plane, and so does the
+fleet's (setting MAILFLEET_FLEET_BUDGET) as ``budget:(fleet):<threshold>`` (the health alert
 engine: one notification per threshold crossed, resolved when a new month starts from zero).
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from flask import current_app
 from sqlalchemy import select
 
 from mailfleet import costs
@@ -31,6 +33,7 @@ from webapp.services.scope import Scope
 
 MAX_BUDGET = Decimal("99999999.99")  # what the column holds
 HISTORY_MONTHS = 6
+FLEET = "(fleet)"  # in the fleet's budget checks where a tenant's slug would be (no slug has parentheses)
 #: A threshold crossed (or a disk-full date) is one alert at once; back under it resolves it at once.
 BUDGET_POLICY = AlertPolicies(AlertPolicy(fail_after=1, pass_after=1))
 
@@ -195,27 +198,43 @@ def set_budget(scope: Scope, tenant: Tenant, raw: str | None) -> Decimal | None:
     return tenant.monthly_budget
 
 
+def fleet_month(now: datetime) -> costs.MonthCost:
+    """This month's cost of every server, whoever owns it."""
+    months = [t.month for t in costs_for(Scope.system(), now)]
+    return costs.MonthCost(
+        sum((m.to_date for m in months), Decimal(0)),
+        sum((m.projected for m in months), Decimal(0)),
+        sum((m.run_rate for m in months), Decimal(0)),
+    )
+
+
+def _budget_checks(name: str, month: costs.MonthCost, budget: Decimal, now: datetime) -> list[CheckResult]:
+    """One result per threshold of `name`'s budget (a tenant's slug, or FLEET)."""
+    reached = {key for key, _, _ in costs.crossed(month, budget)}
+    breach = costs.breach_date(month, budget, now)
+    out = []
+    for key, pct, forecast in costs.THRESHOLDS:
+        figure = month.projected if forecast else month.to_date
+        what = "projected to month end" if forecast else "spent this month"
+        line = f"${budget * pct / 100:.2f}, {pct} % of the ${budget} budget"
+        detail = f"{name}: ${figure} {what}; the threshold is {line}"
+        if key in reached:
+            status = Status.ERROR if (pct >= 100 and not forecast) else Status.WARNING
+            if forecast and breach is not None:
+                detail += f"; at the current rate the budget is reached on {breach:%Y-%m-%d}"
+        else:
+            status = Status.OK
+        out.append(CheckResult(MONITORING_SERVER, f"budget:{name}:{key}", status, float(figure), detail, now))
+    return out
+
+
 def budget_results(now: datetime) -> list[CheckResult]:
-    """One result per budget threshold of every tenant with a budget (for the alert engine)."""
+    """One result per budget threshold of every tenant with a budget, and of the fleet's budget
+    (MAILFLEET_FLEET_BUDGET) when one is set (for the alert engine)."""
     out = []
     for tenant in db.session.scalars(select(Tenant).where(Tenant.monthly_budget.is_not(None))):
-        found = tenant_cost(tenant, now)
-        budget = tenant.monthly_budget
-        reached = {key for key, _, _ in costs.crossed(found.month, budget)}
-        for key, pct, forecast in costs.THRESHOLDS:
-            figure = found.month.projected if forecast else found.month.to_date
-            what = "projected to month end" if forecast else "spent this month"
-            line = f"${budget * pct / 100:.2f}, {pct} % of the ${budget} budget"
-            detail = f"{tenant.slug}: ${figure} {what}; the threshold is {line}"
-            if key in reached:
-                status = Status.ERROR if (pct >= 100 and not forecast) else Status.WARNING
-                if forecast and found.breach is not None:
-                    detail += f"; at the current rate the budget is reached on {found.breach:%Y-%m-%d}"
-            else:
-                status = Status.OK
-            out.append(
-                CheckResult(
-                    MONITORING_SERVER, f"budget:{tenant.slug}:{key}", status, float(figure), detail, now
-                )
-            )
+        out += _budget_checks(tenant.slug, tenant_cost(tenant, now).month, tenant.monthly_budget, now)
+    fleet_budget = current_app.config["MAILFLEET_FLEET_BUDGET"]
+    if fleet_budget is not None:
+        out += _budget_checks(FLEET, fleet_month(now), Decimal(str(fleet_budget)).quantize(costs.CENT), now)
     return out

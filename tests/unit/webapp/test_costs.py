@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from mailfleet.clock import utcnow
 from mailfleet.costs import Period, month_cost
-from mailfleet.monitoring import record_results
+from mailfleet.monitoring import Status, record_results
 from webapp.extensions import db
 from webapp.models import HealthAlert, Role, Server, ServerStatus, SqlHealthStore
 from webapp.models.usage import CostPeriod
@@ -234,3 +234,25 @@ def test_the_api_exports_each_tenants_month_servers_and_history(client, world, f
     )
     assert [t["tenant"] for t in client.get("/api/v1/costs", headers=bob).get_json()["tenants"]] == ["globex"]
     assert client.get("/api/v1/tenants/acme/costs", headers=bob).status_code == 404
+
+
+def test_the_fleets_budget_counts_every_server_and_alerts_like_a_tenants(app, world, fleet):
+    costs.sync_periods(NOV)
+    now = NOV + timedelta(days=21)
+    assert costs.budget_results(now) == []  # no budget anywhere
+    app.config["MAILFLEET_FLEET_BUDGET"] = 50.0
+    month = costs.fleet_month(now)
+    tenants = [t.month.to_date for t in costs.costs_for(Scope(world.admin), now)]
+    assert month.to_date == sum(tenants) and len(tenants) == 3  # acme, globex and the unassigned server
+    results = {r.check: r for r in costs.budget_results(now)}
+    assert set(results) == {f"budget:(fleet):{key}" for key in ("50", "80", "100", "forecast")}
+    assert results["budget:(fleet):50"].status is Status.WARNING
+    assert results["budget:(fleet):80"].status is Status.OK
+    assert f"${month.to_date} spent this month" in results["budget:(fleet):50"].detail
+
+
+def test_a_fleet_budget_of_zero_is_refused_at_start(tmp_path):
+    from webapp.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="MAILFLEET_FLEET_BUDGET"):
+        load_config({"MAILFLEET_DATA_DIR": str(tmp_path), "MAILFLEET_FLEET_BUDGET": "0"})
