@@ -16,13 +16,27 @@ from webapp.views.charts import Line, bars, line
 bp = Blueprint("costs", __name__, url_prefix="/costs")
 
 
-def _disk_chart(range_key: str, tenant_id: int | None = None) -> Line:
-    """Disk in use over the range, summed over the fleet's (or the tenant's) servers, in GB."""
+#: The charts of the fleet's (or a tenant's) usage: title, figure of the totals, scale, unit, format.
+CHARTS = (
+    ("Disk in use", "disk_used_mb", 1024, "GB", "%.1f"),
+    ("CPU, average per server", "cpu_pct", 1, "%", "%.0f"),
+    ("Bandwidth used this month", "bw_used_gb", 1, "GB", "%.0f"),
+    ("Mail stored in mailboxes", "mailbox_mb", 1024, "GB", "%.1f"),
+    ("Mailboxes", "mailboxes", 1, "", "%.0f"),
+)
+
+
+def _charts(range_key: str, tenant_id: int | None = None) -> list[tuple[str, str, str, Line]]:
+    """(title, unit, format, line) of each figure over the range, over the fleet's (or the
+    tenant's) servers."""
     now = utcnow()
-    points = [
-        (t.ts, t.disk_used_mb / 1024) for t in usage.totals(range_key, now, tenant_id) if t.disk_used_mb
-    ]
-    return line(points, now.timestamp() - usage.RANGES[range_key][0], now.timestamp())
+    rows = usage.totals(range_key, now, tenant_id)
+    start = now.timestamp() - usage.RANGES[range_key][0]
+    out = []
+    for title, name, scale, unit, fmt in CHARTS:
+        points = [(t.ts, v / scale) for t in rows if (v := getattr(t, name)) is not None]
+        out.append((title, unit, fmt, line(points, start, now.timestamp())))
+    return out
 
 
 @bp.route("/")
@@ -32,7 +46,7 @@ def index() -> Response | str:
     if not scope.is_admin:
         return redirect(url_for("costs.tenant", slug=current_user.tenant.slug))
     rows = costs.costs_for(scope, utcnow())
-    return render_template("costs/index.html", rows=rows, now=utcnow(), disk=_disk_chart("90d"))
+    return render_template("costs/index.html", rows=rows, now=utcnow(), charts=_charts("90d"))
 
 
 @bp.route("/<slug>")
@@ -47,7 +61,7 @@ def tenant(slug: str) -> str:
         history=history,
         budget_form=BudgetForm(budget=found.budget or ""),
         now=utcnow(),
-        disk=_disk_chart("30d", found.tenant.id),
+        charts=_charts("30d", found.tenant.id),
     )
 
 

@@ -207,15 +207,20 @@ def test_costs_pages_chart_disk_in_use_of_the_fleet_and_of_the_tenant(client, wo
     acme1, globex1, _ = fleet
     ts = int(utcnow().timestamp()) // 86400 * 86400 - 86400  # yesterday's daily row
     for server, used in ((acme1, 2048), (globex1, 1024)):
-        db.session.add(UsageSample(server_id=server.id, step=86400, ts=ts, samples=288, disk_used_mb=used))
-        db.session.add(UsageSample(server_id=server.id, step=3600, ts=ts, samples=12, disk_used_mb=used))
+        figures = {"disk_used_mb": used, "cpu_pct": used // 64, "mailboxes": used // 256}
+        db.session.add(UsageSample(server_id=server.id, step=86400, ts=ts, samples=288, **figures))
+        db.session.add(UsageSample(server_id=server.id, step=3600, ts=ts, samples=12, **figures))
     db.session.add(UsageSample(server_id=acme1.id, step=FIVE_MINUTES, ts=ts, samples=1, disk_used_mb=9))
     for step in (FIVE_MINUTES, 3600, 86400):  # summed as the sampler and the rollups do
         usage.build_totals(step, ts, ts + step)
     db.session.commit()
     assert login(client, world.admin.email, TEST_PASSWORD).status_code == 302
-    assert "now 3.0 GB over the fleet" in client.get("/costs/").get_data(as_text=True)
-    assert "now 2.0 GB over its servers" in client.get("/costs/acme").get_data(as_text=True)
+    fleet = client.get("/costs/").get_data(as_text=True)
+    assert "now 3.0 GB over the fleet" in fleet
+    assert "CPU, average per server, last 90 days <small>now 24 % over the fleet" in fleet  # (32 + 16) / 2
+    acme = client.get("/costs/acme").get_data(as_text=True)
+    assert "now 2.0 GB over its servers" in acme
+    assert "Mailboxes, last 30 days <small>now 8 over its servers" in acme
 
 
 def test_the_api_exports_each_tenants_month_servers_and_history(client, world, fleet):
