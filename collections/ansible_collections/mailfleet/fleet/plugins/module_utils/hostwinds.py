@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailfleet.fleet.plugins.module_utils.base import run_module
 
 from mailfleet.hostwinds.client import HostwindsClient
 from mailfleet.hostwinds.contract import DEFAULT_API_URL
@@ -28,6 +31,18 @@ ONE_TARGET: dict[str, Any] = {
     "required_one_of": [("name", "serviceid")],
     "mutually_exclusive": [("name", "serviceid")],
 }
+
+
+def run_hostwinds_module(
+    options: dict[str, dict[str, Any]],
+    run: Callable[[AnsibleModule], dict[str, Any]],
+    *,
+    one_target: bool = True,
+) -> None:
+    """A hostwinds_* module: the API and target options with its own; ``one_target``: exactly one
+    of name and serviceid (else at most one)."""
+    target = ONE_TARGET if one_target else {"mutually_exclusive": ONE_TARGET["mutually_exclusive"]}
+    run_module({**API_OPTIONS, **TARGET_OPTIONS, **options}, run, **target)
 
 
 def client_from_params(params: Mapping[str, Any]) -> HostwindsClient:

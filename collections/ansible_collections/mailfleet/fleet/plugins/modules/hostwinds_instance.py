@@ -61,14 +61,11 @@ instance:
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailfleet.fleet.plugins.module_utils.base import run_module  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.hostwinds import (  # noqa: E402
-    API_OPTIONS,
-    ONE_TARGET,
-    TARGET_OPTIONS,
     client_from_params,
     find_target,
     get_target,
+    run_hostwinds_module,
 )
 
 from mailfleet.hostwinds.client import HostwindsClient  # noqa: E402
@@ -136,9 +133,8 @@ def present(module: AnsibleModule, client: HostwindsClient, current: dict[str, A
 
 
 def main() -> None:
-    run_module(
+    run_hostwinds_module(
         {
-            **API_OPTIONS, **TARGET_OPTIONS,
             "state": {"type": "str", "default": "present",
                       "choices": ["present", "absent", "started", "stopped", "restarted", "rebuilt"]},
             "plan": {"type": "str"},
@@ -149,7 +145,6 @@ def main() -> None:
             "wait_timeout": {"type": "float", "default": 1800.0},
         },
         run,
-        **ONE_TARGET,
     )
 
 

@@ -38,13 +38,10 @@ instances:
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailfleet.fleet.plugins.module_utils.base import run_module  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.hostwinds import (  # noqa: E402
-    API_OPTIONS,
-    ONE_TARGET,
-    TARGET_OPTIONS,
     client_from_params,
     find_target,
+    run_hostwinds_module,
 )
 
 from mailfleet.hostwinds.instances import instance_records  # noqa: E402
@@ -62,7 +59,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
 
 
 def main() -> None:
-    run_module({**API_OPTIONS, **TARGET_OPTIONS}, run, mutually_exclusive=ONE_TARGET["mutually_exclusive"])
+    run_hostwinds_module({}, run, one_target=False)
 
 
 if __name__ == "__main__":

@@ -49,13 +49,10 @@ import ipaddress  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailfleet.fleet.plugins.module_utils.base import run_module  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.hostwinds import (  # noqa: E402
-    API_OPTIONS,
-    ONE_TARGET,
-    TARGET_OPTIONS,
     client_from_params,
     get_target,
+    run_hostwinds_module,
 )
 
 from mailfleet.validation import ValidationError  # noqa: E402
@@ -81,14 +78,12 @@ def run(module: AnsibleModule) -> dict[str, Any]:
 
 
 def main() -> None:
-    run_module(
+    run_hostwinds_module(
         {
-            **API_OPTIONS, **TARGET_OPTIONS,
             "replace": {"type": "str"},
             "wait_timeout": {"type": "float", "default": 180.0},
         },
         run,
-        **ONE_TARGET,
     )
 
 

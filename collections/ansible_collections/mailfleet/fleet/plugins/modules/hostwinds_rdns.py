@@ -40,13 +40,10 @@ rdns_known: {description: Whether Hostwinds reported the previous PTR., type: bo
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailfleet.fleet.plugins.module_utils.base import run_module  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.hostwinds import (  # noqa: E402
-    API_OPTIONS,
-    ONE_TARGET,
-    TARGET_OPTIONS,
     client_from_params,
     get_target,
+    run_hostwinds_module,
 )
 
 from mailfleet.hostwinds.contract import IP_RDNS_KEY  # noqa: E402
@@ -74,11 +71,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
 
 
 def main() -> None:
-    run_module(
-        {**API_OPTIONS, **TARGET_OPTIONS, "ip": {"type": "str"}, "rdns": {"type": "str", "required": True}},
-        run,
-        **ONE_TARGET,
-    )
+    run_hostwinds_module({"ip": {"type": "str"}, "rdns": {"type": "str", "required": True}}, run)
 
 
 if __name__ == "__main__":

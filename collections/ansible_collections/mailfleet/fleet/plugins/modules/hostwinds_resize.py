@@ -53,13 +53,10 @@ plan:
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailfleet.fleet.plugins.module_utils.base import run_module  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.hostwinds import (  # noqa: E402
-    API_OPTIONS,
-    ONE_TARGET,
-    TARGET_OPTIONS,
     client_from_params,
     get_target,
+    run_hostwinds_module,
 )
 
 from mailfleet.hostwinds.contract import InstanceStatus  # noqa: E402
@@ -87,15 +84,13 @@ def run(module: AnsibleModule) -> dict[str, Any]:
 
 
 def main() -> None:
-    run_module(
+    run_hostwinds_module(
         {
-            **API_OPTIONS, **TARGET_OPTIONS,
             "plan": {"type": "str", "required": True},
             "confirm": {"type": "bool", "default": True},
             "wait_timeout": {"type": "float", "default": 1800.0},
         },
         run,
-        **ONE_TARGET,
     )
 
 
