@@ -57,7 +57,3 @@ def tenant_inventory(tenant: Tenant) -> dict[str, Any]:
             "children": {"mailfleet_servers": {"hosts": hosts}},
         }
     }
-
-
-def host_names(inventory: dict[str, Any]) -> set[str]:
-    return set(inventory["all"]["hosts"]) | set(inventory["all"]["children"]["mailfleet_servers"]["hosts"])

@@ -102,9 +102,5 @@ class Layout:
         return self.loopback(6)
 
     @property
-    def web(self) -> str:
-        return self.loopback(7)
-
-    @property
     def notify_relay(self) -> str:
         return self.loopback(8)

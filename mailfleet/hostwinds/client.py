@@ -234,9 +234,6 @@ class HostwindsClient:
         names = ", ".join(str(loc.get(c.LOCATION_NAME_FIELD)) for loc in locations)
         raise ConfigurationError(f"Unknown Hostwinds location {name_or_id!r}; known: {names}.")
 
-    def public_images(self) -> list[dict[str, Any]]:
-        return _records(c.Action.GET_PUBLIC_IMAGES, self.call(c.Action.GET_PUBLIC_IMAGES))
-
     # --- lifecycle -------------------------------------------------------------------------
     def add_instance(
         self,
@@ -419,9 +416,6 @@ class HostwindsClient:
         sid = _serviceid(serviceid)
         self.call(c.Action.CONFIRM_UPGRADE, serviceid=sid)
         return self.wait_for_status(sid, {c.InstanceStatus.ACTIVE}, timeout=timeout)
-
-    def revert_upgrade(self, serviceid: int | str) -> Result:
-        return self.call(c.Action.REVERT_UPGRADE, serviceid=_serviceid(serviceid))
 
     def require_instance(self, srvrname: str) -> Instance:
         found = self.find_instance(srvrname)

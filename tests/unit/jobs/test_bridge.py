@@ -3,6 +3,8 @@ child sees only the allow-listed environment, and the run is confined to its ten
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
@@ -69,10 +71,14 @@ def test_child_environment_is_allow_listed(scope, acme, work, monkeypatch):
     assert "worker-secret-value" not in out
 
 
+def host_names(inventory: dict[str, Any]) -> set[str]:
+    return set(inventory["all"]["hosts"]) | set(inventory["all"]["children"]["mailfleet_servers"]["hosts"])
+
+
 def test_inventory_holds_only_the_tenants_servers(scope, acme, globex, work):
     add_server(acme, "mf-acme-1", "198.18.17.10")
     add_server(globex, "mf-globex-1", "198.18.17.20")
-    from jobs.inventory import host_names, tenant_inventory
+    from jobs.inventory import tenant_inventory
 
     assert host_names(tenant_inventory(acme)) == {"localhost", "mf-acme-1"}
     assert host_names(tenant_inventory(globex)) == {"localhost", "mf-globex-1"}
