@@ -5,21 +5,26 @@ PYTEST_ARGS ?=
 # Test files spread over this many pytest-xdist workers, each with its own testbed instance.
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo down test test-unit lint bench clean-testbed
+.PHONY: setup demo down docs test test-unit lint bench clean-testbed
 
 setup:
 	bash scripts/setup.sh
 
 ## The stack on the local testbed: web, workers, one rq cron, Redis, database, doubles, an admin.
-demo: setup
+demo: setup docs
 	$(VENV)/python -m testbed.demo up
 
 ## Stop everything `make demo` started (by recorded PID) and remove its interfaces.
 down:
 	@if [ -x $(VENV)/python ]; then $(VENV)/python -m testbed.demo down; fi
 
-## The whole suite: unit, testbed and browser tiers.
-test: setup
+## The user guide (docs/, mkdocs.yml) into site/, which the app serves under /help/; strict:
+## a warning (a broken link, a missing anchor, a page left out of the navigation) fails it.
+docs: setup
+	$(VENV)/mkdocs build --strict --clean
+
+## The whole suite: unit, testbed and browser tiers (the guide is built first: a broken guide fails).
+test: setup docs
 	$(VENV)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-unit: setup

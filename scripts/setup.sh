@@ -34,7 +34,7 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[test,lint]'
+  .venv/bin/pip install -q -e '.[test,lint,docs]'
   echo "$want" > "$stamp"
 fi
 echo "setup: ready"

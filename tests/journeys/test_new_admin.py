@@ -13,7 +13,7 @@
    alert; the admin deprovisions the server, which resolves its alerts and leaves the health pages.
 
 Each step asserts what the user sees: page text, DNS answers of the testbed's BIND, files on the host.
-Screenshots go to artifacts/screenshots/."""
+Screenshots go to artifacts/screenshots/ (tests/guide_pages.py: those the guide shows)."""
 
 from __future__ import annotations
 
@@ -34,11 +34,11 @@ import dns.query
 import dns.rdatatype
 import dns.reversename
 import pytest
+from guide_pages import shoot
 
 pytestmark = [pytest.mark.testbed, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parents[2]
-SHOTS = REPO / "artifacts" / "screenshots"
 RUN_TIMEOUT_MS = 20 * 60 * 1000
 # The Stack's scheduler sweeps every minute (MAILFLEET_HEALTH_SWEEP_SECONDS); one sweep after the
 # domain exists, with room for a busy machine.
@@ -128,7 +128,7 @@ def wait_run(page, what: str) -> None:
     page.wait_for_selector(
         "#run-status .badge.s-successful, #run-status .badge.s-failed", timeout=RUN_TIMEOUT_MS
     )
-    page.screenshot(path=str(SHOTS / f"run-{what}.png"), full_page=True)
+    shoot(page, f"run-{what}")
     assert page.inner_text("#run-status") == "successful", f"{what}: {page.inner_text('#log')[-3000:]}"
 
 
@@ -141,7 +141,6 @@ def confirm(page, link) -> None:
 
 
 def test_new_admin_provisions_adds_a_domain_sees_health_and_mailboxes(testbed, journey, browser):
-    SHOTS.mkdir(parents=True, exist_ok=True)
     base = journey.stack.url
     page = login(browser, base, ADMIN, journey.admin_pw)
     for slug, name in ((TENANT, "Acme Corp"), (OTHER, "Globex")):
@@ -205,7 +204,7 @@ def test_new_admin_provisions_adds_a_domain_sees_health_and_mailboxes(testbed, j
             break
         time.sleep(10)
         page.reload()
-    page.screenshot(path=str(SHOTS / "health.png"), full_page=True)
+    shoot(page, "health")
     rows = {
         r.get_attribute("data-check"): (
             r.get_attribute("data-status"),
@@ -236,15 +235,15 @@ def test_new_admin_provisions_adds_a_domain_sees_health_and_mailboxes(testbed, j
     page.wait_for_url(re.compile(rf"{base}/tenants/{TENANT}.*"))
     mailboxes = page.inner_text("#mailboxes")
     assert f"user3@{DOMAIN}" not in mailboxes and f"user4@{DOMAIN}" in mailboxes, mailboxes
-    page.screenshot(path=str(SHOTS / "tenant.png"), full_page=True)
+    shoot(page, "tenant")
 
     page.goto(f"{base}/")
     dashboard = page.inner_text("main")
-    page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
+    shoot(page, "dashboard")
     assert "mf-acme-1" in dashboard or TENANT in dashboard, dashboard[:2000]
     page.goto(f"{base}/runs?trigger=schedule")
     system_runs = page.inner_text("main section.card:has(table)")
-    page.screenshot(path=str(SHOTS / "runs-system.png"), full_page=True)
+    shoot(page, "runs-system")
     assert "health_facts.yml" in system_runs and "provision.yml" not in system_runs, system_runs[:2000]
     page.close()
 
@@ -256,7 +255,7 @@ def test_new_admin_provisions_adds_a_domain_sees_health_and_mailboxes(testbed, j
         assert "mf-acme-1" not in text and DOMAIN not in text and "user4@" not in text, (url, text[:2000])
     assert other.goto(f"{base}/tenants/{TENANT}").status == 404
     assert other.goto(f"{base}/runs/1").status == 404
-    other.screenshot(path=str(SHOTS / "other-tenant-dashboard.png"), full_page=True)
+    shoot(other, "other-tenant-dashboard")
     other.close()
 
 
@@ -369,7 +368,7 @@ def test_scheduler_renews_a_near_expiry_certificate(testbed, journey, browser):
         if renewal.count() and re.search(r"successful|failed", renewal.first.inner_text()):
             break
         time.sleep(10)
-    page.screenshot(path=str(SHOTS / "runs-system-renewal.png"), full_page=True)
+    shoot(page, "runs-system-renewal")
     assert renewal.count(), page.inner_text("main")[:2000]
     row = renewal.first.inner_text()
     assert "system" in row and "successful" in row, row
@@ -411,13 +410,13 @@ def test_admin_removes_the_domain_and_deprovisions(testbed, journey, browser):
     page.goto(f"{base}/health/alerts?state=open")
     assert "mf-acme-1" not in page.inner_text("main"), page.inner_text("main")
     page.goto(alert_url)
-    page.screenshot(path=str(SHOTS / "alert-resolved.png"), full_page=True)
+    shoot(page, "alert-resolved")
     assert page.inner_text("#alert-state") == "resolved"
     timeline = page.inner_text(".h-timeline")
     assert f"mf-acme-1 was deprovisioned (run {deprovision_run})" in timeline, timeline
     page.goto(f"{base}/runs?trigger=user")
     runs = page.inner_text("main section.card:has(table)")
-    page.screenshot(path=str(SHOTS / "runs-user.png"), full_page=True)
+    shoot(page, "runs-user")
     for playbook in ("provision.yml", "remove_domain.yml", "deprovision.yml"):
         assert playbook in runs, runs[:2000]
     page.close()
@@ -443,7 +442,7 @@ def break_and_see_an_alert(testbed, page, base: str, server_ip: str) -> str:
             if page.locator(".h-head time").get_attribute("datetime") != before:
                 break
             time.sleep(3)
-    page.screenshot(path=str(SHOTS / "health-alert.png"), full_page=True)
+    shoot(page, "health-alert")
     assert opened.count(), page.inner_text("main")[:3000]
     alert_url = base + opened.first.get_attribute("href")
     page.goto(f"{base}/health/alerts?state=open")

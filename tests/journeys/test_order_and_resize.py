@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from pathlib import Path
 
 import pytest
 from controlplane import free_port
+from guide_pages import shoot
 from test_new_admin import login, wait_run
 
 pytestmark = [pytest.mark.testbed, pytest.mark.browser]
 
-SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 TENANT, OTHER = "initech", "umbrella"
 SERVER = f"mf-{TENANT}-1"
 ADMIN, MEMBER = "admin@costs.test", "carol@umbrella.test"
@@ -56,7 +55,6 @@ def costs_row(page, base: str, slug: str) -> str:
 
 
 def test_admin_sees_a_new_server_in_costs_and_resizes_it(testbed, stack, browser):
-    SHOTS.mkdir(parents=True, exist_ok=True)
     base = stack.url
     page = login(browser, base, ADMIN, stack.passwords[ADMIN])
     for slug, name in ((TENANT, "Initech"), (OTHER, "Umbrella")):
@@ -92,13 +90,13 @@ def test_admin_sees_a_new_server_in_costs_and_resizes_it(testbed, stack, browser
     page.wait_for_selector(".flash.success")
     head = page.inner_text("main")
     assert "of the $0.01 budget" in head and "the $0.01 budget is reached on" in head, head[:2000]
-    page.screenshot(path=str(SHOTS / "costs-tenant.png"), full_page=True)
+    shoot(page, "costs-tenant")
 
     # 3. Resize from the usage page, confirming the difference in dollars a month.
     page.click(f"table.costs a:has-text('{SERVER}')")
     page.wait_for_selector("#capacity")
     assert "Recommendation" in page.inner_text("#capacity")
-    page.screenshot(path=str(SHOTS / "usage.png"), full_page=True)
+    shoot(page, "usage")
     page.select_option("#capacity select[name=plan]", "102")  # Unmetered SSD VPS 2 GB, $9.99
     page.click("#capacity button:has-text('Resize')")
     page.wait_for_selector("#confirm-form")
@@ -113,7 +111,7 @@ def test_admin_sees_a_new_server_in_costs_and_resizes_it(testbed, stack, browser
     resized = page.locator("table.costs tbody tr", has_text=SERVER).inner_text()
     assert "Unmetered SSD VPS 2 GB" in resized and "$9.99" in resized, resized
     assert "$9.99" in costs_row(page, base, TENANT)
-    page.screenshot(path=str(SHOTS / "costs-after-resize.png"), full_page=True)
+    shoot(page, "costs-after-resize")
     page.close()
 
     # 4. Another tenant's member sees only its own costs.

@@ -30,6 +30,7 @@ def register(app: Flask) -> None:
         dashboard,
         dnsdoctor,
         health,
+        help,
         lifecycle,
         mailboxes,
         ops,
@@ -52,6 +53,7 @@ def register(app: Flask) -> None:
         capacity,
         dnsdoctor,
         health,
+        help,
         warmup,
         ops,
     ):

@@ -18,7 +18,7 @@ from webapp.forms import (
     TenantForm,
 )
 from webapp.models import Role, RunTrigger
-from webapp.services import accounts, backups, fleet, mailboxes, provider, quotas, tenants
+from webapp.services import accounts, backups, fleet, mailboxes, onboarding, provider, quotas, tenants
 from webapp.services.actions import ACTIONS
 from webapp.services.runs import RunFilters, list_runs
 from webapp.services.scope import Scope
@@ -99,7 +99,9 @@ def provision_form_with_offers() -> tuple[ProvisionForm, str | None]:
 @bp.route("/<slug>")
 @login_required
 def detail(slug: str) -> str:
-    return render_template("tenants/detail.html", **tenant_forms(Scope(current_user), slug))
+    page = tenant_forms(Scope(current_user), slug)
+    steps = onboarding.first_steps(slug, page["servers"], page["domains"], page["mailboxes"])
+    return render_template("tenants/detail.html", first_steps=steps, **page)
 
 
 @bp.route("/<slug>/members", methods=["POST"])
