@@ -59,6 +59,8 @@ CHECK_ANCHORS: dict[str, str] = {
     "backup:drill": "check-backup-drill",
     "ssh_host_key": "check-ssh-host-key",
     "monitoring": "check-monitoring",
+    "budget": "check-budget",
+    "anomaly": "check-anomaly",
 }
 
 # Catalogue key of a failed run -> what the user can fix, on the runs page.

@@ -62,7 +62,8 @@ def test_every_dns_doctor_code_has_its_entry(site: Path) -> None:
     "dnsbl:zen.spamhaus.org:192.0.2.10", "smtp:banner", "smtp:starttls", "tls:25", "tls:993",
     "tlsa:mail.acme.example", "imap:login", "disk:/", "disk_forecast", "memory", "load", "containers",
     "mail_queue", "updates", "reboot_required", "fail2ban", "firewall", "facts", "backup",
-    "backup:drill", "dns:ready:acme.example", "ssh_host_key", "monitoring",
+    "backup:drill", "dns:ready:acme.example", "ssh_host_key", "monitoring", "budget:acme:forecast-80",
+    "anomaly:acme:sent",
 ])
 def test_each_health_check_links_to_its_own_section(check: str) -> None:
     anchor = guide.check_anchor(check)
