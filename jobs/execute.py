@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
-from jobs import hostkeys, locks
+from jobs import admission, hostkeys, locks
 from jobs.app import worker_app
 from jobs.bridge import RunSpec, run_playbook
 from jobs.events import EventRecorder
@@ -131,6 +132,10 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
                 .values(heartbeat_at=utcnow(), lease_expires_at=locks.lease_until())
             )
             db.session.commit()
+            try:
+                admission.renew(run)
+            except RedisError as exc:  # a failover: the next beat renews, well within the lease
+                log.warning("run %s: could not renew its holds (%s)", run.id, exc)
 
     def should_cancel() -> bool:
         if not state["cancel"] and time.monotonic() - state["cancel_checked"] >= 1.0:

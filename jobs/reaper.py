@@ -2,7 +2,9 @@
 
 - RUNNING runs whose lease expired (their worker died: SIGKILL, OOM, host reboot) are marked
   failed ("worker lost"), their leftover ansible processes are killed by recorded PID, their lock
-  is released and the next waiting run is dispatched. "Run again" on the page retries them.
+  is released and the next waiting run is dispatched. A playbook the catalogue marks safe to run
+  again (``retry_when_lost``) is retried at once, once (a retry lost in its turn is left to people);
+  "Run again" on the page retries the others.
 - QUEUED runs (and WAITING runs nobody holds the lock for) that Redis does not know about, e.g.
   after Redis lost data, are enqueued again: the database is the source of truth.
 - Events of runs finished longer ago than the retention period are deleted.
@@ -14,25 +16,29 @@ from __future__ import annotations
 
 import logging
 import shutil
-import socket
 from datetime import timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import delete, select
 
-from jobs import locks, processes
+from jobs import capacity, locks, processes
 from jobs.app import worker_app
 from jobs.bridge import private_dir_prefix, run_marker
 from jobs.constants import RECONCILE_GRACE_SECONDS
 from jobs.execute import run_work_dir
 from mailfleet.clock import utcnow
+from webapp import playbooks
+from webapp.errors import MailfleetWebError
 from webapp.extensions import db
 from webapp.models import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus
 from webapp.queue import enqueue_run, job_alive
-from webapp.services import runstate
+from webapp.services import runs, runstate
+from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
+
+LOST = "worker lost"
 
 def reap() -> dict[str, int]:
     app = worker_app()
@@ -52,7 +58,7 @@ def reap_lost_runs() -> int:
         ).scalars()
     )
     for run in stale:
-        if run.worker_host == socket.gethostname():
+        if run.worker_host == capacity.worker_name():
             work_dir = run_work_dir()
             killed = processes.kill_run_processes(run.child_pid, run_marker(work_dir, run.id))
             if killed:
@@ -64,12 +70,28 @@ def reap_lost_runs() -> int:
             RunStatus.FAILED,
             provided=[Run.lease_expires_at < now],  # not if its worker renewed the lease meanwhile
             finished_at=now,
-            failure_reason=f"worker lost: no heartbeat since {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC",
+            failure_reason=f"{LOST}: no heartbeat since {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC",
         )
         db.session.commit()
         if changed:
             locks.release(run)
+            _retry_lost(run)
     return len(stale)
+
+
+def _retry_lost(run: Run) -> None:
+    playbook = playbooks.by_key(run.catalogue_key) if run.catalogue_key else None
+    if playbook is None or not playbook.retry_when_lost:
+        return
+    parent = db.session.get(Run, run.retry_of_id) if run.retry_of_id else None
+    if parent is not None and (parent.failure_reason or "").startswith(LOST):
+        return  # a retry lost in its turn: a person looks before a third try
+    try:
+        retry = runs.retry_run(Scope.system(), run.id)
+    except MailfleetWebError as exc:  # e.g. the tenant was removed meanwhile
+        log.warning("run %s: its worker was lost; not retried: %s", run.id, exc)
+        return
+    log.warning("run %s: its worker was lost; retried as run %s", run.id, retry.id)
 
 
 def reconcile_queue() -> int:

@@ -1,4 +1,5 @@
-"""The worker class for ``rq worker-pool -w jobs.worker.Worker``: it reaps once when it starts."""
+"""The worker class for ``rq worker-pool -w jobs.worker.Worker``: when it starts it reports its
+machine's capacity (jobs.capacity) and reaps once."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 from rq.worker import Worker as RQWorker
 
+from jobs import capacity
+from jobs.app import worker_app
 from jobs.reaper import reap
 
 log = logging.getLogger(__name__)
@@ -15,7 +18,9 @@ log = logging.getLogger(__name__)
 class Worker(RQWorker):
     def work(self, *args: Any, **kwargs: Any) -> bool:
         try:
+            with worker_app().app_context():
+                log.info("worker capacity: %s", capacity.report())
             log.info("reaper at worker start: %s", reap())
-        except Exception:  # a reaper failure must not keep the worker from serving jobs
-            log.exception("reaper at worker start failed")
+        except Exception:  # neither must keep the worker from serving jobs
+            log.exception("worker start-up report or reaper failed")
         return super().work(*args, **kwargs)

@@ -121,6 +121,21 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _s("REDIS_URL", "str", "redis://127.0.0.1:6379/0", "The queue's Redis.", _WEB, secret=True),
     _s(
+        "MAILFLEET_REDIS_SENTINELS",
+        "list",
+        (),
+        "Redis Sentinels as host:port, comma-separated: the web app and the workers follow the "
+        "primary they name (REDIS_URL then gives only the password and database).",
+        _WEB,
+    ),
+    _s(
+        "MAILFLEET_REDIS_SENTINEL_MASTER",
+        "str",
+        "mailfleet",
+        "The master's name the sentinels monitor.",
+        _WEB,
+    ),
+    _s(
         "MAILFLEET_SECRET_KEY",
         "str",
         None,
@@ -161,6 +176,31 @@ SETTINGS: tuple[Setting, ...] = (
         "A run's lease: the reaper fails a run whose lease lapsed.",
         _WEB,
         minimum=5,
+    ),
+    _s(
+        "MAILFLEET_MAX_RUNS",
+        "int",
+        50,
+        "Playbook runs in flight at once across all workers (more wait their turn).",
+        _WEB,
+        minimum=1,
+    ),
+    _s(
+        "MAILFLEET_MAX_RUNS_PER_TENANT",
+        "int",
+        10,
+        "Playbook runs of one tenant in flight at once.",
+        _WEB,
+        minimum=1,
+    ),
+    _s(
+        "MAILFLEET_WORKER_FORKS",
+        "int",
+        0,
+        "Ansible forks this worker machine affords to its runs (0: 4 per CPU, at most 100 MB each "
+        "beyond 2 GB of memory).",
+        _WEB,
+        minimum=0,
     ),
     _s("MAILFLEET_LOGIN_MAX_FAILURES", "int", 5, "Failed logins before the back-off.", _WEB, minimum=0),
     _s("MAILFLEET_LOGIN_WINDOW_SECONDS", "int", 900, "Window of the failed-login count.", _WEB, minimum=0),

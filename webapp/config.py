@@ -31,6 +31,16 @@ def _secret_key(settings: Settings, data_dir: Path) -> str:
     return key_file.read_text(encoding="utf-8").strip()
 
 
+def _sentinels(entries: tuple[str, ...]) -> list[tuple[str, int]]:
+    addresses = []
+    for entry in entries:
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"MAILFLEET_REDIS_SENTINELS: {entry!r} is not host:port")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
+
+
 def load_config(env: Mapping[str, str] | None = None, *, with_secret_key: bool = True) -> dict[str, Any]:
     """The Flask config mapping for ``env`` (default: os.environ, read now).
 
@@ -45,6 +55,8 @@ def load_config(env: Mapping[str, str] | None = None, *, with_secret_key: bool =
         "MAILFLEET_DATA_DIR": data_dir,
         "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"] or f"sqlite:///{data_dir / 'mailfleet.db'}",
         "REDIS_URL": settings["REDIS_URL"],
+        "MAILFLEET_REDIS_SENTINELS": _sentinels(settings["MAILFLEET_REDIS_SENTINELS"]),
+        "MAILFLEET_REDIS_SENTINEL_MASTER": settings["MAILFLEET_REDIS_SENTINEL_MASTER"],
         "MAILFLEET_QUEUE": settings["MAILFLEET_QUEUE"],
         "MAILFLEET_SYSTEM_QUEUE": settings["MAILFLEET_SYSTEM_QUEUE"],
         "MAILFLEET_REAPER_QUEUE": settings["MAILFLEET_REAPER_QUEUE"],
@@ -63,7 +75,8 @@ def load_config(env: Mapping[str, str] | None = None, *, with_secret_key: bool =
         "MAILFLEET_PLAYBOOK_DIR": settings["MAILFLEET_PLAYBOOK_DIR"] or repo_dir / "playbooks",
     }
     for name in (
-        "MAILFLEET_LEASE_SECONDS", "MAILFLEET_LOGIN_MAX_FAILURES", "MAILFLEET_LOGIN_WINDOW_SECONDS",
+        "MAILFLEET_LEASE_SECONDS", "MAILFLEET_MAX_RUNS", "MAILFLEET_MAX_RUNS_PER_TENANT",
+        "MAILFLEET_WORKER_FORKS", "MAILFLEET_LOGIN_MAX_FAILURES", "MAILFLEET_LOGIN_WINDOW_SECONDS",
         "MAILFLEET_TRUSTED_PROXIES", "MAILFLEET_EVENT_RETENTION_DAYS", "MAILFLEET_MAILU_URL",
         "MAILFLEET_MAILU_VERIFY", "HOSTWINDS_API_URL", "MAILFLEET_PROVIDER_CACHE_SECONDS",
         "MAILFLEET_MAIL_ZONE", "MAILFLEET_SITE_VARS_FILE", "MAILFLEET_DNS_READINESS", "MAILFLEET_DNS_PANEL",

@@ -19,6 +19,9 @@ class Playbook:
     direct: bool = False
     # Orders something billable: only roles that may spend, within the tenant's limits.
     spends: bool = False
+    # Safe to run again from the start after its worker was lost mid-run (idempotent): the reaper
+    # submits the retry itself, once.
+    retry_when_lost: bool = False
 
 
 CATALOGUE: dict[str, Playbook] = {
@@ -56,10 +59,19 @@ CATALOGUE: dict[str, Playbook] = {
             ),
             spends=True,
         ),
-        Playbook("site", "site.yml", "Configure the tenant's servers", frozenset(), direct=True),
-        Playbook("domain", "site.yml", "Add a mail domain", frozenset({"mailfleet_domains"})),
+        Playbook(
+            "site",
+            "site.yml",
+            "Configure the tenant's servers",
+            frozenset(),
+            direct=True,
+            retry_when_lost=True,
+        ),
+        Playbook(
+            "domain", "site.yml", "Add a mail domain", frozenset({"mailfleet_domains"}), retry_when_lost=True
+        ),
         # The actions of webapp.services.actions: one server each (its limit), or the tenant's servers.
-        Playbook("backup", "backup.yml", "Back up now", frozenset()),
+        Playbook("backup", "backup.yml", "Back up now", frozenset(), retry_when_lost=True),
         Playbook(
             "restore",
             "restore.yml",
@@ -102,15 +114,28 @@ CATALOGUE: dict[str, Playbook] = {
         # period; also offered to people.
         Playbook("backup_drill", "backup_drill.yml", "Restore drill", frozenset(), direct=True),
         # Submitted every 5 minutes by jobs.health_facts (rq cron), never from a form.
-        Playbook("health_facts", "health_facts.yml", "Collect health facts", frozenset({"health_facts_dir"})),
+        Playbook(
+            "health_facts",
+            "health_facts.yml",
+            "Collect health facts",
+            frozenset({"health_facts_dir"}),
+            retry_when_lost=True,
+        ),
         # Submitted daily by jobs.renewals (rq cron), also offered to people; a no-op unless a
         # certificate has fewer than 30 days left.
         Playbook(
-            "renew_certificates", "renew_certificates.yml", "Renew certificates", frozenset(), direct=True
+            "renew_certificates",
+            "renew_certificates.yml",
+            "Renew certificates",
+            frozenset(),
+            direct=True,
+            retry_when_lost=True,
         ),
         # Submitted when a warm-up plan changes (webapp.services.warmup) and daily by jobs.sendcaps;
         # the caps come from the run's inventory (jobs.inventory).
-        Playbook("sendcap", "sendcap.yml", "Push the sending caps", frozenset(), direct=True),
+        Playbook(
+            "sendcap", "sendcap.yml", "Push the sending caps", frozenset(), direct=True, retry_when_lost=True
+        ),
     )
 }
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.connection import parse_url
+from redis.sentinel import Sentinel
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -36,8 +38,13 @@ class JobQueue(StrEnum):
         return config[self.value]
 
 
+#: Seconds to connect and to wait for an answer (a sentinel's answer too).
+CONNECT_TIMEOUT = 5
+SOCKET_TIMEOUT = 30
+
+
 def init_app(app: Flask) -> None:
-    # Tests hand in a fakeredis connection; everyone else connects lazily to REDIS_URL.
+    # Tests hand in a fakeredis connection; everyone else connects lazily (connect()).
     app.extensions[_EXTENSION] = app.config.get("REDIS_CONNECTION")
 
 
@@ -45,9 +52,36 @@ def redis_connection(app: Flask | None = None) -> Redis:
     app = app or current_app
     conn = app.extensions.get(_EXTENSION)
     if conn is None:
-        conn = Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=5, socket_timeout=30)
+        conn = connect(app.config)
         app.extensions[_EXTENSION] = conn
     return conn
+
+
+def sentinel_settings(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """With MAILFLEET_REDIS_SENTINELS set: the sentinels, the master's name and how to log in to
+    whichever server they name primary (REDIS_URL's user, password and database; its host is not
+    used). None without sentinels."""
+    sentinels = config.get("MAILFLEET_REDIS_SENTINELS")
+    if not sentinels:
+        return None
+    url = parse_url(config["REDIS_URL"])
+    return {
+        "instances": list(sentinels),
+        "master": config["MAILFLEET_REDIS_SENTINEL_MASTER"],
+        "login": {key: url[key] for key in ("username", "password", "db") if url.get(key) is not None},
+    }
+
+
+def connect(config: Mapping[str, Any]) -> Redis:
+    """The queue's Redis: REDIS_URL, or the primary MAILFLEET_REDIS_SENTINELS name, followed to the
+    new one after a failover (redis-py's Sentinel asks them again when a connection fails)."""
+    timeouts = {"socket_connect_timeout": CONNECT_TIMEOUT, "socket_timeout": SOCKET_TIMEOUT}
+    sentinel = sentinel_settings(config)
+    if sentinel is None:
+        return Redis.from_url(config["REDIS_URL"], **timeouts)
+    return Sentinel(sentinel["instances"], sentinel_kwargs=timeouts, **timeouts).master_for(
+        sentinel["master"], **sentinel["login"]
+    )
 
 
 def get_queue(app: Flask | None = None) -> Queue:

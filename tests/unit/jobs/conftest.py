@@ -1,13 +1,18 @@
 """Fixtures for the job engine's unit tests: the control plane's app on a fresh database with
-fakeredis, jobs pointed at it, and a burst SimpleWorker that runs queued jobs in this process."""
+fakeredis (or a real redis-server where Redis's own behaviour is under test: expiry, Lua, TIME),
+jobs pointed at it, and a burst SimpleWorker that runs queued jobs in this process."""
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
+from redis import Redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
@@ -34,8 +39,14 @@ def playbook_flavour() -> str:
 
 
 @pytest.fixture
-def app(tmp_path: Path, playbook_flavour: str) -> Iterator[Flask]:
-    app = build(tmp_path, playbook_flavour)
+def app_overrides() -> dict[str, object]:
+    """Config for the `app` fixture's app (a module overrides this fixture to change it)."""
+    return {}
+
+
+@pytest.fixture
+def app(tmp_path: Path, playbook_flavour: str, app_overrides: dict[str, object]) -> Iterator[Flask]:
+    app = build(tmp_path, playbook_flavour, **app_overrides)
     with app.app_context():
         yield app
         db.session.remove()
@@ -73,3 +84,38 @@ def work(app: Flask) -> Callable[[], None]:
         db.session.expire_all()
 
     return run
+
+
+@contextlib.contextmanager
+def redis_server(directory: Path, *options: str) -> Iterator[Path]:
+    """Debian's redis-server on a unix socket in ``directory`` (no port to clash over); its path."""
+    sock = directory / "redis.sock"
+    server = subprocess.Popen(
+        ["/usr/bin/redis-server", "--port", "0", "--unixsocket", str(sock), "--save", ""]
+        + ["--dir", str(directory), *options],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield sock
+    finally:
+        server.terminate()
+        server.wait()
+
+
+@pytest.fixture
+def real_redis(tmp_path: Path) -> Iterator[Redis]:
+    """A real redis-server of this test's own, where Redis's own behaviour is under test."""
+    with redis_server(tmp_path) as sock:
+        conn = Redis(unix_socket_path=str(sock))
+        conn.ping()
+        yield conn
+        conn.close()
+
+
+@pytest.fixture
+def start_redis() -> Callable[..., contextlib.AbstractContextManager[Path]]:
+    """`with start_redis(directory, *redis_server_options) as socket_path:` (see redis_server)."""
+    return redis_server

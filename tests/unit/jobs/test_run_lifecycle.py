@@ -182,3 +182,42 @@ def test_job_raising_marks_run_failed_and_job_failed(app, scope, acme, work, mon
     assert run.status == RunStatus.FAILED
     assert run.failure_reason == "internal error: RuntimeError: boom"
     assert get_queue().failed_job_registry.count == 1
+
+
+def _lose(run_id: int, host: str = "a-machine-that-is-gone") -> None:
+    """The run is RUNNING on a machine that stopped renewing its lease."""
+    db.session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(
+            status=RunStatus.RUNNING,
+            worker_host=host,
+            heartbeat_at=utcnow() - timedelta(minutes=3),
+            lease_expires_at=utcnow() - timedelta(minutes=2),
+        )
+    )
+    db.session.commit()
+
+
+def test_a_run_lost_with_its_machine_is_retried_once_where_the_catalogue_allows(scope, acme, work):
+    site = runs.submit_run(scope, acme, "site")
+    provision = runs.submit_run(
+        scope, acme, "provision", extravars={"mailfleet_tenant": "acme", "hostwinds_index": 1}
+    )
+    get_queue().empty()
+    _lose(site.id)
+    _lose(provision.id)
+    assert reap()["lost"] == 2
+    assert fresh(site.id).status == fresh(provision.id).status == RunStatus.FAILED
+    retries = db.session.scalars(select(Run).where(Run.retry_of_id.is_not(None))).all()
+    assert [(r.retry_of_id, r.catalogue_key, r.trigger) for r in retries] == [
+        (site.id, "site", RunTrigger.SCHEDULE)  # provision.yml orders a server: never on its own
+    ]
+    work()
+    assert fresh(retries[0].id).status == RunStatus.SUCCESSFUL
+    # A retry lost in its turn is left to people.
+    lost_retry = runs.submit_run(scope, acme, "site", retry_of=fresh(site.id))
+    get_queue().empty()
+    _lose(lost_retry.id)
+    assert reap()["lost"] == 1
+    assert db.session.scalars(select(Run.id).where(Run.retry_of_id == lost_retry.id)).all() == []
