@@ -172,6 +172,9 @@ def test_lost_run_is_failed_and_its_ansible_killed_while_the_playbook_queue_is_f
     lost = db.session.get(Run, victim.id)
     assert lost.failure_reason.startswith("worker lost"), lost.failure_reason
     assert processes.run_processes(lost.child_pid, marker) == []
+    # site.yml is safe to run again: the reaper retried it, and the retry waits for a worker.
+    [retry] = db.session.scalars(select(Run).where(Run.retry_of_id == victim.id))
+    assert retry.status in (RunStatus.QUEUED, RunStatus.WAITING)
     # All the while the playbook workers stayed busy and runs still waited for one of them.
     assert get_queue(app).count >= 1
     assert db.session.get(Run, other.id).status == RunStatus.RUNNING

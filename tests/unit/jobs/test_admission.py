@@ -18,8 +18,8 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture
 def limits() -> dict[str, int]:
-    # A lease long enough that a busy test machine starts a run before its first renewal.
-    return {"MAILFLEET_LEASE_SECONDS": 30}
+    # A lease no busy test machine outlives: holds taken by claim() stay until released.
+    return {"MAILFLEET_LEASE_SECONDS": 600}
 
 
 @pytest.fixture
@@ -73,8 +73,8 @@ def test_two_playbooks_never_share_a_server_and_other_servers_go_in_parallel(sco
 @pytest.mark.parametrize(
     ("limits", "blocked_tenant"),
     [
-        ({"MAILFLEET_LEASE_SECONDS": 30, "MAILFLEET_MAX_RUNS_PER_TENANT": 1}, "acme"),
-        ({"MAILFLEET_LEASE_SECONDS": 30, "MAILFLEET_MAX_RUNS": 1}, "both"),
+        ({"MAILFLEET_LEASE_SECONDS": 600, "MAILFLEET_MAX_RUNS_PER_TENANT": 1}, "acme"),
+        ({"MAILFLEET_LEASE_SECONDS": 600, "MAILFLEET_MAX_RUNS": 1}, "both"),
     ],
 )
 def test_tenant_and_fleet_limits(scope, acme, globex, servers, work, blocked_tenant):
@@ -138,7 +138,7 @@ def test_a_run_costs_a_fork_per_host_up_to_ansible_forks(app):
     assert capacity.run_cost(500) == capacity.ansible_forks(app.config["MAILFLEET_REPO_DIR"]) == 20
 
 
-@pytest.mark.parametrize("limits", [{"MAILFLEET_LEASE_SECONDS": 30, "MAILFLEET_WORKER_FORKS": 3}])
+@pytest.mark.parametrize("limits", [{"MAILFLEET_LEASE_SECONDS": 600, "MAILFLEET_WORKER_FORKS": 3}])
 def test_a_worker_never_takes_more_forks_than_it_affords(app, scope, acme, servers, monkeypatch):
     machine = {"name": "worker-a"}
     monkeypatch.setattr(capacity, "worker_name", lambda: machine["name"])
