@@ -74,6 +74,33 @@ def published(tb: Testbed) -> dict[str, bool]:
     return found
 
 
+def measure(tb: Testbed, host_name: str, tags: list[str] | None, env: dict[str, str] | None = None):
+    """site.yml on a fresh host ``host_name``, then again (must change nothing); the two runs and
+    the records the roles published. ``env`` adds ansible-playbook settings (a strategy)."""
+    started = False
+    try:
+        with tempfile.TemporaryDirectory(prefix="site-bench-") as work:
+            store_env = secrets_env(Path(work))
+            os.environ.update(store_env)  # the lookups read the same store
+            seed_tsig_secret(tb, get_store(store_env))
+            tb.start_double("mailu")  # the mailu role registers the server there
+            (host,) = tb.start_hosts([host_name])
+            started = True
+            inventory = write_inventory(Path(work), [host], group=f"tenant_{TENANT}",
+                                        group_vars=tenant_vars(tb, host))
+            run_env = {**store_env, **(env or {})}
+            fresh = run_playbook("playbooks/site.yml", inventory, tags=tags, env=run_env, timeout=1800)
+            fresh.assert_ok()
+            again = run_playbook("playbooks/site.yml", inventory, tags=tags, env=run_env, timeout=1800)
+            print(f"fresh host {fresh.seconds:.1f}s; second run {again.seconds:.1f}s, "
+                  f"changed tasks: {again.changed_tasks()}", flush=True)
+            again.assert_idempotent()
+            return fresh, again, (published(tb) if not tags else {})
+    finally:
+        if started:
+            tb.stop_host(host_name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tags", default="", help="comma-separated tags (default: the whole site.yml)")
@@ -83,27 +110,9 @@ def main(argv: list[str] | None = None) -> int:
 
     tb = Testbed()
     tb.up()
-    started = False
     try:
-        with tempfile.TemporaryDirectory(prefix="site-bench-") as work:
-            env = secrets_env(Path(work))
-            os.environ.update(env)  # the lookups read the same store
-            seed_tsig_secret(tb, get_store(env))
-            tb.start_double("mailu")  # the mailu role registers the server there
-            (host,) = tb.start_hosts([args.host])
-            started = True
-            inventory = write_inventory(Path(work), [host], group=f"tenant_{TENANT}",
-                                        group_vars=tenant_vars(tb, host))
-            fresh = run_playbook("playbooks/site.yml", inventory, tags=tags, env=env, timeout=1800)
-            fresh.assert_ok()
-            again = run_playbook("playbooks/site.yml", inventory, tags=tags, env=env, timeout=1800)
-            print(f"fresh host {fresh.seconds:.1f}s; second run {again.seconds:.1f}s, "
-                  f"changed tasks: {again.changed_tasks()}", flush=True)
-            again.assert_idempotent()
-            records = published(tb) if not tags else {}
+        fresh, again, records = measure(tb, args.host, tags)
     finally:
-        if started:
-            tb.stop_host(args.host)
         tb.down()
 
     scope = ",".join(tags) if tags else "all roles"

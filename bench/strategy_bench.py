@@ -1,0 +1,68 @@
+"""site.yml with Ansible's stock strategy and with Mitogen's, side by side in one run: a fresh
+testbed host and a no-change rerun each (the same measurement as bench/site_bench.py).
+
+    MAILFLEET_TESTBED_INSTANCE=12 .venv/bin/python bench/strategy_bench.py [--tags hardening,backup]
+
+Mitogen (PyPI ``mitogen``) ships its strategies as Ansible plugins; a run selects one with
+ANSIBLE_STRATEGY_PLUGINS and ANSIBLE_STRATEGY, so ansible.cfg's ``strategy = linear`` stays the
+default and the switch back is that one setting. Prints the wall times and the rerun's speed-up
+(goal: the rerun at least 1.5x faster than stock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import ansible_mitogen
+from ansible.release import __version__ as ansible_core_version
+from mitogen import __version__ as mitogen_version
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from site_bench import measure  # noqa: E402
+
+from testbed import Testbed  # noqa: E402
+
+STRATEGIES = {
+    "linear (stock)": {},
+    "mitogen_linear": {
+        "ANSIBLE_STRATEGY_PLUGINS": str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"),
+        "ANSIBLE_STRATEGY": "mitogen_linear",
+    },
+}
+RERUN_SPEEDUP_GOAL = 1.5
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tags", default="", help="comma-separated tags (default: the whole site.yml)")
+    args = parser.parse_args(argv)
+    tags = [t for t in args.tags.split(",") if t] or None
+
+    tb = Testbed()
+    tb.up()
+    results = {}
+    try:
+        for index, (name, env) in enumerate(STRATEGIES.items(), start=1):
+            results[name] = measure(tb, f"strategy{index}", tags, env)
+    finally:
+        tb.down()
+
+    scope = ",".join(tags) if tags else "all roles"
+    versions = f"ansible-core {ansible_core_version}, mitogen {'.'.join(map(str, mitogen_version))}"
+    print(f"site.yml ({scope}; {versions}; instance {tb.instance})")
+    print(f"{'strategy':<16} {'fresh host':>11} {'rerun':>9}  rerun changed")
+    for name, (fresh, again, _records) in results.items():
+        recap = next(iter(again.recap.values()))
+        print(f"{name:<16} {fresh.seconds:>10.1f}s {again.seconds:>8.1f}s  {recap.changed}")
+    (_, stock, _), (_, mitogen, _) = results.values()
+    speedup = stock.seconds / mitogen.seconds
+    verdict = "yes" if speedup >= RERUN_SPEEDUP_GOAL else "NO"
+    print(f"rerun speed-up {speedup:.2f}x (goal {RERUN_SPEEDUP_GOAL}x): {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
