@@ -15,13 +15,14 @@ import logging
 import sys
 from collections.abc import Callable
 
-from redis import Redis, RedisError, WatchError
+from redis import RedisError, WatchError
 from redis.client import Pipeline
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
 
 from webapp.config import load_config
 from webapp.errors import ConfigError
+from webapp.queue import connect
 
 __all__ = ["LOCK_KEY", "LOCK_SECONDS", "LockedCronScheduler", "SchedulerLocked", "main"]
 
@@ -76,14 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--logging-level", default="INFO")
     args = parser.parse_args(argv)
     try:
-        redis_url = load_config(with_secret_key=False)["REDIS_URL"]
+        config = load_config(with_secret_key=False)
     except ConfigError as exc:
         print(f"mailfleet-cron: {exc}", file=sys.stderr)
         return 2
-    scheduler = LockedCronScheduler(
-        Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=30),
-        logging_level=args.logging_level,
-    )
+    scheduler = LockedCronScheduler(connect(config), logging_level=args.logging_level)
     try:
         scheduler.acquire()
     except SchedulerLocked as exc:

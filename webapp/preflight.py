@@ -8,15 +8,17 @@ the database or Redis does not answer. It never prints a URL (they may hold a pa
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from typing import Any
 
-from redis import Redis
 from sqlalchemy import create_engine, text
 
 from mailfleet.settings import Settings
 from webapp.config import load_config
 from webapp.errors import ConfigError
+from webapp.queue import connect
 
-__all__ = ["PreflightError", "check", "main"]
+__all__ = ["PreflightError", "check", "main", "reachable"]
 
 CONNECT_SECONDS = 5
 
@@ -29,15 +31,9 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def check(env: dict[str, str] | None = None) -> str:
-    try:
-        config = load_config(env, with_secret_key=False)
-    except ConfigError as exc:
-        raise PreflightError(str(exc)) from None
-    if not Settings(env).raw("DATABASE_URL"):
-        raise PreflightError(
-            "DATABASE_URL (or DATABASE_URL_FILE) is not set: the services need the production database"
-        )
+def reachable(config: Mapping[str, Any]) -> None:
+    """The database and Redis (through the sentinels when set) answer; PreflightError if not.
+    rq workers check this when they start too (jobs.rqconfig)."""
     url = config["SQLALCHEMY_DATABASE_URI"]
     connect_args = {"connect_timeout": CONNECT_SECONDS} if url.startswith("postgresql") else {}
     engine = create_engine(url, connect_args=connect_args)
@@ -48,15 +44,25 @@ def check(env: dict[str, str] | None = None) -> str:
         raise PreflightError(f"DATABASE_URL: the database does not answer ({_first_line(exc)})") from None
     finally:
         engine.dispose()
-    redis = Redis.from_url(
-        config["REDIS_URL"], socket_connect_timeout=CONNECT_SECONDS, socket_timeout=CONNECT_SECONDS
-    )
+    redis = connect(config)
     try:
         redis.ping()
-    except Exception as exc:  # connection refused, timeout, authentication
+    except Exception as exc:  # connection refused, timeout, authentication, no primary known
         raise PreflightError(f"REDIS_URL: Redis does not answer ({_first_line(exc)})") from None
     finally:
         redis.close()
+
+
+def check(env: dict[str, str] | None = None) -> str:
+    try:
+        config = load_config(env, with_secret_key=False)
+    except ConfigError as exc:
+        raise PreflightError(str(exc)) from None
+    if not Settings(env).raw("DATABASE_URL"):
+        raise PreflightError(
+            "DATABASE_URL (or DATABASE_URL_FILE) is not set: the services need the production database"
+        )
+    reachable(config)
     return "settings, secret files, the database and Redis are fine"
 
 

@@ -43,7 +43,8 @@ def test_a_wrong_redis_password_stops_the_worker_with_one_line(tmp_path, redis_s
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
-        "mailfleet: Redis at REDIS_URL refused the login: invalid username-password pair or user is disabled."
+        "mailfleet-preflight: REDIS_URL: Redis does not answer "
+        "(invalid username-password pair or user is disabled.)"
     ]
 
 
@@ -55,7 +56,9 @@ def test_an_unreachable_database_stops_the_worker_with_one_line(tmp_path, redis_
     )
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
-    assert line.startswith("mailfleet: cannot reach the database (DATABASE_URL): connection failed:")
+    assert line.startswith(
+        "mailfleet-preflight: DATABASE_URL: the database does not answer (connection failed:"
+    )
     assert "db-secret" not in done.stderr
 
 
