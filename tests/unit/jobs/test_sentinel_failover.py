@@ -88,7 +88,7 @@ def sentinel(tmp_path, ports, redis_pair) -> Iterator[Redis]:
         f"port {ports['sentinel']}\nbind 127.0.0.1\ndir {directory}\n"
         f"sentinel monitor {MASTER} 127.0.0.1 {ports['primary']} 1\n"
         f"sentinel auth-pass {MASTER} {PASSWORD}\n"
-        f"sentinel down-after-milliseconds {MASTER} 1000\n"
+        f"sentinel down-after-milliseconds {MASTER} 3000\n"
         f"sentinel failover-timeout {MASTER} 10000\n"
     )
     process = subprocess.Popen(["/usr/bin/redis-sentinel", str(conf)], stdout=subprocess.DEVNULL)
@@ -102,7 +102,8 @@ def sentinel(tmp_path, ports, redis_pair) -> Iterator[Redis]:
 
 
 @pytest.fixture
-def app_overrides(ports) -> dict[str, object]:
+def app_overrides(ports, sentinel) -> dict[str, object]:
+    # The app's metrics read Redis when the app is made: the sentinel must be up by then.
     return {
         "REDIS_CONNECTION": None,
         "REDIS_URL": f"redis://:{PASSWORD}@127.0.0.1:{ports['primary']}/0",
@@ -165,7 +166,7 @@ def test_a_primary_killed_during_queued_work_loses_no_run_and_runs_none_twice(
     def promoted() -> bool:
         return sentinel.sentinel_get_master_addr_by_name(MASTER)[1] == ports["replica"]
 
-    wait_for(promoted, 60, "the sentinel to promote the replica")
+    wait_for(promoted, 120, "the sentinel to promote the replica")
 
     def all_done() -> bool:
         # What the primary had not passed on is enqueued again from the database (the reaper's job).

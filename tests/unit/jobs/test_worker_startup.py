@@ -28,7 +28,7 @@ def start_worker(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]
         env=environment,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # the bound only keeps a broken build from hanging
     )
 
 
@@ -56,9 +56,8 @@ def test_an_unreachable_database_stops_the_worker_with_one_line(tmp_path, redis_
     )
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
-    assert line.startswith(
-        "mailfleet-preflight: DATABASE_URL: the database does not answer (connection failed:"
-    )
+    assert line.startswith("mailfleet-preflight: DATABASE_URL: the database does not answer (")
+    assert "Connection refused" in line
     assert "db-secret" not in done.stderr
 
 
