@@ -88,7 +88,9 @@ def measure(tb: Testbed, host_name: str, tags: list[str] | None, env: dict[str, 
             started = True
             inventory = write_inventory(Path(work), [host], group=f"tenant_{TENANT}",
                                         group_vars=tenant_vars(tb, host))
-            run_env = {**store_env, **(env or {})}
+            # ansible.cfg checks host keys strictly: trust the keys the testbed hosts booted with.
+            known_hosts = {"ANSIBLE_SSH_COMMON_ARGS": f"-o UserKnownHostsFile={tb.known_hosts}"}
+            run_env = {**store_env, **known_hosts, **(env or {})}
             fresh = run_playbook("playbooks/site.yml", inventory, tags=tags, env=run_env, timeout=1800)
             fresh.assert_ok()
             again = run_playbook("playbooks/site.yml", inventory, tags=tags, env=run_env, timeout=1800)
