@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from scheduling import CONVERGED_USERS, heaviest_first, work_unit
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,29 +23,26 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["MAILFLEET_TESTBED_INSTANCE"] = str(base + int(worker.removeprefix("gw")))
 
 
-#: The files whose tests use `converged_servers` (directly or through the mail folder's fixtures).
-#: Under `--dist loadfile` they run on one worker, so each of those servers is converged once.
-CONVERGED_USERS = ("tests/integration/mail/", "tests/integration/security/test_no_secret_leaks.py")
-
-
 @pytest.hookimpl(optionalhook=True)  # a plain `pytest` without xdist loaded still collects
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """loadfile (each file whole on one worker), with CONVERGED_USERS as one unit of work."""
+    """loadfile (each file whole on one worker), with CONVERGED_USERS as one unit of work, the units
+    sent out in collection order (heaviest first: see tests/scheduling.py)."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
+    config.option.loadscopereorder = False  # xdist's reorder puts the files with most tests first
+
     class ConvergedTogether(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = super()._split_scope(nodeid)
-            return "converged_servers" if path.startswith(CONVERGED_USERS) else path
+            return work_unit(super()._split_scope(nodeid))
 
     return ConvergedTogether(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A file that uses the converged servers must be in CONVERGED_USERS, or the other worker would
-    converge them all over again."""
+    """Heaviest units first (tests/scheduling.py). A file that uses the converged servers must be in
+    CONVERGED_USERS, or the other worker would converge them all over again."""
     strays = {
         item.nodeid.split("::")[0]
         for item in items
@@ -54,8 +52,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if strays:
         raise pytest.UsageError(
             f"{', '.join(sorted(strays))}: uses converged_servers, so belongs in CONVERGED_USERS"
-            " (tests/conftest.py)"
+            " (tests/scheduling.py)"
         )
+    items[:] = heaviest_first(
+        items,
+        lambda item: item.nodeid.split("::")[0],
+        lambda item: item.get_closest_marker("testbed") is not None,
+    )
 
 
 @pytest.fixture(scope="session")
