@@ -11,7 +11,8 @@ What the outside checks cannot see comes in two feeds:
 - DKIM: each domain's public key is read from the server's Mailu (GET /domain/{d}, dns_dkim) with the
   tenant's API token, so the DKIM check compares the published record with the key the server signs
   with. A server whose Mailu cannot be reached keeps the key unknown (the check says so, in yellow).
-- Inside facts (disk, memory, load, containers, queue, updates, fail2ban, backup, firewall) come from
+- Inside facts (disk, memory, load, containers, queue, updates, fail2ban, backup, firewall, the
+  sending caps policy service, the day's message counts: webapp.services.mailstats) come from
   playbooks/health_facts.yml, run as its own periodic play (an SSH round to every host does not
   belong inside a sweep that must finish in under a minute for 1,000 servers):
       ansible-playbook -i inventory/hostwinds.yml playbooks/health_facts.yml \
@@ -59,7 +60,7 @@ from webapp.extensions import db
 from webapp.integrations import alert_router, mailu_client
 from webapp.models import Server, ServerStatus, SqlHealthStore
 from webapp.models.health import MONITORING_CHECK, MONITORING_SERVER
-from webapp.services import backups
+from webapp.services import backups, mailstats, warmup
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,8 @@ def _sweep(app: Flask, server_id: int | None) -> dict[str, int]:
     if facts_dir:
         results += facts_results([t.name for t in found], facts_dir, config.facts, utcnow())
         backups.record_statuses([t.name for t in found], facts_dir)
+        results += mailstats.record_counts([t.name for t in found], facts_dir, utcnow())
+    warmup.react_to_listings(results, utcnow())
     notes = record_results(store, results, config.alerts)
     notes += escalate_due(store, config.alerts, utcnow())
     deliveries = deliver_with_retry(router, notes)

@@ -43,6 +43,7 @@ def site_vars(tb: Testbed) -> dict[str, Any]:
         "mailu_api_url": f"{tb.double_url('mailu')}/{{{{ mailu_hostnames | first }}}}/api/v1",
         # The testbed's Postfix runs on the host (testbed/mailstack), not in a container on Mailu's network.
         "mailu_sendcap_address": "127.0.0.1",
+        "mailfleet_postfix_log": "journald",  # read by playbooks/health_facts.yml
         "backup_repository_type": "local",
         # The controller reaches the hosts from the bridge's gateway: fail2ban must never ban it.
         "hardening_fail2ban_ignoreip": ["127.0.0.1/8", "::1", tb.layout.gateway],

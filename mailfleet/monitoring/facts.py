@@ -13,7 +13,14 @@ Document (schema 1), every section optional; a missing section gives an UNKNOWN 
      "fail2ban": {"running": true, "banned": 0, "jails": 2},
      "backup": {"last_success": "2025-01-01T00:00:00+00:00",       # null: never
                 "status": {...}},   # the host's backup status document (BACKUP_STATUS below), or null
-     "firewall": {"active": true, "rules": 12}}
+     "firewall": {"active": true, "rules": 12},
+     "sendcap": {"configured": true, "address": "192.168.203.1:10040", "answering": true, "error": null},
+     "mail": {"day": "2025-01-01", "sent": 1, "received": 1, "deferred": 0, "bounced": 0, "rejected": 0,
+              "reputation_deferrals": 0, "groups": {"gmail": {"sent": 1, "deferred": 0, "bounced": 0,
+                                                              "reputation_deferrals": 0}}}}
+
+`sendcap` (the sending caps policy service answering Postfix) is a check; `mail` (the UTC day's
+delivery counts, playbooks/files/mail_facts.py) is data the control plane stores, not a check.
 """
 
 from __future__ import annotations
@@ -335,6 +342,18 @@ def _dict(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+def _sendcap(sendcap: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:
+    section = _dict(sendcap, "sendcap")
+    if section.get("configured") is not True:
+        return [("sendcap", ok("no sending caps policy service configured: mail is not capped"))]
+    where = section.get("address") or "its address"
+    if section.get("answering") is True:
+        return [("sendcap", ok(f"the sending caps policy service answers at {where}"))]
+    return [("sendcap", error(
+        f"the sending caps policy service at {where} does not answer ({section.get('error') or 'no answer'}):"
+        " Postfix defers every message from a login (451) until it is back"))]
+
+
 _CHECKS: tuple[tuple[str, Callable[[Any, FactsThresholds, datetime], list[tuple[str, Outcome]]]], ...] = (
     ("disk", _disk),
     ("memory", _memory),
@@ -345,4 +364,5 @@ _CHECKS: tuple[tuple[str, Callable[[Any, FactsThresholds, datetime], list[tuple[
     ("fail2ban", _fail2ban),
     ("backup", _backup),
     ("firewall", _firewall),
+    ("sendcap", _sendcap),
 )

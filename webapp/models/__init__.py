@@ -8,7 +8,7 @@ from __future__ import annotations
 from webapp.models.backups import ServerBackup
 from webapp.models.fleet import Domain, DomainStatus, Mailbox, Server, ServerStatus
 from webapp.models.health import HealthAlert, HealthAlertEvent, HealthCheck, HealthResult, SqlHealthStore
-from webapp.models.reputation import SendingCap, WarmupPlan
+from webapp.models.reputation import MailCount, SendingCap, WarmupPlan
 from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus, RunTrigger
 from webapp.models.tenancy import LoginFailure, Role, Tenant, User
 from webapp.models.usage import CostPeriod, MailboxUsage, UsageSample, UsageTotal
@@ -23,6 +23,7 @@ __all__ = [
     "HealthCheck",
     "HealthResult",
     "LoginFailure",
+    "MailCount",
     "Mailbox",
     "MailboxUsage",
     "Role",

@@ -1,5 +1,5 @@
-"""Sending reputation: each server IP's warm-up plan, and caps per domain and per mailbox (all
-enforced by the server's Postfix)."""
+"""Sending reputation: each server IP's warm-up plan, caps per domain and per mailbox (all enforced
+by the server's Postfix), and each server's message counts per day."""
 
 from __future__ import annotations
 
@@ -48,3 +48,27 @@ class SendingCap(db.Model):  # type: ignore[name-defined,misc]
     name: Mapped[str] = mapped_column(String(254))  # the domain, or the mailbox's address
     daily: Mapped[int] = mapped_column()
     hourly: Mapped[int | None] = mapped_column()
+
+
+class MailCount(db.Model):  # type: ignore[name-defined,misc]
+    """One server's message counts for one UTC day, as its Postfix logged them (the facts run's
+    `mail` section, refreshed by every health sweep until the day ends). Sent, deferred and bounced
+    are delivery attempts out, received are deliveries into mailboxes, rejected are messages refused
+    on the way in; reputation deferrals are deferrals whose receiver named the IP's reputation or
+    rate. `groups`: the outbound counts per receiver group {"gmail": {"sent", "deferred", "bounced",
+    "reputation_deferrals"}, ...}."""
+
+    __tablename__ = "mail_counts"
+    __table_args__ = (UniqueConstraint("server_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    sent: Mapped[int] = mapped_column(default=0)
+    received: Mapped[int] = mapped_column(default=0)
+    deferred: Mapped[int] = mapped_column(default=0)
+    bounced: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    reputation_deferrals: Mapped[int] = mapped_column(default=0)
+    groups: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON, default=dict)
+    collected_at: Mapped[datetime] = mapped_column(UTCDateTime)

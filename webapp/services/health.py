@@ -49,10 +49,11 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "facts",
         ),
     ),
-    ("Network and services", ("port", "smtp", "imap", "tls", "tlsa")),
+    ("Network and services", ("port", "smtp", "imap", "tls", "tlsa", "sendcap")),
     ("Host DNS", ("dns", "ptr")),
     ("Mail domains", ("mx", "spf", "dkim", "dmarc", "mta_sts", "soa")),
     ("Blacklists", ("dnsbl",)),
+    ("Sending", ("warmup",)),
 )
 _SECTION_OF = {prefix: title for title, prefixes in SECTIONS for prefix in prefixes}
 OTHER_SECTION = "Other"

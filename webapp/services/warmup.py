@@ -8,6 +8,7 @@ server); the scheduler pushes every server's caps once a day, as warm-up days go
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from sqlalchemy import select
 
 from mailfleet import warmup
+from mailfleet.monitoring import CheckResult
+from mailfleet.monitoring import Status as CheckStatus
 from mailfleet.warmup import Backoff, Step, WarmupError
 from webapp.errors import InvalidInput
 from webapp.extensions import db
@@ -24,6 +27,7 @@ from webapp.services.scope import Scope
 
 CUSTOM = "custom"
 PLAYBOOK = "sendcap"
+CHECK = "warmup"
 MAX_TABLE_CHARS = 20_000
 DAYS_AHEAD = 7  # a week of missed daily pushes still moves the ramp on
 _SEPARATORS = re.compile(r"[\s,;]+")
@@ -198,3 +202,64 @@ def set_caps(scope: Scope, server_id: int, text: str) -> Run | None:
     db.session.add_all(caps.values())
     db.session.commit()
     return push_caps(scope, server)
+
+
+def back_off(server: Server, backoff: Backoff, on: date) -> bool:
+    """Hold the server's ramp and lower its caps until `backoff.until`, and push the caps at once;
+    False (nothing changes) when it has no plan or a back-off at least as long and as low holds."""
+    plan = plan_of(server)
+    if plan is None:
+        return False
+    active = plan.backoff_until is not None and plan.backoff_until > on
+    held_until = plan.backoff_until if active else on
+    factor = min(plan.backoff_factor or 1.0, backoff.factor) if active else backoff.factor
+    until = max(held_until, backoff.until)
+    if active and until == held_until and factor == plan.backoff_factor:
+        return False
+    # The ramp stands still over the days added (a running back-off already held its own).
+    plan.held_days += (until - held_until).days
+    plan.backoff_until, plan.backoff_factor = until, factor
+    db.session.add(plan)
+    db.session.commit()
+    push_caps(Scope.system(), server)
+    return True
+
+
+def react_to_listings(results: Iterable[CheckResult], now: datetime) -> list[str]:
+    """Servers whose IP or domain a blocklist lists (a `dnsbl:` check in error) back off for a day,
+    again each day they stay listed; returns the names of those whose caps changed."""
+    on = now.date()
+    listed = sorted(
+        {r.server for r in results if r.check.startswith("dnsbl:") and r.status is CheckStatus.ERROR}
+    )
+    lowered = []
+    for name in listed:
+        server = db.session.execute(select(Server).where(Server.name == name)).scalar_one_or_none()
+        if server is not None and back_off(server, warmup.listing_backoff(on), on):
+            lowered.append(name)
+    return lowered
+
+
+def react_to_deferrals(
+    server: Server, reputation_deferrals: int, attempts: int, now: datetime
+) -> CheckResult | None:
+    """Today's delivery counts against the server's warm-up: a burst of reputation deferrals
+    (mailfleet.warmup.backoff_due) backs it off; the `warmup` check says whether a back-off holds.
+    None for a server without a plan."""
+    on = now.date()
+    plan = plan_of(server)
+    if plan is None:
+        return None
+    due = warmup.backoff_due(reputation_deferrals, attempts, on)
+    if due is not None:
+        back_off(server, due, on)
+    current = status(plan, on)
+    rate = f"{reputation_deferrals} of {attempts} delivery attempts today deferred for reputation"
+    if current.backoff is None:
+        return CheckResult(server.name, CHECK, CheckStatus.OK, reputation_deferrals,
+                           f"warm-up day {current.day}: {rate}", now)
+    caps = "no cap" if current.today is None else f"{current.today.daily}/day, {current.today.hourly}/hour"
+    return CheckResult(
+        server.name, CHECK, CheckStatus.WARNING, reputation_deferrals,
+        f"backed off until {current.backoff.until} (caps x{current.backoff.factor:g}: {caps}); {rate}", now,
+    )

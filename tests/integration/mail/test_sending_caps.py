@@ -2,7 +2,8 @@
 installed through Mailu's Postfix override, which the host's mail stack loads. A mailbox that sends
 above its server's warm-up cap gets a 451 at the end of the message and keeps it (nothing is
 queued or delivered); once the plan's next day raises the cap, the same message goes through. A
-policy service that is down defers mail too."""
+policy service that is down defers mail too, and the facts run reports it (the `sendcap` check) along
+with the day's message counts from Postfix's log."""
 
 from __future__ import annotations
 
@@ -113,3 +114,46 @@ def test_policy_service_down_defers_instead_of_sending_uncapped(sender, context)
     finally:
         server.host.ssh("systemctl start mailu-sendcap")
     submit(server, context, address, password, "after the policy service is back")
+
+
+def inside_facts(mail_plane, server, facts_dir):
+    """The facts run of the server's tenant (playbooks/health_facts.yml through the runner bridge,
+    as the scheduler submits it), then the sweep's readers of its document: the inside checks by
+    name, and the day's counts stored in mail_counts."""
+    from jobs.periodic import submit_per_tenant
+    from mailfleet.clock import utcnow
+    from mailfleet.monitoring import FactsThresholds, facts_results
+    from webapp.extensions import db
+    from webapp.models import MailCount, Server
+    from webapp.services import mailstats
+
+    name = db.session.get(Server, server.server_id).name
+    facts_dir.mkdir(exist_ok=True)
+    submit_per_tenant("health_facts", {"health_facts_dir": str(facts_dir)}, tenant_ids={server.tenant.id})
+    work(mail_plane["app"])
+    checks = {r.check: r for r in facts_results([name], facts_dir, FactsThresholds(), utcnow())}
+    mailstats.record_counts([name], facts_dir, utcnow())
+    counts = db.session.query(MailCount).filter_by(server_id=server.server_id, day=utcnow().date()).one()
+    return checks, counts
+
+
+def test_facts_count_the_days_mail_and_a_policy_service_down_is_an_alert(sender, context, mail_plane,
+                                                                        tmp_path):
+    from mailfleet.monitoring import Status
+
+    server, address, password = sender
+    subject = f"counted {secrets.token_hex(3)}"
+    submit(server, context, address, password, subject)
+    assert delivered(server, context, address, password, subject)
+    checks, counts = inside_facts(mail_plane, server, tmp_path / "facts")
+    assert checks["facts"].status is Status.OK, checks["facts"].detail
+    assert checks["sendcap"].status is Status.OK, checks["sendcap"].detail
+    assert counts.received >= 1  # this test's message, delivered into the mailbox from Postfix's log
+
+    server.host.ssh("systemctl stop mailu-sendcap")
+    try:
+        checks, _ = inside_facts(mail_plane, server, tmp_path / "facts")
+    finally:
+        server.host.ssh("systemctl start mailu-sendcap")
+    assert checks["sendcap"].status is Status.ERROR
+    assert "does not answer" in checks["sendcap"].detail and "451" in checks["sendcap"].detail

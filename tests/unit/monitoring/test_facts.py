@@ -32,6 +32,7 @@ def doc(**over):
         "fail2ban": {"running": True, "banned": 7, "jails": 2},
         "backup": {"last_success": (NOW - timedelta(minutes=30)).isoformat()},
         "firewall": {"active": True, "rules": 12},
+        "sendcap": {"configured": True, "address": "127.0.0.1:10040", "answering": True, "error": None},
     }
     base.update(over)
     return base
@@ -59,6 +60,7 @@ def test_healthy_host_is_all_green():
         "fail2ban",
         "backup",
         "firewall",
+        "sendcap",
     }
 
 

@@ -131,6 +131,7 @@ def _facts(**over) -> dict:
         "fail2ban": {"running": True, "banned": 2, "jails": 2},
         "backup": {"last_success": (utcnow() - timedelta(minutes=20)).isoformat()},
         "firewall": {"active": True, "rules": 12},
+        "sendcap": {"configured": True, "address": "127.0.0.1:10040", "answering": True, "error": None},
     }
     doc.update(over)
     return doc

@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""Mail facts of a server for playbooks/health_facts.yml: today's delivery counts from Postfix's log
+and whether the sending caps policy service answers. Prints one JSON object,
+{"mail": {...} or null, "sendcap": {...}}. Read-only; Python standard library only (it runs with
+the host's python3 through ansible.builtin.script).
+
+`mail` counts one UTC day (`--day`, from 00:00 UTC), one per recipient line Postfix logs:
+sent, deferred and bounced are delivery attempts out (postfix/smtp), received are deliveries into
+mailboxes (postfix/lmtp), rejected are messages refused on the way in (`reject:` and
+`milter-reject:`, including the caps' own 451). A deferral is a reputation deferral when the
+receiver's answer says so (rate limited for the IP's reputation, unsolicited mail, Yahoo's TSS
+codes...): those are what warm-up back-off reacts to, a full mailbox or a greylisting is not. Each
+outbound count is also kept per receiver group, from the relay's MX host name (Gmail, Microsoft,
+Yahoo, Apple, everything else "other").
+
+The log comes from Mailu's smtp container (`docker compose logs`, `--source docker`) or from the
+journal where Postfix runs on the host itself (`--source journald`).
+
+`sendcap` asks the policy service the way Postfix does: the address is read from the
+check_policy_service line of Mailu's Postfix override, and a request without a login must be
+answered with an action. {"configured": false} when the override names no policy service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+GROUPS = (
+    ("gmail", ("google.com", "googlemail.com")),
+    ("microsoft", ("outlook.com", "hotmail.com", "protection.outlook.com", "live.com")),
+    ("yahoo", ("yahoodns.net", "yahoo.com", "aol.com")),
+    ("apple", ("icloud.com", "me.com", "apple.com")),
+)
+OTHER = "other"
+OUTBOUND = ("sent", "deferred", "bounced", "reputation_deferrals")
+REPUTATION = re.compile(
+    r"reputation|rate[ -]?limit|unsolicited|TSS\d\d|TS0\d|unexpected volume|user complaints"
+    r"|too many (?:messages|mails|emails|connections)|4\.7\.(?:28|650|651|500)|S3114|throttl",
+    re.IGNORECASE,
+)
+_LINE = re.compile(r"postfix(?:/[\w.-]+)*/(?P<service>smtp|lmtp|smtpd|cleanup)\[\d+\]: (?P<text>.*)$")
+_DELIVERY = re.compile(
+    r"\bto=<(?:[^>@]*@)?(?P<domain>[^>]*)>.*?\brelay=(?P<relay>[^\s,\[]+)"
+    r".*?\bstatus=(?P<status>sent|deferred|bounced)\b(?P<reason>.*)"
+)
+_POLICY = re.compile(r"check_policy_service\s+inet:(?P<host>[^\s:]+):(?P<port>\d+)")
+JOURNAL_IDS = ("postfix/smtp", "postfix/lmtp", "postfix/smtpd", "postfix/submission/smtpd",
+               "postfix/smtps/smtpd", "postfix/cleanup")
+
+
+def group_of(host: str) -> str:
+    host = host.lower().rstrip(".")
+    for name, suffixes in GROUPS:
+        if any(host == s or host.endswith("." + s) for s in suffixes):
+            return name
+    return OTHER
+
+
+def count(lines: Iterable[str], day: str) -> dict[str, Any]:
+    """The day's counts from Postfix log lines (any prefix before `postfix/...[pid]:` is ignored)."""
+    totals = {"day": day, "sent": 0, "received": 0, "deferred": 0, "bounced": 0, "rejected": 0,
+              "reputation_deferrals": 0}
+    groups: dict[str, dict[str, int]] = {}
+    for line in lines:
+        match = _LINE.search(line.rstrip("\n"))
+        if match is None:
+            continue
+        service, text = match["service"], match["text"]
+        if service in ("smtpd", "cleanup"):
+            if " reject: " in f" {text}" or "milter-reject:" in text:
+                totals["rejected"] += 1
+            continue
+        delivery = _DELIVERY.search(text)
+        if delivery is None:
+            continue
+        status = delivery["status"]
+        if service == "lmtp":
+            totals["received"] += status == "sent"
+            continue
+        relay = delivery["relay"]
+        group = groups.setdefault(group_of(delivery["domain"] if relay == "none" else relay),
+                                  dict.fromkeys(OUTBOUND, 0))
+        keys = [status]
+        if status == "deferred" and " said: " in delivery["reason"] and REPUTATION.search(delivery["reason"]):
+            keys.append("reputation_deferrals")
+        for key in keys:
+            totals[key] += 1
+            group[key] += 1
+    return totals | {"groups": groups}
+
+
+def log_command(source: str, day: str, project: str) -> list[str]:
+    if source == "journald":
+        ids = [arg for name in JOURNAL_IDS for arg in ("-t", name)]
+        return ["journalctl", "--quiet", "--no-pager", "--output=short-iso", f"--since={day} 00:00:00 UTC",
+                *ids]
+    return ["docker", "compose", "-p", project, "logs", "--no-color", "--no-log-prefix",
+            f"--since={day}T00:00:00Z", "smtp"]
+
+
+def mail_counts(source: str, day: str, project: str) -> dict[str, Any] | None:
+    """The day's counts, or None when the log cannot be read."""
+    try:
+        proc = subprocess.Popen(log_command(source, day, project), stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, errors="replace")
+    except OSError:
+        return None
+    assert proc.stdout is not None
+    with proc:
+        counts = count(proc.stdout, day)
+    return counts if proc.returncode == 0 else None
+
+
+def policy_address(override: Path) -> tuple[str, int] | None:
+    try:
+        text = override.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        match = None if line.lstrip().startswith("#") else _POLICY.search(line)
+        if match:
+            return match["host"], int(match["port"])
+    return None
+
+
+def probe(address: tuple[str, int], timeout: float = 3.0) -> dict[str, Any]:
+    """Ask the policy service as Postfix would (a request with no login is let through: DUNNO)."""
+    where = f"{address[0]}:{address[1]}"
+    request = b"request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\nrecipient_count=1\n\n"
+    try:
+        with socket.create_connection(address, timeout=timeout) as conn:
+            conn.sendall(request)
+            answer = b""
+            while not answer.endswith(b"\n\n"):
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+    except OSError as exc:
+        return {"configured": True, "address": where, "answering": False, "error": str(exc)}
+    if not answer.startswith(b"action="):
+        return {"configured": True, "address": where, "answering": False,
+                "error": f"unexpected answer {answer[:80].decode('utf-8', 'replace')!r}"}
+    return {"configured": True, "address": where, "answering": True, "error": None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--day", required=True, help="UTC day YYYY-MM-DD")
+    parser.add_argument("--source", choices=("docker", "journald"), default="docker")
+    parser.add_argument("--project", default="mailu", help="Mailu's compose project")
+    parser.add_argument("--override", type=Path, default=Path("/mailu/overrides/postfix/postfix.cf"))
+    args = parser.parse_args(argv)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.day):
+        parser.error("--day must be YYYY-MM-DD")
+    address = policy_address(args.override)
+    doc = {
+        "mail": mail_counts(args.source, args.day, args.project),
+        "sendcap": {"configured": False} if address is None else probe(address),
+    }
+    json.dump(doc, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

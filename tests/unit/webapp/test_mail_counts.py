@@ -1,0 +1,126 @@
+"""Message counts from the facts documents into mail_counts, and the warm-up back-off they feed: a
+burst of reputation deferrals today halves the server's caps for a day, holds its ramp, pushes the
+caps (one sendcap run) and reads as the `warmup` check; a quiet day, a malformed section or
+yesterday's counts change no plan. A blocklist listing lowers the caps to a quarter for a day."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from mailfleet.monitoring import CheckResult, Status
+from webapp.extensions import db
+from webapp.models import MailCount, Run, Server, ServerStatus, WarmupPlan
+from webapp.services import mailstats, warmup
+from webapp.services.scope import Scope
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
+TODAY = NOW.date()
+
+
+@pytest.fixture
+def server(world):
+    server = Server(tenant_id=world.acme.id, name="mf-acme-1", mail_hostname="mail.acme.test",
+                    public_ipv4="198.51.100.7", status=ServerStatus.ACTIVE)
+    db.session.add(server)
+    db.session.commit()
+    return server
+
+
+def _write(tmp_path, name: str, mail) -> None:
+    doc = {"schema": 1, "host": name, "collected_at": NOW.isoformat(), "mail": mail}
+    (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+
+
+def _mail(day: date = TODAY, sent: int = 400, deferred: int = 0, reputation: int = 0) -> dict:
+    return {"day": day.isoformat(), "sent": sent, "received": 12, "deferred": deferred, "bounced": 3,
+            "rejected": 5, "reputation_deferrals": reputation,
+            "groups": {"gmail": {"sent": sent, "deferred": deferred, "bounced": 0,
+                                 "reputation_deferrals": reputation}}}
+
+
+def _plan(server, started_days_ago: int = 9) -> WarmupPlan:
+    started_on = TODAY - timedelta(days=started_days_ago)
+    warmup.set_plan(Scope.system(), server.id, "standard", started_on=started_on)
+    db.session.query(Run).delete()
+    db.session.commit()
+    return warmup.plan_of(server)
+
+
+def test_counts_are_stored_per_server_and_day_and_refreshed(app, server, tmp_path):
+    _write(tmp_path, "mf-acme-1", _mail(sent=10))
+    assert mailstats.record_counts(["mf-acme-1", "gone"], tmp_path, NOW) == []  # no plan: no check
+    _write(tmp_path, "mf-acme-1", _mail(sent=25, deferred=4, reputation=1))
+    mailstats.record_counts(["mf-acme-1"], tmp_path, NOW)
+    row = db.session.query(MailCount).one()
+    assert (row.server_id, row.day, row.sent, row.received, row.deferred, row.bounced, row.rejected,
+            row.reputation_deferrals) == (server.id, TODAY, 25, 12, 4, 3, 5, 1)
+    assert row.groups["gmail"]["deferred"] == 4
+
+
+def test_a_burst_of_reputation_deferrals_backs_the_warmup_off_once(app, server, tmp_path):
+    plan = _plan(server)
+    before = warmup.status(plan, TODAY)
+    _write(tmp_path, "mf-acme-1", _mail(sent=300, deferred=60, reputation=40))
+    [result] = mailstats.record_counts(["mf-acme-1"], tmp_path, NOW)
+    db.session.refresh(plan)
+    assert (plan.backoff_until, plan.backoff_factor, plan.held_days) == (TODAY + timedelta(days=1), 0.5, 1)
+    after = warmup.status(plan, TODAY)
+    assert after.day == before.day - 1
+    assert after.today.daily <= before.today.daily // 2
+    caps = warmup.cap_table(server, TODAY)["ip_days"]
+    assert caps[TODAY.isoformat()]["daily"] == after.today.daily
+    assert caps[(TODAY + timedelta(days=1)).isoformat()]["daily"] > after.today.daily  # the day after: back
+    [run] = db.session.query(Run).all()
+    assert (run.catalogue_key, run.limit) == ("sendcap", "mf-acme-1")
+    assert result.check == "warmup" and result.status is Status.WARNING
+    assert f"backed off until {TODAY + timedelta(days=1)}" in result.detail and "40 of 363" in result.detail
+    # The next sweep sees the same counts: the back-off holds, nothing is pushed again.
+    [again] = mailstats.record_counts(["mf-acme-1"], tmp_path, NOW + timedelta(minutes=5))
+    db.session.refresh(plan)
+    assert plan.held_days == 1 and db.session.query(Run).count() == 1
+    assert again.status is Status.WARNING
+
+
+def test_quiet_days_malformed_counts_and_yesterdays_counts_change_no_plan(app, server, tmp_path):
+    plan = _plan(server)
+    _write(tmp_path, "mf-acme-1", _mail(sent=1000, deferred=30, reputation=19))  # below 20: noise
+    [result] = mailstats.record_counts(["mf-acme-1"], tmp_path, NOW)
+    assert result.status is Status.OK and "19 of 1033" in result.detail
+    _write(tmp_path, "mf-acme-1", _mail(day=TODAY - timedelta(days=1), sent=10, deferred=90, reputation=90))
+    assert mailstats.record_counts(["mf-acme-1"], tmp_path, NOW) == []
+    _write(tmp_path, "mf-acme-1", _mail(sent=-1, reputation=900))
+    assert mailstats.record_counts(["mf-acme-1"], tmp_path, NOW) == []
+    db.session.refresh(plan)
+    assert plan.backoff_until is None and plan.held_days == 0
+    assert db.session.query(Run).count() == 0
+    stored = {r.day: r.sent for r in db.session.query(MailCount)}
+    assert stored == {TODAY: 1000, TODAY - timedelta(days=1): 10}
+
+
+def test_a_blocklist_listing_lowers_the_caps_to_a_quarter_while_it_lasts(app, server, tmp_path):
+    plan = _plan(server)
+    normal = warmup.status(plan, TODAY).today
+
+    def sweep(status: Status, at: datetime) -> list[str]:
+        results = [CheckResult("mf-acme-1", "dnsbl:zen.spamhaus.org:198.51.100.7", status, "127.0.0.2",
+                               "listed on Spamhaus ZEN", at),
+                   CheckResult("mf-acme-1", "port:25@198.51.100.7", Status.ERROR, None, "closed", at)]
+        return warmup.react_to_listings(results, at)
+
+    assert sweep(Status.OK, NOW) == [] and db.session.query(Run).count() == 0
+    assert sweep(Status.ERROR, NOW) == ["mf-acme-1"]
+    db.session.refresh(plan)
+    assert (plan.backoff_until, plan.backoff_factor) == (TODAY + timedelta(days=1), 0.25)
+    listed = warmup.status(plan, TODAY).today
+    assert listed.daily <= normal.daily // 4 + 1
+    assert warmup.cap_table(server, TODAY)["ip_days"][TODAY.isoformat()]["daily"] == listed.daily
+    assert db.session.query(Run).count() == 1  # the lowered caps were pushed
+    assert sweep(Status.ERROR, NOW + timedelta(minutes=5)) == []  # the same day: nothing new
+    assert sweep(Status.ERROR, NOW + timedelta(days=1)) == ["mf-acme-1"]  # still listed: one more day
+    db.session.refresh(plan)
+    assert plan.backoff_until == TODAY + timedelta(days=2) and plan.held_days == 2

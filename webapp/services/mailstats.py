@@ -1,0 +1,88 @@
+"""Message counts per server and UTC day (table mail_counts), from the `mail` section of each
+server's facts document (playbooks/health_facts.yml), stored by every health sweep; and what they
+feed: a server with a warm-up plan whose receivers defer for reputation backs off
+(webapp.services.warmup.react_to_deferrals), reported as its `warmup` check."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from mailfleet.monitoring import CheckResult, FactsError
+from mailfleet.monitoring.facts import parse_facts
+from webapp.extensions import db
+from webapp.models import MailCount, Server
+from webapp.services import warmup
+
+log = logging.getLogger(__name__)
+
+COUNTS = ("sent", "received", "deferred", "bounced", "rejected", "reputation_deferrals")
+GROUP_COUNTS = ("sent", "deferred", "bounced", "reputation_deferrals")
+
+
+class CountsError(ValueError):
+    """A `mail` section that is not what playbooks/files/mail_facts.py writes."""
+
+
+def _count(section: Mapping[str, Any], key: str, where: str) -> int:
+    value = section.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CountsError(f"{where}.{key} must be a whole number >= 0, not {value!r}")
+    return value
+
+
+def parse_mail(section: Any) -> tuple[date, dict[str, int], dict[str, dict[str, int]]]:
+    """(day, counts, groups) from a facts document's `mail` section; CountsError if malformed."""
+    if not isinstance(section, Mapping):
+        raise CountsError("mail must be a JSON object")
+    try:
+        day = date.fromisoformat(str(section.get("day")))
+    except ValueError:
+        raise CountsError(f"mail.day {section.get('day')!r} is not a YYYY-MM-DD day") from None
+    counts = {key: _count(section, key, "mail") for key in COUNTS}
+    groups_raw = section.get("groups") or {}
+    if not isinstance(groups_raw, Mapping):
+        raise CountsError("mail.groups must be a JSON object")
+    groups = {}
+    for name, entry in groups_raw.items():
+        if not isinstance(entry, Mapping):
+            raise CountsError(f"mail.groups.{name} must be a JSON object")
+        groups[str(name)[:32]] = {key: _count(entry, key, f"mail.groups.{name}") for key in GROUP_COUNTS}
+    return day, counts, groups
+
+
+def record_counts(names: Iterable[str], directory: Path, now: datetime) -> list[CheckResult]:
+    """Store each server's counts from <directory>/<name>.json and let today's reputation
+    deferrals back its warm-up off; returns the `warmup` results of servers with a plan. Files
+    without counts, or unreadable, are skipped (the facts checks already report them)."""
+    results: list[CheckResult] = []
+    for name in names:
+        server = db.session.execute(select(Server).where(Server.name == name)).scalar_one_or_none()
+        if server is None:
+            continue
+        try:
+            doc = parse_facts((directory / f"{name}.json").read_bytes())
+            if doc.get("mail") is None:
+                continue
+            day, counts, groups = parse_mail(doc["mail"])
+        except (OSError, FactsError, CountsError) as exc:
+            log.warning("mail counts of %s skipped: %s", name, exc)
+            continue
+        stmt = select(MailCount).where(MailCount.server_id == server.id, MailCount.day == day)
+        row = db.session.execute(stmt).scalar_one_or_none() or MailCount(server_id=server.id, day=day)
+        for key, value in counts.items():
+            setattr(row, key, value)
+        row.groups, row.collected_at = groups, now
+        db.session.add(row)
+        db.session.commit()
+        if day == now.date():
+            attempts = counts["sent"] + counts["deferred"] + counts["bounced"]
+            found = warmup.react_to_deferrals(server, counts["reputation_deferrals"], attempts, now)
+            if found is not None:
+                results.append(found)
+    return results
