@@ -60,10 +60,15 @@ class DnsblList:
     codes: Mapping[str, ReturnCode] = field(default_factory=dict)
     # What removal from this list takes, beyond "fix the cause, then ask on the delisting page".
     removal: str = ""
+    # The entry every working list answers as listed (RFC 5782: 127.0.0.2 for IP lists); None: no
+    # self-test. A list that does not answer it is dead, refusing us, or rewritten by a resolver.
+    test_entry: str | None = None
 
     def __post_init__(self) -> None:
         zone = self.zone.strip().rstrip(".").lower()
         object.__setattr__(self, "zone", zone)
+        if self.test_entry is None and self.kind is ListKind.IP:
+            object.__setattr__(self, "test_entry", TEST_LISTED)
         if not zone or "." not in zone:
             raise MonitoringConfigError(f"DNSBL {self.name!r}: zone {self.zone!r} is not a DNS zone")
         if zone == "sorbs.net" or zone.endswith(".sorbs.net"):
@@ -85,6 +90,9 @@ class DnsblList:
 
 
 SPAMHAUS_CHECK = "https://check.spamhaus.org/"
+# RFC 5782's test addresses: every IP list must list the first and must not list the second.
+TEST_LISTED = "127.0.0.2"
+TEST_CLEAN = "127.0.0.1"
 
 DEFAULT_IP_LISTS: tuple[DnsblList, ...] = (
     DnsblList("Spamhaus ZEN", "zen.spamhaus.org", ListKind.IP, SPAMHAUS_CHECK, _codes({
@@ -129,7 +137,8 @@ DEFAULT_IP_LISTS: tuple[DnsblList, ...] = (
 )
 
 DEFAULT_DOMAIN_LISTS: tuple[DnsblList, ...] = (
-    DnsblList("Spamhaus DBL", "dbl.spamhaus.org", ListKind.DOMAIN, SPAMHAUS_CHECK, removal=(
+    DnsblList("Spamhaus DBL", "dbl.spamhaus.org", ListKind.DOMAIN, SPAMHAUS_CHECK, test_entry="dbltest.com",
+              removal=(
         "Look the domain up on the page and follow its removal form once the spam, phishing or "
         "malware links in the domain's mail or sites are gone."), codes=_codes({
         "127.0.1.2": ("spam domain", LISTED),

@@ -17,9 +17,10 @@ import dns.reversename
 
 from mailfleet.dns.rdata import Record, canonical_from_rdata
 
-from .dnsbl import DnsblList, classify, query_name
+from .dnsbl import TEST_CLEAN, DnsblList, ListKind, classify, query_name
 from .dnsclient import DnsClient, DnsUnavailable
 from .outcome import Outcome, error, ok, unknown, warning
+from .results import Status
 from .targets import MailDomain, ServerTarget
 from .tlsinfo import tlsa_matches
 
@@ -517,3 +518,22 @@ async def dnsbl_listing(dns_client: DnsClient, subject: str, dnsbl: DnsblList) -
     verdict = classify(dnsbl, answers)
     return Outcome(verdict.status, ", ".join(answers) or None, verdict.detail,
                    dnsbl.delist_url if verdict.listed else None)
+
+
+async def dnsbl_selftest(dns_client: DnsClient, dnsbl: DnsblList) -> str | None:
+    """Why `dnsbl` cannot be trusted this sweep, or None when it passes its self-test: its test
+    entry must be listed and, on an IP list, 127.0.0.1 must not be (a list answering everything
+    is dead or wildcarded). A list without a test entry passes."""
+    if dnsbl.test_entry is None:
+        return None
+    try:
+        listed = classify(dnsbl, await dns_client.addresses(query_name(dnsbl.test_entry, dnsbl), "A"))
+        clean = (classify(dnsbl, await dns_client.addresses(query_name(TEST_CLEAN, dnsbl), "A"))
+                 if dnsbl.kind is ListKind.IP else None)
+    except DnsUnavailable as exc:
+        return f"its test entry could not be looked up ({exc})"
+    if not listed.listed:
+        return f"its test entry {dnsbl.test_entry} is not listed ({listed.detail})"
+    if clean is not None and clean.status is not Status.OK:
+        return f"it lists {TEST_CLEAN}, which no working list does ({clean.detail})"
+    return None

@@ -20,6 +20,7 @@ from mailfleet.clock import utcnow
 
 from . import dnschecks
 from .config import MonitoringConfig
+from .dnsbl import DnsblList
 from .dnsclient import DnsClient, DnsUnavailable
 from .netprobe import TlsProbe, https_get, port_open, probe_imap, probe_smtp
 from .outcome import Outcome, unknown
@@ -86,6 +87,7 @@ class _Sweep:
         self._zones: dict[str, asyncio.Task[str]] = {}
         self._soa: dict[str, asyncio.Task[Outcome]] = {}
         self._delegation: dict[str, asyncio.Task[Outcome]] = {}
+        self._selftests: dict[str, asyncio.Task[str | None]] = {}
 
     async def guard(self, server: str, key: str, work: Awaitable[Outcome]) -> CheckResult:
         try:
@@ -132,10 +134,10 @@ class _Sweep:
         if "dnsbl" in checks:
             for addr in t.addresses:
                 for lst in cfg.ip_lists:
-                    add(f"dnsbl:{lst.zone}:{addr}", dnschecks.dnsbl_listing(dns_client, addr, lst))
+                    add(f"dnsbl:{lst.zone}:{addr}", self._listing(addr, lst))
             for d in t.domains:
                 for lst in cfg.domain_lists:
-                    add(f"dnsbl:{lst.zone}:{d.name}", dnschecks.dnsbl_listing(dns_client, d.name, lst))
+                    add(f"dnsbl:{lst.zone}:{d.name}", self._listing(d.name, lst))
         groups: list[Awaitable[list[CheckResult]]] = []
         if t.addresses and ("smtp" in checks or "tlsa" in checks):
             groups.append(self._smtp_and_tlsa(t))
@@ -143,6 +145,14 @@ class _Sweep:
             groups.append(self._imap(t))
         singles, grouped = await asyncio.gather(asyncio.gather(*jobs), asyncio.gather(*groups))
         return [*singles, *(r for g in grouped for r in g)]
+
+    async def _listing(self, subject: str, lst: DnsblList) -> Outcome:
+        """A list that fails its self-test (once per sweep) reads unknown for every subject, never
+        clean: a dead or refusing list answers "not listed" for everything."""
+        failed = await self._memo(self._selftests, lst.zone, lambda: dnschecks.dnsbl_selftest(self.dns, lst))
+        if failed:
+            return unknown(f"{lst.name} is skipped: it failed its self-test: {failed}")
+        return await dnschecks.dnsbl_listing(self.dns, subject, lst)
 
     async def _port(self, addr: str, port: int) -> Outcome:
         async with self.slots:

@@ -36,6 +36,7 @@ DOMAIN = "mon.example.test"
 HOST = f"mail.{DOMAIN}"
 TEST_BL = {"name": "Testbed BL", "zone": "dnsbl.test", "delist_url": "https://dnsbl.test/remove"}
 ERROR_BL = {"name": "Testbed error BL", "zone": "errbl.test", "delist_url": "https://errbl.test/remove"}
+DEAD_BL = {"name": "Testbed dead BL", "zone": "deadbl.test", "delist_url": "https://deadbl.test/remove"}
 CACHE_S = 6  # the testbed resolver caches answers for at most 5 s
 
 
@@ -69,6 +70,7 @@ def serial(server: str, zone: str) -> int | None:
 def zones(testbed):
     testbed.add_zone("dnsbl.test")
     testbed.add_zone("errbl.test")
+    testbed.add_zone("deadbl.test")  # lists nothing, not even its test entry: a dead list
     address = testbed.layout.host_address(199)  # inside this instance's network; nothing is probed there
     reverse = ".".join(reversed(address.split(".")))
     update(
@@ -83,7 +85,8 @@ def zones(testbed):
         ],
     )
     update(testbed, testbed._dns.reverse_zone(), [("replace", f"{reverse}.in-addr.arpa", "PTR", f"{HOST}.")])
-    update(testbed, "dnsbl.test", [("replace", f"{reverse}.dnsbl.test", "A", "127.0.0.2")])
+    update(testbed, "dnsbl.test", [("replace", f"{reverse}.dnsbl.test", "A", "127.0.0.2"),
+                                   ("replace", "2.0.0.127.dnsbl.test", "A", "127.0.0.2")])
     update(testbed, "errbl.test", [("replace", "*.errbl.test", "A", "127.255.255.254")])
     return address
 
@@ -94,7 +97,7 @@ def engine(testbed, checks) -> SweepEngine:
             {
                 "resolver": testbed.dns.resolver,
                 "checks": checks,
-                "ip_lists": [TEST_BL, ERROR_BL, "zen.spamhaus.org", "bl.spamcop.net"],
+                "ip_lists": [TEST_BL, ERROR_BL, DEAD_BL, "zen.spamhaus.org", "bl.spamcop.net"],
                 "domain_lists": ["dbl.spamhaus.org"],
             }
         )
@@ -139,6 +142,8 @@ def test_dnsbl_listing_error_answer_and_real_lists(testbed, zones):
     refused = got[f"dnsbl:errbl.test:{zones}"]
     assert refused.status is Status.UNKNOWN and refused.link is None
     assert "public/open resolver" in refused.detail
+    dead = got[f"dnsbl:deadbl.test:{zones}"]  # "not listed" from a list that lists nothing: unknown
+    assert dead.status is Status.UNKNOWN and "failed its self-test" in dead.detail, dead
     # The testbed resolver refuses every zone but its own: real lists come back unknown, never listed.
     for key in (
         f"dnsbl:zen.spamhaus.org:{zones}",
@@ -200,7 +205,8 @@ def test_delisting_resolves_the_dnsbl_alert(testbed, zones):
         second = record_results(store, sweep.run([target(zones)]).results, policies)
         assert [n.kind for n in second] == [NotificationKind.RESOLVED]
     finally:
-        update(testbed, "dnsbl.test", [("replace", f"{reverse}.dnsbl.test", "A", "127.0.0.2")])
+        update(testbed, "dnsbl.test", [("replace", f"{reverse}.dnsbl.test", "A", "127.0.0.2"),
+                                   ("replace", "2.0.0.127.dnsbl.test", "A", "127.0.0.2")])
 
 
 JOB_DOMAIN = "job.example.test"

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from mailfleet.dns.rdata import Record
-from mailfleet.monitoring import DEFAULT_IP_LISTS, MailDomain, ServerTarget, Status
+from mailfleet.monitoring import DEFAULT_DOMAIN_LISTS, DEFAULT_IP_LISTS, MailDomain, ServerTarget, Status
 from mailfleet.monitoring import dnschecks as dc
 from mailfleet.monitoring.dnsclient import DnsClient, DnsUnavailable
 
@@ -187,6 +187,24 @@ def test_dnsbl_listing_through_resolver():
     timeout = check(dc.dnsbl_listing(d, "192.0.2.12", zen))
     assert timeout.status is Status.UNKNOWN and "unknown" in timeout.detail
     assert check(dc.dnsbl_listing(d, "192.0.2.13", zen)).status is Status.OK
+
+
+def test_dnsbl_selftest_needs_the_test_entry_listed_and_127_0_0_1_clean():
+    zen = next(lst for lst in DEFAULT_IP_LISTS if lst.zone == "zen.spamhaus.org")
+    working = {("2.0.0.127.zen.spamhaus.org", "A"): ["127.0.0.2", "127.0.0.4", "127.0.0.10"]}
+    assert check(dc.dnsbl_selftest(ScriptedDns(working), zen)) is None
+    dead = check(dc.dnsbl_selftest(ScriptedDns({}), zen))
+    assert "test entry 127.0.0.2 is not listed" in dead
+    wildcard = {(f"{n}.0.0.127.zen.spamhaus.org", "A"): ["127.0.0.2"] for n in (1, 2)}
+    assert "it lists 127.0.0.1" in check(dc.dnsbl_selftest(ScriptedDns(wildcard), zen))
+    refused = {("2.0.0.127.zen.spamhaus.org", "A"): ["127.255.255.254"]}
+    assert "public/open resolver" in check(dc.dnsbl_selftest(ScriptedDns(refused), zen))
+    timeout = ScriptedDns(working, broken={"1.0.0.127.zen.spamhaus.org"})
+    assert "could not be looked up" in check(dc.dnsbl_selftest(timeout, zen))
+    dbl = next(lst for lst in DEFAULT_DOMAIN_LISTS if lst.zone == "dbl.spamhaus.org")
+    dbltest = ScriptedDns({("dbltest.com.dbl.spamhaus.org", "A"): ["127.0.1.2"]})
+    assert check(dc.dnsbl_selftest(dbltest, dbl)) is None
+    assert "dbltest.com is not listed" in check(dc.dnsbl_selftest(ScriptedDns({}), dbl))
 
 
 def _cert() -> bytes:
