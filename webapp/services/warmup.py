@@ -225,6 +225,21 @@ def back_off(server: Server, backoff: Backoff, on: date) -> bool:
     return True
 
 
+def restart_for_new_ip(server: Server, on: date | None = None) -> bool:
+    """A server whose main IP changed sends from a cold address: its plan starts again at day 1
+    with no back-off carried over, and the caps go to the server with the new IP. False when it
+    has no plan."""
+    plan = plan_of(server)
+    if plan is None:
+        return False
+    plan.started_on, plan.held_days = on or today(), 0
+    plan.backoff_until = plan.backoff_factor = None
+    db.session.add(plan)
+    db.session.commit()
+    push_caps(Scope.system(), server)
+    return True
+
+
 def react_to_listings(results: Iterable[CheckResult], now: datetime) -> list[str]:
     """Servers whose IP or domain a blocklist lists (a `dnsbl:` check in error) back off for a day,
     again each day they stay listed; returns the names of those whose caps changed."""

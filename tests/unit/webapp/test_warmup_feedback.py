@@ -1,7 +1,8 @@
 """Message counts from the facts documents into mail_counts, and the warm-up back-off they feed: a
 burst of reputation deferrals today halves the server's caps for a day, holds its ramp, pushes the
 caps (one sendcap run) and reads as the `warmup` check; a quiet day, a malformed section or
-yesterday's counts change no plan. A blocklist listing lowers the caps to a quarter for a day."""
+yesterday's counts change no plan. A blocklist listing lowers the caps to a quarter for a day. A
+new main IP (seen by the inventory refresh) starts the plan again at day 1."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from mailfleet.monitoring import CheckResult, Status
+from mailfleet.warmup import listing_backoff
 from webapp.extensions import db
 from webapp.models import MailCount, Run, Server, ServerStatus, WarmupPlan
 from webapp.services import mailstats, warmup
@@ -124,3 +126,30 @@ def test_a_blocklist_listing_lowers_the_caps_to_a_quarter_while_it_lasts(app, se
     assert sweep(Status.ERROR, NOW + timedelta(days=1)) == ["mf-acme-1"]  # still listed: one more day
     db.session.refresh(plan)
     assert plan.backoff_until == TODAY + timedelta(days=2) and plan.held_days == 2
+
+
+def test_a_new_main_ip_from_the_provider_restarts_the_warmup_on_it(app, server, tmp_path):
+    from jobs.servers import apply_inventory
+    from mailfleet.hostwinds.instances import inventory_record
+
+    plan = _plan(server, started_days_ago=20)
+    warmup.back_off(server, listing_backoff(TODAY), TODAY)
+    server.provider_id = 4242
+    db.session.query(Run).delete()
+    db.session.commit()
+
+    def refresh(ip: str) -> None:
+        instance = {"serviceid": 4242, "srvrname": "mf-acme-1", "status": "ACTIVE", "main_ip": ip}
+        apply_inventory([inventory_record(instance, [], {})])
+        db.session.expire_all()
+
+    refresh("198.51.100.7")  # the same address: nothing restarts
+    assert warmup.plan_of(server).started_on == TODAY - timedelta(days=20)
+    assert db.session.query(Run).count() == 0
+    refresh("198.51.100.99")
+    plan = warmup.plan_of(server)
+    assert (plan.started_on, plan.held_days, plan.backoff_until) == (warmup.today(), 0, None)
+    assert warmup.status(plan).day == 1
+    assert warmup.cap_table(server)["sending_ip"] == "198.51.100.99"
+    [run] = db.session.query(Run).all()
+    assert (run.catalogue_key, run.limit) == ("sendcap", "mf-acme-1")
