@@ -59,6 +59,8 @@ CHECK_ANCHORS: dict[str, str] = {
     "backup:drill": "check-backup-drill",
     "ssh_host_key": "check-ssh-host-key",
     "monitoring": "check-monitoring",
+    "sendcap": "check-sendcap",
+    "warmup": "check-warmup",
     "budget": "check-budget",
     "anomaly": "check-anomaly",
 }

@@ -63,7 +63,7 @@ def test_every_dns_doctor_code_has_its_entry(site: Path) -> None:
     "tlsa:mail.acme.example", "imap:login", "disk:/", "disk_forecast", "memory", "load", "containers",
     "mail_queue", "updates", "reboot_required", "fail2ban", "firewall", "facts", "backup",
     "backup:drill", "dns:ready:acme.example", "ssh_host_key", "monitoring", "budget:acme:forecast-80",
-    "anomaly:acme:sent",
+    "anomaly:acme:sent", "sendcap", "warmup",
 ])
 def test_each_health_check_links_to_its_own_section(check: str) -> None:
     anchor = guide.check_anchor(check)
