@@ -58,7 +58,8 @@ _LISTED = (Status.WARNING.value, Status.ERROR.value)
 
 
 def init_app(app: Flask) -> None:
-    registry = CollectorRegistry(auto_describe=True)
+    # Not auto_describe: it would run a whole scrape (and query the database) at every app start.
+    registry = CollectorRegistry()
     requests_total = Counter(
         "mailfleet_http_requests",
         "HTTP requests answered, by route (endpoint), method and status.",
