@@ -3,8 +3,8 @@
 ``sample_usage`` (every 5 minutes) writes one usage sample per active server from the inside facts
 documents the facts play leaves in MAILFLEET_HEALTH_FACTS_DIR, the provider's instances (bandwidth
 used of the plan's allowance), the mailbox counts and each server's Mailu (the mail stored, per
-mailbox), and keeps the price history in line with the servers. The provider or a Mailu being unreachable costs
-the figures it would have given to that sample, nothing more.
+mailbox), and keeps the price history in line with the servers. The provider or a Mailu being
+unreachable costs the figures it would have given to that sample, nothing more.
 
 ``rollup_usage`` (hourly) builds the hourly and daily rollups, prunes what is past its retention
 (webapp.services.usage), and checks every tenant's budget, every server's disk-full forecast
