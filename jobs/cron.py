@@ -38,8 +38,6 @@ SYSTEM_QUEUE = JobQueue.SYSTEM.name_in(_CONFIG)
 REAPER_QUEUE = JobQueue.REAPER.name_in(_CONFIG)
 REFRESH_SERVERS_EVERY = 600
 SWEEP_EVERY = _CONFIG["MAILFLEET_HEALTH_SWEEP_SECONDS"]
-# The facts play is an SSH round to every host: its own 5-minute cadence, whatever the sweep's.
-HEALTH_FACTS_EVERY = 300
 # A lost run's lease expires within MAILFLEET_LEASE_SECONDS (60) of its worker's death; reaping
 # every 30 s fails it and kills its processes well inside 2 minutes.
 REAP_EVERY = 30
@@ -57,7 +55,7 @@ cron.register(refresh_servers, SYSTEM_QUEUE, interval=REFRESH_SERVERS_EVERY, job
 cron.register(reap, REAPER_QUEUE, interval=REAP_EVERY, job_timeout=120)
 # A sweep ends before the next one is due, so sweeps never pile up on the system worker.
 cron.register(sweep_health, SYSTEM_QUEUE, interval=SWEEP_EVERY, job_timeout=SWEEP_EVERY * 9 // 10)
-cron.register(enqueue_health_facts, SYSTEM_QUEUE, interval=HEALTH_FACTS_EVERY, job_timeout=120)
+cron.register(enqueue_health_facts, SYSTEM_QUEUE, interval=SWEEP_EVERY, job_timeout=120)
 cron.register(enqueue_renewals, SYSTEM_QUEUE, interval=RENEW_EVERY, job_timeout=120)
 cron.register(sample_usage, SYSTEM_QUEUE, interval=SAMPLE_EVERY, job_timeout=240)
 cron.register(rollup_usage, SYSTEM_QUEUE, interval=ROLLUP_EVERY, job_timeout=600)

@@ -64,7 +64,7 @@ def test_the_sweep_cadence_is_a_setting_and_a_sweep_ends_before_the_next(monkeyp
     assert (sweep.interval, sweep.job_options["job_timeout"]) == (300, 270)
     sweep, facts = sweep_entry(monkeypatch, "60")
     assert (sweep.interval, sweep.job_options["job_timeout"]) == (60, 54)
-    assert facts.interval == 300  # an SSH round to every host keeps its own cadence
+    assert facts.interval == 60  # fresh inside facts for each sweep
     with pytest.raises(Exception, match="MAILFLEET_HEALTH_SWEEP_SECONDS=10 must be at least 30"):
         sweep_entry(monkeypatch, "10")
     monkeypatch.undo()
