@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq.registry import StartedJobRegistry
 from sqlalchemy import delete, select
 
 from jobs import capacity, locks, processes
@@ -32,7 +33,7 @@ from webapp import playbooks
 from webapp.errors import MailfleetWebError
 from webapp.extensions import db
 from webapp.models import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus
-from webapp.queue import enqueue_run, job_alive
+from webapp.queue import JobQueue, enqueue_run, job_alive, rq_queue
 from webapp.services import runs, runstate
 from webapp.services.scope import Scope
 
@@ -103,6 +104,14 @@ def reconcile_queue() -> int:
         .order_by(Run.id)
     ).scalars()
     requeued = 0
+    try:
+        # A job whose worker died as it took it (a Redis failover, a killed machine) reads
+        # "started" until its heartbeat lapses, and RQ fails it only when some worker cleans its
+        # registries (every 10 minutes): clean here, so such a run is enqueued again within 2.
+        StartedJobRegistry(queue=rq_queue(JobQueue.RUNS)).cleanup()
+    except RedisError as exc:
+        log.warning("reconcile: Redis unreachable (%s); will try again", exc)
+        return 0
     for run in candidates:
         if run.status == RunStatus.WAITING and (run.tenant_id, run.playbook) in held:
             continue  # its turn comes when the holder releases the lock

@@ -15,6 +15,7 @@ import dns.query
 import dns.tsigkeyring
 import dns.update
 import pytest
+from controlplane import forget_deployment
 
 from mailfleet.monitoring import (
     AlertPolicies,
@@ -236,13 +237,8 @@ def test_the_sweep_job_checks_the_mail_host_name_and_asks_its_mailu_for_dkim(
     address = testbed.layout.host_address(198)  # nothing is probed there: DNS checks only
     config = tmp_path / "monitoring.json"
     config.write_text(f'{{"resolver": "{testbed.dns.resolver}", "checks": ["dns", "ptr"]}}')
+    forget_deployment(monkeypatch)  # not the session plane's site file, facts folder or alerts
     monkeypatch.setenv("MAILFLEET_MONITORING_CONFIG_FILE", str(config))
-    for name in (
-        "MAILFLEET_MONITORING_RESOLVER",
-        "MAILFLEET_ALERT_WEBHOOK_URL",
-        "MAILFLEET_HEALTH_FACTS_DIR",
-    ):
-        monkeypatch.delenv(name, raising=False)
     mailu_state = mailu_double.MailuDoubleState()
     served = ServedApp(mailu_double.create_app(mailu_state))
     app = make_app(tmp_path, MAILFLEET_MAILU_URL=served.url + "/{host}/api/v1")

@@ -38,12 +38,15 @@ def _server(tenant, name: str, address: str | None, status: ServerStatus = Serve
     db.session.commit()
 
 
-def test_cron_registers_the_facts_job_every_five_minutes(app):
+def test_cron_registers_the_facts_job_at_the_sweeps_cadence(app):
+    """Each sweep reads fresh facts: the facts play runs as often as the sweep (the cadence itself,
+    300 s unless set, is tested with the cron table in test_periodic)."""
     cron = CronScheduler(connection=get_queue(app).connection)
     cron.load_config_from_file("jobs.cron")
     jobs = {job.func_name: job for job in cron.get_jobs()}
     facts = jobs["jobs.health_facts.enqueue_health_facts"]
-    assert facts.interval == 300 and facts.queue_name == "mailfleet-system"
+    assert facts.interval == jobs["jobs.health.sweep_health"].interval
+    assert facts.queue_name == "mailfleet-system"
 
 
 def test_one_run_per_tenant_with_servers_then_the_worker_writes_the_documents(
