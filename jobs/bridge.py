@@ -28,6 +28,7 @@ from ansible_runner import Runner, RunnerConfig
 from jobs import processes
 from jobs.constants import CHILD_ENV_NAMES, TICK_SECONDS
 from jobs.events import EventRecorder
+from mailfleet.procfs import children
 from mailfleet.secrets import SecretStore
 from mailfleet.secrets.scope import run_credentials
 
@@ -183,7 +184,7 @@ def _run(
     def cancel_callback() -> bool:
         if "pid" not in child:
             # pexpect starts the child in a new session: it is the child that leads its own.
-            kids = [k for k in processes.children(os.getpid()) if processes.session_of(k, zombies=True) == k]
+            kids = [k for k in children(os.getpid()) if processes.session_of(k, zombies=True) == k]
             if kids:
                 child["pid"] = max(kids)
                 on_child(child["pid"])

@@ -31,14 +31,6 @@ def _pids() -> list[int]:
     return [int(p.name) for p in PROC.iterdir() if p.name.isdigit()]
 
 
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in (PROC / str(pid) / "task").glob("*"):
-        with contextlib.suppress(OSError):
-            found.extend(int(c) for c in (task / "children").read_text().split())
-    return found
-
-
 def run_processes(session_id: int | None, marker: str | None) -> list[int]:
     """Processes in the run's session, or whose command line mentions its private directory.
 

@@ -6,6 +6,7 @@ reused PID is never signalled.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailfleet.files import private_file
-from mailfleet.procfs import START_TIME, STATE, stat_fields
+from mailfleet.procfs import START_TIME, STATE, descendants, stat_fields
 
 # Popen objects of daemons started by this process: kept so they are reaped when stopped (and
 # not garbage-collected while running, which Python reports as a ResourceWarning).
@@ -68,18 +69,48 @@ def start(
 
 
 def stop(record: Recorded, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
-    """Signal the recorded process, wait for it to exit, then SIGKILL if it has not."""
+    """Signal the recorded process and wait for it to exit (SIGKILL once `timeout` passed); then
+    SIGKILL whatever it had started that still runs (a worker pool's workers, their work-horses
+    and the playbooks those started), which would otherwise outlive it."""
     child = _children.pop(record.pid, None)
+    family = _family(record)
     try:
         if record.alive():
             os.kill(record.pid, sig)
             if not _wait_gone(record, child, timeout):
+                family |= _family(record)
                 os.kill(record.pid, signal.SIGKILL)
                 _wait_gone(record, child, 30)
     except ProcessLookupError:
         pass
     if child is not None:  # collect our child's exit status so it leaves no zombie behind
         child.wait()
+    kill_family(family)
+
+
+def _family(record: Recorded) -> set[Recorded]:
+    """What `record` started so far: once it exits they are found through their parent no more."""
+    return {r for r in map(Recorded.of, descendants(record.pid)) if r is not None}
+
+
+def kill_family(family: set[Recorded]) -> None:
+    """SIGKILL these processes and every process they started. All are stopped (SIGSTOP) first,
+    until no new one appears, so none forks again and leaves a child nobody knows of."""
+    while True:
+        alive = {r for r in family if r.alive()}
+        for member in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member.pid, signal.SIGSTOP)
+        found = set().union(*map(_family, alive))
+        if found <= family:
+            break
+        family = family | found
+    for member in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(member.alive() for member in alive) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _wait_gone(record: Recorded, child: subprocess.Popen[bytes] | None, timeout: float) -> bool:

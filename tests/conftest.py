@@ -61,6 +61,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_runners_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fails the session (after the other session fixtures stopped theirs) when a test left rq
+    workers or playbooks of its own running: they would load the machine for the rest of the run."""
+    yield
+    from leftovers import RUNNERS, fail_on_leftovers
+
+    fail_on_leftovers(tmp_path_factory.getbasetemp(), RUNNERS)
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

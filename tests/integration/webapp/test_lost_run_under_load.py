@@ -40,30 +40,10 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> obje
     raise AssertionError(f"gave up waiting for {what}")
 
 
-def _kill_running(data: Path) -> None:
-    from jobs import processes
-    from jobs.bridge import run_marker
-    from webapp.extensions import db
-    from webapp.models import Run, RunStatus
-
-    db.session.rollback()
-    for run in db.session.scalars(select(Run).where(Run.status == RunStatus.RUNNING)):
-        if run.worker_pid and processes.alive(run.worker_pid):
-            os.kill(run.worker_pid, signal.SIGKILL)
-        if run.child_pid:
-            processes.kill_run_processes(run.child_pid, run_marker(data / "runs", run.id))
-
-
-def _kill_system_horses(queue) -> None:
-    from rq.command import send_kill_horse_command
-    from rq.worker import Worker
-
-    for worker in Worker.all(queue=queue):
-        send_kill_horse_command(queue.connection, worker.name)
-
-
 @pytest.fixture
 def stack(testbed, repo_root, tmp_path, monkeypatch):
+    from leftovers import fail_on_leftovers
+
     from jobs.app import use_app
     from testbed.daemons import start, stop
     from testbed.stack import Stack, expand, procfile
@@ -111,18 +91,16 @@ def stack(testbed, repo_root, tmp_path, monkeypatch):
                 )
             yield app, data
         finally:
-            _kill_system_horses(get_system_queue(app))  # the test's long system jobs
-            for name in ("cron", "reaper", "system"):
-                if name in started:
-                    stop(started[name], timeout=20)
+            # Each pool with its workers, work-horses and sleeping plays: a warm shutdown would
+            # wait for the plays, and a pool killed alone would leave its workers taking jobs.
+            for record in reversed(started.values()):
+                stop(record, timeout=5)
             get_queue(app).delete(delete_jobs=True)
             get_system_queue(app).delete(delete_jobs=True)
-            _kill_running(data)  # a warm shutdown would wait for the sleeping plays
-            if "worker" in started:
-                stop(started["worker"], timeout=20)
             db.session.remove()
             db.engine.dispose()
             use_app(None)
+            fail_on_leftovers(data)
 
 
 def test_lost_run_is_failed_and_its_ansible_killed_while_the_playbook_queue_is_full(stack):
