@@ -94,7 +94,7 @@ def stack(testbed, repo_root, tmp_path, monkeypatch):
             # Each pool with its workers, work-horses and sleeping plays: a warm shutdown would
             # wait for the plays, and a pool killed alone would leave its workers taking jobs.
             for record in reversed(started.values()):
-                stop(record, timeout=5)
+                stop(record, timeout=2)
             get_queue(app).delete(delete_jobs=True)
             get_system_queue(app).delete(delete_jobs=True)
             db.session.remove()
@@ -151,7 +151,11 @@ def test_lost_run_is_failed_and_its_ansible_killed_while_the_playbook_queue_is_f
     assert lost.failure_reason.startswith("worker lost"), lost.failure_reason
     assert processes.run_processes(lost.child_pid, marker) == []
     # site.yml is safe to run again: the reaper retried it, and the retry waits for a worker.
-    [retry] = db.session.scalars(select(Run).where(Run.retry_of_id == victim.id))
+    def retries() -> list[Run]:  # submitted just after the lost run is marked failed
+        db.session.rollback()
+        return list(db.session.scalars(select(Run).where(Run.retry_of_id == victim.id)))
+
+    [retry] = wait_for(retries, 30, "the reaper's retry")
     assert retry.status in (RunStatus.QUEUED, RunStatus.WAITING)
     # All the while the playbook workers stayed busy and runs still waited for one of them.
     assert get_queue(app).count >= 1
