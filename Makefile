@@ -30,10 +30,11 @@ test: setup docs
 test-unit: setup
 	$(VENV)/pytest -m unit $(PYTEST_ARGS)
 
-## Ruff, bandit, ansible-lint, and ansible-test sanity on the collection mailfleet.fleet (the tests that run here).
+## Ruff, bandit, vulture (dead code; [tool.vulture] in pyproject.toml), ansible-lint, and ansible-test sanity on the collection mailfleet.fleet (the tests that run here).
 lint: setup
 	$(VENV)/ruff check mailfleet webapp jobs testbed collections tests bench
 	$(VENV)/bandit -q -r mailfleet webapp jobs collections --severity-level medium
+	$(VENV)/vulture
 	$(VENV)/ansible-lint --profile production roles playbooks
 	bash scripts/sanity.sh
 	$(VENV)/python scripts/settings_table.py --check

@@ -102,7 +102,6 @@ class Plan:
     add: list[Record] = field(default_factory=list)
     remove: list[Record] = field(default_factory=list)
     retime: list[Record] = field(default_factory=list)
-    manifest_before: tuple[Record, ...] = ()
     manifest_pre: tuple[Record, ...] = ()
     manifest_after: tuple[Record, ...] = ()
     rrsets: list[RRsetChange] = field(default_factory=list)
@@ -180,13 +179,11 @@ def plan_unit(manifest: str, wanted: Iterable[Record], reader: ZoneReader) -> Pl
 
     plan = Plan(manifest=manifest, add=add, remove=remove, retime=retime, present=list(wanted),
                 owned=owned_after)
-    before = tuple(sorted(manifest_now))
     foreign_manifest = [r for r in manifest_now if not r.value.startswith(MANIFEST_TAG + " ")]
     still_owned = [
         r for recs in current.values() for r in recs
         if (r.name, r.rtype, digest(r)) in owned and r.key in wanted_keys
     ]
-    plan.manifest_before = before
     plan.manifest_pre = _manifest_records(manifest, [*still_owned, *remove, *add])
     plan.manifest_after = _manifest_records(manifest, owned_after)
     # RRset changes. Deletions first, so a CNAME we drop is gone before data takes its name.
@@ -205,7 +202,7 @@ def plan_unit(manifest: str, wanted: Iterable[Record], reader: ZoneReader) -> Pl
     foreign_values = {r.value for r in foreign_manifest}
     pre_values = tuple(sorted(foreign_values | {r.value for r in plan.manifest_pre}))
     after_values = tuple(sorted(foreign_values | {r.value for r in plan.manifest_after}))
-    before_values = tuple(sorted(r.value for r in before))
+    before_values = tuple(sorted(r.value for r in manifest_now))
     if pre_values != before_values and (add or remove or retime):
         manifest_changes.append(RRsetChange(manifest, "TXT", _MANIFEST_TTL, pre_values))
     last = pre_values if manifest_changes else before_values

@@ -333,24 +333,9 @@ class MailuClient:
     def list_domain_users(self, name: str) -> list[dict]:
         return self._request("GET", f"/domain/{_valid_domain(name)}/users")
 
-    def list_managers(self, name: str) -> list[str]:
-        return self._request("GET", f"/domain/{_valid_domain(name)}/manager").get("managers", [])
-
-    def add_manager(self, name: str, email: str) -> None:
-        self._request("POST", f"/domain/{_valid_domain(name)}/manager", {"user_email": _valid_email(email)})
-
-    def remove_manager(self, name: str, email: str) -> None:
-        self._request("DELETE", f"/domain/{_valid_domain(name)}/manager/{_q(_valid_email(email))}")
-
     # --------------------------------------------------------------- alternatives
-    def list_alternatives(self) -> list[dict]:
-        return self._request("GET", "/alternative")
-
     def get_alternative(self, name: str) -> dict:
         return self._request("GET", f"/alternative/{_valid_domain(name)}")
-
-    def create_alternative(self, name: str, domain: str) -> None:
-        self._request("POST", "/alternative", {"name": _valid_domain(name), "domain": _valid_domain(domain)})
 
     def delete_alternative(self, name: str) -> None:
         self._request("DELETE", f"/alternative/{_valid_domain(name)}")

@@ -45,10 +45,6 @@ def playbook(path: Path, double: ServedDouble, *extra: str, key: str = DEFAULT_K
     )
 
 
-def secrets_of(state: HostwindsState) -> list[str]:
-    return [r[k] for r in state.instances.values() for k in ("password", "configkey")]
-
-
 def test_lifecycle_is_idempotent_and_leaks_nothing(fast_double):
     seen: list[str] = []
     original = fast_double.state._new_instance
