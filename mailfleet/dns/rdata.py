@@ -8,6 +8,7 @@ long TXT value into 255-byte strings carries no meaning.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -53,13 +54,20 @@ def normalize_name(name: str) -> str:
             labels.append(label)
             continue
         try:
-            labels.append(idna.encode(label, uts46=True).decode("ascii"))
+            labels.append(_ascii_label(label))
         except idna.IDNAError as exc:
             raise DnsInputError(f"record name {name!r} has an invalid label {label!r}: {exc}") from None
     result = ".".join(labels)
     if len(labels) < 2 or len(result) > 253 or labels[-1].isdigit() or "_" in labels[-1]:
         raise DnsInputError(f"record name {name!r} is not a fully qualified domain name")
     return result
+
+
+@functools.lru_cache(maxsize=4096)
+def _ascii_label(label: str) -> str:
+    # IDNA checks are costly and the same labels (the zone's, ``mail``, ``autoconfig``) recur
+    # in every record of every domain
+    return idna.encode(label, uts46=True).decode("ascii")
 
 
 def _txt_join(rdata: TXT) -> str:

@@ -10,8 +10,11 @@ set" is never a second opinion.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -34,12 +37,28 @@ from .findings import CATALOGUE, SECTIONS, Finding
 from .guidance import DnsHost, detect_host, steps_for
 from .propagation import NameServer, RecordPropagation, propagation
 
-__all__ = ["Doctor", "DoctorConfig", "Readiness", "Report"]
+__all__ = ["Doctor", "DoctorConfig", "Readiness", "Report", "caa_identity"]
 
 _SEVERITY = {Status.ERROR: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.OK: 3}
 # Propagation is followed for the records mail depends on (routing and authentication); client
 # setup records (SRV, autoconfig) are published alongside and are not worth a round per server.
 PROPAGATED_TYPES = frozenset({"MX", "TXT", "A", "AAAA"})
+# The CAA issuer domain each ACME directory of the letsencrypt role (``letsencrypt_directory``)
+# names in its ``meta.caaIdentities`` (RFC 8555 7.1.1); Pebble names none and checks no CAA.
+_CAA_IDENTITIES: dict[str, str | None] = {
+    "letsencrypt": "letsencrypt.org", "letsencrypt_staging": "letsencrypt.org", "pebble": None,
+}
+
+
+def caa_identity(directory: str) -> str | None:
+    """The issuer domain CAA records must allow for certificates from ``directory``."""
+    if directory not in _CAA_IDENTITIES:
+        raise ValueError(f"letsencrypt_directory {directory!r} is not one of {', '.join(_CAA_IDENTITIES)}")
+    return _CAA_IDENTITIES[directory]
+
+
+# Domains below which a process of its own costs more (starting Python, importing) than it saves.
+PER_PROCESS = 100
 
 
 class Readiness(StrEnum):
@@ -67,7 +86,9 @@ class DoctorConfig:
     ca_file: str | None = None  # for the MTA-STS policy fetch
     require_mta_sts: bool = True
     proxy_networks: tuple[str, ...] = dnschecks.CLOUDFLARE_NETWORKS
-    acme_ca: str = "letsencrypt.org"  # the CAA issuer domain of the CA the certificates come from
+    # the CAA issuer domain of the ACME CA the certificates come from (``caa_identity``); None: a CA
+    # that checks no CAA (Pebble), so none is checked
+    acme_ca: str | None = "letsencrypt.org"
     record_defaults: Mapping[str, Any] = field(default_factory=dict)  # the dns role's domain defaults
 
 
@@ -139,15 +160,23 @@ class Doctor:
     def run(self, target: ServerTarget, domain: MailDomain) -> Report:
         return asyncio.run(self.diagnose(target, domain))
 
-    def run_many(self, pairs: Sequence[tuple[ServerTarget, MailDomain]],
-                 concurrency: int = 64) -> list[Report]:
-        """Many domains in one loop, sharing one resolver client (and its cache) and asking about
-        each zone (delegation, serials, its servers) once."""
-        async def all_of() -> list[Report]:
-            client = self._client(asyncio.Semaphore(concurrency))
-            zones = _Zones(client, self.config.port)
-            return list(await asyncio.gather(*(self.diagnose(t, d, client, zones) for t, d in pairs)))
-        return asyncio.run(all_of())
+    def run_many(self, pairs: Sequence[tuple[ServerTarget, MailDomain]], concurrency: int = 64,
+                 processes: int | None = None) -> list[Report]:
+        """Many domains, in order. Each process runs one loop sharing one resolver client (and its
+        cache) and asks about each zone (delegation, serials, its servers) once. The waiting
+        overlaps within a loop; what is left is building and parsing DNS messages, CPU, so past
+        ``PER_PROCESS`` domains each CPU takes a slice of them (``processes`` forces a count)."""
+        workers = processes or min(_cpus(), len(pairs) // PER_PROCESS) or 1
+        if workers == 1:
+            return _run_here(self, pairs, concurrency)
+        size = -(-len(pairs) // workers)
+        # consecutive slices: the domains of one zone, listed together, share its zone questions
+        slices = [list(pairs[i:i + size]) for i in range(0, len(pairs), size)]
+        spawn = multiprocessing.get_context("spawn")  # a clean child: no inherited sockets or locks
+        with ProcessPoolExecutor(len(slices), mp_context=spawn) as pool:
+            parts = pool.map(_run_slice, [self.config] * len(slices), [self.clock] * len(slices),
+                             slices, [concurrency] * len(slices))
+            return [report for part in parts for report in part]
 
     def _client(self, slots: asyncio.Semaphore | None = None) -> DnsClient:
         cfg = self.config
@@ -194,8 +223,8 @@ class Doctor:
         }
         # the names certificates are issued for: the mail host, and the MTA-STS policy host
         for name in sorted({target.hostname} | {r.name for r in expected if r.name.startswith("mta-sts.")}):
-            work[f"caa:{name}"] = self._in_zone_of(
-                zones, name, lambda z, name=name: dnschecks.caa(client, name, z, cfg.acme_ca))
+            if cfg.acme_ca is not None:
+                work[f"caa:{name}"] = dnschecks.caa(client, name, cfg.acme_ca)
         if any(r.name.startswith("autoconfig.") for r in expected):
             work["autoconfig"] = dnschecks.autoconfig(client, target, domain)
         services = [r for r in expected if r.rtype == "SRV"]
@@ -226,6 +255,25 @@ class Doctor:
         records = _fix_records(code, key, outcome, expected, ns_names, zone, target, self.config.acme_ca)
         steps = steps_for(code, host, records, zone, outcome.detail)
         return Finding(code, outcome.status, outcome.detail, tuple(records), tuple(steps), outcome.value)
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def _run_here(doctor: Doctor, pairs: Sequence[tuple[ServerTarget, MailDomain]],
+              concurrency: int) -> list[Report]:
+    async def all_of() -> list[Report]:
+        client = doctor._client(asyncio.Semaphore(concurrency))
+        zones = _Zones(client, doctor.config.port)
+        return list(await asyncio.gather(*(doctor.diagnose(t, d, client, zones) for t, d in pairs)))
+    return asyncio.run(all_of())
+
+
+def _run_slice(config: DoctorConfig, clock: Callable[[], datetime],
+               pairs: list[tuple[ServerTarget, MailDomain]], concurrency: int) -> list[Report]:
+    """One process's share of ``run_many``."""
+    return _run_here(Doctor(config, clock), pairs, concurrency)
 
 
 class _Zones:
@@ -297,7 +345,7 @@ def _expected_records(target: ServerTarget, domain: MailDomain, defaults: Mappin
 
 # Which published records fix a finding: by code prefix, the (name, type) they live at.
 def _fix_records(code: str, key: str, outcome: Outcome, expected: list[Record], ns_names: list[str],
-                 zone: str, target: ServerTarget, acme_ca: str) -> list[Record]:
+                 zone: str, target: ServerTarget, acme_ca: str | None) -> list[Record]:
     domain = next((r.name for r in expected if r.rtype == "MX"), zone)
 
     def at(name: str, rtype: str, prefix: str = "") -> list[Record]:

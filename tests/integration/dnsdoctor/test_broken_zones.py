@@ -108,6 +108,21 @@ def test_mailfleets_own_records_make_the_domain_ready(bed):
     assert report.to_dict()["status"] == "ready"
 
 
+def test_domains_split_over_processes_get_the_reports_one_process_gives(bed):
+    tb, host, address = bed
+    publish(tb, host, address, f"split.dr.{ZONE}")
+    send_update(tb, ZONE, [("delete", f"split.dr.{ZONE}", "TXT", None)])
+    wait_in_sync(tb, ZONE)
+    work = [target(host, address, f"{label}.dr.{ZONE}") for label in ("ok", "split", "ok", "split", "ok")]
+    one = doctor(tb, record_defaults=NO_MTA_STS).run_many(work, processes=1)
+    split = doctor(tb, record_defaults=NO_MTA_STS).run_many(work, processes=2)
+    assert [r.domain for r in split] == [d.name for _, d in work]
+    ready, failing = Readiness.READY, Readiness.FAILING
+    assert [r.status for r in split] == [r.status for r in one] == [ready, failing, ready, failing, ready]
+    assert [[f.code for f in r.findings] for r in split] == [[f.code for f in r.findings] for r in one]
+    assert "spf.missing" in {f.code for f in split[3].findings}
+
+
 def replace(name: str, rtype: str, value: str) -> tuple[str, str, str, str]:
     return ("replace", name, rtype, value)
 
