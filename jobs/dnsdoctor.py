@@ -19,7 +19,7 @@ from jobs.app import worker_app
 from jobs.health import targets
 from jobs.sitevars import SITE_VARS_ENV, load_site_vars
 from mailfleet.clock import utcnow
-from mailfleet.dnsdoctor import Doctor, DoctorConfig, Readiness, Report
+from mailfleet.dnsdoctor import Doctor, DoctorConfig, Readiness, Report, caa_identity
 from mailfleet.monitoring import (
     CheckResult,
     MailDomain,
@@ -45,10 +45,12 @@ def doctor_config(app: Flask) -> DoctorConfig:
     monitoring = monitoring_config()
     resolvers = tuple(validate_resolver(a) for a in app.config["MAILFLEET_DNS_PANEL"])
     site_file = app.config.get(SITE_VARS_ENV)
-    # the site's DNS provider updates the zones of the domains mailfleet adds (their "Fix" is a run)
-    managed = load_site_vars(Path(site_file))[0].get("dns_provider", "rfc2136") if site_file else None
+    site = load_site_vars(Path(site_file))[0] if site_file else {}
     return DoctorConfig(
-        managed=managed,
+        # the site's DNS provider updates the zones of the domains mailfleet adds (their "Fix" is a run)
+        managed=site.get("dns_provider", "rfc2136") if site_file else None,
+        # CAA must allow the CA of the ACME directory the letsencrypt role uses (its default: staging)
+        acme_ca=caa_identity(site.get("letsencrypt_directory", "letsencrypt_staging")),
         resolver=monitoring.resolver,
         resolver_port=monitoring.resolver_port,
         timeout=monitoring.dns_timeout,

@@ -10,7 +10,7 @@ propagation of its records over every authoritative server and a resolver panel;
 
 from __future__ import annotations
 
-from .engine import Doctor, DoctorConfig, Readiness, Report
+from .engine import Doctor, DoctorConfig, Readiness, Report, caa_identity
 from .findings import CATALOGUE, SECTIONS, Finding, Problem
 from .guidance import DnsHost, detect_host
 from .propagation import NameServer, RecordPropagation, ServerAnswer
@@ -28,5 +28,6 @@ __all__ = [
     "RecordPropagation",
     "Report",
     "ServerAnswer",
+    "caa_identity",
     "detect_host",
 ]

@@ -360,16 +360,27 @@ async def dane(dns_client: DnsClient, target: ServerTarget, zone: str) -> Outcom
     return ok(f"TLSA {name}: {len(records)} DANE record(s) in the signed zone {zone}", len(records))
 
 
-async def caa(dns_client: DnsClient, name: str, zone: str, ca: str) -> Outcome:
-    """The CAA set that governs ``name`` (RFC 8659 3: the first non-empty one climbing up to the
-    zone apex) lets ``ca`` (its issuer domain, e.g. letsencrypt.org) issue its certificate. A
-    refusal's value is the name holding that set, where the fix goes."""
+# The property tags RFC 8659 defines, and those of RFC 8657 and the CA/B Forum; a CA refuses to
+# issue under a set holding any other tag flagged critical.
+_CAA_KNOWN_TAGS = frozenset({b"issue", b"issuewild", b"iodef", b"accounturi", b"validationmethods",
+                             b"contactemail", b"contactphone"})
+
+
+async def caa(dns_client: DnsClient, name: str, ca: str) -> Outcome:
+    """The CAA set that governs ``name`` lets ``ca`` (its issuer domain, e.g. letsencrypt.org) issue
+    its certificate. RFC 8659 3: that set is the first non-empty one climbing from the name towards
+    the root, past its zone's apex into the parent zones (the root itself is not asked); aliases are
+    followed as any lookup does. A refusal's value is the name holding that set, where the fix goes."""
     owner = name
-    while True:
-        found = await dns_client.rdatas(owner, "CAA")
-        if found or owner == zone or "." not in owner:
-            break
+    found = await dns_client.rdatas(owner, "CAA")
+    while not found and "." in owner:
         owner = owner.partition(".")[2]
+        found = await dns_client.rdatas(owner, "CAA")
+    critical = sorted({r.tag.decode("ascii", "replace") for r in found
+                       if r.flags & 128 and r.tag.lower() not in _CAA_KNOWN_TAGS})
+    if critical:
+        return error(f"CAA {owner}: the critical property {', '.join(critical)} is unknown to CAs, so no CA "
+                     f"may issue the certificate of {name}", owner, code="caa.forbids-ca")
     records = [r for r in found if r.tag.lower() == b"issue"]
     if not records:
         return ok(f"CAA {name}: no issue restriction (any CA may issue)")

@@ -354,12 +354,30 @@ def test_tlsa_counts_only_in_a_signed_zone(records, status, code):
     # the closest set governs: the host's own allows it although the apex's does not
     ({("example.test", "CAA"): ['0 issue "sectigo.com"'], (HOST, "CAA"): ['0 issue "letsencrypt.org"']},
      Status.OK),
+    # past the zone's apex: the parent zone's set governs a zone that has none (RFC 8659 3)
+    ({("test", "CAA"): ['0 issue "sectigo.com"']}, Status.ERROR),
+    # a critical property no CA knows forbids issuing, whatever the issue properties say
+    ({("example.test", "CAA"): ['0 issue "letsencrypt.org"', '128 tbs "x"']}, Status.ERROR),
+    ({("example.test", "CAA"): ['0 issue "letsencrypt.org"', '0 tbs "x"']}, Status.OK),
 ])
 def test_caa_must_let_the_acme_ca_issue(records, status):
-    outcome = check(dc.caa(ScriptedDns(records), HOST, "example.test", "letsencrypt.org"))
+    outcome = check(dc.caa(ScriptedDns(records), HOST, "letsencrypt.org"))
     assert outcome.status is status, outcome.detail
     if status is Status.ERROR:
-        assert outcome.code == "caa.forbids-ca" and "letsencrypt.org may not issue" in outcome.detail
+        assert outcome.code == "caa.forbids-ca"
+        assert outcome.value == next(name for name, _ in records)  # where the fix goes
+
+
+def test_caa_climbs_to_the_top_label_and_never_asks_the_root():
+    asked = []
+
+    class Recording(ScriptedDns):
+        async def rdatas(self, name, rdtype):
+            asked.append(name)
+            return await super().rdatas(name, rdtype)
+
+    assert check(dc.caa(Recording({}), HOST, "letsencrypt.org")).status is Status.OK
+    assert asked == [HOST, "example.test", "test"]
 
 
 def test_autoconfig_and_autodiscover_lead_to_the_mail_host():
