@@ -57,6 +57,8 @@ def doctor_config(app: Flask) -> DoctorConfig:
         panel=resolvers or (monitoring.resolver,),
         ca_file=monitoring.ca_file,
         require_mta_sts=monitoring.require_mta_sts,
+        ehlo_name=monitoring.ehlo_name,
+        tls_timeout=monitoring.tls_timeout,
     )
 
 

@@ -28,6 +28,7 @@ from mailfleet.dns.rdata import Record
 from mailfleet.monitoring import dnschecks
 from mailfleet.monitoring.dnsclient import DnsClient, DnsUnavailable
 from mailfleet.monitoring.engine import fetch_mta_sts_policy
+from mailfleet.monitoring.netprobe import served_certificate
 from mailfleet.monitoring.outcome import Outcome, unknown
 from mailfleet.monitoring.results import Status
 from mailfleet.monitoring.targets import MailDomain, ServerTarget
@@ -89,6 +90,8 @@ class DoctorConfig:
     # the CAA issuer domain of the ACME CA the certificates come from (``caa_identity``); None: a CA
     # that checks no CAA (Pebble), so none is checked
     acme_ca: str | None = "letsencrypt.org"
+    ehlo_name: str = "monitor.mailfleet.invalid"  # said when reading the certificate served on port 25
+    tls_timeout: float = 15.0
     record_defaults: Mapping[str, Any] = field(default_factory=dict)  # the dns role's domain defaults
 
 
@@ -205,6 +208,12 @@ class Doctor:
             return await fetch_mta_sts_policy(client, policy_host, self._verifying, cfg.timeout,
                                               asyncio.Semaphore(4))
 
+        async def served() -> bytes | None:  # read once per mail host, however many domains
+            if not target.addresses:
+                return None
+            return await zones.once(("served", target.hostname), lambda: served_certificate(
+                target.addresses[0], target.hostname, cfg.ehlo_name, cfg.tls_timeout))
+
         work: dict[str, Awaitable[Outcome]] = {
             "delegation": zones.check(zone, dnschecks.ns_delegation),
             "soa": zones.check(zone, dnschecks.soa_serials),
@@ -219,7 +228,7 @@ class Doctor:
             "mta-sts": dnschecks.mta_sts(client, target, domain, fetch, cfg.require_mta_sts),
             "tls-rpt": dnschecks.tls_rpt(client, domain),
             "tlsa": self._in_zone_of(zones, target.hostname,
-                                     lambda z: dnschecks.dane(client, target, z)),
+                                     lambda z: dnschecks.dane(client, target, z, served)),
         }
         # the names certificates are issued for: the mail host, and the MTA-STS policy host
         for name in sorted({target.hostname} | {r.name for r in expected if r.name.startswith("mta-sts.")}):
@@ -278,26 +287,27 @@ def _run_slice(config: DoctorConfig, clock: Callable[[], datetime],
 
 class _Zones:
     """What is asked once per zone however many of its domains are checked: its apex for each
-    name, its name servers, their serials, the delegation and serial checks."""
+    name, its name servers, their serials, the delegation and serial checks (and once per mail
+    host: the certificate it serves)."""
 
     def __init__(self, client: DnsClient, port: int) -> None:
         self.client, self.port = client, port
         self._tasks: dict[tuple[str, str], asyncio.Task[Any]] = {}
 
-    def _once(self, key: tuple[str, str], make: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+    def once(self, key: tuple[str, str], make: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
         if key not in self._tasks:
             self._tasks[key] = asyncio.ensure_future(make())
         return asyncio.shield(self._tasks[key])
 
     def zone_of(self, name: str) -> Awaitable[str]:
-        return self._once(("zone", name), lambda: self.client.zone_of(name))
+        return self.once(("zone", name), lambda: self.client.zone_of(name))
 
     def check(self, zone: str,
               check: Callable[[DnsClient, str, int], Awaitable[Outcome]]) -> Awaitable[Outcome]:
-        return self._once((check.__name__, zone), lambda: check(self.client, zone, self.port))
+        return self.once((check.__name__, zone), lambda: check(self.client, zone, self.port))
 
     def servers(self, zone: str) -> Awaitable[tuple[list[str], list[NameServer], dict[str, int]]]:
-        return self._once(("servers", zone), lambda: self._servers(zone))
+        return self.once(("servers", zone), lambda: self._servers(zone))
 
     async def _servers(self, zone: str) -> tuple[list[str], list[NameServer], dict[str, int]]:
         client = self.client
@@ -381,6 +391,8 @@ def _fix_records(code: str, key: str, outcome: Outcome, expected: list[Record], 
         return at(f"autoconfig.{domain}", "CNAME") + at(f"autodiscover.{domain}", "CNAME")
     if family == "srv":
         return [r for r in expected if r.rtype == "SRV"]
+    if code == "tlsa.mismatch":
+        return [Record.make(f"_25._tcp.{target.hostname}", "TLSA", str(outcome.value))]
     if family == "caa":
         return [Record.make(str(outcome.value), "CAA", f'0 issue "{acme_ca}"')]
     return []

@@ -147,6 +147,10 @@ _PROBLEMS = (
     Problem("tlsa.pkix-usage", "transport", "TLSA records of a usage SMTP senders ignore",
             "SMTP DANE (RFC 7672) uses TLSA usage 3 (DANE-EE) or 2 (DANE-TA); usage 0 and 1 records "
             "are ignored.", blocking=False),
+    Problem("tlsa.mismatch", "transport", "The TLSA record does not match the server's certificate",
+            "The zone is signed and pins a key at _25._tcp.<mail host> (DANE-EE), but the certificate the "
+            "server presents on port 25 has another key: senders that check DANE refuse to deliver "
+            "rather than fall back. Publish the record that matches it (or the key renewal changed it)."),
     Problem("caa.forbids-ca", "transport", "CAA forbids the certificate authority in use",
             "The CAA records allow other certificate authorities only: the one mailfleet gets the "
             "server's certificates from is refused, so they cannot be issued or renewed and TLS breaks "

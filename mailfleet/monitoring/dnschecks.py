@@ -22,7 +22,7 @@ from .dnsclient import DnsClient, DnsUnavailable
 from .outcome import Outcome, error, ok, unknown, warning
 from .results import Status
 from .targets import MailDomain, ServerTarget
-from .tlsinfo import tlsa_matches
+from .tlsinfo import dane_ee_value, tlsa_matches
 
 # Cloudflare's published edge ranges (cloudflare.com/ips): a mail host answering inside them is
 # proxied ("orange cloud"), and SMTP/IMAP never reach the server.
@@ -339,9 +339,12 @@ async def tlsa(dns_client: DnsClient, target: ServerTarget, leaf_der: bytes | No
     return warning(f"TLSA {name}: only trust-anchor records (usage 0/2), not verified here", len(records))
 
 
-async def dane(dns_client: DnsClient, target: ServerTarget, zone: str) -> Outcome:
+async def dane(dns_client: DnsClient, target: ServerTarget, zone: str,
+               served: Callable[[], Awaitable[bytes | None]]) -> Outcome:
     """TLSA of the mail host counts only in a signed zone (RFC 7672: DANE senders ignore TLSA
-    without DNSSEC); there it should be published, as DANE-EE/DANE-TA (usage 3/2) records."""
+    without DNSSEC); there it should be published, as DANE-EE/DANE-TA (usage 3/2) records, and a
+    DANE-EE record must match the certificate ``served`` on port 25 (asked only then). A mismatch's
+    value is the record that would match."""
     name = f"_25._tcp.{target.hostname}"
     signed, records = await asyncio.gather(dns_client.rdatas(zone, "DNSKEY"), dns_client.rdatas(name, "TLSA"))
     if not signed:
@@ -357,7 +360,18 @@ async def dane(dns_client: DnsClient, target: ServerTarget, zone: str) -> Outcom
         return warning(f"TLSA {name}: usage {', '.join(map(str, pkix))} (PKIX) records, which SMTP DANE "
                        "senders do not use; publish usage 3 (DANE-EE) or 2 (DANE-TA)", len(records),
                        code="tlsa.pkix-usage")
-    return ok(f"TLSA {name}: {len(records)} DANE record(s) in the signed zone {zone}", len(records))
+    pins = [r for r in records if r.usage == 3]
+    if not pins:
+        return ok(f"TLSA {name}: {len(records)} DANE-TA record(s) in the signed zone {zone} (the issuer "
+                  "they pin is not compared here)", len(records))
+    der = await served()
+    if der is None:
+        return unknown(f"TLSA {name}: published, but no certificate could be read on "
+                       f"{target.hostname} port 25 to compare")
+    if any(tlsa_matches(der, r.usage, r.selector, r.mtype, r.cert) for r in pins):
+        return ok(f"TLSA {name}: matches the certificate served on port 25", len(records))
+    return error(f"TLSA {name}: no record matches the certificate {target.hostname} serves on port 25, "
+                 "so DANE senders refuse to deliver", dane_ee_value(der), code="tlsa.mismatch")
 
 
 # The property tags RFC 8659 defines, and those of RFC 8657 and the CA/B Forum; a CA refuses to

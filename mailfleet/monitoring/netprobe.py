@@ -130,6 +130,24 @@ async def probe_smtp(address: str, hostname: str, ehlo: str, verifying: ssl.SSLC
     return TlsProbe(ok(banner[:200]), ok("STARTTLS completed with a trusted certificate"), der, None)
 
 
+async def served_certificate(address: str, hostname: str, ehlo: str, timeout: float,
+                             port: int = 25) -> bytes | None:
+    """The leaf certificate (DER) the server presents after STARTTLS, read without verifying it:
+    DANE-EE trusts the TLSA record, not a CA. None when none could be read."""
+    reading = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    reading.check_hostname, reading.verify_mode = False, ssl.CERT_NONE
+    try:
+        async with asyncio.timeout(timeout):
+            _, _, writer = await _smtp_to_tls(address, hostname, ehlo, reading, port)
+            if writer is None:
+                return None
+            der = _peer_der(writer)
+            await _close(writer, b"QUIT\r\n")
+            return der
+    except (TimeoutError, OSError, ProtocolError, ssl.SSLError):
+        return None
+
+
 def _failed(detail: str) -> TlsProbe:
     return TlsProbe(error(detail), unknown(f"not reached: {detail}"), None, detail)
 

@@ -44,6 +44,17 @@ def certificate_outcome(der: bytes | None, verify_error: str | None, now: dateti
     return ok(f"{where}: certificate valid, {days} days left", days)
 
 
+def _spki(der: bytes) -> bytes:
+    return x509.load_der_x509_certificate(der).public_key().public_bytes(
+        Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def dane_ee_value(der: bytes) -> str:
+    """The TLSA value pinning the certificate's key (3 1 1: DANE-EE, its public key, SHA-256), the
+    form the letsencrypt role publishes: it survives renewals that keep the key."""
+    return f"3 1 1 {hashlib.sha256(_spki(der)).hexdigest()}"
+
+
 def tlsa_matches(der: bytes, usage: int, selector: int, mtype: int, data: bytes) -> bool:
     """Does one TLSA record (RFC 6698) match the leaf certificate? Only usages 1 and 3 name the leaf."""
     if usage not in (1, 3):
@@ -51,8 +62,7 @@ def tlsa_matches(der: bytes, usage: int, selector: int, mtype: int, data: bytes)
     if selector == 0:
         material = der
     elif selector == 1:
-        material = x509.load_der_x509_certificate(der).public_key().public_bytes(
-            Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        material = _spki(der)
     else:
         return False
     if mtype == 0:
