@@ -108,10 +108,10 @@ def note_published(domain: Domain, at: datetime) -> None:
 
 def record_report(domain: Domain, report: dict[str, Any], at: datetime) -> str | None:
     """Keep the doctor's report; return the previous status. The first ready after a change
-    records the propagation time."""
+    records the propagation time, and each server the time it took to serve the new records."""
     previous = domain.dns_status
     domain.dns_status = report["status"]
-    domain.dns_report = report
+    domain.dns_report = {**report, **_seen(domain, report, at)}
     domain.dns_checked_at = at
     if report["status"] == READY and domain.dns_ready_at is None:
         domain.dns_ready_at = at
@@ -119,6 +119,40 @@ def record_report(domain: Domain, report: dict[str, Any], at: datetime) -> str |
             domain.dns_propagation_seconds = max(int((at - domain.dns_changed_at).total_seconds()), 0)
     db.session.commit()
     return previous
+
+
+def _seen(domain: Domain, report: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """``seen``: per server of the report (name server or resolver), the seconds from the records'
+    publication to the first check that found it serving every published value, carried from check
+    to check until the next publication (``seen_since``)."""
+    if domain.dns_changed_at is None:
+        return {}
+    since = domain.dns_changed_at.isoformat()
+    earlier = domain.dns_report or {}
+    seen = dict(earlier.get("seen") or {}) if earlier.get("seen_since") == since else {}
+    serving: dict[str, bool] = {}
+    for record in report.get("propagation") or []:
+        for answer in record["answers"]:
+            serving[answer["server"]] = serving.get(answer["server"], True) and answer["expected"]
+    after = max(int((at - domain.dns_changed_at).total_seconds()), 0)
+    seen.update({server: after for server, serves in serving.items() if serves and server not in seen})
+    return {"seen": seen, "seen_since": since}
+
+
+def propagation_times(domain: Domain) -> list[dict[str, Any]]:
+    """The propagation chart's bars: each server of the last report with its role and the seconds
+    it took to serve the records published last (None: not yet), slowest last; ``share`` is the
+    bar's length against the slowest."""
+    report = domain.dns_report or {}
+    if report.get("seen_since") is None:
+        return []
+    seen = report.get("seen") or {}
+    roles = {a["server"]: a["role"] for r in report.get("propagation") or [] for a in r["answers"]}
+    longest = max([*seen.values(), 1])
+    bars = [{"server": server, "role": role, "seconds": seen.get(server),
+             "share": seen[server] / longest if server in seen else 1.0}
+            for server, role in roles.items()]
+    return sorted(bars, key=lambda b: (b["seconds"] is None, b["seconds"] or 0, b["server"]))
 
 
 def due_domains(now: datetime) -> list[Domain]:

@@ -34,7 +34,7 @@ def wizard(slug: str, domain_id: int) -> str:
     return render_template("dnsdoctor/wizard.html", tenant=tenant, domain=domain, report=report,
                            sections=[(s, f) for s, f in sections if f], waiting=waiting,
                            refusal=dnsdoctor.readiness_refusal(domain), fixable=dnsdoctor.fixable(domain),
-                           form=FlaskForm())
+                           times=dnsdoctor.propagation_times(domain), form=FlaskForm())
 
 
 @bp.route("/tenants/<slug>/domains/<int:domain_id>/dns/check", methods=["POST"])

@@ -153,6 +153,33 @@ def test_first_ready_after_a_change_records_the_propagation_time(app, mailu):
     assert domain.dns_propagation_seconds == 95
 
 
+def test_the_page_charts_each_servers_time_to_serve_the_new_records(as_admin, app, mailu):
+    _, domain = mailu
+    domain = db.session.get(Domain, domain.id)
+    published = utcnow() - timedelta(seconds=700)
+    dnsdoctor.note_published(domain, published)
+    # first check: ns1 serves the new MX, ns2 does not yet; then ns2 too, five minutes later
+    dnsdoctor.record_report(domain, FAILING, published + timedelta(seconds=40))
+    caught_up = {**FAILING, "propagation": [{**FAILING["propagation"][0], "answers": [
+        {**a, "expected": True} for a in FAILING["propagation"][0]["answers"]]}]}
+    dnsdoctor.record_report(domain, caught_up, published + timedelta(seconds=340))
+    dnsdoctor.record_report(domain, caught_up, published + timedelta(seconds=640))
+    db.session.commit()
+    page = as_admin.get(f"/tenants/acme/domains/{domain.id}/dns").get_data(as_text=True)
+    assert 'id="dns-propagation-chart"' in page
+    assert 'data-server="ns1.acme-mail.example" data-seconds="40"' in page
+    assert 'data-server="ns2.acme-mail.example" data-seconds="340"' in page
+    assert page.index('data-seconds="40"') < page.index('data-seconds="340"')  # quickest first
+    # a new publication starts the times over: nobody has been seen serving it yet
+    dnsdoctor.note_published(domain, published + timedelta(seconds=650))
+    dnsdoctor.record_report(domain, FAILING, published + timedelta(seconds=660))
+    db.session.commit()
+    bars = {b["server"]: b["seconds"] for b in dnsdoctor.propagation_times(domain)}
+    assert bars == {"ns1.acme-mail.example": 10, "ns2.acme-mail.example": None}
+    page = as_admin.get(f"/tenants/acme/domains/{domain.id}/dns").get_data(as_text=True)
+    assert 'data-server="ns2.acme-mail.example" data-seconds=""' in page and "not yet" in page
+
+
 def test_due_domains_every_five_minutes_after_a_change_then_daily(app, mailu):
     _, domain = mailu
     domain = db.session.get(Domain, domain.id)
