@@ -166,6 +166,14 @@ class Testbed:
         """Reverse DNS of a host address (None removes it), served from the testbed's reverse zone."""
         self._dns.set_ptr(address, name)
 
+    def cache_answer(self, name: str, rtype: str, values: list[str], ttl: int) -> None:
+        """The resolver answers ``values`` (presentation text) for ``ttl`` seconds, stale or not."""
+        self._dns.cache_answer(name, rtype, values, ttl)
+
+    def flush_cache(self, name: str, rtype: str) -> None:
+        """The resolver forgets its cached ``rtype`` answer for ``name``."""
+        self._dns.flush_cache(name, rtype)
+
     def set_secondary_delay(self, seconds: int) -> None:
         """Make the secondary hear of each change `seconds` later (0: at once)."""
         if not 0 <= seconds <= 3600:
