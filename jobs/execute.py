@@ -33,7 +33,7 @@ from mailfleet.secrets.scope import RUN_GLOBAL_PATHS
 from webapp.extensions import db
 from webapp.integrations import hostwinds_client, secret_store, tenant_ssh_private_key
 from webapp.models import Run, RunStatus, Server, ServerStatus
-from webapp.services import lifecycle, runstate
+from webapp.services import lifecycle, rollouts, runstate
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,19 @@ def execute_run(run_id: int) -> str:
             except BaseException as exc:
                 db.session.rollback()
                 _finish(run.id, RunStatus.FAILED, None, f"internal error: {type(exc).__name__}: {exc}"[:255])
-                locks.release(run)
-                lifecycle.note_run_finished(run.id)
+                _ended(run)
                 raise
             _finish(run.id, status, rc, reason)
-            locks.release(run)
-            lifecycle.note_run_finished(run.id)
+            _ended(run)
             return str(status)
+
+
+def _ended(run: Run) -> None:
+    """What follows a run's end: its lock and holds to the next, the statuses it settles, the
+    next step of the rollout it belongs to."""
+    locks.release(run)
+    lifecycle.note_run_finished(run.id)
+    rollouts.note_run_finished(run.id)
 
 
 def run_work_dir() -> Path:

@@ -8,6 +8,7 @@
 - QUEUED runs (and WAITING runs nobody holds the lock for) that Redis does not know about, e.g.
   after Redis lost data, are enqueued again: the database is the source of truth.
 - Events of runs finished longer ago than the retention period are deleted.
+- Every running fleet rollout takes a step (its runs may have ended without a worker's word).
 
 Runs every minute from ``rq cron`` and once when a worker starts.
 """
@@ -34,7 +35,7 @@ from webapp.errors import MailfleetWebError
 from webapp.extensions import db
 from webapp.models import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus
 from webapp.queue import JobQueue, enqueue_run, job_alive, rq_queue
-from webapp.services import runs, runstate
+from webapp.services import rollouts, runs, runstate
 from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def reap() -> dict[str, int]:
             "lost": reap_lost_runs(),
             "requeued": reconcile_queue(),
             "events_pruned": prune_events(),
+            "rollouts": rollouts.advance_all(),  # runs failed here or canceled move them on too
         }
 
 

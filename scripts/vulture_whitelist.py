@@ -75,6 +75,7 @@ end_line
 verbosity
 acquired_at
 queue_active
+position  # rollout_targets: ordered by it (the relationship names it in a string)
 
 # Fields of the API's JSON (marshmallow schemas, the OpenAPI document) and of what the templates show.
 short_id

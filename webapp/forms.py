@@ -21,7 +21,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 
 def _new_key() -> str:
@@ -117,6 +117,27 @@ class RunForm(SubmissionForm):
         "Limit to servers",
         validators=[Optional(), Length(max=255)],
         description="Comma-separated server names; empty for all of the tenant's servers",
+    )
+
+
+class RolloutForm(FlaskForm):
+    """A fleet rollout: the services layer checks the share and the threshold (one message each)."""
+
+    playbook = SelectField("Playbook", validators=[DataRequired()])
+    share = StringField(
+        "In flight at once",
+        validators=[DataRequired(), Length(max=8)],
+        description="A share of the servers (25%) or a number of runs (3)",
+    )
+    failure_threshold = IntegerField(
+        "Stop when failures pass (%)",
+        validators=[InputRequired()],
+        description="0 stops at the first failure, 100 never stops",
+    )
+    tenants = StringField(
+        "Tenants",
+        validators=[Optional(), Length(max=2000)],
+        description="Comma-separated slugs; empty for every tenant",
     )
 
 

@@ -22,6 +22,9 @@ class Playbook:
     # Safe to run again from the start after its worker was lost mid-run (idempotent): the reaper
     # submits the retry itself, once.
     retry_when_lost: bool = False
+    # May be rolled out across the fleet by an administrator (webapp.services.rollouts): a run per
+    # server, limited to it, with no variables.
+    rollout: bool = False
 
 
 CATALOGUE: dict[str, Playbook] = {
@@ -66,12 +69,13 @@ CATALOGUE: dict[str, Playbook] = {
             frozenset(),
             direct=True,
             retry_when_lost=True,
+            rollout=True,
         ),
         Playbook(
             "domain", "site.yml", "Add a mail domain", frozenset({"mailfleet_domains"}), retry_when_lost=True
         ),
         # The actions of webapp.services.actions: one server each (its limit), or the tenant's servers.
-        Playbook("backup", "backup.yml", "Back up now", frozenset(), retry_when_lost=True),
+        Playbook("backup", "backup.yml", "Back up now", frozenset(), retry_when_lost=True, rollout=True),
         Playbook(
             "restore",
             "restore.yml",
@@ -130,11 +134,18 @@ CATALOGUE: dict[str, Playbook] = {
             frozenset(),
             direct=True,
             retry_when_lost=True,
+            rollout=True,
         ),
         # Submitted when a warm-up plan changes (webapp.services.warmup) and daily by jobs.sendcaps;
         # the caps come from the run's inventory (jobs.inventory).
         Playbook(
-            "sendcap", "sendcap.yml", "Push the sending caps", frozenset(), direct=True, retry_when_lost=True
+            "sendcap",
+            "sendcap.yml",
+            "Push the sending caps",
+            frozenset(),
+            direct=True,
+            retry_when_lost=True,
+            rollout=True,
         ),
     )
 }

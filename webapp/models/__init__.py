@@ -9,6 +9,7 @@ from webapp.models.backups import ServerBackup
 from webapp.models.fleet import Domain, DomainStatus, Mailbox, Server, ServerStatus
 from webapp.models.health import HealthAlert, HealthAlertEvent, HealthCheck, HealthResult, SqlHealthStore
 from webapp.models.reputation import MailCount, SendingCap, WarmupPlan
+from webapp.models.rollouts import Rollout, RolloutStatus, RolloutTarget
 from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus, RunTrigger
 from webapp.models.tenancy import LoginFailure, Role, Tenant, User
 from webapp.models.usage import CostPeriod, MailboxUsage, UsageSample, UsageTotal
@@ -27,6 +28,9 @@ __all__ = [
     "Mailbox",
     "MailboxUsage",
     "Role",
+    "Rollout",
+    "RolloutStatus",
+    "RolloutTarget",
     "Run",
     "RunEvent",
     "RunLock",

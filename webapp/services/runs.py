@@ -103,13 +103,40 @@ def submit_run(
     retry_of: Run | None = None,
 ) -> Run:
     """Write the Run row, then enqueue its job. Returns the existing run for a repeated submission."""
+    _playbook_for(scope, tenant, playbook_key)  # before a repeated submission's run is answered
+    if submission_key is not None and (earlier := find_submission(tenant, submission_key)) is not None:
+        return earlier
+    run = new_run(scope, tenant, playbook_key, extravars=extravars, limit=limit, retry_of=retry_of)
+    run.submission_key = submission_key
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same submission key, committed by a concurrent request
+        db.session.rollback()
+        return db.session.execute(select(Run).where(Run.submission_key == submission_key)).scalar_one()
+    enqueue_or_leave_for_reconcile(run)
+    return run
+
+
+def _playbook_for(scope: Scope, tenant: Tenant, playbook_key: str) -> playbooks.Playbook:
     if not scope.can_see_tenant(tenant.id):
         raise NotFound(f"tenant {tenant.slug!r} not found")
     playbook = playbooks.by_key(playbook_key)
     if playbook is None:
         raise InvalidInput(f"unknown playbook {playbook_key!r}")
-    if submission_key is not None and (earlier := find_submission(tenant, submission_key)) is not None:
-        return earlier
+    return playbook
+
+
+def new_run(
+    scope: Scope,
+    tenant: Tenant,
+    playbook_key: str,
+    *,
+    extravars: dict[str, Any] | None = None,
+    limit: str | None = None,
+    retry_of: Run | None = None,
+) -> Run:
+    """The checked Run row, added to the session: the caller commits, then enqueues it."""
+    playbook = _playbook_for(scope, tenant, playbook_key)
     run = Run(
         tenant_id=tenant.id,
         playbook=playbook.filename,
@@ -117,17 +144,10 @@ def submit_run(
         trigger=RunTrigger.SCHEDULE if scope.is_system else RunTrigger.USER,
         extravars=_check_extravars(playbook, dict(extravars or {})),
         limit=_check_limit(tenant, limit),
-        submission_key=submission_key,
         retry_of_id=retry_of.id if retry_of else None,
         created_by_id=scope.user.id,
     )
     db.session.add(run)
-    try:
-        db.session.commit()
-    except IntegrityError:  # the same submission key, committed by a concurrent request
-        db.session.rollback()
-        return db.session.execute(select(Run).where(Run.submission_key == submission_key)).scalar_one()
-    enqueue_or_leave_for_reconcile(run)
     return run
 
 

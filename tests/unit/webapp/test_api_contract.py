@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import Domain, HealthAlert, Mailbox, Role, Run, Server, ServerStatus, Tenant, User
-from webapp.services import accounts, runs, tenants
+from webapp.services import accounts, rollouts, runs, tenants
 from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD as PASSWORD
 from webapp.testing import ServedApp, make_app
@@ -83,6 +83,7 @@ def _acme_objects(admin: User) -> tuple[dict[str, Any], dict[str, str], User, Us
     )
     db.session.commit()
     run = runs.submit_run(Scope(alice), acme, "site")
+    rollout = rollouts.start_rollout(scope, "backup", "1", 0, ["acme"])
     alert = db.session.execute(select(HealthAlert)).scalar_one()
     objects = {
         "slug": acme.slug,
@@ -91,6 +92,7 @@ def _acme_objects(admin: User) -> tuple[dict[str, Any], dict[str, str], User, Us
         "mailbox_id": mailbox.id,
         "user_id": alice.id,
         "run_id": run.id,
+        "rollout_id": rollout.id,
         "alert_id": alert.id,
         "key": "backup",
     }
@@ -189,6 +191,7 @@ def _body(served: Served, operation: dict[str, Any], path: str) -> dict[str, Any
         "NewDomain": {"server_id": acme["server_id"], "name": "taken.example"},
         "NewMailboxes": {"domain": "acme-mail.example", "names": ["mole"]},
         "NewRun": {"playbook": "site"},
+        "NewRollout": {"playbook": "site", "share": "1", "failure_threshold": 0},
         "Action": {"server_id": acme["server_id"]},
         "Acknowledge": {"note": "not mine"},
         "Confirm": {"confirm": served.names.get(last, "")},
