@@ -23,7 +23,7 @@ from testbed import mailstack, network, rootfs
 from testbed.acme import Acme, AcmeInfo
 from testbed.aptproxy import AptProxy
 from testbed.daemons import Recorded, TestbedError, start, stop
-from testbed.dns import DEFAULT_ZONES, Dns, DnsInfo
+from testbed.dns import DEFAULT_ZONES, REGISTRY_ZONE, Dns, DnsInfo
 from testbed.hosts import Host
 from testbed.layout import MAX_HOSTS, Layout
 from testbed.redis_server import Redis
@@ -111,11 +111,15 @@ class Testbed:
             if not self._running(procs, *dns_procs):
                 self._stop_named(procs, *dns_procs)
                 state["zones"] = zones = list(DEFAULT_ZONES)
+                state["signed_zones"] = [REGISTRY_ZONE]
                 self._dns.reset_zone_data()
-                self._dns.write_config(zones)
+                self._dns.write_config(zones, state["signed_zones"])
                 self._dns.check_config()
                 procs.update({k: v.to_json() for k, v in self._dns.start().items()})
             self._dns.wait_ready(zones)
+            if REGISTRY_ZONE in zones and not self._dns.trust_anchor_file.exists():
+                self._dns.anchor_registry()
+                self._dns.reconfigure(zones, state["signed_zones"])
             if not self._running(procs, "pebble"):
                 self._acme.write_config()
                 procs["pebble"] = self._acme.start().to_json()
@@ -150,8 +154,10 @@ class Testbed:
             stop(Recorded.from_json(state["processes"].pop(service)))
         self.up()
 
-    def add_zone(self, zone: str) -> None:
-        """Serve another zone on both authoritative servers and through the resolver."""
+    def add_zone(self, zone: str, signed: bool = False) -> None:
+        """Serve another zone on both authoritative servers and through the resolver; ``signed``:
+        BIND signs it inline (DNSSEC). A zone under the registry (``dnssec.test``) is delegated by
+        it; its DS records are the registrar's step (`set_ds`)."""
         zone = zone.rstrip(".").lower()
         if not all(label.replace("-", "").isalnum() for label in zone.split(".")):
             raise ValueError(f"invalid zone name {zone!r}")
@@ -159,8 +165,20 @@ class Testbed:
             if zone in state["zones"]:
                 return
             state["zones"].append(zone)
-            self._dns.reconfigure(state["zones"])
+            if signed:
+                state["signed_zones"].append(zone)
+            if zone.endswith("." + REGISTRY_ZONE):  # else the registry proves it does not exist
+                self._dns.delegate(zone)
+            self._dns.reconfigure(state["zones"], state["signed_zones"])
         self._dns.wait_ready([zone])
+
+    def set_ds(self, zone: str, ds_records: list[str]) -> None:
+        """The registrar's step: publish a zone's DS records in the registry (its parent)."""
+        self._dns.set_ds(zone, ds_records)
+
+    def rollover_zsk(self, zone: str) -> int:
+        """Start a rollover of a signed zone's zone-signing key now; returns the old key's tag."""
+        return self._dns.rollover_zsk(zone)
 
     def set_ptr(self, address: str, name: str | None) -> None:
         """Reverse DNS of a host address (None removes it), served from the testbed's reverse zone."""

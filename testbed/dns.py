@@ -2,6 +2,13 @@
 updates, a settable delay before the secondary hears of a change, to show propagation lag) and
 an Unbound recursive resolver that serves only the test zones and refuses everything else, so no
 query ever leaves the machine.
+
+DNSSEC: a zone may be signed by BIND itself (inline signing under a dnssec-policy, keys made and
+rolled by BIND; updates still go to the unsigned copy). The registry zone ``dnssec.test`` stands
+for the parent a registrar writes to: it is always signed, its key-signing key is the resolver's
+one trust anchor, and it delegates each zone added under it, with the DS records a registrar
+would publish (`Dns.set_ds`). The resolver validates every answer under the registry; the other
+zones have no trust anchor above them and stay insecure.
 """
 
 from __future__ import annotations
@@ -10,13 +17,16 @@ import base64
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import dns.dnssec
 import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.rdtypes.ANY.DNSKEY
 import dns.reversename
 import dns.tsigkeyring
 import dns.update
@@ -26,9 +36,23 @@ from testbed.layout import Layout
 
 TSIG_NAME = "mailfleet-update"
 TSIG_ALGORITHM = "hmac-sha256"
-DEFAULT_ZONES = ("example.test",)
+REGISTRY_ZONE = "dnssec.test"
+DEFAULT_ZONES = ("example.test", REGISTRY_ZONE)
+POLICY = "testbed"
+# Short TTLs and safety margins, so a key rollover completes its steps within minutes.
+_POLICY_CONF = f"""dnssec-policy "{POLICY}" {{
+  keys {{ ksk lifetime unlimited algorithm ecdsap256sha256;
+          zsk lifetime unlimited algorithm ecdsap256sha256; }};
+  dnskey-ttl 10; max-zone-ttl 600; zone-propagation-delay 2; publish-safety 2; retire-safety 2;
+  parent-ds-ttl 60; parent-propagation-delay 5;
+}};
+"""
 # SOA: short negative TTL so records created by tests are seen at once through the resolver.
 SOA_TIMERS = "3600 600 86400 5"
+
+
+def _under(name: str, zone: str) -> bool:
+    return name == zone or name.endswith("." + zone)
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,15 @@ class Dns:
     def all_zones(self, zones: list[str]) -> list[str]:
         return [*zones, self.reverse_zone()]
 
+    def _update(self, zone: str, change: Callable[[dns.update.UpdateMessage], None]) -> None:
+        """One TSIG-signed RFC 2136 update of a zone on the primary."""
+        keyring = dns.tsigkeyring.from_text({TSIG_NAME: (TSIG_ALGORITHM, self.tsig_secret)})
+        update = dns.update.UpdateMessage(zone, keyring=keyring, keyname=TSIG_NAME)
+        change(update)
+        response = dns.query.tcp(update, self.layout.dns_primary, timeout=5)
+        if response.rcode() != dns.rcode.NOERROR:
+            raise TestbedError(f"update of {zone} refused: {dns.rcode.to_text(response.rcode())}")
+
     def set_ptr(self, address: str, name: str | None) -> None:
         """Publish ``name`` as the PTR of a host address in the reverse zone (None: remove it), by
         a TSIG-signed RFC 2136 update to the primary, as a provider's reverse DNS would answer."""
@@ -85,15 +118,66 @@ class Dns:
         owner = dns.reversename.from_address(address).to_text()
         if not owner.endswith(f".{zone}."):
             raise ValueError(f"{address} is not in this testbed's network ({zone})")
-        keyring = dns.tsigkeyring.from_text({TSIG_NAME: (TSIG_ALGORITHM, self.tsig_secret)})
-        update = dns.update.UpdateMessage(zone, keyring=keyring, keyname=TSIG_NAME)
-        if name:
-            update.replace(owner, 60, "PTR", name.rstrip(".") + ".")
-        else:
-            update.delete(owner, "PTR")
-        response = dns.query.tcp(update, self.layout.dns_primary, timeout=5)
-        if response.rcode() != dns.rcode.NOERROR:
-            raise TestbedError(f"PTR update of {address} refused: {dns.rcode.to_text(response.rcode())}")
+
+        def change(update: dns.update.UpdateMessage) -> None:
+            if name:
+                update.replace(owner, 60, "PTR", name.rstrip(".") + ".")
+            else:
+                update.delete(owner, "PTR")
+        self._update(zone, change)
+
+    # -- DNSSEC: the registry (parent) and its delegations ----------------------------------
+    def delegate(self, zone: str) -> None:
+        """The registry delegates a zone under it to the testbed's servers (NS and glue)."""
+        lay = self.layout
+
+        def change(update: dns.update.UpdateMessage) -> None:
+            update.replace(f"{zone}.", 60, "NS", f"ns1.{zone}.", f"ns2.{zone}.")
+            update.replace(f"ns1.{zone}.", 60, "A", lay.dns_primary)
+            update.replace(f"ns2.{zone}.", 60, "A", lay.dns_secondary)
+        self._update(REGISTRY_ZONE, change)
+
+    def set_ds(self, zone: str, ds_records: list[str]) -> None:
+        """What a registrar does when the domain's owner enters DS records: they replace the
+        zone's DS set in the parent (an empty list removes it)."""
+        if not _under(zone, REGISTRY_ZONE) or zone == REGISTRY_ZONE:
+            raise ValueError(f"{zone} is not registered under the testbed registry {REGISTRY_ZONE}")
+
+        def change(update: dns.update.UpdateMessage) -> None:
+            update.delete(f"{zone}.", "DS")
+            for ds in ds_records:
+                update.add(f"{zone}.", 60, "DS", ds)
+        self._update(REGISTRY_ZONE, change)
+        # Like every TTL here, the resolver's memory of a failed validation is cut short: the
+        # zone's keys are asked again at once.
+        self._unbound_control("flush_zone", zone)
+        self._unbound_control("flush_bogus")
+
+    def dnskeys(self, zone: str) -> list[dns.rdtypes.ANY.DNSKEY.DNSKEY]:
+        """The zone's DNSKEY set as the primary serves it ([] while unsigned)."""
+        answer = dns.query.tcp(dns.message.make_query(zone, "DNSKEY"), self.layout.dns_primary, timeout=5)
+        return [r for rrset in answer.answer if rrset.rdtype == dns.rdatatype.DNSKEY for r in rrset]
+
+    def rollover_zsk(self, zone: str) -> int:
+        """Start a rollover of the zone-signing key now (BIND pre-publishes the successor, signs
+        with it once resolvers know it, then retires the old key); returns the old key's tag."""
+        zsks = [k for k in self.dnskeys(zone) if not k.flags & 1]
+        if len(zsks) != 1:
+            raise TestbedError(f"{zone} has {len(zsks)} zone-signing keys; a rollover needs exactly one")
+        tag = dns.dnssec.key_id(zsks[0])
+        self.rndc(self.layout.dns_primary, "dnssec", "-rollover", "-key", str(tag), zone)
+        return tag
+
+    def anchor_registry(self, timeout: float = 30.0) -> None:
+        """Once BIND signed the registry, make its key-signing key the resolver's trust anchor."""
+        deadline = time.monotonic() + timeout
+        while not (ksks := [k for k in self.dnskeys(REGISTRY_ZONE) if k.flags & 1]):
+            if time.monotonic() > deadline:
+                raise TestbedError(f"BIND did not sign {REGISTRY_ZONE} within {timeout:.0f}s")
+            time.sleep(0.2)
+        self.trust_anchor_file.write_text(
+            "".join(f"{REGISTRY_ZONE}. 60 IN DNSKEY {k.to_text()}\n" for k in ksks)
+        )
 
     # -- configuration -----------------------------------------------------------------------
     def _keys(self) -> str:
@@ -102,7 +186,7 @@ class Dns:
             f'key "rndc-key" {{ algorithm hmac-sha256; secret "{self._secret("rndc")}"; }};\n'
         )
 
-    def _named_conf(self, role: str, zones: list[str]) -> str:
+    def _named_conf(self, role: str, zones: list[str], signed: list[str]) -> str:
         lay = self.layout
         me = lay.dns_primary if role == "primary" else lay.dns_secondary
         d = self.dir / role
@@ -116,7 +200,7 @@ class Dns:
         else:
             extra = f"  transfer-source {me};\n  notify no;\n"
         zone_lines = "".join(
-            f'zone "{z}" {{ {self._zone_stanza(role, z)} }};\n' for z in self.all_zones(zones)
+            f'zone "{z}" {{ {self._zone_stanza(role, z, z in signed)} }};\n' for z in self.all_zones(zones)
         )
         return (
             self._keys()
@@ -130,16 +214,22 @@ class Dns:
             + "};\n"
             + f'logging {{ channel main {{ file "{d}/named.log"; severity info; print-time yes; }}; '
             "category default { main; }; category xfer-in { main; }; category xfer-out { main; }; "
-            "category notify { main; }; category update { main; }; };\n" + zone_lines
+            "category notify { main; }; category update { main; }; category dnssec { main; }; };\n"
+            + (_POLICY_CONF if role == "primary" else "")
+            + zone_lines
         )
 
-    def _zone_stanza(self, role: str, zone: str) -> str:
+    def _zone_stanza(self, role: str, zone: str, signed: bool) -> str:
         d = self.dir / role
         if role == "primary":
+            signing = (
+                f'dnssec-policy "{POLICY}"; inline-signing yes; key-directory "{d}/keys"; '
+                if signed else ""
+            )
             return (
                 f'type primary; file "{d}/{zone}.db"; journal "{d}/{zone}.db.jnl"; '
-                f'allow-update {{ key "{TSIG_NAME}"; }};'
-            )
+                f'allow-update {{ key "{TSIG_NAME}"; }}; {signing}'
+            ).rstrip()
         return f'type secondary; primaries {{ {self.layout.dns_primary}; }}; file "{d}/{zone}.db";'
 
     def _zone_file(self, zone: str) -> str:
@@ -160,16 +250,26 @@ class Dns:
             ]
         return "\n".join(lines) + "\n"
 
+    @property
+    def trust_anchor_file(self) -> Path:
+        return self.dir / "resolver" / "registry.anchor"
+
     def _unbound_conf(self, zones: list[str]) -> str:
         """The resolver asks the primary only, so what checks and Pebble see through it is the
-        newest data; the secondary's lag shows when it is asked directly, as checkers do."""
+        newest data; the secondary's lag shows when it is asked directly, as checkers do. It
+        validates from the registry's key once `anchor_registry` wrote it."""
         lay = self.layout
         d = self.dir / "resolver"
         stubs = "".join(
             f'stub-zone:\n  name: "{z}."\n  stub-addr: {lay.dns_primary}\n' for z in self.all_zones(zones)
         )
         transparent = "".join(
-            f'  local-zone: "{z}." transparent\n  domain-insecure: "{z}."\n' for z in self.all_zones(zones)
+            f'  local-zone: "{z}." transparent\n'
+            + ("" if _under(z, REGISTRY_ZONE) else f'  domain-insecure: "{z}."\n')
+            for z in self.all_zones(zones)
+        )
+        anchor = (
+            f'  trust-anchor-file: "{self.trust_anchor_file}"\n' if self.trust_anchor_file.exists() else ""
         )
         return (
             "server:\n"
@@ -177,10 +277,12 @@ class Dns:
             f"  access-control: 127.0.0.0/8 allow\n  access-control: {lay.network} allow\n"
             f'  directory: "{d}"\n  pidfile: "{d}/unbound.pid"\n  logfile: "{d}/unbound.log"\n'
             '  username: ""\n  chroot: ""\n  use-syslog: no\n  do-ip6: no\n'
-            '  do-not-query-localhost: no\n  module-config: "iterator"\n'
+            '  do-not-query-localhost: no\n  module-config: "validator iterator"\n'
             "  cache-max-negative-ttl: 1\n  cache-max-ttl: 5\n  serve-expired: no\n"
+            "  val-log-level: 2\n  val-bogus-ttl: 1\n"
+            + anchor
             # Only the testbed's zones resolve; everything else is refused here and never sent out.
-            '  local-zone: "." refuse\n'
+            + '  local-zone: "." refuse\n'
             + transparent
             + stubs
             + f"remote-control:\n  control-enable: yes\n  control-interface: {lay.resolver}\n"
@@ -188,16 +290,19 @@ class Dns:
         )
 
     def reset_zone_data(self) -> None:
-        """Forget what earlier runs wrote into the zones: each start of the servers begins clean."""
-        for pattern in ("primary/*.db", "primary/*.jnl", "secondary/*.db", "secondary/*.jnl"):
+        """Forget what earlier runs wrote into the zones, and their keys: each start of the servers
+        begins clean (the resolver's trust anchor is read again from the new registry key)."""
+        for pattern in ("*/*.db", "*/*.jnl", "*/*.signed", "*/*.signed.jnl", "primary/keys/*",
+                        "resolver/registry.anchor"):
             for path in self.dir.glob(pattern):
                 path.unlink()
 
-    def write_config(self, zones: list[str]) -> None:
+    def write_config(self, zones: list[str], signed: list[str]) -> None:
+        (self.dir / "primary" / "keys").mkdir(parents=True, exist_ok=True, mode=0o700)
         for role in ("primary", "secondary"):
             d = self.dir / role
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
-            (d / "named.conf").write_text(self._named_conf(role, zones))
+            (d / "named.conf").write_text(self._named_conf(role, zones, signed))
         for zone in self.all_zones(zones):
             zone_file = self.dir / "primary" / f"{zone}.db"
             if not zone_file.exists():
@@ -268,9 +373,9 @@ class Dns:
         """The resolver forgets its cached ``rtype`` answer for ``name``, as when its TTL runs out."""
         self._unbound_control("flush_type", name.rstrip(".") + ".", rtype)
 
-    def reconfigure(self, zones: list[str]) -> None:
+    def reconfigure(self, zones: list[str], signed: list[str]) -> None:
         """Apply new zones or delay to the running servers without restarting them."""
-        self.write_config(zones)
+        self.write_config(zones, signed)
         self.check_config()
         self.rndc(self.layout.dns_primary, "reconfig")
         self.rndc(self.layout.dns_secondary, "reconfig")

@@ -39,4 +39,5 @@ class StateFile:
         data.setdefault("processes", {})
         data.setdefault("hosts", {})
         data.setdefault("zones", [])
+        data.setdefault("signed_zones", [])
         return data

@@ -27,6 +27,7 @@ from mailfleet.dns.mailrecords import build_units
 from mailfleet.dns.rdata import Record
 from mailfleet.monitoring import dnschecks
 from mailfleet.monitoring.dnsclient import DnsClient, DnsUnavailable
+from mailfleet.monitoring.dnssec import dnssec_chain
 from mailfleet.monitoring.engine import fetch_mta_sts_policy
 from mailfleet.monitoring.netprobe import served_certificate
 from mailfleet.monitoring.outcome import Outcome, unknown
@@ -217,6 +218,7 @@ class Doctor:
         work: dict[str, Awaitable[Outcome]] = {
             "delegation": zones.check(zone, dnschecks.ns_delegation),
             "soa": zones.check(zone, dnschecks.soa_serials),
+            "dnssec": zones.check(zone, dnssec_chain),
             "mx": dnschecks.mx(client, target, domain),
             "host:a": dnschecks.host_addresses(client, target, "A", cfg.proxy_networks),
             "host:aaaa": dnschecks.host_addresses(client, target, "AAAA", cfg.proxy_networks),
@@ -387,6 +389,8 @@ def _fix_records(code: str, key: str, outcome: Outcome, expected: list[Record], 
         return at(f"_smtp._tls.{domain}", "TXT")
     if code == "delegation.parent-mismatch":
         return [Record(zone, "NS", f"{ns}.") for ns in ns_names]
+    if family == "dnssec":
+        return [Record(zone, "DS", ds) for ds in str(outcome.value or "").split("; ") if ds]
     if family == "autoconfig":
         return at(f"autoconfig.{domain}", "CNAME") + at(f"autodiscover.{domain}", "CNAME")
     if family == "srv":

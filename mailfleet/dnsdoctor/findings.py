@@ -25,6 +25,7 @@ class Problem:
     title: str
     explanation: str
     blocking: bool = True  # keeps the domain from being ready while found
+    at_registrar: bool = False  # its records live in the parent zone: publishing the zone never fixes it
 
 
 _PROBLEMS = (
@@ -32,7 +33,8 @@ _PROBLEMS = (
             "Without NS records nobody can find the servers that answer for the domain."),
     Problem("delegation.parent-mismatch", "delegation", "The registrar's name servers differ from the zone's",
             "Resolvers follow the name servers set at the registrar (the parent zone). If they differ from "
-            "the zone's own NS records, some resolvers ask servers that do not have your records."),
+            "the zone's own NS records, some resolvers ask servers that do not have your records.",
+            at_registrar=True),
     Problem("delegation.parent-unknown", "delegation", "The parent zone could not be asked",
             "The delegation at the registrar could not be compared; the rest of the checks still ran.",
             blocking=False),
@@ -42,6 +44,17 @@ _PROBLEMS = (
     Problem("delegation.lagging", "delegation", "A name server still serves an older copy of the zone",
             "Its SOA serial is behind the newest: it has not transferred the latest change yet, so "
             "resolvers asking it get the old records. It catches up on the next transfer."),
+    Problem("dnssec.ds-missing", "delegation", "The zone is signed, but the registrar has no DS record",
+            "DNSSEC protects a zone only once its parent holds a DS record naming the zone's key-signing "
+            "key; until then resolvers treat it as unsigned and DANE senders ignore its TLSA records.",
+            blocking=False, at_registrar=True),
+    Problem("dnssec.ds-mismatch", "delegation", "The registrar's DS record does not match the zone",
+            "The parent's DS names no key the zone is signed with (or the zone is not signed at all): "
+            "validating resolvers refuse every answer for the domain, so mail to it stops.",
+            at_registrar=True),
+    Problem("dnssec.bogus", "delegation", "The zone's DNSSEC signatures do not validate",
+            "Signatures missing, expired or made with a key the DS does not lead to: validating resolvers "
+            "refuse every answer for the domain, so mail to it stops."),
     Problem("mx.missing", "routing", "No MX record",
             "Senders look up the domain's MX to know where to deliver; without one they try the domain's "
             "own address or give up."),

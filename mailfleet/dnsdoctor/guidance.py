@@ -79,6 +79,27 @@ def record_steps(host: DnsHost, record: Record, zone: str) -> list[str]:
             f"remove any other {record.rtype} record at that name that differs."]
 
 
+def _dnssec_steps(code: str, records: Sequence[Record], zone: str, detail: str) -> list[str]:
+    """The registrar's steps: a DS record lives in the parent zone, never in the zone itself, so
+    mailfleet cannot publish it even where it manages the zone."""
+    if code == "dnssec.bogus":
+        return [f"The DNS server that signs {zone} must sign it again ({detail}): check its signing "
+                f"(BIND: `rndc dnssec -status {zone}`). Until it validates, removing the DS record at "
+                "the registrar makes the domain resolve again, unsigned."]
+    entries = []
+    for r in records:
+        tag, algorithm, digest_type, digest = r.value.split(maxsplit=3)
+        entries.append(f"Key tag {tag}, Algorithm {algorithm}, Digest type {digest_type} (SHA-256), "
+                       f"Digest {digest.replace(' ', '')}")
+    verb = "replace the DS record(s) with exactly" if code == "dnssec.ds-mismatch" else "add"
+    steps = [f"At the registrar where {zone} is registered, under DNSSEC (or \"DS records\"), {verb}: "
+             + "; ".join(entries) + "."] if entries else []
+    steps.append(f"Some registrars ask for the key instead of the DS: the DNSKEY with flags 257 that "
+                 f"`dig {zone} DNSKEY` shows. The parent serves the change after its own TTL; then "
+                 "Check again.")
+    return steps
+
+
 def steps_for(code: str, host: DnsHost, records: Sequence[Record], zone: str, detail: str) -> list[str]:
     """The steps that fix one finding at ``host``."""
     if code == "host.proxied" and host.key == "cloudflare":
@@ -93,6 +114,8 @@ def steps_for(code: str, host: DnsHost, records: Sequence[Record], zone: str, de
         wanted = ", ".join(r.value.rstrip(".") for r in records)
         return [f"At the registrar where the domain is registered, set its name servers to exactly: "
                 f"{wanted}."]
+    if code.startswith("dnssec."):
+        return _dnssec_steps(code, records, zone, detail)
     if code in ("delegation.lagging", "delegation.lame"):
         return [f"Nothing to publish: {detail}. A lagging secondary catches up on its next zone transfer "
                 "(check again in a few minutes); a lame server must be made to serve the zone, or removed "

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from mailfleet.clock import utcnow
 from mailfleet.dns import DnsError
+from mailfleet.dnsdoctor.findings import CATALOGUE
 from mailfleet.secrets import SecretsError
 from webapp.errors import InvalidInput
 from webapp.extensions import db
@@ -63,10 +64,13 @@ def request_check(scope: Scope, tenant: Tenant, domain_id: int) -> Domain:
 
 
 def fixable(domain: Domain) -> bool:
-    """The last check found something to fix in a zone mailfleet updates itself."""
+    """The last check found something to fix in a zone mailfleet updates itself (not at the
+    registrar: NS and DS records live in the parent zone)."""
     report = domain.dns_report or {}
+    in_zone = [f for f in report.get("findings") or []
+               if f.get("records") and not getattr(CATALOGUE.get(f.get("code")), "at_registrar", False)]
     return (domain.status == DomainStatus.ACTIVE and bool((report.get("dns_host") or {}).get("managed"))
-            and any(f.get("records") for f in report.get("findings") or []))
+            and bool(in_zone))
 
 
 def fix(scope: Scope, tenant: Tenant, domain_id: int) -> Run:

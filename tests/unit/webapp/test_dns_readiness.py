@@ -252,3 +252,39 @@ def test_fix_publishes_the_records_again_through_the_domain_run_where_mailfleet_
     db.session.expire_all()
     domain = db.session.get(Domain, domain.id)
     assert domain.dns_changed_at is not None and domain.dns_ready_at is None  # re-checked from now on
+
+
+DS = "6720 13 2 0b1d6e4f8c2a9e3b7d5f1a4c6e8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b"
+
+
+def ds_missing_report() -> dict:
+    from mailfleet.dns.rdata import Record
+    from mailfleet.dnsdoctor.findings import Finding
+    from mailfleet.dnsdoctor.guidance import DnsHost, steps_for
+    from mailfleet.monitoring.results import Status
+
+    host = DnsHost("rfc2136", "your DNS server (RFC 2136 updates)", True)
+    records = (Record("acme-mail.example", "DS", DS),)
+    finding = Finding("dnssec.ds-missing", Status.WARNING, "DNSKEY acme-mail.example: the zone is signed, "
+                      "but its parent has no DS record", records,
+                      tuple(steps_for("dnssec.ds-missing", host, records, "acme-mail.example", "")))
+    return {**MANAGED, "status": "ready", "reasons": [], "propagation": [], "findings": [finding.to_dict()]}
+
+
+def test_a_signed_zone_shows_the_ds_record_and_the_registrars_steps_not_a_fix(as_admin, app, mailu, world):
+    _, domain = mailu
+    domain = set_status(domain.id, ds_missing_report())
+    domain.status = DomainStatus.ACTIVE
+    db.session.commit()
+    page = as_admin.get(f"/tenants/acme/domains/{domain.id}/dns").get_data(as_text=True)
+    assert 'data-code="dnssec.ds-missing"' in page and DS in page
+    assert "At the registrar where acme-mail.example is registered" in page
+    assert "Key tag 6720, Algorithm 13, Digest type 2 (SHA-256)" in page
+    # a DS record lives in the parent zone: re-publishing the zone cannot set it
+    assert 'id="dns-fix-form"' not in page and not dnsdoctor.fixable(domain)
+    token = accounts.issue_api_token(world.admin)
+    report = app.test_client().get(f"/api/v1/tenants/acme/domains/{domain.id}/dns",
+                                   headers={"Authorization": f"Bearer {token}"}).get_json()
+    (finding,) = report["report"]["findings"]
+    assert finding["records"] == [{"name": "acme-mail.example", "type": "DS", "value": DS, "ttl": 600}]
+    assert finding["guidance"][0].startswith("At the registrar")

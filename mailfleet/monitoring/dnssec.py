@@ -1,0 +1,83 @@
+"""DNSSEC of a zone: is it signed, does its parent hold a DS record that names one of its keys, and
+do its signatures validate with that key.
+
+The chain is checked here, with the zone's own records read through the project's resolver with
+checking disabled (a zone that fails validation is read, not answered SERVFAIL), so the verdict
+does not depend on whether that resolver validates. The parent's own signature over the DS set is
+the parent's business (and the registry's); a validating resolver checks it.
+"""
+
+from __future__ import annotations
+
+import dns.dnssec
+import dns.name
+import dns.rrset
+from dns.rdtypes.ANY.DNSKEY import DNSKEY
+
+from .dnsclient import DnsClient
+from .outcome import Outcome, error, ok, warning
+
+__all__ = ["DS_DIGEST", "dnssec_chain", "ds_records"]
+
+DS_DIGEST = "SHA256"  # the digest every registrar takes (RFC 8624: DS with SHA-256 is a MUST)
+_SEP = 0x0001  # the DNSKEY flag of a key-signing key (the one the parent's DS names)
+
+
+def _entry_keys(keys: dns.rrset.RRset) -> list[DNSKEY]:
+    """The keys the parent's DS should name: the key-signing keys, or every key of a zone that
+    signs with one key only."""
+    return [k for k in keys if k.flags & _SEP] or list(keys)
+
+
+def ds_records(zone: str, keys: dns.rrset.RRset) -> list[str]:
+    """The DS records to give the registrar (key tag, algorithm, digest type, digest), one per
+    key-signing key."""
+    owner = dns.name.from_text(zone)
+    return [dns.dnssec.make_ds(owner, k, DS_DIGEST).to_text() for k in _entry_keys(keys)]
+
+
+def _matching(zone: str, keys: dns.rrset.RRset, ds_set: dns.rrset.RRset) -> list[DNSKEY]:
+    """The zone's keys that a DS record of the parent names (same digest of the key)."""
+    owner = dns.name.from_text(zone)
+    return [k for k in keys for ds in ds_set
+            if dns.dnssec.key_id(k) == ds.key_tag and k.algorithm == ds.algorithm
+            and dns.dnssec.make_ds(owner, k, ds.digest_type, validating=True) == ds]
+
+
+async def dnssec_chain(dns_client: DnsClient, zone: str, dns_port: int = 53) -> Outcome:
+    """Unsigned without a DS is fine (DNSSEC off); signed without a DS is a step left at the
+    registrar; a DS naming no key of the zone, or signatures that do not validate, make every
+    validating resolver refuse the domain's answers (mail to it stops)."""
+    keys, key_sigs = await dns_client.signed(zone, "DNSKEY")
+    ds_set, _ = await dns_client.signed(zone, "DS")
+    if keys is None:
+        if ds_set:
+            return error(f"DS {zone}: the parent publishes DS records, but the zone is not signed: "
+                         "validating resolvers refuse every answer (remove the DS at the registrar, or sign "
+                         "the zone)",
+                         "; ".join(d.to_text() for d in ds_set), code="dnssec.ds-mismatch")
+        return ok(f"{zone} is not signed (DNSSEC off)")
+    wanted = "; ".join(ds_records(zone, keys))
+    if not ds_set:
+        return warning(f"DNSKEY {zone}: the zone is signed, but its parent has no DS record, so resolvers "
+                       "treat it as unsigned (DANE does not apply); give the registrar the DS record",
+                       wanted, code="dnssec.ds-missing")
+    entry = _matching(zone, keys, ds_set)
+    if not entry:
+        tags = ", ".join(str(d.key_tag) for d in ds_set)
+        return error(f"DS {zone}: the parent's DS (key tag {tags}) names no key of the zone: validating "
+                     "resolvers refuse every answer; replace it at the registrar", wanted,
+                     code="dnssec.ds-mismatch")
+    owner = dns.name.from_text(zone)
+    soa, soa_sigs = await dns_client.signed(zone, "SOA")
+    try:
+        if key_sigs is None or soa is None or soa_sigs is None:
+            raise dns.dnssec.ValidationFailure("signatures missing")
+        trusted = dns.rrset.from_rdata_list(owner, keys.ttl, entry)
+        dns.dnssec.validate(keys, key_sigs, {owner: trusted})
+        dns.dnssec.validate(soa, soa_sigs, {owner: keys})
+    except dns.dnssec.ValidationFailure as exc:
+        return error(f"DNSKEY/SOA {zone}: the signatures do not validate ({exc}): validating resolvers "
+                     "refuse every answer", wanted, code="dnssec.bogus")
+    tags = ", ".join(str(dns.dnssec.key_id(k)) for k in entry)
+    return ok(f"{zone} is signed; the parent's DS names key {tags} and the signatures validate", wanted)
