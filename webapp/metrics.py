@@ -14,10 +14,13 @@ server names; never a user, a mailbox or a run id.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
 from itertools import accumulate
+from time import monotonic
 from typing import Any
 
 from flask import Flask, current_app, g, request
@@ -27,6 +30,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import ColumnElement, case, func, select
 from werkzeug.wrappers import Response
 
+from mailfleet.clock import utcnow
 from mailfleet.monitoring.results import Status
 from mailfleet.warmup import warmup_day
 from webapp.extensions import db
@@ -55,6 +59,13 @@ QUEUE_WAIT_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3
 RUN_DURATION_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0)
 _ACTIVE = (RunStatus.QUEUED, RunStatus.WAITING, RunStatus.RUNNING)
 _LISTED = (Status.WARNING.value, Status.ERROR.value)
+#: A finished run never changes again: the runs that finished longer ago than this are counted once
+#: and kept by the collector; each scrape counts only the others (the margin covers a run whose
+#: finish is committed a little after the time it stamps).
+SETTLED_AFTER = timedelta(minutes=5)
+#: Seconds the fleet's figures (a series per server) are kept: they follow the health sweep, which
+#: runs every MAILFLEET_HEALTH_SWEEP_SECONDS (30 at the least), so a scrape in between reads them again.
+FLEET_KEPT_SECONDS = 30.0
 
 
 def init_app(app: Flask) -> None:
@@ -100,36 +111,98 @@ def _seconds_between(later: Any, earlier: Any) -> ColumnElement[float]:
     return func.extract("epoch", later - earlier)
 
 
-def _histogram(
-    name: str,
-    doc: str,
-    labels: Sequence[str],
-    seconds: ColumnElement[float],
-    where: Any,
-    buckets: Sequence[float],
-    group_by: Sequence[Any],
-) -> HistogramMetricFamily:
-    """A histogram counted by the database: each row's seconds computed once (a materialized CTE),
-    its bucket found by one CASE, rows counted per label set and bucket; no run row leaves it."""
-    keys = [column.label(f"k{n}") for n, column in enumerate(group_by)]
-    timed = select(*keys, seconds.label("s")).where(where).cte("timed").prefix_with("MATERIALIZED")
-    bucket = case(*((timed.c.s <= bound, index) for index, bound in enumerate(buckets)), else_=len(buckets))
-    grouped = [timed.c[f"k{n}"] for n in range(len(keys))]
-    counts: dict[tuple[str, ...], list[int]] = {}
-    totals: dict[tuple[str, ...], float] = {}
-    for row in db.session.execute(
-        select(*grouped, bucket, func.count(), func.sum(timed.c.s)).group_by(*grouped, bucket)
-    ):
-        key = tuple(str(k) for k in row[: len(keys)])
-        index, count, total = row[len(keys) :]
-        counts.setdefault(key, [0] * (len(buckets) + 1))[index] += count
-        totals[key] = totals.get(key, 0.0) + float(total or 0)
-    family = HistogramMetricFamily(name, doc, labels=list(labels))
-    for key, per_bucket in sorted(counts.items()):
-        cumulative = list(accumulate(per_bucket))
-        points = [(repr(bound), n) for bound, n in zip(buckets, cumulative, strict=False)]
-        family.add_metric(list(key), [*points, ("+Inf", cumulative[-1])], totals[key])
-    return family
+def _bucket(seconds: Any, buckets: Sequence[float]) -> ColumnElement[int | None]:
+    """The index of the first bucket that holds `seconds` (len(buckets) past the last; NULL: none)."""
+    return case(
+        (seconds.is_(None), None),
+        *((seconds <= bound, index) for index, bound in enumerate(buckets)),
+        else_=len(buckets),
+    )
+
+
+class _Histograms:
+    """Histogram counts per label set, filled from rows already counted per bucket."""
+
+    def __init__(self, buckets: Sequence[float]) -> None:
+        self._buckets = buckets
+        self._counts: dict[tuple[str, ...], list[int]] = {}
+        self._sums: Tally[tuple[str, ...]] = Tally()
+
+    def add(self, key: tuple[str, ...], bucket: int | None, count: int, total: float | None) -> None:
+        if bucket is None:
+            return
+        self._counts.setdefault(key, [0] * (len(self._buckets) + 1))[bucket] += count
+        self._sums[key] += float(total or 0)
+
+    def family(self, name: str, doc: str, labels: Sequence[str]) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(name, doc, labels=list(labels))
+        for key, per_bucket in sorted(self._counts.items()):
+            cumulative = list(accumulate(per_bucket))
+            points = [(repr(bound), n) for bound, n in zip(self._buckets, cumulative, strict=False)]
+            family.add_metric(list(key), [*points, ("+Inf", cumulative[-1])], self._sums[key])
+        return family
+
+
+#: playbook, trigger, status, queue wait bucket, duration bucket -> count, events, waited, lasted.
+_RunTallies = dict[tuple[str, str, str, int | None, int | None], list[float]]
+
+
+def _count_runs(where: ColumnElement[bool], into: _RunTallies) -> _RunTallies:
+    """Add the runs matching `where` to `into`, counted by the database in one pass: each row's wait
+    and duration computed once (a materialized CTE), their buckets found by CASE, rows counted per
+    label set and buckets. No run row leaves the database."""
+    timed = (
+        select(
+            Run.playbook,
+            Run.trigger,
+            Run.status,
+            Run.event_count,
+            _seconds_between(Run.started_at, Run.created_at).label("wait"),
+            _seconds_between(Run.finished_at, Run.started_at).label("took"),
+        )
+        .where(where)
+        .cte("timed")
+        .prefix_with("MATERIALIZED")
+    )
+    keys = (
+        timed.c.playbook,
+        timed.c.trigger,
+        timed.c.status,
+        _bucket(timed.c.wait, QUEUE_WAIT_BUCKETS),
+        _bucket(timed.c.took, RUN_DURATION_BUCKETS),
+    )
+    figures = (func.count(), func.sum(timed.c.event_count), func.sum(timed.c.wait), func.sum(timed.c.took))
+    for row in db.session.execute(select(*keys, *figures).group_by(*keys)):
+        playbook, trigger, status, wait, took = row[:5]
+        tally = into.setdefault((playbook, str(trigger), str(status), wait, took), [0, 0, 0.0, 0.0])
+        count, events, waited, lasted = row[5:]
+        tally[0] += count
+        tally[1] += events or 0
+        tally[2] += float(waited or 0)  # PostgreSQL's epoch sums are numeric
+        tally[3] += float(lasted or 0)
+    return into
+
+
+class _SettledRuns:
+    """The tallies of the runs finished before a moving line (SETTLED_AFTER ago), kept between
+    scrapes: each scrape adds the runs that crossed the line since the last one, then counts the
+    runs after it (and the unfinished ones) afresh."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._line: datetime | None = None
+        self._tallies: _RunTallies = {}
+
+    def tallies(self) -> _RunTallies:
+        with self._lock:
+            line = utcnow() - SETTLED_AFTER
+            crossed = Run.finished_at <= line
+            if self._line is not None:
+                crossed &= Run.finished_at > self._line
+            _count_runs(crossed, self._tallies)
+            self._line = line
+            kept = {key: list(tally) for key, tally in self._tallies.items()}
+        return _count_runs(Run.finished_at.is_(None) | (Run.finished_at > line), kept)
 
 
 class FleetCollector(Collector):
@@ -137,13 +210,16 @@ class FleetCollector(Collector):
 
     def __init__(self, app: Flask) -> None:
         self._app = app
+        self._settled_runs = _SettledRuns()
+        self._fleet_lock = threading.Lock()
+        self._fleet_kept: tuple[float, list[Metric]] | None = None
 
     def collect(self) -> Iterator[Metric]:
         with self._app.app_context():
             yield from self._runs()
             yield from self._queues()
             yield from self._health()
-            yield from self._fleet()
+            yield from self._fleet_figures()
 
     def _runs(self) -> Iterator[Metric]:
         created = CounterMetricFamily(
@@ -160,21 +236,20 @@ class FleetCollector(Collector):
             "mailfleet_runs", "Runs not finished yet, by state (queued, waiting, running).", labels=["state"]
         )
         states = dict.fromkeys((s.value for s in _ACTIVE), 0)
-        rows = db.session.execute(
-            select(Run.playbook, Run.trigger, Run.status, func.count(), func.sum(Run.event_count)).group_by(
-                Run.playbook, Run.trigger, Run.status
-            )
-        )
         by_trigger: Tally[tuple[str, str]] = Tally()
         by_status: Tally[tuple[str, str]] = Tally()
+        waits, durations = _Histograms(QUEUE_WAIT_BUCKETS), _Histograms(RUN_DURATION_BUCKETS)
         events = 0
-        for playbook, trigger, status, count, run_events in rows:
-            events += run_events or 0
-            by_trigger[(playbook, str(trigger))] += count
+        for (playbook, trigger, status, wait, took), tally in self._settled_runs.tallies().items():
+            count, run_events, waited, lasted = tally
+            events += run_events
+            by_trigger[(playbook, trigger)] += count
             if status in FINISHED_STATUSES:
-                by_status[(playbook, str(status))] += count
+                by_status[(playbook, status)] += count
             else:
-                states[str(status)] += count
+                states[status] += count
+            waits.add((playbook,), wait, count, waited)
+            durations.add((playbook, status), took, count, lasted)
         for labels, count in sorted(by_trigger.items()):
             created.add_metric(list(labels), count)
         for labels, count in sorted(by_status.items()):
@@ -182,27 +257,18 @@ class FleetCollector(Collector):
         for state, count in states.items():
             active.add_metric([state], count)
         yield from (created, finished, active)
-
         yield CounterMetricFamily(
             "mailfleet_run_events", "Runner events stored, over all runs.", value=events
         )
-        yield _histogram(
+        yield waits.family(
             "mailfleet_run_queue_wait_seconds",
             "Time from a run's submission to its start, by playbook.",
             ["playbook"],
-            _seconds_between(Run.started_at, Run.created_at),
-            Run.started_at.is_not(None),
-            QUEUE_WAIT_BUCKETS,
-            [Run.playbook],
         )
-        yield _histogram(
+        yield durations.family(
             "mailfleet_run_duration_seconds",
             "Time from a run's start to its end, by playbook and final status.",
             ["playbook", "status"],
-            _seconds_between(Run.finished_at, Run.started_at),
-            Run.started_at.is_not(None) & Run.finished_at.is_not(None),
-            RUN_DURATION_BUCKETS,
-            [Run.playbook, Run.status],
         )
 
     def _queues(self) -> Iterator[Metric]:
@@ -254,6 +320,12 @@ class FleetCollector(Collector):
         ):
             alerts.add_metric([severity, state], count)
         yield alerts
+
+    def _fleet_figures(self) -> list[Metric]:
+        with self._fleet_lock:
+            if self._fleet_kept is None or monotonic() - self._fleet_kept[0] >= FLEET_KEPT_SECONDS:
+                self._fleet_kept = (monotonic(), list(self._fleet()))
+            return self._fleet_kept[1]
 
     def _fleet(self) -> Iterator[Metric]:
         cost = GaugeMetricFamily(

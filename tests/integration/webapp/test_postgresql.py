@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
@@ -123,6 +124,29 @@ def test_migrations_and_a_run_on_postgresql(postgres_url, tmp_path):
                 for r in batch
             ]
             assert counts == [r.event_count for r in batch] and min(counts) > 10
+
+            # /metrics counts them in PostgreSQL's SQL (its histograms are CASE buckets grouped by)
+            token = accounts.issue_api_token(admin)
+            scrape = app.test_client().get("/metrics", headers={"Authorization": f"Bearer {token}"})
+            assert scrape.status_code == 200, scrape.get_data(as_text=True)[:500]
+            samples = {
+                (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for family in text_string_to_metric_families(scrape.get_data(as_text=True))
+                for sample in family.samples
+            }
+            site = ("playbook", batch[0].playbook)
+            assert samples[("mailfleet_runs_finished_total", (site, ("status", "successful")))] == 3
+            assert samples[("mailfleet_run_queue_wait_seconds_count", (site,))] == 3
+            assert (
+                samples[
+                    (
+                        "mailfleet_run_duration_seconds_bucket",
+                        (("le", "+Inf"), site, ("status", "successful")),
+                    )
+                ]
+                == 3
+            )
+            assert samples[("mailfleet_run_events_total", ())] == sum(counts)
             db.session.remove()
             db.engine.dispose()
     finally:

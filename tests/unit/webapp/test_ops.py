@@ -11,6 +11,7 @@ from rq import Queue, Worker
 from rq.cron import CronScheduler
 
 from mailfleet.clock import utcnow
+from webapp import metrics
 from webapp.extensions import db
 from webapp.models import (
     CostPeriod,
@@ -159,6 +160,30 @@ def test_metrics_count_runs_and_their_waits_from_the_database(client, world):
     assert got[(f"{took}_count", (("playbook", "site.yml"), ("status", "failed")))] == 1
 
 
+def test_runs_are_counted_once_as_they_settle_between_scrapes(client, world, monkeypatch):
+    """Runs finished long enough ago are kept by the collector; each scrape adds those that settled
+    since the last one: a run counted fresh is counted once after it settles too, and a run that
+    finishes between scrapes is added."""
+    finished = "mailfleet_runs_finished_total", (("playbook", "site.yml"), ("status", "successful"))
+    duration = "mailfleet_run_duration_seconds_count", (("playbook", "site.yml"), ("status", "successful"))
+    _run(world, RunStatus.SUCCESSFUL, wait=3, took=100)  # finished long ago: settled at once
+    fresh = _run(world, RunStatus.SUCCESSFUL, wait=3, took=100)
+    fresh.created_at = utcnow() - timedelta(seconds=200)
+    fresh.started_at, fresh.finished_at = utcnow() - timedelta(seconds=197), utcnow() - timedelta(seconds=97)
+    running = _run(world, RunStatus.RUNNING, wait=3, took=None)
+    db.session.commit()
+    assert _scrape(client, world)[finished] == 2
+
+    later = utcnow() + timedelta(minutes=10)
+    monkeypatch.setattr("webapp.metrics.utcnow", lambda: later)
+    running.status, running.finished_at = RunStatus.SUCCESSFUL, later - timedelta(minutes=6)
+    db.session.commit()
+    got = _scrape(client, world)
+    assert got[finished] == 3 and got[duration] == 3
+    assert got[("mailfleet_runs", (("state", "running"),))] == 0
+    assert _scrape(client, world)[finished] == 3
+
+
 def test_metrics_read_workers_queues_and_the_scheduler_from_redis(app, client, world):
     redis = redis_connection(app)
     Queue(app.config["MAILFLEET_QUEUE"], connection=redis).enqueue("jobs.execute.execute_run", 1)
@@ -228,6 +253,24 @@ def test_metrics_show_checks_alerts_and_the_fleets_figures(client, world):
     assert got[("mailfleet_dnsbl_listings", (("zone", "zen.spamhaus.org"),))] == 1
     assert got[("mailfleet_dnsbl_listings", (("zone", "bl.spamcop.net"),))] == 0
     assert got[("mailfleet_server_warmup_day", (("server", "mf-acme-1"),))] == 8
+
+
+def test_the_fleets_figures_are_read_again_after_the_sweeps_shortest_interval(client, world, monkeypatch):
+    server = Server(tenant_id=world.acme.id, name="mf-acme-1", status=ServerStatus.ACTIVE)
+    db.session.add(server)
+    db.session.flush()
+    forecast = HealthCheck(server_id=server.id, check="disk_forecast", last_status="warning", last_value=2.0)
+    db.session.add(forecast)
+    db.session.commit()
+    eta = ("mailfleet_server_disk_full_eta_seconds", (("server", "mf-acme-1"),))
+    assert _scrape(client, world)[eta] == 2 * 86400
+
+    forecast.last_value = 1.0
+    db.session.commit()
+    assert _scrape(client, world)[eta] == 2 * 86400
+    now = metrics.monotonic()
+    monkeypatch.setattr(metrics, "monotonic", lambda: now + metrics.FLEET_KEPT_SECONDS)
+    assert _scrape(client, world)[eta] == 1 * 86400
 
 
 def test_metrics_count_http_requests_by_route_not_by_url(client, world):
