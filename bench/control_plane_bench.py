@@ -190,6 +190,8 @@ def mailbox_creation(work: Path, how_many: int) -> float:
                     "csrf_token": csrf,
                     "domain_id": domain.id,
                     "local_parts": "\n".join(f"user{n}" for n in range(how_many)),
+                    # The bench domain is never published: the admin's override skips the DNS gate.
+                    "dns_override": "y",
                 },
             )
             elapsed = time.perf_counter() - started
