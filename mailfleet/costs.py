@@ -6,6 +6,9 @@ month it covers, so a server ordered on the 16th of a 30-day month costs half it
 Month to date counts up to now; the projection to month end adds the running periods' price for
 the rest of the month (the run rate); the breach date is when that run rate reaches the budget.
 
+The cost per 1,000 messages sent is the month's cost to date over the messages sent this month
+(none before the first message).
+
 Budget thresholds follow the usual practice: 50, 80 and 100 % of actual spend, and 100 % of the
 projected spend. Each crossed threshold is reported once per month (the alert engine keeps it open
 until the month ends and spend starts again from zero).
@@ -72,6 +75,13 @@ def month_cost(periods: Iterable[Period], now: datetime) -> MonthCost:
         if p.end is None or p.end > now:
             run_rate += p.monthly_price
     return MonthCost(to_date.quantize(CENT), projected.quantize(CENT), run_rate.quantize(CENT))
+
+
+def per_thousand(cost: Decimal, messages: int) -> Decimal | None:
+    """Dollars per 1,000 messages: `cost` spread over `messages`; None when nothing was sent."""
+    if messages <= 0:
+        return None
+    return (cost * 1000 / messages).quantize(CENT)
 
 
 def breach_date(cost: MonthCost, budget: Decimal, now: datetime) -> datetime | None:

@@ -26,7 +26,9 @@ from webapp.services.scope import Scope
 __all__ = [
     "IDEMPOTENCY_KEY",
     "ConfirmSchema",
+    "FormatSchema",
     "errors",
+    "exported",
     "idempotency_key",
     "object_id",
     "resource",
@@ -79,6 +81,18 @@ def errors(blp: Blueprint, *codes: int) -> Callable[[F], F]:
         return view
 
     return decorate
+
+
+class FormatSchema(Schema):
+    """An export's format: the JSON document, or its rows as a CSV download."""
+
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")))
+
+
+def exported(blp: Blueprint) -> Callable[[F], F]:
+    """Document that the operation's 200 answer is also a CSV download (``?format=csv``); below
+    ``blp.response`` so that JSON stays the first content type."""
+    return blp.alt_response(200, schema={"type": "string"}, content_type="text/csv", success=True)
 
 
 class ConfirmSchema(Schema):

@@ -2,15 +2,22 @@
 tenant owns, as ``unassigned``), and one tenant's with its servers and its monthly history.
 
 Amounts are dollars as strings with two decimals. ``projected`` is the month's cost if what runs
-now keeps running until the month ends; ``breach`` is when that run rate reaches the budget.
+now keeps running until the month ends; ``breach`` is when that run rate reaches the budget;
+``sent`` the messages sent this month and ``per_thousand`` the month to date per 1,000 of them.
+Administrators also get the fleet's line against its budget. ``?format=csv`` answers one row per
+server instead (webapp.services.costs.COLUMNS).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields
+from werkzeug.wrappers import Response
 
 from mailfleet.clock import utcnow
-from webapp.api.base import errors, resource, scope
+from webapp.api.base import FormatSchema, errors, exported, resource, scope
+from webapp.exports import csv_download
 from webapp.services import costs
 
 blp = resource("costs", "What each tenant's servers cost: month to date, projection, budget, history.")
@@ -27,7 +34,14 @@ class MonthSchema(Schema):
     run_rate = _dollars("monthly price of what runs now")
 
 
-class ServerCostSchema(Schema):
+def _messages() -> dict[str, fields.Field]:
+    return {
+        "sent": fields.Integer(metadata={"description": "messages sent this month"}),
+        "per_thousand": _dollars("month to date per 1,000 messages sent; null: none sent", allow_none=True),
+    }
+
+
+class ServerCostSchema(Schema.from_dict(_messages())):  # type: ignore[misc]
     name = fields.String()
     server_id = fields.Integer(allow_none=True)
     plan = fields.String(allow_none=True)
@@ -42,29 +56,50 @@ class MonthlySchema(Schema):
     cost = fields.Function(lambda item: str(item[1]), metadata={"type": "string", "example": "12.99"})
 
 
-class TenantCostSchema(Schema):
-    tenant = fields.String(attribute="slug", metadata={"description": "unassigned: servers no tenant owns"})
+class BudgetedSchema(Schema.from_dict(_messages())):  # type: ignore[misc]
     month = fields.Nested(MonthSchema)
     budget = _dollars(allow_none=True)
     used_pct = fields.Decimal(as_string=True, allow_none=True, metadata={"type": "string"})
     breach = fields.DateTime(allow_none=True)
+
+
+class TenantCostSchema(BudgetedSchema):
+    tenant = fields.String(attribute="slug", metadata={"description": "unassigned: servers no tenant owns"})
     servers = fields.List(fields.Nested(ServerCostSchema))
     history = fields.List(fields.Nested(MonthlySchema), metadata={"description": "oldest month first"})
 
 
 class CostListSchema(Schema):
     tenants = fields.List(fields.Nested(TenantCostSchema))
+    fleet = fields.Nested(
+        BudgetedSchema,
+        allow_none=True,
+        metadata={"description": "every server against MAILFLEET_FLEET_BUDGET; administrators only"},
+    )
+
+
+def _csv(name: str, rows: list[costs.TenantCost]) -> Response:
+    return csv_download(f"{name}-costs-{utcnow():%Y-%m}.csv", costs.COLUMNS, costs.server_records(rows))
 
 
 @blp.route("/costs", methods=["GET"])
 @errors(blp)
+@blp.arguments(FormatSchema, location="query")
 @blp.response(200, CostListSchema)
-def list_costs() -> dict[str, list[costs.TenantCost]]:
-    return {"tenants": costs.costs_for(scope(), utcnow())}
+@exported(blp)
+def list_costs(args: dict[str, Any]) -> dict[str, Any] | Response:
+    caller, now = scope(), utcnow()
+    rows = costs.costs_for(caller, now)
+    if args["format"] == "csv":
+        return _csv("fleet" if caller.is_admin else caller.user.tenant.slug, rows)
+    return {"tenants": rows, "fleet": costs.fleet_cost(rows, now) if caller.is_admin else None}
 
 
 @blp.route("/tenants/<slug>/costs", methods=["GET"])
 @errors(blp, 404)
+@blp.arguments(FormatSchema, location="query")
 @blp.response(200, TenantCostSchema)
-def tenant_costs(slug: str) -> costs.TenantCost:
-    return costs.tenant_cost(scope().tenant(slug), utcnow())
+@exported(blp)
+def tenant_costs(args: dict[str, Any], slug: str) -> costs.TenantCost | Response:
+    found = costs.tenant_cost(scope().tenant(slug), utcnow())
+    return _csv(found.slug, [found]) if args["format"] == "csv" else found

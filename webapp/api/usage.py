@@ -5,6 +5,7 @@ their own tenant's servers for anyone else), and the mail each of a tenant's mai
 Each range reads one resolution: 24h the 5-minute samples, 7d and 30d the hourly rollups, 90d the
 daily ones. Times are bucket starts in UTC; an hourly or daily row averages its 5-minute samples
 (``cpu_peak_pct``: their highest CPU); a total sums its servers' rows (CPU: their average).
+``?format=csv`` answers the same rows as a CSV download.
 """
 
 from __future__ import annotations
@@ -12,40 +13,41 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import Schema, fields, validate
+from werkzeug.wrappers import Response
 
 from mailfleet.clock import utcnow
-from mailfleet.usage import FIELDS
-from webapp.api.base import errors, resource, scope
+from webapp.api.base import FormatSchema, errors, exported, resource, scope
+from webapp.exports import csv_download
 from webapp.models import Server
 from webapp.services import usage
 
 blp = resource("usage", "Usage history per server, per tenant and over the fleet.")
 
 
-class RangeSchema(Schema):
+class RangeSchema(FormatSchema):
     range = fields.String(load_default="24h", validate=validate.OneOf(usage.RANGES))
 
 
-def _figures(names: Any, **more: fields.Field) -> dict[str, fields.Field]:
-    time = fields.Function(
-        lambda row: usage.bucket_time(row.ts), metadata={"type": "string", "format": "date-time"}
-    )
-    return {"time": time, **more, **{name: fields.Integer(allow_none=True) for name in names}}
+def _row_schema(name: str, columns: tuple[str, ...], **described: fields.Field) -> type[Schema]:
+    """The schema of exported rows (webapp.services.usage.records): time, resolution, figures."""
+    found: dict[str, fields.Field] = {
+        "time": fields.String(metadata={"format": "date-time"}),
+        "resolution_s": fields.Integer(),
+    }
+    for column in columns[2:]:
+        found[column] = described.get(column) or fields.Integer(allow_none=True)
+    return Schema.from_dict(found, name=name)
 
 
-SampleSchema = Schema.from_dict(
-    _figures(
-        (*FIELDS, "cpu_peak_pct"),
-        samples=fields.Integer(metadata={"description": "the 5-minute samples the row stands for"}),
-    ),
-    name="Sample",
+SampleSchema = _row_schema(
+    "Sample",
+    usage.SAMPLE_COLUMNS,
+    samples=fields.Integer(metadata={"description": "the 5-minute samples the row stands for"}),
 )
-TotalSchema = Schema.from_dict(
-    _figures(
-        ("cpu_pct", *usage.TOTALLED),
-        servers=fields.Integer(metadata={"description": "servers with a row in the bucket"}),
-    ),
-    name="Total",
+TotalSchema = _row_schema(
+    "Total",
+    usage.TOTAL_COLUMNS,
+    servers=fields.Integer(metadata={"description": "servers with a row in the bucket"}),
 )
 
 
@@ -82,44 +84,55 @@ class MailboxUsageListSchema(Schema):
     mailboxes = fields.List(fields.Nested(MailboxUsageSchema))
 
 
-def _totals(over: str, tenant_id: int | None, range_key: str) -> dict[str, Any]:
-    return {
-        "over": over,
-        "range": range_key,
-        "resolution_s": usage.RANGES[range_key][1],
-        "rows": usage.totals(range_key, utcnow(), tenant_id),
-    }
+def server_export(found: Server, range_key: str, fmt: str) -> dict[str, Any] | Response:
+    """A server's samples over a range: the JSON document, or its rows as CSV (also the usage
+    page's download)."""
+    history = usage.series(found, range_key, utcnow())
+    rows = usage.records(history.rows, history.step, usage.SAMPLE_COLUMNS)
+    if fmt == "csv":
+        return csv_download(f"{found.name}-usage-{range_key}.csv", usage.SAMPLE_COLUMNS, rows)
+    return {"server": found.name, "range": range_key, "resolution_s": history.step, "rows": rows}
+
+
+def _totals(over: str, tenant_id: int | None, args: dict[str, Any]) -> dict[str, Any] | Response:
+    range_key = args["range"]
+    step = usage.RANGES[range_key][1]
+    rows = usage.records(usage.totals(range_key, utcnow(), tenant_id), step, usage.TOTAL_COLUMNS)
+    if args["format"] == "csv":
+        return csv_download(f"{over}-usage-{range_key}.csv", usage.TOTAL_COLUMNS, rows)
+    return {"over": over, "range": range_key, "resolution_s": step, "rows": rows}
 
 
 @blp.route("/servers/<int:server_id>/usage", methods=["GET"])
 @errors(blp, 404)
 @blp.arguments(RangeSchema, location="query")
 @blp.response(200, ServerUsageSchema)
-def server_usage(args: dict[str, Any], server_id: int) -> dict[str, Any]:
-    found = scope().get(Server, server_id)
-    history = usage.series(found, args["range"], utcnow())
-    return {"server": found.name, "range": args["range"], "resolution_s": history.step, "rows": history.rows}
+@exported(blp)
+def server_usage(args: dict[str, Any], server_id: int) -> dict[str, Any] | Response:
+    return server_export(scope().get(Server, server_id), args["range"], args["format"])
 
 
 @blp.route("/tenants/<slug>/usage", methods=["GET"])
 @errors(blp, 404)
 @blp.arguments(RangeSchema, location="query")
 @blp.response(200, TotalsSchema)
-def tenant_usage(args: dict[str, Any], slug: str) -> dict[str, Any]:
+@exported(blp)
+def tenant_usage(args: dict[str, Any], slug: str) -> dict[str, Any] | Response:
     tenant = scope().tenant(slug)
-    return _totals(tenant.slug, tenant.id, args["range"])
+    return _totals(tenant.slug, tenant.id, args)
 
 
 @blp.route("/usage", methods=["GET"])
 @errors(blp)
 @blp.arguments(RangeSchema, location="query")
 @blp.response(200, TotalsSchema)
-def visible_usage(args: dict[str, Any]) -> dict[str, Any]:
+@exported(blp)
+def visible_usage(args: dict[str, Any]) -> dict[str, Any] | Response:
     caller = scope()
     if caller.is_admin:
-        return _totals("fleet", None, args["range"])
+        return _totals("fleet", None, args)
     tenant = caller.user.tenant
-    return _totals(tenant.slug, tenant.id, args["range"])
+    return _totals(tenant.slug, tenant.id, args)
 
 
 @blp.route("/tenants/<slug>/mailboxes/usage", methods=["GET"])

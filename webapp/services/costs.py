@@ -7,6 +7,9 @@ as "unassigned" to administrators. The price history (webapp.models.usage.CostPe
 :func:`sync_periods` (every 5 minutes, from the usage sampler): a change of tenant, plan or price
 ends one period and starts the next, so a resize shows up in the month's cost from that moment.
 
+Messages: each server's messages sent this month (mail_counts, webapp.services.mailstats) beside
+its cost, and the cost per 1,000 messages sent of each server, tenant and the fleet.
+
 Budgets: a tenant's monthly budget alerts at 50, 80 and 100 % of actual spend and at 100 % of the
 projection, as the checks ``budget:<tenant>:<threshold>`` of the control plane, and so does the
 fleet's (setting MAILFLEET_FLEET_BUDGET) as ``budget:(fleet):<threshold>`` (the health alert
@@ -29,6 +32,7 @@ from webapp.extensions import db
 from webapp.models import Server, ServerStatus, Tenant
 from webapp.models.health import MONITORING_SERVER
 from webapp.models.usage import CostPeriod
+from webapp.services import mailstats
 from webapp.services.scope import Scope
 
 MAX_BUDGET = Decimal("99999999.99")  # what the column holds
@@ -81,6 +85,8 @@ class ServerCost:
     plan: str | None
     monthly_price: Decimal | None  # what it costs a month now; None: no longer running
     month: costs.MonthCost
+    sent: int  # messages sent this month
+    per_thousand: Decimal | None  # month to date per 1,000 messages sent; None: none sent
 
 
 @dataclass(frozen=True)
@@ -92,10 +98,37 @@ class TenantCost:
     budget: Decimal | None
     used_pct: Decimal | None  # month to date as a percentage of the budget
     breach: datetime | None  # when the run rate reaches the budget this month
+    sent: int
+    per_thousand: Decimal | None
 
     @property
     def slug(self) -> str:
         return self.tenant.slug if self.tenant is not None else "unassigned"
+
+
+@dataclass(frozen=True)
+class FleetCost:
+    """Every server's month, whoever owns it, against the fleet's budget (MAILFLEET_FLEET_BUDGET)."""
+
+    month: costs.MonthCost
+    budget: Decimal | None
+    used_pct: Decimal | None
+    breach: datetime | None
+    sent: int
+    per_thousand: Decimal | None
+
+
+def _against(
+    month: costs.MonthCost, budget: Decimal | None, now: datetime
+) -> tuple[Decimal | None, datetime | None]:
+    """(percentage of the budget spent, the day the run rate reaches it) or Nones without a budget."""
+    if not budget:
+        return None, None
+    return (month.to_date * 100 / budget).quantize(Decimal("0.1")), costs.breach_date(month, budget, now)
+
+
+def _month_sent(now: datetime) -> dict[int, int]:
+    return mailstats.sent_by_server(costs.month_bounds(now)[0].date(), now.date())
 
 
 def _periods(tenant_id: int | None, since: datetime) -> dict[int, list[costs.Period]]:
@@ -129,6 +162,7 @@ def tenant_cost(tenant: Tenant | None, now: datetime) -> TenantCost:
     periods = _periods(tenant.id if tenant is not None else None, since)
     servers = db.session.scalars(select(Server).where(Server.id.in_(periods))).all()
     names = {s.id: s for s in servers}
+    sent = _month_sent(now)
     lines = []
     every: list[costs.Period] = []
     for server_id, found in sorted(periods.items(), key=lambda item: names[item[0]].name):
@@ -145,19 +179,22 @@ def tenant_cost(tenant: Tenant | None, now: datetime) -> TenantCost:
                 server.plan,
                 running.monthly_price if running is not None else None,
                 month,
+                sent.get(server_id, 0),
+                costs.per_thousand(month.to_date, sent.get(server_id, 0)),
             )
         )
     month = costs.month_cost(every, now)
     budget = tenant.monthly_budget if tenant is not None else None
-    used = (month.to_date * 100 / budget).quantize(Decimal("0.1")) if budget else None
+    total_sent = sum(line.sent for line in lines)
     return TenantCost(
         tenant,
         lines,
         month,
         costs.monthly_history(every, now, HISTORY_MONTHS),
         budget,
-        used,
-        costs.breach_date(month, budget, now) if budget else None,
+        *_against(month, budget, now),
+        total_sent,
+        costs.per_thousand(month.to_date, total_sent),
     )
 
 
@@ -170,6 +207,27 @@ def costs_for(scope: Scope, now: datetime) -> list[TenantCost]:
         if unassigned.servers:
             out.append(unassigned)
     return out
+
+
+#: The columns of the costs' CSV download: one row per server of each tenant's month.
+COLUMNS = ("tenant", "server", "plan", "monthly_price", "month_to_date", "projected", "sent", "per_thousand")
+
+
+def server_records(rows: list[TenantCost]) -> list[dict[str, object]]:
+    return [
+        {
+            "tenant": row.slug,
+            "server": line.name,
+            "plan": line.plan,
+            "monthly_price": line.monthly_price,
+            "month_to_date": line.month.to_date,
+            "projected": line.month.projected,
+            "sent": line.sent,
+            "per_thousand": line.per_thousand,
+        }
+        for row in rows
+        for line in row.servers
+    ]
 
 
 def parse_budget(raw: str | None) -> Decimal | None:
@@ -198,13 +256,23 @@ def set_budget(scope: Scope, tenant: Tenant, raw: str | None) -> Decimal | None:
     return tenant.monthly_budget
 
 
-def fleet_month(now: datetime) -> costs.MonthCost:
-    """This month's cost of every server, whoever owns it."""
-    months = [t.month for t in costs_for(Scope.system(), now)]
-    return costs.MonthCost(
-        sum((m.to_date for m in months), Decimal(0)),
-        sum((m.projected for m in months), Decimal(0)),
-        sum((m.run_rate for m in months), Decimal(0)),
+def fleet_budget() -> Decimal | None:
+    found = current_app.config["MAILFLEET_FLEET_BUDGET"]
+    return Decimal(str(found)).quantize(costs.CENT) if found is not None else None
+
+
+def fleet_cost(rows: list[TenantCost], now: datetime) -> FleetCost:
+    """The fleet's line from every tenant's (and the unassigned servers') rows of :func:`costs_for`
+    as the system or an administrator sees them."""
+    month = costs.MonthCost(
+        sum((r.month.to_date for r in rows), Decimal(0)),
+        sum((r.month.projected for r in rows), Decimal(0)),
+        sum((r.month.run_rate for r in rows), Decimal(0)),
+    )
+    budget = fleet_budget()
+    sent = sum(r.sent for r in rows)
+    return FleetCost(
+        month, budget, *_against(month, budget, now), sent, costs.per_thousand(month.to_date, sent)
     )
 
 
@@ -234,7 +302,7 @@ def budget_results(now: datetime) -> list[CheckResult]:
     out = []
     for tenant in db.session.scalars(select(Tenant).where(Tenant.monthly_budget.is_not(None))):
         out += _budget_checks(tenant.slug, tenant_cost(tenant, now).month, tenant.monthly_budget, now)
-    fleet_budget = current_app.config["MAILFLEET_FLEET_BUDGET"]
-    if fleet_budget is not None:
-        out += _budget_checks(FLEET, fleet_month(now), Decimal(str(fleet_budget)).quantize(costs.CENT), now)
+    fleet = fleet_cost(costs_for(Scope.system(), now), now)
+    if fleet.budget is not None:
+        out += _budget_checks(FLEET, fleet.month, fleet.budget, now)
     return out

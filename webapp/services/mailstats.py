@@ -1,7 +1,9 @@
 """Message counts per server and UTC day (table mail_counts), from the `mail` section of each
 server's facts document (playbooks/health_facts.yml), stored by every health sweep; and what they
 feed: a server with a warm-up plan whose receivers defer for reputation backs off
-(webapp.services.warmup.react_to_deferrals), reported as its `warmup` check."""
+(webapp.services.warmup.react_to_deferrals), reported as its `warmup` check; the cost per 1,000
+messages sent and the sent-volume anomaly read them through :func:`sent_by_server` and
+:func:`sent_by_tenant`, a new tenant's "send a test message" step through :func:`messages_since`."""
 
 from __future__ import annotations
 
@@ -11,12 +13,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from mailfleet.monitoring import CheckResult, FactsError
 from mailfleet.monitoring.facts import parse_facts
 from webapp.extensions import db
-from webapp.models import MailCount, Server
+from webapp.models import MailCount, Server, Tenant
 from webapp.services import warmup
 
 log = logging.getLogger(__name__)
@@ -86,3 +88,46 @@ def record_counts(names: Iterable[str], directory: Path, now: datetime) -> list[
             if found is not None:
                 results.append(found)
     return results
+
+
+def sent_by_server(first: date, last: date) -> dict[int, int]:
+    """{server id: messages sent from day `first` to day `last`, both included}."""
+    rows = db.session.execute(
+        select(MailCount.server_id, func.sum(MailCount.sent))
+        .where(MailCount.day >= first, MailCount.day <= last)
+        .group_by(MailCount.server_id)
+    )
+    return {server_id: int(sent) for server_id, sent in rows}
+
+
+def messages_since(first: Mapping[int, date]) -> dict[int, int]:
+    """{server id: messages it sent out or delivered into its mailboxes from day `first[id]` on}
+    for the servers of `first` that counted any."""
+    if not first:
+        return {}
+    rows = db.session.execute(
+        select(MailCount.server_id, MailCount.day, MailCount.sent + MailCount.received).where(
+            MailCount.server_id.in_(list(first))
+        )
+    )
+    out: dict[int, int] = {}
+    for server_id, day, messages in rows:
+        if day >= first[server_id] and messages:
+            out[server_id] = out.get(server_id, 0) + messages
+    return out
+
+
+def sent_by_tenant(days: Iterable[date]) -> dict[str, dict[date, int]]:
+    """{tenant slug: {day: messages its servers sent that day}} for the given days (a day no server
+    of the tenant counted is absent, not zero)."""
+    rows = db.session.execute(
+        select(Tenant.slug, MailCount.day, func.sum(MailCount.sent))
+        .join(Server, Server.id == MailCount.server_id)
+        .join(Tenant, Tenant.id == Server.tenant_id)
+        .where(MailCount.day.in_(list(days)))
+        .group_by(Tenant.slug, MailCount.day)
+    )
+    out: dict[str, dict[date, int]] = {}
+    for slug, day, sent in rows:
+        out.setdefault(slug, {})[day] = int(sent)
+    return out

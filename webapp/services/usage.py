@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -308,6 +308,22 @@ def mailbox_usage(tenant: Tenant) -> list[tuple[Mailbox, MailboxUsage | None]]:
 def bucket_time(ts: int) -> str:
     """A bucket's start as exported (CSV and JSON): UTC, ISO 8601."""
     return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+#: The columns of a server's exported samples and of exported totals, in order.
+SAMPLE_COLUMNS = ("time", "resolution_s", "samples", *FIELDS, "cpu_peak_pct")
+TOTAL_COLUMNS = ("time", "resolution_s", "servers", "cpu_pct", *TOTALLED)
+
+
+def records(
+    rows: Iterable[UsageSample | UsageTotal], step: int, columns: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Samples or totals as exported (the API's JSON rows and every CSV download): one dict each."""
+    out = []
+    for row in rows:
+        found = {name: getattr(row, name) for name in columns[2:]}
+        out.append({"time": bucket_time(row.ts), "resolution_s": step, **found})
+    return out
 
 
 def window(server_id: int, step: int, since: int) -> Series:

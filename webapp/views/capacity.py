@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from mailfleet.clock import utcnow
-from mailfleet.usage import FIELDS
+from webapp.api.usage import server_export
 from webapp.errors import MailfleetWebError
 from webapp.forms import ConfirmForm
 from webapp.models import Server
@@ -63,29 +60,9 @@ def server(server_id: int) -> str:
 @bp.route("/servers/<int:server_id>/usage.csv")
 @login_required
 def server_csv(server_id: int) -> Response:
-    """The samples of a chart range as CSV: one row per sample, the time in UTC (ISO 8601)."""
+    """The samples of a chart range as CSV, as the API exports them."""
     found = Scope(current_user).get(Server, server_id)
-    range_key = request.args.get("range", "24h")
-    history = usage.series(found, range_key, utcnow())
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["time", "resolution_s", "samples", *FIELDS, "cpu_peak_pct"])
-    for row in history.rows:
-        writer.writerow(
-            [
-                usage.bucket_time(row.ts),
-                row.step,
-                row.samples,
-                *(getattr(row, f) for f in FIELDS),
-                row.cpu_peak_pct,
-            ]
-        )
-    filename = f"{found.name}-usage-{range_key}.csv"
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return server_export(found, request.args.get("range", "24h"), "csv")
 
 
 @bp.route("/tenants/<slug>/servers/<int:server_id>/resize", methods=["GET", "POST"])

@@ -45,8 +45,10 @@ def index() -> Response | str:
     scope = Scope(current_user)
     if not scope.is_admin:
         return redirect(url_for("costs.tenant", slug=current_user.tenant.slug))
-    rows = costs.costs_for(scope, utcnow())
-    return render_template("costs/index.html", rows=rows, now=utcnow(), charts=_charts("90d"))
+    now = utcnow()
+    rows = costs.costs_for(scope, now)
+    fleet = costs.fleet_cost(rows, now)
+    return render_template("costs/index.html", rows=rows, fleet=fleet, now=now, charts=_charts("90d"))
 
 
 @bp.route("/<slug>")

@@ -13,7 +13,7 @@ from mailfleet.clock import utcnow
 from mailfleet.costs import Period, month_cost
 from mailfleet.monitoring import Status, record_results
 from webapp.extensions import db
-from webapp.models import HealthAlert, Role, Server, ServerStatus, SqlHealthStore
+from webapp.models import HealthAlert, MailCount, Role, Server, ServerStatus, SqlHealthStore
 from webapp.models.usage import CostPeriod
 from webapp.services import accounts, costs, usage
 from webapp.services.scope import Scope
@@ -246,7 +246,7 @@ def test_the_fleets_budget_counts_every_server_and_alerts_like_a_tenants(app, wo
     now = NOV + timedelta(days=21)
     assert costs.budget_results(now) == []  # no budget anywhere
     app.config["MAILFLEET_FLEET_BUDGET"] = 50.0
-    month = costs.fleet_month(now)
+    month = costs.fleet_cost(costs.costs_for(Scope.system(), now), now).month
     tenants = [t.month.to_date for t in costs.costs_for(Scope(world.admin), now)]
     assert month.to_date == sum(tenants) and len(tenants) == 3  # acme, globex and the unassigned server
     results = {r.check: r for r in costs.budget_results(now)}
@@ -261,3 +261,85 @@ def test_a_fleet_budget_of_zero_is_refused_at_start(tmp_path):
 
     with pytest.raises(ConfigError, match="MAILFLEET_FLEET_BUDGET"):
         load_config({"MAILFLEET_DATA_DIR": str(tmp_path), "MAILFLEET_FLEET_BUDGET": "0"})
+
+
+def _sent(server, day, sent):
+    db.session.add(MailCount(server_id=server.id, day=day, sent=sent, collected_at=NOV))
+
+
+def test_cost_per_thousand_messages_sent_counts_this_months_mail_per_server_tenant_and_fleet(
+    app, world, fleet
+):
+    acme1, globex1, _ = fleet
+    now = NOV + timedelta(days=20)
+    costs.sync_periods(NOV + timedelta(days=16))
+    _sent(acme1, (NOV - timedelta(days=1)).date(), 90000)  # October's: not this month's
+    _sent(acme1, NOV.date(), 3000)
+    _sent(acme1, (NOV + timedelta(days=19)).date(), 5000)
+    _sent(globex1, (NOV + timedelta(days=18)).date(), 0)
+    db.session.commit()
+    acme = costs.tenant_cost(world.acme, now)
+    assert (acme.sent, acme.month.to_date, acme.per_thousand) == (8000, Decimal("20.00"), Decimal("2.50"))
+    assert [(s.name, s.sent, s.per_thousand) for s in acme.servers] == [("mf-acme-1", 8000, Decimal("2.50"))]
+    globex = costs.tenant_cost(world.globex, now)
+    assert (globex.sent, globex.per_thousand) == (0, None)  # nothing sent: no price per message
+    app.config["MAILFLEET_FLEET_BUDGET"] = 40.0
+    fleet_line = costs.fleet_cost(costs.costs_for(Scope(world.admin), now), now)
+    assert fleet_line.month.to_date == Decimal("25.50") and fleet_line.sent == 8000
+    assert fleet_line.per_thousand == Decimal("3.19")  # 25.50 / 8
+    assert (fleet_line.budget, fleet_line.used_pct) == (Decimal("40.00"), Decimal("63.8"))
+
+
+def test_the_costs_pages_show_messages_sent_the_price_per_thousand_and_the_fleets_budget_line(
+    app, client, world, fleet
+):
+    acme1, _, _ = fleet
+    costs.sync_periods(NOV)
+    _sent(acme1, utcnow().date(), 1234)
+    db.session.commit()
+    app.config["MAILFLEET_FLEET_BUDGET"] = 1000.0
+    assert login(client, world.admin.email, TEST_PASSWORD).status_code == 302
+    page = client.get("/costs/").get_data(as_text=True)
+    fleet_line = page[page.index('id="fleet-line"') :]
+    fleet_line = fleet_line[: fleet_line.index("</tr>")]
+    expected = costs.fleet_cost(costs.costs_for(Scope(world.admin), utcnow()), utcnow())
+    assert f"${expected.month.to_date}" in fleet_line and "$1000.00" in fleet_line
+    assert f"{expected.used_pct} %" in fleet_line and "<td>1234</td>" in fleet_line
+    acme = client.get("/costs/acme").get_data(as_text=True)
+    per_thousand = costs.tenant_cost(world.acme, utcnow()).per_thousand
+    assert f"${per_thousand}</span><span>per 1,000 of the 1234 messages sent" in acme
+
+
+def test_the_api_exports_costs_as_json_and_csv_and_a_tenant_never_sees_another(client, world, fleet):
+    acme1, globex1, _ = fleet
+    costs.sync_periods(NOV)
+    _sent(acme1, utcnow().date(), 4000)
+    _sent(globex1, utcnow().date(), 10)
+    db.session.commit()
+    admin, alice, bob = (
+        {"Authorization": f"Bearer {accounts.issue_api_token(user)}"}
+        for user in (world.admin, world.alice, world.bob)
+    )
+    acme = client.get("/api/v1/tenants/acme/costs", headers=alice).get_json()
+    assert acme["sent"] == 4000 and acme["servers"][0]["sent"] == 4000
+    assert acme["per_thousand"] == str(costs.tenant_cost(world.acme, utcnow()).per_thousand)
+    assert client.get("/api/v1/costs", headers=alice).get_json()["fleet"] is None  # the fleet: admins
+    fleet_json = client.get("/api/v1/costs", headers=admin).get_json()["fleet"]
+    assert fleet_json["sent"] == 4010 and fleet_json["budget"] is None
+    answer = client.get("/api/v1/costs?format=csv", headers=admin)
+    assert answer.mimetype == "text/csv" and "fleet-costs-" in answer.headers["Content-Disposition"]
+    lines = answer.get_data(as_text=True).splitlines()
+    assert lines[0] == "tenant,server,plan,monthly_price,month_to_date,projected,sent,per_thousand"
+    assert [line.split(",")[:2] for line in lines[1:]] == [
+        ["acme", "mf-acme-1"],
+        ["globex", "mf-globex-1"],
+        ["unassigned", "stray-vps"],
+    ]
+    own = client.get("/api/v1/costs?format=csv", headers=bob).get_data(as_text=True)
+    assert "mf-globex-1" in own and "acme" not in own and "stray-vps" not in own
+    assert client.get("/api/v1/tenants/acme/costs?format=csv", headers=bob).status_code == 404
+    one = client.get("/api/v1/tenants/acme/costs?format=csv", headers=alice).get_data(as_text=True)
+    [row] = [line.split(",") for line in one.splitlines()[1:]]
+    per_thousand = str(costs.tenant_cost(world.acme, utcnow()).per_thousand)
+    assert row[:4] == ["acme", "mf-acme-1", "SSD 2 GB", "30.00"] and row[6:] == ["4000", per_thousand]
+    assert client.get("/api/v1/costs?format=xml", headers=alice).status_code == 422

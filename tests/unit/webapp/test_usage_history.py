@@ -333,3 +333,81 @@ def test_a_tenants_unusual_hour_opens_an_anomaly_alert_naming_it(world, servers)
     record_results(SqlHealthStore(), list(results.values()), costs.BUDGET_POLICY)
     [alert] = db.session.scalars(select(HealthAlert)).all()
     assert alert.check == "anomaly:acme:queue_deferred"
+
+
+def test_a_tenants_sending_burst_opens_an_anomaly_alert_by_the_same_detector(world, servers):
+    from mailfleet.monitoring import Status, record_results
+    from webapp.models import HealthAlert, MailCount, SqlHealthStore
+    from webapp.services import anomalies, costs
+
+    one, _ = servers
+    other = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
+    db.session.add(other)
+    now = T0.replace(hour=15)
+    for days in range(15):  # 14 usual days, then today's: acme's mailbox sends spam
+        day = (now - timedelta(days=14 - days)).date()
+        for server, usual in ((one, 300), (other, 40)):
+            sent = 2500 if server is one and days == 14 else usual + days % 4 * 10
+            db.session.add(MailCount(server_id=server.id, day=day, sent=sent, collected_at=now))
+    db.session.commit()
+    results = {r.check: r for r in anomalies.anomaly_results(now)}
+    burst = results["anomaly:acme:sent"]
+    assert burst.status is Status.WARNING and burst.value == 2500
+    assert burst.detail.startswith("acme: 2500 messages sent today so far, usually 310 a day")
+    assert results["anomaly:globex:sent"].status is Status.OK
+    record_results(SqlHealthStore(), list(results.values()), costs.BUDGET_POLICY)
+    [alert] = db.session.scalars(select(HealthAlert)).all()
+    assert alert.check == "anomaly:acme:sent"
+
+
+def test_a_short_sending_history_is_never_called_unusual(world, servers):
+    from mailfleet.monitoring import Status
+    from webapp.models import MailCount
+    from webapp.services import anomalies
+
+    one, _ = servers
+    now = T0.replace(hour=15)
+    for days in range(4):
+        day = (now - timedelta(days=3 - days)).date()
+        db.session.add(MailCount(server_id=one.id, day=day, sent=5 if days < 3 else 9000, collected_at=now))
+    db.session.commit()
+    [found] = [r for r in anomalies.anomaly_results(now) if r.check == "anomaly:acme:sent"]
+    assert found.status is Status.OK and "3 of 7 days of baseline so far" in found.detail
+
+
+def test_the_api_exports_usage_as_csv_and_a_tenant_never_sees_another(client, world, servers, tmp_path):
+    from mailfleet.clock import utcnow
+    from webapp.services import accounts
+
+    one, _ = servers
+    other = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
+    db.session.add(other)
+    db.session.commit()
+    for name, used in (("mf-acme-1", 2500), ("mf-globex-1", 700)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(facts(used)))
+    usage.record_samples(utcnow(), tmp_path)
+    admin, alice, bob = (
+        {"Authorization": f"Bearer {accounts.issue_api_token(user)}"}
+        for user in (world.admin, world.alice, world.bob)
+    )
+    answer = client.get(f"/api/v1/servers/{one.id}/usage?format=csv", headers=alice)
+    assert answer.mimetype == "text/csv"
+    assert 'filename="mf-acme-1-usage-24h.csv"' in answer.headers["Content-Disposition"]
+    header, row = answer.get_data(as_text=True).splitlines()
+    assert header.split(",")[:5] == ["time", "resolution_s", "samples", "cpu_pct", "mem_used_mb"]
+    values = dict(zip(header.split(","), row.split(","), strict=True))
+    assert (values["resolution_s"], values["disk_used_mb"], values["bw_used_gb"]) == ("300", "2500", "")
+    json_row = client.get(f"/api/v1/servers/{one.id}/usage", headers=alice).get_json()["rows"][0]
+    assert values["time"] == json_row["time"] and json_row["resolution_s"] == FIVE_MINUTES
+    fleet = client.get("/api/v1/usage?format=csv", headers=admin).get_data(as_text=True).splitlines()
+    assert dict(zip(fleet[0].split(","), fleet[1].split(","), strict=True))["disk_used_mb"] == "3200"
+    own = client.get("/api/v1/usage?format=csv", headers=bob)
+    assert 'filename="globex-usage-24h.csv"' in own.headers["Content-Disposition"]
+    assert (
+        dict(zip(*(line.split(",") for line in own.get_data(as_text=True).splitlines()), strict=True))[
+            "disk_used_mb"
+        ]
+        == "700"
+    )
+    assert client.get(f"/api/v1/servers/{one.id}/usage?format=csv", headers=bob).status_code == 404
+    assert client.get("/api/v1/tenants/acme/usage?format=csv", headers=bob).status_code == 404
