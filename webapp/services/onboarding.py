@@ -1,22 +1,18 @@
 """The first steps of a new tenant, each ticked from what is really there (queries, never flags):
-a server, a domain, its DNS ready, mailboxes, and mail flowing on the server that holds them."""
+a server, a domain, its DNS ready, mailboxes, and a message through the server that holds them
+(its message counts, from the mail server's log)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
-from sqlalchemy import select
-
-from webapp.extensions import db
 from webapp.models import Domain, DomainStatus, Mailbox, Server, ServerStatus
-from webapp.models.health import HealthCheck
+from webapp.services import mailstats
 from webapp.services.dnsdoctor import READY
 
-__all__ = ["MAIL_FLOW_CHECKS", "Step", "first_steps"]
-
-# The sweep's checks that show a server takes mail in and lets a mailbox read it.
-MAIL_FLOW_CHECKS = ("smtp:banner", "imap:login")
+__all__ = ["Step", "first_steps"]
 
 
 @dataclass(frozen=True)
@@ -31,18 +27,6 @@ class Step:
     fragment: str = ""
 
 
-def _mail_flowing(server_ids: set[int]) -> set[int]:
-    """Servers whose latest result of every mail flow check is ok."""
-    if not server_ids:
-        return set()
-    rows = db.session.execute(
-        select(HealthCheck.server_id, HealthCheck.check, HealthCheck.last_status).where(
-            HealthCheck.server_id.in_(server_ids), HealthCheck.check.in_(MAIL_FLOW_CHECKS))
-    ).all()
-    ok = {(sid, check) for sid, check, status in rows if status == "ok"}
-    return {sid for sid in server_ids if all((sid, c) in ok for c in MAIL_FLOW_CHECKS)}
-
-
 def first_steps(slug: str, servers: Sequence[Server], domains: Sequence[Domain],
                 mailboxes: Sequence[Mailbox]) -> list[Step]:
     """The checklist of one tenant from its (already scoped) servers, domains and mailboxes."""
@@ -52,7 +36,11 @@ def first_steps(slug: str, servers: Sequence[Server], domains: Sequence[Domain],
     usable = [d for d in live if d.dns_status == READY or d.dns_override_at is not None]
     waiting = [d for d in live if d not in usable]
     failed = [d for d in domains if d.status == DomainStatus.FAILED]
-    flowing = _mail_flowing({m.domain.server_id for m in mailboxes})
+    since: dict[int, date] = {}
+    for mailbox in mailboxes:
+        day = mailbox.created_at.date()
+        since[mailbox.domain.server_id] = min(day, since.get(mailbox.domain.server_id, day))
+    messages = sum(mailstats.messages_since(since).values())
     steps = [
         Step("server", "Provision a server", bool(active),
              f"{active[0].name} is active" if active else
@@ -71,10 +59,11 @@ def first_steps(slug: str, servers: Sequence[Server], domains: Sequence[Domain],
         Step("mailboxes", "Create mailboxes", bool(mailboxes),
              f"{len(mailboxes)} mailbox{'es' if len(mailboxes) != 1 else ''}" if mailboxes else
              "no mailbox yet", fragment="mailbox-form"),
-        Step("test-message", "Send a test message", bool(flowing),
-             "the server takes mail in and mailboxes log in" if flowing else
-             "log in to a mailbox and send a message; this ticks once the health sweep finds SMTP and "
-             "IMAP answering on its server" if mailboxes else "create a mailbox first",
+        Step("test-message", "Send a test message", messages > 0,
+             f"{messages} message{'s' if messages != 1 else ''} through the server since the first mailbox"
+             if messages else
+             "log in to a mailbox and send a message; this ticks once the health sweep has counted it in "
+             "the mail server's log" if mailboxes else "create a mailbox first",
              "help.page", {"path": "getting-started/"}, "step-test-message"),
     ]
     return steps

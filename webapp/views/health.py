@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -18,6 +18,21 @@ from webapp.views import form_post
 bp = Blueprint("health", __name__)
 EXPIRED = "The form expired; try again."
 REFUSALS = (InvalidInput, Conflict)  # shown on the page; NotFound stays a 404
+
+
+def every(seconds: int) -> str:
+    """A cadence in words: "every 90 seconds", "every minute", "every 5 minutes"."""
+    minutes, rest = divmod(seconds, 60)
+    if rest:
+        return f"every {seconds} seconds"
+    return "every minute" if minutes == 1 else f"every {minutes} minutes"
+
+
+@bp.app_template_global()
+def sweep_cadence() -> str:
+    """How often the health sweep, and with it the facts run, checks each server (the setting
+    MAILFLEET_HEALTH_SWEEP_SECONDS), as the pages say it."""
+    return every(current_app.config["MAILFLEET_HEALTH_SWEEP_SECONDS"])
 
 
 @bp.route("/health")

@@ -120,3 +120,15 @@ def test_help_says_when_the_guide_is_not_built(app, as_admin, tmp_path: Path) ->
 def test_help_needs_a_login(app, client, site: Path) -> None:
     app.config["MAILFLEET_REPO_DIR"] = site.parent
     assert client.get("/help/").status_code == 302
+
+
+def test_the_guides_search_index_finds_a_known_section_and_help_serves_it(app, as_admin, site: Path) -> None:
+    """The theme's search box looks words up in search/search_index.json, fetched from Help."""
+    import json
+
+    index = json.loads((site / "search" / "search_index.json").read_text(encoding="utf-8"))
+    found = [doc["location"] for doc in index["docs"] if "selector" in doc["text"] and "DKIM" in doc["title"]]
+    assert "tenant/health-checks/#check-dkim" in found
+    app.config["MAILFLEET_REPO_DIR"] = site.parent
+    status, body, _ = _get(as_admin, "/help/search/search_index.json")
+    assert status == 200 and json.loads(body)["docs"] == index["docs"]

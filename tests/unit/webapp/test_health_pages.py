@@ -266,3 +266,13 @@ def test_api_check_now(client, world, fleet):
     acme, _, _ = fleet
     reply = client.post(f"/api/v1/health/servers/{acme.id}/check-now", headers=_token(world.alice))
     assert reply.status_code == 202 and reply.get_json()["job_id"] == f"health-{acme.id}"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"), [(60, "every minute"), (90, "every 90 seconds"), (300, "every 5 minutes")]
+)
+def test_the_health_page_says_the_sweep_cadence_in_use(app, as_admin, seconds, said):
+    app.config["MAILFLEET_HEALTH_SWEEP_SECONDS"] = seconds
+    page = as_admin.get("/health").get_data(as_text=True)
+    assert f"checked {said}</small>" in page
+    assert f"rq cron starts one {said}" in page  # no sweep has run yet
