@@ -23,9 +23,11 @@ down:
 docs: setup
 	$(VENV)/mkdocs build --strict --clean
 
-## The whole suite: unit, testbed and browser tiers (the guide is built first: a broken guide fails).
+## The whole suite: unit, testbed and browser tiers (the guide is built first: a broken guide fails;
+## and again after the suite, so that it shows the screenshots the browser journeys just took).
 test: setup docs
 	$(VENV)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/mkdocs build --strict --clean
 
 test-unit: setup
 	$(VENV)/pytest -m unit $(PYTEST_ARGS)

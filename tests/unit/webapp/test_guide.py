@@ -132,3 +132,18 @@ def test_the_guides_search_index_finds_a_known_section_and_help_serves_it(app, a
     app.config["MAILFLEET_REPO_DIR"] = site.parent
     status, body, _ = _get(as_admin, "/help/search/search_index.json")
     assert status == 200 and json.loads(body)["docs"] == index["docs"]
+
+
+def test_a_journeys_screenshot_lands_in_the_built_guide(tmp_path, monkeypatch) -> None:
+    """`make test` builds the guide again after the journeys: their screenshots are then placed."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("guide_hooks", REPO / "scripts" / "guide_hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    monkeypatch.setattr(hooks, "SHOTS", tmp_path)
+    assert hooks.screenshot_markdown("health", "A server's health page", "admin/health.md") == ""
+    (tmp_path / "health.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    shown = hooks.screenshot_markdown("health", "A server's health page", "admin/health.md")
+    assert shown == "![A server's health page](../screenshots/health.png)"
+    assert hooks.screenshot_markdown("health", "x", "index.md") == "![x](screenshots/health.png)"
