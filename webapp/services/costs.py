@@ -256,7 +256,7 @@ def set_budget(scope: Scope, tenant: Tenant, raw: str | None) -> Decimal | None:
     return tenant.monthly_budget
 
 
-def fleet_budget() -> Decimal | None:
+def _fleet_budget() -> Decimal | None:
     found = current_app.config["MAILFLEET_FLEET_BUDGET"]
     return Decimal(str(found)).quantize(costs.CENT) if found is not None else None
 
@@ -269,7 +269,7 @@ def fleet_cost(rows: list[TenantCost], now: datetime) -> FleetCost:
         sum((r.month.projected for r in rows), Decimal(0)),
         sum((r.month.run_rate for r in rows), Decimal(0)),
     )
-    budget = fleet_budget()
+    budget = _fleet_budget()
     sent = sum(r.sent for r in rows)
     return FleetCost(
         month, budget, *_against(month, budget, now), sent, costs.per_thousand(month.to_date, sent)
