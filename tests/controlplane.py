@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import secrets
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import select
 
 from jobs.app import use_app
@@ -65,13 +67,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def work(app: Any) -> None:
-    """Run every queued job as the worker pool does."""
+class _ThreadWorker(SimpleWorker):
+    """A SimpleWorker that runs outside the main thread: a timer bounds its jobs (SIGALRM and
+    signal handlers belong to the main thread)."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+
+def work(app: Any, workers: int = 1) -> None:
+    """Run every queued job as the worker pool does, with that many workers at once (threads: each
+    job runs its ansible-playbook in a process of its own and mostly waits on it)."""
     from webapp.extensions import db
     from webapp.queue import get_queue
 
     queue = get_queue(app)
-    SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
+    if workers == 1:
+        SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
+    else:
+        pool = [
+            threading.Thread(
+                target=_ThreadWorker([queue], connection=queue.connection, serializer=JSONSerializer).work,
+                kwargs={"burst": True},
+                daemon=True,  # a test that times out does not keep the session from ending
+            )
+            for _ in range(workers)
+        ]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
     db.session.expire_all()
 
 
@@ -142,32 +169,80 @@ def scope_of_admin() -> Any:
 def provision_tenant(testbed: Any, app: Any, label: str, converge: bool = True) -> MailServer:
     """A tenant, its server (provision.yml) and, with `converge`, its first domain (site.yml), all
     as a user does. A server left half made is stopped before the failure is raised."""
+    made = provision_tenants(testbed, app, (label,), converge)[label]
+    if isinstance(made, BaseException):
+        raise made
+    return made
+
+
+def provision_tenants(
+    testbed: Any, app: Any, labels: Sequence[str], converge: bool = True
+) -> dict[str, MailServer | BaseException]:
+    """`provision_tenant` for each label, their runs side by side (one worker per label): each
+    label's server, or what stopped it (its host, if any, stopped)."""
     from webapp.extensions import db
     from webapp.models import RunStatus, Server
     from webapp.services import fleet, tenants
 
     scope = scope_of_admin()
-    tag = secrets.token_hex(2)
-    slug, zone = f"{label}{tag}", f"{label}{tag}.test"
-    name = f"mf-{slug}-1"
-    testbed.add_zone(zone)
-    try:
-        tenant = tenants.create_tenant(scope, slug, f"Mail tenant {label}")
-        run = fleet.provision_server(scope, tenant, "Seattle", "101", f"mail.{zone}")
-        work(app)
+    outcome: dict[str, MailServer | BaseException] = {}
+    steps: dict[str, dict[str, Any]] = {}
+
+    def step(label: str, act: Callable[[dict[str, Any]], None]) -> None:
+        """`act` on the label's state; a failure is its outcome, and its host is stopped."""
+        state = steps[label]
+        try:
+            act(state)
+        except BaseException as exc:
+            db.session.rollback()
+            if state["name"] in testbed.state.read()["hosts"]:
+                testbed.stop_host(state["name"])
+            outcome[label] = exc
+            if not isinstance(exc, Exception | pytest.fail.Exception):
+                raise
+
+    def going() -> list[str]:
+        return [label for label in labels if label not in outcome]
+
+    def order(state: dict[str, Any]) -> None:
+        testbed.add_zone(state["zone"])
+        state["tenant"] = tenants.create_tenant(scope, state["slug"], f"Mail tenant {state['label']}")
+        mail_host = f"mail.{state['zone']}"
+        state["run"] = fleet.provision_server(scope, state["tenant"], "Seattle", "101", mail_host)
+
+    def provisioned(state: dict[str, Any]) -> None:
+        run = state["run"]
         assert run.status == RunStatus.SUCCESSFUL, run.failure_reason
-        server = db.session.execute(select(Server).where(Server.name == name)).scalar_one()
+        server = db.session.execute(select(Server).where(Server.name == state["name"])).scalar_one()
         assert server.public_ipv4, "the server row has no address after provisioning"
-        if not converge:
-            return MailServer(tenant, zone, f"mail.{zone}", testbed.host(name), server.id, None, (run.id,))
-        site = fleet.add_domain(scope, tenant, server.id, zone)
-        work(app)
+        state["server"] = server
+
+    def add_domain(state: dict[str, Any]) -> None:
+        state["site"] = fleet.add_domain(scope, state["tenant"], state["server"].id, state["zone"])
+
+    def converged(state: dict[str, Any]) -> None:
+        site = state["site"]
         assert site.status == RunStatus.SUCCESSFUL, (site.failure_reason, site.recap)
-    except BaseException:
-        if name in testbed.state.read()["hosts"]:
-            testbed.stop_host(name)
-        raise
-    domain = next(d for d in server.domains if d.name == zone)
-    return MailServer(
-        tenant, zone, f"mail.{zone}", testbed.host(name), server.id, domain.id, (run.id, site.id)
-    )
+
+    for label in labels:
+        tag = secrets.token_hex(2)
+        slug = f"{label}{tag}"
+        steps[label] = {"label": label, "slug": slug, "zone": f"{slug}.test", "name": f"mf-{slug}-1"}
+        step(label, order)
+    work(app, workers=max(1, len(going())))
+    for label in going():
+        step(label, provisioned)
+    if converge:
+        for label in going():
+            step(label, add_domain)
+        work(app, workers=max(1, len(going())))
+        for label in going():
+            step(label, converged)
+    for label in going():
+        state = steps[label]
+        server, zone = state["server"], state["zone"]
+        domain_id = next(d.id for d in server.domains if d.name == zone) if converge else None
+        runs = (state["run"].id, state["site"].id) if converge else (state["run"].id,)
+        host = testbed.host(state["name"])
+        outcome[label] = MailServer(state["tenant"], zone, f"mail.{zone}", host, server.id, domain_id, runs)
+    return outcome
