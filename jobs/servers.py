@@ -4,8 +4,8 @@ Each instance is mapped to its record as the inventory plugin maps it
 (mailfleet.hostwinds.instances.instance_records). Instances are matched by provider id, else by
 srvrname (``mf-<tenant>-<n>``, the name a provisioning run gave them). Unknown instances are
 recorded unassigned (admins see them); servers no longer at the provider become "gone". A server
-whose main IP changed restarts its warm-up plan on the new address (webapp.services.warmup). Secrets
-never reach here: the client strips ``password`` and ``configkey`` at its boundary.
+whose main IP changed goes through webapp.services.ipswitch.moved_to (recorded, warm-up restarted,
+DNS republished). Secrets never reach here: the client strips ``password`` and ``configkey`` at its boundary.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from mailfleet.hostwinds.instances import instance_records
 from webapp.extensions import db
 from webapp.integrations import hostwinds_client
 from webapp.models import Server, ServerStatus, Tenant
-from webapp.services import health, warmup
+from webapp.services import health, ipswitch
 from webapp.services.provider import monthly_price
 
 #: The instance fields the server table keeps (the record adds the derived ones).
@@ -56,7 +56,7 @@ def apply_inventory(records: list[dict[str, Any]]) -> dict[str, int]:
     by_provider = {s.provider_id: s for s in known if s.provider_id is not None}
     by_name = {s.name: s for s in known}
     seen: set[int] = set()
-    moved: list[Server] = []
+    moved: list[tuple[Server, str]] = []
     counts = {"updated": 0, "added": 0, "gone": 0}
     now = utcnow()
     for record in records:
@@ -75,7 +75,7 @@ def apply_inventory(records: list[dict[str, Any]]) -> dict[str, int]:
         server.provider_id = provider_id
         server.hostname = record.get("hostname") or None
         if server.public_ipv4 and record["public_ipv4"] and record["public_ipv4"] != server.public_ipv4:
-            moved.append(server)
+            moved.append((server, server.public_ipv4))
         server.public_ipv4 = record["public_ipv4"]
         server.public_ipv6 = record["public_ipv6"]
         server.private_ipv4 = record["private_ipv4"]
@@ -100,6 +100,6 @@ def apply_inventory(records: list[dict[str, Any]]) -> dict[str, int]:
             counts["gone"] += 1
             health.retire(server, f"{server.name} is no longer at the provider")
     db.session.commit()
-    for server in moved:
-        warmup.restart_for_new_ip(server)
+    for server, old in moved:
+        ipswitch.moved_to(server, old, server.public_ipv4)
     return counts

@@ -79,6 +79,7 @@ RUN_ANCHORS: dict[str, str] = {
     "deprovision": "failed-removal",
     "remove_domain": "failed-removal",
     "sendcap": "failed-sendcap",
+    "switch_ip": "failed-switch-ip",
 }
 
 

@@ -62,6 +62,13 @@ CATALOGUE: dict[str, Playbook] = {
             ),
             spends=True,
         ),
+        # Submitted by webapp.services.ipswitch (a confirmed action); the server is found by index.
+        Playbook(
+            "switch_ip",
+            "switch_ip.yml",
+            "Switch a server's main IP",
+            frozenset({"mailfleet_tenant", "hostwinds_index", "switch_ip_from", "mail_hostname"}),
+        ),
         Playbook(
             "site",
             "site.yml",

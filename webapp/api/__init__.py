@@ -43,6 +43,7 @@ def init_app(app: Flask) -> None:
         servers,
         tenants,
         usage,
+        warmup,
     )
 
     app.config.update(
@@ -75,6 +76,7 @@ def init_app(app: Flask) -> None:
         backups,
         usage,
         costs,
+        warmup,
     ):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
     errors.register(app)

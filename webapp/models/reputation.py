@@ -72,3 +72,17 @@ class MailCount(db.Model):  # type: ignore[name-defined,misc]
     reputation_deferrals: Mapped[int] = mapped_column(default=0)
     groups: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON, default=dict)
     collected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IpChange(db.Model):  # type: ignore[name-defined,misc]
+    """A server's main IP changed from `old_ip` to `new_ip`: by its IP-switch run (`run_id`), or
+    seen by the inventory refresh (no run). The server's address history, newest last."""
+
+    __tablename__ = "ip_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id"), index=True)
+    old_ip: Mapped[str] = mapped_column(String(45))
+    new_ip: Mapped[str] = mapped_column(String(45))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

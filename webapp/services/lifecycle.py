@@ -341,6 +341,10 @@ def note_run_finished(run_id: int) -> None:
         from webapp.services.capacity import note_resized  # capacity confirms through this module
 
         note_resized(run)
+    elif run.catalogue_key == "switch_ip":
+        from webapp.services.ipswitch import note_switched  # ipswitch confirms through this module
+
+        note_switched(run)
     db.session.commit()
 
 

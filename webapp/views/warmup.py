@@ -1,16 +1,18 @@
-"""A server's warm-up plan: its caps today and next, and the form that changes the plan."""
+"""A server's warm-up plan: its caps today and next, the form that changes the plan, its address
+history, and switching it to a new main IP (a confirmed action)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from webapp.forms import SendingCapsForm, WarmupForm
+from webapp.errors import Conflict, InvalidInput
+from webapp.forms import ConfirmForm, SendingCapsForm, WarmupForm
 from webapp.models import Server
-from webapp.services import warmup
+from webapp.services import ipswitch, warmup
 from webapp.services.scope import Scope
-from webapp.views import form_post
+from webapp.views import back_with_error, form_post
 
 bp = Blueprint("warmup", __name__)
 
@@ -33,7 +35,7 @@ def detail(slug: str, server_id: int) -> str:
     caps_form = SendingCapsForm(caps=warmup.caps_text(server))
     return render_template(
         "warmup/detail.html", server=server, slug=slug, status=warmup.status(plan), form=form,
-        caps_form=caps_form,
+        caps_form=caps_form, addresses=ipswitch.history(server),
     )
 
 
@@ -79,3 +81,26 @@ def caps(slug: str, server_id: int) -> Response:
 
     invalid = "Check the form: the caps are at most 20,000 characters."
     return form_post(form, invalid, act, "warmup.detail", {"slug": slug, "server_id": server.id})
+
+
+@bp.route("/tenants/<slug>/servers/<int:server_id>/switch-ip", methods=["GET", "POST"])
+@login_required
+def switch_ip(slug: str, server_id: int) -> Response | str:
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    try:
+        found = ipswitch.switch_plan(scope, tenant, server_id)
+    except (InvalidInput, Conflict) as exc:
+        return back_with_error(exc, "warmup.detail", slug=slug, server_id=server_id)
+    form = ConfirmForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            flash(f"Type {found.server.name} to confirm.", "error")
+            return redirect(url_for("warmup.switch_ip", slug=slug, server_id=server_id))
+        try:
+            run = ipswitch.switch_ip(scope, tenant, server_id, form.confirm.data, form.submission_key.data)
+        except (InvalidInput, Conflict) as exc:
+            return back_with_error(exc, "warmup.switch_ip", slug=slug, server_id=server_id)
+        flash(f"Switching {found.server.name} to a new IP: run {run.id}.", "success")
+        return redirect(url_for("runs.detail", run_id=run.id))
+    return render_template("warmup/switch_ip.html", slug=slug, switch=found, form=form)

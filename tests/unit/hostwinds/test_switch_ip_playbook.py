@@ -1,0 +1,91 @@
+"""playbooks/switch_ip.yml against the double: a new main IP with the mail host name as its PTR, a
+second run that changes nothing, and the silent cooldown failing clearly with the address kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hostwinds_fakes import ServedDouble
+
+from mailfleet.hostwinds import contract as c
+from mailfleet.secrets import get_store
+from testbed.doubles.hostwinds import DEFAULT_KEY, Fault, HostwindsState
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(300)]
+
+REPO = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def setup(tmp_path):
+    state = HostwindsState(ip_change_seconds=0.3)
+    state.seed(1, tenants=1)  # mf-tenant000-1, ACTIVE
+    double = ServedDouble(state)
+    env = {
+        "MAILFLEET_SECRETS_BACKEND": "local",
+        "MAILFLEET_SECRETS_FILE": str(tmp_path / "s/store.enc"),
+        "MAILFLEET_MASTER_KEY_FILE": str(tmp_path / "s/master.key"),
+    }
+    get_store(env).put("global/hostwinds", {"api_key": DEFAULT_KEY})
+    yield double, env
+    double.close()
+
+
+def switch(
+    env: dict[str, str], double: ServedDouble, old_ip: str, **more: object
+) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **env, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    full.pop("HOSTWINDS_API_KEY", None)
+    extravars = {
+        "mailfleet_tenant": "tenant000", "hostwinds_index": 1, "switch_ip_from": old_ip,
+        "mail_hostname": "mail.tenant000.example", "hostwinds_api_url": double.url,
+        "hostwinds_poll_interval": 0.1, **more,
+    }
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), str(REPO / "playbooks/switch_ip.yml"), "--skip-tags", "ssh",
+         "-e", json.dumps(extravars)],
+        capture_output=True, text=True, env=full, cwd=REPO, timeout=240,
+    )
+
+
+def test_the_server_moves_to_a_new_ip_named_by_its_ptr_and_a_second_run_changes_nothing(setup):
+    double, env = setup
+    (record,) = double.state.instances.values()
+    old = record["main_ip"]
+    first = switch(env, double, old)
+    assert first.returncode == 0, first.stdout[-3000:]
+    new = record["main_ip"]
+    assert new != old
+    assert f"mf-tenant000-1 moved from {old} to {new}" in first.stdout
+    ptr = {e["ip"]: e.get(c.IP_RDNS_KEY) for e in record["ips"]}
+    assert ptr[new] == "mail.tenant000.example"
+    second = switch(env, double, old)
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert "changed=0" in second.stdout and record["main_ip"] == new
+    assert double.state.calls["change_main_ip"] == 1
+    assert DEFAULT_KEY not in first.stdout + first.stderr and record["password"] not in first.stdout
+
+
+def test_the_silent_cooldown_fails_clearly_and_keeps_the_address(setup):
+    double, env = setup
+    (record,) = double.state.instances.values()
+    old = record["main_ip"]
+    double.state.faults.append(Fault("cooldown", "change_main_ip"))
+    failed = switch(env, double, old, hostwinds_wait_timeout=1)
+    assert failed.returncode != 0
+    assert "silent cooldown" in failed.stdout and record["main_ip"] == old
+    assert all(e.get(c.IP_RDNS_KEY) is None for e in record["ips"])
+
+
+def test_bad_input_is_refused_before_the_provider_is_asked(setup):
+    double, env = setup
+    failed = switch(env, double, "not-an-ip")
+    assert failed.returncode != 0
+    assert "switch_ip_from (the current main IPv4)" in failed.stdout
+    assert double.state.calls["change_main_ip"] == 0

@@ -1,0 +1,140 @@
+"""Switching a server to a new main IP on a real database and the Hostwinds double: the confirmed
+action in the UI and the API, what the finished run changes (the provider's new address recorded
+with the old one, the warm-up back at day 1, the caps pushed and the domain run that republishes A
+and SPF), the same change seen first by the inventory refresh recorded once, and the refusals that
+change nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from mailfleet.clock import utcnow
+from webapp.extensions import db
+from webapp.models import IpChange, Run, RunStatus, Server, ServerStatus
+from webapp.services import accounts, ipswitch, warmup
+from webapp.services.lifecycle import note_run_finished
+from webapp.services.scope import Scope
+from webapp.testing import TEST_PASSWORD, csrf_token, login
+
+pytestmark = pytest.mark.unit
+
+NEW_IP = "198.19.250.9"
+
+
+@pytest.fixture
+def server(world, hostwinds):
+    hostwinds.seed(1, tenants=1)
+    (record,) = hostwinds.instances.values()
+    record["srvrname"] = "mf-acme-1"
+    found = Server(
+        tenant_id=world.acme.id, name="mf-acme-1", mail_hostname="mail.acme.test",
+        provider_id=record["serviceid"], public_ipv4=record["main_ip"], status=ServerStatus.ACTIVE,
+    )
+    db.session.add(found)
+    db.session.commit()
+    warmup.set_plan(Scope.system(), found.id, "standard", started_on=warmup.today() - timedelta(days=12))
+    db.session.query(Run).delete()
+    db.session.commit()
+    return found
+
+
+def _runs() -> list[Run]:
+    return list(db.session.scalars(select(Run).order_by(Run.id)))
+
+
+def _finish(hostwinds, run: Run) -> None:
+    """The run did its work at the provider and ended well; the worker notes it."""
+    (record,) = hostwinds.instances.values()
+    record["main_ip"] = NEW_IP
+    run.status, run.finished_at = RunStatus.SUCCESSFUL, utcnow()
+    db.session.commit()
+    note_run_finished(run.id)
+    db.session.expire_all()
+
+
+def test_a_confirmed_switch_moves_the_server_and_keeps_both_addresses(client, world, server, hostwinds):
+    old = server.public_ipv4
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    page = client.get(f"/tenants/acme/servers/{server.id}/warmup").get_data(as_text=True)
+    assert "Switch to a new IP" in page
+    url = f"/tenants/acme/servers/{server.id}/switch-ip"
+    confirm = client.get(url).get_data(as_text=True)
+    assert f"leaves {old} for a new address" in confirm and "day 1" in confirm
+    form = {"csrf_token": csrf_token(client, url), "confirm": "mf-acme-2", "submission_key": "switch-1"}
+    wrong = client.post(url, data=form, follow_redirects=True).get_data(as_text=True)
+    assert "type mf-acme-1 to confirm" in wrong and _runs() == []
+    response = client.post(url, data={**form, "confirm": "mf-acme-1"})
+    assert response.status_code == 302 and "/runs/" in response.headers["Location"]
+    [run] = _runs()
+    assert (run.catalogue_key, run.playbook) == ("switch_ip", "switch_ip.yml")
+    assert run.extravars == {"mailfleet_tenant": "acme", "hostwinds_index": 1, "switch_ip_from": old,
+                             "mail_hostname": "mail.acme.test"}
+    again = client.post(url, data={**form, "confirm": "mf-acme-1", "submission_key": "switch-2"},
+                        follow_redirects=True)
+    assert "already switching" in again.get_data(as_text=True) and len(_runs()) == 1
+
+    _finish(hostwinds, run)
+    server = db.session.get(Server, server.id)
+    assert server.public_ipv4 == NEW_IP
+    [change] = ipswitch.history(server)
+    assert (change.old_ip, change.new_ip, change.run_id) == (old, NEW_IP, run.id)
+    assert warmup.status(warmup.plan_of(server)).day == 1
+    assert warmup.cap_table(server)["sending_ip"] == NEW_IP
+    followers = [(r.catalogue_key, r.limit) for r in _runs()[1:]]
+    assert followers == [("sendcap", "mf-acme-1"), ("domain", "mf-acme-1")]
+    page = client.get(f"/tenants/acme/servers/{server.id}/warmup").get_data(as_text=True)
+    assert old in page and NEW_IP in page and f"/runs/{run.id}" in page
+
+
+def test_the_api_switches_and_lists_the_addresses_of_the_tenants_own_servers(
+    client, world, server, hostwinds
+):
+    alice = {"Authorization": f"Bearer {accounts.issue_api_token(world.alice)}"}
+    bob = {"Authorization": f"Bearer {accounts.issue_api_token(world.bob)}"}
+    path = f"/api/v1/tenants/acme/servers/{server.id}"
+    assert client.post(f"{path}/switch-ip", json={"confirm": "mf-acme-1"}, headers=bob).status_code == 404
+    assert client.get(f"{path}/addresses", headers=bob).status_code == 404
+    other_path = f"/api/v1/tenants/globex/servers/{server.id}/switch-ip"
+    other = client.post(other_path, json={"confirm": "mf-acme-1"}, headers=bob)
+    assert other.status_code == 404 and _runs() == []
+    refused = client.post(f"{path}/switch-ip", json={}, headers=alice)
+    assert refused.status_code == 400 and "type mf-acme-1 to confirm" in refused.get_json()["error"]
+    started = client.post(f"{path}/switch-ip", json={"confirm": "mf-acme-1"}, headers=alice)
+    assert started.status_code == 202 and started.get_json()["playbook"] == "switch_ip.yml"
+    _finish(hostwinds, db.session.get(Run, started.get_json()["id"]))
+    [entry] = client.get(f"{path}/addresses", headers=alice).get_json()
+    assert entry["new_ip"] == NEW_IP and entry["run_id"] == started.get_json()["id"]
+
+
+def test_a_server_without_a_provider_id_or_address_is_refused_clearly(client, world, server):
+    scope = Scope(world.alice)
+    server.provider_id = None
+    db.session.commit()
+    with pytest.raises(Exception, match="has no provider id"):
+        ipswitch.switch_ip(scope, world.acme, server.id, "mf-acme-1")
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    page = client.get(f"/tenants/acme/servers/{server.id}/switch-ip", follow_redirects=True)
+    assert "has no provider id" in page.get_data(as_text=True)
+    server.provider_id, server.status = 77, ServerStatus.STOPPED
+    db.session.commit()
+    with pytest.raises(Exception, match="only an active server"):
+        ipswitch.switch_ip(scope, world.acme, server.id, "mf-acme-1")
+    assert _runs() == [] and db.session.get(Server, server.id).public_ipv4 is not None
+
+
+def test_a_change_seen_first_by_the_inventory_refresh_is_recorded_and_acted_on_once(world, server, hostwinds):
+    from jobs.servers import apply_inventory
+    from mailfleet.hostwinds.instances import inventory_record
+
+    old = server.public_ipv4
+    run = ipswitch.switch_ip(Scope(world.alice), world.acme, server.id, "mf-acme-1")
+    instance = {"serviceid": server.provider_id, "srvrname": "mf-acme-1", "status": "ACTIVE",
+                "main_ip": NEW_IP}
+    apply_inventory([inventory_record(instance, [], {})])
+    _finish(hostwinds, run)
+    [change] = db.session.scalars(select(IpChange)).all()
+    assert (change.old_ip, change.new_ip, change.run_id) == (old, NEW_IP, run.id)
+    assert [r.catalogue_key for r in _runs()] == ["switch_ip", "sendcap", "domain"]

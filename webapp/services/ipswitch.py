@@ -1,0 +1,156 @@
+"""Moving a server to a new main IP, and its address history.
+
+The switch is a run (playbooks/switch_ip.yml, catalogue key ``switch_ip``): Hostwinds gives the
+server a new main IP, the new address gets the mail host name as its PTR, and the server answers SSH
+there. Only an active server of the tenant, known to the provider (it has a provider id), with a
+main IPv4 and a mail host name, and provisioned by mailfleet for that tenant, can be switched; the
+person types the server's name to confirm; one switch per tenant at a time. A refusal changes
+nothing.
+
+When the run succeeds (:func:`note_switched`), the server takes the provider's new address and
+:func:`moved_to` records the change (table ip_changes), starts the warm-up plan again at day 1, and
+queues the ``domain`` run (:func:`webapp.services.fleet.publish_domains`), which reconverges the
+server on its new address (the policy service's sending IP) and republishes its A and SPF records.
+A change the inventory refresh sees (jobs.servers) goes through :func:`moved_to` too, whichever
+comes first: it is recorded and acted on once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from mailfleet.hostwinds import HostwindsError, build_srvrname, parse_srvrname
+from mailfleet.secrets import SecretsError
+from webapp.errors import Conflict, InvalidInput, NotFound
+from webapp.extensions import db
+from webapp.integrations import hostwinds_client
+from webapp.models import FINISHED_STATUSES, IpChange, Run, RunStatus, Server, ServerStatus, Tenant
+from webapp.services import fleet, runs, warmup
+from webapp.services.scope import Scope
+
+log = logging.getLogger(__name__)
+
+PLAYBOOK = "switch_ip"
+
+
+@dataclass(frozen=True)
+class SwitchPlan:
+    """What switching would do (the confirmation page lists it)."""
+
+    server: Server
+    index: int  # its mf-<tenant>-<index> number
+
+    @property
+    def lost(self) -> list[str]:
+        name, ip = self.server.name, self.server.public_ipv4
+        return [
+            f"{name} leaves {ip} for a new address from Hostwinds (about a minute; right after earlier "
+            "changes Hostwinds may refuse silently, and the run then fails with the address kept)",
+            "the new address starts the warm-up plan again at day 1: today's caps drop to day 1's",
+            f"the A and SPF records of {self.server.mail_hostname} are republished for the new address; "
+            "receivers that cached the old one use it until their cache lets go",
+        ]
+
+
+def switch_plan(scope: Scope, tenant: Tenant, server_id: int) -> SwitchPlan:
+    """Refuses, with the reason, a server that cannot be switched; changes nothing."""
+    server = scope.get(Server, server_id)
+    if server.tenant_id != tenant.id:
+        raise NotFound(f"server {server_id} not found")
+    if server.provider_id is None:
+        raise InvalidInput(
+            f"{server.name} has no provider id: it is not a Hostwinds instance mailfleet knows, so it "
+            "cannot get a new IP here"
+        )
+    if server.status != ServerStatus.ACTIVE:
+        raise Conflict(f"{server.name} is {server.status}: only an active server can switch its IP")
+    if not server.public_ipv4:
+        raise Conflict(f"{server.name} has no main IPv4 yet")
+    if not server.mail_hostname:
+        raise Conflict(f"{server.name} has no mail host name to give the new address as its PTR")
+    parsed = parse_srvrname(server.name)
+    if parsed is None or parsed.tenant != tenant.slug:
+        raise Conflict(
+            f"{server.name} was not provisioned by mailfleet for {tenant.slug}; change its IP at Hostwinds"
+        )
+    return SwitchPlan(server, parsed.index)
+
+
+def switch_ip(
+    scope: Scope, tenant: Tenant, server_id: int, confirmation: str | None, submission_key: str | None = None
+) -> Run:
+    """Queue playbooks/switch_ip.yml after the checks of :func:`switch_plan` and the typed name."""
+    from webapp.services.lifecycle import confirm  # lifecycle notes finished switches through here
+
+    if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
+        return earlier
+    found = switch_plan(scope, tenant, server_id)
+    confirm(confirmation, found.server.name, found.lost)
+    busy = db.session.scalar(
+        select(Run.id).where(
+            Run.tenant_id == tenant.id, Run.catalogue_key == PLAYBOOK, Run.status.not_in(FINISHED_STATUSES)
+        )
+    )
+    if busy is not None:
+        raise Conflict(f"run {busy} is already switching an IP of {tenant.slug}: wait for it to finish")
+    return runs.submit_run(
+        scope,
+        tenant,
+        PLAYBOOK,
+        submission_key=submission_key,
+        extravars={
+            "mailfleet_tenant": tenant.slug,
+            "hostwinds_index": found.index,
+            "switch_ip_from": found.server.public_ipv4,
+            "mail_hostname": found.server.mail_hostname,
+        },
+    )
+
+
+def history(server: Server) -> list[IpChange]:
+    stmt = select(IpChange).where(IpChange.server_id == server.id).order_by(IpChange.changed_at, IpChange.id)
+    return list(db.session.execute(stmt).scalars())
+
+
+def moved_to(server: Server, old: str, new: str, run: Run | None = None) -> bool:
+    """The server's main IP is now `new`: record the change once, restart its warm-up plan on the
+    cold address (which pushes the caps) and queue the `domain` run that reconverges it there and
+    republishes its A and SPF records. False when this change was recorded already."""
+    server.public_ipv4 = new
+    last = db.session.execute(
+        select(IpChange).where(IpChange.server_id == server.id).order_by(IpChange.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    if last is not None and (last.old_ip, last.new_ip) == (old, new):
+        if run is not None and last.run_id is None:
+            last.run_id = run.id
+        db.session.commit()
+        return False
+    db.session.add(IpChange(server_id=server.id, old_ip=old, new_ip=new, run_id=run.id if run else None))
+    db.session.commit()
+    warmup.restart_for_new_ip(server)
+    if server.tenant is not None and server.status == ServerStatus.ACTIVE:
+        fleet.publish_domains(Scope.system(), server.tenant, server)
+    return True
+
+
+def note_switched(run: Run) -> None:
+    """After a successful switch: the provider's new address, through :func:`moved_to`."""
+    extravars = run.extravars or {}
+    if run.status != RunStatus.SUCCESSFUL or not extravars.get("hostwinds_index"):
+        return
+    name = build_srvrname(run.tenant.slug, int(extravars["hostwinds_index"]))
+    server = db.session.scalar(select(Server).where(Server.tenant_id == run.tenant_id, Server.name == name))
+    if server is None or server.provider_id is None:
+        return
+    try:
+        new = hostwinds_client().get_instance(server.provider_id).get("main_ip")
+    except (HostwindsError, SecretsError) as exc:
+        # The inventory refresh sees the new address within minutes and does the same.
+        log.warning("run %s: the new address of %s not read: %s", run.id, name, exc)
+        return
+    old = str(extravars.get("switch_ip_from") or "")
+    if new and new != old:
+        moved_to(server, old, str(new), run)
