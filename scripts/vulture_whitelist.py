@@ -100,6 +100,11 @@ active_alerts
 first_at
 last_at
 button
+sending_ip
+daily_cap
+hourly_cap
+next_day
+next_daily_cap
 REBUILD  # a provider status the contract lists
 rescued  # an Ansible recap field the role tests parse
 

@@ -1,4 +1,5 @@
-"""A server's sending reputation: its main IP history, and switching it to a new main IP (a run)."""
+"""A server's sending reputation: its warm-up day, today's caps against today's counts (per receiver
+group), its main IP history, and switching it to a new main IP (a run)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from marshmallow import Schema, fields
 from webapp.api.base import IDEMPOTENCY_KEY, ConfirmSchema, errors, idempotency_key, resource, scope
 from webapp.api.schemas import RunSchema
 from webapp.models import IpChange, Run, Server
-from webapp.services import ipswitch
+from webapp.services import ipswitch, mailstats, warmup
 
 blp = resource("warmup", "A server's sending IP: its history, and switching it to a new one (a run).")
 
@@ -21,12 +22,64 @@ class IpChangeSchema(Schema):
     changed_at = fields.DateTime()
 
 
+class GroupCountsSchema(Schema):
+    sent = fields.Integer()
+    deferred = fields.Integer()
+    bounced = fields.Integer()
+    reputation_deferrals = fields.Integer()
+
+
+class DayCountsSchema(GroupCountsSchema):
+    day = fields.Date()
+    received = fields.Integer()
+    rejected = fields.Integer()
+    collected_at = fields.DateTime()
+    groups = fields.Dict(
+        keys=fields.String(), values=fields.Nested(GroupCountsSchema),
+        metadata={"description": "per receiver group: gmail, microsoft, yahoo, apple, other"},
+    )
+
+
+class WarmupSchema(Schema):
+    sending_ip = fields.String(allow_none=True)
+    curve = fields.String(allow_none=True, metadata={"description": "none: no plan, the IP is not capped"})
+    day = fields.Integer(allow_none=True, metadata={"description": "the warm-up day (held days not counted)"})
+    daily_cap = fields.Integer(allow_none=True, metadata={"description": "today's; none: not capped"})
+    hourly_cap = fields.Integer(allow_none=True)
+    next_day = fields.Integer(allow_none=True)
+    next_daily_cap = fields.Integer(allow_none=True)
+    backoff_until = fields.Date(allow_none=True)
+    backoff_factor = fields.Float(allow_none=True)
+    today = fields.Nested(DayCountsSchema, allow_none=True, metadata={"description": "none: not counted yet"})
+
+
 def _server(slug: str, server_id: int) -> Server:
     tenant = scope().tenant(slug)
     server = scope().get(Server, server_id)
     if server.tenant_id != tenant.id:
         return scope().get(Server, -1)  # 404, as for a server that does not exist
     return server
+
+
+@blp.route("/tenants/<slug>/servers/<int:server_id>/warmup", methods=["GET"])
+@errors(blp, 404)
+@blp.response(200, WarmupSchema)
+def status(slug: str, server_id: int) -> dict[str, Any]:
+    server = _server(slug, server_id)
+    on = warmup.today()
+    found = warmup.status(warmup.plan_of(server), on)
+    return {
+        "sending_ip": server.public_ipv4,
+        "curve": found.plan.curve if found.plan else None,
+        "day": found.day,
+        "daily_cap": found.today.daily if found.today else None,
+        "hourly_cap": found.today.hourly if found.today else None,
+        "next_day": found.next.day if found.next else None,
+        "next_daily_cap": found.next.daily if found.next else None,
+        "backoff_until": found.backoff.until if found.backoff else None,
+        "backoff_factor": found.backoff.factor if found.backoff else None,
+        "today": mailstats.day_counts(server, on),
+    }
 
 
 @blp.route("/tenants/<slug>/servers/<int:server_id>/addresses", methods=["GET"])

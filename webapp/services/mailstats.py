@@ -58,6 +58,12 @@ def parse_mail(section: Any) -> tuple[date, dict[str, int], dict[str, dict[str, 
     return day, counts, groups
 
 
+def day_counts(server: Server, day: date) -> MailCount | None:
+    """The server's counts for one UTC day, as the last sweep stored them (None: none yet)."""
+    stmt = select(MailCount).where(MailCount.server_id == server.id, MailCount.day == day)
+    return db.session.execute(stmt).scalar_one_or_none()
+
+
 def record_counts(names: Iterable[str], directory: Path, now: datetime) -> list[CheckResult]:
     """Store each server's counts from <directory>/<name>.json and let today's reputation
     deferrals back its warm-up off; returns the `warmup` results of servers with a plan. Files
@@ -75,8 +81,7 @@ def record_counts(names: Iterable[str], directory: Path, now: datetime) -> list[
         except (OSError, FactsError, CountsError) as exc:
             log.warning("mail counts of %s skipped: %s", name, exc)
             continue
-        stmt = select(MailCount).where(MailCount.server_id == server.id, MailCount.day == day)
-        row = db.session.execute(stmt).scalar_one_or_none() or MailCount(server_id=server.id, day=day)
+        row = day_counts(server, day) or MailCount(server_id=server.id, day=day)
         for key, value in counts.items():
             setattr(row, key, value)
         row.groups, row.collected_at = groups, now

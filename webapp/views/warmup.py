@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from webapp.errors import Conflict, InvalidInput
 from webapp.forms import ConfirmForm, SendingCapsForm, WarmupForm
 from webapp.models import Server
-from webapp.services import ipswitch, warmup
+from webapp.services import ipswitch, mailstats, warmup
 from webapp.services.scope import Scope
 from webapp.views import back_with_error, form_post
 
@@ -36,6 +36,7 @@ def detail(slug: str, server_id: int) -> str:
     return render_template(
         "warmup/detail.html", server=server, slug=slug, status=warmup.status(plan), form=form,
         caps_form=caps_form, addresses=ipswitch.history(server),
+        counts=mailstats.day_counts(server, warmup.today()),
     )
 
 

@@ -1,6 +1,7 @@
 """Warm-up plans on a server's page: a tenant sees and changes only its own servers' plans, bad
 tables are refused with the reason and change nothing, a saved plan pushes its caps (the sendcap
-run, limited to that server), and the run's inventory carries the day's caps dated a week ahead."""
+run, limited to that server), the run's inventory carries the day's caps dated a week ahead, and the
+day's counts (per receiver group) stand against the day's cap on the page and in the API."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from datetime import date, timedelta
 
 import pytest
 
+from mailfleet.clock import utcnow
 from webapp.extensions import db
-from webapp.models import Run, Server, ServerStatus, WarmupPlan
-from webapp.services import warmup
+from webapp.models import MailCount, Run, Server, ServerStatus, WarmupPlan
+from webapp.services import accounts, warmup
 from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD, csrf_token, login
 
@@ -194,3 +196,34 @@ def test_bad_caps_are_refused_with_the_reason_and_change_nothing(client, world, 
     db.session.expire_all()
     assert warmup.caps_text(acme) == "acme.test 100"
     assert db.session.query(Run).count() == runs_before
+
+
+def test_the_days_counts_stand_against_the_days_cap_on_the_page_and_in_the_api(client, world, servers):
+    acme, globex = servers
+    warmup.set_plan(Scope.system(), acme.id, "standard", started_on=warmup.today() - timedelta(days=2))
+    alice = {"Authorization": f"Bearer {accounts.issue_api_token(world.alice)}"}
+    api = f"/api/v1/tenants/acme/servers/{acme.id}/warmup"
+    before = client.get(api, headers=alice).get_json()
+    assert (before["curve"], before["day"], before["today"]) == ("standard", 3, None)
+    cap = before["daily_cap"]
+    db.session.add(MailCount(
+        server_id=acme.id, day=warmup.today(), sent=41, received=7, deferred=9, bounced=2, rejected=0,
+        reputation_deferrals=5, collected_at=utcnow(),
+        groups={"gmail": {"sent": 30, "deferred": 8, "bounced": 1, "reputation_deferrals": 5},
+                "other": {"sent": 11, "deferred": 1, "bounced": 1, "reputation_deferrals": 0}},
+    ))
+    db.session.add(MailCount(server_id=acme.id, day=warmup.today() - timedelta(days=1), sent=999,
+                             collected_at=utcnow(), groups={}))
+    db.session.commit()
+    found = client.get(api, headers=alice).get_json()
+    assert (found["daily_cap"], found["sending_ip"]) == (cap, "198.51.100.7")
+    assert (found["today"]["sent"], found["today"]["reputation_deferrals"]) == (41, 5)
+    gmail = {"sent": 30, "deferred": 8, "bounced": 1, "reputation_deferrals": 5}
+    assert found["today"]["groups"]["gmail"] == gmail
+    bob = {"Authorization": f"Bearer {accounts.issue_api_token(world.bob)}"}
+    assert client.get(api, headers=bob).status_code == 404
+    assert client.get(f"/api/v1/tenants/globex/servers/{acme.id}/warmup", headers=bob).status_code == 404
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    page = client.get(_page("acme", acme)).get_data(as_text=True)
+    assert f"41 delivered of today's cap of {cap}" in page and "9 deferred (5 for reputation)" in page
+    assert "<td>gmail</td><td>30</td><td>8</td><td>5</td><td>1</td>" in page and "999" not in page
