@@ -25,12 +25,17 @@ webapp.models.health): a sweep that fails (bad settings, an unreachable database
 health pages with its error and opens a critical alert through the same notifiers at once; the next
 good sweep resolves it. The job then still fails, so RQ records it as failed too.
 
+The Spamhaus lists are queried through Spamhaus' Data Query Service when the secrets store holds a
+key (``global/spamhaus``, field ``dqs_key``); their checks keep the public zones' names, so the key
+never reaches a check name, an alert or a page.
+
 A failed notification is retried once (mailfleet.monitoring.deliver_with_retry); it is then
 logged and counted, and the job still finishes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Sequence
@@ -46,6 +51,7 @@ from mailfleet.monitoring import (
     AlertPolicy,
     CheckResult,
     MailDomain,
+    MonitoringConfig,
     ServerTarget,
     Status,
     SweepEngine,
@@ -55,9 +61,11 @@ from mailfleet.monitoring import (
     monitoring_config,
     record_results,
 )
+from mailfleet.monitoring.dnsbl import with_dqs
+from mailfleet.secrets import SecretNotFound, SecretsError
 from mailfleet.settings import Settings
 from webapp.extensions import db
-from webapp.integrations import alert_router, mailu_client
+from webapp.integrations import alert_router, mailu_client, secret_store
 from webapp.models import Server, ServerStatus, SqlHealthStore
 from webapp.models.health import MONITORING_CHECK, MONITORING_SERVER
 from webapp.services import backups, mailstats, warmup
@@ -171,8 +179,25 @@ def _record_sweep(app: Flask, status: Status, checks: int | None, detail: str) -
     deliver_with_retry(router, notes)
 
 
+SPAMHAUS_PATH = "global/spamhaus"
+
+
+def with_spamhaus_key(app: Flask, config: MonitoringConfig) -> MonitoringConfig:
+    """`config` with the Spamhaus lists through DQS when the store holds a key; else as it is."""
+    try:
+        key = secret_store(app).get_field(SPAMHAUS_PATH, "dqs_key")
+    except SecretNotFound:
+        return config
+    except SecretsError as exc:
+        log.warning("Spamhaus DQS key not read, the public zones are asked: %s", exc)
+        return config
+    return dataclasses.replace(
+        config, ip_lists=with_dqs(config.ip_lists, key), domain_lists=with_dqs(config.domain_lists, key)
+    )
+
+
 def _sweep(app: Flask, server_id: int | None) -> dict[str, int]:
-    config = monitoring_config()
+    config = with_spamhaus_key(app, monitoring_config())
     router = alert_router(app)
     store = SqlHealthStore()
     found = targets(server_id, app)

@@ -9,8 +9,9 @@ not document is UNKNOWN, never "listed".
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from .errors import MonitoringConfigError
@@ -63,6 +64,18 @@ class DnsblList:
     # The entry every working list answers as listed (RFC 5782: 127.0.0.2 for IP lists); None: no
     # self-test. A list that does not answer it is dead, refusing us, or rewritten by a resolver.
     test_entry: str | None = None
+    # The zone named in check names, alerts and pages when `zone` carries a secret (a Spamhaus DQS
+    # key); empty: the zone itself.
+    label: str = ""
+
+    @property
+    def shown(self) -> str:
+        """The list's zone as check names and messages show it: never a key."""
+        return self.label or self.zone
+
+    def without_key(self, text: str) -> str:
+        """`text` (a resolver's message naming the query) with the queried zone shown as `shown`."""
+        return text.replace(self.zone, self.shown) if self.label else text
 
     def __post_init__(self) -> None:
         zone = self.zone.strip().rstrip(".").lower()
@@ -158,6 +171,23 @@ DEFAULT_DOMAIN_LISTS: tuple[DnsblList, ...] = (
 def default_list(zone: str) -> DnsblList | None:
     """The built-in list of `zone`, or None for a list the configuration added."""
     return next((x for x in DEFAULT_IP_LISTS + DEFAULT_DOMAIN_LISTS if x.zone == zone), None)
+
+
+#: Spamhaus' public zones and their Data Query Service twins (same data and codes, queried as
+#: <key>.<twin>; the public zones refuse commercial volumes and queries through public resolvers).
+DQS_ZONES = {"zen.spamhaus.org": "zen.dq.spamhaus.net", "dbl.spamhaus.org": "dbl.dq.spamhaus.net"}
+_DQS_KEY = re.compile(r"^[a-z0-9]{16,64}$")
+
+
+def with_dqs(lists: Iterable[DnsblList], key: str) -> tuple[DnsblList, ...]:
+    """`lists` with the Spamhaus ones queried through DQS with `key`. Their checks keep the public
+    zone's name (the key stays in the zone queried, never in a check name or message)."""
+    if not _DQS_KEY.match(key):
+        raise MonitoringConfigError("the Spamhaus DQS key must be 16-64 lower-case letters and digits")
+    return tuple(
+        replace(x, zone=f"{key}.{DQS_ZONES[x.zone]}", label=x.zone) if x.zone in DQS_ZONES else x
+        for x in lists
+    )
 
 
 def query_name(subject: str, dnsbl: DnsblList) -> str:

@@ -539,7 +539,7 @@ async def dnsbl_listing(dns_client: DnsClient, subject: str, dnsbl: DnsblList) -
     try:
         answers = await dns_client.addresses(query_name(subject, dnsbl), "A")
     except DnsUnavailable as exc:
-        return unknown(f"{dnsbl.name}: lookup failed, listing unknown ({exc})")
+        return unknown(f"{dnsbl.name}: lookup failed, listing unknown ({dnsbl.without_key(str(exc))})")
     verdict = classify(dnsbl, answers)
     return Outcome(verdict.status, ", ".join(answers) or None, verdict.detail,
                    dnsbl.delist_url if verdict.listed else None)
@@ -556,7 +556,7 @@ async def dnsbl_selftest(dns_client: DnsClient, dnsbl: DnsblList) -> str | None:
         clean = (classify(dnsbl, await dns_client.addresses(query_name(TEST_CLEAN, dnsbl), "A"))
                  if dnsbl.kind is ListKind.IP else None)
     except DnsUnavailable as exc:
-        return f"its test entry could not be looked up ({exc})"
+        return f"its test entry could not be looked up ({dnsbl.without_key(str(exc))})"
     if not listed.listed:
         return f"its test entry {dnsbl.test_entry} is not listed ({listed.detail})"
     if clean is not None and clean.status is not Status.OK:

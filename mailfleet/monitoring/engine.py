@@ -134,10 +134,10 @@ class _Sweep:
         if "dnsbl" in checks:
             for addr in t.addresses:
                 for lst in cfg.ip_lists:
-                    add(f"dnsbl:{lst.zone}:{addr}", self._listing(addr, lst))
+                    add(f"dnsbl:{lst.shown}:{addr}", self._listing(addr, lst))
             for d in t.domains:
                 for lst in cfg.domain_lists:
-                    add(f"dnsbl:{lst.zone}:{d.name}", self._listing(d.name, lst))
+                    add(f"dnsbl:{lst.shown}:{d.name}", self._listing(d.name, lst))
         groups: list[Awaitable[list[CheckResult]]] = []
         if t.addresses and ("smtp" in checks or "tlsa" in checks):
             groups.append(self._smtp_and_tlsa(t))

@@ -406,3 +406,36 @@ def test_srv_records_hold_what_the_server_offers():
     wrong_port = {**served, ("_imaps._tcp.example.test", "SRV"): [f"10 1 143 {HOST}."]}
     wrong = check(dc.srv(ScriptedDns(wrong_port), expected))
     assert wrong.code == "srv.wrong" and "143" in wrong.detail
+
+
+def test_spamhaus_through_dqs_asks_with_the_key_and_never_shows_it():
+    from mailfleet.monitoring import MonitoringConfigError
+    from mailfleet.monitoring.dnsbl import with_dqs
+
+    key = "k3y0123456789abcdefghijklm"
+    lists = with_dqs(DEFAULT_IP_LISTS + DEFAULT_DOMAIN_LISTS, key)
+    zen = next(lst for lst in lists if lst.name == "Spamhaus ZEN")
+    dbl = next(lst for lst in lists if lst.name == "Spamhaus DBL")
+    assert (zen.zone, zen.shown) == (f"{key}.zen.dq.spamhaus.net", "zen.spamhaus.org")
+    assert (dbl.zone, dbl.shown) == (f"{key}.dbl.dq.spamhaus.net", "dbl.spamhaus.org")
+    assert [lst.zone for lst in lists if "spamhaus" not in lst.zone] == [
+        lst.zone for lst in DEFAULT_IP_LISTS + DEFAULT_DOMAIN_LISTS if "spamhaus" not in lst.zone
+    ]
+    d = ScriptedDns(
+        {
+            (f"10.2.0.192.{key}.zen.dq.spamhaus.net", "A"): ["127.0.0.4"],
+            (f"2.0.0.127.{key}.zen.dq.spamhaus.net", "A"): ["127.0.0.2"],
+            (f"dbltest.com.{key}.dbl.dq.spamhaus.net", "A"): ["127.0.1.2"],
+        },
+        broken={f"12.2.0.192.{key}.zen.dq.spamhaus.net", f"1.0.0.127.{key}.zen.dq.spamhaus.net"},
+    )
+    assert check(dc.dnsbl_listing(d, "192.0.2.10", zen)).status is Status.ERROR
+    assert check(dc.dnsbl_selftest(d, dbl)) is None
+    timeout = check(dc.dnsbl_listing(d, "192.0.2.12", zen))
+    assert timeout.status is Status.UNKNOWN and "12.2.0.192.zen.spamhaus.org" in timeout.detail
+    failed = check(dc.dnsbl_selftest(d, zen))
+    assert "could not be looked up" in failed
+    assert key not in timeout.detail + failed
+    with pytest.raises(MonitoringConfigError, match="DQS key must be") as refused:
+        with_dqs(DEFAULT_IP_LISTS, "Not A Key; rm -rf")
+    assert "rm -rf" not in str(refused.value)

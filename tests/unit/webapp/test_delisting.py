@@ -80,3 +80,22 @@ def test_times_detected_requested_delisted_and_no_request_once_resolved(world, a
     assert listing.time_to_delist is not None
     with pytest.raises(Exception, match="resolved"):
         delisting.request_delisting(Scope(world.alice), alert.id)
+
+
+def test_the_spamhaus_dqs_key_comes_from_the_secrets_store_and_stays_out_of_check_names(app):
+    from jobs.health import SPAMHAUS_PATH, with_spamhaus_key
+    from mailfleet.monitoring import MonitoringConfig
+    from webapp.integrations import secret_store
+
+    public = MonitoringConfig.from_mapping({"resolver": "127.0.0.53"})
+    assert with_spamhaus_key(app, public) == public  # no key: the public zones
+    key = "abcdefghij0123456789klmnop"
+    secret_store(app).put(SPAMHAUS_PATH, {"dqs_key": key})
+    found = with_spamhaus_key(app, public)
+    zen = next(lst for lst in found.ip_lists if lst.name == "Spamhaus ZEN")
+    assert zen.zone == f"{key}.zen.dq.spamhaus.net" and zen.shown == "zen.spamhaus.org"
+    assert found.domain_lists[0].zone == f"{key}.dbl.dq.spamhaus.net"
+    # The check's name is the public zone's, so its alert finds the list's removal steps.
+    from mailfleet.monitoring.dnsbl import default_list
+
+    assert default_list(zen.shown).name == "Spamhaus ZEN"
