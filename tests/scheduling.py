@@ -22,7 +22,6 @@ HEAVIEST = (
     CONVERGED_UNIT,
     "tests/journeys/test_new_admin.py",
     "tests/integration/roles/test_backup.py",
-    "tests/integration/webapp/test_lifecycle_runs.py",
 )
 
 T = TypeVar("T")

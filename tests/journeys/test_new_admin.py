@@ -9,8 +9,10 @@
    the Hostwinds double's inventory, green, with no host variables written by hand;
 3. the scheduler alone (`rq cron` and the workers, nobody clicking) renews the host's certificate
    once it is near expiry, as a system run;
-4. the admin removes the domain; the server breaks (its Postfix stops) and "Check now" raises an
-   alert; the admin deprovisions the server, which resolves its alerts and leaves the health pages.
+4. the admin removes the domain (off Mailu and DNS, the main domain kept); the server breaks (its
+   Postfix stops) and "Check now" raises an alert; the admin deprovisions the server (cancelled at
+   the provider, its host stopped, its records gone), which resolves its alerts and leaves the
+   health pages.
 
 Each step asserts what the user sees: page text, DNS answers of the testbed's BIND, files on the host.
 Screenshots go to artifacts/screenshots/ (tests/guide_pages.py: those the guide shows)."""
@@ -75,6 +77,28 @@ def served(testbed, name: str, rtype: str) -> list[str]:
     response, _ = dns.query.udp_with_fallback(query, testbed.dns.primary, port=testbed.dns.port, timeout=3)
     wanted = dns.rdatatype.from_text(rtype)
     return sorted(r.to_text() for rrset in response.answer if rrset.rdtype == wanted for r in rrset)
+
+
+def mailu_domains(testbed, journey) -> set[str]:
+    """The domains the server's Mailu (the double's API) serves."""
+    from mailfleet.secrets import get_store, tenant_path
+
+    token = get_store(journey.stack.env()).get_field(tenant_path(TENANT, "mailu"), "api_token")
+    request = urllib.request.Request(
+        f"{testbed.double_url('mailu')}/{MAIL_HOST}/api/v1/domain",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback double
+        return {d["name"] for d in json.load(answer)}
+
+
+def hostwinds(journey):
+    """The provider's API as the control plane sees it (the Hostwinds double)."""
+    from mailfleet.hostwinds.client import HostwindsClient
+    from mailfleet.secrets import HOSTWINDS_PATH, get_store
+
+    env = journey.stack.env()
+    return HostwindsClient(get_store(env).get_field(HOSTWINDS_PATH, "api_key"), env["HOSTWINDS_API_URL"])
 
 
 class Journey:
@@ -385,10 +409,14 @@ def test_admin_removes_the_domain_and_deprovisions(testbed, journey, browser):
     base = journey.stack.url
     page = login(browser, base, ADMIN, journey.admin_pw)
     page.goto(f"{base}/tenants/{TENANT}")
+    main_mx = served(testbed, MAIN_DOMAIN, "MX")
     confirm(page, page.locator("#domains tbody tr", has_text=DOMAIN).locator("a.danger"))
     page.wait_for_url(re.compile(rf"{base}/runs/\d+"))
     wait_run(page, "remove-domain")
-    assert served(testbed, DOMAIN, "MX") == []
+    assert served(testbed, DOMAIN, "MX") == [] and served(testbed, f"_dmarc.{DOMAIN}", "TXT") == []
+    assert served(testbed, MAIN_DOMAIN, "MX") == main_mx  # the main domain stays
+    left_on_mailu = mailu_domains(testbed, journey)
+    assert DOMAIN not in left_on_mailu and MAIN_DOMAIN in left_on_mailu, left_on_mailu
     page.goto(f"{base}/tenants/{TENANT}")
     assert DOMAIN not in page.inner_text("#domains"), page.inner_text("#domains")
     assert f"user4@{DOMAIN}" not in page.inner_text("#mailboxes")
@@ -401,9 +429,12 @@ def test_admin_removes_the_domain_and_deprovisions(testbed, journey, browser):
     deprovision_run = re.search(r"/runs/(\d+)", page.url).group(1)
     assert served(testbed, MAIL_HOST, "A") == []
     assert served(testbed, dns.reversename.from_address(server_ip).to_text(), "PTR") == []
+    assert served(testbed, MAIN_DOMAIN, "MX") == [] and served(testbed, f"_dmarc.{MAIN_DOMAIN}", "TXT") == []
+    assert hostwinds(journey).find_instance("mf-acme-1") is None  # cancelled at the provider
+    assert "mf-acme-1" not in testbed.state.read()["hosts"]  # and its host stopped
     page.goto(f"{base}/tenants/{TENANT}")
     servers = page.inner_text("#servers")
-    assert "active" not in servers and server_ip not in servers, servers
+    assert "No servers yet." in servers and server_ip not in servers, servers
     # Its alerts resolved with the reason, and the health pages no longer list it.
     page.goto(f"{base}/health")
     assert "mf-acme-1" not in page.inner_text("main"), page.inner_text("main")
