@@ -57,6 +57,7 @@ CHECK_ANCHORS: dict[str, str] = {
     "facts": "check-facts",
     "backup": "check-backup",
     "backup:drill": "check-backup-drill",
+    "backup:copy": "check-backup-copy",
     "ssh_host_key": "check-ssh-host-key",
     "monitoring": "check-monitoring",
     "sendcap": "check-sendcap",

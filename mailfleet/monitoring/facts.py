@@ -272,7 +272,8 @@ def _when(value: Any, where: str) -> datetime:
 
 def _backup(backup: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, Outcome]]:
     """`backup`: age of the last good snapshot against the RPO, the last run and repository check;
-    `backup:drill`: the last restore drill (only from hosts that report a status document)."""
+    `backup:drill`: the last restore drill (only from hosts that report a status document);
+    `backup:copy`: the copy to the second repository (only from hosts that have one)."""
     section = _dict(backup, "backup")
     status = section.get("status")
     if status is not None:
@@ -282,6 +283,9 @@ def _backup(backup: Any, t: FactsThresholds, now: datetime) -> list[tuple[str, O
                                       t, now))]
     if status is not None:
         out.append(("backup:drill", _drill_outcome(status.get("drill"), t, now)))
+        copy = _step(status, "copy")
+        if copy is not None:
+            out.append(("backup:copy", _copy_outcome(copy, t, now)))
     return out
 
 
@@ -303,6 +307,23 @@ def _backup_outcome(status: dict[str, Any] | None, last: datetime | None, t: Fac
     hours = round(age.total_seconds() / 3600, 1)
     rpo = t.backup_rpo.total_seconds() / 3600
     detail = f"last successful backup {hours} h ago (RPO {rpo:g} h)"
+    if age > t.backup_error_age:
+        return error(detail, hours)
+    if age > t.backup_warn_age:
+        return warning(detail, hours)
+    return ok(detail, hours)
+
+
+def _copy_outcome(copy: dict[str, Any], t: FactsThresholds, now: datetime) -> Outcome:
+    """The last copy to the second repository holds every snapshot and passed restic check; it
+    runs after each backup, so it ages as the backups do."""
+    at = _when(copy.get("at"), "backup.status.copy.at")
+    if copy.get("ok") is not True:
+        message = copy.get("error") or "no message"
+        return error(f"copying to the second repository failed ({at:%Y-%m-%d %H:%M} UTC): {message}")
+    age = now - at
+    hours = round(age.total_seconds() / 3600, 1)
+    detail = f"{copy.get('snapshots')} snapshots in the second repository, copied and checked {hours} h ago"
     if age > t.backup_error_age:
         return error(detail, hours)
     if age > t.backup_warn_age:

@@ -47,6 +47,7 @@ class BackupStatusSchema(Schema):
     retention = _step_field("retention")
     check = _step_field("check")
     drill = _step_field("drill")
+    copy = _step_field("copy")
     snapshots = fields.List(fields.Nested(SnapshotSchema))
 
 

@@ -103,6 +103,7 @@ class BackupStatus:
     retention: Step | None
     check: Step | None
     drill: Step | None
+    copy: Step | None  # the copy to the second repository; None where there is none
 
     def age(self, now: datetime) -> timedelta | None:
         return None if self.last_success is None else now - self.last_success
@@ -142,6 +143,7 @@ def _status(row: ServerBackup) -> BackupStatus:
         retention=_step(doc, "forget"),
         check=_step(doc, "check"),
         drill=_step(doc, "drill"),
+        copy=_step(doc, "copy"),
     )
 
 

@@ -1,10 +1,10 @@
 # ruff: noqa: E501  (shell fixtures read better unwrapped)
-"""roles/backup and the backup/restore playbooks on testbed hosts.
+"""roles/backup and the backup, restore and drill playbooks on one testbed host.
 
-Hosts: bak1 (the mail host) and bak2 (a new host to restore to) back up to an SFTP repository on
-store1; store1 itself backs up to a local-path repository. One converge covers all three, then a
-second run must change nothing. The restore drill writes known mail data, backs up, changes and
-deletes some, backs up again, restores a point in time on bak2 and compares checksums.
+bak1 backs up to an SFTP repository served by its own sshd (the role authorizes its backup key
+there as on a separate store) and copies each backup to a second, local repository: one host covers
+the role's SFTP path, the key authorization, both repositories, and a second run must change nothing. The restore test writes known mail data, backs
+up, changes and deletes some, backs up again, restores a point in time and compares checksums.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ PLAY = """
 # Known mail data: maildirs, DKIM key, env file, and a SQLite main.db; clamav/ must not come back.
 SEED = r"""
 set -e
+rm -rf /mailu
 mkdir -p /mailu/mail/alice@example.test/cur /mailu/mail/bob@example.test/new /mailu/dkim /mailu/data /mailu/clamav
 for i in 1 2 3 4 5; do printf 'Subject: note %s\n\nbody %s\n' $i $i > /mailu/mail/alice@example.test/cur/$i.msg:2,S; done
 printf 'Subject: hi bob\n\nhello\n' > /mailu/mail/bob@example.test/new/1.msg
@@ -87,30 +88,31 @@ def secrets_env(tmp_path_factory) -> dict[str, str]:
     }
 
 
+REPOSITORY = "/srv/restic/drill"  # on bak1, served to itself over SFTP
+COPY = "/var/backups/restic-copy"  # the second repository
+
+
 @pytest.fixture(scope="module")
 def drill(start_hosts, tmp_path_factory, secrets_env):
-    bak1, bak2, store1 = start_hosts("bak1", "bak2", "store1")
+    (bak1,) = start_hosts("bak1")
     sftp = {
         "backup_tenant": "drill",
         "backup_repository_type": "sftp",
-        "backup_sftp_host": store1.address,
-        "backup_sftp_inventory_host": store1.name,
+        "backup_sftp_host": bak1.address,
+        "backup_sftp_inventory_host": bak1.name,
+        "backup_sftp_path": REPOSITORY,
         "backup_on_calendar": "hourly",
+        "backup_copy_repository_type": "local",
+        "backup_copy_repository_path": COPY,
     }
-    local = {"backup_tenant": "local", "backup_repository_type": "local",
-             "backup_repository_path": "/var/backups/restic"}
     work = tmp_path_factory.mktemp("backup")
     play = work / "play.yml"
     play.write_text(PLAY)
-    inventory = write_inventory_groups(
-        work,
-        {"tenant_drill": ([bak1, bak2], sftp), "tenant_local": ([store1], local)},
-    )
+    inventory = write_inventory_groups(work, {"tenant_drill": ([bak1], sftp)})
     first = run_playbook(play, inventory, env=secrets_env)
     second = run_playbook(play, inventory, env=secrets_env)
     print(f"\nbackup: converge {first.seconds:.1f}s, second run {second.seconds:.1f}s")
-    return {"bak1": bak1, "bak2": bak2, "store1": store1, "inventory": inventory, "env": secrets_env,
-            "first": first, "second": second}
+    return {"bak1": bak1, "inventory": inventory, "env": secrets_env, "first": first, "second": second}
 
 
 def test_converges_then_second_run_changes_nothing(drill):
@@ -122,39 +124,43 @@ def test_password_comes_from_the_secrets_store_into_a_root_only_file(drill):
     drill["first"].assert_ok()
     from mailfleet.secrets import get_store
 
-    store = get_store(drill["env"])
-    password = store.get("tenants/drill/restic")["password"]
-    for host in (drill["bak1"], drill["bak2"]):
-        assert host.ssh("stat -c '%a %U' /etc/mailfleet-backup/restic.password").stdout.split() == ["600", "root"]
-        same = host.ssh(f"printf %s {shlex.quote(password)} | cmp -s - /etc/mailfleet-backup/restic.password",
-                        check=False)
-        assert same.returncode == 0, f"{host.name}: the password file differs from the store"
-        units = host.ssh("systemctl is-enabled mailfleet-backup.timer mailfleet-backup-prune.timer "
-                         "mailfleet-backup-check.timer").stdout.split()
-        assert units == ["enabled"] * 3
+    bak1 = drill["bak1"]
+    password = get_store(drill["env"]).get("tenants/drill/restic")["password"]
+    assert bak1.ssh("stat -c '%a %U' /etc/mailfleet-backup/restic.password").stdout.split() == ["600", "root"]
+    same = bak1.ssh(f"printf %s {shlex.quote(password)} | cmp -s - /etc/mailfleet-backup/restic.password",
+                    check=False)
+    assert same.returncode == 0, "the password file differs from the store"
+    units = bak1.ssh("systemctl is-enabled mailfleet-backup.timer mailfleet-backup-prune.timer "
+                     "mailfleet-backup-check.timer").stdout.split()
+    assert units == ["enabled"] * 3
     # Never on a command line or in a unit: only the file holds it.
-    assert password not in drill["bak1"].ssh("cat /etc/mailfleet-backup/restic.env /etc/systemd/system/mailfleet-*").stdout
+    assert password not in bak1.ssh("cat /etc/mailfleet-backup/restic.env /etc/systemd/system/mailfleet-*").stdout
 
 
-def test_local_repository_backup_and_check(drill):
+def test_backup_over_sftp_and_repository_check(drill):
     drill["first"].assert_ok()
-    store1 = drill["store1"]
-    store1.ssh("mkdir -p /mailu/data && sqlite3 /mailu/data/main.db 'create table t(x); insert into t values (1);'")
-    run_playbook("playbooks/backup.yml", drill["inventory"], limit="store1").assert_ok()
-    snapshots = json.loads(store1.ssh("mailfleet-backup restic snapshots --json").stdout)
-    assert len(snapshots) == 1 and snapshots[0]["hostname"] == "store1"
-    assert store1.ssh("test -f /var/backups/restic/config", check=False).returncode == 0
-    store1.ssh("systemctl start mailfleet-backup-check.service")  # restic check --read-data-subset
-    assert "Result=success" in store1.ssh("systemctl show -p Result mailfleet-backup-check.service").stdout
+    bak1 = drill["bak1"]
+    bak1.ssh("mkdir -p /mailu/data && sqlite3 /mailu/data/main.db 'create table t(x); insert into t values (1);'")
+    run_playbook("playbooks/backup.yml", drill["inventory"], env=drill["env"]).assert_ok()
+    snapshots = json.loads(bak1.ssh("mailfleet-backup restic snapshots --json").stdout)
+    assert len(snapshots) == 1 and snapshots[0]["hostname"] == "bak1"
+    # The repository is where the SFTP path says, written through the authorized backup key.
+    assert bak1.ssh(f"test -f {REPOSITORY}/config", check=False).returncode == 0
+    assert "mailfleet-backup@bak1" in bak1.ssh("cat /root/.ssh/authorized_keys").stdout
+    # The second repository holds its copy (restic notes the source snapshot as `original`).
+    copies = json.loads(bak1.ssh("mailfleet-backup copy-restic snapshots --json").stdout)
+    assert [c["original"] for c in copies] == [snapshots[0]["id"]]
+    bak1.ssh("systemctl start mailfleet-backup-check.service")  # restic check --read-data-subset
+    assert "Result=success" in bak1.ssh("systemctl show -p Result mailfleet-backup-check.service").stdout
 
 
-def test_restore_drill_point_in_time_to_a_new_host(drill):
+def test_restore_at_a_point_in_time(drill):
     drill["first"].assert_ok()
-    bak1, bak2, inventory, env = drill["bak1"], drill["bak2"], drill["inventory"], drill["env"]
+    bak1, inventory, env = drill["bak1"], drill["inventory"], drill["env"]
     bak1.ssh(SEED)
     state_a = manifest(bak1)
     assert len(state_a) == 11, state_a
-    run_playbook("playbooks/backup.yml", inventory, limit="bak1", env=env).assert_ok()
+    run_playbook("playbooks/backup.yml", inventory, env=env).assert_ok()
 
     time.sleep(1.2)
     restore_before = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -163,64 +169,64 @@ def test_restore_drill_point_in_time_to_a_new_host(drill):
     bak1.ssh(CHANGE)
     state_b = manifest(bak1)
     assert state_b != state_a
-    run_playbook("playbooks/backup.yml", inventory, limit="bak1", env=env).assert_ok()
+    run_playbook("playbooks/backup.yml", inventory, env=env).assert_ok()
+    listed = bak1.ssh("mailfleet-backup restic ls latest").stdout
+    assert "/mailu/mail/carol@example.test" in listed and "/mailu/clamav" not in listed, "clamav/ is rebuilt, never saved"
 
-    # Point in time, to a new host: exactly state A, nothing lost, nothing extra.
-    restored = run_playbook("playbooks/restore.yml", inventory, limit="bak2",
-                            env={**env, "ANSIBLE_SHOW_CUSTOM_STATS": "1"},
+    # Point in time: exactly state A again, nothing lost, nothing extra.
+    restored = run_playbook("playbooks/restore.yml", inventory, env={**env, "ANSIBLE_SHOW_CUSTOM_STATS": "1"},
                             extra_vars={"restore_before": restore_before, "restore_from_host": "bak1"})
     restored.assert_ok()
     # The snapshot it used reaches the control plane (set_stats): the restore's recovery point.
     first = json.loads(bak1.ssh("cat /var/lib/mailfleet-backup/status.json").stdout)["history"][-2]
     assert first["snapshot_id"] in restored.stdout.split("CUSTOM STATS")[1]
-    diff = differences(manifest(bak2), state_a)
-    print(f"\nrestore drill (before {restore_before} UTC -> bak2): {len(state_a)} files, {diff}")
+    diff = differences(manifest(bak1), state_a)
+    print(f"\nrestore (before {restore_before} UTC): {len(state_a)} files, {diff}")
     assert diff == {"lost": [], "extra": [], "changed": []}
-    assert bak2.ssh("test -e /mailu/clamav", check=False).returncode != 0, "clamav/ must not be restored"
 
     # Latest, over state A: files deleted between A and B go too (rsync --delete).
-    run_playbook("playbooks/restore.yml", inventory, limit="bak2", env=env,
-                 extra_vars={"restore_from_host": "bak1"}).assert_ok()
-    diff = differences(manifest(bak2), state_b)
-    print(f"restore drill (latest -> bak2): {len(state_b)} files, {diff}")
+    run_playbook("playbooks/restore.yml", inventory, env=env).assert_ok()
+    diff = differences(manifest(bak1), state_b)
+    print(f"restore (latest): {len(state_b)} files, {diff}")
     assert diff == {"lost": [], "extra": [], "changed": []}
 
 
 def test_restore_refuses_bad_time_and_changes_nothing(drill):
     drill["first"].assert_ok()
-    bak2 = drill["bak2"]
-    before = manifest(bak2)
+    bak1 = drill["bak1"]
+    before = manifest(bak1)
     # A malformed time stops at the input check (a time before every snapshot stops at the pick
     # with "no snapshot at or before ...": pick_snapshot.py; not run here to keep the tier short).
     for bad in ("2026-11-25 14:00:00; rm -rf /", "yesterday"):
-        run = run_playbook("playbooks/restore.yml", drill["inventory"], limit="bak2", env=drill["env"],
+        run = run_playbook("playbooks/restore.yml", drill["inventory"], env=drill["env"],
                            extra_vars={"restore_before": bad, "restore_from_host": "bak1"})
         assert run.returncode != 0, bad
         assert "restore_before must be" in run.stdout or "no snapshot at or before" in run.stdout, run.stdout[-1500:]
-    assert manifest(bak2) == before
+    assert manifest(bak1) == before
 
 
 def backup_facts(drill, tmp_path) -> dict:
-    """playbooks/health_facts.yml on store1, as the control plane collects it; the checks it gives."""
+    """playbooks/health_facts.yml on bak1, as the control plane collects it; the checks it gives."""
     from mailfleet.monitoring import FactsThresholds, evaluate_facts
 
     tmp_path.mkdir()
-    run_playbook("playbooks/health_facts.yml", drill["inventory"], limit="store1",
+    run_playbook("playbooks/health_facts.yml", drill["inventory"],
                  extra_vars={"health_facts_dir": str(tmp_path)}).assert_ok()
-    doc = json.loads((tmp_path / "store1.json").read_text())
-    results = {r.check: r for r in evaluate_facts("store1", doc, FactsThresholds(), dt.datetime.now(dt.UTC))}
-    return {"doc": doc["backup"]["status"], "backup": results["backup"], "drill": results["backup:drill"]}
+    doc = json.loads((tmp_path / "bak1.json").read_text())
+    results = {r.check: r for r in evaluate_facts("bak1", doc, FactsThresholds(), dt.datetime.now(dt.UTC))}
+    return {"doc": doc["backup"]["status"], "backup": results["backup"], "drill": results["backup:drill"],
+            "copy": results["backup:copy"]}
 
 
 def test_status_drill_and_an_unreadable_repository_reach_the_health_checks(drill, tmp_path):
     """A backup records its status on the host; the facts play carries it to the checks; a restore
     drill verifies the latest snapshot; a repository whose data is gone fails the drill (an alert)."""
     drill["first"].assert_ok()
-    store1, inventory = drill["store1"], drill["inventory"]
-    store1.ssh("mkdir -p /mailu/mail/ann@example.test/cur && for i in 1 2 3; do "
-               "printf 'Subject: %s\\n\\nbody\\n' $i > /mailu/mail/ann@example.test/cur/$i.msg:2,S; done")
-    run_playbook("playbooks/backup.yml", inventory, limit="store1").assert_ok()
-    run_playbook("playbooks/backup_drill.yml", inventory, limit="store1").assert_ok()
+    bak1, inventory, env = drill["bak1"], drill["inventory"], drill["env"]
+    bak1.ssh("mkdir -p /mailu/mail/ann@example.test/cur && for i in 1 2 3 4; do "
+             "printf 'Subject: %s\\n\\nbody\\n' $i > /mailu/mail/ann@example.test/cur/$i.msg:2,S; done")
+    run_playbook("playbooks/backup.yml", inventory, env=env).assert_ok()
+    run_playbook("playbooks/backup_drill.yml", inventory, env=env).assert_ok()
 
     got = backup_facts(drill, tmp_path / "good")
     status = got["doc"]
@@ -229,15 +235,28 @@ def test_status_drill_and_an_unreadable_repository_reach_the_health_checks(drill
     assert status["drill"]["ok"] and status["drill"]["files"] >= 4 and status["drill"]["sampled"] >= 3
     assert got["backup"].status.value == "ok" and "RPO 1 h" in got["backup"].detail, got["backup"]
     assert got["drill"].status.value == "ok", got["drill"]
-    print(f"\nrestore drill on store1: {status['drill']}")
+    assert status["copy"]["ok"] and status["copy"]["missing"] == [], status["copy"]
+    assert status["copy"]["snapshots"] == len(status["repository"]["snapshots"])
+    assert got["copy"].status.value == "ok" and "second repository" in got["copy"].detail, got["copy"]
+    print(f"\nrestore drill on bak1: {status['drill']}")
 
-    store1.ssh("mv /var/backups/restic/data /var/backups/restic/data.away")
+    bak1.ssh(f"mv {REPOSITORY}/data {REPOSITORY}/data.away")
     try:
-        failed = run_playbook("playbooks/backup_drill.yml", inventory, limit="store1")
+        failed = run_playbook("playbooks/backup_drill.yml", inventory, env=env)
         assert failed.returncode != 0
         got = backup_facts(drill, tmp_path / "bad")
     finally:
-        store1.ssh("rm -rf /var/backups/restic/data && mv /var/backups/restic/data.away /var/backups/restic/data")
+        bak1.ssh(f"rm -rf {REPOSITORY}/data && mv {REPOSITORY}/data.away {REPOSITORY}/data")
     assert got["doc"]["drill"]["ok"] is False and got["doc"]["drill"]["error"]
     assert got["drill"].status.value == "error" and "restore drill failed" in got["drill"].detail
-    assert store1.ssh("test -e /var/lib/mailfleet-backup/drill", check=False).returncode != 0  # scratch removed
+    assert bak1.ssh("test -e /var/lib/mailfleet-backup/drill", check=False).returncode != 0  # scratch removed
+
+    # The second repository's keys gone (unreadable): the next backup's copy fails, an alert of its own.
+    bak1.ssh(f"mv {COPY}/keys {COPY}/keys.away")
+    try:
+        run_playbook("playbooks/backup.yml", inventory, env=env)
+        got = backup_facts(drill, tmp_path / "copy")
+    finally:
+        bak1.ssh(f"rm -rf {COPY}/keys && mv {COPY}/keys.away {COPY}/keys")
+    assert got["doc"]["backup"]["ok"] and got["doc"]["copy"]["ok"] is False, got["doc"]["copy"]
+    assert got["copy"].status.value == "error" and "copying to the second repository failed" in got["copy"].detail

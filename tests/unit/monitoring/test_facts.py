@@ -156,6 +156,29 @@ def test_drill_never_run_is_unknown_and_an_old_one_warns():
     assert got["backup:drill"].status is Status.WARNING
 
 
+@pytest.mark.parametrize(
+    ("copy", "status", "words"),
+    [
+        (None, None, ""),  # no second repository: no check
+        ({"age": timedelta(minutes=30), "ok": True, "snapshots": 7}, Status.OK, "7 snapshots in the second"),
+        ({"age": timedelta(minutes=100), "ok": True, "snapshots": 7}, Status.WARNING, "checked 1.7 h"),
+        ({"age": timedelta(hours=4), "ok": True, "snapshots": 7}, Status.ERROR, "copied and checked 4.0 h"),
+        ({"age": timedelta(minutes=3), "ok": False, "error": "not in the second repository: 1a2b3c4d"},
+         Status.ERROR, "copying to the second repository failed"),
+    ],
+)
+def test_the_second_repository_copy_has_a_check_of_its_own(copy, status, words):
+    steps = {}
+    if copy is not None:
+        steps["copy"] = {"at": (NOW - copy.pop("age")).isoformat(), "error": None, **copy}
+    got = by_check(evaluate_facts("m", doc(backup=status_doc(**steps)), FactsThresholds(), NOW))
+    if status is None:
+        assert "backup:copy" not in got
+        return
+    assert got["backup:copy"].status is status and words in got["backup:copy"].detail, got["backup:copy"]
+    assert got["backup"].status is Status.OK  # the first repository's backup stands on its own
+
+
 def test_missing_section_is_unknown():
     d = doc()
     del d["fail2ban"]

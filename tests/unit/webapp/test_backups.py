@@ -183,6 +183,26 @@ def test_a_missed_backup_warns_then_errors_against_the_rpo(world, fleet, tmp_pat
     assert results["backup"].status is Status.ERROR and results["backup"].value == 5.0
 
 
+def test_the_second_repository_is_shown_beside_the_first_and_alerts_alone(client, world, fleet, tmp_path):
+    copied = {"at": iso(timedelta(minutes=24)), "ok": True, "error": None, "snapshots": 2, "missing": []}
+    failed = {"at": iso(timedelta(minutes=2)), "ok": False, "error": "not in the second repository: c0ffee12"}
+    report(tmp_path, "mf-acme-1", status_doc(copy=copied))
+    report(tmp_path, "mf-acme-2", status_doc(copy=failed))
+    sweep_facts(tmp_path, ["mf-acme-1", "mf-acme-2"])
+    login(client, world.alice.email, TEST_PASSWORD)
+    good = client.get(f"/health/servers/{fleet['acme1'].id}").get_data(as_text=True)
+    assert "copied and checked" in good.split('data-field="copy"')[1].split("</td>")[0]
+    bad = client.get(f"/health/servers/{fleet['acme2'].id}").get_data(as_text=True)
+    assert "not in the second repository: c0ffee12" in bad.split('data-field="copy"')[1].split("</td>")[0]
+    board = client.get("/health").get_data(as_text=True)
+    assert "copy failed" in board.split('data-field="backup"')[2].split("</td>")[0]
+    alerts = {a.check for a in health.list_alerts(Scope(world.alice), "open", server_id=fleet["acme2"].id)}
+    assert alerts == {"backup:copy"}  # the first repository's backup and drill are fine
+    alice = {"Authorization": f"Bearer {accounts.issue_api_token(world.alice)}"}
+    got = client.get(f"/api/v1/backups/servers/{fleet['acme1'].id}", headers=alice).get_json()["status"]
+    assert got["copy"]["ok"] is True and got["copy"]["snapshots"] == 2 and got["copy"]["missing"] == []
+
+
 def test_other_tenants_never_see_a_servers_backup(client, world, fleet, tmp_path):
     report(tmp_path, "mf-acme-1", status_doc())
     sweep_facts(tmp_path, ["mf-acme-1"])
