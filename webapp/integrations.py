@@ -55,6 +55,17 @@ def hostwinds_client(app: Flask | None = None) -> Any:
     return HostwindsClient(key, url) if url else HostwindsClient(key)
 
 
+def site_vars(app: Flask | None = None) -> dict[str, Any] | None:
+    """The site variables file every run gets (MAILFLEET_SITE_VARS_FILE), None when there is none."""
+    site_file = (app or current_app).config.get("MAILFLEET_SITE_VARS_FILE")
+    if not site_file:
+        return None
+    import yaml
+
+    with open(site_file, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
 def dns_zone_check(name: str, app: Flask | None = None) -> str | None:
     """The zone that will hold ``name``'s records, once the deployment's DNS provider confirmed it
     may be updated (ZoneNotWritable otherwise). None when no site variables file names a provider:
@@ -67,15 +78,11 @@ def dns_zone_check(name: str, app: Flask | None = None) -> str | None:
     checker = app.config.get("DNS_ZONE_CHECKER")
     if checker is not None:
         return checker(name)
-    site_file = app.config.get("MAILFLEET_SITE_VARS_FILE")
-    if not site_file:
+    site = site_vars(app)
+    if site is None:
         return None
-    import yaml
-
     from mailfleet.dns.zonecheck import cloudflare_zone, rfc2136_zone
 
-    with open(site_file, encoding="utf-8") as handle:
-        site = yaml.safe_load(handle) or {}
     store = secret_store(app)
     if site.get("dns_provider", "rfc2136") == "cloudflare":
         token = store.get_field(CLOUDFLARE_PATH, "api_token")

@@ -42,6 +42,7 @@ def init_app(app: Flask) -> None:
         runs,
         servers,
         tenants,
+        terraform,
         usage,
         warmup,
     )
@@ -77,6 +78,7 @@ def init_app(app: Flask) -> None:
         usage,
         costs,
         warmup,
+        terraform,
     ):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
     errors.register(app)

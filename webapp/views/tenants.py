@@ -18,7 +18,17 @@ from webapp.forms import (
     TenantForm,
 )
 from webapp.models import Role, RunTrigger
-from webapp.services import accounts, backups, fleet, mailboxes, onboarding, provider, quotas, tenants
+from webapp.services import (
+    accounts,
+    backups,
+    fleet,
+    mailboxes,
+    onboarding,
+    provider,
+    quotas,
+    tenants,
+    terraform,
+)
 from webapp.services.actions import ACTIONS
 from webapp.services.runs import RunFilters, list_runs
 from webapp.services.scope import Scope
@@ -102,6 +112,15 @@ def detail(slug: str) -> str:
     page = tenant_forms(Scope(current_user), slug)
     steps = onboarding.first_steps(slug, page["servers"], page["domains"], page["mailboxes"])
     return render_template("tenants/detail.html", first_steps=steps, **page)
+
+
+@bp.route("/<slug>/terraform")
+@login_required
+def terraform_export(slug: str) -> Response:
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    download = {"Content-Disposition": f'attachment; filename="{tenant.slug}.tf"'}
+    return Response(terraform.export(scope, tenant), mimetype="text/plain", headers=download)
 
 
 @bp.route("/<slug>/members", methods=["POST"])
