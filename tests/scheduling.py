@@ -22,6 +22,7 @@ HEAVIEST = (
     CONVERGED_UNIT,
     "tests/journeys/test_new_admin.py",
     "tests/integration/roles/test_backup.py",
+    "tests/integration/roles/test_controller.py",
 )
 
 T = TypeVar("T")
