@@ -20,8 +20,9 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 # The only product modules that may touch os.environ besides mailfleet/settings.py: the bridge hands
-# the worker's environment, allow-listed, to ansible-playbook; it reads no setting from it.
-PASSES_ENVIRONMENT_ON = {"jobs/bridge.py"}
+# the worker's environment, allow-listed, to ansible-playbook, and the control plane's backup hands it
+# to pg_dump/pg_restore with the libpq connection added; neither reads a setting from it.
+PASSES_ENVIRONMENT_ON = {"jobs/bridge.py", "webapp/services/control_backup.py"}
 
 
 def _load_table_script():  # scripts/ is not a package; its scripts import each other
