@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from mailfleet.procfs import PROC, SESSION, STATE, stat_fields
+from mailfleet.procfs import PROC, SESSION, STATE, descendants, stat_fields
 
 
 def session_of(pid: int, *, zombies: bool = False) -> int | None:
@@ -32,7 +32,9 @@ def _pids() -> list[int]:
 
 
 def run_processes(session_id: int | None, marker: str | None) -> list[int]:
-    """Processes in the run's session, or whose command line mentions its private directory.
+    """Processes in the run's session, or whose command line mentions its private directory, and
+    every live process those started: Ansible's forks move to sessions of their own, and the
+    module processes they start (a task's command) name neither.
 
     The session counts only while its leader's command line still names the private directory:
     a recorded PID reused by an unrelated process is never touched.
@@ -52,15 +54,18 @@ def run_processes(session_id: int | None, marker: str | None) -> list[int]:
             and alive(pid)
         ):
             found.append(pid)
-    return found
+    started = {d for pid in found for d in descendants(pid) if alive(d)}
+    return found + sorted(started - set(found))
 
 
 def kill_run_processes(session_id: int | None, marker: str | None, wait: float = 3.0) -> int:
-    """SIGKILL them all, wait until they are gone; returns how many were killed."""
+    """SIGKILL them all, wait until they are gone; returns how many were killed. All are stopped
+    (SIGSTOP) first, until no new one appears: a process killed before its children would leave
+    them, no longer its descendants, running for nobody."""
     killed = 0
     deadline = time.monotonic() + wait
     while True:
-        pids = run_processes(session_id, marker)
+        pids = _stopped(session_id, marker)
         if not pids or time.monotonic() > deadline:
             return killed
         for pid in pids:
@@ -68,3 +73,13 @@ def kill_run_processes(session_id: int | None, marker: str | None, wait: float =
                 os.kill(pid, signal.SIGKILL)
                 killed += 1
         time.sleep(0.05)
+
+
+def _stopped(session_id: int | None, marker: str | None) -> set[int]:
+    stopped: set[int] = set()
+    while new := set(run_processes(session_id, marker)) - stopped:
+        for pid in new:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGSTOP)
+        stopped |= new
+    return stopped

@@ -71,6 +71,18 @@ def no_runners_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     fail_on_leftovers(tmp_path_factory.getbasetemp(), RUNNERS)
 
 
+@pytest.fixture(autouse=True)
+def plane_environment_only_where_asked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session plane's environment stays with the tests that use the plane: a test that runs
+    after it on the same xdist worker and builds an app of its own would read the plane's site file."""
+    if "control_plane" not in request.fixturenames:
+        from controlplane import hide_plane_environment
+
+        hide_plane_environment(monkeypatch)
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

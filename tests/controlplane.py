@@ -8,6 +8,7 @@ worker pool does. tests/conftest.py shares one plane and its converged servers p
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import threading
@@ -35,11 +36,22 @@ from testbed.stack import Stack, write_monitoring_config
 _DEPLOYMENT_ENV = ("DATABASE_URL", "REDIS_URL", "HOSTWINDS_API_URL", "HOSTWINDS_API_KEY")
 
 
+# The environments of the planes running in this process (the session's, and one a test makes).
+_PLANE_ENVIRONMENTS: list[dict[str, str]] = []
+
+
+def hide_plane_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a test that does not use a plane: what the running planes set in this process's
+    environment is not there, so an app it builds reads none of their files or doubles."""
+    for env in _PLANE_ENVIRONMENTS:
+        for key, value in env.items():
+            if os.environ.get(key) == value:
+                monkeypatch.delenv(key)
+
+
 def forget_deployment(monkeypatch: pytest.MonkeyPatch) -> None:
     """For a test that builds an app of its own: none of the session control plane's settings (its
     site file, facts folder, provider, stores) reach it; the testbed instance stays."""
-    import os
-
     for name in list(os.environ):
         deployment = name.startswith("MAILFLEET_") and name != "MAILFLEET_TESTBED_INSTANCE"
         if deployment or name in _DEPLOYMENT_ENV:
@@ -113,6 +125,7 @@ def running_plane(testbed: Any, data_dir: Path) -> Iterator[dict[str, Any]]:
     from webapp.testing import make_app
 
     patcher = pytest.MonkeyPatch()
+    env: dict[str, str] = {}
     try:
         for name in ("hostwinds", "mailu"):
             testbed.start_double(name)
@@ -127,6 +140,7 @@ def running_plane(testbed: Any, data_dir: Path) -> Iterator[dict[str, Any]]:
         write_monitoring_config(testbed, Path(env["MAILFLEET_MONITORING_CONFIG_FILE"]))
         for key, value in env.items():
             patcher.setenv(key, value)
+        _PLANE_ENVIRONMENTS.append(env)
         caught: list[str] = []
         original_text = Redactor.text
 
@@ -153,6 +167,8 @@ def running_plane(testbed: Any, data_dir: Path) -> Iterator[dict[str, Any]]:
     finally:
         use_app(None)
         patcher.undo()
+        if env in _PLANE_ENVIRONMENTS:
+            _PLANE_ENVIRONMENTS.remove(env)
 
 
 def scope_of_admin() -> Any:

@@ -17,6 +17,7 @@ from jobs.bridge import run_marker
 from jobs.execute import execute_run
 from jobs.reaper import reap, reconcile_queue
 from mailfleet.clock import utcnow
+from mailfleet.procfs import descendants
 from webapp.extensions import db
 from webapp.models import Run, RunEvent, RunLock, RunStatus, RunTrigger
 from webapp.queue import get_queue
@@ -102,6 +103,9 @@ def test_sigkilled_worker_is_reaped_and_its_ansible_killed(app, scope, acme, tmp
     wait_for(lambda: sleeping(run.id), what="the sleep task")
     child = fresh(run.id).child_pid
     assert processes.run_processes(child, run_marker(tmp_path / "runs", run.id)), "ansible should be running"
+    # Ansible's fork (a session of its own) and the task's `sleep` under it, which name no run.
+    started = descendants(child)
+    assert any(processes.cmdline(pid).startswith("sleep ") for pid in started)
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     # ansible-playbook runs in its own session: killing the horse leaves it running (the trap).
@@ -113,6 +117,7 @@ def test_sigkilled_worker_is_reaped_and_its_ansible_killed(app, scope, acme, tmp
     assert run.status == RunStatus.FAILED
     assert run.failure_reason.startswith("worker lost")
     assert processes.run_processes(child, run_marker(tmp_path / "runs", run.id)) == []
+    assert [pid for pid in started if processes.alive(pid)] == []  # not even the task's `sleep`
     assert db.session.get(RunLock, (acme.id, "site.yml")) is None
     assert list((tmp_path / "runs").iterdir()) == []  # the dead horse's private directory is gone
     # A retry is offered and queued.
