@@ -306,12 +306,7 @@ def _backup_outcome(status: dict[str, Any] | None, last: datetime | None, t: Fac
     age = now - last
     hours = round(age.total_seconds() / 3600, 1)
     rpo = t.backup_rpo.total_seconds() / 3600
-    detail = f"last successful backup {hours} h ago (RPO {rpo:g} h)"
-    if age > t.backup_error_age:
-        return error(detail, hours)
-    if age > t.backup_warn_age:
-        return warning(detail, hours)
-    return ok(detail, hours)
+    return _graded_by_age(age, hours, f"last successful backup {hours} h ago (RPO {rpo:g} h)", t)
 
 
 def _copy_outcome(copy: dict[str, Any], t: FactsThresholds, now: datetime) -> Outcome:
@@ -324,6 +319,11 @@ def _copy_outcome(copy: dict[str, Any], t: FactsThresholds, now: datetime) -> Ou
     age = now - at
     hours = round(age.total_seconds() / 3600, 1)
     detail = f"{copy.get('snapshots')} snapshots in the second repository, copied and checked {hours} h ago"
+    return _graded_by_age(age, hours, detail, t)
+
+
+def _graded_by_age(age: timedelta, hours: float, detail: str, t: FactsThresholds) -> Outcome:
+    """A backup step's outcome by its age against the backup thresholds."""
     if age > t.backup_error_age:
         return error(detail, hours)
     if age > t.backup_warn_age:
