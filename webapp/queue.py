@@ -102,8 +102,9 @@ def rq_queue(queue: JobQueue, app: Flask | None = None) -> Queue:
 @dataclass(frozen=True)
 class JobPolicy:
     """How one kind of job is enqueued, by the web and by the workers alike: its function (by
-    dotted name), its queue, its id (derived from its subject, so the reaper
-    can find it) and how long RQ keeps its result. A job is not enqueued again while the same
+    dotted name), its queue, its id (derived from its subject, so the reaper can find it, and
+    named after the playbook queue like the admission keys, so control planes sharing a Redis
+    never take each other's jobs for their own) and how long RQ keeps its result. A job is not enqueued again while the same
     one waits in the queue (RQ would list it twice); while it runs it is, so it runs once more
     after (a waiting run whose worker is just giving up its turn). Its timeout is
     MAILFLEET_JOB_TIMEOUT (the run timeout plus a margin)."""
@@ -114,8 +115,8 @@ class JobPolicy:
     result_ttl: int
     failure_ttl: int
 
-    def job_id(self, subject: int) -> str:
-        return f"{self.id_prefix}-{subject}"
+    def job_id(self, subject: int, app: Flask | None = None) -> str:
+        return f"{JobQueue.RUNS.name_in((app or current_app).config)}-{self.id_prefix}-{subject}"
 
 
 #: A playbook run (subject: the run's id).
@@ -132,7 +133,7 @@ WAITING_JOB_STATES = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.
 def enqueue(policy: JobPolicy, subject: int, description: str, app: Flask | None = None) -> str:
     """Enqueue ``policy``'s job for ``subject`` unless it waits in the queue; returns the job id."""
     app = app or current_app
-    job_id = policy.job_id(subject)
+    job_id = policy.job_id(subject, app)
     if _job_status(job_id, app) in WAITING_JOB_STATES:
         return job_id
     rq_queue(policy.queue, app).enqueue(

@@ -48,7 +48,7 @@ def test_queued_runs_survive_a_redis_restart_and_lost_jobs_are_requeued(testbed,
     from mailfleet.clock import utcnow
     from webapp.extensions import db
     from webapp.models import Role, Run, RunStatus
-    from webapp.queue import get_queue, redis_connection
+    from webapp.queue import RUN_JOB, get_queue, redis_connection
     from webapp.services import accounts, runs, tenants
     from webapp.services.scope import Scope
 
@@ -58,18 +58,18 @@ def test_queued_runs_survive_a_redis_restart_and_lost_jobs_are_requeued(testbed,
     submitted = [runs.submit_run(scope, tenant, "site") for tenant in (acme, globex) for _ in range(3)]
     ids = [r.id for r in submitted]
     queue = get_queue(app)
-    assert sorted(queue.job_ids) == sorted(f"run-{i}" for i in ids)
+    assert sorted(queue.job_ids) == sorted(RUN_JOB.job_id(i) for i in ids)
 
     # Redis loses two jobs (as when it dies before its once-a-second fsync): gone from the queue
     # and from the keyspace, while their Run rows still say "queued".
     lost = ids[1], ids[4]
     for run_id in lost:
-        Job.fetch(f"run-{run_id}", connection=redis_connection(), serializer=JSONSerializer).delete()
+        Job.fetch(RUN_JOB.job_id(run_id), connection=redis_connection(), serializer=JSONSerializer).delete()
 
     testbed.restart("redis")
 
     # The append-only file kept everything Redis had acknowledged (the same client reconnects).
-    kept = sorted(f"run-{i}" for i in ids if i not in lost)
+    kept = sorted(RUN_JOB.job_id(i) for i in ids if i not in lost)
     assert sorted(get_queue(app).job_ids) == kept
 
     # The reaper trusts the database: runs queued longer than the grace period whose jobs Redis
@@ -77,7 +77,7 @@ def test_queued_runs_survive_a_redis_restart_and_lost_jobs_are_requeued(testbed,
     db.session.execute(update(Run).where(Run.id.in_(ids)).values(created_at=utcnow() - timedelta(minutes=2)))
     db.session.commit()
     assert reap()["requeued"] == 2
-    assert sorted(get_queue(app).job_ids) == sorted(f"run-{i}" for i in ids)
+    assert sorted(get_queue(app).job_ids) == sorted(RUN_JOB.job_id(i) for i in ids)
     assert reap()["requeued"] == 0  # nothing doubles on a second pass
 
     SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)

@@ -44,5 +44,5 @@ def test_one_system_run_per_tenant_with_active_servers_and_none_while_one_is_unf
     assert (run.playbook, run.catalogue_key) == ("renew_certificates.yml", "renew_certificates")
     assert run.trigger == RunTrigger.SCHEDULE and run.created_by_id is None
     assert (REPO_DIR / "playbooks" / run.playbook).is_file()
-    assert get_queue(app).job_ids == [f"run-{run.id}"]  # the run itself waits with the playbook runs
+    assert get_queue(app).job_ids == [run.job_id]  # the run itself waits with the playbook runs
     assert enqueue_renewals() == {"tenants": 0, "runs": 0, "skipped_busy": 1}

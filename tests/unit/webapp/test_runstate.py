@@ -122,7 +122,7 @@ def test_one_enqueue_policy_for_runs_and_health_checks(app, world):
     job = get_queue(app).fetch_job(run.job_id)
     assert (job.result_ttl, job.failure_ttl, job.timeout) == (
         RUN_JOB.result_ttl, RUN_JOB.failure_ttl, app.config["MAILFLEET_JOB_TIMEOUT"])
-    assert job_alive(run.job_id) and not job_alive("run-999999")
+    assert job_alive(run.job_id) and not job_alive(RUN_JOB.job_id(999999))
     job_id = enqueue(HEALTH_CHECK_JOB, 7, "health check of mf-acme-1")
     assert enqueue(HEALTH_CHECK_JOB, 7, "health check of mf-acme-1") == job_id
-    assert get_system_queue(app).job_ids == [job_id] == ["health-7"]
+    assert get_system_queue(app).job_ids == [job_id] == [f"{app.config['MAILFLEET_QUEUE']}-health-7"]
