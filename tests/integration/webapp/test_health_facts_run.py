@@ -38,6 +38,7 @@ def test_facts_run_writes_a_document_the_sweep_reads(testbed, testbed_hosts, app
     from webapp.queue import get_queue
     from webapp.services import accounts, tenants
     from webapp.services.scope import Scope
+    from webapp.services.usage import read_facts
 
     facts_dir = tmp_path / "facts"
     monkeypatch.setenv("MAILFLEET_HEALTH_FACTS_DIR", str(facts_dir))
@@ -66,3 +67,8 @@ def test_facts_run_writes_a_document_the_sweep_reads(testbed, testbed_hosts, app
     assert by_check["facts"].status == Status.OK, by_check["facts"].detail
     assert len(results) > 1  # the inside checks themselves (disk, memory, load, ...) were evaluated
     assert all(r.server == "mf-factsco-1" for r in results)
+    # The host's root is an overlay, not a block device (Ansible's mount facts skip it): measured
+    # by statvfs, its disk is in the document and in the usage sample.
+    assert 0 <= by_check["disk:/"].value <= 100, by_check["disk:/"].detail
+    sample = read_facts(facts_dir, "mf-factsco-1")
+    assert sample.disk_total_mb and 0 < sample.disk_used_mb <= sample.disk_total_mb
