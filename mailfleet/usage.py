@@ -118,7 +118,6 @@ class Forecast:
     """When a resource fills up on its current trend; `days` None: not growing (or too few points)."""
 
     days: float | None
-    per_day: float | None  # growth in the resource's unit per day
     left: float  # free, in the resource's unit
     explanation: str
 
@@ -141,17 +140,16 @@ def until_full(
 ) -> Forecast:
     """Fit (epoch seconds, used) points and extend the line to `capacity`."""
     if not points:
-        return Forecast(None, None, capacity, f"no samples in the last {window}")
+        return Forecast(None, capacity, f"no samples in the last {window}")
     left = max(capacity - points[-1][1], 0.0)
     slope = linear_slope([(t / 86400, y) for t, y in points]) if len(points) >= min_points else None
     if slope is None:
-        return Forecast(None, None, left, f"too few samples in the last {window} for a trend")
+        return Forecast(None, left, f"too few samples in the last {window} for a trend")
     if slope <= 0:
-        return Forecast(None, slope, left, f"not growing over the last {window} ({slope:+,.0f} {unit}/day)")
+        return Forecast(None, left, f"not growing over the last {window} ({slope:+,.0f} {unit}/day)")
     days = left / slope
     return Forecast(
         days,
-        slope,
         left,
         f"{slope:,.0f} {unit}/day over the last {window}; {left:,.0f} {unit} free: full in {days:,.1f} days",
     )

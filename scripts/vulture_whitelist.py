@@ -108,10 +108,6 @@ next_daily_cap
 REBUILD  # a provider status the contract lists
 rescued  # an Ansible recap field the role tests parse
 
-# Read by nothing yet, in code being worked on elsewhere: to use or remove (not framework names).
-per_day  # mailfleet.usage.Forecast: the growth a forecast found
-bandwidth_gb  # webapp.services.provider.Offer: never filled from the price list
-
 # pytest fixtures a test asks for their effect only.
 open_umask
 redis_pair

@@ -143,6 +143,7 @@ def recommend(
             if p.monthly > current.monthly
             and (p.ram_mb or 0) >= (current.ram_mb or 0)
             and (p.disk_gb or 0) >= (current.disk_gb or 0)
+            and (p.bandwidth_gb or 0) >= (current.bandwidth_gb or 0)
         ]
         if not bigger:
             return Recommendation("stay", "; ".join(reasons) + ", but no larger plan is offered")

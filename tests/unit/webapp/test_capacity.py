@@ -100,6 +100,10 @@ def test_recommendations_need_history_and_name_the_plan_and_price_difference(ser
     assert (down.direction, down.plan, down.change) == ("down", SMALL, Decimal("-5.00"))
     full = capacity.recommend(server, PLANS, history=timedelta(days=30), **{**quiet, "disk_used_mb": 20_000})
     assert full.direction == "stay"  # 20 GB would not fit the small plan with room to spare
+    # A dearer plan with more memory but less monthly transfer is no upsize: the next one is.
+    thin = Plan("102b", "Medium thin", Decimal("12.99"), 4096, 75, 1000)
+    past_thin = capacity.recommend(server, (*PLANS, thin), history=timedelta(days=20), **hot)
+    assert (past_thin.plan, past_thin.change) == (LARGE, Decimal("9.00"))
     server.plan = "Large"
     top = capacity.recommend(server, PLANS, history=timedelta(days=30), **hot)
     assert top.direction == "stay" and "no larger plan" in top.reason
