@@ -1,6 +1,8 @@
 """Usage history as JSON: a server's samples over a chart range (the rows of its CSV download), the
 totals over a tenant's servers or over every server the caller sees (the fleet for administrators,
-their own tenant's servers for anyone else), and the mail each of a tenant's mailboxes holds.
+their own tenant's servers for anyone else), the mail each of a tenant's mailboxes holds, and a
+server's capacity: when its disk and monthly bandwidth run out on their current trend, its CPU and
+memory percentiles, and the plan it should be on (the usage page's Capacity card).
 
 Each range reads one resolution: 24h the 5-minute samples, 7d and 30d the hourly rollups, 90d the
 daily ones. Times are bucket starts in UTC; an hourly or daily row averages its 5-minute samples
@@ -16,10 +18,11 @@ from marshmallow import Schema, fields, validate
 from werkzeug.wrappers import Response
 
 from mailfleet.clock import utcnow
+from mailfleet.usage import Forecast
 from webapp.api.base import FormatSchema, errors, exported, resource, scope
 from webapp.exports import csv_download
 from webapp.models import Server
-from webapp.services import usage
+from webapp.services import capacity, usage
 
 blp = resource("usage", "Usage history per server, per tenant and over the fleet.")
 
@@ -84,6 +87,81 @@ class MailboxUsageListSchema(Schema):
     mailboxes = fields.List(fields.Nested(MailboxUsageSchema))
 
 
+class ForecastSchema(Schema):
+    days = fields.Float(allow_none=True, metadata={"description": "until full; null: not growing"})
+    left = fields.Float(metadata={"description": "free, in `unit`"})
+    unit = fields.String()
+    explanation = fields.String()
+
+
+class DiskForecastSchema(ForecastSchema):
+    status = fields.String(
+        metadata={"description": "ok, warning (full within the warning days) or error (critical)"}
+    )
+
+
+class RecommendationSchema(Schema):
+    direction = fields.String(metadata={"description": "up, down or stay"})
+    reason = fields.String()
+    plan = fields.String(allow_none=True, metadata={"description": "the target plan's id"})
+    plan_name = fields.String(allow_none=True)
+    change = fields.Decimal(
+        as_string=True,
+        allow_none=True,
+        metadata={"type": "string", "example": "5.00", "description": "dollars a month, + for more"},
+    )
+
+
+class CapacitySchema(Schema):
+    server = fields.String()
+    plan = fields.String(allow_none=True)
+    history_days = fields.Float(metadata={"description": "days of 5-minute samples (up to 30)"})
+    disk = fields.Nested(DiskForecastSchema, allow_none=True)
+    bandwidth = fields.Nested(ForecastSchema, allow_none=True)
+    cpu_p95 = fields.Float(allow_none=True, metadata={"description": "percent, last 30 days"})
+    mem_p99 = fields.Float(allow_none=True, metadata={"description": "percent, last 30 days"})
+    recommendation = fields.Nested(RecommendationSchema)
+    plans_error = fields.String(
+        allow_none=True, metadata={"description": "why the provider's plans are unknown (no recommendation)"}
+    )
+
+
+def _forecast(found: Forecast | None, unit: str, **extra: Any) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    return {
+        "days": found.days,
+        "left": found.left,
+        "unit": unit,
+        "explanation": found.explanation,
+        **extra,
+    }
+
+
+def capacity_document(found: Server) -> dict[str, Any]:
+    """The server's capacity as the usage page's Capacity card shows it."""
+    plans, plans_error = capacity.offered_plans()
+    cap = capacity.capacity(found, utcnow(), plans)
+    advice = cap.recommendation
+    return {
+        "server": found.name,
+        "plan": found.plan,
+        "history_days": round(cap.history.total_seconds() / 86400, 2),
+        "disk": _forecast(cap.disk, "MB", status=cap.disk_status.value),
+        "bandwidth": _forecast(cap.bandwidth, "GB"),
+        "cpu_p95": cap.cpu_p95,
+        "mem_p99": cap.mem_p99,
+        "recommendation": {
+            "direction": advice.direction,
+            "reason": advice.reason,
+            "plan": advice.plan.rid if advice.plan else None,
+            "plan_name": advice.plan.name if advice.plan else None,
+            "change": advice.change,
+        },
+        "plans_error": plans_error,
+    }
+
+
 def server_export(found: Server, range_key: str, fmt: str) -> dict[str, Any] | Response:
     """A server's samples over a range: the JSON document, or its rows as CSV (also the usage
     page's download)."""
@@ -110,6 +188,14 @@ def _totals(over: str, tenant_id: int | None, args: dict[str, Any]) -> dict[str,
 @exported(blp)
 def server_usage(args: dict[str, Any], server_id: int) -> dict[str, Any] | Response:
     return server_export(scope().get(Server, server_id), args["range"], args["format"])
+
+
+@blp.route("/servers/<int:server_id>/capacity", methods=["GET"])
+@errors(blp, 404)
+@blp.response(200, CapacitySchema)
+def server_capacity(server_id: int) -> dict[str, Any]:
+    """When the server's disk and bandwidth run out, and the plan it should be on."""
+    return capacity_document(scope().get(Server, server_id))
 
 
 @blp.route("/tenants/<slug>/usage", methods=["GET"])

@@ -114,6 +114,61 @@ def test_recommendations_need_history_and_name_the_plan_and_price_difference(ser
     )
 
 
+def test_growing_samples_show_the_disk_full_forecast_and_an_upsize_on_the_usage_page_and_api(
+    client, world, server, hostwinds
+):
+    from webapp.services import accounts, usage
+
+    now = utcnow()
+    # 15 days of 5-minute samples, the disk growing 1 MB each (288 MB a day), 1,441 MB left at the
+    # end: full in 5 days (a warning), within the 30 days that call for a larger plan.
+    samples(server, now, FIVE_MINUTES, 15 * 288, disk_start=24_960, disk_per_step=1)
+    assert usage.rollup(HOUR, now) > 0  # the 7-day fit reads the hourly rollups
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    page = client.get(f"/servers/{server.id}/usage").get_data(as_text=True)
+    assert "288 MB/day over the last 6 hours; 1,441 MB free: full in 5.0 days" in page
+    assert 'class="s-warning"' in page
+    assert (
+        "move up to Unmetered SSD VPS 2 GB ($+5.00 a month): disk full in 5 days" in page
+    ), page[page.find('id="recommendation"') :][:300]
+
+    alice = {"Authorization": f"Bearer {accounts.issue_api_token(world.alice)}"}
+    answer = client.get(f"/api/v1/servers/{server.id}/capacity", headers=alice)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    found = answer.get_json()
+    disk = found["disk"]
+    assert (disk["status"], disk["unit"], disk["left"]) == ("warning", "MB", 1441.0)
+    assert disk["days"] == pytest.approx(1441 / 288, rel=0.01)
+    assert found["history_days"] == pytest.approx(15, abs=0.01)
+    assert found["recommendation"] == {
+        "direction": "up",
+        "reason": "disk full in 5 days",
+        "plan": "102",
+        "plan_name": "Unmetered SSD VPS 2 GB",
+        "change": "5.00",
+    }
+    assert (found["cpu_p95"], found["mem_p99"], found["plans_error"]) == (10.0, 30.0, None)
+    bob = {"Authorization": f"Bearer {accounts.issue_api_token(world.bob)}"}
+    assert client.get(f"/api/v1/servers/{server.id}/capacity", headers=bob).status_code == 404
+
+
+def test_a_young_flat_server_gets_no_forecast_date_and_no_recommendation_in_the_api(
+    client, world, server, hostwinds
+):
+    from webapp.services import accounts
+
+    now = utcnow()
+    samples(server, now, FIVE_MINUTES, 12, disk_start=5_000, disk_per_step=0)
+    alice = {"Authorization": f"Bearer {accounts.issue_api_token(world.alice)}"}
+    found = client.get(f"/api/v1/servers/{server.id}/capacity", headers=alice).get_json()
+    assert found["disk"]["days"] is None and found["disk"]["status"] == "ok"
+    assert "not growing" in found["disk"]["explanation"]
+    advice = found["recommendation"]
+    assert (advice["direction"], advice["plan"], advice["change"]) == ("stay", None, None)
+    assert "needs 14 days of samples" in advice["reason"]
+    assert found["bandwidth"] is None
+
+
 @pytest.fixture
 def manager(world):
     return accounts.add_member(
