@@ -94,6 +94,7 @@ mailboxes_refused
 resolution_s
 what_happens
 recommendation
+history_days
 list_name
 requested_by
 active_alerts
