@@ -10,6 +10,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from webapp import playbooks
 from webapp.errors import Conflict, InvalidInput, NotFound
@@ -202,7 +203,8 @@ def retry_run(scope: Scope, run_id: int, submission_key: str | None = None) -> R
 
 
 def list_runs(scope: Scope, filters: RunFilters, *, limit: int = 100) -> list[Run]:
-    stmt = scope.select(Run).order_by(Run.id.desc()).limit(limit)
+    # Each row shows its tenant: loaded with the runs, not one query per tenant on the page.
+    stmt = scope.select(Run).options(joinedload(Run.tenant)).order_by(Run.id.desc()).limit(limit)
     if filters.tenant_slug:
         stmt = stmt.join(Tenant, Tenant.id == Run.tenant_id).where(Tenant.slug == filters.tenant_slug)
     if filters.status:

@@ -192,3 +192,38 @@ def test_system_runs_have_their_own_label_and_filter(client, world):
     assert {r["trigger"] for r in listed} == {"schedule"}
     assert [r["id"] for r in client.get("/api/v1/runs?trigger=user", headers=api).get_json()] == [by_alice.id]
     assert client.get("/api/v1/runs?trigger=cron", headers=api).status_code == 422
+
+
+def _statements(client, path: str) -> int:
+    """How many SQL statements the page at `path` runs."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *_):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_run_list_and_dashboard_queries_do_not_grow_with_the_tenants_shown(as_admin, world):
+    from webapp.models import Run, RunTrigger
+    from webapp.services import tenants
+
+    def runs_of_new_tenants(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            tenant = tenants.create_tenant(Scope(world.admin), f"tenant-{n}", f"Tenant {n}")
+            db.session.add(Run(tenant_id=tenant.id, playbook="site.yml", trigger=RunTrigger.USER,
+                               status=RunStatus.SUCCESSFUL, created_at=utcnow(), event_count=0))
+        db.session.commit()
+
+    runs_of_new_tenants(0, 2)
+    before = {path: _statements(as_admin, path) for path in ("/runs", "/")}
+    runs_of_new_tenants(2, 8)  # each page now lists runs of 10 tenants
+    after = {path: _statements(as_admin, path) for path in ("/runs", "/")}
+    assert after == before
