@@ -5,7 +5,9 @@
 1. The same 30-task playbook: bare ansible-playbook vs API -> RQ -> ansible-runner -> database
    (goal: overhead under 10 %). Localhost play, so the figure is the control plane's own cost;
    and per run, the time from its enqueue to Ansible's first event (Ansible's own start-up in it).
-2. Event ingest into SQLite through the worker's event handler (goal: >= 2,000 events/s).
+2. Event ingest into SQLite through the worker's event handler (goal: >= 2,000 events/s), by the
+   clock and by the process's CPU time (what the clock figure would be on an idle machine, the
+   database's disk writes aside: on a loaded machine the two part).
 3. Mailbox creation from form post to rendered passwords, 1 and 10 mailboxes, against the Mailu
    double (goals: < 5 s and < 30 s).
 Everything above runs on loopback with a fresh database in a temporary directory. Unless
@@ -105,7 +107,8 @@ def through_control_plane(work: Path) -> tuple[float, float]:
     return elapsed, to_start
 
 
-def event_ingest(work: Path, count: int = 20_000) -> float:
+def event_ingest(work: Path, count: int = 20_000) -> tuple[float, float]:
+    """Events per second by the clock and per second of this process's CPU time."""
     from jobs.events import EventRecorder
     from mailfleet.redact import Redactor
     from webapp.extensions import db
@@ -140,14 +143,14 @@ def event_ingest(work: Path, count: int = 20_000) -> float:
             }
             for n in range(1, count + 1)
         ]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for event in events:
             recorder.handle(event)
         recorder.flush()
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         db.session.remove()
         db.engine.dispose()
-    return count / elapsed
+    return count / elapsed, count / cpu
 
 
 def mailbox_creation(work: Path, how_many: int) -> float:
@@ -214,7 +217,7 @@ def main() -> int:
         bare = [bare_playbook() for _ in range(args.repeat)]
         measured = [through_control_plane(root / f"cp{i}") for i in range(args.repeat)]
         ours, to_start = [m[0] for m in measured], [m[1] for m in measured]
-        ingest = event_ingest(root / "ingest")
+        ingest, ingest_cpu = event_ingest(root / "ingest")
         one = mailbox_creation(root / "mb1", 1)
         ten = mailbox_creation(root / "mb10", 10)
     finally:
@@ -227,6 +230,7 @@ def main() -> int:
         ("30-task play: API -> RQ -> runner -> DB (median)", f"{o:.2f} s", f"{overhead:+.1f} %", "< +10 %"),
         ("enqueued -> playbook_on_start (Ansible start-up in)", f"{start:.2f} s", "", ""),
         ("event ingest into SQLite", f"{ingest:,.0f} ev/s", "", ">= 2,000 ev/s"),
+        ("event ingest into SQLite, per second of CPU time", f"{ingest_cpu:,.0f} ev/s", "", ""),
         ("1 mailbox, post -> passwords shown", f"{one:.2f} s", "", "< 5 s"),
         ("10 mailboxes, post -> passwords shown", f"{ten:.2f} s", "", "< 30 s"),
     ]

@@ -5,27 +5,39 @@
 - ``Redactor``: event data before it is stored. Two nets: values under secret-named keys are
   replaced, and every known secret value (the tenant's secrets, read from the store by the worker)
   is cut out of every string, line by line for multi-line secrets such as private keys.
+  ``Redactor.json`` gives the stored JSON text: most events hold neither a secret-like name nor a
+  known secret, which one search of their encoded text tells, and are encoded once, not walked.
 - ``without_keys``: an outside API's answer without the fields its contract says carry secrets
   (Hostwinds' ``password``/``configkey``, Mailu's ``password``/``raw_password``).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Collection, Iterable
 from typing import Any
 
 REDACTED = "********"
-_SECRET_NAME = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|private_?key|api_?key|configkey|authorization|credential"
-    r"|raw_password|key_content",
-    re.IGNORECASE,
+_SECRET_NAME_PARTS = (
+    r"pass(word|wd|phrase)?", "secret", "token", r"private_?key", r"api_?key", "configkey",
+    "authorization", "credential", "raw_password", "key_content",
 )
+_SECRET_NAME = re.compile("|".join(_SECRET_NAME_PARTS), re.IGNORECASE)
+# What every secret-like name holds, lower-cased: each part's leading letters.
+_SECRET_CUES = tuple(sorted({re.match(r"[a-z]+", part)[0] for part in _SECRET_NAME_PARTS}))  # type: ignore[index]
 
 
 def is_secret_name(name: object) -> bool:
     """True when a key, variable or field of this name holds a secret value."""
-    return isinstance(name, str) and _SECRET_NAME.search(name) is not None
+    return isinstance(name, str) and _secret_str(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_str(name: str) -> bool:
+    # Event data repeats the same few hundred keys: the search runs once per name.
+    return _SECRET_NAME.search(name) is not None
 
 
 def without_keys(value: Any, keys: Collection[str]) -> Any:
@@ -45,6 +57,16 @@ def without_keys(value: Any, keys: Collection[str]) -> Any:
 MIN_SECRET_FRAGMENT = 12
 
 
+def _nothing_to_redact(text: str, encoded_fragments: Collection[str]) -> bool:
+    """True when JSON text (ASCII-encoded) holds no secret-like name and no known secret. Only
+    plain ASCII is judged (IGNORECASE also folds a few non-ASCII letters onto ASCII ones): a
+    ``\\u`` escape sends the text to the walk, as does any cue, even inside an ordinary value."""
+    if "\\u" in text:
+        return False
+    lowered = text.lower()
+    return not any(cue in lowered for cue in _SECRET_CUES) and not any(f in text for f in encoded_fragments)
+
+
 class Redactor:
     def __init__(self, secret_values: Iterable[str] = ()) -> None:
         fragments: set[str] = set()
@@ -57,12 +79,24 @@ class Redactor:
             )
         # Longest first, so a whole key is replaced before its lines are.
         self._fragments = sorted((f for f in fragments if len(f) >= 6), key=len, reverse=True)
+        # As they read inside JSON text: a string is encoded character by character, so a value
+        # holding a fragment encodes to text holding the fragment's encoding.
+        self._encoded_fragments = [json.dumps(f)[1:-1] for f in self._fragments]
 
     def text(self, value: str) -> str:
         for fragment in self._fragments:
             if fragment in value:
                 value = value.replace(fragment, REDACTED)
         return value
+
+    def json(self, value: Any) -> tuple[str, Any]:
+        """``value`` redacted as by ``data``, and its JSON text. Encoded once when the text shows
+        nothing to take out (no secret-like name in it, no known secret); else walked, then encoded."""
+        text = json.dumps(value, default=str)
+        if _nothing_to_redact(text, self._encoded_fragments):
+            return text, value
+        value = self.data(value)
+        return json.dumps(value, default=str), value
 
     def data(self, value: Any) -> Any:
         if isinstance(value, dict):

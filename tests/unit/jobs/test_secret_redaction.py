@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -76,11 +78,12 @@ def test_event_data_is_redacted_by_key_and_by_value():
         }
     )
     assert known not in row["stdout"] and "AAAABBBBCCCCDDDDEEEE1234" not in row["stdout"]
-    res = row["event_data"]["res"]
+    stored = json.loads(row["event_data"])
+    res = stored["res"]
     assert res["password"] == res["configkey"] == "********"
     assert res["nested"] == [{"api_token": "********"}]
     assert res["msg"] == "said ********"
-    assert "task_args" not in row["event_data"]
+    assert "task_args" not in stored
     assert row["changed"] is True and row["failed"] is False and row["host_name"] == "mf-acme-1"
 
 
@@ -114,3 +117,50 @@ def test_batches_are_bulk_inserted(app, scope, acme):
     assert db.session.execute(
         select(RunEvent.counter).where(RunEvent.run_id == run.id)
     ).scalars().all() == list(range(1, 451))
+
+
+SECRETS = [
+    'quo"ted\\back-slashed',
+    "line one of a key\nline two of the key",
+    "non-ascii-välue",
+    "plain-secret",
+]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"res": {"msg": "nothing to hide here", "rc": 0, "items": [1, None, True, 2.5]}},
+        {"res": {"msg": 'echo quo"ted\\back-slashed done'}},  # escaped in JSON text: \" and \\
+        {"res": {"stdout_lines": ["a", "line two of the key", "b"]}},  # one line of a multi-line secret
+        {"res": {"msg": "the value non-ascii-välue"}},  # \u00e4 in JSON text
+        {"res": {"msg": "x plain-secret y"}, "play": "deploy"},
+        {"res": {"Api_Key": "k", "auth": {"PASSWORD": "p", "empty_token": ""}}},  # names in any case
+        {"res": {"pa\u017fsword": "p"}},  # the long s, which IGNORECASE folds onto s
+        {"res": {"msg": "a task about tokens, not one"}},  # a cue in an ordinary value
+        {"res": {"msg": "\u00e9t\u00e9", "n": {"1": [{"deep": "plain-secret"}]}}},
+    ],
+)
+def test_the_stored_json_is_the_walked_redaction_whether_or_not_it_was_walked(data):
+    redactor = Redactor(SECRETS)
+    walked = redactor.data(data)
+    text, value = redactor.json(data)
+    assert value == walked and json.loads(text) == walked
+    for secret in SECRETS:
+        for line in secret.splitlines():
+            assert line not in text and json.dumps(line)[1:-1] not in text
+
+
+def test_an_event_over_the_size_limit_is_stored_without_its_result(monkeypatch):
+    monkeypatch.setattr("jobs.events.MAX_EVENT_DATA_CHARS", 1000)
+    recorder = EventRecorder(1, Redactor())
+    event = {"event": "runner_on_ok", "counter": 1, "event_data": {"host": "h", "res": {"changed": True}}}
+    small = json.loads(recorder.row(event)["event_data"])
+    event["event_data"]["res"]["msg"] = "x" * 2000
+    big = recorder.row(event)
+    assert small == {"host": "h", "res": {"changed": True}}
+    assert json.loads(big["event_data"]) == {
+        "host": "h",
+        "res": {"_mailfleet": "result omitted: larger than the event size limit"},
+    }
+    assert big["changed"] is True  # read from the result before it was left out
