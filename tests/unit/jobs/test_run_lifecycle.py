@@ -104,8 +104,13 @@ def test_sigkilled_worker_is_reaped_and_its_ansible_killed(app, scope, acme, tmp
     child = fresh(run.id).child_pid
     assert processes.run_processes(child, run_marker(tmp_path / "runs", run.id)), "ansible should be running"
     # Ansible's fork (a session of its own) and the task's `sleep` under it, which name no run.
-    started = descendants(child)
-    assert any(processes.cmdline(pid).startswith("sleep ") for pid in started)
+    # The task's start event is stored before its module has started the `sleep` (seconds under load).
+
+    def with_the_sleep() -> list[int]:
+        pids = descendants(child)
+        return pids if any(processes.cmdline(p).startswith("sleep ") for p in pids) else []
+
+    started = wait_for(with_the_sleep, what="the task's sleep process")
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     # ansible-playbook runs in its own session: killing the horse leaves it running (the trap).
