@@ -69,6 +69,12 @@ class MemberForm(FlaskForm):
     )
 
 
+class HomeRegionForm(FlaskForm):
+    home_region = SelectField(
+        "Home region", validators=[Optional()], description="Where new servers go when no location is chosen"
+    )
+
+
 class LimitsForm(FlaskForm):
     max_servers = IntegerField(
         "Most servers", validators=[Optional(), NumberRange(min=0, max=10000)], description="Empty: no limit"
@@ -81,9 +87,18 @@ class LimitsForm(FlaskForm):
     )
 
 
+#: The provisioning form's value for "anywhere in a region" is this prefix and the region.
+REGION_CHOICE = "region:"
+
+
 class ProvisionForm(SubmissionForm):
-    # Choices are the provider's current locations and plans (webapp.services.provider).
-    location = SelectField("Location", validators=[DataRequired(), Length(max=64)])
+    # Choices are the provider's current locations and plans (webapp.services.provider), and
+    # "anywhere in <region>" (REGION_CHOICE + the region) for the control plane to place it.
+    location = SelectField(
+        "Location",
+        validators=[DataRequired(), Length(max=64)],
+        description="A data centre, or a region to be placed in",
+    )
     plan = SelectField(
         "Plan", validators=[DataRequired(), Length(max=64)], description="Monthly price at Hostwinds"
     )

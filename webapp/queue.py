@@ -104,10 +104,10 @@ class JobPolicy:
     """How one kind of job is enqueued, by the web and by the workers alike: its function (by
     dotted name), its queue, its id (derived from its subject, so the reaper can find it, and
     named after the playbook queue like the admission keys, so control planes sharing a Redis
-    never take each other's jobs for their own) and how long RQ keeps its result. A job is not enqueued again while the same
-    one waits in the queue (RQ would list it twice); while it runs it is, so it runs once more
-    after (a waiting run whose worker is just giving up its turn). Its timeout is
-    MAILFLEET_JOB_TIMEOUT (the run timeout plus a margin)."""
+    never take each other's jobs for their own) and how long RQ keeps its result. A job is not
+    enqueued again while the same one waits in the queue (RQ would list it twice); while it runs
+    it is, so it runs once more after (a waiting run whose worker is just giving up its turn).
+    Its timeout is MAILFLEET_JOB_TIMEOUT (the run timeout plus a margin)."""
 
     function: str
     queue: JobQueue

@@ -12,6 +12,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+from mailfleet.regions import Region
+
 #: The one endpoint. Every call is a form-encoded POST to it.
 DEFAULT_API_URL: Final = "https://clients.hostwinds.com/cloud/api.php"
 API_PATH: Final = "/cloud/api.php"
@@ -125,6 +127,9 @@ SSH_KEY_ID_FIELD: Final = "id"
 #: Location ids and names (unverified ids). get_locations is only asked about an id not listed here,
 #: so a normal inventory refresh costs one get_instances and one get_price_list.
 KNOWN_LOCATIONS: Final = {1: "Seattle", 2: "Dallas", 3: "Amsterdam"}
+#: The region of each location (Hostwinds' data centres: Seattle and Dallas in the US, Amsterdam in
+#: the Netherlands; none in Asia).
+LOCATION_REGIONS: Final = {"Seattle": Region.US, "Dallas": Region.US, "Amsterdam": Region.EU}
 #: get_locations entries: {"id": <int>, "name": "Seattle"} (unverified shape).
 LOCATION_ID_FIELD: Final = "id"
 LOCATION_NAME_FIELD: Final = "name"

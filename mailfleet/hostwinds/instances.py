@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from mailfleet.hostwinds import contract as c
 from mailfleet.hostwinds.errors import HostwindsError
 from mailfleet.hostwinds.naming import parse_srvrname
+from mailfleet.regions import region_of
 from mailfleet.validation import ValidationError
 
 
@@ -106,7 +107,8 @@ DEFAULT_ATTRIBUTES: tuple[str, ...] = (
 )
 #: Fields mailfleet derives; always present.
 DERIVED_ATTRIBUTES: tuple[str, ...] = (
-    "location", "tenant", "plan", "plan_rid", "monthly_price", "public_ipv4", "public_ipv6", "private_ipv4",
+    "location", "region", "tenant", "plan",
+    "plan_rid", "monthly_price", "public_ipv4", "public_ipv6", "private_ipv4",
     "mail_hostname",
 )
 
@@ -127,6 +129,7 @@ def inventory_record(
     record.update(addresses(instance))
     record.update(
         location=location,
+        region=region_of(location, c.LOCATION_REGIONS),
         tenant=tenant_of(instance),
         mail_hostname=mail_hostname_of(instance),
         plan=plan.get("name") if plan else instance.get(c.INSTANCE_PLAN_NAME_FIELD),

@@ -10,6 +10,7 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
+from mailfleet.regions import Region
 from webapp.models import DomainStatus, Role, RunStatus, RunTrigger, ServerStatus
 from webapp.services import dnsdoctor, health, runs
 
@@ -31,6 +32,7 @@ __all__ = [
 class TenantSchema(Schema):
     slug = fields.String()
     name = fields.String()
+    home_region = fields.Enum(Region, by_value=True, allow_none=True)
     created_at = fields.DateTime()
 
 
@@ -42,6 +44,7 @@ class ServerSchema(Schema):
     public_ipv4 = fields.String(allow_none=True)
     public_ipv6 = fields.String(allow_none=True)
     location = fields.String(allow_none=True)
+    region = fields.Enum(Region, by_value=True, allow_none=True, dump_only=True)
     plan = fields.String(allow_none=True)
     monthly_price = fields.Decimal(
         as_string=True, allow_none=True, metadata={"type": "string", "example": "12.99"}

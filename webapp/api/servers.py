@@ -15,7 +15,14 @@ blp = resource("servers", "A tenant's mail servers; provisioning and deprovision
 
 
 class NewServerSchema(Schema):
-    location = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    location = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "a location the provider offers; without it, placed in `region`"},
+    )
+    region = fields.String(
+        validate=validate.Length(min=1, max=16),
+        metadata={"description": "us, eu or asia; without it and `location`, the tenant's home region"},
+    )
     plan = fields.String(required=True, validate=validate.Length(min=1, max=64))
     mail_hostname = fields.String(required=True, validate=validate.Length(min=1, max=253))
 
@@ -36,10 +43,11 @@ def provision(data: dict[str, Any], slug: str) -> Run:
     return fleet.provision_server(
         scope(),
         scope().tenant(slug),
-        data["location"],
+        data.get("location"),
         data["plan"],
         data["mail_hostname"],
         idempotency_key(),
+        region=data.get("region"),
     )
 
 

@@ -10,7 +10,7 @@ from mailfleet.validation import TENANT_SLUG
 from webapp.api.base import ConfirmSchema, errors, resource, scope
 from webapp.api.schemas import TenantSchema
 from webapp.models import Tenant
-from webapp.services import lifecycle, tenants
+from webapp.services import fleet, lifecycle, tenants
 
 blp = resource("tenants", "Tenants: the customers whose servers, domains and mailboxes these are.")
 
@@ -18,6 +18,12 @@ blp = resource("tenants", "Tenants: the customers whose servers, domains and mai
 class NewTenantSchema(Schema):
     slug = fields.String(required=True, validate=validate.Regexp(TENANT_SLUG))
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+
+
+class TenantChangeSchema(Schema):
+    home_region = fields.String(
+        required=True, allow_none=True, metadata={"description": "us, eu or asia; null clears it"}
+    )
 
 
 class TenantDeletedSchema(Schema):
@@ -37,6 +43,16 @@ def list_tenants() -> list[Tenant]:
 @blp.response(201, TenantSchema)
 def create_tenant(data: dict[str, Any]) -> Tenant:
     return tenants.create_tenant(scope(), data["slug"], data["name"])
+
+
+@blp.route("/tenants/<slug>", methods=["PATCH"])
+@errors(blp, 400, 403, 404)
+@blp.arguments(TenantChangeSchema)
+@blp.response(200, TenantSchema)
+def change_tenant(data: dict[str, Any], slug: str) -> Tenant:
+    tenant = scope().tenant(slug)
+    fleet.set_home_region(scope(), tenant, data["home_region"])
+    return tenant
 
 
 @blp.route("/tenants/<slug>", methods=["DELETE"])

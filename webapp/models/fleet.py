@@ -10,6 +10,8 @@ from sqlalchemy import JSON, Enum, ForeignKey, Numeric, String, Text, UniqueCons
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailfleet.clock import utcnow
+from mailfleet.hostwinds.contract import LOCATION_REGIONS
+from mailfleet.regions import Region, region_of
 from webapp.extensions import db
 from webapp.models.tenancy import Tenant
 from webapp.models.types import UTCDateTime
@@ -55,6 +57,10 @@ class Server(db.Model):  # type: ignore[name-defined,misc]
 
     tenant: Mapped[Tenant | None] = relationship()
     domains: Mapped[list[Domain]] = relationship(back_populates="server")
+
+    @property
+    def region(self) -> Region | None:
+        return region_of(self.location, LOCATION_REGIONS)
 
 
 class DomainStatus(StrEnum):

@@ -11,6 +11,7 @@ from sqlalchemy import Enum, ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailfleet.clock import utcnow
+from mailfleet.regions import Region
 from webapp.extensions import db
 from webapp.models.types import UTCDateTime
 
@@ -43,6 +44,8 @@ class Tenant(db.Model):  # type: ignore[name-defined,misc]
     max_monthly_spend: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     # What the tenant means to spend a month; crossing its thresholds alerts (check "budget").
     monthly_budget: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    # Where the tenant's new servers go when the order names a region but no location, or neither.
+    home_region: Mapped[Region | None] = mapped_column(Enum(Region, native_enum=False, length=8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="tenant")

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from mailfleet.dns import DnsError
 from mailfleet.hostwinds import next_srvrname, parse_srvrname
+from mailfleet.regions import Region, UnknownRegion, parse_region
 from mailfleet.secrets import SecretsError
 from mailfleet.validation import ValidationError, normalize_domain, normalize_hostname
 from webapp.errors import Conflict, InvalidInput
@@ -44,13 +45,17 @@ def servers_by_status(scope: Scope) -> dict[str, int]:
 def provision_server(
     scope: Scope,
     tenant: Tenant,
-    location: str,
+    location: str | None,
     plan: str,
     mail_hostname: str,
     submission_key: str | None = None,
+    *,
+    region: str | None = None,
 ) -> Run:
-    """Record the server (status requested) and enqueue provision.yml for it."""
-    location = _provider_word("location", location)
+    """Record the server (status requested) and enqueue provision.yml for it. The order names a
+    location, or a region (else the tenant's home region) where the server is placed."""
+    location = _provider_word("location", location) if location else None
+    wanted_region = _region(region) if region else None
     plan = _provider_word("plan", plan)
     try:
         mail_hostname = normalize_hostname(mail_hostname)
@@ -60,7 +65,11 @@ def provision_server(
         return earlier
     # Who may order and within which limits first: a refusal never needs the provider.
     quotas.check_order(scope, tenant, plan)
-    offer = provider.offers().check(location, plan)
+    offers = provider.offers()
+    location = location or _placed(offers, tenant, wanted_region or tenant.home_region)
+    offer = offers.check(location, plan)
+    if wanted_region is not None and offers.region_of(location) is not wanted_region:
+        raise InvalidInput(f"{location} is not in {wanted_region.label}")
     taken = list(db.session.execute(select(Server.name)).scalars())
     server = Server(
         tenant_id=tenant.id,
@@ -85,6 +94,32 @@ def provision_server(
             "mail_hostname": mail_hostname,
         },
     )
+
+
+def _region(value: str) -> Region:
+    try:
+        return parse_region(value)
+    except UnknownRegion as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def _placed(offers: provider.Offers, tenant: Tenant, region: Region | None) -> str:
+    if region is None:
+        raise InvalidInput("choose a location or a region (the tenant has no home region)")
+    counts = db.session.execute(
+        select(Server.location, func.count())
+        .where(Server.tenant_id == tenant.id, Server.status != ServerStatus.GONE)
+        .group_by(Server.location)
+    )
+    return offers.place(region, {str(name): n for name, n in counts if name})
+
+
+def set_home_region(scope: Scope, tenant: Tenant, region: str | None) -> Region | None:
+    """An admin sets (or, with None or "", clears) where the tenant's servers go by default."""
+    scope.require_admin()
+    tenant.home_region = _region(region) if region else None
+    db.session.commit()
+    return tenant.home_region
 
 
 def list_domains(scope: Scope, tenant: Tenant | None = None) -> list[Domain]:

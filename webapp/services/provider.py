@@ -8,6 +8,7 @@ lists change rarely, pages render often.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from flask import current_app
 
 from mailfleet.hostwinds import HostwindsError
+from mailfleet.hostwinds.contract import LOCATION_REGIONS
+from mailfleet.regions import Region, by_region, region_of
 from mailfleet.secrets import SecretsError
 from webapp.errors import InvalidInput, UpstreamError
 from webapp.integrations import hostwinds_client
@@ -73,6 +76,23 @@ class Offers:
                 f"unknown plan {plan!r}; the provider offers {', '.join(p.rid for p in self.plans)}"
             )
         return found
+
+    def region_of(self, location: str | None) -> Region | None:
+        return region_of(location, LOCATION_REGIONS)
+
+    def by_region(self) -> dict[Region, list[str]]:
+        """The offered locations of each region the provider serves."""
+        return by_region(self.locations, LOCATION_REGIONS)
+
+    def place(self, region: Region, servers_by_location: Mapping[str, int]) -> str:
+        """Where a new server in the region goes: of the region's offered locations (the provider
+        lists only those it can sell now), the one holding fewest of the tenant's servers, so a
+        tenant's servers spread over the region's data centres; the provider's order breaks ties."""
+        offered = self.by_region().get(region)
+        if not offered:
+            served = "; ".join(f"{r.label}: {', '.join(names)}" for r, names in self.by_region().items())
+            raise InvalidInput(f"the provider offers no location in {region.label} ({served or 'none'})")
+        return min(offered, key=lambda name: (servers_by_location.get(name, 0), offered.index(name)))
 
 
 def offers() -> Offers:

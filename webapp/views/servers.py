@@ -12,7 +12,7 @@ from webapp.services import fleet
 from webapp.services.actions import ACTIONS
 from webapp.services.scope import Scope
 from webapp.views import back_with_error
-from webapp.views.tenants import provision_form_with_offers
+from webapp.views.tenants import ordered_where, provision_form_with_offers
 
 bp = Blueprint("servers", __name__)
 
@@ -38,14 +38,16 @@ def provision(slug: str) -> Response:
     if not form.validate_on_submit():
         flash("Check the form: pick a location and a plan, and type the mail host name.", "error")
         return redirect(url_for("tenants.detail", slug=slug))
+    location, region = ordered_where(form.location.data)
     try:
         run = fleet.provision_server(
             scope,
             tenant,
-            form.location.data,
+            location,
             form.plan.data,
             form.mail_hostname.data,
             form.submission_key.data,
+            region=region,
         )
     except MailfleetWebError as exc:
         return back_with_error(exc, "tenants.detail", slug=slug)

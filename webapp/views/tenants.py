@@ -6,10 +6,13 @@ from flask import Blueprint, current_app, flash, redirect, render_template, url_
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from mailfleet.regions import Region
 from webapp import playbooks
 from webapp.errors import MailfleetWebError
 from webapp.forms import (
+    REGION_CHOICE,
     DomainForm,
+    HomeRegionForm,
     LimitsForm,
     MailboxForm,
     MemberForm,
@@ -17,7 +20,7 @@ from webapp.forms import (
     RunForm,
     TenantForm,
 )
-from webapp.models import Role, RunTrigger
+from webapp.models import Role, RunTrigger, Tenant
 from webapp.services import (
     accounts,
     backups,
@@ -73,6 +76,8 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
     run_form = RunForm()
     run_form.playbook.choices = [(p.key, p.title) for p in playbooks.direct()]
     provision_form, offers_error = provision_form_with_offers()
+    if tenant.home_region and not offers_error:
+        provision_form.location.data = f"{REGION_CHOICE}{tenant.home_region.value}"
     return {
         "tenant": tenant,
         "servers": servers,
@@ -87,6 +92,7 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
         "run_form": run_form,
         "member_form": MemberForm(),
         "limits_form": LimitsForm(obj=tenant),
+        "home_region_form": home_region_form(tenant),
         "actions": list(ACTIONS.values()),
         "may_remove": scope.may_remove,
         "restores": backups.restores(scope, tenant),
@@ -101,9 +107,23 @@ def provision_form_with_offers() -> tuple[ProvisionForm, str | None]:
     except MailfleetWebError as exc:
         form.location.choices, form.plan.choices = [], []
         return form, str(exc)
-    form.location.choices = [(name, name) for name in offers.locations]
+    form.location.choices = [
+        (name, f"{name} ({region.label})" if (region := offers.region_of(name)) else name)
+        for name in offers.locations
+    ] + [(f"{REGION_CHOICE}{r.value}", f"Anywhere in {r.label}") for r in offers.by_region()]
     form.plan.choices = [(plan.rid, plan.label) for plan in offers.plans]
     return form, None
+
+
+def ordered_where(choice: str) -> tuple[str | None, str | None]:
+    """The provisioning form's choice as (location, region): one of them is None."""
+    return (None, choice.removeprefix(REGION_CHOICE)) if choice.startswith(REGION_CHOICE) else (choice, None)
+
+
+def home_region_form(tenant: Tenant) -> HomeRegionForm:
+    form = HomeRegionForm(home_region=tenant.home_region.value if tenant.home_region else "")
+    form.home_region.choices = [("", "None")] + [(r.value, r.label) for r in Region]
+    return form
 
 
 @bp.route("/<slug>")
@@ -136,6 +156,20 @@ def add_member(slug: str) -> Response:
 
     invalid = "Check the form: the password needs at least 12 characters."
     return form_post(form, invalid, act, "tenants.detail", {"slug": slug})
+
+
+@bp.route("/<slug>/home-region", methods=["POST"])
+@login_required
+def set_home_region(slug: str) -> Response:
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    form = home_region_form(tenant)
+
+    def act() -> str:
+        region = fleet.set_home_region(scope, tenant, form.home_region.data)
+        return f"New servers of {tenant.slug} go to {region.label if region else 'the location chosen'}."
+
+    return form_post(form, "Check the form: pick a region.", act, "tenants.detail", {"slug": slug})
 
 
 @bp.route("/<slug>/limits", methods=["POST"])

@@ -96,6 +96,7 @@ def test_list_gives_documented_groups_and_hostvars_and_no_secrets(tmp_path, seed
     )
     assert sorted(data["tenant_tenant001"]["hosts"]) == ["mf-tenant001-1", "mf-tenant001-2"]
     assert {"location_seattle", "location_dallas", "location_amsterdam", "status_active"} <= set(data)
+    assert {"region_us", "region_eu"} <= set(data) and "region_asia" not in data
     v = data["_meta"]["hostvars"]["mf-tenant001-1"]
     assert v["ansible_host"] == v["hostwinds_main_ip"] == v["hostwinds_public_ipv4"]
     assert (v["hostwinds_location"], v["hostwinds_plan"], v["hostwinds_monthly_price"]) == (

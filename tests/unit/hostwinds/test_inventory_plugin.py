@@ -200,6 +200,7 @@ def test_attribute_allow_list_and_prefix(tmp_path, api):
         "hw_serviceid",
         "hw_status",
         "hw_location",
+        "hw_region",
         "hw_tenant",
         "hw_plan",
         "hw_plan_rid",

@@ -186,6 +186,7 @@ def _body(served: Served, operation: dict[str, Any], path: str) -> dict[str, Any
     last = (re.findall(r"{(\w+)}", path) or [""])[-1]
     bodies = {
         "NewTenant": {"slug": "intruder", "name": "Intruder"},
+        "TenantChange": {"home_region": "eu"},
         "NewMember": {"email": "mole@globex.example", "password": PASSWORD},
         "NewServer": {"location": "Seattle", "plan": "101", "mail_hostname": "mail.acme.example"},
         "NewDomain": {"server_id": acme["server_id"], "name": "taken.example"},

@@ -16,10 +16,12 @@ description:
   - All values from the API are marked unsafe, so Jinja text (a lookup, say) in a server
     label stays text and is never templated.
   - "Groups: C(hostwinds) (every host, see O(group)), C(location_<name>) (e.g. C(location_dallas)),
+    C(region_<region>) (C(region_us), C(region_eu) or C(region_asia)),
     C(status_<status>) (e.g. C(status_active)) and C(tenant_<tenant>) for labels that follow the mailfleet
     convention C(mf-<tenant>-<n>) (dashes in the tenant become underscores, e.g. C(tenant_big_co))."
   - "Host variables (with the default prefix): the allowed instance fields (O(attributes)) as
-    C(hostwinds_<field>), plus C(hostwinds_location), C(hostwinds_tenant), C(hostwinds_plan),
+    C(hostwinds_<field>), plus C(hostwinds_location), C(hostwinds_region),
+    C(hostwinds_tenant), C(hostwinds_plan),
     C(hostwinds_plan_rid), C(hostwinds_monthly_price) (a string, e.g. C(\"9.99\")),
     C(hostwinds_public_ipv4), C(hostwinds_public_ipv6), C(hostwinds_private_ipv4),
     C(hostwinds_mail_hostname) (the PTR of the main IPv4, which provision.yml sets to the mail host
@@ -272,7 +274,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             hostvars["ansible_host"] = make_unsafe(address)
             for var, value in hostvars.items():
                 self.inventory.set_variable(host, var, value)
-            for kind in ("location", "status", "tenant"):
+            for kind in ("location", "region", "status", "tenant"):
                 if record.get(kind):
                     group = self.inventory.add_group(f"{kind}_{group_suffix(record[kind])}")
                     self.inventory.add_child(group, host)
