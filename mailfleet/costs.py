@@ -111,3 +111,27 @@ def monthly_history(periods: Sequence[Period], now: datetime, months: int) -> li
         out.append((month[0], total.quantize(CENT)))
         month = month_bounds(month[0] - timedelta(seconds=1))
     return out[::-1]
+
+
+# --- extras ---------------------------------------------------------------------------------------
+# What the provider bills beside the plans, priced by the admin (the price list has no such lines):
+# a standing charge on what is held now (backup storage: dollars a GB a month), counted as held since
+# the month began and for the whole month ahead; and a charge on use over a monthly allowance
+# (bandwidth: dollars a GB over), to date on what is over it now, projected on the month's use at
+# its pace so far.
+def standing_charge(monthly: Decimal, now: datetime) -> MonthCost:
+    """A monthly charge on what is held now: the month's share to date, the whole month projected."""
+    month = month_bounds(now)
+    share = _share(month[0], now, month)
+    return MonthCost((monthly * share).quantize(CENT), monthly.quantize(CENT), monthly.quantize(CENT))
+
+
+def overage_charge(used: Decimal, allowance: Decimal, price: Decimal, now: datetime) -> MonthCost:
+    """A charge of `price` a unit over a monthly `allowance`, `used` so far this month: to date what
+    is over it now, projected (and as run rate) what the month's use at this pace will be over it."""
+    month = month_bounds(now)
+    share = _share(month[0], now, month)
+    pace = used / share if share > 0 else used
+    to_date = max(used - allowance, Decimal(0)) * price
+    projected = max(pace - allowance, Decimal(0)) * price
+    return MonthCost(to_date.quantize(CENT), projected.quantize(CENT), projected.quantize(CENT))

@@ -409,6 +409,23 @@ SETTINGS: tuple[Setting, ...] = (
         _MON,
         minimum=0.01,
     ),
+    _s(
+        "MAILFLEET_PRICE_BACKUP_GB",
+        "float",
+        None,
+        "Dollars a month per GB of a tenant's backup repository (not in the provider's price list);"
+        " unset: backup storage is not priced.",
+        _MON,
+        minimum=0,
+    ),
+    _s(
+        "MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB",
+        "float",
+        None,
+        "Dollars per GB a server uses over its plan's monthly bandwidth allowance; unset: not priced.",
+        _MON,
+        minimum=0,
+    ),
     _s("MAILFLEET_ALERT_SMTP_HOST", "str", None, "SMTP relay of alert e-mail.", _MON),
     _s("MAILFLEET_ALERT_SMTP_PORT", "int", 25, "Its port.", _MON, minimum=1),
     _s("MAILFLEET_ALERT_FROM", "str", None, "Sender of alert e-mail.", _MON),

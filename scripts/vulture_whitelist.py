@@ -95,6 +95,7 @@ resolution_s
 what_happens
 recommendation
 history_days
+unit_price
 list_name
 requested_by
 active_alerts

@@ -4,6 +4,8 @@ tenant owns, as ``unassigned``), and one tenant's with its servers and its month
 Amounts are dollars as strings with two decimals. ``projected`` is the month's cost if what runs
 now keeps running until the month ends; ``breach`` is when that run rate reaches the budget;
 ``sent`` the messages sent this month and ``per_thousand`` the month to date per 1,000 of them.
+``extras`` are the priced extras (backup storage, bandwidth over a plan's allowance), counted in
+the tenant's month beside its servers.
 Administrators also get the fleet's line against its budget. ``?format=csv`` answers one row per
 server instead (webapp.services.costs.COLUMNS).
 """
@@ -63,9 +65,24 @@ class BudgetedSchema(Schema.from_dict(_messages())):  # type: ignore[misc]
     breach = fields.DateTime(allow_none=True)
 
 
+class ExtraCostSchema(Schema):
+    what = fields.String(metadata={"description": "backup storage, or bandwidth over the allowance"})
+    server = fields.String(allow_none=True, metadata={"description": "null: the tenant's (backup storage)"})
+    quantity = fields.Decimal(
+        as_string=True, metadata={"type": "string", "description": "GB held, or GB used over the allowance"}
+    )
+    unit_price = _dollars("a GB a month (backup), a GB over (bandwidth)")
+    detail = fields.String()
+    month = fields.Nested(MonthSchema)
+
+
 class TenantCostSchema(BudgetedSchema):
     tenant = fields.String(attribute="slug", metadata={"description": "unassigned: servers no tenant owns"})
     servers = fields.List(fields.Nested(ServerCostSchema))
+    extras = fields.List(
+        fields.Nested(ExtraCostSchema),
+        metadata={"description": "priced extras, counted in the month (settings MAILFLEET_PRICE_*)"},
+    )
     history = fields.List(fields.Nested(MonthlySchema), metadata={"description": "oldest month first"})
 
 

@@ -10,6 +10,14 @@ ends one period and starts the next, so a resize shows up in the month's cost fr
 Messages: each server's messages sent this month (mail_counts, webapp.services.mailstats) beside
 its cost, and the cost per 1,000 messages sent of each server, tenant and the fleet.
 
+Extras: what the provider bills beside the plans, at the admin's prices (settings
+MAILFLEET_PRICE_BACKUP_GB, MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB; unset: not priced): the tenant's
+backup repository (the largest its servers' backup facts report: they share one), a standing charge
+on what it holds now; and each server's bandwidth over its plan's monthly allowance (the latest
+sample this month), to date on what is over now, projected on the month's use at its pace so far
+(mailfleet.costs). They count in the tenant's month, its projection and its budget like the servers.
+Extra IPs are not priced: the provider's API offers no way to buy or list them as billed items.
+
 Budgets: a tenant's monthly budget alerts at 50, 80 and 100 % of actual spend and at 100 % of the
 projection, as the checks ``budget:<tenant>:<threshold>`` of the control plane, and so does the
 fleet's (setting MAILFLEET_FLEET_BUDGET) as ``budget:(fleet):<threshold>`` (the health alert
@@ -23,15 +31,17 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from mailfleet import costs
+from mailfleet.costs import CENT
 from mailfleet.monitoring import AlertPolicies, AlertPolicy, CheckResult, Status
 from webapp.errors import InvalidInput
 from webapp.extensions import db
 from webapp.models import Server, ServerStatus, Tenant
+from webapp.models.backups import ServerBackup
 from webapp.models.health import MONITORING_SERVER
-from webapp.models.usage import CostPeriod
+from webapp.models.usage import FIVE_MINUTES, CostPeriod, UsageSample
 from webapp.services import mailstats
 from webapp.services.scope import Scope
 
@@ -90,6 +100,18 @@ class ServerCost:
 
 
 @dataclass(frozen=True)
+class ExtraCost:
+    """One priced extra of a tenant's month: backup storage, or a server's bandwidth overage."""
+
+    what: str  # "backup storage" or "bandwidth over the allowance"
+    server: str | None  # the server it is billed on; None: the tenant's (backup storage)
+    quantity: Decimal  # GB held (backup) or GB used over the allowance so far (bandwidth)
+    unit_price: Decimal  # dollars a GB a month (backup) or a GB over (bandwidth)
+    detail: str
+    month: costs.MonthCost
+
+
+@dataclass(frozen=True)
 class TenantCost:
     tenant: Tenant | None  # None: servers no tenant owns
     servers: list[ServerCost]
@@ -100,6 +122,7 @@ class TenantCost:
     breach: datetime | None  # when the run rate reaches the budget this month
     sent: int
     per_thousand: Decimal | None
+    extras: list[ExtraCost]
 
     @property
     def slug(self) -> str:
@@ -155,6 +178,83 @@ def _periods(tenant_id: int | None, since: datetime) -> dict[int, list[costs.Per
     return out
 
 
+GB = Decimal(1024**3)
+
+
+def _price(name: str) -> Decimal | None:
+    found = current_app.config.get(name)
+    return Decimal(str(found)) if found is not None else None
+
+
+def _backup_extra(tenant: Tenant, now: datetime) -> ExtraCost | None:
+    price = _price("MAILFLEET_PRICE_BACKUP_GB")
+    if price is None:
+        return None
+    rows = db.session.scalars(
+        select(ServerBackup).join(Server, Server.id == ServerBackup.server_id).where(
+            Server.tenant_id == tenant.id
+        )
+    )
+    held = [
+        int(found)
+        for row in rows
+        if isinstance(repository := (row.status or {}).get("repository"), dict)
+        and isinstance(found := repository.get("repository_bytes"), int)
+        and found >= 0
+    ]
+    if not held:
+        return None
+    gb = (Decimal(max(held)) / GB).quantize(CENT)
+    detail = f"{gb} GB in the backup repository at ${price} a GB a month"
+    return ExtraCost("backup storage", None, gb, price, detail, costs.standing_charge(gb * price, now))
+
+
+def _bandwidth_extras(server_ids: list[int], names: dict[int, Server], now: datetime) -> list[ExtraCost]:
+    price = _price("MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB")
+    if price is None or not server_ids:
+        return []
+    since = int(costs.month_bounds(now)[0].timestamp())
+    c = UsageSample.__table__.c
+    latest = (
+        select(c.server_id, func.max(c.ts).label("ts"))
+        .where(
+            c.step == FIVE_MINUTES,
+            c.ts >= since,
+            c.server_id.in_(server_ids),
+            c.bw_used_gb.is_not(None),
+            c.bw_total_gb.is_not(None),
+        )
+        .group_by(c.server_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(c.server_id, c.bw_used_gb, c.bw_total_gb).join(
+            latest, (c.server_id == latest.c.server_id) & (c.ts == latest.c.ts) & (c.step == FIVE_MINUTES)
+        )
+    )
+    out = []
+    for server_id, used, allowance in rows:
+        month = costs.overage_charge(Decimal(used), Decimal(allowance), price, now)
+        if not month.projected:
+            continue
+        over = max(used - allowance, 0)
+        detail = f"{used} of {allowance} GB used this month, at ${price} a GB over"
+        out.append(
+            ExtraCost(
+                "bandwidth over the allowance", names[server_id].name, Decimal(over), price, detail, month
+            )
+        )
+    return sorted(out, key=lambda e: e.server or "")
+
+
+def _plus(month: costs.MonthCost, extras: list[ExtraCost]) -> costs.MonthCost:
+    return costs.MonthCost(
+        month.to_date + sum((e.month.to_date for e in extras), Decimal(0)),
+        month.projected + sum((e.month.projected for e in extras), Decimal(0)),
+        month.run_rate + sum((e.month.run_rate for e in extras), Decimal(0)),
+    )
+
+
 def tenant_cost(tenant: Tenant | None, now: datetime) -> TenantCost:
     since = costs.month_bounds(now)[0]
     for _ in range(HISTORY_MONTHS - 1):
@@ -183,18 +283,25 @@ def tenant_cost(tenant: Tenant | None, now: datetime) -> TenantCost:
                 costs.per_thousand(month.to_date, sent.get(server_id, 0)),
             )
         )
-    month = costs.month_cost(every, now)
+    extras = _bandwidth_extras([line.server_id for line in lines if line.server_id], names, now)
+    backup = _backup_extra(tenant, now) if tenant is not None else None
+    extras = [backup, *extras] if backup is not None else extras
+    month = _plus(costs.month_cost(every, now), extras)
+    history = costs.monthly_history(every, now, HISTORY_MONTHS)
+    if history:  # this month's bar, to date, counts the extras too
+        history[-1] = (history[-1][0], history[-1][1] + sum((e.month.to_date for e in extras), Decimal(0)))
     budget = tenant.monthly_budget if tenant is not None else None
     total_sent = sum(line.sent for line in lines)
     return TenantCost(
         tenant,
         lines,
         month,
-        costs.monthly_history(every, now, HISTORY_MONTHS),
+        history,
         budget,
         *_against(month, budget, now),
         total_sent,
         costs.per_thousand(month.to_date, total_sent),
+        extras,
     )
 
 
@@ -214,7 +321,7 @@ COLUMNS = ("tenant", "server", "plan", "monthly_price", "month_to_date", "projec
 
 
 def server_records(rows: list[TenantCost]) -> list[dict[str, object]]:
-    return [
+    found: list[dict[str, object]] = [
         {
             "tenant": row.slug,
             "server": line.name,
@@ -228,6 +335,21 @@ def server_records(rows: list[TenantCost]) -> list[dict[str, object]]:
         for row in rows
         for line in row.servers
     ]
+    found += [
+        {
+            "tenant": row.slug,
+            "server": extra.server,
+            "plan": f"extra: {extra.what}",
+            "monthly_price": extra.month.run_rate,
+            "month_to_date": extra.month.to_date,
+            "projected": extra.month.projected,
+            "sent": None,
+            "per_thousand": None,
+        }
+        for row in rows
+        for extra in row.extras
+    ]
+    return found
 
 
 def parse_budget(raw: str | None) -> Decimal | None:

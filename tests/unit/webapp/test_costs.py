@@ -343,3 +343,110 @@ def test_the_api_exports_costs_as_json_and_csv_and_a_tenant_never_sees_another(c
     per_thousand = str(costs.tenant_cost(world.acme, utcnow()).per_thousand)
     assert row[:4] == ["acme", "mf-acme-1", "SSD 2 GB", "30.00"] and row[6:] == ["4000", per_thousand]
     assert client.get("/api/v1/costs?format=xml", headers=alice).status_code == 422
+
+
+GIB = 1024**3
+
+
+def _extras(app, acme1, when):
+    """Prices for the extras, acme's backup repository at 200 GB, and its server at 1,200 GB used
+    of a 1,000 GB allowance in a sample just before `when`."""
+    from webapp.models.backups import ServerBackup
+    from webapp.models.usage import FIVE_MINUTES, UsageSample
+
+    app.config["MAILFLEET_PRICE_BACKUP_GB"] = 0.10
+    app.config["MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB"] = 0.50
+    ts = (int(when.timestamp()) - 60) // FIVE_MINUTES * FIVE_MINUTES
+    db.session.add_all(
+        [
+            ServerBackup(
+                server_id=acme1.id, collected_at=when, status={"repository": {"repository_bytes": 200 * GIB}}
+            ),
+            UsageSample(server_id=acme1.id, step=FIVE_MINUTES, ts=ts, bw_used_gb=1200, bw_total_gb=1000),
+        ]
+    )
+    db.session.commit()
+
+
+def test_extras_are_priced_into_the_month_its_projection_and_the_budget(app, world, fleet):
+    acme1, _, _ = fleet
+    costs.sync_periods(NOV)
+    now = NOV + timedelta(days=15)  # half of November
+    plain = costs.tenant_cost(world.acme, now)
+    assert (plain.month.to_date, plain.month.projected) == (Decimal("15.00"), Decimal("30.00"))
+    assert plain.extras == []
+    _extras(app, acme1, now)
+    found = costs.tenant_cost(world.acme, now)
+    backup, bandwidth = found.extras
+    assert (backup.what, backup.server, backup.quantity) == ("backup storage", None, Decimal("200.00"))
+    # 200 GB at $0.10: $20 a month, half of it so far.
+    assert (backup.month.to_date, backup.month.projected) == (Decimal("10.00"), Decimal("20.00"))
+    assert (bandwidth.server, bandwidth.quantity) == ("mf-acme-1", Decimal("200"))
+    # 200 GB over so far at $0.50; at this pace 2,400 GB by month end, 1,400 over.
+    assert (bandwidth.month.to_date, bandwidth.month.projected) == (Decimal("100.00"), Decimal("700.00"))
+    assert "1200 of 1000 GB used this month" in bandwidth.detail
+    assert (found.month.to_date, found.month.projected) == (Decimal("125.00"), Decimal("750.00"))
+    assert found.history[-1] == (NOV, Decimal("125.00"))
+    assert costs.tenant_cost(world.globex, now).extras == []  # globex has neither
+    # The fleet's line and the budgets count them as the tenant's month does.
+    fleet_month = costs.fleet_cost(costs.costs_for(Scope.system(), now), now).month
+    assert fleet_month.projected == sum(t.month.projected for t in costs.costs_for(Scope.system(), now))
+    world.acme.monthly_budget = Decimal("500.00")
+    db.session.commit()
+    results = {r.check: r for r in costs.budget_results(now)}
+    assert results["budget:acme:forecast"].status is Status.WARNING  # 750 projected, only with extras
+    assert results["budget:acme:50"].status is Status.OK  # 125 spent
+    # No price set: the extra is not priced.
+    app.config["MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB"] = None
+    assert [e.what for e in costs.tenant_cost(world.acme, now).extras] == ["backup storage"]
+
+
+def test_a_server_on_pace_under_its_allowance_costs_no_overage(app, world, fleet):
+    from webapp.models.usage import FIVE_MINUTES, UsageSample
+
+    acme1, _, _ = fleet
+    costs.sync_periods(NOV)
+    now = NOV + timedelta(days=15)
+    _extras(app, acme1, now)
+    db.session.query(UsageSample).delete()
+    ts = (int(now.timestamp()) - 60) // FIVE_MINUTES * FIVE_MINUTES
+    db.session.add(UsageSample(server_id=acme1.id, step=FIVE_MINUTES, ts=ts, bw_used_gb=400, bw_total_gb=999))
+    db.session.commit()
+    assert [e.what for e in costs.tenant_cost(world.acme, now).extras] == ["backup storage"]
+    db.session.query(UsageSample).delete()
+    db.session.add(UsageSample(server_id=acme1.id, step=FIVE_MINUTES, ts=ts, bw_used_gb=600, bw_total_gb=999))
+    db.session.commit()
+    [_, pace] = costs.tenant_cost(world.acme, now).extras  # 1,200 GB at this pace: 201 over
+    assert (pace.quantity, pace.month.to_date) == (Decimal(0), Decimal("0.00"))
+    assert pace.month.projected == Decimal("100.50")
+
+
+def test_the_costs_page_api_and_csv_show_the_extras(app, client, world, fleet):
+    acme1, _, _ = fleet
+    costs.sync_periods(NOV)
+    now = utcnow()
+    _extras(app, acme1, now)
+    expected = costs.tenant_cost(world.acme, now)
+    assert [e.what for e in expected.extras] == ["backup storage", "bandwidth over the allowance"]
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    page = client.get("/costs/acme").get_data(as_text=True)
+    assert "Extras this month" in page and "200.00 GB in the backup repository at $0.1 a GB a month" in page
+    alice = {"Authorization": f"Bearer {accounts.issue_api_token(world.alice)}"}
+    answer = client.get("/api/v1/tenants/acme/costs", headers=alice).get_json()
+    assert [(e["what"], e["server"], e["quantity"]) for e in answer["extras"]] == [
+        ("backup storage", None, "200.00"),
+        ("bandwidth over the allowance", "mf-acme-1", "200"),
+    ]
+    assert answer["extras"][0]["unit_price"] == "0.1"
+    # The month is its servers' and its extras' (the projection moves with the clock between calls).
+    for figure in ("to_date", "projected"):
+        parts = [Decimal(line["month"][figure]) for line in (*answer["servers"], *answer["extras"])]
+        assert Decimal(answer["month"][figure]) == sum(parts) > Decimal(answer["servers"][0]["month"][figure])
+    rows = client.get("/api/v1/tenants/acme/costs?format=csv", headers=alice).get_data(as_text=True)
+    lines = [line.split(",") for line in rows.splitlines()[1:]]
+    assert [row[2] for row in lines] == [
+        "SSD 2 GB",
+        "extra: backup storage",
+        "extra: bandwidth over the allowance",
+    ]
+    assert all(Decimal(row[5]) > 0 for row in lines)
