@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import Flask, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
@@ -13,6 +14,7 @@ from webapp import api
 from webapp.api.errors import error_response, http_error, is_api_request
 from webapp.errors import MailfleetWebError
 from webapp.extensions import login_manager
+from webapp.models import Run
 from webapp.services import accounts
 
 CONTENT_SECURITY_POLICY = (
@@ -95,25 +97,49 @@ def back_with_error(exc: MailfleetWebError, endpoint: str, **values: object) -> 
     return redirect(url_for(endpoint, **values))
 
 
+@dataclass(frozen=True)
+class Then:
+    """Where a form post goes once it is done when that is not back to its form's page (``message``
+    empty: none is shown)."""
+
+    message: str
+    endpoint: str
+    values: dict[str, object]
+
+
+def to_run(run: Run, message: str = "") -> Then:
+    """On to the page of the run a form post queued."""
+    return Then(message, "runs.detail", {"run_id": run.id})
+
+
 def form_post(
     form: FlaskForm,
-    invalid: str,
-    act: Callable[[], str],
+    invalid: str | None,
+    act: Callable[[], str | Then],
     endpoint: str,
     values: dict[str, object],
     *,
     category: str = "success",
     refused: tuple[type[MailfleetWebError], ...] = (MailfleetWebError,),
 ) -> Response:
-    """A form's post: ``act`` (a service call) and back to ``endpoint`` with its message, or with
-    why not (``invalid`` for a form that does not validate, the service's refusal; nothing changed).
+    """A form's post: ``act`` (a service call) and back to ``endpoint`` with its message (or on to
+    the page its ``Then`` names), or back with why not: ``invalid`` for a form that does not
+    validate (None: the form's own errors), the service's refusal; nothing changed.
     ``act`` may add query values to ``values`` for the page it returns to."""
     if not form.validate_on_submit():
-        flash(invalid, "error")
+        flash(invalid or "Check the form: " + _errors(form), "error")
         return redirect(url_for(endpoint, **values))
     try:
-        message = act()
+        done = act()
     except refused as exc:
         return back_with_error(exc, endpoint, **values)
-    flash(message, category)
-    return redirect(url_for(endpoint, **values))
+    if isinstance(done, str):
+        done = Then(done, endpoint, values)
+    if done.message:
+        flash(done.message, category)
+    return redirect(url_for(done.endpoint, **done.values))
+
+
+def _errors(form: FlaskForm) -> str:
+    """A form's validation errors in one line: ``field: why; field: why``."""
+    return "; ".join(f"{name}: {', '.join(why)}" for name, why in form.errors.items())

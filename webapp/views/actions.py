@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from webapp.errors import MailfleetWebError
+from webapp.errors import InvalidInput
 from webapp.forms import ServerActionForm
 from webapp.models import Server, ServerStatus
 from webapp.services import actions, backups, fleet
 from webapp.services.scope import Scope
-from webapp.views import back_with_error
+from webapp.views import Then, form_post, to_run
 
 bp = Blueprint("actions", __name__)
 
@@ -48,14 +48,11 @@ def start(slug: str, key: str) -> Response:
     tenant = scope.tenant(slug)
     chosen = actions.action(key)
     form = _form(fleet.list_servers(scope, tenant))
-    back = {"slug": slug, "key": key, "server_id": form.server_id.data}
-    if not form.validate_on_submit():
-        flash("Check the form: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()), "error")
-        return redirect(url_for("actions.confirm", **back))
-    if key == "restore" and not form.confirm.data:
-        flash("Tick the box to confirm that the server's Mailu data is replaced.", "error")
-        return redirect(url_for("actions.confirm", **back))
-    try:
+    back: dict[str, object] = {"slug": slug, "key": key, "server_id": form.server_id.data}
+
+    def act() -> Then:
+        if key == "restore" and not form.confirm.data:
+            raise InvalidInput("Tick the box to confirm that the server's Mailu data is replaced.")
         run = actions.start_action(
             scope,
             tenant,
@@ -65,7 +62,6 @@ def start(slug: str, key: str) -> Response:
             source_server_id=form.source_server_id.data if key == "restore" else None,
             submission_key=form.submission_key.data,
         )
-    except MailfleetWebError as exc:
-        return back_with_error(exc, "actions.confirm", **back)
-    flash(f"{chosen.title}: queued as run {run.id}.", "success")
-    return redirect(url_for("runs.detail", run_id=run.id))
+        return to_run(run, f"{chosen.title}: queued as run {run.id}.")
+
+    return form_post(form, None, act, "actions.confirm", back)

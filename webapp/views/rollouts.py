@@ -3,15 +3,14 @@ progress on one page, each server's run linked."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from webapp.errors import MailfleetWebError
 from webapp.forms import ActionForm, RolloutForm
 from webapp.services import rollouts
 from webapp.services.scope import Scope
-from webapp.views import back_with_error, form_post
+from webapp.views import Then, form_post
 
 bp = Blueprint("rollouts", __name__)
 
@@ -41,18 +40,16 @@ def start() -> Response:
     scope = Scope(current_user)
     scope.require_admin()
     form = _form()
-    if not form.validate_on_submit():
-        flash("Check the form: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()), "error")
-        return redirect(url_for("rollouts.index"))
-    slugs = [slug.strip() for slug in (form.tenants.data or "").split(",") if slug.strip()]
-    try:
+
+    def act() -> Then:
+        slugs = [slug.strip() for slug in (form.tenants.data or "").split(",") if slug.strip()]
         rollout = rollouts.start_rollout(
             scope, form.playbook.data, form.share.data, form.failure_threshold.data, slugs or None
         )
-    except MailfleetWebError as exc:
-        return back_with_error(exc, "rollouts.index")
-    flash(f"Rollout {rollout.id} started on {len(rollout.targets)} servers.", "success")
-    return redirect(url_for("rollouts.detail", rollout_id=rollout.id))
+        message = f"Rollout {rollout.id} started on {len(rollout.targets)} servers."
+        return Then(message, "rollouts.detail", {"rollout_id": rollout.id})
+
+    return form_post(form, None, act, "rollouts.index", {})
 
 
 @bp.route("/rollouts/<int:rollout_id>")

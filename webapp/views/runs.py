@@ -16,7 +16,7 @@ from webapp.forms import ActionForm, RetryForm, RunForm
 from webapp.models import RunStatus, RunTrigger
 from webapp.services import runs
 from webapp.services.scope import Scope
-from webapp.views import back_with_error
+from webapp.views import Then, back_with_error, form_post, to_run
 
 bp = Blueprint("runs", __name__)
 
@@ -83,20 +83,12 @@ def submit(slug: str) -> Response:
     tenant = scope.tenant(slug)
     form = RunForm()
     form.playbook.choices = [(p.key, p.title) for p in playbooks.direct()]
-    if not form.validate_on_submit():
-        flash("Check the form: pick a playbook.", "error")
-        return redirect(url_for("tenants.detail", slug=slug))
-    try:
-        run = runs.submit_run(
-            scope,
-            tenant,
-            form.playbook.data,
-            limit=form.limit.data or None,
-            submission_key=form.submission_key.data,
-        )
-    except MailfleetWebError as exc:
-        return back_with_error(exc, "tenants.detail", slug=slug)
-    return redirect(url_for("runs.detail", run_id=run.id))
+
+    def act() -> Then:
+        limit, key = form.limit.data or None, form.submission_key.data
+        return to_run(runs.submit_run(scope, tenant, form.playbook.data, limit=limit, submission_key=key))
+
+    return form_post(form, "Check the form: pick a playbook.", act, "tenants.detail", {"slug": slug})
 
 
 @bp.route("/runs/<int:run_id>/cancel", methods=["POST"])

@@ -12,7 +12,7 @@ from webapp.forms import ConfirmForm, SendingCapsForm, WarmupForm
 from webapp.models import Server
 from webapp.services import ipswitch, mailstats, warmup
 from webapp.services.scope import Scope
-from webapp.views import back_with_error, form_post
+from webapp.views import Then, back_with_error, form_post, to_run
 
 bp = Blueprint("warmup", __name__)
 
@@ -95,13 +95,12 @@ def switch_ip(slug: str, server_id: int) -> Response | str:
         return back_with_error(exc, "warmup.detail", slug=slug, server_id=server_id)
     form = ConfirmForm()
     if request.method == "POST":
-        if not form.validate_on_submit():
-            flash(f"Type {found.server.name} to confirm.", "error")
-            return redirect(url_for("warmup.switch_ip", slug=slug, server_id=server_id))
-        try:
+
+        def act() -> Then:
             run = ipswitch.switch_ip(scope, tenant, server_id, form.confirm.data, form.submission_key.data)
-        except (InvalidInput, Conflict) as exc:
-            return back_with_error(exc, "warmup.switch_ip", slug=slug, server_id=server_id)
-        flash(f"Switching {found.server.name} to a new IP: run {run.id}.", "success")
-        return redirect(url_for("runs.detail", run_id=run.id))
+            return to_run(run, f"Switching {found.server.name} to a new IP: run {run.id}.")
+
+        back = {"slug": slug, "server_id": server_id}
+        invalid = f"Type {found.server.name} to confirm."
+        return form_post(form, invalid, act, "warmup.switch_ip", back, refused=(InvalidInput, Conflict))
     return render_template("warmup/switch_ip.html", slug=slug, switch=found, form=form)

@@ -102,3 +102,13 @@ def test_only_administrators_see_or_start_rollouts(client, world, servers):
     assert client.get("/rollouts").status_code == 403
     assert client.get(f"/rollouts/{rollout_id}").status_code == 404
     assert "Rollouts" not in client.get("/runs").get_data(as_text=True)
+
+
+def test_a_form_that_does_not_validate_says_which_fields_and_starts_nothing(as_admin, servers):
+    form = {"playbook": "site", "share": "50%", "failure_threshold": "ten"}
+    form["csrf_token"] = csrf_token(as_admin, "/rollouts")
+    answer = as_admin.post("/rollouts", data=form)
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/rollouts")
+    page = as_admin.get("/rollouts").get_data(as_text=True)
+    assert "Check the form: failure_threshold: " in page
+    assert counts() == (0, 0)
