@@ -32,7 +32,9 @@ test: setup docs
 test-unit: setup
 	$(VENV)/pytest -m unit $(PYTEST_ARGS)
 
-## Ruff, bandit, vulture (dead code; [tool.vulture] in pyproject.toml), ansible-lint, and ansible-test sanity on the collection mailfleet.fleet (the tests that run here).
+## Ruff, bandit, vulture (dead code; [tool.vulture] in pyproject.toml), ansible-lint, ansible-test sanity on
+## the collection mailfleet.fleet (the tests that run here), the generated tables (settings, role
+## variables) against their sources, and the import layers (tests/unit/test_layers.py).
 lint: setup
 	$(VENV)/ruff check mailfleet webapp jobs testbed collections tests bench
 	$(VENV)/bandit -q -r mailfleet webapp jobs collections --severity-level medium
@@ -40,6 +42,8 @@ lint: setup
 	$(VENV)/ansible-lint --profile production roles playbooks
 	bash scripts/sanity.sh
 	$(VENV)/python scripts/settings_table.py --check
+	$(VENV)/python scripts/role_vars_table.py --check roles/*/
+	$(VENV)/pytest -p no:cacheprovider -q tests/unit/test_layers.py
 
 ## Benchmarks: each prints its figure beside its goal or baseline.
 bench: setup
