@@ -5,6 +5,7 @@ playbook) or on their command line. Left behind, they load the machine for the r
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from mailfleet.procfs import PROC
@@ -32,7 +33,9 @@ def _program(cmdline: bytes) -> str:
 def left_behind(folder: Path, programs: tuple[str, ...] | None = None) -> dict[Recorded, str]:
     """Live processes naming `folder` (only those running one of `programs`, when given), with
     their command lines; never this process."""
-    needle = str(folder).encode()
+    # The folder itself or a path inside it, not a sibling whose name starts the same (pytest-8 is
+    # not pytest-86: another session's, on a machine several people test on).
+    needle = re.compile(re.escape(str(folder).rstrip("/").encode()) + rb"(?:/|\0|$)")
     found: dict[Recorded, str] = {}
     for entry in PROC.iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -41,7 +44,8 @@ def left_behind(folder: Path, programs: tuple[str, ...] | None = None) -> dict[R
         if programs is not None and _program(cmdline) not in programs and b"AnsiballZ_" not in cmdline:
             continue
         record = Recorded.of(int(entry.name))
-        if record and record.alive() and (needle in cmdline or needle in _read(entry.name, "environ")):
+        named = needle.search(cmdline) or needle.search(_read(entry.name, "environ"))
+        if record and record.alive() and named:
             found[record] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
     return found
 

@@ -58,12 +58,16 @@ def test_what_a_test_left_running_is_found_by_its_folder_killed_and_reported(tmp
 
     mine = start(["sleep", "600"], log=tmp_path / "sleep.log", env={"MAILFLEET_DATA_DIR": str(tmp_path)})
     other = start(["sleep", "600"], log=tmp_path / "other.log", env={"MAILFLEET_DATA_DIR": "/elsewhere"})
+    # Another session's folder, whose name starts with this one's (pytest-86 beside pytest-8).
+    sibling_dir = f"{tmp_path}6/x"
+    sibling = start(["sleep", "600"], log=tmp_path / "sibling.log", env={"MAILFLEET_DATA_DIR": sibling_dir})
     try:
         assert list(left_behind(tmp_path)) == [mine]
         assert left_behind(tmp_path, RUNNERS) == {}  # a sleep is no worker or playbook
         with pytest.raises(AssertionError, match=rf"{mine.pid}: sleep 600"):
             fail_on_leftovers(tmp_path)
-        assert not mine.alive() and other.alive()
+        assert not mine.alive() and other.alive() and sibling.alive()
     finally:
+        stop(sibling)
         stop(other)
         stop(mine)
