@@ -16,6 +16,8 @@ GUIDE_PAGES: dict[str, tuple[str, ...]] = {
     # getting-started, tenant/domains, tenant/mailboxes, admin/backups
     "tenant": ("#provision-form", "#domain-form", "#mailbox-form", "#actions", "#mailboxes",
                "td.domain-dns a", "#run-form"),
+    # getting-started: the checklist, its ticked steps and the next one, a link
+    "first-steps": ("#first-steps", "li.done", "li.next a.next-step"),
     # admin/health: the board, Check now, the last sweep, the history bars
     "health": ("#check-now-form", "#monitoring", "tr.h-row", "svg.h-strip"),
     # admin/runs: All / By users / System

@@ -91,6 +91,7 @@ def pages(world) -> dict[str, str]:
     alert = db.session.query(HealthAlert).filter_by(check="smtp:banner").one()
     return {
         "tenant": "/tenants/acme",
+        "first-steps": "/tenants/acme",  # server, domain, DNS and a mailbox done; no message yet
         "health": f"/health/servers/{server.id}",
         "runs-user": "/runs?trigger=user",
         "alert-resolved": f"/health/alerts/{alert.id}",
