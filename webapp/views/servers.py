@@ -6,12 +6,11 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from webapp.errors import MailfleetWebError
 from webapp.forms import DomainForm
 from webapp.services import fleet
 from webapp.services.actions import ACTIONS
 from webapp.services.scope import Scope
-from webapp.views import back_with_error
+from webapp.views import Then, form_post, to_run
 from webapp.views.tenants import ordered_where, provision_form_with_offers
 
 bp = Blueprint("servers", __name__)
@@ -35,24 +34,17 @@ def provision(slug: str) -> Response:
     if offers_error:
         flash(offers_error, "error")
         return redirect(url_for("tenants.detail", slug=slug))
-    if not form.validate_on_submit():
-        flash("Check the form: pick a location and a plan, and type the mail host name.", "error")
-        return redirect(url_for("tenants.detail", slug=slug))
-    location, region = ordered_where(form.location.data)
-    try:
+
+    def act() -> Then:
+        location, region = ordered_where(form.location.data)
         run = fleet.provision_server(
-            scope,
-            tenant,
-            location,
-            form.plan.data,
-            form.mail_hostname.data,
-            form.submission_key.data,
+            scope, tenant, location, form.plan.data, form.mail_hostname.data, form.submission_key.data,
             region=region,
         )
-    except MailfleetWebError as exc:
-        return back_with_error(exc, "tenants.detail", slug=slug)
-    flash(f"Provisioning queued as run {run.id}.", "success")
-    return redirect(url_for("runs.detail", run_id=run.id))
+        return to_run(run, f"Provisioning queued as run {run.id}.")
+
+    invalid = "Check the form: pick a location and a plan, and type the mail host name."
+    return form_post(form, invalid, act, "tenants.detail", {"slug": slug})
 
 
 @bp.route("/tenants/<slug>/domains", methods=["POST"])
@@ -62,12 +54,10 @@ def add_domain(slug: str) -> Response:
     tenant = scope.tenant(slug)
     form = DomainForm()
     form.server_id.choices = [(s.id, s.name) for s in fleet.list_servers(scope, tenant)]
-    if not form.validate_on_submit():
-        flash("Check the form: pick a server and type a domain name (at most 253 characters).", "error")
-        return redirect(url_for("tenants.detail", slug=slug))
-    try:
+
+    def act() -> Then:
         run = fleet.add_domain(scope, tenant, form.server_id.data, form.name.data, form.submission_key.data)
-    except MailfleetWebError as exc:
-        return back_with_error(exc, "tenants.detail", slug=slug)
-    flash(f"Domain queued as run {run.id}.", "success")
-    return redirect(url_for("runs.detail", run_id=run.id))
+        return to_run(run, f"Domain queued as run {run.id}.")
+
+    invalid = "Check the form: pick a server and type a domain name (at most 253 characters)."
+    return form_post(form, invalid, act, "tenants.detail", {"slug": slug})

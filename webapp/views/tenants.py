@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -35,7 +35,7 @@ from webapp.services import (
 from webapp.services.actions import ACTIONS
 from webapp.services.runs import RunFilters, list_runs
 from webapp.services.scope import Scope
-from webapp.views import back_with_error, form_post
+from webapp.views import Then, form_post
 
 bp = Blueprint("tenants", __name__, url_prefix="/tenants")
 
@@ -54,15 +54,13 @@ def index() -> Response | str:
 def create() -> Response | tuple[str, int]:
     scope = Scope(current_user)
     form = TenantForm()
-    if not form.validate_on_submit():
-        flash("Check the form: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()), "error")
-        return redirect(url_for("tenants.index"))
-    try:
+
+    def act() -> Then:
         tenant = tenants.create_tenant(scope, form.slug.data, form.name.data)
-    except MailfleetWebError as exc:
-        return back_with_error(exc, "tenants.index")
-    flash(f"Tenant {tenant.slug} created, with its own SSH key and Mailu secrets.", "success")
-    return redirect(url_for("tenants.detail", slug=tenant.slug))
+        message = f"Tenant {tenant.slug} created, with its own SSH key and Mailu secrets."
+        return Then(message, "tenants.detail", {"slug": tenant.slug})
+
+    return form_post(form, None, act, "tenants.index", {})
 
 
 def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
