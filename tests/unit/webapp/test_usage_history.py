@@ -41,6 +41,43 @@ def servers(world):
     return one, gone
 
 
+@pytest.fixture
+def other(world) -> Server:
+    """globex's one active server, beside acme's."""
+    server = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
+    db.session.add(server)
+    db.session.commit()
+    return server
+
+
+@pytest.fixture
+def sampled_api(world, servers, other, tmp_path) -> tuple[dict, dict, dict]:
+    """One sample of each active server (acme's 2,500 MB of disk used, globex's 700) and the API
+    headers of the admin, alice (acme) and bob (globex)."""
+    from mailfleet.clock import utcnow
+    from webapp.services import accounts
+
+    for name, used in (("mf-acme-1", 2500), ("mf-globex-1", 700)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(facts(used)))
+    usage.record_samples(utcnow(), tmp_path)
+    admin, alice, bob = (
+        {"Authorization": f"Bearer {accounts.issue_api_token(user)}"}
+        for user in (world.admin, world.alice, world.bob)
+    )
+    return admin, alice, bob
+
+
+def only_alert(results: dict) -> str:
+    """Record the check results as the health engine does; the check of the one alert they open."""
+    from mailfleet.monitoring import record_results
+    from webapp.models import HealthAlert, SqlHealthStore
+    from webapp.services import costs
+
+    record_results(SqlHealthStore(), list(results.values()), costs.BUDGET_POLICY)
+    [alert] = db.session.scalars(select(HealthAlert)).all()
+    return alert.check
+
+
 def test_a_sample_joins_the_facts_document_the_provider_and_the_mailbox_count(servers, tmp_path):
     one, _ = servers
     (tmp_path / "mf-acme-1.json").write_text(json.dumps(facts(2500, load5=0.8)))
@@ -189,10 +226,7 @@ def test_the_cron_jobs_sample_price_roll_up_and_check_budgets(app, world, server
     assert opened <= {"budget:acme:50", "budget:acme:80", "budget:acme:100", "budget:acme:forecast"}
 
 
-def test_totals_sum_the_fleet_or_only_one_tenants_servers(world, servers, tmp_path):
-    other = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
-    db.session.add(other)
-    db.session.commit()
+def test_totals_sum_the_fleet_or_only_one_tenants_servers(world, servers, other, tmp_path):
     for i in range(12):
         for name, used in (("mf-acme-1", 1000 + i), ("mf-globex-1", 3000)):
             (tmp_path / f"{name}.json").write_text(
@@ -262,23 +296,9 @@ def test_mail_stored_comes_from_each_servers_mailu_per_mailbox_and_a_silent_one_
     assert found[0]["sampled_at"].startswith("2026-11-02T10:00")
 
 
-def test_the_api_exports_a_servers_samples_and_the_totals_each_caller_may_see(
-    client, world, servers, tmp_path
-):
-    from mailfleet.clock import utcnow
-    from webapp.services import accounts
-
+def test_the_api_exports_a_servers_samples_and_the_totals_each_caller_may_see(client, servers, sampled_api):
     one, _ = servers
-    other = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
-    db.session.add(other)
-    db.session.commit()
-    for name, used in (("mf-acme-1", 2500), ("mf-globex-1", 700)):
-        (tmp_path / f"{name}.json").write_text(json.dumps(facts(used)))
-    usage.record_samples(utcnow(), tmp_path)
-    admin, alice, bob = (
-        {"Authorization": f"Bearer {accounts.issue_api_token(user)}"}
-        for user in (world.admin, world.alice, world.bob)
-    )
+    admin, alice, bob = sampled_api
     answer = client.get(f"/api/v1/servers/{one.id}/usage", headers=alice).get_json()
     assert (answer["server"], answer["range"], answer["resolution_s"]) == ("mf-acme-1", "24h", FIVE_MINUTES)
     [row] = answer["rows"]
@@ -295,15 +315,11 @@ def test_the_api_exports_a_servers_samples_and_the_totals_each_caller_may_see(
     assert client.get("/api/v1/tenants/acme/usage", headers=bob).status_code == 404
 
 
-def test_a_tenants_unusual_hour_opens_an_anomaly_alert_naming_it(world, servers):
-    from mailfleet.monitoring import Status, record_results
-    from webapp.models import HealthAlert, SqlHealthStore
-    from webapp.services import anomalies, costs
+def test_a_tenants_unusual_hour_opens_an_anomaly_alert_naming_it(world, servers, other):
+    from mailfleet.monitoring import Status
+    from webapp.services import anomalies
 
     one, _ = servers
-    other = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
-    db.session.add(other)
-    db.session.commit()
     hour = T0.replace(hour=14)
     rows = []
     for days in range(15):  # the same hour of the 14 days before, and then today's
@@ -330,19 +346,15 @@ def test_a_tenants_unusual_hour_opens_an_anomaly_alert_naming_it(world, servers)
     assert "usually 3 at that hour" in results["anomaly:acme:queue_deferred"].detail
     assert results["anomaly:globex:queue_deferred"].status is Status.OK
     assert results["anomaly:acme:cpu_pct"].status is Status.OK
-    record_results(SqlHealthStore(), list(results.values()), costs.BUDGET_POLICY)
-    [alert] = db.session.scalars(select(HealthAlert)).all()
-    assert alert.check == "anomaly:acme:queue_deferred"
+    assert only_alert(results) == "anomaly:acme:queue_deferred"
 
 
-def test_a_tenants_sending_burst_opens_an_anomaly_alert_by_the_same_detector(world, servers):
-    from mailfleet.monitoring import Status, record_results
-    from webapp.models import HealthAlert, MailCount, SqlHealthStore
-    from webapp.services import anomalies, costs
+def test_a_tenants_sending_burst_opens_an_anomaly_alert_by_the_same_detector(world, servers, other):
+    from mailfleet.monitoring import Status
+    from webapp.models import MailCount
+    from webapp.services import anomalies
 
     one, _ = servers
-    other = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
-    db.session.add(other)
     now = T0.replace(hour=15)
     for days in range(15):  # 14 usual days, then today's: acme's mailbox sends spam
         day = (now - timedelta(days=14 - days)).date()
@@ -355,9 +367,7 @@ def test_a_tenants_sending_burst_opens_an_anomaly_alert_by_the_same_detector(wor
     assert burst.status is Status.WARNING and burst.value == 2500
     assert burst.detail.startswith("acme: 2500 messages sent today so far, usually 310 a day")
     assert results["anomaly:globex:sent"].status is Status.OK
-    record_results(SqlHealthStore(), list(results.values()), costs.BUDGET_POLICY)
-    [alert] = db.session.scalars(select(HealthAlert)).all()
-    assert alert.check == "anomaly:acme:sent"
+    assert only_alert(results) == "anomaly:acme:sent"
 
 
 def test_a_short_sending_history_is_never_called_unusual(world, servers):
@@ -375,21 +385,9 @@ def test_a_short_sending_history_is_never_called_unusual(world, servers):
     assert found.status is Status.OK and "3 of 7 days of baseline so far" in found.detail
 
 
-def test_the_api_exports_usage_as_csv_and_a_tenant_never_sees_another(client, world, servers, tmp_path):
-    from mailfleet.clock import utcnow
-    from webapp.services import accounts
-
+def test_the_api_exports_usage_as_csv_and_a_tenant_never_sees_another(client, servers, sampled_api):
     one, _ = servers
-    other = Server(tenant_id=world.globex.id, name="mf-globex-1", status=ServerStatus.ACTIVE)
-    db.session.add(other)
-    db.session.commit()
-    for name, used in (("mf-acme-1", 2500), ("mf-globex-1", 700)):
-        (tmp_path / f"{name}.json").write_text(json.dumps(facts(used)))
-    usage.record_samples(utcnow(), tmp_path)
-    admin, alice, bob = (
-        {"Authorization": f"Bearer {accounts.issue_api_token(user)}"}
-        for user in (world.admin, world.alice, world.bob)
-    )
+    admin, alice, bob = sampled_api
     answer = client.get(f"/api/v1/servers/{one.id}/usage?format=csv", headers=alice)
     assert answer.mimetype == "text/csv"
     assert 'filename="mf-acme-1-usage-24h.csv"' in answer.headers["Content-Disposition"]
