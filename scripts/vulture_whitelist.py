@@ -50,6 +50,8 @@ _.handle_starttag  # html.parser
 _.handle_endtag
 _.connection_made  # asyncio protocols
 _.datagram_received
+_.error_received
+_.connection_lost
 _._create_socket  # smtplib
 _._content  # a requests.Response built by hand
 _.loadscopereorder  # pytest-xdist's option

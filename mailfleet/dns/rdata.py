@@ -92,9 +92,16 @@ def canonical_value(rtype: str, value: str) -> str:
     """Validate ``value`` for ``rtype`` and return its canonical text; raise DnsInputError if bad.
 
     TXT values are taken literally (no quotes needed). Names inside MX/SRV/CNAME values are
-    treated as absolute whether or not they end with a dot.
+    treated as absolute whether or not they end with a dot. Cached: every domain of a server
+    repeats its MX, SRV and CNAME values.
     """
-    rtype = rtype.upper()
+    if not isinstance(value, str) or not isinstance(rtype, str):
+        raise DnsInputError(f"{rtype} value {value!r} is not text")
+    return _canonical_value(rtype.upper(), value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_value(rtype: str, value: str) -> str:
     if rtype not in SUPPORTED_TYPES:
         raise DnsInputError(f"record type {rtype!r} is not supported (use one of {sorted(SUPPORTED_TYPES)})")
     if not isinstance(value, str) or not value.strip():

@@ -277,7 +277,14 @@ def _run_here(doctor: Doctor, pairs: Sequence[tuple[ServerTarget, MailDomain]],
     async def all_of() -> list[Report]:
         client = doctor._client(asyncio.Semaphore(concurrency))
         zones = _Zones(client, doctor.config.port)
-        return list(await asyncio.gather(*(doctor.diagnose(t, d, client, zones) for t, d in pairs)))
+        # as many domains under way as queries in flight: started all at once, a thousand domains'
+        # own work (building their records, their checks) held the loop while answers waited
+        under_way = asyncio.Semaphore(concurrency)
+
+        async def one(target: ServerTarget, domain: MailDomain) -> Report:
+            async with under_way:
+                return await doctor.diagnose(target, domain, client, zones)
+        return list(await asyncio.gather(*(one(t, d) for t, d in pairs)))
     return asyncio.run(all_of())
 
 

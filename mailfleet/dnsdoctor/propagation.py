@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import dns.name
 import dns.rdatatype
 
 from mailfleet.dns.rdata import Record, canonical_from_rdata
@@ -94,8 +95,10 @@ async def _answer(client: DnsClient, server: NameServer, name: str, rtype: str,
     except DnsUnavailable as exc:
         return (), None, str(exc)
     qtype = dns.rdatatype.from_text(rtype)
+    # the question the server echoes is the name asked (compared as names: case does not count)
+    owner = response.question[0].name if response.question else dns.name.from_text(name)
     for rrset in response.answer:
-        if rrset.rdtype == qtype and rrset.name.to_text(omit_final_dot=True).lower() == name:
+        if rrset.rdtype == qtype and rrset.name == owner:
             return tuple(sorted(canonical_from_rdata(r) for r in rrset)), rrset.ttl, None
     return (), None, None
 

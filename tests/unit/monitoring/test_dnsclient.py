@@ -90,3 +90,68 @@ def test_a_server_that_never_answers_is_unknown_after_two_tries():
     errors, server = asyncio.run(serving(0, work))
     assert all("asked twice" in e for e in errors), errors
     assert server.seen == {"silent.example.test": 2, "silent2.example.test": 2}
+
+
+class RecordingServer(LossyServer):
+    """Answers as LossyServer does and notes each query's source port; with ``spoof``, first sends
+    an answer with the right id for another question."""
+
+    def __init__(self, spoof: bool = False) -> None:
+        super().__init__(0)
+        self.ports: list[int] = []
+        self.spoof = spoof
+
+    def datagram_received(self, data, addr):
+        self.ports.append(addr[1])
+        if self.spoof:
+            query = dns.message.from_wire(data)
+            forged = dns.message.make_response(dns.message.make_query("evil.example.test", "A"))
+            forged.id = query.id
+            forged.answer.append(dns.rrset.from_text("evil.example.test.", 60, "IN", "A", "203.0.113.66"))
+            self.transport.sendto(forged.to_wire(), addr)
+        super().datagram_received(data, addr)
+
+
+async def recording(server: RecordingServer, work):
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: server, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    try:
+        return await work(DnsClient("127.0.0.1", port, timeout=0.5), port)
+    finally:
+        transport.close()
+
+
+def test_queries_in_flight_to_one_server_share_one_socket_closed_after():
+    server = RecordingServer()
+
+    async def work(client, port):
+        found = await asyncio.gather(*(client.addresses(f"m{i}.example.test", "A") for i in range(20)))
+        return found, dict(client._sockets)
+
+    found, left_open = asyncio.run(recording(server, work))
+    assert found == [[ADDRESS]] * 20
+    assert len(server.ports) == 20 and len(set(server.ports)) == 1
+    assert left_open == {}  # nothing in flight: no socket kept
+
+
+def test_an_answer_to_another_question_is_not_taken():
+    server = RecordingServer(spoof=True)
+
+    async def work(client, port):
+        return await client.addresses("mail.example.test", "A")
+
+    found = asyncio.run(recording(server, work))
+    assert found == [ADDRESS]  # the forged answer (same id, other question) was dropped
+
+
+@pytest.mark.parametrize("name", ["mail.example.test", "_25._tcp.mail.example.test.", "*.example.test",
+                                  "xn--bcher-kva.example.test", "a\\.b.example.test", "x y.example.test"])
+def test_queries_are_built_as_dnspython_builds_them(name):
+    from mailfleet.monitoring.dnsclient import query_wire, question_wire
+
+    ours = dns.message.from_wire(query_wire(4242, question_wire(name, "TXT"), recursion=True))
+    theirs = dns.message.make_query(name, "TXT", use_edns=0, payload=1232)
+    theirs.flags |= dns.flags.CD
+    assert ours.question == theirs.question
+    assert (ours.id, ours.flags, ours.edns, ours.payload) == (4242, theirs.flags, 0, 1232)
