@@ -6,6 +6,9 @@ validation."""
 
 from __future__ import annotations
 
+import socketserver
+import ssl
+import threading
 import time
 
 import dns.dnssec
@@ -14,6 +17,8 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.tsigkeyring
+import dns.update
 import pytest
 
 from mailfleet.dnsdoctor import Doctor, DoctorConfig, Readiness
@@ -125,3 +130,149 @@ def test_a_zone_signing_key_rollover_keeps_the_zone_validating(signed):
     zsks = {dns.dnssec.key_id(k) for k in signed._dns.dnskeys(ZONE) if not k.flags & 1}
     assert new_tags <= zsks and old not in new_tags
     assert doctor(signed).checks["dnssec"].status is Status.OK
+
+
+class _Smtp(socketserver.StreamRequestHandler):
+    """A mail server's port 25 as a DANE sender meets it: banner, EHLO offering STARTTLS, the
+    handshake with the server's certificate (``server.tls``), QUIT."""
+
+    def handle(self) -> None:
+        self.wfile.write(b"220 mail ESMTP\r\n")
+        while line := self.rfile.readline().upper():
+            if line.startswith(b"EHLO"):
+                self.wfile.write(b"250-mail\r\n250 STARTTLS\r\n")
+            elif line.startswith(b"STARTTLS"):
+                self.wfile.write(b"220 go ahead\r\n")
+                try:
+                    with self.server.tls.wrap_socket(self.connection, server_side=True) as tls:  # type: ignore[attr-defined]
+                        tls.recv(1024)
+                        tls.sendall(b"221 bye\r\n")
+                except (OSError, ssl.SSLError):
+                    pass
+                return
+            else:
+                self.wfile.write(b"221 bye\r\n")
+                return
+
+
+def certificate(folder, name: str):
+    """A self-signed certificate for ``name``: (its DER, a server context serving it)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
+    folder.mkdir()
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return cert.public_bytes(serialization.Encoding.DER), tls
+
+
+def set_tlsa(tb, value: str | None) -> None:
+    """Replace the mail host's TLSA set (None: remove it) and wait until the resolver serves it."""
+    info = tb.dns
+    keyring = dns.tsigkeyring.from_text({info.tsig_name: info.tsig_secret})
+    update = dns.update.UpdateMessage(ZONE, keyring=keyring, keyalgorithm=info.tsig_algorithm)
+    name = f"_25._tcp.{HOST}."
+    update.delete(name, "TLSA")
+    if value is not None:
+        update.add(name, 60, "TLSA", value)
+    assert dns.query.tcp(update, info.primary, timeout=5).rcode() == dns.rcode.NOERROR
+    tb.flush_cache(name, "TLSA")
+
+    def served() -> bool:
+        answer = dns.query.udp(dns.message.make_query(name, "TLSA"), tb.dns.primary, timeout=3)
+        return [r.to_text() for rrset in answer.answer if rrset.rdtype == dns.rdatatype.TLSA
+                for r in rrset] == ([] if value is None else [value.lower()])
+    eventually(served, f"the primary did not serve the TLSA {value}")
+
+
+@pytest.fixture
+def job_plane(signed, tmp_path, monkeypatch):
+    """A control plane's database with one active server whose mail host lives in the signed zone
+    and whose port 25 (on a loopback address of this instance) serves a certificate of its own; the
+    doctor's job reads the testbed resolver."""
+    import json
+
+    from jobs.app import use_app
+    from webapp.extensions import db
+    from webapp.models import Domain, DomainStatus, Role, Server, ServerStatus
+    from webapp.services import accounts, tenants
+    from webapp.services.scope import Scope
+    from webapp.testing import TEST_PASSWORD, make_app
+
+    tb = signed
+    address = tb.layout.loopback(25)  # 1..8 are the testbed's services
+    der, tls = certificate(tmp_path / "tls", HOST)
+    smtp = socketserver.ThreadingTCPServer((address, 25), _Smtp)
+    smtp.daemon_threads = True
+    smtp.tls = tls  # type: ignore[attr-defined]
+    listening = threading.Thread(target=smtp.serve_forever, daemon=True)
+    listening.start()
+    config = tmp_path / "monitoring.json"
+    config.write_text(json.dumps({"resolver": tb.dns.resolver, "dns_timeout": 2, "tls_timeout": 10}))
+    monkeypatch.setenv("MAILFLEET_MONITORING_CONFIG_FILE", str(config))
+    app = make_app(tmp_path)
+    site = tmp_path / "site.yml"
+    site.write_text("dns_provider: rfc2136\nletsencrypt_directory: pebble\n")
+    app.config["MAILFLEET_SITE_VARS_FILE"] = str(site)
+    use_app(app)
+    try:
+        with app.app_context():
+            admin = accounts.create_user("admin@example.com", TEST_PASSWORD, Role.ADMIN, None)
+            acme = tenants.create_tenant(Scope(admin), "acme", "Acme")
+            server = Server(tenant_id=acme.id, name="mf-acme-1", mail_hostname=HOST, public_ipv4=address,
+                            status=ServerStatus.ACTIVE)
+            db.session.add(server)
+            db.session.flush()
+            domain = Domain(tenant_id=acme.id, server_id=server.id, name=ZONE, status=DomainStatus.ACTIVE)
+            db.session.add(domain)
+            db.session.commit()
+            yield tb, domain.id, der
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        use_app(None)
+        smtp.shutdown()
+        smtp.server_close()
+        listening.join(10)
+        set_tlsa(tb, None)
+
+
+def test_the_check_job_compares_tlsa_with_the_certificate_the_server_serves(job_plane, tmp_path):
+    """The RQ job's own path (jobs.dnsdoctor.check_domain, its settings read as a worker reads
+    them): a DANE-EE record of another key in the signed zone is tlsa.mismatch, whose record to
+    set is the served key's; with that record published the next check passes."""
+    from jobs.dnsdoctor import check_domain
+    from mailfleet.monitoring.tlsinfo import dane_ee_value
+    from webapp.extensions import db
+    from webapp.models import Domain
+
+    tb, domain_id, served = job_plane
+    old, _ = certificate(tmp_path / "old", HOST)
+    set_tlsa(tb, dane_ee_value(old))
+    assert check_domain(domain_id)["checked"] == 1
+    db.session.expire_all()
+    report = db.session.get(Domain, domain_id).dns_report
+    assert report["checks"]["tlsa"]["code"] == "tlsa.mismatch", report["checks"]["tlsa"]
+    mismatch = next(f for f in report["findings"] if f["code"] == "tlsa.mismatch")
+    assert mismatch["blocking"] and report["status"] == "failing"
+    assert [(r["name"], r["type"], r["value"]) for r in mismatch["records"]] == [
+        (f"_25._tcp.{HOST}", "TLSA", dane_ee_value(served))]
+
+    set_tlsa(tb, dane_ee_value(served))  # what the Fix publishes: the dns role's TLSA of the served key
+    check_domain(domain_id)
+    db.session.expire_all()
+    tlsa = db.session.get(Domain, domain_id).dns_report["checks"]["tlsa"]
+    assert tlsa["status"] == "ok" and "matches the certificate served on port 25" in tlsa["detail"], tlsa
