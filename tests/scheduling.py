@@ -13,7 +13,11 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 #: The files whose tests use `converged_servers` (directly or through the mail folder's fixtures).
-CONVERGED_USERS = ("tests/integration/mail/", "tests/integration/security/test_no_secret_leaks.py")
+CONVERGED_USERS = (
+    "tests/integration/mail/",
+    "tests/integration/security/test_no_secret_leaks.py",
+    "tests/integration/dnsdoctor/test_fix.py",
+)
 CONVERGED_UNIT = "converged_servers"
 
 #: The units that take minutes each, heaviest first (`--durations` of a whole run); then comes the
