@@ -216,7 +216,6 @@ def job_plane(signed, tmp_path, monkeypatch):
     address = tb.layout.loopback(25)  # 1..8 are the testbed's services
     der, tls = certificate(tmp_path / "tls", HOST)
     smtp = socketserver.ThreadingTCPServer((address, 25), _Smtp)
-    smtp.daemon_threads = True
     smtp.tls = tls  # type: ignore[attr-defined]
     listening = threading.Thread(target=smtp.serve_forever, daemon=True)
     listening.start()
