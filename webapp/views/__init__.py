@@ -14,8 +14,12 @@ from webapp import api
 from webapp.api.errors import error_response, http_error, is_api_request
 from webapp.errors import MailfleetWebError
 from webapp.extensions import login_manager
+from webapp.forms import ActionForm
 from webapp.models import Run
 from webapp.services import accounts
+
+#: A button's post whose CSRF token no longer validates (the page was open too long).
+EXPIRED = "The form expired; try again."
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -138,6 +142,20 @@ def form_post(
     if done.message:
         flash(done.message, category)
     return redirect(url_for(done.endpoint, **done.values))
+
+
+def button_post(
+    act: Callable[[], str | Then],
+    endpoint: str,
+    values: dict[str, object],
+    *,
+    expired: str = EXPIRED,
+    category: str = "success",
+    refused: tuple[type[MailfleetWebError], ...] = (MailfleetWebError,),
+) -> Response:
+    """A button's post (a form of nothing but its CSRF token): as ``form_post``, and ``expired`` when
+    the token does not validate."""
+    return form_post(ActionForm(), expired, act, endpoint, values, category=category, refused=refused)
 
 
 def _errors(form: FlaskForm) -> str:

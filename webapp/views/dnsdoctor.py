@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from mailfleet.dnsdoctor import SECTIONS
 from webapp.services import dnsdoctor
 from webapp.services.scope import Scope
-from webapp.views import form_post
+from webapp.views import button_post
 
 bp = Blueprint("dnsdoctor", __name__)
 
@@ -48,7 +48,7 @@ def check(slug: str, domain_id: int) -> Response:
         return f"Checking the DNS of {domain.name}: this page shows the result as soon as it is in."
 
     expired = "The form expired: press Check again once more."
-    return form_post(FlaskForm(), expired, act, "dnsdoctor.wizard", back, category="info")
+    return button_post(act, "dnsdoctor.wizard", back, expired=expired, category="info")
 
 
 @bp.route("/tenants/<slug>/domains/<int:domain_id>/dns/fix", methods=["POST"])
@@ -63,7 +63,7 @@ def fix(slug: str, domain_id: int) -> Response:
 
     back = {"slug": slug, "domain_id": domain_id}
     expired = "The form expired: press Fix once more."
-    return form_post(FlaskForm(), expired, act, "dnsdoctor.wizard", back, category="info")
+    return button_post(act, "dnsdoctor.wizard", back, expired=expired, category="info")
 
 
 @bp.route("/tenants/<slug>/domains/<int:domain_id>/dns/override", methods=["POST"])
@@ -77,4 +77,4 @@ def override(slug: str, domain_id: int) -> Response:
 
     back = {"slug": slug, "domain_id": domain_id}
     expired = "The form expired: try again."
-    return form_post(FlaskForm(), expired, act, "dnsdoctor.wizard", back, category="info")
+    return button_post(act, "dnsdoctor.wizard", back, expired=expired, category="info")

@@ -13,10 +13,9 @@ from webapp.errors import Conflict, InvalidInput
 from webapp.forms import ActionForm
 from webapp.services import backups, delisting, health
 from webapp.services.scope import Scope
-from webapp.views import form_post
+from webapp.views import button_post
 
 bp = Blueprint("health", __name__)
-EXPIRED = "The form expired; try again."
 REFUSALS = (InvalidInput, Conflict)  # shown on the page; NotFound stays a 404
 
 
@@ -87,7 +86,7 @@ def check_now(server_id: int) -> Response:
         health.check_now(Scope(current_user), server_id)
         return "Check queued: results appear here when the sweep finishes (usually under a minute)."
 
-    return form_post(ActionForm(), EXPIRED, act, "health.server", {"server_id": server_id}, refused=REFUSALS)
+    return button_post(act, "health.server", {"server_id": server_id}, refused=REFUSALS)
 
 
 @bp.route("/health/alerts")
@@ -141,4 +140,4 @@ def _alert_action(alert_id: int, action: Callable[[Scope, int, str], object], do
         action(scope, alert_id, request.form.get("note", ""))
         return done
 
-    return form_post(ActionForm(), EXPIRED, act, "health.alert", {"alert_id": alert_id}, refused=REFUSALS)
+    return button_post(act, "health.alert", {"alert_id": alert_id}, refused=REFUSALS)

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from webapp.forms import ActionForm, RolloutForm
 from webapp.services import rollouts
 from webapp.services.scope import Scope
-from webapp.views import Then, form_post
+from webapp.views import Then, button_post, form_post
 
 bp = Blueprint("rollouts", __name__)
 
@@ -69,4 +69,4 @@ def stop(rollout_id: int) -> Response:
         return f"Rollout {rollout_id} stopped: no new run starts, the ones not started are canceled."
 
     values = {"rollout_id": rollout_id}
-    return form_post(ActionForm(), "The form expired; try again.", act, "rollouts.detail", values)
+    return button_post(act, "rollouts.detail", values)
