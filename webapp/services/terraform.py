@@ -1,10 +1,12 @@
 """A tenant's fleet as Terraform configuration (HCL), so an engineer can take it over with Terraform.
 
 DNS records are the ones the dns role publishes (mailfleet.dns.mailrecords.build_units, the DNS
-doctor's source too), for the deployment's DNS provider: RFC 2136 through hashicorp/dns, with an
-``import`` block (Terraform >= 1.5) per record set, or Cloudflare through cloudflare/cloudflare v5
-(``cloudflare_dns_record``; importing one needs its Cloudflare record id, which the export does not
-know, so those records have no import block). DKIM keys live in each server's Mailu and are left out.
+doctor's source too), for the deployment's DNS provider, each with an ``import`` block (Terraform >=
+1.5) when it exists already, so ``terraform apply`` adopts it rather than creating it again: RFC 2136
+through hashicorp/dns (a record set is imported by its name), or Cloudflare through
+cloudflare/cloudflare v5 (``cloudflare_dns_record``, imported by ``<zone id>/<record id>``, which the
+export asks Cloudflare for; a record Cloudflare does not have is left to be created, and when
+Cloudflare cannot be asked the output says so). DKIM keys live in each server's Mailu and are left out.
 No Hostwinds provider is published in the Terraform registry: the servers are exported as data
 (``locals``) with their Hostwinds id, addresses, location and plan.
 
@@ -19,9 +21,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from mailfleet.cloudflare import CloudflareClient, CloudflareError
 from mailfleet.dns.mailrecords import build_units
 from mailfleet.dns.rdata import Record
-from webapp.integrations import site_vars
+from mailfleet.secrets import CLOUDFLARE_PATH, SecretsError
+from webapp.integrations import secret_store, site_vars
 from webapp.models import Server, Tenant
 from webapp.services import fleet
 from webapp.services.scope import Scope
@@ -31,6 +35,7 @@ __all__ = ["export", "render", "server_records"]
 # hashicorp/dns record set resource per type, and what its records are called in it
 _DNS_SETS = {"A": "dns_a_record_set", "AAAA": "dns_aaaa_record_set", "TXT": "dns_txt_record_set",
              "MX": "dns_mx_record_set", "SRV": "dns_srv_record_set", "CNAME": "dns_cname_record"}
+RecordKey = tuple[str, str, str]  # Record.key: name, type, value
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -130,8 +135,32 @@ def _rfc2136(records: Sequence[Record], zones: Sequence[str], site: Mapping[str,
     return lines
 
 
-def _cloudflare(records: Sequence[Record], zones: Sequence[str], label: _Labels) -> list[str]:
-    lines = ["# The API token comes from CLOUDFLARE_API_TOKEN.", 'provider "cloudflare" {}']
+def cloudflare_ids(records: Sequence[Record], site: Mapping[str, Any]) -> tuple[dict[RecordKey, str], str]:
+    """The import id (``<zone id>/<record id>``) of each record Cloudflare has already, by its key
+    (TTL aside), and a note for the output: what was found, or why Cloudflare could not be asked."""
+    try:
+        client = CloudflareClient(secret_store().get_field(CLOUDFLARE_PATH, "api_token"),
+                                  base_url=site.get("dns_cloudflare_api_base_url"), max_retries=0)
+    except (SecretsError, CloudflareError) as exc:
+        return {}, f"no import blocks: Cloudflare could not be asked ({exc})"
+    wanted = {r.key for r in records}
+    ids: dict[RecordKey, str] = {}
+    try:
+        for name in sorted({r.name for r in records}):
+            for found in client.records_at(name):
+                if found.record.key in wanted:
+                    ids[found.record.key] = f"{found.zone_id}/{found.id}"
+    except CloudflareError as exc:
+        return {}, f"no import blocks: Cloudflare could not be asked ({exc})"
+    finally:
+        client.close()
+    return ids, f"{len(ids)} of {len(wanted)} records exist at Cloudflare and are imported"
+
+
+def _cloudflare(records: Sequence[Record], zones: Sequence[str], site: Mapping[str, Any],
+                label: _Labels) -> list[str]:
+    ids, note = cloudflare_ids(records, site)
+    lines = ["# The API token comes from CLOUDFLARE_API_TOKEN.", f"# {note}.", 'provider "cloudflare" {}']
     zone_ids = {}
     for zone in sorted({_zone(r.name, zones) for r in records}):
         zone_ids[zone] = f"data.cloudflare_zone.{label('zone', zone)}.zone_id"
@@ -148,7 +177,10 @@ def _cloudflare(records: Sequence[Record], zones: Sequence[str], label: _Labels)
                                       f"target = {_string(parts[3].rstrip('.'))}"])
         else:
             body.append(f"content = {_string(r.value.rstrip('.') if r.rtype == 'CNAME' else r.value)}")
-        lines += ["", *_block(f"resource \"cloudflare_dns_record\" {_string(label(r.rtype, r.name))}", body)]
+        ident = label(r.rtype, r.name)
+        lines += ["", *_block(f"resource \"cloudflare_dns_record\" {_string(ident)}", body)]
+        if r.key in ids:
+            lines += _block("import", [f"to = cloudflare_dns_record.{ident}", f"id = {_string(ids[r.key])}"])
     return lines
 
 
@@ -165,7 +197,7 @@ def render(tenant_slug: str, servers: Sequence[Server], site: Mapping[str, Any])
                      key=lambda r: (r.name, r.rtype, r.value))
     zones = sorted({d.name for s in servers for d in s.domains})
     label = _Labels()
-    dns = _cloudflare(records, zones, label) if cloudflare else _rfc2136(records, zones, site, label)
+    dns = _cloudflare(records, zones, site, label) if cloudflare else _rfc2136(records, zones, site, label)
     lines += ["", *dns]
     return "\n".join(lines) + "\n"
 

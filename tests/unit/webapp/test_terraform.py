@@ -127,3 +127,52 @@ def test_the_api_and_the_page_are_tenant_scoped(client, app, tmp_path, world, fl
     download = client.get("/tenants/acme/terraform")
     assert download.status_code == 200 and "mf-acme-1" in download.text
     assert client.get("/tenants/globex/terraform").status_code == 404
+
+
+@pytest.fixture
+def cloudflare(app, tmp_path):
+    """The Cloudflare API double holding the acme zones, and the site and token that reach it."""
+    from mailfleet.cloudflare import CloudflareClient
+    from mailfleet.secrets import CLOUDFLARE_PATH
+    from testbed.doubles import cloudflare as cloudflare_double
+    from webapp.integrations import secret_store
+    from webapp.testing import ServedApp
+
+    state = cloudflare_double.CloudflareState(tokens={"cf-token"})
+    for zone in ("acme.test", "acme-mail.test"):
+        state.add_zone(zone)
+    served = ServedApp(cloudflare_double.create_app(state))
+    base_url = f"{served.url}/client/v4"
+    _site(app, tmp_path, dns_provider="cloudflare", dns_cloudflare_api_base_url=base_url)
+    secret_store().put(CLOUDFLARE_PATH, {"api_token": "cf-token"})
+    client = CloudflareClient("cf-token", base_url=base_url, max_retries=0)
+    yield state, client
+    client.close()
+    served.stop()
+
+
+def test_cloudflare_records_that_exist_are_imported_by_their_ids(app, world, fleet, cloudflare):
+    from webapp.integrations import secret_store
+
+    state, client = cloudflare
+    acme1, _ = fleet
+    records = terraform.server_records(acme1)
+    existing = [client.create(r) for r in records if r.rtype in ("MX", "A")]  # published by an earlier run
+    doc = hcl2.loads(terraform.export(Scope(world.admin), world.acme))
+    imports = {i["to"]: _unquote(i["id"]) for i in doc.get("import", [])}
+    resources = _resources(doc)
+    by_key = {}
+    for (kind, label), body in resources.items():
+        if kind == "cloudflare_dns_record":
+            by_key.setdefault((_unquote(body["name"]), _unquote(body["type"])), []).append(f"${{{kind}.{label}}}")
+    expected = {(r.record.name, r.record.rtype): f"{r.zone_id}/{r.id}" for r in existing}
+    assert len(existing) >= 3 and sorted(imports.values()) == sorted(expected.values())
+    for (name, rtype), record_id in expected.items():
+        assert any(imports.get(to) == record_id for to in by_key[(name, rtype)])
+    assert len(resources) == len(records)  # the rest are created by terraform apply
+
+    secret_store().put("global/cloudflare", {"api_token": "revoked"})  # Cloudflare answers 403 now
+    text = terraform.export(Scope(world.admin), world.acme)
+    assert "# no import blocks: Cloudflare could not be asked (" in text
+    doc = hcl2.loads(text)
+    assert "import" not in doc and len(_resources(doc)) == len(records)  # the records are still exported
