@@ -164,7 +164,8 @@ def test_cloudflare_records_that_exist_are_imported_by_their_ids(app, world, fle
     by_key = {}
     for (kind, label), body in resources.items():
         if kind == "cloudflare_dns_record":
-            by_key.setdefault((_unquote(body["name"]), _unquote(body["type"])), []).append(f"${{{kind}.{label}}}")
+            name_type = (_unquote(body["name"]), _unquote(body["type"]))
+            by_key.setdefault(name_type, []).append(f"${{{kind}.{label}}}")
     expected = {(r.record.name, r.record.rtype): f"{r.zone_id}/{r.id}" for r in existing}
     assert len(existing) >= 3 and sorted(imports.values()) == sorted(expected.values())
     for (name, rtype), record_id in expected.items():
