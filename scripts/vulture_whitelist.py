@@ -115,3 +115,6 @@ rescued  # an Ansible recap field the role tests parse
 # pytest fixtures a test asks for their effect only.
 open_umask
 redis_pair
+
+# SQLAlchemy calls a TypeDecorator's bind_processor (jobs.events.EncodedJSON binds JSON text as it is).
+bind_processor
