@@ -1,4 +1,5 @@
-"""A tenant's servers: list, provision one (a run), deprovision one (a run)."""
+"""A tenant's servers: list, provision one (a run), resize one to another plan (a run), deprovision
+one (a run)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from marshmallow import Schema, fields, validate
 from webapp.api.base import IDEMPOTENCY_KEY, ConfirmSchema, errors, idempotency_key, resource, scope
 from webapp.api.schemas import RunSchema, ServerSchema
 from webapp.models import Run, Server
-from webapp.services import fleet, lifecycle
+from webapp.services import capacity, fleet, lifecycle
 
 blp = resource("servers", "A tenant's mail servers; provisioning and deprovisioning start runs.")
 
@@ -48,6 +49,32 @@ def provision(data: dict[str, Any], slug: str) -> Run:
         data["mail_hostname"],
         idempotency_key(),
         region=data.get("region"),
+    )
+
+
+class ResizeSchema(Schema):
+    plan = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "the target plan's id or name (GET /servers/<id>/capacity names one)"},
+    )
+    confirm = fields.String(
+        load_default=None,
+        metadata={"description": "the server's name, typed again: the resize changes its monthly cost"},
+    )
+
+
+@blp.route("/tenants/<slug>/servers/<int:server_id>/resize", methods=["POST"])
+@errors(blp, 400, 403, 404, 409)
+@blp.arguments(ResizeSchema)
+@blp.response(202, RunSchema)
+@blp.doc(parameters=[IDEMPOTENCY_KEY])
+def resize(data: dict[str, Any], slug: str, server_id: int) -> Run:
+    """Move the server to another plan, as the usage page's Resize does: people who may spend only,
+    one resize per tenant at a time, none within the cooldown of the server's last one, within the
+    tenant's spending limit."""
+    return capacity.resize_server(
+        scope(), scope().tenant(slug), server_id, data["plan"], data["confirm"], idempotency_key()
     )
 
 

@@ -128,9 +128,9 @@ def test_growing_samples_show_the_disk_full_forecast_and_an_upsize_on_the_usage_
     page = client.get(f"/servers/{server.id}/usage").get_data(as_text=True)
     assert "288 MB/day over the last 6 hours; 1,441 MB free: full in 5.0 days" in page
     assert 'class="s-warning"' in page
-    assert (
-        "move up to Unmetered SSD VPS 2 GB ($+5.00 a month): disk full in 5 days" in page
-    ), page[page.find('id="recommendation"') :][:300]
+    assert "move up to Unmetered SSD VPS 2 GB ($+5.00 a month): disk full in 5 days" in page, page[
+        page.find('id="recommendation"') :
+    ][:300]
 
     alice = {"Authorization": f"Bearer {accounts.issue_api_token(world.alice)}"}
     answer = client.get(f"/api/v1/servers/{server.id}/capacity", headers=alice)
@@ -230,6 +230,38 @@ def test_resize_from_the_ui_confirms_the_price_difference_and_queues_one_run(
     # The server settles on its new plan before the next resize.
     with pytest.raises(Exception, match="the next resize can be ordered after"):
         capacity.resize_server(Scope(world.alice), world.acme, server.id, "102", "mf-acme-1")
+    assert len(db.session.scalars(select(Run)).all()) == 1
+
+
+def test_resize_through_the_api_confirms_refuses_and_queues_the_same_run(
+    client, world, server, hostwinds, manager
+):
+    from webapp.services import accounts
+
+    alice, bob, mm = (
+        {"Authorization": f"Bearer {accounts.issue_api_token(user)}"}
+        for user in (world.alice, world.bob, manager)
+    )
+    path = f"/api/v1/tenants/acme/servers/{server.id}/resize"
+    unconfirmed = client.post(path, json={"plan": "103"}, headers=alice)
+    assert unconfirmed.status_code == 400 and "type mf-acme-1 to confirm" in unconfirmed.get_data(
+        as_text=True
+    )
+    assert client.post(path, json={"plan": "999", "confirm": "mf-acme-1"}, headers=alice).status_code == 400
+    assert client.post(path, json={"plan": "103", "confirm": "mf-acme-1"}, headers=mm).status_code == 403
+    assert client.post(path, json={"plan": "103", "confirm": "mf-acme-1"}, headers=bob).status_code == 404
+    assert client.post(path, json={"confirm": "mf-acme-1"}, headers=alice).status_code == 422
+    assert db.session.scalars(select(Run)).all() == []
+    keyed = {**alice, "Idempotency-Key": "resize-api-1"}
+    answer = client.post(path, json={"plan": "103", "confirm": "mf-acme-1"}, headers=keyed)
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+    [run] = db.session.scalars(select(Run)).all()
+    assert answer.get_json()["id"] == run.id and run.catalogue_key == "resize"
+    assert (run.extravars["hostwinds_plan"], run.extravars["resize_monthly_price"]) == ("103", "18.99")
+    again = client.post(path, json={"plan": "103", "confirm": "mf-acme-1"}, headers=keyed)
+    assert again.status_code == 202 and again.get_json()["id"] == run.id  # the same run answered
+    busy = client.post(path, json={"plan": "102", "confirm": "mf-acme-1"}, headers=alice)
+    assert busy.status_code == 409 and "already resizing" in busy.get_data(as_text=True)
     assert len(db.session.scalars(select(Run)).all()) == 1
 
 
