@@ -51,6 +51,11 @@ TOTALLED = [
 ]
 
 
+#: Bound parameters in one statement: PostgreSQL takes at most 65,535 and SQLite's default build
+#: 32,766, so a large upsert (a big fleet's samples, a month of totals rebuilt) goes in batches.
+MAX_PARAMETERS = 30_000
+
+
 def _upsert(model: type[db.Model], rows: list[dict[str, Any]]) -> None:  # type: ignore[name-defined]
     """Insert rows, replacing any with the same primary key (a sample recorded twice in one bucket)."""
     if not rows:
@@ -59,12 +64,14 @@ def _upsert(model: type[db.Model], rows: list[dict[str, Any]]) -> None:  # type:
     if dialect not in ("sqlite", "postgresql"):
         raise RuntimeError(f"usage history supports SQLite and PostgreSQL, not {dialect}")
     make = sqlite_insert if dialect == "sqlite" else pg_insert
-    stmt = make(model).values(rows)
     keys = [c.name for c in model.__table__.primary_key]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=keys, set_={c: stmt.excluded[c] for c in rows[0] if c not in keys}
-    )
-    db.session.execute(stmt)
+    per = max(1, MAX_PARAMETERS // len(rows[0]))
+    for first in range(0, len(rows), per):
+        stmt = make(model).values(rows[first : first + per])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: stmt.excluded[c] for c in rows[0] if c not in keys}
+        )
+        db.session.execute(stmt)
 
 
 def build_totals(step: int, start: int, end: int) -> int:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,145 @@ def test_control_plane_backup_restores_onto_a_new_database(postgres_url, tmp_pat
         assert again.exit_code != 0 and "fresh data directory" in again.output  # never over a working one
         db.session.remove()
         db.engine.dispose()
+
+
+#: The moment the usage figures are computed at: mid-November, past the hourly rollup's delay.
+USAGE_NOW = datetime(2026, 11, 16, 0, 25, tzinfo=UTC)
+
+
+def _usage_figures(app: Any) -> dict[str, Any]:
+    """Fifteen days of 5-minute samples of two servers of one tenant, then what every usage query
+    makes of them: the rollups, the fleet and tenant totals, the capacity forecast, the costs with
+    their extras and the anomaly checks (each at USAGE_NOW)."""
+    from decimal import Decimal
+
+    from webapp.extensions import db
+    from webapp.models import Server, ServerStatus, Tenant
+    from webapp.models.backups import ServerBackup
+    from webapp.models.usage import DAY, FIVE_MINUTES, HOUR, UsageSample, UsageTotal
+    from webapp.services import anomalies, capacity, costs, usage
+
+    app.config["MAILFLEET_PRICE_BACKUP_GB"] = 0.05
+    app.config["MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB"] = 0.25
+    with app.app_context():
+        tenant = Tenant(slug="acme", name="Acme")
+        db.session.add(tenant)
+        db.session.flush()
+        servers = [
+            Server(
+                tenant_id=tenant.id,
+                name=f"mf-acme-{n}",
+                plan="SSD 2 GB",
+                monthly_price=Decimal("9.99"),
+                status=ServerStatus.ACTIVE,
+                created_at=USAGE_NOW - timedelta(days=40),
+            )
+            for n in (1, 2)
+        ]
+        db.session.add_all(servers)
+        db.session.flush()
+        end = int(USAGE_NOW.timestamp()) // FIVE_MINUTES * FIVE_MINUTES
+        count = 15 * 288
+        rows = []
+        for n, server in enumerate(servers):
+            for i in range(count):
+                odd = (i * 37 + n * 11) % 101  # averages that end in .5 test the rounding
+                rows.append(
+                    {
+                        "server_id": server.id,
+                        "step": FIVE_MINUTES,
+                        "ts": end - (count - 1 - i) * FIVE_MINUTES,
+                        "samples": 1,
+                        "cpu_pct": odd,
+                        "cpu_peak_pct": odd,
+                        "mem_used_mb": 500 + odd * 3,
+                        "mem_total_mb": 2048,
+                        "disk_used_mb": 20_000 + i + n * 1000,
+                        "disk_total_mb": 51_200,
+                        "bw_used_gb": 600 + i // 6,
+                        "bw_total_gb": 1000,
+                        "queue_deferred": 400 if i > count - 12 else odd % 5,
+                        "queue_active": odd % 3,
+                        "mailboxes": 10 + n,
+                        "mailbox_mb": 300 + i // 100,
+                    }
+                )
+        db.session.execute(UsageSample.__table__.insert(), rows)
+        db.session.add(
+            ServerBackup(
+                server_id=servers[0].id,
+                collected_at=USAGE_NOW,
+                status={"repository": {"repository_bytes": 123 * 1024**3}},
+            )
+        )
+        db.session.commit()
+        assert usage.build_totals(FIVE_MINUTES, rows[0]["ts"], end + FIVE_MINUTES) == 2 * count  # as sampled
+        db.session.commit()
+        built = {"hourly": usage.rollup(HOUR, USAGE_NOW), "daily": usage.rollup(DAY, USAGE_NOW)}
+        columns = [c.name for c in UsageSample.__table__.columns if c.name != "server_id"]
+        samples = {
+            step: [
+                tuple(getattr(r, c) for c in columns)
+                for r in db.session.scalars(
+                    select(UsageSample)
+                    .where(UsageSample.step == step)
+                    .order_by(UsageSample.server_id, UsageSample.ts)
+                )
+            ]
+            for step in (HOUR, DAY)
+        }
+        total_columns = [c.name for c in UsageTotal.__table__.columns if c.name != "tenant_id"]
+        totals = {
+            (key, label): [
+                tuple(getattr(t, c) for c in total_columns) for t in usage.totals(key, USAGE_NOW, who)
+            ]
+            for key in usage.RANGES
+            for label, who in (("fleet", None), ("acme", tenant.id))
+        }
+        caps = [capacity.capacity(s, USAGE_NOW, ()) for s in servers]
+        costs.sync_periods(USAGE_NOW)
+        cost = costs.tenant_cost(tenant, USAGE_NOW)
+        figures = {
+            "built": built,
+            "samples": samples,
+            "totals": totals,
+            "capacity": [
+                (c.disk and c.disk.days and round(c.disk.days, 6), c.cpu_p95, round(c.mem_p99 or 0, 6))
+                for c in caps
+            ],
+            "bandwidth": [c.bandwidth.explanation if c.bandwidth else None for c in caps],
+            "costs": (
+                cost.month,
+                [(e.what, e.server, e.quantity, e.month) for e in cost.extras],
+            ),
+            "anomalies": sorted((r.check, r.status, r.value) for r in anomalies.anomaly_results(USAGE_NOW)),
+            "pruned": usage.prune(USAGE_NOW + timedelta(days=400)),
+        }
+        db.session.remove()
+        db.engine.dispose()
+    return figures
+
+
+def test_usage_history_costs_and_forecasts_are_the_same_on_postgresql_as_on_sqlite(postgres_url, tmp_path):
+    """Every usage query (rollups, totals, forecasts, costs with extras, anomalies, pruning) gives
+    PostgreSQL the same figures as SQLite from the same samples."""
+    from flask_migrate import upgrade
+    from sqlalchemy import create_engine, text
+
+    from webapp.testing import make_app
+
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text("DROP DATABASE IF EXISTS usage_parity"))
+        connection.execute(text("CREATE DATABASE usage_parity"))
+    admin.dispose()
+    pg = pg_app(postgres_url.rsplit("/", 1)[0] + "/usage_parity", tmp_path / "pg")
+    with pg.app_context():
+        upgrade()
+    (tmp_path / "sqlite").mkdir()
+    lite = make_app(tmp_path / "sqlite")
+    on_sqlite, on_pg = _usage_figures(lite), _usage_figures(pg)
+    assert on_sqlite["built"]["hourly"] > 0 and on_sqlite["costs"][1], on_sqlite["built"]
+    assert any(status.value == "warning" for _, status, _ in on_sqlite["anomalies"]), on_sqlite["anomalies"]
+    for key in on_sqlite:
+        assert on_pg[key] == on_sqlite[key], key

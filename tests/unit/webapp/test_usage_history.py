@@ -409,3 +409,38 @@ def test_the_api_exports_usage_as_csv_and_a_tenant_never_sees_another(client, se
     )
     assert client.get(f"/api/v1/servers/{one.id}/usage?format=csv", headers=bob).status_code == 404
     assert client.get("/api/v1/tenants/acme/usage?format=csv", headers=bob).status_code == 404
+
+
+def test_a_large_upsert_goes_in_batches_under_the_parameter_limit(world, servers, monkeypatch):
+    """PostgreSQL refuses a statement with more than 65,535 parameters: the fleet's samples and a
+    month of rebuilt totals go in batches, and every row lands (and replaces) as in one."""
+    one, _ = servers
+    statements = []
+    monkeypatch.setattr(usage, "MAX_PARAMETERS", 40)  # 10 columns a row: 4 rows a statement
+    real = db.session.execute
+    monkeypatch.setattr(
+        db.session, "execute", lambda stmt, *a, **k: statements.append(stmt) or real(stmt, *a, **k)
+    )
+    start = int(T0.timestamp())
+    rows = [
+        {
+            "server_id": one.id,
+            "step": FIVE_MINUTES,
+            "ts": start + i * FIVE_MINUTES,
+            "samples": 1,
+            "cpu_pct": i,
+            "cpu_peak_pct": i,
+            "disk_used_mb": 100 + i,
+            "disk_total_mb": 1000,
+            "mailboxes": 1,
+            "mailbox_mb": i,
+        }
+        for i in range(10)
+    ]
+    usage._upsert(UsageSample, rows)
+    assert len(statements) == 3  # 4 + 4 + 2 rows
+    usage._upsert(UsageSample, [{**row, "cpu_pct": 99} for row in rows])
+    db.session.commit()
+    found = db.session.scalars(select(UsageSample).order_by(UsageSample.ts)).all()
+    assert [r.ts for r in found] == [row["ts"] for row in rows] and {r.cpu_pct for r in found} == {99}
+    assert [r.disk_used_mb for r in found] == list(range(100, 110))
