@@ -196,6 +196,7 @@ def _body(served: Served, operation: dict[str, Any], path: str) -> dict[str, Any
         "Action": {"server_id": acme["server_id"]},
         "Acknowledge": {"note": "not mine"},
         "Confirm": {"confirm": served.names.get(last, "")},
+        "Resize": {"plan": "102", "confirm": served.names.get(last, "")},
     }
     name = content["schema"]["$ref"].rsplit("/", 1)[-1]
     return bodies[name]  # a new request schema needs its body here, so its isolation is tested too

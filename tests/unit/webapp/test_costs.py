@@ -263,6 +263,16 @@ def test_a_fleet_budget_of_zero_is_refused_at_start(tmp_path):
         load_config({"MAILFLEET_DATA_DIR": str(tmp_path), "MAILFLEET_FLEET_BUDGET": "0"})
 
 
+
+@pytest.mark.parametrize("name", ["MAILFLEET_PRICE_BACKUP_GB", "MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB"])
+def test_a_negative_extra_price_is_refused_at_start_and_zero_is_free(tmp_path, name):
+    from webapp.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=f"{name}=-0.5 must be at least 0"):
+        load_config({"MAILFLEET_DATA_DIR": str(tmp_path), name: "-0.5"})
+    assert load_config({"MAILFLEET_DATA_DIR": str(tmp_path), name: "0"})[name] == 0
+
+
 def _sent(server, day, sent):
     db.session.add(MailCount(server_id=server.id, day=day, sent=sent, collected_at=NOV))
 
