@@ -129,16 +129,24 @@ def tenant_losses(tenant: Tenant) -> Losses:
 
 
 # --- runs on servers ------------------------------------------------------------------------------
+def _admit_removal(
+    scope: Scope, tenant: Tenant, found: Domain | Server, submission_key: str | None
+) -> Run | None:
+    """A removal run's admission: the tenant's object (another tenant's: NotFound) and a principal
+    who may remove things; the run the same form's earlier post queued (None: none)."""
+    if found.tenant_id != tenant.id:
+        raise NotFound(f"{type(found).__name__.lower()} {found.id} not found")
+    scope.require_may_remove()
+    return runs.find_submission(tenant, submission_key) if submission_key else None
+
+
 def remove_domain(
     scope: Scope, tenant: Tenant, domain_id: int, confirmation: str | None, submission_key: str | None = None
 ) -> Run:
     """Queue remove_domain.yml: Mailu drops the domain, DNS drops its records; the row goes when
     the run succeeds. A zone the provider cannot update had nothing published: DNS is skipped."""
     domain = scope.get(Domain, domain_id)
-    if domain.tenant_id != tenant.id:
-        raise NotFound(f"domain {domain_id} not found")
-    scope.require_may_remove()
-    if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
+    if (earlier := _admit_removal(scope, tenant, domain, submission_key)) is not None:
         return earlier
     confirm(confirmation, domain.name, domain_losses(domain).lost)
     if domain.status == DomainStatus.REMOVING:
@@ -167,10 +175,7 @@ def deprovision_server(
     """Queue deprovision.yml: DNS records of the server and its domains removed, then the
     Hostwinds instance cancelled; the server becomes gone when the run succeeds."""
     server = scope.get(Server, server_id)
-    if server.tenant_id != tenant.id:
-        raise NotFound(f"server {server_id} not found")
-    scope.require_may_remove()
-    if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
+    if (earlier := _admit_removal(scope, tenant, server, submission_key)) is not None:
         return earlier
     confirm(confirmation, server.name, server_losses(server).lost)
     if server.status in _NOT_DEPROVISIONABLE:
