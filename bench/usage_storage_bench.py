@@ -1,4 +1,5 @@
-"""Benchmark: usage history storage per server, chart queries, and the hourly rollup, on SQLite.
+"""Benchmark: usage history storage per server, chart queries, and the hourly rollup, on SQLite
+(and the fleet part on PostgreSQL too with --postgresql).
 
 1. Builds the steady state the retention keeps for each of a few servers (30 days of 5-minute
    samples, one year of hourly and two years of daily rollups, every figure filled in), prunes it
@@ -7,9 +8,11 @@
 2. A fleet of --fleet servers (default 1,000) with 90 days of daily rollups and one hour of
    5-minute samples: the time of summing the 90 days into fleet and tenant totals (what the rollups
    do as they go), of the 90-day fleet chart (webapp.services.usage.totals) beside its goal
-   (300 ms), and of rolling that hour up for the whole fleet, totals included.
+   (300 ms), and of rolling that hour up for the whole fleet, totals included. With --postgresql,
+   the same again on a private PostgreSQL cluster (bench/page_bench.py's: Debian's postgresql,
+   run as root).
 
-    .venv/bin/python bench/usage_storage_bench.py [--servers 5] [--fleet 1000]
+    .venv/bin/python bench/usage_storage_bench.py [--servers 5] [--fleet 1000] [--postgresql]
 """
 
 from __future__ import annotations
@@ -65,9 +68,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--servers", type=int, default=5)
     parser.add_argument("--fleet", type=int, default=1000)
+    parser.add_argument("--postgresql", action="store_true", help="the fleet part on PostgreSQL too")
     args = parser.parse_args()
     storage(args.servers)
     fleet(args.fleet)
+    if args.postgresql:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from page_bench import postgresql
+
+        with postgresql() as url:
+            fleet(args.fleet, url)
 
 
 def storage(servers: int) -> None:
@@ -107,10 +117,15 @@ def storage(servers: int) -> None:
         print(f"{label} of one server: {seconds * 1000:.1f} ms for {n} rows")
 
 
-def fleet(size: int) -> None:
+def fleet(size: int, url: str | None = None) -> None:
+    """The fleet part on SQLite, or on the PostgreSQL database at `url` (migrated here)."""
+    from flask_migrate import upgrade
+
     with tempfile.TemporaryDirectory() as tmp:
-        app = make_app(Path(tmp))
+        app = make_app(Path(tmp), **({"SQLALCHEMY_DATABASE_URI": url} if url else {}))
         with app.app_context():
+            if url:
+                upgrade()
             db.session.add_all(
                 Server(name=f"mf-fleet-{i + 1}", status=ServerStatus.ACTIVE) for i in range(size)
             )
@@ -133,6 +148,7 @@ def fleet(size: int) -> None:
             rollup_s, rollup_cpu = time.perf_counter() - start, time.process_time() - cpu
             db.engine.dispose()
     verdict = "ok" if chart_s <= GOAL_FLEET_CHART_S else "OVER GOAL"
+    print(f"== fleet on {'PostgreSQL' if url else 'SQLite'}")
     print(
         f"90 days of daily rows summed into {summed} fleet and tenant totals: {sum_s * 1000:.0f} ms "
         f"(CPU {sum_cpu * 1000:.0f} ms)"
