@@ -116,7 +116,6 @@ def run_playbook(
     *,
     should_cancel: Callable[[], bool],
     on_child: Callable[[int], None],
-    tick: Callable[[], None],
 ) -> RunResult:
     spec.work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     private_dir = Path(tempfile.mkdtemp(prefix=private_dir_prefix(spec.run_id), dir=spec.work_dir))  # 0700
@@ -129,7 +128,7 @@ def run_playbook(
         with credentials as secrets_env:
             try:
                 return _run(spec, recorder, private_dir, control_dir, secrets_env, child,
-                            should_cancel=should_cancel, on_child=on_child, tick=tick)
+                            should_cancel=should_cancel, on_child=on_child)
             finally:
                 processes.kill_run_processes(child.get("pid"), str(private_dir))
                 processes.kill_run_processes(None, str(control_dir))  # SSH masters (ControlPersist)
@@ -148,7 +147,6 @@ def _run(
     *,
     should_cancel: Callable[[], bool],
     on_child: Callable[[int], None],
-    tick: Callable[[], None],
 ) -> RunResult:
     _write(private_dir / "inventory" / "hosts.json", json.dumps(spec.inventory))
     for name, text in spec.group_vars.items():
@@ -189,7 +187,6 @@ def _run(
                 child["pid"] = max(kids)
                 on_child(child["pid"])
         recorder.tick()
-        tick()
         return should_cancel()
 
     runner = Runner(config=config, event_handler=recorder.handle, cancel_callback=cancel_callback)

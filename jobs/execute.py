@@ -1,7 +1,8 @@
 """``execute_run(run_id)``: the job a worker runs for every playbook run.
 
 The database is the source of truth: this claims the run (lock + RUNNING + lease), runs the
-playbook through the bridge while renewing the lease, and writes the outcome. A playbook that
+playbook through the bridge while its heartbeat (jobs.heartbeat) renews the lease, and writes the
+outcome. A playbook that
 fails is a *failed run*, not a failed job; an error in this code marks the run failed AND
 re-raises, so RQ records the job as failed too.
 """
@@ -14,17 +15,16 @@ import time
 from pathlib import Path
 
 from flask import current_app
-from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
-from jobs import admission, hostkeys, locks
+from jobs import hostkeys, locks
 from jobs.app import worker_app
 from jobs.bridge import RunSpec, run_playbook
 from jobs.events import EventRecorder
+from jobs.heartbeat import Heartbeat
 from jobs.inventory import tenant_inventory
 from jobs.servers import refresh_from
 from jobs.sitevars import SiteVarsError, run_group_vars
-from mailfleet.clock import utcnow
 from mailfleet.hostwinds import HostwindsError, build_srvrname
 from mailfleet.logs import run_context
 from mailfleet.redact import Redactor
@@ -54,7 +54,8 @@ def execute_run(run_id: int) -> str:
             return f"not started: {current.status if current else 'no such run'}"
         with run_context(run.id, run.tenant.slug):
             try:
-                status, rc, reason = _execute(run)
+                with Heartbeat(app, run.id):
+                    status, rc, reason = _execute(run)
             except BaseException as exc:
                 db.session.rollback()
                 _finish(run.id, RunStatus.FAILED, None, f"internal error: {type(exc).__name__}: {exc}"[:255])
@@ -122,26 +123,11 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
             db.session.execute(select(Server).where(Server.tenant_id == tenant.id)).scalars()
         ),
     )
-    heartbeat_every = config["MAILFLEET_LEASE_SECONDS"] / 4
-    state = {"beat": time.monotonic(), "cancel_checked": 0.0, "cancel": False}
+    state = {"cancel_checked": 0.0, "cancel": False}
 
     def on_child(pid: int) -> None:
         db.session.execute(update(Run).where(Run.id == run.id).values(child_pid=pid))
         db.session.commit()
-
-    def tick() -> None:
-        if time.monotonic() - state["beat"] >= heartbeat_every:
-            state["beat"] = time.monotonic()
-            db.session.execute(
-                update(Run)
-                .where(Run.id == run.id)
-                .values(heartbeat_at=utcnow(), lease_expires_at=locks.lease_until())
-            )
-            db.session.commit()
-            try:
-                admission.renew(run)
-            except RedisError as exc:  # a failover: the next beat renews, well within the lease
-                log.warning("run %s: could not renew its holds (%s)", run.id, exc)
 
     def should_cancel() -> bool:
         if not state["cancel"] and time.monotonic() - state["cancel_checked"] >= 1.0:
@@ -150,9 +136,9 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
                 db.session.execute(select(Run.cancel_requested).where(Run.id == run.id)).scalar_one()
             )
             db.session.commit()  # end the read transaction so the next check sees new writes
-        return state["cancel"]
+        return bool(state["cancel"])
 
-    result = run_playbook(spec, recorder, should_cancel=should_cancel, on_child=on_child, tick=tick)
+    result = run_playbook(spec, recorder, should_cancel=should_cancel, on_child=on_child)
     if recorder.recap is not None:
         db.session.execute(update(Run).where(Run.id == run.id).values(recap=recorder.recap))
         db.session.commit()

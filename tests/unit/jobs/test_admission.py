@@ -8,7 +8,9 @@ import time
 import pytest
 from sqlalchemy import update
 
-from jobs import admission, capacity, locks
+from jobs import admission, capacity, locks, reaper
+from jobs.heartbeat import Heartbeat
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models import Run, RunStatus, Server, ServerStatus
 from webapp.services import runs
@@ -155,3 +157,26 @@ def test_a_worker_never_takes_more_forks_than_it_affords(app, scope, acme, serve
     machine["name"] = "worker-a"
     admission.release(fresh(first.id))
     assert admission.admit(fresh(second.id)) is None  # worker-a is free again
+
+
+@pytest.mark.parametrize("limits", [{"MAILFLEET_LEASE_SECONDS": 2}])
+def test_the_heartbeat_keeps_a_claimed_runs_holds_and_lease_whatever_the_run_is_doing(
+    app, scope, acme, servers, real_redis, caplog
+):
+    """The leases start at the claim; a run busy for longer than a lease (its secrets read, Ansible
+    starting, events waiting for the database) keeps them: its heartbeat is a thread of its own."""
+    run = runs.submit_run(scope, acme, "site", limit="mf-acme-1")
+    assert locks.claim(run.id) is not None
+    key = admission.server_key(servers["mf-acme-1"].id)
+    with Heartbeat(app, run.id):
+        time.sleep(3 * app.config["MAILFLEET_LEASE_SECONDS"])  # the run's own thread never renews
+        assert real_redis.get(key) == str(run.id).encode()
+        assert fresh(run.id).lease_expires_at > utcnow()
+        assert reaper.reap_lost_runs() == 0
+    assert admission.renew(fresh(run.id)) == 0  # every hold still there
+    assert "holds had expired" not in caplog.text
+    # Once the heartbeat stops (its work-horse killed), the holds go with the lease.
+    deadline = time.monotonic() + 3 * app.config["MAILFLEET_LEASE_SECONDS"]
+    while real_redis.exists(key) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not real_redis.exists(key)

@@ -155,7 +155,7 @@ def test_one_run_per_tenant_and_playbook_others_wait(scope, acme, globex, work):
     db.session.commit()
     locks.release(fresh(first.id))
     work()
-    assert fresh(second.id).status == RunStatus.SUCCESSFUL
+    assert fresh(second.id).status == RunStatus.SUCCESSFUL, fresh(second.id).failure_reason
 
 
 def test_duplicate_submission_makes_one_run(scope, acme):
