@@ -75,26 +75,29 @@ def reap_lost_runs() -> int:
             finished_at=now,
             failure_reason=f"{LOST}: no heartbeat since {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC",
         )
-        db.session.commit()
+        retry = _retry_lost(run) if changed else None
+        db.session.commit()  # the failure and its retry (its rollout step moved onto it) at once
         if changed:
             locks.release(run)
-            _retry_lost(run)
+        if retry is not None:
+            runs.enqueue_or_leave_for_reconcile(retry)
+            log.warning("run %s: its worker was lost; retried as run %s", run.id, retry.id)
     return len(stale)
 
 
-def _retry_lost(run: Run) -> None:
+def _retry_lost(run: Run) -> Run | None:
+    """The retry's row, not committed, where the catalogue allows one."""
     playbook = playbooks.by_key(run.catalogue_key) if run.catalogue_key else None
     if playbook is None or not playbook.retry_when_lost:
-        return
+        return None
     parent = db.session.get(Run, run.retry_of_id) if run.retry_of_id else None
     if parent is not None and (parent.failure_reason or "").startswith(LOST):
-        return  # a retry lost in its turn: a person looks before a third try
+        return None  # a retry lost in its turn: a person looks before a third try
     try:
-        retry = runs.retry_run(Scope.system(), run.id)
+        return runs.new_retry(Scope.system(), run.id)
     except MailfleetWebError as exc:  # e.g. the tenant was removed meanwhile
         log.warning("run %s: its worker was lost; not retried: %s", run.id, exc)
-        return
-    log.warning("run %s: its worker was lost; retried as run %s", run.id, retry.id)
+        return None
 
 
 def reconcile_queue() -> int:

@@ -15,7 +15,17 @@ from sqlalchemy.orm import joinedload
 from webapp import playbooks
 from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.extensions import db
-from webapp.models import Run, RunEvent, RunStatus, RunTrigger, Server, Tenant
+from webapp.models import (
+    Rollout,
+    RolloutStatus,
+    RolloutTarget,
+    Run,
+    RunEvent,
+    RunStatus,
+    RunTrigger,
+    Server,
+    Tenant,
+)
 from webapp.queue import enqueue_run
 from webapp.services import quotas, runstate
 from webapp.services.scope import Scope
@@ -149,7 +159,23 @@ def new_run(
         created_by_id=scope.user.id,
     )
     db.session.add(run)
+    if retry_of is not None:
+        _follow_in_rollout(retry_of, run)
     return run
+
+
+def _follow_in_rollout(retried: Run, retry: Run) -> None:
+    """The step of a running rollout that ran ``retried`` now runs its retry, in the same commit:
+    the rollout waits for the retry and counts its outcome, not the failure it retries (the
+    retry's ``retry_of`` keeps the first run on record)."""
+    db.session.flush()  # the retry's id
+    running = select(Rollout.id).where(Rollout.status == RolloutStatus.RUNNING)
+    db.session.execute(
+        update(RolloutTarget)
+        .where(RolloutTarget.run_id == retried.id, RolloutTarget.rollout_id.in_(running))
+        .values(run_id=retry.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def enqueue_or_leave_for_reconcile(run: Run) -> None:
@@ -182,7 +208,7 @@ def cancel_run(scope: Scope, run_id: int) -> Run:
     return run
 
 
-def retry_run(scope: Scope, run_id: int, submission_key: str | None = None) -> Run:
+def _retriable(scope: Scope, run_id: int) -> tuple[Run, playbooks.Playbook]:
     run = scope.get(Run, run_id)
     if not run.status.finished:
         raise Conflict(f"run {run.id} is still {run.status}")
@@ -191,6 +217,19 @@ def retry_run(scope: Scope, run_id: int, submission_key: str | None = None) -> R
         raise Conflict(f"run {run.id} used a playbook that is no longer offered")
     if playbook.spends:
         quotas.check_order(scope, run.tenant, None)
+    return run, playbook
+
+
+def new_retry(scope: Scope, run_id: int) -> Run:
+    """The retry's row, added to the session (as ``new_run``): the caller commits, then enqueues
+    it. The reaper commits a lost run's failure and its retry at once, so a rollout never counts
+    the failure of a step that is being retried."""
+    run, playbook = _retriable(scope, run_id)
+    return new_run(scope, run.tenant, playbook.key, extravars=run.extravars, limit=run.limit, retry_of=run)
+
+
+def retry_run(scope: Scope, run_id: int, submission_key: str | None = None) -> Run:
+    run, playbook = _retriable(scope, run_id)
     return submit_run(
         scope,
         run.tenant,

@@ -1,15 +1,21 @@
 """Fleet rollouts through the real job engine (execute_run in a burst worker, admission on a real
 redis-server): a run per server of many tenants, never more in flight than the share, a stop
-once failures pass the threshold, a stop by hand."""
+once failures pass the threshold, a stop by hand, a step lost with its worker that follows its
+retry."""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+from datetime import timedelta
 
+import pytest
+from sqlalchemy import select, update
+
+from jobs import locks
+from jobs.reaper import reap_lost_runs
+from mailfleet.clock import utcnow
 from webapp.extensions import db
 from webapp.models import Rollout, RolloutStatus, Run, RunStatus, Server, ServerStatus
-from webapp.services import rollouts
+from webapp.services import rollouts, runs
 
 pytestmark = pytest.mark.unit
 
@@ -97,3 +103,45 @@ def test_stopping_by_hand_cancels_the_runs_not_started(scope, acme, globex):
         ("mf-globex-1", RunStatus.CANCELED),
         ("mf-globex-2", RunStatus.CANCELED),
     ]
+
+
+def test_a_step_lost_with_its_worker_follows_its_retry_and_the_rollout_counts_the_retry(scope, acme, work):
+    add_servers(acme, "mf-acme-1", "mf-acme-2")
+    rollout = rollouts.start_rollout(scope, "site", "1", 0)  # threshold 0: the first failure stops it
+    [lost] = rollout_runs(rollout)
+    assert locks.claim(lost.id) is not None
+    # Its worker dies: nothing renews the lease, which lapses; the reaper's pass finds it.
+    db.session.execute(
+        update(Run).where(Run.id == lost.id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+
+    assert reap_lost_runs() == 1
+
+    [retry] = rollout_runs(rollout)
+    assert retry.retry_of_id == lost.id and retry.status == RunStatus.QUEUED
+    assert db.session.get(Run, lost.id).failure_reason.startswith("worker lost")
+    rollouts.advance(rollout.id)  # another run's end takes a step: the lost one is no failure of the rollout
+    assert db.session.get(Rollout, rollout.id).status == RolloutStatus.RUNNING
+    assert rollouts.progress(db.session.get(Rollout, rollout.id))["failed"] == 0
+    work()
+    done = db.session.get(Rollout, rollout.id)
+    assert done.status == RolloutStatus.COMPLETED
+    assert [(r.limit, r.status) for r in rollout_runs(rollout)] == [
+        ("mf-acme-1", RunStatus.SUCCESSFUL),
+        ("mf-acme-2", RunStatus.SUCCESSFUL),
+    ]
+    assert rollout_runs(rollout)[0].retry_of_id == lost.id
+
+
+def test_a_retry_by_hand_of_a_finished_rollouts_step_leaves_the_rollout_as_it_ended(scope, acme, work):
+    add_servers(acme, "mf-acme-1-bad")
+    rollout = rollouts.start_rollout(scope, "site", "1", 0)
+    work()
+    [failed] = rollout_runs(rollout)
+    assert db.session.get(Rollout, rollout.id).status == RolloutStatus.STOPPED
+
+    retry = runs.retry_run(scope, failed.id)
+
+    assert retry.retry_of_id == failed.id
+    assert [r.id for r in rollout_runs(rollout)] == [failed.id]  # its record stays the run it stopped on

@@ -5,11 +5,12 @@ its reason and nothing started; nobody but administrators sees or starts one."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from webapp.extensions import db
-from webapp.models import Rollout, Run, Server, ServerStatus
-from webapp.services import accounts
+from webapp.models import Rollout, Run, RunStatus, Server, ServerStatus
+from webapp.services import accounts, runs
+from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD, csrf_token, login
 
 pytestmark = pytest.mark.unit
@@ -50,6 +51,20 @@ def test_an_admin_starts_a_rollout_and_follows_it_on_one_page(as_admin, servers)
     assert '<dd id="in-flight">2 (at most 2: 50%)</dd>' in page
     listing = as_admin.get("/rollouts").get_data(as_text=True)
     assert 'href="/rollouts/1"' in listing
+
+
+def test_a_step_retried_while_its_rollout_runs_shows_its_retry_and_the_run_it_retries(as_admin, servers):
+    form = {"playbook": "site", "share": "1", "failure_threshold": "100", "tenants": ""}
+    form["csrf_token"] = csrf_token(as_admin, "/rollouts")
+    as_admin.post("/rollouts", data=form)
+    db.session.execute(update(Run).where(Run.id == 1).values(status=RunStatus.FAILED))
+    db.session.commit()
+
+    retry = runs.retry_run(Scope.system(), 1)
+
+    page = as_admin.get("/rollouts/1").get_data(as_text=True)
+    assert f'href="/runs/{retry.id}">run {retry.id}</a> (retry of' in page
+    assert 'href="/runs/1">run 1</a>)' in page
 
 
 @pytest.mark.parametrize(
