@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from types import TracebackType
 
 from flask import Flask
 from redis.exceptions import RedisError
@@ -42,12 +41,7 @@ class Heartbeat:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()  # no renewal after this: the run's end releases what it holds
 

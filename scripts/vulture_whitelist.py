@@ -33,6 +33,7 @@ impl
 cache_ok
 _.process_bind_param
 _.process_result_value
+_.bind_processor  # jobs.events.EncodedJSON: SQLAlchemy calls it
 _.metrics_started  # flask.g, from before to after the request
 _.collect  # prometheus_client calls a registered collector's collect()
 
