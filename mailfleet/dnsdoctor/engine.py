@@ -173,7 +173,10 @@ class Doctor:
         """Many domains, in order. Each process runs one loop sharing one resolver client (and its
         cache) and asks about each zone (delegation, serials, its servers) once. The waiting
         overlaps within a loop; what is left is building and parsing DNS messages, CPU, so past
-        ``PER_PROCESS`` domains each CPU takes a slice of them (``processes`` forces a count)."""
+        ``PER_PROCESS`` domains each CPU takes a slice of them (``processes`` forces a count).
+        ``concurrency`` is the queries in flight of the whole run, shared by its processes: the
+        resolver's queue is the same whatever the count (two processes of 64 each doubled it, and
+        1,000 domains took 72 s instead of one process's 33 s)."""
         workers = processes or min(_cpus(), len(pairs) // PER_PROCESS) or 1
         if workers == 1:
             return _run_here(self, pairs, concurrency)
@@ -182,8 +185,9 @@ class Doctor:
         slices = [list(pairs[i:i + size]) for i in range(0, len(pairs), size)]
         spawn = multiprocessing.get_context("spawn")  # a clean child: no inherited sockets or locks
         with ProcessPoolExecutor(len(slices), mp_context=spawn) as pool:
+            share = max(1, concurrency // len(slices))
             parts = pool.map(_run_slice, [self.config] * len(slices), [self.clock] * len(slices),
-                             slices, [concurrency] * len(slices))
+                             slices, [share] * len(slices))
             return [report for part in parts for report in part]
 
     def _client(self, slots: asyncio.Semaphore | None = None) -> DnsClient:
