@@ -52,6 +52,15 @@ _PROBLEMS = (
             "The parent's DS names no key the zone is signed with (or the zone is not signed at all): "
             "validating resolvers refuse every answer for the domain, so mail to it stops.",
             at_registrar=True),
+    Problem("dnssec.ds-rollover", "delegation", "A new key-signing key waits for its DS at the registrar",
+            "The zone's signer started a key-signing key rollover: it publishes the successor key, and "
+            "the old one can be retired only once the parent holds the successor's DS. The domain "
+            "validates meanwhile through the old DS.",
+            blocking=False, at_registrar=True),
+    Problem("dnssec.ds-stale", "delegation", "The registrar still holds the DS of a retired key",
+            "A DS record names a key the zone no longer publishes (the end of a key rollover). It does no "
+            "harm while another DS names a current key, but it should go before the next rollover.",
+            blocking=False, at_registrar=True),
     Problem("dnssec.bogus", "delegation", "The zone's DNSSEC signatures do not validate",
             "Signatures missing, expired or made with a key the DS does not lead to: validating resolvers "
             "refuse every answer for the domain, so mail to it stops."),

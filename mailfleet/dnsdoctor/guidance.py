@@ -91,7 +91,9 @@ def _dnssec_steps(code: str, records: Sequence[Record], zone: str, detail: str) 
         tag, algorithm, digest_type, digest = r.value.split(maxsplit=3)
         entries.append(f"Key tag {tag}, Algorithm {algorithm}, Digest type {digest_type} (SHA-256), "
                        f"Digest {digest.replace(' ', '')}")
-    verb = "replace the DS record(s) with exactly" if code == "dnssec.ds-mismatch" else "add"
+    verb = {"dnssec.ds-mismatch": "replace the DS record(s) with exactly",
+            "dnssec.ds-rollover": "add, keeping the DS record already there",
+            "dnssec.ds-stale": "remove"}.get(code, "add")
     steps = [f"At the registrar where {zone} is registered, under DNSSEC (or \"DS records\"), {verb}: "
              + "; ".join(entries) + "."] if entries else []
     steps.append(f"Some registrars ask for the key instead of the DS: the DNSKEY with flags 257 that "

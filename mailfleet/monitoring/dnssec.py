@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dns.dnssec
 import dns.name
+import dns.rdata
 import dns.rrset
 from dns.rdtypes.ANY.DNSKEY import DNSKEY
 
@@ -36,12 +37,37 @@ def ds_records(zone: str, keys: dns.rrset.RRset) -> list[str]:
     return [dns.dnssec.make_ds(owner, k, DS_DIGEST).to_text() for k in _entry_keys(keys)]
 
 
+def _names(zone: str, ds: dns.rdata.Rdata, key: DNSKEY) -> bool:
+    """Whether a DS record of the parent names the key (same tag, algorithm and digest)."""
+    return (dns.dnssec.key_id(key) == ds.key_tag and key.algorithm == ds.algorithm
+            and dns.dnssec.make_ds(dns.name.from_text(zone), key, ds.digest_type, validating=True) == ds)
+
+
 def _matching(zone: str, keys: dns.rrset.RRset, ds_set: dns.rrset.RRset) -> list[DNSKEY]:
-    """The zone's keys that a DS record of the parent names (same digest of the key)."""
-    owner = dns.name.from_text(zone)
-    return [k for k in keys for ds in ds_set
-            if dns.dnssec.key_id(k) == ds.key_tag and k.algorithm == ds.algorithm
-            and dns.dnssec.make_ds(owner, k, ds.digest_type, validating=True) == ds]
+    """The zone's keys that a DS record of the parent names."""
+    return [k for k in keys for ds in ds_set if _names(zone, ds, k)]
+
+
+def _rollover(zone: str, keys: dns.rrset.RRset, ds_set: dns.rrset.RRset) -> Outcome | None:
+    """A key-signing key rollover half done at the registrar: a key-signing key the parent has no
+    DS for (the successor, published by the signer), or a DS naming a key the zone no longer
+    publishes (the predecessor, withdrawn). Validation holds meanwhile through the other DS."""
+    new = [k for k in _entry_keys(keys) if not any(_names(zone, ds, k) for ds in ds_set)]
+    if new:
+        owner = dns.name.from_text(zone)
+        tags = ", ".join(str(dns.dnssec.key_id(k)) for k in new)
+        return warning(f"DNSKEY {zone}: the zone publishes a new key-signing key (tag {tags}) the parent "
+                       "has no DS for: a key rollover waits for the registrar; add its DS next to the "
+                       "current one",
+                       "; ".join(dns.dnssec.make_ds(owner, k, DS_DIGEST).to_text() for k in new),
+                       code="dnssec.ds-rollover")
+    stale = [ds for ds in ds_set if not any(_names(zone, ds, k) for k in keys)]
+    if stale:
+        tags = ", ".join(str(ds.key_tag) for ds in stale)
+        return warning(f"DS {zone}: the parent still holds a DS (key tag {tags}) for a key the zone no "
+                       "longer publishes: remove it at the registrar",
+                       "; ".join(ds.to_text() for ds in stale), code="dnssec.ds-stale")
+    return None
 
 
 async def dnssec_chain(dns_client: DnsClient, zone: str, dns_port: int = 53) -> Outcome:
@@ -80,4 +106,5 @@ async def dnssec_chain(dns_client: DnsClient, zone: str, dns_port: int = 53) -> 
         return error(f"DNSKEY/SOA {zone}: the signatures do not validate ({exc}): validating resolvers "
                      "refuse every answer", wanted, code="dnssec.bogus")
     tags = ", ".join(str(dns.dnssec.key_id(k)) for k in entry)
-    return ok(f"{zone} is signed; the parent's DS names key {tags} and the signatures validate", wanted)
+    return _rollover(zone, keys, ds_set) or ok(
+        f"{zone} is signed; the parent's DS names key {tags} and the signatures validate", wanted)
