@@ -564,8 +564,8 @@ def test_the_provision_form_offers_the_providers_locations_and_plans(as_admin, a
     page = as_admin.get("/tenants/acme").get_data(as_text=True)
     form = re.search(r'<form[^>]*id="provision-form".*?</form>', page, re.S).group(0)
     assert (
-        '<option value="Seattle">Seattle</option>' in form
-        and '<option value="Amsterdam">Amsterdam</option>' in form
+        '<option value="Seattle">Seattle (United States)</option>' in form
+        and '<option value="Amsterdam">Amsterdam (Europe)</option>' in form
     )
     assert '<option value="101">Unmetered SSD VPS 1 GB ($4.99/month)</option>' in form
     assert 'placeholder="mail.acme.example.test"' in form
