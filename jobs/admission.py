@@ -8,6 +8,10 @@ parallel, up to MAILFLEET_MAX_RUNS_PER_TENANT of one tenant and MAILFLEET_MAX_RU
 sets of run ids scored by lease expiry, so a dead holder's place frees itself), and no worker
 machine takes runs costing more forks than it affords (jobs.capacity).
 
+A run is admitted once: while its record lives, another attempt at it (its job enqueued again by a
+run that ended while it was being claimed) is refused and takes nothing, so it cannot give up
+the holds of the attempt that runs it.
+
 Keys are named after the playbook queue (MAILFLEET_QUEUE), so control planes sharing a Redis keep
 apart. Every key carries the run's lease (MAILFLEET_LEASE_SECONDS), renewed with the database lease while
 the run lives; a worker that dies without releasing leaves locks that expire on their own. Times
@@ -41,6 +45,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local run, lease = ARGV[1], tonumber(ARGV[2])
 local n = #KEYS - 5
 local tenant, fleet, machine, costs, record = KEYS[n + 1], KEYS[n + 2], KEYS[n + 3], KEYS[n + 4], KEYS[n + 5]
+local claimed = redis.call('GET', record)
+if claimed then return {'claimed', record, claimed} end
 for i = 1, n do
   local holder = redis.call('GET', KEYS[i])
   if holder and holder ~= run then return {'server', KEYS[i], holder} end
@@ -116,11 +122,13 @@ return 0
 class Refusal:
     """Why a run must wait: the kind of hold it ran into and what holds it."""
 
-    kind: str  # server | tenant | fleet | worker
+    kind: str  # claimed | server | tenant | fleet | worker
     key: str
-    holder: str  # the run holding the server; the limit; the forks in use of the machine's
+    holder: str  # the run's record; the run holding the server; the limit; the machine's forks in use
 
     def __str__(self) -> str:
+        if self.kind == "claimed":
+            return f"it is being started on worker {self.holder.split('|')[0]}"
         if self.kind == "server":
             return f"server {self.key.rsplit(':', 1)[1]} is busy with run {self.holder}"
         if self.kind == "worker":

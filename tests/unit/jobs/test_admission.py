@@ -12,7 +12,7 @@ from jobs import admission, capacity, locks, reaper
 from jobs.heartbeat import Heartbeat
 from mailfleet.clock import utcnow
 from webapp.extensions import db
-from webapp.models import Run, RunStatus, Server, ServerStatus
+from webapp.models import Run, RunLock, RunStatus, Server, ServerStatus
 from webapp.services import runs
 
 pytestmark = pytest.mark.unit
@@ -180,3 +180,25 @@ def test_the_heartbeat_keeps_a_claimed_runs_holds_and_lease_whatever_the_run_is_
     while real_redis.exists(key) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not real_redis.exists(key)
+
+
+def test_a_second_attempt_at_a_run_being_claimed_leaves_its_holds_alone(app, scope, acme, servers):
+    """A run ending while another is being claimed enqueues that one again (it reads waiting); the
+    second attempt must neither start it nor give up the holds of the attempt that does."""
+    run = runs.submit_run(scope, acme, "site", limit="mf-acme-1")
+    # The first attempt, halfway: waiting, admitted, its lock taken, not yet running.
+    db.session.execute(update(Run).where(Run.id == run.id).values(status=RunStatus.WAITING))
+    db.session.commit()
+    assert admission.admit(fresh(run.id)) is None
+    db.session.add(RunLock(tenant_id=acme.id, playbook="site.yml", run_id=run.id))
+    db.session.commit()
+
+    assert locks.claim(run.id) is None  # the second attempt
+
+    assert admission.renew(fresh(run.id)) == 0  # the first attempt's holds, all still there
+    refusal = admission.admit(fresh(run.id))
+    assert refusal is not None and str(refusal) == f"it is being started on worker {capacity.worker_name()}"
+    other = runs.submit_run(scope, acme, "backup", limit="mf-acme-1")
+    assert (
+        str(admission.admit(fresh(other.id))) == f"server {servers['mf-acme-1'].id} is busy with run {run.id}"
+    )
