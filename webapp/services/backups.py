@@ -166,14 +166,16 @@ def statuses(scope: Scope) -> dict[int, BackupStatus]:
 def check_restore_point(source: Server, before: datetime | None) -> Snapshot | None:
     """The snapshot a restore of `source` at or before `before` (None: the latest) will use, as far
     as the last status knows; raises InvalidInput when the known snapshots rule it out. None when
-    no status is stored yet (the host then decides, and says so if there is no snapshot)."""
+    no status is stored yet (the host then decides, and says so if there is no snapshot). As on the
+    host (pick_snapshot.py), a snapshot taken within `before`'s second counts: pages show whole
+    seconds, and the time shown beside a snapshot picks that snapshot."""
     row = db.session.get(ServerBackup, source.id)
     if row is None:
         return None
     known = _status(row).snapshots
     if not known:
         raise InvalidInput(f"{source.name} has no backup snapshot yet")
-    fitting = [s for s in known if before is None or s.time <= before]
+    fitting = [s for s in known if before is None or s.time.replace(microsecond=0) <= before]
     if not fitting:
         raise InvalidInput(
             f"{source.name} has no snapshot at or before {before:%Y-%m-%d %H:%M:%S} UTC; "

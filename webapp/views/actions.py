@@ -35,7 +35,11 @@ def confirm(slug: str, key: str) -> str:
     if request.args.get("server_id", "").isdigit():
         form.server_id.data = int(request.args["server_id"])
     known = backups.statuses(scope) if key == "restore" else {}
-    snapshots = {s.name: known[s.id].snapshots for s in servers if s.id in known}
+    snapshots = {s: known[s.id].snapshots for s in servers if s.id in known}
+    if key == "restore":  # a snapshot picked in the list below the form: its server and time
+        if request.args.get("source_server_id", "").isdigit():
+            form.source_server_id.data = int(request.args["source_server_id"])
+        form.restore_before.data = request.args.get("restore_before", "")[:32]
     return render_template(
         "actions/confirm.html", tenant=tenant, action=chosen, form=form, snapshots=snapshots
     )

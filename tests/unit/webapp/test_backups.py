@@ -5,7 +5,9 @@ checked against the known snapshots, each restore's recovery point and time, and
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -265,6 +267,33 @@ def test_restore_page_lists_the_snapshots(client, world, fleet, tmp_path):
     page = client.get("/tenants/acme/actions/restore").get_data(as_text=True)
     listed = page[page.index('id="restore-snapshots"') :]
     assert "2026-11-20 10:00:00" in listed and "aaaaaaaa" in listed and "mf-acme-1" in listed
+
+
+def test_a_snapshot_picked_on_the_restore_page_fills_the_form_and_restores_that_snapshot(
+    client, world, fleet, tmp_path
+):
+    """The first snapshot was taken at 10:00:00.123: the whole second the page shows picks it."""
+    report(tmp_path, "mf-acme-1", status_doc())
+    sweep_facts(tmp_path, ["mf-acme-1"])
+    login(client, world.alice.email, TEST_PASSWORD)
+    page = client.get(f"/tenants/acme/actions/restore?server_id={fleet['acme2'].id}").get_data(as_text=True)
+    row = page[page.index('data-server="mf-acme-1"') :].split("aaaaaaaa", 1)[1].split("</tr>", 1)[0]
+    link = html.unescape(re.search(r'class="pick-snapshot" href="([^"]+)"', row).group(1))
+    form = client.get(link).get_data(as_text=True)
+    assert 'value="2026-11-20 10:00:00"' in form.split('name="restore_before"', 1)[1].split(">", 1)[0]
+    target = form.split('name="server_id"', 1)[1].split("</select>", 1)[0]
+    source = form.split('name="source_server_id"', 1)[1].split("</select>", 1)[0]
+    assert re.search(rf'<option selected value="{fleet["acme2"].id}">', target), target
+    assert re.search(rf'<option selected value="{fleet["acme1"].id}">', source), source
+    run = actions.start_action(
+        Scope(world.alice),
+        world.acme,
+        "restore",
+        server_id=fleet["acme2"].id,
+        source_server_id=fleet["acme1"].id,
+        restore_before="2026-11-20 10:00:00",
+    )
+    assert run.extravars == {"restore_before": "2026-11-20 10:00:00", "restore_from_host": "mf-acme-1"}
 
 
 def test_each_restore_shows_its_recovery_point_and_time(client, world, fleet):
