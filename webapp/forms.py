@@ -169,6 +169,17 @@ class ServerActionForm(SubmissionForm):
     confirm = BooleanField("I understand what this replaces")
 
 
+class RecoverForm(SubmissionForm):
+    """A lost server onto a new one: the services layer checks the server, location and plan."""
+
+    server_id = SelectField("Lost server", coerce=_optional_id, validate_choice=False)
+    location = SelectField("Location of the new server", validators=[DataRequired(), Length(max=64)])
+    plan = SelectField(
+        "Plan", validators=[DataRequired(), Length(max=64)], description="Monthly price at Hostwinds"
+    )
+    confirm = BooleanField("I understand that a new server is ordered and DNS moves to it")
+
+
 class ConfirmForm(SubmissionForm):
     """A destructive action: the object's name typed back."""
 

@@ -74,6 +74,8 @@ RUN_ANCHORS: dict[str, str] = {
     "domain": "failed-domain",
     "backup": "failed-backup",
     "restore": "failed-restore",
+    "recover": "failed-restore",
+    "restore_check": "failed-restore",
     "rotate_ssh_key": "failed-rotation",
     "rotate_mailu_token": "failed-rotation",
     "backup_drill": "failed-backup",

@@ -43,6 +43,8 @@ CATALOGUE: dict[str, Playbook] = {
                     "hostwinds_plan",
                     "hostwinds_index",
                     "mail_hostname",
+                    # A recovery's new server (webapp.services.recovery): the lost server it replaces.
+                    "recover_from_host",
                 }
             ),
             spends=True,
@@ -88,6 +90,20 @@ CATALOGUE: dict[str, Playbook] = {
             "restore.yml",
             "Restore from backup",
             frozenset({"restore_before", "restore_from_host"}),
+        ),
+        # A recovery's steps after provisioning (webapp.services.recovery): the lost server's latest
+        # snapshot restored onto the new one, then checked against it; DNS follows the check.
+        Playbook(
+            "recover",
+            "restore.yml",
+            "Restore a lost server onto a new one",
+            frozenset({"restore_before", "restore_from_host"}),
+        ),
+        Playbook(
+            "restore_check",
+            "restore_check.yml",
+            "Check a restored server against its snapshot",
+            frozenset({"restore_snapshot_id", "restore_from_host"}),
         ),
         Playbook(
             "rotate_ssh_key",

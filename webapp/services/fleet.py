@@ -51,9 +51,12 @@ def provision_server(
     submission_key: str | None = None,
     *,
     region: str | None = None,
+    recover_from_host: str | None = None,
 ) -> Run:
     """Record the server (status requested) and enqueue provision.yml for it. The order names a
-    location, or a region (else the tenant's home region) where the server is placed."""
+    location, or a region (else the tenant's home region) where the server is placed.
+    `recover_from_host`: the lost server it replaces (webapp.services.recovery follows the run with
+    the restore)."""
     location = _provider_word("location", location) if location else None
     wanted_region = _region(region) if region else None
     plan = _provider_word("plan", plan)
@@ -92,6 +95,7 @@ def provision_server(
             "hostwinds_plan": plan,
             "hostwinds_index": parse_srvrname(server.name).index,
             "mail_hostname": mail_hostname,
+            **({"recover_from_host": recover_from_host} if recover_from_host else {}),
         },
     )
 

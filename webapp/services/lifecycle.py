@@ -350,6 +350,10 @@ def note_run_finished(run_id: int) -> None:
         from webapp.services.ipswitch import note_switched  # ipswitch confirms through this module
 
         note_switched(run)
+    if run.catalogue_key in ("provision", "recover", "restore_check"):
+        from webapp.services import recovery  # a recovery's next step follows through this module
+
+        recovery.note_run_finished(run)
     db.session.commit()
 
 

@@ -7,11 +7,12 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from webapp.errors import InvalidInput
-from webapp.forms import ServerActionForm
+from webapp.forms import RecoverForm, ServerActionForm
 from webapp.models import Server, ServerStatus
-from webapp.services import actions, backups, fleet
+from webapp.services import actions, backups, fleet, recovery
 from webapp.services.scope import Scope
 from webapp.views import Then, form_post, to_run
+from webapp.views.tenants import ordered_where, provision_form_with_offers
 
 bp = Blueprint("actions", __name__)
 
@@ -69,3 +70,56 @@ def start(slug: str, key: str) -> Response:
         return to_run(run, f"{chosen.title}: queued as run {run.id}.")
 
     return form_post(form, None, act, "actions.confirm", back)
+
+
+def _recover_form(servers: list[Server]) -> tuple[RecoverForm, str | None]:
+    """The lost server among the tenant's, and the provider's locations and plans for the new one."""
+    offers, offers_error = provision_form_with_offers()
+    form = RecoverForm()
+    form.location.choices, form.plan.choices = offers.location.choices, offers.plan.choices
+    form.server_id.choices = [(s.id, s.name) for s in servers if s.mail_hostname]
+    return form, offers_error
+
+
+@bp.route("/tenants/<slug>/recover", methods=["GET"])
+@login_required
+def recover_confirm(slug: str) -> str:
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    form, offers_error = _recover_form(fleet.list_servers(scope, tenant))
+    if request.args.get("server_id", "").isdigit():
+        form.server_id.data = int(request.args["server_id"])
+    return render_template("actions/recover.html", tenant=tenant, form=form, offers_error=offers_error)
+
+
+@bp.route("/tenants/<slug>/recover", methods=["POST"])
+@login_required
+def recover(slug: str) -> Response:
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    form, _ = _recover_form(fleet.list_servers(scope, tenant))
+    back: dict[str, object] = {"slug": slug, "server_id": form.server_id.data}
+
+    def act() -> Then:
+        if form.server_id.data is None:
+            raise InvalidInput("Pick the lost server.")
+        if not form.confirm.data:
+            raise InvalidInput("Tick the box to confirm that a new server is ordered and DNS moves to it.")
+        location, region = ordered_where(form.location.data)
+        run = recovery.start_recovery(
+            scope,
+            tenant,
+            form.server_id.data,
+            location,
+            form.plan.data,
+            form.submission_key.data,
+            region=region,
+        )
+        return to_run(
+            run,
+            f"Recovery started: the new server is provisioned by run {run.id}; the restore, its check "
+            "and the DNS switch follow, each once the step before succeeded.",
+        )
+
+    invalid = "Check the form: pick the lost server, a location and a plan."
+    return form_post(form, invalid, act, "actions.recover_confirm", back)

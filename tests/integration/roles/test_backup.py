@@ -184,6 +184,17 @@ def test_restore_at_a_point_in_time(drill):
     print(f"\nrestore (before {restore_before} UTC): {len(state_a)} files, {diff}")
     assert diff == {"lost": [], "extra": [], "changed": []}
 
+    # The post-restore check a recovery runs before its DNS switch: the live data is that snapshot's;
+    # a file changed since, or one the snapshot does not hold, fails it with its name.
+    check = {"restore_snapshot_id": first["snapshot_id"]}
+    run_playbook("playbooks/restore_check.yml", inventory, env=env, extra_vars=check).assert_ok()
+    bak1.ssh("printf 'Subject: note 3\n\nbody X\n' > '/mailu/mail/alice@example.test/cur/3.msg:2,S'")
+    changed = run_playbook("playbooks/restore_check.yml", inventory, env=env, extra_vars=check)
+    assert changed.returncode != 0 and "alice@example.test/cur/3.msg:2,S: its content differs" in changed.stdout
+    bak1.ssh("touch /mailu/mail/alice@example.test/cur/stray")
+    extra = run_playbook("playbooks/restore_check.yml", inventory, env=env, extra_vars=check)
+    assert extra.returncode != 0 and "1 not in it (first ['/mailu/mail/alice@example.test/cur/stray'])" in extra.stdout
+
     # Latest, over state A: files deleted between A and B go too (rsync --delete).
     run_playbook("playbooks/restore.yml", inventory, env=env).assert_ok()
     diff = differences(manifest(bak1), state_b)
