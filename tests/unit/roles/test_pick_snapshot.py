@@ -36,6 +36,9 @@ def pick(tmp_path: Path, before: str) -> subprocess.CompletedProcess[str]:
         ("2026-11-20 10:00:00", "aaaaaaaa"),  # the time a page shows beside it (whole seconds)
         ("2026-11-20 11:30:04", "aaaaaaaa"),
         ("2026-11-20 11:30:05", "bbbbbbbb"),
+        # As a control plane's run passes it: Ansible reads the YAML extra var as a timestamp.
+        ("2026-11-20T11:30:04", "aaaaaaaa"),
+        ("2026-11-20T11:30:05+00:00", "bbbbbbbb"),
     ],
 )
 def test_the_latest_snapshot_at_or_before_the_second_given(tmp_path, before, short_id):
@@ -49,6 +52,8 @@ def test_the_latest_snapshot_at_or_before_the_second_given(tmp_path, before, sho
     [
         ("2026-11-20 09:59:59", "no snapshot at or before 2026-11-20 09:59:59 UTC (2 snapshots"),
         ("2026-11-20T10:00", "restore_before must be 'YYYY-MM-DD HH:MM:SS' (UTC)"),
+        ("2026-11-20 10:00:00+02:00", "restore_before must be 'YYYY-MM-DD HH:MM:SS' (UTC)"),
+        ("2026-02-30 10:00:00", "restore_before must be 'YYYY-MM-DD HH:MM:SS' (UTC)"),
     ],
 )
 def test_a_time_before_every_snapshot_or_malformed_is_refused(tmp_path, before, message):
