@@ -17,6 +17,7 @@ CONVERGED_USERS = (
     "tests/integration/mail/",
     "tests/integration/security/test_no_secret_leaks.py",
     "tests/integration/dnsdoctor/test_fix.py",
+    "tests/journeys/test_first_steps.py",
 )
 CONVERGED_UNIT = "converged_servers"
 
