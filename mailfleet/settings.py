@@ -319,6 +319,15 @@ SETTINGS: tuple[Setting, ...] = (
         _WEB,
         minimum=1,
     ),
+    _s(
+        "MAILFLEET_IP_SWITCH_COOLDOWN_HOURS",
+        "float",
+        24.0,
+        "A server's main IP is switched again only this long after its last change (admins may "
+        "override, recorded with the run); 0: no cooldown.",
+        _WEB,
+        minimum=0,
+    ),
     # Jobs.
     _s(
         "MAILFLEET_HEALTH_SWEEP_SECONDS",

@@ -186,6 +186,12 @@ class ConfirmForm(SubmissionForm):
     confirm = StringField("Type the name to confirm", validators=[DataRequired(), Length(max=254)])
 
 
+class SwitchIpForm(ConfirmForm):
+    """Switching a server's IP; an administrator may override the cooldown (recorded)."""
+
+    override_cooldown = BooleanField("Override the cooldown (kept with the run)")
+
+
 class ActionForm(FlaskForm):
     """Buttons (cancel, retry, new token): only the CSRF token."""
 

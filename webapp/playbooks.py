@@ -69,7 +69,10 @@ CATALOGUE: dict[str, Playbook] = {
             "switch_ip",
             "switch_ip.yml",
             "Switch a server's main IP",
-            frozenset({"mailfleet_tenant", "hostwinds_index", "switch_ip_from", "mail_hostname"}),
+            frozenset(
+                {"mailfleet_tenant", "hostwinds_index", "switch_ip_from", "mail_hostname",
+                 "switch_ip_cooldown_override"}
+            ),
         ),
         Playbook(
             "site",

@@ -53,6 +53,14 @@ class WarmupSchema(Schema):
     today = fields.Nested(DayCountsSchema, allow_none=True, metadata={"description": "none: not counted yet"})
 
 
+class SwitchIpSchema(ConfirmSchema):
+    override_cooldown = fields.Boolean(
+        load_default=False,
+        metadata={"description": "administrators only: switch within the cooldown after the last "
+                                 "change (recorded with the run)"},
+    )
+
+
 def _server(slug: str, server_id: int) -> Server:
     tenant = scope().tenant(slug)
     server = scope().get(Server, server_id)
@@ -91,9 +99,13 @@ def addresses(slug: str, server_id: int) -> list[IpChange]:
 
 @blp.route("/tenants/<slug>/servers/<int:server_id>/switch-ip", methods=["POST"])
 @errors(blp, 400, 403, 404, 409)
-@blp.arguments(ConfirmSchema)
+@blp.arguments(SwitchIpSchema)
 @blp.response(202, RunSchema)
 @blp.doc(parameters=[IDEMPOTENCY_KEY])
 def switch_ip(data: dict[str, Any], slug: str, server_id: int) -> Run:
-    """Move the server to a new main IP; `confirm` is the server's name."""
-    return ipswitch.switch_ip(scope(), scope().tenant(slug), server_id, data["confirm"], idempotency_key())
+    """Move the server to a new main IP; `confirm` is the server's name. Within the cooldown after
+    its last address change the answer is 409, naming when the next switch is allowed."""
+    return ipswitch.switch_ip(
+        scope(), scope().tenant(slug), server_id, data["confirm"], idempotency_key(),
+        override_cooldown=data["override_cooldown"],
+    )

@@ -4,8 +4,12 @@ The switch is a run (playbooks/switch_ip.yml, catalogue key ``switch_ip``): Host
 server a new main IP, the new address gets the mail host name as its PTR, and the server answers SSH
 there. Only an active server of the tenant, known to the provider (it has a provider id), with a
 main IPv4 and a mail host name, and provisioned by mailfleet for that tenant, can be switched; the
-person types the server's name to confirm; one switch per tenant at a time. A refusal changes
-nothing.
+person types the server's name to confirm; one switch per tenant at a time; and not within the
+cooldown (setting MAILFLEET_IP_SWITCH_COOLDOWN_HOURS) after the server's last address change:
+receivers judge an address by its history, a server hopping between addresses looks like a sender
+evading blocks, and Hostwinds itself ignores changes that come too fast. An administrator may
+override the cooldown; the override is kept with the run (extravar switch_ip_cooldown_override,
+the end of the cooldown overridden) and logged. A refusal changes nothing.
 
 When the run succeeds (:func:`note_switched`), the server takes the provider's new address and
 :func:`moved_to` records the change (table ip_changes), starts the warm-up plan again at day 1, and
@@ -19,12 +23,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import select
 
+from mailfleet.clock import utcnow
 from mailfleet.hostwinds import HostwindsError, build_srvrname, parse_srvrname
 from mailfleet.secrets import SecretsError
-from webapp.errors import Conflict, InvalidInput, NotFound
+from webapp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.integrations import hostwinds_client
 from webapp.models import FINISHED_STATUSES, IpChange, Run, RunStatus, Server, ServerStatus, Tenant
@@ -34,6 +41,7 @@ from webapp.services.scope import Scope
 log = logging.getLogger(__name__)
 
 PLAYBOOK = "switch_ip"
+OVERRIDE = "switch_ip_cooldown_override"
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,20 @@ class SwitchPlan:
 
     server: Server
     index: int  # its mf-<tenant>-<index> number
+    last_change: IpChange | None = None
+    cooldown_until: datetime | None = None  # None: no cooldown holds now
+
+    @property
+    def cooldown(self) -> str | None:
+        """Why a switch now is refused (None: it is not), naming when the next one is allowed."""
+        if self.cooldown_until is None or self.last_change is None:
+            return None
+        return (
+            f"{self.server.name} moved to {self.last_change.new_ip} at "
+            f"{self.last_change.changed_at:%Y-%m-%d %H:%M} UTC; its next IP switch is allowed after "
+            f"{self.cooldown_until:%Y-%m-%d %H:%M} UTC (receivers distrust a server that keeps changing "
+            "address, and Hostwinds ignores changes that come too fast)"
+        )
 
     @property
     def lost(self) -> list[str]:
@@ -76,18 +98,48 @@ def switch_plan(scope: Scope, tenant: Tenant, server_id: int) -> SwitchPlan:
         raise Conflict(
             f"{server.name} was not provisioned by mailfleet for {tenant.slug}; change its IP at Hostwinds"
         )
-    return SwitchPlan(server, parsed.index)
+    last = last_change(server)
+    return SwitchPlan(server, parsed.index, last, cooldown_until(last))
+
+
+def last_change(server: Server) -> IpChange | None:
+    stmt = select(IpChange).where(IpChange.server_id == server.id).order_by(IpChange.id.desc()).limit(1)
+    return db.session.execute(stmt).scalar_one_or_none()
+
+
+def cooldown_until(last: IpChange | None, now: datetime | None = None) -> datetime | None:
+    """The end of the cooldown after the address change `last`, or None when none holds at `now`."""
+    hours = current_app.config["MAILFLEET_IP_SWITCH_COOLDOWN_HOURS"]
+    if last is None or not hours:
+        return None
+    until = last.changed_at + timedelta(hours=hours)
+    return until if until > (now or utcnow()) else None
 
 
 def switch_ip(
-    scope: Scope, tenant: Tenant, server_id: int, confirmation: str | None, submission_key: str | None = None
+    scope: Scope,
+    tenant: Tenant,
+    server_id: int,
+    confirmation: str | None,
+    submission_key: str | None = None,
+    *,
+    override_cooldown: bool = False,
 ) -> Run:
-    """Queue playbooks/switch_ip.yml after the checks of :func:`switch_plan` and the typed name."""
+    """Queue playbooks/switch_ip.yml after the checks of :func:`switch_plan`, the cooldown (which
+    only an administrator may override, on the record) and the typed name."""
     from webapp.services.lifecycle import confirm  # lifecycle notes finished switches through here
 
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
         return earlier
     found = switch_plan(scope, tenant, server_id)
+    if found.cooldown is not None:
+        if not override_cooldown:
+            administrators = " An administrator may override it." if not scope.is_admin else (
+                " As an administrator you may override it (recorded with the run)."
+            )
+            raise Conflict(found.cooldown + "." + administrators)
+        if not scope.is_admin:
+            raise Forbidden("only administrators may override the cooldown between IP switches")
     confirm(confirmation, found.server.name, found.lost)
     busy = db.session.scalar(
         select(Run.id).where(
@@ -96,18 +148,21 @@ def switch_ip(
     )
     if busy is not None:
         raise Conflict(f"run {busy} is already switching an IP of {tenant.slug}: wait for it to finish")
-    return runs.submit_run(
-        scope,
-        tenant,
-        PLAYBOOK,
-        submission_key=submission_key,
-        extravars={
-            "mailfleet_tenant": tenant.slug,
-            "hostwinds_index": found.index,
-            "switch_ip_from": found.server.public_ipv4,
-            "mail_hostname": found.server.mail_hostname,
-        },
-    )
+    extravars = {
+        "mailfleet_tenant": tenant.slug,
+        "hostwinds_index": found.index,
+        "switch_ip_from": found.server.public_ipv4,
+        "mail_hostname": found.server.mail_hostname,
+    }
+    if found.cooldown_until is not None:
+        extravars[OVERRIDE] = found.cooldown_until.strftime("%Y-%m-%dT%H:%M:%SZ")
+    run = runs.submit_run(scope, tenant, PLAYBOOK, submission_key=submission_key, extravars=extravars)
+    if found.cooldown_until is not None:
+        log.warning(
+            "run %s: user %s overrode the IP switch cooldown of %s (until %s)",
+            run.id, scope.user.id, found.server.name, extravars[OVERRIDE],
+        )
+    return run
 
 
 def history(server: Server) -> list[IpChange]:
@@ -120,9 +175,7 @@ def moved_to(server: Server, old: str, new: str, run: Run | None = None) -> bool
     cold address (which pushes the caps) and queue the `domain` run that reconverges it there and
     republishes its A and SPF records. False when this change was recorded already."""
     server.public_ipv4 = new
-    last = db.session.execute(
-        select(IpChange).where(IpChange.server_id == server.id).order_by(IpChange.id.desc()).limit(1)
-    ).scalar_one_or_none()
+    last = last_change(server)
     if last is not None and (last.old_ip, last.new_ip) == (old, new):
         if run is not None and last.run_id is None:
             last.run_id = run.id

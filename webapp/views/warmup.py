@@ -7,8 +7,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from webapp.errors import Conflict, InvalidInput
-from webapp.forms import ConfirmForm, SendingCapsForm, WarmupForm
+from webapp.errors import Conflict, Forbidden, InvalidInput
+from webapp.forms import SendingCapsForm, SwitchIpForm, WarmupForm
 from webapp.models import Server
 from webapp.services import ipswitch, mailstats, warmup
 from webapp.services.scope import Scope
@@ -36,6 +36,7 @@ def detail(slug: str, server_id: int) -> str:
     return render_template(
         "warmup/detail.html", server=server, slug=slug, status=warmup.status(plan), form=form,
         caps_form=caps_form, addresses=ipswitch.history(server),
+        switch_allowed_after=ipswitch.cooldown_until(ipswitch.last_change(server)),
         counts=mailstats.day_counts(server, warmup.today()),
     )
 
@@ -91,16 +92,22 @@ def switch_ip(slug: str, server_id: int) -> Response | str:
     tenant = scope.tenant(slug)
     try:
         found = ipswitch.switch_plan(scope, tenant, server_id)
+        if found.cooldown is not None and not scope.is_admin:
+            raise Conflict(found.cooldown + ".")
     except (InvalidInput, Conflict) as exc:
         return back_with_error(exc, "warmup.detail", slug=slug, server_id=server_id)
-    form = ConfirmForm()
+    form = SwitchIpForm()
     if request.method == "POST":
 
         def act() -> Then:
-            run = ipswitch.switch_ip(scope, tenant, server_id, form.confirm.data, form.submission_key.data)
+            run = ipswitch.switch_ip(
+                scope, tenant, server_id, form.confirm.data, form.submission_key.data,
+                override_cooldown=bool(form.override_cooldown.data),
+            )
             return to_run(run, f"Switching {found.server.name} to a new IP: run {run.id}.")
 
         back = {"slug": slug, "server_id": server_id}
         invalid = f"Type {found.server.name} to confirm."
-        return form_post(form, invalid, act, "warmup.switch_ip", back, refused=(InvalidInput, Conflict))
+        refused = (InvalidInput, Conflict, Forbidden)
+        return form_post(form, invalid, act, "warmup.switch_ip", back, refused=refused)
     return render_template("warmup/switch_ip.html", slug=slug, switch=found, form=form)

@@ -197,6 +197,7 @@ def _body(served: Served, operation: dict[str, Any], path: str) -> dict[str, Any
         "Acknowledge": {"note": "not mine"},
         "Confirm": {"confirm": served.names.get(last, "")},
         "Resize": {"plan": "102", "confirm": served.names.get(last, "")},
+        "SwitchIp": {"confirm": served.names.get(last, ""), "override_cooldown": True},
     }
     name = content["schema"]["$ref"].rsplit("/", 1)[-1]
     return bodies[name]  # a new request schema needs its body here, so its isolation is tested too

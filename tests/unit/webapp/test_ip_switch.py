@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from mailfleet.clock import utcnow
+from webapp.errors import Conflict, Forbidden
 from webapp.extensions import db
 from webapp.models import IpChange, Run, RunStatus, Server, ServerStatus
 from webapp.services import accounts, ipswitch, warmup
@@ -138,3 +139,59 @@ def test_a_change_seen_first_by_the_inventory_refresh_is_recorded_and_acted_on_o
     [change] = db.session.scalars(select(IpChange)).all()
     assert (change.old_ip, change.new_ip, change.run_id) == (old, NEW_IP, run.id)
     assert [r.catalogue_key for r in _runs()] == ["switch_ip", "sendcap", "domain"]
+
+
+def test_a_second_switch_within_the_cooldown_is_refused_naming_when_the_next_is_allowed(
+    client, world, server, hostwinds
+):
+    first = ipswitch.switch_ip(Scope(world.alice), world.acme, server.id, "mf-acme-1")
+    _finish(hostwinds, first)
+    [change] = ipswitch.history(db.session.get(Server, server.id))
+    allowed = change.changed_at + timedelta(hours=24)
+    before = len(_runs())
+    with pytest.raises(Conflict, match=f"next IP switch is allowed after {allowed:%Y-%m-%d %H:%M} UTC"):
+        ipswitch.switch_ip(Scope(world.alice), world.acme, server.id, "mf-acme-1")
+    with pytest.raises(Forbidden, match="only administrators"):
+        ipswitch.switch_ip(Scope(world.alice), world.acme, server.id, "mf-acme-1", override_cooldown=True)
+    path = f"/api/v1/tenants/acme/servers/{server.id}/switch-ip"
+    alice = {"Authorization": f"Bearer {accounts.issue_api_token(world.alice)}"}
+    refused = client.post(path, json={"confirm": "mf-acme-1"}, headers=alice)
+    assert refused.status_code == 409 and f"after {allowed:%Y-%m-%d %H:%M} UTC" in refused.get_json()["error"]
+    assert len(_runs()) == before
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    page = client.get(f"/tenants/acme/servers/{server.id}/warmup").get_data(as_text=True)
+    assert f"next switch is allowed after {allowed:%Y-%m-%d %H:%M} UTC" in page
+    confirm = client.get(path.removeprefix("/api/v1"), follow_redirects=True).get_data(as_text=True)
+    assert "next IP switch is allowed after" in confirm and "Type mf-acme-1" not in confirm
+
+    # Once the cooldown is over, the tenant switches again with no override recorded.
+    change.changed_at -= timedelta(hours=24, minutes=1)
+    db.session.commit()
+    again = ipswitch.switch_ip(Scope(world.alice), world.acme, server.id, "mf-acme-1")
+    assert "switch_ip_cooldown_override" not in again.extravars
+
+
+def test_an_administrator_overrides_the_cooldown_on_the_record(client, world, server, hostwinds, as_admin):
+    _finish(hostwinds, ipswitch.switch_ip(Scope(world.alice), world.acme, server.id, "mf-acme-1"))
+    [change] = ipswitch.history(db.session.get(Server, server.id))
+    until = change.changed_at + timedelta(hours=24)
+    with pytest.raises(Conflict, match="As an administrator you may override it"):
+        ipswitch.switch_ip(Scope(world.admin), world.acme, server.id, "mf-acme-1")
+    url = f"/tenants/acme/servers/{server.id}/switch-ip"
+    page = as_admin.get(url).get_data(as_text=True)
+    assert "Override the cooldown" in page and f"after {until:%Y-%m-%d %H:%M} UTC" in page
+    form = {"csrf_token": csrf_token(as_admin, url), "confirm": "mf-acme-1", "submission_key": "override-1"}
+    refused = as_admin.post(url, data=form, follow_redirects=True).get_data(as_text=True)
+    assert "next IP switch is allowed after" in refused
+    response = as_admin.post(url, data={**form, "override_cooldown": "y"})
+    assert response.status_code == 302 and "/runs/" in response.headers["Location"]
+    run = _runs()[-1]
+    assert run.catalogue_key == "switch_ip" and run.created_by_id == world.admin.id
+    assert run.extravars["switch_ip_cooldown_override"] == f"{until:%Y-%m-%dT%H:%M:%S}Z"
+
+
+def test_no_cooldown_when_the_setting_is_zero(app, world, server, hostwinds, monkeypatch):
+    _finish(hostwinds, ipswitch.switch_ip(Scope(world.alice), world.acme, server.id, "mf-acme-1"))
+    monkeypatch.setitem(app.config, "MAILFLEET_IP_SWITCH_COOLDOWN_HOURS", 0.0)
+    run = ipswitch.switch_ip(Scope(world.alice), world.acme, server.id, "mf-acme-1")
+    assert run.catalogue_key == "switch_ip" and "switch_ip_cooldown_override" not in run.extravars
