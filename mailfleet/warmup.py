@@ -189,3 +189,40 @@ def apply_backoff(step: Step | None, backoff: Backoff | None, today: date) -> St
         return step
     return Step(step.day, max(1, math.floor(step.daily * backoff.factor)),
                 max(1, math.floor(step.hourly * backoff.factor)))
+
+
+@dataclass(frozen=True)
+class ReceiverGroup:
+    """Receivers paced apart: mail to a recipient whose domain, or whose domain's MX host, is or
+    ends in one of `suffixes` counts against the group's own caps: `share` of the IP's caps of the
+    warm-up day `lag_days` behind the IP's, so the strict receivers see a slower ramp."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    share: float
+    lag_days: int
+
+
+OTHER_GROUP = "other"
+# Gmail and Microsoft judge a new IP hardest (Gmail's bulk-sender rules start at 5,000 a day):
+# they get the smallest share and the slowest ramp. The suffixes name both the mailbox domains and
+# the MX hosts (aspmx.l.google.com, *.protection.outlook.com, *.yahoodns.net, *.mail.icloud.com).
+RECEIVER_GROUPS = (
+    ReceiverGroup("gmail", ("gmail.com", "googlemail.com", "google.com"), 0.3, 3),
+    ReceiverGroup(
+        "microsoft", ("outlook.com", "hotmail.com", "live.com", "msn.com", "protection.outlook.com"), 0.3, 2
+    ),
+    ReceiverGroup("yahoo", ("yahoo.com", "ymail.com", "aol.com", "yahoodns.net"), 0.2, 2),
+    ReceiverGroup("apple", ("icloud.com", "me.com", "mac.com", "apple.com"), 0.2, 1),
+    ReceiverGroup(OTHER_GROUP, (), 0.6, 0),
+)
+
+
+def group_step(steps: tuple[Step, ...], group: ReceiverGroup, day: int) -> Step | None:
+    """The caps of `group` on the IP's warm-up day `day`: its share of the caps of the day `lag_days`
+    earlier (day 1's before that), never below 1; None once the group's ramp is past the plan."""
+    step = step_for_day(steps, max(1, day - group.lag_days))
+    if step is None:
+        return None
+    return Step(step.day, max(1, math.floor(step.daily * group.share)),
+                max(1, math.floor(step.hourly * group.share)))

@@ -40,6 +40,11 @@ class DayCountsSchema(GroupCountsSchema):
     )
 
 
+class GroupCapsSchema(Schema):
+    daily_cap = fields.Integer(allow_none=True, metadata={"description": "today's; none: not capped"})
+    hourly_cap = fields.Integer(allow_none=True)
+
+
 class WarmupSchema(Schema):
     sending_ip = fields.String(allow_none=True)
     curve = fields.String(allow_none=True, metadata={"description": "none: no plan, the IP is not capped"})
@@ -50,6 +55,11 @@ class WarmupSchema(Schema):
     next_daily_cap = fields.Integer(allow_none=True)
     backoff_until = fields.Date(allow_none=True)
     backoff_factor = fields.Float(allow_none=True)
+    groups = fields.Dict(
+        keys=fields.String(), values=fields.Nested(GroupCapsSchema),
+        metadata={"description": "per receiver group (gmail, microsoft, yahoo, apple, other): its own caps "
+                                 "today, enforced per recipient by the server's Postfix; empty: no plan"},
+    )
     today = fields.Nested(DayCountsSchema, allow_none=True, metadata={"description": "none: not counted yet"})
 
 
@@ -86,6 +96,10 @@ def status(slug: str, server_id: int) -> dict[str, Any]:
         "next_daily_cap": found.next.daily if found.next else None,
         "backoff_until": found.backoff.until if found.backoff else None,
         "backoff_factor": found.backoff.factor if found.backoff else None,
+        "groups": {
+            name: {"daily_cap": step.daily if step else None, "hourly_cap": step.hourly if step else None}
+            for name, step in found.groups.items()
+        },
         "today": mailstats.day_counts(server, on),
     }
 

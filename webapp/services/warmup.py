@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -74,6 +74,8 @@ class Status:
     next: Step | None
     backoff: Backoff | None
     steps: tuple[Step, ...]
+    # Today's caps of each receiver group (mailfleet.warmup.RECEIVER_GROUPS; None: not capped).
+    groups: dict[str, Step | None] = field(default_factory=dict)
 
 
 def status(plan: WarmupPlan | None, on: date | None = None) -> Status:
@@ -85,7 +87,11 @@ def status(plan: WarmupPlan | None, on: date | None = None) -> Status:
     backoff = Backoff(plan.backoff_until, plan.backoff_factor or 1.0) if plan.backoff_until else None
     step = warmup.apply_backoff(warmup.step_for_day(steps, day), backoff, on)
     active = backoff if backoff and on < backoff.until else None
-    return Status(plan, day, step, warmup.next_step(steps, day), active, steps)
+    groups = {
+        group.name: warmup.apply_backoff(warmup.group_step(steps, group, day), backoff, on)
+        for group in warmup.RECEIVER_GROUPS
+    }
+    return Status(plan, day, step, warmup.next_step(steps, day), active, steps, groups)
 
 
 def plan_of(server: Server) -> WarmupPlan | None:
@@ -95,20 +101,33 @@ def plan_of(server: Server) -> WarmupPlan | None:
 
 def cap_table(server: Server, on: date | None = None) -> dict[str, Any]:
     """The server's cap table as the mailu role's policy service reads it (mailu_sendcap_caps):
-    the IP's caps dated for `DAYS_AHEAD` days from `on`, so the service moves to each new day's caps
+    the IP's caps, and each receiver group's (its MX suffixes and caps; the server's own domains are
+    no group's), dated for `DAYS_AHEAD` days from `on`, so the service moves to each new day's caps
     at midnight UTC even before the next push; an empty entry is a day without a cap."""
     on = on or today()
     plan = plan_of(server)
     ip_days: dict[str, dict[str, int]] = {}
+    groups: dict[str, dict[str, Any]] = {}
     for offset in range(DAYS_AHEAD if plan else 0):
         day = date.fromordinal(on.toordinal() + offset)
-        step = status(plan, day).today
-        ip_days[day.isoformat()] = {} if step is None else {"daily": step.daily, "hourly": step.hourly}
+        found = status(plan, day)
+        ip_days[day.isoformat()] = _caps(found.today)
+        for group in warmup.RECEIVER_GROUPS:
+            entry = groups.setdefault(group.name, {"suffixes": list(group.suffixes), "days": {}})
+            entry["days"][day.isoformat()] = _caps(found.groups[group.name])
     table: dict[str, Any] = {"sending_ip": server.public_ipv4 or "", "ip_days": ip_days}
+    table["groups"] = groups
+    if groups:  # mail into the server's own mailboxes meets no receiver: not paced by group
+        local = db.session.scalars(select(Domain.name).where(Domain.server_id == server.id))
+        table["local_domains"] = sorted(local)
     for cap in caps_of(server):
         entry = {"daily": cap.daily} | ({"hourly": cap.hourly} if cap.hourly else {})
         table.setdefault("mailboxes" if cap.kind == "mailbox" else "domains", {})[cap.name] = entry
     return table
+
+
+def _caps(step: Step | None) -> dict[str, int]:
+    return {} if step is None else {"daily": step.daily, "hourly": step.hourly}
 
 
 def set_plan(

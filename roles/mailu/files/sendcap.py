@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Sending caps for Mailu's Postfix: a policy service (Postfix SMTPD policy delegation) asked at the
-end of each message (smtpd_end_of_data_restrictions, set by the mailu role through Mailu's
-overrides/postfix/postfix.cf).
+"""Sending caps for Mailu's Postfix: a policy service (Postfix SMTPD policy delegation) asked for
+each recipient (smtpd_recipient_restrictions) and at the end of each message
+(smtpd_end_of_data_restrictions), both set by the mailu role through Mailu's
+overrides/postfix/postfix.cf.
 
 Mail from an authenticated user counts against three keys: the server's sending IP, the user's
 domain and the user. Each key may have a daily and an hourly cap (UTC day and hour) in the cap
@@ -9,7 +10,15 @@ table the control plane pushes (caps.json, read again whenever it changes); the 
 dated for the days ahead, so the day's cap changes at midnight UTC without a push. A message whose
 recipients would take any key above its cap is answered 451 (the client keeps it and tries again
 later; nothing is lost); otherwise it is counted and Postfix goes on (DUNNO). Mail without a login
-(inbound on port 25) is not counted. A missing or unreadable table defers every authenticated
+(inbound on port 25) is not counted.
+
+Receiver groups pace the warm-up per receiver (Gmail, Microsoft, Yahoo, Apple, the rest): a
+recipient belongs to the first group one of whose suffixes its domain, or the domain's first MX
+host, is or ends in (the group with no suffixes takes the rest). Each group has its own dated
+caps in the table. A recipient that would take its group above a cap is answered 451 on its own
+(the message's other recipients go on); those let through are held for their transaction (Postfix's
+`instance`) and counted with the message at its end. Recipients in the server's own domains
+(`local_domains`) are not paced: their mail never meets a receiver that judges the IP. A missing or unreadable table defers every authenticated
 message: a server must not send uncapped because its caps did not arrive. If this service is down,
 Postfix answers the policy's default_action (451 as well).
 
@@ -22,12 +31,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +47,9 @@ from typing import Any
 DUNNO = "DUNNO"
 NO_TABLE = "451 4.3.0 Sending caps are not available yet; try again later"
 FLUSH_EVERY = 1.0
+PENDING_SECONDS = 900.0  # a transaction's held recipients, forgotten after smtpd's timeouts
+MX_CACHE_SECONDS = 3600.0
+MX_TIMEOUT = 2.0
 
 
 def keys_of(request: dict[str, str], table: dict[str, Any], day: str) -> list[tuple[str, str, dict]]:
@@ -42,39 +57,101 @@ def keys_of(request: dict[str, str], table: dict[str, Any], day: str) -> list[tu
     warm-up plan's days ahead): the entry of the latest date up to today holds."""
     user = request.get("sasl_username", "").lower()
     domain = user.rpartition("@")[2]
-    dated = table.get("ip_days") or {}
-    current = max((d for d in dated if d <= day), default=None)
     return [
-        ("ip", table.get("sending_ip", ""), dated[current] if current else {}),
+        ("ip", table.get("sending_ip", ""), dated(table.get("ip_days"), day)),
         ("domain", domain, (table.get("domains") or {}).get(domain) or {}),
         ("mailbox", user, (table.get("mailboxes") or {}).get(user) or {}),
     ]
 
 
-def decide(request: dict[str, str], table: dict[str, Any] | None, counts: dict, now: datetime) -> str:
-    """The policy answer for one request; counts the message when it is let through."""
+def dated(days: dict[str, Any] | None, day: str) -> dict[str, int]:
+    """The caps of the latest date up to `day` in a dated table ({} when none)."""
+    days = days or {}
+    current = max((d for d in days if d <= day), default=None)
+    return days[current] if current else {}
+
+
+def group_of(domain: str, groups: dict[str, Any], mx: Callable[[str], str | None]) -> str | None:
+    """The receiver group of a recipient domain: by the domain, else by its MX host; None: no
+    groups in the table."""
+    rest = next((name for name, group in groups.items() if not group.get("suffixes")), None)
+    for host in (domain, None):
+        if host is None:
+            host = mx(domain) or ""
+        host = host.lower().rstrip(".")
+        for name, group in groups.items():
+            if any(host == s or host.endswith("." + s) for s in group.get("suffixes") or ()):
+                return name
+    return rest
+
+
+def decide(
+    request: dict[str, str],
+    table: dict[str, Any] | None,
+    counts: dict,
+    now: datetime,
+    pending: dict[str, Any] | None = None,
+    mx: Callable[[str], str | None] = lambda _domain: None,
+) -> str:
+    """The policy answer for one request. For a recipient (protocol_state RCPT): its receiver
+    group's caps, the recipient held in `pending` under its transaction when let through. At the end
+    of a message: the IP's, domain's and mailbox's caps; the message is counted, with its held
+    recipients' groups, when it is let through."""
     if not request.get("sasl_username"):
         return DUNNO
+    pending = {} if pending is None else pending
+    day, hour = now.strftime("%Y-%m-%d"), now.strftime("%Y-%m-%dT%H")
+    if request.get("protocol_state") == "RCPT":
+        if table is None:
+            return DUNNO  # the end of the message answers NO_TABLE
+        return _recipient(request, table, counts, pending, day, hour, mx)
+    held = pending.pop(request.get("instance", ""), {}).get("groups", {})
     if table is None:
         return NO_TABLE
     recipients = max(1, int(request.get("recipient_count") or 1))
-    day, hour = now.strftime("%Y-%m-%d"), now.strftime("%Y-%m-%dT%H")
     keys = keys_of(request, table, day)
     for kind, key, caps in keys:
-        entry = _current(counts, f"{kind}:{key}", day, hour)
-        for window, used in (("daily", entry["day_count"]), ("hourly", entry["hour_count"])):
-            cap = caps.get(window)
-            if cap is not None and used + recipients > cap:
-                per = "day" if window == "daily" else "hour"
-                return (
-                    f"451 4.7.1 Sending cap reached: {kind} {key} may send {cap} messages per {per} "
-                    f"({used} sent); try again later"
-                )
-    for kind, key, _caps in keys:
-        entry = _current(counts, f"{kind}:{key}", day, hour)
-        entry["day_count"] += recipients
-        entry["hour_count"] += recipients
+        refusal = _over(counts, f"{kind}:{key}", caps, recipients, day, hour)
+        if refusal:
+            return f"451 4.7.1 Sending cap reached: {kind} {key} may send {refusal}; try again later"
+    for name, number in [(f"{kind}:{key}", recipients) for kind, key, _ in keys] + [
+        (f"group:{group}", number) for group, number in held.items()
+    ]:
+        entry = _current(counts, name, day, hour)
+        entry["day_count"] += number
+        entry["hour_count"] += number
     return DUNNO
+
+
+def _recipient(request: dict[str, str], table: dict[str, Any], counts: dict, pending: dict[str, Any],
+               day: str, hour: str, mx: Callable[[str], str | None]) -> str:
+    groups = table.get("groups") or {}
+    domain = request.get("recipient", "").rpartition("@")[2].lower()
+    if domain in (table.get("local_domains") or ()):
+        return DUNNO  # delivered into this server's own mailboxes: no receiver judges the IP
+    group = group_of(domain, groups, mx)
+    if group is None:
+        return DUNNO
+    transaction = pending.setdefault(request.get("instance", ""), {"at": time.monotonic(), "groups": {}})
+    held = transaction["groups"].get(group, 0)
+    refusal = _over(counts, f"group:{group}", dated(groups[group].get("days"), day), held + 1, day, hour)
+    if refusal:
+        return (
+            f"451 4.7.1 Sending cap reached: receivers {group} may get {refusal} from "
+            f"{table.get('sending_ip', '')} while it warms up; try again later"
+        )
+    transaction["groups"][group] = held + 1
+    return DUNNO
+
+
+def _over(counts: dict, name: str, caps: dict[str, int], adding: int, day: str, hour: str) -> str | None:
+    """"N messages per day (M sent)" when adding `adding` messages takes `name` above a cap."""
+    entry = _current(counts, name, day, hour)
+    for window, used in (("daily", entry["day_count"]), ("hourly", entry["hour_count"])):
+        cap = caps.get(window)
+        if cap is not None and used + adding > cap:
+            return f"{cap} messages per {'day' if window == 'daily' else 'hour'} ({used} sent)"
+    return None
 
 
 def _current(counts: dict[str, Any], name: str, day: str, hour: str) -> dict[str, Any]:
@@ -94,27 +171,132 @@ def load_table(path: Path) -> dict[str, Any] | None:
     return table if isinstance(table, dict) else None
 
 
-class Policy:
-    """The table (reloaded when its file changes), the counts and their state file, one lock."""
+def nameserver(resolv_conf: Path = Path("/etc/resolv.conf")) -> str:
+    try:
+        for line in resolv_conf.read_text().splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] == "nameserver" and ":" not in words[1]:
+                return words[1]
+    except OSError:
+        pass
+    return "127.0.0.1"
 
-    def __init__(self, caps: Path, state: Path) -> None:
+
+def _name(packet: bytes, offset: int) -> tuple[str, int]:
+    """A (possibly compressed) domain name at `offset`; the offset after it."""
+    labels, end, jumps = [], None, 0
+    while True:
+        length = packet[offset]
+        if length >= 0xC0:
+            if jumps > 20:
+                raise ValueError("compression loop")
+            end = offset + 2 if end is None else end
+            offset, jumps = ((length & 0x3F) << 8) | packet[offset + 1], jumps + 1
+            continue
+        if length == 0:
+            return ".".join(labels), (offset + 1 if end is None else end)
+        labels.append(packet[offset + 1:offset + 1 + length].decode("ascii", "replace"))
+        offset += 1 + length
+
+
+def mx_query(domain: str, query_id: int) -> bytes:
+    """A recursive DNS query for the MX records of `domain` (ValueError for a name DNS cannot carry)."""
+    try:
+        labels = [label.encode("idna") for label in domain.rstrip(".").split(".")]
+    except UnicodeError:
+        raise ValueError(f"not a domain name: {domain!r}") from None
+    question = b"".join(bytes([len(label)]) + label for label in labels) + b"\0"
+    return struct.pack("!HHHHHH", query_id, 0x0100, 1, 0, 0, 0) + question + struct.pack("!HH", 15, 1)
+
+
+def best_mx(answer: bytes, query_id: int) -> str | None:
+    """The most preferred MX host in the DNS reply `answer`; None for another id, an error code
+    or no MX (ValueError, IndexError or struct.error for a reply that is cut or malformed)."""
+    reply_id, flags, questions, count = struct.unpack("!HHHH", answer[:8])
+    if reply_id != query_id or flags & 0x000F:
+        return None
+    offset = 12
+    for _ in range(questions):
+        offset = _name(answer, offset)[1] + 4
+    best: tuple[int, str] | None = None
+    for _ in range(count):
+        offset = _name(answer, offset)[1]
+        kind, _cls, _ttl, size = struct.unpack("!HHIH", answer[offset:offset + 10])
+        offset += 10
+        if kind == 15:
+            found = (struct.unpack("!H", answer[offset:offset + 2])[0], _name(answer, offset + 2)[0])
+            best = min(best, found) if best else found
+        offset += size
+    return best[1] if best else None
+
+
+def first_mx(domain: str, server: str, timeout: float = MX_TIMEOUT) -> str | None:
+    """The most preferred MX host of `domain` from the host's resolver; None when there is none or
+    the query fails (the recipient then counts in the group of the rest)."""
+    query_id = random.randrange(1 << 16)  # noqa: S311 - a DNS id, not a secret
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(timeout)
+            sock.sendto(mx_query(domain, query_id), (server, 53))
+            return best_mx(sock.recv(4096), query_id)
+    except (OSError, ValueError, IndexError, struct.error):
+        return None
+
+
+class MxCache:
+    """First MX hosts by domain, kept MX_CACHE_SECONDS (a failed query too, so a broken domain
+    costs one query an hour, not one per recipient)."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.found: dict[str, tuple[float, str | None]] = {}
+
+    def __call__(self, domain: str) -> str | None:
+        domain = domain.lower()
+        now = time.monotonic()
+        hit = self.found.get(domain)
+        if hit is None or hit[0] < now:
+            if len(self.found) > 100_000:
+                self.found.clear()
+            hit = self.found[domain] = (now + MX_CACHE_SECONDS, first_mx(domain, self.server))
+        return hit[1]
+
+
+class Policy:
+    """The table (reloaded when its file changes), the counts and their state file, the recipients
+    held per transaction, one lock."""
+
+    def __init__(self, caps: Path, state: Path, mx: Callable[[str], str | None] | None = None) -> None:
         self.caps, self.state = caps, state
         self.lock = threading.Lock()
         self.table: dict[str, Any] | None = None
         self.stamp: tuple[int, int] | None = None
         self.counts: dict[str, Any] = load_table(state) or {}
+        self.pending: dict[str, Any] = {}
+        self.mx = mx or MxCache(nameserver())
         self.dirty = False
         self.flushed = 0.0
+        self.swept = time.monotonic()
 
     def answer(self, request: dict[str, str]) -> str:
         with self.lock:
             self._reload()
-            result = decide(request, self.table, self.counts, datetime.now(UTC))
-            if result == DUNNO and request.get("sasl_username"):
+            self._sweep()
+            result = decide(request, self.table, self.counts, datetime.now(UTC), self.pending, self.mx)
+            if result == DUNNO and request.get("sasl_username") and request.get("protocol_state") != "RCPT":
                 self.dirty = True
             if self.dirty and time.monotonic() - self.flushed >= FLUSH_EVERY:
                 self.flush()
             return result
+
+    def _sweep(self) -> None:
+        """Forget the held recipients of transactions that ended without a message (RSET, QUIT)."""
+        now = time.monotonic()
+        if now - self.swept < 60:
+            return
+        self.swept = now
+        for instance in [i for i, held in self.pending.items() if now - held["at"] > PENDING_SECONDS]:
+            del self.pending[instance]
 
     def _reload(self) -> None:
         try:

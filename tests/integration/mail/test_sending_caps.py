@@ -1,9 +1,11 @@
 """Sending caps enforced by the server's Postfix on a testbed host: the mailu role's policy service,
 installed through Mailu's Postfix override, which the host's mail stack loads. A mailbox that sends
 above its server's warm-up cap gets a 451 at the end of the message and keeps it (nothing is
-queued or delivered); once the plan's next day raises the cap, the same message goes through. A
-policy service that is down defers mail too, and the facts run reports it (the `sendcap` check) along
-with the day's message counts from Postfix's log."""
+queued or delivered); once the plan's next day raises the cap, the same message goes through. Each
+receiver group has its own cap, asked per recipient: a recipient on tenant B's server (the group of
+the rest) above it is answered 451 on its own, the server's own domain is not paced. A
+policy service that is down defers mail too (451 for each recipient), and the facts run reports it
+(the `sendcap` check) along with the day's message counts from Postfix's log."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from email.message import EmailMessage
 
 import pytest
 from controlplane import scope_of_admin, work
-from mailtest import Imap, Smtps, create_mailboxes, tls_context, wait_for_login
+from mailtest import Imap, Smtps, create_mailboxes, imap_login, tls_context, wait_for_login
 
 pytestmark = pytest.mark.testbed
 
@@ -77,12 +79,13 @@ def delivered(server, context, address, password, subject: str, timeout: float =
 def test_the_role_override_is_loaded_into_postfix(sender):
     server, _, _ = sender
     deadline = time.monotonic() + OVERRIDE_WAIT
+    names = "smtpd_end_of_data_restrictions smtpd_recipient_restrictions"
     while True:
-        value = server.host.ssh("postconf -h smtpd_end_of_data_restrictions").stdout.strip()
-        if "check_policy_service inet:127.0.0.1:10040" in value or time.monotonic() > deadline:
+        values = server.host.ssh(f"postconf -h {names}").stdout.split("\n")[:2]
+        if all("inet:127.0.0.1:10040" in v for v in values) or time.monotonic() > deadline:
             break
         time.sleep(1)
-    assert value == "check_policy_service inet:127.0.0.1:10040"
+    assert values == ["check_policy_service inet:127.0.0.1:10040"] * 2
     assert server.host.ssh("systemctl is-active mailu-sendcap").stdout.strip() == "active"
 
 
@@ -104,13 +107,56 @@ def test_above_the_cap_the_message_is_deferred_and_stays_with_the_sender(sender,
     assert delivered(server, context, address, password, f"capped {tag} over")
 
 
+def recipients_answers(server, context, address, password, to: str, count: int) -> list[tuple[int, bytes]]:
+    """The answers to `count` RCPT TO:<to> in one transaction, then RSET: nothing is sent or counted."""
+    with Smtps(server.host.address, server.mail_host, context) as smtp:
+        smtp.login(address, password)
+        smtp.mail(address)
+        answers = [smtp.rcpt(to) for _ in range(count)]
+        smtp.rset()
+    return answers
+
+
+def test_each_receiver_group_has_its_own_cap_asked_per_recipient(sender, context, mail_plane,
+                                                                 converged_servers):
+    from webapp.integrations import mailu_client
+
+    server, address, password = sender
+    other = converged_servers("mb")  # shared: its mailbox is deleted afterwards
+    (outside, outside_password), = create_mailboxes(other, f"paced{secrets.token_hex(2)}").items()
+    try:
+        wait_for_login(other, context, outside, outside_password)
+        set_plan(mail_plane, server, "1 5 5\n2 50 20")  # day 1: the rest of the receivers get 3 (x0.6)
+        answers = recipients_answers(server, context, address, password, outside, 4)
+        assert [code for code, _ in answers] == [250, 250, 250, 451], answers
+        assert b"receivers other may get 3 messages per day" in answers[3][1]
+        own = recipients_answers(server, context, address, password, address, 4)
+        assert [code for code, _ in own] == [250] * 4, own  # its own mailboxes: no receiver to pace for
+
+        set_plan(mail_plane, server, "1 5 5\n2 50 20", days_ago=1)  # day 2: the rest get 30
+        subject = f"paced {secrets.token_hex(3)}"
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = address, outside, subject
+        message.set_content("paced per receiver group")
+        with Smtps(server.host.address, server.mail_host, context) as smtp:
+            smtp.login(address, password)
+            smtp.send_message(message)
+        assert delivered(other, context, outside, outside_password, subject, timeout=60)
+    finally:
+        with mailu_client(other.tenant.slug, other.mail_host) as client:
+            client.delete_user(outside)
+    assert not imap_login(other, context, outside, outside_password)
+
+
 def test_policy_service_down_defers_instead_of_sending_uncapped(sender, context):
     server, address, password = sender
     server.host.ssh("systemctl stop mailu-sendcap")
     try:
-        with pytest.raises(smtplib.SMTPDataError) as refused:
+        # Postfix asks the service first for the recipient: the default action answers it.
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
             submit(server, context, address, password, "while the policy service is down")
-        assert refused.value.smtp_code == 451
+        [(code, reply)] = refused.value.recipients.values()
+        assert code == 451 and b"Sending caps unavailable" in reply
     finally:
         server.host.ssh("systemctl start mailu-sendcap")
     submit(server, context, address, password, "after the policy service is back")

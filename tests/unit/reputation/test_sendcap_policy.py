@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import socket
+import struct
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,3 +142,105 @@ def test_policy_protocol_over_a_socket_counts_survive_a_restart_and_new_tables_a
     assert ask(port, ALICE, ALICE)[0] == "action=DUNNO"  # the raised cap, read without a restart
     caps.unlink()
     assert ask(port, ALICE)[0].startswith("action=451 4.3.0")
+
+
+GROUPS = {
+    "gmail": {"suffixes": ["gmail.com", "google.com"], "days": {"2026-12-01": {"daily": 2}}},
+    "yahoo": {"suffixes": ["yahoo.com", "yahoodns.net"], "days": {"2026-12-01": {"daily": 5, "hourly": 4}}},
+    "other": {"suffixes": [], "days": {"2026-12-01": {"daily": 1}}},
+}
+WORKSPACE_MX = {"acme-workspace.test": "ASPMX.L.GOOGLE.COM.", "lists.test": None}
+
+
+def rcpt(to, instance="t1", user="alice@acme.test"):
+    return {"sasl_username": user, "protocol_state": "RCPT", "recipient": to, "instance": instance}
+
+
+def end(recipients, instance="t1"):
+    return {**ALICE, "recipient_count": str(recipients), "instance": instance}
+
+
+def test_each_receiver_group_has_its_own_cap_per_recipient_counted_with_the_message():
+    tbl, counts, pending = table(daily=100, groups=GROUPS), {}, {}
+
+    def ask(request):
+        return sendcap.decide(request, tbl, counts, NOW, pending, WORKSPACE_MX.get)
+
+    assert [ask(rcpt(to)) for to in ("a@gmail.com", "b@GMAIL.com", "d@yahoo.com")] == ["DUNNO"] * 3
+    refused = ask(rcpt("c@gmail.com"))
+    assert refused.startswith("451 4.7.1 ")
+    assert "receivers gmail may get 2 messages per day (0 sent)" in refused
+    assert ask(end(3)) == "DUNNO" and pending == {}
+    assert (counts["group:gmail"]["day_count"], counts["group:yahoo"]["day_count"]) == (2, 1)
+    assert counts["ip:198.18.0.10"]["day_count"] == 3
+    # The next message: Gmail's cap is spent for the day, Yahoo's is not; a Workspace domain is
+    # Gmail's by its MX host, a domain whose MX matches no group is among the rest.
+    assert "(2 sent)" in ask(rcpt("e@gmail.com", "t2"))
+    assert ask(rcpt("f@acme-workspace.test", "t2")).startswith("451")
+    assert ask(rcpt("g@yahoo.com", "t2")) == "DUNNO"
+    assert ask(rcpt("h@lists.test", "t2")) == "DUNNO"
+    assert "receivers other may get 1" in ask(rcpt("i@lists.test", "t2"))
+    assert ask(end(2, "t2")) == "DUNNO"
+    assert counts["group:other"]["day_count"] == 1 and counts["group:yahoo"]["day_count"] == 2
+    # Next day the new day's caps hold (the dated entry of the 1st still, with fresh counts).
+    assert sendcap.decide(rcpt("j@gmail.com", "t3"), tbl, counts, NOW.replace(day=3), pending) == "DUNNO"
+
+
+def test_a_message_deferred_at_its_end_counts_none_of_its_recipients_groups():
+    tbl, counts, pending = table(daily=1, groups=GROUPS), {}, {}
+    for to in ("a@gmail.com", "b@yahoo.com"):
+        assert sendcap.decide(rcpt(to), tbl, counts, NOW, pending) == "DUNNO"
+    assert "ip 198.18.0.10 may send 1" in sendcap.decide(end(2), tbl, counts, NOW, pending)
+    assert pending == {} and counts.get("group:gmail", {}).get("day_count", 0) == 0
+    # The client tries again: the same recipients are accepted again, nothing was used up.
+    for to in ("a@gmail.com", "c@gmail.com"):
+        assert sendcap.decide(rcpt(to, "t9"), tbl, counts, NOW, pending) == "DUNNO"
+
+
+def test_recipients_of_inbound_mail_or_without_groups_are_not_paced():
+    inbound = {"protocol_state": "RCPT", "recipient": "a@gmail.com", "instance": "x"}
+    assert sendcap.decide(inbound, table(daily=1, groups=GROUPS), {}, NOW) == "DUNNO"
+    assert sendcap.decide(rcpt("a@gmail.com"), table(daily=1), {}, NOW) == "DUNNO"
+    # The server's own domains are no group's: "other" allows 1 recipient, its own domain takes 3.
+    local, pending = table(daily=9, groups=GROUPS, local_domains=["acme.test"]), {}
+    recipients = ["b@Acme.test"] * 3 + ["b@x.test"] * 2
+    answers = [sendcap.decide(rcpt(to), local, {}, NOW, pending) for to in recipients]
+    assert answers[:4] == ["DUNNO"] * 4 and answers[4].startswith("451")
+    # Without a table the recipient passes and the end of the message defers (one answer, one place).
+    assert sendcap.decide(rcpt("a@gmail.com"), None, {}, NOW) == "DUNNO"
+    assert sendcap.decide(end(1), None, {}, NOW).startswith("451 4.3.0")
+
+
+def _mx_reply(query: bytes, rcode: int = 0) -> bytes:
+    """A resolver's answer to `query`: two MX records, the preferred one's name compressed into the
+    other's (as real servers write them)."""
+    question = query[12:]
+    first_rdata_at = 12 + len(question) + 12
+    exchange = b"\x04alt1\x05aspmx\x01l\x06google\x03com\x00"
+    first = b"\xc0\x0c" + struct.pack("!HHIHH", 15, 1, 300, 2 + len(exchange), 20) + exchange
+    pointer = 0xC000 | (first_rdata_at + 2 + 5 + 6)  # "l.google.com" inside the first exchange
+    second_exchange = b"\x02mx" + struct.pack("!H", pointer)
+    second = b"\xc0\x0c" + struct.pack("!HHIHH", 15, 1, 300, 2 + len(second_exchange), 10)
+    header = query[:2] + struct.pack("!HHHHH", 0x8180 | rcode, 1, 2, 0, 0)
+    return header + question + first + second + second_exchange
+
+
+def test_the_preferred_mx_host_is_read_from_a_compressed_reply():
+    query = sendcap.mx_query("acme-workspace.test", 0x1234)
+    assert query[12:] == b"\x0eacme-workspace\x04test\x00\x00\x0f\x00\x01"
+    assert sendcap.best_mx(_mx_reply(query), 0x1234) == "mx.l.google.com"
+    assert sendcap.best_mx(_mx_reply(query), 0x4321) is None  # not the answer to our query
+    assert sendcap.best_mx(_mx_reply(query, rcode=3), 0x1234) is None  # NXDOMAIN
+    with pytest.raises((ValueError, IndexError, struct.error)):
+        sendcap.best_mx(_mx_reply(query)[:-3], 0x1234)
+
+
+def test_recipients_over_a_socket_are_paced_per_group(service):
+    caps, run, _stop = service
+    today = datetime.now(UTC).date().isoformat()
+    groups = {"gmail": {"suffixes": ["gmail.com"], "days": {today: {"daily": 1}}}}
+    caps.write_text(json.dumps({"sending_ip": "198.18.0.10", "ip_days": {today: {}}, "groups": groups}))
+    port = run()
+    answers = ask(port, rcpt("a@gmail.com"), rcpt("b@gmail.com"), end(1), rcpt("c@gmail.com", "t2"))
+    assert answers[0] == answers[2] == "action=DUNNO"
+    assert answers[1].startswith("action=451 4.7.1") and answers[3].startswith("action=451 4.7.1")

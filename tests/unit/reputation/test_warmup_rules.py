@@ -112,3 +112,39 @@ def test_backoff_lowers_caps_only_while_active():
     assert warmup.apply_backoff(Step(1, 1, 1), backoff, TODAY) == Step(1, 1, 1)  # never below 1
     assert warmup.apply_backoff(None, backoff, TODAY) is None
     assert warmup.apply_backoff(step, None, TODAY) == step
+
+
+def test_each_receiver_group_ramps_on_its_own_schedule_within_the_ips_caps():
+    steps = warmup.curve("standard")
+    groups = {group.name: group for group in warmup.RECEIVER_GROUPS}
+    assert set(groups) == {"gmail", "microsoft", "yahoo", "apple", "other"}
+    gmail, other = groups["gmail"], groups["other"]
+    assert warmup.group_step(steps, gmail, 1) == warmup.group_step(steps, gmail, 4) == Step(1, 15, 2)
+    day2 = steps[1]
+    assert warmup.group_step(steps, gmail, 5) == Step(2, int(day2.daily * 0.3), int(day2.hourly * 0.3))
+    assert warmup.group_step(steps, other, 14).daily == int(steps[13].daily * 0.6)
+    last = steps[-1].day
+    assert warmup.group_step(steps, gmail, last + 3) is not None  # Gmail is 3 days behind
+    assert warmup.group_step(steps, gmail, last + 4) is None
+    assert warmup.group_step(steps, other, last + 1) is None
+    for group in warmup.RECEIVER_GROUPS:
+        caps = [warmup.group_step(steps, group, day) for day in range(1, last + 1)]
+        assert all(c.daily <= s.daily and c.hourly <= s.hourly for c, s in zip(caps, steps, strict=True))
+        assert [c.daily for c in caps] == sorted(c.daily for c in caps)  # never decreases
+    assert warmup.group_step(warmup.custom_table([{"day": 1, "daily": 2}]), gmail, 1) == Step(1, 1, 1)
+
+
+def test_the_facts_groups_name_the_same_receivers_as_the_policy_groups():
+    """playbooks/files/mail_facts.py counts deliveries per group by the MX host that took them; the
+    policy service paces by the groups of mailfleet.warmup: the names and MX suffixes must agree."""
+    import importlib.util
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[3] / "playbooks/files/mail_facts.py"
+    spec = importlib.util.spec_from_file_location("mail_facts", source)
+    mail_facts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mail_facts)
+    paced = {group.name: set(group.suffixes) for group in warmup.RECEIVER_GROUPS}
+    assert {name for name, _ in mail_facts.GROUPS} | {mail_facts.OTHER} == set(paced)
+    for name, suffixes in mail_facts.GROUPS:
+        assert set(suffixes) <= paced[name], name

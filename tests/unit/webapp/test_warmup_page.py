@@ -108,13 +108,25 @@ def test_a_custom_table_is_kept_and_shown_as_typed(world, servers):
 
 def test_cap_table_dates_the_ip_caps_a_week_ahead_and_holds_back_off(world, servers):
     acme, _ = servers
-    assert warmup.cap_table(acme, DAY) == {"sending_ip": "198.51.100.7", "ip_days": {}}  # no plan: no cap
+    no_plan = warmup.cap_table(acme, DAY)
+    assert no_plan == {"sending_ip": "198.51.100.7", "ip_days": {}, "groups": {}}  # no plan: no cap
     warmup.set_plan(Scope(world.admin), acme.id, "custom", "1 3 3\n3 50 20", started_on=DAY)
     table = warmup.cap_table(acme, DAY)
     assert list(table["ip_days"]) == [(DAY + timedelta(days=n)).isoformat() for n in range(7)]
     assert table["ip_days"][DAY.isoformat()] == {"daily": 3, "hourly": 3}
     assert table["ip_days"]["2026-12-04"] == {"daily": 50, "hourly": 20}
     assert table["ip_days"]["2026-12-05"] == {}  # past the last step: warm
+    # Each receiver group: its share of the IP's caps, on its own schedule (Gmail 3 days behind).
+    gmail, other = table["groups"]["gmail"], table["groups"]["other"]
+    assert "google.com" in gmail["suffixes"] and other["suffixes"] == []
+    assert table["local_domains"] == []  # the server's own domains (none here) are not paced
+    assert list(table["groups"]) == ["gmail", "microsoft", "yahoo", "apple", "other"]
+    assert [gmail["days"][f"2026-12-0{d}"] for d in (4, 6, 7, 8)] == [
+        {"daily": 1, "hourly": 1}, {"daily": 1, "hourly": 1}, {"daily": 15, "hourly": 6}, {}
+    ]
+    assert [other["days"][f"2026-12-0{d}"] for d in (2, 4, 5)] == [
+        {"daily": 1, "hourly": 1}, {"daily": 30, "hourly": 12}, {}
+    ]
     plan = warmup.plan_of(acme)
     plan.held_days, plan.backoff_until, plan.backoff_factor = 1, DAY + timedelta(days=1), 0.5
     db.session.commit()
@@ -227,3 +239,11 @@ def test_the_days_counts_stand_against_the_days_cap_on_the_page_and_in_the_api(c
     page = client.get(_page("acme", acme)).get_data(as_text=True)
     assert f"41 delivered of today's cap of {cap}" in page and "9 deferred (5 for reputation)" in page
     assert "<td>gmail</td><td>30</td><td>8</td><td>5</td><td>1</td>" in page and "999" not in page
+    # Each receiver group's own caps today (standard day 3: Gmail is still on day 1's, x0.3; the
+    # rest on day 3's, x0.6) beside what it took.
+    assert found["groups"]["gmail"] == {"daily_cap": 15, "hourly_cap": 2}
+    other = warmup.status(warmup.plan_of(acme)).groups["other"]
+    assert found["groups"]["other"] == {"daily_cap": other.daily, "hourly_cap": other.hourly}
+    assert other.daily == int(cap * 0.6)
+    assert "<td>gmail</td><td>15 a day, 2 an hour</td><td>30</td><td>5</td>" in page
+    assert "<td>yahoo</td><td>" in page
