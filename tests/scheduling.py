@@ -28,6 +28,8 @@ HEAVIEST = (
     "tests/journeys/test_new_admin.py",
     "tests/integration/roles/test_backup.py",
     "tests/integration/roles/test_controller.py",
+    "tests/integration/webapp/test_health_facts_run.py",
+    "tests/integration/webapp/test_postgresql.py",
 )
 
 T = TypeVar("T")
