@@ -198,7 +198,8 @@ def bench(tb, plane, count: int, started_hosts: list[str]) -> int:  # noqa: PLR0
     for run in chain:
         if run.status != "successful":
             raise SystemExit(
-                f"recovery step {run.catalogue_key} (run {run.id}) {run.status}: {run.failure_reason}"
+                f"recovery step {run.catalogue_key} (run {run.id}) {run.status}: {run.failure_reason}: "
+                f"{runs.failure_summary(run)}"
             )
     if [r.catalogue_key for r in chain] != ["provision", "recover", "restore_check", "domain"]:
         raise SystemExit(f"the recovery ran {[r.catalogue_key for r in chain]}")

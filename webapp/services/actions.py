@@ -135,7 +135,9 @@ def start_action(
             backups.check_restore_point(
                 source, datetime.strptime(before, RESTORE_TIME_FORMAT).replace(tzinfo=UTC) if before else None
             )
-            extravars = {"restore_before": before, "restore_from_host": source.name}
+            # No restore_before for the latest: restore.yml's default (an empty extra var fails its
+            # input check under ansible-core 2.19).
+            extravars = {"restore_from_host": source.name, **({"restore_before": before} if before else {})}
     else:
         active = db.session.execute(
             select(Server.id).where(Server.tenant_id == tenant.id, Server.status == ServerStatus.ACTIVE)

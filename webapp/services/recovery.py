@@ -98,7 +98,7 @@ def note_run_finished(run: Run) -> None:
                 run,
                 RESTORE_STEP,
                 new.name,
-                {"restore_before": "", "restore_from_host": lost},
+                {"restore_from_host": lost},  # the latest snapshot: restore.yml's default
             )
     elif run.catalogue_key == RESTORE_STEP:
         restored = restored_snapshot(run)

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import Run, Server, ServerStatus
-from webapp.services import accounts
+from webapp.services import accounts, actions
+from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD, csrf_token, login
 
 pytestmark = pytest.mark.unit
@@ -82,6 +83,9 @@ def test_restore_takes_a_time_and_a_source_and_needs_the_tick(client, world, fle
     assert response.headers["Location"] == f"/runs/{run.id}"
     assert run.playbook == "restore.yml" and run.limit == "mf-acme-1"
     assert run.extravars == {"restore_before": "2026-11-25 14:00:00", "restore_from_host": "mf-acme-3"}
+    # The latest snapshot: no restore_before at all (restore.yml's default; an empty one fails its check).
+    latest = actions.start_action(Scope(world.alice), world.acme, "restore", server_id=fleet["acme1"].id)
+    assert latest.extravars == {"restore_from_host": "mf-acme-1"}
 
 
 @pytest.mark.parametrize(

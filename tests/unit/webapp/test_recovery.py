@@ -100,7 +100,7 @@ def test_restore_then_check_then_dns_each_after_the_last_succeeded(world, lost):
     _provisioned(provision)
     restore = _runs()[-1]
     assert (restore.catalogue_key, restore.playbook, restore.limit) == ("recover", "restore.yml", "mf-acme-2")
-    assert restore.extravars == {"restore_before": "", "restore_from_host": "mf-acme-1"}
+    assert restore.extravars == {"restore_from_host": "mf-acme-1"}  # the latest snapshot
 
     _restored(restore, "mf-acme-2")
     _ended(restore)
