@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-#: The files whose tests use `converged_servers` (directly or through the mail folder's fixtures).
+#: The files whose tests use `converged_servers` (directly or through the mail folder's fixtures),
+#: in the order they run: the checklist journey first, while the servers are as converged (it
+#: follows the steps a new tenant has left: no DNS check, no mailbox, no message yet).
 CONVERGED_USERS = (
+    "tests/journeys/test_checklist_journey.py",
     "tests/integration/mail/",
     "tests/integration/security/test_no_secret_leaks.py",
     "tests/integration/dnsdoctor/test_fix.py",
-    "tests/journeys/test_first_steps.py",
 )
 CONVERGED_UNIT = "converged_servers"
 
@@ -44,10 +46,11 @@ def heaviest_first(items: Sequence[T], path: Callable[[T], str], on_testbed: Cal
     """`items` with their units in start order; a unit's items stay in their order, together."""
     testbed_units = {work_unit(path(item)) for item in items if on_testbed(item)}
 
-    def rank(item: T) -> int:
+    def rank(item: T) -> tuple[int, int]:
         unit = work_unit(path(item))
+        within = next((i for i, prefix in enumerate(CONVERGED_USERS) if path(item).startswith(prefix)), 0)
         if unit in HEAVIEST:
-            return HEAVIEST.index(unit)
-        return len(HEAVIEST) + (unit not in testbed_units)
+            return HEAVIEST.index(unit), within
+        return len(HEAVIEST) + (unit not in testbed_units), within
 
     return sorted(items, key=rank)

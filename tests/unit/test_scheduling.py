@@ -50,3 +50,18 @@ def test_every_unit_named_exists():
         paths = CONVERGED_USERS if unit == work_unit(CONVERGED_USERS[0]) else (unit,)
         for path in paths:
             assert (REPO / path).exists(), path
+
+
+def test_the_converged_servers_files_run_in_the_order_listed():
+    """The checklist journey needs the servers as converged: it goes before the mail tests."""
+    tests = [
+        ("tests/integration/dnsdoctor/test_fix.py::test_fix", True),
+        ("tests/integration/mail/test_stack.py::test_mail", True),
+        ("tests/journeys/test_checklist_journey.py::test_member", True),
+    ]
+    ordered = [nodeid for nodeid, _ in heaviest_first(tests, lambda t: t[0].split("::")[0], lambda t: t[1])]
+    assert ordered == [
+        "tests/journeys/test_checklist_journey.py::test_member",
+        "tests/integration/mail/test_stack.py::test_mail",
+        "tests/integration/dnsdoctor/test_fix.py::test_fix",
+    ]

@@ -133,3 +133,44 @@ def test_the_registrar_steps_give_every_field_of_the_ds():
     assert not any("re-run the domain" in s for s in steps)
     mismatch = steps_for("dnssec.ds-mismatch", host, [Record(ZONE, "DS", ds)], ZONE, "")
     assert "replace the DS record(s) with exactly" in mismatch[0]
+
+
+def _rolling(zone: SignedZone, ds_for: list) -> SignedZone:
+    """The zone in a key-signing key rollover: a successor KSK published beside the current one,
+    the key set signed by both; the parent's DS names the keys in ``ds_for``."""
+    successor = ec.generate_private_key(ec.SECP256R1())
+    zone.new_ksk = dns.dnssec.make_dnskey(successor.public_key(), ALGORITHM, flags=257)
+    zone.keys = dns.rrset.from_rdata(OWNER, 60, zone.ksk, zone.new_ksk, zone.zsk)
+    now = time.time()
+    sigs = [dns.dnssec.sign(zone.keys, private, OWNER, key, inception=now - 60, expiration=now + 86400)
+            for private, key in ((zone.ksk_private, zone.ksk), (successor, zone.new_ksk))]
+    zone.key_sigs = dns.rrset.from_rdata(OWNER, 60, *sigs)
+    zone.ds = dns.rrset.from_text_list(
+        OWNER, 60, "IN", "DS", [dns.dnssec.make_ds(OWNER, k, "SHA256").to_text() for k in ds_for(zone)])
+    return zone
+
+
+def test_a_new_key_signing_key_without_its_ds_asks_the_registrar_to_add_it():
+    zone = _rolling(SignedZone(), lambda z: [z.ksk])
+    outcome = check(zone)
+    new_ds = dns.dnssec.make_ds(OWNER, zone.new_ksk, "SHA256").to_text()
+    assert (outcome.status, outcome.code, outcome.value) == (Status.WARNING, "dnssec.ds-rollover", new_ds)
+    assert not CATALOGUE["dnssec.ds-rollover"].blocking and CATALOGUE["dnssec.ds-rollover"].at_registrar
+    host = DnsHost("rfc2136", "your DNS server (RFC 2136 updates)", True)
+    steps = steps_for("dnssec.ds-rollover", host, [Record(ZONE, "DS", new_ds)], ZONE, "")
+    assert "add, keeping the DS record already there" in steps[0]
+    assert f"Key tag {new_ds.split()[0]}" in steps[0]
+    both = _rolling(SignedZone(), lambda z: [z.ksk, z.new_ksk])
+    assert check(both).status is Status.OK, check(both).detail
+
+
+def test_a_ds_left_for_a_retired_key_asks_the_registrar_to_remove_it():
+    zone = SignedZone()
+    retired = SignedZone()  # a key the zone published before its rollover
+    zone.ds = dns.rrset.from_text_list(OWNER, 60, "IN", "DS", [right_ds(zone), right_ds(retired)])
+    outcome = check(zone)
+    assert (outcome.status, outcome.code) == (Status.WARNING, "dnssec.ds-stale")
+    assert outcome.value == right_ds(retired)
+    host = DnsHost("rfc2136", "your DNS server (RFC 2136 updates)", True)
+    steps = steps_for("dnssec.ds-stale", host, [Record(ZONE, "DS", right_ds(retired))], ZONE, "")
+    assert f"remove: Key tag {right_ds(retired).split()[0]}" in steps[0]
