@@ -178,16 +178,7 @@ class Testbed:
 
     def rollover_zsk(self, zone: str) -> int:
         """Start a rollover of a signed zone's zone-signing key now; returns the old key's tag."""
-        return self._dns.rollover(zone, ksk=False)
-
-    def rollover_ksk(self, zone: str) -> int:
-        """Start a rollover of a signed zone's key-signing key now; returns the old key's tag.
-        The DS change is the test's, as the registrar's (set_ds), then told to BIND (checkds)."""
-        return self._dns.rollover(zone, ksk=True)
-
-    def checkds(self, zone: str, tag: int, state: str) -> None:
-        """Tell the signer the parent's DS of key ``tag`` is now "published" or "withdrawn"."""
-        self._dns.checkds(zone, tag, state)
+        return self._dns.rollover_zsk(zone)
 
     def set_ptr(self, address: str, name: str | None) -> None:
         """Reverse DNS of a host address (None removes it), served from the testbed's reverse zone."""

@@ -158,22 +158,15 @@ class Dns:
         answer = dns.query.tcp(dns.message.make_query(zone, "DNSKEY"), self.layout.dns_primary, timeout=5)
         return [r for rrset in answer.answer if rrset.rdtype == dns.rdatatype.DNSKEY for r in rrset]
 
-    def rollover(self, zone: str, ksk: bool) -> int:
-        """Start a rollover of the zone-signing key (or the key-signing key) now: BIND publishes the
-        successor, uses it once resolvers know it, then retires the old key (a key-signing key
-        only once told the parent's DS changed, `checkds`); returns the old key's tag."""
-        kind = "key-signing" if ksk else "zone-signing"
-        keys = [k for k in self.dnskeys(zone) if bool(k.flags & 1) is ksk]
-        if len(keys) != 1:
-            raise TestbedError(f"{zone} has {len(keys)} {kind} keys; a rollover needs exactly one")
-        tag = dns.dnssec.key_id(keys[0])
+    def rollover_zsk(self, zone: str) -> int:
+        """Start a rollover of the zone-signing key now (BIND pre-publishes the successor, signs
+        with it once resolvers know it, then retires the old key); returns the old key's tag."""
+        zsks = [k for k in self.dnskeys(zone) if not k.flags & 1]
+        if len(zsks) != 1:
+            raise TestbedError(f"{zone} has {len(zsks)} zone-signing keys; a rollover needs exactly one")
+        tag = dns.dnssec.key_id(zsks[0])
         self.rndc(self.layout.dns_primary, "dnssec", "-rollover", "-key", str(tag), zone)
         return tag
-
-    def checkds(self, zone: str, tag: int, state: str) -> None:
-        """Tell BIND the parent now serves ("published") or no longer serves ("withdrawn") the DS
-        of a key, as its operator does after the registrar's change."""
-        self.rndc(self.layout.dns_primary, "dnssec", "-checkds", "-key", str(tag), state, zone)
 
     def anchor_registry(self, timeout: float = 30.0) -> None:
         """Once BIND signed the registry, make its key-signing key the resolver's trust anchor."""

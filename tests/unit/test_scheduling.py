@@ -53,7 +53,7 @@ def test_every_unit_named_exists():
 
 
 def test_the_converged_servers_files_run_in_the_order_listed():
-    """The checklist journey needs the servers as converged: it goes before the mail tests."""
+    """The Fix and the checklist journey need the servers as converged: they go before the mail tests."""
     tests = [
         ("tests/integration/dnsdoctor/test_fix.py::test_fix", True),
         ("tests/integration/mail/test_stack.py::test_mail", True),
@@ -61,7 +61,7 @@ def test_the_converged_servers_files_run_in_the_order_listed():
     ]
     ordered = [nodeid for nodeid, _ in heaviest_first(tests, lambda t: t[0].split("::")[0], lambda t: t[1])]
     assert ordered == [
+        "tests/integration/dnsdoctor/test_fix.py::test_fix",
         "tests/journeys/test_checklist_journey.py::test_member",
         "tests/integration/mail/test_stack.py::test_mail",
-        "tests/integration/dnsdoctor/test_fix.py::test_fix",
     ]

@@ -2,7 +2,7 @@
 trust anchor), no host booted: a signed zone under the registry is insecure until the registrar
 holds the DS record the DNS doctor gives; with it the resolver validates (AD); a wrong DS makes
 the resolver refuse the zone and the doctor name it; a zone-signing key rollover never breaks
-validation, nor does a key-signing key rollover done by the doctor's registrar steps."""
+validation."""
 
 from __future__ import annotations
 
@@ -130,53 +130,6 @@ def test_a_zone_signing_key_rollover_keeps_the_zone_validating(signed):
     zsks = {dns.dnssec.key_id(k) for k in signed._dns.dnskeys(ZONE) if not k.flags & 1}
     assert new_tags <= zsks and old not in new_tags
     assert doctor(signed).checks["dnssec"].status is Status.OK
-
-
-def ds_of(key) -> str:
-    return dns.dnssec.make_ds(f"{ZONE}.", key, "SHA256").to_text()
-
-
-def test_a_key_signing_key_rollover_follows_the_doctors_registrar_steps(signed):
-    def validates() -> dns.message.Message:
-        answer = resolve(signed, ZONE)
-        assert answer.flags & dns.flags.AD, f"validation broke during the rollover: {answer}"
-        return answer
-
-    [old] = [k for k in signed._dns.dnskeys(ZONE) if k.flags & 1]
-    old_tag = dns.dnssec.key_id(old)
-    signed.set_ds(ZONE, [ds_of(old)])
-    signed.checkds(ZONE, old_tag, "published")
-    eventually(lambda: resolve(signed, ZONE).flags & dns.flags.AD, "the zone did not validate")
-
-    signed.rollover_ksk(ZONE)
-    # The signer publishes the successor; the doctor gives its DS to add at the registrar.
-    waiting = eventually(lambda: validates() and finding(doctor(signed), "dnssec.ds-rollover"),
-                         "the doctor did not name the successor key's DS", timeout=120)
-    [new_ds] = [r.value for r in waiting.records]
-    new_tag = int(new_ds.split()[0])
-    assert new_tag != old_tag and not waiting.blocking
-    assert any("keeping the DS record already there" in step and f"Key tag {new_tag}" in step
-               for step in waiting.guidance)
-
-    signed.set_ds(ZONE, [ds_of(old), new_ds])  # the registrar adds it; both keys validate now
-    validates()
-    assert doctor(signed).checks["dnssec"].status is Status.OK
-    signed.set_ds(ZONE, [new_ds])  # then the old DS goes, and the signer is told
-    signed.checkds(ZONE, new_tag, "published")
-    signed.checkds(ZONE, old_tag, "withdrawn")
-    def tags() -> set[int]:
-        return {dns.dnssec.key_id(k) for k in signed._dns.dnskeys(ZONE)}
-    eventually(lambda: validates() and old_tag not in tags(), "BIND did not retire the old key-signing key",
-               timeout=300)
-    validates()
-    assert doctor(signed).checks["dnssec"].status is Status.OK
-
-    signed.set_ds(ZONE, [new_ds, ds_of(old)])  # a registrar that kept the retired key's DS
-    stale = finding(doctor(signed), "dnssec.ds-stale")
-    assert stale is not None and [r.value for r in stale.records] == [ds_of(old)]
-    assert not stale.blocking and any(step.startswith(f"At the registrar where {ZONE} is registered") and
-                                      "remove: Key tag " + str(old_tag) in step for step in stale.guidance)
-    signed.set_ds(ZONE, [new_ds])
 
 
 class _Smtp(socketserver.StreamRequestHandler):
