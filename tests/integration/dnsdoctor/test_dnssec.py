@@ -157,26 +157,12 @@ class _Smtp(socketserver.StreamRequestHandler):
 
 def certificate(folder, name: str):
     """A self-signed certificate for ``name``: (its DER, a server context serving it)."""
-    from datetime import UTC, datetime, timedelta
+    from selfsigned import self_signed
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
-    folder.mkdir()
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    cert, key, der = self_signed(folder, name)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    return cert.public_bytes(serialization.Encoding.DER), tls
+    tls.load_cert_chain(cert, key)
+    return der, tls
 
 
 def set_tlsa(tb, value: str | None) -> None:

@@ -8,15 +8,11 @@ import asyncio
 import base64
 import ssl
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dns.rdata
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from selfsigned import self_signed
 
 from mailfleet.monitoring import MailDomain, ServerTarget, Status
 from mailfleet.monitoring import dnschecks as dc
@@ -44,17 +40,7 @@ class Zone(DnsClient):
 
 
 def certificate(folder: Path) -> tuple[Path, Path, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
-    folder.mkdir()
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return folder / "cert.pem", folder / "key.pem", cert.public_bytes(serialization.Encoding.DER)
+    return self_signed(folder, HOST)
 
 
 async def with_smtp(tls: ssl.SSLContext | None, check: Callable[[int], Awaitable[object]]) -> object:
