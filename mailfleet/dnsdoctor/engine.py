@@ -223,6 +223,10 @@ class Doctor:
             return await zones.once(("served", target.hostname), lambda: served_certificate(
                 target.addresses[0], target.hostname, cfg.ehlo_name, cfg.tls_timeout))
 
+        async def _dane(mail_zone: str) -> Outcome:  # judged on the mail host zone's own chain
+            return await dnschecks.dane(client, target, mail_zone,
+                                        await zones.check(mail_zone, dnssec_chain), served)
+
         work: dict[str, Awaitable[Outcome]] = {
             "delegation": zones.check(zone, dnschecks.ns_delegation),
             "soa": zones.check(zone, dnschecks.soa_serials),
@@ -237,8 +241,7 @@ class Doctor:
             "dmarc:reports": dnschecks.dmarc_reports(client, domain),
             "mta-sts": dnschecks.mta_sts(client, target, domain, fetch, cfg.require_mta_sts),
             "tls-rpt": dnschecks.tls_rpt(client, domain),
-            "tlsa": self._in_zone_of(zones, target.hostname,
-                                     lambda z: dnschecks.dane(client, target, z, served)),
+            "tlsa": self._in_zone_of(zones, target.hostname, lambda z: _dane(z)),
         }
         # the names certificates are issued for: the mail host, and the MTA-STS policy host
         for name in sorted({target.hostname} | {r.name for r in expected if r.name.startswith("mta-sts.")}):

@@ -161,11 +161,12 @@ _PROBLEMS = (
     Problem("tls-rpt.invalid", "transport", "The TLS-RPT record is malformed",
             "rua= must list mailto: or https: addresses.", blocking=False),
     Problem("tlsa.missing", "transport", "No TLSA record in a signed zone",
-            "The zone is signed (DNSSEC), so senders could verify the server's certificate with DANE; "
+            "DNSSEC secures the zone, so senders could verify the server's certificate with DANE; "
             "without a TLSA record at _25._tcp.<mail host> they cannot.", blocking=False),
-    Problem("tlsa.unsigned-zone", "transport", "TLSA published in an unsigned zone",
-            "DANE needs DNSSEC: senders ignore TLSA records in a zone that is not signed. Sign the zone "
-            "or remove the records.", blocking=False),
+    Problem("tlsa.unsigned-zone", "transport", "TLSA published in a zone DNSSEC does not secure",
+            "DANE needs a validated DNSSEC chain: senders ignore TLSA records in a zone that is not signed, "
+            "or signed without a DS record at its parent. Sign the zone and give the registrar its DS "
+            "record, or remove the records.", blocking=False),
     Problem("tlsa.pkix-usage", "transport", "TLSA records of a usage SMTP senders ignore",
             "SMTP DANE (RFC 7672) uses TLSA usage 3 (DANE-EE) or 2 (DANE-TA); usage 0 and 1 records "
             "are ignored.", blocking=False),

@@ -19,6 +19,7 @@ from mailfleet.dns.rdata import Record, canonical_from_rdata
 
 from .dnsbl import TEST_CLEAN, DnsblList, ListKind, classify, query_name
 from .dnsclient import DnsClient, DnsUnavailable
+from .dnssec import Security, security
 from .outcome import Outcome, error, ok, unknown, warning
 from .results import Status
 from .targets import MailDomain, ServerTarget
@@ -339,22 +340,29 @@ async def tlsa(dns_client: DnsClient, target: ServerTarget, leaf_der: bytes | No
     return warning(f"TLSA {name}: only trust-anchor records (usage 0/2), not verified here", len(records))
 
 
-async def dane(dns_client: DnsClient, target: ServerTarget, zone: str,
+async def dane(dns_client: DnsClient, target: ServerTarget, zone: str, chain: Outcome,
                served: Callable[[], Awaitable[bytes | None]]) -> Outcome:
-    """TLSA of the mail host counts only in a signed zone (RFC 7672: DANE senders ignore TLSA
-    without DNSSEC); there it should be published, as DANE-EE/DANE-TA (usage 3/2) records, and a
-    DANE-EE record must match the certificate ``served`` on port 25 (asked only then). A mismatch's
-    value is the record that would match."""
+    """TLSA of the mail host counts only where DNSSEC secures its zone (RFC 7672: DANE senders
+    ignore TLSA an unsigned, or signed but undelegated, zone serves), as ``chain`` (the zone's
+    ``dnssec_chain`` outcome) says; there it should be published, as DANE-EE/DANE-TA (usage 3/2)
+    records, and a DANE-EE record must match the certificate ``served`` on port 25 (asked only then).
+    A mismatch's value is the record that would match."""
     name = f"_25._tcp.{target.hostname}"
-    signed, records = await asyncio.gather(dns_client.rdatas(zone, "DNSKEY"), dns_client.rdatas(name, "TLSA"))
-    if not signed:
+    state = security(chain)
+    if state in (Security.BOGUS, Security.UNKNOWN):
+        return unknown(f"TLSA {name}: not judged while the DNSSEC chain of {zone} is {state.value} "
+                       "(see the DNSSEC check)")
+    records = await dns_client.rdatas(name, "TLSA")
+    if state is not Security.SECURE:
+        why = ("is not signed" if state is Security.UNSIGNED
+               else "is signed, but its parent has no DS record for it")
         if records:
-            return warning(f"TLSA {name}: published, but the zone {zone} is not signed: DANE senders "
-                           "ignore it", len(records), code="tlsa.unsigned-zone")
-        return ok(f"TLSA {name}: none, and the zone {zone} is not signed (DANE does not apply)")
+            return warning(f"TLSA {name}: published, but the zone {zone} {why}: DANE senders ignore it",
+                           len(records), code="tlsa.unsigned-zone")
+        return ok(f"TLSA {name}: none, and the zone {zone} {why} (DANE does not apply)")
     if not records:
-        return warning(f"TLSA {name}: none, although the zone {zone} is signed: senders cannot use DANE",
-                       code="tlsa.missing")
+        return warning(f"TLSA {name}: none, although DNSSEC secures the zone {zone}: senders cannot use "
+                       "DANE", code="tlsa.missing")
     pkix = sorted({r.usage for r in records} & {0, 1})
     if pkix:
         return warning(f"TLSA {name}: usage {', '.join(map(str, pkix))} (PKIX) records, which SMTP DANE "

@@ -9,6 +9,8 @@ the parent's business (and the registry's); a validating resolver checks it.
 
 from __future__ import annotations
 
+from enum import Enum
+
 import dns.dnssec
 import dns.name
 import dns.rdata
@@ -17,8 +19,9 @@ from dns.rdtypes.ANY.DNSKEY import DNSKEY
 
 from .dnsclient import DnsClient
 from .outcome import Outcome, error, ok, warning
+from .results import Status
 
-__all__ = ["DS_DIGEST", "dnssec_chain", "ds_records"]
+__all__ = ["DS_DIGEST", "Security", "dnssec_chain", "ds_records", "security"]
 
 DS_DIGEST = "SHA256"  # the digest every registrar takes (RFC 8624: DS with SHA-256 is a MUST)
 _SEP = 0x0001  # the DNSKEY flag of a key-signing key (the one the parent's DS names)
@@ -70,10 +73,38 @@ def _rollover(zone: str, keys: dns.rrset.RRset, ds_set: dns.rrset.RRset) -> Outc
     return None
 
 
+class Security(Enum):
+    """What a validating resolver makes of a zone (RFC 4035 4.3)."""
+
+    UNSIGNED = "unsigned"  # no keys: DNSSEC off
+    INSECURE = "insecure"  # signed, but the parent has no DS: treated as unsigned
+    SECURE = "secure"  # the parent's DS names a key and the signatures validate
+    BOGUS = "bogus"  # validation fails: every answer is refused
+    UNKNOWN = "unknown"  # the chain could not be read
+
+
+_INSECURE_CODES = frozenset({"dnssec.ds-missing"})
+_BOGUS_CODES = frozenset({"dnssec.ds-mismatch", "dnssec.bogus"})
+
+
+def security(chain: Outcome) -> Security:
+    """The zone's state read from ``dnssec_chain``'s outcome. A rollover half done at the
+    registrar still validates; a signed zone's outcome always carries its DS records as value, an
+    unsigned one's none."""
+    if chain.status is Status.UNKNOWN:
+        return Security.UNKNOWN
+    if chain.code in _BOGUS_CODES:
+        return Security.BOGUS
+    if chain.code in _INSECURE_CODES:
+        return Security.INSECURE
+    return Security.SECURE if chain.value else Security.UNSIGNED
+
+
 async def dnssec_chain(dns_client: DnsClient, zone: str, dns_port: int = 53) -> Outcome:
     """Unsigned without a DS is fine (DNSSEC off); signed without a DS is a step left at the
     registrar; a DS naming no key of the zone, or signatures that do not validate, make every
-    validating resolver refuse the domain's answers (mail to it stops)."""
+    validating resolver refuse the domain's answers (mail to it stops). ``security`` reads the
+    zone's state from the outcome."""
     keys, key_sigs = await dns_client.signed(zone, "DNSKEY")
     ds_set, _ = await dns_client.signed(zone, "DS")
     if keys is None:

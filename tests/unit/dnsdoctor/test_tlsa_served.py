@@ -5,7 +5,6 @@ listener offers STARTTLS with a certificate of its own, and the DANE check reads
 from __future__ import annotations
 
 import asyncio
-import base64
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from mailfleet.monitoring import MailDomain, ServerTarget, Status
 from mailfleet.monitoring import dnschecks as dc
 from mailfleet.monitoring.dnsclient import DnsClient
 from mailfleet.monitoring.netprobe import served_certificate
+from mailfleet.monitoring.outcome import ok
 from mailfleet.monitoring.tlsinfo import dane_ee_value
 
 pytestmark = pytest.mark.unit
@@ -25,15 +25,16 @@ pytestmark = pytest.mark.unit
 HOST = "mail.example.test"
 ZONE = "example.test"
 TARGET = ServerTarget("mail1", HOST, ipv4=("127.0.0.1",), domains=(MailDomain(ZONE),))
-DNSKEY = "257 3 13 " + base64.b64encode(b"z" * 64).decode()
+SECURE = ok(f"{ZONE} is signed; the parent's DS names key 1 and the signatures validate", "1 13 2 ab")
 
 
 class Zone(DnsClient):
-    """A signed zone holding the given TLSA values for the mail host."""
+    """A zone DNSSEC secures (SECURE is its chain's outcome) holding the given TLSA values for the
+    mail host."""
 
     def __init__(self, tlsa: list[str]) -> None:
         super().__init__("127.0.0.1")
-        self.records = {(ZONE, "DNSKEY"): [DNSKEY], (f"_25._tcp.{HOST}", "TLSA"): tlsa}
+        self.records = {(f"_25._tcp.{HOST}", "TLSA"): tlsa}
 
     async def rdatas(self, name, rdtype):
         return [dns.rdata.from_text("IN", rdtype, text) for text in self.records.get((name, rdtype), [])]
@@ -86,7 +87,7 @@ def served(tmp_path):
 
 def dane(tls: ssl.SSLContext | None, tlsa: list[str]):
     async def check(port: int):
-        return await dc.dane(Zone(tlsa), TARGET, ZONE,
+        return await dc.dane(Zone(tlsa), TARGET, ZONE, SECURE,
                              lambda: served_certificate("127.0.0.1", HOST, "doctor.test", 10, port=port))
     return asyncio.run(with_smtp(tls, check))
 
@@ -114,5 +115,5 @@ def test_trust_anchor_records_alone_never_connect():
     async def never():
         raise AssertionError("the certificate was read although no DANE-EE record pins it")
 
-    outcome = asyncio.run(dc.dane(Zone(["2 0 1 " + "ab" * 32]), TARGET, ZONE, never))
+    outcome = asyncio.run(dc.dane(Zone(["2 0 1 " + "ab" * 32]), TARGET, ZONE, SECURE, never))
     assert outcome.status is Status.OK

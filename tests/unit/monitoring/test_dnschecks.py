@@ -18,6 +18,7 @@ from mailfleet.dns.rdata import Record
 from mailfleet.monitoring import DEFAULT_DOMAIN_LISTS, DEFAULT_IP_LISTS, MailDomain, ServerTarget, Status
 from mailfleet.monitoring import dnschecks as dc
 from mailfleet.monitoring.dnsclient import DnsClient, DnsUnavailable
+from mailfleet.monitoring.outcome import error, ok, warning
 
 pytestmark = pytest.mark.unit
 
@@ -328,23 +329,31 @@ def test_a_proxied_mail_host_is_named():
     assert check(dc.host_addresses(ScriptedDns(recs), TARGET, "A")).code == "host.a-wrong"
 
 
-DNSKEY = "257 3 13 " + base64.b64encode(b"z" * 64).decode()
 TLSA_NAME = f"_25._tcp.{HOST}"
 
 
-@pytest.mark.parametrize(("records", "status", "code"), [
-    ({}, Status.OK, None),  # unsigned, none: DANE does not apply
-    ({(TLSA_NAME, "TLSA"): ["3 1 1 " + "ab" * 32]}, Status.WARNING, "tlsa.unsigned-zone"),
-    ({("example.test", "DNSKEY"): [DNSKEY]}, Status.WARNING, "tlsa.missing"),
-    ({("example.test", "DNSKEY"): [DNSKEY], (TLSA_NAME, "TLSA"): ["1 1 1 " + "ab" * 32]},
-     Status.WARNING, "tlsa.pkix-usage"),
-    ({("example.test", "DNSKEY"): [DNSKEY], (TLSA_NAME, "TLSA"): ["2 0 1 " + "ab" * 32]}, Status.OK, None),
+UNSIGNED = ok("example.test is not signed (DNSSEC off)")
+INSECURE = warning("signed, no DS", "1 13 2 ab", code="dnssec.ds-missing")
+SECURE = ok("example.test is signed; the parent's DS names key 1 and the signatures validate", "1 13 2 ab")
+BOGUS = error("the signatures do not validate", "1 13 2 ab", code="dnssec.bogus")
+TLSA_EE = {(TLSA_NAME, "TLSA"): ["3 1 1 " + "ab" * 32]}
+
+
+@pytest.mark.parametrize(("chain", "records", "status", "code"), [
+    (UNSIGNED, {}, Status.OK, None),  # unsigned, none: DANE does not apply
+    (UNSIGNED, TLSA_EE, Status.WARNING, "tlsa.unsigned-zone"),
+    (INSECURE, {}, Status.OK, None),  # signed without a DS: still no DANE (the DNSSEC check asks for the DS)
+    (INSECURE, TLSA_EE, Status.WARNING, "tlsa.unsigned-zone"),
+    (SECURE, {}, Status.WARNING, "tlsa.missing"),
+    (SECURE, {(TLSA_NAME, "TLSA"): ["1 1 1 " + "ab" * 32]}, Status.WARNING, "tlsa.pkix-usage"),
+    (SECURE, {(TLSA_NAME, "TLSA"): ["2 0 1 " + "ab" * 32]}, Status.OK, None),
+    (BOGUS, TLSA_EE, Status.UNKNOWN, None),  # the DNSSEC check names the blocking fault
 ])
-def test_tlsa_counts_only_in_a_signed_zone(records, status, code):
+def test_tlsa_counts_only_where_dnssec_secures_the_zone(chain, records, status, code):
     async def unread() -> None:  # the served certificate is compared only with a DANE-EE record
         raise AssertionError("port 25 asked")
 
-    outcome = check(dc.dane(ScriptedDns(records), TARGET, "example.test", unread))
+    outcome = check(dc.dane(ScriptedDns(records), TARGET, "example.test", chain, unread))
     assert (outcome.status, outcome.code) == (status, code), outcome.detail
 
 

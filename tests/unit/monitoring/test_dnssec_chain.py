@@ -17,7 +17,7 @@ from mailfleet.dns.rdata import Record
 from mailfleet.dnsdoctor.findings import CATALOGUE
 from mailfleet.dnsdoctor.guidance import DnsHost, steps_for
 from mailfleet.monitoring.dnsclient import DnsClient
-from mailfleet.monitoring.dnssec import dnssec_chain, ds_records
+from mailfleet.monitoring.dnssec import Security, dnssec_chain, ds_records, security
 from mailfleet.monitoring.results import Status
 
 pytestmark = pytest.mark.unit
@@ -174,3 +174,28 @@ def test_a_ds_left_for_a_retired_key_asks_the_registrar_to_remove_it():
     host = DnsHost("rfc2136", "your DNS server (RFC 2136 updates)", True)
     steps = steps_for("dnssec.ds-stale", host, [Record(ZONE, "DS", right_ds(retired))], ZONE, "")
     assert f"remove: Key tag {right_ds(retired).split()[0]}" in steps[0]
+
+
+def _zone_with(ds_for) -> SignedZone:
+    zone = SignedZone()
+    zone.ds = dns.rrset.from_text_list(OWNER, 60, "IN", "DS", [right_ds(z) for z in ds_for(zone)])
+    return zone
+
+
+def _bogus() -> SignedZone:
+    zone = _zone_with(lambda z: [z])
+    zone.soa_sigs = None
+    return zone
+
+
+@pytest.mark.parametrize(("zone", "state"), [
+    (lambda: SignedZone(signed=False), Security.UNSIGNED),
+    (SignedZone, Security.INSECURE),  # signed, no DS: resolvers treat it as unsigned
+    (lambda: _zone_with(lambda z: [z]), Security.SECURE),
+    (lambda: _zone_with(lambda z: [z, SignedZone()]), Security.SECURE),  # a stale DS beside the right one
+    (lambda: _rolling(SignedZone(), lambda z: [z.ksk]), Security.SECURE),  # rollover waiting at the registrar
+    (lambda: _zone_with(lambda z: [SignedZone()]), Security.BOGUS),
+    (_bogus, Security.BOGUS),
+])
+def test_the_chain_outcome_says_what_a_validating_resolver_makes_of_the_zone(zone, state):
+    assert security(check(zone())) is state
