@@ -113,7 +113,7 @@ def bench(tb, plane, count: int, started_hosts: list[str]) -> int:  # noqa: PLR0
     from sqlalchemy import select
 
     from webapp.extensions import db
-    from webapp.models import Run, Server
+    from webapp.models import Server
     from webapp.services import fleet, mailboxes, recovery, runs, tenants
 
     app = plane["app"]
@@ -192,9 +192,10 @@ def bench(tb, plane, count: int, started_hosts: list[str]) -> int:  # noqa: PLR0
     host.ssh("systemd-run --on-active=1 ip link set host0 down")
     time.sleep(2)
     lost_at, clock = datetime.now(UTC), time.monotonic()
-    first = recovery.start_recovery(scope, tenant, lost.id, "Seattle", "101")
+    first = recovery.start_recovery(scope, tenant, lost.id, "Seattle", "101", confirmed=True)
     work(app)
-    chain = list(db.session.scalars(select(Run).where(Run.id >= first.id).order_by(Run.id)))
+    db.session.expire_all()
+    chain = [step.run for step in recovery.recovery(scope, tenant, first.id).steps if step.run is not None]
     for run in chain:
         if run.status != "successful":
             raise SystemExit(

@@ -1,5 +1,6 @@
 """Backups: a server's backup status with the snapshots a restore can pick, and a tenant's restores
-with their recovery point and time. A restore itself is an action: POST /tenants/<slug>/actions/restore.
+and recoveries with their recovery point and time. A restore itself is an action: POST
+/tenants/<slug>/actions/restore; a recovery starts at POST /tenants/<slug>/recoveries.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from webapp.api.base import errors, resource, scope
-from webapp.services import backups
+from webapp.services import backups, recovery
 
 blp = resource("backups", "Backup status per server and the restores of a tenant.")
 
@@ -57,21 +58,35 @@ class ServerBackupSchema(Schema):
     )
 
 
-def _seconds(value: Any) -> int | None:
-    return None if value is None else round(value.total_seconds())
+def seconds_field(attribute: str) -> fields.Function:
+    """A timedelta attribute (RPO, RTO) in whole seconds, null when unknown."""
+
+    def dump(obj: Any) -> int | None:
+        value = getattr(obj, attribute)
+        return None if value is None else round(value.total_seconds())
+
+    return fields.Function(dump, metadata={"type": "integer", "nullable": True})
 
 
 class RestoreSchema(Schema):
-    run_id = fields.Integer(attribute="run.id")
-    status = fields.String(attribute="run.status")
+    run_id = fields.Integer(attribute="run.id", metadata={"description": "a recovery: its first run"})
+    kind = fields.String(metadata={"description": "restore, or recovery (onto a new server)"})
+    status = fields.String(
+        metadata={"description": "the run's status; a recovery's: running, failed, successful"}
+    )
     server = fields.String(attribute="target", allow_none=True)
     source = fields.String(allow_none=True)
     snapshot_id = fields.String(allow_none=True)
     snapshot_time = fields.DateTime(allow_none=True)
     requested_at = fields.DateTime(attribute="run.created_at")
-    finished_at = fields.DateTime(attribute="run.finished_at", allow_none=True)
-    rpo_seconds = fields.Function(lambda r: _seconds(r.rpo), metadata={"type": "integer", "nullable": True})
-    rto_seconds = fields.Function(lambda r: _seconds(r.rto), metadata={"type": "integer", "nullable": True})
+    finished_at = fields.DateTime(
+        allow_none=True, metadata={"description": "a recovery: its last step's end"}
+    )
+    in_service_at = fields.DateTime(
+        allow_none=True, metadata={"description": "when the restored server ran again (RTO's end)"}
+    )
+    rpo_seconds = seconds_field("rpo")
+    rto_seconds = seconds_field("rto")
 
 
 class RestoreListSchema(Schema):
@@ -89,4 +104,4 @@ def server_status(server_id: int) -> dict[str, Any]:
 @errors(blp, 404)
 @blp.response(200, RestoreListSchema)
 def tenant_restores(slug: str) -> dict[str, Any]:
-    return {"restores": backups.restores(scope(), scope().tenant(slug))}
+    return {"restores": recovery.restores_and_recoveries(scope(), scope().tenant(slug))}

@@ -69,6 +69,8 @@ class Run(db.Model):  # type: ignore[name-defined,misc]
     # A client-chosen key: the same form or API call submitted twice yields one run.
     submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    # The run whose success submitted this one, in a chain of steps (a recovery); a retry keeps it.
+    follows_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     # Who runs it: the work-horse PID, the ansible session leader's PID and the lease they renew.

@@ -22,7 +22,7 @@ from mailfleet.monitoring import FactsError
 from mailfleet.monitoring.facts import parse_facts
 from webapp.errors import InvalidInput
 from webapp.extensions import db
-from webapp.models import Run, RunEvent, Server, ServerBackup, Tenant
+from webapp.models import Run, RunEvent, RunStatus, Server, ServerBackup, Tenant
 from webapp.services.scope import Scope
 
 GROWTH_WINDOW = timedelta(hours=24)
@@ -65,7 +65,7 @@ def _time(value: Any) -> datetime:
     return moment
 
 
-def _maybe_time(value: Any) -> datetime | None:
+def maybe_time(value: Any) -> datetime | None:
     try:
         return _time(value) if value else None
     except ValueError:
@@ -113,7 +113,7 @@ def _step(doc: dict[str, Any], name: str) -> Step | None:
     raw = doc.get(name)
     if not isinstance(raw, dict):
         return None
-    return Step(_maybe_time(raw.get("at")), raw.get("ok") is True, raw.get("error"), raw)
+    return Step(maybe_time(raw.get("at")), raw.get("ok") is True, raw.get("error"), raw)
 
 
 def _status(row: ServerBackup) -> BackupStatus:
@@ -123,18 +123,18 @@ def _status(row: ServerBackup) -> BackupStatus:
     history = [h for h in doc.get("history") or [] if isinstance(h, dict)]
     since = row.collected_at - GROWTH_WINDOW
     growth = sum(
-        int(h.get("added_bytes") or 0) for h in history if (_maybe_time(h.get("at")) or since) > since
+        int(h.get("added_bytes") or 0) for h in history if (maybe_time(h.get("at")) or since) > since
     )
     snapshots = []
     for s in repository.get("snapshots") or []:
-        when = _maybe_time(s.get("time")) if isinstance(s, dict) else None
+        when = maybe_time(s.get("time")) if isinstance(s, dict) else None
         if when is not None and s.get("id"):
             snapshots.append(Snapshot(str(s["id"]), str(s.get("short_id") or s["id"][:8]), when))
     size = next((h.get("size_bytes") for h in reversed(history)), None)
     return BackupStatus(
         server=row.server,
         collected_at=row.collected_at,
-        last_success=_maybe_time(doc.get("last_success")),
+        last_success=maybe_time(doc.get("last_success")),
         size_bytes=size,
         growth_bytes=growth,
         repository_bytes=repository.get("repository_bytes"),
@@ -187,11 +187,19 @@ def check_restore_point(source: Server, before: datetime | None) -> Snapshot | N
 # --------------------------------------------------------------------------- restores so far
 @dataclass(frozen=True)
 class RestoreRecord:
+    """A restore, or a recovery (webapp.services.recovery), with what it restored and its times.
+    `run` is the run the person started; `finished_at` when its last run ended; `in_service_at`
+    when the restored server ran again (None: not, or not yet)."""
+
     run: Run
     target: str | None
     source: str | None
     snapshot_id: str | None
     snapshot_time: datetime | None
+    status: str
+    finished_at: datetime | None
+    in_service_at: datetime | None
+    kind: str = "restore"
 
     @property
     def rpo(self) -> timedelta | None:
@@ -200,8 +208,24 @@ class RestoreRecord:
 
     @property
     def rto(self) -> timedelta | None:
-        """Recovery time: from the click to the restored server running again (the run's end)."""
-        return None if self.run.finished_at is None else self.run.finished_at - self.run.created_at
+        """Recovery time: from the click to the restored server running again."""
+        return None if self.in_service_at is None else self.in_service_at - self.run.created_at
+
+
+def restore_reports(run_ids: Iterable[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """What each restore run reported (restore.yml's set_stats): {run id: {host: {snapshot_id,
+    snapshot_time, source}}}; a run that reported nothing is absent."""
+    found: dict[int, dict[str, dict[str, Any]]] = {}
+    rows = db.session.execute(
+        select(RunEvent.run_id, RunEvent.event_data).where(
+            RunEvent.run_id.in_(list(run_ids)), RunEvent.event == "playbook_on_stats"
+        )
+    ).tuples()
+    for run_id, data in rows:
+        restored = ((data or {}).get("artifact_data") or {}).get(RESTORE_STATS_KEY)
+        if isinstance(restored, dict):
+            found[run_id] = {host: what for host, what in restored.items() if isinstance(what, dict)}
+    return found
 
 
 def restores(scope: Scope, tenant: Tenant, limit: int = RESTORES_SHOWN) -> list[RestoreRecord]:
@@ -212,26 +236,20 @@ def restores(scope: Scope, tenant: Tenant, limit: int = RESTORES_SHOWN) -> list[
         .order_by(Run.id.desc())
         .limit(limit)
     ).all()
-    stats = {
-        run_id: data
-        for run_id, data in db.session.execute(
-            select(RunEvent.run_id, RunEvent.event_data).where(
-                RunEvent.run_id.in_([r.id for r in runs]), RunEvent.event == "playbook_on_stats"
-            )
-        ).tuples()
-    }
+    reports = restore_reports(r.id for r in runs)
     out = []
     for run in runs:
-        restored = ((stats.get(run.id) or {}).get("artifact_data") or {}).get(RESTORE_STATS_KEY) or {}
-        host, what = next(iter(restored.items()), (run.limit, {}))
-        what = what if isinstance(what, dict) else {}
+        host, what = next(iter(reports.get(run.id, {}).items()), (run.limit, {}))
         out.append(
             RestoreRecord(
                 run=run,
                 target=host,
                 source=what.get("source") or (run.extravars or {}).get("restore_from_host"),
                 snapshot_id=what.get("snapshot_id"),
-                snapshot_time=_maybe_time(what.get("snapshot_time")),
+                snapshot_time=maybe_time(what.get("snapshot_time")),
+                status=str(run.status),
+                finished_at=run.finished_at,
+                in_service_at=run.finished_at if run.status == RunStatus.SUCCESSFUL else None,
             )
         )
     return out

@@ -51,12 +51,12 @@ def provision_server(
     submission_key: str | None = None,
     *,
     region: str | None = None,
-    recover_from_host: str | None = None,
+    replacing: Server | None = None,
 ) -> Run:
     """Record the server (status requested) and enqueue provision.yml for it. The order names a
     location, or a region (else the tenant's home region) where the server is placed.
-    `recover_from_host`: the lost server it replaces (webapp.services.recovery follows the run with
-    the restore)."""
+    `replacing`: the lost server it replaces (webapp.services.recovery follows the run with the
+    restore); the tenant's limits are checked as if that server were gone."""
     location = _provider_word("location", location) if location else None
     wanted_region = _region(region) if region else None
     plan = _provider_word("plan", plan)
@@ -67,7 +67,7 @@ def provision_server(
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
         return earlier
     # Who may order and within which limits first: a refusal never needs the provider.
-    quotas.check_order(scope, tenant, plan)
+    quotas.check_order(scope, tenant, plan, replacing=replacing)
     offers = provider.offers()
     location = location or _placed(offers, tenant, wanted_region or tenant.home_region)
     offer = offers.check(location, plan)
@@ -95,7 +95,7 @@ def provision_server(
             "hostwinds_plan": plan,
             "hostwinds_index": parse_srvrname(server.name).index,
             "mail_hostname": mail_hostname,
-            **({"recover_from_host": recover_from_host} if recover_from_host else {}),
+            **({"recover_from_host": replacing.name} if replacing else {}),
         },
     )
 
@@ -158,9 +158,16 @@ def add_domain(
     return publish_domains(scope, tenant, server, submission_key)
 
 
-def publish_domains(scope: Scope, tenant: Tenant, server: Server, submission_key: str | None = None) -> Run:
+def publish_domains(
+    scope: Scope,
+    tenant: Tenant,
+    server: Server,
+    submission_key: str | None = None,
+    *,
+    follows: Run | None = None,
+) -> Run:
     """Enqueue the run that configures the server's mail domains (Mailu, then the dns role, which
-    publishes every record mailfleet owns for them again)."""
+    publishes every record mailfleet owns for them again). `follows`: as for runs.submit_run."""
     names = list(
         db.session.execute(
             select(Domain.name)
@@ -175,4 +182,5 @@ def publish_domains(scope: Scope, tenant: Tenant, server: Server, submission_key
         limit=server.name,
         submission_key=submission_key,
         extravars={"mailfleet_domains": names},
+        follows=follows,
     )

@@ -5,6 +5,7 @@ a provisioning run is written or enqueued, so a refusal changes nothing."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -29,11 +30,18 @@ def require_spender(scope: Scope, what: str = "ordering servers") -> None:
         raise Forbidden(f"your role manages domains and mailboxes; {what} takes a member or admin")
 
 
-def check_order(scope: Scope, tenant: Tenant, plan: str | None) -> None:
+def check_order(scope: Scope, tenant: Tenant, plan: str | None, *, replacing: Server | None = None) -> None:
     """Refuse unless the principal may spend and the tenant stays within its limits with one more
-    server of ``plan`` (None: re-running an order already counted)."""
+    server of ``plan`` (None: re-running an order already counted). A replacement for a lost server
+    (``replacing``) takes its place: the limits are checked as if the lost server were gone, so a
+    tenant at its limit can recover; until it is deprovisioned, the lost server counts again for
+    any other order."""
     require_spender(scope)
-    live = (Server.tenant_id == tenant.id, Server.status != ServerStatus.GONE)
+    live = (
+        Server.tenant_id == tenant.id,
+        Server.status != ServerStatus.GONE,
+        *((Server.id != replacing.id,) if replacing is not None else ()),
+    )
     adding = 1 if plan is not None else 0
     if tenant.max_servers is not None:
         count = db.session.execute(select(func.count()).where(*live)).scalar_one()
@@ -47,14 +55,15 @@ def check_order(scope: Scope, tenant: Tenant, plan: str | None) -> None:
     price = plan_price(plan) if plan is not None else Decimal(0)
     if price is None:
         raise InvalidInput(f"plan {plan!r} is not in the provider's price list: no price to check the limit")
-    check_spend(tenant, price)
+    check_spend(tenant, price, live)
 
 
-def check_spend(tenant: Tenant, more: Decimal) -> None:
-    """Refuse `more` a month on top of the tenant's servers beyond its spending limit."""
+def check_spend(tenant: Tenant, more: Decimal, live: tuple[Any, ...] | None = None) -> None:
+    """Refuse `more` a month on top of the tenant's servers (`live`: which count; all but the
+    gone ones by default) beyond its spending limit."""
     if tenant.max_monthly_spend is None or more <= 0:
         return
-    live = (Server.tenant_id == tenant.id, Server.status != ServerStatus.GONE)
+    live = live or (Server.tenant_id == tenant.id, Server.status != ServerStatus.GONE)
     spent = db.session.execute(select(func.sum(Server.monthly_price)).where(*live)).scalar_one() or 0
     if Decimal(spent) + more > tenant.max_monthly_spend:
         raise Forbidden(

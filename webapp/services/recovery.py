@@ -17,19 +17,29 @@ finished run (``lifecycle.note_run_finished``, as for provisioning, IP switches 
    and keys).
 
 A failed step ends the recovery there: DNS still points at the lost server, which nothing changed.
+Each step's run records the run it follows (``Run.follows_id``; a retry of a step takes its place),
+so a recovery is read back as one chain (:func:`recovery`, :func:`recoveries`) with its recovery
+point (how old the restored data was at the click) and recovery time (from the click to the new
+server serving the domains).
+
+The replacement takes the lost server's place in the tenant's limits (``quotas.check_order``), so
+a tenant at its server or spending limit can recover; the lost server counts again for any other
+order until it is deprovisioned.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from mailfleet.hostwinds import build_srvrname
-from webapp.errors import Conflict, InvalidInput
+from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.extensions import db
-from webapp.models import Run, RunEvent, RunStatus, Server, ServerStatus, Tenant
+from webapp.models import Run, RunStatus, Server, ServerStatus, Tenant
 from webapp.services import backups, fleet, health, runs
 from webapp.services.actions import tenant_server
 from webapp.services.scope import Scope
@@ -38,6 +48,13 @@ log = logging.getLogger(__name__)
 
 #: The catalogue keys of the steps after provisioning, in order.
 RESTORE_STEP, CHECK_STEP = "recover", "restore_check"
+#: Every step's catalogue key, in order, with what it does.
+STEPS = (
+    ("provision", "new server ordered"),
+    (RESTORE_STEP, "latest snapshot restored"),
+    (CHECK_STEP, "restored data checked"),
+    ("domain", "DNS switched, domains served"),
+)
 #: A server in these states cannot be recovered from (there is nothing left, or it is going).
 _GONE = (ServerStatus.GONE, ServerStatus.DEPROVISIONING)
 
@@ -45,18 +62,25 @@ _GONE = (ServerStatus.GONE, ServerStatus.DEPROVISIONING)
 def start_recovery(
     scope: Scope,
     tenant: Tenant,
-    lost_server_id: int,
+    lost_server_id: int | None,
     location: str | None,
     plan: str,
     submission_key: str | None = None,
     *,
     region: str | None = None,
+    confirmed: bool,
 ) -> Run:
     """Order the new server that replaces the lost one; the rest follows run by run. Refuses, with
-    the reason and nothing changed: another tenant's server, one without a mail host name or a
-    snapshot, a location or plan Hostwinds does not offer, an order over the tenant's limits."""
+    the reason and nothing changed: no lost server or no confirmation, another tenant's server, one
+    without a mail host name or a snapshot, a location or plan Hostwinds does not offer, an order
+    over the tenant's limits (the lost server's place excepted). The web's recovery page and the
+    API both come here."""
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
         return earlier
+    if lost_server_id is None:
+        raise InvalidInput("Pick the lost server.")
+    if not confirmed:
+        raise InvalidInput("Confirm that a new server is ordered and DNS moves to it.")
     lost = tenant_server(scope, tenant, lost_server_id)
     if lost.status in _GONE:
         raise Conflict(
@@ -73,7 +97,7 @@ def start_recovery(
         lost.mail_hostname,
         submission_key,
         region=region,
-        recover_from_host=lost.name,
+        replacing=lost,
     )
 
 
@@ -117,13 +141,12 @@ def note_run_finished(run: Run) -> None:
 
 def restored_snapshot(run: Run) -> str | None:
     """The id of the snapshot a restore run reported (restore.yml's set_stats) for its host."""
-    data = db.session.scalar(
-        select(RunEvent.event_data).where(RunEvent.run_id == run.id, RunEvent.event == "playbook_on_stats")
-    )
-    restored: Any = ((data or {}).get("artifact_data") or {}).get(backups.RESTORE_STATS_KEY) or {}
-    found = restored.get(run.limit) if isinstance(restored, dict) else None
-    snapshot = found.get("snapshot_id") if isinstance(found, dict) else None
+    snapshot = _reported(run).get("snapshot_id")
     return str(snapshot) if snapshot else None
+
+
+def _reported(run: Run) -> dict[str, Any]:
+    return backups.restore_reports([run.id]).get(run.id, {}).get(str(run.limit), {})
 
 
 def switch_to(tenant: Tenant, lost_name: str, new_name: str, run: Run | None = None) -> Run | None:
@@ -140,7 +163,7 @@ def switch_to(tenant: Tenant, lost_name: str, new_name: str, run: Run | None = N
     why = f"replaced by {new.name} after its backup was restored there and checked"
     health.retire(lost, f"{why} (run {run.id})" if run else why)
     db.session.refresh(new)
-    return fleet.publish_domains(Scope.system(), tenant, new)
+    return fleet.publish_domains(Scope.system(), tenant, new, follows=run)
 
 
 def _server(tenant: Tenant, name: str) -> Server | None:
@@ -148,5 +171,135 @@ def _server(tenant: Tenant, name: str) -> Server | None:
 
 
 def _submit(after: Run, key: str, limit: str | None, extravars: dict[str, Any]) -> None:
-    run = runs.submit_run(Scope.system(), after.tenant, key, extravars=extravars, limit=limit)
+    run = runs.submit_run(Scope.system(), after.tenant, key, extravars=extravars, limit=limit, follows=after)
     log.info("recovery: run %s (%s on %s) follows run %s", run.id, key, limit, after.id)
+
+
+# ------------------------------------------------------------------------- a recovery read back
+@dataclass(frozen=True)
+class Step:
+    key: str
+    title: str
+    run: Run | None  # None: not submitted (yet, or ever: a step before it failed)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """A recovery as one chain of runs, from the provisioning run the person started."""
+
+    first: Run
+    lost_server: str
+    new_server: str
+    steps: tuple[Step, ...]
+    snapshot_id: str | None
+    snapshot_time: datetime | None
+
+    @property
+    def last_run(self) -> Run:
+        """The run of the latest step submitted."""
+        return next(step.run for step in reversed(self.steps) if step.run is not None)
+
+    @property
+    def status(self) -> str:
+        """running, failed (a step did not succeed: DNS stays with the lost server) or successful."""
+        last = self.last_run
+        if last.status.finished and last.status != RunStatus.SUCCESSFUL:
+            return "failed"
+        return "successful" if self.in_service_at is not None else "running"
+
+    @property
+    def in_service_at(self) -> datetime | None:
+        """When the new server served the domains: the end of the successful last step."""
+        last = self.steps[-1].run
+        return last.finished_at if last is not None and last.status == RunStatus.SUCCESSFUL else None
+
+    @property
+    def rpo(self) -> timedelta | None:
+        """How old the restored data was when the recovery was asked for."""
+        return None if self.snapshot_time is None else self.first.created_at - self.snapshot_time
+
+    @property
+    def rto(self) -> timedelta | None:
+        """From the click to the new server serving the domains."""
+        return None if self.in_service_at is None else self.in_service_at - self.first.created_at
+
+    def as_restore(self) -> backups.RestoreRecord:
+        """This recovery as a row among the tenant's restores."""
+        return backups.RestoreRecord(
+            run=self.first,
+            target=self.new_server,
+            source=self.lost_server,
+            snapshot_id=self.snapshot_id,
+            snapshot_time=self.snapshot_time,
+            status=self.status,
+            finished_at=self.last_run.finished_at,
+            in_service_at=self.in_service_at,
+            kind="recovery",
+        )
+
+
+def recovery(scope: Scope, tenant: Tenant, run_id: int) -> Recovery:
+    """The recovery that run `run_id` (its provisioning run) started; NotFound for any other run."""
+    first = scope.get(Run, run_id)
+    if first.tenant_id != tenant.id or not _starts_recovery(first):
+        raise NotFound(f"run {run_id} did not start a recovery of tenant {tenant.slug}")
+    return _read(first)
+
+
+def recoveries(scope: Scope, tenant: Tenant, limit: int = backups.RESTORES_SHOWN) -> list[Recovery]:
+    """The tenant's latest recoveries, newest first."""
+    provisions = db.session.scalars(
+        scope.select(Run)
+        .where(Run.tenant_id == tenant.id, Run.catalogue_key == "provision", Run.retry_of_id.is_(None))
+        .order_by(Run.id.desc())
+    )
+    return [_read(run) for run in provisions if _starts_recovery(run)][:limit]
+
+
+def restores_and_recoveries(
+    scope: Scope, tenant: Tenant, limit: int = backups.RESTORES_SHOWN
+) -> list[backups.RestoreRecord]:
+    """The tenant's restores and recoveries together, newest first."""
+    found = backups.restores(scope, tenant, limit)
+    found += [found_recovery.as_restore() for found_recovery in recoveries(scope, tenant, limit)]
+    return sorted(found, key=lambda record: record.run.id, reverse=True)[:limit]
+
+
+def _starts_recovery(run: Run) -> bool:
+    return run.catalogue_key == "provision" and bool((run.extravars or {}).get("recover_from_host"))
+
+
+def _read(first: Run) -> Recovery:
+    chain: list[Run] = [_latest_attempt(first)]
+    while len(chain) < len(STEPS) and (following := _following(chain[-1])) is not None:
+        chain.append(following)
+    steps = tuple(
+        Step(key, title, chain[i] if i < len(chain) else None) for i, (key, title) in enumerate(STEPS)
+    )
+    restore = steps[1].run
+    what = _reported(restore) if restore is not None else {}
+    extravars = first.extravars or {}
+    return Recovery(
+        first=first,
+        lost_server=str(extravars["recover_from_host"]),
+        new_server=build_srvrname(first.tenant.slug, int(extravars["hostwinds_index"])),
+        steps=steps,
+        snapshot_id=what.get("snapshot_id"),
+        snapshot_time=backups.maybe_time(what.get("snapshot_time")),
+    )
+
+
+def _latest_attempt(run: Run) -> Run:
+    """The run, or its latest retry (a retry of a retry included)."""
+    while (retry := _last(select(Run).where(Run.retry_of_id == run.id))) is not None:
+        run = retry
+    return run
+
+
+def _following(run: Run) -> Run | None:
+    """The latest attempt at the step after `run` (a retry of a step follows the same run)."""
+    return _last(select(Run).where(Run.follows_id == run.id))
+
+
+def _last(query: Any) -> Run | None:
+    return db.session.scalar(query.order_by(Run.id.desc()).limit(1))

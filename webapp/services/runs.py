@@ -112,12 +112,16 @@ def submit_run(
     limit: str | None = None,
     submission_key: str | None = None,
     retry_of: Run | None = None,
+    follows: Run | None = None,
 ) -> Run:
-    """Write the Run row, then enqueue its job. Returns the existing run for a repeated submission."""
+    """Write the Run row, then enqueue its job. Returns the existing run for a repeated submission.
+    `follows`: the run of a chain whose success submitted this one."""
     _playbook_for(scope, tenant, playbook_key)  # before a repeated submission's run is answered
     if submission_key is not None and (earlier := find_submission(tenant, submission_key)) is not None:
         return earlier
-    run = new_run(scope, tenant, playbook_key, extravars=extravars, limit=limit, retry_of=retry_of)
+    run = new_run(
+        scope, tenant, playbook_key, extravars=extravars, limit=limit, retry_of=retry_of, follows=follows
+    )
     run.submission_key = submission_key
     try:
         db.session.commit()
@@ -145,8 +149,10 @@ def new_run(
     extravars: dict[str, Any] | None = None,
     limit: str | None = None,
     retry_of: Run | None = None,
+    follows: Run | None = None,
 ) -> Run:
-    """The checked Run row, added to the session: the caller commits, then enqueues it."""
+    """The checked Run row, added to the session: the caller commits, then enqueues it. A retry
+    takes the place of the run it retries in its chain."""
     playbook = _playbook_for(scope, tenant, playbook_key)
     run = Run(
         tenant_id=tenant.id,
@@ -156,6 +162,7 @@ def new_run(
         extravars=_check_extravars(playbook, dict(extravars or {})),
         limit=_check_limit(tenant, limit),
         retry_of_id=retry_of.id if retry_of else None,
+        follows_id=follows.id if follows else (retry_of.follows_id if retry_of else None),
         created_by_id=scope.user.id,
     )
     db.session.add(run)

@@ -101,10 +101,6 @@ def recover(slug: str) -> Response:
     back: dict[str, object] = {"slug": slug, "server_id": form.server_id.data}
 
     def act() -> Then:
-        if form.server_id.data is None:
-            raise InvalidInput("Pick the lost server.")
-        if not form.confirm.data:
-            raise InvalidInput("Tick the box to confirm that a new server is ordered and DNS moves to it.")
         location, region = ordered_where(form.location.data)
         run = recovery.start_recovery(
             scope,
@@ -114,6 +110,7 @@ def recover(slug: str) -> Response:
             form.plan.data,
             form.submission_key.data,
             region=region,
+            confirmed=bool(form.confirm.data),
         )
         return to_run(
             run,

@@ -23,12 +23,12 @@ from webapp.forms import (
 from webapp.models import Role, RunTrigger, Tenant
 from webapp.services import (
     accounts,
-    backups,
     fleet,
     mailboxes,
     onboarding,
     provider,
     quotas,
+    recovery,
     tenants,
     terraform,
 )
@@ -93,7 +93,7 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
         "home_region_form": home_region_form(tenant),
         "actions": list(ACTIONS.values()),
         "may_remove": scope.may_remove,
-        "restores": backups.restores(scope, tenant),
+        "restores": recovery.restores_and_recoveries(scope, tenant),
     }
 
 

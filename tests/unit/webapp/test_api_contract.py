@@ -194,6 +194,12 @@ def _body(served: Served, operation: dict[str, Any], path: str) -> dict[str, Any
         "NewRun": {"playbook": "site"},
         "NewRollout": {"playbook": "site", "share": "1", "failure_threshold": 0},
         "Action": {"server_id": acme["server_id"]},
+        "NewRecovery": {
+            "server_id": acme["server_id"],
+            "location": "Seattle",
+            "plan": "101",
+            "confirm": True,
+        },
         "Acknowledge": {"note": "not mine"},
         "Confirm": {"confirm": served.names.get(last, "")},
         "Resize": {"plan": "102", "confirm": served.names.get(last, "")},

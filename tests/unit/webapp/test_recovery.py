@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from mailfleet.clock import utcnow
-from webapp.errors import Conflict, InvalidInput, NotFound
+from webapp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.models import Domain, DomainStatus, Run, RunEvent, RunStatus, Server, ServerBackup, ServerStatus
-from webapp.services import recovery
+from webapp.services import accounts, fleet, quotas, recovery, runs
 from webapp.services.lifecycle import note_run_finished
 from webapp.services.scope import Scope
 
@@ -92,7 +92,9 @@ def _provisioned(run: Run) -> Server:
 
 
 def test_restore_then_check_then_dns_each_after_the_last_succeeded(world, lost):
-    provision = recovery.start_recovery(Scope(world.alice), world.acme, lost.id, "Seattle", "101")
+    provision = recovery.start_recovery(
+        Scope(world.alice), world.acme, lost.id, "Seattle", "101", confirmed=True
+    )
     assert (provision.catalogue_key, provision.extravars["recover_from_host"]) == ("provision", "mf-acme-1")
     new = db.session.scalar(select(Server).where(Server.name == "mf-acme-2"))
     assert (new.status, new.mail_hostname) == (ServerStatus.REQUESTED, "mail.acme.test")
@@ -126,7 +128,7 @@ def test_restore_then_check_then_dns_each_after_the_last_succeeded(world, lost):
 
 @pytest.mark.parametrize("failing", ["provision", "recover", "restore_check"])
 def test_a_failed_step_ends_the_recovery_with_dns_on_the_lost_server(world, lost, failing):
-    run = recovery.start_recovery(Scope(world.alice), world.acme, lost.id, "Seattle", "101")
+    run = recovery.start_recovery(Scope(world.alice), world.acme, lost.id, "Seattle", "101", confirmed=True)
     while run.catalogue_key != failing:
         if run.catalogue_key == "provision":
             _provisioned(run)
@@ -144,17 +146,17 @@ def test_bad_requests_are_refused_and_change_nothing(world, lost):
     scope = Scope(world.alice)
     other = db.session.scalar(select(Server).where(Server.name == "mf-globex-1"))
     with pytest.raises(NotFound):  # another tenant's server, as a missing one
-        recovery.start_recovery(scope, world.acme, other.id, "Seattle", "101")
+        recovery.start_recovery(scope, world.acme, other.id, "Seattle", "101", confirmed=True)
     with pytest.raises(InvalidInput, match="location"):
-        recovery.start_recovery(scope, world.acme, lost.id, "Mars", "101")
+        recovery.start_recovery(scope, world.acme, lost.id, "Mars", "101", confirmed=True)
     db.session.get(ServerBackup, lost.id).status = {"repository": {"snapshots": []}}
     db.session.commit()
     with pytest.raises(InvalidInput, match="mf-acme-1 has no backup snapshot yet"):
-        recovery.start_recovery(scope, world.acme, lost.id, "Seattle", "101")
+        recovery.start_recovery(scope, world.acme, lost.id, "Seattle", "101", confirmed=True)
     lost.status = ServerStatus.GONE
     db.session.commit()
     with pytest.raises(Conflict, match="mf-acme-1 is gone"):
-        recovery.start_recovery(scope, world.acme, lost.id, "Seattle", "101")
+        recovery.start_recovery(scope, world.acme, lost.id, "Seattle", "101", confirmed=True)
     assert _runs() == []
     assert db.session.scalar(select(func.count()).select_from(Server)) == 2
 
@@ -179,7 +181,7 @@ def test_the_recovery_page_starts_it_from_the_restore_page(client, world, lost):
         "submission_key": "recover-0001",
     }
     unticked = client.post(url, data=form, follow_redirects=True).get_data(as_text=True)
-    assert "Tick the box" in unticked and _runs() == []
+    assert "Confirm that a new server is ordered" in unticked and _runs() == []
     elsewhere = client.post(url, data={**form, "location": "Mars", "confirm": "y"}, follow_redirects=True)
     assert 'class="flash error"' in elsewhere.get_data(as_text=True) and _runs() == []
     response = client.post(url, data={**form, "confirm": "y"})
@@ -187,3 +189,191 @@ def test_the_recovery_page_starts_it_from_the_restore_page(client, world, lost):
     [run] = _runs()
     assert response.headers["Location"] == f"/runs/{run.id}"
     assert (run.catalogue_key, run.extravars["recover_from_host"]) == ("provision", "mf-acme-1")
+
+
+def _through(run: Run, last: str) -> Run:
+    """Each step of the recovery succeeds up to and including `last`; the run of `last`."""
+    while True:
+        if run.catalogue_key == "provision":
+            _provisioned(run)
+        elif run.catalogue_key == "recover":
+            _restored(run, "mf-acme-2")
+            _ended(run)
+        else:
+            _ended(run)
+        if run.catalogue_key == last:
+            return run
+        run = _runs()[-1]
+
+
+def test_a_recovery_reads_back_as_its_steps_with_rpo_and_rto(world, lost):
+    scope = Scope(world.alice)
+    first = recovery.start_recovery(scope, world.acme, lost.id, "Seattle", "101", confirmed=True)
+    started = recovery.recovery(scope, world.acme, first.id)
+    assert (started.status, started.lost_server, started.new_server) == ("running", "mf-acme-1", "mf-acme-2")
+    assert [(s.key, s.run.id if s.run else None) for s in started.steps] == [
+        ("provision", first.id),
+        ("recover", None),
+        ("restore_check", None),
+        ("domain", None),
+    ]
+    assert (started.rpo, started.rto) == (None, None)
+
+    _through(first, "restore_check")
+    midway = recovery.recovery(scope, world.acme, first.id)
+    assert midway.status == "running" and midway.snapshot_id == SNAPSHOT
+    assert midway.rpo == first.created_at - midway.snapshot_time and midway.rto is None
+
+    _through(_runs()[-1], "domain")
+    done = recovery.recovery(scope, world.acme, first.id)
+    assert done.status == "successful"
+    assert [s.run.catalogue_key for s in done.steps] == ["provision", "recover", "restore_check", "domain"]
+    assert done.rto == done.steps[-1].run.finished_at - first.created_at
+    # Among the tenant's restores, with the same figures.
+    [record] = recovery.restores_and_recoveries(scope, world.acme)
+    assert (record.kind, record.run.id, record.target, record.source) == (
+        "recovery",
+        first.id,
+        "mf-acme-2",
+        "mf-acme-1",
+    )
+    assert (record.rpo, record.rto, record.status) == (done.rpo, done.rto, "successful")
+
+
+def test_a_failed_step_fails_the_recovery_and_its_retry_takes_its_place(world, lost):
+    scope = Scope(world.alice)
+    first = recovery.start_recovery(scope, world.acme, lost.id, "Seattle", "101", confirmed=True)
+    _through(first, "provision")
+    restore = _runs()[-1]
+    _ended(restore, RunStatus.FAILED)
+    failed = recovery.recovery(scope, world.acme, first.id)
+    assert failed.status == "failed" and failed.steps[1].run.id == restore.id and failed.rto is None
+    assert failed.steps[2].run is None
+
+    retry = runs.retry_run(scope, restore.id)
+    assert retry.follows_id == first.id
+    _through(retry, "domain")
+    done = recovery.recovery(scope, world.acme, first.id)
+    assert done.status == "successful" and done.steps[1].run.id == retry.id
+
+
+def test_other_runs_and_other_tenants_are_not_recoveries(world, lost):
+    first = recovery.start_recovery(Scope(world.alice), world.acme, lost.id, "Seattle", "101", confirmed=True)
+    site = runs.submit_run(Scope(world.alice), world.acme, "site")
+    with pytest.raises(NotFound):
+        recovery.recovery(Scope(world.alice), world.acme, site.id)
+    with pytest.raises(NotFound):  # globex's member, even naming acme
+        recovery.recovery(Scope(world.bob), world.acme, first.id)
+    with pytest.raises(NotFound):
+        recovery.recovery(Scope(world.admin), world.globex, first.id)
+
+
+def _bearer(user) -> dict[str, str]:
+    return {"Authorization": f"Bearer {accounts.issue_api_token(user)}"}
+
+
+def test_the_api_starts_a_recovery_with_the_pages_checks_and_follows_its_steps(client, world, lost):
+    alice, url = _bearer(world.alice), "/api/v1/tenants/acme/recoveries"
+    body = {"server_id": lost.id, "location": "Seattle", "plan": "101"}
+    unconfirmed = client.post(url, json=body, headers=alice)
+    assert unconfirmed.status_code == 400 and "Confirm" in unconfirmed.get_json()["error"]
+    assert (
+        client.post(url, json={**body, "location": "Mars", "confirm": True}, headers=alice).status_code == 400
+    )
+    other = db.session.scalar(select(Server.id).where(Server.name == "mf-globex-1"))
+    assert (
+        client.post(url, json={**body, "server_id": other, "confirm": True}, headers=alice).status_code == 404
+    )
+    assert client.post(url, json={**body, "confirm": True}, headers=_bearer(world.bob)).status_code == 404
+    assert _runs() == []
+
+    started = client.post(
+        url, json={**body, "confirm": True}, headers={**alice, "Idempotency-Key": "recover-api-1"}
+    )
+    assert started.status_code == 202
+    got = started.get_json()
+    assert (got["status"], got["lost_server"], got["new_server"]) == ("running", "mf-acme-1", "mf-acme-2")
+    assert [(s["key"], s["run"]["status"] if s["run"] else None) for s in got["steps"]] == [
+        ("provision", "queued"),
+        ("recover", None),
+        ("restore_check", None),
+        ("domain", None),
+    ]
+    again = client.post(
+        url, json={**body, "confirm": True}, headers={**alice, "Idempotency-Key": "recover-api-1"}
+    )
+    assert again.get_json()["id"] == got["id"] and len(_runs()) == 1
+
+    _through(_runs()[0], "domain")
+    done = client.get(f"{url}/{got['id']}", headers=alice).get_json()
+    assert done["status"] == "successful" and done["rto_seconds"] is not None and done["rpo_seconds"] > 0
+    assert [s["run"]["status"] for s in done["steps"]] == ["successful"] * 4
+    assert [r["id"] for r in client.get(url, headers=alice).get_json()] == [got["id"]]
+    assert client.get(url, headers=_bearer(world.bob)).status_code == 404
+    assert (
+        client.get(f"/api/v1/tenants/globex/recoveries/{got['id']}", headers=_bearer(world.bob)).status_code
+        == 404
+    )
+    [listed] = client.get("/api/v1/backups/tenants/acme/restores", headers=alice).get_json()["restores"]
+    assert (listed["kind"], listed["run_id"], listed["rto_seconds"]) == (
+        "recovery",
+        got["id"],
+        done["rto_seconds"],
+    )
+
+
+def test_the_tenant_page_lists_a_recovery_among_the_restores(client, world, lost):
+    from webapp.testing import TEST_PASSWORD, login
+
+    first = recovery.start_recovery(Scope(world.alice), world.acme, lost.id, "Seattle", "101", confirmed=True)
+    _through(first, "domain")
+    login(client, world.alice.email, TEST_PASSWORD)
+    page = client.get("/tenants/acme").get_data(as_text=True)
+    row = page[page.index('id="restores"') :].split("</tr>", 2)[1]
+    assert 'data-field="kind">recovery<' in row and "mf-acme-2" in row and "successful" in row
+    assert row.split('data-field="rto"')[1].split("</td>")[0] != ">—"
+
+
+def test_a_tenant_at_its_server_limit_recovers_but_orders_nothing_else(world, lost):
+    scope = Scope(world.alice)
+    price = quotas.plan_price("101")
+    lost.monthly_price = price
+    world.acme.max_servers, world.acme.max_monthly_spend = 1, price
+    db.session.commit()
+    with pytest.raises(Forbidden, match="at most 1 server"):
+        fleet.provision_server(scope, world.acme, "Seattle", "101", "mail2.acme.test")
+    first = recovery.start_recovery(scope, world.acme, lost.id, "Seattle", "101", confirmed=True)
+    assert first.catalogue_key == "provision"
+    # The lost server counts again for any other order until it is deprovisioned.
+    with pytest.raises(Forbidden, match="at most 1 server"):
+        fleet.provision_server(scope, world.acme, "Seattle", "101", "mail3.acme.test")
+    world.acme.max_servers = 3  # the lost server and its replacement, and one more
+    db.session.commit()
+    with pytest.raises(Forbidden, match="may spend at most"):
+        fleet.provision_server(scope, world.acme, "Seattle", "101", "mail3.acme.test")
+    assert len(_runs()) == 1
+
+
+def test_a_replacement_over_the_limit_without_the_lost_server_is_refused(world, lost):
+    world.acme.max_servers = 1
+    db.session.add(
+        Server(
+            tenant_id=world.acme.id,
+            name="mf-acme-3",
+            mail_hostname="mail3.acme.test",
+            status=ServerStatus.ACTIVE,
+        )
+    )
+    db.session.commit()
+    with pytest.raises(Forbidden, match="at most 1 server"):
+        recovery.start_recovery(Scope(world.alice), world.acme, lost.id, "Seattle", "101", confirmed=True)
+    assert _runs() == []
+
+
+def test_the_recovery_page_explains_the_limits(client, world, lost):
+    from webapp.testing import TEST_PASSWORD, login
+
+    login(client, world.alice.email, TEST_PASSWORD)
+    page = client.get(f"/tenants/acme/recover?server_id={lost.id}").get_data(as_text=True)
+    limits = page.split('id="recover-limits"', 1)[1].split("</p>", 1)[0]
+    assert "takes the lost server's place" in limits and "counts again" in limits

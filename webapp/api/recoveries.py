@@ -1,0 +1,86 @@
+"""Recovery of a lost server onto a new one: start it, then follow its steps (provision, restore of
+the latest snapshot, check of the restored data, DNS switch), each a run submitted once the one
+before succeeded. The web's recovery page starts it through the same service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from webapp.api.backups import seconds_field
+from webapp.api.base import IDEMPOTENCY_KEY, errors, idempotency_key, object_id, resource, scope
+from webapp.api.schemas import RunSchema
+from webapp.services import recovery
+
+blp = resource("recoveries", "A lost server recovered onto a new one, step by step.")
+
+
+class NewRecoverySchema(Schema):
+    server_id = object_id(required=True, metadata={"description": "the lost server"})
+    location = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "where the new server goes; without it, placed in `region`"},
+    )
+    region = fields.String(
+        validate=validate.Length(min=1, max=16),
+        metadata={"description": "us, eu or asia; without it and `location`, the tenant's home region"},
+    )
+    plan = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    confirm = fields.Boolean(
+        load_default=False, metadata={"description": "true: a new server is ordered and DNS moves to it"}
+    )
+
+
+class StepSchema(Schema):
+    key = fields.String()
+    title = fields.String()
+    run = fields.Nested(RunSchema, allow_none=True, metadata={"description": "null: not submitted"})
+
+
+class RecoverySchema(Schema):
+    id = fields.Integer(attribute="first.id", metadata={"description": "the id of its first run"})
+    status = fields.String(metadata={"description": "running, failed or successful"})
+    lost_server = fields.String()
+    new_server = fields.String()
+    snapshot_id = fields.String(allow_none=True)
+    snapshot_time = fields.DateTime(allow_none=True)
+    requested_at = fields.DateTime(attribute="first.created_at")
+    in_service_at = fields.DateTime(allow_none=True)
+    rpo_seconds = seconds_field("rpo")
+    rto_seconds = seconds_field("rto")
+    steps = fields.List(fields.Nested(StepSchema))
+
+
+@blp.route("/tenants/<slug>/recoveries", methods=["POST"])
+@errors(blp, 400, 403, 404, 409)
+@blp.arguments(NewRecoverySchema)
+@blp.response(202, RecoverySchema)
+@blp.doc(parameters=[IDEMPOTENCY_KEY])
+def start(data: dict[str, Any], slug: str) -> recovery.Recovery:
+    tenant = scope().tenant(slug)
+    run = recovery.start_recovery(
+        scope(),
+        tenant,
+        data["server_id"],
+        data.get("location"),
+        data["plan"],
+        idempotency_key(),
+        region=data.get("region"),
+        confirmed=data["confirm"],
+    )
+    return recovery.recovery(scope(), tenant, run.id)
+
+
+@blp.route("/tenants/<slug>/recoveries", methods=["GET"])
+@errors(blp, 404)
+@blp.response(200, RecoverySchema(many=True))
+def list_recoveries(slug: str) -> list[recovery.Recovery]:
+    return recovery.recoveries(scope(), scope().tenant(slug))
+
+
+@blp.route("/tenants/<slug>/recoveries/<int:run_id>", methods=["GET"])
+@errors(blp, 404)
+@blp.response(200, RecoverySchema)
+def status(slug: str, run_id: int) -> recovery.Recovery:
+    return recovery.recovery(scope(), scope().tenant(slug), run_id)
