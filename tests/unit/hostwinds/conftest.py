@@ -7,6 +7,7 @@ import requests
 from hostwinds_fakes import KEY, URL, FakeHostwinds, ServedDouble
 
 from mailfleet.hostwinds import HostwindsClient
+from mailfleet.secrets import get_store
 from testbed.doubles.hostwinds import DEFAULT_KEY as DOUBLE_KEY
 
 
@@ -60,3 +61,15 @@ def double_client(double) -> HostwindsClient:
         backoff=0.01,
         poll_interval=5.0,
     )
+
+
+@pytest.fixture
+def store_env(tmp_path) -> dict[str, str]:
+    """A local secrets store holding the double's API key, as the playbooks' environment."""
+    env = {
+        "MAILFLEET_SECRETS_BACKEND": "local",
+        "MAILFLEET_SECRETS_FILE": str(tmp_path / "s/store.enc"),
+        "MAILFLEET_MASTER_KEY_FILE": str(tmp_path / "s/master.key"),
+    }
+    get_store(env).put("global/hostwinds", {"api_key": DOUBLE_KEY})
+    return env

@@ -8,6 +8,9 @@ answer repeats. Every request is recorded (action + form) for assertions.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import requests
 from requests.adapters import BaseAdapter
 
 FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[3]
 URL = "https://api.hostwinds.invalid/cloud/api.php"
 KEY = "test-key-0123456789abcdef"
 
@@ -87,3 +91,18 @@ class ServedDouble:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def run_playbook(playbook: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`ansible-playbook playbooks/<playbook> *args` with the repository's ansible.cfg; the API key
+    reaches it only through the secrets store named in `env`, never through HOSTWINDS_API_KEY."""
+    full = {**os.environ, **env, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    full.pop("HOSTWINDS_API_KEY", None)
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("ansible-playbook")), str(REPO / "playbooks" / playbook), *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        cwd=REPO,
+        timeout=240,
+    )

@@ -3,32 +3,21 @@ tier runs it whole). The API key comes from the secrets store, never from extrav
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from hostwinds_fakes import ServedDouble
+from hostwinds_fakes import ServedDouble, run_playbook
 
-from mailfleet.secrets import get_store
 from testbed.doubles.hostwinds import DEFAULT_KEY, HostwindsState
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(300)]
 
-REPO = Path(__file__).resolve().parents[3]
-BIN = Path(sys.executable).parent
-
 
 @pytest.fixture
-def setup(tmp_path):
+def setup(tmp_path, store_env):
     double = ServedDouble(HostwindsState(build_seconds=1.0))
-    env = {
-        "MAILFLEET_SECRETS_BACKEND": "local",
-        "MAILFLEET_SECRETS_FILE": str(tmp_path / "s/store.enc"),
-        "MAILFLEET_MASTER_KEY_FILE": str(tmp_path / "s/master.key"),
-    }
-    get_store(env).put("global/hostwinds", {"api_key": DEFAULT_KEY})
+    env = store_env
     extravars = tmp_path / "tenant.yml"
     extravars.write_text(
         "mailfleet_tenant: big-co\nhostwinds_location: Amsterdam\nhostwinds_plan: '102'\n"
@@ -40,24 +29,7 @@ def setup(tmp_path):
 
 
 def provision(env: dict[str, str], extravars: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, **env, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    full.pop("HOSTWINDS_API_KEY", None)
-    return subprocess.run(
-        [
-            str(BIN / "ansible-playbook"),
-            str(REPO / "playbooks/provision.yml"),
-            "-e",
-            f"@{extravars}",
-            "--skip-tags",
-            "ssh",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env=full,
-        cwd=REPO,
-        timeout=240,
-    )
+    return run_playbook("provision.yml", env, "-e", f"@{extravars}", "--skip-tags", "ssh", *extra)
 
 
 def test_provision_creates_sets_ptr_and_second_run_changes_nothing(setup):

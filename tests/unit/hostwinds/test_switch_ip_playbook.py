@@ -4,54 +4,35 @@ second run that changes nothing, and the silent cooldown failing clearly with th
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from hostwinds_fakes import ServedDouble
+from hostwinds_fakes import ServedDouble, run_playbook
 
 from mailfleet.hostwinds import contract as c
-from mailfleet.secrets import get_store
 from testbed.doubles.hostwinds import DEFAULT_KEY, Fault, HostwindsState
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(300)]
 
-REPO = Path(__file__).resolve().parents[3]
-BIN = Path(sys.executable).parent
-
 
 @pytest.fixture
-def setup(tmp_path):
+def setup(store_env):
     state = HostwindsState(ip_change_seconds=0.3)
     state.seed(1, tenants=1)  # mf-tenant000-1, ACTIVE
     double = ServedDouble(state)
-    env = {
-        "MAILFLEET_SECRETS_BACKEND": "local",
-        "MAILFLEET_SECRETS_FILE": str(tmp_path / "s/store.enc"),
-        "MAILFLEET_MASTER_KEY_FILE": str(tmp_path / "s/master.key"),
-    }
-    get_store(env).put("global/hostwinds", {"api_key": DEFAULT_KEY})
-    yield double, env
+    yield double, store_env
     double.close()
 
 
 def switch(
     env: dict[str, str], double: ServedDouble, old_ip: str, **more: object
 ) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, **env, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    full.pop("HOSTWINDS_API_KEY", None)
     extravars = {
         "mailfleet_tenant": "tenant000", "hostwinds_index": 1, "switch_ip_from": old_ip,
         "mail_hostname": "mail.tenant000.example", "hostwinds_api_url": double.url,
         "hostwinds_poll_interval": 0.1, **more,
     }
-    return subprocess.run(
-        [str(BIN / "ansible-playbook"), str(REPO / "playbooks/switch_ip.yml"), "--skip-tags", "ssh",
-         "-e", json.dumps(extravars)],
-        capture_output=True, text=True, env=full, cwd=REPO, timeout=240,
-    )
+    return run_playbook("switch_ip.yml", env, "--skip-tags", "ssh", "-e", json.dumps(extravars))
 
 
 def test_the_server_moves_to_a_new_ip_named_by_its_ptr_and_a_second_run_changes_nothing(setup):
