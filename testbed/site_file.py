@@ -19,20 +19,35 @@ from mailfleet.secrets.paths import DNS_TSIG_PATH
 from testbed import Testbed
 
 
-def site_vars(tb: Testbed) -> dict[str, Any]:
-    dns, acme = tb.dns, tb.acme
+def dns_update_vars(tb: Testbed) -> dict[str, Any]:
+    """The dns role's variables for the testbed BIND: where updates go, the TSIG key's name and the
+    resolver to wait on. Not the key's secret: each caller passes it or names it in the store."""
+    dns = tb.dns
     return {
-        "dns_provider": "rfc2136",
         "dns_rfc2136_server": dns.primary,
         "dns_rfc2136_key_name": dns.tsig_name,
         "dns_rfc2136_key_algorithm": dns.tsig_algorithm,
-        "dns_rfc2136_key_secret":
-            f"{{{{ lookup('mailfleet.fleet.secret', '{DNS_TSIG_PATH}', field='secret') }}}}",
         "dns_wait_resolver": dns.resolver,
         "dns_wait_timeout": 60,
+    }
+
+
+def pebble_vars(tb: Testbed) -> dict[str, Any]:
+    """The letsencrypt role's variables for the testbed's Pebble (its directory and its TLS CA)."""
+    return {
         "letsencrypt_directory": "pebble",
-        "letsencrypt_pebble_directory_url": acme.directory_url,
-        "letsencrypt_acme_ca_bundle": str(acme.root_ca_path),
+        "letsencrypt_pebble_directory_url": tb.acme.directory_url,
+        "letsencrypt_acme_ca_bundle": str(tb.acme.root_ca_path),
+    }
+
+
+def site_vars(tb: Testbed) -> dict[str, Any]:
+    return {
+        "dns_provider": "rfc2136",
+        **dns_update_vars(tb),
+        "dns_rfc2136_key_secret":
+            f"{{{{ lookup('mailfleet.fleet.secret', '{DNS_TSIG_PATH}', field='secret') }}}}",
+        **pebble_vars(tb),
         "letsencrypt_reload_enabled": False,  # no container runs on the testbed
         "mailu_engine_source": "debian",  # Docker's repository is not reachable here
         # Only the compose checker: docker.io's install spends minutes in failing dockerd starts.

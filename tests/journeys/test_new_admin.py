@@ -351,8 +351,8 @@ def test_scheduler_renews_a_near_expiry_certificate(testbed, journey, browser):
     """The renewal is daily from `rq cron`, first at its start: the cron is restarted (as a deploy
     does) after the host's certificate was re-dated to 10 days left, with its key and names."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives import serialization
+    from selfsigned import expiring
 
     from testbed.daemons import Recorded, stop
 
@@ -361,20 +361,7 @@ def test_scheduler_renews_a_near_expiry_certificate(testbed, journey, browser):
     current = x509.load_pem_x509_certificates(host.ssh("cat /mailu/certs/cert.pem").stdout.encode())[0]
     key = serialization.load_pem_private_key(host.ssh("cat /mailu/certs/key.pem").stdout.encode(), None)
     names = current.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, MAIL_HOST)])
-    now = datetime.now(UTC)
-    near_expiry = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=80))
-        .not_valid_after(now + timedelta(days=10))
-        .add_extension(names, critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    pem = near_expiry.public_bytes(serialization.Encoding.PEM).decode()
+    pem = expiring(key, names.get_values_for_type(x509.DNSName), days_left=10, common_name=MAIL_HOST)
     host.ssh(f"printf '%s' '{pem}' > /mailu/certs/cert.pem")
 
     stack = journey.stack

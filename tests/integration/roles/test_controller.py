@@ -20,6 +20,7 @@ import urllib3
 from roletest import REPO, run_playbook, write_inventory_groups
 
 from mailfleet.secrets.generators import acme_account_key
+from testbed.site_file import dns_update_vars, pebble_vars
 
 # Building the wheelhouse and a first converge take longer than the suite's 15-minute default.
 pytestmark = [pytest.mark.testbed, pytest.mark.timeout(3600)]
@@ -52,14 +53,8 @@ def controller(testbed, start_hosts, tmp_path_factory):
         "controller_wheelhouse": str(_wheelhouse(host, work / "wheels")),
         # Fewer processes than the default on the small testbed host; each is its own unit.
         "controller_worker_pools": [{"queue": q, "workers": n} for q, n in WORKERS.items()],
-        "dns_rfc2136_server": info.primary,
-        "dns_rfc2136_key_name": info.tsig_name,
-        "dns_rfc2136_key_algorithm": info.tsig_algorithm,
-        "dns_wait_resolver": info.resolver,
-        "dns_wait_timeout": 60,
-        "letsencrypt_directory": "pebble",
-        "letsencrypt_pebble_directory_url": acme.directory_url,
-        "letsencrypt_acme_ca_bundle": str(acme.root_ca_path),
+        **dns_update_vars(testbed),
+        **pebble_vars(testbed),
     }
     inventory = write_inventory_groups(work, {"controllers": ([host], group_vars)})
     secrets = {

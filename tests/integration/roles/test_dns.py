@@ -18,6 +18,7 @@ from roletest import run_playbook
 from werkzeug.serving import make_server
 
 from testbed.doubles.cloudflare import CloudflareState, create_app
+from testbed.site_file import dns_update_vars
 
 pytestmark = pytest.mark.testbed
 
@@ -74,12 +75,8 @@ def test_rfc2136_converge_idempotent_verified_on_both_servers(testbed, zones, tm
     play, inventory = write_play(tmp_path, host, {"ansible_host": "198.18.15.10"})
     domain = {"name": mail, "dkim_public_key": KEY, "dmarc_rua": f"dmarc@{reports}"}
     extra = {
-        "dns_rfc2136_server": info.primary,
-        "dns_rfc2136_key_name": info.tsig_name,
+        **dns_update_vars(testbed),
         "dns_rfc2136_key_secret": info.tsig_secret,
-        "dns_rfc2136_key_algorithm": info.tsig_algorithm,
-        "dns_wait_resolver": info.resolver,
-        "dns_wait_timeout": 60,
         "dns_tlsa_records": ["3 1 1 " + "ab" * 32],
         "dns_domains": [domain],
     }

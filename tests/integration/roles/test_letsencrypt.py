@@ -14,12 +14,13 @@ import dns.message
 import dns.query
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import PolicyBuilder, Store
 from roletest import REPO, run_playbook
+from selfsigned import expiring
 
 from mailfleet.secrets.generators import acme_account_key
+from testbed.site_file import dns_update_vars, pebble_vars
 
 pytestmark = pytest.mark.testbed
 
@@ -50,15 +51,9 @@ def test_certificate_from_pebble(testbed, start_hosts, tmp_path):
     }
     (tmp_path / "inventory.json").write_text(json.dumps(inventory))
     extra = {
-        "dns_rfc2136_server": info.primary,
-        "dns_rfc2136_key_name": info.tsig_name,
+        **dns_update_vars(testbed),
         "dns_rfc2136_key_secret": info.tsig_secret,
-        "dns_rfc2136_key_algorithm": info.tsig_algorithm,
-        "dns_wait_resolver": info.resolver,
-        "dns_wait_timeout": 60,
-        "letsencrypt_directory": "pebble",
-        "letsencrypt_pebble_directory_url": acme.directory_url,
-        "letsencrypt_acme_ca_bundle": str(acme.root_ca_path),
+        **pebble_vars(testbed),
         "letsencrypt_names": NAMES,
         "letsencrypt_reload_enabled": False,
         "letsencrypt_account_key_content": acme_account_key()["private_key"],
@@ -97,7 +92,7 @@ def test_certificate_from_pebble(testbed, start_hosts, tmp_path):
 
     # The daily renewal run (playbooks/renew_certificates.yml, what rq cron submits) replaces a
     # certificate with fewer than 30 days left, keeping the key (so the published TLSA stays valid).
-    near_expiry = _self_signed(key, NAMES, days_left=10)
+    near_expiry = expiring(key, NAMES, days_left=10)
     host.ssh(f"printf '%s' '{near_expiry}' > /mailu/certs/cert.pem")
     renewal = run_playbook(REPO / "playbooks" / "renew_certificates.yml", inv, extra_vars=extra).assert_ok()
     assert "Order the certificate" in renewal.stdout and renewal.recap[host.name].changed >= 1
@@ -110,20 +105,3 @@ def test_certificate_from_pebble(testbed, start_hosts, tmp_path):
     assert host.ssh("cat /mailu/certs/key.pem").stdout == key_pem
     run_playbook(REPO / "playbooks" / "renew_certificates.yml", inv, extra_vars=extra).assert_idempotent()
 
-
-def _self_signed(key, names: list[str], days_left: int) -> str:
-    """A certificate for `names` on `key` that expires in `days_left` days (PEM)."""
-    now = datetime.now(UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=80))
-        .not_valid_after(now + timedelta(days=days_left))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
