@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailfleet.fleet.plugins.module_utils.base import ensure_absent, run_module
+
 from mailfleet.mailu.client import USER_FIELDS, MailuClient
 from mailfleet.mailu.errors import MailuNotFoundError
 
@@ -47,3 +50,36 @@ def current_or_none(get: Callable[[str], dict[str, Any]], key: str) -> dict[str,
         return get(key)
     except MailuNotFoundError:
         return None
+
+
+#: state=present's work for one module: (module, client, the object's key, what Mailu has or None).
+Present = Callable[[AnsibleModule, MailuClient, str, "dict[str, Any] | None"], dict[str, Any]]
+
+
+def run_object_module(
+    key_option: str,
+    normalize: Callable[[str], str],
+    get: Callable[[MailuClient, str], dict[str, Any]],
+    delete: Callable[[MailuClient, str], Any],
+    options: dict[str, dict[str, Any]],
+    present: Present,
+) -> None:
+    """A mailu_* module for one kind of Mailu object, named by the option ``key_option``: the API
+    options, that key and ``state`` are its options before ``options``; it reads what Mailu has
+    under the (normalized) key, deletes it for state=absent and otherwise leaves it to ``present``."""
+    argument_spec = {
+        **API_OPTIONS,
+        key_option: {"type": "str", "required": True},
+        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        **options,
+    }
+
+    def run(module: AnsibleModule) -> dict[str, Any]:
+        key = normalize(module.params[key_option])
+        client = client_from_params(module.params)
+        current = current_or_none(lambda k: get(client, k), key)
+        if module.params["state"] == "absent":
+            return ensure_absent(current, lambda: delete(client, key), module.check_mode)
+        return present(module, client, key, current)
+
+    run_module(argument_spec, run)

@@ -39,26 +39,16 @@ alias: {description: The alias as Mailu reports it., type: dict, returned: state
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.base import (  # noqa: E402
     changed_fields,
-    ensure_absent,
     ensure_present,
-    run_module,
 )
-from ansible_collections.mailfleet.fleet.plugins.module_utils.mailu import (  # noqa: E402
-    API_OPTIONS,
-    client_from_params,
-    current_or_none,
-)
+from ansible_collections.mailfleet.fleet.plugins.module_utils.mailu import run_object_module  # noqa: E402
 
+from mailfleet.mailu.client import MailuClient  # noqa: E402
 from mailfleet.validation import ValidationError, normalize_email  # noqa: E402
 
 
-def run(module: AnsibleModule) -> dict:
+def present(module: AnsibleModule, client: MailuClient, email: str, current: dict | None) -> dict:
     params = module.params
-    email = normalize_email(params["email"])
-    client = client_from_params(params)
-    current = current_or_none(client.get_alias, email)
-    if params["state"] == "absent":
-        return ensure_absent(current, lambda: client.delete_alias(email), module.check_mode)
     destination = None
     if params["destination"] is not None:
         destination = sorted({normalize_email(d) for d in params["destination"]})
@@ -76,15 +66,14 @@ def run(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
-    argument_spec = {
-        **API_OPTIONS,
-        "email": {"type": "str", "required": True},
-        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    options = {
         "destination": {"type": "list", "elements": "str"},
         "comment": {"type": "str"},
         "wildcard": {"type": "bool"},
     }
-    run_module(argument_spec, run)
+    run_object_module(
+        "email", normalize_email, MailuClient.get_alias, MailuClient.delete_alias, options, present
+    )
 
 
 if __name__ == "__main__":

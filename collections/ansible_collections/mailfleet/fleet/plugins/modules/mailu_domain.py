@@ -52,31 +52,18 @@ dns:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailfleet.fleet.plugins.module_utils.base import (  # noqa: E402
-    changed_fields,
-    diff,
-    ensure_absent,
-    run_module,
-)
-from ansible_collections.mailfleet.fleet.plugins.module_utils.mailu import (  # noqa: E402
-    API_OPTIONS,
-    client_from_params,
-    current_or_none,
-)
+from ansible_collections.mailfleet.fleet.plugins.module_utils.base import changed_fields, diff  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.mailu import run_object_module  # noqa: E402
 
 from mailfleet.mailu import DNS_RECORD_FIELDS  # noqa: E402
+from mailfleet.mailu.client import MailuClient  # noqa: E402
 from mailfleet.validation import normalize_domain  # noqa: E402
 
 SCALARS = ("comment", "max_users", "max_aliases", "max_quota_bytes", "signup_enabled")
 
 
-def run(module: AnsibleModule) -> dict:
+def present(module: AnsibleModule, client: MailuClient, name: str, current: dict | None) -> dict:
     params = module.params
-    name = normalize_domain(params["name"])
-    client = client_from_params(params)
-    current = current_or_none(client.get_domain, name)
-    if params["state"] == "absent":
-        return ensure_absent(current, lambda: client.delete_domain(name), module.check_mode)
     result: dict = {"changed": False}
 
     wanted = {k: params[k] for k in SCALARS}
@@ -117,10 +104,7 @@ def run(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
-    argument_spec = {
-        **API_OPTIONS,
-        "name": {"type": "str", "required": True},
-        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    options = {
         "comment": {"type": "str"},
         "max_users": {"type": "int"},
         "max_aliases": {"type": "int"},
@@ -129,7 +113,9 @@ def main() -> None:
         "alternatives": {"type": "list", "elements": "str"},
         "dkim": {"type": "bool", "default": True},
     }
-    run_module(argument_spec, run)
+    run_object_module(
+        "name", normalize_domain, MailuClient.get_domain, MailuClient.delete_domain, options, present
+    )
 
 
 if __name__ == "__main__":

@@ -111,29 +111,21 @@ user:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.mailfleet.fleet.plugins.module_utils.base import (  # noqa: E402
     changed_fields,
-    ensure_absent,
     ensure_present,
-    run_module,
 )
 from ansible_collections.mailfleet.fleet.plugins.module_utils.mailu import (  # noqa: E402
-    API_OPTIONS,
-    client_from_params,
-    current_or_none,
+    run_object_module,
     user_field_options,
 )
 
+from mailfleet.mailu.client import MailuClient  # noqa: E402
 from mailfleet.validation import ValidationError, normalize_email  # noqa: E402
 
 FIELD_OPTIONS = user_field_options()
 
 
-def run(module: AnsibleModule) -> dict:
+def present(module: AnsibleModule, client: MailuClient, email: str, current: dict | None) -> dict:
     params = module.params
-    email = normalize_email(params["email"])
-    client = client_from_params(params)
-    current = current_or_none(client.get_user, email)
-    if params["state"] == "absent":
-        return ensure_absent(current, lambda: client.delete_user(email), module.check_mode)
     wanted = {k: params[k] for k in FIELD_OPTIONS}
     password = params["password"]
     if current is None and not password:
@@ -153,15 +145,14 @@ def run(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
-    argument_spec = {
-        **API_OPTIONS,
+    options = {
         **FIELD_OPTIONS,
-        "email": {"type": "str", "required": True},
-        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         "password": {"type": "str", "no_log": True},
         "update_password": {"type": "str", "choices": ["on_create", "always"], "default": "on_create"},
     }
-    run_module(argument_spec, run)
+    run_object_module(
+        "email", normalize_email, MailuClient.get_user, MailuClient.delete_user, options, present
+    )
 
 
 if __name__ == "__main__":
