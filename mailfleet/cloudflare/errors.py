@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-__all__ = ["CloudflareAuthError", "CloudflareError", "CloudflareNotFound"]
-
 
 class CloudflareError(Exception):
     """A Cloudflare API call failed; ``codes`` are Cloudflare's error codes (e.g. 81058)."""

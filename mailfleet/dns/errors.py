@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-__all__ = ["DnsConflictError", "DnsError", "DnsInputError", "DnsQueryError", "PropagationTimeout"]
-
 
 class DnsError(Exception):
     """Base class for every error raised by :mod:`mailfleet.dns`."""

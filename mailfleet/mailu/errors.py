@@ -2,19 +2,6 @@
 
 from __future__ import annotations
 
-__all__ = [
-    "MailuAuthError",
-    "MailuConflictError",
-    "MailuDuplicateError",
-    "MailuError",
-    "MailuLimitReachedError",
-    "MailuNotFoundError",
-    "MailuRateLimitedError",
-    "MailuServerError",
-    "MailuUnavailableError",
-    "MailuValidationError",
-]
-
 
 class MailuError(Exception):
     """Base class. ``status`` is the HTTP status (None when no answer came); ``path`` the API path."""

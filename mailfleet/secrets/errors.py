@@ -52,18 +52,3 @@ class SecretsTampered(SecretsBackendError):
 
 class SecretsKeyError(SecretsBackendError):
     """The master key is missing, malformed, too open, or not the key the store was written with."""
-
-
-__all__ = [
-    "InvalidSecretData",
-    "InvalidSecretPath",
-    "SecretNotFound",
-    "SecretsAccessDenied",
-    "SecretsBackendError",
-    "SecretsConfigError",
-    "SecretsConflict",
-    "SecretsError",
-    "SecretsKeyError",
-    "SecretsSealed",
-    "SecretsTampered",
-]
