@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration" / "roles"))
 
+from mailfill import write_mail  # noqa: E402
 from roletest import run_playbook, write_inventory_groups  # noqa: E402
 
 from testbed import Testbed  # noqa: E402
@@ -36,28 +37,12 @@ PLAY = """
   roles:
     - role: backup
 """
-MESSAGE_BYTES = 100 * 1024
-# Runs on bksrc: incompressible messages (base64 of random bytes), as restic meets attachments.
-WRITE_MAIL = r"""
-python3 - <<'EOF'
-import base64, os
-total = {count}
-for box in range(10):
-    folder = f"/mailu/mail/user{{box}}@bench.test/cur"
-    os.makedirs(folder, exist_ok=True)
-    for i in range(box, total, 10):
-        with open(f"{{folder}}/{{i}}.msg:2,S", "wb") as out:
-            out.write(b"Subject: bench %d\n\n" % i + base64.encodebytes(os.urandom({raw})))
-EOF
-du -sb /mailu/mail | cut -f1
-"""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=int, default=1024)
     args = parser.parse_args(argv)
-    count = args.megabytes * 1024 * 1024 // MESSAGE_BYTES
 
     tb = Testbed()
     tb.up()
@@ -83,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             play = Path(work) / "play.yml"
             play.write_text(PLAY)
             run_playbook(play, inventory, limit="bksrc", env=env, timeout=1800).assert_ok()
-            write = WRITE_MAIL.format(count=count, raw=MESSAGE_BYTES * 3 // 4)
-            written = int(src.ssh(write).stdout.split()[-1])
+            maildirs = [f"/mailu/mail/user{box}@bench.test" for box in range(10)]
+            written = write_mail(src, maildirs, args.megabytes)
             snapshot = run_playbook("playbooks/backup.yml", inventory, limit="bksrc", env=env, timeout=3600)
             snapshot.assert_ok()
             restore = run_playbook("playbooks/restore.yml", inventory, limit="bknew", env=env, timeout=3600,

@@ -34,25 +34,13 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "integration" / "mail"))
 
 from controlplane import running_plane, scope_of_admin, work  # noqa: E402
+from mailfill import write_mail  # noqa: E402
 from mailtest import Imap, tls_context  # noqa: E402
 
 from testbed import Testbed  # noqa: E402
 
 GOAL_SECONDS = 600.0
-MESSAGE_BYTES = 100 * 1024
 ANSWER_WAIT = 300.0  # seconds DNS and IMAP get after the last run before the bench gives up
-WRITE_MAIL = r"""
-python3 - <<'EOF'
-import base64, os
-folder = "{maildir}/cur"
-os.makedirs(folder, exist_ok=True)
-for i in range({count}):
-    with open(f"{{folder}}/bench{{i}}.msg:2,S", "wb") as out:
-        out.write(b"Subject: bench %d\n\n" % i + base64.encodebytes(os.urandom({raw})))
-EOF
-chown -R --reference={maildir} {maildir}/cur
-du -sb {maildir} | cut -f1
-"""
 
 
 def a_record(primary: str, name: str) -> set[str]:
@@ -88,7 +76,6 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one scenario,
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=int, default=1024)
     args = parser.parse_args(argv)
-    count = args.megabytes * 1024 * 1024 // MESSAGE_BYTES
 
     tb = Testbed()
     tb.up()
@@ -98,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one scenario,
             plane_dir = Path(work_dir) / "plane"
             plane_dir.mkdir()
             with running_plane(tb, plane_dir) as plane:
-                return bench(tb, plane, count, started_hosts)
+                return bench(tb, plane, args.megabytes, started_hosts)
     finally:
         for name in started_hosts:
             if name in tb.state.read()["hosts"]:
@@ -106,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one scenario,
         tb.down()
 
 
-def bench(tb, plane, count: int, started_hosts: list[str]) -> int:  # noqa: PLR0915
+def bench(tb, plane, megabytes: int, started_hosts: list[str]) -> int:  # noqa: PLR0915
     import secrets
 
     import yaml
@@ -173,11 +160,7 @@ def bench(tb, plane, count: int, started_hosts: list[str]) -> int:  # noqa: PLR0
                 raise
             time.sleep(1)
     host = tb.host(lost.name)
-    written = int(
-        host.ssh(
-            WRITE_MAIL.format(maildir=f"/mailu/mail/{email}", count=count, raw=MESSAGE_BYTES * 3 // 4)
-        ).stdout.split()[-1]
-    )
+    written = write_mail(host, [f"/mailu/mail/{email}"], megabytes)
     backup = runs.submit_run(scope, tenant, "backup", limit=lost.name)
     backup = finished(app, backup.id)
     print(
