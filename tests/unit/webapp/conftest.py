@@ -3,8 +3,9 @@ local secrets store in tmp_path, and users of two tenants."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from controlplane import forget_deployment
@@ -12,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from webapp.extensions import db
-from webapp.models import Role, Tenant, User
+from webapp.models import Role, Server, ServerStatus, Tenant, User
 from webapp.services import accounts, tenants
 from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD as PASSWORD
@@ -61,6 +62,22 @@ def world(app: Flask) -> World:
 
 
 @pytest.fixture
+def add_server(app: Flask) -> Callable[..., Server]:
+    """``add_server(tenant, name, public_ipv4, **fields)``: an ACTIVE server of the tenant, flushed
+    (it has its id; the test commits)."""
+
+    def add(tenant: Tenant, name: str, public_ipv4: str, **fields: Any) -> Server:
+        server = Server(
+            tenant_id=tenant.id, name=name, public_ipv4=public_ipv4, status=ServerStatus.ACTIVE, **fields
+        )
+        db.session.add(server)
+        db.session.flush()
+        return server
+
+    return add
+
+
+@pytest.fixture
 def as_admin(client: FlaskClient, world: World) -> FlaskClient:
     assert login(client, world.admin.email, PASSWORD).status_code == 302
     return client
@@ -83,13 +100,13 @@ def hostwinds(app: Flask) -> Iterator[object]:
 
 
 @pytest.fixture
-def mailu(app: Flask, world: World) -> Iterator[tuple[object, object]]:
+def mailu(app: Flask, world: World, add_server: Callable[..., Server]) -> Iterator[tuple[object, object]]:
     """The Mailu double serving acme's server mf-acme-1 and its domain acme-mail.example, which
     the DNS doctor found ready."""
     from mailfleet.secrets import tenant_path
     from testbed.doubles import mailu as mailu_double
     from webapp.integrations import secret_store
-    from webapp.models import Domain, Server, ServerStatus
+    from webapp.models import Domain
     from webapp.testing import ServedApp
 
     state = mailu_double.MailuDoubleState()
@@ -98,11 +115,7 @@ def mailu(app: Flask, world: World) -> Iterator[tuple[object, object]]:
     token = secret_store().get_field(tenant_path("acme", "mailu"), "api_token")
     mail_server = state.register("mf-acme-1", {"api_token": token, "domain": "acme-mail.example"})
     mail_server.new_domain("acme-mail.example")
-    server = Server(
-        tenant_id=world.acme.id, name="mf-acme-1", public_ipv4="198.18.17.10", status=ServerStatus.ACTIVE
-    )
-    db.session.add(server)
-    db.session.flush()
+    server = add_server(world.acme, "mf-acme-1", "198.18.17.10")
     domain = Domain(
         tenant_id=world.acme.id, server_id=server.id, name="acme-mail.example", dns_status="ready"
     )

@@ -34,7 +34,7 @@ from mailfleet.monitoring import (
 from mailfleet.monitoring.channels import WEBHOOK_SECRET_PATH
 from webapp.extensions import db
 from webapp.integrations import secret_store
-from webapp.models import Domain, Server, ServerStatus, SqlHealthStore
+from webapp.models import Domain, SqlHealthStore
 from webapp.services import health
 from webapp.services.scope import Scope
 
@@ -69,29 +69,20 @@ def test_dkim_key_from_mailus_zone_line():
 
 
 @pytest.fixture
-def servers(app, world):
+def servers(app, world, add_server):
     app.config["MAILU_CLIENT_FACTORY"] = FakeMailu
     app.config["MAILFLEET_MAILU_URL"] = "http://127.0.0.1:9/{host}/api/v1"
     for slug in ("acme", "globex"):
         secret_store(app).put(f"tenants/{slug}/mailu", {"api_token": "token-for-tests"})
-    up = Server(
-        tenant_id=world.acme.id,
-        name="mf-acme-1",
-        hostname="hwsrv-40001.hostwindsdns.com",  # the provider's name: checked nowhere
-        mail_hostname="mail.acme.test",
-        public_ipv4="198.51.100.7",
-        status=ServerStatus.ACTIVE,
+    # hostname is the provider's name: checked nowhere.
+    up = add_server(
+        world.acme, "mf-acme-1", "198.51.100.7",
+        hostname="hwsrv-40001.hostwindsdns.com", mail_hostname="mail.acme.test",
     )
-    down = Server(
-        tenant_id=world.globex.id,
-        name="mf-globex-down",
-        hostname="hwsrv-40002.hostwindsdns.com",
-        mail_hostname="mail.globex.test",
-        public_ipv4="198.51.100.8",
-        status=ServerStatus.ACTIVE,
+    down = add_server(
+        world.globex, "mf-globex-down", "198.51.100.8",
+        hostname="hwsrv-40002.hostwindsdns.com", mail_hostname="mail.globex.test",
     )
-    db.session.add_all([up, down])
-    db.session.flush()
     db.session.add_all(
         [
             Domain(tenant_id=world.acme.id, server_id=up.id, name="acme.test"),

@@ -45,7 +45,7 @@ def refuse_unserved(name: str) -> str:
 
 
 @pytest.fixture
-def fleet(app, world):
+def fleet(app, world, add_server):
     """acme: server mf-acme-1 (mail host mail.acme-mail.example) on the Mailu double, its main domain
     and a second one (shop) with a mailbox; the DNS provider serves acme-mail.example only."""
     app.config["DNS_ZONE_CHECKER"] = refuse_unserved
@@ -54,15 +54,7 @@ def fleet(app, world):
     app.config["MAILFLEET_MAILU_URL"] = served.url + "/{host}/api/v1"
     token = secret_store().get_field(tenant_path("acme", "mailu"), "api_token")
     mailu = state.register("mail.acme-mail.example", {"api_token": token, "domain": SERVED_ZONE})
-    server = Server(
-        tenant_id=world.acme.id,
-        name="mf-acme-1",
-        mail_hostname="mail.acme-mail.example",
-        public_ipv4="198.18.17.10",
-        status=ServerStatus.ACTIVE,
-    )
-    db.session.add(server)
-    db.session.flush()
+    server = add_server(world.acme, "mf-acme-1", "198.18.17.10", mail_hostname="mail.acme-mail.example")
     main = Domain(tenant_id=world.acme.id, server_id=server.id, name=SERVED_ZONE, status=DomainStatus.ACTIVE)
     shop = Domain(
         tenant_id=world.acme.id,

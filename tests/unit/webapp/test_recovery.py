@@ -23,24 +23,10 @@ SNAPSHOT = "5" * 64
 
 
 @pytest.fixture
-def lost(world, hostwinds):
+def lost(world, hostwinds, add_server):
     """acme's mf-acme-1 with its domain and one snapshot reported; globex's mf-globex-1."""
-    server = Server(
-        tenant_id=world.acme.id,
-        name="mf-acme-1",
-        mail_hostname="mail.acme.test",
-        public_ipv4="198.19.0.10",
-        status=ServerStatus.ACTIVE,
-    )
-    other = Server(
-        tenant_id=world.globex.id,
-        name="mf-globex-1",
-        mail_hostname="mail.globex.test",
-        public_ipv4="198.19.0.11",
-        status=ServerStatus.ACTIVE,
-    )
-    db.session.add_all([server, other])
-    db.session.flush()
+    server = add_server(world.acme, "mf-acme-1", "198.19.0.10", mail_hostname="mail.acme.test")
+    add_server(world.globex, "mf-globex-1", "198.19.0.11", mail_hostname="mail.globex.test")
     db.session.add(
         Domain(tenant_id=world.acme.id, server_id=server.id, name="acme.test", status=DomainStatus.ACTIVE)
     )
