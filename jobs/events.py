@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Dialect, TypeDecorator, bindparam, insert, update
 
 from jobs.constants import EVENT_BATCH_SIZE, EVENT_FLUSH_SECONDS, MAX_EVENT_DATA_CHARS, MAX_STDOUT_CHARS
+from mailfleet.clock import utcnow
 from mailfleet.redact import Redactor
 from webapp.extensions import db
 from webapp.models import Run, RunEvent
@@ -56,7 +57,7 @@ def _created(value: Any) -> datetime:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         except ValueError:
             pass
-    return datetime.now(UTC)
+    return utcnow()
 
 
 OMITTED_RESULT = {"_mailfleet": "result omitted: larger than the event size limit"}

@@ -27,9 +27,10 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from mailfleet.clock import utcnow
 
 from .base import SecretStore, SecretVersion, VersionInfo
 from .envelope import open_sealed, seal
@@ -44,7 +45,7 @@ Document = dict[str, Any]
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LocalStore(SecretStore):

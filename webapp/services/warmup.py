@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from mailfleet import warmup
+from mailfleet.clock import utcnow
 from mailfleet.monitoring import CheckResult
 from mailfleet.monitoring import Status as CheckStatus
 from mailfleet.warmup import Backoff, Step, WarmupError
@@ -34,7 +35,7 @@ _SEPARATORS = re.compile(r"[\s,;]+")
 
 
 def today() -> date:
-    return datetime.now(UTC).date()
+    return utcnow().date()
 
 
 def steps_of(plan: WarmupPlan) -> tuple[Step, ...]:
