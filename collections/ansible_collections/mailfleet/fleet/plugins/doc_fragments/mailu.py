@@ -28,3 +28,13 @@ options:
 notes:
   - A wrong token fails at once and is never retried (Mailu rate-limits the IP after a few).
 """
+
+    # The modules that manage one kind of Mailu object (module_utils/mailu.run_object_module).
+    OBJECT = r"""
+options:
+  state:
+    description: Whether the object exists (C(absent) deletes it).
+    type: str
+    choices: [present, absent]
+    default: present
+"""

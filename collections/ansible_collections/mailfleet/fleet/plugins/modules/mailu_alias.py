@@ -14,9 +14,9 @@ author: mailfleet (!UNKNOWN)
 extends_documentation_fragment:
   - mailfleet.fleet.controller
   - mailfleet.fleet.mailu
+  - mailfleet.fleet.mailu.object
 options:
   email: {description: The alias address., type: str, required: true}
-  state: {description: present or absent., type: str, choices: [present, absent], default: present}
   destination: {description: Local mailboxes it delivers to (required to create)., type: list, elements: str}
   comment: {description: Free text., type: str}
   wildcard: {description: SQL LIKE wildcard syntax in the local part., type: bool}

@@ -14,9 +14,9 @@ author: mailfleet (!UNKNOWN)
 extends_documentation_fragment:
   - mailfleet.fleet.controller
   - mailfleet.fleet.mailu
+  - mailfleet.fleet.mailu.object
 options:
   name: {description: Domain name (Unicode or IDNA)., type: str, required: true}
-  state: {description: present or absent., type: str, choices: [present, absent], default: present}
   comment: {description: Free text., type: str}
   max_users: {description: Mailbox limit (-1 unlimited)., type: int}
   max_aliases: {description: Alias limit (-1 unlimited)., type: int}

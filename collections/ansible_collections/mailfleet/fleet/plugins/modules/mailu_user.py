@@ -16,9 +16,9 @@ author: mailfleet (!UNKNOWN)
 extends_documentation_fragment:
   - mailfleet.fleet.controller
   - mailfleet.fleet.mailu
+  - mailfleet.fleet.mailu.object
 options:
   email: {description: The mailbox address., type: str, required: true}
-  state: {description: present or absent., type: str, choices: [present, absent], default: present}
   password: {description: Password; required to create a mailbox. Never returned., type: str}
   update_password:
     description: C(on_create) sets it only when the mailbox is created; C(always) sets it every run.
