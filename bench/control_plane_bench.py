@@ -13,8 +13,10 @@
 Everything above runs on loopback with a fresh database in a temporary directory. Unless
 --no-testbed, bench/control_plane_testbed.py adds (root, MAILFLEET_TESTBED_INSTANCE):
 4. the same 30-task playbook against a real testbed host over SSH, bare vs through the control plane;
-5. --tenants concurrent tenant provisioning runs (Hostwinds double booting real testbed hosts,
-   playbooks/provision.yml): all succeed, no lost events (stored RunEvents vs runner's counters).
+5. --tenants concurrent tenant provisioning runs on a pool of --workers (Hostwinds double booting
+   real testbed hosts, playbooks/provision.yml) beside one provisioning alone: all succeed, no lost
+   events (stored RunEvents vs runner's counters), queue wait p95, throughput
+   (bench/provisioning_bench.py runs this measure alone).
 """
 
 from __future__ import annotations
@@ -211,6 +213,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-testbed", action="store_true", help="skip the testbed measures (4, 5)")
     parser.add_argument("--tenants", type=int, default=10, help="concurrent provisioning runs (0: skip)")
+    parser.add_argument("--workers", type=int, default=8, help="the worker pool's workers for them")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mailfleet-bench-"))
     try:
@@ -238,7 +241,7 @@ def main() -> int:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from control_plane_testbed import run_all
 
-        rows += run_all(args.repeat, args.tenants)
+        rows += run_all(args.repeat, args.tenants, args.workers)
     print(f"{'measure':56} {'figure':>14} {'vs baseline':>14} {'goal':>15}")
     for name, figure, delta, goal in rows:
         print(f"{name:56} {figure:>14} {delta:>14} {goal:>15}")

@@ -55,7 +55,7 @@ def thirty_task_play(directory: Path) -> Path:
     return directory
 
 
-def setup(root: Path, play_dir: Path) -> Bed:
+def setup(root: Path, play_dir: Path | None = None) -> Bed:
     """Testbed up, Hostwinds double up with our key, a control-plane app on a fresh database."""
     from jobs.app import use_app
     from mailfleet.secrets import get_store
@@ -83,7 +83,7 @@ def setup(root: Path, play_dir: Path) -> Bed:
         REDIS_URL=tb.redis_url,
         SECRET_STORE=None,  # the store of the environment, as the worker processes see it
         MAILFLEET_QUEUE=queue,
-        MAILFLEET_PLAYBOOK_DIR=play_dir,
+        MAILFLEET_PLAYBOOK_DIR=play_dir or REPO / "playbooks",
         MAILFLEET_LEASE_SECONDS=60,  # production's heartbeat cadence
         MAILFLEET_RUN_TIMEOUT=600,
         MAILFLEET_JOB_TIMEOUT=720,
@@ -186,8 +186,13 @@ def play_on_testbed_host(bed: Bed, repeat: int) -> tuple[list[float], list[float
         (host,) = bed.tb.start_hosts([name], authorized_keys=[keys["public_key"]])
         try:
             db.session.add(
-                Server(tenant_id=tenant.id, name=name, public_ipv4=host.address, status=ServerStatus.ACTIVE,
-                       ssh_host_keys=bed.tb.host_keys(name))  # as provisioning pins them
+                Server(
+                    tenant_id=tenant.id,
+                    name=name,
+                    public_ipv4=host.address,
+                    status=ServerStatus.ACTIVE,
+                    ssh_host_keys=bed.tb.host_keys(name),
+                )  # as provisioning pins them
             )
             db.session.commit()
             key_file = bed.root / "bare_key"
@@ -223,106 +228,233 @@ class ProvisionFigures:
     successful: int
     wall_s: float
     run_s: list[float]
+    queue_wait_s: list[float]  # enqueued (the run's row) -> claimed by a worker (RUNNING)
+    peak_in_flight: int
     events_stored: int
     events_numbered: int  # runner's counters: the highest counter of each run, summed
     lost: int  # counters runner gave out that are not stored, summed over runs
     failures: list[str]
 
 
-def _workers(bed: Bed, count: int) -> list[subprocess.Popen[bytes]]:
-    rq = str(Path(sys.executable).parent / "rq")
+def _worker_pool(bed: Bed, workers: int) -> subprocess.Popen[bytes]:
+    """The production shape (the Procfile's `worker`): one `rq worker-pool` of ``workers`` workers,
+    up and registered before anything is enqueued so a run's queue wait is the fleet's own."""
+    from rq import Worker
+
+    from webapp.queue import get_queue
+
     logs = bed.root / "logs"
     logs.mkdir(exist_ok=True)
-    procs = []
-    for n in range(count):
-        with open(logs / f"worker-{n}.log", "wb") as log:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        rq,
-                        "worker",
-                        "--burst",
-                        "--worker-class",
-                        "jobs.worker.Worker",
-                        "--serializer",
-                        "rq.serializers.JSONSerializer",
-                        "--url",
-                        bed.tb.redis_url,
-                        "--name",
-                        f"{bed.queue}-w{n}",
-                        bed.queue,
-                    ],
-                    env=bed.env,
-                    cwd=REPO,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-    return procs
+    with open(logs / "worker-pool.log", "ab") as log:
+        pool = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "rq"),
+                "worker-pool",
+                "--num-workers",
+                str(workers),
+                "--worker-class",
+                "jobs.worker.Worker",
+                "--serializer",
+                "rq.serializers.JSONSerializer",
+                "--url",
+                bed.tb.redis_url,
+                bed.queue,
+            ],
+            env=bed.env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    queue = get_queue(bed.app)
+    deadline = time.monotonic() + 120
+    while len(Worker.all(queue=queue)) < workers:
+        if pool.poll() is not None or time.monotonic() > deadline:
+            pool.kill()
+            raise RuntimeError(f"worker pool did not start; see {logs / 'worker-pool.log'}")
+        time.sleep(0.5)
+    return pool
 
 
-def concurrent_provisioning(bed: Bed, count: int, timeout: float = 1500) -> ProvisionFigures:
+def _stop(pool: subprocess.Popen[bytes]) -> None:
+    if pool.poll() is None:
+        pool.terminate()  # a warm shutdown: the pool stops its idle workers
+        try:
+            pool.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pool.kill()
+            pool.wait()
+
+
+def _wait_finished(run_ids: list[int], timeout: float) -> None:
     from sqlalchemy import func, select
 
     from webapp.extensions import db
-    from webapp.integrations import hostwinds_client
+    from webapp.models import Run
+    from webapp.models.runs import FINISHED_STATUSES
+
+    deadline = time.monotonic() + timeout
+    while True:
+        db.session.expire_all()
+        done = db.session.execute(
+            select(func.count())
+            .select_from(Run)
+            .where(Run.id.in_(run_ids), Run.status.in_(FINISHED_STATUSES))
+        ).scalar_one()
+        db.session.rollback()  # a fresh snapshot on the next look
+        if done == len(run_ids) or time.monotonic() > deadline:
+            return
+        time.sleep(2)
+
+
+def _peak_in_flight(spans: list[tuple[Any, Any]]) -> int:
+    """The most runs RUNNING at one moment, from their (started_at, finished_at)."""
+    edges = sorted([(s, 1) for s, _ in spans] + [(f, -1) for _, f in spans], key=lambda e: (e[0], e[1]))
+    peak = now = 0
+    for _, step in edges:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+def _figures(run_ids: list[int], wall: float) -> ProvisionFigures:
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
     from webapp.models import Run, RunEvent, RunStatus
+
+    db.session.expire_all()
+    runs = list(db.session.execute(select(Run).where(Run.id.in_(run_ids))).scalars())
+    stored = numbered = lost = 0
+    failures = []
+    for run in runs:
+        counters = set(
+            db.session.execute(select(RunEvent.counter).where(RunEvent.run_id == run.id)).scalars()
+        )
+        rows = db.session.execute(
+            select(func.count()).select_from(RunEvent).where(RunEvent.run_id == run.id)
+        ).scalar_one()
+        highest = max(counters, default=0)
+        missing = set(range(1, highest + 1)) - counters
+        stored += rows
+        numbered += highest
+        lost += len(missing) + (run.event_count - rows if run.event_count > rows else 0)
+        if run.status != RunStatus.SUCCESSFUL:
+            failures.append(f"run {run.id} {run.tenant.slug}: {run.status} {run.failure_reason}")
+        if rows != len(counters):
+            failures.append(f"run {run.id}: {rows} events for {len(counters)} counters (duplicates)")
+    started = [r for r in runs if r.started_at is not None]
+    return ProvisionFigures(
+        runs=len(runs),
+        successful=sum(1 for r in runs if r.status == RunStatus.SUCCESSFUL),
+        wall_s=wall,
+        run_s=[r.duration_seconds or 0.0 for r in started],
+        queue_wait_s=[(r.started_at - r.created_at).total_seconds() for r in started],
+        peak_in_flight=_peak_in_flight([(r.started_at, r.finished_at) for r in started if r.finished_at]),
+        events_stored=stored,
+        events_numbered=numbered,
+        lost=lost,
+        failures=failures,
+    )
+
+
+def _provision(bed: Bed, prefix: str, count: int, timeout: float) -> tuple[ProvisionFigures, list[str]]:
+    """``count`` new tenants order a server each at once; the figures once every run has finished."""
     from webapp.services import fleet, tenants
 
+    scope = _admin_scope()
+    run_ids, names = [], []
+    started = time.perf_counter()
+    for n in range(1, count + 1):
+        slug = f"{prefix}-t{n:02d}"
+        tenant = tenants.create_tenant(scope, slug, f"Bench tenant {n}")
+        run = fleet.provision_server(scope, tenant, "Seattle", "101", f"mail.{slug}.example.test")
+        run_ids.append(run.id)
+        names.append(f"mf-{slug}-1")
+    _wait_finished(run_ids, timeout)
+    return _figures(run_ids, time.perf_counter() - started), names
+
+
+def concurrent_provisioning(
+    bed: Bed, count: int, workers: int, timeout: float = 3600
+) -> tuple[ProvisionFigures, ProvisionFigures]:
+    """(baseline, load): one provisioning alone on the idle worker pool, then ``count`` at once on
+    the same pool, each through the API's service -> Redis -> workers -> playbooks/provision.yml ->
+    the Hostwinds double booting a real testbed host -> the database."""
+    from testbed import rootfs
+    from webapp.integrations import hostwinds_client
+
+    rootfs.ensure_root()  # built once per machine, on first use: not part of any run's time
     prefix = f"p{secrets.token_hex(2)}"
+    names: list[str] = []
     with bed.app.app_context():
-        scope = _admin_scope()
-        run_ids = []
-        names = []
-        for n in range(1, count + 1):
-            slug = f"{prefix}-t{n:02d}"
-            tenant = tenants.create_tenant(scope, slug, f"Bench tenant {n}")
-            run = fleet.provision_server(scope, tenant, "Seattle", "101", f"mail.{slug}.example.test")
-            run_ids.append(run.id)
-            names.append(f"mf-{slug}-1")
-        started = time.perf_counter()
-        workers = _workers(bed, count)
+        pool = _worker_pool(bed, workers)
         try:
-            for proc in workers:
-                proc.wait(timeout=max(1.0, timeout - (time.perf_counter() - started)))
-            wall = time.perf_counter() - started
-            db.session.expire_all()
-            runs = list(db.session.execute(select(Run).where(Run.id.in_(run_ids))).scalars())
-            stored = numbered = lost = 0
-            failures = []
-            for run in runs:
-                counters = set(
-                    db.session.execute(select(RunEvent.counter).where(RunEvent.run_id == run.id)).scalars()
-                )
-                rows = db.session.execute(
-                    select(func.count()).select_from(RunEvent).where(RunEvent.run_id == run.id)
-                ).scalar_one()
-                highest = max(counters, default=0)
-                missing = set(range(1, highest + 1)) - counters
-                stored += rows
-                numbered += highest
-                lost += len(missing) + (run.event_count - rows if run.event_count > rows else 0)
-                if run.status != RunStatus.SUCCESSFUL:
-                    failures.append(f"run {run.id} {run.tenant.slug}: {run.status} {run.failure_reason}")
-                if rows != len(counters):
-                    failures.append(f"run {run.id}: {rows} events for {len(counters)} counters (duplicates)")
-            return ProvisionFigures(
-                runs=len(runs),
-                successful=sum(1 for r in runs if r.status == RunStatus.SUCCESSFUL),
-                wall_s=wall,
-                run_s=[r.duration_seconds or 0.0 for r in runs],
-                events_stored=stored,
-                events_numbered=numbered,
-                lost=lost,
-                failures=failures,
-            )
+            alone, batch = _provision(bed, f"{prefix}a", 1, timeout)
+            names += batch
+            load, batch = _provision(bed, prefix, count, timeout)
+            names += batch
+            return alone, load
         finally:
-            for proc in workers:
-                if proc.poll() is None:
-                    proc.terminate()
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        proc.wait(timeout=30)
+            _stop(pool)
             _remove_servers(bed, hostwinds_client(), names)
+
+
+def provisioning_rows(
+    alone: ProvisionFigures, load: ProvisionFigures, workers: int
+) -> list[tuple[str, str, str, str]]:
+    """Rows (measure, figure, vs baseline, goal): the load beside one provisioning alone."""
+    from webapp.services.capacity import percentile
+
+    solo = alone.run_s[0] if alone.run_s else float("nan")
+    n = load.runs
+    throughput = n / load.wall_s * 60
+    rows = [
+        ("1 provisioning alone: run time (baseline)", f"{solo:.1f} s", "baseline", ""),
+        (
+            "1 provisioning alone: queue wait",
+            f"{alone.queue_wait_s[0]:.1f} s" if alone.queue_wait_s else "-",
+            "",
+            "",
+        ),
+        (f"{n} provisionings, {workers} workers: succeeded", f"{load.successful}/{n}", "", f"{n}/{n}"),
+        (
+            f"{n} provisionings: events lost",
+            str(load.lost),
+            f"{load.events_stored}/{load.events_numbered} stored",
+            "0",
+        ),
+        (
+            f"{n} provisionings: wall, first order -> last finish",
+            f"{load.wall_s:.0f} s",
+            f"{load.wall_s / solo:.1f}x one",
+            "",
+        ),
+        (
+            f"{n} provisionings: throughput",
+            f"{throughput:.2f} /min",
+            f"{throughput * solo / 60:.2f}x serial",
+            "",
+        ),
+        (f"{n} provisionings: runs in flight at peak", str(load.peak_in_flight), f"of {workers} workers", ""),
+    ]
+    if load.queue_wait_s:
+        rows += [
+            (f"{n} provisionings: queue wait p50", f"{percentile(load.queue_wait_s, 50):.1f} s", "", ""),
+            (f"{n} provisionings: queue wait p95", f"{percentile(load.queue_wait_s, 95):.1f} s", "", ""),
+            (
+                f"{n} provisionings: run time p50",
+                f"{percentile(load.run_s, 50):.1f} s",
+                f"{percentile(load.run_s, 50) / solo:.2f}x alone",
+                "",
+            ),
+            (
+                f"{n} provisionings: run time p95",
+                f"{percentile(load.run_s, 95):.1f} s",
+                f"{percentile(load.run_s, 95) / solo:.2f}x alone",
+                "",
+            ),
+        ]
+    return rows
 
 
 def _remove_servers(bed: Bed, client: Any, names: list[str]) -> None:
@@ -335,14 +467,14 @@ def _remove_servers(bed: Bed, client: Any, names: list[str]) -> None:
             bed.tb.stop_host(name)
 
 
-def run_all(repeat: int, tenants: int) -> list[tuple[str, str, str, str]]:
+def run_all(repeat: int, tenants: int, workers: int) -> list[tuple[str, str, str, str]]:
     """Both measures on the testbed; rows (measure, figure, vs baseline, goal) for the table."""
     root = Path(tempfile.mkdtemp(prefix="mailfleet-bench-tb-"))
     saved = dict(os.environ)
     bed = setup(root, thirty_task_play(root / "play"))
     try:
         bare, ours = play_on_testbed_host(bed, repeat)
-        prov = concurrent_provisioning(bed, tenants) if tenants > 0 else None
+        prov = concurrent_provisioning(bed, tenants, workers) if tenants > 0 else None
     finally:
         teardown(bed)
         os.environ.clear()
@@ -361,21 +493,12 @@ def run_all(repeat: int, tenants: int) -> list[tuple[str, str, str, str]]:
     print(f"testbed runs: bare {[round(x, 2) for x in bare]}  control plane {[round(x, 2) for x in ours]}")
     if prov is None:
         return rows
-    rows += [
-        (
-            f"{tenants} concurrent provisionings: succeeded",
-            f"{prov.successful}/{prov.runs}",
-            f"{prov.wall_s:.0f} s wall",
-            f"{tenants}/{tenants}",
-        ),
-        (
-            f"{tenants} concurrent provisionings: events lost",
-            str(prov.lost),
-            f"{prov.events_stored}/{prov.events_numbered}",
-            "0",
-        ),
-    ]
-    print(f"provisioning run durations (s): {sorted(round(x) for x in prov.run_s)}")
-    for failure in prov.failures:
+    report_failures(prov[1])
+    return rows + provisioning_rows(*prov, workers)
+
+
+def report_failures(load: ProvisionFigures) -> None:
+    print(f"provisioning run durations (s): {sorted(round(x) for x in load.run_s)}")
+    print(f"provisioning queue waits (s): {sorted(round(x) for x in load.queue_wait_s)}")
+    for failure in load.failures:
         print(f"FAILED: {failure}")
-    return rows
