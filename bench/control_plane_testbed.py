@@ -324,6 +324,7 @@ def _figures(run_ids: list[int], wall: float) -> ProvisionFigures:
 
     from webapp.extensions import db
     from webapp.models import Run, RunEvent, RunStatus
+    from webapp.services import runs as runs_service
 
     db.session.expire_all()
     runs = list(db.session.execute(select(Run).where(Run.id.in_(run_ids))).scalars())
@@ -342,7 +343,7 @@ def _figures(run_ids: list[int], wall: float) -> ProvisionFigures:
         numbered += highest
         lost += len(missing) + (run.event_count - rows if run.event_count > rows else 0)
         if run.status != RunStatus.SUCCESSFUL:
-            failures.append(f"run {run.id} {run.tenant.slug}: {run.status} {run.failure_reason}")
+            failures.append(f"{run.tenant.slug}: {runs_service.failure_summary(run)}")
         if rows != len(counters):
             failures.append(f"run {run.id}: {rows} events for {len(counters)} counters (duplicates)")
     started = [r for r in runs if r.started_at is not None]
