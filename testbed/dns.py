@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dns.dnssec
+import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdata
 import dns.rdatatype
 import dns.rdtypes.ANY.DNSKEY
 import dns.reversename
@@ -148,10 +150,22 @@ class Dns:
             for ds in ds_records:
                 update.add(f"{zone}.", 60, "DS", ds)
         self._update(REGISTRY_ZONE, change)
+        self._report_ds(zone, ds_records)
         # Like every TTL here, the resolver's memory of a failed validation is cut short: the
         # zone's keys are asked again at once.
         self._unbound_control("flush_zone", zone)
         self._unbound_control("flush_bogus")
+
+    def _report_ds(self, zone: str, ds_records: list[str]) -> None:
+        """Tell BIND which of the zone's key-signing keys the parent now names, as its parental
+        agents would: it moves a key rollover on only once the parent holds the successor's DS,
+        and without knowing a DS is there it drops the old key at once, breaking validation."""
+        named = {dns.rdata.from_text("IN", "DS", ds).key_tag for ds in ds_records}
+        for key in self.dnskeys(zone):
+            if key.flags & 1:
+                tag = dns.dnssec.key_id(key)
+                state = "published" if tag in named else "withdrawn"
+                self.rndc(self.layout.dns_primary, "dnssec", "-checkds", "-key", str(tag), state, zone)
 
     def dnskeys(self, zone: str) -> list[dns.rdtypes.ANY.DNSKEY.DNSKEY]:
         """The zone's DNSKEY set as the primary serves it ([] while unsigned)."""
@@ -165,6 +179,17 @@ class Dns:
         if len(zsks) != 1:
             raise TestbedError(f"{zone} has {len(zsks)} zone-signing keys; a rollover needs exactly one")
         tag = dns.dnssec.key_id(zsks[0])
+        self.rndc(self.layout.dns_primary, "dnssec", "-rollover", "-key", str(tag), zone)
+        return tag
+
+    def rollover_ksk(self, zone: str) -> int:
+        """Start a rollover of the key-signing key now: BIND publishes the successor beside it
+        (both sign the key set) and withdraws the old key once the parent's DS set names only the
+        successor (`set_ds`); returns the old key's tag."""
+        ksks = [k for k in self.dnskeys(zone) if k.flags & 1]
+        if len(ksks) != 1:
+            raise TestbedError(f"{zone} has {len(ksks)} key-signing keys; a rollover needs exactly one")
+        tag = dns.dnssec.key_id(ksks[0])
         self.rndc(self.layout.dns_primary, "dnssec", "-rollover", "-key", str(tag), zone)
         return tag
 
@@ -391,7 +416,9 @@ class Dns:
         while pending and time.monotonic() < deadline:
             server, zone = pending[0]
             try:
-                answer = dns.query.udp(dns.message.make_query(zone, dns.rdatatype.SOA), server, timeout=0.5)
+                query = dns.message.make_query(zone, dns.rdatatype.SOA)
+                query.flags |= dns.flags.CD  # served, even if a test left its DNSSEC broken
+                answer = dns.query.udp(query, server, timeout=0.5)
                 if answer.answer:
                     pending.pop(0)
                     continue

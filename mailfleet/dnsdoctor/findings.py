@@ -58,8 +58,9 @@ _PROBLEMS = (
             "validates meanwhile through the old DS.",
             blocking=False, at_registrar=True),
     Problem("dnssec.ds-stale", "delegation", "The registrar still holds the DS of a retired key",
-            "A DS record names a key the zone no longer publishes (the end of a key rollover). It does no "
-            "harm while another DS names a current key, but it should go before the next rollover.",
+            "A DS record names a key the zone has retired: it no longer publishes it, or its CDS records "
+            "(the signer's request to the parent) name only the successor. It does no harm while another "
+            "DS names a current key; removing it lets the signer finish the rollover.",
             blocking=False, at_registrar=True),
     Problem("dnssec.bogus", "delegation", "The zone's DNSSEC signatures do not validate",
             "Signatures missing, expired or made with a key the DS does not lead to: validating resolvers "

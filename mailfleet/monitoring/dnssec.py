@@ -51,11 +51,25 @@ def _matching(zone: str, keys: dns.rrset.RRset, ds_set: dns.rrset.RRset) -> list
     return [k for k in keys for ds in ds_set if _names(zone, ds, k)]
 
 
-def _rollover(zone: str, keys: dns.rrset.RRset, ds_set: dns.rrset.RRset) -> Outcome | None:
-    """A key-signing key rollover half done at the registrar: a key-signing key the parent has no
-    DS for (the successor, published by the signer), or a DS naming a key the zone no longer
-    publishes (the predecessor, withdrawn). Validation holds meanwhile through the other DS."""
-    new = [k for k in _entry_keys(keys) if not any(_names(zone, ds, k) for ds in ds_set)]
+def _requested(zone: str, keys: dns.rrset.RRset, cds: dns.rrset.RRset | None) -> list[DNSKEY] | None:
+    """The keys the zone asks its parent to hold a DS for, by its CDS records (RFC 7344: the
+    signer publishes them as a key rollover goes on), or None when it publishes none, or only
+    RFC 8078's request to remove every DS."""
+    asked = [dns.rdata.from_text("IN", "DS", c.to_text()) for c in (cds or ()) if c.algorithm != 0]
+    if not asked:
+        return None
+    return [k for k in keys if any(_names(zone, ds, k) for ds in asked)]
+
+
+def _rollover(zone: str, keys: dns.rrset.RRset, ds_set: dns.rrset.RRset,
+              cds: dns.rrset.RRset | None) -> Outcome | None:
+    """A key-signing key rollover half done at the registrar: a key the zone asks a DS for (by
+    CDS, else each key-signing key) the parent has none for (the successor), or a DS naming a
+    key the zone no longer asks for or publishes (the predecessor). Validation holds meanwhile
+    through the other DS."""
+    requested = _requested(zone, keys, cds)
+    new = [k for k in (_entry_keys(keys) if requested is None else requested)
+           if not any(_names(zone, ds, k) for ds in ds_set)]
     if new:
         owner = dns.name.from_text(zone)
         tags = ", ".join(str(dns.dnssec.key_id(k)) for k in new)
@@ -64,11 +78,12 @@ def _rollover(zone: str, keys: dns.rrset.RRset, ds_set: dns.rrset.RRset) -> Outc
                        "current one",
                        "; ".join(dns.dnssec.make_ds(owner, k, DS_DIGEST).to_text() for k in new),
                        code="dnssec.ds-rollover")
-    stale = [ds for ds in ds_set if not any(_names(zone, ds, k) for k in keys)]
+    current = list(keys) if requested is None else requested
+    stale = [ds for ds in ds_set if not any(_names(zone, ds, k) for k in current)]
     if stale:
         tags = ", ".join(str(ds.key_tag) for ds in stale)
-        return warning(f"DS {zone}: the parent still holds a DS (key tag {tags}) for a key the zone no "
-                       "longer publishes: remove it at the registrar",
+        return warning(f"DS {zone}: the parent still holds a DS (key tag {tags}) for a key the zone has "
+                       "retired: remove it at the registrar",
                        "; ".join(ds.to_text() for ds in stale), code="dnssec.ds-stale")
     return None
 
@@ -137,5 +152,6 @@ async def dnssec_chain(dns_client: DnsClient, zone: str, dns_port: int = 53) -> 
         return error(f"DNSKEY/SOA {zone}: the signatures do not validate ({exc}): validating resolvers "
                      "refuse every answer", wanted, code="dnssec.bogus")
     tags = ", ".join(str(dns.dnssec.key_id(k)) for k in entry)
-    return _rollover(zone, keys, ds_set) or ok(
+    cds, _ = await dns_client.signed(zone, "CDS")
+    return _rollover(zone, keys, ds_set, cds) or ok(
         f"{zone} is signed; the parent's DS names key {tags} and the signatures validate", wanted)

@@ -42,6 +42,7 @@ class SignedZone(DnsClient):
         self.ds = dns.rrset.from_text_list(OWNER, 60, "IN", "DS", ds) if ds else None
         self.key_sigs = self._sign(self.keys, self.ksk_private, self.ksk) if signed else None
         self.soa_sigs = self._sign(self.soa, self.zsk_private, self.zsk) if signed else None
+        self.cds = None  # the signer's request to the parent (RFC 7344), once a rollover goes on
 
     @staticmethod
     def _sign(rrset, private, key):
@@ -51,7 +52,7 @@ class SignedZone(DnsClient):
 
     async def signed(self, name, rdtype):
         return {"DNSKEY": (self.keys, self.key_sigs), "SOA": (self.soa, self.soa_sigs),
-                "DS": (self.ds, None)}[rdtype]
+                "DS": (self.ds, None), "CDS": (self.cds, None)}[rdtype]
 
 
 def right_ds(zone: SignedZone) -> str:
@@ -174,6 +175,32 @@ def test_a_ds_left_for_a_retired_key_asks_the_registrar_to_remove_it():
     host = DnsHost("rfc2136", "your DNS server (RFC 2136 updates)", True)
     steps = steps_for("dnssec.ds-stale", host, [Record(ZONE, "DS", right_ds(retired))], ZONE, "")
     assert f"remove: Key tag {right_ds(retired).split()[0]}" in steps[0]
+
+
+def _cds(zone: SignedZone, *keys) -> None:
+    zone.cds = dns.rrset.from_text_list(
+        OWNER, 60, "IN", "CDS", [dns.dnssec.make_ds(OWNER, k, "SHA256").to_text() for k in keys])
+
+
+def test_the_signers_cds_records_lead_the_registrar_through_the_rollover():
+    """BIND moves its CDS records to the successor key while both keys are published: the doctor
+    asks for the successor's DS, then for the old DS's removal, and is satisfied with the new
+    DS alone, all while the zone validates."""
+    zone = _rolling(SignedZone(), lambda z: [z.ksk])
+    _cds(zone, zone.new_ksk)
+    new_ds = dns.dnssec.make_ds(OWNER, zone.new_ksk, "SHA256").to_text()
+    assert (check(zone).code, check(zone).value) == ("dnssec.ds-rollover", new_ds)
+    zone.ds = dns.rrset.from_text_list(OWNER, 60, "IN", "DS", [right_ds(zone), new_ds])
+    stale = check(zone)
+    assert (stale.status, stale.code, stale.value) == (Status.WARNING, "dnssec.ds-stale", right_ds(zone))
+    zone.ds = dns.rrset.from_text_list(OWNER, 60, "IN", "DS", [new_ds])
+    assert check(zone).status is Status.OK, check(zone).detail
+
+
+def test_a_cds_delete_request_is_not_taken_for_a_rollover():
+    zone = _zone_with(lambda z: [z])
+    zone.cds = dns.rrset.from_text_list(OWNER, 60, "IN", "CDS", ["0 0 0 00"])  # RFC 8078
+    assert check(zone).status is Status.OK, check(zone).detail
 
 
 def _zone_with(ds_for) -> SignedZone:
