@@ -127,9 +127,13 @@ class Stack:
     def log(self, name: str) -> Path:
         return self.data_dir / "logs" / f"{name}.log"
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Wait for the login page. A loaded machine may take a minute to import the app; a web
+        process that died is reported at once."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if not self._alive("web"):
+                raise TestbedError(f"the web app exited:\n{tail(self.log('web'))}")
             try:
                 with urllib.request.urlopen(f"{self.url}/login", timeout=2) as response:  # noqa: S310
                     if response.status == 200:
@@ -139,6 +143,10 @@ class Stack:
         raise TestbedError(
             f"the web app did not answer on {self.url} within {timeout:.0f}s:\n{tail(self.log('web'))}"
         )
+
+    def _alive(self, name: str) -> bool:
+        record = self.tb.state.read()["processes"].get(f"stack-{name}")
+        return record is not None and Recorded.from_json(record).alive()
 
     def down(self) -> None:
         with self.tb.state.locked() as state:
