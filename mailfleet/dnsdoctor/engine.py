@@ -76,6 +76,9 @@ class Readiness(StrEnum):
     UNKNOWN = "unknown"  # a server did not answer (twice): neither ready nor failing is known
 
 
+# DNS hosts whose SOA serial says nothing of the data behind it (Route 53 keeps serial 1).
+_SERIAL_IGNORED = frozenset({"route53"})
+
 # Blocking findings that do not make a domain failing: time fixes the first, the second is a
 # question without an answer.
 _NOT_FAILING = frozenset({"delegation.lagging", "check.unavailable"})
@@ -98,6 +101,9 @@ class DoctorConfig:
     ehlo_name: str = "monitor.mailfleet.invalid"  # said when reading the certificate served on port 25
     tls_timeout: float = 15.0
     record_defaults: Mapping[str, Any] = field(default_factory=dict)  # the dns role's domain defaults
+    # propagation asks every authoritative server for every record, even those whose serials agree
+    # (always for DNS hosts whose serial does not follow their data)
+    ask_every_server: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,9 +170,10 @@ class Doctor:
         self.config = config
         self.clock = clock
         self._verifying = client_contexts(config.ca_file)[0]
+        self.queries_sent = 0  # by this doctor's runs so far, in every process
 
     def run(self, target: ServerTarget, domain: MailDomain) -> Report:
-        return asyncio.run(self.diagnose(target, domain))
+        return self.run_many([(target, domain)])[0]
 
     def run_many(self, pairs: Sequence[tuple[ServerTarget, MailDomain]], concurrency: int = CONCURRENCY,
                  processes: int | None = None) -> list[Report]:
@@ -179,16 +186,19 @@ class Doctor:
         1,000 domains took 72 s instead of one process's 33 s)."""
         workers = processes or min(_cpus(), len(pairs) // PER_PROCESS) or 1
         if workers == 1:
-            return _run_here(self, pairs, concurrency)
+            reports, sent = _run_here(self, pairs, concurrency)
+            self.queries_sent += sent
+            return reports
         size = -(-len(pairs) // workers)
         # consecutive slices: the domains of one zone, listed together, share its zone questions
         slices = [list(pairs[i:i + size]) for i in range(0, len(pairs), size)]
         spawn = multiprocessing.get_context("spawn")  # a clean child: no inherited sockets or locks
         with ProcessPoolExecutor(len(slices), mp_context=spawn) as pool:
             share = max(1, concurrency // len(slices))
-            parts = pool.map(_run_slice, [self.config] * len(slices), [self.clock] * len(slices),
-                             slices, [share] * len(slices))
-            return [report for part in parts for report in part]
+            parts = list(pool.map(_run_slice, [self.config] * len(slices), [self.clock] * len(slices),
+                                  slices, [share] * len(slices)))
+        self.queries_sent += sum(sent for _, sent in parts)
+        return [report for reports, _ in parts for report in reports]
 
     def _client(self, slots: asyncio.Semaphore | None = None) -> DnsClient:
         cfg = self.config
@@ -257,7 +267,8 @@ class Doctor:
                    if r.rtype in PROPAGATED_TYPES and (r.name == zone or r.name.endswith("." + zone))]
         results, prop = await asyncio.gather(
             asyncio.gather(*(_guard(w) for w in work.values())),
-            propagation(client, in_zone, authoritative, serials, panel, cfg.port),
+            propagation(client, in_zone, authoritative, serials, panel, cfg.port,
+                        cfg.ask_every_server or host.key in _SERIAL_IGNORED),
         )
         outcomes = dict(zip(work, results, strict=True))
         findings = [self._finding(key, o, host, zone, expected, ns_names, target)
@@ -284,8 +295,9 @@ def _cpus() -> int:
 
 
 def _run_here(doctor: Doctor, pairs: Sequence[tuple[ServerTarget, MailDomain]],
-              concurrency: int) -> list[Report]:
-    async def all_of() -> list[Report]:
+              concurrency: int) -> tuple[list[Report], int]:
+    """The reports, and the queries sent for them."""
+    async def all_of() -> tuple[list[Report], int]:
         client = doctor._client(asyncio.Semaphore(concurrency))
         zones = _Zones(client, doctor.config.port)
         # as many domains under way as queries in flight: started all at once, a thousand domains'
@@ -295,12 +307,13 @@ def _run_here(doctor: Doctor, pairs: Sequence[tuple[ServerTarget, MailDomain]],
         async def one(target: ServerTarget, domain: MailDomain) -> Report:
             async with under_way:
                 return await doctor.diagnose(target, domain, client, zones)
-        return list(await asyncio.gather(*(one(t, d) for t, d in pairs)))
+        reports = list(await asyncio.gather(*(one(t, d) for t, d in pairs)))
+        return reports, client.sent
     return asyncio.run(all_of())
 
 
 def _run_slice(config: DoctorConfig, clock: Callable[[], datetime],
-               pairs: list[tuple[ServerTarget, MailDomain]], concurrency: int) -> list[Report]:
+               pairs: list[tuple[ServerTarget, MailDomain]], concurrency: int) -> tuple[list[Report], int]:
     """One process's share of ``run_many``."""
     return _run_here(Doctor(config, clock), pairs, concurrency)
 

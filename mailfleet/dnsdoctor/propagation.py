@@ -4,6 +4,14 @@ of a panel answers, side by side, with TTLs.
 "Propagated" means every authoritative server serves what the newest one (highest SOA serial)
 serves, and every resolver of the panel has it too; a resolver still holding an old answer lets
 it go within that answer's TTL, so ``settles_in`` says how long to wait at most.
+
+Authoritative servers that gave the same SOA serial serve the same version of the zone (a
+secondary copies the primary by serial), so each record is asked of one of them and its answer
+stands for the others (``ServerAnswer.asked_at`` names the server that gave it); a server with
+another serial is asked itself. ``ask_every_server`` turns that off, for DNS hosts whose serial
+does not follow their data (Route 53 keeps serial 1). A change landing between the serial
+question and the record question can be missed by one report; the next re-check sees the
+serials differ.
 """
 
 from __future__ import annotations
@@ -37,11 +45,12 @@ class ServerAnswer:
     error: str | None
     agrees: bool  # same as the newest authoritative answer
     expected: bool  # holds every value mailfleet publishes
+    asked_at: str = ""  # "label/address" of the server (same serial) that gave this answer; "": this one
 
     def to_dict(self) -> dict[str, Any]:
         return {"server": self.server.label, "address": self.server.address, "role": self.server.role,
                 "values": list(self.values), "ttl": self.ttl, "error": self.error,
-                "agrees": self.agrees, "expected": self.expected}
+                "agrees": self.agrees, "expected": self.expected, "asked_at": self.asked_at}
 
 
 @dataclass(frozen=True)
@@ -103,27 +112,44 @@ async def _answer(client: DnsClient, server: NameServer, name: str, rtype: str,
     return (), None, None
 
 
+def _askers(authoritative: Sequence[NameServer], serials: dict[str, int],
+            ask_every_server: bool) -> dict[NameServer, NameServer]:
+    """Each authoritative server -> the server asked on its behalf: the first one with the same
+    serial (itself when it is the first, its serial is unknown, or every server is asked)."""
+    first: dict[int, NameServer] = {}
+    out = {}
+    for server in authoritative:
+        serial = serials.get(server.address)
+        out[server] = server if ask_every_server or serial is None else first.setdefault(serial, server)
+    return out
+
+
 async def propagation(client: DnsClient, records: Sequence[Record], authoritative: Sequence[NameServer],
                       serials: dict[str, int], resolvers: Sequence[NameServer] = (),
-                      port: int = 53) -> list[RecordPropagation]:
-    """Ask every server for every (name, type) of ``records``; ``serials`` (address -> SOA serial)
-    picks the newest authoritative server as the reference."""
+                      port: int = 53, ask_every_server: bool = False) -> list[RecordPropagation]:
+    """Every server's answer for every (name, type) of ``records``; ``serials`` (address -> SOA
+    serial) picks the newest authoritative server as the reference, and which servers are asked."""
     groups: dict[tuple[str, str], list[str]] = {}
     for record in records:
         groups.setdefault((record.name, record.rtype), []).append(record.value)
     servers = [*authoritative, *resolvers]
+    askers = {**_askers(authoritative, serials, ask_every_server), **{s: s for s in resolvers}}
+    asked = list(dict.fromkeys(askers[s] for s in servers))
     newest = max(authoritative, key=lambda s: serials.get(s.address, -1)) if authoritative else None
     keys = sorted(groups)
-    raw_all = await asyncio.gather(*(asyncio.gather(*(_answer(client, s, name, rtype, port) for s in servers))
+    raw_all = await asyncio.gather(*(asyncio.gather(*(_answer(client, s, name, rtype, port) for s in asked))
                                      for name, rtype in keys))
     out = []
     for (name, rtype), raw in zip(keys, raw_all, strict=True):
         expected = groups[(name, rtype)]
-        reference = raw[servers.index(newest)][0] if newest is not None else tuple(sorted(expected))
-        answers = tuple(
-            ServerAnswer(server, values, ttl, err, err is None and values == reference,
-                         err is None and set(expected) <= set(values))
-            for server, (values, ttl, err) in zip(servers, raw, strict=True)
-        )
-        out.append(RecordPropagation(name, rtype, tuple(sorted(expected)), answers))
+        got = dict(zip(asked, raw, strict=True))
+        reference = got[askers[newest]][0] if newest is not None else tuple(sorted(expected))
+        answers = []
+        for server in servers:
+            asker = askers[server]
+            values, ttl, err = got[asker]
+            answers.append(ServerAnswer(server, values, ttl, err, err is None and values == reference,
+                                        err is None and set(expected) <= set(values),
+                                        "" if asker is server else f"{asker.label}/{asker.address}"))
+        out.append(RecordPropagation(name, rtype, tuple(sorted(expected)), tuple(answers)))
     return out

@@ -137,6 +137,7 @@ class DnsClient:
         # authoritative servers of one zone give the same bytes (but the id) for the same question:
         # parsed once
         self._parsed: dict[bytes, dns.message.Message] = {}
+        self.sent = 0  # queries sent (a second try and a TCP retry count too): what the servers see
 
     async def _shared(self, key: tuple[Any, ...], make: Callable[[], Awaitable[Any]]) -> Any:
         if self._answers is None:
@@ -176,6 +177,7 @@ class DnsClient:
             if not recursion:
                 self._parsed[data[2:]] = response
         if response.flags & dns.flags.TC:
+            self.sent += 1
             async with self._semaphore:
                 response = await dns.asyncquery.tcp(dns.message.from_wire(wire), server,
                                                     timeout=self._timeout, port=port)
@@ -191,6 +193,7 @@ class DnsClient:
                 answer: asyncio.Future[bytes] = loop.create_future()
                 udp.waiting[qid] = _Waiter(answer, question)
                 transport.sendto(wire)
+                self.sent += 1
                 # an answer read in the same turn of a busy loop as the timer's expiry wins: the
                 # loop runs socket reads before due timers
                 timer = loop.call_later(self._timeout, _expire, answer)

@@ -108,6 +108,24 @@ def test_mailfleets_own_records_make_the_domain_ready(bed):
     assert report.to_dict()["status"] == "ready"
 
 
+def test_servers_with_one_serial_are_asked_once_per_record(bed):
+    tb, host, address = bed
+    work = target(host, address, f"ok.dr.{ZONE}")
+    shared, every = doctor(tb, record_defaults=NO_MTA_STS), doctor(tb, record_defaults=NO_MTA_STS,
+                                                                     ask_every_server=True)
+    report, full = shared.run(*work), every.run(*work)
+    records = len(report.propagation)
+    # the secondary (same serial as the primary) is shown the primary's answer for each record
+    for r in report.propagation:
+        by_label = {a.server.label: a for a in r.answers}
+        assert by_label[f"ns2.{ZONE}"].asked_at == f"ns1.{ZONE}/{tb.dns.primary}", r
+        assert by_label[f"ns1.{ZONE}"].asked_at == ""
+    assert all(a.asked_at == "" for r in full.propagation for a in r.answers)
+    assert [r.to_dict()["agreeing"] for r in report.propagation] == [r.agreeing for r in full.propagation]
+    # one query fewer per record (give or take the second try of a query lost on the way)
+    assert abs(every.queries_sent - shared.queries_sent - records) <= 1
+
+
 def test_domains_split_over_processes_get_the_reports_one_process_gives(bed):
     tb, host, address = bed
     publish(tb, host, address, f"split.dr.{ZONE}")
@@ -199,6 +217,7 @@ def test_lagging_secondary_is_named_until_it_catches_up(bed):
     dmarc = next(r for r in report.propagation if r.name == f"_dmarc.{domain}")
     behind = [a.server.label for a in dmarc.answers if not a.agrees]
     assert behind == [f"ns2.{ZONE}"] and dmarc.settles_in is None
+    assert all(a.asked_at == "" for a in dmarc.answers)  # serials differ: each server asked itself
     end = time.monotonic() + 30
     while report.status is not Readiness.READY and time.monotonic() < end:
         time.sleep(1)
