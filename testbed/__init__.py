@@ -23,7 +23,7 @@ from testbed import mailstack, network, rootfs
 from testbed.acme import Acme, AcmeInfo
 from testbed.aptproxy import AptProxy
 from testbed.daemons import Recorded, TestbedError, start, stop
-from testbed.dns import DEFAULT_ZONES, REGISTRY_ZONE, Dns, DnsInfo
+from testbed.dns import DEFAULT_ZONES, REGISTRY_ZONE, RESOLVER_PROCESSES, Dns, DnsInfo
 from testbed.hosts import Host
 from testbed.layout import MAX_HOSTS, Layout
 from testbed.redis_server import Redis
@@ -107,7 +107,7 @@ class Testbed:
         with self.state.locked() as state:
             zones = state["zones"]
             procs = state["processes"]
-            dns_procs = ("named-primary", "named-secondary", "notify-relay", "unbound")
+            dns_procs = ("named-primary", "named-secondary", "notify-relay", *RESOLVER_PROCESSES.values())
             if not self._running(procs, *dns_procs):
                 self._stop_named(procs, *dns_procs)
                 state["zones"] = zones = list(DEFAULT_ZONES)
@@ -189,11 +189,11 @@ class Testbed:
         self._dns.set_ptr(address, name)
 
     def cache_answer(self, name: str, rtype: str, values: list[str], ttl: int) -> None:
-        """The resolver answers ``values`` (presentation text) for ``ttl`` seconds, stale or not."""
+        """The (first) resolver answers ``values`` (presentation text) for ``ttl`` seconds, stale or not."""
         self._dns.cache_answer(name, rtype, values, ttl)
 
     def flush_cache(self, name: str, rtype: str) -> None:
-        """The resolver forgets its cached ``rtype`` answer for ``name``."""
+        """Both resolvers forget their cached ``rtype`` answer for ``name``."""
         self._dns.flush_cache(name, rtype)
 
     def set_secondary_delay(self, seconds: int) -> None:
@@ -361,6 +361,7 @@ class Testbed:
                 "primary": self.layout.dns_primary,
                 "secondary": self.layout.dns_secondary,
                 "resolver": self.layout.resolver,
+                "resolver2": self.layout.resolver2,
                 "zones": state["zones"],
             },
             "acme": self.acme.directory_url,

@@ -1,7 +1,9 @@
 """Testbed DNS: a BIND 9 primary and secondary (NOTIFY + zone transfer, TSIG-signed RFC 2136
 updates, a settable delay before the secondary hears of a change, to show propagation lag) and
 an Unbound recursive resolver that serves only the test zones and refuses everything else, so no
-query ever leaves the machine.
+query ever leaves the machine. A second Unbound (``resolver2``) asks the secondary instead of the
+primary: while the secondary lags, the two resolvers answer differently, as two resolvers out in
+the world do when each asked another name server.
 
 DNSSEC: a zone may be signed by BIND itself (inline signing under a dnssec-policy, keys made and
 rolled by BIND; updates still go to the unsigned copy). The registry zone ``dnssec.test`` stands
@@ -41,6 +43,8 @@ TSIG_ALGORITHM = "hmac-sha256"
 REGISTRY_ZONE = "dnssec.test"
 DEFAULT_ZONES = ("example.test", REGISTRY_ZONE)
 POLICY = "testbed"
+#: The resolvers' folders under the DNS state folder, and the names their processes are recorded by.
+RESOLVER_PROCESSES = {"resolver": "unbound", "resolver2": "unbound-2"}
 # Short TTLs and safety margins, so a key rollover completes its steps within minutes.
 _POLICY_CONF = f"""dnssec-policy "{POLICY}" {{
   keys {{ ksk lifetime unlimited algorithm ecdsap256sha256;
@@ -62,6 +66,7 @@ class DnsInfo:
     primary: str
     secondary: str
     resolver: str
+    resolver2: str  # fed by the secondary
     tsig_name: str
     tsig_algorithm: str
     tsig_secret: str
@@ -92,6 +97,7 @@ class Dns:
             primary=self.layout.dns_primary,
             secondary=self.layout.dns_secondary,
             resolver=self.layout.resolver,
+            resolver2=self.layout.resolver2,
             tsig_name=TSIG_NAME,
             tsig_algorithm=TSIG_ALGORITHM,
             tsig_secret=self.tsig_secret,
@@ -153,8 +159,9 @@ class Dns:
         self._report_ds(zone, ds_records)
         # Like every TTL here, the resolver's memory of a failed validation is cut short: the
         # zone's keys are asked again at once.
-        self._unbound_control("flush_zone", zone)
-        self._unbound_control("flush_bogus")
+        for resolver in RESOLVER_PROCESSES:
+            self._unbound_control("flush_zone", zone, resolver=resolver)
+            self._unbound_control("flush_bogus", resolver=resolver)
 
     def _report_ds(self, zone: str, ds_records: list[str]) -> None:
         """Tell BIND which of the zone's key-signing keys the parent now names, as its parental
@@ -279,14 +286,22 @@ class Dns:
     def trust_anchor_file(self) -> Path:
         return self.dir / "resolver" / "registry.anchor"
 
-    def _unbound_conf(self, zones: list[str]) -> str:
-        """The resolver asks the primary only, so what checks and Pebble see through it is the
-        newest data; the secondary's lag shows when it is asked directly, as checkers do. It
-        validates from the registry's key once `anchor_registry` wrote it."""
+    #: resolver folder -> (its address, the authoritative server it asks, extra listening address)
+    def _resolvers(self) -> dict[str, tuple[str, str, str | None]]:
         lay = self.layout
-        d = self.dir / "resolver"
+        return {"resolver": (lay.resolver, lay.dns_primary, lay.gateway),
+                "resolver2": (lay.resolver2, lay.dns_secondary, None)}
+
+    def _unbound_conf(self, zones: list[str], name: str = "resolver") -> str:
+        """The first resolver asks the primary only, so what checks and Pebble see through it is
+        the newest data; the secondary's lag shows when it is asked directly, as checkers do, and
+        through the second resolver, which asks the secondary. Both validate from the registry's
+        key once `anchor_registry` wrote it. Only the first serves the hosts' bridge."""
+        lay = self.layout
+        address, upstream, bridge = self._resolvers()[name]
+        d = self.dir / name
         stubs = "".join(
-            f'stub-zone:\n  name: "{z}."\n  stub-addr: {lay.dns_primary}\n' for z in self.all_zones(zones)
+            f'stub-zone:\n  name: "{z}."\n  stub-addr: {upstream}\n' for z in self.all_zones(zones)
         )
         transparent = "".join(
             f'  local-zone: "{z}." transparent\n'
@@ -296,9 +311,10 @@ class Dns:
         anchor = (
             f'  trust-anchor-file: "{self.trust_anchor_file}"\n' if self.trust_anchor_file.exists() else ""
         )
+        listen = f"  interface: {address}\n" + (f"  interface: {bridge}\n" if bridge else "")
         return (
             "server:\n"
-            f"  interface: {lay.resolver}\n  interface: {lay.gateway}\n  port: 53\n"
+            f"{listen}  port: 53\n"
             f"  access-control: 127.0.0.0/8 allow\n  access-control: {lay.network} allow\n"
             f'  directory: "{d}"\n  pidfile: "{d}/unbound.pid"\n  logfile: "{d}/unbound.log"\n'
             '  username: ""\n  chroot: ""\n  use-syslog: no\n  do-ip6: no\n'
@@ -310,7 +326,7 @@ class Dns:
             + '  local-zone: "." refuse\n'
             + transparent
             + stubs
-            + f"remote-control:\n  control-enable: yes\n  control-interface: {lay.resolver}\n"
+            + f"remote-control:\n  control-enable: yes\n  control-interface: {address}\n"
             "  control-port: 8953\n  control-use-cert: no\n"
         )
 
@@ -332,8 +348,9 @@ class Dns:
             zone_file = self.dir / "primary" / f"{zone}.db"
             if not zone_file.exists():
                 zone_file.write_text(self._zone_file(zone))
-        (self.dir / "resolver").mkdir(parents=True, exist_ok=True, mode=0o700)
-        (self.dir / "resolver" / "unbound.conf").write_text(self._unbound_conf(zones))
+        for name in self._resolvers():
+            (self.dir / name).mkdir(parents=True, exist_ok=True, mode=0o700)
+            (self.dir / name / "unbound.conf").write_text(self._unbound_conf(zones, name))
         (self.dir / "rndc.conf").write_text(
             f'key "rndc-key" {{ algorithm hmac-sha256; secret "{self._secret("rndc")}"; }};\n'
             'options { default-key "rndc-key"; };\n'
@@ -342,7 +359,8 @@ class Dns:
     def check_config(self) -> None:
         for role in ("primary", "secondary"):
             run(["named-checkconf", str(self.dir / role / "named.conf")])
-        run(["unbound-checkconf", str(self.dir / "resolver" / "unbound.conf")])
+        for name in self._resolvers():
+            run(["unbound-checkconf", str(self.dir / name / "unbound.conf")])
 
     @property
     def delay_file(self) -> Path:
@@ -371,20 +389,21 @@ class Dns:
             ],
             log=self.dir / "notify-relay.log",
         )
-        records["unbound"] = start(
-            ["/usr/sbin/unbound", "-d", "-c", str(self.dir / "resolver" / "unbound.conf")],
-            log=self.dir / "resolver" / "stdout.log",
-        )
+        for name in self._resolvers():
+            records[RESOLVER_PROCESSES[name]] = start(
+                ["/usr/sbin/unbound", "-d", "-c", str(self.dir / name / "unbound.conf")],
+                log=self.dir / name / "stdout.log",
+            )
         return records
 
     def rndc(self, server: str, *args: str) -> None:
         run(["rndc", "-c", str(self.dir / "rndc.conf"), "-s", server, "-p", "953", *args])
 
-    def _unbound_control(self, *args: str, stdin: str | None = None) -> None:
-        run(["unbound-control", "-c", str(self.dir / "resolver" / "unbound.conf"), *args], input=stdin)
+    def _unbound_control(self, *args: str, stdin: str | None = None, resolver: str = "resolver") -> None:
+        run(["unbound-control", "-c", str(self.dir / resolver / "unbound.conf"), *args], input=stdin)
 
     def cache_answer(self, name: str, rtype: str, values: list[str], ttl: int) -> None:
-        """Make the resolver answer ``values`` from its cache for ``ttl`` seconds, past its 5-second
+        """Make the (first) resolver answer ``values`` from its cache for ``ttl`` seconds, past its 5-second
         cap and whatever the zone serves meanwhile: a stale cache that no clock races."""
         owner = name.rstrip(".") + "."
         rrs = "".join(f"{owner}\t{ttl}\tIN\t{rtype}\t{value}\n" for value in values)
@@ -395,8 +414,9 @@ class Dns:
             "END_MSG_CACHE\nEOF\n"))
 
     def flush_cache(self, name: str, rtype: str) -> None:
-        """The resolver forgets its cached ``rtype`` answer for ``name``, as when its TTL runs out."""
-        self._unbound_control("flush_type", name.rstrip(".") + ".", rtype)
+        """Both resolvers forget their cached ``rtype`` answer for ``name``, as when its TTL runs out."""
+        for resolver in RESOLVER_PROCESSES:
+            self._unbound_control("flush_type", name.rstrip(".") + ".", rtype, resolver=resolver)
 
     def reconfigure(self, zones: list[str], signed: list[str]) -> None:
         """Apply new zones or delay to the running servers without restarting them."""
@@ -404,14 +424,17 @@ class Dns:
         self.check_config()
         self.rndc(self.layout.dns_primary, "reconfig")
         self.rndc(self.layout.dns_secondary, "reconfig")
-        self._unbound_control("reload")
+        for resolver in RESOLVER_PROCESSES:
+            self._unbound_control("reload", resolver=resolver)
 
     def wait_ready(self, zones: list[str], timeout: float = 20.0) -> None:
         """Wait until both servers answer SOA for every zone and the resolver answers too."""
         lay = self.layout
         deadline = time.monotonic() + timeout
         pending = [
-            (server, zone) for zone in zones for server in (lay.dns_primary, lay.dns_secondary, lay.resolver)
+            (server, zone)
+            for zone in zones
+            for server in (lay.dns_primary, lay.dns_secondary, lay.resolver, lay.resolver2)
         ]
         while pending and time.monotonic() < deadline:
             server, zone = pending[0]

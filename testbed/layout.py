@@ -90,6 +90,11 @@ class Layout:
         return self.loopback(3)
 
     @property
+    def resolver2(self) -> str:
+        """A second resolver, fed by the secondary: the propagation view compares the two."""
+        return self.loopback(7)
+
+    @property
     def pebble(self) -> str:
         return self.loopback(4)
 

@@ -80,6 +80,9 @@ class Stack:
             # Health sweeps ask the testbed's own resolver and trust its ACME CA (up() writes the
             # file); the facts runs write here.
             "MAILFLEET_MONITORING_RESOLVER": self.tb.layout.resolver,
+            # The DNS doctor's propagation view: both resolvers side by side (the second asks the
+            # secondary, so a lagging secondary shows there).
+            "MAILFLEET_DNS_PANEL": f"{self.tb.layout.resolver},{self.tb.layout.resolver2}",
             "MAILFLEET_MONITORING_CONFIG_FILE": str(self.data_dir / "monitoring.json"),
             "MAILFLEET_HEALTH_FACTS_DIR": str(self.data_dir / "health-facts"),
             # A new server's first results within a minute, not five.

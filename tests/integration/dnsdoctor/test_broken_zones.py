@@ -86,7 +86,8 @@ def bed(testbed):
 
 
 def doctor(tb, **kwargs) -> Doctor:
-    return Doctor(DoctorConfig(resolver=tb.dns.resolver, timeout=2.0, panel=(tb.dns.resolver,), **kwargs))
+    kwargs.setdefault("panel", (tb.dns.resolver,))
+    return Doctor(DoctorConfig(resolver=tb.dns.resolver, timeout=2.0, **kwargs))
 
 
 def target(host: str, address: str, domain: str, key: str = KEY) -> tuple[ServerTarget, MailDomain]:
@@ -224,6 +225,36 @@ def test_lagging_secondary_is_named_until_it_catches_up(bed):
         report = doctor(tb, record_defaults=NO_MTA_STS).run(*target(host, address, domain))
     assert report.status is Readiness.READY, report.reasons
     tb.set_secondary_delay(0)
+
+
+def test_two_resolvers_side_by_side_show_the_one_fed_by_a_lagging_secondary(bed):
+    tb, host, address = bed
+    domain = f"two.dr.{ZONE}"
+    publish(tb, host, address, domain)
+    wait_in_sync(tb, ZONE)
+    both = doctor(tb, record_defaults=NO_MTA_STS, panel=(tb.dns.resolver, tb.dns.resolver2))
+    assert both.run(*target(host, address, domain)).status is Readiness.READY
+    tb.set_secondary_delay(6)
+    try:
+        send_update(tb, ZONE, [("replace", f"_dmarc.{domain}", "TXT", '"v=DMARC1; p=quarantine"')])
+        tb.flush_cache(f"_dmarc.{domain}", "TXT")
+        report = both.run(*target(host, address, domain))
+        dmarc = next(r for r in report.propagation if r.name == f"_dmarc.{domain}")
+        answers = {a.server.label: a for a in dmarc.answers}
+        assert list(answers) == [f"ns1.{ZONE}", f"ns2.{ZONE}", f"resolver {tb.dns.resolver}",
+                                 f"resolver {tb.dns.resolver2}"]
+        # the first resolver asks the primary and has the change; the second asks the lagging secondary
+        assert answers[f"resolver {tb.dns.resolver}"].agrees
+        assert not answers[f"resolver {tb.dns.resolver2}"].agrees
+        assert answers[f"resolver {tb.dns.resolver2}"].values == answers[f"ns2.{ZONE}"].values
+        assert report.status is Readiness.PROPAGATING, report.reasons
+        end = time.monotonic() + 30
+        while report.status is not Readiness.READY and time.monotonic() < end:
+            time.sleep(1)
+            report = both.run(*target(host, address, domain))
+        assert report.status is Readiness.READY, report.reasons
+    finally:
+        tb.set_secondary_delay(0)
 
 
 def test_a_resolver_still_caching_the_old_answer_is_propagating_then_ready(bed):
