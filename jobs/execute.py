@@ -25,13 +25,14 @@ from jobs.heartbeat import Heartbeat
 from jobs.inventory import tenant_inventory
 from jobs.servers import refresh_from
 from jobs.sitevars import SiteVarsError, run_group_vars
-from mailfleet.hostwinds import HostwindsError, build_srvrname
+from mailfleet.hostwinds import build_srvrname
 from mailfleet.logs import run_context
+from mailfleet.providers import ProviderError
 from mailfleet.redact import Redactor
 from mailfleet.secrets import SecretNotFound, SecretsError, tenant_prefix
 from mailfleet.secrets.scope import RUN_GLOBAL_PATHS
 from webapp.extensions import db
-from webapp.integrations import hostwinds_client, secret_store, tenant_ssh_private_key
+from webapp.integrations import provider_client, secret_store, tenant_ssh_private_key
 from webapp.models import Run, RunStatus, Server, ServerStatus
 from webapp.services import lifecycle, rollouts, runstate
 
@@ -174,8 +175,8 @@ def _note_provisioned(run: Run, status: RunStatus, run_known_hosts: str) -> None
     if status == RunStatus.SUCCESSFUL:
         # Addresses, plan and price now, rather than at the next 10-minute refresh.
         try:
-            refresh_from(hostwinds_client())
-        except (HostwindsError, SecretsError) as exc:
+            refresh_from(provider_client(server.provider if server is not None else None))
+        except (ProviderError, SecretsError) as exc:
             log.warning("run %s: server refresh after provisioning failed: %s", run.id, exc)
         if server is not None and hostkeys.pin_from_run(server, run_known_hosts):
             db.session.commit()

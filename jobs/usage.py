@@ -22,7 +22,7 @@ from jobs.app import worker_app
 from mailfleet.clock import utcnow
 from mailfleet.monitoring import deliver_with_retry, record_results
 from mailfleet.settings import Settings
-from webapp.integrations import alert_router, hostwinds_client
+from webapp.integrations import alert_router, provider_client, providers
 from webapp.models import SqlHealthStore
 from webapp.models.usage import DAY, HOUR
 from webapp.services import anomalies, capacity, costs, usage
@@ -34,11 +34,14 @@ ROLLUP_EVERY = 3600
 
 
 def _instances() -> list[dict[str, Any]]:
-    try:
-        return hostwinds_client().list_instances()
-    except Exception as exc:  # noqa: BLE001 - a sample without bandwidth beats no sample
-        log.warning("bandwidth not sampled, the provider did not answer: %s", type(exc).__name__)
-        return []
+    """Every provider's server records (bandwidth used of the plan's allowance)."""
+    records: list[dict[str, Any]] = []
+    for name in providers():
+        try:
+            records.extend(provider_client(name).servers())
+        except Exception as exc:  # noqa: BLE001 - a sample without bandwidth beats no sample
+            log.warning("bandwidth not sampled, %s did not answer: %s", name, type(exc).__name__)
+    return records
 
 
 def sample_usage() -> dict[str, int]:

@@ -247,6 +247,14 @@ SETTINGS: tuple[Setting, ...] = (
         default_text="the secrets store, global/hostwinds api_key",
     ),
     _s(
+        "MAILFLEET_PROVIDERS",
+        "list",
+        ("hostwinds",),
+        "The VPS providers servers are ordered at and refreshed from (comma-separated; the first is "
+        "the default for a new server).",
+        _WEB,
+    ),
+    _s(
         "MAILFLEET_PROVIDER_CACHE_SECONDS",
         "int",
         300,

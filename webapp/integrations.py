@@ -1,4 +1,4 @@
-"""The outside clients (secrets store, Mailu, Hostwinds, alert channels), built from the app's config.
+"""The outside clients (secrets store, Mailu, the VPS providers, alert channels), built from the app's config.
 
 Tests replace a client by putting a factory in the config (``SECRET_STORE``,
 ``MAILU_CLIENT_FACTORY``, ``HOSTWINDS_CLIENT``, ``DNS_ZONE_CHECKER``); everyone else gets the real one.
@@ -13,6 +13,8 @@ from flask import Flask, current_app
 from mailfleet.hostwinds import HostwindsClient
 from mailfleet.mailu import MailuClient
 from mailfleet.monitoring import NotificationRouter, notification_router
+from mailfleet.providers import DEFAULT_PROVIDER, Provider
+from mailfleet.providers.hostwinds import HostwindsProvider
 from mailfleet.secrets import CLOUDFLARE_PATH, HOSTWINDS_PATH, SecretStore, get_store, tenant_path
 from mailfleet.secrets.paths import DNS_TSIG_PATH, MAILU, SSH_KEY
 from mailfleet.settings import Settings
@@ -53,6 +55,32 @@ def hostwinds_client(app: Flask | None = None) -> Any:
     key = Settings()["HOSTWINDS_API_KEY"] or secret_store(app).get_field(HOSTWINDS_PATH, "api_key")
     url = app.config.get("HOSTWINDS_API_URL")
     return HostwindsClient(key, url) if url else HostwindsClient(key)
+
+
+class UnknownProvider(ValueError):
+    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"unknown provider {name!r}; this deployment orders at {', '.join(known)}")
+
+
+def providers(app: Flask | None = None) -> tuple[str, ...]:
+    """The providers this deployment uses (MAILFLEET_PROVIDERS), the default first."""
+    return tuple((app or current_app).config.get("MAILFLEET_PROVIDERS") or ()) or (DEFAULT_PROVIDER,)
+
+
+def provider_client(name: str | None = None, app: Flask | None = None) -> Provider:
+    """The provider interface (mailfleet.providers) for one of the deployment's providers; the
+    default one when no name is given. UnknownProvider for any other name."""
+    app = app or current_app
+    known = providers(app)
+    name = name or known[0]
+    if name not in known or name not in _PROVIDERS:
+        raise UnknownProvider(name, known)
+    return _PROVIDERS[name](app)
+
+
+_PROVIDERS = {
+    "hostwinds": lambda app: HostwindsProvider(hostwinds_client(app)),
+}
 
 
 def site_vars(app: Flask | None = None) -> dict[str, Any] | None:

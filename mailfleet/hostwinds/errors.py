@@ -6,8 +6,10 @@ redacted data only.
 
 from __future__ import annotations
 
+from mailfleet.providers.base import ProviderError
 
-class HostwindsError(Exception):
+
+class HostwindsError(ProviderError):
     """Base class. `action` is the API action involved (if any), `api_message` the API's words."""
 
     def __init__(self, message: str, *, action: str | None = None, api_message: str | None = None,

@@ -154,7 +154,7 @@ def capacity_document(found: Server) -> dict[str, Any]:
         "recommendation": {
             "direction": advice.direction,
             "reason": advice.reason,
-            "plan": advice.plan.rid if advice.plan else None,
+            "plan": advice.plan.id if advice.plan else None,
             "plan_name": advice.plan.name if advice.plan else None,
             "change": advice.change,
         },

@@ -1,4 +1,4 @@
-"""What a tenant owns: servers (from Hostwinds), mail domains and mailboxes."""
+"""What a tenant owns: servers (from its providers), mail domains and mailboxes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from sqlalchemy import JSON, Enum, ForeignKey, Numeric, String, Text, UniqueCons
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailfleet.clock import utcnow
-from mailfleet.hostwinds.contract import LOCATION_REGIONS
+from mailfleet.providers import DEFAULT_PROVIDER
+from mailfleet.providers.regions import LOCATION_REGIONS
 from mailfleet.regions import Region, region_of
 from webapp.extensions import db
 from webapp.models.tenancy import Tenant
@@ -29,6 +30,7 @@ class ServerStatus(StrEnum):
 
 class Server(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "servers"
+    __table_args__ = (UniqueConstraint("provider", "provider_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # None: seen at the provider but not (yet) assigned to a tenant; visible to admins only.
@@ -38,7 +40,10 @@ class Server(db.Model):  # type: ignore[name-defined,misc]
     hostname: Mapped[str | None] = mapped_column(String(253))  # the provider's
     # The mail host name (FQDN, PTR of the main IP): Mailu's address, set when provisioned.
     mail_hostname: Mapped[str | None] = mapped_column(String(253))
-    provider_id: Mapped[int | None] = mapped_column(unique=True)
+    # The provider it runs at (mailfleet.providers) and its id there.
+    provider: Mapped[str] = mapped_column(String(32), default=DEFAULT_PROVIDER,
+                                          server_default=DEFAULT_PROVIDER)
+    provider_id: Mapped[int | None] = mapped_column()
     public_ipv4: Mapped[str | None] = mapped_column(String(45))
     public_ipv6: Mapped[str | None] = mapped_column(String(45))
     private_ipv4: Mapped[str | None] = mapped_column(String(45))
@@ -60,7 +65,7 @@ class Server(db.Model):  # type: ignore[name-defined,misc]
 
     @property
     def region(self) -> Region | None:
-        return region_of(self.location, LOCATION_REGIONS)
+        return region_of(self.location, LOCATION_REGIONS.get(self.provider, {}))
 
 
 class DomainStatus(StrEnum):

@@ -106,7 +106,7 @@ def _bandwidth_forecast(server: Server, now: datetime) -> Forecast | None:
 
 
 def _current_plan(server: Server, plans: tuple[provider.Plan, ...]) -> provider.Plan | None:
-    return next((p for p in plans if server.plan in (p.rid, p.name)), None)
+    return next((p for p in plans if server.plan in (p.id, p.name)), None)
 
 
 def recommend(
@@ -251,10 +251,10 @@ def resize_plan(scope: Scope, tenant: Tenant, server_id: int, plan: str | None) 
     target = offers.plan((plan or "").strip())
     if target is None or target.monthly is None:
         raise InvalidInput(
-            f"unknown plan {plan!r}; the provider offers {', '.join(p.rid for p in offers.plans)}"
+            f"unknown plan {plan!r}; the provider offers {', '.join(p.id for p in offers.plans)}"
         )
     current = _current_plan(server, offers.plans)
-    if current is not None and current.rid == target.rid:
+    if current is not None and current.id == target.id:
         raise InvalidInput(f"{server.name} is already on {target.name}")
     change = target.monthly - (current.monthly if current and current.monthly is not None else Decimal(0))
     return ResizePlan(server, current, target, change)
@@ -319,7 +319,7 @@ def resize_server(
         extravars={
             "mailfleet_tenant": tenant.slug,
             "hostwinds_index": parsed.index,
-            "hostwinds_plan": found.target.rid,
+            "hostwinds_plan": found.target.id,
             "resize_monthly_price": str(found.target.monthly),
             "resize_previous_price": str(previous) if previous is not None else "unknown",
         },
@@ -336,6 +336,6 @@ def note_resized(run: Run) -> None:
 
     name = build_srvrname(run.tenant.slug, int(extravars["hostwinds_index"]))
     server = db.session.scalar(select(Server).where(Server.tenant_id == run.tenant_id, Server.name == name))
-    target = next((p for p in offered_plans()[0] if p.rid == str(extravars.get("hostwinds_plan"))), None)
+    target = next((p for p in offered_plans()[0] if p.id == str(extravars.get("hostwinds_plan"))), None)
     if server is not None and target is not None:
         server.plan, server.monthly_price = target.name, target.monthly

@@ -29,11 +29,12 @@ from flask import current_app
 from sqlalchemy import select
 
 from mailfleet.clock import utcnow
-from mailfleet.hostwinds import HostwindsError, build_srvrname, parse_srvrname
+from mailfleet.hostwinds import build_srvrname, parse_srvrname
+from mailfleet.providers import ProviderError
 from mailfleet.secrets import SecretsError
 from webapp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from webapp.extensions import db
-from webapp.integrations import hostwinds_client
+from webapp.integrations import provider_client
 from webapp.models import FINISHED_STATUSES, IpChange, Run, RunStatus, Server, ServerStatus, Tenant
 from webapp.services import fleet, runs, warmup
 from webapp.services.scope import Scope
@@ -199,8 +200,8 @@ def note_switched(run: Run) -> None:
     if server is None or server.provider_id is None:
         return
     try:
-        new = hostwinds_client().get_instance(server.provider_id).get("main_ip")
-    except (HostwindsError, SecretsError) as exc:
+        new = provider_client(server.provider).server(server.provider_id)["public_ipv4"]
+    except (ProviderError, SecretsError) as exc:
         # The inventory refresh sees the new address within minutes and does the same.
         log.warning("run %s: the new address of %s not read: %s", run.id, name, exc)
         return

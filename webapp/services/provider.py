@@ -1,28 +1,29 @@
-"""What the provider offers: its locations and plans with monthly prices, for the provisioning
+"""What a provider offers: its locations and plans with monthly prices, for the provisioning
 form, to check what a form or an API call asks for, and the one price list every price the
 control plane reckons with comes from (the spending limit, a new server's monthly price). Read
-from the Hostwinds client and kept for a few minutes (MAILFLEET_PROVIDER_CACHE_SECONDS): the
-lists change rarely, pages render often.
+through the provider interface (mailfleet.providers) and kept for a few minutes per provider
+(MAILFLEET_PROVIDER_CACHE_SECONDS): the lists change rarely, pages render often.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import current_app
 
-from mailfleet.hostwinds import HostwindsError
-from mailfleet.hostwinds.contract import LOCATION_REGIONS
+from mailfleet.providers import Plan, ProviderError
 from mailfleet.regions import Region, by_region, region_of
 from mailfleet.secrets import SecretsError
 from webapp.errors import InvalidInput, UpstreamError
-from webapp.integrations import hostwinds_client
+from webapp.integrations import UnknownProvider, provider_client, providers
 
 _CACHE = "mailfleet_provider_offers"
+
+__all__ = ["Offers", "Plan", "monthly_price", "offers"]
 
 
 def monthly_price(plan: dict[str, Any] | None) -> Decimal | None:
@@ -33,56 +34,38 @@ def monthly_price(plan: dict[str, Any] | None) -> Decimal | None:
         return None
 
 
-def _whole(value: Any) -> int | None:
-    try:
-        return int(float(value)) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
-@dataclass(frozen=True)
-class Plan:
-    rid: str
-    name: str
-    monthly: Decimal | None
-    # What the plan gives, for capacity recommendations (None: the price list did not say).
-    ram_mb: int | None = None
-    disk_gb: int | None = None
-    bandwidth_gb: int | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} (${self.monthly}/month)" if self.monthly else self.name
-
-
 @dataclass(frozen=True)
 class Offers:
     locations: tuple[str, ...]
     plans: tuple[Plan, ...]
+    # The provider's region of each location, and its name ("hostwinds") and label.
+    location_regions: Mapping[str, Region] = field(default_factory=dict)
+    provider: str = ""
+    label: str = "the provider"
 
     def plan(self, plan: str) -> Plan | None:
-        """The plan by rid or exact name, None if the provider does not offer it."""
-        return next((p for p in self.plans if plan in (p.rid, p.name)), None)
+        """The plan by id or exact name, None if the provider does not offer it."""
+        return next((p for p in self.plans if plan in (p.id, p.name)), None)
 
     def check(self, location: str, plan: str) -> Plan:
         """The plan ordered, refusing a location or plan the provider does not offer."""
         if location not in self.locations:
             raise InvalidInput(
-                f"unknown location {location!r}; the provider offers {', '.join(self.locations)}"
+                f"unknown location {location!r}; {self.label} offers {', '.join(self.locations)}"
             )
         found = self.plan(plan)
         if found is None:
             raise InvalidInput(
-                f"unknown plan {plan!r}; the provider offers {', '.join(p.rid for p in self.plans)}"
+                f"unknown plan {plan!r}; {self.label} offers {', '.join(p.id for p in self.plans)}"
             )
         return found
 
     def region_of(self, location: str | None) -> Region | None:
-        return region_of(location, LOCATION_REGIONS)
+        return region_of(location, self.location_regions)
 
     def by_region(self) -> dict[Region, list[str]]:
         """The offered locations of each region the provider serves."""
-        return by_region(self.locations, LOCATION_REGIONS)
+        return by_region(self.locations, self.location_regions)
 
     def place(self, region: Region, servers_by_location: Mapping[str, int]) -> str:
         """Where a new server in the region goes: of the region's offered locations (the provider
@@ -91,33 +74,29 @@ class Offers:
         offered = self.by_region().get(region)
         if not offered:
             served = "; ".join(f"{r.label}: {', '.join(names)}" for r, names in self.by_region().items())
-            raise InvalidInput(f"the provider offers no location in {region.label} ({served or 'none'})")
+            raise InvalidInput(f"{self.label} offers no location in {region.label} ({served or 'none'})")
         return min(offered, key=lambda name: (servers_by_location.get(name, 0), offered.index(name)))
 
 
-def offers() -> Offers:
-    """The provider's current offers (cached); UpstreamError when they cannot be read."""
+def offers(name: str | None = None) -> Offers:
+    """A provider's current offers (cached; the deployment's default provider unless named);
+    InvalidInput for a provider the deployment does not use, UpstreamError when they cannot be read."""
     app = current_app
-    cached = app.extensions.get(_CACHE)
+    known = providers()
+    name = name or known[0]
+    if name not in known:
+        raise InvalidInput(str(UnknownProvider(name, known)))
+    cache = app.extensions.setdefault(_CACHE, {})
+    cached = cache.get(name)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
     try:
-        client = hostwinds_client()
-        locations = tuple(str(loc["name"]) for loc in client.locations() if loc.get("name"))
-        plans = tuple(
-            Plan(
-                str(p["rid"]),
-                str(p.get("name") or p["rid"]),
-                monthly_price(p),
-                _whole(p.get("ram")),
-                _whole(p.get("disk")),
-                _whole(p.get("bandwidth")),
-            )
-            for p in client.price_list()
-            if p.get("rid") is not None
-        )
-    except (HostwindsError, SecretsError, KeyError) as exc:
-        raise UpstreamError(f"cannot read the provider's locations and plans: {exc}") from None
-    found = Offers(locations, plans)
-    app.extensions[_CACHE] = (time.monotonic() + app.config["MAILFLEET_PROVIDER_CACHE_SECONDS"], found)
+        client = provider_client(name)
+        found = Offers(tuple(client.locations()), tuple(client.plans()), client.location_regions,
+                       client.name, client.label)
+    except UnknownProvider as exc:
+        raise InvalidInput(str(exc)) from None
+    except (ProviderError, SecretsError, KeyError) as exc:
+        raise UpstreamError(f"cannot read the locations and plans of {name}: {exc}") from None
+    cache[name] = (time.monotonic() + app.config["MAILFLEET_PROVIDER_CACHE_SECONDS"], found)
     return found

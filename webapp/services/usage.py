@@ -167,15 +167,15 @@ def record_samples(
     instances: Iterable[Mapping[str, Any]] = (),
     stored: Mapping[int, Mapping[str, int]] | None = None,
 ) -> int:
-    """One 5-minute sample per active server from its facts document, the provider's instances
-    (matched by provider id), the mailbox count and the mail stored (`stored`, from
-    :func:`mailbox_storage`, which also gives each mailbox's latest bytes); returns how many samples
-    were written."""
+    """One 5-minute sample per active server from its facts document, the providers' server records
+    (mailfleet.providers, matched by provider and provider id), the mailbox count and the mail
+    stored (`stored`, from :func:`mailbox_storage`, which also gives each mailbox's latest bytes);
+    returns how many samples were written."""
     ts = int(now.timestamp()) // FIVE_MINUTES * FIVE_MINUTES
     by_id = {}
     for instance in instances:
         try:
-            by_id[int(instance["serviceid"])] = from_instance(instance)
+            by_id[(str(instance["provider"]), int(instance["provider_id"]))] = from_instance(instance)
         except (KeyError, TypeError, ValueError):
             continue
     mailboxes = mailbox_counts()
@@ -184,7 +184,7 @@ def record_samples(
     mailbox_mb = {sid: round(sum(used.values()) / MB) for sid, used in stored.items()}
     for server in active_servers():
         sample = read_facts(facts_dir, server.name) if facts_dir is not None else Sample()
-        sample = sample.merged(by_id.get(server.provider_id or -1, Sample()))
+        sample = sample.merged(by_id.get((server.provider, server.provider_id or -1), Sample()))
         sample = sample.merged(
             Sample(mailboxes=mailboxes.get(server.id, 0), mailbox_mb=mailbox_mb.get(server.id))
         )

@@ -109,7 +109,7 @@ def provision_form_with_offers() -> tuple[ProvisionForm, str | None]:
         (name, f"{name} ({region.label})" if (region := offers.region_of(name)) else name)
         for name in offers.locations
     ] + [(f"{REGION_CHOICE}{r.value}", f"Anywhere in {r.label}") for r in offers.by_region()]
-    form.plan.choices = [(plan.rid, plan.label) for plan in offers.plans]
+    form.plan.choices = [(plan.id, plan.label) for plan in offers.plans]
     return form, None
 
 

@@ -129,12 +129,13 @@ def test_a_server_without_a_provider_id_or_address_is_refused_clearly(client, wo
 def test_a_change_seen_first_by_the_inventory_refresh_is_recorded_and_acted_on_once(world, server, hostwinds):
     from jobs.servers import apply_inventory
     from mailfleet.hostwinds.instances import inventory_record
+    from mailfleet.providers.hostwinds import server_record
 
     old = server.public_ipv4
     run = ipswitch.switch_ip(Scope(world.alice), world.acme, server.id, "mf-acme-1")
     instance = {"serviceid": server.provider_id, "srvrname": "mf-acme-1", "status": "ACTIVE",
                 "main_ip": NEW_IP}
-    apply_inventory([inventory_record(instance, [], {})])
+    apply_inventory([server_record(inventory_record(instance, [], {}))], "hostwinds")
     _finish(hostwinds, run)
     [change] = db.session.scalars(select(IpChange)).all()
     assert (change.old_ip, change.new_ip, change.run_id) == (old, NEW_IP, run.id)

@@ -310,11 +310,12 @@ def test_deprovision_then_delete_the_tenant(as_admin, fleet, world):
 def test_the_inventory_refresh_leaves_a_server_being_deprovisioned_alone(as_admin, fleet):
     from jobs.servers import apply_inventory
     from mailfleet.hostwinds.instances import inventory_record
+    from mailfleet.providers.hostwinds import server_record
 
     server = fleet["server"]
     post_confirm(as_admin, f"/tenants/acme/deprovision/{server.id}", "mf-acme-1")
     instance = {"serviceid": 4242, "srvrname": "mf-acme-1", "status": "ACTIVE"}
-    apply_inventory([inventory_record(instance, [], {})])
+    apply_inventory([server_record(inventory_record(instance, [], {}))], "hostwinds")
     db.session.expire_all()
     assert db.session.get(Server, server.id).status == ServerStatus.DEPROVISIONING
     assert "Deprovision</a>" not in as_admin.get("/tenants/acme").get_data(as_text=True)
@@ -353,7 +354,7 @@ def test_a_server_gone_from_the_provider_resolves_its_alerts(fleet):
     server.provider_id = 4242
     db.session.commit()
     alert = open_alert(server)
-    apply_inventory([])
+    apply_inventory([], "hostwinds")
     db.session.expire_all()
     assert db.session.get(Server, server.id).status == ServerStatus.GONE
     resolved = db.session.get(HealthAlert, alert.id)

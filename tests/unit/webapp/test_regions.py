@@ -71,11 +71,11 @@ def test_the_home_region_is_the_default_and_a_location_still_wins(app, world):
 @pytest.mark.parametrize(
     ("location", "region", "message"),
     [
-        (None, "asia", r"the provider offers no location in Asia \(United States: Seattle, Dallas; "
+        (None, "asia", r"Hostwinds offers no location in Asia \(United States: Seattle, Dallas; "
                        r"Europe: Amsterdam\)"),
         (None, "mars", "unknown region 'mars'"),
         ("Dallas", "eu", "Dallas is not in Europe"),
-        ("Tokyo", None, "unknown location 'Tokyo'; the provider offers Seattle, Dallas, Amsterdam"),
+        ("Tokyo", None, "unknown location 'Tokyo'; Hostwinds offers Seattle, Dallas, Amsterdam"),
         (None, "us; DROP TABLE servers", "unknown region"),
     ],
 )

@@ -82,7 +82,11 @@ def test_a_sample_joins_the_facts_document_the_provider_and_the_mailbox_count(se
     one, _ = servers
     (tmp_path / "mf-acme-1.json").write_text(json.dumps(facts(2500, load5=0.8)))
     written = usage.record_samples(
-        T0, tmp_path, [{"serviceid": 11, "bandwidth": 1000, "bandwidth_used": 40}, {"serviceid": "junk"}]
+        T0, tmp_path, [
+            {"provider": "hostwinds", "provider_id": 11, "bandwidth": 1000, "bandwidth_used": 40},
+            {"provider": "digitalocean", "provider_id": 11, "bandwidth": 1, "bandwidth_used": 1},
+            {"provider": "hostwinds", "provider_id": "junk"},
+        ]
     )
     assert written == 1  # the gone server is not sampled
     [row] = db.session.scalars(select(UsageSample)).all()

@@ -131,6 +131,7 @@ def test_a_blocklist_listing_lowers_the_caps_to_a_quarter_while_it_lasts(app, se
 def test_a_new_main_ip_from_the_provider_restarts_the_warmup_on_it(app, server, tmp_path):
     from jobs.servers import apply_inventory
     from mailfleet.hostwinds.instances import inventory_record
+    from mailfleet.providers.hostwinds import server_record
 
     plan = _plan(server, started_days_ago=20)
     warmup.back_off(server, listing_backoff(TODAY), TODAY)
@@ -140,7 +141,7 @@ def test_a_new_main_ip_from_the_provider_restarts_the_warmup_on_it(app, server, 
 
     def refresh(ip: str) -> None:
         instance = {"serviceid": 4242, "srvrname": "mf-acme-1", "status": "ACTIVE", "main_ip": ip}
-        apply_inventory([inventory_record(instance, [], {})])
+        apply_inventory([server_record(inventory_record(instance, [], {}))], "hostwinds")
         db.session.expire_all()
 
     refresh("198.51.100.7")  # the same address: nothing restarts
