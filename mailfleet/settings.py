@@ -247,6 +247,23 @@ SETTINGS: tuple[Setting, ...] = (
         default_text="the secrets store, global/hostwinds api_key",
     ),
     _s(
+        "DIGITALOCEAN_API_URL",
+        "str",
+        None,
+        "DigitalOcean API address.",
+        _WEB,
+        default_text="https://api.digitalocean.com",
+    ),
+    _s(
+        "DIGITALOCEAN_TOKEN",
+        "str",
+        None,
+        "DigitalOcean API token (read and write).",
+        _WEB,
+        secret=True,
+        default_text="the secrets store, global/digitalocean api_token",
+    ),
+    _s(
         "MAILFLEET_PROVIDERS",
         "list",
         ("hostwinds",),

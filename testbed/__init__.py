@@ -32,7 +32,7 @@ from testbed.state import StateFile
 __all__ = ["AcmeInfo", "DnsInfo", "Host", "Testbed", "TestbedError", "DOUBLE_PORTS"]
 
 #: Each double listens on the instance's doubles address (127.77.N.6) at a fixed port.
-DOUBLE_PORTS = {"hostwinds": 8081, "cloudflare": 8082, "mailu": 8083, "vault": 8200}
+DOUBLE_PORTS = {"hostwinds": 8081, "cloudflare": 8082, "mailu": 8083, "digitalocean": 8084, "vault": 8200}
 
 
 def default_instance() -> int:

@@ -1,7 +1,8 @@
 """The outside clients (secrets store, Mailu, the VPS providers, alert channels), built from the app's config.
 
 Tests replace a client by putting a factory in the config (``SECRET_STORE``,
-``MAILU_CLIENT_FACTORY``, ``HOSTWINDS_CLIENT``, ``DNS_ZONE_CHECKER``); everyone else gets the real one.
+``MAILU_CLIENT_FACTORY``, ``HOSTWINDS_CLIENT``, ``DIGITALOCEAN_CLIENT``, ``DNS_ZONE_CHECKER``);
+everyone else gets the real one.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from mailfleet.digitalocean import DigitalOceanClient
 from mailfleet.hostwinds import HostwindsClient
 from mailfleet.mailu import MailuClient
 from mailfleet.monitoring import NotificationRouter, notification_router
 from mailfleet.providers import DEFAULT_PROVIDER, Provider
+from mailfleet.providers.digitalocean import DigitalOceanProvider
 from mailfleet.providers.hostwinds import HostwindsProvider
 from mailfleet.secrets import CLOUDFLARE_PATH, HOSTWINDS_PATH, SecretStore, get_store, tenant_path
-from mailfleet.secrets.paths import DNS_TSIG_PATH, MAILU, SSH_KEY
+from mailfleet.secrets.paths import DIGITALOCEAN_PATH, DNS_TSIG_PATH, MAILU, SSH_KEY
 from mailfleet.settings import Settings
 
 
@@ -78,8 +81,19 @@ def provider_client(name: str | None = None, app: Flask | None = None) -> Provid
     return _PROVIDERS[name](app)
 
 
+def digitalocean_client(app: Flask | None = None) -> Any:
+    app = app or current_app
+    client = app.config.get("DIGITALOCEAN_CLIENT")
+    if client is not None:
+        return client
+    token = Settings()["DIGITALOCEAN_TOKEN"] or secret_store(app).get_field(DIGITALOCEAN_PATH, "api_token")
+    url = app.config.get("DIGITALOCEAN_API_URL")
+    return DigitalOceanClient(token, url) if url else DigitalOceanClient(token)
+
+
 _PROVIDERS = {
     "hostwinds": lambda app: HostwindsProvider(hostwinds_client(app)),
+    "digitalocean": lambda app: DigitalOceanProvider(digitalocean_client(app)),
 }
 
 

@@ -39,6 +39,7 @@ CATALOGUE: dict[str, Playbook] = {
             frozenset(
                 {
                     "mailfleet_tenant",
+                    "mailfleet_provider",
                     "hostwinds_location",
                     "hostwinds_plan",
                     "hostwinds_index",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from mailfleet.providers.base import RECORD_FIELDS, Plan, Provider, ProviderError, ServerRecord, ServerState
 
 #: The providers mailfleet can order from, by the name stored with each server.
-PROVIDER_NAMES: tuple[str, ...] = ("hostwinds",)
+PROVIDER_NAMES: tuple[str, ...] = ("hostwinds", "digitalocean")
 DEFAULT_PROVIDER = "hostwinds"
 
 __all__ = [

@@ -43,6 +43,7 @@ TENANT_SECRET_FIELDS: dict[str, tuple[str, ...]] = {
 
 HOSTWINDS_PATH = f"{GLOBAL}/hostwinds"  # {api_key}
 CLOUDFLARE_PATH = f"{GLOBAL}/cloudflare"  # {api_token}
+DIGITALOCEAN_PATH = f"{GLOBAL}/digitalocean"  # {api_token}
 DNS_TSIG_PATH = f"{GLOBAL}/dns_tsig"  # {secret}
 
 

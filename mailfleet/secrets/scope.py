@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .base import SecretStore
-from .paths import CLOUDFLARE_PATH, DNS_TSIG_PATH, HOSTWINDS_PATH, tenant_prefix
+from .paths import CLOUDFLARE_PATH, DIGITALOCEAN_PATH, DNS_TSIG_PATH, HOSTWINDS_PATH, tenant_prefix
 
 #: The global secrets a tenant's run may read (provisioning, DNS updates); never write.
-RUN_GLOBAL_PATHS = (HOSTWINDS_PATH, CLOUDFLARE_PATH, DNS_TSIG_PATH)
+RUN_GLOBAL_PATHS = (HOSTWINDS_PATH, DIGITALOCEAN_PATH, CLOUDFLARE_PATH, DNS_TSIG_PATH)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """each server's provider; provider ids unique per provider
 
 Revision ID: c8f2a6d1e047
-Revises: b1e7c3a9d024
+Revises: c8f3a1d6e270
 Create Date: 2026-12-02 14:30:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "c8f2a6d1e047"
-down_revision = "b1e7c3a9d024"
+down_revision = "c8f3a1d6e270"
 branch_labels = None
 depends_on = None
 

@@ -19,7 +19,7 @@ from testbed.daemons import TestbedError, tail
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("name", choices=["hostwinds", "cloudflare", "mailu", "vault"])
+    parser.add_argument("name", choices=["hostwinds", "cloudflare", "mailu", "digitalocean", "vault"])
     parser.add_argument("--bind", required=True, help="ADDR:PORT on loopback")
     parser.add_argument("--state-dir", type=Path, default=None)
     parser.add_argument("--hosts-bind", default=None,

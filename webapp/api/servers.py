@@ -26,6 +26,10 @@ class NewServerSchema(Schema):
     )
     plan = fields.String(required=True, validate=validate.Length(min=1, max=64))
     mail_hostname = fields.String(required=True, validate=validate.Length(min=1, max=253))
+    provider = fields.String(
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "hostwinds or digitalocean (of MAILFLEET_PROVIDERS); default: the first"},
+    )
 
 
 @blp.route("/tenants/<slug>/servers", methods=["GET"])
@@ -49,6 +53,7 @@ def provision(data: dict[str, Any], slug: str) -> Run:
         data["mail_hostname"],
         idempotency_key(),
         region=data.get("region"),
+        provider_name=data.get("provider"),
     )
 
 

@@ -52,9 +52,11 @@ def provision_server(
     *,
     region: str | None = None,
     replacing: Server | None = None,
+    provider_name: str | None = None,
 ) -> Run:
     """Record the server (status requested) and enqueue provision.yml for it. The order names a
-    location, or a region (else the tenant's home region) where the server is placed.
+    location, or a region (else the tenant's home region) where the server is placed, at one of
+    the deployment's providers (`provider_name`, else the lost server's, else the default one).
     `replacing`: the lost server it replaces (webapp.services.recovery follows the run with the
     restore); the tenant's limits are checked as if that server were gone."""
     location = _provider_word("location", location) if location else None
@@ -68,7 +70,7 @@ def provision_server(
         return earlier
     # Who may order and within which limits first: a refusal never needs the provider.
     quotas.check_order(scope, tenant, plan, replacing=replacing)
-    offers = provider.offers()
+    offers = provider.offers(provider_name or (replacing.provider if replacing else None))
     location = location or _placed(offers, tenant, wanted_region or tenant.home_region)
     offer = offers.check(location, plan)
     if wanted_region is not None and offers.region_of(location) is not wanted_region:
@@ -77,6 +79,7 @@ def provision_server(
     server = Server(
         tenant_id=tenant.id,
         name=next_srvrname(tenant.slug, taken),
+        provider=offers.provider,
         location=location,
         plan=plan,
         monthly_price=offer.monthly,
@@ -91,6 +94,7 @@ def provision_server(
         submission_key=submission_key,
         extravars={
             "mailfleet_tenant": tenant.slug,
+            "mailfleet_provider": offers.provider,
             "hostwinds_location": location,
             "hostwinds_plan": plan,
             "hostwinds_index": parse_srvrname(server.name).index,

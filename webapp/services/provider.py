@@ -97,6 +97,6 @@ def offers(name: str | None = None) -> Offers:
     except UnknownProvider as exc:
         raise InvalidInput(str(exc)) from None
     except (ProviderError, SecretsError, KeyError) as exc:
-        raise UpstreamError(f"cannot read the locations and plans of {name}: {exc}") from None
+        raise UpstreamError(f"cannot read the provider's locations and plans ({name}): {exc}") from None
     cache[name] = (time.monotonic() + app.config["MAILFLEET_PROVIDER_CACHE_SECONDS"], found)
     return found
