@@ -10,6 +10,7 @@ Routes, CLI commands, request hooks and pytest fixtures are recognised by their 
 InventoryModule
 LookupModule
 NAME
+OBJECT  # the doc fragment mailfleet.fleet.mailu.object
 
 # rq reads its worker settings module (`rq worker -c jobs.rqconfig`) by these names.
 REDIS_URL
