@@ -172,7 +172,7 @@ class DigitalOceanState:
     def delete(self, droplet_id: int) -> None:
         droplet = self.droplet(droplet_id)
         address = _public(droplet)
-        if address:
+        if address and "." in droplet["name"]:  # only a host name was published as its PTR
             self.backend.set_ptr(address, None)
         self.backend.destroy(droplet["_label"])
         del self.droplets[droplet_id]
