@@ -10,8 +10,9 @@ mailboxes (postfix/lmtp), rejected are messages refused on the way in (`reject:`
 `milter-reject:`, including the caps' own 451). A deferral is a reputation deferral when the
 receiver's answer says so (rate limited for the IP's reputation, unsolicited mail, Yahoo's TSS
 codes...): those are what warm-up back-off reacts to, a full mailbox or a greylisting is not. Each
-outbound count is also kept per receiver group, from the relay's MX host name (Gmail, Microsoft,
-Yahoo, Apple, everything else "other").
+outbound count is also kept per receiver group, from the relay's MX host name, by the groups the
+sending caps policy service paces (Gmail, Microsoft, Yahoo, Apple, everything else "other"): its
+cap table (`--caps`) and its matching, read from beside the table.
 
 The log comes from Mailu's smtp container (`docker compose logs`, `--source docker`) or from the
 journal where Postfix runs on the host itself (`--source journald`).
@@ -24,21 +25,16 @@ answered with an action. {"configured": false} when the override names no policy
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-GROUPS = (
-    ("gmail", ("google.com", "googlemail.com")),
-    ("microsoft", ("outlook.com", "hotmail.com", "protection.outlook.com", "live.com")),
-    ("yahoo", ("yahoodns.net", "yahoo.com", "aol.com")),
-    ("apple", ("icloud.com", "me.com", "apple.com")),
-)
 OTHER = "other"
 OUTBOUND = ("sent", "deferred", "bounced", "reputation_deferrals")
 REPUTATION = re.compile(
@@ -56,16 +52,26 @@ JOURNAL_IDS = ("postfix/smtp", "postfix/lmtp", "postfix/smtpd", "postfix/submiss
                "postfix/smtps/smtpd", "postfix/cleanup")
 
 
-def group_of(host: str) -> str:
-    host = host.lower().rstrip(".")
-    for name, suffixes in GROUPS:
-        if any(host == s or host.endswith("." + s) for s in suffixes):
-            return name
-    return OTHER
+def relay_groups(caps: Path) -> Callable[[str], str]:
+    """The receiver group of a relay (an MX host, or the recipient domain without one) as the
+    policy service beside the cap table paces it: its own group_of, with the table's groups, so
+    the facts and the caps name the same receivers. Everything is "other" where the server has no
+    policy service or its table no groups (no warm-up plan)."""
+    try:
+        spec = importlib.util.spec_from_file_location("sendcap", caps.parent / "sendcap.py")
+        if spec is None or spec.loader is None:
+            raise ImportError(caps.parent / "sendcap.py")
+        sendcap = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sendcap)
+    except (ImportError, OSError, SyntaxError):
+        return lambda _host: OTHER
+    groups = (sendcap.load_table(caps) or {}).get("groups") or {}
+    return lambda host: sendcap.group_of(host, groups, lambda _domain: None) or OTHER
 
 
-def count(lines: Iterable[str], day: str) -> dict[str, Any]:
-    """The day's counts from Postfix log lines (any prefix before `postfix/...[pid]:` is ignored)."""
+def count(lines: Iterable[str], day: str, group_of: Callable[[str], str]) -> dict[str, Any]:
+    """The day's counts from Postfix log lines (any prefix before `postfix/...[pid]:` is ignored),
+    outbound ones also per receiver group (`group_of` the relay)."""
     totals = {"day": day, "sent": 0, "received": 0, "deferred": 0, "bounced": 0, "rejected": 0,
               "reputation_deferrals": 0}
     groups: dict[str, dict[str, int]] = {}
@@ -106,7 +112,7 @@ def log_command(source: str, day: str, project: str) -> list[str]:
             f"--since={day}T00:00:00Z", "smtp"]
 
 
-def mail_counts(source: str, day: str, project: str) -> dict[str, Any] | None:
+def mail_counts(source: str, day: str, project: str, group_of: Callable[[str], str]) -> dict[str, Any] | None:
     """The day's counts, or None when the log cannot be read."""
     try:
         proc = subprocess.Popen(log_command(source, day, project), stdout=subprocess.PIPE,
@@ -115,7 +121,7 @@ def mail_counts(source: str, day: str, project: str) -> dict[str, Any] | None:
         return None
     assert proc.stdout is not None
     with proc:
-        counts = count(proc.stdout, day)
+        counts = count(proc.stdout, day, group_of)
     return counts if proc.returncode == 0 else None
 
 
@@ -158,12 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", choices=("docker", "journald"), default="docker")
     parser.add_argument("--project", default="mailu", help="Mailu's compose project")
     parser.add_argument("--override", type=Path, default=Path("/mailu/overrides/postfix/postfix.cf"))
+    parser.add_argument("--caps", type=Path, default=Path("/mailu/sendcap/caps.json"),
+                        help="the policy service's cap table (its receiver groups)")
     args = parser.parse_args(argv)
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.day):
         parser.error("--day must be YYYY-MM-DD")
     address = policy_address(args.override)
     doc = {
-        "mail": mail_counts(args.source, args.day, args.project),
+        "mail": mail_counts(args.source, args.day, args.project, relay_groups(args.caps)),
         "sendcap": {"configured": False} if address is None else probe(address),
     }
     json.dump(doc, sys.stdout)

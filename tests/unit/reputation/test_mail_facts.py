@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import socket
 import threading
 from pathlib import Path
 
 import pytest
 
+from mailfleet import warmup
 from mailfleet.clock import utcnow
 from mailfleet.monitoring import FactsThresholds, Status, evaluate_facts
 
@@ -35,8 +37,21 @@ sendcap = _load("sendcap", "roles/mailu/files/sendcap.py")
 LOG = (Path(__file__).parent / "data" / "postfix-day.log").read_text()
 
 
-def test_counts_tell_reputation_deferrals_from_other_deferrals_and_group_by_mx():
-    got = mail_facts.count(LOG.splitlines(), "2026-12-02")
+def _caps_service(directory: Path, groups: dict) -> Path:
+    """The policy service and its cap table, as the mailu role installs them side by side."""
+    directory.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "roles/mailu/files/sendcap.py", directory / "sendcap.py")
+    table = {"sending_ip": "198.51.100.7", "ip_days": {}, "groups": groups}
+    (directory / "caps.json").write_text(json.dumps(table))
+    return directory / "caps.json"
+
+
+def test_counts_tell_reputation_deferrals_from_other_deferrals_and_group_by_mx(tmp_path):
+    """The groups are the policy service's: the control plane's receiver groups as its table
+    carries them, matched by its own function."""
+    groups = {group.name: {"suffixes": list(group.suffixes), "days": {}} for group in warmup.RECEIVER_GROUPS}
+    group_of = mail_facts.relay_groups(_caps_service(tmp_path, groups))
+    got = mail_facts.count(LOG.splitlines(), "2026-12-02", group_of)
     assert {k: v for k, v in got.items() if k != "groups"} == {
         "day": "2026-12-02", "sent": 2, "received": 1, "deferred": 5, "bounced": 1, "rejected": 2,
         "reputation_deferrals": 3,
@@ -48,6 +63,15 @@ def test_counts_tell_reputation_deferrals_from_other_deferrals_and_group_by_mx()
         "apple": {"sent": 0, "deferred": 0, "bounced": 1, "reputation_deferrals": 0},
         "other": {"sent": 0, "deferred": 2, "bounced": 0, "reputation_deferrals": 0},
     }
+
+
+def test_without_a_policy_service_or_its_groups_every_relay_is_other(tmp_path):
+    """No caps service installed, or a table without groups (no warm-up plan): nothing is paced
+    per receiver, and the facts count every relay as "other"."""
+    for group_of in (mail_facts.relay_groups(tmp_path / "absent" / "caps.json"),
+                     mail_facts.relay_groups(_caps_service(tmp_path / "noplan", {}))):
+        got = mail_facts.count(LOG.splitlines(), "2026-12-02", group_of)
+        assert list(got["groups"]) == ["other"] and got["groups"]["other"]["deferred"] == got["deferred"]
 
 
 def test_log_commands_read_the_day_from_midnight_utc():
