@@ -23,7 +23,8 @@ message: a server must not send uncapped because its caps did not arrive. If thi
 Postfix answers the policy's default_action (451 as well).
 
 Counts are kept in memory and written to the state file at most once a second and at exit, so a
-restart keeps the day's counts. Python standard library only: it runs with the host's python3.
+restart keeps the day's counts. It runs with the host's python3: the standard library and Debian's
+python3-dnspython (the MX queries), which the role installs.
 """
 
 from __future__ import annotations
@@ -31,11 +32,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import signal
 import socket
 import socketserver
-import struct
 import sys
 import threading
 import time
@@ -43,6 +42,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import dns.exception
+import dns.resolver
 
 DUNNO = "DUNNO"
 NO_TABLE = "451 4.3.0 Sending caps are not available yet; try again later"
@@ -171,84 +173,34 @@ def load_table(path: Path) -> dict[str, Any] | None:
     return table if isinstance(table, dict) else None
 
 
-def nameserver(resolv_conf: Path = Path("/etc/resolv.conf")) -> str:
+def first_mx(domain: str, resolver: dns.resolver.Resolver) -> str | None:
+    """The most preferred MX host of `domain`, in lower case; None when there is none or the query fails (the
+    recipient then counts in the group of the rest). The resolver asks again over TCP when the UDP
+    answer comes back truncated (a domain with many MX hosts)."""
     try:
-        for line in resolv_conf.read_text().splitlines():
-            words = line.split()
-            if len(words) >= 2 and words[0] == "nameserver" and ":" not in words[1]:
-                return words[1]
-    except OSError:
-        pass
-    return "127.0.0.1"
-
-
-def _name(packet: bytes, offset: int) -> tuple[str, int]:
-    """A (possibly compressed) domain name at `offset`; the offset after it."""
-    labels, end, jumps = [], None, 0
-    while True:
-        length = packet[offset]
-        if length >= 0xC0:
-            if jumps > 20:
-                raise ValueError("compression loop")
-            end = offset + 2 if end is None else end
-            offset, jumps = ((length & 0x3F) << 8) | packet[offset + 1], jumps + 1
-            continue
-        if length == 0:
-            return ".".join(labels), (offset + 1 if end is None else end)
-        labels.append(packet[offset + 1:offset + 1 + length].decode("ascii", "replace"))
-        offset += 1 + length
-
-
-def mx_query(domain: str, query_id: int) -> bytes:
-    """A recursive DNS query for the MX records of `domain` (ValueError for a name DNS cannot carry)."""
-    try:
-        labels = [label.encode("idna") for label in domain.rstrip(".").split(".")]
-    except UnicodeError:
-        raise ValueError(f"not a domain name: {domain!r}") from None
-    question = b"".join(bytes([len(label)]) + label for label in labels) + b"\0"
-    return struct.pack("!HHHHHH", query_id, 0x0100, 1, 0, 0, 0) + question + struct.pack("!HH", 15, 1)
-
-
-def best_mx(answer: bytes, query_id: int) -> str | None:
-    """The most preferred MX host in the DNS reply `answer`; None for another id, an error code
-    or no MX (ValueError, IndexError or struct.error for a reply that is cut or malformed)."""
-    reply_id, flags, questions, count = struct.unpack("!HHHH", answer[:8])
-    if reply_id != query_id or flags & 0x000F:
+        answer = resolver.resolve(domain.rstrip(".") + ".", "MX", lifetime=MX_TIMEOUT)
+    except (dns.exception.DNSException, ValueError, UnicodeError):
         return None
-    offset = 12
-    for _ in range(questions):
-        offset = _name(answer, offset)[1] + 4
-    best: tuple[int, str] | None = None
-    for _ in range(count):
-        offset = _name(answer, offset)[1]
-        kind, _cls, _ttl, size = struct.unpack("!HHIH", answer[offset:offset + 10])
-        offset += 10
-        if kind == 15:
-            found = (struct.unpack("!H", answer[offset:offset + 2])[0], _name(answer, offset + 2)[0])
-            best = min(best, found) if best else found
-        offset += size
-    return best[1] if best else None
+    best = min(answer, key=lambda mx: (mx.preference, mx.exchange.to_text()), default=None)
+    return best.exchange.to_text(omit_final_dot=True).lower() if best is not None else None
 
 
-def first_mx(domain: str, server: str, timeout: float = MX_TIMEOUT) -> str | None:
-    """The most preferred MX host of `domain` from the host's resolver; None when there is none or
-    the query fails (the recipient then counts in the group of the rest)."""
-    query_id = random.randrange(1 << 16)  # noqa: S311 - a DNS id, not a secret
+def host_resolver() -> dns.resolver.Resolver:
+    """The host's resolver (/etc/resolv.conf), else one on the host itself."""
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(timeout)
-            sock.sendto(mx_query(domain, query_id), (server, 53))
-            return best_mx(sock.recv(4096), query_id)
-    except (OSError, ValueError, IndexError, struct.error):
-        return None
+        return dns.resolver.Resolver()
+    except dns.resolver.NoResolverConfiguration:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = ["127.0.0.1"]
+        return resolver
 
 
 class MxCache:
     """First MX hosts by domain, kept MX_CACHE_SECONDS (a failed query too, so a broken domain
     costs one query an hour, not one per recipient)."""
 
-    def __init__(self, server: str) -> None:
-        self.server = server
+    def __init__(self, resolver: dns.resolver.Resolver) -> None:
+        self.resolver = resolver
         self.found: dict[str, tuple[float, str | None]] = {}
 
     def __call__(self, domain: str) -> str | None:
@@ -258,7 +210,7 @@ class MxCache:
         if hit is None or hit[0] < now:
             if len(self.found) > 100_000:
                 self.found.clear()
-            hit = self.found[domain] = (now + MX_CACHE_SECONDS, first_mx(domain, self.server))
+            hit = self.found[domain] = (now + MX_CACHE_SECONDS, first_mx(domain, self.resolver))
         return hit[1]
 
 
@@ -273,7 +225,7 @@ class Policy:
         self.stamp: tuple[int, int] | None = None
         self.counts: dict[str, Any] = load_table(state) or {}
         self.pending: dict[str, Any] = {}
-        self.mx = mx or MxCache(nameserver())
+        self.mx = mx or MxCache(host_resolver())
         self.dirty = False
         self.flushed = 0.0
         self.swept = time.monotonic()

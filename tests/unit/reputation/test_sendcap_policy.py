@@ -7,11 +7,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import socket
-import struct
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdata
+import dns.resolver
+import dns.rrset
 import pytest
 
 pytestmark = pytest.mark.unit
@@ -211,28 +218,71 @@ def test_recipients_of_inbound_mail_or_without_groups_are_not_paced():
     assert sendcap.decide(end(1), None, {}, NOW).startswith("451 4.3.0")
 
 
-def _mx_reply(query: bytes, rcode: int = 0) -> bytes:
-    """A resolver's answer to `query`: two MX records, the preferred one's name compressed into the
-    other's (as real servers write them)."""
-    question = query[12:]
-    first_rdata_at = 12 + len(question) + 12
-    exchange = b"\x04alt1\x05aspmx\x01l\x06google\x03com\x00"
-    first = b"\xc0\x0c" + struct.pack("!HHIHH", 15, 1, 300, 2 + len(exchange), 20) + exchange
-    pointer = 0xC000 | (first_rdata_at + 2 + 5 + 6)  # "l.google.com" inside the first exchange
-    second_exchange = b"\x02mx" + struct.pack("!H", pointer)
-    second = b"\xc0\x0c" + struct.pack("!HHIHH", 15, 1, 300, 2 + len(second_exchange), 10)
-    header = query[:2] + struct.pack("!HHHHH", 0x8180 | rcode, 1, 2, 0, 0)
-    return header + question + first + second + second_exchange
+MANY_MX = [(10 + n, f"mx{n}.a-rather-long-mail-exchanger-name.acme-workspace.test.") for n in range(12)]
 
 
-def test_the_preferred_mx_host_is_read_from_a_compressed_reply():
-    query = sendcap.mx_query("acme-workspace.test", 0x1234)
-    assert query[12:] == b"\x0eacme-workspace\x04test\x00\x00\x0f\x00\x01"
-    assert sendcap.best_mx(_mx_reply(query), 0x1234) == "mx.l.google.com"
-    assert sendcap.best_mx(_mx_reply(query), 0x4321) is None  # not the answer to our query
-    assert sendcap.best_mx(_mx_reply(query, rcode=3), 0x1234) is None  # NXDOMAIN
-    with pytest.raises((ValueError, IndexError, struct.error)):
-        sendcap.best_mx(_mx_reply(query)[:-3], 0x1234)
+@pytest.fixture
+def truncating_dns():
+    """A DNS server on loopback whose UDP answer to an MX query is cut (TC set, no records: a
+    domain with more MX hosts than a datagram carries) and whose TCP answer is whole. Yields its port
+    and the transports each query came over."""
+    udp, tcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket()
+    udp.bind(("127.0.0.1", 0))
+    port = udp.getsockname()[1]
+    tcp.bind(("127.0.0.1", port))
+    tcp.listen()
+    asked: list[str] = []
+
+    def whole(query: dns.message.Message) -> dns.message.Message:
+        reply = dns.message.make_response(query)
+        name = query.question[0].name
+        if name == dns.name.from_text("acme-workspace.test."):  # names compare case-insensitively
+            rdatas = [dns.rdata.from_text("IN", "MX", f"{pref} {host}") for pref, host in MANY_MX]
+            reply.answer.append(dns.rrset.from_rdata_list(name, 300, rdatas))
+        else:
+            reply.set_rcode(dns.rcode.NXDOMAIN)
+        return reply
+
+    def serve_udp():
+        while True:
+            try:
+                data, peer = udp.recvfrom(4096)
+            except OSError:
+                return
+            asked.append("udp")
+            reply = dns.message.make_response(dns.message.from_wire(data))
+            reply.flags |= dns.flags.TC
+            udp.sendto(reply.to_wire(), peer)
+
+    def serve_tcp():
+        while True:
+            try:
+                conn, _ = tcp.accept()
+            except OSError:
+                return
+            with conn:
+                query, _ = dns.query.receive_tcp(conn)
+                asked.append("tcp")
+                dns.query.send_tcp(conn, whole(query))
+
+    for serve in (serve_udp, serve_tcp):
+        threading.Thread(target=serve, daemon=True).start()
+    yield port, asked
+    udp.close()
+    tcp.close()
+
+
+def test_the_mx_lookup_asks_again_over_tcp_when_the_udp_answer_is_truncated(truncating_dns):
+    port, asked = truncating_dns
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers, resolver.port = ["127.0.0.1"], port
+    assert sendcap.first_mx("Acme-Workspace.test", resolver) == MANY_MX[0][1].rstrip(".")
+    assert asked == ["udp", "tcp"]
+    assert sendcap.first_mx("nowhere.test", resolver) is None  # NXDOMAIN: the group of the rest
+    assert sendcap.first_mx("bad..name", resolver) is None
+    cache = sendcap.MxCache(resolver)
+    assert cache("acme-workspace.test") == cache("ACME-workspace.test") == MANY_MX[0][1].rstrip(".")
+    assert asked.count("tcp") == 3  # the second answer came from the cache
 
 
 def test_recipients_over_a_socket_are_paced_per_group(service):
