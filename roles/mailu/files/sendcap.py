@@ -18,8 +18,9 @@ host, is or ends in (the group with no suffixes takes the rest). Each group has 
 caps in the table. A recipient that would take its group above a cap is answered 451 on its own
 (the message's other recipients go on); those let through are held for their transaction (Postfix's
 `instance`) and counted with the message at its end. Recipients in the server's own domains
-(`local_domains`) are not paced: their mail never meets a receiver that judges the IP. A missing or unreadable table defers every authenticated
-message: a server must not send uncapped because its caps did not arrive. If this service is down,
+(`local_domains`) are not paced: their mail never meets a receiver that judges the IP. A missing or
+unreadable table defers every authenticated message: a server must not send uncapped because its
+caps did not arrive. If this service is down,
 Postfix answers the policy's default_action (451 as well).
 
 Counts are kept in memory and written to the state file at most once a second and at exit, so a
