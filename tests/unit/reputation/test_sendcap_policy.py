@@ -285,6 +285,27 @@ def test_the_mx_lookup_asks_again_over_tcp_when_the_udp_answer_is_truncated(trun
     assert asked.count("tcp") == 3  # the second answer came from the cache
 
 
+def test_answers_never_write_the_counts_the_flusher_thread_does(tmp_path):
+    """An answer does not wait on the disk: the counts reach the state file through flush_every's
+    thread (once a second while they change, and once more when it stops)."""
+    caps, state = tmp_path / "caps.json", tmp_path / "counts.json"
+    caps.write_text(json.dumps({"sending_ip": "198.18.0.10", "ip_days": {}}))
+    policy = sendcap.Policy(caps, state)
+    assert [policy.answer(ALICE) for _ in range(3)] == ["DUNNO"] * 3
+    assert not state.exists()
+    stopping = threading.Event()
+    flusher = threading.Thread(target=policy.flush_every, args=(stopping,))
+    flusher.start()
+    for _ in range(100):
+        if state.exists():
+            break
+        stopping.wait(0.1)
+    policy.answer(ALICE)
+    stopping.set()
+    flusher.join()
+    assert json.loads(state.read_text())["ip:198.18.0.10"]["day_count"] == 4
+
+
 def test_recipients_over_a_socket_are_paced_per_group(service):
     caps, run, _stop = service
     today = datetime.now(UTC).date().isoformat()
