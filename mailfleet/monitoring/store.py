@@ -3,7 +3,7 @@ store serves tests, the benchmark and one-off command-line sweeps."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -70,9 +70,18 @@ def escalate_due(store: HealthStore, policies: AlertPolicies, now: datetime) -> 
     return [n for t in changed for n in t.notifications]
 
 
-def retire_server(store: HealthStore, server: str, now: datetime, reason: str) -> list[Alert]:
-    """Resolve every active alert of ``server`` (deprovisioned, gone) with ``reason``; returns them."""
-    transitions = [retire(s, now, reason) for s in store.active_states() if s.server == server]
+def retire_server(
+    store: HealthStore,
+    server: str,
+    now: datetime,
+    reason: str,
+    checks: Callable[[str], bool] = lambda _: True,
+) -> list[Alert]:
+    """Resolve every active alert of ``server`` (deprovisioned, gone), or of those of its checks that
+    ``checks`` picks (the ones of an address it left), with ``reason``; returns them."""
+    transitions = [
+        retire(s, now, reason) for s in store.active_states() if s.server == server and checks(s.check)
+    ]
     if transitions:
         store.commit([], transitions)
     return [t.resolved for t in transitions if t.resolved is not None]

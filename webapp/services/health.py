@@ -264,6 +264,24 @@ def retire(server: Server, reason: str) -> int:
     return len(retire_server(SqlHealthStore(), server.name, utcnow(), reason))
 
 
+def retire_address(server: Server, address: str, reason: str) -> int:
+    """The server left `address` (a new main IP): the alerts of the checks that name it (its ports,
+    its PTR, its blocklist listings) resolve with ``reason``, and those checks leave the server's
+    board, which the sweeps no longer refresh; their results stay, the address's history. Returns
+    how many checks went."""
+
+    def naming(check: str) -> bool:
+        return check.endswith((f"@{address}", f":{address}"))
+
+    retire_server(SqlHealthStore(), server.name, utcnow(), reason, naming)
+    gone = [c for c in db.session.scalars(select(HealthCheck).where(HealthCheck.server_id == server.id))
+            if naming(c.check)]
+    for check in gone:
+        db.session.delete(check)
+    db.session.commit()
+    return len(gone)
+
+
 def check_now(scope: Scope, server_id: int) -> str:
     """Enqueue a sweep of this one server; a second click while it waits does not queue another."""
     server = scope.get(Server, server_id)

@@ -12,9 +12,11 @@ override the cooldown; the override is kept with the run (extravar switch_ip_coo
 the end of the cooldown overridden) and logged. A refusal changes nothing.
 
 When the run succeeds (:func:`note_switched`), the server takes the provider's new address and
-:func:`moved_to` records the change (table ip_changes), starts the warm-up plan again at day 1, and
-queues the ``domain`` run (:func:`webapp.services.fleet.publish_domains`), which reconverges the
-server on its new address (the policy service's sending IP) and republishes its A and SPF records.
+:func:`moved_to` records the change (table ip_changes), retires the health checks of the old address
+(their open alerts, a listing of the old address among them, resolve; their results stay as its
+history), starts the warm-up plan again at day 1, and queues the ``domain`` run
+(:func:`webapp.services.fleet.publish_domains`), which reconverges the server on its new address
+(the policy service's sending IP) and republishes its A and SPF records.
 A change the inventory refresh sees (jobs.servers) goes through :func:`moved_to` too, whichever
 comes first: it is recorded and acted on once.
 """
@@ -36,7 +38,7 @@ from webapp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.integrations import provider_client
 from webapp.models import FINISHED_STATUSES, IpChange, Run, RunStatus, Server, ServerStatus, Tenant
-from webapp.services import fleet, runs, warmup
+from webapp.services import fleet, health, runs, warmup
 from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -172,9 +174,10 @@ def history(server: Server) -> list[IpChange]:
 
 
 def moved_to(server: Server, old: str, new: str, run: Run | None = None) -> bool:
-    """The server's main IP is now `new`: record the change once, restart its warm-up plan on the
-    cold address (which pushes the caps) and queue the `domain` run that reconverges it there and
-    republishes its A and SPF records. False when this change was recorded already."""
+    """The server's main IP is now `new`: record the change once, retire the old address's health
+    checks, restart its warm-up plan on the cold address (which pushes the caps) and queue the
+    `domain` run that reconverges it there and republishes its A and SPF records. False when this
+    change was recorded already."""
     server.public_ipv4 = new
     last = last_change(server)
     if last is not None and (last.old_ip, last.new_ip) == (old, new):
@@ -184,6 +187,7 @@ def moved_to(server: Server, old: str, new: str, run: Run | None = None) -> bool
         return False
     db.session.add(IpChange(server_id=server.id, old_ip=old, new_ip=new, run_id=run.id if run else None))
     db.session.commit()
+    health.retire_address(server, old, f"{server.name} left {old} for {new}")
     warmup.restart_for_new_ip(server)
     if server.tenant is not None and server.status == ServerStatus.ACTIVE:
         fleet.publish_domains(Scope.system(), server.tenant, server)

@@ -196,3 +196,31 @@ def test_no_cooldown_when_the_setting_is_zero(app, world, server, hostwinds, mon
     monkeypatch.setitem(app.config, "MAILFLEET_IP_SWITCH_COOLDOWN_HOURS", 0.0)
     run = ipswitch.switch_ip(Scope(world.alice), world.acme, server.id, "mf-acme-1")
     assert run.catalogue_key == "switch_ip" and "switch_ip_cooldown_override" not in run.extravars
+
+
+def test_the_old_address_checks_leave_the_board_and_its_listing_resolves(world, server, hostwinds):
+    """A listing of the address the server left must not hold its caps down or stay open: its
+    alert resolves, the checks naming the old address leave the board; their results remain."""
+    from mailfleet.monitoring import AlertPolicies, AlertPolicy, CheckResult, Status, record_results
+    from webapp.models import HealthAlert, HealthCheck, HealthResult
+    from webapp.models.health import SqlHealthStore
+
+    old = server.public_ipv4
+    on_old = {f"dnsbl:zen.spamhaus.org:{old}", f"ptr:{old}", f"port:25@{old}"}
+    kept = {"dns:a:mail.acme.test", "spf:acme.test"}
+    results = [CheckResult(server.name, check, Status.ERROR if check.startswith("dnsbl:") else Status.OK,
+                           None, "listed" if check.startswith("dnsbl:") else "fine", utcnow())
+               for check in on_old | kept]
+    record_results(SqlHealthStore(), results, AlertPolicies(AlertPolicy(fail_after=1)))
+    [listing] = db.session.scalars(select(HealthAlert)).all()
+    assert listing.resolved_at is None
+
+    run = ipswitch.switch_ip(Scope(world.alice), world.acme, server.id, "mf-acme-1")
+    _finish(hostwinds, run)
+    checks = set(db.session.scalars(select(HealthCheck.check).where(HealthCheck.server_id == server.id)))
+    assert checks == kept
+    db.session.refresh(listing)
+    assert listing.resolved_at is not None
+    assert f"left {old} for {NEW_IP}" in " ".join(event.detail for event in listing.events)
+    stored = set(db.session.scalars(select(HealthResult.check)))
+    assert stored == on_old | kept  # the old address's history
