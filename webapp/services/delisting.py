@@ -1,12 +1,13 @@
 """The delisting workflow of a blocklist listing: an alert of a `dnsbl:<zone>:<address or domain>`
-check. It shows the list's removal page and what removal takes, records "delisting requested" in
-the alert's timeline, and keeps the times: detected (the listing's first failing check), requested,
-delisted (the alert resolved once the re-checks pass)."""
+check. It shows the likely cause first (the server's messages sent each day of the week up to the
+listing, and a volume spike among them), the list's removal page and what removal takes, records
+"delisting requested" in the alert's timeline, and keeps the times: detected (the listing's first
+failing check), requested, delisted (the alert resolved once the re-checks pass)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -15,11 +16,31 @@ from mailfleet.monitoring import EventKind, Status
 from mailfleet.monitoring.dnsbl import default_list
 from webapp.errors import Conflict, InvalidInput
 from webapp.extensions import db
-from webapp.models import HealthAlert, HealthAlertEvent, HealthResult
+from webapp.models import HealthAlert, HealthAlertEvent, HealthResult, MailCount
 from webapp.services.health import MAX_NOTE, get_alert
 from webapp.services.scope import Scope
 
 PREFIX = "dnsbl:"
+VOLUME_DAYS = 7  # the days before the listing its volume is shown for
+# A spike: a day sending at least SPIKE_FACTOR times the daily mean of the days before it, and at
+# least SPIKE_MIN messages (a quiet server going from 3 to 10 a day is no spike).
+SPIKE_FACTOR = 3.0
+SPIKE_MIN = 100
+
+
+@dataclass(frozen=True)
+class Spike:
+    day: date
+    sent: int
+    factor: float  # times the daily mean of the days before it
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Messages the server sent per day (as its facts runs counted them), up to the listing."""
+
+    days: list[tuple[date, int]]  # the days with counts, oldest first
+    spike: Spike | None
 
 
 @dataclass(frozen=True)
@@ -33,6 +54,7 @@ class Listing:
     requested_at: datetime | None
     requested_by: str | None
     delisted_at: datetime | None
+    volume: Volume
 
     @property
     def time_to_delist(self) -> timedelta | None:
@@ -54,17 +76,39 @@ def listing_of(alert: HealthAlert) -> Listing | None:
     zone, _, subject = alert.check[len(PREFIX):].partition(":")
     known = default_list(zone)
     requests = [e for e in alert.events if e.kind == EventKind.DELISTING_REQUESTED]
+    detected_at = _detected_at(alert)
     return Listing(
         list_name=known.name if known else zone,
         zone=zone,
         subject=subject,
         delist_url=alert.link or (known.delist_url if known else None),
         removal=known.removal if known else "",
-        detected_at=_detected_at(alert),
+        detected_at=detected_at,
         requested_at=requests[-1].at if requests else None,
         requested_by=requests[-1].by if requests else None,
         delisted_at=alert.resolved_at,
+        volume=volume_before(alert.server_id, (detected_at or alert.opened_at).date()),
     )
+
+
+def volume_before(server_id: int | None, detected: date) -> Volume:
+    """The server's sent counts of the VOLUME_DAYS days before `detected` and that day, and the
+    largest spike of the listing's day or the day before it (the mail a list reacted to)."""
+    stmt = select(MailCount.day, MailCount.sent).where(
+        MailCount.server_id == server_id,
+        MailCount.day >= detected - timedelta(days=VOLUME_DAYS),
+        MailCount.day <= detected,
+    )
+    sent = dict(sorted(db.session.execute(stmt).tuples()))
+    spikes = []
+    for day in (detected - timedelta(days=1), detected):
+        earlier = [n for d, n in sent.items() if d < day]
+        if day not in sent or not earlier or sent[day] < SPIKE_MIN:
+            continue
+        factor = sent[day] / max(sum(earlier) / len(earlier), 1)
+        if factor >= SPIKE_FACTOR:
+            spikes.append(Spike(day, sent[day], factor))
+    return Volume(list(sent.items()), max(spikes, key=lambda s: s.factor, default=None))
 
 
 def _detected_at(alert: HealthAlert) -> datetime | None:

@@ -10,7 +10,7 @@ import pytest
 
 from mailfleet.monitoring import AlertPolicies, AlertPolicy, CheckResult, Status, record_results
 from webapp.extensions import db
-from webapp.models import HealthAlert, Server, ServerStatus, SqlHealthStore
+from webapp.models import HealthAlert, MailCount, Server, ServerStatus, SqlHealthStore
 from webapp.services import delisting
 from webapp.testing import TEST_PASSWORD, csrf_token, login
 
@@ -53,6 +53,34 @@ def test_listing_page_shows_removal_link_and_steps_and_records_the_request(clien
     assert response.status_code == 302
     page = client.get(url).get_data(as_text=True)
     assert "delisting requested" in page and "reports stopped" in page and "by alice@acme.example" in page
+
+
+def _sent(counts: dict[int, int]) -> None:
+    """The server's sent counts by day, offset from the listing's day."""
+    server = db.session.query(Server).filter_by(name="mf-acme-1").one()
+    for offset, sent in counts.items():
+        db.session.add(MailCount(server_id=server.id, day=T0.date() + timedelta(days=offset), sent=sent,
+                                 collected_at=T0))
+    db.session.commit()
+
+
+def test_the_cause_comes_first_a_volume_spike_on_the_listing_day(client, world, alert):
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    url = f"/health/alerts/{alert.id}"
+    assert "No message counts of this server" in client.get(url).get_data(as_text=True)
+    _sent({-9: 5000, -3: 40, -2: 50, -1: 45, 0: 900})  # 9 days before: outside the week shown
+    volume = delisting.listing_of(alert).volume
+    assert [sent for _, sent in volume.days] == [40, 50, 45, 900]
+    assert (volume.spike.day, volume.spike.sent, volume.spike.factor) == (T0.date(), 900, 20.0)
+    page = client.get(url).get_data(as_text=True)
+    assert "Volume spike:</strong> 900 messages sent on 2025-03-01, 20.0 times" in page
+    assert page.index('id="listing-cause"') < page.index('id="delist-link"')
+
+
+def test_no_spike_where_a_quiet_server_sent_a_few_more(world, alert):
+    _sent({-2: 3, -1: 4, 0: 30})  # ten times more, but 30 messages is no spike
+    volume = delisting.listing_of(alert).volume
+    assert volume.spike is None and len(volume.days) == 3
 
 
 def test_another_tenant_cannot_see_or_request_it(client, world, alert):
