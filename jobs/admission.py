@@ -217,7 +217,7 @@ def _held_keys(run: Run) -> list[str]:
     recorded = _redis().get(record_key(run.id))
     if not recorded:
         return _keys(run, run.worker_host or capacity.worker_name(), [])
-    machine, servers = recorded.decode().split("|")
+    machine, servers = (recorded.decode() if isinstance(recorded, bytes) else recorded).split("|")
     return _keys(run, machine, [int(s) for s in servers.split(",") if s])
 
 

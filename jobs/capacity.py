@@ -90,5 +90,6 @@ def report() -> Capacity:
 def reported() -> dict[str, dict[str, object]]:
     """Every machine's last report, by machine name."""
     return {
-        name.decode(): json.loads(value) for name, value in redis_connection().hgetall(workers_key()).items()
+        (name.decode() if isinstance(name, bytes) else name): json.loads(value)
+        for name, value in redis_connection().hgetall(workers_key()).items()
     }

@@ -29,12 +29,12 @@ def enqueue_drills() -> dict[str, int]:
 
 def due_tenants(period: timedelta, now: datetime) -> set[int]:
     """Tenants with no drill run (of any outcome) since `now - period`."""
-    last = dict(
+    last: dict[int | None, datetime] = dict(
         db.session.execute(
             select(Run.tenant_id, func.max(Run.created_at))
             .where(Run.catalogue_key == PLAYBOOK_KEY)
             .group_by(Run.tenant_id)
-        ).all()
+        ).tuples().all()
     )
     cutoff = now - period
     due = set()

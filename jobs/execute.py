@@ -154,7 +154,7 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
     changed = hostkeys.changed_hosts(run.id)
     if changed:
         status, reason = RunStatus.FAILED, hostkeys.failure_reason(changed)
-        hostkeys.alert(current_app._get_current_object(), changed)
+        hostkeys.alert(current_app, changed)
     if run.playbook == "provision.yml":
         _note_provisioned(run, status, result.known_hosts)
     return status, result.rc, reason

@@ -130,6 +130,7 @@ def targets(server_id: int | None = None, app: Flask | None = None) -> list[Serv
     keys = _dkim_keys(app, servers) if app is not None else {}
     out = []
     for s in servers:
+        assert s.mail_hostname is not None  # the query keeps servers with a mail host name
         domains = []
         for d in s.domains:
             selector, key = keys.get((s.name, d.name), ("dkim", None))

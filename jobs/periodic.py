@@ -60,6 +60,7 @@ def submit_per_tenant(
     ).tuples()
     by_tenant: dict[int, list[str]] = {}
     for tenant_id, name in servers:
+        assert tenant_id is not None  # the query keeps servers with a tenant
         by_tenant.setdefault(tenant_id, []).append(name)
     busy = set(
         db.session.execute(
@@ -77,6 +78,8 @@ def submit_per_tenant(
             counts["skipped_busy"] += 1
             continue
         tenant = db.session.get(Tenant, tenant_id)
+        if tenant is None:  # removed since its servers were listed
+            continue
         counts["tenants"] += 1
         for limit in limits(names):
             runs.submit_run(scope, tenant, playbook.key, extravars=extravars, limit=limit)

@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 import shutil
 from datetime import timedelta
+from typing import Any, cast
 
 from flask import current_app
 from redis.exceptions import RedisError
 from rq.registry import StartedJobRegistry
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 
 from jobs import capacity, locks, processes
 from jobs.app import worker_app
@@ -139,6 +140,8 @@ def prune_events() -> int:
     old_runs = select(Run.id).where(
         Run.status.in_(FINISHED_STATUSES), Run.finished_at < utcnow() - timedelta(days=days)
     )
-    pruned = db.session.execute(delete(RunEvent).where(RunEvent.run_id.in_(old_runs))).rowcount
+    # A DELETE's result is a CursorResult (rowcount); Session.execute is typed for any statement.
+    statement = delete(RunEvent).where(RunEvent.run_id.in_(old_runs))
+    pruned = cast(CursorResult[Any], db.session.execute(statement)).rowcount
     db.session.commit()
     return pruned

@@ -67,7 +67,7 @@ def apply_inventory(records: list[dict[str, Any]], provider: str) -> dict[str, i
     by_provider = {s.provider_id: s for s in known if s.provider_id is not None and s.provider == provider}
     by_name = {s.name: s for s in known}
     seen: set[int] = set()
-    moved: list[tuple[Server, str]] = []
+    moved: list[tuple[Server, str, str]] = []  # (server, old main IP, new)
     counts = {"updated": 0, "added": 0, "gone": 0}
     now = utcnow()
     for record in records:
@@ -84,7 +84,7 @@ def apply_inventory(records: list[dict[str, Any]], provider: str) -> dict[str, i
         server.provider_id = provider_id
         server.hostname = record.get("hostname") or None
         if server.public_ipv4 and record["public_ipv4"] and record["public_ipv4"] != server.public_ipv4:
-            moved.append((server, server.public_ipv4))
+            moved.append((server, server.public_ipv4, record["public_ipv4"]))
         server.public_ipv4 = record["public_ipv4"]
         server.public_ipv6 = record["public_ipv6"]
         server.private_ipv4 = record["private_ipv4"]
@@ -108,6 +108,6 @@ def apply_inventory(records: list[dict[str, Any]], provider: str) -> dict[str, i
             counts["gone"] += 1
             health.retire(server, f"{server.name} is no longer at the provider")
     db.session.commit()
-    for server, old in moved:
-        ipswitch.moved_to(server, old, server.public_ipv4)
+    for server, old, new in moved:
+        ipswitch.moved_to(server, old, new)
     return counts

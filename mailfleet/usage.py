@@ -82,8 +82,11 @@ def from_facts(doc: Mapping[str, Any]) -> Sample:
     if total and available is not None and 0 <= available <= total:
         mem_total, mem_used = round(total), round(total - available)
     disks = [d for d in doc.get("disk") or [] if isinstance(d, Mapping)]
-    sizes = [(_number(d, "size_bytes"), _number(d, "free_bytes")) for d in disks]
-    sizes = [(s, f) for s, f in sizes if s and f is not None and 0 <= f <= s]
+    sizes: list[tuple[float, float]] = []
+    for disk in disks:
+        size, free = _number(disk, "size_bytes"), _number(disk, "free_bytes")
+        if size and free is not None and 0 <= free <= size:
+            sizes.append((size, free))
     if sizes:
         disk_total = round(sum(s for s, _ in sizes) / MB)
         disk_used = round(sum(s - f for s, f in sizes) / MB)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from werkzeug.routing import IntegerConverter, Map
 
 __all__ = ["MAX_ID", "RowIdConverter"]
@@ -17,5 +15,8 @@ class RowIdConverter(IntegerConverter):
     """``<int:...>`` bounded by the largest row id, so a larger number is a 404 like any unknown id
     (and the OpenAPI document says ``maximum``)."""
 
-    def __init__(self, url_map: Map, *args: Any, max: int = MAX_ID, **kwargs: Any) -> None:  # noqa: A002
-        super().__init__(url_map, *args, max=max, **kwargs)
+    def __init__(
+        self, url_map: Map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002
+        max: int = MAX_ID, signed: bool = False,  # noqa: A002
+    ) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)

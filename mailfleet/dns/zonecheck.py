@@ -45,7 +45,9 @@ def rfc2136_zone(
         raise ZoneNotWritable(f"the DNS server {server} serves no zone that holds {name} ({exc})") from None
     try:
         keyring = dns.tsigkeyring.from_text({key_name: key_secret})
-        update = dns.update.UpdateMessage(zone, keyring=keyring, keyname=key_name, keyalgorithm=key_algorithm)
+        update = dns.update.UpdateMessage(
+            zone, keyring=keyring, keyname=dns.name.from_text(key_name), keyalgorithm=key_algorithm
+        )
         update.present(dns.name.from_text(zone), "SOA")  # absolute: a plain string is relative
         response = dns.query.tcp(update, server, port=port, timeout=timeout)
     except (OSError, ValueError, dns.exception.DNSException) as exc:

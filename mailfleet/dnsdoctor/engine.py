@@ -140,7 +140,8 @@ class Report:
     def settles_in(self) -> int | None:
         """Seconds until every record is right everywhere (0: already; None: no TTL bounds it)."""
         waits = [r.settles_in for r in self.propagation if not r.complete]
-        return None if None in waits else max(waits, default=0)
+        known = [w for w in waits if w is not None]
+        return None if len(known) < len(waits) else max(known, default=0)
 
     @property
     def reasons(self) -> list[str]:

@@ -87,7 +87,8 @@ def mail_hostname_of(instance: dict[str, Any]) -> str | None:
     """The PTR of the main public IPv4 (provision.yml sets it to the mail host name), None if unset.
     Read from the instance's `ips` entries, so it costs no API call (unverified field: rdns)."""
     main = addresses(instance)["public_ipv4"]
-    entries = instance.get("ips") if isinstance(instance.get("ips"), list) else []
+    ips = instance.get("ips")
+    entries = ips if isinstance(ips, list) else []
     for entry in entries:
         if isinstance(entry, dict) and entry.get("ip") == main and entry.get(c.IP_RDNS_KEY):
             return str(entry[c.IP_RDNS_KEY]).strip().rstrip(".").lower() or None

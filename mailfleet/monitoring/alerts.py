@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from .errors import MonitoringConfigError, MonitoringError
 from .results import CheckResult, Severity, Status
@@ -116,7 +117,7 @@ class Alert:
     def active(self) -> bool:
         return self.state is not AlertState.RESOLVED
 
-    def _with_event(self, event: AlertEvent, **changes: object) -> Alert:
+    def _with_event(self, event: AlertEvent, **changes: Any) -> Alert:
         return replace(self, events=(*self.events, event), **changes)
 
 

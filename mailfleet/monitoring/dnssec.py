@@ -16,6 +16,7 @@ import dns.name
 import dns.rdata
 import dns.rrset
 from dns.rdtypes.ANY.DNSKEY import DNSKEY
+from dns.rdtypes.ANY.DS import DS
 
 from .dnsclient import DnsClient
 from .outcome import Outcome, error, ok, warning
@@ -42,7 +43,7 @@ def ds_records(zone: str, keys: dns.rrset.RRset) -> list[str]:
 
 def _names(zone: str, ds: dns.rdata.Rdata, key: DNSKEY) -> bool:
     """Whether a DS record of the parent names the key (same tag, algorithm and digest)."""
-    return (dns.dnssec.key_id(key) == ds.key_tag and key.algorithm == ds.algorithm
+    return (isinstance(ds, DS) and dns.dnssec.key_id(key) == ds.key_tag and key.algorithm == ds.algorithm
             and dns.dnssec.make_ds(dns.name.from_text(zone), key, ds.digest_type, validating=True) == ds)
 
 

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from mailfleet.clock import utcnow
 
@@ -28,6 +29,7 @@ from .results import CheckResult, Status
 from .targets import MailDomain, ServerTarget
 from .tlsinfo import certificate_outcome, client_contexts
 
+T = TypeVar("T")
 MTA_STS_PATH = "/.well-known/mta-sts.txt"
 
 
@@ -175,7 +177,7 @@ class _Sweep:
         return await self.guard(server, f"{prefix}:{zone}", outcome)
 
     @staticmethod
-    async def _memo(cache: dict[str, asyncio.Task], key: str, make: Callable[[], Awaitable]) -> object:
+    async def _memo(cache: dict[str, asyncio.Task[T]], key: str, make: Callable[[], Awaitable[T]]) -> T:
         task = cache.get(key)
         if task is None:
             task = cache[key] = asyncio.ensure_future(make())

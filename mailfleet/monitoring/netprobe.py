@@ -115,8 +115,10 @@ async def probe_smtp(address: str, hostname: str, ehlo: str, verifying: ssl.SSLC
                 reason = _verify_message(exc)
                 # Connect again without verification only to read the certificate's dates.
                 _, _, writer = await _smtp_to_tls(address, hostname, ehlo, inspecting, port)
-                der = _peer_der(writer)
-                await _close(writer, b"QUIT\r\n")
+                der = None  # the second connection may no longer offer STARTTLS
+                if writer is not None:
+                    der = _peer_der(writer)
+                    await _close(writer, b"QUIT\r\n")
                 return TlsProbe(ok("banner received"), error(f"STARTTLS certificate not trusted: {reason}"),
                                 der, reason)
     except TimeoutError:
