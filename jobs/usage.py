@@ -10,7 +10,8 @@ unreachable costs the figures it would have given to that sample, nothing more.
 (webapp.services.usage), and checks every tenant's budget, every server's disk-full forecast
 (webapp.services.capacity) and every tenant's last hour against its usual
 (webapp.services.anomalies) through the health alert engine, whose notifications go to the
-monitoring's channels.
+monitoring's channels; then auto-scaling (webapp.services.autoscale) alerts or orders the resizes
+the servers' modes ask for.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mailfleet.settings import Settings
 from webapp.integrations import alert_router, provider_client, providers
 from webapp.models import SqlHealthStore
 from webapp.models.usage import DAY, HOUR
-from webapp.services import anomalies, capacity, costs, usage
+from webapp.services import anomalies, autoscale, capacity, costs, usage
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def rollup_usage() -> dict[str, int]:
             "pruned": usage.prune(now),
         }
         checks = costs.budget_results(now) + capacity.forecast_results(now) + anomalies.anomaly_results(now)
+        checks += autoscale.autoscale_results(now)
         notes = record_results(SqlHealthStore(), checks, costs.BUDGET_POLICY)
         if notes:
             deliver_with_retry(alert_router(app), notes)

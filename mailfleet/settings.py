@@ -460,6 +460,23 @@ SETTINGS: tuple[Setting, ...] = (
         _MON,
         minimum=0,
     ),
+    _s(
+        "MAILFLEET_CAPACITY_MIN_HISTORY_DAYS",
+        "float",
+        14.0,
+        "Days of samples on a server's current plan before it gets a resize recommendation.",
+        _MON,
+        minimum=1,
+    ),
+    _s(
+        "MAILFLEET_AUTOSCALE_COOLDOWN_HOURS",
+        "float",
+        24.0,
+        "Auto-scaling in mode act orders a server's resize only this long after its last resize (by "
+        "hand or not); recommendations still alert meanwhile.",
+        _MON,
+        minimum=1,
+    ),
     _s("MAILFLEET_ALERT_SMTP_HOST", "str", None, "SMTP relay of alert e-mail.", _MON),
     _s("MAILFLEET_ALERT_SMTP_PORT", "int", 25, "Its port.", _MON, minimum=1),
     _s("MAILFLEET_ALERT_FROM", "str", None, "Sender of alert e-mail.", _MON),

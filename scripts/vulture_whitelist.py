@@ -99,6 +99,9 @@ resolution_s
 what_happens
 recommendation
 history_days
+own_mode
+tenant_mode
+cooldown_hours
 unit_price
 list_name
 requested_by

@@ -32,6 +32,7 @@ class MailfleetApi(Api):
 def init_app(app: Flask) -> None:
     from webapp.api import (
         actions,
+        autoscale,
         backups,
         costs,
         domains,
@@ -79,6 +80,7 @@ def init_app(app: Flask) -> None:
         recoveries,
         usage,
         costs,
+        autoscale,
         warmup,
         terraform,
     ):

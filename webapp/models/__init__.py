@@ -11,10 +11,12 @@ from webapp.models.health import HealthAlert, HealthAlertEvent, HealthCheck, Hea
 from webapp.models.reputation import IpChange, MailCount, SendingCap, WarmupPlan
 from webapp.models.rollouts import Rollout, RolloutStatus, RolloutTarget
 from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus, RunTrigger
-from webapp.models.tenancy import LoginFailure, Role, Tenant, User
+from webapp.models.scaling import ScaleAction, ScaleDecision
+from webapp.models.tenancy import AutoScale, LoginFailure, Role, Tenant, User
 from webapp.models.usage import CostPeriod, MailboxUsage, UsageSample, UsageTotal
 
 __all__ = [
+    "AutoScale",
     "CostPeriod",
     "FINISHED_STATUSES",
     "Domain",
@@ -37,6 +39,8 @@ __all__ = [
     "RunLock",
     "RunStatus",
     "RunTrigger",
+    "ScaleAction",
+    "ScaleDecision",
     "SendingCap",
     "Server",
     "ServerBackup",

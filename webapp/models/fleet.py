@@ -14,7 +14,7 @@ from mailfleet.providers import DEFAULT_PROVIDER
 from mailfleet.providers.regions import LOCATION_REGIONS
 from mailfleet.regions import Region, region_of
 from webapp.extensions import db
-from webapp.models.tenancy import Tenant
+from webapp.models.tenancy import AutoScale, Tenant
 from webapp.models.types import UTCDateTime
 
 
@@ -57,6 +57,8 @@ class Server(db.Model):  # type: ignore[name-defined,misc]
     # Its SSH host keys ("<type> <base64>" per line), pinned at provisioning (first contact); every
     # run trusts these and no others. None: not pinned, so no run can reach it.
     ssh_host_keys: Mapped[str | None] = mapped_column(Text)
+    # Auto-scaling of this server; None: as its tenant's.
+    autoscale: Mapped[AutoScale | None] = mapped_column(Enum(AutoScale, native_enum=False, length=16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -66,6 +68,13 @@ class Server(db.Model):  # type: ignore[name-defined,misc]
     @property
     def region(self) -> Region | None:
         return region_of(self.location, LOCATION_REGIONS.get(self.provider, {}))
+
+    @property
+    def autoscale_mode(self) -> AutoScale:
+        """Its own auto-scaling, else its tenant's (off for a server of no tenant)."""
+        if self.autoscale is not None:
+            return self.autoscale
+        return self.tenant.autoscale if self.tenant is not None else AutoScale.OFF
 
 
 class DomainStatus(StrEnum):

@@ -33,6 +33,14 @@ class Role(StrEnum):
         return self is not Role.MAILBOX_MANAGER
 
 
+class AutoScale(StrEnum):
+    """What the hourly capacity check does with a server's resize recommendation."""
+
+    OFF = "off"
+    RECOMMEND = "recommend"  # raise it as an alert
+    ACT = "act"  # order the resize itself (cooldown, budget guard), and alert that it did
+
+
 class Tenant(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "tenants"
 
@@ -46,6 +54,10 @@ class Tenant(db.Model):  # type: ignore[name-defined,misc]
     monthly_budget: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     # Where the tenant's new servers go when the order names a region but no location, or neither.
     home_region: Mapped[Region | None] = mapped_column(Enum(Region, native_enum=False, length=8))
+    # Auto-scaling of the tenant's servers (each server may override it).
+    autoscale: Mapped[AutoScale] = mapped_column(
+        Enum(AutoScale, native_enum=False, length=16), default=AutoScale.OFF, server_default="OFF"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="tenant")

@@ -6,7 +6,8 @@ be on, and the resize run that moves it there.
   critical, by default (MAILFLEET_DISK_FORECAST_WARNING_DAYS and _CRITICAL_DAYS); also alerted, as
   the check ``disk_forecast``, by the hourly usage job.
 - Bandwidth: the provider's monthly allowance against this month's use, on the same line.
-- Plans: with at least MIN_HISTORY of samples, a server whose 95th percentile CPU is over 80 %,
+- Plans: with MAILFLEET_CAPACITY_MIN_HISTORY_DAYS (14) of samples on its current plan (since its
+  last resize, if any), a server whose 95th percentile CPU is over 80 %,
   whose 99th percentile memory is over 90 % or whose disk fills within 30 days should move up to
   the next plan by price with more room; one under 20 % CPU and 50 % memory whose disk would fit
   a cheaper plan with room to spare should move down. Each recommendation names the plan and the
@@ -38,7 +39,6 @@ from webapp.services import provider, quotas, runs, usage
 from webapp.services.lifecycle import confirm
 from webapp.services.scope import Scope
 
-MIN_HISTORY = timedelta(days=14)
 RESIZE_COOLDOWN = timedelta(hours=6)
 UPSIZE_CPU_P95, UPSIZE_MEM_P99, UPSIZE_DISK_DAYS = 80.0, 90.0, 30.0
 DOWNSIZE_CPU_P95, DOWNSIZE_MEM_P99, DOWNSIZE_DISK_USE = 20.0, 50.0, 0.5
@@ -123,10 +123,11 @@ def recommend(
         return Recommendation(
             "stay", f"the plan {server.plan or '(none)'} is not in the provider's price list"
         )
-    if history < MIN_HISTORY:
+    needed = current_app.config["MAILFLEET_CAPACITY_MIN_HISTORY_DAYS"]
+    if history < timedelta(days=needed):
         days = history.total_seconds() / 86400
         return Recommendation(
-            "stay", f"needs {MIN_HISTORY.days} days of samples to judge the size (has {days:.1f})"
+            "stay", f"needs {needed:g} days of samples on its plan to judge the size (has {days:.1f})"
         )
     priced = sorted((p for p in plans if p.monthly is not None), key=lambda p: p.monthly or 0)
     reasons = []
@@ -175,7 +176,13 @@ def recommend(
 
 
 def capacity(server: Server, now: datetime, plans: tuple[provider.Plan, ...]) -> Capacity:
-    recent = usage.window(server.id, FIVE_MINUTES, int((now - timedelta(days=30)).timestamp()))
+    """Judged on the last 30 days, or on the days since the server's last resize: samples of the old
+    plan say nothing about the new one."""
+    since = now - timedelta(days=30)
+    resized = last_resize(server)
+    if resized is not None and resized.finished_at is not None:
+        since = max(since, resized.finished_at)
+    recent = usage.window(server.id, FIVE_MINUTES, int(since.timestamp()))
     first = recent.rows[0].ts if recent.rows else None
     history = timedelta(seconds=int(now.timestamp()) - first) if first is not None else timedelta(0)
     mem = [
@@ -260,24 +267,36 @@ def resize_plan(scope: Scope, tenant: Tenant, server_id: int, plan: str | None) 
     return ResizePlan(server, current, target, change)
 
 
-def _check_cooldown(tenant: Tenant, server: Server, index: int) -> None:
-    """Refuse a second resize of the server within RESIZE_COOLDOWN of the last successful one."""
-    since = utcnow() - RESIZE_COOLDOWN
-    recent = db.session.scalars(
-        select(Run).where(
-            Run.tenant_id == tenant.id,
+def last_resize(server: Server) -> Run | None:
+    """The server's latest successful resize run, if mailfleet resized it."""
+    from mailfleet.hostwinds import parse_srvrname
+
+    parsed = parse_srvrname(server.name)
+    if parsed is None or server.tenant_id is None:
+        return None
+    done = db.session.scalars(
+        select(Run)
+        .where(
+            Run.tenant_id == server.tenant_id,
             Run.catalogue_key == "resize",
             Run.status == RunStatus.SUCCESSFUL,
-            Run.finished_at > since,
         )
+        .order_by(Run.finished_at.desc())
     )
-    for run in recent:
-        if int((run.extravars or {}).get("hostwinds_index") or 0) == index:
-            ready = run.finished_at + RESIZE_COOLDOWN
-            raise Conflict(
-                f"{server.name} was resized by run {run.id}; the next resize can be ordered after "
-                f"{ready:%Y-%m-%d %H:%M} UTC (a server settles on its new plan first)"
-            )
+    return next(
+        (r for r in done if int((r.extravars or {}).get("hostwinds_index") or 0) == parsed.index), None
+    )
+
+
+def _check_cooldown(server: Server) -> None:
+    """Refuse a second resize of the server within RESIZE_COOLDOWN of the last successful one."""
+    run = last_resize(server)
+    if run is not None and run.finished_at is not None and run.finished_at > utcnow() - RESIZE_COOLDOWN:
+        ready = run.finished_at + RESIZE_COOLDOWN
+        raise Conflict(
+            f"{server.name} was resized by run {run.id}; the next resize can be ordered after "
+            f"{ready:%Y-%m-%d %H:%M} UTC (a server settles on its new plan first)"
+        )
 
 
 def resize_server(
@@ -309,7 +328,7 @@ def resize_server(
         raise Conflict(
             f"{found.server.name} was not provisioned by mailfleet for {tenant.slug}; resize it at Hostwinds"
         )
-    _check_cooldown(tenant, found.server, parsed.index)
+    _check_cooldown(found.server)
     previous = found.current.monthly if found.current and found.current.monthly is not None else None
     return runs.submit_run(
         scope,

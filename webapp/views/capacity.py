@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -10,8 +10,8 @@ from mailfleet.clock import utcnow
 from webapp.api.usage import server_export
 from webapp.errors import MailfleetWebError
 from webapp.forms import ConfirmForm
-from webapp.models import Server
-from webapp.services import capacity, usage
+from webapp.models import AutoScale, Server
+from webapp.services import autoscale, capacity, usage
 from webapp.services.scope import Scope
 from webapp.views import back_with_error
 from webapp.views.charts import line
@@ -54,7 +54,24 @@ def server(server_id: int) -> str:
         cap=capacity.capacity(found, now, plans),
         plans=plans,
         plans_error=plans_error,
+        modes=[m.value for m in AutoScale],
+        decisions=autoscale.decisions(found),
+        cooldown_hours=current_app.config["MAILFLEET_AUTOSCALE_COOLDOWN_HOURS"],
     )
+
+
+@bp.route("/servers/<int:server_id>/autoscale", methods=["POST"])
+@login_required
+def autoscale_mode(server_id: int) -> Response:
+    scope = Scope(current_user)
+    found = scope.get(Server, server_id)
+    try:
+        autoscale.set_server_mode(scope, found, request.form.get("mode"))
+    except MailfleetWebError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Auto-scaling of {found.name}: {found.autoscale_mode.value}.", "success")
+    return redirect(url_for("capacity.server", server_id=server_id))
 
 
 @bp.route("/servers/<int:server_id>/usage.csv")

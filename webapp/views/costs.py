@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from mailfleet.clock import utcnow
+from webapp.errors import MailfleetWebError
 from webapp.forms import BudgetForm
-from webapp.services import costs, usage
+from webapp.services import autoscale, costs, usage
 from webapp.services.scope import Scope
 from webapp.views import form_post
 from webapp.views.charts import Line, bars, line
@@ -80,3 +81,18 @@ def set_budget(slug: str) -> Response:
 
     invalid = "Check the form: the budget is an amount of at most 20 characters."
     return form_post(form, invalid, act, "costs.tenant", {"slug": slug})
+
+
+@bp.route("/<slug>/autoscale", methods=["POST"])
+@login_required
+def set_autoscale(slug: str) -> Response:
+    """The tenant's auto-scaling mode (webapp.services.autoscale)."""
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    try:
+        mode = autoscale.set_tenant_mode(scope, tenant, request.form.get("mode"))
+    except MailfleetWebError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Auto-scaling of {tenant.slug}'s servers: {mode.value}.", "success")
+    return redirect(url_for("costs.tenant", slug=slug))
