@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
+from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from webapp.api.base import errors, resource, scope
@@ -88,19 +89,19 @@ def set_tenant(data: dict[str, Any], slug: str) -> dict[str, Any]:
     return {"tenant": tenant.slug, "mode": autoscale.set_tenant_mode(scope(), tenant, data["mode"]).value}
 
 
-@blp.route("/servers/<int:server_id>/autoscale", methods=["GET"])
-@errors(blp, 404)
-@blp.response(200, ServerAutoScaleSchema)
-def get_server(server_id: int) -> dict[str, Any]:
-    """The server's mode and the latest decisions about it."""
-    return server_document(scope().get(Server, server_id))
+@blp.route("/servers/<int:server_id>/autoscale")
+class ServerAutoScale(MethodView):  # one rule for both methods: an id past the largest is a 404
+    @errors(blp, 404)
+    @blp.response(200, ServerAutoScaleSchema)
+    def get(self, server_id: int) -> dict[str, Any]:
+        """The server's mode and the latest decisions about it."""
+        return server_document(scope().get(Server, server_id))
 
-
-@blp.route("/servers/<int:server_id>/autoscale", methods=["PUT"])
-@errors(blp, 400, 403, 404)
-@blp.arguments(ServerModeSchema)
-@blp.response(200, ServerAutoScaleSchema)
-def set_server(data: dict[str, Any], server_id: int) -> dict[str, Any]:
-    found = scope().get(Server, server_id)
-    autoscale.set_server_mode(scope(), found, data["mode"])
-    return server_document(found)
+    @errors(blp, 400, 403, 404)
+    @blp.arguments(ServerModeSchema)
+    @blp.response(200, ServerAutoScaleSchema)
+    def put(self, data: dict[str, Any], server_id: int) -> dict[str, Any]:
+        """Set the server's own mode (``tenant``: follow its tenant's)."""
+        found = scope().get(Server, server_id)
+        autoscale.set_server_mode(scope(), found, data["mode"])
+        return server_document(found)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from jobs.app import use_app
 from jobs.usage import rollup_usage
 from mailfleet.clock import utcnow
 from mailfleet.hostwinds import HostwindsClient
@@ -18,10 +19,19 @@ from testbed.doubles import hostwinds as hostwinds_double
 from testbed.doubles.hostwinds import DEFAULT_KEY
 from webapp.extensions import db
 from webapp.integrations import secret_store
-from webapp.models import AutoScale, HealthAlert, Run, RunStatus, ScaleAction, ScaleDecision, Server, ServerStatus
+from webapp.models import (
+    AutoScale,
+    HealthAlert,
+    Run,
+    RunStatus,
+    ScaleAction,
+    ScaleDecision,
+    Server,
+    ServerStatus,
+)
 from webapp.models.usage import FIVE_MINUTES, UsageSample
 from webapp.services import tenants
-from webapp.testing import ServedApp
+from webapp.testing import ServedApp, make_app
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(300)]
 
@@ -39,12 +49,20 @@ def double(monkeypatch):
 
 
 @pytest.fixture
-def app_overrides(double):
+def app(tmp_path, double):
+    """The control plane running the repository's playbooks, its provider the double."""
     _, url = double
-    return {
-        "MAILFLEET_PLAYBOOK_DIR": REPO_PLAYBOOKS,
-        "HOSTWINDS_CLIENT": HostwindsClient(DEFAULT_KEY, url, attempts=1),
-    }
+    app = make_app(
+        tmp_path,
+        MAILFLEET_PLAYBOOK_DIR=REPO_PLAYBOOKS,
+        HOSTWINDS_CLIENT=HostwindsClient(DEFAULT_KEY, url, attempts=1),
+    )
+    use_app(app)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+    use_app(None)
 
 
 def test_act_resizes_a_busy_server_on_the_double_through_the_worker(app, scope, work, double):
@@ -53,16 +71,27 @@ def test_act_resizes_a_busy_server_on_the_double_through_the_worker(app, scope, 
     tenant = tenants.create_tenant(scope, "tenant000", "Tenant Zero")
     tenant.autoscale = AutoScale.ACT
     server = Server(
-        tenant_id=tenant.id, name="mf-tenant000-1", plan="Unmetered SSD VPS 1 GB",
-        monthly_price=Decimal("4.99"), status=ServerStatus.ACTIVE,
+        tenant_id=tenant.id,
+        name="mf-tenant000-1",
+        plan="Unmetered SSD VPS 1 GB",
+        monthly_price=Decimal("4.99"),
+        status=ServerStatus.ACTIVE,
     )
     db.session.add(server)
     db.session.commit()
     end = int(utcnow().timestamp()) // FIVE_MINUTES * FIVE_MINUTES
     db.session.add_all(  # 15 days at 95 % CPU: the 2 GB plan is the next with more room
         UsageSample(
-            server_id=server.id, step=FIVE_MINUTES, ts=end - i * FIVE_MINUTES, samples=1, cpu_pct=95,
-            cpu_peak_pct=95, mem_used_mb=300, mem_total_mb=1000, disk_used_mb=5_000, disk_total_mb=30_720,
+            server_id=server.id,
+            step=FIVE_MINUTES,
+            ts=end - i * FIVE_MINUTES,
+            samples=1,
+            cpu_pct=95,
+            cpu_peak_pct=95,
+            mem_used_mb=300,
+            mem_total_mb=1000,
+            disk_used_mb=5_000,
+            disk_total_mb=30_720,
         )
         for i in range(15 * 288)
     )

@@ -204,6 +204,8 @@ def _body(served: Served, operation: dict[str, Any], path: str) -> dict[str, Any
         "Confirm": {"confirm": served.names.get(last, "")},
         "Resize": {"plan": "102", "confirm": served.names.get(last, "")},
         "SwitchIp": {"confirm": served.names.get(last, ""), "override_cooldown": True},
+        "TenantMode": {"mode": "act"},
+        "ServerMode": {"mode": "act"},
     }
     name = content["schema"]["$ref"].rsplit("/", 1)[-1]
     return bodies[name]  # a new request schema needs its body here, so its isolation is tested too
