@@ -1,7 +1,7 @@
 """auto-scaling per tenant and server, and its decisions
 
 Revision ID: c4f8a2d6e913
-Revises: c8f3a1d6e270
+Revises: c8f2a6d1e047
 Create Date: 2026-12-02 14:30:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c4f8a2d6e913"
-down_revision = "c8f3a1d6e270"
+down_revision = "c8f2a6d1e047"
 branch_labels = None
 depends_on = None
 
