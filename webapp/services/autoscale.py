@@ -125,7 +125,7 @@ def _act(
                 None,
             )
     try:
-        run = capacity.resize_server(Scope.system(), tenant, server.id, advice.plan.rid, server.name)
+        run = capacity.resize_server(Scope.system(), tenant, server.id, advice.plan.id, server.name)
     except MailfleetWebError as exc:
         return ScaleAction.HELD, f"{what} held: {exc}", None
     return ScaleAction.RESIZED, f"{what} ordered as run {run.id}", run
