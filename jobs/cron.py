@@ -22,6 +22,7 @@ from rq.serializers import JSONSerializer
 from jobs.control_backup import BACKUP_EVERY, backup_control_plane
 from jobs.dnsdoctor import check_due_domains
 from jobs.drills import DRILL_CHECK_EVERY, enqueue_drills
+from jobs.failover import FAILOVER_CHECK_EVERY, check_failover
 from jobs.health import sweep_health
 from jobs.health_facts import enqueue_health_facts
 from jobs.reaper import reap
@@ -61,5 +62,6 @@ cron.register(sample_usage, SYSTEM_QUEUE, interval=SAMPLE_EVERY, job_timeout=240
 cron.register(rollup_usage, SYSTEM_QUEUE, interval=ROLLUP_EVERY, job_timeout=600)
 cron.register(check_due_domains, SYSTEM_QUEUE, interval=DNS_CHECK_EVERY, job_timeout=DNS_CHECK_EVERY - 30)
 cron.register(enqueue_drills, SYSTEM_QUEUE, interval=DRILL_CHECK_EVERY, job_timeout=120)
+cron.register(check_failover, SYSTEM_QUEUE, interval=FAILOVER_CHECK_EVERY, job_timeout=120)
 cron.register(backup_control_plane, SYSTEM_QUEUE, interval=BACKUP_EVERY, job_timeout=600)
 cron.register(enqueue_sendcaps, SYSTEM_QUEUE, interval=SENDCAPS_EVERY, job_timeout=120)

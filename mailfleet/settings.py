@@ -345,6 +345,15 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
     ),
     _s(
+        "MAILFLEET_FAILOVER_AFTER_MINUTES",
+        "int",
+        30,
+        "A server whose every port check has alerted this long is down: recovery is offered, or "
+        "started for a tenant that opted in.",
+        _WEB,
+        minimum=5,
+    ),
+    _s(
         "MAILFLEET_IP_SWITCH_COOLDOWN_HOURS",
         "float",
         24.0,

@@ -38,6 +38,8 @@ class EventKind(StrEnum):
     RESOLVED = "resolved"
     # A person asked a blocklist to delist the address (recorded only; the state machine ignores it).
     DELISTING_REQUESTED = "delisting_requested"
+    # Failover offered or started for a server that is down (recorded only, like the above).
+    FAILOVER = "failover"
 
 
 class Channel(StrEnum):

@@ -33,6 +33,7 @@ class TenantSchema(Schema):
     slug = fields.String()
     name = fields.String()
     home_region = fields.Enum(Region, by_value=True, allow_none=True)
+    failover_auto = fields.Boolean()
     created_at = fields.DateTime()
 
 

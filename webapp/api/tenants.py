@@ -10,7 +10,7 @@ from mailfleet.validation import TENANT_SLUG
 from webapp.api.base import ConfirmSchema, errors, resource, scope
 from webapp.api.schemas import TenantSchema
 from webapp.models import Tenant
-from webapp.services import fleet, lifecycle, tenants
+from webapp.services import failover, fleet, lifecycle, tenants
 
 blp = resource("tenants", "Tenants: the customers whose servers, domains and mailboxes these are.")
 
@@ -21,8 +21,11 @@ class NewTenantSchema(Schema):
 
 
 class TenantChangeSchema(Schema):
-    home_region = fields.String(
-        required=True, allow_none=True, metadata={"description": "us, eu or asia; null clears it"}
+    """Admins only; each field present is changed, the others are left as they are."""
+
+    home_region = fields.String(allow_none=True, metadata={"description": "us, eu or asia; null clears it"})
+    failover_auto = fields.Boolean(
+        metadata={"description": "true: a server down beyond the failover threshold is recovered unasked"}
     )
 
 
@@ -51,7 +54,11 @@ def create_tenant(data: dict[str, Any]) -> Tenant:
 @blp.response(200, TenantSchema)
 def change_tenant(data: dict[str, Any], slug: str) -> Tenant:
     tenant = scope().tenant(slug)
-    fleet.set_home_region(scope(), tenant, data["home_region"])
+    scope().require_admin()  # before anything changes, whichever fields came
+    if "home_region" in data:
+        fleet.set_home_region(scope(), tenant, data["home_region"])
+    if "failover_auto" in data:
+        failover.set_failover_auto(scope(), tenant, data["failover_auto"])
     return tenant
 
 

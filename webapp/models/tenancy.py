@@ -58,6 +58,8 @@ class Tenant(db.Model):  # type: ignore[name-defined,misc]
     autoscale: Mapped[AutoScale] = mapped_column(
         Enum(AutoScale, native_enum=False, length=16), default=AutoScale.OFF, server_default="OFF"
     )
+    # Failover: a server down beyond the threshold is recovered onto a new one without asking.
+    failover_auto: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="tenant")

@@ -23,6 +23,7 @@ from webapp.forms import (
 from webapp.models import Role, RunTrigger, Tenant
 from webapp.services import (
     accounts,
+    failover,
     fleet,
     mailboxes,
     onboarding,
@@ -94,6 +95,8 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
         "actions": list(ACTIONS.values()),
         "may_remove": scope.may_remove,
         "restores": recovery.restores_and_recoveries(scope, tenant),
+        "down_servers": failover.down_servers(scope, tenant),
+        "failover_after": current_app.config["MAILFLEET_FAILOVER_AFTER_MINUTES"],
     }
 
 

@@ -1,0 +1,156 @@
+"""Failover on a real database and the Hostwinds double: a server whose every port check has
+alerted longer than the threshold is down; the sweep offers its recovery (recorded on the alert's
+timeline, once) or, for a tenant that opted in, starts it onto another location, and records why.
+One closed port, a fresh outage, or a tenant that cannot recover start nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from mailfleet.clock import utcnow
+from mailfleet.monitoring import EventKind
+from webapp.extensions import db
+from webapp.models import (
+    Domain,
+    DomainStatus,
+    HealthAlert,
+    HealthAlertEvent,
+    HealthCheck,
+    Run,
+    Server,
+    ServerBackup,
+    ServerStatus,
+)
+from webapp.services import accounts, failover
+from webapp.services.scope import Scope
+from webapp.testing import TEST_PASSWORD, login
+
+pytestmark = pytest.mark.unit
+
+SNAPSHOT = "7" * 64
+PORTS = ("port:25@198.19.0.10", "port:993@198.19.0.10")
+
+
+@pytest.fixture
+def lost(world, hostwinds):
+    """acme's mf-acme-1 in Seattle with its domain, a snapshot and its two port checks passing."""
+    server = Server(
+        tenant_id=world.acme.id,
+        name="mf-acme-1",
+        mail_hostname="mail.acme.test",
+        public_ipv4="198.19.0.10",
+        location="Seattle",
+        plan="101",
+        status=ServerStatus.ACTIVE,
+    )
+    db.session.add(server)
+    db.session.flush()
+    db.session.add(
+        Domain(tenant_id=world.acme.id, server_id=server.id, name="acme.test", status=DomainStatus.ACTIVE)
+    )
+    snapshots = [{"id": SNAPSHOT, "short_id": SNAPSHOT[:8], "time": "2026-12-01T10:00:00Z"}]
+    db.session.add(
+        ServerBackup(
+            server_id=server.id, collected_at=utcnow(), status={"repository": {"snapshots": snapshots}}
+        )
+    )
+    for check in PORTS:
+        db.session.add(HealthCheck(server_id=server.id, check=check, last_status="ok"))
+    db.session.commit()
+    return server
+
+
+def failing(server: Server, check: str, minutes: int) -> HealthAlert:
+    """The check has failed and alerted `minutes` ago."""
+    opened = utcnow() - timedelta(minutes=minutes)
+    alert = HealthAlert(server_id=server.id, check=check, severity="critical", state="open", opened_at=opened)
+    db.session.add(alert)
+    db.session.flush()
+    row = db.session.scalar(
+        select(HealthCheck).where(HealthCheck.server_id == server.id, HealthCheck.check == check)
+    )
+    row.last_status, row.alert_id = "error", alert.id
+    db.session.commit()
+    return alert
+
+
+def timeline(alert: HealthAlert) -> list[str]:
+    return list(
+        db.session.scalars(
+            select(HealthAlertEvent.detail).where(
+                HealthAlertEvent.alert_id == alert.id, HealthAlertEvent.kind == EventKind.FAILOVER
+            )
+        )
+    )
+
+
+def recoveries() -> list[Run]:
+    return list(db.session.scalars(select(Run).where(Run.catalogue_key == "provision")))
+
+
+def test_one_closed_port_or_a_fresh_outage_is_not_down(world, lost):
+    failing(lost, PORTS[0], 45)
+    assert failover.down_servers(Scope.system()) == []  # 993 still answers
+    failing(lost, PORTS[1], 10)
+    assert failover.down_servers(Scope.system()) == []  # under the 30 minutes
+    assert failover.sweep() == {"offered": 0, "started": 0, "refused": 0}
+
+
+def test_a_down_server_is_offered_once_and_the_page_says_so(client, world, lost):
+    first = failing(lost, PORTS[0], 45)
+    failing(lost, PORTS[1], 40)
+    [down] = failover.down_servers(Scope.system())
+    assert (down.server.id, down.alert.id) == (lost.id, first.id)
+    assert failover.sweep()["offered"] == 1
+    assert failover.sweep()["offered"] == 0  # once per alert
+    [offered] = timeline(first)
+    assert offered.startswith("failover offered: every port check of mf-acme-1 has failed since")
+    assert recoveries() == []
+    login(client, world.alice.email, TEST_PASSWORD)
+    page = client.get("/tenants/acme").get_data(as_text=True)
+    banner = page.split('data-failover="mf-acme-1"', 1)[1].split("</p>", 1)[0]
+    assert "Recover it onto a new server" in banner and f"server_id={lost.id}" in banner
+    login(client, world.bob.email, TEST_PASSWORD)
+    assert 'data-failover="mf-acme-1"' not in client.get("/tenants/globex").get_data(as_text=True)
+
+
+def test_a_tenant_that_opted_in_recovers_onto_another_location(world, lost):
+    failover.set_failover_auto(Scope(world.admin), world.acme, True)
+    first = failing(lost, PORTS[0], 45)
+    failing(lost, PORTS[1], 40)
+    assert failover.sweep() == {"offered": 0, "started": 1, "refused": 0}
+    [run] = recoveries()
+    assert run.extravars["recover_from_host"] == "mf-acme-1"
+    assert run.extravars["hostwinds_location"] != "Seattle"
+    assert run.extravars["hostwinds_plan"] == "101"
+    [started] = timeline(first)
+    assert started.startswith(f"failover started: recovery run {run.id} onto a new server;")
+    assert failover.sweep()["started"] == 0 and len(recoveries()) == 1
+
+
+def test_a_failover_that_cannot_start_says_why_and_changes_nothing(world, lost):
+    failover.set_failover_auto(Scope(world.admin), world.acme, True)
+    db.session.get(ServerBackup, lost.id).status = {"repository": {"snapshots": []}}
+    db.session.commit()
+    first = failing(lost, PORTS[0], 45)
+    failing(lost, PORTS[1], 40)
+    assert failover.sweep()["refused"] == 1
+    [why] = timeline(first)
+    assert "failover could not start: mf-acme-1 has no backup snapshot yet" in why
+    assert (
+        recoveries() == [] and db.session.scalar(select(Server.id).where(Server.name == "mf-acme-2")) is None
+    )
+
+
+def test_only_an_admin_opts_a_tenant_in(client, world):
+    def token(user):
+        return {"Authorization": f"Bearer {accounts.issue_api_token(user)}"}
+
+    refused = client.patch("/api/v1/tenants/acme", json={"failover_auto": True}, headers=token(world.alice))
+    assert refused.status_code == 403 and not world.acme.failover_auto
+    done = client.patch("/api/v1/tenants/acme", json={"failover_auto": True}, headers=token(world.admin))
+    assert done.status_code == 200 and done.get_json()["failover_auto"] is True
+    assert done.get_json()["home_region"] is None  # left as it was
