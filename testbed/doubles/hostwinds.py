@@ -27,8 +27,10 @@ import itertools
 import json
 import os
 import secrets
+import sys
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -133,7 +135,8 @@ class TestbedHosts:
         def boot() -> None:
             try:
                 (host,) = self._testbed.start_hosts([srvrname], authorized_keys=authorized_keys)
-            except Exception as exc:  # reported as the instance's ERROR status
+            except Exception as exc:  # reported as the instance's ERROR status, and in the double's log
+                traceback.print_exc(file=sys.stderr)
                 with self._lock:
                     self._errors[srvrname] = str(exc)[-500:]
                 return
