@@ -127,7 +127,10 @@ def submit_run(
         db.session.commit()
     except IntegrityError:  # the same submission key, committed by a concurrent request
         db.session.rollback()
-        return db.session.execute(select(Run).where(Run.submission_key == submission_key)).scalar_one()
+        earlier = find_submission(tenant, submission_key) if submission_key is not None else None
+        if earlier is None:
+            raise
+        return earlier
     enqueue_or_leave_for_reconcile(run)
     return run
 

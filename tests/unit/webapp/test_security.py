@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from webapp.errors import Conflict
 from webapp.extensions import db
 from webapp.models import Domain, Run, Server, ServerStatus, User
 from webapp.services import accounts, runs
@@ -151,3 +152,20 @@ def test_pages_need_login(client, world):
     for url in ("/", "/tenants/", "/runs", "/servers", "/account"):
         response = client.get(url)
         assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_a_concurrent_submission_key_never_answers_another_tenants_run(world, monkeypatch):
+    """Acme's run commits a key between Globex's check of that key and its own commit: Globex is
+    refused, as when the key was seen at once, and gets neither Acme's run nor one of its own."""
+    acme_run = runs.submit_run(Scope(world.alice), world.acme, "site", submission_key="shared-key-1")
+    checked, calls = runs.find_submission, []
+
+    def racing(tenant, key):  # the first check runs before Acme's commit
+        calls.append(key)
+        return None if len(calls) == 1 else checked(tenant, key)
+
+    monkeypatch.setattr(runs, "find_submission", racing)
+    with pytest.raises(Conflict):
+        runs.submit_run(Scope(world.bob), world.globex, "site", submission_key="shared-key-1")
+    assert db.session.execute(select(Run).where(Run.tenant_id == world.globex.id)).first() is None
+    assert db.session.get(Run, acme_run.id).tenant_id == world.acme.id
