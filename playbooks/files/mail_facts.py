@@ -13,6 +13,10 @@ codes...): those are what warm-up back-off reacts to, a full mailbox or a greyli
 outbound count is also kept per receiver group, from the relay's MX host name, by the groups the
 sending caps policy service paces (Gmail, Microsoft, Yahoo, Apple, everything else "other"): its
 cap table (`--caps`) and its matching, read from beside the table.
+Outbound counts are also kept per sender: the mailbox that logged in to submit the message (smtpd's
+sasl_username), else its envelope sender (qmgr's from=), matched to the delivery by the queue ID;
+the MAX_SENDERS busiest only. Bounces the server makes itself (from=<>) and messages queued before
+the day began (their from= line is in an earlier day) count in the totals only.
 
 The log comes from Mailu's smtp container (`docker compose logs`, `--source docker`) or from the
 journal where Postfix runs on the host itself (`--source journald`).
@@ -36,20 +40,25 @@ from pathlib import Path
 from typing import Any
 
 OTHER = "other"
+MAX_SENDERS = 50
+SENDER_COUNTS = ("sent", "deferred", "bounced")
 OUTBOUND = ("sent", "deferred", "bounced", "reputation_deferrals")
 REPUTATION = re.compile(
     r"reputation|rate[ -]?limit|unsolicited|TSS\d\d|TS0\d|unexpected volume|user complaints"
     r"|too many (?:messages|mails|emails|connections)|4\.7\.(?:28|650|651|500)|S3114|throttl",
     re.IGNORECASE,
 )
-_LINE = re.compile(r"postfix(?:/[\w.-]+)*/(?P<service>smtp|lmtp|smtpd|cleanup)\[\d+\]: (?P<text>.*)$")
+_LINE = re.compile(r"postfix(?:/[\w.-]+)*/(?P<service>smtp|lmtp|smtpd|cleanup|qmgr)\[\d+\]: (?P<text>.*)$")
+_QUEUE_ID = re.compile(r"^(?P<qid>[0-9A-Za-z]{5,}): ")
+_FROM = re.compile(r"^[0-9A-Za-z]{5,}: from=<(?P<sender>[^>]*)>")
+_LOGIN = re.compile(r"\bsasl_username=(?P<login>[^\s,]+)")
 _DELIVERY = re.compile(
     r"\bto=<(?:[^>@]*@)?(?P<domain>[^>]*)>.*?\brelay=(?P<relay>[^\s,\[]+)"
     r".*?\bstatus=(?P<status>sent|deferred|bounced)\b(?P<reason>.*)"
 )
 _POLICY = re.compile(r"check_policy_service\s+inet:(?P<host>[^\s:]+):(?P<port>\d+)")
 JOURNAL_IDS = ("postfix/smtp", "postfix/lmtp", "postfix/smtpd", "postfix/submission/smtpd",
-               "postfix/smtps/smtpd", "postfix/cleanup")
+               "postfix/smtps/smtpd", "postfix/cleanup", "postfix/qmgr")
 
 
 def relay_groups(caps: Path) -> Callable[[str], str]:
@@ -75,14 +84,25 @@ def count(lines: Iterable[str], day: str, group_of: Callable[[str], str]) -> dic
     totals = {"day": day, "sent": 0, "received": 0, "deferred": 0, "bounced": 0, "rejected": 0,
               "reputation_deferrals": 0}
     groups: dict[str, dict[str, int]] = {}
+    logins: dict[str, str] = {}  # queue ID -> the mailbox that submitted it
+    senders_of: dict[str, str] = {}  # queue ID -> envelope sender
+    senders: dict[str, dict[str, int]] = {}
     for line in lines:
         match = _LINE.search(line.rstrip("\n"))
         if match is None:
             continue
         service, text = match["service"], match["text"]
+        queue_id = _QUEUE_ID.match(text)
+        if service == "qmgr":
+            found = _FROM.match(text)
+            if found and queue_id:
+                senders_of[queue_id["qid"]] = found["sender"].lower()
+            continue
         if service in ("smtpd", "cleanup"):
             if " reject: " in f" {text}" or "milter-reject:" in text:
                 totals["rejected"] += 1
+            elif queue_id and (login := _LOGIN.search(text)):
+                logins[queue_id["qid"]] = login["login"].lower()
             continue
         delivery = _DELIVERY.search(text)
         if delivery is None:
@@ -91,6 +111,9 @@ def count(lines: Iterable[str], day: str, group_of: Callable[[str], str]) -> dic
         if service == "lmtp":
             totals["received"] += status == "sent"
             continue
+        sender = queue_id and (logins.get(queue_id["qid"]) or senders_of.get(queue_id["qid"]))
+        if sender:
+            senders.setdefault(sender, dict.fromkeys(SENDER_COUNTS, 0))[status] += 1
         relay = delivery["relay"]
         group = groups.setdefault(group_of(delivery["domain"] if relay == "none" else relay),
                                   dict.fromkeys(OUTBOUND, 0))
@@ -100,7 +123,8 @@ def count(lines: Iterable[str], day: str, group_of: Callable[[str], str]) -> dic
         for key in keys:
             totals[key] += 1
             group[key] += 1
-    return totals | {"groups": groups}
+    busiest = sorted(senders.items(), key=lambda item: (-sum(item[1].values()), item[0]))[:MAX_SENDERS]
+    return totals | {"groups": groups, "senders": dict(busiest)}
 
 
 def log_command(source: str, day: str, project: str) -> list[str]:

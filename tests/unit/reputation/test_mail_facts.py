@@ -52,7 +52,7 @@ def test_counts_tell_reputation_deferrals_from_other_deferrals_and_group_by_mx(t
     groups = {group.name: {"suffixes": list(group.suffixes), "days": {}} for group in warmup.RECEIVER_GROUPS}
     group_of = mail_facts.relay_groups(_caps_service(tmp_path, groups))
     got = mail_facts.count(LOG.splitlines(), "2026-12-02", group_of)
-    assert {k: v for k, v in got.items() if k != "groups"} == {
+    assert {k: v for k, v in got.items() if k not in ("groups", "senders")} == {
         "day": "2026-12-02", "sent": 2, "received": 1, "deferred": 5, "bounced": 1, "rejected": 2,
         "reputation_deferrals": 3,
     }
@@ -72,6 +72,32 @@ def test_without_a_policy_service_or_its_groups_every_relay_is_other(tmp_path):
                      mail_facts.relay_groups(_caps_service(tmp_path / "noplan", {}))):
         got = mail_facts.count(LOG.splitlines(), "2026-12-02", group_of)
         assert list(got["groups"]) == ["other"] and got["groups"]["other"]["deferred"] == got["deferred"]
+
+
+def test_senders_are_the_logged_in_mailbox_or_the_envelope_sender_by_queue_id():
+    lines = (Path(__file__).parent / "data" / "postfix-senders.log").read_text().splitlines()
+    got = mail_facts.count(lines, "2026-12-02", lambda _host: "other")
+    assert (got["sent"], got["deferred"], got["bounced"], got["received"]) == (4, 2, 1, 1)
+    # The server's own bounce (from=<>) and 1A2B31C0001, queued before the day, name no sender.
+    assert got["senders"] == {
+        "alice@acme.test": {"sent": 1, "deferred": 2, "bounced": 1},
+        "newsletter@acme.test": {"sent": 2, "deferred": 0, "bounced": 0},
+    }
+    assert list(got["senders"]) == ["alice@acme.test", "newsletter@acme.test"]  # busiest first
+
+
+def test_only_the_busiest_senders_are_kept(monkeypatch):
+    monkeypatch.setattr(mail_facts, "MAX_SENDERS", 2)
+    lines = []
+    for n, (sender, count) in enumerate([("a@x.test", 1), ("b@x.test", 3), ("c@x.test", 2)]):
+        qid = f"ABCDE{n}"
+        lines.append(f"x postfix/qmgr[1]: {qid}: from=<{sender}>, size=1, nrcpt={count} (queue active)")
+        lines += [
+            f"x postfix/smtp[2]: {qid}: to=<r{i}@example.org>, relay=mx.example.org[203.0.113.5]:25, "
+            "delay=1, dsn=2.0.0, status=sent (250 ok)"
+            for i in range(count)
+        ]
+    assert list(mail_facts.count(lines, "2026-12-02", lambda _host: "other")["senders"]) == ["b@x.test", "c@x.test"]
 
 
 def test_log_commands_read_the_day_from_midnight_utc():
