@@ -114,6 +114,8 @@ daily_cap
 hourly_cap
 next_day
 next_daily_cap
+first_day
+last_day
 REBUILD  # a provider status the contract lists
 rescued  # an Ansible recap field the role tests parse
 

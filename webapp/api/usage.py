@@ -1,8 +1,9 @@
 """Usage history as JSON: a server's samples over a chart range (the rows of its CSV download), the
 totals over a tenant's servers or over every server the caller sees (the fleet for administrators,
-their own tenant's servers for anyone else), the mail each of a tenant's mailboxes holds, and a
-server's capacity: when its disk and monthly bandwidth run out on their current trend, its CPU and
-memory percentiles, and the plan it should be on (the usage page's Capacity card).
+their own tenant's servers for anyone else), the mail each of a tenant's mailboxes holds, a
+server's busiest senders over a range (the usage page's Top senders card), and a server's capacity:
+when its disk and monthly bandwidth run out on their current trend, its CPU and memory percentiles,
+and the plan it should be on (the usage page's Capacity card).
 
 Each range reads one resolution: 24h the 5-minute samples, 7d and 30d the hourly rollups, 90d the
 daily ones. Times are bucket starts in UTC; an hourly or daily row averages its 5-minute samples
@@ -12,6 +13,7 @@ daily ones. Times are bucket starts in UTC; an hourly or daily row averages its 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from marshmallow import Schema, fields, validate
@@ -22,7 +24,7 @@ from mailfleet.usage import Forecast
 from webapp.api.base import FormatSchema, errors, exported, resource, scope
 from webapp.exports import csv_download
 from webapp.models import Server
-from webapp.services import capacity, usage
+from webapp.services import capacity, mailstats, usage
 
 blp = resource("usage", "Usage history per server, per tenant and over the fleet.")
 
@@ -85,6 +87,23 @@ class MailboxUsageSchema(Schema):
 
 class MailboxUsageListSchema(Schema):
     mailboxes = fields.List(fields.Nested(MailboxUsageSchema))
+
+
+class SenderSchema(Schema):
+    sender = fields.String(
+        metadata={"description": "the mailbox that logged in to submit, else the envelope sender"}
+    )
+    sent = fields.Integer()
+    deferred = fields.Integer()
+    bounced = fields.Integer()
+
+
+class TopSendersSchema(Schema):
+    server = fields.String()
+    range = fields.String()
+    first_day = fields.Date(metadata={"description": "the first UTC day counted"})
+    last_day = fields.Date(metadata={"description": "the last UTC day counted (today)"})
+    senders = fields.List(fields.Nested(SenderSchema), metadata={"description": "busiest first"})
 
 
 class ForecastSchema(Schema):
@@ -162,6 +181,20 @@ def capacity_document(found: Server) -> dict[str, Any]:
     }
 
 
+def senders_document(found: Server, range_key: str) -> dict[str, Any]:
+    """The server's busiest senders over the UTC days a chart range touches (delivery attempts
+    out per sender, as the facts run counts them each day)."""
+    last = utcnow()
+    first = last - timedelta(seconds=usage.RANGES[range_key][0])
+    return {
+        "server": found.name,
+        "range": range_key,
+        "first_day": first.date(),
+        "last_day": last.date(),
+        "senders": mailstats.top_senders(found, first.date(), last.date()),
+    }
+
+
 def server_export(found: Server, range_key: str, fmt: str) -> dict[str, Any] | Response:
     """A server's samples over a range: the JSON document, or its rows as CSV (also the usage
     page's download)."""
@@ -196,6 +229,15 @@ def server_usage(args: dict[str, Any], server_id: int) -> dict[str, Any] | Respo
 def server_capacity(server_id: int) -> dict[str, Any]:
     """When the server's disk and bandwidth run out, and the plan it should be on."""
     return capacity_document(scope().get(Server, server_id))
+
+
+@blp.route("/servers/<int:server_id>/senders", methods=["GET"])
+@errors(blp, 404)
+@blp.arguments(RangeSchema, location="query")
+@blp.response(200, TopSendersSchema)
+def server_senders(args: dict[str, Any], server_id: int) -> dict[str, Any]:
+    """The server's busiest senders over the range's UTC days."""
+    return senders_document(scope().get(Server, server_id), args["range"])
 
 
 @blp.route("/tenants/<slug>/usage", methods=["GET"])

@@ -56,7 +56,9 @@ class MailCount(db.Model):  # type: ignore[name-defined,misc]
     are delivery attempts out, received are deliveries into mailboxes, rejected are messages refused
     on the way in; reputation deferrals are deferrals whose receiver named the IP's reputation or
     rate. `groups`: the outbound counts per receiver group {"gmail": {"sent", "deferred", "bounced",
-    "reputation_deferrals"}, ...}."""
+    "reputation_deferrals"}, ...}; `senders`: the outbound counts of the day's busiest senders (the
+    mailbox that logged in to submit, else the envelope sender) {"a@b.test": {"sent", "deferred",
+    "bounced"}, ...}."""
 
     __tablename__ = "mail_counts"
     __table_args__ = (UniqueConstraint("server_id", "day"),)
@@ -71,6 +73,7 @@ class MailCount(db.Model):  # type: ignore[name-defined,misc]
     rejected: Mapped[int] = mapped_column(default=0)
     reputation_deferrals: Mapped[int] = mapped_column(default=0)
     groups: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON, default=dict)
+    senders: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON, default=dict, server_default="{}")
     collected_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -3,7 +3,8 @@ server's facts document (playbooks/health_facts.yml), stored by every health swe
 feed: a server with a warm-up plan whose receivers defer for reputation backs off
 (webapp.services.warmup.react_to_deferrals), reported as its `warmup` check; the cost per 1,000
 messages sent and the sent-volume anomaly read them through :func:`sent_by_server` and
-:func:`sent_by_tenant`, a new tenant's "send a test message" step through :func:`messages_since`."""
+:func:`sent_by_tenant`, a new tenant's "send a test message" step through :func:`messages_since`,
+a server's usage page and API its busiest senders through :func:`top_senders`."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 COUNTS = ("sent", "received", "deferred", "bounced", "rejected", "reputation_deferrals")
 GROUP_COUNTS = ("sent", "deferred", "bounced", "reputation_deferrals")
+SENDER_COUNTS = ("sent", "deferred", "bounced")
+MAX_SENDERS = 50  # the facts run keeps the day's 50 busiest (playbooks/files/mail_facts.py)
 
 
 class CountsError(ValueError):
@@ -38,8 +41,25 @@ def _count(section: Mapping[str, Any], key: str, where: str) -> int:
     return value
 
 
-def parse_mail(section: Any) -> tuple[date, dict[str, int], dict[str, dict[str, int]]]:
-    """(day, counts, groups) from a facts document's `mail` section; CountsError if malformed."""
+PerName = dict[str, dict[str, int]]
+
+
+def _per_name(section: Mapping[str, Any], key: str, counts: tuple[str, ...], width: int) -> PerName:
+    """{name: {count: n}} from the section's `key` object (absent: empty); CountsError if malformed."""
+    raw = section.get(key) or {}
+    if not isinstance(raw, Mapping):
+        raise CountsError(f"mail.{key} must be a JSON object")
+    found = {}
+    for name, entry in raw.items():
+        if not isinstance(entry, Mapping):
+            raise CountsError(f"mail.{key}.{name} must be a JSON object")
+        found[str(name)[:width]] = {count: _count(entry, count, f"mail.{key}.{name}") for count in counts}
+    return found
+
+
+def parse_mail(section: Any) -> tuple[date, dict[str, int], PerName, PerName]:
+    """(day, counts, groups, senders) from a facts document's `mail` section; CountsError if
+    malformed."""
     if not isinstance(section, Mapping):
         raise CountsError("mail must be a JSON object")
     try:
@@ -47,15 +67,11 @@ def parse_mail(section: Any) -> tuple[date, dict[str, int], dict[str, dict[str, 
     except ValueError:
         raise CountsError(f"mail.day {section.get('day')!r} is not a YYYY-MM-DD day") from None
     counts = {key: _count(section, key, "mail") for key in COUNTS}
-    groups_raw = section.get("groups") or {}
-    if not isinstance(groups_raw, Mapping):
-        raise CountsError("mail.groups must be a JSON object")
-    groups = {}
-    for name, entry in groups_raw.items():
-        if not isinstance(entry, Mapping):
-            raise CountsError(f"mail.groups.{name} must be a JSON object")
-        groups[str(name)[:32]] = {key: _count(entry, key, f"mail.groups.{name}") for key in GROUP_COUNTS}
-    return day, counts, groups
+    groups = _per_name(section, "groups", GROUP_COUNTS, 32)
+    senders = _per_name(section, "senders", SENDER_COUNTS, 254)
+    if len(senders) > MAX_SENDERS:
+        raise CountsError(f"mail.senders names {len(senders)} senders, more than the {MAX_SENDERS} kept")
+    return day, counts, groups, senders
 
 
 def day_counts(server: Server, day: date) -> MailCount | None:
@@ -77,14 +93,14 @@ def record_counts(names: Iterable[str], directory: Path, now: datetime) -> list[
             doc = parse_facts((directory / f"{name}.json").read_bytes())
             if doc.get("mail") is None:
                 continue
-            day, counts, groups = parse_mail(doc["mail"])
+            day, counts, groups, senders = parse_mail(doc["mail"])
         except (OSError, FactsError, CountsError) as exc:
             log.warning("mail counts of %s skipped: %s", name, exc)
             continue
         row = day_counts(server, day) or MailCount(server_id=server.id, day=day)
         for key, value in counts.items():
             setattr(row, key, value)
-        row.groups, row.collected_at = groups, now
+        row.groups, row.senders, row.collected_at = groups, senders, now
         db.session.add(row)
         db.session.commit()
         if day == now.date():
@@ -136,3 +152,22 @@ def sent_by_tenant(days: Iterable[date]) -> dict[str, dict[date, int]]:
     for slug, day, sent in rows:
         out.setdefault(slug, {})[day] = int(sent)
     return out
+
+
+def top_senders(server: Server, first: date, last: date, limit: int = 10) -> list[dict[str, Any]]:
+    """The server's busiest senders from day `first` to day `last`, both included: [{"sender",
+    "sent", "deferred", "bounced"}], most delivery attempts first (then by address). A sender
+    counts only on the days it was among the day's busiest the facts run kept."""
+    days = db.session.scalars(
+        select(MailCount.senders).where(
+            MailCount.server_id == server.id, MailCount.day >= first, MailCount.day <= last
+        )
+    )
+    totals: dict[str, dict[str, int]] = {}
+    for senders in days:
+        for sender, counts in (senders or {}).items():
+            into = totals.setdefault(sender, dict.fromkeys(SENDER_COUNTS, 0))
+            for key in SENDER_COUNTS:
+                into[key] += int(counts.get(key, 0))
+    busiest = sorted(totals.items(), key=lambda item: (-sum(item[1].values()), item[0]))[:limit]
+    return [{"sender": sender} | counts for sender, counts in busiest]

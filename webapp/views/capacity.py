@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from mailfleet.clock import utcnow
-from webapp.api.usage import server_export
+from webapp.api.usage import senders_document, server_export
 from webapp.errors import MailfleetWebError
 from webapp.forms import ConfirmForm
 from webapp.models import AutoScale, Server
@@ -51,6 +51,7 @@ def server(server_id: int) -> str:
         range_key=range_key,
         ranges=list(usage.RANGES),
         charts=charts,
+        top=senders_document(found, range_key),
         cap=capacity.capacity(found, now, plans),
         plans=plans,
         plans_error=plans_error,
