@@ -21,7 +21,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional
 
 
 def _new_key() -> str:
@@ -167,6 +167,16 @@ class ServerActionForm(SubmissionForm):
     )
     source_server_id = SelectField("Snapshot of", coerce=_optional_id, validate_choice=False)
     confirm = BooleanField("I understand what this replaces")
+
+
+class FailoverForm(FlaskForm):
+    """An admin turns failover without asking on or off for a tenant, ticking the confirmation."""
+
+    on = HiddenField(validators=[AnyOf(("yes", "no"), message="yes or no")])  # what the button sets
+    confirm = BooleanField(
+        "I understand: a server down beyond the threshold is replaced by a new one without asking",
+        validators=[DataRequired(message="tick the confirmation")],
+    )
 
 
 class RecoverForm(SubmissionForm):

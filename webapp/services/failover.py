@@ -5,8 +5,10 @@ the recovery page's (DNS moves only after the restored data checked out).
 
 A server is down when every one of its port checks has an open alert opened at least
 MAILFLEET_FAILOVER_AFTER_MINUTES ago: one closed port is a broken service, all of them a lost
-host. The decision (offered, started, or why it could not start) and its reason go on the
-timeline of the oldest of those alerts, once per alert.
+host. The decision and its reason go on the timeline of the oldest of those alerts: an offer
+once per alert; a start once; a start that was refused is tried again on each sweep while the
+server stays down, ATTEMPTS times in all. An admin's opt-in or opt-out goes on the timelines of
+the tenant's open port alerts too, so an outage's timeline says why it was (or was not) recovered.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 
 PORT_CHECK = "port:"
 BY = "failover"  # the timeline's author of the decisions recorded here
+ATTEMPTS = 3  # sweeps that try a refused start (about 15 minutes); then it is left to people
+# How each decision's detail begins: the sweep reads its own earlier decisions back by them.
+OFFERED, STARTED, REFUSED = "failover offered", "failover started", "failover could not start"
 
 
 @dataclass(frozen=True)
@@ -73,18 +78,24 @@ def down_servers(scope: Scope, tenant: Tenant | None = None, now: datetime | Non
 
 
 def sweep(now: datetime | None = None) -> dict[str, int]:
-    """For each server down beyond the threshold, once: start its recovery if its tenant opted in,
-    else record the offer. Returns counts for the job's result."""
+    """For each server down beyond the threshold: start its recovery if its tenant opted in (again
+    on a later sweep if it was refused, up to ATTEMPTS), else record the offer once. Returns counts
+    for the job's result."""
     counts = {"offered": 0, "started": 0, "refused": 0}
     for down in down_servers(Scope.system(), now=now):
-        if any(e.kind == EventKind.FAILOVER for e in down.alert.events):
+        decided = [e.detail for e in down.alert.events if e.kind == EventKind.FAILOVER]
+        if any(d.startswith(STARTED) for d in decided):
             continue
         tenant = down.server.tenant
         if not tenant.failover_auto:
-            _record(
-                down, f"failover offered: {down.reason}; {tenant.slug} recovers it from the recovery page"
-            )
-            counts["offered"] += 1
+            if not any(d.startswith(OFFERED) for d in decided):
+                _record(
+                    down.alert, f"{OFFERED}: {down.reason}; {tenant.slug} recovers it from the recovery page"
+                )
+                counts["offered"] += 1
+            continue
+        attempt = sum(d.startswith(REFUSED) for d in decided) + 1
+        if attempt > ATTEMPTS:
             continue
         try:
             run = recovery.start_recovery(
@@ -97,10 +108,11 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
             )
         except MailfleetWebError as exc:
             db.session.rollback()
-            _record(down, f"failover could not start: {exc}; {down.reason}")
+            then = "tried again on the next check" if attempt < ATTEMPTS else "no more attempts"
+            _record(down.alert, f"{REFUSED} (attempt {attempt} of {ATTEMPTS}, {then}): {exc}; {down.reason}")
             counts["refused"] += 1
             continue
-        _record(down, f"failover started: recovery run {run.id} onto a new server; {down.reason}")
+        _record(down.alert, f"{STARTED}: recovery run {run.id} onto a new server; {down.reason}")
         counts["started"] += 1
     return counts
 
@@ -116,16 +128,36 @@ def another_location(server: Server) -> str:
     return (near or others)[0]
 
 
-def set_failover_auto(scope: Scope, tenant: Tenant, on: bool) -> None:
-    """An admin opts the tenant in (or out) of failover without asking."""
+def set_failover_auto(scope: Scope, tenant: Tenant, on: bool) -> bool:
+    """An admin opts the tenant in (or out) of failover without asking: the API's and the web's
+    one path. A change is recorded on the timeline of each of the tenant's open port alerts;
+    setting what is already set changes nothing. Returns whether it changed."""
     scope.require_admin()
+    if tenant.failover_auto is on:
+        return False
     tenant.failover_auto = on
+    who = getattr(scope.user, "email", None)
+    detail = f"failover {'turned on' if on else 'turned off'} for {tenant.slug} by {who or 'the system'}"
+    for alert in db.session.scalars(
+        select(HealthAlert)
+        .join(HealthCheck, HealthCheck.alert_id == HealthAlert.id)
+        .join(Server, Server.id == HealthCheck.server_id)
+        .where(
+            Server.tenant_id == tenant.id,
+            HealthCheck.check.startswith(PORT_CHECK),
+            HealthAlert.resolved_at.is_(None),
+        )
+    ):
+        _record(alert, detail, by=who, commit=False)
     db.session.commit()
+    log.info("%s", detail)
+    return True
 
 
-def _record(down: DownServer, detail: str) -> None:
+def _record(alert: HealthAlert, detail: str, *, by: str | None = BY, commit: bool = True) -> None:
     db.session.add(
-        HealthAlertEvent(alert_id=down.alert.id, at=utcnow(), kind=EventKind.FAILOVER, detail=detail, by=BY)
+        HealthAlertEvent(alert_id=alert.id, at=utcnow(), kind=EventKind.FAILOVER, detail=detail, by=by)
     )
-    db.session.commit()
-    log.warning("%s", detail)
+    if commit:
+        db.session.commit()
+        log.warning("%s", detail)

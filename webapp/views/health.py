@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from mailfleet.clock import utcnow
 from webapp.errors import Conflict, InvalidInput
 from webapp.forms import ActionForm
-from webapp.services import backups, delisting, health
+from webapp.services import backups, delisting, failover, health
 from webapp.services.scope import Scope
 from webapp.views import button_post
 
@@ -44,6 +44,8 @@ def index() -> str:
         alerts=health.list_alerts(scope, "open", limit=20),
         monitoring=health.monitoring(),
         backups=backups.statuses(scope),
+        down_servers=failover.down_servers(scope),
+        failover_after=current_app.config["MAILFLEET_FAILOVER_AFTER_MINUTES"],
         now=utcnow(),
     )
 

@@ -12,6 +12,7 @@ from webapp.errors import MailfleetWebError
 from webapp.forms import (
     REGION_CHOICE,
     DomainForm,
+    FailoverForm,
     HomeRegionForm,
     LimitsForm,
     MailboxForm,
@@ -92,6 +93,7 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
         "member_form": MemberForm(),
         "limits_form": LimitsForm(obj=tenant),
         "home_region_form": home_region_form(tenant),
+        "failover_form": FailoverForm(on="no" if tenant.failover_auto else "yes"),
         "actions": list(ACTIONS.values()),
         "may_remove": scope.may_remove,
         "restores": recovery.restores_and_recoveries(scope, tenant),
@@ -171,6 +173,23 @@ def set_home_region(slug: str) -> Response:
         return f"New servers of {tenant.slug} go to {region.label if region else 'the location chosen'}."
 
     return form_post(form, "Check the form: pick a region.", act, "tenants.detail", {"slug": slug})
+
+
+@bp.route("/<slug>/failover", methods=["POST"])
+@login_required
+def set_failover(slug: str) -> Response:
+    """Failover without asking on or off: the API's PATCH failover_auto, from the tenant page."""
+    scope = Scope(current_user)
+    tenant = scope.tenant(slug)
+    form = FailoverForm()
+
+    def act() -> str:
+        failover.set_failover_auto(scope, tenant, form.on.data == "yes")
+        if tenant.failover_auto:
+            return f"Failover is on for {tenant.slug}: a server down that long is recovered without asking."
+        return f"Failover is off for {tenant.slug}: a server down that long is offered for recovery."
+
+    return form_post(form, None, act, "tenants.detail", {"slug": slug})
 
 
 @bp.route("/<slug>/limits", methods=["POST"])

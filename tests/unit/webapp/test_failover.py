@@ -1,7 +1,10 @@
 """Failover on a real database and the Hostwinds double: a server whose every port check has
 alerted longer than the threshold is down; the sweep offers its recovery (recorded on the alert's
-timeline, once) or, for a tenant that opted in, starts it onto another location, and records why.
-One closed port, a fresh outage, or a tenant that cannot recover start nothing."""
+timeline, once; shown on the tenant page and the health board) or, for a tenant an admin opted in
+(the API or the tenant page, recorded on the timeline), starts it onto another location, and
+records why. A start that was refused is tried again by the cron job while the server stays down,
+a bounded number of times. One closed port, a fresh outage, or a tenant that cannot recover start
+nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from jobs.app import use_app
+from jobs.failover import check_failover
 from mailfleet.clock import utcnow
 from mailfleet.monitoring import EventKind
 from webapp.extensions import db
@@ -26,7 +31,7 @@ from webapp.models import (
 )
 from webapp.services import accounts, failover
 from webapp.services.scope import Scope
-from webapp.testing import TEST_PASSWORD, login
+from webapp.testing import TEST_PASSWORD, csrf_token, login
 
 pytestmark = pytest.mark.unit
 
@@ -139,7 +144,8 @@ def test_a_failover_that_cannot_start_says_why_and_changes_nothing(world, lost):
     failing(lost, PORTS[1], 40)
     assert failover.sweep()["refused"] == 1
     [why] = timeline(first)
-    assert "failover could not start: mf-acme-1 has no backup snapshot yet" in why
+    assert why.startswith("failover could not start (attempt 1 of 3, tried again on the next check): ")
+    assert "mf-acme-1 has no backup snapshot yet" in why
     assert (
         recoveries() == [] and db.session.scalar(select(Server.id).where(Server.name == "mf-acme-2")) is None
     )
@@ -154,3 +160,133 @@ def test_only_an_admin_opts_a_tenant_in(client, world):
     done = client.patch("/api/v1/tenants/acme", json={"failover_auto": True}, headers=token(world.admin))
     assert done.status_code == 200 and done.get_json()["failover_auto"] is True
     assert done.get_json()["home_region"] is None  # left as it was
+
+
+@pytest.fixture
+def cron(app):
+    """The cron job function as rq cron calls it, on this test's app; the test's session then
+    reads what the job's own session committed."""
+    use_app(app)
+
+    def tick() -> dict[str, int]:
+        counts = check_failover()
+        db.session.expire_all()
+        return counts
+
+    yield tick
+    use_app(None)
+
+
+def test_a_refused_failover_is_tried_on_each_tick_while_down_then_given_up(world, lost, cron):
+    failover.set_failover_auto(Scope(world.admin), world.acme, True)
+    db.session.get(ServerBackup, lost.id).status = {"repository": {"snapshots": []}}
+    db.session.commit()
+    first = failing(lost, PORTS[0], 45)
+    failing(lost, PORTS[1], 40)
+    assert [cron()["refused"] for _ in range(4)] == [1, 1, 1, 0]
+    tries = [d for d in timeline(first) if d.startswith("failover could not start")]
+    assert [t.split(":", 1)[0] for t in tries] == [
+        "failover could not start (attempt 1 of 3, tried again on the next check)",
+        "failover could not start (attempt 2 of 3, tried again on the next check)",
+        "failover could not start (attempt 3 of 3, no more attempts)",
+    ]
+    assert all("mf-acme-1 has no backup snapshot yet" in t for t in tries)
+    assert recoveries() == []
+
+
+def test_a_retry_starts_once_the_cause_is_gone_and_not_after_the_server_is_back(world, lost, cron):
+    failover.set_failover_auto(Scope(world.admin), world.acme, True)
+    backup = db.session.get(ServerBackup, lost.id)
+    kept, backup.status = backup.status, {"repository": {"snapshots": []}}
+    db.session.commit()
+    first = failing(lost, PORTS[0], 45)
+    failing(lost, PORTS[1], 40)
+    assert cron() == {"offered": 0, "started": 0, "refused": 1}
+    db.session.get(ServerBackup, lost.id).status = kept  # the snapshot is there now
+    db.session.commit()
+    assert cron() == {"offered": 0, "started": 1, "refused": 0}
+    [run] = recoveries()
+    assert timeline(first)[-1].startswith(f"failover started: recovery run {run.id} onto a new server;")
+    assert cron() == {"offered": 0, "started": 0, "refused": 0} and len(recoveries()) == 1
+
+
+def test_a_server_back_up_is_not_retried(world, lost, cron):
+    failover.set_failover_auto(Scope(world.admin), world.acme, True)
+    db.session.get(ServerBackup, lost.id).status = {"repository": {"snapshots": []}}
+    db.session.commit()
+    first = failing(lost, PORTS[0], 45)
+    failing(lost, PORTS[1], 40)
+    assert cron()["refused"] == 1
+    first.resolved_at, first.state = utcnow(), "resolved"  # port 25 answers again
+    db.session.commit()
+    assert cron() == {"offered": 0, "started": 0, "refused": 0}
+    assert len(timeline(first)) == 1
+
+
+def test_an_offer_then_an_opt_in_starts_the_recovery_on_the_next_tick(world, lost, cron):
+    first = failing(lost, PORTS[0], 45)
+    failing(lost, PORTS[1], 40)
+    assert cron()["offered"] == 1
+    failover.set_failover_auto(Scope(world.admin), world.acme, True)
+    assert cron() == {"offered": 0, "started": 1, "refused": 0}
+    offered, opted, started = timeline(first)
+    assert offered.startswith("failover offered") and started.startswith("failover started")
+    assert opted == "failover turned on for acme by admin@example.com"
+
+
+def test_the_health_board_offers_the_recovery_to_whoever_sees_the_server(client, world, lost):
+    first = failing(lost, PORTS[0], 45)
+    failing(lost, PORTS[1], 40)
+    for user in (world.alice, world.admin):
+        login(client, user.email, TEST_PASSWORD)
+        page = client.get("/health").get_data(as_text=True)
+        banner = page.split('data-failover="mf-acme-1"', 1)[1].split("</p>", 1)[0]
+        assert "acme: every port check of mf-acme-1 has failed since" in banner
+        assert f"/tenants/acme/recover?server_id={lost.id}" in banner.replace("&amp;", "&")
+        assert f"/health/alerts/{first.id}" in banner
+    login(client, world.bob.email, TEST_PASSWORD)
+    assert 'data-failover="mf-acme-1"' not in client.get("/health").get_data(as_text=True)
+
+
+def test_an_admin_turns_failover_on_from_the_tenant_page_with_the_confirmation(client, world, lost):
+    first = failing(lost, PORTS[0], 45)
+    page = "/tenants/acme"
+
+    def post(on: str, **extra: str) -> str:
+        data = {"on": on, "csrf_token": csrf_token(client, page), **extra}
+        return client.post(f"{page}/failover", data=data, follow_redirects=True).get_data(as_text=True)
+
+    login(client, world.alice.email, TEST_PASSWORD)
+    assert 'id="failover-form"' not in client.get(page).get_data(as_text=True)
+    login(client, world.admin.email, TEST_PASSWORD)
+    assert "Turn failover on" in client.get(page).get_data(as_text=True)
+    assert "Check the form: confirm: tick the confirmation" in post("yes")
+    assert "Check the form: on: yes or no" in post("maybe", confirm="y")
+    db.session.expire_all()
+    assert not world.acme.failover_auto and timeline(first) == []
+    assert "Failover is on for acme" in post("yes", confirm="y")
+    db.session.expire_all()
+    assert world.acme.failover_auto
+    assert "Turn failover off" in client.get(page).get_data(as_text=True)
+    post("yes", confirm="y")  # a resent form changes nothing
+    assert timeline(first) == ["failover turned on for acme by admin@example.com"]
+    # The API's change takes the same path and leaves the same record.
+    token = {"Authorization": f"Bearer {accounts.issue_api_token(world.admin)}"}
+    assert (
+        client.patch("/api/v1/tenants/acme", json={"failover_auto": False}, headers=token).status_code == 200
+    )
+    db.session.expire_all()
+    assert timeline(first)[-1] == "failover turned off for acme by admin@example.com"
+
+
+def test_only_an_admin_turns_failover_on_from_the_page(client, world, lost):
+    first = failing(lost, PORTS[0], 45)
+    login(client, world.alice.email, TEST_PASSWORD)
+    data = {"on": "yes", "confirm": "y", "csrf_token": csrf_token(client, "/tenants/acme")}
+    refused = client.post("/tenants/acme/failover", data=data, follow_redirects=True)
+    assert "only administrators may do this" in refused.get_data(as_text=True)
+    login(client, world.bob.email, TEST_PASSWORD)
+    data["csrf_token"] = csrf_token(client, "/tenants/globex")
+    assert client.post("/tenants/acme/failover", data=data).status_code == 404  # not bob's tenant
+    db.session.expire_all()
+    assert not world.acme.failover_auto and timeline(first) == []
