@@ -36,6 +36,7 @@ from webapp.testing import TEST_PASSWORD, csrf_token, login
 pytestmark = pytest.mark.unit
 
 SNAPSHOT = "7" * 64
+SNAPSHOTS = [{"id": SNAPSHOT, "short_id": SNAPSHOT[:8], "time": "2026-12-01T10:00:00Z"}]
 PORTS = ("port:25@198.19.0.10", "port:993@198.19.0.10")
 
 
@@ -56,10 +57,9 @@ def lost(world, hostwinds):
     db.session.add(
         Domain(tenant_id=world.acme.id, server_id=server.id, name="acme.test", status=DomainStatus.ACTIVE)
     )
-    snapshots = [{"id": SNAPSHOT, "short_id": SNAPSHOT[:8], "time": "2026-12-01T10:00:00Z"}]
     db.session.add(
         ServerBackup(
-            server_id=server.id, collected_at=utcnow(), status={"repository": {"snapshots": snapshots}}
+            server_id=server.id, collected_at=utcnow(), status={"repository": {"snapshots": SNAPSHOTS}}
         )
     )
     for check in PORTS:
@@ -136,12 +136,19 @@ def test_a_tenant_that_opted_in_recovers_onto_another_location(world, lost):
     assert failover.sweep()["started"] == 0 and len(recoveries()) == 1
 
 
-def test_a_failover_that_cannot_start_says_why_and_changes_nothing(world, lost):
+@pytest.fixture
+def refusing(world, lost) -> HealthAlert:
+    """acme opted in and mf-acme-1 down with no snapshot to recover from: its oldest port alert."""
     failover.set_failover_auto(Scope(world.admin), world.acme, True)
     db.session.get(ServerBackup, lost.id).status = {"repository": {"snapshots": []}}
     db.session.commit()
     first = failing(lost, PORTS[0], 45)
     failing(lost, PORTS[1], 40)
+    return first
+
+
+def test_a_failover_that_cannot_start_says_why_and_changes_nothing(refusing):
+    first = refusing
     assert failover.sweep()["refused"] == 1
     [why] = timeline(first)
     assert why.startswith("failover could not start (attempt 1 of 3, tried again on the next check): ")
@@ -177,12 +184,8 @@ def cron(app):
     use_app(None)
 
 
-def test_a_refused_failover_is_tried_on_each_tick_while_down_then_given_up(world, lost, cron):
-    failover.set_failover_auto(Scope(world.admin), world.acme, True)
-    db.session.get(ServerBackup, lost.id).status = {"repository": {"snapshots": []}}
-    db.session.commit()
-    first = failing(lost, PORTS[0], 45)
-    failing(lost, PORTS[1], 40)
+def test_a_refused_failover_is_tried_on_each_tick_while_down_then_given_up(refusing, cron):
+    first = refusing
     assert [cron()["refused"] for _ in range(4)] == [1, 1, 1, 0]
     tries = [d for d in timeline(first) if d.startswith("failover could not start")]
     assert [t.split(":", 1)[0] for t in tries] == [
@@ -194,15 +197,10 @@ def test_a_refused_failover_is_tried_on_each_tick_while_down_then_given_up(world
     assert recoveries() == []
 
 
-def test_a_retry_starts_once_the_cause_is_gone_and_not_after_the_server_is_back(world, lost, cron):
-    failover.set_failover_auto(Scope(world.admin), world.acme, True)
-    backup = db.session.get(ServerBackup, lost.id)
-    kept, backup.status = backup.status, {"repository": {"snapshots": []}}
-    db.session.commit()
-    first = failing(lost, PORTS[0], 45)
-    failing(lost, PORTS[1], 40)
+def test_a_retry_starts_once_the_cause_is_gone_and_only_once(lost, refusing, cron):
+    first = refusing
     assert cron() == {"offered": 0, "started": 0, "refused": 1}
-    db.session.get(ServerBackup, lost.id).status = kept  # the snapshot is there now
+    db.session.get(ServerBackup, lost.id).status = {"repository": {"snapshots": SNAPSHOTS}}  # taken now
     db.session.commit()
     assert cron() == {"offered": 0, "started": 1, "refused": 0}
     [run] = recoveries()
@@ -210,12 +208,8 @@ def test_a_retry_starts_once_the_cause_is_gone_and_not_after_the_server_is_back(
     assert cron() == {"offered": 0, "started": 0, "refused": 0} and len(recoveries()) == 1
 
 
-def test_a_server_back_up_is_not_retried(world, lost, cron):
-    failover.set_failover_auto(Scope(world.admin), world.acme, True)
-    db.session.get(ServerBackup, lost.id).status = {"repository": {"snapshots": []}}
-    db.session.commit()
-    first = failing(lost, PORTS[0], 45)
-    failing(lost, PORTS[1], 40)
+def test_a_server_back_up_is_not_retried(refusing, cron):
+    first = refusing
     assert cron()["refused"] == 1
     first.resolved_at, first.state = utcnow(), "resolved"  # port 25 answers again
     db.session.commit()
