@@ -92,15 +92,23 @@ REGION_CHOICE = "region:"
 
 
 class ProvisionForm(SubmissionForm):
-    # Choices are the provider's current locations and plans (webapp.services.provider), and
-    # "anywhere in <region>" (REGION_CHOICE + the region) for the control plane to place it.
+    # Choices are the providers' current locations and plans (webapp.services.provider), grouped by
+    # provider when the deployment uses more than one, and "anywhere in <region>" (REGION_CHOICE +
+    # the region) for the control plane to place it. Which provider offers which location and plan
+    # is the service's check, as for the API, so a refusal names what the provider offers.
+    provider = SelectField(
+        "Provider",
+        validators=[Optional(), Length(max=32)],
+        validate_choice=False,
+        description="Its locations and plans are listed under its name",
+    )
     location = SelectField(
         "Location",
         validators=[DataRequired(), Length(max=64)],
         description="A data centre, or a region to be placed in",
     )
     plan = SelectField(
-        "Plan", validators=[DataRequired(), Length(max=64)], description="Monthly price at Hostwinds"
+        "Plan", validators=[DataRequired(), Length(max=64)], description="Monthly price at the provider"
     )
     mail_hostname = StringField(
         "Mail host name",
@@ -185,7 +193,7 @@ class RecoverForm(SubmissionForm):
     server_id = SelectField("Lost server", coerce=_optional_id, validate_choice=False)
     location = SelectField("Location of the new server", validators=[DataRequired(), Length(max=64)])
     plan = SelectField(
-        "Plan", validators=[DataRequired(), Length(max=64)], description="Monthly price at Hostwinds"
+        "Plan", validators=[DataRequired(), Length(max=64)], description="Monthly price at the provider"
     )
     confirm = BooleanField("I understand that a new server is ordered and DNS moves to it")
 

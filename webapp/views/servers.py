@@ -39,7 +39,7 @@ def provision(slug: str) -> Response:
         location, region = ordered_where(form.location.data)
         run = fleet.provision_server(
             scope, tenant, location, form.plan.data, form.mail_hostname.data, form.submission_key.data,
-            region=region,
+            region=region, provider_name=form.provider.data or None,
         )
         return to_run(run, f"Provisioning queued as run {run.id}.")
 

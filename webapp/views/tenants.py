@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from mailfleet.regions import Region
-from webapp import playbooks
+from webapp import integrations, playbooks
 from webapp.errors import MailfleetWebError
 from webapp.forms import (
     REGION_CHOICE,
@@ -103,19 +103,39 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
 
 
 def provision_form_with_offers() -> tuple[ProvisionForm, str | None]:
-    """The provisioning form offering the provider's locations and plans (or why it cannot)."""
+    """The provisioning form offering each of the deployment's providers' locations and plans (or
+    why it cannot); with more than one provider, the provider too and its offers grouped under it."""
     form = ProvisionForm()
     try:
-        offers = provider.offers()
+        offered = [provider.offers(name) for name in integrations.providers()]
     except MailfleetWebError as exc:
-        form.location.choices, form.plan.choices = [], []
+        form.provider.choices, form.location.choices, form.plan.choices = [], [], []
         return form, str(exc)
-    form.location.choices = [
+    form.provider.choices = [(offers.provider, offers.label) for offers in offered]
+    if len(offered) == 1:
+        form.location.choices = _locations(offered[0]) + _regions(offered)
+        form.plan.choices = _plans(offered[0])
+    else:
+        form.location.choices = {o.label: _locations(o) for o in offered} | {"Regions": _regions(offered)}
+        form.plan.choices = {offers.label: _plans(offers) for offers in offered}
+    return form, None
+
+
+def _locations(offers: provider.Offers) -> list[tuple[str, str]]:
+    return [
         (name, f"{name} ({region.label})" if (region := offers.region_of(name)) else name)
         for name in offers.locations
-    ] + [(f"{REGION_CHOICE}{r.value}", f"Anywhere in {r.label}") for r in offers.by_region()]
-    form.plan.choices = [(plan.id, plan.label) for plan in offers.plans]
-    return form, None
+    ]
+
+
+def _regions(offered: list[provider.Offers]) -> list[tuple[str, str]]:
+    """The choice "anywhere in <region>" for each region a provider serves; the provider chosen places it."""
+    served = {region for offers in offered for region in offers.by_region()}
+    return [(f"{REGION_CHOICE}{r.value}", f"Anywhere in {r.label}") for r in Region if r in served]
+
+
+def _plans(offers: provider.Offers) -> list[tuple[str, str]]:
+    return [(plan.id, plan.label) for plan in offers.plans]
 
 
 def ordered_where(choice: str) -> tuple[str | None, str | None]:
