@@ -126,6 +126,11 @@ def standing_charge(monthly: Decimal, now: datetime) -> MonthCost:
     return MonthCost((monthly * share).quantize(CENT), monthly.quantize(CENT), monthly.quantize(CENT))
 
 
+def one_off_charge(amount: Decimal) -> MonthCost:
+    """A charge billed once this month: all of it to date and projected, none of it a run rate."""
+    return MonthCost(amount.quantize(CENT), amount.quantize(CENT), Decimal(0))
+
+
 def overage_charge(used: Decimal, allowance: Decimal, price: Decimal, now: datetime) -> MonthCost:
     """A charge of `price` a unit over a monthly `allowance`, `used` so far this month: to date what
     is over it now, projected (and as run rate) what the month's use at this pace will be over it."""

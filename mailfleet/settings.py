@@ -470,6 +470,15 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0,
     ),
     _s(
+        "MAILFLEET_PRICE_NEW_IP",
+        "float",
+        None,
+        "Dollars charged once for each new main IP address a server moves to (an IP switch; not in"
+        " the provider's price list); unset: new addresses are not priced.",
+        _MON,
+        minimum=0,
+    ),
+    _s(
         "MAILFLEET_CAPACITY_MIN_HISTORY_DAYS",
         "float",
         14.0,

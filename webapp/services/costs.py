@@ -15,8 +15,10 @@ MAILFLEET_PRICE_BACKUP_GB, MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB; unset: not pric
 backup repository (the largest its servers' backup facts report: they share one), a standing charge
 on what it holds now; and each server's bandwidth over its plan's monthly allowance (the latest
 sample this month), to date on what is over now, projected on the month's use at its pace so far
-(mailfleet.costs). They count in the tenant's month, its projection and its budget like the servers.
-Extra IPs are not priced: the provider's API offers no way to buy or list them as billed items.
+(mailfleet.costs); and each new main address a server moved to this month (an IP switch, or a change
+the inventory refresh saw: table ip_changes), charged once (MAILFLEET_PRICE_NEW_IP). They count in
+the tenant's month, its projection and its budget like the servers. Further IPs beside the main one
+are not priced: the provider's API offers no way to buy or list them as billed items.
 
 Budgets: a tenant's monthly budget alerts at 50, 80 and 100 % of actual spend and at 100 % of the
 projection, as the checks ``budget:<tenant>:<threshold>`` of the control plane, and so does the
@@ -38,7 +40,7 @@ from mailfleet.costs import CENT
 from mailfleet.monitoring import AlertPolicies, AlertPolicy, CheckResult, Status
 from webapp.errors import InvalidInput
 from webapp.extensions import db
-from webapp.models import Server, ServerStatus, Tenant
+from webapp.models import IpChange, Server, ServerStatus, Tenant
 from webapp.models.backups import ServerBackup
 from webapp.models.health import MONITORING_SERVER
 from webapp.models.usage import FIVE_MINUTES, CostPeriod, UsageSample
@@ -103,10 +105,10 @@ class ServerCost:
 class ExtraCost:
     """One priced extra of a tenant's month: backup storage, or a server's bandwidth overage."""
 
-    what: str  # "backup storage" or "bandwidth over the allowance"
+    what: str  # "backup storage", "bandwidth over the allowance" or "new IP addresses"
     server: str | None  # the server it is billed on; None: the tenant's (backup storage)
-    quantity: Decimal  # GB held (backup) or GB used over the allowance so far (bandwidth)
-    unit_price: Decimal  # dollars a GB a month (backup) or a GB over (bandwidth)
+    quantity: Decimal  # GB held (backup), GB used over the allowance so far (bandwidth), addresses
+    unit_price: Decimal  # dollars a GB a month (backup), a GB over (bandwidth), an address (once)
     detail: str
     month: costs.MonthCost
 
@@ -247,6 +249,32 @@ def _bandwidth_extras(server_ids: list[int], names: dict[int, Server], now: date
     return sorted(out, key=lambda e: e.server or "")
 
 
+def _new_ip_extras(server_ids: list[int], names: dict[int, Server], now: datetime) -> list[ExtraCost]:
+    """Each server's new main addresses this month, charged once each at MAILFLEET_PRICE_NEW_IP."""
+    price = _price("MAILFLEET_PRICE_NEW_IP")
+    if price is None or not server_ids:
+        return []
+    rows = db.session.scalars(
+        select(IpChange)
+        .where(
+            IpChange.server_id.in_(server_ids),
+            IpChange.changed_at >= costs.month_bounds(now)[0],
+            IpChange.changed_at <= now,
+        )
+        .order_by(IpChange.changed_at, IpChange.id)
+    )
+    moved: dict[int, list[str]] = {}
+    for row in rows:
+        moved.setdefault(row.server_id, []).append(row.new_ip)
+    out = []
+    for server_id, addresses in moved.items():
+        count = Decimal(len(addresses))
+        detail = f"moved to {', '.join(addresses)} this month, at ${price} each"
+        month = costs.one_off_charge(count * price)
+        out.append(ExtraCost("new IP addresses", names[server_id].name, count, price, detail, month))
+    return sorted(out, key=lambda e: e.server or "")
+
+
 def _plus(month: costs.MonthCost, extras: list[ExtraCost]) -> costs.MonthCost:
     return costs.MonthCost(
         month.to_date + sum((e.month.to_date for e in extras), Decimal(0)),
@@ -283,7 +311,8 @@ def tenant_cost(tenant: Tenant | None, now: datetime) -> TenantCost:
                 costs.per_thousand(month.to_date, sent.get(server_id, 0)),
             )
         )
-    extras = _bandwidth_extras([line.server_id for line in lines if line.server_id], names, now)
+    billed = [line.server_id for line in lines if line.server_id]
+    extras = _bandwidth_extras(billed, names, now) + _new_ip_extras(billed, names, now)
     backup = _backup_extra(tenant, now) if tenant is not None else None
     extras = [backup, *extras] if backup is not None else extras
     month = _plus(costs.month_cost(every, now), extras)

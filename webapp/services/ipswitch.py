@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import select
@@ -55,6 +56,7 @@ class SwitchPlan:
     index: int  # its mf-<tenant>-<index> number
     last_change: IpChange | None = None
     cooldown_until: datetime | None = None  # None: no cooldown holds now
+    price: Decimal | None = None  # what the new address costs, once (MAILFLEET_PRICE_NEW_IP; None: unpriced)
 
     @property
     def cooldown(self) -> str | None:
@@ -71,12 +73,16 @@ class SwitchPlan:
     @property
     def lost(self) -> list[str]:
         name, ip = self.server.name, self.server.public_ipv4
+        cost = [] if self.price is None else [
+            f"the new address costs ${self.price} once, counted in this month's costs and budget"
+        ]
         return [
             f"{name} leaves {ip} for a new address from Hostwinds (about a minute; right after earlier "
             "changes Hostwinds may refuse silently, and the run then fails with the address kept)",
             "the new address starts the warm-up plan again at day 1: today's caps drop to day 1's",
             f"the A and SPF records of {self.server.mail_hostname} are republished for the new address; "
             "receivers that cached the old one use it until their cache lets go",
+            *cost,
         ]
 
 
@@ -102,7 +108,10 @@ def switch_plan(scope: Scope, tenant: Tenant, server_id: int) -> SwitchPlan:
             f"{server.name} was not provisioned by mailfleet for {tenant.slug}; change its IP at Hostwinds"
         )
     last = last_change(server)
-    return SwitchPlan(server, parsed.index, last, cooldown_until(last))
+    price = current_app.config.get("MAILFLEET_PRICE_NEW_IP")
+    return SwitchPlan(
+        server, parsed.index, last, cooldown_until(last), None if price is None else Decimal(str(price))
+    )
 
 
 def last_change(server: Server) -> IpChange | None:

@@ -263,8 +263,9 @@ def test_a_fleet_budget_of_zero_is_refused_at_start(tmp_path):
         load_config({"MAILFLEET_DATA_DIR": str(tmp_path), "MAILFLEET_FLEET_BUDGET": "0"})
 
 
-
-@pytest.mark.parametrize("name", ["MAILFLEET_PRICE_BACKUP_GB", "MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB"])
+@pytest.mark.parametrize(
+    "name", ["MAILFLEET_PRICE_BACKUP_GB", "MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB", "MAILFLEET_PRICE_NEW_IP"]
+)
 def test_a_negative_extra_price_is_refused_at_start_and_zero_is_free(tmp_path, name):
     from webapp.config import ConfigError, load_config
 
@@ -409,6 +410,64 @@ def test_extras_are_priced_into_the_month_its_projection_and_the_budget(app, wor
     # No price set: the extra is not priced.
     app.config["MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB"] = None
     assert [e.what for e in costs.tenant_cost(world.acme, now).extras] == ["backup storage"]
+
+
+def test_new_ip_addresses_are_charged_once_in_the_month_they_come_and_count_in_the_budget(
+    app, client, world, fleet
+):
+    from webapp.models import IpChange
+
+    acme1, _, _ = fleet
+    costs.sync_periods(NOV)
+    now = NOV + timedelta(days=15)
+    db.session.add_all(
+        [
+            IpChange(
+                server_id=acme1.id,
+                old_ip="198.51.100.5",
+                new_ip="198.51.100.6",
+                changed_at=NOV - timedelta(days=2),
+            ),
+            IpChange(
+                server_id=acme1.id,
+                old_ip="198.51.100.6",
+                new_ip="198.51.100.7",
+                changed_at=NOV + timedelta(days=3),
+            ),
+            IpChange(
+                server_id=acme1.id,
+                old_ip="198.51.100.7",
+                new_ip="198.51.100.8",
+                changed_at=NOV + timedelta(days=9),
+            ),
+        ]
+    )
+    db.session.commit()
+    assert costs.tenant_cost(world.acme, now).extras == []  # no price set: not priced
+    app.config["MAILFLEET_PRICE_NEW_IP"] = 4.0
+    found = costs.tenant_cost(world.acme, now)
+    [new_ips] = found.extras
+    assert (new_ips.what, new_ips.server, new_ips.quantity) == ("new IP addresses", "mf-acme-1", Decimal(2))
+    assert "198.51.100.7, 198.51.100.8" in new_ips.detail and "198.51.100.6" not in new_ips.detail
+    # Charged once: all of it to date and in the projection, nothing added to the run rate.
+    assert (new_ips.month.to_date, new_ips.month.projected) == (Decimal("8.00"), Decimal("8.00"))
+    assert (found.month.to_date, found.month.projected) == (Decimal("23.00"), Decimal("38.00"))
+    assert found.history[-1] == (NOV, Decimal("23.00"))
+    assert costs.tenant_cost(world.globex, now).extras == []
+    world.acme.monthly_budget = Decimal("40.00")
+    db.session.commit()
+    results = {r.check: r for r in costs.budget_results(now)}
+    assert results["budget:acme:50"].status is Status.WARNING  # 23 of 40: only with the new addresses
+    assert results["budget:acme:80"].status is Status.OK
+    # The tenant's costs page (this month, by the real clock) lists the extra.
+    db.session.add(
+        IpChange(server_id=acme1.id, old_ip="198.51.100.8", new_ip="198.51.100.9", changed_at=utcnow())
+    )
+    db.session.commit()
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    page = client.get("/costs/acme").get_data(as_text=True)
+    extras = page[page.index('id="extras"') :]
+    assert "new IP addresses" in extras and "moved to 198.51.100.9 this month, at $4.0 each" in extras
 
 
 def test_a_server_on_pace_under_its_allowance_costs_no_overage(app, world, fleet):

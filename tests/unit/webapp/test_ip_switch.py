@@ -90,6 +90,15 @@ def test_a_confirmed_switch_moves_the_server_and_keeps_both_addresses(client, wo
     assert old in page and NEW_IP in page and f"/runs/{run.id}" in page
 
 
+def test_the_confirmation_shows_what_the_new_address_costs_when_it_is_priced(app, client, world, server):
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    url = f"/tenants/acme/servers/{server.id}/switch-ip"
+    assert "costs $" not in client.get(url).get_data(as_text=True)  # unpriced: nothing said
+    app.config["MAILFLEET_PRICE_NEW_IP"] = 2.5
+    confirm = client.get(url).get_data(as_text=True)
+    assert "the new address costs $2.5 once, counted in this month&#39;s costs and budget" in confirm
+
+
 def test_the_api_switches_and_lists_the_addresses_of_the_tenants_own_servers(
     client, world, server, hostwinds
 ):
