@@ -73,9 +73,11 @@ def start_recovery(
     """Order the new server that replaces the lost one; the rest follows run by run. Refuses, with
     the reason and nothing changed: no lost server or no confirmation, another tenant's server, one
     without a mail host name or a snapshot, a location or plan Hostwinds does not offer, an order
-    over the tenant's limits (the lost server's place excepted). The web's recovery page and the
-    API both come here."""
+    over the tenant's limits (the lost server's place excepted), a submission key another kind of
+    request used. The web's recovery page and the API both come here."""
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
+        if not _starts_recovery(earlier):  # the key of another request: not this one repeated
+            raise Conflict(f"this submission key was already used for run {earlier.id}, not a recovery")
         return earlier
     if lost_server_id is None:
         raise InvalidInput("Pick the lost server.")

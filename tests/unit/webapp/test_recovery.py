@@ -289,6 +289,12 @@ def test_the_api_starts_a_recovery_with_the_pages_checks_and_follows_its_steps(c
         url, json={**body, "confirm": True}, headers={**alice, "Idempotency-Key": "recover-api-1"}
     )
     assert again.get_json()["id"] == got["id"] and len(_runs()) == 1
+    site = runs.submit_run(Scope(world.alice), world.acme, "site", submission_key="site-api-1")
+    reused = client.post(
+        url, json={**body, "confirm": True}, headers={**alice, "Idempotency-Key": "site-api-1"}
+    )
+    assert reused.status_code == 409 and f"already used for run {site.id}" in reused.get_json()["error"]
+    assert len(_runs()) == 2  # the recovery's and the site run's; nothing ordered
 
     _through(_runs()[0], "domain")
     done = client.get(f"{url}/{got['id']}", headers=alice).get_json()
