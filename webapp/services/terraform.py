@@ -7,8 +7,11 @@ through hashicorp/dns (a record set is imported by its name), or Cloudflare thro
 cloudflare/cloudflare v5 (``cloudflare_dns_record``, imported by ``<zone id>/<record id>``, which the
 export asks Cloudflare for; a record Cloudflare does not have is left to be created, and when
 Cloudflare cannot be asked the output says so). DKIM keys live in each server's Mailu and are left out.
-No Hostwinds provider is published in the Terraform registry: the servers are exported as data
-(``locals``) with their Hostwinds id, addresses, location and plan.
+Each server is exported for its own provider. No Hostwinds provider is published in the Terraform
+registry: Hostwinds servers are exported as data (``locals``) with their Hostwinds id, addresses,
+location and plan. DigitalOcean servers become ``digitalocean_droplet`` resources of
+digitalocean/digitalocean v2, each with an ``import`` block by its droplet id, written as mailfleet
+ordered them (the name is the mail host name, the PTR; the label rides on its tag).
 
 Every value reaches the output through ``_string`` (HCL escapes, ``${``/``%{`` doubled), every label
 through ``_Labels``: a name typed by someone never becomes HCL syntax.
@@ -22,8 +25,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from mailfleet.cloudflare import CloudflareClient, CloudflareError
+from mailfleet.digitalocean.contract import LABEL_TAG_PREFIX
 from mailfleet.dns.mailrecords import build_units
 from mailfleet.dns.rdata import Record
+from mailfleet.providers import DEFAULT_PROVIDER
+from mailfleet.providers.clients import DEFAULT_IMAGES
 from mailfleet.secrets import CLOUDFLARE_PATH, SecretsError
 from webapp.integrations import secret_store, site_vars
 from webapp.models import Server, Tenant
@@ -84,7 +90,11 @@ def _zone(name: str, zones: Sequence[str]) -> str:
     return name.split(".", 1)[-1]
 
 
-def _servers(servers: Sequence[Server]) -> list[str]:
+def _provider(server: Server) -> str:
+    return server.provider or DEFAULT_PROVIDER  # a Server not yet flushed has no default yet
+
+
+def _hostwinds(servers: Sequence[Server]) -> list[str]:
     lines = ["# Hostwinds servers. No Hostwinds provider is published in the Terraform registry, so",
              "# they are data here; manage them in Hostwinds' panel or API.", "locals {",
              "  hostwinds_servers = {"]
@@ -95,6 +105,25 @@ def _servers(servers: Sequence[Server]) -> list[str]:
                 for k, v in fields.items() if v is not None]
         lines += _block(f"{_string(s.name)} =", body, "    ")
     return [*lines, "  }", "}"]
+
+
+def _droplets(servers: Sequence[Server], label: _Labels) -> list[str]:
+    """One droplet resource per DigitalOcean server, imported by its id. Its image is ignored: the
+    API reports the one it was built from, and a change would rebuild the server."""
+    lines = ["# DigitalOcean servers. The API token comes from DIGITALOCEAN_TOKEN.",
+             'provider "digitalocean" {}']
+    for s in servers:
+        if s.provider_id is None:
+            lines.append(f"# {_string(s.name)} is not created yet at DigitalOcean: export again once it is.")
+            continue
+        ident = label(s.name)
+        body = [f"name = {_string(s.mail_hostname or s.name)}", f"region = {_string(s.location or '')}",
+                f"size = {_string(s.plan or '')}", f"image = {_string(DEFAULT_IMAGES['digitalocean'])}",
+                "ipv6 = true", f"tags = [{_string(LABEL_TAG_PREFIX + s.name)}]",
+                *_block("lifecycle", ["ignore_changes = [image]"])]
+        lines += ["", *_block(f'resource "digitalocean_droplet" {_string(ident)}', body)]
+        lines += _block("import", [f"to = digitalocean_droplet.{ident}", f"id = {_string(s.provider_id)}"])
+    return lines
 
 
 def _rfc2136(records: Sequence[Record], zones: Sequence[str], site: Mapping[str, Any],
@@ -185,18 +214,24 @@ def _cloudflare(records: Sequence[Record], zones: Sequence[str], site: Mapping[s
 
 
 def render(tenant_slug: str, servers: Sequence[Server], site: Mapping[str, Any]) -> str:
-    """The configuration: required providers, the servers as data, then every DNS record the fleet
-    publishes with the site's DNS provider (``dns_provider``: rfc2136, the default, or cloudflare)."""
+    """The configuration: required providers, each server for its provider, then every DNS record
+    the fleet publishes with the site's DNS provider (``dns_provider``: rfc2136, the default, or
+    cloudflare)."""
     cloudflare = site.get("dns_provider", "rfc2136") == "cloudflare"
-    provider = ('cloudflare = { source = "cloudflare/cloudflare", version = "~> 5.0" }' if cloudflare
-                else 'dns = { source = "hashicorp/dns", version = "~> 3.4" }')
+    providers = ['cloudflare = { source = "cloudflare/cloudflare", version = "~> 5.0" }' if cloudflare
+                 else 'dns = { source = "hashicorp/dns", version = "~> 3.4" }']
+    droplets = [s for s in servers if _provider(s) == "digitalocean"]
+    hostwinds = [s for s in servers if _provider(s) == "hostwinds"]
+    if droplets:
+        providers.append('digitalocean = { source = "digitalocean/digitalocean", version = "~> 2.0" }')
     lines = [f"# mailfleet export of tenant {tenant_slug}", *_block("terraform", [
-        'required_version = ">= 1.5"', *_block("required_providers", [provider])]), ""]
-    lines += _servers(servers)
+        'required_version = ">= 1.5"', *_block("required_providers", providers)]), ""]
+    label = _Labels()
+    lines += _hostwinds(hostwinds) if hostwinds or not droplets else []
+    lines += [*([""] if hostwinds else []), *_droplets(droplets, label)] if droplets else []
     records = sorted({r for s in servers for r in server_records(s)},
                      key=lambda r: (r.name, r.rtype, r.value))
     zones = sorted({d.name for s in servers for d in s.domains})
-    label = _Labels()
     dns = _cloudflare(records, zones, site, label) if cloudflare else _rfc2136(records, zones, site, label)
     lines += ["", *dns]
     return "\n".join(lines) + "\n"

@@ -177,3 +177,52 @@ def test_cloudflare_records_that_exist_are_imported_by_their_ids(app, world, fle
     assert "# no import blocks: Cloudflare could not be asked (" in text
     doc = hcl2.loads(text)
     assert "import" not in doc and len(_resources(doc)) == len(records)  # the records are still exported
+
+
+def test_a_digitalocean_server_is_its_providers_droplet_with_an_import_block(app, tmp_path, world, fleet):
+    _site(app, tmp_path)
+    droplet = Server(tenant_id=world.acme.id, name="mf-acme-2", provider="digitalocean", provider_id=3164494,
+                     mail_hostname="mail2.acme.test", public_ipv4="192.0.2.30", location="ams3",
+                     plan="s-1vcpu-1gb", status=ServerStatus.ACTIVE)
+    ordered = Server(tenant_id=world.acme.id, name="mf-acme-3", provider="digitalocean",
+                     mail_hostname="mail3.acme.test", location="nyc3", plan="s-1vcpu-1gb",
+                     status=ServerStatus.REQUESTED)
+    db.session.add_all([droplet, ordered])
+    db.session.commit()
+    text = terraform.export(Scope(world.admin), world.acme)
+    doc = hcl2.loads(text)
+
+    required = doc["terraform"][0]["required_providers"][0]
+    assert _unquote(required["digitalocean"]["source"]) == "digitalocean/digitalocean"
+    assert {_unquote(k) for k in doc["locals"][0]["hostwinds_servers"]} == {"mf-acme-1"}  # Hostwinds' alone
+    resources = _resources(doc)
+    droplets = {name: body for (kind, name), body in resources.items() if kind == "digitalocean_droplet"}
+    assert list(droplets) == ["mf_acme_2"]  # the one not created yet is not there to be created twice
+    body = droplets["mf_acme_2"]
+    assert (_unquote(body["name"]), _unquote(body["region"]), _unquote(body["size"])) == (
+        "mail2.acme.test", "ams3", "s-1vcpu-1gb")
+    assert [_unquote(t) for t in body["tags"]] == ["mailfleet:mf-acme-2"]
+    imports = {i["to"]: _unquote(i["id"]) for i in doc["import"]}
+    assert imports["${digitalocean_droplet.mf_acme_2}"] == "3164494"
+    assert '"mf-acme-3" is not created yet at DigitalOcean' in text
+    # its mail host's records are exported as the Hostwinds server's are
+    assert ("mail2.acme.test", "A") in {(r.name, r.rtype) for r in terraform.server_records(droplet)}
+    a_sets = [body for (kind, _), body in resources.items() if kind == "dns_a_record_set"]
+    assert "mail2" in {_unquote(body.get("name", "")) for body in a_sets}
+
+
+def test_a_fleet_without_digitalocean_servers_needs_no_digitalocean_provider(world):
+    server = Server(tenant_id=world.acme.id, name="mf-acme-1", provider="hostwinds", provider_id=1)
+    doc = hcl2.loads(terraform.render("acme", [server], {}))
+    assert "digitalocean" not in doc["terraform"][0]["required_providers"][0]
+    assert "provider" not in doc or "digitalocean" not in str(doc["provider"])
+
+
+@pytest.mark.parametrize("evil", ['x" } resource "null" "pwn" { a = "', "a\nb"])
+def test_typed_droplet_values_are_escaped_never_syntax(world, evil):
+    server = Server(tenant_id=world.acme.id, name=f"mf-{evil}", provider="digitalocean", provider_id=9,
+                    location=evil, plan=evil)
+    doc = hcl2.loads(terraform.render("acme", [server], {}))
+    [((kind, _), body)] = _resources(doc).items()  # one resource: no injected block
+    assert kind == "digitalocean_droplet"
+    assert _literal(body["region"]) == _literal(body["size"]) == evil
