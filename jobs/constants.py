@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Final
 
 #: Environment names copied from the worker to ansible-playbook; nothing else is passed on.
-CHILD_ENV_NAMES: Final = frozenset({"HOME", "LANG", "LC_ALL", "TZ", "HOSTWINDS_API_URL"})
+CHILD_ENV_NAMES: Final = frozenset(
+    {"HOME", "LANG", "LC_ALL", "TZ", "HOSTWINDS_API_URL", "DIGITALOCEAN_API_URL"}
+)
 
 #: How often runner's loop calls back (cancel check, heartbeat, event flush), in seconds.
 TICK_SECONDS: Final = 1.0

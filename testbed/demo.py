@@ -1,7 +1,8 @@
 """`make demo` / `make down`: the whole stack on testbed instance 0, ready for a newcomer.
 
-python -m testbed.demo up      testbed (DNS, ACME, Redis, apt proxy, Hostwinds and Mailu
-                               doubles), database, web, workers, one rq cron, an admin
+python -m testbed.demo up      testbed (DNS, ACME, Redis, apt proxy, Hostwinds, DigitalOcean
+                               and Mailu doubles), database, web, workers, one rq cron, an admin;
+                               servers are ordered at either provider
 python -m testbed.demo down    stop all of it by recorded PID and remove its interfaces
 """
 
@@ -13,15 +14,20 @@ import secrets
 import sys
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from testbed import Testbed, TestbedError
 from testbed.stack import Stack
+
+if TYPE_CHECKING:
+    from mailfleet.secrets import SecretStore
 
 DEMO_INSTANCE = int(os.environ.get("MAILFLEET_DEMO_INSTANCE", "0"))
 DEMO_PORT = int(os.environ.get("MAILFLEET_DEMO_PORT", "8000"))
 DATA_DIR = Path(os.environ.get("MAILFLEET_DEMO_DATA_DIR", "/var/lib/mailfleet/demo"))
 ADMIN_EMAIL = "admin@mailfleet.test"
-DOUBLES = ("hostwinds", "mailu")
+DOUBLES = ("hostwinds", "digitalocean", "mailu")
+PROVIDERS = ("hostwinds", "digitalocean")
 
 
 def admin_password(stack: Stack) -> str:
@@ -61,14 +67,30 @@ def seed_hostwinds_key(tb: Testbed, stack: Stack) -> None:
         pass
 
 
+def seed_digitalocean_token(store: SecretStore) -> None:
+    """The DigitalOcean token lives in the secrets store: the double's own token, unless one is
+    there already (the double accepts only its own)."""
+    from mailfleet.secrets import SecretNotFound
+    from mailfleet.secrets.paths import DIGITALOCEAN_PATH
+    from testbed.doubles.digitalocean import DEFAULT_TOKEN
+
+    try:
+        store.get_field(DIGITALOCEAN_PATH, "api_token")
+    except SecretNotFound:
+        store.put(DIGITALOCEAN_PATH, {"api_token": DEFAULT_TOKEN})
+
+
 def up() -> None:
     tb = Testbed(DEMO_INSTANCE)
     tb.up()
     for name in DOUBLES:
         tb.start_double(name)
-    stack = Stack(tb, DATA_DIR, DEMO_PORT)
+    stack = Stack(tb, DATA_DIR, DEMO_PORT, providers=PROVIDERS)
     DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
     seed_hostwinds_key(tb, stack)
+    from mailfleet.secrets import get_store
+
+    seed_digitalocean_token(get_store(stack.env()))
     stack.up()
     password = admin_password(stack)
     print(f"""
@@ -78,10 +100,12 @@ mailfleet demo is up (testbed instance {DEMO_INSTANCE}).
   Log in    {ADMIN_EMAIL}
   Password  {password}
 
-  Try it    create a tenant; provision a server (plan 101, location Dallas, mail host
-            mail.acme.example.test); add the domain acme.example.test; create mailboxes.
+  Try it    create a tenant; provision a server (Hostwinds, plan 101, location Dallas, mail host
+            mail.acme.example.test, or DigitalOcean, s-1vcpu-1gb in ams3); add the domain
+            acme.example.test; create mailboxes.
             Use names under example.test: the zone the testbed's DNS serves.
-  Doubles (not the real APIs): Hostwinds {tb.double_url("hostwinds")}, Mailu {tb.double_url("mailu")}
+  Doubles (not the real APIs): Hostwinds {tb.double_url("hostwinds")},
+            DigitalOcean {tb.double_url("digitalocean")}, Mailu {tb.double_url("mailu")}
   Logs      {DATA_DIR}/logs/   Testbed state: {tb.layout.state_dir}
   Site vars {stack.env()['MAILFLEET_SITE_VARS_FILE']} (settings of every run; no secrets)
   Stop      make down

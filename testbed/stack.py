@@ -53,11 +53,27 @@ def write_monitoring_config(tb: Testbed, path: Path) -> None:
     path.write_text(json.dumps(config, indent=2) + "\n")
 
 
+def provider_env(tb: Testbed, providers: tuple[str, ...]) -> dict[str, str]:
+    """The providers the control plane orders at, and every provider's API at its testbed double
+    (also for the runs' ansible-playbook, which the worker passes them on to)."""
+    return {
+        "MAILFLEET_PROVIDERS": ",".join(providers),
+        "HOSTWINDS_API_URL": f"{tb.double_url('hostwinds')}/cloud/api.php",
+        "DIGITALOCEAN_API_URL": tb.double_url("digitalocean"),
+    }
+
+
 class Stack:
-    def __init__(self, tb: Testbed, data_dir: Path, web_port: int = 8000) -> None:
+    """`providers`: those the control plane offers (MAILFLEET_PROVIDERS), each of whose doubles must
+    be running; the tests' stacks order at Hostwinds alone, the demo at both."""
+
+    def __init__(
+        self, tb: Testbed, data_dir: Path, web_port: int = 8000, providers: tuple[str, ...] = ("hostwinds",)
+    ) -> None:
         self.tb = tb
         self.data_dir = data_dir
         self.web_port = web_port
+        self.providers = providers
 
     @property
     def url(self) -> str:
@@ -75,7 +91,7 @@ class Stack:
             "MAILFLEET_SECRETS_FILE": str(self.data_dir / "secrets.enc"),
             "MAILFLEET_MASTER_KEY_FILE": str(self.data_dir / "master.key"),
             "MAILFLEET_TESTBED_INSTANCE": str(self.tb.instance),
-            "HOSTWINDS_API_URL": f"{self.tb.double_url('hostwinds')}/cloud/api.php",
+            **provider_env(self.tb, self.providers),
             "MAILFLEET_MAILU_URL": f"{self.tb.double_url('mailu')}/{{host}}/api/v1",
             # Health sweeps ask the testbed's own resolver and trust its ACME CA (up() writes the
             # file); the facts runs write here.
