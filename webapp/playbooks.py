@@ -72,7 +72,7 @@ CATALOGUE: dict[str, Playbook] = {
             "Switch a server's main IP",
             frozenset(
                 {"mailfleet_tenant", "hostwinds_index", "switch_ip_from", "mail_hostname",
-                 "switch_ip_cooldown_override"}
+                 "switch_ip_cooldown_override", "switch_ip_price"}
             ),
         ),
         Playbook(

@@ -168,6 +168,8 @@ def switch_ip(
     }
     if found.cooldown_until is not None:
         extravars[OVERRIDE] = found.cooldown_until.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if found.price is not None:
+        extravars["switch_ip_price"] = str(found.price)  # the run records what the confirmation said
     run = runs.submit_run(scope, tenant, PLAYBOOK, submission_key=submission_key, extravars=extravars)
     if found.cooldown_until is not None:
         log.warning(

@@ -97,6 +97,10 @@ def test_the_confirmation_shows_what_the_new_address_costs_when_it_is_priced(app
     app.config["MAILFLEET_PRICE_NEW_IP"] = 2.5
     confirm = client.get(url).get_data(as_text=True)
     assert "the new address costs $2.5 once, counted in this month&#39;s costs and budget" in confirm
+    form = {"csrf_token": csrf_token(client, url), "confirm": "mf-acme-1", "submission_key": "switch-1"}
+    assert client.post(url, data=form).status_code == 302
+    [run] = _runs()
+    assert run.extravars["switch_ip_price"] == "2.5"  # the run records it
 
 
 def test_the_api_switches_and_lists_the_addresses_of_the_tenants_own_servers(
