@@ -87,6 +87,8 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         if any(d.startswith(STARTED) for d in decided):
             continue
         tenant = down.server.tenant
+        if tenant is None:  # a server of no tenant: nobody to offer it to, no limits to recover in
+            continue
         if not tenant.failover_auto:
             if not any(d.startswith(OFFERED) for d in decided):
                 _record(
