@@ -61,6 +61,7 @@ def test_demo_up_twice_then_down_leaves_nothing(testbed, tmp_path, repo_root):
             "named-primary",
             "pebble",
             "double-hostwinds",
+            "double-digitalocean",
             "double-mailu",
         } <= set(started)
         assert all(r.alive() for r in started.values())
