@@ -150,6 +150,7 @@ def test_double_submitted_form_makes_one_run(as_admin, world, hostwinds):
     run = db.session.execute(select(Run)).scalar_one()
     assert run.extravars == {
         "mailfleet_tenant": "acme",
+        "mailfleet_provider": "hostwinds",
         "hostwinds_location": "Seattle",
         "hostwinds_plan": "101",
         "hostwinds_index": 1,
