@@ -180,10 +180,6 @@ class Testbed:
         """Start a rollover of a signed zone's zone-signing key now; returns the old key's tag."""
         return self._dns.rollover_zsk(zone)
 
-    def rollover_ksk(self, zone: str) -> int:
-        """Start a rollover of a signed zone's key-signing key now; returns the old key's tag."""
-        return self._dns.rollover_ksk(zone)
-
     def set_ptr(self, address: str, name: str | None) -> None:
         """Reverse DNS of a host address (None removes it), served from the testbed's reverse zone."""
         self._dns.set_ptr(address, name)

@@ -189,17 +189,6 @@ class Dns:
         self.rndc(self.layout.dns_primary, "dnssec", "-rollover", "-key", str(tag), zone)
         return tag
 
-    def rollover_ksk(self, zone: str) -> int:
-        """Start a rollover of the key-signing key now: BIND publishes the successor beside it
-        (both sign the key set) and withdraws the old key once the parent's DS set names only the
-        successor (`set_ds`); returns the old key's tag."""
-        ksks = [k for k in self.dnskeys(zone) if k.flags & 1]
-        if len(ksks) != 1:
-            raise TestbedError(f"{zone} has {len(ksks)} key-signing keys; a rollover needs exactly one")
-        tag = dns.dnssec.key_id(ksks[0])
-        self.rndc(self.layout.dns_primary, "dnssec", "-rollover", "-key", str(tag), zone)
-        return tag
-
     def anchor_registry(self, timeout: float = 30.0) -> None:
         """Once BIND signed the registry, make its key-signing key the resolver's trust anchor."""
         deadline = time.monotonic() + timeout
