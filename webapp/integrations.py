@@ -50,14 +50,21 @@ def mailu_client(tenant_slug: str, server_name: str, app: Flask | None = None) -
     return MailuClient(url, token, verify=app.config["MAILFLEET_MAILU_VERIFY"])
 
 
-def hostwinds_client(app: Flask | None = None) -> Any:
+def _api_client(app: Flask | None, name: str, setting: str, secret: tuple[str, str], make: Any) -> Any:
+    """A provider's API client: the app's own (``<NAME>_CLIENT``, tests), else one made with the
+    credential from ``setting`` or the secrets store's ``secret`` (path, field) and the app's
+    ``<NAME>_API_URL`` if set."""
     app = app or current_app
-    client = app.config.get("HOSTWINDS_CLIENT")
+    client = app.config.get(f"{name}_CLIENT")
     if client is not None:
         return client
-    key = Settings()["HOSTWINDS_API_KEY"] or secret_store(app).get_field(HOSTWINDS_PATH, "api_key")
-    url = app.config.get("HOSTWINDS_API_URL")
-    return HostwindsClient(key, url) if url else HostwindsClient(key)
+    credential = Settings()[setting] or secret_store(app).get_field(*secret)
+    url = app.config.get(f"{name}_API_URL")
+    return make(credential, url) if url else make(credential)
+
+
+def hostwinds_client(app: Flask | None = None) -> Any:
+    return _api_client(app, "HOSTWINDS", "HOSTWINDS_API_KEY", (HOSTWINDS_PATH, "api_key"), HostwindsClient)
 
 
 class UnknownProvider(ValueError):
@@ -82,13 +89,8 @@ def provider_client(name: str | None = None, app: Flask | None = None) -> Provid
 
 
 def digitalocean_client(app: Flask | None = None) -> Any:
-    app = app or current_app
-    client = app.config.get("DIGITALOCEAN_CLIENT")
-    if client is not None:
-        return client
-    token = Settings()["DIGITALOCEAN_TOKEN"] or secret_store(app).get_field(DIGITALOCEAN_PATH, "api_token")
-    url = app.config.get("DIGITALOCEAN_API_URL")
-    return DigitalOceanClient(token, url) if url else DigitalOceanClient(token)
+    return _api_client(app, "DIGITALOCEAN", "DIGITALOCEAN_TOKEN", (DIGITALOCEAN_PATH, "api_token"),
+                       DigitalOceanClient)
 
 
 _PROVIDERS = {
