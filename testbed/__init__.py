@@ -12,6 +12,7 @@ Nothing here is part of the product that runs in production.
 from __future__ import annotations
 
 import concurrent.futures
+import fcntl
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from testbed import hosts as hostlib
-from testbed import mailstack, network, rootfs
+from testbed import kernel_limits, mailstack, network, rootfs
 from testbed.acme import Acme, AcmeInfo
 from testbed.aptproxy import AptProxy
 from testbed.daemons import Recorded, TestbedError, start, stop
@@ -73,21 +74,31 @@ class Testbed:
         key = self.layout.state_dir / "ssh" / "id_ed25519"
         if not key.exists():
             key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            subprocess.run(
-                [
-                    "ssh-keygen",
-                    "-q",
-                    "-t",
-                    "ed25519",
-                    "-N",
-                    "",
-                    "-C",
-                    f"mailfleet-testbed-{self.instance}",
-                    "-f",
-                    str(key),
-                ],
-                check=True,
-            )
+            # Hosts booted at once (the Hostwinds double's threads) all ask for the key first: one
+            # generates it, the others wait; the public half is in place before the private one.
+            with open(key.parent / "keygen.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not key.exists():
+                    fresh = key.with_name(f"{key.name}.new")
+                    for stale in (fresh, fresh.with_name(fresh.name + ".pub")):
+                        stale.unlink(missing_ok=True)
+                    subprocess.run(
+                        [
+                            "ssh-keygen",
+                            "-q",
+                            "-t",
+                            "ed25519",
+                            "-N",
+                            "",
+                            "-C",
+                            f"mailfleet-testbed-{self.instance}",
+                            "-f",
+                            str(fresh),
+                        ],
+                        check=True,
+                    )
+                    fresh.with_name(fresh.name + ".pub").replace(key.with_suffix(".pub"))
+                    fresh.replace(key)
         return key
 
     def double_url(self, name: str) -> str:
@@ -255,6 +266,7 @@ class Testbed:
             hostlib.validate_name(name)
         if len(set(names)) != len(names):
             raise ValueError("host names must be unique")
+        kernel_limits.ensure()
         network.ensure_bridge(self.layout)
         lower = rootfs.ensure_root()
         keys = [self.ssh_key.with_suffix(".pub").read_text(), *authorized_keys]

@@ -149,12 +149,19 @@ def wait_for_ssh(host: Host, record: Recorded, console: Path, timeout: float = B
     while time.monotonic() < deadline:
         if not record.alive():
             raise TestbedError(f"host {host.name} exited while booting:\n{tail(console)}")
-        if _port_open(host.address, 22) and host.ssh("true", check=False, timeout=10).returncode == 0:
+        if _port_open(host.address, 22) and _logs_in(host):
             return
         time.sleep(0.1)
     raise TestbedError(
         f"host {host.name} ({host.address}) did not answer SSH within {timeout:.0f}s:\n{tail(console)}"
     )
+
+
+def _logs_in(host: Host) -> bool:
+    try:
+        return host.ssh("true", check=False, timeout=10).returncode == 0
+    except subprocess.TimeoutExpired:  # a loaded machine: sshd is up but slow; ask again
+        return False
 
 
 def _port_open(address: str, port: int) -> bool:
