@@ -164,15 +164,20 @@ class RolloutForm(FlaskForm):
     )
 
 
-class ServerActionForm(SubmissionForm):
-    """Back up, restore, rotate: the services layer checks each choice against the tenant's servers."""
-
-    server_id = SelectField("Server", coerce=_optional_id, validate_choice=False)
-    restore_before = StringField(
+def _restore_before_field() -> StringField:
+    """A restore's point in time (the services layer reads and checks it)."""
+    return StringField(
         "Point in time (UTC)",
         validators=[Optional(), Length(max=32)],
         description="YYYY-MM-DD HH:MM:SS: the latest snapshot taken at or before it; empty for the latest",
     )
+
+
+class ServerActionForm(SubmissionForm):
+    """Back up, restore, rotate: the services layer checks each choice against the tenant's servers."""
+
+    server_id = SelectField("Server", coerce=_optional_id, validate_choice=False)
+    restore_before = _restore_before_field()
     source_server_id = SelectField("Snapshot of", coerce=_optional_id, validate_choice=False)
     confirm = BooleanField("I understand what this replaces")
 
@@ -191,6 +196,7 @@ class RecoverForm(SubmissionForm):
     """A lost server onto a new one: the services layer checks the server, location and plan."""
 
     server_id = SelectField("Lost server", coerce=_optional_id, validate_choice=False)
+    restore_before = _restore_before_field()
     location = SelectField("Location of the new server", validators=[DataRequired(), Length(max=64)])
     plan = SelectField(
         "Plan", validators=[DataRequired(), Length(max=64)], description="Monthly price at the provider"

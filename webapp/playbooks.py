@@ -44,8 +44,10 @@ CATALOGUE: dict[str, Playbook] = {
                     "hostwinds_plan",
                     "hostwinds_index",
                     "mail_hostname",
-                    # A recovery's new server (webapp.services.recovery): the lost server it replaces.
+                    # A recovery's new server (webapp.services.recovery): the lost server it replaces,
+                    # and the point in time its restore goes back to (none: the latest snapshot).
                     "recover_from_host",
+                    "recover_before",
                 }
             ),
             spends=True,
@@ -95,8 +97,8 @@ CATALOGUE: dict[str, Playbook] = {
             "Restore from backup",
             frozenset({"restore_before", "restore_from_host"}),
         ),
-        # A recovery's steps after provisioning (webapp.services.recovery): the lost server's latest
-        # snapshot restored onto the new one, then checked against it; DNS follows the check.
+        # A recovery's steps after provisioning (webapp.services.recovery): the lost server's snapshot
+        # restored onto the new one, then checked against it; DNS follows the check.
         Playbook(
             "recover",
             "restore.yml",

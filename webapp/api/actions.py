@@ -14,14 +14,19 @@ from webapp.services import actions
 blp = resource("actions", "Back up now, restore, rotate keys: each starts a run.")
 
 
-class ActionSchema(Schema):
-    server_id = object_id(load_default=None, allow_none=True, metadata={"description": "backup and restore"})
-    before = fields.String(
+def before_field() -> fields.String:
+    """A restore's point in time (the services layer reads and checks it)."""
+    return fields.String(
         load_default=None,
         allow_none=True,
         validate=validate.Length(max=32),
         metadata={"description": "restore: 'YYYY-MM-DD HH:MM:SS' UTC; empty or absent for the latest"},
     )
+
+
+class ActionSchema(Schema):
+    server_id = object_id(load_default=None, allow_none=True, metadata={"description": "backup and restore"})
+    before = before_field()
     source_server_id = object_id(
         load_default=None, allow_none=True, metadata={"description": "restore from another server"}
     )

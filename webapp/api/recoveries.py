@@ -1,6 +1,7 @@
 """Recovery of a lost server onto a new one: start it, then follow its steps (provision, restore of
-the latest snapshot, check of the restored data, DNS switch), each a run submitted once the one
-before succeeded. The web's recovery page starts it through the same service."""
+the latest snapshot or of the latest at or before `before`, check of the restored data, DNS
+switch), each a run submitted once the one before succeeded. The web's recovery page starts it
+through the same service."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from webapp.api.actions import before_field
 from webapp.api.backups import seconds_field
 from webapp.api.base import IDEMPOTENCY_KEY, errors, idempotency_key, object_id, resource, scope
 from webapp.api.schemas import RunSchema
@@ -27,6 +29,7 @@ class NewRecoverySchema(Schema):
         metadata={"description": "us, eu or asia; without it and `location`, the tenant's home region"},
     )
     plan = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    before = before_field()
     confirm = fields.Boolean(
         load_default=False, metadata={"description": "true: a new server is ordered and DNS moves to it"}
     )
@@ -67,6 +70,7 @@ def start(data: dict[str, Any], slug: str) -> recovery.Recovery:
         data["plan"],
         idempotency_key(),
         region=data.get("region"),
+        restore_before=data["before"],
         confirmed=data["confirm"],
     )
     return recovery.recovery(scope(), tenant, run.id)

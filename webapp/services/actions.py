@@ -102,6 +102,16 @@ def restore_time(value: str | None) -> str:
     return moment.strftime(RESTORE_TIME_FORMAT)
 
 
+def checked_restore_time(source: Server, value: str | None) -> str:
+    """:func:`restore_time` of `value`, once `source`'s known snapshots hold one at or before it
+    (backups.check_restore_point; InvalidInput otherwise)."""
+    before = restore_time(value)
+    backups.check_restore_point(
+        source, datetime.strptime(before, RESTORE_TIME_FORMAT).replace(tzinfo=UTC) if before else None
+    )
+    return before
+
+
 def start_action(
     scope: Scope,
     tenant: Tenant,
@@ -131,10 +141,7 @@ def start_action(
         limit = target.name
         if key == "restore":
             source = target if source_server_id is None else tenant_server(scope, tenant, source_server_id)
-            before = restore_time(restore_before)
-            backups.check_restore_point(
-                source, datetime.strptime(before, RESTORE_TIME_FORMAT).replace(tzinfo=UTC) if before else None
-            )
+            before = checked_restore_time(source, restore_before)
             # No restore_before for the latest: restore.yml's default (an empty extra var fails its
             # input check under ansible-core 2.19).
             extravars = {"restore_from_host": source.name, **({"restore_before": before} if before else {})}

@@ -52,13 +52,15 @@ def provision_server(
     *,
     region: str | None = None,
     replacing: Server | None = None,
+    recover_before: str | None = None,
     provider_name: str | None = None,
 ) -> Run:
     """Record the server (status requested) and enqueue provision.yml for it. The order names a
     location, or a region (else the tenant's home region) where the server is placed, at one of
     the deployment's providers (`provider_name`, else the lost server's, else the default one).
     `replacing`: the lost server it replaces (webapp.services.recovery follows the run with the
-    restore); the tenant's limits are checked as if that server were gone."""
+    restore, of the snapshot at or before `recover_before` if given); the tenant's limits are
+    checked as if that server were gone."""
     location = _provider_word("location", location) if location else None
     wanted_region = _region(region) if region else None
     plan = _provider_word("plan", plan)
@@ -100,6 +102,7 @@ def provision_server(
             "hostwinds_index": parse_srvrname(server.name).index,
             "mail_hostname": mail_hostname,
             **({"recover_from_host": replacing.name} if replacing else {}),
+            **({"recover_before": recover_before} if replacing and recover_before else {}),
         },
     )
 

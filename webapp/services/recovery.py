@@ -7,8 +7,10 @@ finished run (``lifecycle.note_run_finished``, as for provisioning, IP switches 
 
 1. ``provision``: a new server in the chosen location, with the lost server's mail host name (its
    run's ``recover_from_host`` names the lost server);
-2. ``recover`` (restore.yml): the lost server's latest snapshot restored onto the new one from the
-   tenant's backup repository, which must not live on the lost server (SFTP to another host, or S3);
+2. ``recover`` (restore.yml): the lost server's latest snapshot, or the latest taken at or before the
+   point in time asked for, restored onto the new one from the tenant's backup repository (SFTP to
+   another host, or S3; a local repository is read over SFTP from the lost server, which then must
+   still answer SSH: a move rather than a disaster);
 3. ``restore_check`` (restore_check.yml): the new server's live data is that snapshot's;
 4. the switch: the lost server's domains move to the new server, the lost server is set aside (in
    error, its alerts resolved: no run addresses it any more; its host is left as it is until an
@@ -41,7 +43,7 @@ from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.models import Run, RunStatus, Server, ServerStatus, Tenant
 from webapp.services import backups, fleet, health, runs
-from webapp.services.actions import tenant_server
+from webapp.services.actions import checked_restore_time, tenant_server
 from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ RESTORE_STEP, CHECK_STEP = "recover", "restore_check"
 #: Every step's catalogue key, in order, with what it does.
 STEPS = (
     ("provision", "new server ordered"),
-    (RESTORE_STEP, "latest snapshot restored"),
+    (RESTORE_STEP, "snapshot restored"),
     (CHECK_STEP, "restored data checked"),
     ("domain", "DNS switched, domains served"),
 )
@@ -68,13 +70,17 @@ def start_recovery(
     submission_key: str | None = None,
     *,
     region: str | None = None,
+    restore_before: str | None = None,
     confirmed: bool,
 ) -> Run:
-    """Order the new server that replaces the lost one; the rest follows run by run. Refuses, with
-    the reason and nothing changed: no lost server or no confirmation, another tenant's server, one
-    without a mail host name or a snapshot, a location or plan Hostwinds does not offer, an order
-    over the tenant's limits (the lost server's place excepted), a submission key another kind of
-    request used. The web's recovery page and the API both come here."""
+    """Order the new server that replaces the lost one; the rest follows run by run. The restore
+    takes the lost server's latest snapshot, or with `restore_before` (UTC, as the restore page
+    takes it) the latest taken at or before that time. Refuses, with the reason and nothing changed:
+    no lost server or no confirmation, another tenant's server, one without a mail host name or a
+    snapshot (at or before the time asked for), a malformed or future time, a location or plan the
+    provider does not offer, an order over the tenant's limits (the lost server's place excepted),
+    a submission key another kind of request used. The web's recovery page and the API both come
+    here."""
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
         if not _starts_recovery(earlier):  # the key of another request: not this one repeated
             raise Conflict(f"this submission key was already used for run {earlier.id}, not a recovery")
@@ -90,7 +96,7 @@ def start_recovery(
         )
     if not lost.mail_hostname:
         raise InvalidInput(f"{lost.name} has no mail host name for the new server to take over")
-    backups.check_restore_point(lost, None)
+    before = checked_restore_time(lost, restore_before)
     return fleet.provision_server(
         scope,
         tenant,
@@ -100,6 +106,7 @@ def start_recovery(
         submission_key,
         region=region,
         replacing=lost,
+        recover_before=before,
     )
 
 
@@ -120,11 +127,13 @@ def note_run_finished(run: Run) -> None:
     if run.catalogue_key == "provision" and extravars.get("recover_from_host"):
         new = _server(run.tenant, build_srvrname(run.tenant.slug, int(extravars["hostwinds_index"])))
         if new is not None:
+            before = extravars.get("recover_before")
+            # No restore_before for the latest: restore.yml's default (an empty one fails its check).
             _submit(
                 run,
                 RESTORE_STEP,
                 new.name,
-                {"restore_from_host": lost},  # the latest snapshot: restore.yml's default
+                {"restore_from_host": lost, **({"restore_before": before} if before else {})},
             )
     elif run.catalogue_key == RESTORE_STEP:
         restored = restored_snapshot(run)

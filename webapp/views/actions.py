@@ -89,6 +89,7 @@ def recover_confirm(slug: str) -> str:
     form, offers_error = _recover_form(fleet.list_servers(scope, tenant))
     if request.args.get("server_id", "").isdigit():
         form.server_id.data = int(request.args["server_id"])
+    form.restore_before.data = request.args.get("restore_before", "")[:32]  # from the restore page
     return render_template("actions/recover.html", tenant=tenant, form=form, offers_error=offers_error)
 
 
@@ -110,6 +111,7 @@ def recover(slug: str) -> Response:
             form.plan.data,
             form.submission_key.data,
             region=region,
+            restore_before=form.restore_before.data,
             confirmed=bool(form.confirm.data),
         )
         return to_run(

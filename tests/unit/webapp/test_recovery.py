@@ -112,6 +112,20 @@ def test_restore_then_check_then_dns_each_after_the_last_succeeded(world, lost):
     assert len(_runs()) == 4
 
 
+def test_a_recovery_at_a_point_in_time_restores_the_snapshot_at_or_before_it(world, lost):
+    # The snapshot was taken at 10:00:00.5: the second a page shows for it picks it.
+    provision = recovery.start_recovery(
+        Scope(world.alice), world.acme, lost.id, "Dallas", "101", restore_before="2026-12-01T10:00",
+        confirmed=True,
+    )
+    assert provision.extravars["recover_before"] == "2026-12-01 10:00:00"
+    assert provision.extravars["hostwinds_location"] == "Dallas"
+    _provisioned(provision)
+    restore = _runs()[-1]
+    assert restore.catalogue_key == "recover"
+    assert restore.extravars == {"restore_from_host": "mf-acme-1", "restore_before": "2026-12-01 10:00:00"}
+
+
 @pytest.mark.parametrize("failing", ["provision", "recover", "restore_check"])
 def test_a_failed_step_ends_the_recovery_with_dns_on_the_lost_server(world, lost, failing):
     run = recovery.start_recovery(Scope(world.alice), world.acme, lost.id, "Seattle", "101", confirmed=True)
@@ -135,6 +149,16 @@ def test_bad_requests_are_refused_and_change_nothing(world, lost):
         recovery.start_recovery(scope, world.acme, other.id, "Seattle", "101", confirmed=True)
     with pytest.raises(InvalidInput, match="location"):
         recovery.start_recovery(scope, world.acme, lost.id, "Mars", "101", confirmed=True)
+    first = "its first is from 2026-12-01 10:00:00"
+    with pytest.raises(InvalidInput, match=f"no snapshot at or before 2026-12-01 09:59:59 UTC; {first}"):
+        recovery.start_recovery(
+            scope, world.acme, lost.id, "Dallas", "101", restore_before="2026-12-01 09:59:59", confirmed=True
+        )
+    for malformed in ("yesterday", "2026-12-01 10:00:00; rm -rf /", "2999-01-01 00:00:00"):
+        with pytest.raises(InvalidInput, match="restore time"):
+            recovery.start_recovery(
+                scope, world.acme, lost.id, "Dallas", "101", restore_before=malformed, confirmed=True
+            )
     db.session.get(ServerBackup, lost.id).status = {"repository": {"snapshots": []}}
     db.session.commit()
     with pytest.raises(InvalidInput, match="mf-acme-1 has no backup snapshot yet"):
@@ -151,12 +175,15 @@ def test_the_recovery_page_starts_it_from_the_restore_page(client, world, lost):
     from webapp.testing import TEST_PASSWORD, csrf_token, login
 
     login(client, world.alice.email, TEST_PASSWORD)
-    restore_page = client.get(f"/tenants/acme/actions/restore?server_id={lost.id}").get_data(as_text=True)
+    # The snapshot picked on the restore page: the recovery link carries its server and time.
+    picked = f"server_id={lost.id}&source_server_id={lost.id}&restore_before=2026-12-01+10:00:00"
+    restore_page = client.get(f"/tenants/acme/actions/restore?{picked}").get_data(as_text=True)
     link = restore_page.split('id="recover-link"', 1)[0].rsplit('href="', 1)[1].split('"', 1)[0]
     page = client.get(link.replace("&amp;", "&")).get_data(as_text=True)
     assert (
         "only once the one before succeeded" in page
         and f'<option selected value="{lost.id}">mf-acme-1' in page
+        and 'value="2026-12-01 10:00:00"' in page
     )
     url = "/tenants/acme/recover"
     form = {
@@ -164,17 +191,22 @@ def test_the_recovery_page_starts_it_from_the_restore_page(client, world, lost):
         "server_id": lost.id,
         "location": "Seattle",
         "plan": "101",
+        "restore_before": "2026-12-01 10:00:00",
         "submission_key": "recover-0001",
     }
     unticked = client.post(url, data=form, follow_redirects=True).get_data(as_text=True)
     assert "Confirm that a new server is ordered" in unticked and _runs() == []
     elsewhere = client.post(url, data={**form, "location": "Mars", "confirm": "y"}, follow_redirects=True)
     assert 'class="flash error"' in elsewhere.get_data(as_text=True) and _runs() == []
+    too_early = {**form, "restore_before": "2026-11-30 10:00:00", "confirm": "y"}
+    early = client.post(url, data=too_early, follow_redirects=True).get_data(as_text=True)
+    assert "no snapshot at or before 2026-11-30 10:00:00 UTC" in early and _runs() == []
     response = client.post(url, data={**form, "confirm": "y"})
     assert response.status_code == 302
     [run] = _runs()
     assert response.headers["Location"] == f"/runs/{run.id}"
     assert (run.catalogue_key, run.extravars["recover_from_host"]) == ("provision", "mf-acme-1")
+    assert run.extravars["recover_before"] == "2026-12-01 10:00:00"
 
 
 def _through(run: Run, last: str) -> Run:
@@ -271,6 +303,8 @@ def test_the_api_starts_a_recovery_with_the_pages_checks_and_follows_its_steps(c
         client.post(url, json={**body, "server_id": other, "confirm": True}, headers=alice).status_code == 404
     )
     assert client.post(url, json={**body, "confirm": True}, headers=_bearer(world.bob)).status_code == 404
+    early = client.post(url, json={**body, "before": "2026-12-01 09:00:00", "confirm": True}, headers=alice)
+    assert early.status_code == 400 and "no snapshot at or before" in early.get_json()["error"]
     assert _runs() == []
 
     started = client.post(
