@@ -120,7 +120,8 @@ def bench(tb, plane, megabytes: int, started_hosts: list[str]) -> int:  # noqa: 
     started_hosts += [store.name, lost.name]
     for run in (store_run, lost_run):
         db.session.refresh(run)
-        assert run.status == "successful", (run.id, run.failure_reason)
+        if run.status != "successful":
+            raise SystemExit(f"provisioning run {run.id} {run.status}: {runs.failure_summary(run)}")
     # The tenant's repository: SFTP on the store, which the backup role authorizes each host's key on.
     site_file = Path(plane["env"]["MAILFLEET_SITE_VARS_FILE"])
     site = yaml.safe_load(site_file.read_text())

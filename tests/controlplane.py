@@ -89,15 +89,17 @@ class _ThreadWorker(SimpleWorker):
         pass
 
 
-def work(app: Any, workers: int = 1) -> None:
+def work(app: Any, workers: int = 1, max_jobs: int | None = None) -> None:
     """Run every queued job as the worker pool does, with that many workers at once (threads: each
-    job runs its ansible-playbook in a process of its own and mostly waits on it)."""
+    job runs its ansible-playbook in a process of its own and mostly waits on it); one worker stops
+    after `max_jobs` (a test looks between the steps of a chain)."""
     from webapp.extensions import db
     from webapp.queue import get_queue
 
     queue = get_queue(app)
     if workers == 1:
-        SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
+        worker = SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer)
+        worker.work(burst=True, max_jobs=max_jobs)
     else:
         pool = [
             threading.Thread(

@@ -16,6 +16,8 @@ from typing import TypeVar
 #: in the order they run: the Fix and the checklist journey before the mail tests, while the servers
 #: are as converged (the Fix needs ma's domain with no readiness override, which the mail tests set;
 #: the journey follows the steps a new tenant has left on mb: no DNS check, no mailbox, no message).
+#: The mail folder's last file, test_web_restore.py, recovers ma onto a new server and so retires it:
+#: no test after it may ask for ma (the security test uses mb).
 CONVERGED_USERS = (
     "tests/integration/dnsdoctor/test_fix.py",
     "tests/journeys/test_checklist_journey.py",

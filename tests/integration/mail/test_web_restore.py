@@ -1,8 +1,17 @@
-"""A restore through the web on tenant A's converged server: a mailbox holds a message, "Back up now"
-takes snapshot A, a later message arrives, a second backup takes snapshot B; the facts run carries
-the snapshots to the control plane, the admin picks A's time on the restore page, the run restores
-it, and IMAP shows the mailbox as it was at A: the first message there, the later one gone. The
-tenant page lists the restore with A's snapshot and its RPO/RTO."""
+"""A point-in-time recovery through the web, from tenant A's converged server onto a new one.
+
+A mailbox holds a message, "Back up now" takes snapshot A, a later message arrives, a second backup
+takes snapshot B; the facts run carries the snapshots to the control plane. The admin picks A on the
+restore page and follows its link to the recovery page, which orders a new server in another
+location. The chain runs step by step: the provider's double boots a new testbed host, A is restored
+there from the old host's repository (a local one, read over SFTP), the restored data is checked,
+and only then does the domain move: after the check the DNS still names the old host, after the
+domain run the new one. IMAP on the new host shows the mailbox as it was at A (the first message
+there, the later one not); the old host is untouched (both messages). The tenant page lists the
+recovery with A's snapshot and its RPO/RTO.
+
+The recovery retires A's server (its domain lives on the new host, stopped at the end), so this is
+the last test of the session to use "ma" (see CONVERGED_USERS in tests/scheduling.py)."""
 
 from __future__ import annotations
 
@@ -12,11 +21,16 @@ import imaplib
 import re
 import secrets
 import time
+from dataclasses import replace
 from email.message import EmailMessage
 
+import dns.message
+import dns.query
+import dns.rdatatype
 import pytest
 from controlplane import ADMIN_EMAIL, ADMIN_PASSWORD, scope_of_admin, work
 from mailtest import Imap, create_mailboxes, tls_context, wait_for_login
+from sqlalchemy import select
 
 pytestmark = pytest.mark.testbed
 
@@ -25,6 +39,7 @@ SNAPSHOT_ROW = re.compile(
     r"<tr><td>(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)</td><td><code>([0-9a-f]+)</code></td>"
     r'<td><a class="pick-snapshot" href="([^"]+)"'
 )
+NEW_LOCATION = "Dallas"  # the converged servers are in Seattle
 
 
 def append(server, context, address: str, password: str, subject: str) -> None:
@@ -92,46 +107,101 @@ def snapshots_shown(client, mail_plane, server, facts_dir) -> list[tuple[str, st
     return SNAPSHOT_ROW.findall(table)
 
 
-def test_an_admin_restores_the_snapshot_picked_on_the_restore_page(converged_servers, mail_plane, testbed,
-                                                                   tmp_path):
-    from webapp.testing import login
+def a_record(testbed, name: str) -> set[str]:
+    """The addresses the testbed's primary answers for `name`."""
+    answer = dns.query.udp(dns.message.make_query(name, dns.rdatatype.A), testbed.dns.primary, timeout=5)
+    return {item.address for rrset in answer.answer for item in rrset if rrset.rdtype == dns.rdatatype.A}
+
+
+def step_until(app, scope, tenant, first_id: int, key: str):
+    """The recovery's queued jobs, one at a time, until its step `key` has finished: that step's run."""
+    from webapp.models import RunStatus
+    from webapp.services import recovery
+
+    for _ in range(12):  # one job per step, and the server refresh after provisioning
+        steps = {step.key: step.run for step in recovery.recovery(scope, tenant, first_id).steps}
+        ended = [run for run in steps.values() if run is not None and run.status.finished]
+        failed = [(r.catalogue_key, r.id, r.failure_reason) for r in ended
+                  if r.status != RunStatus.SUCCESSFUL]
+        assert not failed, failed
+        if steps[key] in ended:
+            return steps[key]
+        work(app, max_jobs=1)
+    pytest.fail(f"the recovery's {key} step did not finish: {steps}")
+
+
+def test_an_admin_recovers_the_snapshot_picked_on_the_restore_page_onto_a_new_server(
+    converged_servers, mail_plane, testbed, tmp_path
+):
+    from webapp.extensions import db
+    from webapp.models import Server, ServerStatus
+    from webapp.testing import csrf_token, login
 
     server = converged_servers("ma")
     app, context = mail_plane["app"], tls_context(testbed)
     (address, password), = create_mailboxes(server, f"keep{secrets.token_hex(2)}").items()
     wait_for_login(server, context, address, password)
-    scope_of_admin()  # the plane's administrator exists
+    scope = scope_of_admin()  # the plane's administrator exists
     client = app.test_client()
     login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
-    slug = server.tenant.slug
+    slug, old_address = server.tenant.slug, server.host.address
 
     kept, later = f"kept {secrets.token_hex(3)}", f"later {secrets.token_hex(3)}"
     append(server, context, address, password, kept)
     finished(app, start(client, slug, "backup", server_id=server.server_id))
-    (a_time, a_id, _), *_ = snapshots_shown(client, mail_plane, server, tmp_path / "facts")
     time.sleep(1.1)  # snapshot times have whole seconds on the page: B must not share A's second
     append(server, context, address, password, later)
     finished(app, start(client, slug, "backup", server_id=server.server_id))
     shown = snapshots_shown(client, mail_plane, server, tmp_path / "facts")
-    assert shown[0][1] != a_id and a_id in [each[1] for each in shown], shown
+    assert len(shown) >= 2, shown
+    (_, b_id, _), (a_time, a_id, pick) = shown[:2]  # newest first: B, then A
     assert subjects(server, context, address, password) >= {kept, later}
 
-    # The admin picks A in the list: the form comes back filled in with A's server and time.
-    pick = html.unescape(next(link for _, short_id, link in shown if short_id == a_id))
-    form = client.get(pick).get_data(as_text=True)
-    assert re.search(rf'name="restore_before"[^>]*value="{a_time}"', form), pick
-    assert re.search(rf'<option selected value="{server.server_id}">{server.host.name}</option>', form), pick
-    restore = start(client, slug, "restore", server_id=server.server_id, source_server_id=server.server_id,
-                    restore_before=a_time, confirm="y")
-    run = finished(app, restore)
-    assert run.extravars == {"restore_before": a_time, "restore_from_host": server.host.name}
+    # The admin picks A in the list, then follows the restore page's link to the recovery page: it
+    # comes with A's server and time filled in.
+    restore_page = client.get(html.unescape(pick)).get_data(as_text=True)
+    link = restore_page.split('id="recover-link"', 1)[0].rsplit('href="', 1)[1].split('"', 1)[0]
+    link = html.unescape(link)
+    form = client.get(link).get_data(as_text=True)
+    assert re.search(rf'name="restore_before"[^>]*value="{a_time}"', form), link
+    assert f'<option selected value="{server.server_id}">{server.host.name}</option>' in form, link
+    url = f"/tenants/{slug}/recover"
+    response = client.post(url, data={
+        "csrf_token": csrf_token(client, url), "submission_key": f"recover-{secrets.token_hex(4)}",
+        "server_id": server.server_id, "restore_before": a_time, "location": NEW_LOCATION, "plan": "101",
+        "confirm": "y",
+    })
+    assert response.status_code == 302, response.get_data(as_text=True)[-2000:]
+    first_id = int(re.fullmatch(r"/runs/(\d+)", response.headers["Location"]).group(1))
 
-    seen = subjects(server, context, address, password)
-    assert kept in seen and later not in seen, seen
-    restores = client.get(f"/tenants/{slug}").get_data(as_text=True).split('id="restores"', 1)[1]
-    row = restores.split("</tr>", 2)[1]  # the header's row, then the newest restore's
-    assert f">{restore}<" in row and f"<code>{a_id}" in row, row
-    rpo = re.search(r'data-field="rpo">([^<]+)<', row).group(1)
-    rto = re.search(r'data-field="rto">([^<]+)<', row).group(1)
-    assert "—" not in (rpo, rto), row
-    print(f"\nweb restore of {server.host.name} to snapshot {a_id} ({a_time} UTC): RPO {rpo}, RTO {rto}")
+    new_name = None
+    try:
+        check = step_until(app, scope, server.tenant, first_id, "restore_check")
+        new_name = check.limit
+        new = db.session.scalar(select(Server).where(Server.name == new_name))
+        assert new.location == NEW_LOCATION and new.public_ipv4 != old_address
+        # The check passed; the domain has not moved yet: DNS still names the old host.
+        assert a_record(testbed, server.mail_host) == {old_address}
+        domain_run = step_until(app, scope, server.tenant, first_id, "domain")
+        assert domain_run.limit == new_name and domain_run.created_at >= check.finished_at
+        assert a_record(testbed, server.mail_host) == {new.public_ipv4}
+
+        # On the new host, the mailbox as it was at A; the old host is left as it was.
+        moved = replace(server, host=testbed.host(new_name))
+        wait_for_login(moved, context, address, password)
+        seen = subjects(moved, context, address, password)
+        assert kept in seen and later not in seen, seen
+        assert subjects(server, context, address, password) >= {kept, later}
+        assert db.session.get(Server, server.server_id).status == ServerStatus.ERROR  # set aside
+
+        restores = client.get(f"/tenants/{slug}").get_data(as_text=True).split('id="restores"', 1)[1]
+        row = restores.split("</tr>", 2)[1]  # the header's row, then the newest restore's
+        assert 'data-field="kind">recovery<' in row and f"<code>{a_id}" in row and new_name in row, row
+        rpo = re.search(r'data-field="rpo">([^<]+)<', row).group(1)
+        rto = re.search(r'data-field="rto">([^<]+)<', row).group(1)
+        assert "—" not in (rpo, rto), row
+        print(f"\nrecovery of {server.host.name} at snapshot {a_id} ({a_time} UTC; not {b_id}) onto "
+              f"{new_name} in {NEW_LOCATION}: RPO {rpo}, RTO {rto}")
+    finally:
+        if new_name and new_name in testbed.state.read()["hosts"]:
+            testbed.stop_host(new_name)
