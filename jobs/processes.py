@@ -66,12 +66,14 @@ def kill_run_processes(session_id: int | None, marker: str | None, wait: float =
     deadline = time.monotonic() + wait
     while True:
         pids = _stopped(session_id, marker)
-        if not pids or time.monotonic() > deadline:
-            return killed
+        # Killed before the deadline is looked at: on a loaded machine the search alone can outlast
+        # it, and processes stopped but never killed would stay behind, stopped, for good.
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
                 killed += 1
+        if not pids or time.monotonic() > deadline:
+            return killed
         time.sleep(0.05)
 
 
