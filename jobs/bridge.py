@@ -52,6 +52,8 @@ class RunSpec:
     group_vars: Mapping[str, str] = field(default_factory=dict)
     # The pinned host keys of the tenant's servers (jobs/hostkeys.py), the only ones ssh trusts
     known_hosts: str = ""
+    # Only these tags of the playbook (its catalogue entry's); empty: all of it
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ def _run(
         playbook=str(spec.playbook_path),
         inventory=str(private_dir / "inventory" / "hosts.json"),
         limit=spec.limit,
+        tags=",".join(spec.tags) or None,
         ident="run",
         ssh_key=spec.ssh_key,
         quiet=True,  # nothing echoed into the worker's log

@@ -31,6 +31,7 @@ from mailfleet.providers import ProviderError
 from mailfleet.redact import Redactor
 from mailfleet.secrets import SecretNotFound, SecretsError, tenant_prefix
 from mailfleet.secrets.scope import RUN_GLOBAL_PATHS
+from webapp import playbooks
 from webapp.extensions import db
 from webapp.integrations import provider_client, secret_store, tenant_ssh_private_key
 from webapp.models import Run, RunStatus, Server, ServerStatus
@@ -91,6 +92,13 @@ def _tenant_secret_values(tenant_slug: str) -> list[str]:
     return values
 
 
+def _catalogue_tags(run: Run) -> tuple[str, ...]:
+    """The tags its catalogue entry limits the playbook to (none for a run from before the
+    catalogue key was recorded)."""
+    playbook = playbooks.by_key(run.catalogue_key) if run.catalogue_key else None
+    return playbook.tags if playbook is not None else ()
+
+
 def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
     config = current_app.config
     playbook_path = config["MAILFLEET_PLAYBOOK_DIR"] / run.playbook
@@ -123,6 +131,7 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
         known_hosts=hostkeys.known_hosts(
             db.session.execute(select(Server).where(Server.tenant_id == tenant.id)).scalars()
         ),
+        tags=_catalogue_tags(run),
     )
     state = {"cancel_checked": 0.0, "cancel": False}
 

@@ -72,6 +72,7 @@ RUN_ANCHORS: dict[str, str] = {
     "resize": "failed-resize",
     "site": "failed-site",
     "domain": "failed-domain",
+    "dns": "failed-domain",
     "backup": "failed-backup",
     "restore": "failed-restore",
     "recover": "failed-restore",

@@ -25,6 +25,8 @@ class Playbook:
     # May be rolled out across the fleet by an administrator (webapp.services.rollouts): a run per
     # server, limited to it, with no variables.
     rollout: bool = False
+    # Only these tags of the playbook run (ansible-playbook --tags); empty: the whole playbook.
+    tags: tuple[str, ...] = ()
 
 
 CATALOGUE: dict[str, Playbook] = {
@@ -88,6 +90,16 @@ CATALOGUE: dict[str, Playbook] = {
         ),
         Playbook(
             "domain", "site.yml", "Add a mail domain", frozenset({"mailfleet_domains"}), retry_when_lost=True
+        ),
+        # The DNS doctor's Fix (webapp.services.dnsdoctor): the part of site.yml that publishes DNS
+        # (the certificate's TLSA, Mailu's domains and DKIM keys, then the dns role), nothing else.
+        Playbook(
+            "dns",
+            "site.yml",
+            "Publish the DNS records again",
+            frozenset({"mailfleet_domains"}),
+            retry_when_lost=True,
+            tags=("letsencrypt", "mailu_api", "dns"),
         ),
         # The actions of webapp.services.actions: one server each (its limit), or the tenant's servers.
         Playbook("backup", "backup.yml", "Back up now", frozenset(), retry_when_lost=True, rollout=True),

@@ -74,9 +74,9 @@ def fixable(domain: Domain) -> bool:
 
 
 def fix(scope: Scope, tenant: Tenant, domain_id: int) -> Run:
-    """Publish the domain's records again through the dns role (the server's domain run, from
-    the catalogue: mailfleet writes DNS in one place only). Its re-checks start over: every 5
-    minutes for two hours, timed from now."""
+    """Publish the domain's records again through the dns role (the DNS part of the server's domain
+    run, from the catalogue: mailfleet writes DNS in one place only). Its re-checks start over:
+    every 5 minutes for two hours, timed from now."""
     domain = tenant_domain(scope, tenant, domain_id)
     if not fixable(domain):
         raise InvalidInput(f"nothing for mailfleet to fix in the DNS of {domain.name}: its last check "
@@ -87,7 +87,7 @@ def fix(scope: Scope, tenant: Tenant, domain_id: int) -> Run:
     except (DnsError, SecretsError, OSError) as exc:
         raise InvalidInput(f"mailfleet cannot write to the zone of {domain.name} ({exc}): add the records "
                            "shown by hand") from None
-    run = fleet.publish_domains(scope, tenant, domain.server)
+    run = fleet.publish_domains(scope, tenant, domain.server, dns_only=True)
     note_published(domain, utcnow())
     db.session.commit()
     return run

@@ -172,9 +172,12 @@ def publish_domains(
     submission_key: str | None = None,
     *,
     follows: Run | None = None,
+    dns_only: bool = False,
 ) -> Run:
     """Enqueue the run that configures the server's mail domains (Mailu, then the dns role, which
-    publishes every record mailfleet owns for them again). `follows`: as for runs.submit_run."""
+    publishes every record mailfleet owns for them again). `follows`: as for runs.submit_run.
+    `dns_only`: only the part that publishes DNS (the "dns" catalogue entry), for a zone whose
+    records went wrong while the server itself is fine."""
     names = list(
         db.session.execute(
             select(Domain.name)
@@ -185,7 +188,7 @@ def publish_domains(
     return runs.submit_run(
         scope,
         tenant,
-        "domain",
+        "dns" if dns_only else "domain",
         limit=server.name,
         submission_key=submission_key,
         extravars={"mailfleet_domains": names},

@@ -61,6 +61,17 @@ def test_run_records_events_recap_and_leaves_nothing_behind(scope, acme, work, t
     assert run.child_pid and run.started_at and run.finished_at and run.lease_expires_at is None
 
 
+def test_a_catalogue_entry_with_tags_runs_only_those_tags(scope, acme, work):
+    """The DNS doctor's Fix ("dns") runs site.yml's DNS part only: here the hello (tagged dns) runs
+    and the change (tagged hardening) does not."""
+    run = runs.submit_run(scope, acme, "dns", extravars={"mailfleet_domains": ["acme.example.test"]})
+    work()
+    assert run.status == RunStatus.SUCCESSFUL, run.failure_reason
+    assert run.recap["localhost"]["changed"] == 0
+    tasks = {e.task for e in db.session.execute(select(RunEvent).where(RunEvent.run_id == run.id)).scalars()}
+    assert "Say hello" in tasks and "Change something" not in tasks
+
+
 def test_child_environment_is_allow_listed(scope, acme, work, monkeypatch):
     monkeypatch.setenv("MAILFLEET_TEST_CANARY", "worker-secret-value")
     run = runs.submit_run(scope, acme, "site")

@@ -247,7 +247,7 @@ def test_fix_publishes_the_records_again_through_the_domain_run_where_mailfleet_
     assert "Publishing the records again" in fix()
     (run,) = db.session.scalars(select(Run)).all()
     assert (run.catalogue_key, run.limit, run.extravars) == (
-        "domain", "mf-acme-1", {"mailfleet_domains": ["acme-mail.example"]})
+        "dns", "mf-acme-1", {"mailfleet_domains": ["acme-mail.example"]})
     assert get_queue(app).count == 1
     db.session.expire_all()
     domain = db.session.get(Domain, domain.id)
