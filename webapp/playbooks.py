@@ -92,14 +92,15 @@ CATALOGUE: dict[str, Playbook] = {
             "domain", "site.yml", "Add a mail domain", frozenset({"mailfleet_domains"}), retry_when_lost=True
         ),
         # The DNS doctor's Fix (webapp.services.dnsdoctor): the part of site.yml that publishes DNS
-        # (the certificate's TLSA, Mailu's domains and DKIM keys, then the dns role), nothing else.
+        # (the certificate's TLSA, Mailu's domains and DKIM keys, the MTA-STS policies the records
+        # announce, then the dns role), nothing else.
         Playbook(
             "dns",
             "site.yml",
             "Publish the DNS records again",
             frozenset({"mailfleet_domains"}),
             retry_when_lost=True,
-            tags=("letsencrypt", "mailu_api", "dns"),
+            tags=("letsencrypt", "mailu_api", "mailu_mta_sts", "dns"),
         ),
         # The actions of webapp.services.actions: one server each (its limit), or the tenant's servers.
         Playbook("backup", "backup.yml", "Back up now", frozenset(), retry_when_lost=True, rollout=True),

@@ -73,3 +73,12 @@ def check_domain_dns(slug: str, domain_id: int) -> dict[str, object]:
     """Check again: the DNS doctor runs as a job (asking while one waits is a no-op)."""
     domain = dnsdoctor.request_check(scope(), scope().tenant(slug), domain_id)
     return {"queued": True, "domain": domain.name}
+
+
+@blp.route("/tenants/<slug>/domains/<int:domain_id>/dns/fix", methods=["POST"])
+@errors(blp, 400, 404)
+@blp.response(202, RunSchema)
+def fix_domain_dns(slug: str, domain_id: int) -> Run:
+    """The wizard's Fix: where mailfleet writes the zone, a run publishes the domain's records again
+    (the DNS part of the domain run only); refused with the reason where it cannot."""
+    return dnsdoctor.fix(scope(), scope().tenant(slug), domain_id)

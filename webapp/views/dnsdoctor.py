@@ -1,7 +1,7 @@
 """The DNS troubleshooting wizard of one domain: what is wrong, in fixing order, with the records to
 set and the DNS host's steps; propagation per record; "Check again" (a job, never in the request);
-"Fix" where mailfleet updates the zone (the domain run, which publishes the records again); and,
-for admins, the override that lets mailboxes be created before DNS is ready."""
+"Fix" where mailfleet updates the zone (the DNS part of the domain run, which publishes the records
+again); and, for admins, the override that lets mailboxes be created before DNS is ready."""
 
 from __future__ import annotations
 

@@ -254,6 +254,27 @@ def test_fix_publishes_the_records_again_through_the_domain_run_where_mailfleet_
     assert domain.dns_changed_at is not None and domain.dns_ready_at is None  # re-checked from now on
 
 
+def test_the_api_fixes_as_the_wizard_does_and_refuses_with_the_reason(app, mailu, world):
+    from webapp.models import Run
+
+    _, domain = mailu
+    api, url = app.test_client(), f"/api/v1/tenants/acme/domains/{domain.id}/dns/fix"
+    headers = {"Authorization": f"Bearer {accounts.issue_api_token(world.admin)}"}
+    domain = set_status(domain.id, FAILING)
+    domain.status = DomainStatus.ACTIVE
+    db.session.commit()
+    refused = api.post(url, headers=headers)
+    assert refused.status_code == 400 and "nothing for mailfleet to fix" in refused.get_data(as_text=True)
+    assert db.session.execute(select(Run.id)).first() is None
+    set_status(domain.id, MANAGED)
+    app.config["DNS_ZONE_CHECKER"] = lambda name: "acme-mail.example"
+    queued = api.post(url, headers=headers)
+    assert queued.status_code == 202, queued.get_json()
+    run = db.session.get(Run, queued.get_json()["id"])
+    assert (run.catalogue_key, run.playbook) == ("dns", "site.yml")
+    assert run.extravars == {"mailfleet_domains": ["acme-mail.example"]}
+
+
 DS = "6720 13 2 0b1d6e4f8c2a9e3b7d5f1a4c6e8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b"
 
 
