@@ -93,12 +93,12 @@ CATALOGUE: dict[str, Playbook] = {
         ),
         # The DNS doctor's Fix (webapp.services.dnsdoctor): the part of site.yml that publishes DNS
         # (the certificate's TLSA, Mailu's domains and DKIM keys, the MTA-STS policies the records
-        # announce, then the dns role), nothing else.
+        # announce, then the dns role, which takes over records in the way of its own), nothing else.
         Playbook(
             "dns",
             "site.yml",
             "Publish the DNS records again",
-            frozenset({"mailfleet_domains"}),
+            frozenset({"mailfleet_domains", "dns_take_over"}),
             retry_when_lost=True,
             tags=("letsencrypt", "mailu_api", "mailu_mta_sts", "dns"),
         ),

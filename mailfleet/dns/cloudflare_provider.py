@@ -84,11 +84,12 @@ def apply_plan(client: CloudflareClient, reader: CloudflareReader, plan: Plan) -
 
 
 def sync_unit(client: CloudflareClient, manifest: str, wanted: Iterable[Record], *,
-              check_mode: bool = False) -> tuple[Plan, list[str]]:
-    """Plan one unit against Cloudflare and apply it (unless ``check_mode``)."""
+              check_mode: bool = False, take_over: bool = False) -> tuple[Plan, list[str]]:
+    """Plan one unit against Cloudflare and apply it (unless ``check_mode``); ``take_over`` as for
+    ``plan_unit``."""
     reader = CloudflareReader(client)
     wanted = list(wanted)
-    plan = plan_unit(manifest, wanted, reader)
+    plan = plan_unit(manifest, wanted, reader, take_over=take_over)
     # A proxied mail record is wrong even when its value is right: fix it in place.
     plan.retime.extend(r for r in reader.proxied(plan.owned) if r not in plan.retime and r not in plan.add)
     if check_mode:

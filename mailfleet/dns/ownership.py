@@ -123,8 +123,10 @@ def _manifest_records(manifest: str, records: Iterable[Record]) -> tuple[Record,
 
 
 def _conflicts(wanted: list[Record], current: dict[tuple[str, str], list[Record]],
-               owned: set[tuple[str, str, str]], reader: ZoneReader) -> list[str]:
-    problems = []
+               owned: set[tuple[str, str, str]], reader: ZoneReader) -> list[tuple[str, list[Record]]]:
+    """Each foreign record in the way of a wanted one: what is wrong, and the foreign records a
+    take-over would delete (none where deleting is not enough: data beside a wanted CNAME)."""
+    problems: list[tuple[str, list[Record]]] = []
     wanted_keys = {r.key for r in wanted}
 
     def foreign(rec: Record) -> bool:
@@ -135,27 +137,31 @@ def _conflicts(wanted: list[Record], current: dict[tuple[str, str], list[Record]
         if tag:
             for other in current.get((rec.name, "TXT"), []):
                 if foreign(other) and _tag(other.value) == tag:
-                    problems.append(f"{rec.name} TXT already has {other.value[:60]!r}")
+                    problems.append((f"{rec.name} TXT already has {other.value[:60]!r}", [other]))
     names = {r.name for r in wanted}
     for name in sorted(names):
         types = {r.rtype for r in wanted if r.name == name}
         target = reader.cname_at(name)
         cname_owned = target is not None and (name, "CNAME", digest(Record(name, "CNAME", target))) in owned
+        alias = [Record(name, "CNAME", target)] if target is not None else []
         if "CNAME" in types:
             ours = {r.value for r in wanted if r.name == name and r.rtype == "CNAME"}
             if target is not None and target not in ours and not cname_owned:
-                problems.append(f"{name} is already an alias (CNAME {target})")
+                problems.append((f"{name} is already an alias (CNAME {target})", alias))
             elif target is None and reader.has_other_data(name):
-                problems.append(f"{name} holds other records; a CNAME cannot stand beside them")
+                problems.append((f"{name} holds other records; a CNAME cannot stand beside them", []))
         elif target is not None and not cname_owned:
-            problems.append(f"{name} is an alias (CNAME {target}); {'/'.join(sorted(types))} cannot be added")
+            problems.append((f"{name} is an alias (CNAME {target}); {'/'.join(sorted(types))} cannot be added",
+                             alias))
     return problems
 
 
-def plan_unit(manifest: str, wanted: Iterable[Record], reader: ZoneReader) -> Plan:
+def plan_unit(manifest: str, wanted: Iterable[Record], reader: ZoneReader, *, take_over: bool = False) -> Plan:
     """Compare the wanted records of one unit with the zone and return what to change.
 
     Raises DnsConflictError (nothing planned, nothing changed) when foreign records conflict.
+    ``take_over`` (the DNS doctor's Fix, asked for by a person shown those records) deletes the
+    conflicting foreign records instead, where deleting them is enough.
     """
     wanted = sorted(set(wanted))
     manifest_now = reader.rrset(manifest, "TXT")
@@ -163,8 +169,12 @@ def plan_unit(manifest: str, wanted: Iterable[Record], reader: ZoneReader) -> Pl
     keys = {(r.name, r.rtype) for r in wanted} | {(n, t) for n, t, _ in owned}
     current = {key: reader.rrset(*key) for key in sorted(keys)}
     problems = _conflicts(wanted, current, owned, reader)
-    if problems:
-        raise DnsConflictError(problems)
+    blocking = [text for text, removable in problems if not (take_over and removable)]
+    if blocking:
+        raise DnsConflictError(blocking)
+    taken = list(dict.fromkeys(r for _, removable in problems for r in removable))
+    for r in taken:
+        current.setdefault((r.name, r.rtype), reader.rrset(r.name, r.rtype))
 
     wanted_keys = {r.key for r in wanted}
     present_keys = {r.key for recs in current.values() for r in recs}
@@ -172,7 +182,7 @@ def plan_unit(manifest: str, wanted: Iterable[Record], reader: ZoneReader) -> Pl
     remove = [
         r for recs in current.values() for r in recs
         if (r.name, r.rtype, digest(r)) in owned and r.key not in wanted_keys
-    ]
+    ] + [r for r in taken if r.key not in wanted_keys]
     ttl_of = {r.key: r.ttl for recs in current.values() for r in recs}
     owned_after = [r for r in wanted if r in add or (r.name, r.rtype, digest(r)) in owned]
     retime = [r for r in owned_after if r not in add and ttl_of.get(r.key) != r.ttl]

@@ -177,7 +177,8 @@ def publish_domains(
     """Enqueue the run that configures the server's mail domains (Mailu, then the dns role, which
     publishes every record mailfleet owns for them again). `follows`: as for runs.submit_run.
     `dns_only`: only the part that publishes DNS (the "dns" catalogue entry), for a zone whose
-    records went wrong while the server itself is fine."""
+    records went wrong while the server itself is fine (the DNS doctor's Fix): records someone else
+    set that contradict mailfleet's are deleted (the dns role's take-over), as the doctor showed."""
     names = list(
         db.session.execute(
             select(Domain.name)
@@ -191,6 +192,6 @@ def publish_domains(
         "dns" if dns_only else "domain",
         limit=server.name,
         submission_key=submission_key,
-        extravars={"mailfleet_domains": names},
+        extravars={"mailfleet_domains": names, **({"dns_take_over": True} if dns_only else {})},
         follows=follows,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mailfleet.dns import DnsConflictError, Record, plan_unit
-from mailfleet.dns.ownership import parse_manifest
+from mailfleet.dns.ownership import digest, parse_manifest
 
 pytestmark = pytest.mark.unit
 
@@ -127,6 +127,39 @@ def test_conflicting_foreign_records_fail_before_any_change(foreign, wanted):
     with pytest.raises(DnsConflictError) as info:
         plan_unit(MANIFEST, [wanted], zone)
     assert foreign.name in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("foreign", "wanted"),
+    [
+        (rec("example.test", "TXT", "v=spf1 include:other.test -all"), SPF),
+        (rec("dkim._domainkey.example.test", "TXT", "v=DKIM1; k=rsa; p=T3RoZXI="),
+         rec("dkim._domainkey.example.test", "TXT", "v=DKIM1; k=rsa; p=TWFpbHU=")),
+        (rec("autoconfig.example.test", "CNAME", "elsewhere.test"), AUTOCONFIG),
+        (rec("mail.example.test", "CNAME", "elsewhere.test"), rec("mail.example.test", "A", "198.18.0.10")),
+    ],
+)
+def test_take_over_deletes_the_conflicting_foreign_records_and_keeps_the_rest(foreign, wanted):
+    zone = FakeZone(foreign, GOOGLE)
+    plan = converge_taking_over(zone, [wanted])
+    assert foreign.key in {r.key for r in plan.remove}
+    assert zone.values(wanted.name, wanted.rtype) >= {wanted.value}
+    assert foreign.value not in zone.values(foreign.name, foreign.rtype)
+    assert GOOGLE.value in zone.values("example.test", "TXT")  # not in the way: kept
+    assert parse_manifest(zone.values(MANIFEST, "TXT")) == {(wanted.name, wanted.rtype, digest(wanted))}
+    assert plan_unit(MANIFEST, [wanted], zone).rrsets == []  # ours now: the next run changes nothing
+
+
+def test_take_over_still_refuses_data_beside_a_wanted_cname():
+    zone = FakeZone(rec("autoconfig.example.test", "A", "198.18.0.9"))
+    with pytest.raises(DnsConflictError, match="autoconfig.example.test holds other records"):
+        plan_unit(MANIFEST, [AUTOCONFIG], zone, take_over=True)
+
+
+def converge_taking_over(zone, wanted):
+    plan = plan_unit(MANIFEST, wanted, zone, take_over=True)
+    zone.apply(plan)
+    return plan
 
 
 def test_switching_an_owned_cname_to_data_deletes_first():

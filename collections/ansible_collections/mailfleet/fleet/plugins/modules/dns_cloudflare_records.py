@@ -8,7 +8,8 @@ module: dns_cloudflare_records
 short_description: Publish ownership units through the Cloudflare API, never proxied
 description:
   - Same ownership rules as the RFC 2136 path (manifest at C(_mailfleet.<owner>), foreign
-    records kept, conflicts fail before any change); records are created, deleted or patched
+    records kept, conflicts fail before any change unless I(take_over) is set); records are
+    created, deleted or patched
     one by one through mailfleet.cloudflare (the official SDK underneath).
 options:
   api_token:
@@ -25,6 +26,12 @@ options:
     elements: dict
     required: true
   timeout: {description: Seconds per API call., type: float, default: 30}
+  take_over:
+    description:
+      - Delete the conflicting foreign records instead of failing (the DNS doctor's Fix), where
+        deleting them is enough; data beside a wanted CNAME still fails.
+    type: bool
+    default: false
 author: mailfleet (!UNKNOWN)
 extends_documentation_fragment: [mailfleet.fleet.controller]
 """
@@ -66,7 +73,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         units = [(u["manifest"], records(u.get("records") or [])) for u in p["units"]]
         for manifest, wanted in units:
             plan, done = sync_unit(client, Record.make(manifest, "TXT", "x").name, wanted,
-                                   check_mode=module.check_mode)
+                                   check_mode=module.check_mode, take_over=p["take_over"])
             planned = planned or bool(plan.add or plan.remove or plan.retime)
             changes += done
             present += [*plan.present, *plan.manifest_after]
@@ -84,6 +91,7 @@ def main() -> None:
             "api_base_url": {"type": "str", "default": "https://api.cloudflare.com/client/v4"},
             "units": {"type": "list", "elements": "dict", "required": True},
             "timeout": {"type": "float", "default": 30.0},
+            "take_over": {"type": "bool", "default": False},
         },
         run,
     )

@@ -10,7 +10,8 @@ description:
   - Reads the live zone from the primary (plain queries), the ownership manifest at
     C(_mailfleet.<owner>), and returns the RRset updates for community.general.nsupdate, in order.
   - Foreign records are kept (carried along in replaced RRsets); conflicting foreign records
-    (a second SPF, a CNAME beside data) fail the task before anything changes.
+    (a second SPF, a CNAME beside data) fail the task before anything changes, unless
+    I(take_over) is set.
   - Changes nothing itself.
 options:
   server: {description: Primary server address., type: str, required: true}
@@ -21,6 +22,12 @@ options:
     elements: dict
     required: true
   timeout: {description: Seconds per query., type: float, default: 5}
+  take_over:
+    description:
+      - Delete the conflicting foreign records instead of failing (the DNS doctor's Fix), where
+        deleting them is enough; data beside a wanted CNAME still fails.
+    type: bool
+    default: false
 author: mailfleet (!UNKNOWN)
 extends_documentation_fragment: [mailfleet.fleet.controller]
 """
@@ -65,7 +72,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     reader = AuthoritativeReader(p["server"], port=p["port"], timeout=p["timeout"])
     updates, present, absent = [], [], []
     for unit in p["units"]:
-        plan = plan_unit(unit["manifest"], records(unit.get("records") or []), reader)
+        plan = plan_unit(unit["manifest"], records(unit.get("records") or []), reader, take_over=p["take_over"])
         for change in plan.rrsets:
             reader.overlay(change)
             updates.append({
@@ -88,6 +95,7 @@ def main() -> None:
             "port": {"type": "int", "default": 53},
             "units": {"type": "list", "elements": "dict", "required": True},
             "timeout": {"type": "float", "default": 5.0},
+            "take_over": {"type": "bool", "default": False},
         },
         run,
     )
