@@ -26,14 +26,8 @@ options:
     elements: dict
     required: true
   timeout: {description: Seconds per API call., type: float, default: 30}
-  take_over:
-    description:
-      - Delete the conflicting foreign records instead of failing (the DNS doctor's Fix), where
-        deleting them is enough; data beside a wanted CNAME still fails.
-    type: bool
-    default: false
 author: mailfleet (!UNKNOWN)
-extends_documentation_fragment: [mailfleet.fleet.controller]
+extends_documentation_fragment: [mailfleet.fleet.controller, mailfleet.fleet.dns]
 """
 
 EXAMPLES = r"""
