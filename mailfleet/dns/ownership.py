@@ -151,12 +151,13 @@ def _conflicts(wanted: list[Record], current: dict[tuple[str, str], list[Record]
             elif target is None and reader.has_other_data(name):
                 problems.append((f"{name} holds other records; a CNAME cannot stand beside them", []))
         elif target is not None and not cname_owned:
-            problems.append((f"{name} is an alias (CNAME {target}); {'/'.join(sorted(types))} cannot be added",
-                             alias))
+            added = "/".join(sorted(types))
+            problems.append((f"{name} is an alias (CNAME {target}); {added} cannot be added", alias))
     return problems
 
 
-def plan_unit(manifest: str, wanted: Iterable[Record], reader: ZoneReader, *, take_over: bool = False) -> Plan:
+def plan_unit(manifest: str, wanted: Iterable[Record], reader: ZoneReader, *,
+              take_over: bool = False) -> Plan:
     """Compare the wanted records of one unit with the zone and return what to change.
 
     Raises DnsConflictError (nothing planned, nothing changed) when foreign records conflict.

@@ -66,7 +66,8 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     reader = AuthoritativeReader(p["server"], port=p["port"], timeout=p["timeout"])
     updates, present, absent = [], [], []
     for unit in p["units"]:
-        plan = plan_unit(unit["manifest"], records(unit.get("records") or []), reader, take_over=p["take_over"])
+        wanted = records(unit.get("records") or [])
+        plan = plan_unit(unit["manifest"], wanted, reader, take_over=p["take_over"])
         for change in plan.rrsets:
             reader.overlay(change)
             updates.append({
