@@ -171,7 +171,7 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
 
 def _note_provisioned(run: Run, status: RunStatus, run_known_hosts: str) -> None:
     """A failed provisioning leaves the server row in error; success waits for the inventory refresh."""
-    index = (run.extravars or {}).get("hostwinds_index")
+    index = (run.extravars or {}).get("server_index")
     if not index:
         return
     name = build_srvrname(run.tenant.slug, int(index))

@@ -42,9 +42,9 @@ CATALOGUE: dict[str, Playbook] = {
                 {
                     "mailfleet_tenant",
                     "mailfleet_provider",
-                    "hostwinds_location",
-                    "hostwinds_plan",
-                    "hostwinds_index",
+                    "server_location",
+                    "server_plan",
+                    "server_index",
                     "mail_hostname",
                     # A recovery's new server (webapp.services.recovery): the lost server it replaces,
                     # and the point in time its restore goes back to (none: the latest snapshot).
@@ -61,8 +61,9 @@ CATALOGUE: dict[str, Playbook] = {
             frozenset(
                 {
                     "mailfleet_tenant",
-                    "hostwinds_index",
-                    "hostwinds_plan",
+                    "mailfleet_provider",
+                    "server_index",
+                    "server_plan",
                     "resize_monthly_price",
                     "resize_previous_price",
                 }
@@ -75,7 +76,7 @@ CATALOGUE: dict[str, Playbook] = {
             "switch_ip.yml",
             "Switch a server's main IP",
             frozenset(
-                {"mailfleet_tenant", "hostwinds_index", "switch_ip_from", "mail_hostname",
+                {"mailfleet_tenant", "mailfleet_provider", "server_index", "switch_ip_from", "mail_hostname",
                  "switch_ip_cooldown_override", "switch_ip_price"}
             ),
         ),
@@ -149,7 +150,8 @@ CATALOGUE: dict[str, Playbook] = {
             frozenset(
                 {
                     "mailfleet_tenant",
-                    "hostwinds_index",
+                    "mailfleet_provider",
+                    "server_index",
                     "mail_hostname",
                     "deprovision_dns_host",
                     "deprovision_dns_domains",

@@ -61,3 +61,12 @@ LOCATION_REGIONS: Final = {
 
 #: How long a new droplet may take to become active, and how often to look.
 BUILD_TIMEOUT_S: Final = 1800.0
+
+#: Why a droplet cannot move to a new sending address: its public IPv4 is its own for life, and a
+#: reserved IP carries outbound traffic only when the host routes it through the reserved IP's
+#: anchor gateway, which mailfleet does not set up.
+MAIN_IP_FIXED: Final = (
+    "DigitalOcean keeps a droplet's public IPv4 for the droplet's life, and a reserved IP sends mail "
+    "only when the host routes its traffic out through it, which mailfleet does not set up: to send "
+    "from a new address, replace the server (recovery)"
+)

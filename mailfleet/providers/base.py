@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from mailfleet.regions import Region
+from mailfleet.validation import ValidationError
 
 
 class ServerState(StrEnum):
@@ -28,6 +29,10 @@ class ServerState(StrEnum):
 
 class ProviderError(Exception):
     """Base of every provider client's errors; the message says what the user should do next."""
+
+
+class NotOfferedError(ProviderError):
+    """The provider has no way to do what was asked (nothing was changed)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,16 @@ RECORD_FIELDS: tuple[str, ...] = (
 )
 
 ServerRecord = dict[str, Any]
+
+
+def find_plan(plans: list[Plan], wanted: str, provider_label: str) -> Plan:
+    """The plan named by its id or its exact name; else a clear error listing what is sold."""
+    wanted = str(wanted).strip()
+    for plan in plans:
+        if wanted in (plan.id, plan.name):
+            return plan
+    known = ", ".join(f"{p.id} ({p.label})" for p in plans)
+    raise ValidationError(f"{provider_label} sells no plan {wanted!r}; its plans: {known}")
 
 
 @runtime_checkable
@@ -98,7 +113,16 @@ class Provider(Protocol):
 
     def reboot(self, provider_id: int) -> None: ...
 
-    def resize(self, provider_id: int, plan: str) -> ServerRecord: ...
+    def resize(self, provider_id: int, plan: str, *, timeout: float) -> tuple[ServerRecord, bool]:
+        """The server runs on ``plan`` (a plan's id): ordered, applied and confirmed as the provider
+        needs it, waited for. Returns the record and whether anything changed (not when it already
+        ran on the plan), so a second run changes nothing."""
+        ...
+
+    def change_main_ip(self, provider_id: int, *, timeout: float) -> str:
+        """A new main IPv4 for the server, waited for; returns it. ``NotOfferedError`` where the
+        provider cannot change it."""
+        ...
 
     def set_ptr(self, provider_id: int, ip: str, hostname: str) -> None:
         """The reverse DNS (PTR) of one of the server's addresses."""

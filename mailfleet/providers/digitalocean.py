@@ -12,7 +12,7 @@ from typing import Any
 from mailfleet.digitalocean import DigitalOceanClient, NotFoundError, label_of
 from mailfleet.digitalocean import contract as c
 from mailfleet.hostwinds.naming import parse_srvrname, validate_label
-from mailfleet.providers.base import Plan, ServerRecord, ServerState
+from mailfleet.providers.base import NotOfferedError, Plan, ServerRecord, ServerState, find_plan
 from mailfleet.regions import Region, region_of
 
 STATES: Mapping[str, ServerState] = {
@@ -115,12 +115,23 @@ class DigitalOceanProvider:
     def reboot(self, provider_id: int) -> None:
         self.client.run_action(provider_id, "reboot")
 
-    def resize(self, provider_id: int, plan: str) -> ServerRecord:
-        """Off, resize (disk too: the plan's disk is what the tenant pays for), on again."""
-        self.client.run_action(provider_id, "power_off")
-        self.client.run_action(provider_id, "resize", size=plan, disk=True)
-        self.client.run_action(provider_id, "power_on")
-        return self.server(provider_id)
+    def resize(self, provider_id: int, plan: str, *,
+               timeout: float = c.BUILD_TIMEOUT_S) -> tuple[ServerRecord, bool]:
+        """Off, resize (disk too: the plan's disk is what the tenant pays for), on again. A droplet
+        an earlier run resized but left off is only powered on."""
+        size = find_plan(self.plans(), plan, self.label).id
+        droplet = self.client.droplet(provider_id)
+        if droplet.get("size_slug") == size and droplet.get("status") == c.STATUS_ACTIVE:
+            return server_record(droplet), False
+        if droplet.get("size_slug") != size:
+            if droplet.get("status") != c.STATUS_OFF:
+                self.client.run_action(provider_id, "power_off", timeout=timeout)
+            self.client.run_action(provider_id, "resize", timeout=timeout, size=size, disk=True)
+        self.client.run_action(provider_id, "power_on", timeout=timeout)
+        return self.server(provider_id), True
+
+    def change_main_ip(self, provider_id: int, *, timeout: float = c.BUILD_TIMEOUT_S) -> str:
+        raise NotOfferedError(f"{c.MAIN_IP_FIXED}. Nothing was changed.")
 
     def set_ptr(self, provider_id: int, ip: str, hostname: str) -> None:
         if self.client.droplet(provider_id).get("name") != hostname:

@@ -10,7 +10,7 @@ from typing import Any
 from mailfleet.hostwinds import HostwindsClient
 from mailfleet.hostwinds import contract as c
 from mailfleet.hostwinds.errors import InvalidServiceIdError
-from mailfleet.hostwinds.instances import instance_records, plan_rid
+from mailfleet.hostwinds.instances import instance_records, on_plan, plan_rid
 from mailfleet.hostwinds.naming import validate_label
 from mailfleet.providers.base import Plan, ServerRecord, ServerState
 from mailfleet.regions import Region
@@ -114,9 +114,23 @@ class HostwindsProvider:
     def reboot(self, provider_id: int) -> None:
         self.client.reboot(provider_id)
 
-    def resize(self, provider_id: int, plan: str) -> ServerRecord:
-        instance = self.client.resize(provider_id, plan_rid(self.client.price_list(), plan))
-        return self._records([instance])[0]
+    def resize(self, provider_id: int, plan: str, *,
+               timeout: float = c.BUILD_TIMEOUT_S) -> tuple[ServerRecord, bool]:
+        """The upgrade order, applied and confirmed; an upgrade an earlier run applied but did not
+        confirm (RESIZED on the plan) is only confirmed."""
+        plans = self.client.price_list()
+        rid = plan_rid(plans, plan)
+        instance = self.client.get_instance(provider_id)
+        if on_plan(instance, rid, plans) and instance.get("status") == c.InstanceStatus.ACTIVE:
+            return self._records([instance])[0], False
+        if on_plan(instance, rid, plans) and instance.get("status") == c.InstanceStatus.RESIZED:
+            instance = self.client.confirm_upgrade(provider_id, timeout=timeout)
+        else:
+            instance = self.client.resize(provider_id, rid, timeout=timeout)
+        return self._records([instance])[0], True
+
+    def change_main_ip(self, provider_id: int, *, timeout: float = c.MAIN_IP_CHANGE_TIMEOUT_S) -> str:
+        return self.client.change_main_ip(provider_id, timeout=timeout)
 
     def set_ptr(self, provider_id: int, ip: str, hostname: str) -> None:
         self.client.set_rdns(provider_id, ip, hostname)

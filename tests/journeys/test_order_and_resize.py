@@ -106,7 +106,7 @@ def test_admin_sees_a_new_server_in_costs_and_resizes_it(testbed, stack, browser
     page.click("#confirm-form button[type=submit]")
     page.wait_for_url(re.compile(rf"{base}/runs/\d+"))
     wait_run(page, "resize")
-    assert "is ACTIVE on Unmetered SSD VPS 2 GB, $9.99 a month (was $4.99)" in page.inner_text("#log")
+    assert "is active on Unmetered SSD VPS 2 GB, $9.99 a month (was $4.99)" in page.inner_text("#log")
     page.goto(f"{base}/costs/{TENANT}")
     resized = page.locator("table.costs tbody tr", has_text=SERVER).inner_text()
     assert "Unmetered SSD VPS 2 GB" in resized and "$9.99" in resized, resized

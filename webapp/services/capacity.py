@@ -204,10 +204,11 @@ def capacity(server: Server, now: datetime, plans: tuple[provider.Plan, ...]) ->
     )
 
 
-def offered_plans() -> tuple[tuple[provider.Plan, ...], str | None]:
-    """The provider's plans, or none and why (pages still show the trends)."""
+def offered_plans(name: str | None = None) -> tuple[tuple[provider.Plan, ...], str | None]:
+    """A provider's plans (the default provider's unless named), or none and why (pages still show
+    the trends)."""
     try:
-        return provider.offers().plans, None
+        return provider.offers(name).plans, None
     except MailfleetWebError as exc:
         return (), str(exc)
 
@@ -254,7 +255,7 @@ def resize_plan(scope: Scope, tenant: Tenant, server_id: int, plan: str | None) 
         raise NotFound(f"server {server_id} not found")
     if server.status != ServerStatus.ACTIVE:
         raise Conflict(f"{server.name} is {server.status}: only an active server can be resized")
-    offers = provider.offers()
+    offers = provider.offers(server.provider)
     target = offers.plan((plan or "").strip())
     if target is None or target.monthly is None:
         raise InvalidInput(
@@ -284,7 +285,7 @@ def last_resize(server: Server) -> Run | None:
         .order_by(Run.finished_at.desc())
     )
     return next(
-        (r for r in done if int((r.extravars or {}).get("hostwinds_index") or 0) == parsed.index), None
+        (r for r in done if int((r.extravars or {}).get("server_index") or 0) == parsed.index), None
     )
 
 
@@ -326,7 +327,8 @@ def resize_server(
     parsed = parse_srvrname(found.server.name)
     if parsed is None or parsed.tenant != tenant.slug:
         raise Conflict(
-            f"{found.server.name} was not provisioned by mailfleet for {tenant.slug}; resize it at Hostwinds"
+            f"{found.server.name} was not provisioned by mailfleet for {tenant.slug}; "
+            "resize it at its provider"
         )
     _check_cooldown(found.server)
     previous = found.current.monthly if found.current and found.current.monthly is not None else None
@@ -337,8 +339,9 @@ def resize_server(
         submission_key=submission_key,
         extravars={
             "mailfleet_tenant": tenant.slug,
-            "hostwinds_index": parsed.index,
-            "hostwinds_plan": found.target.id,
+            "mailfleet_provider": found.server.provider,
+            "server_index": parsed.index,
+            "server_plan": found.target.id,
             "resize_monthly_price": str(found.target.monthly),
             "resize_previous_price": str(previous) if previous is not None else "unknown",
         },
@@ -349,12 +352,13 @@ def note_resized(run: Run) -> None:
     """A successful resize puts the server on its new plan and price at once (the inventory refresh
     would within minutes); the price history records the change on the next sample."""
     extravars = run.extravars or {}
-    if run.status != RunStatus.SUCCESSFUL or not extravars.get("hostwinds_index"):
+    if run.status != RunStatus.SUCCESSFUL or not extravars.get("server_index"):
         return
     from mailfleet.hostwinds import build_srvrname
 
-    name = build_srvrname(run.tenant.slug, int(extravars["hostwinds_index"]))
+    name = build_srvrname(run.tenant.slug, int(extravars["server_index"]))
     server = db.session.scalar(select(Server).where(Server.tenant_id == run.tenant_id, Server.name == name))
-    target = next((p for p in offered_plans()[0] if p.id == str(extravars.get("hostwinds_plan"))), None)
+    plans = offered_plans(server.provider if server is not None else None)[0]
+    target = next((p for p in plans if p.id == str(extravars.get("server_plan"))), None)
     if server is not None and target is not None:
         server.plan, server.monthly_price = target.name, target.monthly

@@ -97,9 +97,9 @@ def provision_server(
         extravars={
             "mailfleet_tenant": tenant.slug,
             "mailfleet_provider": offers.provider,
-            "hostwinds_location": location,
-            "hostwinds_plan": plan,
-            "hostwinds_index": parse_srvrname(server.name).index,
+            "server_location": location,
+            "server_plan": plan,
+            "server_index": parse_srvrname(server.name).index,
             "mail_hostname": mail_hostname,
             **({"recover_from_host": replacing.name} if replacing else {}),
             **({"recover_before": recover_before} if replacing and recover_before else {}),

@@ -33,7 +33,7 @@ from sqlalchemy import select
 
 from mailfleet.clock import utcnow
 from mailfleet.hostwinds import build_srvrname, parse_srvrname
-from mailfleet.providers import ProviderError
+from mailfleet.providers import FIXED_MAIN_IP, ProviderError
 from mailfleet.secrets import SecretsError
 from webapp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from webapp.extensions import db
@@ -96,6 +96,8 @@ def switch_plan(scope: Scope, tenant: Tenant, server_id: int) -> SwitchPlan:
             f"{server.name} has no provider id: it is not a Hostwinds instance mailfleet knows, so it "
             "cannot get a new IP here"
         )
+    if server.provider in FIXED_MAIN_IP:
+        raise InvalidInput(f"{server.name} cannot get a new IP here: {FIXED_MAIN_IP[server.provider]}")
     if server.status != ServerStatus.ACTIVE:
         raise Conflict(f"{server.name} is {server.status}: only an active server can switch its IP")
     if not server.public_ipv4:
@@ -105,7 +107,7 @@ def switch_plan(scope: Scope, tenant: Tenant, server_id: int) -> SwitchPlan:
     parsed = parse_srvrname(server.name)
     if parsed is None or parsed.tenant != tenant.slug:
         raise Conflict(
-            f"{server.name} was not provisioned by mailfleet for {tenant.slug}; change its IP at Hostwinds"
+            f"{server.name} was not provisioned by mailfleet for {tenant.slug}; change its IP at its provider"
         )
     last = last_change(server)
     price = current_app.config.get("MAILFLEET_PRICE_NEW_IP")
@@ -162,7 +164,8 @@ def switch_ip(
         raise Conflict(f"run {busy} is already switching an IP of {tenant.slug}: wait for it to finish")
     extravars = {
         "mailfleet_tenant": tenant.slug,
-        "hostwinds_index": found.index,
+        "mailfleet_provider": found.server.provider,
+        "server_index": found.index,
         "switch_ip_from": found.server.public_ipv4,
         "mail_hostname": found.server.mail_hostname,
     }
@@ -208,9 +211,9 @@ def moved_to(server: Server, old: str, new: str, run: Run | None = None) -> bool
 def note_switched(run: Run) -> None:
     """After a successful switch: the provider's new address, through :func:`moved_to`."""
     extravars = run.extravars or {}
-    if run.status != RunStatus.SUCCESSFUL or not extravars.get("hostwinds_index"):
+    if run.status != RunStatus.SUCCESSFUL or not extravars.get("server_index"):
         return
-    name = build_srvrname(run.tenant.slug, int(extravars["hostwinds_index"]))
+    name = build_srvrname(run.tenant.slug, int(extravars["server_index"]))
     server = db.session.scalar(select(Server).where(Server.tenant_id == run.tenant_id, Server.name == name))
     if server is None or server.provider_id is None:
         return

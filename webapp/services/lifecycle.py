@@ -92,7 +92,7 @@ def domain_losses(domain: Domain) -> Losses:
 def server_losses(server: Server) -> Losses:
     names = ", ".join(d.name for d in server.domains) or "none"
     lost = [
-        f"the Hostwinds instance {server.name} is cancelled and its disk destroyed (billing stops)",
+        f"the server {server.name} is deleted at {server.provider} and its disk destroyed (billing stops)",
         f"its mail domains ({names}), their mailboxes and mail are removed with it",
         f"the DNS records of {server.mail_hostname or server.name} and of its domains are removed",
         "its backups stay in the backup repository (restore them onto a new server)",
@@ -173,7 +173,7 @@ def deprovision_server(
     scope: Scope, tenant: Tenant, server_id: int, confirmation: str | None, submission_key: str | None = None
 ) -> Run:
     """Queue deprovision.yml: DNS records of the server and its domains removed, then the
-    Hostwinds instance cancelled; the server becomes gone when the run succeeds."""
+    server deleted at its provider; the server becomes gone when the run succeeds."""
     server = scope.get(Server, server_id)
     if (earlier := _admit_removal(scope, tenant, server, submission_key)) is not None:
         return earlier
@@ -185,7 +185,7 @@ def deprovision_server(
     parsed = parse_srvrname(server.name)
     if parsed is None or parsed.tenant != tenant.slug:
         raise Conflict(
-            f"{server.name} was not provisioned by mailfleet for {tenant.slug}; cancel it at Hostwinds"
+            f"{server.name} was not provisioned by mailfleet for {tenant.slug}; cancel it at its provider"
         )
     # The main Mailu domain is published by site.yml whether or not it was added as a domain.
     names = sorted({d.name for d in server.domains} | {main_mail_domain(server)} - {None})
@@ -201,7 +201,8 @@ def deprovision_server(
         submission_key=submission_key,
         extravars={
             "mailfleet_tenant": tenant.slug,
-            "hostwinds_index": parsed.index,
+            "mailfleet_provider": server.provider,
+            "server_index": parsed.index,
             "mail_hostname": host or "",
             "deprovision_dns_host": bool(host) and _writable(host)[0],
             "deprovision_dns_domains": dns_domains,
@@ -399,7 +400,7 @@ def _note_removal(run: Run, names: list[str]) -> None:
 def _note_deprovision(run: Run) -> None:
     from mailfleet.hostwinds import build_srvrname
 
-    index = (run.extravars or {}).get("hostwinds_index")
+    index = (run.extravars or {}).get("server_index")
     if not index:
         return
     name = build_srvrname(run.tenant.slug, int(index))

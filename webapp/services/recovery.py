@@ -125,7 +125,7 @@ def note_run_finished(run: Run) -> None:
         return
     lost = str(extravars.get("recover_from_host") or extravars.get("restore_from_host") or "")
     if run.catalogue_key == "provision" and extravars.get("recover_from_host"):
-        new = _server(run.tenant, build_srvrname(run.tenant.slug, int(extravars["hostwinds_index"])))
+        new = _server(run.tenant, build_srvrname(run.tenant.slug, int(extravars["server_index"])))
         if new is not None:
             before = extravars.get("recover_before")
             # No restore_before for the latest: restore.yml's default (an empty one fails its check).
@@ -293,7 +293,7 @@ def _read(first: Run) -> Recovery:
     return Recovery(
         first=first,
         lost_server=str(extravars["recover_from_host"]),
-        new_server=build_srvrname(first.tenant.slug, int(extravars["hostwinds_index"])),
+        new_server=build_srvrname(first.tenant.slug, int(extravars["server_index"])),
         steps=steps,
         snapshot_id=what.get("snapshot_id"),
         snapshot_time=backups.maybe_time(what.get("snapshot_time")),

@@ -51,10 +51,10 @@ def env(tmp_path_factory, double_url):
                "MAILFLEET_MASTER_KEY_FILE": str(base / "s/master.key")}
     get_store(secrets).put("global/hostwinds", {"api_key": DEFAULT_KEY})
     extravars = base / "tenant.yml"
-    extravars.write_text(f"mailfleet_tenant: {TENANT}\nhostwinds_location: Dallas\nhostwinds_plan: '101'\n"
-                         f"mail_hostname: mail.{TENANT}.test\nhostwinds_api_url: {double_url}\n"
-                         f"provision_ssh_key_dir: {base}/keys\nhostwinds_poll_interval: 2\n"
-                         "hostwinds_wait_timeout: 600\n")
+    extravars.write_text(f"mailfleet_tenant: {TENANT}\nserver_location: Dallas\nserver_plan: '101'\n"
+                         f"mail_hostname: mail.{TENANT}.test\nserver_api_url: {double_url}\n"
+                         f"provision_ssh_key_dir: {base}/keys\nserver_poll_interval: 2\n"
+                         "server_wait_timeout: 600\n")
     return {"vars": extravars, "keys": base / "keys", "url": double_url,
             "env": {**os.environ, **secrets, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
                     "ANSIBLE_NOCOLOR": "1", "HOSTWINDS_API_URL": double_url,
@@ -109,7 +109,8 @@ def _task_play(tmp_path: Path, task: str) -> Path:
 
 
 def test_resize_then_idempotent(env, tmp_path):
-    path = _task_play(tmp_path, f"hostwinds_resize: {{name: {SRVRNAME}, plan: '102', poll_interval: 1}}")
+    path = _task_play(tmp_path, f"server_resize: {{provider: hostwinds, name: {SRVRNAME}, plan: '102', "
+                                "poll_interval: 1}")
     first = play(env, path)
     assert first.returncode == 0 and "changed=1" in first.stdout, first.stdout[-3000:]
     second = play(env, path)
@@ -119,8 +120,8 @@ def test_resize_then_idempotent(env, tmp_path):
 def test_main_ip_change_answers_ssh_and_is_idempotent(testbed, env, tmp_path):
     client = HostwindsClient(DEFAULT_KEY, api_url=env["url"])
     old = client.require_instance(SRVRNAME)["main_ip"]
-    path = _task_play(tmp_path, f"hostwinds_main_ip: {{name: {SRVRNAME}, replace: '{old}', poll_interval: 1, "
-                                "wait_timeout: 60}")
+    path = _task_play(tmp_path, f"server_main_ip: {{provider: hostwinds, name: {SRVRNAME}, replace: '{old}', "
+                                "poll_interval: 1, wait_timeout: 60}")
     first = play(env, path)
     assert first.returncode == 0 and "changed=1" in first.stdout, first.stdout[-3000:]
     new = client.require_instance(SRVRNAME)["main_ip"]

@@ -54,7 +54,7 @@ def provision(app: Flask, scope: Scope, tenant: Tenant, mail_hostname: str, addr
         client = HostwindsClient(hostwinds_double.DEFAULT_KEY, f"{served.url}/cloud/api.php", attempts=1)
         app.config["HOSTWINDS_CLIENT"] = client  # the form's offers and the refresh both ask it
         run = fleet.provision_server(scope, tenant, LOCATION, PLAN, mail_hostname)
-        name = build_srvrname(tenant.slug, int(run.extravars["hostwinds_index"]))
+        name = build_srvrname(tenant.slug, int(run.extravars["server_index"]))
         addresses[name] = address
         client.add_instance(name, PLAN, client.location_id(LOCATION), "debian-12")
         refresh_servers()

@@ -20,9 +20,9 @@ def setup(tmp_path, store_env):
     env = store_env
     extravars = tmp_path / "tenant.yml"
     extravars.write_text(
-        "mailfleet_tenant: big-co\nhostwinds_location: Amsterdam\nhostwinds_plan: '102'\n"
-        "mail_hostname: mail.big-co.test\nhostwinds_api_url: " + double.url + "\n"
-        f"provision_ssh_key_dir: {tmp_path}/keys\nhostwinds_poll_interval: 0.3\n"
+        "mailfleet_tenant: big-co\nserver_location: Amsterdam\nserver_plan: '102'\n"
+        "mail_hostname: mail.big-co.test\nserver_api_url: " + double.url + "\n"
+        f"provision_ssh_key_dir: {tmp_path}/keys\nserver_poll_interval: 0.3\n"
     )
     yield double, env, extravars, tmp_path
     double.close()

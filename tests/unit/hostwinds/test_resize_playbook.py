@@ -25,8 +25,8 @@ def setup(store_env):
 
 def resize(env: dict[str, str], double: ServedDouble, plan: str) -> subprocess.CompletedProcess[str]:
     extravars = {
-        "mailfleet_tenant": "tenant000", "hostwinds_index": 1, "hostwinds_plan": plan,
-        "hostwinds_api_url": double.url, "hostwinds_poll_interval": 0.2,
+        "mailfleet_tenant": "tenant000", "server_index": 1, "server_plan": plan,
+        "server_api_url": double.url, "server_poll_interval": 0.2,
         "resize_monthly_price": "18.99", "resize_previous_price": "4.99",
     }
     return run_playbook("resize.yml", env, "-e", json.dumps(extravars))
@@ -39,7 +39,7 @@ def test_resize_confirms_the_upgrade_checks_it_and_a_second_run_changes_nothing(
     (record,) = double.state.instances.values()
     assert (record["status"], record["product_id"], record["upgrade"]) == ("ACTIVE", 103, None)
     assert double.state.calls["confirm_upgrade"] == 1
-    assert "is ACTIVE on Unmetered SSD VPS 4 GB, $18.99 a month (was $4.99)" in first.stdout
+    assert "is active on Unmetered SSD VPS 4 GB, $18.99 a month (was $4.99)" in first.stdout
     second = resize(env, double, "Unmetered SSD VPS 4 GB")
     assert second.returncode == 0, second.stdout[-3000:]
     assert "changed=0" in second.stdout and double.state.calls["upgrade_instance"] == 1

@@ -28,9 +28,9 @@ def switch(
     env: dict[str, str], double: ServedDouble, old_ip: str, **more: object
 ) -> subprocess.CompletedProcess[str]:
     extravars = {
-        "mailfleet_tenant": "tenant000", "hostwinds_index": 1, "switch_ip_from": old_ip,
-        "mail_hostname": "mail.tenant000.example", "hostwinds_api_url": double.url,
-        "hostwinds_poll_interval": 0.1, **more,
+        "mailfleet_tenant": "tenant000", "server_index": 1, "switch_ip_from": old_ip,
+        "mail_hostname": "mail.tenant000.example", "server_api_url": double.url,
+        "server_poll_interval": 0.1, **more,
     }
     return run_playbook("switch_ip.yml", env, "--skip-tags", "ssh", "-e", json.dumps(extravars))
 
@@ -58,7 +58,7 @@ def test_the_silent_cooldown_fails_clearly_and_keeps_the_address(setup):
     (record,) = double.state.instances.values()
     old = record["main_ip"]
     double.state.faults.append(Fault("cooldown", "change_main_ip"))
-    failed = switch(env, double, old, hostwinds_wait_timeout=1)
+    failed = switch(env, double, old, server_wait_timeout=1)
     assert failed.returncode != 0
     assert "silent cooldown" in failed.stdout and record["main_ip"] == old
     assert all(e.get(c.IP_RDNS_KEY) is None for e in record["ips"])

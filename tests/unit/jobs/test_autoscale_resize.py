@@ -100,7 +100,7 @@ def test_act_resizes_a_busy_server_on_the_double_through_the_worker(app, scope, 
     summary = rollup_usage()
     assert summary["notifications"] >= 0
     [run] = db.session.scalars(select(Run)).all()
-    assert (run.catalogue_key, run.extravars["hostwinds_plan"]) == ("resize", "102")
+    assert (run.catalogue_key, run.extravars["server_plan"]) == ("resize", "102")
     work()
     db.session.refresh(run)
     assert run.status == RunStatus.SUCCESSFUL, run.failure_reason

@@ -212,7 +212,7 @@ def _lose(run_id: int, host: str = "a-machine-that-is-gone") -> None:
 def test_a_run_lost_with_its_machine_is_retried_once_where_the_catalogue_allows(scope, acme, work):
     site = runs.submit_run(scope, acme, "site")
     provision = runs.submit_run(
-        scope, acme, "provision", extravars={"mailfleet_tenant": "acme", "hostwinds_index": 1}
+        scope, acme, "provision", extravars={"mailfleet_tenant": "acme", "server_index": 1}
     )
     get_queue().empty()
     _lose(site.id)

@@ -17,7 +17,7 @@ from mailfleet.digitalocean import (
     TransportError,
     UnprocessableError,
 )
-from mailfleet.providers import Provider, ServerState
+from mailfleet.providers import NotOfferedError, Provider, ServerState
 from mailfleet.providers.digitalocean import DigitalOceanProvider
 from mailfleet.regions import Region
 from testbed.doubles import digitalocean as double
@@ -119,13 +119,23 @@ def test_the_ptr_is_the_droplet_name_so_setting_it_renames_and_keeps_the_label(p
     assert sum(provider.client.calls.values()) == calls + 1
 
 
-def test_resize_powers_off_resizes_and_powers_on(provider, state):
+def test_resize_powers_off_resizes_and_powers_on_and_a_second_one_changes_nothing(provider, state):
     sid = order(provider, "lon1")
     provider.wait_active(sid, timeout=600)
-    resized = provider.resize(sid, "s-2vcpu-4gb")
-    assert (resized["plan_id"], resized["state"], resized["monthly_price"]) == (
-        "s-2vcpu-4gb", "active", "24.00")
+    resized, changed = provider.resize(sid, "s-2vcpu-4gb")
+    assert (resized["plan_id"], resized["state"], resized["monthly_price"], changed) == (
+        "s-2vcpu-4gb", "active", "24.00", True)
     assert [a["type"] for a in state.actions.values()] == ["power_off", "resize", "power_on"]
+    assert provider.resize(sid, "Basic 4 GB")[1] is False  # by its name too
+    assert len(state.actions) == 3
+
+
+def test_a_droplet_keeps_its_address_clearly_and_nothing_is_asked(provider, state):
+    sid = order(provider, "lon1")
+    provider.wait_active(sid, timeout=600)
+    with pytest.raises(NotOfferedError, match="keeps a droplet's public IPv4.*Nothing was changed"):
+        provider.change_main_ip(sid, timeout=5)
+    assert state.actions == {}
 
 
 def test_a_droplet_busy_with_an_action_refuses_another(provider, state):

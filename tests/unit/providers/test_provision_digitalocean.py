@@ -1,5 +1,6 @@
-"""playbooks/provision.yml ordering at DigitalOcean through its contract double (no hosts: the
-`ssh` tag is skipped here). The token comes from the secrets store, never from extravars."""
+"""playbooks/provision.yml ordering at DigitalOcean through its contract double, then resize.yml and
+switch_ip.yml on the droplet (no hosts: the `ssh` tag is skipped here). The token comes from the
+secrets store, never from extravars."""
 
 from __future__ import annotations
 
@@ -34,21 +35,26 @@ def setup(tmp_path: Path) -> Iterator[tuple[double.DigitalOceanState, dict[str, 
     get_store(env).put("global/digitalocean", {"api_token": double.DEFAULT_TOKEN})
     extravars = tmp_path / "tenant.yml"
     extravars.write_text(
-        "mailfleet_tenant: big-co\nmailfleet_provider: digitalocean\nhostwinds_location: ams3\n"
-        "hostwinds_plan: s-1vcpu-2gb\nhostwinds_index: 2\nmail_hostname: mail2.big-co.test\n"
+        "mailfleet_tenant: big-co\nmailfleet_provider: digitalocean\nserver_location: ams3\n"
+        "server_plan: s-1vcpu-2gb\nserver_index: 2\nmail_hostname: mail2.big-co.test\n"
     )
     yield state, env, extravars
     served.stop()
 
 
-def provision(env: dict[str, str], extravars: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def play(playbook: str, env: dict[str, str], extravars: Path, *extra: str
+         ) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, **env, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     full.pop("DIGITALOCEAN_TOKEN", None)
     return subprocess.run(
-        [str(BIN / "ansible-playbook"), str(REPO / "playbooks/provision.yml"), "-e", f"@{extravars}",
+        [str(BIN / "ansible-playbook"), str(REPO / "playbooks" / playbook), "-e", f"@{extravars}",
          "--skip-tags", "ssh", *extra],
         capture_output=True, text=True, env=full, cwd=REPO, timeout=240,
     )
+
+
+def provision(env: dict[str, str], extravars: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return play("provision.yml", env, extravars, *extra)
 
 
 def test_provision_orders_a_droplet_sets_its_ptr_and_a_second_run_changes_nothing(setup):
@@ -72,7 +78,7 @@ def test_provision_orders_a_droplet_sets_its_ptr_and_a_second_run_changes_nothin
 @pytest.mark.parametrize(
     ("change", "message"),
     [("mailfleet_provider: linode", "mailfleet_provider is\nhostwinds or digitalocean"),
-     ("hostwinds_location: tor9", "invalid region")],
+     ("server_location: tor9", "invalid region")],
 )
 def test_bad_input_is_refused_and_nothing_is_ordered(setup, change, message):
     state, env, extravars = setup
@@ -83,3 +89,32 @@ def test_bad_input_is_refused_and_nothing_is_ordered(setup, change, message):
     assert result.returncode != 0
     assert " ".join(message.split()) in " ".join(result.stdout.split())
     assert state.droplets == {}
+
+
+def test_resize_goes_through_the_droplet_actions_and_a_second_run_changes_nothing(setup):
+    state, env, extravars = setup
+    assert provision(env, extravars).returncode == 0
+    resize = ["-e", "server_plan=s-2vcpu-4gb", "-e", "server_poll_interval=0.1"]
+    first = play("resize.yml", env, extravars, *resize)
+    assert first.returncode == 0, first.stdout[-3000:]
+    (droplet,) = state.droplets.values()
+    assert (droplet["size_slug"], droplet["status"]) == ("s-2vcpu-4gb", "active")
+    assert "mf-big-co-2 is active on Basic 4 GB" in first.stdout
+    second = play("resize.yml", env, extravars, *resize)
+    assert second.returncode == 0 and "changed=0" in second.stdout
+    assert [a["type"] for a in state.actions.values()] == ["rename", "power_off", "resize", "power_on"]
+    unknown = play("resize.yml", env, extravars, "-e", "server_plan=s-64vcpu-1tb")
+    assert unknown.returncode != 0 and "DigitalOcean sells no plan 's-64vcpu-1tb'" in unknown.stdout
+    assert droplet["size_slug"] == "s-2vcpu-4gb"
+
+
+def test_switching_the_ip_of_a_droplet_fails_clearly_and_changes_nothing(setup):
+    state, env, extravars = setup
+    assert provision(env, extravars).returncode == 0
+    (droplet,) = state.droplets.values()
+    address = droplet["networks"]["v4"][0]["ip_address"]
+    actions = dict(state.actions)
+    failed = play("switch_ip.yml", env, extravars, "-e", f"switch_ip_from={address}")
+    assert failed.returncode != 0
+    assert "keeps a droplet's public IPv4" in " ".join(failed.stdout.split())
+    assert droplet["networks"]["v4"][0]["ip_address"] == address and state.actions == actions

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from webapp.config import load_config
 from webapp.errors import ConfigError
 from webapp.extensions import db
-from webapp.models import Run, RunStatus, User
+from webapp.models import Run, RunStatus, Tenant, User
 
 pytestmark = pytest.mark.unit
 
@@ -64,3 +64,26 @@ def test_cli_create_admin_and_enqueue_run(runner, monkeypatch):
     bad = runner.invoke(args=["enqueue-run", "--tenant", "nope", "--playbook", "site"])
     assert bad.exit_code != 0 and "not found" in bad.output
     assert runner.invoke(args=["upgrade"]).exit_code == 0
+
+
+
+def test_recorded_runs_name_their_server_the_provider_neutral_way_after_the_migration(app):
+    """Runs recorded with hostwinds_* names find their server after the upgrade, and back again."""
+    from flask_migrate import downgrade, upgrade
+
+    downgrade(revision="b8c3e5f17a2d")
+    tenant = Tenant(slug="acme", name="Acme")
+    db.session.add(tenant)
+    db.session.flush()
+    run = Run(tenant_id=tenant.id, playbook="resize.yml", extravars={
+        "mailfleet_tenant": "acme", "hostwinds_index": 2, "hostwinds_plan": "103"})
+    db.session.add(run)
+    db.session.commit()
+    upgrade()
+    db.session.expire_all()
+    assert db.session.get(Run, run.id).extravars == {
+        "mailfleet_tenant": "acme", "server_index": 2, "server_plan": "103"}
+    downgrade(revision="b8c3e5f17a2d")
+    db.session.expire_all()
+    assert db.session.get(Run, run.id).extravars["hostwinds_index"] == 2
+    upgrade()

@@ -97,8 +97,9 @@ def test_act_orders_the_buttons_resize_run_then_judges_the_new_plan_afresh(world
     assert (run.catalogue_key, run.trigger, run.created_by_id) == ("resize", RunTrigger.SCHEDULE, None)
     assert run.extravars == {  # what the usage page's Resize and the API queue
         "mailfleet_tenant": "acme",
-        "hostwinds_index": 1,
-        "hostwinds_plan": "102",
+        "mailfleet_provider": "hostwinds",
+        "server_index": 1,
+        "server_plan": "102",
         "resize_monthly_price": "9.99",
         "resize_previous_price": "4.99",
     }
@@ -132,7 +133,7 @@ def test_act_holds_for_the_cooldown_and_says_so(world, server, hostwinds, monkey
         playbook="resize.yml",
         catalogue_key="resize",
         status=RunStatus.SUCCESSFUL,
-        extravars={"hostwinds_index": 1, "hostwinds_plan": "101"},
+        extravars={"server_index": 1, "server_plan": "101"},
         finished_at=now - timedelta(hours=30),
     )
     db.session.add(earlier)

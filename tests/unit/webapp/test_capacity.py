@@ -211,8 +211,9 @@ def test_resize_from_the_ui_confirms_the_price_difference_and_queues_one_run(
     assert (run.catalogue_key, run.playbook) == ("resize", "resize.yml")
     assert run.extravars == {
         "mailfleet_tenant": "acme",
-        "hostwinds_index": 1,
-        "hostwinds_plan": "103",
+        "mailfleet_provider": "hostwinds",
+        "server_index": 1,
+        "server_plan": "103",
         "resize_monthly_price": "18.99",
         "resize_previous_price": "4.99",
     }
@@ -257,7 +258,7 @@ def test_resize_through_the_api_confirms_refuses_and_queues_the_same_run(
     assert answer.status_code == 202, answer.get_data(as_text=True)
     [run] = db.session.scalars(select(Run)).all()
     assert answer.get_json()["id"] == run.id and run.catalogue_key == "resize"
-    assert (run.extravars["hostwinds_plan"], run.extravars["resize_monthly_price"]) == ("103", "18.99")
+    assert (run.extravars["server_plan"], run.extravars["resize_monthly_price"]) == ("103", "18.99")
     again = client.post(path, json={"plan": "103", "confirm": "mf-acme-1"}, headers=keyed)
     assert again.status_code == 202 and again.get_json()["id"] == run.id  # the same run answered
     busy = client.post(path, json={"plan": "102", "confirm": "mf-acme-1"}, headers=alice)

@@ -129,8 +129,8 @@ def test_a_tenant_that_opted_in_recovers_onto_another_location(world, lost):
     assert failover.sweep() == {"offered": 0, "started": 1, "refused": 0}
     [run] = recoveries()
     assert run.extravars["recover_from_host"] == "mf-acme-1"
-    assert run.extravars["hostwinds_location"] != "Seattle"
-    assert run.extravars["hostwinds_plan"] == "101"
+    assert run.extravars["server_location"] != "Seattle"
+    assert run.extravars["server_plan"] == "101"
     [started] = timeline(first)
     assert started.startswith(f"failover started: recovery run {run.id} onto a new server;")
     assert failover.sweep()["started"] == 0 and len(recoveries()) == 1

@@ -151,9 +151,9 @@ def test_double_submitted_form_makes_one_run(as_admin, world, hostwinds):
     assert run.extravars == {
         "mailfleet_tenant": "acme",
         "mailfleet_provider": "hostwinds",
-        "hostwinds_location": "Seattle",
-        "hostwinds_plan": "101",
-        "hostwinds_index": 1,
+        "server_location": "Seattle",
+        "server_plan": "101",
+        "server_index": 1,
         "mail_hostname": "mail.acme.example",
     }
 

@@ -71,7 +71,8 @@ def test_a_confirmed_switch_moves_the_server_and_keeps_both_addresses(client, wo
     assert response.status_code == 302 and "/runs/" in response.headers["Location"]
     [run] = _runs()
     assert (run.catalogue_key, run.playbook) == ("switch_ip", "switch_ip.yml")
-    assert run.extravars == {"mailfleet_tenant": "acme", "hostwinds_index": 1, "switch_ip_from": old,
+    assert run.extravars == {"mailfleet_tenant": "acme", "mailfleet_provider": "hostwinds", "server_index": 1,
+                             "switch_ip_from": old,
                              "mail_hostname": "mail.acme.test"}
     again = client.post(url, data={**form, "confirm": "mf-acme-1", "submission_key": "switch-2"},
                         follow_redirects=True)

@@ -277,13 +277,14 @@ def test_deprovision_then_delete_the_tenant(as_admin, fleet, world):
 
     url = f"/tenants/acme/deprovision/{server.id}"
     page = confirm_page(as_admin, url)
-    assert "the Hostwinds instance mf-acme-1 is cancelled" in page and "shop.acme-mail.example" in page
+    assert "the server mf-acme-1 is deleted at hostwinds" in page and "shop.acme-mail.example" in page
     assert post_confirm(as_admin, url, "mf-acme-1").status_code == 302
     run = db.session.execute(select(Run)).scalar_one()
     assert run.playbook == "deprovision.yml"
     assert run.extravars == {
         "mailfleet_tenant": "acme",
-        "hostwinds_index": 1,
+        "mailfleet_provider": "hostwinds",
+        "server_index": 1,
         "mail_hostname": "mail.acme-mail.example",
         "deprovision_dns_host": True,
         "deprovision_dns_domains": [SERVED_ZONE, "shop.acme-mail.example"],

@@ -47,7 +47,7 @@ def test_a_region_order_is_placed_where_the_tenant_has_fewest_servers(app, world
     first = _order(world, region="us", n=1)
     second = _order(world, region="us", n=2)
     third = _order(world, region="us", n=3)
-    placed = [run.extravars["hostwinds_location"] for run in (first, second, third)]
+    placed = [run.extravars["server_location"] for run in (first, second, third)]
     assert placed == ["Seattle", "Dallas", "Seattle"]  # spread over the region, the provider's order first
     servers = db.session.scalars(select(Server).order_by(Server.id)).all()
     assert [(s.location, s.region) for s in servers] == [
@@ -56,7 +56,7 @@ def test_a_region_order_is_placed_where_the_tenant_has_fewest_servers(app, world
 
 def test_a_data_centre_the_provider_no_longer_lists_is_not_placed_in(app, world, hostwinds):
     hostwinds.locations = [loc for loc in hostwinds.locations if loc["name"] != "Seattle"]
-    assert _order(world, region="us").extravars["hostwinds_location"] == "Dallas"
+    assert _order(world, region="us").extravars["server_location"] == "Dallas"
 
 
 def test_the_home_region_is_the_default_and_a_location_still_wins(app, world):
@@ -64,8 +64,8 @@ def test_the_home_region_is_the_default_and_a_location_still_wins(app, world):
         _order(world)
     _nothing_ordered(app)
     assert fleet.set_home_region(Scope(world.admin), world.acme, "Europe") is Region.EU
-    assert _order(world, n=1).extravars["hostwinds_location"] == "Amsterdam"
-    assert _order(world, location="Dallas", n=2).extravars["hostwinds_location"] == "Dallas"
+    assert _order(world, n=1).extravars["server_location"] == "Amsterdam"
+    assert _order(world, location="Dallas", n=2).extravars["server_location"] == "Dallas"
 
 
 @pytest.mark.parametrize(

@@ -17,15 +17,8 @@ description:
 author: mailfleet (!UNKNOWN)
 extends_documentation_fragment:
   - mailfleet.fleet.controller
+  - mailfleet.fleet.server
 options:
-  provider: {description: The provider., type: str, required: true, choices: [hostwinds, digitalocean]}
-  api_key:
-    description: "The provider's key or token (else HOSTWINDS_API_KEY or DIGITALOCEAN_TOKEN)."
-    type: str
-  api_url:
-    description: "The API's address (else HOSTWINDS_API_URL or DIGITALOCEAN_API_URL, else the real API)."
-    type: str
-  name: {description: "The server's label, C(mf-<tenant>-<n>).", type: str, required: true}
   state: {description: Whether the server exists., type: str, choices: [present, absent], default: present}
   plan: {description: The plan (Hostwinds rid or name; DigitalOcean size slug) to order., type: str}
   location: {description: The location (Hostwinds name; DigitalOcean region slug) to order in., type: str}
@@ -60,16 +53,20 @@ server:
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailfleet.fleet.plugins.module_utils.base import run_module  # noqa: E402
+from ansible_collections.mailfleet.fleet.plugins.module_utils.server import (  # noqa: E402
+    find_server,
+    provider_from_params,
+    run_server_module,
+)
 
-from mailfleet.providers.clients import DEFAULT_IMAGES, provider_from  # noqa: E402
+from mailfleet.providers.clients import DEFAULT_IMAGES  # noqa: E402
 from mailfleet.validation import ValidationError, normalize_hostname  # noqa: E402
 
 
 def run(module: AnsibleModule) -> dict[str, Any]:
     params = module.params
-    provider = provider_from(params["provider"], params["api_key"], params["api_url"])
-    current = next((s for s in provider.servers() if s["name"] == params["name"]), None)
+    provider = provider_from_params(params)
+    current = find_server(provider, params["name"])
     if params["state"] == "absent":
         if current is not None and not module.check_mode:
             provider.destroy(current["provider_id"])
@@ -98,12 +95,8 @@ def run(module: AnsibleModule) -> dict[str, Any]:
 
 
 def main() -> None:
-    run_module(
+    run_server_module(
         {
-            "provider": {"type": "str", "required": True, "choices": ["hostwinds", "digitalocean"]},
-            "api_key": {"type": "str", "no_log": True},
-            "api_url": {"type": "str"},
-            "name": {"type": "str", "required": True},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
             "plan": {"type": "str"},
             "location": {"type": "str"},
