@@ -7,6 +7,7 @@ click or a resent form creates one run.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -115,6 +116,11 @@ class ProvisionForm(SubmissionForm):
         validators=[DataRequired(), Length(max=253)],
         description="The server's FQDN (its PTR record)",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Why each provider that cannot be ordered from now is not offered (by its name).
+        self.unavailable: dict[str, str] = {}
 
 
 class DomainForm(SubmissionForm):

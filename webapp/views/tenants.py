@@ -104,14 +104,22 @@ def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
 
 def provision_form_with_offers() -> tuple[ProvisionForm, str | None]:
     """The provisioning form offering each of the deployment's providers' locations and plans (or
-    why it cannot); with more than one provider, the provider too and its offers grouped under it."""
+    why it cannot); with more than one provider, the provider too and its offers grouped under it.
+    A provider whose offers cannot be read (a bad key, its API down) is shown but cannot be chosen,
+    with its reason in ``form.unavailable``; the others are offered as usual."""
     form = ProvisionForm()
-    try:
-        offered = [provider.offers(name) for name in integrations.providers()]
-    except MailfleetWebError as exc:
+    offered: list[provider.Offers] = []
+    for name in integrations.providers():
+        try:
+            offered.append(provider.offers(name))
+        except MailfleetWebError as exc:
+            form.unavailable[name] = str(exc)
+    if not offered:
         form.provider.choices, form.location.choices, form.plan.choices = [], [], []
-        return form, str(exc)
-    form.provider.choices = [(offers.provider, offers.label) for offers in offered]
+        return form, "; ".join(form.unavailable.values())
+    form.provider.choices = [(offers.provider, offers.label) for offers in offered] + [
+        (name, f"{name} (not available now)", {"disabled": True}) for name in form.unavailable
+    ]
     if len(offered) == 1:
         form.location.choices = _locations(offered[0]) + _regions(offered)
         form.plan.choices = _plans(offered[0])

@@ -98,3 +98,21 @@ def test_what_the_provider_chosen_does_not_offer_is_refused_and_nothing_is_writt
                                                                                    message):
     assert message in _order(as_admin, **fields)
     _nothing_ordered(app)
+
+
+@pytest.mark.usefixtures("both")
+def test_a_provider_that_cannot_be_read_is_unavailable_alone_and_the_other_still_orders(app, as_admin):
+    served_at = app.config["DIGITALOCEAN_CLIENT"].api_url
+    app.config["DIGITALOCEAN_CLIENT"] = DigitalOceanClient("dop_v1_revoked", served_at, attempts=1)
+    page = html.unescape(as_admin.get(PAGE).get_data(as_text=True))
+    assert '<option disabled value="digitalocean">digitalocean (not available now)</option>' in page
+    assert "cannot read the provider's locations and plans (digitalocean)" in page
+    assert 'id="offers-error"' not in page and '<option value="Dallas">' in page
+    assert "s-1vcpu-1gb" not in page
+    assert 'type="submit">Provision</button>' in page  # the form is not disabled
+    refused = _order(as_admin, provider="digitalocean", location="ams3", plan="s-1vcpu-1gb")
+    assert "cannot read the provider's locations and plans (digitalocean)" in refused
+    _nothing_ordered(app)
+    done = _order(as_admin, provider="hostwinds", location="Dallas", plan="101")
+    assert "Provisioning queued as run" in done
+    assert db.session.scalars(select(Server.provider)).one() == "hostwinds"
