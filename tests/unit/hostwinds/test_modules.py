@@ -81,7 +81,8 @@ def test_cooldown_fails_clearly_and_changes_nothing(tmp_path, fast_double):
     record = next(iter(fast_double.state.instances.values()))
     fast_double.state.faults.append(Fault("cooldown", "change_main_ip"))
     result = playbook(
-        _one_task(tmp_path, "hostwinds_main_ip: {name: mf-tenant000-1, wait_timeout: 2, poll_interval: 0.2}"),
+        _one_task(tmp_path, "server_main_ip: {provider: hostwinds, name: mf-tenant000-1, wait_timeout: 2, "
+                             "poll_interval: 0.2}"),
         fast_double,
     )
     assert result.returncode != 0
@@ -106,7 +107,10 @@ def test_wrong_key_is_clear_and_masked(tmp_path, fast_double):
         ("hostwinds_instance: {name: mf-new-1, plan: '999', location: Dallas}", "unknown Hostwinds plan"),
         ("hostwinds_instance: {name: mf-new-1, plan: '101', location: Paris}", "Unknown Hostwinds location"),
         ("hostwinds_instance: {name: mf-nope-1, state: started}", "No Hostwinds instance is labelled"),
-        ("hostwinds_resize: {serviceid: 99999, plan: '101'}", "no instance with serviceid 99999"),
+        ("server_resize: {provider: hostwinds, name: mf-nope-1, plan: '101'}",
+         "Hostwinds has no server labelled 'mf-nope-1'"),
+        ("server_resize: {provider: hostwinds, name: mf-tenant000-1, plan: '999'}",
+         "Hostwinds sells no plan '999'"),
     ],
 )
 def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, fast_double, task, message):

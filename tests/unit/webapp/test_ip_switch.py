@@ -6,6 +6,7 @@ change nothing."""
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 
 import pytest
@@ -138,6 +139,17 @@ def test_a_server_without_a_provider_id_or_address_is_refused_clearly(client, wo
     with pytest.raises(Exception, match="only an active server"):
         ipswitch.switch_ip(scope, world.acme, server.id, "mf-acme-1")
     assert _runs() == [] and db.session.get(Server, server.id).public_ipv4 is not None
+
+
+def test_a_digitalocean_server_is_refused_before_anything_is_queued_saying_why(client, world, server):
+    server.provider = "digitalocean"
+    db.session.commit()
+    with pytest.raises(Exception, match="keeps a droplet's public IPv4 .* replace the server"):
+        ipswitch.switch_ip(Scope(world.alice), world.acme, server.id, "mf-acme-1")
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    page = client.get(f"/tenants/acme/servers/{server.id}/switch-ip", follow_redirects=True)
+    assert "cannot get a new IP here: DigitalOcean keeps" in html.unescape(page.get_data(as_text=True))
+    assert _runs() == []
 
 
 def test_a_change_seen_first_by_the_inventory_refresh_is_recorded_and_acted_on_once(world, server, hostwinds):

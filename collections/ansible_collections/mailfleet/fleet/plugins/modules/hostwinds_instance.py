@@ -11,7 +11,7 @@ description:
   - C(present) creates it when no instance has the label and waits until it is ACTIVE. Hostwinds answers
     a create without an id, so the new server is found by its label; a lost answer is never resent.
     A second run finds the instance and changes nothing (plan and location of an existing instance are
-    not changed here; see M(mailfleet.fleet.hostwinds_resize)).
+    not changed here; see M(mailfleet.fleet.server_resize)).
   - C(absent) terminates it; C(started)/C(stopped) boot or shut it down when needed; C(restarted) reboots
     and C(rebuilt) reinstalls it with O(image) (both always change).
 author: mailfleet (!UNKNOWN)
