@@ -161,7 +161,7 @@ def test_the_cron_job_offers_or_starts_the_recovery_of_a_down_server_and_says_wh
     assert f"recovery run {run.id} " in started and run.tenant_id == auto.tenant_id
     assert run.status == RunStatus.QUEUED
     assert run.extravars["recover_from_host"] == "mf-optedin-1"
-    assert run.extravars["hostwinds_location"] == "Dallas"  # another location in the lost server's region
+    assert run.extravars["server_location"] == "Dallas"  # another location in the lost server's region
     assert run.extravars["mail_hostname"] == "mail.optedin.test"
     assert RUN_JOB.job_id(run.id, plane) in get_queue(plane).job_ids
 

@@ -119,7 +119,7 @@ def test_a_recovery_at_a_point_in_time_restores_the_snapshot_at_or_before_it(wor
         confirmed=True,
     )
     assert provision.extravars["recover_before"] == "2026-12-01 10:00:00"
-    assert provision.extravars["hostwinds_location"] == "Dallas"
+    assert provision.extravars["server_location"] == "Dallas"
     _provisioned(provision)
     restore = _runs()[-1]
     assert restore.catalogue_key == "recover"
