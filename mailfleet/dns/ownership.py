@@ -156,13 +156,25 @@ def _conflicts(wanted: list[Record], current: dict[tuple[str, str], list[Record]
     return problems
 
 
+def _stray_addresses(wanted: list[Record], current: dict[tuple[str, str], list[Record]],
+                     owned: set[tuple[str, str, str]]) -> list[Record]:
+    """Foreign A/AAAA records beside the addresses mailfleet publishes for a name (a mail host that
+    also resolves elsewhere, such as into a CDN's proxy ranges). Not a conflict for an ordinary run,
+    which keeps them; a take-over deletes them."""
+    wanted_keys = {r.key for r in wanted}
+    names = {(r.name, r.rtype) for r in wanted if r.rtype in ("A", "AAAA")}
+    return [r for key in sorted(names) for r in current.get(key, [])
+            if r.key not in wanted_keys and (r.name, r.rtype, digest(r)) not in owned]
+
+
 def plan_unit(manifest: str, wanted: Iterable[Record], reader: ZoneReader, *,
               take_over: bool = False) -> Plan:
     """Compare the wanted records of one unit with the zone and return what to change.
 
     Raises DnsConflictError (nothing planned, nothing changed) when foreign records conflict.
     ``take_over`` (the DNS doctor's Fix, asked for by a person shown those records) deletes the
-    conflicting foreign records instead, where deleting them is enough.
+    conflicting foreign records instead, where deleting them is enough, and foreign addresses beside
+    the mail host's own.
     """
     wanted = sorted(set(wanted))
     manifest_now = reader.rrset(manifest, "TXT")
@@ -174,6 +186,8 @@ def plan_unit(manifest: str, wanted: Iterable[Record], reader: ZoneReader, *,
     if blocking:
         raise DnsConflictError(blocking)
     taken = list(dict.fromkeys(r for _, removable in problems for r in removable))
+    if take_over:
+        taken += [r for r in _stray_addresses(wanted, current, owned) if r not in taken]
     for r in taken:
         current.setdefault((r.name, r.rtype), reader.rrset(r.name, r.rtype))
 

@@ -150,6 +150,17 @@ def test_take_over_deletes_the_conflicting_foreign_records_and_keeps_the_rest(fo
     assert plan_unit(MANIFEST, [wanted], zone).rrsets == []  # ours now: the next run changes nothing
 
 
+def test_take_over_deletes_foreign_addresses_of_the_mail_host_that_other_runs_keep():
+    ours, proxied = rec("mail.example.test", "A", "198.18.0.10"), rec("mail.example.test", "A", "104.16.0.1")
+    zone = FakeZone(proxied, MX)
+    converge(zone, [ours, MX])
+    assert zone.values("mail.example.test", "A") == {ours.value, proxied.value}  # an ordinary run keeps it
+    plan = converge_taking_over(zone, [ours, MX])
+    assert [r.key for r in plan.remove] == [proxied.key]
+    assert zone.values("mail.example.test", "A") == {ours.value}
+    assert zone.values("example.test", "MX") == {MX.value}  # equal to ours: not in the way
+
+
 def test_take_over_still_refuses_data_beside_a_wanted_cname():
     zone = FakeZone(rec("autoconfig.example.test", "A", "198.18.0.9"))
     with pytest.raises(DnsConflictError, match="autoconfig.example.test holds other records"):

@@ -9,7 +9,8 @@ options:
   take_over:
     description:
       - Delete the conflicting foreign records instead of failing (the DNS doctor's Fix), where
-        deleting them is enough; data beside a wanted CNAME still fails.
+        deleting them is enough, and foreign addresses beside the wanted ones; data beside a
+        wanted CNAME still fails.
     type: bool
     default: false
 """
