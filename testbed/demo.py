@@ -57,6 +57,11 @@ def seed_hostwinds_key(tb: Testbed, stack: Stack) -> None:
     except SecretNotFound:
         key = secrets.token_hex(20)
         store.put(HOSTWINDS_PATH, {"api_key": key})
+    allow_hostwinds_key(tb, key)
+
+
+def allow_hostwinds_key(tb: Testbed, key: str) -> None:
+    """Tell the Hostwinds double to accept `key` from loopback callers."""
     request = urllib.request.Request(  # noqa: S310 - the loopback double
         f"{tb.double_url('hostwinds')}/_double/keys",
         method="POST",

@@ -41,10 +41,14 @@ class Host:
     ssh_key: Path
     ssh_user: str = "root"
 
-    def ssh(self, command: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run a shell command on the host as root over SSH."""
+    def ssh(
+        self, command: str, check: bool = True, timeout: float = 120, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a shell command on the host as root over SSH; `stdin` is its input (a secret stays off
+        every command line)."""
         result = subprocess.run(
             ["ssh", *SSH_OPTIONS, "-i", str(self.ssh_key), f"{self.ssh_user}@{self.address}", command],
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,

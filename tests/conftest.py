@@ -186,24 +186,13 @@ def ansible_env(repo_root: Path) -> dict[str, str]:
     }
 
 
-CHROMIUM_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Debian's Chromium through Playwright (headless), one per test module of the browser tier."""
+    from chromium import launch
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path="/usr/bin/chromium", args=list(CHROMIUM_ARGS), headless=True
-        )
+        chromium = launch(p)
         yield chromium
         chromium.close()

@@ -217,6 +217,8 @@ class HostwindsState:
     build_seconds: float = 30.0
     resize_seconds: float = 10.0
     ip_change_seconds: float = 60.0
+    # While set, builds stay in BUILD (a test holds a provisioning run in progress, then lets it go).
+    hold_builds: bool = False
     default_authorized_keys: list[str] = field(default_factory=list)
     # What get_locations lists: a test drops one to play a data centre that sells nothing now.
     locations: list[dict[str, Any]] = field(default_factory=lambda: [dict(loc) for loc in LOCATIONS])
@@ -284,7 +286,7 @@ class HostwindsState:
         """Move time-driven states forward (BUILD/REBUILD/RESIZE -> ..., pending IP changes)."""
         now = self.clock.now()
         name = record["srvrname"]
-        if record["status"] == c.InstanceStatus.BUILD:
+        if record["status"] == c.InstanceStatus.BUILD and not self.hold_builds:
             error = self.backend.failed(name)
             address = self.backend.address(name)
             if error:
@@ -721,6 +723,11 @@ def create_app(state: HostwindsState | None = None, *, state_dir: Path | None = 
         with state.lock:
             state.keys[str(data["key"])] = tuple(data.get("allow", DEFAULT_ALLOW))
         return _json({"keys": len(state.keys)})
+
+    @app.post("/_double/builds")
+    def hold_builds() -> Response:
+        state.hold_builds = bool(request.get_json(force=True).get("hold"))
+        return _json({"hold": state.hold_builds})
 
     @app.get("/_double/state")
     def show_state() -> Response:

@@ -2,24 +2,30 @@
 this checkout, gunicorn, the worker pools, the one scheduler, nginx with a Pebble certificate), then
 the second run changes nothing, and from outside the host: HTTPS through nginx with a certificate
 Pebble issued, a login over the proxy, a second scheduler refused, /readyz red when a worker
-service stops."""
+service stops, a failed login counted against the client's own address. The controller's workers
+reach the Hostwinds double (the provider's key put in with the secrets command)."""
 
 from __future__ import annotations
 
 import json
 import re
+import secrets as tokens
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import pytest
 import urllib3
 from roletest import REPO, run_playbook, write_inventory_groups
 
+from mailfleet.secrets import HOSTWINDS_PATH
 from mailfleet.secrets.generators import acme_account_key
+from testbed.demo import allow_hostwinds_key
+from testbed.hosts import SSH_OPTIONS
 from testbed.site_file import dns_update_vars, pebble_vars
 
 # Building the wheelhouse and a first converge take longer than the suite's 15-minute default.
@@ -29,6 +35,19 @@ NAME = "control.example.test"
 ADMIN, PASSWORD = "admin@example.test", "correct horse battery staple"
 WORKERS = {"mailfleet": 2, "mailfleet-system": 1, "mailfleet-reaper": 1}
 ENV = "set -a; . /etc/mailfleet/mailfleet.env; set +a"
+TENANT = "ctlcorp"
+SERVER = f"mf-{TENANT}-1"
+# The doubles listen on this machine's loopback; the controller reaches the Hostwinds double through
+# an SSH tunnel from this port of its own loopback (as it would reach the provider's API).
+HOSTWINDS_PORT = 18081
+
+
+class Controller(NamedTuple):
+    host: object
+    inventory: Path
+    secrets: dict[str, str]
+    issuing_root: Path
+    work: Path
 
 
 def _wheelhouse(host, directory: Path) -> Path:
@@ -43,16 +62,34 @@ def _wheelhouse(host, directory: Path) -> Path:
     return directory
 
 
+def _tunnel_to_the_hostwinds_double(testbed, host) -> subprocess.Popen:
+    """ssh -R: the host's 127.0.0.1:HOSTWINDS_PORT reaches the double (which sees a loopback caller)."""
+    double = testbed.double_url("hostwinds").removeprefix("http://")
+    tunnel = subprocess.Popen(
+        ["ssh", *SSH_OPTIONS, "-o", "ExitOnForwardFailure=yes", "-i", str(host.ssh_key), "-N",
+         "-R", f"127.0.0.1:{HOSTWINDS_PORT}:{double}", f"root@{host.address}"],
+        stdin=subprocess.DEVNULL,
+    )
+    probe = f"timeout 2 bash -c '</dev/tcp/127.0.0.1/{HOSTWINDS_PORT}'"
+    deadline = time.monotonic() + 60
+    while host.ssh(probe, check=False).returncode != 0:
+        assert tunnel.poll() is None and time.monotonic() < deadline, "the SSH tunnel did not come up"
+        time.sleep(1)
+    return tunnel
+
+
 @pytest.fixture(scope="module")
 def controller(testbed, start_hosts, tmp_path_factory):
     (host,) = start_hosts("ctl1")
+    testbed.start_double("hostwinds")
     work = tmp_path_factory.mktemp("controller")
     info, acme = testbed.dns, testbed.acme
     group_vars = {
         "controller_server_name": NAME,
         "controller_wheelhouse": str(_wheelhouse(host, work / "wheels")),
         # Fewer processes than the default on the small testbed host; each is its own unit.
-        "controller_worker_pools": [{"queue": q, "workers": n} for q, n in WORKERS.items()],
+        "controller_worker_pools": _pools(WORKERS),
+        "controller_settings": {"HOSTWINDS_API_URL": f"http://127.0.0.1:{HOSTWINDS_PORT}"},
         **dns_update_vars(testbed),
         **pebble_vars(testbed),
     }
@@ -66,21 +103,69 @@ def controller(testbed, start_hosts, tmp_path_factory):
     host.ssh(
         f"MAILFLEET_ADMIN_PASSWORD={shlex.quote(PASSWORD)} mailfleet-flask create-admin --email {ADMIN}"
     )
-    return host, inventory, secrets, acme.issuing_root_path
+    # The operator's secrets command puts the provider's key into the controller's store.
+    key = tokens.token_hex(20)
+    allow_hostwinds_key(testbed, key)
+    host.ssh(f"mailfleet-flask secrets put {HOSTWINDS_PATH} api_key", stdin=key)
+    tunnel = _tunnel_to_the_hostwinds_double(testbed, host)
+    yield Controller(host, inventory, secrets, acme.issuing_root_path, work)
+    tunnel.terminate()
+    tunnel.wait(timeout=10)
+    testbed.stop_host(SERVER)
+
+
+def _pools(workers: dict[str, int]) -> list[dict[str, object]]:
+    return [{"queue": q, "workers": n} for q, n in workers.items()]
 
 
 def _https(controller) -> urllib3.HTTPSConnectionPool:
-    host, _, _, issuing_root = controller
     return urllib3.HTTPSConnectionPool(
-        host.address,
+        controller.host.address,
         443,
         server_hostname=NAME,
         assert_hostname=NAME,
-        ca_certs=str(issuing_root),
+        ca_certs=str(controller.issuing_root),
         retries=False,
         timeout=10,
         headers={"Host": NAME},
     )
+
+
+def _csrf(page) -> tuple[str, str]:
+    """The session cookie and the CSRF token of a form page."""
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.data.decode()).group(1)
+    return page.headers["Set-Cookie"].split(";")[0], token
+
+
+def _post_form(pool, path: str, cookie: str, fields: dict[str, str], headers: dict[str, str] | None = None):
+    return pool.request(
+        "POST",
+        path,
+        body=urlencode(fields),
+        headers={
+            "Host": NAME,
+            "Cookie": cookie,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Referer": f"https://{NAME}{path}",
+            **(headers or {}),
+        },
+        redirect=False,
+    )
+
+
+def _login(pool) -> str:
+    """Log in as the admin over HTTPS; returns the session cookie."""
+    page = pool.request("GET", "/login")
+    assert page.status == 200
+    cookie, token = _csrf(page)
+    login = _post_form(pool, "/login", cookie, {"email": ADMIN, "password": PASSWORD, "csrf_token": token})
+    assert login.status == 302, login.data.decode()[:500]
+    return login.headers["Set-Cookie"].split(";")[0]
+
+
+def _psql(host, query: str) -> list[str]:
+    """The rows of a query on the controller's database, one line each."""
+    return host.ssh(f'runuser -u mailfleet -- psql -Atc "{query}" mailfleet').stdout.splitlines()
 
 
 def _readyz(pool, want: int, within: float = 60.0) -> dict:
@@ -94,12 +179,13 @@ def _readyz(pool, want: int, within: float = 60.0) -> dict:
 
 
 def test_second_run_changes_nothing(controller):
-    _, inventory, secrets, _ = controller
-    run_playbook("playbooks/controller.yml", inventory, extra_vars=secrets, timeout=900).assert_idempotent()
+    run_playbook(
+        "playbooks/controller.yml", controller.inventory, extra_vars=controller.secrets, timeout=900
+    ).assert_idempotent()
 
 
 def test_https_through_nginx_with_a_pebble_certificate_and_a_login(controller):
-    host = controller[0]
+    host = controller.host
     pool = _https(controller)
     plain = urllib3.PoolManager(retries=False).request(
         "GET", f"http://{host.address}/login", headers={"Host": NAME}
@@ -111,30 +197,31 @@ def test_https_through_nginx_with_a_pebble_certificate_and_a_login(controller):
     assert page.headers["Strict-Transport-Security"].startswith("max-age=")
     assert page.headers["X-Frame-Options"] == "DENY"
     assert "nginx/" not in page.headers.get("Server", "")
-    cookie = page.headers["Set-Cookie"].split(";")[0]
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.data.decode()).group(1)
-    login = pool.request(
-        "POST",
-        "/login",
-        body=urlencode({"email": ADMIN, "password": PASSWORD, "csrf_token": token}),
-        headers={
-            "Host": NAME,
-            "Cookie": cookie,
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Referer": f"https://{NAME}/login",
-        },
-        redirect=False,
-    )
-    assert login.status == 302, login.data.decode()[:500]
-    session = login.headers["Set-Cookie"].split(";")[0]
+    session = _login(pool)
     dashboard = pool.request("GET", "/", headers={"Host": NAME, "Cookie": session}, redirect=False)
     assert dashboard.status == 200 and ADMIN in dashboard.data.decode()
     guide = pool.request("GET", "/help/", headers={"Host": NAME, "Cookie": session}, redirect=False)
     assert guide.status == 200 and "mailfleet guide" in guide.data.decode()
 
 
+def test_a_failed_login_counts_against_the_real_client_address(controller):
+    """nginx connects from loopback for everyone; the app counts the address nginx saw, not one the
+    client claims (X-Forwarded-For sent by the client), so each client gets its own login limit."""
+    host = controller.host
+    pool = _https(controller)
+    cookie, token = _csrf(pool.request("GET", "/login"))
+    email = "nobody@example.test"
+    failed = _post_form(
+        pool, "/login", cookie, {"email": email, "password": "wrong password!", "csrf_token": token},
+        headers={"X-Forwarded-For": "203.0.113.66"},
+    )
+    assert failed.status == 401
+    this_machine = host.ssh("echo ${SSH_CLIENT%% *}").stdout.strip()
+    assert _psql(host, f"select address from login_failures where email = '{email}'") == [this_machine]
+
+
 def test_a_second_scheduler_refuses_to_start(controller):
-    host = controller[0]
+    host = controller.host
     assert host.ssh("systemctl is-active mailfleet-cron").stdout.strip() == "active"
     second = host.ssh(f"{ENV}; runuser -u mailfleet -- /opt/mailfleet-venv/bin/mailfleet-cron", check=False)
     assert second.returncode == 1
@@ -144,11 +231,15 @@ def test_a_second_scheduler_refuses_to_start(controller):
     ), second.stderr
 
 
+def _worker_units(workers: dict[str, int]) -> list[str]:
+    return [f"mailfleet-worker@{queue}:{n}" for queue, count in workers.items() for n in range(1, count + 1)]
+
+
 def test_readyz_turns_red_when_the_worker_service_stops(controller):
-    host = controller[0]
+    host = controller.host
     pool = _https(controller)
     assert _readyz(pool, 200)["status"] == "ready"
-    units = " ".join(f"mailfleet-worker@mailfleet:{n}" for n in range(1, WORKERS["mailfleet"] + 1))
+    units = " ".join(_worker_units({"mailfleet": WORKERS["mailfleet"]}))
     assert host.ssh(f"systemctl is-active {units}").stdout.split() == ["active"] * WORKERS["mailfleet"]
     host.ssh(f"systemctl stop {units}")
     try:

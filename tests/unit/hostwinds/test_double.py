@@ -99,6 +99,18 @@ def test_create_waits_build_to_active_and_strips_secrets(client, double):
     assert len(double.state.instances) == 1
 
 
+def test_a_held_build_stays_build_until_it_is_let_go(client, double):
+    import requests
+
+    base = double.url.rsplit("/cloud", 1)[0]
+    assert requests.post(f"{base}/_double/builds", json={"hold": True}, timeout=5).json() == {"hold": True}
+    sid = client.add_instance("mf-acme-1", 101, client.location_id("Dallas"), "debian-12")["serviceid"]
+    double.state.clock.advance(3600)
+    assert client.get_instance(sid)["status"] == "BUILD"
+    requests.post(f"{base}/_double/builds", json={"hold": False}, timeout=5)
+    assert client.get_instance(sid)["status"] == "ACTIVE"
+
+
 def test_terminate_then_the_id_is_invalid(client, double):
     double.state.seed(1)
     sid = next(iter(double.state.instances))
