@@ -181,6 +181,20 @@ def _record_sweep(app: Flask, status: Status, checks: int | None, detail: str) -
 
 
 SPAMHAUS_PATH = "global/spamhaus"
+SELFTEST_PREFIX = "dnsbl-selftest:"
+
+
+def list_selftest_results(selftests: dict[str, str | None]) -> list[CheckResult]:
+    """Each blocklist's self-test as a check of the control plane (MONITORING_SERVER): a list that
+    failed it is disabled for the sweep (its listings read unknown) and flagged here, in yellow."""
+    now = utcnow()
+    results = []
+    for zone, failed in sorted(selftests.items()):
+        status, detail = (Status.OK, f"{zone} passes its self-test") if failed is None else (
+            Status.WARNING, f"{zone} is disabled: it failed its self-test: {failed}"[:1000])
+        results.append(CheckResult(MONITORING_SERVER, f"{SELFTEST_PREFIX}{zone}", status, None, detail, now))
+    return results
+
 
 
 def with_spamhaus_key(app: Flask, config: MonitoringConfig) -> MonitoringConfig:
@@ -203,14 +217,14 @@ def _sweep(app: Flask, server_id: int | None) -> dict[str, int]:
     store = SqlHealthStore()
     found = targets(server_id, app)
     report = SweepEngine(config).run(found)
-    results = list(report.results)
+    results = [*report.results, *list_selftest_results(report.list_selftests)]
     facts_dir = Settings()["MAILFLEET_HEALTH_FACTS_DIR"]
     if facts_dir:
         results += facts_results([t.name for t in found], facts_dir, config.facts, utcnow())
         backups.record_statuses([t.name for t in found], facts_dir)
         results += mailstats.record_counts([t.name for t in found], facts_dir, utcnow())
-    warmup.react_to_listings(results, utcnow())
     notes = record_results(store, results, config.alerts)
+    warmup.react_to_listings(results, utcnow())  # after the alerts: a critical one records the caps
     notes += escalate_due(store, config.alerts, utcnow())
     deliveries = deliver_with_retry(router, notes)
     counts = {status.value: n for status, n in report.counts().items()}

@@ -155,6 +155,9 @@ BACKOFF_DAYS = 1
 # A blocklist listing: receivers that use the list refuse most of the mail anyway; sending a quarter
 # of the day's cap keeps the ramp's history without feeding more complaints.
 LISTING_FACTOR = 0.25
+# A critical listing (Spamhaus SBL/XBL, DBL phishing or malware) usually means a compromised
+# mailbox or host: a tenth of the cap leaves room for the tenant's own mail, not for a spam run.
+CRITICAL_LISTING_FACTOR = 0.1
 
 
 def backoff_due(
@@ -177,18 +180,25 @@ def backoff_due(
     return Backoff(until=date.fromordinal(today.toordinal() + days), factor=factor)
 
 
-def listing_backoff(today: date, days: int = BACKOFF_DAYS) -> Backoff:
+def listing_backoff(today: date, days: int = BACKOFF_DAYS, *, critical: bool = False) -> Backoff:
     """The back-off of an IP or domain listed on a blocklist, for as long as it stays listed."""
-    return Backoff(until=date.fromordinal(today.toordinal() + days), factor=LISTING_FACTOR)
+    factor = CRITICAL_LISTING_FACTOR if critical else LISTING_FACTOR
+    return Backoff(until=date.fromordinal(today.toordinal() + days), factor=factor)
 
 
-def apply_backoff(step: Step | None, backoff: Backoff | None, today: date) -> Step | None:
-    """The step's caps lowered by an active back-off (never below 1). A back-off only lowers a
-    plan's cap: an IP past its plan stays uncapped here (a blacklisting lowers it elsewhere)."""
-    if step is None or backoff is None or today >= backoff.until:
+def apply_backoff(
+    step: Step | None, backoff: Backoff | None, today: date, warm: Step | None = None
+) -> Step | None:
+    """The step's caps lowered by an active back-off (never below 1). An IP past its plan (`step`
+    None) is uncapped, but not while backed off: then it is held to the plan's last caps (`warm`)
+    lowered the same way, so a listed or deferred warm IP slows down too."""
+    if backoff is None or today >= backoff.until:
         return step
-    return Step(step.day, max(1, math.floor(step.daily * backoff.factor)),
-                max(1, math.floor(step.hourly * backoff.factor)))
+    base = step or warm
+    if base is None:
+        return None
+    return Step(base.day, max(1, math.floor(base.daily * backoff.factor)),
+                max(1, math.floor(base.hourly * backoff.factor)))
 
 
 @dataclass(frozen=True)

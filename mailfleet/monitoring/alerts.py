@@ -1,7 +1,8 @@
 """The alert state machine: pure functions from (previous state, new result) to (new state,
 notifications to send). No I/O, no clock: time comes from the result or the caller.
 
-- An alert opens after `fail_after` failing results in a row (WARNING or ERROR) and resolves after
+- An alert opens after `fail_after` failing results in a row (WARNING or ERROR), or at once, as
+  critical, on a result marked critical (a critical blocklist listing), and resolves after
   `pass_after` OK results in a row; UNKNOWN results move neither count (a resolver timeout is not
   evidence either way). This hysteresis is what keeps a flapping check from notifying twice.
 - Notifications go out on change only: opened, severity raised above what was already sent,
@@ -40,6 +41,8 @@ class EventKind(StrEnum):
     DELISTING_REQUESTED = "delisting_requested"
     # Failover offered or started for a server that is down (recorded only, like the above).
     FAILOVER = "failover"
+    # A listing lowered the server's sending caps (recorded only, like the above).
+    CAPS_LOWERED = "caps_lowered"
 
 
 class Channel(StrEnum):
@@ -176,8 +179,8 @@ def evaluate(previous: CheckState | None, result: CheckResult, policy: AlertPoli
 
     if result.status.failing:
         state = replace(state, failures=state.failures + 1, passes=0)
-        severity = policy.severity_for(result.status)
-        if alert is None and state.failures >= policy.fail_after:
+        severity = Severity.CRITICAL if result.critical else policy.severity_for(result.status)
+        if alert is None and (state.failures >= policy.fail_after or result.critical):
             alert = Alert(
                 server=result.server, check=result.check, severity=severity, state=AlertState.OPEN,
                 opened_at=now, detail=result.detail, link=result.link, notified_severity=severity,

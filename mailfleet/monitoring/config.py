@@ -107,7 +107,7 @@ class MonitoringConfig:
     def from_mapping(cls, data: dict[str, Any]) -> MonitoringConfig:
         """From a JSON/YAML-shaped dict. Lists may name a default list by zone or define one:
         {"name": ..., "zone": ..., "delist_url": ...,
-         "codes": {"127.0.0.2": {"meaning": ..., "status": "error"}}}
+         "codes": {"127.0.0.2": {"meaning": ..., "status": "error", "critical": false}}}
         """
         allowed = {f.name for f in fields(cls)}
         extra = set(data) - allowed
@@ -165,7 +165,7 @@ def _dnsbl(entry: str | dict[str, Any], kind: ListKind) -> DnsblList:
                 return known
         raise MonitoringConfigError(f"{entry!r} is not a default {kind.value} list; define it with a zone, "
                                     "delist_url and codes")
-    codes = {addr: ReturnCode(str(c["meaning"]), Status(c.get("status", "error")))
+    codes = {addr: ReturnCode(str(c["meaning"]), Status(c.get("status", "error")), bool(c.get("critical")))
              for addr, c in dict(entry.get("codes") or {"127.0.0.2": {"meaning": "listed"}}).items()}
     return DnsblList(str(entry.get("name") or entry["zone"]), str(entry["zone"]), kind,
                      str(entry["delist_url"]), codes)

@@ -27,13 +27,18 @@ class ListKind(StrEnum):
 class ReturnCode:
     meaning: str
     status: Status  # ERROR: listed; WARNING: listed but a configuration matter (PBL); UNKNOWN: an error code
+    # A listing most receivers act on at once (Spamhaus SBL/XBL, DBL phishing or malware): its alert
+    # opens on the first result and the server's sending caps drop at once (see CheckResult.critical).
+    critical: bool = False
 
 
 LISTED = Status.ERROR
+CRITICAL = "critical"
 
 
-def _codes(entries: Mapping[str, tuple[str, Status]]) -> dict[str, ReturnCode]:
-    return {addr: ReturnCode(meaning, status) for addr, (meaning, status) in entries.items()}
+def _codes(entries: Mapping[str, tuple[str, Status] | tuple[str, Status, str]]) -> dict[str, ReturnCode]:
+    """Return codes from (meaning, status[, CRITICAL]) entries."""
+    return {addr: ReturnCode(entry[0], entry[1], entry[2:] == (CRITICAL,)) for addr, entry in entries.items()}
 
 
 def _listed_as(meaning: str) -> dict[str, ReturnCode]:
@@ -109,13 +114,13 @@ TEST_CLEAN = "127.0.0.1"
 
 DEFAULT_IP_LISTS: tuple[DnsblList, ...] = (
     DnsblList("Spamhaus ZEN", "zen.spamhaus.org", ListKind.IP, SPAMHAUS_CHECK, _codes({
-        "127.0.0.2": ("SBL: Spamhaus SBL data", LISTED),
-        "127.0.0.3": ("SBL CSS: snowshoe spam source", LISTED),
-        "127.0.0.4": ("XBL: exploited / botnet", LISTED),
-        "127.0.0.5": ("XBL: exploited / botnet", LISTED),
-        "127.0.0.6": ("XBL: exploited / botnet", LISTED),
-        "127.0.0.7": ("XBL: exploited / botnet", LISTED),
-        "127.0.0.9": ("SBL DROP: hijacked netblock", LISTED),
+        "127.0.0.2": ("SBL: Spamhaus SBL data", LISTED, CRITICAL),
+        "127.0.0.3": ("SBL CSS: snowshoe spam source", LISTED, CRITICAL),
+        "127.0.0.4": ("XBL: exploited / botnet", LISTED, CRITICAL),
+        "127.0.0.5": ("XBL: exploited / botnet", LISTED, CRITICAL),
+        "127.0.0.6": ("XBL: exploited / botnet", LISTED, CRITICAL),
+        "127.0.0.7": ("XBL: exploited / botnet", LISTED, CRITICAL),
+        "127.0.0.9": ("SBL DROP: hijacked netblock", LISTED, CRITICAL),
         # PBL on an MTA address is a configuration matter (provider marks the range as end-user).
         "127.0.0.10": ("PBL (ISP maintained): address should not send mail directly", Status.WARNING),
         "127.0.0.11": ("PBL (Spamhaus maintained): address should not send mail directly", Status.WARNING),
@@ -155,13 +160,13 @@ DEFAULT_DOMAIN_LISTS: tuple[DnsblList, ...] = (
         "Look the domain up on the page and follow its removal form once the spam, phishing or "
         "malware links in the domain's mail or sites are gone."), codes=_codes({
         "127.0.1.2": ("spam domain", LISTED),
-        "127.0.1.4": ("phishing domain", LISTED),
-        "127.0.1.5": ("malware domain", LISTED),
+        "127.0.1.4": ("phishing domain", LISTED, CRITICAL),
+        "127.0.1.5": ("malware domain", LISTED, CRITICAL),
         "127.0.1.6": ("botnet C&C domain", LISTED),
         "127.0.1.102": ("abused legit domain: spam", LISTED),
         "127.0.1.103": ("abused legit domain: spammed redirector", LISTED),
-        "127.0.1.104": ("abused legit domain: phishing", LISTED),
-        "127.0.1.105": ("abused legit domain: malware", LISTED),
+        "127.0.1.104": ("abused legit domain: phishing", LISTED, CRITICAL),
+        "127.0.1.105": ("abused legit domain: malware", LISTED, CRITICAL),
         "127.0.1.106": ("abused legit domain: botnet C&C", LISTED),
         "127.0.1.255": ("IP queries are not allowed on the DBL", Status.UNKNOWN),
     })),
@@ -205,6 +210,7 @@ class Verdict:
     status: Status
     detail: str
     listed: bool
+    critical: bool = False  # one of the answers is a critical listing
 
 
 def classify(dnsbl: DnsblList, answers: Iterable[str]) -> Verdict:
@@ -212,16 +218,14 @@ def classify(dnsbl: DnsblList, answers: Iterable[str]) -> Verdict:
     answers = sorted(set(answers))
     if not answers:
         return Verdict(Status.OK, f"not listed on {dnsbl.name}", listed=False)
-    statuses: list[Status] = []
-    meanings: list[str] = []
-    for answer in answers:
-        code = _classify_one(dnsbl, answer)
-        statuses.append(code.status)
-        meanings.append(f"{answer}: {code.meaning}")
-    status = worst(statuses)
-    listed = any(s.failing for s in statuses)
-    prefix = f"listed on {dnsbl.name}" if listed else f"{dnsbl.name} gave no usable answer"
-    return Verdict(status, f"{prefix} ({'; '.join(meanings)})", listed=listed)
+    codes = [_classify_one(dnsbl, answer) for answer in answers]
+    meanings = [f"{answer}: {code.meaning}" for answer, code in zip(answers, codes, strict=True)]
+    status = worst([code.status for code in codes])
+    listed = any(code.status.failing for code in codes)
+    critical = any(code.critical and code.status.failing for code in codes)
+    prefix = f"{'critically ' if critical else ''}listed on {dnsbl.name}" if listed else (
+        f"{dnsbl.name} gave no usable answer")
+    return Verdict(status, f"{prefix} ({'; '.join(meanings)})", listed=listed, critical=critical)
 
 
 def _classify_one(dnsbl: DnsblList, answer: str) -> ReturnCode:

@@ -550,7 +550,7 @@ async def dnsbl_listing(dns_client: DnsClient, subject: str, dnsbl: DnsblList) -
         return unknown(f"{dnsbl.name}: lookup failed, listing unknown ({dnsbl.without_key(str(exc))})")
     verdict = classify(dnsbl, answers)
     return Outcome(verdict.status, ", ".join(answers) or None, verdict.detail,
-                   dnsbl.delist_url if verdict.listed else None)
+                   dnsbl.delist_url if verdict.listed else None, critical=verdict.critical)
 
 
 async def dnsbl_selftest(dns_client: DnsClient, dnsbl: DnsblList) -> str | None:

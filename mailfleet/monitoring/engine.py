@@ -13,7 +13,7 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -49,6 +49,9 @@ class SweepReport:
     started_at: datetime
     duration_s: float
     servers: int
+    # The blocklists asked this sweep (by the zone checks show) and why each failed its self-test
+    # (None: it passed). A list that failed is skipped: its listings read unknown.
+    list_selftests: dict[str, str | None] = field(default_factory=dict)
 
     def counts(self) -> Counter[Status]:
         return Counter(r.status for r in self.results)
@@ -74,7 +77,7 @@ class SweepEngine:
         run = _Sweep(self)
         per_server = await asyncio.gather(*(run.server(t) for t in targets))
         results = tuple(r for rs in per_server for r in rs)
-        return SweepReport(results, started_at, time.monotonic() - t0, len(targets))
+        return SweepReport(results, started_at, time.monotonic() - t0, len(targets), run.selftests())
 
 
 class _Sweep:
@@ -147,6 +150,15 @@ class _Sweep:
             groups.append(self._imap(t))
         singles, grouped = await asyncio.gather(asyncio.gather(*jobs), asyncio.gather(*groups))
         return [*singles, *(r for g in grouped for r in g)]
+
+    def selftests(self) -> dict[str, str | None]:
+        """The lists asked this sweep, by shown zone: why each failed its self-test, None: passed."""
+        lists = {lst.zone: lst for lst in (*self.cfg.ip_lists, *self.cfg.domain_lists)}
+        return {
+            lists[zone].shown: task.result()
+            for zone, task in self._selftests.items()
+            if zone in lists and task.done() and not task.cancelled() and task.exception() is None
+        }
 
     async def _listing(self, subject: str, lst: DnsblList) -> Outcome:
         """A list that fails its self-test (once per sweep) reads unknown for every subject, never

@@ -18,9 +18,10 @@ class Outcome:
     detail: str = ""
     link: str | None = None
     code: str | None = None
+    critical: bool = False  # see CheckResult.critical
 
     def result(self, server: str, check: str, at: datetime) -> CheckResult:
-        return CheckResult(server, check, self.status, self.value, self.detail, at, self.link)
+        return CheckResult(server, check, self.status, self.value, self.detail, at, self.link, self.critical)
 
 
 def ok(detail: str = "", value: JsonScalar = None) -> Outcome:

@@ -49,7 +49,8 @@ class CheckResult:
 
     `check` is a stable key (``port:25@198.51.100.7``, ``dkim:example.com``,
     ``dnsbl:zen.spamhaus.org:198.51.100.7``); alerts are kept per (server, check).
-    `link` carries the delisting page for DNSBL listings.
+    `link` carries the delisting page for DNSBL listings. `critical`: a failure that cannot wait
+    (a critical blocklist listing): its alert opens on this first result, as critical.
     """
 
     server: str
@@ -59,6 +60,7 @@ class CheckResult:
     detail: str = ""
     checked_at: datetime = field(default_factory=utcnow)
     link: str | None = None
+    critical: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +71,7 @@ class CheckResult:
             "detail": self.detail,
             "checked_at": self.checked_at.isoformat(),
             "link": self.link,
+            "critical": self.critical,
         }
 
     @classmethod
@@ -81,4 +84,5 @@ class CheckResult:
             detail=data.get("detail", ""),
             checked_at=datetime.fromisoformat(data["checked_at"]),
             link=data.get("link"),
+            critical=bool(data.get("critical", False)),
         )

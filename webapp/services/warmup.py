@@ -17,12 +17,22 @@ from sqlalchemy import select
 
 from mailfleet import warmup
 from mailfleet.clock import utcnow
-from mailfleet.monitoring import CheckResult
+from mailfleet.monitoring import CheckResult, EventKind
 from mailfleet.monitoring import Status as CheckStatus
 from mailfleet.warmup import Backoff, Step, WarmupError
 from webapp.errors import InvalidInput
 from webapp.extensions import db
-from webapp.models import Domain, Mailbox, Run, SendingCap, Server, ServerStatus, WarmupPlan
+from webapp.models import (
+    Domain,
+    HealthAlert,
+    HealthAlertEvent,
+    Mailbox,
+    Run,
+    SendingCap,
+    Server,
+    ServerStatus,
+    WarmupPlan,
+)
 from webapp.services import runs
 from webapp.services.scope import Scope
 
@@ -86,10 +96,14 @@ def status(plan: WarmupPlan | None, on: date | None = None) -> Status:
     steps = steps_of(plan)
     day = warmup.warmup_day(plan.started_on, on, plan.held_days)
     backoff = Backoff(plan.backoff_until, plan.backoff_factor or 1.0) if plan.backoff_until else None
-    step = warmup.apply_backoff(warmup.step_for_day(steps, day), backoff, on)
+    last = steps[-1].day  # a warm IP (past it) backed off is held to the plan's last caps, lowered
+    step = warmup.apply_backoff(warmup.step_for_day(steps, day), backoff, on, steps[-1])
     active = backoff if backoff and on < backoff.until else None
     groups = {
-        group.name: warmup.apply_backoff(warmup.group_step(steps, group, day), backoff, on)
+        group.name: warmup.apply_backoff(
+            warmup.group_step(steps, group, day), backoff, on,
+            warmup.group_step(steps, group, last + group.lag_days),
+        )
         for group in warmup.RECEIVER_GROUPS
     }
     return Status(plan, day, step, warmup.next_step(steps, day), active, steps, groups)
@@ -262,17 +276,42 @@ def restart_for_new_ip(server: Server, on: date | None = None) -> bool:
 
 def react_to_listings(results: Iterable[CheckResult], now: datetime) -> list[str]:
     """Servers whose IP or domain a blocklist lists (a `dnsbl:` check in error) back off for a day,
-    again each day they stay listed; returns the names of those whose caps changed."""
+    again each day they stay listed: their caps drop to a quarter, to a tenth on a critical listing
+    (CheckResult.critical), and are pushed at once. The listings' open alerts (a critical one opens
+    on its first result) record the lowered caps on their timelines. Returns the names of the
+    servers whose caps changed. Run it after the results are recorded, so the alerts exist."""
     on = now.date()
-    listed = sorted(
-        {r.server for r in results if r.check.startswith("dnsbl:") and r.status is CheckStatus.ERROR}
-    )
+    listings: dict[str, list[CheckResult]] = {}
+    for result in results:
+        if result.check.startswith("dnsbl:") and result.status is CheckStatus.ERROR:
+            listings.setdefault(result.server, []).append(result)
     lowered = []
-    for name in listed:
+    for name, found in sorted(listings.items()):
         server = db.session.execute(select(Server).where(Server.name == name)).scalar_one_or_none()
-        if server is not None and back_off(server, warmup.listing_backoff(on), on):
-            lowered.append(name)
+        critical = any(r.critical for r in found)
+        if server is None or not back_off(server, warmup.listing_backoff(on, critical=critical), on):
+            continue
+        lowered.append(name)
+        caps = status(plan_of(server), on)
+        if caps.today is not None and caps.backoff is not None:
+            _note_on_alerts(server, [r.check for r in found], now, (
+                f"sending caps lowered to {caps.today.daily} a day and {caps.today.hourly} an hour "
+                f"(x{caps.backoff.factor:g}) until {caps.backoff.until}, renewed daily while listed"
+            ))
     return lowered
+
+
+def _note_on_alerts(server: Server, checks: list[str], at: datetime, detail: str) -> None:
+    alerts = db.session.scalars(
+        select(HealthAlert).where(
+            HealthAlert.server_id == server.id,
+            HealthAlert.check.in_(checks),
+            HealthAlert.resolved_at.is_(None),
+        )
+    )
+    for alert in alerts:
+        db.session.add(HealthAlertEvent(alert_id=alert.id, at=at, kind=EventKind.CAPS_LOWERED, detail=detail))
+    db.session.commit()
 
 
 def react_to_deferrals(

@@ -2,12 +2,15 @@
 a healthy domain is green, a removed DKIM record turns red and opens exactly one alert that
 resolves after the fix, a test DNSBL listing is "listed" with its delisting link, a test DNSBL
 answering 127.255.255.254 is "unknown", and real lists (refused by the testbed resolver) are
-"unknown", never "listed"."""
+"unknown", never "listed". Through the sweep job: a critical listing opens an incident and lowers
+the caps at once, a dead list is disabled and flagged, and a delisting is recorded and timed."""
 
 from __future__ import annotations
 
 import base64
+import json
 import time
+from datetime import timedelta
 
 import dns.exception
 import dns.message
@@ -289,3 +292,86 @@ def test_the_sweep_job_checks_the_mail_host_name_and_asks_its_mailu_for_dkim(
     finally:
         use_app(None)
         served.stop()
+
+
+LISTED_HOST = "mail.listed.example.test"
+CRITICAL_BL = {**TEST_BL, "codes": {"127.0.0.2": {"meaning": "SBL-like test listing", "critical": True}}}
+
+
+def test_a_critical_listing_opens_an_incident_and_lowers_the_caps_at_once_until_a_recheck_clears_it(
+    testbed, zones, tmp_path, monkeypatch
+):
+    """The sweep job against the testbed's lists: a server warming up (day 5 of the standard curve)
+    whose address the test list lists with a critical code. One sweep opens a critical incident
+    (alerts otherwise wait for three failing sweeps), lowers the server's caps to a tenth and
+    queues their push, and writes the lowered caps on the incident's timeline. The dead list is
+    disabled and flagged on the control plane's board. Delisting is requested, the listing goes,
+    the re-checks clear it, and the listing's times are kept."""
+    from provisioned import provision
+    from sqlalchemy import select
+
+    from jobs.app import use_app
+    from jobs.health import sweep_health
+    from mailfleet.monitoring import EventKind
+    from mailfleet.warmup import curve
+    from webapp.extensions import db
+    from webapp.models import HealthAlert, HealthCheck, Role, Run
+    from webapp.services import accounts, delisting, tenants, warmup
+    from webapp.services.scope import Scope
+    from webapp.testing import make_app
+
+    address = testbed.layout.host_address(197)  # nothing is probed there: blocklists only
+    entry = f"{'.'.join(reversed(address.split('.')))}.dnsbl.test"
+    config = tmp_path / "monitoring.json"
+    config.write_text(json.dumps(
+        {"resolver": testbed.dns.resolver, "checks": ["dnsbl"], "ip_lists": [CRITICAL_BL, DEAD_BL],
+         "domain_lists": []}
+    ))
+    forget_deployment(monkeypatch)
+    monkeypatch.setenv("MAILFLEET_MONITORING_CONFIG_FILE", str(config))
+    app = make_app(tmp_path)
+    use_app(app)
+    update(testbed, "dnsbl.test", [("replace", entry, "A", "127.0.0.2")])
+    try:
+        with app.app_context():
+            admin = accounts.create_user("admin@example.com", "correct horse battery", Role.ADMIN, None)
+            scope = Scope(admin)
+            tenant = tenants.create_tenant(scope, "listed", "Listed")
+            server = provision(app, scope, tenant, LISTED_HOST, address)
+            warmup.set_plan(scope, server.id, "standard", started_on=warmup.today() - timedelta(days=4))
+            pushes = db.session.query(Run).filter_by(catalogue_key="sendcap").count()
+
+            sweep_health()
+            check = f"dnsbl:dnsbl.test:{address}"
+            [incident] = db.session.scalars(select(HealthAlert).where(HealthAlert.check == check)).all()
+            assert (incident.severity, incident.resolved_at) == ("critical", None)
+            assert "critically listed on Testbed BL" in incident.detail
+            found = warmup.status(warmup.plan_of(server))  # the ramp holds: day 5 stays day 4
+            caps, held = found.today, curve("standard")[found.day - 1]
+            assert (found.day, found.backoff.factor) == (4, 0.1)
+            assert (caps.daily, caps.hourly) == (held.daily // 10, max(1, held.hourly // 10))
+            assert db.session.query(Run).filter_by(catalogue_key="sendcap").count() == pushes + 1
+            lowered = [e.detail for e in incident.events if e.kind == EventKind.CAPS_LOWERED]
+            assert lowered and f"lowered to {caps.daily} a day" in lowered[0], lowered
+            flagged = db.session.scalars(
+                select(HealthCheck).where(HealthCheck.check == "dnsbl-selftest:deadbl.test")
+            ).one()
+            assert flagged.server_id is None and flagged.last_status == "warning"
+            assert "deadbl.test is disabled: it failed its self-test" in flagged.last_detail
+
+            delisting.request_delisting(scope, incident.id, "compromised mailbox closed")
+            update(testbed, "dnsbl.test", [("delete", entry, "A", None)])
+            time.sleep(CACHE_S)
+            sweep_health(server.id)
+            sweep_health(server.id)  # the default policy resolves after two passing checks
+            db.session.refresh(incident)
+            assert incident.resolved_at is not None
+            listing = delisting.listing_of(incident)
+            assert listing.requested_by == "admin@example.com"
+            assert listing.detected_at <= listing.requested_at <= listing.delisted_at
+            assert listing.time_to_delist is not None and listing.time_listed is not None
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        update(testbed, "dnsbl.test", [("delete", entry, "A", None)])
+        use_app(None)

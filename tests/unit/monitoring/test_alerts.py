@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -58,6 +59,17 @@ def test_opens_after_n_failures_in_a_row_and_notifies_once():
     assert state.alert.severity is Severity.CRITICAL
     assert [n.kind for n in notes] == [NotificationKind.OPENED]
     assert state.alert.opened_at == T0 + timedelta(minutes=10)
+
+
+def test_a_critical_result_opens_a_critical_alert_at_once_whatever_the_policy():
+    policy = AlertPolicy(fail_after=3, pass_after=2, severity=Severity.WARNING)
+    listed = CheckResult("mail1", "dnsbl:zen.spamhaus.org:192.0.2.1", Status.ERROR, "127.0.0.4",
+                         "critically listed", T0, critical=True)
+    opened = evaluate(None, listed, policy)
+    assert opened.state.alert.severity is Severity.CRITICAL
+    assert [n.kind for n in opened.notifications] == [NotificationKind.OPENED]
+    again = evaluate(opened.state, replace(listed, checked_at=T0 + timedelta(minutes=5)), policy)
+    assert again.notifications == () and again.state.alert.opened_at == T0
 
 
 def test_closes_after_m_passes_and_notifies_resolution_once():

@@ -56,6 +56,7 @@ def test_custom_list_and_alert_policies():
                     "codes": {
                         "127.0.0.2": {"meaning": "listed"},
                         "127.0.0.3": {"meaning": "pbl-ish", "status": "warning"},
+                        "127.0.0.4": {"meaning": "exploited", "critical": True},
                     },
                 },
             ],
@@ -68,6 +69,7 @@ def test_custom_list_and_alert_policies():
     )
     test_bl = cfg.ip_lists[1]
     assert test_bl.codes["127.0.0.3"].status is Status.WARNING
+    assert test_bl.codes["127.0.0.4"].critical and not test_bl.codes["127.0.0.2"].critical
     dnsbl = cfg.alerts.for_check("dnsbl:bl.example.test:192.0.2.1")
     assert (dnsbl.fail_after, dnsbl.pass_after, dnsbl.severity) == (1, 3, Severity.CRITICAL)
     assert cfg.alerts.default.escalate_after == timedelta(minutes=15)

@@ -64,6 +64,21 @@ def test_several_codes_take_the_worst():
     assert "XBL" in verdict.detail and "PBL" in verdict.detail
 
 
+def test_spamhaus_sbl_xbl_and_dbl_phishing_or_malware_listings_are_critical():
+    for zen in ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.9"):
+        assert classify(ZEN, [zen]).critical, zen
+    for dbl in ("127.0.1.4", "127.0.1.5", "127.0.1.104", "127.0.1.105"):
+        assert classify(DBL, [dbl]).critical, dbl
+    verdict = classify(ZEN, ["127.0.0.11", "127.0.0.4"])
+    assert verdict.critical and verdict.detail.startswith("critically listed on Spamhaus ZEN")
+    # A spam domain, a PBL entry, an error answer and the other lists' listings are not critical.
+    assert not classify(DBL, ["127.0.1.2"]).critical
+    assert not classify(ZEN, ["127.0.0.10"]).critical
+    assert not classify(ZEN, ["127.255.255.254"]).critical
+    spamcop = next(x for x in DEFAULT_IP_LISTS if x.zone == "bl.spamcop.net")
+    assert not classify(spamcop, ["127.0.0.2"]).critical
+
+
 def test_no_answer_is_not_listed():
     assert classify(ZEN, []).status is Status.OK
 

@@ -114,6 +114,16 @@ def test_backoff_lowers_caps_only_while_active():
     assert warmup.apply_backoff(step, None, TODAY) == step
 
 
+def test_a_warm_ip_backed_off_is_held_to_its_plans_last_caps_lowered():
+    last = warmup.curve("standard")[-1]
+    listed = warmup.listing_backoff(TODAY, critical=True)
+    assert listed.factor == 0.1 and warmup.listing_backoff(TODAY).factor == 0.25
+    lowered = warmup.apply_backoff(None, listed, TODAY, last)
+    assert (lowered.daily, lowered.hourly) == (last.daily // 10, last.hourly // 10)
+    assert warmup.apply_backoff(None, listed, listed.until, last) is None  # over: warm, uncapped again
+    assert warmup.apply_backoff(None, None, TODAY, last) is None
+
+
 def test_each_receiver_group_ramps_on_its_own_schedule_within_the_ips_caps():
     steps = warmup.curve("standard")
     groups = {group.name: group for group in warmup.RECEIVER_GROUPS}

@@ -1,8 +1,9 @@
 """Message counts from the facts documents into mail_counts, and the warm-up back-off they feed: a
 burst of reputation deferrals today halves the server's caps for a day, holds its ramp, pushes the
 caps (one sendcap run) and reads as the `warmup` check; a quiet day, a malformed section or
-yesterday's counts change no plan. A blocklist listing lowers the caps to a quarter for a day. A
-new main IP (seen by the inventory refresh) starts the plan again at day 1."""
+yesterday's counts change no plan. A blocklist listing lowers the caps to a quarter for a day, a
+critical one to a tenth, warm IP or not, on the incident's timeline. A new main IP (seen by the
+inventory refresh) starts the plan again at day 1."""
 
 from __future__ import annotations
 
@@ -126,6 +127,37 @@ def test_a_blocklist_listing_lowers_the_caps_to_a_quarter_while_it_lasts(app, se
     assert sweep(Status.ERROR, NOW + timedelta(days=1)) == ["mf-acme-1"]  # still listed: one more day
     db.session.refresh(plan)
     assert plan.backoff_until == TODAY + timedelta(days=2) and plan.held_days == 2
+
+
+def test_a_critical_listing_opens_its_incident_at_once_and_cuts_even_a_warm_ips_caps_to_a_tenth(
+    app, server, tmp_path
+):
+    """A warm IP (its standard plan over) has no cap; critically listed, it is held to a tenth of
+    the plan's last caps, pushed at once, and the incident opened by that one sweep says so."""
+    from mailfleet.monitoring import AlertPolicies, AlertPolicy, EventKind, record_results
+    from webapp.models import HealthAlert, SqlHealthStore
+
+    plan = _plan(server, started_days_ago=60)
+    assert warmup.status(plan, TODAY).today is None  # warm: uncapped
+    check = "dnsbl:zen.spamhaus.org:198.51.100.7"
+    listed = [CheckResult("mf-acme-1", check, Status.ERROR, "127.0.0.4", "critically listed on Spamhaus ZEN",
+                          NOW, "https://check.spamhaus.org/", critical=True)]
+    record_results(SqlHealthStore(), listed, AlertPolicies(AlertPolicy(fail_after=3)))
+    assert warmup.react_to_listings(listed, NOW) == ["mf-acme-1"]
+    db.session.refresh(plan)
+    last = warmup.steps_of(plan)[-1]
+    caps = warmup.status(plan, TODAY).today
+    assert (caps.daily, caps.hourly, plan.backoff_factor) == (last.daily // 10, last.hourly // 10, 0.1)
+    assert warmup.cap_table(server, TODAY)["ip_days"][TODAY.isoformat()]["daily"] == caps.daily
+    assert [r.catalogue_key for r in db.session.query(Run)] == ["sendcap"]
+    [incident] = db.session.query(HealthAlert).all()
+    assert incident.severity == "critical" and incident.resolved_at is None
+    [note] = [e.detail for e in incident.events if e.kind == EventKind.CAPS_LOWERED]
+    assert note.startswith(f"sending caps lowered to {caps.daily} a day and {caps.hourly} an hour (x0.1)")
+    # The next sweep the same day changes nothing and writes nothing more.
+    assert warmup.react_to_listings(listed, NOW + timedelta(minutes=5)) == []
+    db.session.refresh(incident)
+    assert sum(e.kind == EventKind.CAPS_LOWERED for e in incident.events) == 1
 
 
 def test_a_new_main_ip_from_the_provider_restarts_the_warmup_on_it(app, server, tmp_path):
