@@ -17,12 +17,14 @@ from typing import TypeVar
 #: are as converged (the Fix needs ma's domain with no readiness override, which the mail tests set;
 #: the journey follows the steps a new tenant has left on mb: no DNS check, no mailbox, no message).
 #: The mail folder's last file, test_web_restore.py, recovers ma onto a new server and so retires it:
-#: no test after it may ask for ma (the security test uses mb).
+#: no test after it may ask for ma (the security test uses mb). The IP switch comes last, as it
+#: leaves mb on a new address.
 CONVERGED_USERS = (
     "tests/integration/dnsdoctor/test_fix.py",
     "tests/journeys/test_checklist_journey.py",
     "tests/integration/mail/",
     "tests/integration/security/test_no_secret_leaks.py",
+    "tests/journeys/test_ip_switch_journey.py",
 )
 CONVERGED_UNIT = "converged_servers"
 
