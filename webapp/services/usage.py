@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Integer, cast, delete, func, insert, literal, select
+from sqlalchemy import Integer, Select, cast, delete, func, insert, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -74,28 +74,39 @@ def _upsert(model: type[db.Model], rows: list[dict[str, Any]]) -> None:  # type:
         db.session.execute(stmt)
 
 
+def _upsert_select(model: type[db.Model], query: Select[Any]) -> int:  # type: ignore[name-defined]
+    """INSERT ... SELECT in the database, replacing rows with the same primary key (no row passes
+    through Python, whatever the fleet's size); returns how many rows were written."""
+    make = sqlite_insert if db.engine.dialect.name == "sqlite" else pg_insert
+    names = [c.name for c in query.selected_columns]
+    keys = [c.name for c in model.__table__.primary_key]
+    stmt = make(model).from_select(names, query)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={n: stmt.excluded[n] for n in names if n not in keys}
+    )
+    return db.session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
+
+
 def build_totals(step: int, start: int, end: int) -> int:
     """Sum the `step` rows of the buckets in [start, end) over the fleet and over each tenant's
     servers into usage_totals (replacing what was there); returns how many totals were written."""
     c = UsageSample.__table__.c
     figures = [
+        literal(step).label("step"),
+        c.ts,
         func.count().label("servers"),
         cast(func.round(func.avg(c.cpu_pct)), Integer).label("cpu_pct"),
         *(func.sum(c[name]).label(name) for name in TOTALLED),
     ]
-    rows = select(c.ts, *figures).where(c.step == step, c.ts >= start, c.ts < end)
-    fleet = rows.add_columns(literal(0).label("tenant_id")).group_by(c.ts)
-    tenants = (
+    rows = select(*figures).where(c.step == step, c.ts >= start, c.ts < end)
+    fleet = _upsert_select(UsageTotal, rows.add_columns(literal(0).label("tenant_id")).group_by(c.ts))
+    return fleet + _upsert_select(
+        UsageTotal,
         rows.join(Server, Server.id == c.server_id)
         .where(Server.tenant_id.is_not(None))
         .add_columns(Server.tenant_id)
-        .group_by(c.ts, Server.tenant_id)
+        .group_by(c.ts, Server.tenant_id),
     )
-    found = [
-        {**row._asdict(), "step": step} for query in (fleet, tenants) for row in db.session.execute(query)
-    ]
-    _upsert(UsageTotal, found)
-    return len(found)
 
 
 def read_facts(directory: Path, name: str) -> Sample:
@@ -223,6 +234,7 @@ def rollup(step: int, now: datetime) -> int:
     bucket = fine.ts - fine.ts % step
     columns = [
         fine.server_id,
+        literal(step).label("step"),
         bucket.label("ts"),
         func.count().label("samples"),
         cast(func.round(func.avg(fine.cpu_pct)), Integer).label("cpu_pct"),
@@ -234,12 +246,14 @@ def rollup(step: int, now: datetime) -> int:
         .where(fine.step == FIVE_MINUTES, fine.ts >= start, fine.ts < end)
         .group_by(fine.server_id, bucket)
     )
-    rows = [{**row._asdict(), "step": step} for row in db.session.execute(query)]
-    if rows:
-        db.session.execute(insert(UsageSample), rows)
+    # In the database: a fleet's backlog of buckets never passes through Python. PostgreSQL's
+    # driver reports an INSERT ... SELECT's row count only when asked to keep it.
+    stmt = insert(UsageSample).from_select([c.name for c in columns], query)
+    written = db.session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
+    if written:
         build_totals(step, start, end)
     db.session.commit()
-    return len(rows)
+    return written
 
 
 def retention() -> dict[int, int]:
