@@ -7,13 +7,15 @@ and median absolute deviation of its baseline):
   same hour of the past BASELINE_DAYS days (usage_totals);
 - the messages its servers sent today so far (mail_counts) against each of the past BASELINE_DAYS
   whole days, so a burst (a mailbox sending spam, say) is unusual as soon as today has gone past
-  what a usual day sends.
+  what a usual day sends; the alert then names the tenant's busiest senders today (the facts run's
+  per-sender counts), the first place to look for a compromised mailbox.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -33,6 +35,7 @@ HOURLY = {
     "cpu_pct": ("% CPU on average", 20),
 }
 SENT = ("sent", "messages sent", 200)  # figure, label, smallest rise that counts
+TOP_SENDERS = 3  # named in a sending burst's alert
 
 
 def last_hour(now: datetime) -> int:
@@ -99,10 +102,21 @@ def _sent(now: datetime) -> list[CheckResult]:
         if today not in counts:
             continue
         past = [float(sent) for day, sent in counts.items() if day != today]
-        out.append(
-            _judge(slug, figure, label, counts[today], past, min_excess, ("today so far", "a day"), now)
-        )
+        found = _judge(slug, figure, label, counts[today], past, min_excess, ("today so far", "a day"), now)
+        if found.status is Status.WARNING:
+            found = replace(found, detail=found.detail + _senders(slug, today))
+        out.append(found)
     return out
+
+
+def _senders(slug: str, day: date) -> str:
+    busiest = mailstats.tenant_top_senders(slug, day, TOP_SENDERS)
+    if not busiest:
+        return "; no per-sender counts yet"
+    named = ", ".join(
+        f"{s['sender']} ({s['sent']} sent, {s['deferred']} deferred, {s['bounced']} bounced)" for s in busiest
+    )
+    return f"; top senders today: {named}"
 
 
 def anomaly_results(now: datetime) -> list[CheckResult]:

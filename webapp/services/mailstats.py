@@ -4,7 +4,8 @@ feed: a server with a warm-up plan whose receivers defer for reputation backs of
 (webapp.services.warmup.react_to_deferrals), reported as its `warmup` check; the cost per 1,000
 messages sent and the sent-volume anomaly read them through :func:`sent_by_server` and
 :func:`sent_by_tenant`, a new tenant's "send a test message" step through :func:`messages_since`,
-a server's usage page and API its busiest senders through :func:`top_senders`."""
+a server's usage page and API its busiest senders through :func:`top_senders`, and the sent-volume
+anomaly's alert a tenant's through :func:`tenant_top_senders`."""
 
 from __future__ import annotations
 
@@ -154,15 +155,9 @@ def sent_by_tenant(days: Iterable[date]) -> dict[str, dict[date, int]]:
     return out
 
 
-def top_senders(server: Server, first: date, last: date, limit: int = 10) -> list[dict[str, Any]]:
-    """The server's busiest senders from day `first` to day `last`, both included: [{"sender",
-    "sent", "deferred", "bounced"}], most delivery attempts first (then by address). A sender
-    counts only on the days it was among the day's busiest the facts run kept."""
-    days = db.session.scalars(
-        select(MailCount.senders).where(
-            MailCount.server_id == server.id, MailCount.day >= first, MailCount.day <= last
-        )
-    )
+def _busiest(days: Iterable[Mapping[str, Any] | None], limit: int) -> list[dict[str, Any]]:
+    """The busiest of the day's sender counts `days` (mail_counts.senders), summed per sender: most
+    delivery attempts first (then by address)."""
     totals: dict[str, dict[str, int]] = {}
     for senders in days:
         for sender, counts in (senders or {}).items():
@@ -171,3 +166,30 @@ def top_senders(server: Server, first: date, last: date, limit: int = 10) -> lis
                 into[key] += int(counts.get(key, 0))
     busiest = sorted(totals.items(), key=lambda item: (-sum(item[1].values()), item[0]))[:limit]
     return [{"sender": sender} | counts for sender, counts in busiest]
+
+
+def top_senders(server: Server, first: date, last: date, limit: int = 10) -> list[dict[str, Any]]:
+    """The server's busiest senders from day `first` to day `last`, both included: [{"sender",
+    "sent", "deferred", "bounced"}], most delivery attempts first (then by address). A sender
+    counts only on the days it was among the day's busiest the facts run kept."""
+    return _busiest(
+        db.session.scalars(
+            select(MailCount.senders).where(
+                MailCount.server_id == server.id, MailCount.day >= first, MailCount.day <= last
+            )
+        ),
+        limit,
+    )
+
+
+def tenant_top_senders(slug: str, day: date, limit: int = 3) -> list[dict[str, Any]]:
+    """The busiest senders of all the tenant's servers on one day, as :func:`top_senders`."""
+    return _busiest(
+        db.session.scalars(
+            select(MailCount.senders)
+            .join(Server, Server.id == MailCount.server_id)
+            .join(Tenant, Tenant.id == Server.tenant_id)
+            .where(Tenant.slug == slug, MailCount.day == day)
+        ),
+        limit,
+    )

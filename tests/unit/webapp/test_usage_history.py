@@ -358,20 +358,43 @@ def test_a_tenants_sending_burst_opens_an_anomaly_alert_by_the_same_detector(wor
     from webapp.models import MailCount
     from webapp.services import anomalies
 
-    one, _ = servers
+    one, gone = servers
     now = T0.replace(hour=15)
     for days in range(15):  # 14 usual days, then today's: acme's mailbox sends spam
         day = (now - timedelta(days=14 - days)).date()
         for server, usual in ((one, 300), (other, 40)):
             sent = 2500 if server is one and days == 14 else usual + days % 4 * 10
-            db.session.add(MailCount(server_id=server.id, day=day, sent=sent, collected_at=now))
+            senders = {"ceo@acme.test": {"sent": 30, "deferred": 0, "bounced": 0}}
+            if sent == 2500:  # the facts run's per-sender counts of the day
+                senders["intern@acme.test"] = {"sent": 2300, "deferred": 150, "bounced": 40}
+            db.session.add(
+                MailCount(server_id=server.id, day=day, sent=sent, senders=senders, collected_at=now)
+            )
+    db.session.add(  # acme's other server, gone since: its senders of today count in acme's
+        MailCount(
+            server_id=gone.id,
+            day=now.date(),
+            sent=0,
+            senders={"sales@acme.test": {"sent": 0, "deferred": 90, "bounced": 0}},
+            collected_at=now,
+        )
+    )
     db.session.commit()
     results = {r.check: r for r in anomalies.anomaly_results(now)}
     burst = results["anomaly:acme:sent"]
     assert burst.status is Status.WARNING and burst.value == 2500
     assert burst.detail.startswith("acme: 2500 messages sent today so far, usually 310 a day")
+    assert burst.detail.endswith(
+        "; top senders today: intern@acme.test (2300 sent, 150 deferred, 40 bounced), "
+        "sales@acme.test (0 sent, 90 deferred, 0 bounced), ceo@acme.test (30 sent, 0 deferred, 0 bounced)"
+    )
     assert results["anomaly:globex:sent"].status is Status.OK
+    assert "top senders" not in results["anomaly:globex:sent"].detail
     assert only_alert(results) == "anomaly:acme:sent"
+    from webapp.models import HealthAlert
+
+    alert = db.session.scalar(select(HealthAlert).where(HealthAlert.check == "anomaly:acme:sent"))
+    assert "acme" in alert.detail and "intern@acme.test (2300 sent" in alert.detail
 
 
 def test_a_short_sending_history_is_never_called_unusual(world, servers):
