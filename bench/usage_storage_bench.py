@@ -25,6 +25,7 @@ Wall time and this process's CPU time are both printed: on a shared machine the 
 waiting for a core, and PostgreSQL's own work is in its server processes, not in the CPU figure.
 
     .venv/bin/python bench/usage_storage_bench.py [--servers 1000] [--days 90] [--steady 5] [--postgresql]
+        [--no-sqlite]
 """
 
 from __future__ import annotations
@@ -304,17 +305,19 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--steady", type=int, default=5, help="servers of the steady-state storage part")
     parser.add_argument("--postgresql", action="store_true", help="the same on PostgreSQL")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only (another run has SQLite)")
     args = parser.parse_args()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     results = {}
-    for name, url in databases(args.postgresql):
+    for name, url in databases(not args.no_sqlite, args.postgresql):
         print(f"== {name}", flush=True)
         results[name] = fleet(args.servers, args.days, url) | {"steady_bytes": steady(args.steady, url)}
     summary(results, args.servers, args.days)
 
 
-def databases(postgresql: bool) -> Iterator[tuple[str, str | None]]:
-    yield "SQLite", None
+def databases(sqlite: bool, postgresql: bool) -> Iterator[tuple[str, str | None]]:
+    if sqlite:
+        yield "SQLite", None
     if postgresql:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from page_bench import postgresql as cluster
