@@ -4,14 +4,16 @@ feed: a server with a warm-up plan whose receivers defer for reputation backs of
 (webapp.services.warmup.react_to_deferrals), reported as its `warmup` check; the cost per 1,000
 messages sent and the sent-volume anomaly read them through :func:`sent_by_server` and
 :func:`sent_by_tenant`, a new tenant's "send a test message" step through :func:`messages_since`,
-a server's usage page and API its busiest senders through :func:`top_senders`, and the sent-volume
-anomaly's alert a tenant's through :func:`tenant_top_senders`."""
+a server's usage page and API its busiest senders through :func:`top_senders`, the sent-volume
+anomaly's alert a tenant's through :func:`tenant_top_senders`, and its warm-up page's chart of sent
+mail against the plan's cap through :func:`recent_days`."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,33 @@ def record_counts(names: Iterable[str], directory: Path, now: datetime) -> list[
             if found is not None:
                 results.append(found)
     return results
+
+
+CHART_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    sent: int | None  # None: not counted that day
+    cap: int | None  # the IP's daily cap that day as the plan stands now (None: no plan yet, or warm)
+
+
+def recent_days(server: Server, last: date, days: int = CHART_DAYS) -> list[Day]:
+    """The `days` days up to `last`: each one's delivered count and the warm-up plan's daily cap."""
+    first = last - timedelta(days=days - 1)
+    rows = db.session.execute(
+        select(MailCount.day, MailCount.sent).where(
+            MailCount.server_id == server.id, MailCount.day >= first, MailCount.day <= last
+        )
+    )
+    sent = {day: count for day, count in rows}
+    plan = warmup.plan_of(server)
+    out = []
+    for day in (first + timedelta(days=n) for n in range(days)):
+        step = warmup.status(plan, day).today if plan is not None and day >= plan.started_on else None
+        out.append(Day(day, sent.get(day), step.daily if step else None))
+    return out
 
 
 def sent_by_server(first: date, last: date) -> dict[int, int]:

@@ -13,6 +13,7 @@ from webapp.models import Server
 from webapp.services import ipswitch, mailstats, warmup
 from webapp.services.scope import Scope
 from webapp.views import Then, back_with_error, form_post, to_run
+from webapp.views.charts import Line, line
 
 bp = Blueprint("warmup", __name__)
 
@@ -38,7 +39,19 @@ def detail(slug: str, server_id: int) -> str:
         caps_form=caps_form, addresses=ipswitch.history(server),
         switch_allowed_after=ipswitch.cooldown_until(ipswitch.last_change(server)),
         counts=mailstats.day_counts(server, warmup.today()),
+        chart=_chart(mailstats.recent_days(server, warmup.today())),
     )
+
+
+def _chart(days: list[mailstats.Day]) -> dict[str, Line] | None:
+    """Delivered per day and the plan's daily cap on one scale; None when there is neither."""
+    sent = [(d.day.toordinal(), float(d.sent)) for d in days if d.sent is not None]
+    caps = [(d.day.toordinal(), float(d.cap)) for d in days if d.cap is not None]
+    if not sent and not caps:
+        return None
+    start, end = days[0].day.toordinal(), days[-1].day.toordinal()
+    top = max(y for _, y in sent + caps) or 1.0
+    return {"sent": line(sent, start, end, top), "cap": line(caps, start, end, top)}
 
 
 @bp.route("/tenants/<slug>/servers/<int:server_id>/warmup", methods=["POST"])

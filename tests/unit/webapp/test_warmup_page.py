@@ -247,3 +247,26 @@ def test_the_days_counts_stand_against_the_days_cap_on_the_page_and_in_the_api(c
     assert other.daily == int(cap * 0.6)
     assert "<td>gmail</td><td>15 a day, 2 an hour</td><td>30</td><td>5</td>" in page
     assert "<td>yahoo</td><td>" in page
+
+
+def test_the_chart_sets_each_days_deliveries_against_the_plans_cap_of_that_day(client, world, servers):
+    from webapp.services import mailstats
+
+    acme, _ = servers
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    assert "Nothing to chart yet" in client.get(_page("acme", acme)).get_data(as_text=True)
+    today = warmup.today()
+    warmup.set_plan(Scope.system(), acme.id, "standard", started_on=today - timedelta(days=2))
+    for ago, sent in ((3, 12), (1, 40)):
+        db.session.add(MailCount(server_id=acme.id, day=today - timedelta(days=ago), sent=sent,
+                                 collected_at=utcnow(), groups={}))
+    db.session.commit()
+    days = mailstats.recent_days(acme, today)
+    assert len(days) == mailstats.CHART_DAYS and days[-1].day == today
+    standard = warmup.steps_of(warmup.plan_of(acme))
+    assert [(d.sent, d.cap) for d in days[-4:]] == [
+        (12, None), (None, standard[0].daily), (40, standard[1].daily), (None, standard[2].daily)
+    ]  # no cap before the plan started; no count on a day not counted
+    page = client.get(_page("acme", acme)).get_data(as_text=True)
+    assert 'id="chart-sent"' in page and 'id="chart-cap"' in page
+    assert client.get(_page("acme", servers[1])).status_code == 404
