@@ -159,7 +159,7 @@ def _forecast(found: Forecast | None, unit: str, **extra: Any) -> dict[str, Any]
 
 def capacity_document(found: Server) -> dict[str, Any]:
     """The server's capacity as the usage page's Capacity card shows it."""
-    plans, plans_error = capacity.offered_plans()
+    plans, plans_error = capacity.offered_plans(found.provider)
     cap = capacity.capacity(found, utcnow(), plans)
     advice = cap.recommendation
     return {

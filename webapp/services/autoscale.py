@@ -197,10 +197,14 @@ def autoscale_results(now: datetime) -> list[CheckResult]:
         for s in servers
         if s.autoscale_mode is AutoScale.OFF and s.id in alerted
     ]
-    if not watched:
-        return out
-    plans, error = capacity.offered_plans()
-    if error:
-        log.warning("auto-scaling skipped, no price list: %s", error)
-        return out
-    return out + [decide(server, plans, now) for server in watched]
+    # Each server is judged against its own provider's price list, read once per provider.
+    price_lists: dict[str, tuple[tuple[provider.Plan, ...], str | None]] = {}
+    for server in watched:
+        if server.provider not in price_lists:
+            price_lists[server.provider] = capacity.offered_plans(server.provider)
+        plans, error = price_lists[server.provider]
+        if error:
+            log.warning("auto-scaling of %s skipped, no price list: %s", server.name, error)
+            continue
+        out.append(decide(server, plans, now))
+    return out

@@ -44,7 +44,7 @@ def server(server_id: int) -> str:
     for title, name, ceiling, unit in CHARTS:
         top = history.latest(ceiling) if ceiling else None
         charts.append((title, unit, line(history.points(name), start, end, top)))
-    plans, plans_error = capacity.offered_plans()
+    plans, plans_error = capacity.offered_plans(found.provider)
     return render_template(
         "capacity/server.html",
         server=found,

@@ -214,3 +214,24 @@ def test_the_mode_from_the_pages_and_the_api_people_who_may_spend_only(client, w
     assert "Auto-scaling of acme&#39;s servers: off." in page
     db.session.expire_all()
     assert (world.acme.autoscale, server.autoscale) == (AutoScale.OFF, AutoScale.ACT)
+
+
+def test_a_digitalocean_server_is_judged_against_digitalocean_sizes(app, world, server, hostwinds):
+    """Each server's own provider's price list: a busy droplet is told to take a bigger droplet size."""
+    from mailfleet.digitalocean import DigitalOceanClient
+    from testbed.doubles import digitalocean as digitalocean_double
+    from webapp.testing import ServedApp
+
+    served = ServedApp(digitalocean_double.create_app(digitalocean_double.DigitalOceanState()))
+    try:
+        app.config["DIGITALOCEAN_CLIENT"] = DigitalOceanClient(digitalocean_double.DEFAULT_TOKEN, served.url,
+                                                               attempts=1)
+        app.config["MAILFLEET_PROVIDERS"] = ("hostwinds", "digitalocean")
+        server.provider, server.plan, server.monthly_price = "digitalocean", "s-1vcpu-1gb", Decimal("6.00")
+        world.acme.autoscale = AutoScale.RECOMMEND
+        db.session.commit()
+        busy_for(server)
+        [result] = hourly_check()
+    finally:
+        served.stop()
+    assert "mf-acme-1 upsize to Basic 2 GB (+6.00 dollars a month) recommended" in result.detail
