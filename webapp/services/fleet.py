@@ -71,8 +71,9 @@ def provision_server(
     if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
         return earlier
     # Who may order and within which limits first: a refusal never needs the provider.
-    quotas.check_order(scope, tenant, plan, replacing=replacing)
-    offers = provider.offers(provider_name or (replacing.provider if replacing else None))
+    ordered_at = provider_name or (replacing.provider if replacing else None)
+    quotas.check_order(scope, tenant, plan, replacing=replacing, provider_name=ordered_at)
+    offers = provider.offers(ordered_at)
     location = location or _placed(offers, tenant, wanted_region or tenant.home_region)
     offer = offers.check(location, plan)
     if wanted_region is not None and offers.region_of(location) is not wanted_region:

@@ -18,9 +18,10 @@ from webapp.services.scope import Scope
 MAX_SPEND = Decimal("99999999.99")  # what the column holds
 
 
-def plan_price(plan: str) -> Decimal | None:
-    """The monthly price of a plan (id or name) in the provider's offers; None if not listed."""
-    found = provider.offers().plan(plan)
+def plan_price(plan: str, provider_name: str | None = None) -> Decimal | None:
+    """The monthly price of a plan (id or name) in a provider's offers (the default provider's
+    unless named); None if not listed."""
+    found = provider.offers(provider_name).plan(plan)
     return found.monthly if found is not None else None
 
 
@@ -30,12 +31,13 @@ def require_spender(scope: Scope, what: str = "ordering servers") -> None:
         raise Forbidden(f"your role manages domains and mailboxes; {what} takes a member or admin")
 
 
-def check_order(scope: Scope, tenant: Tenant, plan: str | None, *, replacing: Server | None = None) -> None:
+def check_order(scope: Scope, tenant: Tenant, plan: str | None, *, replacing: Server | None = None,
+                provider_name: str | None = None) -> None:
     """Refuse unless the principal may spend and the tenant stays within its limits with one more
     server of ``plan`` (None: re-running an order already counted). A replacement for a lost server
     (``replacing``) takes its place: the limits are checked as if the lost server were gone, so a
     tenant at its limit can recover; until it is deprovisioned, the lost server counts again for
-    any other order."""
+    any other order. ``plan`` is priced at ``provider_name`` (the default provider unless named)."""
     require_spender(scope)
     live = (
         Server.tenant_id == tenant.id,
@@ -52,7 +54,7 @@ def check_order(scope: Scope, tenant: Tenant, plan: str | None, *, replacing: Se
             )
     if tenant.max_monthly_spend is None:
         return
-    price = plan_price(plan) if plan is not None else Decimal(0)
+    price = plan_price(plan, provider_name) if plan is not None else Decimal(0)
     if price is None:
         raise InvalidInput(f"plan {plan!r} is not in the provider's price list: no price to check the limit")
     check_spend(tenant, price, live)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from flask import Flask
@@ -116,3 +117,15 @@ def test_a_provider_that_cannot_be_read_is_unavailable_alone_and_the_other_still
     done = _order(as_admin, provider="hostwinds", location="Dallas", plan="101")
     assert "Provisioning queued as run" in done
     assert db.session.scalars(select(Server.provider)).one() == "hostwinds"
+
+
+@pytest.mark.usefixtures("both")
+def test_the_spending_limit_prices_an_order_at_the_provider_chosen(app, as_admin, world):
+    world.acme.max_monthly_spend = Decimal("10.00")
+    db.session.commit()
+    refused = _order(as_admin, provider="digitalocean", location="ams3", plan="s-2vcpu-4gb")
+    assert "may spend at most 10.00 a month" in refused and "this change 24.00 more" in refused
+    _nothing_ordered(app)
+    done = _order(as_admin, provider="digitalocean", location="ams3", plan="s-1vcpu-1gb")
+    assert "Provisioning queued as run" in done
+    assert db.session.scalars(select(Server.monthly_price)).one() == Decimal("6.00")
