@@ -40,6 +40,16 @@ class DayCountsSchema(GroupCountsSchema):
     )
 
 
+class RecentDaySchema(Schema):
+    day = fields.Date()
+    sent = fields.Integer(allow_none=True, metadata={"description": "delivered; none: not counted"})
+    cap = fields.Integer(
+        allow_none=True,
+        metadata={"description": "the plan's daily cap that day, as the plan stands now; none: no plan "
+                                 "yet, or warm"},
+    )
+
+
 class GroupCapsSchema(Schema):
     daily_cap = fields.Integer(allow_none=True, metadata={"description": "today's; none: not capped"})
     hourly_cap = fields.Integer(allow_none=True)
@@ -61,6 +71,10 @@ class WarmupSchema(Schema):
                                  "today, enforced per recipient by the server's Postfix; empty: no plan"},
     )
     today = fields.Nested(DayCountsSchema, allow_none=True, metadata={"description": "none: not counted yet"})
+    days = fields.List(
+        fields.Nested(RecentDaySchema),
+        metadata={"description": "the last 30 days, oldest first: delivered against the plan's cap"},
+    )
 
 
 class SwitchIpSchema(ConfirmSchema):
@@ -101,6 +115,7 @@ def status(slug: str, server_id: int) -> dict[str, Any]:
             for name, step in found.groups.items()
         },
         "today": mailstats.day_counts(server, on),
+        "days": mailstats.recent_days(server, on),
     }
 
 

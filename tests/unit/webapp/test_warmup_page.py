@@ -270,3 +270,7 @@ def test_the_chart_sets_each_days_deliveries_against_the_plans_cap_of_that_day(c
     page = client.get(_page("acme", acme)).get_data(as_text=True)
     assert 'id="chart-sent"' in page and 'id="chart-cap"' in page
     assert client.get(_page("acme", servers[1])).status_code == 404
+    alice = {"Authorization": f"Bearer {accounts.issue_api_token(world.alice)}"}
+    api = client.get(f"/api/v1/tenants/acme/servers/{acme.id}/warmup", headers=alice).get_json()
+    assert api["days"][-2] == {"day": (today - timedelta(days=1)).isoformat(), "sent": 40,
+                               "cap": standard[1].daily}
