@@ -76,10 +76,17 @@ def action(key: str) -> Action:
 
 
 def tenant_server(scope: Scope, tenant: Tenant, server_id: int) -> Server:
-    """One of this tenant's servers; another tenant's answers NotFound, as one that does not exist."""
+    """One of this tenant's servers. One the caller cannot see answers NotFound, as one that does
+    not exist (Scope.get); another tenant's that the caller sees (only an administrator sees two
+    tenants) is refused by name: a tenant's backups never go onto another tenant's server, nor
+    come from one."""
     server = scope.get(Server, server_id)
     if server.tenant_id != tenant.id:
-        raise NotFound(f"server {server_id} not found")
+        owner = server.tenant.slug if server.tenant else "no tenant"
+        raise InvalidInput(
+            f"{server.name} is a server of {owner}, not of {tenant.slug}: backups are restored, and "
+            "servers recovered, only within one tenant"
+        )
     return server
 
 

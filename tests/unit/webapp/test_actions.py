@@ -148,6 +148,24 @@ def test_a_tenant_cannot_act_on_another_tenants_servers(client, world, fleet):
     assert run_count() == 0
 
 
+def test_an_admin_cannot_restore_onto_or_from_another_tenants_server(as_admin, world, fleet):
+    """An administrator sees every tenant's servers: the refusal names the server and its tenant."""
+    acme1, globex1 = fleet["acme1"], fleet["globex1"]
+    onto = {"server_id": globex1.id, "source_server_id": acme1.id, "confirm": "y"}
+    _, response = confirm_and_post(as_admin, "acme", "restore", **onto)
+    page = as_admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert "mf-globex-1 is a server of globex, not of acme" in page
+    api = {"Authorization": f"Bearer {accounts.issue_api_token(world.admin)}"}
+    for slug, body in (
+        ("acme", {"server_id": globex1.id}),  # acme's backups onto globex's server
+        ("globex", {"server_id": globex1.id, "source_server_id": acme1.id}),  # from acme's
+    ):
+        answer = as_admin.post(f"/api/v1/tenants/{slug}/actions/restore", json=body, headers=api)
+        assert answer.status_code == 400, answer.get_json()
+        assert "only within one tenant" in answer.get_json()["error"]
+    assert run_count() == 0
+
+
 def test_api_starts_actions_with_validated_input(client, world, fleet):
     alice = {"Authorization": f"Bearer {accounts.issue_api_token(world.alice)}"}
 
