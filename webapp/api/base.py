@@ -3,7 +3,8 @@
 
 No session cookie is accepted under /api/v1, so cross-site requests cannot use a browser's login
 (which is why these blueprints need no CSRF token). ``Idempotency-Key`` plays the role of the
-forms' submission key: the same key twice starts one run.
+forms' submission key: the same key twice starts one run; a key the tenant used for another kind
+of request is answered 409.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "required": False,
     "schema": {"type": "string", "maxLength": 64},
-    "description": "Sent again with the same value, the request starts nothing new (same run answered).",
+    "description": "Sent again with the same value, the request starts nothing new (same run answered); "
+    "a value the tenant already sent with another kind of request is answered 409.",
 }
 
 

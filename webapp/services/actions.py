@@ -135,7 +135,7 @@ def start_action(
         raise NotFound(f"tenant {tenant.slug!r} not found")
     if key != "restore" and (restore_before or source_server_id is not None):
         raise InvalidInput(f"{chosen.title} takes no restore time or source server")
-    if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
+    if (earlier := runs.find_submission(tenant, submission_key, key)) is not None:
         return earlier
     limit: str | None = None
     extravars: dict[str, str] = {}

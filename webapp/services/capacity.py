@@ -310,7 +310,7 @@ def resize_server(
 ) -> Run:
     """Queue playbooks/resize.yml for the server, after the checks of :func:`resize_plan`, the
     tenant's spending limit and the typed confirmation."""
-    if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
+    if (earlier := runs.find_submission(tenant, submission_key, "resize")) is not None:
         return earlier
     found = resize_plan(scope, tenant, server_id, plan)
     confirm(confirmation, found.server.name, found.lost)

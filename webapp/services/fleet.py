@@ -68,7 +68,8 @@ def provision_server(
         mail_hostname = normalize_hostname(mail_hostname)
     except ValidationError as exc:
         raise InvalidInput(str(exc)) from None
-    if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
+    recovery = replacing is not None
+    if (earlier := runs.find_submission(tenant, submission_key, "provision", recovery=recovery)) is not None:
         return earlier
     # Who may order and within which limits first: a refusal never needs the provider.
     ordered_at = provider_name or (replacing.provider if replacing else None)
@@ -153,7 +154,7 @@ def add_domain(
     server = scope.get(Server, server_id)
     if server.tenant_id != tenant.id:
         raise InvalidInput("that server belongs to another tenant")
-    if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
+    if (earlier := runs.find_submission(tenant, submission_key, "domain")) is not None:
         return earlier
     if db.session.execute(select(Domain.id).where(Domain.name == name)).first():
         raise Conflict(f"the domain {name} is already in use")

@@ -143,7 +143,7 @@ def switch_ip(
     only an administrator may override, on the record) and the typed name."""
     from webapp.services.lifecycle import confirm  # lifecycle notes finished switches through here
 
-    if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
+    if (earlier := runs.find_submission(tenant, submission_key, PLAYBOOK)) is not None:
         return earlier
     found = switch_plan(scope, tenant, server_id)
     if found.cooldown is not None:

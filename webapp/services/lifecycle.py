@@ -130,14 +130,14 @@ def tenant_losses(tenant: Tenant) -> Losses:
 
 # --- runs on servers ------------------------------------------------------------------------------
 def _admit_removal(
-    scope: Scope, tenant: Tenant, found: Domain | Server, submission_key: str | None
+    scope: Scope, tenant: Tenant, found: Domain | Server, playbook_key: str, submission_key: str | None
 ) -> Run | None:
     """A removal run's admission: the tenant's object (another tenant's: NotFound) and a principal
     who may remove things; the run the same form's earlier post queued (None: none)."""
     if found.tenant_id != tenant.id:
         raise NotFound(f"{type(found).__name__.lower()} {found.id} not found")
     scope.require_may_remove()
-    return runs.find_submission(tenant, submission_key) if submission_key else None
+    return runs.find_submission(tenant, submission_key, playbook_key)
 
 
 def remove_domain(
@@ -146,7 +146,7 @@ def remove_domain(
     """Queue remove_domain.yml: Mailu drops the domain, DNS drops its records; the row goes when
     the run succeeds. A zone the provider cannot update had nothing published: DNS is skipped."""
     domain = scope.get(Domain, domain_id)
-    if (earlier := _admit_removal(scope, tenant, domain, submission_key)) is not None:
+    if (earlier := _admit_removal(scope, tenant, domain, "remove_domain", submission_key)) is not None:
         return earlier
     confirm(confirmation, domain.name, domain_losses(domain).lost)
     if domain.status == DomainStatus.REMOVING:
@@ -175,7 +175,7 @@ def deprovision_server(
     """Queue deprovision.yml: DNS records of the server and its domains removed, then the
     server deleted at its provider; the server becomes gone when the run succeeds."""
     server = scope.get(Server, server_id)
-    if (earlier := _admit_removal(scope, tenant, server, submission_key)) is not None:
+    if (earlier := _admit_removal(scope, tenant, server, "deprovision", submission_key)) is not None:
         return earlier
     confirm(confirmation, server.name, server_losses(server).lost)
     if server.status in _NOT_DEPROVISIONABLE:

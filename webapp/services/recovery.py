@@ -81,9 +81,7 @@ def start_recovery(
     provider does not offer, an order over the tenant's limits (the lost server's place excepted),
     a submission key another kind of request used. The web's recovery page and the API both come
     here."""
-    if submission_key and (earlier := runs.find_submission(tenant, submission_key)) is not None:
-        if not _starts_recovery(earlier):  # the key of another request: not this one repeated
-            raise Conflict(f"this submission key was already used for run {earlier.id}, not a recovery")
+    if (earlier := runs.find_submission(tenant, submission_key, "provision", recovery=True)) is not None:
         return earlier
     if lost_server_id is None:
         raise InvalidInput("Pick the lost server.")
@@ -252,7 +250,7 @@ class Recovery:
 def recovery(scope: Scope, tenant: Tenant, run_id: int) -> Recovery:
     """The recovery that run `run_id` (its provisioning run) started; NotFound for any other run."""
     first = scope.get(Run, run_id)
-    if first.tenant_id != tenant.id or not _starts_recovery(first):
+    if first.tenant_id != tenant.id or not runs.is_recovery_order(first):
         raise NotFound(f"run {run_id} did not start a recovery of tenant {tenant.slug}")
     return _read(first)
 
@@ -264,7 +262,7 @@ def recoveries(scope: Scope, tenant: Tenant, limit: int = backups.RESTORES_SHOWN
         .where(Run.tenant_id == tenant.id, Run.catalogue_key == "provision", Run.retry_of_id.is_(None))
         .order_by(Run.id.desc())
     )
-    return [_read(run) for run in provisions if _starts_recovery(run)][:limit]
+    return [_read(run) for run in provisions if runs.is_recovery_order(run)][:limit]
 
 
 def restores_and_recoveries(
@@ -274,10 +272,6 @@ def restores_and_recoveries(
     found = backups.restores(scope, tenant, limit)
     found += [found_recovery.as_restore() for found_recovery in recoveries(scope, tenant, limit)]
     return sorted(found, key=lambda record: record.run.id, reverse=True)[:limit]
-
-
-def _starts_recovery(run: Run) -> bool:
-    return run.catalogue_key == "provision" and bool((run.extravars or {}).get("recover_from_host"))
 
 
 def _read(first: Run) -> Recovery:

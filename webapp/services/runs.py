@@ -93,14 +93,42 @@ def _check_limit(tenant: Tenant, limit: str | None) -> str | None:
     return ",".join(names)
 
 
-def find_submission(tenant: Tenant, submission_key: str) -> Run | None:
-    """The run an earlier submission with this key created (a double click, a resent API call)."""
+def find_submission(
+    tenant: Tenant,
+    submission_key: str | None,
+    playbook_key: str,
+    *,
+    retry_of: Run | None = None,
+    recovery: bool = False,
+) -> Run | None:
+    """The run an earlier submission with this key created (a double click, a resent API call), if
+    that submission was this kind of request: the same playbook, a retry of the same run, a
+    recovery's order or a plain one. A key another tenant used, or this tenant used for another kind
+    of request, is refused (Conflict): answering with that run would say this request had been made.
+    No key (None or empty): None."""
+    if not submission_key:
+        return None
     if not _SUBMISSION_KEY.match(submission_key):
         raise InvalidInput("submission key must be 8-64 characters of A-Z, a-z, 0-9, '_' or '-'")
     earlier = db.session.execute(select(Run).where(Run.submission_key == submission_key)).scalar_one_or_none()
-    if earlier is not None and earlier.tenant_id != tenant.id:
+    if earlier is None:
+        return None
+    if earlier.tenant_id != tenant.id:
         raise Conflict("this submission key was already used")
+    kind = (playbook_key, retry_of.id if retry_of is not None else None, recovery)
+    if (earlier.catalogue_key, earlier.retry_of_id, is_recovery_order(earlier)) != kind:
+        made = playbooks.by_key(earlier.catalogue_key or "")
+        raise Conflict(
+            f"this submission key was already used for run {earlier.id}"
+            f" ({made.title if made else earlier.playbook}), another kind of request;"
+            " send this one with a new key"
+        )
     return earlier
+
+
+def is_recovery_order(run: Run) -> bool:
+    """The provisioning that starts a recovery: it names the lost server its new server replaces."""
+    return run.catalogue_key == "provision" and bool((run.extravars or {}).get("recover_from_host"))
 
 
 def submit_run(
@@ -117,18 +145,22 @@ def submit_run(
     """Write the Run row, then enqueue its job. Returns the existing run for a repeated submission.
     `follows`: the run of a chain whose success submitted this one."""
     _playbook_for(scope, tenant, playbook_key)  # before a repeated submission's run is answered
-    if submission_key is not None and (earlier := find_submission(tenant, submission_key)) is not None:
+    recovery = bool((extravars or {}).get("recover_from_host"))
+
+    def earlier_submission() -> Run | None:
+        return find_submission(tenant, submission_key, playbook_key, retry_of=retry_of, recovery=recovery)
+
+    if (earlier := earlier_submission()) is not None:
         return earlier
     run = new_run(
         scope, tenant, playbook_key, extravars=extravars, limit=limit, retry_of=retry_of, follows=follows
     )
-    run.submission_key = submission_key
+    run.submission_key = submission_key or None
     try:
         db.session.commit()
     except IntegrityError:  # the same submission key, committed by a concurrent request
         db.session.rollback()
-        earlier = find_submission(tenant, submission_key) if submission_key is not None else None
-        if earlier is None:
+        if (earlier := earlier_submission()) is None:
             raise
         return earlier
     enqueue_or_leave_for_reconcile(run)
