@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import requests
 
+from mailfleet.apiclient import ApiClient, Retry, never_sent
 from mailfleet.digitalocean import contract as c
 from mailfleet.digitalocean.errors import (
     ConfigurationError,
@@ -31,14 +31,16 @@ from mailfleet.digitalocean.errors import (
     UnprocessableError,
 )
 
-log = logging.getLogger("mailfleet.digitalocean")
-
 Droplet = dict[str, Any]
 _RETRY_SAFE = {"GET", "DELETE"}
 
 
-class DigitalOceanClient:
+class DigitalOceanClient(ApiClient):
     """Client for one DigitalOcean account (one API token)."""
+
+    service = "DigitalOcean"
+    configuration_error = ConfigurationError
+    log = logging.getLogger("mailfleet.digitalocean")
 
     def __init__(
         self,
@@ -54,77 +56,57 @@ class DigitalOceanClient:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        token = token.strip() if isinstance(token, str) else ""
-        if not token:
-            raise ConfigurationError(
-                "No DigitalOcean API token given: set DIGITALOCEAN_TOKEN or store it as the secret "
-                "global/digitalocean (field api_token)."
-            )
-        if not token.isprintable() or any(ch.isspace() for ch in token):
-            raise ConfigurationError("The DigitalOcean token contains spaces or control characters; copy "
-                                     "it again from the control panel (API > Tokens).")
-        if not isinstance(api_url, str) or not api_url.startswith(("https://", "http://")):
-            raise ConfigurationError(f"api_url must be an http(s) URL, got {api_url!r}.")
-        self._token = token
+        self._token = self.checked_credential(
+            token,
+            "No DigitalOcean API token given: set DIGITALOCEAN_TOKEN or store it as the secret "
+            "global/digitalocean (field api_token).",
+            "The DigitalOcean token contains spaces or control characters; copy it again from the "
+            "control panel (API > Tokens).",
+        )
+        super().__init__(
+            api_url, timeout=timeout, attempts=attempts, backoff=backoff, max_backoff=max_backoff,
+            poll_interval=poll_interval, session=session or requests.Session(), sleep=sleep,
+            monotonic=monotonic,
+        )
         self.api_url = api_url.rstrip("/")
-        self.timeout = timeout
-        self.attempts = max(1, attempts)
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.poll_interval = poll_interval
-        self._session = session or requests.Session()
-        self._sleep = sleep
-        self._monotonic = monotonic
         #: The rate-limit headers of the last answer (ratelimit-limit, -remaining, -reset).
         self.rate: dict[str, str] = {}
-        #: Requests sent, by "METHOD /path" (each retry counts).
-        self.calls: Counter[str] = Counter()
-
-    def __repr__(self) -> str:
-        return f"DigitalOceanClient(api_url={self.api_url!r})"
 
     # --- low level -------------------------------------------------------------------------
     def request(self, method: str, path: str, *, body: dict[str, Any] | None = None,
                 params: dict[str, Any] | None = None) -> Any:
         """Send one request; the decoded JSON (None for 204), or a DigitalOceanError."""
-        last = ""
-        for attempt in range(1, self.attempts + 1):
-            self.calls[f"{method} {path}"] += 1
-            wait = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-            try:
-                response = self._session.request(
-                    method, self.api_url + path, json=body, params=params, timeout=self.timeout,
-                    allow_redirects=False,
-                    headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
-                )
-            except requests.RequestException as exc:
-                last = f"{type(exc).__name__}"
-                sent = not isinstance(exc, requests.ConnectTimeout | requests.exceptions.InvalidURL) and (
-                    "NewConnectionError" not in repr(exc) and "Connection refused" not in repr(exc))
-                if sent and method not in _RETRY_SAFE:
-                    raise TransportError(
-                        f"DigitalOcean {method} {path}: {last}; the request may have been carried out, so "
-                        "it was not repeated. Check the droplets before running again.") from None
-            else:
-                self.rate = {h: response.headers[h] for h in c.RATE_HEADERS if h in response.headers}
-                if response.status_code == 429:
-                    last = "HTTP 429 (rate limited)"
-                    wait = _retry_after(response, wait, self.max_backoff)
-                    if attempt == self.attempts:
-                        raise _error(response, RateLimitedError, "DigitalOcean's rate limit is reached "
-                                     f"(resets at {self.rate.get('ratelimit-reset', '?')}); try again later")
-                elif response.status_code >= 500:
-                    last = f"HTTP {response.status_code}"
-                    if method not in _RETRY_SAFE:
-                        raise _error(response, TransportError, f"DigitalOcean {method} {path} failed with "
-                                     f"HTTP {response.status_code}; it was not repeated")
-                else:
-                    return _decoded(response, method, path)
-            log.warning("digitalocean %s %s attempt %d/%d: %s", method, path, attempt, self.attempts, last)
-            if attempt < self.attempts:
-                self._sleep(wait)
-        raise TransportError(f"DigitalOcean API at {self.api_url} gave no usable answer to {method} {path} "
-                             f"after {self.attempts} attempts (last: {last}).")
+        return self._retrying(f"{method} {path}", lambda: self._attempt(method, path, body, params))
+
+    def _attempt(self, method: str, path: str, body: dict[str, Any] | None,
+                 params: dict[str, Any] | None) -> Any:
+        try:
+            response = self._session.request(
+                method, self.api_url + path, json=body, params=params, timeout=self.timeout,
+                allow_redirects=False,
+                headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
+            )
+        except requests.RequestException as exc:
+            if not never_sent(exc) and method not in _RETRY_SAFE:
+                raise TransportError(
+                    f"DigitalOcean {method} {path}: {type(exc).__name__}; the request may have been carried "
+                    "out, so it was not repeated. Check the droplets before running again.") from None
+            raise Retry(type(exc).__name__) from None
+        self.rate = {h: response.headers[h] for h in c.RATE_HEADERS if h in response.headers}
+        if response.status_code == 429:
+            raise Retry("HTTP 429 (rate limited)", wait=_retry_after(response), final=_error(
+                response, RateLimitedError, "DigitalOcean's rate limit is reached "
+                f"(resets at {self.rate.get('ratelimit-reset', '?')}); try again later"))
+        if response.status_code >= 500:
+            if method not in _RETRY_SAFE:
+                raise _error(response, TransportError, f"DigitalOcean {method} {path} failed with "
+                             f"HTTP {response.status_code}; it was not repeated")
+            raise Retry(f"HTTP {response.status_code}")
+        return _decoded(response, method, path)
+
+    def _gave_up(self, what: str, last: str) -> Exception:
+        return TransportError(f"DigitalOcean API at {self.api_url} gave no usable answer to {what} "
+                              f"after {self.attempts} attempts (last: {last}).")
 
     def paged(self, path: str, key: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Every item of a paged list, following links.pages.next to the last page."""
@@ -195,29 +177,22 @@ class DigitalOceanClient:
     def run_action(self, droplet_id: int, kind: str, *, timeout: float = c.BUILD_TIMEOUT_S,
                    **fields: Any) -> dict[str, Any]:
         """Start an action and wait until it completed; errored or a timeout raise."""
-        action = self.droplet_action(droplet_id, kind, **fields)
-        deadline = self._monotonic() + timeout
-        while action.get("status") != c.ACTION_DONE:
+        started = self.droplet_action(droplet_id, kind, **fields)
+        for action in self._polled(lambda: self.action(int(started["id"])), timeout, first=started):
+            if action.get("status") == c.ACTION_DONE:
+                return action
             if action.get("status") == c.ACTION_FAILED:
                 raise DigitalOceanError(
                     f"The {kind} action {action.get('id')} of droplet {droplet_id} errored.")
-            if self._monotonic() >= deadline:
-                raise TimeoutWaitingError(f"The {kind} action of droplet {droplet_id} is still "
-                                          f"{action.get('status')} after {timeout:.0f} s.")
-            self._sleep(self.poll_interval)
-            action = self.action(int(action["id"]))
-        return action
+        raise TimeoutWaitingError(f"The {kind} action of droplet {droplet_id} is still "
+                                  f"{action.get('status')} after {timeout:.0f} s.")
 
     def wait_for_status(self, droplet_id: int, status: str, *, timeout: float = c.BUILD_TIMEOUT_S) -> Droplet:
-        deadline = self._monotonic() + timeout
-        while True:
-            droplet = self.droplet(droplet_id)
+        for droplet in self._polled(lambda: self.droplet(droplet_id), timeout):
             if droplet.get("status") == status:
                 return droplet
-            if self._monotonic() >= deadline:
-                raise TimeoutWaitingError(f"Droplet {droplet_id} is still {droplet.get('status')} after "
-                                          f"{timeout:.0f} s (waiting for {status}). Run again later.")
-            self._sleep(self.poll_interval)
+        raise TimeoutWaitingError(f"Droplet {droplet_id} is still {droplet.get('status')} after "
+                                  f"{timeout:.0f} s (waiting for {status}). Run again later.")
 
 
 def label_of(droplet: Droplet) -> str | None:
@@ -239,11 +214,12 @@ def _id(value: int | str) -> int:
     return number
 
 
-def _retry_after(response: requests.Response, default: float, cap: float) -> float:
+def _retry_after(response: requests.Response) -> float | None:
+    """The seconds the API asked to wait (None: not said, or not a number)."""
     try:
-        return min(cap, max(0.0, float(response.headers.get("Retry-After", default))))
-    except ValueError:
-        return default
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _error(response: requests.Response, kind: type[DigitalOceanError], what: str) -> DigitalOceanError:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import requests
 
+from mailfleet.apiclient import ApiClient, Retry, never_sent
 from mailfleet.hostwinds import contract as c
 from mailfleet.hostwinds.envelope import parse
 from mailfleet.hostwinds.errors import (
@@ -37,8 +37,6 @@ from mailfleet.hostwinds.errors import (
 from mailfleet.hostwinds.transport import ipv4_session
 from mailfleet.redact import without_keys
 
-log = logging.getLogger("mailfleet.hostwinds")
-
 Instance = dict[str, Any]
 Result = dict[str, Any]
 
@@ -47,12 +45,16 @@ class _LostAnswer(Exception):
     """Internal: the request may have reached the server but no usable answer came back."""
 
 
-class HostwindsClient:
+class HostwindsClient(ApiClient):
     """Client for one Hostwinds account (one API key).
 
     >>> client = HostwindsClient(api_key, api_url="http://127.0.0.1:8080/cloud/api.php")
     >>> client.list_instances()        # list of instance dicts, secrets stripped
     """
+
+    service = "Hostwinds"
+    configuration_error = ConfigurationError
+    log = logging.getLogger("mailfleet.hostwinds")
 
     def __init__(
         self,
@@ -68,40 +70,23 @@ class HostwindsClient:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not isinstance(api_key, str) or not api_key.strip():
-            raise ConfigurationError(
-                "No Hostwinds API key given: set HOSTWINDS_API_KEY or store it as the secret "
-                "global/hostwinds (field api_key)."
-            )
-        if any(ch.isspace() for ch in api_key.strip()) or not api_key.strip().isprintable():
-            raise ConfigurationError(
-                "The Hostwinds API key contains spaces or control characters; copy it again from "
-                "Hostwinds portal > Cloud > API."
-            )
-        if not isinstance(api_url, str) or not api_url.startswith(("https://", "http://")):
-            raise ConfigurationError(f"api_url must be an http(s) URL, got {api_url!r}.")
-        if attempts < 1:
-            raise ConfigurationError("attempts must be at least 1.")
-        self._api_key = api_key.strip()
-        self.api_url = api_url
-        self.timeout = timeout
-        self.attempts = attempts
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.poll_interval = poll_interval
-        self._session = session or ipv4_session()
-        self._sleep = sleep
-        self._monotonic = monotonic
-        #: Requests sent, by action (each retry counts): what a refresh costs.
-        self.calls: Counter[str] = Counter()
-
-    def __repr__(self) -> str:
-        return f"HostwindsClient(api_url={self.api_url!r})"
+        self._api_key = self.checked_credential(
+            api_key,
+            "No Hostwinds API key given: set HOSTWINDS_API_KEY or store it as the secret "
+            "global/hostwinds (field api_key).",
+            "The Hostwinds API key contains spaces or control characters; copy it again from "
+            "Hostwinds portal > Cloud > API.",
+        )
+        super().__init__(
+            api_url, timeout=timeout, attempts=attempts, backoff=backoff, max_backoff=max_backoff,
+            poll_interval=poll_interval, session=session or ipv4_session(), sleep=sleep, monotonic=monotonic,
+        )
 
     # --- low level -------------------------------------------------------------------------
     def call(self, action: str, **params: Any) -> Any:
         """Send `action` with `params`; return the redacted data or raise a HostwindsError."""
-        body = self._send(str(action), params)
+        form = self._form(str(action), params)
+        body = self._retrying(str(action), lambda: self._attempt(str(action), form))
         return parse(str(action), body, params)
 
     def _form(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -115,56 +100,37 @@ class HostwindsClient:
                 form[key] = str(value)
         return form
 
-    def _send(self, action: str, params: dict[str, Any]) -> Any:
-        retry_safe = action in c.RETRY_SAFE_ACTIONS
-        form = self._form(action, params)
-        last = ""
-        for attempt in range(1, self.attempts + 1):
-            started = self._monotonic()
-            self.calls[action] += 1
-            try:
-                body = self._attempt(action, form)
-            except _LostAnswer as lost:
-                last = str(lost)
-                log.warning("hostwinds %s attempt %d/%d: %s", action, attempt, self.attempts, last)
-                if not retry_safe:
-                    raise AmbiguousResultError(
-                        f"Hostwinds {action!r}: {last}. The request may or may not have been carried "
-                        "out, so it was not repeated. Check the instance (hostwinds_instance_info or "
-                        "the portal) before running it again.",
-                        action=action,
-                    ) from None
-            except _NotSent as not_sent:
-                last = str(not_sent)
-                log.warning("hostwinds %s attempt %d/%d: %s", action, attempt, self.attempts, last)
-            else:
-                log.debug("hostwinds %s ok in %.2fs", action, self._monotonic() - started)
-                return body
-            if attempt < self.attempts:
-                self._sleep(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
-        raise TransportError(
-            f"Hostwinds API at {self.api_url} gave no usable answer to {action!r} after {self.attempts} "
-            f"attempts (last: {last}). Check the network and api_url, then try again later.",
-            action=action,
-        )
-
     def _attempt(self, action: str, form: dict[str, Any]) -> Any:
+        """One request. An answer that may have been lost is retried only for an action that is safe
+        to repeat (contract.RETRY_SAFE_ACTIONS); any other raises AmbiguousResultError."""
+        try:
+            return self._answer(action, form)
+        except _LostAnswer as lost:
+            if action not in c.RETRY_SAFE_ACTIONS:
+                self.log.warning("hostwinds %s: %s", action, lost)
+                raise AmbiguousResultError(
+                    f"Hostwinds {action!r}: {lost}. The request may or may not have been carried "
+                    "out, so it was not repeated. Check the instance (hostwinds_instance_info or "
+                    "the portal) before running it again.",
+                    action=action,
+                ) from None
+            raise Retry(str(lost)) from None
+
+    def _answer(self, action: str, form: dict[str, Any]) -> Any:
         try:
             response = self._session.post(
                 self.api_url, data=form, timeout=self.timeout, allow_redirects=False,
                 headers={"Accept": "application/json"},
             )
-        except (requests.ConnectTimeout, requests.exceptions.InvalidURL) as exc:
-            raise _NotSent(f"could not connect ({type(exc).__name__})") from None
-        except requests.ConnectionError as exc:
-            if _never_sent(exc):
-                raise _NotSent(f"could not connect ({_reason(exc)})") from None
+        except requests.RequestException as exc:
+            if never_sent(exc):
+                raise Retry(f"could not connect ({_reason(exc)})") from None
+            if isinstance(exc, requests.Timeout):
+                raise _LostAnswer(f"no answer within the read timeout ({self.timeout})") from None
             raise _LostAnswer(f"connection lost ({_reason(exc)})") from None
-        except requests.Timeout:
-            raise _LostAnswer(f"no answer within the read timeout ({self.timeout})") from None
         status = response.status_code
         if status == 429:
-            raise _NotSent("HTTP 429 (rate limited)")
+            raise Retry("HTTP 429 (rate limited)")
         if status >= 500:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
             raise _LostAnswer(f"HTTP {status} ({kind})")
@@ -180,6 +146,13 @@ class HostwindsClient:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
             raise _LostAnswer(f"the body was not JSON ({kind}, {len(response.content)} bytes)") from None
         return without_keys(data, c.SECRET_FIELDS)
+
+    def _gave_up(self, what: str, last: str) -> Exception:
+        return TransportError(
+            f"Hostwinds API at {self.api_url} gave no usable answer to {what!r} after {self.attempts} "
+            f"attempts (last: {last}). Check the network and api_url, then try again later.",
+            action=what,
+        )
 
     # --- reads -----------------------------------------------------------------------------
     def list_instances(self) -> list[Instance]:
@@ -271,14 +244,9 @@ class HostwindsClient:
             self.call(c.Action.ADD_INSTANCE, **params)
         except AmbiguousResultError as exc:
             lost = exc
-        deadline = self._monotonic() + lookup_timeout
-        while True:
-            found = self.find_instance(srvrname)
+        for found in self._polled(lambda: self.find_instance(srvrname), lookup_timeout):
             if found is not None:
                 return found
-            if self._monotonic() >= deadline:
-                break
-            self._sleep(min(self.poll_interval, max(0.0, deadline - self._monotonic())))
         what = "lost its answer" if lost else "was accepted"
         raise AmbiguousResultError(
             f"The request to create {srvrname!r} {what}, but no instance with that label appeared "
@@ -292,21 +260,18 @@ class HostwindsClient:
     ) -> Instance:
         """Poll get_instance until its status is one of `statuses`; ERROR or timeout raise."""
         wanted = {str(s) for s in statuses}
-        deadline = self._monotonic() + timeout
-        while True:
-            instance = self.get_instance(serviceid)
+        status = ""
+        for instance in self._polled(lambda: self.get_instance(serviceid), timeout):
             status = str(instance.get("status", ""))
             if status in wanted:
                 return instance
             if status == c.InstanceStatus.ERROR and c.InstanceStatus.ERROR not in wanted:
                 raise ApiError(f"Instance {serviceid} is in status ERROR; repair or rebuild it in the "
                                "portal.")
-            if self._monotonic() >= deadline:
-                raise TimeoutWaitingError(
-                    f"Instance {serviceid} is still {status or 'without status'} after {timeout:.0f} s "
-                    f"(waiting for {', '.join(sorted(wanted))}). Run again later; nothing will be duplicated."
-                )
-            self._sleep(min(self.poll_interval, max(0.0, deadline - self._monotonic())))
+        raise TimeoutWaitingError(
+            f"Instance {serviceid} is still {status or 'without status'} after {timeout:.0f} s "
+            f"(waiting for {', '.join(sorted(wanted))}). Run again later; nothing will be duplicated."
+        )
 
     def terminate(self, serviceid: int | str) -> Result:
         """Terminate an instance. A lost answer is settled by checking whether the id still exists."""
@@ -368,14 +333,9 @@ class HostwindsClient:
             self.call(c.Action.CHANGE_MAIN_IP, serviceid=sid)
         except AmbiguousResultError:
             lost = True
-        deadline = self._monotonic() + timeout
-        while True:
-            current = self.get_instance(sid).get("main_ip")
+        for current in self._polled(lambda: self.get_instance(sid).get("main_ip"), timeout):
             if current and current != old:
                 return str(current)
-            if self._monotonic() >= deadline:
-                break
-            self._sleep(min(self.poll_interval, max(0.0, deadline - self._monotonic())))
         if lost:
             raise AmbiguousResultError(
                 f"The main IP change of instance {sid} lost its answer and the IP is still {old} after "
@@ -422,16 +382,6 @@ class HostwindsClient:
         if found is None:
             raise InstanceNotFoundError(f"No Hostwinds instance is labelled {srvrname!r}.")
         return found
-
-
-class _NotSent(Exception):
-    """Internal: the request certainly did not reach the API (connect failure, 429)."""
-
-
-def _never_sent(exc: requests.ConnectionError) -> bool:
-    text = repr(exc)
-    return any(marker in text for marker in ("NewConnectionError", "NameResolutionError",
-                                              "ConnectTimeoutError", "Connection refused"))
 
 
 def _reason(exc: BaseException) -> str:
