@@ -32,11 +32,13 @@ test: setup docs
 test-unit: setup
 	$(VENV)/pytest -m unit $(PYTEST_ARGS)
 
-## Ruff, bandit, vulture (dead code; [tool.vulture] in pyproject.toml), ansible-lint, ansible-test sanity on
+## Ruff, mypy over the product code ([tool.mypy]), bandit, vulture (dead code; [tool.vulture] in
+## pyproject.toml), ansible-lint, ansible-test sanity on
 ## the collection mailfleet.fleet (the tests that run here), the generated tables (settings, role
 ## variables) against their sources, and the import layers (tests/unit/test_layers.py).
 lint: setup
 	$(VENV)/ruff check mailfleet webapp jobs testbed collections tests bench
+	$(VENV)/mypy
 	$(VENV)/bandit -q -r mailfleet webapp jobs collections --severity-level medium
 	$(VENV)/vulture
 	$(VENV)/ansible-lint --profile production roles playbooks

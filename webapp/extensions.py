@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import CursorResult, Executable, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints so Alembic can alter them on SQLite and PostgreSQL alike.
@@ -27,3 +29,9 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+
+
+def rows_changed(statement: Executable) -> int:
+    """Execute an UPDATE or DELETE in the session; how many rows it changed. (The session answers
+    every statement with a cursor result, but types it as a plain Result, which has no rowcount.)"""
+    return cast("CursorResult[Any]", db.session.execute(statement)).rowcount

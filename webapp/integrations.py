@@ -7,6 +7,7 @@ everyone else gets the real one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
@@ -93,7 +94,7 @@ def digitalocean_client(app: Flask | None = None) -> Any:
                        DigitalOceanClient)
 
 
-_PROVIDERS = {
+_PROVIDERS: dict[str, Callable[[Flask], Provider]] = {
     "hostwinds": lambda app: HostwindsProvider(hostwinds_client(app)),
     "digitalocean": lambda app: DigitalOceanProvider(digitalocean_client(app)),
 }

@@ -17,7 +17,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter as Tally
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import accumulate
 from time import monotonic
@@ -105,7 +107,7 @@ def render(app: Flask | None = None) -> bytes:
     return generate_latest((app or current_app).extensions[_EXTENSION])
 
 
-def _seconds_between(later: Any, earlier: Any) -> ColumnElement[float]:
+def _seconds_between(later: Any, earlier: Any) -> ColumnElement[Any]:
     if db.engine.dialect.name == "sqlite":
         return (func.julianday(later) - func.julianday(earlier)) * 86400.0
     return func.extract("epoch", later - earlier)
@@ -126,7 +128,7 @@ class _Histograms:
     def __init__(self, buckets: Sequence[float]) -> None:
         self._buckets = buckets
         self._counts: dict[tuple[str, ...], list[int]] = {}
-        self._sums: Tally[tuple[str, ...]] = Tally()
+        self._sums: defaultdict[tuple[str, ...], float] = defaultdict(float)
 
     def add(self, key: tuple[str, ...], bucket: int | None, count: int, total: float | None) -> None:
         if bucket is None:
@@ -143,8 +145,18 @@ class _Histograms:
         return family
 
 
-#: playbook, trigger, status, queue wait bucket, duration bucket -> count, events, waited, lasted.
-_RunTallies = dict[tuple[str, str, str, int | None, int | None], list[float]]
+@dataclass
+class _RunFigures:
+    """Runs of one label set and buckets: how many, their events, their summed wait and duration (s)."""
+
+    count: int = 0
+    events: int = 0
+    waited: float = 0.0
+    lasted: float = 0.0
+
+
+#: playbook, trigger, status, queue wait bucket, duration bucket -> their tally.
+_RunTallies = dict[tuple[str, str, str, int | None, int | None], _RunFigures]
 
 
 def _count_runs(where: ColumnElement[bool], into: _RunTallies) -> _RunTallies:
@@ -174,12 +186,12 @@ def _count_runs(where: ColumnElement[bool], into: _RunTallies) -> _RunTallies:
     figures = (func.count(), func.sum(timed.c.event_count), func.sum(timed.c.wait), func.sum(timed.c.took))
     for row in db.session.execute(select(*keys, *figures).group_by(*keys)):
         playbook, trigger, status, wait, took = row[:5]
-        tally = into.setdefault((playbook, str(trigger), str(status), wait, took), [0, 0, 0.0, 0.0])
+        tally = into.setdefault((playbook, str(trigger), str(status), wait, took), _RunFigures())
         count, events, waited, lasted = row[5:]
-        tally[0] += count
-        tally[1] += events or 0
-        tally[2] += float(waited or 0)  # PostgreSQL's epoch sums are numeric
-        tally[3] += float(lasted or 0)
+        tally.count += count
+        tally.events += events or 0
+        tally.waited += float(waited or 0)  # PostgreSQL's epoch sums are numeric
+        tally.lasted += float(lasted or 0)
     return into
 
 
@@ -201,7 +213,7 @@ class _SettledRuns:
                 crossed &= Run.finished_at > self._line
             _count_runs(crossed, self._tallies)
             self._line = line
-            kept = {key: list(tally) for key, tally in self._tallies.items()}
+            kept = {key: replace(tally) for key, tally in self._tallies.items()}
         return _count_runs(Run.finished_at.is_(None) | (Run.finished_at > line), kept)
 
 
@@ -241,15 +253,14 @@ class FleetCollector(Collector):
         waits, durations = _Histograms(QUEUE_WAIT_BUCKETS), _Histograms(RUN_DURATION_BUCKETS)
         events = 0
         for (playbook, trigger, status, wait, took), tally in self._settled_runs.tallies().items():
-            count, run_events, waited, lasted = tally
-            events += run_events
-            by_trigger[(playbook, trigger)] += count
+            events += tally.events
+            by_trigger[(playbook, trigger)] += tally.count
             if status in FINISHED_STATUSES:
-                by_status[(playbook, status)] += count
+                by_status[(playbook, status)] += tally.count
             else:
-                states[status] += count
-            waits.add((playbook,), wait, count, waited)
-            durations.add((playbook, status), took, count, lasted)
+                states[status] += tally.count
+            waits.add((playbook,), wait, tally.count, tally.waited)
+            durations.add((playbook, status), took, tally.count, tally.lasted)
         for labels, count in sorted(by_trigger.items()):
             created.add_metric(list(labels), count)
         for labels, count in sorted(by_status.items()):
@@ -300,11 +311,12 @@ class FleetCollector(Collector):
         checks = GaugeMetricFamily(
             "mailfleet_health_checks", "Health checks by their last result.", labels=["status"]
         )
-        found = dict(
-            db.session.execute(
+        found: dict[str | None, int] = {
+            status: count
+            for status, count in db.session.execute(
                 select(HealthCheck.last_status, func.count()).group_by(HealthCheck.last_status)
-            ).all()
-        )
+            )
+        }
         for status in Status:
             checks.add_metric([status.value], found.get(status.value, 0))
         yield checks

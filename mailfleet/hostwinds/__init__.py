@@ -25,7 +25,13 @@ from mailfleet.hostwinds.errors import (
     UpgradeInProgressError,
 )
 from mailfleet.hostwinds.instances import addresses, find_plan, tenant_of
-from mailfleet.hostwinds.naming import ServerName, build_srvrname, next_srvrname, parse_srvrname
+from mailfleet.hostwinds.naming import (
+    ServerName,
+    build_srvrname,
+    next_server_name,
+    next_srvrname,
+    parse_srvrname,
+)
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -50,6 +56,7 @@ __all__ = [
     "addresses",
     "build_srvrname",
     "find_plan",
+    "next_server_name",
     "next_srvrname",
     "parse_srvrname",
     "tenant_of",

@@ -47,13 +47,17 @@ def parse_srvrname(name: object) -> ServerName | None:
     return ServerName(tenant, int(match["index"]))
 
 
-def next_srvrname(tenant: str, existing: list[str]) -> str:
+def next_server_name(tenant: str, existing: list[str]) -> ServerName:
     """The first free `mf-<tenant>-<n>` given the srvrnames already on the account."""
     taken = {p.index for p in map(parse_srvrname, existing) if p and p.tenant == tenant}
     index = 1
     while index in taken:
         index += 1
-    return build_srvrname(tenant, index)
+    return ServerName(tenant, index)
+
+
+def next_srvrname(tenant: str, existing: list[str]) -> str:
+    return str(next_server_name(tenant, existing))
 
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")

@@ -25,9 +25,9 @@ from webapp.services import costs
 blp = resource("costs", "What each tenant's servers cost: month to date, projection, budget, history.")
 
 
-def _dollars(description: str = "", **options: bool) -> fields.Decimal:
+def _dollars(description: str = "", *, allow_none: bool = False) -> fields.Decimal:
     metadata = {"type": "string", "example": "12.99", "description": description}
-    return fields.Decimal(as_string=True, metadata=metadata, **options)
+    return fields.Decimal(as_string=True, metadata=metadata, allow_none=allow_none)
 
 
 class MonthSchema(Schema):
@@ -108,7 +108,7 @@ def list_costs(args: dict[str, Any]) -> dict[str, Any] | Response:
     caller, now = scope(), utcnow()
     rows = costs.costs_for(caller, now)
     if args["format"] == "csv":
-        return _csv("fleet" if caller.is_admin else caller.user.tenant.slug, rows)
+        return _csv("fleet" if caller.is_admin else caller.own_tenant.slug, rows)
     return {"tenants": rows, "fleet": costs.fleet_cost(rows, now) if caller.is_admin else None}
 
 

@@ -14,7 +14,7 @@ daily ones. Times are bucket starts in UTC; an hourly or daily row averages its 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 from marshmallow import Schema, fields, validate
 from werkzeug.wrappers import Response
@@ -195,6 +195,10 @@ def senders_document(found: Server, range_key: str) -> dict[str, Any]:
     }
 
 
+@overload
+def server_export(found: Server, range_key: str, fmt: Literal["csv"]) -> Response: ...
+@overload
+def server_export(found: Server, range_key: str, fmt: str) -> dict[str, Any] | Response: ...
 def server_export(found: Server, range_key: str, fmt: str) -> dict[str, Any] | Response:
     """A server's samples over a range: the JSON document, or its rows as CSV (also the usage
     page's download)."""
@@ -259,7 +263,7 @@ def visible_usage(args: dict[str, Any]) -> dict[str, Any] | Response:
     caller = scope()
     if caller.is_admin:
         return _totals("fleet", None, args)
-    tenant = caller.user.tenant
+    tenant = caller.own_tenant
     return _totals(tenant.slug, tenant.id, args)
 
 

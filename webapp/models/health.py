@@ -12,7 +12,18 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, or_, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailfleet.monitoring import (
@@ -169,7 +180,7 @@ class SqlHealthStore:
     def load_states(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], CheckState]:
         keys = set(keys)
         names = {server for server, _ in keys}
-        where = Server.name.in_(names)
+        where: ColumnElement[bool] = Server.name.in_(names)
         if MONITORING_SERVER in names:
             where = or_(where, HealthCheck.server_id.is_(None))
         rows = db.session.scalars(select(HealthCheck).outerjoin(Server).where(where)).all()
@@ -205,7 +216,7 @@ class SqlHealthStore:
             raise AlertStateError(f"alert {alert_id} is not active (resolved or unknown)")
         self._save(acknowledge(check.to_state(), by, now, note), None)
         db.session.commit()
-        return db.session.get(HealthAlert, alert_id)
+        return db.session.get_one(HealthAlert, alert_id)
 
     def _alert_row(self, server_id: int | None, alert: Alert) -> HealthAlert:
         row = db.session.scalar(

@@ -119,7 +119,8 @@ def _step(doc: dict[str, Any], name: str) -> Step | None:
 def _status(row: ServerBackup) -> BackupStatus:
     doc = row.status or {}
     backup = _step(doc, "backup")
-    repository = doc.get("repository") if isinstance(doc.get("repository"), dict) else {}
+    found = doc.get("repository")
+    repository: dict[str, Any] = found if isinstance(found, dict) else {}
     history = [h for h in doc.get("history") or [] if isinstance(h, dict)]
     since = row.collected_at - GROWTH_WINDOW
     growth = sum(

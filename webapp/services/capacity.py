@@ -129,7 +129,8 @@ def recommend(
         return Recommendation(
             "stay", f"needs {needed:g} days of samples on its plan to judge the size (has {days:.1f})"
         )
-    priced = sorted((p for p in plans if p.monthly is not None), key=lambda p: p.monthly or 0)
+    current_price = current.monthly
+    priced = sorted(((p.monthly, p) for p in plans if p.monthly is not None), key=lambda pair: pair[0])
     reasons = []
     if cpu_p95 is not None and cpu_p95 > UPSIZE_CPU_P95:
         reasons.append(f"95th percentile CPU {cpu_p95:.0f} % > {UPSIZE_CPU_P95:.0f} %")
@@ -139,39 +140,36 @@ def recommend(
         reasons.append(f"disk full in {disk.days:.0f} days")
     if reasons:
         bigger = [
-            p
-            for p in priced
-            if p.monthly > current.monthly
+            (price, p)
+            for price, p in priced
+            if price > current_price
             and (p.ram_mb or 0) >= (current.ram_mb or 0)
             and (p.disk_gb or 0) >= (current.disk_gb or 0)
             and (p.bandwidth_gb or 0) >= (current.bandwidth_gb or 0)
         ]
         if not bigger:
             return Recommendation("stay", "; ".join(reasons) + ", but no larger plan is offered")
-        target = bigger[0]
-        return Recommendation("up", "; ".join(reasons), target, target.monthly - current.monthly)
+        price, target = bigger[0]
+        return Recommendation("up", "; ".join(reasons), target, price - current_price)
     quiet = (
         cpu_p95 is not None
         and mem_p99 is not None
         and cpu_p95 < DOWNSIZE_CPU_P95
         and mem_p99 < DOWNSIZE_MEM_P99
-        and disk_used_mb is not None
     )
-    if quiet:
+    if quiet and disk_used_mb is not None:
         fits = [
-            p
-            for p in priced
-            if p.monthly < current.monthly
-            and p.disk_gb
-            and disk_used_mb < p.disk_gb * GB_MB * DOWNSIZE_DISK_USE
+            (price, p)
+            for price, p in priced
+            if price < current_price and p.disk_gb and disk_used_mb < p.disk_gb * GB_MB * DOWNSIZE_DISK_USE
         ]
         if fits:
-            target = fits[-1]  # the largest cheaper plan that fits
+            price, target = fits[-1]  # the largest cheaper plan that fits
             reason = (
                 f"95th percentile CPU {cpu_p95:.0f} % and memory {mem_p99:.0f} % over "
                 f"{history.days} days; the disk in use fits {target.name} with room to spare"
             )
-            return Recommendation("down", reason, target, target.monthly - current.monthly)
+            return Recommendation("down", reason, target, price - current_price)
     return Recommendation("stay", "the current plan fits what the samples show")
 
 

@@ -175,8 +175,9 @@ def _periods(tenant_id: int | None, since: datetime) -> dict[int, list[costs.Per
         Server.tenant_id.is_(None) if tenant_id is None else Server.tenant_id == tenant_id
     )
     for server in db.session.scalars(stmt):
-        if _costs_money(server) and server.id not in open_ids:
-            out.setdefault(server.id, []).append(costs.Period(server.monthly_price, server.created_at, None))
+        price = server.monthly_price
+        if _costs_money(server) and price is not None and server.id not in open_ids:
+            out.setdefault(server.id, []).append(costs.Period(price, server.created_at, None))
     return out
 
 
@@ -452,7 +453,8 @@ def budget_results(now: datetime) -> list[CheckResult]:
     (MAILFLEET_FLEET_BUDGET) when one is set (for the alert engine)."""
     out = []
     for tenant in db.session.scalars(select(Tenant).where(Tenant.monthly_budget.is_not(None))):
-        out += _budget_checks(tenant.slug, tenant_cost(tenant, now).month, tenant.monthly_budget, now)
+        if (budget := tenant.monthly_budget) is not None:
+            out += _budget_checks(tenant.slug, tenant_cost(tenant, now).month, budget, now)
     fleet = fleet_cost(costs_for(Scope.system(), now), now)
     if fleet.budget is not None:
         out += _budget_checks(FLEET, fleet.month, fleet.budget, now)

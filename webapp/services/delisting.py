@@ -144,7 +144,7 @@ def request_delisting(scope: Scope, alert_id: int, note: str = "") -> HealthAler
             at=utcnow(),
             kind=EventKind.DELISTING_REQUESTED,
             detail=note,
-            by=scope.user.email,
+            by=scope.actor,
         )
     )
     db.session.commit()

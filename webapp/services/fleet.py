@@ -7,7 +7,7 @@ import re
 from sqlalchemy import func, select
 
 from mailfleet.dns import DnsError
-from mailfleet.hostwinds import next_srvrname, parse_srvrname
+from mailfleet.hostwinds import next_server_name
 from mailfleet.regions import Region, UnknownRegion, parse_region
 from mailfleet.secrets import SecretsError
 from mailfleet.validation import ValidationError, normalize_domain, normalize_hostname
@@ -80,9 +80,10 @@ def provision_server(
     if wanted_region is not None and offers.region_of(location) is not wanted_region:
         raise InvalidInput(f"{location} is not in {wanted_region.label}")
     taken = list(db.session.execute(select(Server.name)).scalars())
+    new_name = next_server_name(tenant.slug, taken)
     server = Server(
         tenant_id=tenant.id,
-        name=next_srvrname(tenant.slug, taken),
+        name=str(new_name),
         provider=offers.provider,
         location=location,
         plan=plan,
@@ -101,7 +102,7 @@ def provision_server(
             "mailfleet_provider": offers.provider,
             "server_location": location,
             "server_plan": plan,
-            "server_index": parse_srvrname(server.name).index,
+            "server_index": new_name.index,
             "mail_hostname": mail_hostname,
             **({"recover_from_host": replacing.name} if replacing else {}),
             **({"recover_before": recover_before} if replacing and recover_before else {}),

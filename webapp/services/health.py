@@ -128,17 +128,14 @@ def summaries(scope: Scope) -> list[ServerSummary]:
         counts[server_id][status or Status.UNKNOWN.value] = n
         if at is not None and (server_id not in last or at > last[server_id]):
             last[server_id] = at
-    active = dict(
-        db.session.execute(
-            _health_of(
-                scope,
-                select(HealthAlert.server_id, func.count())
-                .where(HealthAlert.state != AlertState.RESOLVED.value)
-                .group_by(HealthAlert.server_id),
-                HealthAlert,
-            )
-        ).all()
+    alerting = _health_of(
+        scope,
+        select(HealthAlert.server_id, func.count())
+        .where(HealthAlert.state != AlertState.RESOLVED.value)
+        .group_by(HealthAlert.server_id),
+        HealthAlert,
     )
+    active: dict[int | None, int] = {server_id: n for server_id, n in db.session.execute(alerting)}
     return [ServerSummary(s, counts.get(s.id, {}), active.get(s.id, 0), last.get(s.id)) for s in servers]
 
 
@@ -252,7 +249,7 @@ def acknowledge_alert(scope: Scope, alert_id: int, note: str = "") -> HealthAler
         raise InvalidInput(f"the note may have at most {MAX_NOTE} characters")
     get_alert(scope, alert_id)  # scoping: NotFound for another tenant's alert
     try:
-        return SqlHealthStore().acknowledge(alert_id, scope.user.email, utcnow(), note)
+        return SqlHealthStore().acknowledge(alert_id, scope.actor, utcnow(), note)
     except AlertStateError as exc:
         db.session.rollback()
         raise Conflict(str(exc)) from None

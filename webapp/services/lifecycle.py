@@ -188,7 +188,8 @@ def deprovision_server(
             f"{server.name} was not provisioned by mailfleet for {tenant.slug}; cancel it at its provider"
         )
     # The main Mailu domain is published by site.yml whether or not it was added as a domain.
-    names = sorted({d.name for d in server.domains} | {main_mail_domain(server)} - {None})
+    main = main_mail_domain(server)
+    names = sorted({d.name for d in server.domains} | ({main} if main else set()))
     dns_domains = [name for name in names if _writable(name)[0]]
     host = server.mail_hostname
     for domain in server.domains:
@@ -204,7 +205,7 @@ def deprovision_server(
             "mailfleet_provider": server.provider,
             "server_index": parsed.index,
             "mail_hostname": host or "",
-            "deprovision_dns_host": bool(host) and _writable(host)[0],
+            "deprovision_dns_host": bool(host and _writable(host)[0]),
             "deprovision_dns_domains": dns_domains,
         },
     )

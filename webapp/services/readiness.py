@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flask import current_app
 from rq import Worker
 from rq import cron_scheduler_registry as cron_registry
+from rq.worker import BaseWorker
 from sqlalchemy import text
 
 from webapp.extensions import db
@@ -29,7 +30,7 @@ class Check:
     detail: str
 
 
-def live_workers() -> list[Worker]:
+def live_workers() -> list[BaseWorker]:
     return Worker.all(connection=redis_connection())
 
 

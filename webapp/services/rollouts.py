@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from mailfleet.clock import utcnow
 from webapp import playbooks
 from webapp.errors import Conflict, InvalidInput, NotFound
-from webapp.extensions import db
+from webapp.extensions import db, rows_changed
 from webapp.models import (
     Rollout,
     RolloutStatus,
@@ -135,7 +135,7 @@ def stop_rollout(scope: Scope, rollout_id: int) -> Rollout:
     if rollout.status.finished:
         raise Conflict(f"rollout {rollout.id} already {rollout.status}")
     if _take_turn(rollout.id):
-        _stop(rollout, f"stopped by {scope.user.email}")
+        _stop(rollout, f"stopped by {scope.actor}")
     db.session.refresh(rollout)
     return rollout
 
@@ -171,11 +171,11 @@ def advance_all() -> int:
 def _take_turn(rollout_id: int) -> bool:
     """Bump the running rollout's revision: the row stays locked (the database, on SQLite) until
     the step commits, so two steps never count the same free places. False once it finished."""
-    taken = db.session.execute(
+    taken = rows_changed(
         update(Rollout)
         .where(Rollout.id == rollout_id, Rollout.status == RolloutStatus.RUNNING)
         .values(revision=Rollout.revision + 1)
-    ).rowcount
+    )
     if not taken:
         db.session.rollback()
     return bool(taken)
@@ -187,7 +187,7 @@ def advance(rollout_id: int) -> None:
     if not _take_turn(rollout_id):
         return
     db.session.expire_all()  # count what other workers committed, not what this session saw
-    rollout = db.session.get(Rollout, rollout_id)
+    rollout = db.session.get_one(Rollout, rollout_id)
     counts = progress(rollout)
     total = len(rollout.targets)
     if counts[RunStatus.FAILED] * 100 > rollout.failure_threshold * total:

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, update
 
 from mailfleet.clock import utcnow
 from webapp.errors import Conflict
-from webapp.extensions import db
+from webapp.extensions import rows_changed
 from webapp.models import Run, RunStatus
 
 S = RunStatus
@@ -68,7 +68,7 @@ def advance(
     if target.finished:
         fields.setdefault("finished_at", now)
         fields["lease_expires_at"] = None
-    changed = db.session.execute(
+    changed = rows_changed(
         update(Run).where(Run.id == run_id, Run.status.in_(wanted), *provided).values(status=target, **fields)
-    ).rowcount
+    )
     return bool(changed)

@@ -14,7 +14,7 @@ from sqlalchemy import Select, select
 
 from webapp.errors import Forbidden, NotFound
 from webapp.extensions import db
-from webapp.models import Tenant, User
+from webapp.models import Role, Tenant, User
 
 M = TypeVar("M")
 
@@ -25,6 +25,8 @@ class SystemPrincipal:
 
     id: None = None
     tenant_id: None = None
+    tenant: None = None
+    role: Role = Role.ADMIN
     is_authenticated: bool = True
     is_admin: bool = True
 
@@ -47,6 +49,18 @@ class Scope:
     @property
     def is_admin(self) -> bool:
         return self.user.is_admin
+
+    @property
+    def actor(self) -> str:
+        """Who acts, as a record names them: the user's email, or the scheduler."""
+        return "scheduler" if isinstance(self.user, SystemPrincipal) else self.user.email
+
+    @property
+    def own_tenant(self) -> Tenant:
+        """The tenant a tenant's member belongs to; an administrator belongs to none (Forbidden)."""
+        if self.user.tenant is None:
+            raise Forbidden("this is a tenant member's view; an administrator names the tenant")
+        return self.user.tenant
 
     @property
     def may_remove(self) -> bool:

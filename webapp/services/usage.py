@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mailfleet.usage import FIELDS, MB, Sample, from_facts, from_instance
 from webapp.errors import InvalidInput
-from webapp.extensions import db
+from webapp.extensions import db, rows_changed
 from webapp.integrations import mailu_client
 from webapp.models import Domain, Mailbox, Server, ServerStatus, Tenant
 from webapp.models.usage import DAY, FIVE_MINUTES, HOUR, MailboxUsage, UsageSample, UsageTotal
@@ -267,10 +267,7 @@ def prune(now: datetime) -> int:
     for step, keep in retention().items():
         before = int(now.timestamp()) - keep
         db.session.execute(delete(UsageTotal).where(UsageTotal.step == step, UsageTotal.ts < before))
-        result = db.session.execute(
-            delete(UsageSample).where(UsageSample.step == step, UsageSample.ts < before)
-        )
-        gone += result.rowcount or 0
+        gone += rows_changed(delete(UsageSample).where(UsageSample.step == step, UsageSample.ts < before))
     db.session.commit()
     return gone
 

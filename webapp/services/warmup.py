@@ -244,8 +244,9 @@ def back_off(server: Server, backoff: Backoff, on: date) -> bool:
     plan = plan_of(server)
     if plan is None:
         return False
-    active = plan.backoff_until is not None and plan.backoff_until > on
-    held_until = plan.backoff_until if active else on
+    running = plan.backoff_until if plan.backoff_until is not None and plan.backoff_until > on else None
+    active = running is not None
+    held_until = running or on
     factor = min(plan.backoff_factor or 1.0, backoff.factor) if active else backoff.factor
     until = max(held_until, backoff.until)
     if active and until == held_until and factor == plan.backoff_factor:

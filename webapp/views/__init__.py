@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -79,9 +81,9 @@ def register(app: Flask) -> None:
         return render_template("error.html", code=exc.status, message=str(exc)), exc.status
 
     @app.errorhandler(404)
-    def not_found(exc: HTTPException) -> tuple[Response | str | HTTPException, int]:
+    def not_found(exc: HTTPException) -> ResponseReturnValue:
         if is_api_request():
-            return http_error(exc), 404
+            return http_error(exc)  # the API's 404 answer
         return render_template("error.html", code=404, message="Page not found."), 404
 
     @app.after_request
@@ -95,7 +97,7 @@ def register(app: Flask) -> None:
         return response
 
 
-def back_with_error(exc: MailfleetWebError, endpoint: str, **values: object) -> Response:
+def back_with_error(exc: MailfleetWebError, endpoint: str, **values: Any) -> Response:
     """For form posts: show the service's message and return to the form (nothing was changed)."""
     flash(str(exc), "error")
     return redirect(url_for(endpoint, **values))
@@ -108,7 +110,7 @@ class Then:
 
     message: str
     endpoint: str
-    values: dict[str, object]
+    values: dict[str, Any]
 
 
 def to_run(run: Run, message: str = "") -> Then:
@@ -121,7 +123,7 @@ def form_post(
     invalid: str | None,
     act: Callable[[], str | Then],
     endpoint: str,
-    values: dict[str, object],
+    values: dict[str, Any],
     *,
     category: str = "success",
     refused: tuple[type[MailfleetWebError], ...] = (MailfleetWebError,),
@@ -147,7 +149,7 @@ def form_post(
 def button_post(
     act: Callable[[], str | Then],
     endpoint: str,
-    values: dict[str, object],
+    values: dict[str, Any],
     *,
     expired: str = EXPIRED,
     category: str = "success",

@@ -56,7 +56,8 @@ def index() -> Response | str:
 @login_required
 def tenant(slug: str) -> str:
     scope = Scope(current_user)
-    found = costs.tenant_cost(scope.tenant(slug), utcnow())
+    tenant = scope.tenant(slug)
+    found = costs.tenant_cost(tenant, utcnow())
     history = bars([(f"{month:%b %Y}", float(cost)) for month, cost in found.history])
     return render_template(
         "costs/tenant.html",
@@ -64,7 +65,7 @@ def tenant(slug: str) -> str:
         history=history,
         budget_form=BudgetForm(budget=found.budget or ""),
         now=utcnow(),
-        charts=_charts("30d", found.tenant.id),
+        charts=_charts("30d", tenant.id),
     )
 
 

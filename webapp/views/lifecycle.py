@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from flask import Blueprint, flash, make_response, redirect, render_template, url_for
 from flask_login import current_user, login_required
@@ -19,17 +20,18 @@ from webapp.services.lifecycle import Losses
 from webapp.services.scope import Scope
 
 bp = Blueprint("lifecycle", __name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Action:
+class Action(Generic[T]):
     title: str  # "Remove the domain"
     button: str
-    model: type
-    losses: Callable[[object], Losses]
+    model: type[T]
+    losses: Callable[[T], Losses]
 
 
-ACTIONS: dict[str, Action] = {
+ACTIONS: dict[str, Action[Any]] = {
     "remove-domain": Action("Remove a mail domain", "Remove the domain", Domain, lifecycle.domain_losses),
     "deprovision": Action("Deprovision a server", "Deprovision the server", Server, lifecycle.server_losses),
     "delete-mailbox": Action("Delete a mailbox", "Delete the mailbox", Mailbox, lifecycle.mailbox_losses),
@@ -125,5 +127,5 @@ def confirm(slug: str, kind: str, object_id: int) -> Response | tuple[str, int]:
 @bp.route("/account/revoke-token", methods=["GET", "POST"])
 @login_required
 def revoke_own_token() -> Response | tuple[str, int]:
-    scope_ = Scope(current_user)
-    return _page(scope_, None, "revoke-token", scope_.user.id, scope_.user)
+    user: User = current_user
+    return _page(Scope(user), None, "revoke-token", user.id, user)
