@@ -31,11 +31,11 @@ from mailfleet.clock import utcnow
 from mailfleet.costs import month_bounds
 from mailfleet.monitoring import CheckResult, Status
 from mailfleet.usage import Forecast, until_full
-from webapp.errors import Conflict, InvalidInput, MailfleetWebError, NotFound
+from webapp.errors import Conflict, InvalidInput, MailfleetWebError
 from webapp.extensions import db
 from webapp.models import FINISHED_STATUSES, Run, RunStatus, Server, ServerStatus, Tenant
 from webapp.models.usage import FIVE_MINUTES, HOUR
-from webapp.services import provider, quotas, runs, usage
+from webapp.services import fleet, provider, quotas, runs, usage
 from webapp.services.lifecycle import confirm
 from webapp.services.scope import Scope
 
@@ -248,9 +248,7 @@ class ResizePlan:
 def resize_plan(scope: Scope, tenant: Tenant, server_id: int, plan: str | None) -> ResizePlan:
     """What resizing would do (for the confirmation page); refuses what the resize itself would."""
     quotas.require_spender(scope, "resizing servers")
-    server = scope.get(Server, server_id)
-    if server.tenant_id != tenant.id:
-        raise NotFound(f"server {server_id} not found")
+    server = fleet.server_of(scope, tenant, server_id)
     if server.status != ServerStatus.ACTIVE:
         raise Conflict(f"{server.name} is {server.status}: only an active server can be resized")
     offers = provider.offers(server.provider)
@@ -320,14 +318,7 @@ def resize_server(
     if busy is not None:
         raise Conflict(f"run {busy} is already resizing a server of {tenant.slug}: wait for it to finish")
     quotas.check_spend(tenant, found.change)
-    from mailfleet.hostwinds import parse_srvrname
-
-    parsed = parse_srvrname(found.server.name)
-    if parsed is None or parsed.tenant != tenant.slug:
-        raise Conflict(
-            f"{found.server.name} was not provisioned by mailfleet for {tenant.slug}; "
-            "resize it at its provider"
-        )
+    index = fleet.ordered_index(found.server, tenant, "resize it at its provider")
     _check_cooldown(found.server)
     previous = found.current.monthly if found.current and found.current.monthly is not None else None
     return runs.submit_run(
@@ -338,7 +329,7 @@ def resize_server(
         extravars={
             "mailfleet_tenant": tenant.slug,
             "mailfleet_provider": found.server.provider,
-            "server_index": parsed.index,
+            "server_index": index,
             "server_plan": found.target.id,
             "resize_monthly_price": str(found.target.monthly),
             "resize_previous_price": str(previous) if previous is not None else "unknown",

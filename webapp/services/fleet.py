@@ -7,11 +7,11 @@ import re
 from sqlalchemy import func, select
 
 from mailfleet.dns import DnsError
-from mailfleet.hostwinds import next_server_name
+from mailfleet.hostwinds import next_server_name, parse_srvrname
 from mailfleet.regions import Region, UnknownRegion, parse_region
 from mailfleet.secrets import SecretsError
 from mailfleet.validation import ValidationError, normalize_domain, normalize_hostname
-from webapp.errors import Conflict, InvalidInput
+from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.integrations import dns_zone_check
 from webapp.models import Domain, DomainStatus, Run, Server, ServerStatus, Tenant
@@ -40,6 +40,25 @@ def list_servers(scope: Scope, tenant: Tenant | None = None) -> list[Server]:
 def servers_by_status(scope: Scope) -> dict[str, int]:
     stmt = scope.restrict(select(Server.status, func.count()).group_by(Server.status), Server)
     return {str(status): count for status, count in db.session.execute(stmt)}
+
+
+def server_of(scope: Scope, tenant: Tenant, server_id: int) -> Server:
+    """One of this tenant's servers; another tenant's answers NotFound, as one that does not exist.
+    (A restore's servers are refused by name instead: actions.tenant_server.)"""
+    server = scope.get(Server, server_id)
+    if server.tenant_id != tenant.id:
+        raise NotFound(f"server {server_id} not found")
+    return server
+
+
+def ordered_index(server: Server, tenant: Tenant, elsewhere: str) -> int:
+    """The index in the name mailfleet gave the server when it ordered it for the tenant
+    (mf-<tenant>-<n>), by which the playbooks find the instance. A server mailfleet did not order
+    for the tenant is refused (Conflict), saying what to do instead (`elsewhere`)."""
+    parsed = parse_srvrname(server.name)
+    if parsed is None or parsed.tenant != tenant.slug:
+        raise Conflict(f"{server.name} was not provisioned by mailfleet for {tenant.slug}; {elsewhere}")
+    return parsed.index
 
 
 def provision_server(

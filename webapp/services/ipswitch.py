@@ -32,10 +32,10 @@ from flask import current_app
 from sqlalchemy import select
 
 from mailfleet.clock import utcnow
-from mailfleet.hostwinds import build_srvrname, parse_srvrname
+from mailfleet.hostwinds import build_srvrname
 from mailfleet.providers import FIXED_MAIN_IP, ProviderError
 from mailfleet.secrets import SecretsError
-from webapp.errors import Conflict, Forbidden, InvalidInput, NotFound
+from webapp.errors import Conflict, Forbidden, InvalidInput
 from webapp.extensions import db
 from webapp.integrations import provider_client
 from webapp.models import FINISHED_STATUSES, IpChange, Run, RunStatus, Server, ServerStatus, Tenant
@@ -88,9 +88,7 @@ class SwitchPlan:
 
 def switch_plan(scope: Scope, tenant: Tenant, server_id: int) -> SwitchPlan:
     """Refuses, with the reason, a server that cannot be switched; changes nothing."""
-    server = scope.get(Server, server_id)
-    if server.tenant_id != tenant.id:
-        raise NotFound(f"server {server_id} not found")
+    server = fleet.server_of(scope, tenant, server_id)
     if server.provider_id is None:
         raise InvalidInput(
             f"{server.name} has no provider id: it is not a Hostwinds instance mailfleet knows, so it "
@@ -104,15 +102,11 @@ def switch_plan(scope: Scope, tenant: Tenant, server_id: int) -> SwitchPlan:
         raise Conflict(f"{server.name} has no main IPv4 yet")
     if not server.mail_hostname:
         raise Conflict(f"{server.name} has no mail host name to give the new address as its PTR")
-    parsed = parse_srvrname(server.name)
-    if parsed is None or parsed.tenant != tenant.slug:
-        raise Conflict(
-            f"{server.name} was not provisioned by mailfleet for {tenant.slug}; change its IP at its provider"
-        )
+    index = fleet.ordered_index(server, tenant, "change its IP at its provider")
     last = last_change(server)
     price = current_app.config.get("MAILFLEET_PRICE_NEW_IP")
     return SwitchPlan(
-        server, parsed.index, last, cooldown_until(last), None if price is None else Decimal(str(price))
+        server, index, last, cooldown_until(last), None if price is None else Decimal(str(price))
     )
 
 

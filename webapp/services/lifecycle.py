@@ -38,7 +38,7 @@ from webapp.models import (
     Tenant,
     User,
 )
-from webapp.services import dnsdoctor, health, runs
+from webapp.services import dnsdoctor, fleet, health, runs
 from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -180,13 +180,7 @@ def deprovision_server(
     confirm(confirmation, server.name, server_losses(server).lost)
     if server.status in _NOT_DEPROVISIONABLE:
         raise Conflict(f"{server.name} is {server.status}: nothing to deprovision")
-    from mailfleet.hostwinds import parse_srvrname
-
-    parsed = parse_srvrname(server.name)
-    if parsed is None or parsed.tenant != tenant.slug:
-        raise Conflict(
-            f"{server.name} was not provisioned by mailfleet for {tenant.slug}; cancel it at its provider"
-        )
+    index = fleet.ordered_index(server, tenant, "cancel it at its provider")
     # The main Mailu domain is published by site.yml whether or not it was added as a domain.
     main = main_mail_domain(server)
     names = sorted({d.name for d in server.domains} | ({main} if main else set()))
@@ -203,7 +197,7 @@ def deprovision_server(
         extravars={
             "mailfleet_tenant": tenant.slug,
             "mailfleet_provider": server.provider,
-            "server_index": parsed.index,
+            "server_index": index,
             "mail_hostname": host or "",
             "deprovision_dns_host": bool(host and _writable(host)[0]),
             "deprovision_dns_domains": dns_domains,
