@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from webapp.api.base import IDEMPOTENCY_KEY, errors, idempotency_key, object_id, resource, scope
+from webapp.api.base import idempotency_key, object_id, resource, scope, submission
 from webapp.api.schemas import RunSchema
 from webapp.models import Run
 from webapp.services import actions
@@ -32,11 +32,7 @@ class ActionSchema(Schema):
     )
 
 
-@blp.route("/tenants/<slug>/actions/<key>", methods=["POST"])
-@errors(blp, 400, 403, 404, 409)
-@blp.arguments(ActionSchema)
-@blp.response(202, RunSchema)
-@blp.doc(parameters=[IDEMPOTENCY_KEY])
+@submission(blp, "/tenants/<slug>/actions/<key>", "POST", ActionSchema, RunSchema)
 def start_action(data: dict[str, Any], slug: str, key: str) -> Run:
     return actions.start_action(
         scope(),

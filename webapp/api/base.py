@@ -34,6 +34,7 @@ __all__ = [
     "object_id",
     "resource",
     "scope",
+    "submission",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,6 +82,24 @@ def errors(blp: Blueprint, *codes: int) -> Callable[[F], F]:
         for code in sorted({401, *codes}):
             view = blp.alt_response(code, response=HTTPStatus(code).name)(view)
         return view
+
+    return decorate
+
+
+def submission(
+    blp: Blueprint, rule: str, method: str, body: type[Schema] | None, answer: type[Schema], *codes: int
+) -> Callable[[F], F]:
+    """An operation that starts work and may be sent again with the same ``Idempotency-Key``: its
+    route, ``body`` read as its arguments, 202 with ``answer``, and its errors: 400, 403, 404 and
+    409 (a refusal, or a key the tenant used for another kind of request) besides ``codes``."""
+
+    def decorate(view: F) -> F:
+        view = blp.doc(parameters=[IDEMPOTENCY_KEY])(view)
+        view = blp.response(202, answer)(view)
+        if body is not None:
+            view = blp.arguments(body)(view)
+        view = errors(blp, 400, 403, 404, 409, *codes)(view)
+        return blp.route(rule, methods=[method])(view)
 
     return decorate
 

@@ -6,15 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from webapp.api.base import (
-    IDEMPOTENCY_KEY,
-    ConfirmSchema,
-    errors,
-    idempotency_key,
-    object_id,
-    resource,
-    scope,
-)
+from webapp.api.base import ConfirmSchema, errors, idempotency_key, object_id, resource, scope, submission
 from webapp.api.schemas import DomainDnsSchema, DomainSchema, RunSchema
 from webapp.models import Domain, Run
 from webapp.services import dnsdoctor, fleet, lifecycle
@@ -39,20 +31,12 @@ def list_domains(slug: str) -> list[Domain]:
     return fleet.list_domains(scope(), scope().tenant(slug))
 
 
-@blp.route("/tenants/<slug>/domains", methods=["POST"])
-@errors(blp, 400, 403, 404, 409)
-@blp.arguments(NewDomainSchema)
-@blp.response(202, RunSchema)
-@blp.doc(parameters=[IDEMPOTENCY_KEY])
+@submission(blp, "/tenants/<slug>/domains", "POST", NewDomainSchema, RunSchema)
 def add_domain(data: dict[str, Any], slug: str) -> Run:
     return fleet.add_domain(scope(), scope().tenant(slug), data["server_id"], data["name"], idempotency_key())
 
 
-@blp.route("/tenants/<slug>/domains/<int:domain_id>", methods=["DELETE"])
-@errors(blp, 400, 403, 404, 409)
-@blp.arguments(ConfirmSchema)
-@blp.response(202, RunSchema)
-@blp.doc(parameters=[IDEMPOTENCY_KEY])
+@submission(blp, "/tenants/<slug>/domains/<int:domain_id>", "DELETE", ConfirmSchema, RunSchema)
 def remove_domain(data: dict[str, Any], slug: str, domain_id: int) -> Run:
     return lifecycle.remove_domain(
         scope(), scope().tenant(slug), domain_id, data["confirm"], idempotency_key()

@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from webapp.api.actions import before_field
 from webapp.api.backups import seconds_field
-from webapp.api.base import IDEMPOTENCY_KEY, errors, idempotency_key, object_id, resource, scope
+from webapp.api.base import errors, idempotency_key, object_id, resource, scope, submission
 from webapp.api.schemas import RunSchema
 from webapp.services import recovery
 
@@ -55,11 +55,7 @@ class RecoverySchema(Schema):
     steps = fields.List(fields.Nested(StepSchema))
 
 
-@blp.route("/tenants/<slug>/recoveries", methods=["POST"])
-@errors(blp, 400, 403, 404, 409)
-@blp.arguments(NewRecoverySchema)
-@blp.response(202, RecoverySchema)
-@blp.doc(parameters=[IDEMPOTENCY_KEY])
+@submission(blp, "/tenants/<slug>/recoveries", "POST", NewRecoverySchema, RecoverySchema)
 def start(data: dict[str, Any], slug: str) -> recovery.Recovery:
     tenant = scope().tenant(slug)
     run = recovery.start_recovery(

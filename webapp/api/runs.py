@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from webapp import playbooks
-from webapp.api.base import IDEMPOTENCY_KEY, errors, idempotency_key, resource, scope
+from webapp.api.base import errors, idempotency_key, resource, scope, submission
 from webapp.api.schemas import RunEventSchema, RunSchema
 from webapp.errors import InvalidInput
 from webapp.models import Run, RunEvent, RunStatus, RunTrigger
@@ -60,11 +60,7 @@ def list_runs(query: dict[str, Any]) -> list[Run]:
     return runs.list_runs(scope(), filters)
 
 
-@blp.route("/tenants/<slug>/runs", methods=["POST"])
-@errors(blp, 400, 403, 404, 409)
-@blp.arguments(NewRunSchema)
-@blp.response(202, RunSchema)
-@blp.doc(parameters=[IDEMPOTENCY_KEY])
+@submission(blp, "/tenants/<slug>/runs", "POST", NewRunSchema, RunSchema)
 def submit_run(data: dict[str, Any], slug: str) -> Run:
     key = data["playbook"]
     playbook = playbooks.by_key(key)
@@ -97,9 +93,6 @@ def cancel_run(run_id: int) -> Run:
     return runs.cancel_run(scope(), run_id)
 
 
-@blp.route("/runs/<int:run_id>/retry", methods=["POST"])
-@errors(blp, 400, 403, 404, 409)
-@blp.response(202, RunSchema)
-@blp.doc(parameters=[IDEMPOTENCY_KEY])
+@submission(blp, "/runs/<int:run_id>/retry", "POST", None, RunSchema)
 def retry_run(run_id: int) -> Run:
     return runs.retry_run(scope(), run_id, idempotency_key())

@@ -7,7 +7,14 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from webapp.api.base import IDEMPOTENCY_KEY, ConfirmSchema, errors, idempotency_key, resource, scope
+from webapp.api.base import (
+    ConfirmSchema,
+    errors,
+    idempotency_key,
+    resource,
+    scope,
+    submission,
+)
 from webapp.api.schemas import RunSchema, ServerSchema
 from webapp.models import Run, Server
 from webapp.services import capacity, fleet, lifecycle
@@ -39,11 +46,7 @@ def list_servers(slug: str) -> list[Server]:
     return fleet.list_servers(scope(), scope().tenant(slug))
 
 
-@blp.route("/tenants/<slug>/servers", methods=["POST"])
-@errors(blp, 400, 403, 404, 409, 429)
-@blp.arguments(NewServerSchema)
-@blp.response(202, RunSchema)
-@blp.doc(parameters=[IDEMPOTENCY_KEY])
+@submission(blp, "/tenants/<slug>/servers", "POST", NewServerSchema, RunSchema, 429)
 def provision(data: dict[str, Any], slug: str) -> Run:
     return fleet.provision_server(
         scope(),
@@ -69,11 +72,7 @@ class ResizeSchema(Schema):
     )
 
 
-@blp.route("/tenants/<slug>/servers/<int:server_id>/resize", methods=["POST"])
-@errors(blp, 400, 403, 404, 409)
-@blp.arguments(ResizeSchema)
-@blp.response(202, RunSchema)
-@blp.doc(parameters=[IDEMPOTENCY_KEY])
+@submission(blp, "/tenants/<slug>/servers/<int:server_id>/resize", "POST", ResizeSchema, RunSchema)
 def resize(data: dict[str, Any], slug: str, server_id: int) -> Run:
     """Move the server to another plan, as the usage page's Resize does: people who may spend only,
     one resize per tenant at a time, none within the cooldown of the server's last one, within the
@@ -83,11 +82,7 @@ def resize(data: dict[str, Any], slug: str, server_id: int) -> Run:
     )
 
 
-@blp.route("/tenants/<slug>/servers/<int:server_id>", methods=["DELETE"])
-@errors(blp, 400, 403, 404, 409)
-@blp.arguments(ConfirmSchema)
-@blp.response(202, RunSchema)
-@blp.doc(parameters=[IDEMPOTENCY_KEY])
+@submission(blp, "/tenants/<slug>/servers/<int:server_id>", "DELETE", ConfirmSchema, RunSchema)
 def deprovision(data: dict[str, Any], slug: str, server_id: int) -> Run:
     return lifecycle.deprovision_server(
         scope(), scope().tenant(slug), server_id, data["confirm"], idempotency_key()

@@ -7,7 +7,14 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from webapp.api.base import IDEMPOTENCY_KEY, ConfirmSchema, errors, idempotency_key, resource, scope
+from webapp.api.base import (
+    ConfirmSchema,
+    errors,
+    idempotency_key,
+    resource,
+    scope,
+    submission,
+)
 from webapp.api.schemas import RunSchema
 from webapp.models import IpChange, Run, Server
 from webapp.services import ipswitch, mailstats, warmup
@@ -126,11 +133,7 @@ def addresses(slug: str, server_id: int) -> list[IpChange]:
     return ipswitch.history(_server(slug, server_id))
 
 
-@blp.route("/tenants/<slug>/servers/<int:server_id>/switch-ip", methods=["POST"])
-@errors(blp, 400, 403, 404, 409)
-@blp.arguments(SwitchIpSchema)
-@blp.response(202, RunSchema)
-@blp.doc(parameters=[IDEMPOTENCY_KEY])
+@submission(blp, "/tenants/<slug>/servers/<int:server_id>/switch-ip", "POST", SwitchIpSchema, RunSchema)
 def switch_ip(data: dict[str, Any], slug: str, server_id: int) -> Run:
     """Move the server to a new main IP; `confirm` is the server's name. Within the cooldown after
     its last address change the answer is 409, naming when the next switch is allowed."""
