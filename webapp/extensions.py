@@ -32,6 +32,6 @@ csrf = CSRFProtect()
 
 
 def rows_changed(statement: Executable) -> int:
-    """Execute an UPDATE or DELETE in the session; how many rows it changed. (The session answers
+    """Execute an INSERT, UPDATE or DELETE in the session; how many rows it wrote. (The session answers
     every statement with a cursor result, but types it as a plain Result, which has no rowcount.)"""
     return cast("CursorResult[Any]", db.session.execute(statement)).rowcount

@@ -84,7 +84,7 @@ def _upsert_select(model: type[db.Model], query: Select[Any]) -> int:  # type: i
     stmt = stmt.on_conflict_do_update(
         index_elements=keys, set_={n: stmt.excluded[n] for n in names if n not in keys}
     )
-    return db.session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
+    return rows_changed(stmt.execution_options(preserve_rowcount=True))
 
 
 def build_totals(step: int, start: int, end: int) -> int:
@@ -249,7 +249,7 @@ def rollup(step: int, now: datetime) -> int:
     # In the database: a fleet's backlog of buckets never passes through Python. PostgreSQL's
     # driver reports an INSERT ... SELECT's row count only when asked to keep it.
     stmt = insert(UsageSample).from_select([c.name for c in columns], query)
-    written = db.session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
+    written = rows_changed(stmt.execution_options(preserve_rowcount=True))
     if written:
         build_totals(step, start, end)
     db.session.commit()
