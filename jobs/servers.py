@@ -88,6 +88,7 @@ def apply_inventory(records: list[dict[str, Any]], provider: str) -> dict[str, i
         server.public_ipv4 = record["public_ipv4"]
         server.public_ipv6 = record["public_ipv6"]
         server.private_ipv4 = record["private_ipv4"]
+        server.extra_ipv4 = int(record.get("extra_ipv4") or 0)
         server.location = record["location"] or server.location
         server.plan = record["plan"] or server.plan
         server.monthly_price = monthly_price({"monthly": record["monthly_price"]})

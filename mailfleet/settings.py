@@ -470,6 +470,16 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0,
     ),
     _s(
+        "MAILFLEET_PRICE_EXTRA_IP",
+        "float",
+        None,
+        "Dollars a month for each public IPv4 address a server holds beside its main one (the"
+        " provider's count; an IP switch keeps the old address beside the new; not in the provider's"
+        " price list); unset: extra addresses are not priced.",
+        _MON,
+        minimum=0,
+    ),
+    _s(
         "MAILFLEET_PRICE_NEW_IP",
         "float",
         None,

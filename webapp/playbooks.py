@@ -77,7 +77,7 @@ CATALOGUE: dict[str, Playbook] = {
             "Switch a server's main IP",
             frozenset(
                 {"mailfleet_tenant", "mailfleet_provider", "server_index", "switch_ip_from", "mail_hostname",
-                 "switch_ip_cooldown_override", "switch_ip_price"}
+                 "switch_ip_cooldown_override", "switch_ip_price", "switch_ip_monthly_change"}
             ),
         ),
         Playbook(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from mailfleet.hostwinds import contract as c
@@ -52,6 +53,19 @@ def addresses(instance: dict[str, Any]) -> dict[str, str | None]:
         "public_ipv6": str(v6[0]) if v6 else None,
         "private_ipv4": next((str(a) for a in private if a.version == 4), None),
     }
+
+
+#: Private networks (RFC 1918): not billed as addresses. (ipaddress' is_private also covers the
+#: benchmark range the testbed's public addresses come from.)
+_RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def extra_ipv4(instance: Mapping[str, Any]) -> int:
+    """How many public IPv4 addresses the instance holds beside its main one (each billed apart)."""
+    private = set(_parsed(_ip_strings(instance.get("private_ip"))))
+    held = _parsed(_ip_strings(instance.get("main_ip")) + _ip_strings(instance.get("ips")))
+    public = {a for a in held if a.version == 4 and a not in private and not any(a in n for n in _RFC1918)}
+    return max(0, len(public) - 1)
 
 
 def find_plan(instance: dict[str, Any], plans: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -55,11 +55,12 @@ class Plan:
 #: Keys of every server record: provider, provider_id (int), name (the label, mf-<tenant>-<n>),
 #: hostname, status (the provider's own word), state (ServerState), location, region, tenant,
 #: plan (name), plan_id, monthly_price (a decimal string, never a float), public_ipv4, public_ipv6,
-#: private_ipv4, mail_hostname (the PTR of the main IPv4), bandwidth and bandwidth_used (GB).
+#: private_ipv4, mail_hostname (the PTR of the main IPv4), bandwidth and bandwidth_used (GB),
+#: extra_ipv4 (how many public IPv4 addresses it holds beside the main one: billed apart).
 RECORD_FIELDS: tuple[str, ...] = (
     "provider", "provider_id", "name", "hostname", "status", "state", "location", "region", "tenant",
     "plan", "plan_id", "monthly_price", "public_ipv4", "public_ipv6", "private_ipv4", "mail_hostname",
-    "bandwidth", "bandwidth_used",
+    "bandwidth", "bandwidth_used", "extra_ipv4",
 )
 
 ServerRecord = dict[str, Any]

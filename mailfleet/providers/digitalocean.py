@@ -30,6 +30,13 @@ def _address(droplet: dict[str, Any], version: str, kind: str) -> str | None:
     return None
 
 
+def _extra_ipv4(droplet: dict[str, Any]) -> int:
+    """Public IPv4 addresses of the droplet beside its main one."""
+    networks = (droplet.get("networks") or {}).get("v4") or ()
+    public = {e.get("ip_address") for e in networks if e.get("type") == "public"}
+    return max(0, len(public - {None}) - 1)
+
+
 def _fqdn(name: str | None) -> str | None:
     """The droplet's name when it is a host name DigitalOcean would publish as the PTR."""
     if not name or "." not in name:
@@ -63,6 +70,7 @@ def server_record(droplet: dict[str, Any]) -> ServerRecord:
         # price_monthly is a JSON number: through str so no float rounding reaches the costs.
         "monthly_price": None if price is None else str(Decimal(str(price)).quantize(Decimal("0.01"))),
         "public_ipv4": _address(droplet, "v4", "public"),
+        "extra_ipv4": _extra_ipv4(droplet),
         "public_ipv6": _address(droplet, "v6", "public"),
         "private_ipv4": _address(droplet, "v4", "private"),
         "mail_hostname": _fqdn(droplet.get("name")),

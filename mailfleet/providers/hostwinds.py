@@ -10,7 +10,7 @@ from typing import Any
 from mailfleet.hostwinds import HostwindsClient
 from mailfleet.hostwinds import contract as c
 from mailfleet.hostwinds.errors import InvalidServiceIdError
-from mailfleet.hostwinds.instances import instance_records, on_plan, plan_rid
+from mailfleet.hostwinds.instances import extra_ipv4, instance_records, on_plan, plan_rid
 from mailfleet.hostwinds.naming import validate_label
 from mailfleet.providers.base import Plan, ServerRecord, ServerState
 from mailfleet.regions import Region
@@ -56,6 +56,7 @@ def server_record(record: Mapping[str, Any]) -> ServerRecord:
         "plan_id": None if record.get("plan_rid") is None else str(record["plan_rid"]),
         "monthly_price": record.get("monthly_price"),
         "public_ipv4": record.get("public_ipv4"),
+        "extra_ipv4": extra_ipv4(record),
         "public_ipv6": record.get("public_ipv6"),
         "private_ipv4": record.get("private_ipv4"),
         "mail_hostname": record.get("mail_hostname"),

@@ -4,8 +4,8 @@ tenant owns, as ``unassigned``), and one tenant's with its servers and its month
 Amounts are dollars as strings with two decimals. ``projected`` is the month's cost if what runs
 now keeps running until the month ends; ``breach`` is when that run rate reaches the budget;
 ``sent`` the messages sent this month and ``per_thousand`` the month to date per 1,000 of them.
-``extras`` are the priced extras (backup storage, bandwidth over a plan's allowance), counted in
-the tenant's month beside its servers.
+``extras`` are the priced extras (backup storage, bandwidth over a plan's allowance, new main IP
+addresses, IPv4 addresses held beside the main one), counted in the tenant's month beside its servers.
 Administrators also get the fleet's line against its budget. ``?format=csv`` answers one row per
 server instead (webapp.services.costs.COLUMNS).
 """
@@ -66,12 +66,18 @@ class BudgetedSchema(Schema.from_dict(_messages())):  # type: ignore[misc]
 
 
 class ExtraCostSchema(Schema):
-    what = fields.String(metadata={"description": "backup storage, or bandwidth over the allowance"})
+    what = fields.String(
+        metadata={
+            "description": "backup storage, bandwidth over the allowance, new IP addresses, or IP addresses "
+            "beside the main one"
+        }
+    )
     server = fields.String(allow_none=True, metadata={"description": "null: the tenant's (backup storage)"})
     quantity = fields.Decimal(
-        as_string=True, metadata={"type": "string", "description": "GB held, or GB used over the allowance"}
+        as_string=True,
+        metadata={"type": "string", "description": "GB held, GB used over the allowance, or addresses"},
     )
-    unit_price = _dollars("a GB a month (backup), a GB over (bandwidth)")
+    unit_price = _dollars("a GB a month (backup), a GB over (bandwidth), an address once (new) or a month")
     detail = fields.String()
     month = fields.Nested(MonthSchema)
 

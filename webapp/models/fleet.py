@@ -47,6 +47,8 @@ class Server(db.Model):  # type: ignore[name-defined,misc]
     public_ipv4: Mapped[str | None] = mapped_column(String(45))
     public_ipv6: Mapped[str | None] = mapped_column(String(45))
     private_ipv4: Mapped[str | None] = mapped_column(String(45))
+    # Public IPv4 addresses it holds beside the main one (the provider's count; each billed apart).
+    extra_ipv4: Mapped[int] = mapped_column(default=0, server_default="0")
     location: Mapped[str | None] = mapped_column(String(64))
     plan: Mapped[str | None] = mapped_column(String(120))
     monthly_price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))

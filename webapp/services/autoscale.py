@@ -7,9 +7,10 @@ Each tenant has a mode, and each server may override its tenant's:
 - ``act``: the resize is ordered through the same path as the usage page's Resize button and the
   API (webapp.services.capacity.resize_server, as the scheduler), so the same guard rails hold: one
   resize per tenant at a time, the tenant's spending limit, the post-check of playbooks/resize.yml.
-  Auto-scaling adds two of its own: no resize within MAILFLEET_AUTOSCALE_COOLDOWN_HOURS of the
-  server's last one, and never up past the tenant's monthly budget (its run rate plus the price
-  difference); a resize held back by either says so in the alert.
+  Auto-scaling adds its own cooldown: no resize within MAILFLEET_AUTOSCALE_COOLDOWN_HOURS of the
+  server's last one. Like the button, it never resizes up past the tenant's spending limit or its
+  monthly budget (its run rate plus the price difference: webapp.services.costs.check_change); a
+  resize held back says why in the decision and the alert.
 
 Every decision is written as a ScaleDecision when it differs from the server's last (shown on the
 usage page and in the API), and alerted as ``autoscale`` (warning) until the plan fits again.
@@ -38,7 +39,7 @@ from webapp.models import (
     ServerStatus,
     Tenant,
 )
-from webapp.services import capacity, costs, provider, quotas
+from webapp.services import capacity, provider, quotas
 from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -115,16 +116,7 @@ def _act(
             f"{what} held: resized by run {last.id}, cooldown until {ready:%Y-%m-%d %H:%M} UTC",
             None,
         )
-    if advice.change > 0 and tenant.monthly_budget is not None:
-        rate = costs.tenant_cost(tenant, now).month.run_rate
-        if rate + advice.change > tenant.monthly_budget:
-            return (
-                ScaleAction.HELD,
-                f"{what} held: it would take {tenant.slug}'s run rate from ${rate:.2f} to "
-                f"${rate + advice.change:.2f} a month, past its ${tenant.monthly_budget} budget",
-                None,
-            )
-    try:
+    try:  # the button's checks, the spending limit and the budget among them
         run = capacity.resize_server(Scope.system(), tenant, server.id, advice.plan.id, server.name)
     except MailfleetWebError as exc:
         return ScaleAction.HELD, f"{what} held: {exc}", None

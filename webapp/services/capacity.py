@@ -14,8 +14,9 @@ be on, and the resize run that moves it there.
   difference in dollars a month.
 - Resize: playbooks/resize.yml through the run catalogue (``resize``, which spends): only people
   who may spend, confirmed by typing the server's name after seeing the price difference, one
-  resize per tenant at a time, none within RESIZE_COOLDOWN of the server's last one, and a refusal
-  changes nothing.
+  resize per tenant at a time, none within RESIZE_COOLDOWN of the server's last one, none that
+  takes the tenant past its spending limit or its monthly budget (webapp.services.costs.check_change),
+  and a refusal changes nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from webapp.errors import Conflict, InvalidInput, MailfleetWebError
 from webapp.extensions import db
 from webapp.models import FINISHED_STATUSES, Run, RunStatus, Server, ServerStatus, Tenant
 from webapp.models.usage import FIVE_MINUTES, HOUR
-from webapp.services import fleet, provider, quotas, runs, usage
+from webapp.services import costs, fleet, provider, quotas, runs, usage
 from webapp.services.lifecycle import confirm
 from webapp.services.scope import Scope
 
@@ -305,7 +306,7 @@ def resize_server(
     submission_key: str | None = None,
 ) -> Run:
     """Queue playbooks/resize.yml for the server, after the checks of :func:`resize_plan`, the
-    tenant's spending limit and the typed confirmation."""
+    typed confirmation, and the tenant's spending limit and budget (costs.check_change)."""
     if (earlier := runs.find_submission(tenant, submission_key, "resize")) is not None:
         return earlier
     found = resize_plan(scope, tenant, server_id, plan)
@@ -317,7 +318,7 @@ def resize_server(
     )
     if busy is not None:
         raise Conflict(f"run {busy} is already resizing a server of {tenant.slug}: wait for it to finish")
-    quotas.check_spend(tenant, found.change)
+    costs.check_change(tenant, found.change, utcnow())
     index = fleet.ordered_index(found.server, tenant, "resize it at its provider")
     _check_cooldown(found.server)
     previous = found.current.monthly if found.current and found.current.monthly is not None else None

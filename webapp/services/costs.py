@@ -15,10 +15,17 @@ MAILFLEET_PRICE_BACKUP_GB, MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB; unset: not pric
 backup repository (the largest its servers' backup facts report: they share one), a standing charge
 on what it holds now; and each server's bandwidth over its plan's monthly allowance (the latest
 sample this month), to date on what is over now, projected on the month's use at its pace so far
-(mailfleet.costs); and each new main address a server moved to this month (an IP switch, or a change
-the inventory refresh saw: table ip_changes), charged once (MAILFLEET_PRICE_NEW_IP). They count in
-the tenant's month, its projection and its budget like the servers. Further IPs beside the main one
-are not priced: the provider's API offers no way to buy or list them as billed items.
+(mailfleet.costs); each new main address a server moved to this month (an IP switch, or a change
+the inventory refresh saw: table ip_changes), charged once (MAILFLEET_PRICE_NEW_IP); and the public
+IPv4 addresses each server holds beside its main one (the provider's count, servers.extra_ipv4: an
+IP switch keeps the old address beside the new), a standing monthly charge each
+(MAILFLEET_PRICE_EXTRA_IP). They count in the tenant's month, its projection and its budget like the
+servers. The provider's API offers no call that buys an address: an extra IP is bought at the
+provider's portal, and priced here once the inventory refresh sees it.
+
+Guard: a run that changes what a tenant pays (a resize, by hand or by auto-scaling; an IP switch) is
+checked first by :func:`check_change` against the tenant's spending limit (quotas.check_spend) and its
+monthly budget, and refused with both figures when it would pass either.
 
 Budgets: a tenant's monthly budget alerts at 50, 80 and 100 % of actual spend and at 100 % of the
 projection, as the checks ``budget:<tenant>:<threshold>`` of the control plane, and so does the
@@ -38,13 +45,13 @@ from sqlalchemy import func, select
 from mailfleet import costs
 from mailfleet.costs import CENT
 from mailfleet.monitoring import AlertPolicies, AlertPolicy, CheckResult, Status
-from webapp.errors import InvalidInput
+from webapp.errors import Forbidden, InvalidInput
 from webapp.extensions import db
 from webapp.models import IpChange, Server, ServerStatus, Tenant
 from webapp.models.backups import ServerBackup
 from webapp.models.health import MONITORING_SERVER
 from webapp.models.usage import FIVE_MINUTES, CostPeriod, UsageSample
-from webapp.services import mailstats
+from webapp.services import mailstats, quotas
 from webapp.services.scope import Scope
 
 MAX_BUDGET = Decimal("99999999.99")  # what the column holds
@@ -105,10 +112,11 @@ class ServerCost:
 class ExtraCost:
     """One priced extra of a tenant's month: backup storage, or a server's bandwidth overage."""
 
-    what: str  # "backup storage", "bandwidth over the allowance" or "new IP addresses"
+    what: str  # "backup storage", "bandwidth over the allowance", "new IP addresses" or
+    # "IP addresses beside the main one"
     server: str | None  # the server it is billed on; None: the tenant's (backup storage)
     quantity: Decimal  # GB held (backup), GB used over the allowance so far (bandwidth), addresses
-    unit_price: Decimal  # dollars a GB a month (backup), a GB over (bandwidth), an address (once)
+    unit_price: Decimal  # dollars a GB a month (backup), a GB over (bandwidth), an address (once or a month)
     detail: str
     month: costs.MonthCost
 
@@ -276,6 +284,20 @@ def _new_ip_extras(server_ids: list[int], names: dict[int, Server], now: datetim
     return sorted(out, key=lambda e: e.server or "")
 
 
+def _extra_ip_extras(servers: list[Server], now: datetime) -> list[ExtraCost]:
+    """Each server's public IPv4 addresses beside its main one, at MAILFLEET_PRICE_EXTRA_IP a month."""
+    price = _price("MAILFLEET_PRICE_EXTRA_IP")
+    if price is None:
+        return []
+    out = []
+    for server in sorted((s for s in servers if s.extra_ipv4 > 0), key=lambda s: s.name):
+        count = Decimal(server.extra_ipv4)
+        detail = f"{server.extra_ipv4} IPv4 address(es) beside the main one, at ${price} a month each"
+        month = costs.standing_charge(count * price, now)
+        out.append(ExtraCost("IP addresses beside the main one", server.name, count, price, detail, month))
+    return out
+
+
 def _plus(month: costs.MonthCost, extras: list[ExtraCost]) -> costs.MonthCost:
     return costs.MonthCost(
         month.to_date + sum((e.month.to_date for e in extras), Decimal(0)),
@@ -314,6 +336,7 @@ def tenant_cost(tenant: Tenant | None, now: datetime) -> TenantCost:
         )
     billed = [line.server_id for line in lines if line.server_id]
     extras = _bandwidth_extras(billed, names, now) + _new_ip_extras(billed, names, now)
+    extras += _extra_ip_extras([names[i] for i in billed if names[i].status != ServerStatus.GONE], now)
     backup = _backup_extra(tenant, now) if tenant is not None else None
     extras = [backup, *extras] if backup is not None else extras
     month = _plus(costs.month_cost(every, now), extras)
@@ -333,6 +356,28 @@ def tenant_cost(tenant: Tenant | None, now: datetime) -> TenantCost:
         costs.per_thousand(month.to_date, total_sent),
         extras,
     )
+
+
+def check_change(tenant: Tenant, monthly: Decimal, now: datetime, once: Decimal = Decimal(0)) -> None:
+    """Refuse a run that adds `monthly` dollars a month (and `once` dollars this month) to what the
+    tenant pays when that passes its spending limit (quotas.check_spend) or its monthly budget: the
+    run rate after the change, or this month's projection with the one-off charge."""
+    quotas.check_spend(tenant, monthly)
+    budget = tenant.monthly_budget
+    if budget is None or (monthly <= 0 and once <= 0):
+        return
+    month = tenant_cost(tenant, now).month
+    if monthly > 0 and month.run_rate + monthly > budget:
+        raise Forbidden(
+            f"it would take {tenant.slug}'s run rate from ${month.run_rate:.2f} to "
+            f"${month.run_rate + monthly:.2f} a month, past its ${budget} budget; an administrator can "
+            "raise the budget"
+        )
+    if once > 0 and month.projected + once > budget:
+        raise Forbidden(
+            f"it would take {tenant.slug}'s month, projected at ${month.projected:.2f}, to "
+            f"${month.projected + once:.2f}, past its ${budget} budget; an administrator can raise the budget"
+        )
 
 
 def costs_for(scope: Scope, now: datetime) -> list[TenantCost]:

@@ -9,7 +9,12 @@ cooldown (setting MAILFLEET_IP_SWITCH_COOLDOWN_HOURS) after the server's last ad
 receivers judge an address by its history, a server hopping between addresses looks like a sender
 evading blocks, and Hostwinds itself ignores changes that come too fast. An administrator may
 override the cooldown; the override is kept with the run (extravar switch_ip_cooldown_override,
-the end of the cooldown overridden) and logged. A refusal changes nothing.
+the end of the cooldown overridden) and logged. The confirmation states what the switch costs: the
+new address once (MAILFLEET_PRICE_NEW_IP) and, since Hostwinds keeps the old address on the server
+beside the new one, that address every month (MAILFLEET_PRICE_EXTRA_IP); the run records both
+(extravars switch_ip_price, switch_ip_monthly_change), and a switch that would take the tenant past
+its spending limit or its monthly budget is refused (webapp.services.costs.check_change). A refusal
+changes nothing.
 
 When the run succeeds (:func:`note_switched`), the server takes the provider's new address and
 :func:`moved_to` records the change (table ip_changes), retires the health checks of the old address
@@ -39,7 +44,7 @@ from webapp.errors import Conflict, Forbidden, InvalidInput
 from webapp.extensions import db
 from webapp.integrations import provider_client
 from webapp.models import FINISHED_STATUSES, IpChange, Run, RunStatus, Server, ServerStatus, Tenant
-from webapp.services import fleet, health, runs, warmup
+from webapp.services import costs, fleet, health, runs, warmup
 from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -57,6 +62,8 @@ class SwitchPlan:
     last_change: IpChange | None = None
     cooldown_until: datetime | None = None  # None: no cooldown holds now
     price: Decimal | None = None  # what the new address costs, once (MAILFLEET_PRICE_NEW_IP; None: unpriced)
+    # What the old address, kept beside the new one, costs a month (MAILFLEET_PRICE_EXTRA_IP; None: unpriced).
+    monthly: Decimal | None = None
 
     @property
     def cooldown(self) -> str | None:
@@ -76,6 +83,11 @@ class SwitchPlan:
         cost = [] if self.price is None else [
             f"the new address costs ${self.price} once, counted in this month's costs and budget"
         ]
+        if self.monthly is not None:
+            cost.append(
+                f"Hostwinds keeps {ip} on the server beside the new address: +${self.monthly} a month "
+                "while the server holds it, counted in the costs, the budget and the spending limit"
+            )
         return [
             f"{name} leaves {ip} for a new address from Hostwinds (about a minute; right after earlier "
             "changes Hostwinds may refuse silently, and the run then fails with the address kept)",
@@ -104,9 +116,14 @@ def switch_plan(scope: Scope, tenant: Tenant, server_id: int) -> SwitchPlan:
         raise Conflict(f"{server.name} has no mail host name to give the new address as its PTR")
     index = fleet.ordered_index(server, tenant, "change its IP at its provider")
     last = last_change(server)
-    price = current_app.config.get("MAILFLEET_PRICE_NEW_IP")
+    price, monthly = (current_app.config.get(f"MAILFLEET_PRICE_{n}_IP") for n in ("NEW", "EXTRA"))
     return SwitchPlan(
-        server, index, last, cooldown_until(last), None if price is None else Decimal(str(price))
+        server,
+        index,
+        last,
+        cooldown_until(last),
+        None if price is None else Decimal(str(price)),
+        None if monthly is None else Decimal(str(monthly)),
     )
 
 
@@ -156,6 +173,7 @@ def switch_ip(
     )
     if busy is not None:
         raise Conflict(f"run {busy} is already switching an IP of {tenant.slug}: wait for it to finish")
+    costs.check_change(tenant, found.monthly or Decimal(0), utcnow(), once=found.price or Decimal(0))
     extravars = {
         "mailfleet_tenant": tenant.slug,
         "mailfleet_provider": found.server.provider,
@@ -165,8 +183,10 @@ def switch_ip(
     }
     if found.cooldown_until is not None:
         extravars[OVERRIDE] = found.cooldown_until.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if found.price is not None:
-        extravars["switch_ip_price"] = str(found.price)  # the run records what the confirmation said
+    if found.price is not None:  # the run records what the confirmation said
+        extravars["switch_ip_price"] = str(found.price)
+    if found.monthly is not None:
+        extravars["switch_ip_monthly_change"] = str(found.monthly)
     run = runs.submit_run(scope, tenant, PLAYBOOK, submission_key=submission_key, extravars=extravars)
     if found.cooldown_until is not None:
         log.warning(
@@ -212,11 +232,13 @@ def note_switched(run: Run) -> None:
     if server is None or server.provider_id is None:
         return
     try:
-        new = provider_client(server.provider).server(server.provider_id)["public_ipv4"]
+        record = provider_client(server.provider).server(server.provider_id)
     except (ProviderError, SecretsError) as exc:
         # The inventory refresh sees the new address within minutes and does the same.
         log.warning("run %s: the new address of %s not read: %s", run.id, name, exc)
         return
-    old = str(extravars.get("switch_ip_from") or "")
+    new, old = record["public_ipv4"], str(extravars.get("switch_ip_from") or "")
+    server.extra_ipv4 = int(record.get("extra_ipv4") or 0)  # the old address, kept beside the new
+    db.session.commit()
     if new and new != old:
         moved_to(server, old, str(new), run)

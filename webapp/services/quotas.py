@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from webapp.errors import Forbidden, InvalidInput
@@ -62,15 +63,20 @@ def check_order(scope: Scope, tenant: Tenant, plan: str | None, *, replacing: Se
 
 def check_spend(tenant: Tenant, more: Decimal, live: tuple[Any, ...] | None = None) -> None:
     """Refuse `more` a month on top of the tenant's servers (`live`: which count; all but the
-    gone ones by default) beyond its spending limit."""
+    gone ones by default), with the IPv4 addresses they hold beside their main one where those are
+    priced (MAILFLEET_PRICE_EXTRA_IP), beyond its spending limit."""
     if tenant.max_monthly_spend is None or more <= 0:
         return
     live = live or (Server.tenant_id == tenant.id, Server.status != ServerStatus.GONE)
-    spent = db.session.execute(select(func.sum(Server.monthly_price)).where(*live)).scalar_one() or 0
-    if Decimal(spent) + more > tenant.max_monthly_spend:
+    plans, extra = db.session.execute(
+        select(func.sum(Server.monthly_price), func.sum(Server.extra_ipv4)).where(*live)
+    ).one()
+    price = current_app.config.get("MAILFLEET_PRICE_EXTRA_IP")
+    spent = Decimal(plans or 0) + (Decimal(str(price)) * (extra or 0) if price is not None else 0)
+    if spent + more > tenant.max_monthly_spend:
         raise Forbidden(
             f"tenant {tenant.slug} may spend at most {tenant.max_monthly_spend} a month; its servers cost "
-            f"{Decimal(spent):.2f} and this change {more:.2f} more; an administrator can raise the limit"
+            f"{spent:.2f} and this change {more:.2f} more; an administrator can raise the limit"
         )
 
 

@@ -192,6 +192,10 @@ def test_resize_refusals_change_nothing(world, server, hostwinds, manager):
     db.session.commit()
     with pytest.raises(Exception, match="may spend at most 10.00"):
         capacity.resize_server(Scope(world.alice), acme, server.id, "103", "mf-acme-1")
+    acme.max_monthly_spend, acme.monthly_budget = None, Decimal("15.00")  # the budget holds too
+    db.session.commit()
+    with pytest.raises(Exception, match=r"run rate from \$4.99 to \$18.99 a month, past its \$15.00 budget"):
+        capacity.resize_server(Scope(world.alice), acme, server.id, "103", "mf-acme-1")
     assert db.session.scalars(select(Run)).all() == []
 
 

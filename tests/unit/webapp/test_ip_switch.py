@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from mailfleet.clock import utcnow
 from webapp.errors import Conflict, Forbidden
 from webapp.extensions import db
 from webapp.models import IpChange, Run, RunStatus, Server, ServerStatus
-from webapp.services import accounts, ipswitch, warmup
+from webapp.services import accounts, costs, ipswitch, warmup
 from webapp.services.lifecycle import note_run_finished
 from webapp.services.scope import Scope
 from webapp.testing import TEST_PASSWORD, csrf_token, login
@@ -41,6 +42,10 @@ def server(world, hostwinds):
     db.session.query(Run).delete()
     db.session.commit()
     return found
+
+
+def _bearer(user) -> dict[str, str]:
+    return {"Authorization": f"Bearer {accounts.issue_api_token(user)}"}
 
 
 def _runs() -> list[Run]:
@@ -92,17 +97,57 @@ def test_a_confirmed_switch_moves_the_server_and_keeps_both_addresses(client, wo
     assert old in page and NEW_IP in page and f"/runs/{run.id}" in page
 
 
-def test_the_confirmation_shows_what_the_new_address_costs_when_it_is_priced(app, client, world, server):
+def test_the_confirmation_shows_what_the_addresses_cost_and_the_costs_show_the_kept_one(
+    app, client, world, server, hostwinds
+):
     assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
     url = f"/tenants/acme/servers/{server.id}/switch-ip"
-    assert "costs $" not in client.get(url).get_data(as_text=True)  # unpriced: nothing said
+    assert "$" not in client.get(url).get_data(as_text=True)  # unpriced: nothing said
     app.config["MAILFLEET_PRICE_NEW_IP"] = 2.5
+    app.config["MAILFLEET_PRICE_EXTRA_IP"] = 3.5
     confirm = client.get(url).get_data(as_text=True)
     assert "the new address costs $2.5 once, counted in this month&#39;s costs and budget" in confirm
+    kept = f"Hostwinds keeps {server.public_ipv4} on the server beside the new address: +$3.5 a month"
+    assert kept in confirm
     form = {"csrf_token": csrf_token(client, url), "confirm": "mf-acme-1", "submission_key": "switch-1"}
     assert client.post(url, data=form).status_code == 302
     [run] = _runs()
-    assert run.extravars["switch_ip_price"] == "2.5"  # the run records it
+    assert run.extravars["switch_ip_price"] == "2.5"  # the run records what was confirmed
+    assert run.extravars["switch_ip_monthly_change"] == "3.5"
+    db.session.get(Server, server.id).monthly_price = Decimal("4.99")  # a server that costs money
+    _finish(hostwinds, run)
+    extras = {e.what: e for e in costs.tenant_cost(world.acme, utcnow()).extras}
+    line = extras["IP addresses beside the main one"]
+    assert (line.server, line.quantity, line.month.run_rate) == ("mf-acme-1", 1, Decimal("3.50"))
+    assert extras["new IP addresses"].month.to_date == Decimal("2.50")
+    page = client.get("/costs/acme").get_data(as_text=True)
+    assert "1 IPv4 address(es) beside the main one, at $3.5 a month each" in page
+    answer = client.get("/api/v1/tenants/acme/costs", headers=_bearer(world.alice)).get_json()
+    [found] = [e for e in answer["extras"] if e["what"] == "IP addresses beside the main one"]
+    assert (found["server"], found["quantity"], found["month"]["run_rate"]) == ("mf-acme-1", "1", "3.50")
+
+
+def test_a_switch_past_the_spending_limit_or_the_budget_is_refused_and_changes_nothing(
+    app, world, server, hostwinds
+):
+    scope, old = Scope(world.alice), server.public_ipv4
+    app.config["MAILFLEET_PRICE_EXTRA_IP"] = 3.5  # the old address, kept, costs this a month
+    world.acme.max_monthly_spend = Decimal("3.00")
+    db.session.commit()
+    limit = "may spend at most 3.00 a month; its servers cost 0.00 and this change 3.50 more"
+    with pytest.raises(Forbidden, match=limit):
+        ipswitch.switch_ip(scope, world.acme, server.id, "mf-acme-1")
+    world.acme.max_monthly_spend, world.acme.monthly_budget = None, Decimal("3.00")
+    db.session.commit()
+    with pytest.raises(Forbidden, match=r"run rate from \$0.00 to \$3.50 a month, past its \$3.00 budget"):
+        ipswitch.switch_ip(scope, world.acme, server.id, "mf-acme-1")
+    app.config["MAILFLEET_PRICE_EXTRA_IP"], app.config["MAILFLEET_PRICE_NEW_IP"] = None, 4
+    with pytest.raises(Forbidden, match=r"projected at \$0.00, to \$4.00, past its \$3.00 budget"):
+        ipswitch.switch_ip(scope, world.acme, server.id, "mf-acme-1")
+    assert _runs() == [] and db.session.get(Server, server.id).public_ipv4 == old
+    world.acme.monthly_budget = Decimal("4.00")
+    db.session.commit()
+    assert ipswitch.switch_ip(scope, world.acme, server.id, "mf-acme-1").catalogue_key == "switch_ip"
 
 
 def test_the_api_switches_and_lists_the_addresses_of_the_tenants_own_servers(
