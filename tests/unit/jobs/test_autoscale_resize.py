@@ -1,7 +1,10 @@
-"""Auto-scaling in mode act, end to end short of a browser: the hourly usage job (jobs.usage) finds a
-busy server, queues the resize run, and the worker runs playbooks/resize.yml through
-ansible-runner against the Hostwinds double; afterwards the instance, the server row, its price
-and the decision show the new plan, and the next hourly job orders nothing more."""
+"""Auto-scaling in mode act, as a journey short of a browser, on a real Redis and the Hostwinds
+double: two tenants opted in, each with a server busy for 15 days. rq cron's hourly usage job,
+enqueued as the scheduler enqueues it, finds both; it queues the resize run of one, and the worker
+runs playbooks/resize.yml through ansible-runner against the double; the other tenant's spending
+limit is below the next plan, so its resize is held, with the reason. Afterwards the instance, the
+server row, its costs and price history, the usage page and the API show the new plan and the
+decisions with their reasons, and the next hourly job orders nothing more."""
 
 from __future__ import annotations
 
@@ -9,10 +12,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from rq import SimpleWorker
+from rq.cron import CronScheduler
+from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
 from jobs.app import use_app
-from jobs.usage import rollup_usage
 from mailfleet.clock import utcnow
 from mailfleet.hostwinds import HostwindsClient
 from testbed.doubles import hostwinds as hostwinds_double
@@ -29,19 +34,21 @@ from webapp.models import (
     Server,
     ServerStatus,
 )
-from webapp.models.usage import FIVE_MINUTES, UsageSample
-from webapp.services import tenants
+from webapp.models.usage import FIVE_MINUTES, CostPeriod, UsageSample
+from webapp.queue import get_queue, get_system_queue
+from webapp.services import accounts, costs, tenants
 from webapp.testing import ServedApp, make_app
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(300)]
 
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[3] / "playbooks"
+ONE_GB, TWO_GB = "Unmetered SSD VPS 1 GB", "Unmetered SSD VPS 2 GB"
 
 
 @pytest.fixture
 def double(monkeypatch):
     state = hostwinds_double.HostwindsState(resize_seconds=0.5)
-    state.seed(1, tenants=1)  # mf-tenant000-1, ACTIVE on plan 101 (1 GB, $4.99)
+    state.seed(2, tenants=2)  # mf-tenant000-1 and mf-tenant001-1, ACTIVE on plan 101 (1 GB, $4.99)
     served = ServedApp(hostwinds_double.create_app(state))
     monkeypatch.setenv("HOSTWINDS_API_URL", f"{served.url}/cloud/api.php")  # the run's child gets it
     yield state, f"{served.url}/cloud/api.php"
@@ -49,13 +56,14 @@ def double(monkeypatch):
 
 
 @pytest.fixture
-def app(tmp_path, double):
-    """The control plane running the repository's playbooks, its provider the double."""
+def app(tmp_path, double, real_redis):
+    """The control plane on a real Redis, running the repository's playbooks, its provider the double."""
     _, url = double
     app = make_app(
         tmp_path,
         MAILFLEET_PLAYBOOK_DIR=REPO_PLAYBOOKS,
         HOSTWINDS_CLIENT=HostwindsClient(DEFAULT_KEY, url, attempts=1),
+        REDIS_CONNECTION=real_redis,
     )
     use_app(app)
     with app.app_context():
@@ -65,22 +73,24 @@ def app(tmp_path, double):
     use_app(None)
 
 
-def test_act_resizes_a_busy_server_on_the_double_through_the_worker(app, scope, work, double):
-    state, _ = double
-    secret_store(app).put("global/hostwinds", {"api_key": DEFAULT_KEY})
-    tenant = tenants.create_tenant(scope, "tenant000", "Tenant Zero")
+def busy_server(scope, slug: str, **limits) -> Server:
+    """The tenant, opted in to act, and its 1 GB server after 15 days at 95 % CPU (the 2 GB plan is
+    the next with more room)."""
+    tenant = tenants.create_tenant(scope, slug, slug.title())
     tenant.autoscale = AutoScale.ACT
+    for name, value in limits.items():
+        setattr(tenant, name, value)
     server = Server(
         tenant_id=tenant.id,
-        name="mf-tenant000-1",
-        plan="Unmetered SSD VPS 1 GB",
+        name=f"mf-{slug}-1",
+        plan=ONE_GB,
         monthly_price=Decimal("4.99"),
         status=ServerStatus.ACTIVE,
     )
     db.session.add(server)
     db.session.commit()
     end = int(utcnow().timestamp()) // FIVE_MINUTES * FIVE_MINUTES
-    db.session.add_all(  # 15 days at 95 % CPU: the 2 GB plan is the next with more room
+    db.session.add_all(
         UsageSample(
             server_id=server.id,
             step=FIVE_MINUTES,
@@ -96,25 +106,72 @@ def test_act_resizes_a_busy_server_on_the_double_through_the_worker(app, scope, 
         for i in range(15 * 288)
     )
     db.session.commit()
+    return server
 
-    summary = rollup_usage()
-    assert summary["notifications"] >= 0
+
+def the_hourly_job(app) -> None:
+    """rq cron's hourly usage job, enqueued as the scheduler does, then a worker on the system and
+    run queues until both are empty (the resize run the job queues among them)."""
+    connection = get_system_queue(app).connection
+    cron = CronScheduler(connection=connection)
+    cron.load_config_from_file("jobs.cron")
+    [rollup] = [job for job in cron.get_jobs() if job.func_name == "jobs.usage.rollup_usage"]
+    rollup.enqueue(connection)
+    queues = [get_system_queue(app), get_queue(app)]
+    SimpleWorker(queues, connection=connection, serializer=JSONSerializer).work(burst=True)
+    db.session.expire_all()
+
+
+def test_act_resizes_a_busy_server_on_the_double_and_holds_one_past_its_spending_limit(app, scope, double):
+    state, _ = double
+    secret_store(app).put("global/hostwinds", {"api_key": DEFAULT_KEY})
+    server = busy_server(scope, "tenant000")
+    held = busy_server(scope, "tenant001", max_monthly_spend=Decimal("8.00"))  # 4.99 + 5.00 is past it
+    costs.sync_periods(utcnow())  # the 5-minute sampler keeps the price history
+
+    the_hourly_job(app)
     [run] = db.session.scalars(select(Run)).all()
-    assert (run.catalogue_key, run.extravars["server_plan"]) == ("resize", "102")
-    work()
-    db.session.refresh(run)
+    assert (run.catalogue_key, run.tenant_id) == ("resize", server.tenant_id)
+    assert run.extravars["server_plan"] == "102"
     assert run.status == RunStatus.SUCCESSFUL, run.failure_reason
-    [record] = state.instances.values()
+    record = next(r for r in state.instances.values() if r["srvrname"] == "mf-tenant000-1")
     assert (record["product_id"], record["status"]) == (102, "ACTIVE")
     db.session.refresh(server)
-    assert (server.plan, server.monthly_price) == ("Unmetered SSD VPS 2 GB", Decimal("9.99"))
-    [decision] = db.session.scalars(select(ScaleDecision)).all()
+    assert (server.plan, server.monthly_price) == (TWO_GB, Decimal("9.99"))
+    [decision] = db.session.scalars(select(ScaleDecision).where(ScaleDecision.server_id == server.id)).all()
     assert (decision.action, decision.run_id) == (ScaleAction.RESIZED, run.id)
     assert "because 95th percentile CPU 95 % > 80 %" in decision.reason
+    [holding] = db.session.scalars(select(ScaleDecision).where(ScaleDecision.server_id == held.id)).all()
+    assert holding.action is ScaleAction.HELD and holding.run_id is None
+    assert (
+        "mf-tenant001-1 upsize to Unmetered SSD VPS 2 GB (+5.00 dollars a month) held: tenant tenant001 may "
+        "spend at most 8.00 a month; its servers cost 4.99 and this change 5.00 more"
+    ) in holding.reason
+    assert db.session.get(Server, held.id).plan == ONE_GB
 
-    rollup_usage()  # an hour later: judged on the new plan's samples only, nothing more ordered
+    costs.sync_periods(utcnow())  # the next sample: the resize counts in the costs from now on
+    history = db.session.scalars(
+        select(CostPeriod).where(CostPeriod.server_id == server.id).order_by(CostPeriod.id)
+    ).all()
+    assert [(p.plan, p.monthly_price, p.ended_at is None) for p in history] == [
+        (ONE_GB, Decimal("4.99"), False),
+        (TWO_GB, Decimal("9.99"), True),
+    ]
+    admin = {"Authorization": f"Bearer {accounts.issue_api_token(scope.user)}"}
+    client = app.test_client()
+    [line] = client.get("/api/v1/tenants/tenant000/costs", headers=admin).get_json()["servers"]
+    assert (line["plan"], line["monthly_price"]) == (TWO_GB, "9.99")
+    for found, action in ((server, "resized"), (held, "held")):
+        answer = client.get(f"/api/v1/servers/{found.id}/autoscale", headers=admin).get_json()
+        assert (answer["decisions"][0]["action"], answer["decisions"][0]["change"]) == (action, "5.00")
+
+    the_hourly_job(app)  # an hour later: judged on the new plan's samples only, nothing more ordered
     assert len(db.session.scalars(select(Run)).all()) == 1
-    last = db.session.scalars(select(ScaleDecision).order_by(ScaleDecision.id.desc())).first()
+    last = db.session.scalars(
+        select(ScaleDecision).where(ScaleDecision.server_id == server.id).order_by(ScaleDecision.id.desc())
+    ).first()
     assert last.action is ScaleAction.SETTLED
-    alert = db.session.scalar(select(HealthAlert).where(HealthAlert.check == "autoscale"))
-    assert alert.state == "resolved" and "ordered as run" in alert.events[0].detail
+    found = db.session.scalars(select(HealthAlert).where(HealthAlert.check == "autoscale"))
+    alerts = {a.server_id: a for a in found}
+    assert alerts[server.id].state == "resolved" and "ordered as run" in alerts[server.id].events[0].detail
+    assert alerts[held.id].state != "resolved" and "may spend at most 8.00" in alerts[held.id].detail
