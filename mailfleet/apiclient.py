@@ -9,11 +9,12 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import requests
 
-from mailfleet.providers.base import ProviderError
+if TYPE_CHECKING:  # the providers package imports the clients, which import this module
+    from mailfleet.providers.base import ProviderError
 
 T = TypeVar("T")
 

@@ -160,9 +160,9 @@ def test_a_concurrent_submission_key_never_answers_another_tenants_run(world, mo
     acme_run = runs.submit_run(Scope(world.alice), world.acme, "site", submission_key="shared-key-1")
     checked, calls = runs.find_submission, []
 
-    def racing(tenant, key):  # the first check runs before Acme's commit
+    def racing(tenant, key, *args, **kwargs):  # the first check runs before Acme's commit
         calls.append(key)
-        return None if len(calls) == 1 else checked(tenant, key)
+        return None if len(calls) == 1 else checked(tenant, key, *args, **kwargs)
 
     monkeypatch.setattr(runs, "find_submission", racing)
     with pytest.raises(Conflict):
