@@ -6,9 +6,10 @@ a real testbed host for the order:
    price as the tenant's run rate; once provisioned, the tenant's costs page lists the server;
 2. a budget far under the run rate shows the date the budget is reached;
 3. from the server's usage page the admin resizes it to the next plan: the confirmation shows the
-   difference in dollars a month, the run goes through the double's upgrade flow, and the costs
-   page shows the new plan and price;
-4. a member of another tenant sees none of it.
+   difference in dollars a month, and the budget refuses it, saying how to go on;
+4. the admin raises the budget and resizes: the run goes through the double's upgrade flow, and the
+   costs page shows the new plan and price;
+5. a member of another tenant sees none of it.
 
 Screenshots go to artifacts/screenshots/."""
 
@@ -102,6 +103,21 @@ def test_admin_sees_a_new_server_in_costs_and_resizes_it(testbed, stack, browser
     page.wait_for_selector("#confirm-form")
     confirm_text = page.inner_text("#confirm")
     assert "+5.00 dollars a month" in confirm_text and "from $4.99 to $9.99" in confirm_text, confirm_text
+    resize_page = page.url
+    page.fill("#confirm-form input[name=confirm]", page.inner_text("#confirm-form code"))
+    page.click("#confirm-form button[type=submit]")
+    # The budget under the run rate refuses a change that raises it, and says how to go on.
+    page.wait_for_selector(".flash.error")
+    refused = page.inner_text(".flash.error")
+    assert "past its $0.01 budget" in refused and "raise the budget" in refused, refused
+    assert "/runs/" not in page.url, page.url
+
+    # 4. The administrator raises the budget; the same resize is queued and runs.
+    page.goto(f"{base}/costs/{TENANT}")
+    page.fill("input[name=budget]", "50")
+    page.click("button:has-text('Save budget')")
+    page.wait_for_selector(".flash.success")
+    page.goto(resize_page)
     page.fill("#confirm-form input[name=confirm]", page.inner_text("#confirm-form code"))
     page.click("#confirm-form button[type=submit]")
     page.wait_for_url(re.compile(rf"{base}/runs/\d+"))
@@ -114,7 +130,7 @@ def test_admin_sees_a_new_server_in_costs_and_resizes_it(testbed, stack, browser
     shoot(page, "costs-after-resize")
     page.close()
 
-    # 4. Another tenant's member sees only its own costs.
+    # 5. Another tenant's member sees only its own costs.
     other = login(browser, base, MEMBER, stack.passwords[MEMBER])
     other.goto(f"{base}/costs/")
     assert other.url.endswith(f"/costs/{OTHER}")

@@ -271,3 +271,16 @@ def test_status_drill_and_an_unreadable_repository_reach_the_health_checks(drill
         bak1.ssh(f"rm -rf {COPY}/keys && mv {COPY}/keys.away {COPY}/keys")
     assert got["doc"]["backup"]["ok"] and got["doc"]["copy"]["ok"] is False, got["doc"]["copy"]
     assert got["copy"].status.value == "error" and "copying to the second repository failed" in got["copy"].detail
+
+
+def test_a_backup_started_during_a_check_waits_for_it(drill):
+    """The timers' runs meet (a check still reading when the hourly backup starts): the backup waits
+    its turn instead of failing on the repository's lock and recording a failure."""
+    drill["first"].assert_ok()
+    bak1 = drill["bak1"]
+    bak1.ssh("systemctl start --no-block mailfleet-backup-check.service && systemctl start mailfleet-backup.service")
+    bak1.ssh("while systemctl is-active -q mailfleet-backup-check.service; do sleep 1; done")
+    results = bak1.ssh("systemctl show -P Result mailfleet-backup-check.service mailfleet-backup.service")
+    assert results.stdout.split() == ["success", "success"], results.stdout
+    status = json.loads(bak1.ssh("cat /var/lib/mailfleet-backup/status.json").stdout)
+    assert status["check"]["ok"] and status["forget"]["ok"] and status["forget"]["kept"] >= 1, status
