@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -19,6 +21,7 @@ from webapp.extensions import login_manager
 from webapp.forms import ActionForm
 from webapp.models import Run
 from webapp.services import accounts
+from webapp.services.scope import Scope
 
 #: A button's post whose CSRF token no longer validates (the page was open too long).
 EXPIRED = "The form expired; try again."
@@ -95,6 +98,23 @@ def register(app: Flask) -> None:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
+
+
+R = TypeVar("R")
+
+
+def tenant_view(view: Callable[..., R]) -> Callable[..., R]:
+    """A page of one tenant, for a logged-in user: ``view`` is called with the user's scope and the
+    tenant the URL's ``slug`` names (one the user may not see answers 404, as one that does not
+    exist), then the URL's other values."""
+
+    @functools.wraps(view)
+    @login_required
+    def with_tenant(slug: str, **values: Any) -> R:
+        scope = Scope(current_user)
+        return view(scope, scope.tenant(slug), **values)
+
+    return with_tenant
 
 
 def back_with_error(exc: MailfleetWebError, endpoint: str, **values: Any) -> Response:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
-from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from webapp.errors import InvalidInput
 from webapp.forms import RecoverForm, ServerActionForm
-from webapp.models import Server, ServerStatus
+from webapp.models import Server, ServerStatus, Tenant
 from webapp.services import actions, backups, fleet, recovery
 from webapp.services.scope import Scope
-from webapp.views import Then, form_post, to_run
+from webapp.views import Then, form_post, tenant_view, to_run
 from webapp.views.tenants import ordered_where, provision_form_with_offers
 
 bp = Blueprint("actions", __name__)
@@ -26,10 +25,8 @@ def _form(servers: list[Server]) -> ServerActionForm:
 
 
 @bp.route("/tenants/<slug>/actions/<key>", methods=["GET"])
-@login_required
-def confirm(slug: str, key: str) -> str:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def confirm(scope: Scope, tenant: Tenant, key: str) -> str:
     chosen = actions.action(key)
     servers = fleet.list_servers(scope, tenant)
     form = _form(servers)
@@ -47,13 +44,11 @@ def confirm(slug: str, key: str) -> str:
 
 
 @bp.route("/tenants/<slug>/actions/<key>", methods=["POST"])
-@login_required
-def start(slug: str, key: str) -> Response:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def start(scope: Scope, tenant: Tenant, key: str) -> Response:
     chosen = actions.action(key)
     form = _form(fleet.list_servers(scope, tenant))
-    back: dict[str, object] = {"slug": slug, "key": key, "server_id": form.server_id.data}
+    back: dict[str, object] = {"slug": tenant.slug, "key": key, "server_id": form.server_id.data}
 
     def act() -> Then:
         if key == "restore" and not form.confirm.data:
@@ -82,10 +77,8 @@ def _recover_form(servers: list[Server]) -> tuple[RecoverForm, str | None]:
 
 
 @bp.route("/tenants/<slug>/recover", methods=["GET"])
-@login_required
-def recover_confirm(slug: str) -> str:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def recover_confirm(scope: Scope, tenant: Tenant) -> str:
     form, offers_error = _recover_form(fleet.list_servers(scope, tenant))
     if request.args.get("server_id", "").isdigit():
         form.server_id.data = int(request.args["server_id"])
@@ -94,12 +87,10 @@ def recover_confirm(slug: str) -> str:
 
 
 @bp.route("/tenants/<slug>/recover", methods=["POST"])
-@login_required
-def recover(slug: str) -> Response:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def recover(scope: Scope, tenant: Tenant) -> Response:
     form, _ = _recover_form(fleet.list_servers(scope, tenant))
-    back: dict[str, object] = {"slug": slug, "server_id": form.server_id.data}
+    back: dict[str, object] = {"slug": tenant.slug, "server_id": form.server_id.data}
 
     def act() -> Then:
         location, region = ordered_where(form.location.data)

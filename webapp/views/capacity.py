@@ -10,10 +10,10 @@ from mailfleet.clock import utcnow
 from webapp.api.usage import senders_document, server_export
 from webapp.errors import MailfleetWebError
 from webapp.forms import ConfirmForm
-from webapp.models import AutoScale, Server
+from webapp.models import AutoScale, Server, Tenant
 from webapp.services import autoscale, capacity, usage
 from webapp.services.scope import Scope
-from webapp.views import back_with_error
+from webapp.views import back_with_error, tenant_view
 from webapp.views.charts import line
 
 bp = Blueprint("capacity", __name__)
@@ -84,10 +84,8 @@ def server_csv(server_id: int) -> Response:
 
 
 @bp.route("/tenants/<slug>/servers/<int:server_id>/resize", methods=["GET", "POST"])
-@login_required
-def resize(slug: str, server_id: int) -> Response | str:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def resize(scope: Scope, tenant: Tenant, server_id: int) -> Response | str:
     plan = request.values.get("plan")
     try:
         found = capacity.resize_plan(scope, tenant, server_id, plan)
@@ -98,13 +96,13 @@ def resize(slug: str, server_id: int) -> Response | str:
     if request.method == "POST":
         if not form.validate_on_submit():
             flash(f"Type {found.server.name} to confirm.", "error")
-            return redirect(url_for("capacity.resize", slug=slug, server_id=server_id, plan=plan))
+            return redirect(url_for("capacity.resize", slug=tenant.slug, server_id=server_id, plan=plan))
         try:
             run = capacity.resize_server(
                 scope, tenant, server_id, plan, form.confirm.data, form.submission_key.data
             )
         except MailfleetWebError as exc:
-            return back_with_error(exc, "capacity.resize", slug=slug, server_id=server_id, plan=plan)
+            return back_with_error(exc, "capacity.resize", slug=tenant.slug, server_id=server_id, plan=plan)
         flash(f"Resize of {found.server.name} to {found.target.name} queued as run {run.id}.", "success")
         return redirect(url_for("runs.detail", run_id=run.id))
     return render_template("capacity/resize.html", tenant=tenant, resize=found, form=form, plan=plan)

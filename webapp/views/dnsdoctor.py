@@ -13,18 +13,17 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from mailfleet.dnsdoctor import SECTIONS
+from webapp.models import Tenant
 from webapp.services import dnsdoctor
 from webapp.services.scope import Scope
-from webapp.views import button_post
+from webapp.views import button_post, tenant_view
 
 bp = Blueprint("dnsdoctor", __name__)
 
 
 @bp.route("/tenants/<slug>/domains/<int:domain_id>/dns")
-@login_required
-def wizard(slug: str, domain_id: int) -> str:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def wizard(scope: Scope, tenant: Tenant, domain_id: int) -> str:
     domain = dnsdoctor.tenant_domain(scope, tenant, domain_id)
     report = domain.dns_report or {}
     sections = [(s, [f for f in report.get("findings", []) if f["section"] == s]) for s in SECTIONS]

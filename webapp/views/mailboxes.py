@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, make_response, redirect, render_template, url_for
-from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from webapp.errors import MailfleetWebError
 from webapp.forms import MailboxForm
+from webapp.models import Tenant
 from webapp.services import fleet, mailboxes
 from webapp.services.scope import Scope
-from webapp.views import back_with_error
+from webapp.views import back_with_error, tenant_view
 
 bp = Blueprint("mailboxes", __name__)
 
 
 @bp.route("/tenants/<slug>/mailboxes", methods=["POST"])
-@login_required
-def create(slug: str) -> Response:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def create(scope: Scope, tenant: Tenant) -> Response:
     form = MailboxForm()
     form.domain_id.choices = [(d.id, d.name) for d in fleet.list_domains(scope, tenant)]
     if not form.validate_on_submit():
         flash("Check the form: pick a domain and list the mailbox names.", "error")
-        return redirect(url_for("tenants.detail", slug=slug))
+        return redirect(url_for("tenants.detail", slug=tenant.slug))
     quota = form.quota_mb.data * 1024 * 1024 if form.quota_mb.data else None
     try:
         batch = mailboxes.create_mailboxes(
@@ -36,7 +34,7 @@ def create(slug: str) -> Response:
             dns_override=form.dns_override.data,
         )
     except MailfleetWebError as exc:
-        return back_with_error(exc, "tenants.detail", slug=slug)
+        return back_with_error(exc, "tenants.detail", slug=tenant.slug)
     response = make_response(render_template("mailboxes/created.html", tenant=tenant, batch=batch))
     # The passwords exist only in this response: no cache may keep a copy.
     response.headers["Cache-Control"] = "no-store"

@@ -13,10 +13,10 @@ from webapp import playbooks
 from webapp.api.schemas import RunEventSchema, RunSchema
 from webapp.errors import InvalidInput, MailfleetWebError
 from webapp.forms import ActionForm, RetryForm, RunForm
-from webapp.models import RunStatus, RunTrigger
+from webapp.models import RunStatus, RunTrigger, Tenant
 from webapp.services import runs
 from webapp.services.scope import Scope
-from webapp.views import Then, back_with_error, form_post, to_run
+from webapp.views import Then, back_with_error, form_post, tenant_view, to_run
 
 bp = Blueprint("runs", __name__)
 
@@ -77,10 +77,8 @@ def detail(run_id: int) -> str:
 
 
 @bp.route("/tenants/<slug>/runs", methods=["POST"])
-@login_required
-def submit(slug: str) -> Response:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def submit(scope: Scope, tenant: Tenant) -> Response:
     form = RunForm()
     form.playbook.choices = [(p.key, p.title) for p in playbooks.direct()]
 
@@ -88,7 +86,7 @@ def submit(slug: str) -> Response:
         limit, key = form.limit.data or None, form.submission_key.data
         return to_run(runs.submit_run(scope, tenant, form.playbook.data, limit=limit, submission_key=key))
 
-    return form_post(form, "Check the form: pick a playbook.", act, "tenants.detail", {"slug": slug})
+    return form_post(form, "Check the form: pick a playbook.", act, "tenants.detail", {"slug": tenant.slug})
 
 
 @bp.route("/runs/<int:run_id>/cancel", methods=["POST"])

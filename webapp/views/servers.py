@@ -7,10 +7,11 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from webapp.forms import DomainForm
+from webapp.models import Tenant
 from webapp.services import fleet
 from webapp.services.actions import ACTIONS
 from webapp.services.scope import Scope
-from webapp.views import Then, form_post, to_run
+from webapp.views import Then, form_post, tenant_view, to_run
 from webapp.views.tenants import ordered_where, provision_form_with_offers
 
 bp = Blueprint("servers", __name__)
@@ -26,14 +27,12 @@ def index() -> str:
 
 
 @bp.route("/tenants/<slug>/servers", methods=["POST"])
-@login_required
-def provision(slug: str) -> Response:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def provision(scope: Scope, tenant: Tenant) -> Response:
     form, offers_error = provision_form_with_offers()
     if offers_error:
         flash(offers_error, "error")
-        return redirect(url_for("tenants.detail", slug=slug))
+        return redirect(url_for("tenants.detail", slug=tenant.slug))
 
     def act() -> Then:
         location, region = ordered_where(form.location.data)
@@ -44,14 +43,12 @@ def provision(slug: str) -> Response:
         return to_run(run, f"Provisioning queued as run {run.id}.")
 
     invalid = "Check the form: pick a location and a plan, and type the mail host name."
-    return form_post(form, invalid, act, "tenants.detail", {"slug": slug})
+    return form_post(form, invalid, act, "tenants.detail", {"slug": tenant.slug})
 
 
 @bp.route("/tenants/<slug>/domains", methods=["POST"])
-@login_required
-def add_domain(slug: str) -> Response:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def add_domain(scope: Scope, tenant: Tenant) -> Response:
     form = DomainForm()
     form.server_id.choices = [(s.id, s.name) for s in fleet.list_servers(scope, tenant)]
 
@@ -60,4 +57,4 @@ def add_domain(slug: str) -> Response:
         return to_run(run, f"Domain queued as run {run.id}.")
 
     invalid = "Check the form: pick a server and type a domain name (at most 253 characters)."
-    return form_post(form, invalid, act, "tenants.detail", {"slug": slug})
+    return form_post(form, invalid, act, "tenants.detail", {"slug": tenant.slug})

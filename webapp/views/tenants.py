@@ -37,7 +37,7 @@ from webapp.services import (
 from webapp.services.actions import ACTIONS
 from webapp.services.runs import RunFilters, list_runs
 from webapp.services.scope import Scope
-from webapp.views import Then, form_post
+from webapp.views import Then, form_post, tenant_view
 
 bp = Blueprint("tenants", __name__, url_prefix="/tenants")
 
@@ -65,8 +65,7 @@ def create() -> Response | tuple[str, int]:
     return form_post(form, None, act, "tenants.index", {})
 
 
-def tenant_forms(scope: Scope, tenant_slug: str) -> dict:
-    tenant = scope.tenant(tenant_slug)
+def tenant_forms(scope: Scope, tenant: Tenant) -> dict:
     servers = fleet.list_servers(scope, tenant)
     domains = fleet.list_domains(scope, tenant)
     domain_form = DomainForm()
@@ -158,27 +157,23 @@ def home_region_form(tenant: Tenant) -> HomeRegionForm:
 
 
 @bp.route("/<slug>")
-@login_required
-def detail(slug: str) -> str:
-    page = tenant_forms(Scope(current_user), slug)
-    steps = onboarding.first_steps(slug, page["servers"], page["domains"], page["mailboxes"])
+@tenant_view
+def detail(scope: Scope, tenant: Tenant) -> str:
+    page = tenant_forms(scope, tenant)
+    steps = onboarding.first_steps(tenant.slug, page["servers"], page["domains"], page["mailboxes"])
     return render_template("tenants/detail.html", first_steps=steps, **page)
 
 
 @bp.route("/<slug>/terraform")
-@login_required
-def terraform_export(slug: str) -> Response:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def terraform_export(scope: Scope, tenant: Tenant) -> Response:
     download = {"Content-Disposition": f'attachment; filename="{tenant.slug}.tf"'}
     return Response(terraform.export(scope, tenant), mimetype="text/plain", headers=download)
 
 
 @bp.route("/<slug>/members", methods=["POST"])
-@login_required
-def add_member(slug: str) -> Response:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def add_member(scope: Scope, tenant: Tenant) -> Response:
     form = MemberForm()
 
     def act() -> str:
@@ -186,29 +181,25 @@ def add_member(slug: str) -> Response:
         return f"{user.email} can now log in as a member of {tenant.slug}."
 
     invalid = "Check the form: the password needs at least 12 characters."
-    return form_post(form, invalid, act, "tenants.detail", {"slug": slug})
+    return form_post(form, invalid, act, "tenants.detail", {"slug": tenant.slug})
 
 
 @bp.route("/<slug>/home-region", methods=["POST"])
-@login_required
-def set_home_region(slug: str) -> Response:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def set_home_region(scope: Scope, tenant: Tenant) -> Response:
     form = home_region_form(tenant)
 
     def act() -> str:
         region = fleet.set_home_region(scope, tenant, form.home_region.data)
         return f"New servers of {tenant.slug} go to {region.label if region else 'the location chosen'}."
 
-    return form_post(form, "Check the form: pick a region.", act, "tenants.detail", {"slug": slug})
+    return form_post(form, "Check the form: pick a region.", act, "tenants.detail", {"slug": tenant.slug})
 
 
 @bp.route("/<slug>/failover", methods=["POST"])
-@login_required
-def set_failover(slug: str) -> Response:
+@tenant_view
+def set_failover(scope: Scope, tenant: Tenant) -> Response:
     """Failover without asking on or off: the API's PATCH failover_auto, from the tenant page."""
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
     form = FailoverForm()
 
     def act() -> str:
@@ -217,14 +208,12 @@ def set_failover(slug: str) -> Response:
             return f"Failover is on for {tenant.slug}: a server down that long is recovered without asking."
         return f"Failover is off for {tenant.slug}: a server down that long is offered for recovery."
 
-    return form_post(form, None, act, "tenants.detail", {"slug": slug})
+    return form_post(form, None, act, "tenants.detail", {"slug": tenant.slug})
 
 
 @bp.route("/<slug>/limits", methods=["POST"])
-@login_required
-def set_limits(slug: str) -> Response:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def set_limits(scope: Scope, tenant: Tenant) -> Response:
     form = LimitsForm()
 
     def act() -> str:
@@ -232,4 +221,4 @@ def set_limits(slug: str) -> Response:
         return f"Limits of {tenant.slug} saved; they apply to new orders."
 
     invalid = "Check the form: limits are whole numbers of servers and amounts of at least 0."
-    return form_post(form, invalid, act, "tenants.detail", {"slug": slug})
+    return form_post(form, invalid, act, "tenants.detail", {"slug": tenant.slug})
