@@ -1,4 +1,4 @@
-"""What the provider API clients (Hostwinds, DigitalOcean) share: a checked credential and API URL,
+"""What the API clients (Hostwinds, DigitalOcean, Mailu) share: a checked credential and API URL,
 bounded retries with exponential backoff, the rule for whether a failed request may have reached the
 API, and waiting for a state by polling. Each client keeps what its API does differently: how a
 request is sent and its answer read, which requests are safe to repeat, and its errors."""
@@ -9,12 +9,9 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 import requests
-
-if TYPE_CHECKING:  # the providers package imports the clients, which import this module
-    from mailfleet.providers.base import ProviderError
 
 T = TypeVar("T")
 
@@ -41,12 +38,12 @@ class Retry(Exception):
 
 
 class ApiClient:
-    """The base of a provider API client. A subclass names its service and configuration error,
+    """The base of an API client. A subclass names its service and configuration error,
     sends each request through `_retrying` and says in `_gave_up` what to raise after the last
     attempt."""
 
     service: ClassVar[str]  # as users know it: "Hostwinds"
-    configuration_error: ClassVar[type[ProviderError]]  # nothing was sent: a setting is wrong
+    configuration_error: ClassVar[type[Exception]]  # nothing was sent: a setting is wrong
     log: ClassVar[logging.Logger]
 
     def __init__(
@@ -57,7 +54,7 @@ class ApiClient:
         attempts: int,
         backoff: float,
         max_backoff: float,
-        poll_interval: float,
+        poll_interval: float = 1.0,
         session: requests.Session,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,

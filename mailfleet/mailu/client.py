@@ -16,7 +16,6 @@ Safety rules:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from mailfleet.apiclient import ApiClient, Retry
 from mailfleet.mailu.errors import (
     MailuAuthError,
     MailuDuplicateError,
@@ -40,8 +40,6 @@ from mailfleet.redact import without_keys
 from mailfleet.validation import ValidationError, normalize_domain, normalize_email
 
 __all__ = ["DNS_RECORD_FIELDS", "BulkCreateResult", "MailuClient"]
-
-log = logging.getLogger(__name__)
 
 # Field name -> accepted Python type(s); anything else is refused before a request is made.
 _BOOL = (bool,)
@@ -156,13 +154,17 @@ def _valid_emails(kind: str, addresses: Iterable[str]) -> list[str]:
     return [_valid_email(a) for a in addresses]
 
 
-class MailuClient:
+class MailuClient(ApiClient):
     """Client for one Mailu server's admin API.
 
     ``base_url`` is the API root, e.g. ``https://mail.example.com/api/v1``; when it does not end
     in ``/api/v1`` that suffix is added (``https://mail.example.com`` works too). On the testbed
     the Mailu double serves many servers under ``http://<double>/<mail host>/api/v1``.
     """
+
+    service = "Mailu"
+    configuration_error = MailuValidationError
+    log = logging.getLogger(__name__)
 
     def __init__(
         self,
@@ -185,11 +187,15 @@ class MailuClient:
             raise MailuValidationError("a Mailu API token is required (at least 4 characters)")
         if retries < 0 or retries > 5:
             raise MailuValidationError("retries must be between 0 and 5")
+        super().__init__(
+            root,
+            timeout=timeout,
+            attempts=1 + retries,
+            backoff=backoff,
+            max_backoff=backoff * 2**retries,  # the backoff doubles for each retry, uncapped
+            session=session or requests.Session(),
+        )
         self.base_url = root
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self._session = session or requests.Session()
         self._session.verify = verify
         self._session.headers.update(
             {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": "mailfleet"}
@@ -218,11 +224,12 @@ class MailuClient:
                 method=method,
                 path=path,
             )
+        # Only reads are sent again: a write whose answer was lost may have been done.
+        repeat = method == "GET"
         url = self.base_url + path
-        attempts = 1 + (self.retries if method == "GET" else 0)
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            started = time.monotonic()
+
+        def attempt() -> Any:
+            started = self._monotonic()
             try:
                 response = self._session.request(method, url, json=payload, timeout=self.timeout)
             except requests.exceptions.SSLError as exc:
@@ -230,21 +237,29 @@ class MailuClient:
                     f"TLS error talking to Mailu: {exc}", method=method, path=path
                 ) from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                if last:
-                    raise MailuUnavailableError(
-                        f"Mailu did not answer after {attempt + 1} attempt(s): {type(exc).__name__}",
-                        method=method,
-                        path=path,
-                    ) from None
-                time.sleep(self.backoff * 2**attempt)
-                continue
-            log.debug("%s %s -> %s in %.0f ms", method, path, response.status_code,
-                      (time.monotonic() - started) * 1000)
-            if response.status_code in _RETRY_STATUSES and not last:
-                time.sleep(self.backoff * 2**attempt)
-                continue
+                unanswered = MailuUnavailableError(
+                    f"Mailu did not answer after {self.attempts if repeat else 1} attempt(s): "
+                    f"{type(exc).__name__}",
+                    method=method,
+                    path=path,
+                )
+                if not repeat:
+                    raise unanswered from None
+                raise Retry(type(exc).__name__, final=unanswered) from None
+            self.log.debug("%s %s -> %s in %.0f ms", method, path, response.status_code,
+                      (self._monotonic() - started) * 1000)
+            if repeat and response.status_code in _RETRY_STATUSES:
+                try:
+                    self._parse(response, method, path)
+                except MailuError as exc:
+                    raise Retry(f"HTTP {response.status_code}", final=exc) from None
             return self._parse(response, method, path)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        return self._retrying(f"{method} {path}", attempt)
+
+    def _gave_up(self, what: str, last: str) -> Exception:
+        # Every retried attempt carries its final error; this is only a safety net.
+        return MailuUnavailableError(f"Mailu gave no usable answer to {what}: {last}")
 
     def _parse(self, response: requests.Response, method: str, path: str) -> Any:
         try:
