@@ -3,15 +3,20 @@ installed through Mailu's Postfix override, which the host's mail stack loads. A
 above its server's warm-up cap gets a 451 at the end of the message and keeps it (nothing is
 queued or delivered); once the plan's next day raises the cap, the same message goes through. Each
 receiver group has its own cap, asked per recipient: a recipient on tenant B's server (the group of
-the rest) above it is answered 451 on its own, the server's own domain is not paced. A
-policy service that is down defers mail too (451 for each recipient), and the facts run reports it
-(the `sendcap` check) along with the day's message counts from Postfix's log."""
+the rest) above it is answered 451 on its own, the server's own domain is not paced. The tenant's
+domain cap holds for every mailbox of the domain, a mailbox's cap for that mailbox alone. A
+policy service that is down defers mail too (451 for each recipient): a submission stays with its
+sender, mail from another server waits in that server's queue, and both are delivered once it is
+back; the facts run reports it (the `sendcap` check, an alert after the sweeps' failures in a row)
+along with the day's message counts from Postfix's log."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import smtplib
 import time
+from dataclasses import replace
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -33,12 +38,18 @@ def context(testbed):
 def sender(converged_servers, mail_plane, context):
     """A mailbox of tenant A's converged server, made with the tenant page's action, usable by IMAP.
     The server shares its host with the folder's other tests: its plan is removed afterwards."""
+    from webapp.extensions import db
+    from webapp.models import Server
     from webapp.services import warmup
 
     server = converged_servers("ma")  # tenant B's server is not needed here
     (address, password), = create_mailboxes(server, f"warm{secrets.token_hex(2)}").items()
     wait_for_login(server, context, address, password)
     yield server, address, password
+    # The file's domain and mailbox caps go with its plan, in one push.
+    for cap in warmup.caps_of(db.session.get(Server, server.server_id)):
+        db.session.delete(cap)
+    db.session.commit()
     warmup.remove_plan(scope_of_admin(), server.server_id)
     work(mail_plane["app"])
 
@@ -148,18 +159,41 @@ def test_each_receiver_group_has_its_own_cap_asked_per_recipient(sender, context
     assert not imap_login(other, context, outside, outside_password)
 
 
-def test_policy_service_down_defers_instead_of_sending_uncapped(sender, context):
+def queued_for(host, recipient: str) -> list[dict]:
+    """The messages for `recipient` in the host's Postfix queue (postqueue -j, one JSON a line)."""
+    lines = host.ssh("postqueue -j").stdout.splitlines()
+    return [m for m in map(json.loads, lines) if any(r["address"] == recipient for r in m["recipients"])]
+
+
+def test_policy_service_down_defers_instead_of_sending_uncapped(sender, context, converged_servers):
+    """Nothing is lost: the submission is refused with 451 and goes through when sent again, and
+    mail from another server waits in that server's queue and is delivered once the service is back."""
     server, address, password = sender
+    other = converged_servers("mb")
+    tag = secrets.token_hex(3)
     server.host.ssh("systemctl stop mailu-sendcap")
     try:
         # Postfix asks the service first for the recipient: the default action answers it.
         with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
-            submit(server, context, address, password, "while the policy service is down")
+            submit(server, context, address, password, f"while down {tag}")
         [(code, reply)] = refused.value.recipients.values()
         assert code == 451 and b"Sending caps unavailable" in reply
+        sender_address = f"postmaster@{other.zone}"
+        other.host.ssh(f"sendmail -f {sender_address} {address}",
+                       stdin=f"From: {sender_address}\nTo: {address}\nSubject: queued {tag}\n\nwaits\n")
+        deadline = time.monotonic() + 30
+        while not (waiting := [m for m in queued_for(other.host, address) if m["queue_name"] == "deferred"]):
+            assert time.monotonic() < deadline, other.host.ssh("postqueue -p").stdout
+            time.sleep(0.5)
+        [reason] = [r.get("delay_reason", "") for r in waiting[0]["recipients"]]
+        assert "said: 451 4.3.5" in reason and "Sending caps unavailable" in reason, reason
     finally:
         server.host.ssh("systemctl start mailu-sendcap")
-    submit(server, context, address, password, "after the policy service is back")
+    submit(server, context, address, password, f"while down {tag}")
+    other.host.ssh("postqueue -f")
+    assert delivered(server, context, address, password, f"while down {tag}")
+    assert delivered(server, context, address, password, f"queued {tag}", timeout=60)
+    assert queued_for(other.host, address) == []
 
 
 def inside_facts(mail_plane, server, facts_dir):
@@ -185,7 +219,9 @@ def inside_facts(mail_plane, server, facts_dir):
 
 def test_facts_count_the_days_mail_and_a_policy_service_down_is_an_alert(sender, context, mail_plane,
                                                                         tmp_path):
-    from mailfleet.monitoring import Status
+    from mailfleet.monitoring import Status, monitoring_config, record_results
+    from webapp.extensions import db
+    from webapp.models import HealthAlert, SqlHealthStore
 
     server, address, password = sender
     subject = f"counted {secrets.token_hex(3)}"
@@ -203,3 +239,56 @@ def test_facts_count_the_days_mail_and_a_policy_service_down_is_an_alert(sender,
         server.host.ssh("systemctl start mailu-sendcap")
     assert checks["sendcap"].status is Status.ERROR
     assert "does not answer" in checks["sendcap"].detail and "451" in checks["sendcap"].detail
+    # Each sweep reads the latest facts document: the failures in a row its policy asks open an alert.
+    policies, down = monitoring_config().alerts, checks["sendcap"]
+    for n in range(policies.for_check("sendcap").fail_after):
+        sweep = replace(down, checked_at=down.checked_at + timedelta(minutes=5 * n))
+        record_results(SqlHealthStore(), [sweep], policies)
+    [alert] = db.session.query(HealthAlert).filter_by(server_id=server.server_id, check="sendcap").all()
+    assert alert.resolved_at is None and alert.severity == "critical", (alert.severity, alert.detail)
+    assert "does not answer" in alert.detail
+
+
+def sent_today(server, key: str) -> int:
+    """The policy service's count of today for `key` ("domain:<name>", "mailbox:<email>"): what
+    its caps are measured against, from the state file it writes within a second of a change."""
+    time.sleep(1.5)
+    state = json.loads(server.host.ssh("cat /var/lib/mailu-sendcap/counts.json").stdout or "{}")
+    entry = state.get(key) or {}
+    return entry.get("day_count", 0) if entry.get("day") == time.strftime("%Y-%m-%d", time.gmtime()) else 0
+
+
+def test_the_tenants_domain_cap_and_a_mailbox_cap_each_hold(sender, context, mail_plane):
+    """One push: the domain allows 3 more messages today, a second mailbox of it 1. That mailbox is
+    stopped by its own cap while the domain has room; the first mailbox, without a cap of its own,
+    by the domain's. Last in the file: the caps stay until its end, which removes them with the plan."""
+    from webapp.models import RunStatus
+    from webapp.services import warmup
+
+    server, address, password = sender
+    (capped, capped_password), = create_mailboxes(server, f"capped{secrets.token_hex(2)}").items()
+    wait_for_login(server, context, capped, capped_password)
+    domain = address.rpartition("@")[2]
+    allowed = sent_today(server, f"domain:{domain}") + 3
+    run = warmup.set_caps(scope_of_admin(), server.server_id, f"{domain} {allowed}\n{capped} 1")
+    work(mail_plane["app"])
+    assert run is not None and run.status == RunStatus.SUCCESSFUL, (run.failure_reason, run.recap)
+    tag = secrets.token_hex(3)
+
+    submit(server, context, capped, capped_password, f"mailbox cap {tag}")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        submit(server, context, capped, capped_password, f"mailbox cap {tag} over")
+    assert refused.value.smtp_code == 451
+    assert f"mailbox {capped} may send 1 messages per day (1 sent)".encode() in refused.value.smtp_error
+
+    for n in range(2):
+        submit(server, context, address, password, f"domain cap {tag} {n}")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        submit(server, context, address, password, f"domain cap {tag} over")
+    assert refused.value.smtp_code == 451
+    assert f"domain {domain} may send {allowed} messages per day ({allowed} sent)".encode() in (
+        refused.value.smtp_error
+    )
+    assert delivered(server, context, capped, capped_password, f"mailbox cap {tag}")
+    assert delivered(server, context, address, password, f"domain cap {tag} 1")
+    assert not delivered(server, context, address, password, f"domain cap {tag} over", timeout=0)
