@@ -13,6 +13,7 @@ rise geometrically between anchor days; hourly caps spread a day's volume over a
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -178,6 +179,27 @@ def backoff_due(
     if reputation_deferrals / attempts < rate:
         return None
     return Backoff(until=date.fromordinal(today.toordinal() + days), factor=factor)
+
+
+# A server without a plan has no caps to lower. Critically listed, its IP is held to a tenth of its
+# usual day (the median of the days it counted in the week before the listing: a spam run's days do
+# not raise it), never below LISTED_FLOOR, which is also the cap of a server with no counts.
+LISTED_USUAL_DAYS = 7
+LISTED_FLOOR = 50  # a day: the standard curve's day 1, room for a tenant's own mail
+
+
+def usual_daily(daily_sent: Iterable[int]) -> int:
+    """The usual day of an IP: the median of the messages it sent on the days counted (0: none)."""
+    counted = list(daily_sent)
+    return math.floor(statistics.median(counted)) if counted else 0
+
+
+def listed_caps(usual: int, factor: float = CRITICAL_LISTING_FACTOR, floor: int = LISTED_FLOOR) -> Step:
+    """The caps of a critically listed IP that has no plan and sends `usual` messages on a usual
+    day: `factor` of it, at least `floor` a day; the hourly cap spreads the day as a plan's does.
+    The step's day is 1: it stands for no plan's day."""
+    daily = min(MAX_CAP, max(floor, math.floor(usual * factor)))
+    return Step(1, daily, hourly_for(daily))
 
 
 def listing_backoff(today: date, days: int = BACKOFF_DAYS, *, critical: bool = False) -> Backoff:

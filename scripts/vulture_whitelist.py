@@ -98,6 +98,7 @@ mailboxes_refused
 resolution_s
 what_happens
 recommendation
+listing_hold  # the warm-up API
 history_days
 own_mode
 tenant_mode

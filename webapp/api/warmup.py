@@ -62,6 +62,16 @@ class GroupCapsSchema(Schema):
     hourly_cap = fields.Integer(allow_none=True)
 
 
+class ListingHoldSchema(Schema):
+    daily_cap = fields.Integer()
+    hourly_cap = fields.Integer()
+    usual_daily = fields.Integer(
+        metadata={"description": "the median day it sent in the week before the listing; 0: none counted"}
+    )
+    since = fields.DateTime()
+    checks = fields.List(fields.String(), metadata={"description": "the listings (dnsbl:<zone>:<address>)"})
+
+
 class WarmupSchema(Schema):
     sending_ip = fields.String(allow_none=True)
     curve = fields.String(allow_none=True, metadata={"description": "none: no plan, the IP is not capped"})
@@ -76,6 +86,12 @@ class WarmupSchema(Schema):
         keys=fields.String(), values=fields.Nested(GroupCapsSchema),
         metadata={"description": "per receiver group (gmail, microsoft, yahoo, apple, other): its own caps "
                                  "today, enforced per recipient by the server's Postfix; empty: no plan"},
+    )
+    listing_hold = fields.Nested(
+        ListingHoldSchema, allow_none=True,
+        metadata={"description": "a server without a plan, critically listed on a blocklist: its IP's caps "
+                                 "(a tenth of its usual day, at least 50) until the listing's alert "
+                                 "resolves; none: not held"},
     )
     today = fields.Nested(DayCountsSchema, allow_none=True, metadata={"description": "none: not counted yet"})
     days = fields.List(
@@ -107,12 +123,14 @@ def status(slug: str, server_id: int) -> dict[str, Any]:
     server = _server(slug, server_id)
     on = warmup.today()
     found = warmup.status(warmup.plan_of(server), on)
+    hold = None if found.plan else warmup.hold_of(server)
+    today = found.today or hold
     return {
         "sending_ip": server.public_ipv4,
         "curve": found.plan.curve if found.plan else None,
         "day": found.day,
-        "daily_cap": found.today.daily if found.today else None,
-        "hourly_cap": found.today.hourly if found.today else None,
+        "daily_cap": today.daily if today else None,
+        "hourly_cap": today.hourly if today else None,
         "next_day": found.next.day if found.next else None,
         "next_daily_cap": found.next.daily if found.next else None,
         "backoff_until": found.backoff.until if found.backoff else None,
@@ -120,6 +138,10 @@ def status(slug: str, server_id: int) -> dict[str, Any]:
         "groups": {
             name: {"daily_cap": step.daily if step else None, "hourly_cap": step.hourly if step else None}
             for name, step in found.groups.items()
+        },
+        "listing_hold": hold and {
+            "daily_cap": hold.daily, "hourly_cap": hold.hourly, "usual_daily": hold.usual_daily,
+            "since": hold.since, "checks": hold.checks,
         },
         "today": mailstats.day_counts(server, on),
         "days": mailstats.recent_days(server, on),

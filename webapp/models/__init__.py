@@ -8,7 +8,7 @@ from __future__ import annotations
 from webapp.models.backups import ServerBackup
 from webapp.models.fleet import Domain, DomainStatus, Mailbox, Server, ServerStatus
 from webapp.models.health import HealthAlert, HealthAlertEvent, HealthCheck, HealthResult, SqlHealthStore
-from webapp.models.reputation import IpChange, MailCount, SendingCap, WarmupPlan
+from webapp.models.reputation import IpChange, ListingHold, MailCount, SendingCap, WarmupPlan
 from webapp.models.rollouts import Rollout, RolloutStatus, RolloutTarget
 from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus, RunTrigger
 from webapp.models.scaling import ScaleAction, ScaleDecision
@@ -26,6 +26,7 @@ __all__ = [
     "HealthCheck",
     "HealthResult",
     "IpChange",
+    "ListingHold",
     "LoginFailure",
     "MailCount",
     "Mailbox",

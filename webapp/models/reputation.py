@@ -1,5 +1,6 @@
-"""Sending reputation: each server IP's warm-up plan, caps per domain and per mailbox (all enforced
-by the server's Postfix), and each server's message counts per day."""
+"""Sending reputation: each server IP's warm-up plan, caps per domain and per mailbox, the caps of a
+critically listed server without a plan (all enforced by the server's Postfix), and each server's
+message counts per day."""
 
 from __future__ import annotations
 
@@ -48,6 +49,24 @@ class SendingCap(db.Model):  # type: ignore[name-defined,misc]
     name: Mapped[str] = mapped_column(String(254))  # the domain, or the mailbox's address
     daily: Mapped[int] = mapped_column()
     hourly: Mapped[int | None] = mapped_column()
+
+
+class ListingHold(db.Model):  # type: ignore[name-defined,misc]
+    """A server without a warm-up plan that a blocklist critically lists: its IP is held to these caps
+    (mailfleet.warmup.listed_caps of its `usual_daily` sent before the listing) until the alerts of
+    the listings in `checks` (dnsbl:<zone>:<address> check names) have resolved."""
+
+    __tablename__ = "listing_holds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id"), unique=True)
+    daily: Mapped[int] = mapped_column()
+    hourly: Mapped[int] = mapped_column()
+    usual_daily: Mapped[int] = mapped_column()  # the median day sent before the listing; 0: none counted
+    checks: Mapped[list[str]] = mapped_column(JSON)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    server: Mapped[Server] = relationship()
 
 
 class MailCount(db.Model):  # type: ignore[name-defined,misc]

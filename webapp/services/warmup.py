@@ -1,6 +1,8 @@
 """Warm-up plans of the tenants' servers and the cap table each server's Postfix enforces.
 
-A server without a plan is not capped by mailfleet (Mailu's own per-user limit still applies).
+A server without a plan is not capped by mailfleet (Mailu's own per-user limit still applies),
+except while a blocklist critically lists it: then its IP is held to a tenth of its usual day
+(mailfleet.warmup.listed_caps; a ListingHold) until the listings' alerts resolve.
 Setting or removing a plan pushes the new caps at once (the `sendcap` run, limited to that
 server); the scheduler pushes every server's caps once a day, as warm-up days go by.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -26,7 +28,9 @@ from webapp.models import (
     Domain,
     HealthAlert,
     HealthAlertEvent,
+    ListingHold,
     Mailbox,
+    MailCount,
     Run,
     SendingCap,
     Server,
@@ -118,10 +122,14 @@ def cap_table(server: Server, on: date | None = None) -> dict[str, Any]:
     """The server's cap table as the mailu role's policy service reads it (mailu_sendcap_caps):
     the IP's caps, and each receiver group's (its MX suffixes and caps; the server's own domains are
     no group's), dated for `DAYS_AHEAD` days from `on`, so the service moves to each new day's caps
-    at midnight UTC even before the next push; an empty entry is a day without a cap."""
+    at midnight UTC even before the next push; an empty entry is a day without a cap. A server held
+    for a listing has its IP's caps alone, dated `on`: they hold on every later day until lifted."""
     on = on or today()
     plan = plan_of(server)
+    hold = None if plan else hold_of(server)
     ip_days: dict[str, dict[str, int]] = {}
+    if hold is not None:  # until it is lifted: the latest date up to a day holds
+        ip_days[on.isoformat()] = {"daily": hold.daily, "hourly": hold.hourly}
     groups: dict[str, dict[str, Any]] = {}
     for offset in range(DAYS_AHEAD if plan else 0):
         day = date.fromordinal(on.toordinal() + offset)
@@ -278,28 +286,97 @@ def restart_for_new_ip(server: Server, on: date | None = None) -> bool:
 def react_to_listings(results: Iterable[CheckResult], now: datetime) -> list[str]:
     """Servers whose IP or domain a blocklist lists (a `dnsbl:` check in error) back off for a day,
     again each day they stay listed: their caps drop to a quarter, to a tenth on a critical listing
-    (CheckResult.critical), and are pushed at once. The listings' open alerts (a critical one opens
-    on its first result) record the lowered caps on their timelines. Returns the names of the
-    servers whose caps changed. Run it after the results are recorded, so the alerts exist."""
+    (CheckResult.critical), and are pushed at once. A server without a plan is held on a critical
+    listing (:func:`hold_listed`) and released once its listings' alerts have resolved. The
+    listings' open alerts (a critical one opens on its first result) record the lowered caps on
+    their timelines. Returns the names of the servers whose caps changed. Run it after the results
+    are recorded, so the alerts exist."""
     on = now.date()
     listings: dict[str, list[CheckResult]] = {}
     for result in results:
         if result.check.startswith("dnsbl:") and result.status is CheckStatus.ERROR:
             listings.setdefault(result.server, []).append(result)
-    lowered = []
+    changed = []
     for name, found in sorted(listings.items()):
         server = db.session.execute(select(Server).where(Server.name == name)).scalar_one_or_none()
-        critical = any(r.critical for r in found)
-        if server is None or not back_off(server, warmup.listing_backoff(on, critical=critical), on):
+        if server is None:
             continue
-        lowered.append(name)
+        critical = any(r.critical for r in found)
+        if plan_of(server) is None:
+            if critical and hold_listed(server, [r.check for r in found if r.critical], now):
+                changed.append(name)
+            continue
+        if not back_off(server, warmup.listing_backoff(on, critical=critical), on):
+            continue
+        changed.append(name)
         caps = status(plan_of(server), on)
         if caps.today is not None and caps.backoff is not None:
             _note_on_alerts(server, [r.check for r in found], now, (
                 f"sending caps lowered to {caps.today.daily} a day and {caps.today.hourly} an hour "
                 f"(x{caps.backoff.factor:g}) until {caps.backoff.until}, renewed daily while listed"
             ))
-    return lowered
+    listed = {r.check for found in listings.values() for r in found}
+    return changed + release_cleared(listed)
+
+
+def hold_of(server: Server) -> ListingHold | None:
+    stmt = select(ListingHold).where(ListingHold.server_id == server.id)
+    return db.session.execute(stmt).scalar_one_or_none()
+
+
+def hold_listed(server: Server, checks: list[str], now: datetime) -> bool:
+    """Hold a server without a plan that `checks` critically list: its IP capped to a tenth of
+    its usual day before the listing (mailfleet.warmup.listed_caps), pushed at once and written
+    on the listings' alerts. False (caps unchanged) when a hold already stands: a further listing
+    joins it, and its caps stay those of the days before the first."""
+    found = hold_of(server)
+    if found is not None:
+        if not set(checks) <= set(found.checks):
+            found.checks = sorted(set(found.checks) | set(checks))
+            db.session.commit()
+        return False
+    on = now.date()
+    first = on - timedelta(days=warmup.LISTED_USUAL_DAYS)
+    sent = db.session.scalars(select(MailCount.sent).where(
+        MailCount.server_id == server.id, MailCount.day >= first, MailCount.day < on
+    ))
+    usual = warmup.usual_daily(sent)
+    caps = warmup.listed_caps(usual)
+    db.session.add(ListingHold(server_id=server.id, daily=caps.daily, hourly=caps.hourly,
+                               usual_daily=usual, checks=sorted(set(checks)), since=now))
+    db.session.commit()
+    push_caps(Scope.system(), server)
+    basis = (
+        f"a tenth of its usual {usual} a day" if caps.daily > warmup.LISTED_FLOOR
+        else f"the floor for a server without a plan (usual day: {usual or 'not counted'})"
+    )
+    _note_on_alerts(server, checks, now, (
+        f"sending caps set to {caps.daily} a day and {caps.hourly} an hour ({basis}) until the "
+        f"listing clears"
+    ))
+    return True
+
+
+def release_cleared(listed: set[str]) -> list[str]:
+    """Lift the holds none of whose listings is still in error (`listed`: this sweep's listed
+    checks) or has an open alert, and push the caps; returns the servers' names."""
+    released = []
+    for found in db.session.scalars(select(ListingHold).order_by(ListingHold.id)).all():
+        if listed & set(found.checks):
+            continue
+        still = db.session.scalars(select(HealthAlert.id).where(
+            HealthAlert.server_id == found.server_id,
+            HealthAlert.check.in_(found.checks),
+            HealthAlert.resolved_at.is_(None),
+        )).first()
+        if still is not None:
+            continue
+        server = found.server
+        db.session.delete(found)
+        db.session.commit()
+        push_caps(Scope.system(), server)
+        released.append(server.name)
+    return released
 
 
 def _note_on_alerts(server: Server, checks: list[str], at: datetime, detail: str) -> None:

@@ -7,6 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from mailfleet.warmup import LISTED_FLOOR
 from webapp.errors import Conflict, Forbidden, InvalidInput
 from webapp.forms import SendingCapsForm, SwitchIpForm, WarmupForm
 from webapp.models import Server
@@ -36,7 +37,8 @@ def detail(slug: str, server_id: int) -> str:
     caps_form = SendingCapsForm(caps=warmup.caps_text(server))
     return render_template(
         "warmup/detail.html", server=server, slug=slug, status=warmup.status(plan), form=form,
-        caps_form=caps_form, addresses=ipswitch.history(server),
+        hold=None if plan else warmup.hold_of(server), floor=LISTED_FLOOR, caps_form=caps_form,
+        addresses=ipswitch.history(server),
         switch_allowed_after=ipswitch.cooldown_until(ipswitch.last_change(server)),
         counts=mailstats.day_counts(server, warmup.today()),
         chart=_chart(mailstats.recent_days(server, warmup.today())),

@@ -47,18 +47,28 @@ class FixedAddresses:
 
 
 def provision(app: Flask, scope: Scope, tenant: Tenant, mail_hostname: str, address: str) -> Server:
+    [server] = provision_servers(app, scope, tenant, {mail_hostname: address})
+    return server
+
+
+def provision_servers(app: Flask, scope: Scope, tenant: Tenant, hosts: dict[str, str]) -> list[Server]:
+    """One server per mail host name, at its address, all at one provider (a refresh marks the
+    servers the provider does not list as gone)."""
     addresses: dict[str, str] = {}
     state = hostwinds_double.HostwindsState(backend=FixedAddresses(addresses), build_seconds=0)
     served = ServedApp(hostwinds_double.create_app(state))
+    names = []
     try:
         client = HostwindsClient(hostwinds_double.DEFAULT_KEY, f"{served.url}/cloud/api.php", attempts=1)
         app.config["HOSTWINDS_CLIENT"] = client  # the form's offers and the refresh both ask it
-        run = fleet.provision_server(scope, tenant, LOCATION, PLAN, mail_hostname)
-        name = build_srvrname(tenant.slug, int(run.extravars["server_index"]))
-        addresses[name] = address
-        client.add_instance(name, PLAN, client.location_id(LOCATION), "debian-12")
+        for mail_hostname, address in hosts.items():
+            run = fleet.provision_server(scope, tenant, LOCATION, PLAN, mail_hostname)
+            name = build_srvrname(tenant.slug, int(run.extravars["server_index"]))
+            addresses[name] = address
+            client.add_instance(name, PLAN, client.location_id(LOCATION), "debian-12")
+            names.append(name)
         refresh_servers()
     finally:
         app.config.pop("HOSTWINDS_CLIENT", None)
         served.stop()
-    return db.session.scalar(select(Server).where(Server.name == name))
+    return [db.session.scalar(select(Server).where(Server.name == name)) for name in names]

@@ -3,7 +3,8 @@ a healthy domain is green, a removed DKIM record turns red and opens exactly one
 resolves after the fix, a test DNSBL listing is "listed" with its delisting link, a test DNSBL
 answering 127.255.255.254 is "unknown", and real lists (refused by the testbed resolver) are
 "unknown", never "listed". Through the sweep job: a critical listing opens an incident and lowers
-the caps at once, a dead list is disabled and flagged, and a delisting is recorded and timed."""
+the caps at once (a server without a plan gets caps from its usual day, lifted when it clears), a
+dead list is disabled and flagged, and a delisting is recorded and timed."""
 
 from __future__ import annotations
 
@@ -295,6 +296,7 @@ def test_the_sweep_job_checks_the_mail_host_name_and_asks_its_mailu_for_dkim(
 
 
 LISTED_HOST = "mail.listed.example.test"
+PLAIN_HOST = "mail.plain.example.test"
 CRITICAL_BL = {**TEST_BL, "codes": {"127.0.0.2": {"meaning": "SBL-like test listing", "critical": True}}}
 
 
@@ -304,24 +306,29 @@ def test_a_critical_listing_opens_an_incident_and_lowers_the_caps_at_once_until_
     """The sweep job against the testbed's lists: a server warming up (day 5 of the standard curve)
     whose address the test list lists with a critical code. One sweep opens a critical incident
     (alerts otherwise wait for three failing sweeps), lowers the server's caps to a tenth and
-    queues their push, and writes the lowered caps on the incident's timeline. The dead list is
-    disabled and flagged on the control plane's board. Delisting is requested, the listing goes,
-    the re-checks clear it, and the listing's times are kept."""
-    from provisioned import provision
+    queues their push, and writes the lowered caps on the incident's timeline. A second listed
+    server has no plan: it is capped at a tenth of its usual day, pushed, until its listing clears.
+    The dead list is disabled and flagged on the control plane's board. Delisting is requested, the
+    listings go, the re-checks clear them (the second server's caps are lifted and pushed), and the
+    listing's times are kept."""
+    from provisioned import provision_servers
     from sqlalchemy import select
 
     from jobs.app import use_app
     from jobs.health import sweep_health
+    from mailfleet.clock import utcnow
     from mailfleet.monitoring import EventKind
     from mailfleet.warmup import curve
     from webapp.extensions import db
-    from webapp.models import HealthAlert, HealthCheck, Role, Run
+    from webapp.models import HealthAlert, HealthCheck, MailCount, Role, Run
     from webapp.services import accounts, delisting, tenants, warmup
     from webapp.services.scope import Scope
     from webapp.testing import make_app
 
     address = testbed.layout.host_address(197)  # nothing is probed there: blocklists only
     entry = f"{'.'.join(reversed(address.split('.')))}.dnsbl.test"
+    plain_address = testbed.layout.host_address(198)
+    plain_entry = f"{'.'.join(reversed(plain_address.split('.')))}.dnsbl.test"
     config = tmp_path / "monitoring.json"
     config.write_text(json.dumps(
         {"resolver": testbed.dns.resolver, "checks": ["dnsbl"], "ip_lists": [CRITICAL_BL, DEAD_BL],
@@ -331,15 +338,25 @@ def test_a_critical_listing_opens_an_incident_and_lowers_the_caps_at_once_until_
     monkeypatch.setenv("MAILFLEET_MONITORING_CONFIG_FILE", str(config))
     app = make_app(tmp_path)
     use_app(app)
-    update(testbed, "dnsbl.test", [("replace", entry, "A", "127.0.0.2")])
+    update(testbed, "dnsbl.test", [("replace", entry, "A", "127.0.0.2"),
+                                    ("replace", plain_entry, "A", "127.0.0.2")])
     try:
         with app.app_context():
             admin = accounts.create_user("admin@example.com", "correct horse battery", Role.ADMIN, None)
             scope = Scope(admin)
             tenant = tenants.create_tenant(scope, "listed", "Listed")
-            server = provision(app, scope, tenant, LISTED_HOST, address)
+            hosts = {LISTED_HOST: address, PLAIN_HOST: plain_address}
+            server, plain = provision_servers(app, scope, tenant, hosts)
             warmup.set_plan(scope, server.id, "standard", started_on=warmup.today() - timedelta(days=4))
-            pushes = db.session.query(Run).filter_by(catalogue_key="sendcap").count()
+            for days_ago in range(1, 8):  # the facts runs' counts of the week before: 1,500 a day
+                db.session.add(MailCount(server_id=plain.id, day=warmup.today() - timedelta(days=days_ago),
+                                         sent=1_500, collected_at=utcnow()))
+            db.session.commit()
+
+            def pushes(of) -> int:
+                return db.session.query(Run).filter_by(catalogue_key="sendcap", limit=of.name).count()
+
+            before = pushes(server)
 
             sweep_health()
             check = f"dnsbl:dnsbl.test:{address}"
@@ -350,7 +367,10 @@ def test_a_critical_listing_opens_an_incident_and_lowers_the_caps_at_once_until_
             caps, held = found.today, curve("standard")[found.day - 1]
             assert (found.day, found.backoff.factor) == (4, 0.1)
             assert (caps.daily, caps.hourly) == (held.daily // 10, max(1, held.hourly // 10))
-            assert db.session.query(Run).filter_by(catalogue_key="sendcap").count() == pushes + 1
+            assert pushes(server) == before + 1
+            assert warmup.plan_of(plain) is None and pushes(plain) == 1
+            plain_caps = {warmup.today().isoformat(): {"daily": 150, "hourly": 19}}
+            assert warmup.cap_table(plain)["ip_days"] == plain_caps
             lowered = [e.detail for e in incident.events if e.kind == EventKind.CAPS_LOWERED]
             assert lowered and f"lowered to {caps.daily} a day" in lowered[0], lowered
             flagged = db.session.scalars(
@@ -360,12 +380,14 @@ def test_a_critical_listing_opens_an_incident_and_lowers_the_caps_at_once_until_
             assert "deadbl.test is disabled: it failed its self-test" in flagged.last_detail
 
             delisting.request_delisting(scope, incident.id, "compromised mailbox closed")
-            update(testbed, "dnsbl.test", [("delete", entry, "A", None)])
+            update(testbed, "dnsbl.test", [("delete", entry, "A", None), ("delete", plain_entry, "A", None)])
             time.sleep(CACHE_S)
-            sweep_health(server.id)
-            sweep_health(server.id)  # the default policy resolves after two passing checks
+            sweep_health()
+            assert warmup.cap_table(plain)["ip_days"] == plain_caps  # its incident is still open
+            sweep_health()  # the default policy resolves after two passing checks
             db.session.refresh(incident)
             assert incident.resolved_at is not None
+            assert warmup.cap_table(plain)["ip_days"] == {} and pushes(plain) == 2
             listing = delisting.listing_of(incident)
             assert listing.requested_by == "admin@example.com"
             assert listing.detected_at <= listing.requested_at <= listing.delisted_at
@@ -373,5 +395,5 @@ def test_a_critical_listing_opens_an_incident_and_lowers_the_caps_at_once_until_
             db.session.remove()
             db.engine.dispose()
     finally:
-        update(testbed, "dnsbl.test", [("delete", entry, "A", None)])
+        update(testbed, "dnsbl.test", [("delete", entry, "A", None), ("delete", plain_entry, "A", None)])
         use_app(None)

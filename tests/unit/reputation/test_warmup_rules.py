@@ -142,3 +142,13 @@ def test_each_receiver_group_ramps_on_its_own_schedule_within_the_ips_caps():
         assert all(c.daily <= s.daily and c.hourly <= s.hourly for c, s in zip(caps, steps, strict=True))
         assert [c.daily for c in caps] == sorted(c.daily for c in caps)  # never decreases
     assert warmup.group_step(warmup.custom_table([{"day": 1, "daily": 2}]), gmail, 1) == Step(1, 1, 1)
+
+
+def test_a_listed_ip_without_a_plan_gets_a_tenth_of_its_usual_day_never_below_the_floor():
+    # The day before the listing's spam run does not raise the usual day: the median, not the mean.
+    assert warmup.usual_daily([2_000, 2_400, 1_800, 2_200, 60_000]) == 2_200
+    assert warmup.usual_daily([1_000, 1_501]) == 1_250
+    assert warmup.usual_daily([]) == 0
+    assert warmup.listed_caps(2_200) == Step(1, 220, 28)
+    assert warmup.listed_caps(120) == warmup.listed_caps(0) == Step(1, warmup.LISTED_FLOOR, 7)
+    assert warmup.listed_caps(10**12).daily == warmup.MAX_CAP  # never above the largest cap a plan has

@@ -2,8 +2,9 @@
 burst of reputation deferrals today halves the server's caps for a day, holds its ramp, pushes the
 caps (one sendcap run) and reads as the `warmup` check; a quiet day, a malformed section or
 yesterday's counts change no plan. A blocklist listing lowers the caps to a quarter for a day, a
-critical one to a tenth, warm IP or not, on the incident's timeline. A new main IP (seen by the
-inventory refresh) starts the plan again at day 1."""
+critical one to a tenth, warm IP or not, on the incident's timeline; a server without a plan is held
+to a tenth of its usual day while critically listed. A new main IP (seen by the inventory refresh)
+starts the plan again at day 1."""
 
 from __future__ import annotations
 
@@ -158,6 +159,75 @@ def test_a_critical_listing_opens_its_incident_at_once_and_cuts_even_a_warm_ips_
     assert warmup.react_to_listings(listed, NOW + timedelta(minutes=5)) == []
     db.session.refresh(incident)
     assert sum(e.kind == EventKind.CAPS_LOWERED for e in incident.events) == 1
+
+
+def test_a_critical_listing_holds_a_server_without_a_plan_to_a_tenth_of_its_usual_day_until_it_clears(
+    app, server
+):
+    """No plan, no caps to lower: critically listed, the IP is capped at a tenth of the median day
+    of the week before (the spam run of the day before and today's count do not raise it), pushed
+    at once and written on the incident. It stays while the incident is open, and is lifted and
+    pushed when the re-checks resolve it. A listing that is not critical caps nothing."""
+    from mailfleet.monitoring import AlertPolicies, AlertPolicy, EventKind, record_results
+    from webapp.models import HealthAlert, ListingHold, SqlHealthStore
+
+    for days_ago, sent in ((7, 2_000), (6, 2_400), (5, 1_800), (3, 2_200), (1, 60_000), (0, 9_000),
+                           (8, 900_000)):  # 8 days ago: before the week that counts
+        db.session.add(MailCount(server_id=server.id, day=TODAY - timedelta(days=days_ago), sent=sent,
+                                 collected_at=NOW))
+    db.session.commit()
+    policies = AlertPolicies(AlertPolicy(fail_after=3, pass_after=2))
+    check, minor = "dnsbl:zen.spamhaus.org:198.51.100.7", "dnsbl:minor.test:198.51.100.7"
+
+    def sweep(at: datetime, critical: Status, other: Status = Status.OK) -> list[str]:
+        results = [
+            CheckResult("mf-acme-1", check, critical, None, "critically listed on Spamhaus ZEN", at,
+                        critical=critical is Status.ERROR),
+            CheckResult("mf-acme-1", minor, other, None, "listed on a minor list", at),
+        ]
+        record_results(SqlHealthStore(), results, policies)
+        return warmup.react_to_listings(results, at)
+
+    assert sweep(NOW, Status.OK, other=Status.ERROR) == []  # not critical: no plan, no cap
+    assert warmup.cap_table(server, TODAY)["ip_days"] == {} and db.session.query(Run).count() == 0
+
+    assert sweep(NOW + timedelta(minutes=5), Status.ERROR) == ["mf-acme-1"]
+    assert warmup.plan_of(server) is None
+    table = warmup.cap_table(server, TODAY)
+    assert table["ip_days"] == {TODAY.isoformat(): {"daily": 220, "hourly": 28}}  # 2,200 a day usually
+    assert table["groups"] == {}
+    assert [(r.catalogue_key, r.limit) for r in db.session.query(Run)] == [("sendcap", "mf-acme-1")]
+    [incident] = db.session.query(HealthAlert).filter_by(check=check).all()
+    [note] = [e.detail for e in incident.events if e.kind == EventKind.CAPS_LOWERED]
+    assert note == ("sending caps set to 220 a day and 28 an hour (a tenth of its usual 2200 a day) "
+                    "until the listing clears")
+
+    later = NOW + timedelta(days=1)  # still listed the next day, a held day in its week: the caps stay
+    assert sweep(later, Status.ERROR) == [] and db.session.query(Run).count() == 1
+    assert warmup.cap_table(server, later.date())["ip_days"] == {later.date().isoformat(): {"daily": 220,
+                                                                                           "hourly": 28}}
+    assert sweep(later + timedelta(minutes=5), Status.OK) == []  # one clean re-check: the incident holds
+    assert db.session.query(ListingHold).count() == 1
+    assert sweep(later + timedelta(minutes=10), Status.OK) == ["mf-acme-1"]  # resolved: lifted
+    db.session.refresh(incident)
+    assert incident.resolved_at is not None
+    assert db.session.query(ListingHold).count() == 0
+    assert warmup.cap_table(server, later.date())["ip_days"] == {}
+    assert db.session.query(Run).count() == 2  # the lifted caps were pushed
+
+
+def test_a_listed_server_without_counts_or_a_plan_gets_the_floor(app, server):
+    listed = [CheckResult("mf-acme-1", "dnsbl:zen.spamhaus.org:198.51.100.7", Status.ERROR, None,
+                          "critically listed", NOW, critical=True)]
+    assert warmup.react_to_listings(listed, NOW) == ["mf-acme-1"]
+    caps = warmup.cap_table(server, TODAY)["ip_days"][TODAY.isoformat()]
+    assert caps == {"daily": warmup.warmup.LISTED_FLOOR, "hourly": 7}
+    # A plan set while held takes over: its own rules, lowered by the next listed sweep.
+    _plan(server)
+    assert warmup.cap_table(server, TODAY)["ip_days"][TODAY.isoformat()] == {
+        "daily": warmup.status(warmup.plan_of(server), TODAY).today.daily,
+        "hourly": warmup.status(warmup.plan_of(server), TODAY).today.hourly,
+    }
 
 
 def test_a_new_main_ip_from_the_provider_restarts_the_warmup_on_it(app, server, tmp_path):

@@ -249,6 +249,31 @@ def test_the_days_counts_stand_against_the_days_cap_on_the_page_and_in_the_api(c
     assert "<td>yahoo</td><td>" in page
 
 
+def test_a_server_held_for_a_critical_listing_shows_its_caps_on_the_page_and_in_the_api(
+    client, world, servers
+):
+    from mailfleet.monitoring import CheckResult, Status
+
+    acme, _ = servers
+    for days_ago in range(1, 8):
+        db.session.add(MailCount(server_id=acme.id, day=warmup.today() - timedelta(days=days_ago),
+                                 sent=3_000, collected_at=utcnow()))
+    db.session.commit()
+    check = "dnsbl:zen.spamhaus.org:198.51.100.7"
+    listed = [CheckResult("mf-acme-1", check, Status.ERROR, None, "listed", utcnow(), critical=True)]
+    assert warmup.react_to_listings(listed, utcnow()) == ["mf-acme-1"]
+    alice = {"Authorization": f"Bearer {accounts.issue_api_token(world.alice)}"}
+    found = client.get(f"/api/v1/tenants/acme/servers/{acme.id}/warmup", headers=alice).get_json()
+    assert (found["curve"], found["daily_cap"], found["hourly_cap"]) == (None, 300, 38)
+    hold = found["listing_hold"]
+    assert (hold["daily_cap"], hold["usual_daily"], hold["checks"]) == (300, 3_000, [check])
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    page = client.get(_page("acme", acme)).get_data(as_text=True)
+    assert "No warm-up plan" not in page
+    assert "held to\n      <strong>300 a day, 38 an hour</strong>" in page
+    assert "its usual day before the listing was 3000 messages" in page
+
+
 def test_the_chart_sets_each_days_deliveries_against_the_plans_cap_of_that_day(client, world, servers):
     from webapp.services import mailstats
 
