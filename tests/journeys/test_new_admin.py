@@ -36,6 +36,7 @@ import dns.query
 import dns.rdatatype
 import dns.reversename
 import pytest
+from chromium import create_tenant, login, order_server
 from guide_pages import shoot
 
 pytestmark = [pytest.mark.testbed, pytest.mark.browser]
@@ -137,16 +138,6 @@ def journey(testbed, tmp_path_factory):
     stack.down()
 
 
-def login(browser, base: str, email: str, password: str):
-    page = browser.new_page(viewport={"width": 1360, "height": 900})
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/$|.*/tenants/.*"))
-    return page
-
-
 def wait_run(page, what: str) -> None:
     """On a run page: wait for the live status to settle; it must be successful."""
     page.wait_for_selector(
@@ -168,22 +159,13 @@ def test_new_admin_provisions_adds_a_domain_sees_health_and_mailboxes(testbed, j
     base = journey.stack.url
     page = login(browser, base, ADMIN, journey.admin_pw)
     for slug, name in ((TENANT, "Acme Corp"), (OTHER, "Globex")):
-        page.goto(f"{base}/tenants/")
-        page.fill("#new-tenant input[name=slug]", slug)
-        page.fill("#new-tenant input[name=name]", name)
-        page.click("#new-tenant button[type=submit]")
-        page.wait_for_url(f"{base}/tenants/{slug}")
+        create_tenant(page, base, slug, name)
     page.fill("#member-form input[name=email]", MEMBER)
     page.fill("#member-form input[name=password]", journey.member_pw)
     page.click("#member-form button[type=submit]")
 
     # Provision from the provider's offers.
-    page.goto(f"{base}/tenants/{TENANT}")
-    page.select_option("#provision-form select[name=location]", "Seattle")
-    page.select_option("#provision-form select[name=plan]", "101")
-    page.fill("#provision-form input[name=mail_hostname]", MAIL_HOST)
-    page.click("#provision-form button[type=submit]")
-    page.wait_for_url(re.compile(rf"{base}/runs/\d+"))
+    order_server(page, base, TENANT, MAIL_HOST)
     wait_run(page, "provision")
     assert "PLAY RECAP" in page.inner_text("#log")
     page.goto(f"{base}/tenants/{TENANT}")

@@ -2,8 +2,10 @@
 this checkout, gunicorn, the worker pools, the one scheduler, nginx with a Pebble certificate), then
 the second run changes nothing, and from outside the host: HTTPS through nginx with a certificate
 Pebble issued, a login over the proxy, a second scheduler refused, /readyz red when a worker
-service stops, a failed login counted against the client's own address. The controller's workers
-reach the Hostwinds double (the provider's key put in with the secrets command)."""
+service stops, a failed login counted against the client's own address, Debian's Prometheus (on
+this machine) scraping /metrics through the proxy with an administrator's token and loading the
+shipped rules. The controller's workers reach the Hostwinds double (the provider's key put in with
+the secrets command)."""
 
 from __future__ import annotations
 
@@ -14,14 +16,18 @@ import shlex
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlencode
 
 import pytest
 import urllib3
+import yaml
+from controlplane import free_port
 from roletest import REPO, run_playbook, write_inventory_groups
 
+from mailfleet.hostwinds.contract import API_PATH
 from mailfleet.secrets import HOSTWINDS_PATH
 from mailfleet.secrets.generators import acme_account_key
 from testbed.demo import allow_hostwinds_key
@@ -89,7 +95,7 @@ def controller(testbed, start_hosts, tmp_path_factory):
         "controller_wheelhouse": str(_wheelhouse(host, work / "wheels")),
         # Fewer processes than the default on the small testbed host; each is its own unit.
         "controller_worker_pools": _pools(WORKERS),
-        "controller_settings": {"HOSTWINDS_API_URL": f"http://127.0.0.1:{HOSTWINDS_PORT}"},
+        "controller_settings": {"HOSTWINDS_API_URL": f"http://127.0.0.1:{HOSTWINDS_PORT}{API_PATH}"},
         **dns_update_vars(testbed),
         **pebble_vars(testbed),
     }
@@ -131,10 +137,13 @@ def _https(controller) -> urllib3.HTTPSConnectionPool:
     )
 
 
+def _csrf_token(page) -> str:
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.data.decode()).group(1)
+
+
 def _csrf(page) -> tuple[str, str]:
     """The session cookie and the CSRF token of a form page."""
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.data.decode()).group(1)
-    return page.headers["Set-Cookie"].split(";")[0], token
+    return page.headers["Set-Cookie"].split(";")[0], _csrf_token(page)
 
 
 def _post_form(pool, path: str, cookie: str, fields: dict[str, str], headers: dict[str, str] | None = None):
@@ -249,3 +258,97 @@ def test_readyz_turns_red_when_the_worker_service_stops(controller):
     finally:
         host.ssh(f"systemctl start {units}")
     _readyz(pool, 200)
+
+
+def _api_token(pool) -> str:
+    """An administrator's API token, issued on the account page over HTTPS (shown once)."""
+    session = _login(pool)
+    account = pool.request("GET", "/account", headers={"Host": NAME, "Cookie": session}, redirect=False)
+    assert account.status == 200
+    if fresh := account.headers.get("Set-Cookie"):
+        session = fresh.split(";")[0]
+    issued = _post_form(pool, "/account/token", session, {"csrf_token": _csrf_token(account)})
+    assert issued.status == 200, issued.data.decode()[:500]
+    return re.search(r'<code id="api-token">([^<]+)</code>', issued.data.decode()).group(1)
+
+
+def _prometheus(base: str, path: str, **query: str):
+    """The `data` of one answer of Prometheus's HTTP API."""
+    url = f"{base}{path}?{urlencode(query)}" if query else f"{base}{path}"
+    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - Prometheus on loopback
+        return json.load(answer)["data"]
+
+
+def _value(base: str, query: str) -> str | None:
+    """The value of an instant query that has one series (None while it has none)."""
+    result = _prometheus(base, "/api/v1/query", query=query)["result"]
+    return result[0]["value"][1] if result else None
+
+
+def _rules(base: str) -> dict[str, dict]:
+    """The loaded rules by name."""
+    return {r["name"]: r for g in _prometheus(base, "/api/v1/rules")["groups"] for r in g["rules"]}
+
+
+def _scraped_and_evaluated(base: str) -> bool:
+    """The target is up, a mailfleet_ series is stored, and every shipped rule has been evaluated."""
+    try:
+        targets = _prometheus(base, "/api/v1/targets")["activeTargets"]
+        rules = _rules(base).values()
+        return (
+            [t["health"] for t in targets] == ["up"]
+            and _value(base, "mailfleet_cron_schedulers") is not None
+            and bool(rules)
+            and all(r["health"] == "ok" for r in rules)
+        )
+    except OSError:  # not listening yet
+        return False
+
+
+def test_prometheus_scrapes_metrics_through_the_proxy_and_loads_the_shipped_rules(controller, tmp_path):
+    """Debian's Prometheus on this machine, configured as the README's scrape job says: HTTPS to
+    the controller's nginx (Pebble's root as the CA), an administrator's token as the credentials
+    file, the shipped rule file loaded."""
+    pool = _https(controller)
+    assert pool.request("GET", "/metrics").status == 401
+    token = tmp_path / "mailfleet.token"
+    token.write_text(_api_token(pool))
+    token.chmod(0o600)
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(REPO / "deploy/prometheus/mailfleet.rules.yml")],
+        "scrape_configs": [
+            {
+                "job_name": "mailfleet",  # the name the rules expect
+                "scheme": "https",
+                "authorization": {"credentials_file": str(token)},
+                "tls_config": {"ca_file": str(controller.issuing_root), "server_name": NAME},
+                "static_configs": [{"targets": [f"{controller.host.address}:443"]}],
+            }
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "prometheus.log"
+    with log.open("w") as output:
+        prometheus = subprocess.Popen(
+            ["/usr/bin/prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+             f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while not _scraped_and_evaluated(base):
+            assert prometheus.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+        assert _value(base, 'up{job="mailfleet"}') == "1"
+        assert _value(base, "mailfleet_cron_schedulers") == "1"
+        assert _value(base, "sum(mailfleet_workers)") == str(sum(WORKERS.values()))
+        states = {name: rule["state"] for name, rule in _rules(base).items()}
+        quiet = ("MailfleetDown", "MailfleetNoWorker", "MailfleetNoCron")
+        assert {name: states[name] for name in quiet} == dict.fromkeys(quiet, "inactive")
+    finally:
+        prometheus.terminate()
+        prometheus.wait(timeout=30)
