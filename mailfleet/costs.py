@@ -9,6 +9,11 @@ the rest of the month (the run rate); the breach date is when that run rate reac
 The cost per 1,000 messages sent is the month's cost to date over the messages sent this month
 (none before the first message).
 
+A shared cost is split over its users in proportion to a driver's figures (disk in use, mailboxes,
+messages), to the cent, by the largest remainder method: each part is rounded down to the cent,
+then the cents left over go one each to the parts that lost most in rounding (ties: the first
+listed), so the parts add up to the cost exactly.
+
 Budget thresholds follow the usual practice: 50, 80 and 100 % of actual spend, and 100 % of the
 projected spend. Each crossed threshold is reported once per month (the alert engine keeps it open
 until the month ends and spend starts again from zero).
@@ -16,7 +21,7 @@ until the month ends and spend starts again from zero).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -140,3 +145,26 @@ def overage_charge(used: Decimal, allowance: Decimal, price: Decimal, now: datet
     to_date = max(used - allowance, Decimal(0)) * price
     projected = max(pace - allowance, Decimal(0)) * price
     return MonthCost(to_date.quantize(CENT), projected.quantize(CENT), projected.quantize(CENT))
+
+
+# --- shared costs ---------------------------------------------------------------------------------
+def split(amount: Decimal, weights: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """`amount` (dollars, rounded to the cent) split in proportion to `weights` (none negative, not
+    all zero), in cents that add up to it exactly (the largest remainder method)."""
+    if any(w < 0 for w in weights.values()) or not any(weights.values()):
+        raise ValueError(f"weights must be positive, and not all zero: {dict(weights)}")
+    cents = int(amount.quantize(CENT) * 100)
+    total = sum(weights.values(), Decimal(0))
+    exact = {name: cents * w / total for name, w in weights.items()}
+    parts = {name: int(value // 1) for name, value in exact.items()}
+    order = sorted(exact, key=lambda name: -(exact[name] - parts[name]))  # stable: ties keep their order
+    for name in order[: cents - sum(parts.values())]:
+        parts[name] += 1
+    return {name: (Decimal(part) / 100).quantize(CENT) for name, part in parts.items()}
+
+
+def split_month(month: MonthCost, weights: Mapping[str, Decimal]) -> dict[str, MonthCost]:
+    """Each figure of `month` split by :func:`split`: to date, projected and run rate each add up."""
+    to_date, projected, run_rate = (split(figure, weights) for figure in (month.to_date, month.projected,
+                                                                          month.run_rate))
+    return {name: MonthCost(to_date[name], projected[name], run_rate[name]) for name in weights}

@@ -86,11 +86,15 @@ class Setting:
     empty_is_value: bool = False
     #: How the README shows a default computed at run time (None: the default itself).
     default_text: str | None = None
+    #: The values a "str" setting may take (None: any).
+    choices: tuple[str, ...] | None = None
 
     def parse(self, raw: str) -> Any:
         value = _PARSERS[self.type](self.name, raw)
         if self.minimum is not None and value < self.minimum:
             raise SettingsError(f"{self.name}={value} must be at least {self.minimum:g}")
+        if self.choices is not None and value not in self.choices:
+            raise SettingsError(f"{self.name}={value!r} must be one of {', '.join(self.choices)}")
         return value
 
 
@@ -451,6 +455,24 @@ SETTINGS: tuple[Setting, ...] = (
         "Dollars a month for every server together; alerts at 50, 80, 100 % spent and 100 % projected.",
         _MON,
         minimum=0.01,
+    ),
+    _s(
+        "MAILFLEET_COST_ALLOCATION_DRIVER",
+        "str",
+        "disk",
+        "How the servers no tenant owns (the control plane's own, spares) are shared out over the tenants: "
+        "disk (disk in use on their servers), mailboxes, or messages (sent this month).",
+        _MON,
+        choices=("disk", "mailboxes", "messages"),
+    ),
+    _s(
+        "MAILFLEET_COST_IDLE",
+        "str",
+        "line",
+        "The part of the shared servers' cost no tenant's use accounts for (free disk, or all of it when "
+        "nothing is used): line (shown as its own idle line) or shared (over the tenants by the driver).",
+        _MON,
+        choices=("line", "shared"),
     ),
     _s(
         "MAILFLEET_PRICE_BACKUP_GB",

@@ -235,6 +235,18 @@ class BudgetForm(FlaskForm):
     budget = StringField("Monthly budget ($)", validators=[Length(max=20)], description="Empty: no budget")
 
 
+class AutoScalePolicyForm(FlaskForm):
+    # Text fields: webapp.services.autoscale.parse_policy says what is wrong with each; empty: the default.
+    cpu_p95_pct = StringField("CPU, 95th percentile above (%)", validators=[Length(max=20)])
+    mem_p99_pct = StringField("Memory, 99th percentile above (%)", validators=[Length(max=20)])
+    disk_full_days = StringField("Disk full within (days)", validators=[Length(max=20)])
+    max_plan = StringField("Max plan", validators=[Length(max=120)], description="Empty: any offered")
+    max_monthly_spend = StringField(
+        "Max monthly spend ($)", validators=[Length(max=20)], description="At most the budget; empty: none"
+    )
+    cooldown_hours = StringField("Cooldown (hours)", validators=[Length(max=20)])
+
+
 class WarmupForm(FlaskForm):
     curve = SelectField(
         "Plan",

@@ -9,7 +9,9 @@ a real testbed host for the order:
    difference in dollars a month, and the budget refuses it, saying how to go on;
 4. the admin raises the budget and resizes: the run goes through the double's upgrade flow, and the
    costs page shows the new plan and price;
-5. a member of another tenant sees none of it.
+5. the admin sets the tenant's auto-scaling policy: one whose max plan is under the server's plan
+   is refused with why, a good one is shown;
+6. a member of another tenant sees none of it, and reads its own tenant's policy.
 
 Screenshots go to artifacts/screenshots/."""
 
@@ -128,12 +130,32 @@ def test_admin_sees_a_new_server_in_costs_and_resizes_it(testbed, stack, browser
     assert "Unmetered SSD VPS 2 GB" in resized and "$9.99" in resized, resized
     assert "$9.99" in costs_row(page, base, TENANT)
     shoot(page, "costs-after-resize")
+
+    # 5. The auto-scaling policy: one that could never grow the server is refused and changes
+    # nothing; a good one is kept and shown.
+    page.goto(f"{base}/costs/{TENANT}")
+    page.fill("#autoscale-policy-form input[name=max_plan]", "101")
+    page.click("#autoscale-policy-form button:has-text('Save policy')")
+    page.wait_for_selector(".flash.error")
+    refused = page.inner_text(".flash.error")
+    assert f"smaller than {SERVER}'s current plan Unmetered SSD VPS 2 GB" in refused, refused
+    assert "the defaults" in page.inner_text("#autoscale h3")
+    page.fill("#autoscale-policy-form input[name=cpu_p95_pct]", "70")
+    page.fill("#autoscale-policy-form input[name=max_plan]", "103")
+    page.fill("#autoscale-policy-form input[name=max_monthly_spend]", "40")
+    page.click("#autoscale-policy-form button:has-text('Save policy')")
+    page.wait_for_selector(".flash.success")
+    policy = page.inner_text("#autoscale-policy")
+    assert "CPU above 70 %" in policy and "Unmetered SSD VPS 4 GB" in policy, policy
+    assert "$40.00 a month after a resize" in policy, policy
     page.close()
 
-    # 5. Another tenant's member sees only its own costs.
+    # 6. Another tenant's member sees only its own costs, and reads its tenant's policy.
     other = login(browser, base, MEMBER, stack.passwords[MEMBER])
     other.goto(f"{base}/costs/")
     assert other.url.endswith(f"/costs/{OTHER}")
     assert SERVER not in other.inner_text("main") and TENANT not in other.inner_text("main")
+    assert "the defaults" in other.inner_text("#autoscale h3")
+    assert other.locator("#autoscale-policy-form").count() == 0
     assert other.goto(f"{base}/costs/{TENANT}").status == 404
     other.close()

@@ -7,7 +7,9 @@ now keeps running until the month ends; ``breach`` is when that run rate reaches
 ``extras`` are the priced extras (backup storage, bandwidth over a plan's allowance, new main IP
 addresses, IPv4 addresses held beside the main one), counted in the tenant's month beside its servers.
 Administrators also get the fleet's line against its budget. ``?format=csv`` answers one row per
-server instead (webapp.services.costs.COLUMNS).
+server instead (webapp.services.costs.COLUMNS). ``/costs/allocation`` splits the servers no tenant
+owns over the tenants by the chosen driver (webapp.services.allocation): administrators get every
+line and the servers; a tenant's people get their tenant's line alone.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from werkzeug.wrappers import Response
 from mailfleet.clock import utcnow
 from webapp.api.base import FormatSchema, errors, exported, resource, scope
 from webapp.exports import csv_download
-from webapp.services import costs
+from webapp.services import allocation, costs
 
 blp = resource("costs", "What each tenant's servers cost: month to date, projection, budget, history.")
 
@@ -126,3 +128,39 @@ def list_costs(args: dict[str, Any]) -> dict[str, Any] | Response:
 def tenant_costs(args: dict[str, Any], slug: str) -> costs.TenantCost | Response:
     found = costs.tenant_cost(scope().tenant(slug), utcnow())
     return _csv(found.slug, [found]) if args["format"] == "csv" else found
+
+
+class ShareSchema(Schema):
+    tenant = fields.String(metadata={"description": f"a tenant's slug, or {allocation.IDLE}: idle capacity"})
+    quantity = fields.Decimal(
+        as_string=True, metadata={"type": "string", "description": "the driver's figure (see unit)"}
+    )
+    month = fields.Nested(MonthSchema)
+
+
+class AllocationSchema(Schema):
+    driver = fields.String(
+        metadata={"enum": list(allocation.UNITS), "description": "setting MAILFLEET_COST_ALLOCATION_DRIVER"}
+    )
+    idle = fields.String(metadata={"enum": ["line", "shared"], "description": "setting MAILFLEET_COST_IDLE"})
+    unit = fields.String(metadata={"description": "what quantity counts"})
+    servers = fields.List(
+        fields.Nested(ServerCostSchema), metadata={"description": "the shared servers; administrators only"}
+    )
+    month = fields.Nested(
+        MonthSchema, allow_none=True, metadata={"description": "what they cost; administrators only"}
+    )
+    shares = fields.List(
+        fields.Nested(ShareSchema),
+        metadata={"description": "administrators: every tenant's, adding up to month; others: their own"},
+    )
+
+
+@blp.route("/costs/allocation", methods=["GET"])
+@errors(blp)
+@blp.response(200, AllocationSchema)
+def cost_allocation() -> dict[str, Any]:
+    """The servers no tenant owns (the control plane's own, spares), their month split over the
+    tenants, to the cent, by disk in use, mailboxes or messages sent, with idle capacity as its
+    own line or shared."""
+    return allocation.document(scope(), utcnow())

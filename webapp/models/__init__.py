@@ -11,12 +11,13 @@ from webapp.models.health import HealthAlert, HealthAlertEvent, HealthCheck, Hea
 from webapp.models.reputation import IpChange, ListingHold, MailCount, SendingCap, WarmupPlan
 from webapp.models.rollouts import Rollout, RolloutStatus, RolloutTarget
 from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus, RunTrigger
-from webapp.models.scaling import ScaleAction, ScaleDecision
+from webapp.models.scaling import AutoScalePolicy, ScaleAction, ScaleDecision
 from webapp.models.tenancy import AutoScale, LoginFailure, Role, Tenant, User
 from webapp.models.usage import CostPeriod, MailboxUsage, UsageSample, UsageTotal
 
 __all__ = [
     "AutoScale",
+    "AutoScalePolicy",
     "CostPeriod",
     "FINISHED_STATUSES",
     "Domain",

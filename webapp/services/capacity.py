@@ -8,7 +8,8 @@ be on, and the resize run that moves it there.
 - Bandwidth: the provider's monthly allowance against this month's use, on the same line.
 - Plans: with MAILFLEET_CAPACITY_MIN_HISTORY_DAYS (14) of samples on its current plan (since its
   last resize, if any), a server whose 95th percentile CPU is over 80 %,
-  whose 99th percentile memory is over 90 % or whose disk fills within 30 days should move up to
+  whose 99th percentile memory is over 90 % or whose disk fills within 30 days (the defaults; its
+  tenant's auto-scaling policy may set other thresholds: :class:`Thresholds`) should move up to
   the next plan by price with more room; one under 20 % CPU and 50 % memory whose disk would fit
   a cheaper plan with room to spare should move down. Each recommendation names the plan and the
   difference in dollars a month.
@@ -34,7 +35,7 @@ from mailfleet.monitoring import CheckResult, Status
 from mailfleet.usage import Forecast, until_full
 from webapp.errors import Conflict, InvalidInput, MailfleetWebError
 from webapp.extensions import db
-from webapp.models import FINISHED_STATUSES, Run, RunStatus, Server, ServerStatus, Tenant
+from webapp.models import FINISHED_STATUSES, AutoScalePolicy, Run, RunStatus, Server, ServerStatus, Tenant
 from webapp.models.usage import FIVE_MINUTES, HOUR
 from webapp.services import costs, fleet, provider, quotas, runs, usage
 from webapp.services.lifecycle import confirm
@@ -52,6 +53,24 @@ def percentile(values: list[float], pct: float) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a server should grow: its 95th percentile CPU or 99th percentile memory above these
+    percentages, or its disk full within this many days."""
+
+    cpu_p95: float = UPSIZE_CPU_P95
+    mem_p99: float = UPSIZE_MEM_P99
+    disk_days: float = UPSIZE_DISK_DAYS
+
+
+def thresholds_of(server: Server) -> Thresholds:
+    """Its tenant's auto-scaling policy's thresholds, else the defaults."""
+    policy = db.session.get(AutoScalePolicy, server.tenant_id) if server.tenant_id is not None else None
+    if policy is None:
+        return Thresholds()
+    return Thresholds(policy.cpu_p95_pct, policy.mem_p99_pct, policy.disk_full_days)
 
 
 @dataclass(frozen=True)
@@ -118,6 +137,7 @@ def recommend(
     disk: Forecast | None,
     disk_used_mb: float | None,
     history: timedelta,
+    thresholds: Thresholds = Thresholds(),
 ) -> Recommendation:
     current = _current_plan(server, plans)
     if current is None or current.monthly is None:
@@ -133,11 +153,11 @@ def recommend(
     current_price = current.monthly
     priced = sorted(((p.monthly, p) for p in plans if p.monthly is not None), key=lambda pair: pair[0])
     reasons = []
-    if cpu_p95 is not None and cpu_p95 > UPSIZE_CPU_P95:
-        reasons.append(f"95th percentile CPU {cpu_p95:.0f} % > {UPSIZE_CPU_P95:.0f} %")
-    if mem_p99 is not None and mem_p99 > UPSIZE_MEM_P99:
-        reasons.append(f"99th percentile memory {mem_p99:.0f} % > {UPSIZE_MEM_P99:.0f} %")
-    if disk is not None and disk.days is not None and disk.days <= UPSIZE_DISK_DAYS:
+    if cpu_p95 is not None and cpu_p95 > thresholds.cpu_p95:
+        reasons.append(f"95th percentile CPU {cpu_p95:.0f} % > {thresholds.cpu_p95:g} %")
+    if mem_p99 is not None and mem_p99 > thresholds.mem_p99:
+        reasons.append(f"99th percentile memory {mem_p99:.0f} % > {thresholds.mem_p99:g} %")
+    if disk is not None and disk.days is not None and disk.days <= thresholds.disk_days:
         reasons.append(f"disk full in {disk.days:.0f} days")
     if reasons:
         bigger = [
@@ -199,7 +219,10 @@ def capacity(server: Server, now: datetime, plans: tuple[provider.Plan, ...]) ->
         cpu_p95,
         mem_p99,
         history,
-        recommend(server, plans, cpu_p95, mem_p99, disk, recent.latest("disk_used_mb"), history),
+        recommend(
+            server, plans, cpu_p95, mem_p99, disk, recent.latest("disk_used_mb"), history,
+            thresholds_of(server),
+        ),
     )
 
 

@@ -427,22 +427,26 @@ def server_records(rows: list[TenantCost]) -> list[dict[str, object]]:
     return found
 
 
-def parse_budget(raw: str | None) -> Decimal | None:
-    """A budget as typed: empty for none, else a positive amount of dollars and cents."""
-    raw = (raw or "").strip().lstrip("$").replace(",", "")
+def parse_amount(raw: object, what: str) -> Decimal | None:
+    """A monthly amount as typed (`what` names it in the messages: "the budget"): empty for none,
+    else a positive amount of dollars and cents."""
+    raw = str(raw if raw is not None else "").strip().lstrip("$").replace(",", "")
     if not raw:
         return None
     try:
         amount = Decimal(raw)
     except InvalidOperation:
-        raise InvalidInput(
-            f"the budget must be an amount in dollars, like 120 or 99.50, not {raw!r}"
-        ) from None
+        raise InvalidInput(f"{what} must be an amount in dollars, like 120 or 99.50, not {raw!r}") from None
     if not amount.is_finite() or amount <= 0 or amount > MAX_BUDGET:
-        raise InvalidInput(f"the budget must be more than 0 and at most {MAX_BUDGET} (or empty for none)")
+        raise InvalidInput(f"{what} must be more than 0 and at most {MAX_BUDGET} (or empty for none)")
     if amount != amount.quantize(costs.CENT):
-        raise InvalidInput("the budget is in dollars and cents (at most two decimals)")
-    return amount
+        raise InvalidInput(f"{what} is in dollars and cents (at most two decimals)")
+    return amount.quantize(costs.CENT)
+
+
+def parse_budget(raw: str | None) -> Decimal | None:
+    """A budget as typed: empty for none, else a positive amount of dollars and cents."""
+    return parse_amount(raw, "the budget")
 
 
 def set_budget(scope: Scope, tenant: Tenant, raw: str | None) -> Decimal | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -57,7 +57,7 @@ def server(server_id: int) -> str:
         plans_error=plans_error,
         modes=[m.value for m in AutoScale],
         decisions=autoscale.decisions(found),
-        cooldown_hours=current_app.config["MAILFLEET_AUTOSCALE_COOLDOWN_HOURS"],
+        cooldown_hours=autoscale.cooldown_hours(found),
     )
 
 

@@ -8,10 +8,11 @@ from werkzeug.wrappers import Response
 
 from mailfleet.clock import utcnow
 from webapp.errors import MailfleetWebError
-from webapp.forms import BudgetForm
-from webapp.services import autoscale, costs, usage
+from webapp.forms import AutoScalePolicyForm, BudgetForm
+from webapp.models import Tenant
+from webapp.services import allocation, autoscale, costs, usage
 from webapp.services.scope import Scope
-from webapp.views import form_post
+from webapp.views import form_post, tenant_view
 from webapp.views.charts import Line, bars, line
 
 bp = Blueprint("costs", __name__, url_prefix="/costs")
@@ -40,6 +41,15 @@ def _charts(range_key: str, tenant_id: int | None = None) -> list[tuple[str, str
     return out
 
 
+def _as_typed(policy: autoscale.Policy) -> dict[str, str]:
+    """The policy's figures as the form shows them (80, not 80.0; empty for none)."""
+    out = {}
+    for name in autoscale.POLICY_FIELDS:
+        value = getattr(policy, name)
+        out[name] = "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    return out
+
+
 @bp.route("/")
 @login_required
 def index() -> Response | str:
@@ -49,7 +59,15 @@ def index() -> Response | str:
     now = utcnow()
     rows = costs.costs_for(scope, now)
     fleet = costs.fleet_cost(rows, now)
-    return render_template("costs/index.html", rows=rows, fleet=fleet, now=now, charts=_charts("90d"))
+    return render_template(
+        "costs/index.html",
+        rows=rows,
+        fleet=fleet,
+        now=now,
+        charts=_charts("90d"),
+        shared=allocation.allocate(rows, now),
+        idle=allocation.IDLE,
+    )
 
 
 @bp.route("/<slug>")
@@ -57,13 +75,20 @@ def index() -> Response | str:
 def tenant(slug: str) -> str:
     scope = Scope(current_user)
     tenant = scope.tenant(slug)
-    found = costs.tenant_cost(tenant, utcnow())
+    now = utcnow()
+    found = costs.tenant_cost(tenant, now)
+    shared = allocation.fleet(now)
     history = bars([(f"{month:%b %Y}", float(cost)) for month, cost in found.history])
+    policy = autoscale.policy_of(tenant)
     return render_template(
         "costs/tenant.html",
         cost=found,
         history=history,
         budget_form=BudgetForm(budget=found.budget or ""),
+        policy=policy,
+        policy_form=AutoScalePolicyForm(data=_as_typed(policy)),
+        shared=shared,
+        share=allocation.share_of(shared, tenant),
         now=utcnow(),
         charts=_charts("30d", tenant.id),
     )
@@ -97,3 +122,20 @@ def set_autoscale(slug: str) -> Response:
     else:
         flash(f"Auto-scaling of {tenant.slug}'s servers: {mode.value}.", "success")
     return redirect(url_for("costs.tenant", slug=slug))
+
+
+@bp.route("/<slug>/autoscale/policy", methods=["POST"])
+@tenant_view
+def set_autoscale_policy(scope: Scope, tenant: Tenant) -> Response:
+    """The tenant's auto-scaling policy, set by administrators (Reset: back to the defaults)."""
+    form = AutoScalePolicyForm()
+
+    def act() -> str:
+        if request.form.get("reset"):
+            autoscale.clear_policy(scope, tenant)
+            return f"Auto-scaling policy of {tenant.slug}: the defaults."
+        typed = {name: getattr(form, name).data for name in autoscale.POLICY_FIELDS}
+        autoscale.set_policy(scope, tenant, typed)
+        return f"Auto-scaling policy of {tenant.slug} saved."
+
+    return form_post(form, None, act, "costs.tenant", {"slug": tenant.slug})

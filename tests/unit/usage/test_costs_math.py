@@ -1,13 +1,15 @@
-"""Month-to-date cost, projection, breach date and budget thresholds from price periods."""
+"""Month-to-date cost, projection, breach date and budget thresholds from price periods, and a
+shared cost split to the cent."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from mailfleet.costs import Period, breach_date, crossed, month_bounds, month_cost, monthly_history
+from mailfleet.costs import Period, breach_date, crossed, month_bounds, month_cost, monthly_history, split
 
 pytestmark = pytest.mark.unit
 
@@ -67,3 +69,40 @@ def test_history_lists_each_month_oldest_first_and_this_one_to_date():
     history = monthly_history([server], NOV + timedelta(days=3), 3)
     assert [m.month for m, _ in history] == [9, 10, 11]
     assert [c for _, c in history] == [Decimal("0.00"), Decimal("15.48"), Decimal("3.00")]
+
+
+def test_a_shared_cost_splits_to_the_cent_by_the_largest_remainder():
+    assert split(Decimal("10.00"), {"a": Decimal(1), "b": Decimal(1), "c": Decimal(1)}) == {
+        "a": Decimal("3.34"),  # the cent left over goes to the first of equal remainders
+        "b": Decimal("3.33"),
+        "c": Decimal("3.33"),
+    }
+    # 6.67 over 3 : 1 : 36 is 0.50025, 0.16675, 6.003: the left-over cent goes to the largest remainder
+    assert split(Decimal("6.67"), {"a": Decimal(3000), "b": Decimal(1000), "idle": Decimal(36000)}) == {
+        "a": Decimal("0.50"),
+        "b": Decimal("0.17"),
+        "idle": Decimal("6.00"),
+    }
+    assert split(Decimal("5.00"), {"a": Decimal(2), "nobody": Decimal(0)}) == {
+        "a": Decimal("5.00"),
+        "nobody": Decimal("0.00"),
+    }
+
+
+def test_a_split_always_adds_up_to_the_cent():
+    draw = random.Random(14)
+    for _ in range(500):
+        amount = Decimal(draw.randint(0, 10_000_000)) / 100
+        count = draw.randint(1, 30)
+        weights = {f"t{i}": Decimal(draw.choice([0, draw.randint(1, 10**9)])) for i in range(count)}
+        weights["last"] = Decimal(draw.randint(1, 10**6))  # not all zero
+        parts = split(amount, weights)
+        assert sum(parts.values()) == amount
+        assert all(part >= 0 and part == part.quantize(Decimal("0.01")) for part in parts.values())
+        assert all(parts[name] == 0 for name, w in weights.items() if w == 0)
+
+
+@pytest.mark.parametrize("weights", [{}, {"a": Decimal(0)}, {"a": Decimal(2), "b": Decimal(-1)}])
+def test_a_split_needs_weights_that_are_not_all_zero_nor_negative(weights):
+    with pytest.raises(ValueError, match="weights must be positive"):
+        split(Decimal("1.00"), weights)

@@ -206,6 +206,7 @@ def _body(served: Served, operation: dict[str, Any], path: str) -> dict[str, Any
         "SwitchIp": {"confirm": served.names.get(last, ""), "override_cooldown": True},
         "TenantMode": {"mode": "act"},
         "ServerMode": {"mode": "act"},
+        "PolicyChange": {"cpu_p95_pct": 50},
     }
     name = content["schema"]["$ref"].rsplit("/", 1)[-1]
     return bodies[name]  # a new request schema needs its body here, so its isolation is tested too
