@@ -264,7 +264,13 @@ def test_a_fleet_budget_of_zero_is_refused_at_start(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["MAILFLEET_PRICE_BACKUP_GB", "MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB", "MAILFLEET_PRICE_NEW_IP"]
+    "name",
+    [
+        "MAILFLEET_PRICE_BACKUP_GB",
+        "MAILFLEET_PRICE_BANDWIDTH_OVERAGE_GB",
+        "MAILFLEET_PRICE_NEW_IP",
+        "MAILFLEET_PRICE_EXTRA_IP",
+    ],
 )
 def test_a_negative_extra_price_is_refused_at_start_and_zero_is_free(tmp_path, name):
     from webapp.config import ConfigError, load_config
