@@ -4,19 +4,27 @@ the second run changes nothing, and from outside the host: HTTPS through nginx w
 Pebble issued, a login over the proxy, a second scheduler refused, /readyz red when a worker
 service stops, a failed login counted against the client's own address, Debian's Prometheus (on
 this machine) scraping /metrics through the proxy with an administrator's token and loading the
-shipped rules. The controller's workers reach the Hostwinds double (the provider's key put in with
-the secrets command)."""
+shipped rules. Last, as it leaves the host on another release: an admin in Chromium orders a server
+through the proxy; while its run is in progress (the Hostwinds double holds the build) a new commit
+with a migration is deployed; the run finishes on the worker that began it, and the new release
+serves on the migrated database. The controller's workers reach the Hostwinds double (the
+provider's key put in with the secrets command), which boots the ordered server as a testbed host."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import secrets as tokens
 import shlex
+import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlencode
@@ -24,7 +32,10 @@ from urllib.parse import urlencode
 import pytest
 import urllib3
 import yaml
+from chromium import create_tenant, launch, login, order_server
 from controlplane import free_port
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from roletest import REPO, run_playbook, write_inventory_groups
 
 from mailfleet.hostwinds.contract import API_PATH
@@ -40,9 +51,12 @@ pytestmark = [pytest.mark.testbed, pytest.mark.timeout(3600)]
 NAME = "control.example.test"
 ADMIN, PASSWORD = "admin@example.test", "correct horse battery staple"
 WORKERS = {"mailfleet": 2, "mailfleet-system": 1, "mailfleet-reaper": 1}
+APP_DIR = "/opt/mailfleet"  # the role's default controller_app_dir: a link to the current release
 ENV = "set -a; . /etc/mailfleet/mailfleet.env; set +a"
 TENANT = "ctlcorp"
 SERVER = f"mf-{TENANT}-1"
+MAIL_HOST = f"mail.{TENANT}.example.test"
+RUN_WAIT_S = 600
 # The doubles listen on this machine's loopback; the controller reaches the Hostwinds double through
 # an SSH tunnel from this port of its own loopback (as it would reach the provider's API).
 HOSTWINDS_PORT = 18081
@@ -352,3 +366,161 @@ def test_prometheus_scrapes_metrics_through_the_proxy_and_loads_the_shipped_rule
     finally:
         prometheus.terminate()
         prometheus.wait(timeout=30)
+
+
+# The next release's migration (the test's commit on top of this checkout): a table of its own.
+MIGRATION = '''"""the upgrade test's release: a table of its own
+
+Revision ID: {revision}
+Revises: {head}
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table("upgrade_check", sa.Column("id", sa.Integer, primary_key=True))
+
+
+def downgrade():
+    op.drop_table("upgrade_check")
+'''
+
+
+def _next_release(work: Path) -> tuple[Path, str, str]:
+    """A clone of this checkout with one commit more, whose migration adds a table: the clone, the
+    commit and the migration's revision."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(REPO / "migrations")).get_current_head()
+    clone = work / "next-release"
+    subprocess.run(["git", "clone", "--quiet", "--shared", str(REPO), str(clone)], check=True, timeout=120)
+    revision = tokens.token_hex(6)
+    (clone / "migrations/versions" / f"{revision}_upgrade_check.py").write_text(
+        MIGRATION.format(revision=revision, head=head)
+    )
+    git = ["git", "-C", str(clone), "-c", "user.name=mailfleet tests", "-c", "user.email=tests@example.test"]
+    subprocess.run([*git, "add", "migrations"], check=True, timeout=60)
+    subprocess.run([*git, "commit", "--quiet", "-m", "The next release: a migration"], check=True, timeout=60)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout
+    return clone, commit.strip(), revision
+
+
+def _hold_builds(testbed, hold: bool) -> None:
+    """While held, the Hostwinds double keeps new instances in BUILD (a provisioning run waits)."""
+    request = urllib.request.Request(  # noqa: S310 - the loopback double
+        f"{testbed.double_url('hostwinds')}/_double/builds",
+        method="POST",
+        data=json.dumps({"hold": hold}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+        pass
+
+
+def _pinned_key(controller) -> str:
+    """The served certificate's public key (base64 SHA-256 of its SPKI), once the certificate is
+    verified against Pebble's root for NAME: Chromium accepts that key alone."""
+    context = ssl.create_default_context(cafile=str(controller.issuing_root))
+    with (
+        socket.create_connection((controller.host.address, 443), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=NAME) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    spki = x509.load_der_x509_certificate(der).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def _stopping_worker(host) -> str | None:
+    """The worker unit of the runs' queue that is stopping (waiting for its run to finish), if any."""
+    units = _worker_units({"mailfleet": WORKERS["mailfleet"]})
+    states = host.ssh(f"systemctl show -p ActiveState --value {' '.join(units)}").stdout.split()
+    return next((unit for unit, state in zip(units, states, strict=True) if state == "deactivating"), None)
+
+
+def _working_directories(host) -> set[str]:
+    """Where every mailfleet service's main process runs (its resolved working directory)."""
+    units = ["mailfleet-web", *_worker_units(WORKERS), "mailfleet-cron"]
+    pids = host.ssh(f"systemctl show -p MainPID --value {' '.join(units)}").stdout.split()
+    assert "0" not in pids, dict(zip(units, pids, strict=True))
+    return set(host.ssh(" ; ".join(f"readlink /proc/{pid}/cwd" for pid in pids)).stdout.split())
+
+
+def _finished_status(page, url: str) -> str:
+    """The run page's status once the run finished (the live view reloaded: the web restarted)."""
+    page.goto(url)
+    page.wait_for_selector(
+        "#run-status .badge.s-successful, #run-status .badge.s-failed, #run-status .badge.s-canceled",
+        timeout=RUN_WAIT_S * 1000,
+    )
+    return page.inner_text("#run-status")
+
+
+def test_a_server_ordered_in_chromium_is_provisioned_across_an_upgrade(controller, testbed):
+    """Last in the module (it leaves the host on the next release). An admin in Chromium, through
+    nginx (the name mapped to the host, the Pebble certificate's key accepted), orders a server.
+    Its run waits on the build (held by the double) while a new commit with a migration is
+    deployed: the worker running it stops only after it, the run finishes successfully, once, and
+    every service runs the new release on the migrated database; the previous release stays."""
+    from playwright.sync_api import sync_playwright
+
+    host, base = controller.host, f"https://{NAME}"
+    clone, commit, revision = _next_release(controller.work)
+    previous = host.ssh(f"readlink -f {APP_DIR}").stdout.strip()
+    _hold_builds(testbed, True)
+    try:
+        with sync_playwright() as playwright:
+            browser = launch(
+                playwright,
+                f"--host-resolver-rules=MAP {NAME} {host.address}",
+                f"--ignore-certificate-errors-spki-list={_pinned_key(controller)}",
+            )
+            page = login(browser, base, ADMIN, PASSWORD)
+            create_tenant(page, base, TENANT, "Control Corp")
+            run_url = order_server(page, base, TENANT, MAIL_HOST)
+            run_id = int(run_url.rsplit("/", 1)[1])
+            page.wait_for_selector("#run-status .badge.s-running", timeout=RUN_WAIT_S * 1000)
+
+            with ThreadPoolExecutor(max_workers=1) as deploying:
+                upgrade = deploying.submit(
+                    run_playbook, "playbooks/controller.yml", controller.inventory,
+                    extra_vars={**controller.secrets, "controller_source_dir": str(clone)}, timeout=1800,
+                )
+                try:
+                    deadline = time.monotonic() + RUN_WAIT_S
+                    while (stopping := _stopping_worker(host)) is None and not upgrade.done():
+                        assert time.monotonic() < deadline, "no worker began to stop within the deploy"
+                        time.sleep(1)
+                    # The new release is linked and migrated; a worker waits on the run in progress.
+                    assert stopping, upgrade.result().stdout[-3000:]
+                    assert _psql(host, f"select status from runs where id = {run_id}") == ["RUNNING"]
+                finally:
+                    _hold_builds(testbed, False)  # before the deploy is waited for: it waits on the run
+                upgrade.result().assert_ok()
+
+            assert _finished_status(page, run_url) == "successful", page.inner_text("#log")[-3000:]
+            assert "PLAY RECAP" in page.inner_text("#log")
+            page.goto(f"{base}/tenants/{TENANT}")
+            row = page.locator("#servers tbody tr", has_text=SERVER)
+            assert "active" in row.inner_text(), row.inner_text()
+            browser.close()
+    finally:
+        _hold_builds(testbed, False)
+
+    release = f"{APP_DIR}-releases/{commit}"
+    assert host.ssh(f"readlink -f {APP_DIR}").stdout.strip() == release != previous
+    assert host.ssh(f"test -d {previous}", check=False).returncode == 0
+    assert _working_directories(host) == {release}
+    assert _psql(host, "select version_num from alembic_version") == [revision]
+    assert _psql(host, "select count(*) from upgrade_check") == ["0"]
+    provisions = f"select r.status from runs r join tenants t on t.id = r.tenant_id where t.slug = '{TENANT}'"
+    assert _psql(host, f"{provisions} and r.catalogue_key = 'provision'") == ["SUCCESSFUL"]
+    assert _readyz(_https(controller), 200)["status"] == "ready"
