@@ -8,7 +8,7 @@ Two sources, one registry per app:
   counters of the web process could never see them. A run row is written once per run and keeps
   its final status, so counts of rows are true counters.
 
-Labels stay bounded: playbook, trigger, status, queue, state, severity, blocklist zone, tenant and
+Labels stay bounded: playbook, trigger, status, result, queue, state, severity, blocklist zone, tenant and
 server names; never a user, a mailbox or a run id.
 """
 
@@ -39,8 +39,10 @@ from webapp.extensions import db
 from webapp.models import (
     FINISHED_STATUSES,
     CostPeriod,
+    DnsPropagation,
     HealthAlert,
     HealthCheck,
+    MailboxAttempt,
     Run,
     RunStatus,
     Server,
@@ -59,6 +61,9 @@ _EXTENSION = "mailfleet_metrics"
 #: Seconds from a run's row to its start (queue wait) and from start to finish (duration).
 QUEUE_WAIT_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 RUN_DURATION_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0)
+#: Seconds Mailu took to answer for one new mailbox, and from a domain's publication to its DNS ready.
+MAILBOX_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+PROPAGATION_BUCKETS = (60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0)
 _ACTIVE = (RunStatus.QUEUED, RunStatus.WAITING, RunStatus.RUNNING)
 _LISTED = (Status.WARNING.value, Status.ERROR.value)
 #: A finished run never changes again: the runs that finished longer ago than this are counted once
@@ -231,6 +236,7 @@ class FleetCollector(Collector):
             yield from self._runs()
             yield from self._queues()
             yield from self._health()
+            yield from self._setup_times()
             yield from self._fleet_figures()
 
     def _runs(self) -> Iterator[Metric]:
@@ -332,6 +338,44 @@ class FleetCollector(Collector):
         ):
             alerts.add_metric([severity, state], count)
         yield alerts
+
+    def _setup_times(self) -> Iterator[Metric]:
+        """Mailbox creations by tenant and result, their times, and domains' DNS propagation times:
+        rows written once (a propagation's once it is ready), counted by the database."""
+        attempts = CounterMetricFamily(
+            "mailfleet_mailbox_attempts",
+            "Mailboxes asked of a tenant's Mailu, by tenant and result (created, failed, not_sent).",
+            labels=["tenant", "result"],
+        )
+        counted: Tally[tuple[str, str]] = Tally()
+        times = _Histograms(MAILBOX_BUCKETS)
+        bucket = _bucket(MailboxAttempt.seconds, MAILBOX_BUCKETS)
+        for slug, result, at, count, total in db.session.execute(
+            select(Tenant.slug, MailboxAttempt.result, bucket, func.count(), func.sum(MailboxAttempt.seconds))
+            .join(Tenant, Tenant.id == MailboxAttempt.tenant_id)
+            .group_by(Tenant.slug, MailboxAttempt.result, bucket)
+        ):
+            times.add((str(result),), at, count, total)
+            counted[(slug, str(result))] += count
+        for labels, count in sorted(counted.items()):
+            attempts.add_metric(list(labels), count)
+        yield attempts
+        yield times.family(
+            "mailfleet_mailbox_provisioning_seconds",
+            "Time Mailu took to answer for one new mailbox, by result (mailboxes sent only).",
+            ["result"],
+        )
+        propagation = _Histograms(PROPAGATION_BUCKETS)
+        bucket = _bucket(DnsPropagation.seconds, PROPAGATION_BUCKETS)
+        for at, count, total in db.session.execute(
+            select(bucket, func.count(), func.sum(DnsPropagation.seconds)).group_by(bucket)
+        ):
+            propagation.add((), at, count, total)
+        yield propagation.family(
+            "mailfleet_dns_propagation_seconds",
+            "Time from a publication of a domain's records to its DNS agreeing everywhere.",
+            [],
+        )
 
     def _fleet_figures(self) -> list[Metric]:
         with self._fleet_lock:

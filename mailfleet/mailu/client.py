@@ -100,13 +100,15 @@ class BulkCreateResult:
 
     ``generated_passwords`` holds the passwords the client generated (show once, then drop);
     ``aborted`` is set when an auth, rate-limit or connection error stopped the batch, and
-    ``skipped`` lists the addresses never sent.
+    ``skipped`` lists the addresses never sent. ``seconds``: each address sent, and the time Mailu
+    took to answer for it.
     """
 
     created: list[str] = field(default_factory=list)
     failed: dict[str, MailuError] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     aborted: MailuError | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
     generated_passwords: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -401,16 +403,19 @@ class MailuClient(ApiClient):
                 result.generated_passwords[email] = password
             prepared.append((email, self._user_payload(email, password, spec)))
         for index, (email, payload) in enumerate(prepared):
+            started = self._monotonic()
             try:
                 self._request("POST", "/user", payload)
             except (MailuAuthError, MailuRateLimitedError, MailuUnavailableError, MailuServerError) as exc:
                 result.aborted = exc
                 result.skipped = [e for e, _ in prepared[index:]]
+                result.seconds[email] = self._monotonic() - started
                 break
             except MailuError as exc:
                 result.failed[email] = exc
             else:
                 result.created.append(email)
+            result.seconds[email] = self._monotonic() - started
         for email in list(result.generated_passwords):
             if email not in result.created:
                 del result.generated_passwords[email]

@@ -8,8 +8,8 @@ from marshmallow import Schema, fields, validate
 
 from webapp.api.base import ConfirmSchema, errors, idempotency_key, object_id, resource, scope, submission
 from webapp.api.schemas import DomainDnsSchema, DomainSchema, RunSchema
-from webapp.models import Domain, Run
-from webapp.services import dnsdoctor, fleet, lifecycle
+from webapp.models import DnsPropagation, Domain, Run
+from webapp.services import dnsdoctor, fleet, lifecycle, setup_times
 
 blp = resource("domains", "A tenant's mail domains; adding and removing one start runs.")
 
@@ -17,6 +17,15 @@ blp = resource("domains", "A tenant's mail domains; adding and removing one star
 class DnsCheckSchema(Schema):
     queued = fields.Boolean()
     domain = fields.String()
+
+
+class PropagationSchema(Schema):
+    run_id = fields.Integer(allow_none=True, metadata={"description": "the run that published the records"})
+    published_at = fields.DateTime()
+    ready_at = fields.DateTime(
+        allow_none=True, metadata={"description": "none: not ready yet, or published again before it was"}
+    )
+    seconds = fields.Integer(allow_none=True, metadata={"description": "DNS propagation time"})
 
 
 class NewDomainSchema(Schema):
@@ -48,6 +57,16 @@ def remove_domain(data: dict[str, Any], slug: str, domain_id: int) -> Run:
 @blp.response(200, DomainDnsSchema)
 def domain_dns(slug: str, domain_id: int) -> Domain:
     return dnsdoctor.tenant_domain(scope(), scope().tenant(slug), domain_id)
+
+
+@blp.route("/tenants/<slug>/domains/<int:domain_id>/dns/propagations", methods=["GET"])
+@errors(blp, 400, 404)
+@blp.response(200, PropagationSchema(many=True))
+def domain_propagations(slug: str, domain_id: int) -> list[DnsPropagation]:
+    """Each publication of the domain's records, oldest first, and how long its DNS took to agree."""
+    tenant = scope().tenant(slug)
+    domain = dnsdoctor.tenant_domain(scope(), tenant, domain_id)
+    return setup_times.propagations(scope(), tenant, domain=domain)
 
 
 @blp.route("/tenants/<slug>/domains/<int:domain_id>/dns/check", methods=["POST"])

@@ -9,11 +9,12 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from mailfleet.clock import utcnow
 from webapp.api.base import ConfirmSchema, errors, resource, scope
 from webapp.api.schemas import MailboxSchema
 from webapp.errors import InvalidInput
-from webapp.models import Mailbox
-from webapp.services import fleet, lifecycle, mailboxes
+from webapp.models import AttemptResult, Mailbox
+from webapp.services import fleet, lifecycle, mailboxes, setup_times
 
 blp = resource("mailboxes", "A tenant's mailboxes on its domains.")
 
@@ -46,6 +47,32 @@ class MailboxBatchSchema(Schema):
     error = fields.String(allow_none=True)
 
 
+class AttemptSchema(Schema):
+    email = fields.String()
+    result = fields.Enum(AttemptResult, by_value=True)
+    seconds = fields.Float(allow_none=True, metadata={"description": "Mailu's answer time; none: not sent"})
+    reason = fields.String(allow_none=True, metadata={"description": "why it was not created"})
+    attempted_at = fields.DateTime()
+
+
+class AttemptDaySchema(Schema):
+    day = fields.Date()
+    attempts = fields.Integer(metadata={"description": "mailboxes asked for that UTC day"})
+    created = fields.Integer()
+    success_rate = fields.Float(
+        allow_none=True, metadata={"description": "created / attempts; none: none asked for"}
+    )
+    p50_seconds = fields.Float(allow_none=True, metadata={"description": "median time of the created ones"})
+    p95_seconds = fields.Float(allow_none=True, metadata={"description": "95th percentile (nearest rank)"})
+
+
+class AttemptsSchema(Schema):
+    days = fields.List(fields.Nested(AttemptDaySchema), metadata={"description": "the last 30 UTC days"})
+    attempts = fields.List(
+        fields.Nested(AttemptSchema), metadata={"description": "the last 100, newest first"}
+    )
+
+
 class MailboxDeletedSchema(Schema):
     deleted = fields.String(metadata={"description": "the deleted mailbox's email"})
 
@@ -60,6 +87,19 @@ class PasswordSchema(Schema):
 @blp.response(200, MailboxSchema(many=True))
 def list_mailboxes(slug: str) -> list[Mailbox]:
     return mailboxes.list_mailboxes(scope(), scope().tenant(slug))
+
+
+@blp.route("/tenants/<slug>/mailboxes/attempts", methods=["GET"])
+@errors(blp, 404)
+@blp.response(200, AttemptsSchema)
+def mailbox_attempts(slug: str) -> dict[str, Any]:
+    """Every mailbox asked of the tenant's Mailu, created or not, with its time: per day over the
+    last 30 days, and the last attempts."""
+    tenant = scope().tenant(slug)
+    return {
+        "days": setup_times.days(scope(), tenant, utcnow().date()),
+        "attempts": setup_times.recent_attempts(scope(), tenant),
+    }
 
 
 @blp.route("/tenants/<slug>/mailboxes", methods=["POST"])

@@ -12,13 +12,16 @@ from webapp.models.reputation import IpChange, ListingHold, MailCount, SendingCa
 from webapp.models.rollouts import Rollout, RolloutStatus, RolloutTarget
 from webapp.models.runs import FINISHED_STATUSES, Run, RunEvent, RunLock, RunStatus, RunTrigger
 from webapp.models.scaling import AutoScalePolicy, ScaleAction, ScaleDecision
+from webapp.models.setup_times import AttemptResult, DnsPropagation, MailboxAttempt
 from webapp.models.tenancy import AutoScale, LoginFailure, Role, Tenant, User
 from webapp.models.usage import CostPeriod, MailboxUsage, UsageSample, UsageTotal
 
 __all__ = [
+    "AttemptResult",
     "AutoScale",
     "AutoScalePolicy",
     "CostPeriod",
+    "DnsPropagation",
     "FINISHED_STATUSES",
     "Domain",
     "DomainStatus",
@@ -31,6 +34,7 @@ __all__ = [
     "LoginFailure",
     "MailCount",
     "Mailbox",
+    "MailboxAttempt",
     "MailboxUsage",
     "Role",
     "Rollout",

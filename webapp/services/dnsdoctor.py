@@ -24,7 +24,7 @@ from webapp.extensions import db
 from webapp.integrations import dns_zone_check
 from webapp.models import Domain, DomainStatus, Run, Tenant
 from webapp.queue import DNS_CHECK_JOB, enqueue
-from webapp.services import fleet
+from webapp.services import fleet, setup_times
 from webapp.services.scope import Scope
 
 READY = "ready"
@@ -88,7 +88,7 @@ def fix(scope: Scope, tenant: Tenant, domain_id: int) -> Run:
         raise InvalidInput(f"mailfleet cannot write to the zone of {domain.name} ({exc}): add the records "
                            "shown by hand") from None
     run = fleet.publish_domains(scope, tenant, domain.server, dns_only=True)
-    note_published(domain, utcnow())
+    note_published(domain, utcnow(), run)
     db.session.commit()
     return run
 
@@ -103,11 +103,12 @@ def override(scope: Scope, tenant: Tenant, domain_id: int) -> Domain:
     return domain
 
 
-def note_published(domain: Domain, at: datetime) -> None:
-    """Its records were (re)published: propagation is timed from here."""
+def note_published(domain: Domain, at: datetime, run: Run | None = None) -> None:
+    """Its records were (re)published (by ``run``): propagation is timed from here."""
     domain.dns_changed_at = at
     domain.dns_ready_at = None
     domain.dns_propagation_seconds = None
+    setup_times.note_published(domain, at, run)
 
 
 def record_report(domain: Domain, report: dict[str, Any], at: datetime) -> str | None:
@@ -121,6 +122,7 @@ def record_report(domain: Domain, report: dict[str, Any], at: datetime) -> str |
         domain.dns_ready_at = at
         if domain.dns_changed_at is not None:
             domain.dns_propagation_seconds = max(int((at - domain.dns_changed_at).total_seconds()), 0)
+            setup_times.note_ready(domain, at)
     db.session.commit()
     return previous
 

@@ -26,9 +26,11 @@ from webapp.extensions import db
 from webapp.integrations import dns_zone_check, mailu_client, secret_store
 from webapp.models import (
     FINISHED_STATUSES,
+    DnsPropagation,
     Domain,
     DomainStatus,
     Mailbox,
+    MailboxAttempt,
     Run,
     RunEvent,
     RunLock,
@@ -314,7 +316,7 @@ def delete_tenant(scope: Scope, tenant: Tenant, confirmation: str | None) -> str
     db.session.execute(delete(RunEvent).where(RunEvent.run_id.in_(run_ids)))
     db.session.execute(delete(RunLock).where(RunLock.tenant_id == tenant.id))
     db.session.execute(update(Run).where(Run.retry_of_id.in_(run_ids)).values(retry_of_id=None))
-    for model in (Mailbox, Domain, Run, Server, User):
+    for model in (MailboxAttempt, DnsPropagation, Mailbox, Domain, Run, Server, User):
         db.session.execute(delete(model).where(model.tenant_id == tenant.id))
     db.session.delete(tenant)
     db.session.commit()
@@ -374,7 +376,7 @@ def _note_site(run: Run) -> None:
             domain.status = DomainStatus.ACTIVE if host_ok else DomainStatus.FAILED
             domain.status_reason = reason
             if host_ok:
-                dnsdoctor.note_published(domain, run.finished_at or utcnow())
+                dnsdoctor.note_published(domain, run.finished_at or utcnow(), run)
 
 
 def _note_removal(run: Run, names: list[str]) -> None:

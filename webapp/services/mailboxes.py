@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from sqlalchemy import select
 
-from mailfleet.mailu import MailuError, MailuValidationError
+from mailfleet.mailu import BulkCreateResult, MailuError, MailuValidationError
 from mailfleet.secrets import SecretsError
 from mailfleet.validation import ValidationError, normalize_email
 from webapp.errors import InvalidInput, UpstreamError
 from webapp.extensions import db
 from webapp.integrations import mailu_client
-from webapp.models import Mailbox, Tenant
-from webapp.services import dnsdoctor
+from webapp.models import Domain, Mailbox, Tenant
+from webapp.services import dnsdoctor, setup_times
 from webapp.services.runs import TEMPLATE_MARKERS
 from webapp.services.scope import Scope
 
@@ -92,9 +93,10 @@ def create_mailboxes(
         with mailu_client(tenant.slug, domain.server.mail_hostname or domain.server.name) as client:
             result = client.create_users(spec)
     except (MailuValidationError, SecretsError) as exc:
-        raise UpstreamError(f"cannot reach this tenant's Mailu: {exc}") from None
+        _unsent(tenant, domain, emails, f"cannot reach this tenant's Mailu: {exc}")
     except MailuError as exc:
-        raise UpstreamError(f"Mailu refused: {exc}") from None
+        _unsent(tenant, domain, emails, f"Mailu refused: {exc}")
+    _record(tenant, domain, result)
 
     for email in result.created:
         db.session.add(
@@ -115,3 +117,23 @@ def create_mailboxes(
         skipped=list(result.skipped),
         error=str(result.aborted) if result.aborted else None,
     )
+
+
+def _record(tenant: Tenant, domain: Domain, result: BulkCreateResult) -> None:
+    """Every mailbox of the batch as an attempt: the one that stopped it failed, the rest were
+    never sent."""
+    failed = {email: str(exc) for email, exc in result.failed.items()}
+    not_sent = {}
+    for email in result.skipped:
+        if email in result.seconds:
+            failed[email] = str(result.aborted)
+        else:
+            not_sent[email] = f"not sent, the batch stopped: {result.aborted}"
+    setup_times.record_attempts(tenant, domain, result.created, failed, not_sent, result.seconds)
+
+
+def _unsent(tenant: Tenant, domain: Domain, emails: list[str], reason: str) -> NoReturn:
+    """Nothing reached Mailu: each mailbox is recorded as not sent, and the caller told why."""
+    setup_times.record_attempts(tenant, domain, (), {}, dict.fromkeys(emails, reason), {})
+    db.session.commit()
+    raise UpstreamError(reason)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from flask import Blueprint, current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from mailfleet.clock import utcnow
 from mailfleet.regions import Region
 from webapp import integrations, playbooks
 from webapp.errors import MailfleetWebError
@@ -31,6 +35,7 @@ from webapp.services import (
     provider,
     quotas,
     recovery,
+    setup_times,
     tenants,
     terraform,
 )
@@ -38,6 +43,7 @@ from webapp.services.actions import ACTIONS
 from webapp.services.runs import RunFilters, list_runs
 from webapp.services.scope import Scope
 from webapp.views import Then, form_post, tenant_view
+from webapp.views.charts import bars, line
 
 bp = Blueprint("tenants", __name__, url_prefix="/tenants")
 
@@ -161,7 +167,50 @@ def home_region_form(tenant: Tenant) -> HomeRegionForm:
 def detail(scope: Scope, tenant: Tenant) -> str:
     page = tenant_forms(scope, tenant)
     steps = onboarding.first_steps(tenant.slug, page["servers"], page["domains"], page["mailboxes"])
-    return render_template("tenants/detail.html", first_steps=steps, **page)
+    charts = setup_charts(scope, tenant)
+    return render_template("tenants/detail.html", first_steps=steps, setup=charts, **page)
+
+
+#: Colours of the propagation chart's domains, in turn.
+DOMAIN_COLOURS = ("#2f5bd3", "#d9822b", "#2b9e5b", "#b03a8a", "#6b7385", "#c23b3b")
+
+
+def setup_charts(scope: Scope, tenant: Tenant) -> dict[str, Any] | None:
+    """The last 30 days of the tenant's mailbox creations (per day: created, success rate, median
+    and 95th percentile time) and of its domains' DNS propagation times (a line per domain);
+    None when there was neither."""
+    now = utcnow()
+    days = setup_times.days(scope, tenant, now.date())
+    since = now - timedelta(days=setup_times.CHART_DAYS)
+    published = [p for p in setup_times.propagations(scope, tenant, since) if p.seconds is not None]
+    if not any(d.attempts for d in days) and not published:
+        return None
+    first, last = days[0].day.toordinal(), days[-1].day.toordinal()
+    asked = [d for d in days if d.attempts]
+    times = [(d.day.toordinal(), d.p95_seconds) for d in days if d.p95_seconds is not None]
+    top = max((t for _, t in times), default=0.0) or 1.0
+    per_domain: dict[str, list[tuple[float, float]]] = {}
+    for found in published:
+        point = (found.published_at.timestamp(), float(found.seconds or 0))
+        per_domain.setdefault(found.domain.name, []).append(point)
+    slowest = max((s for points in per_domain.values() for _, s in points), default=0.0) or 1.0
+    return {
+        "days": days,
+        "created": bars([(f"{d.day:%d %b}", float(d.created)) for d in days]),
+        "rate": line([(d.day.toordinal(), d.success_rate or 0.0) for d in asked], first, last, 1.0),
+        "p50": line([(d.day.toordinal(), d.p50_seconds) for d in days if d.p50_seconds is not None],
+                    first, last, top),
+        "p95": line(times, first, last, top),
+        "slowest_mailbox": top,
+        "attempts": sum(d.attempts for d in days),
+        "created_total": sum(d.created for d in days),
+        "domains": [
+            (name, DOMAIN_COLOURS[n % len(DOMAIN_COLOURS)],
+             line(points, since.timestamp(), now.timestamp(), slowest))
+            for n, (name, points) in enumerate(sorted(per_domain.items()))
+        ],
+        "slowest_domain": slowest,
+    }
 
 
 @bp.route("/<slug>/terraform")
