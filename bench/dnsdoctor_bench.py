@@ -10,20 +10,31 @@ delegated under the testbed's example.test, so delegation, serials, mail routing
 client setup, CAA, TLSA and propagation over both authoritative servers and the resolver are all
 really asked. The machine's load average is printed with the figures: they depend on it.
 
+``--before REV`` compares with the doctor of another commit instead of the every-server baseline:
+the two run in turn (``--rounds`` times each), each in a process of its own as the job runs it, on
+the same zone at the same moment, and both are printed.
+
     MAILFLEET_TESTBED_INSTANCE=18 .venv/bin/python bench/dnsdoctor_bench.py [--domains 1000]
+        [--before main --rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import io
+import json
 import os
 import resource
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import dns.message
 import dns.query
@@ -38,6 +49,7 @@ from mailfleet.dnsdoctor.engine import PER_PROCESS  # noqa: E402
 from mailfleet.monitoring import MailDomain, ServerTarget  # noqa: E402
 from testbed import Testbed  # noqa: E402
 
+ROOT = Path(__file__).resolve().parent.parent
 ONE_GOAL_S, MANY_GOAL_S = 2.0, 60.0
 ZONE = "doctor.example.test"
 KEY = base64.b64encode(b"bench-dkim-key-" * 8).decode()
@@ -105,12 +117,81 @@ def many(label: str, doctor: Doctor, work: list[tuple[ServerTarget, MailDomain]]
     return wall, per_domain
 
 
+# Run in a process of its own with the doctor of the tree given: run_many over the domains, then
+# its figures as JSON (the tree's own Doctor and DoctorConfig; the fields given are in every one).
+_MEASURE = """
+import json, os, resource, sys, time
+from collections import Counter
+spec = json.loads(sys.argv[1])
+sys.path.insert(0, spec["tree"])
+from mailfleet.dnsdoctor import Doctor, DoctorConfig
+from mailfleet.monitoring import MailDomain, ServerTarget
+work = []
+for name in spec["domains"]:
+    domain = MailDomain(name, dkim_public_key=spec["key"])
+    work.append((ServerTarget("s1", spec["host"], ipv4=tuple(spec["ipv4"]), domains=(domain,)), domain))
+doctor = Doctor(DoctorConfig(**spec["config"]))
+busy = os.getloadavg()[0]
+t0, cpu0 = time.monotonic(), time.process_time()
+reports = doctor.run_many(work)
+wall = time.monotonic() - t0
+cpu = time.process_time() - cpu0 + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+import mailfleet
+print(json.dumps({"wall": wall, "cpu": cpu, "load": busy, "queries": doctor.queries_sent,
+                  "statuses": Counter(r.status.value for r in reports), "code": mailfleet.__file__}))
+"""
+
+
+def tree_of(rev: str, into: Path) -> Path:
+    """The mailfleet package of commit ``rev``, unpacked under ``into``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "mailfleet"],
+                             check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+Work = list[tuple[ServerTarget, MailDomain]]
+
+
+def measured(label: str, tree: Path, config: dict[str, Any], work: Work) -> float:
+    """One run_many with the doctor of ``tree`` in a process of its own; its figures printed, its
+    wall time returned."""
+    spec = {"tree": str(tree), "domains": [d.name for _, d in work], "key": KEY, "host": work[0][0].hostname,
+            "ipv4": list(work[0][0].ipv4), "config": config}
+    out = subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(spec)], check=True, capture_output=True,
+                         text=True, cwd=tree).stdout
+    got = json.loads(out.splitlines()[-1])
+    if not Path(got["code"]).is_relative_to(tree):
+        raise SystemExit(f"{label}: ran the doctor of {got['code']}, not of {tree}")
+    n = len(work)
+    print(f"  {label}: {n} domains: {got['wall']:.1f} s, {got['queries'] / n:.1f} queries a domain, "
+          f"{got['cpu']:.1f} s of CPU ({got['cpu'] / n * 1000:.1f} ms a domain) at load {got['load']:.1f}, "
+          f"statuses {got['statuses']}", flush=True)
+    return float(got["wall"])
+
+
+def compare(rev: str, rounds: int, config: dict[str, Any], work: Work) -> None:
+    """The doctor of ``rev`` and this one's, in turn, ``rounds`` times each."""
+    with tempfile.TemporaryDirectory(prefix="doctor-before-") as folder:
+        before_tree = tree_of(rev, Path(folder))
+        before, now = [], []
+        for _ in range(rounds):
+            before.append(measured(f"before ({rev})", before_tree, config, work))
+            now.append(measured("now", ROOT, config, work))
+    best_before, best_now = min(before), min(now)
+    print(f"{len(work)} domains: {best_now:.1f} s now against {best_before:.1f} s before (best of {rounds}); "
+          f"goal: < {MANY_GOAL_S:.0f} s    {'MET' if best_now < MANY_GOAL_S else 'MISSED'}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--domains", type=int, default=1000)
     instance = int(os.environ.get("MAILFLEET_TESTBED_INSTANCE", "17"))
     parser.add_argument("--instance", type=int, default=instance)
     parser.add_argument("--keep", action="store_true", help="leave the testbed running afterwards")
+    parser.add_argument("--before", metavar="REV", help="compare with the doctor of this commit")
+    parser.add_argument("--rounds", type=int, default=1, help="with --before: runs of each (default 1)")
     args = parser.parse_args()
     if not 1 <= args.domains <= 10000:
         parser.error("--domains must be in 1..10000")
@@ -123,14 +204,18 @@ def main() -> int:
         t0 = time.monotonic()
         print(f"setup: {load(tb, work)} records for {args.domains} domains in {time.monotonic() - t0:.1f} s")
         in_sync(tb)
-        config = DoctorConfig(resolver=tb.dns.resolver, panel=(tb.dns.resolver,),
-                              require_mta_sts=False, record_defaults=DEFAULTS)
+        settings: dict[str, Any] = {"resolver": tb.dns.resolver, "panel": (tb.dns.resolver,),
+                                    "require_mta_sts": False, "record_defaults": DEFAULTS}
+        config = DoctorConfig(**settings)
         doctor = Doctor(config)
         print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
         one = doctor.run(*work[0])
         print(f"one domain: {one.seconds:.2f} s, {doctor.queries_sent} queries, status {one.status.value}, "
               f"{len(one.checks)} checks, {len(one.propagation)} records x {len(one.propagation[0].answers)} "
               f"servers    goal: < {ONE_GOAL_S:.0f} s    {'MET' if one.seconds < ONE_GOAL_S else 'MISSED'}")
+        if args.before:
+            compare(args.before, args.rounds, settings, work)
+            return 0
         # the baseline, then the run as the job does it
         every = Doctor(replace(config, ask_every_server=True))
         before, before_q = many("baseline (every server asked)", every, work)

@@ -2,6 +2,10 @@
 recursive resolver (never a public one), with a bounded number of queries in flight, each
 question asked once per client.
 
+An answer is parsed down to its answer section unless the caller asks for the authority section
+(a referral's NS records live there): the negative answers' SOA and the EDNS record were a third of
+the parsing, and parsing DNS messages was half of a doctor run's CPU.
+
 Queries to one server share one UDP socket while any is in flight (told apart by their id and
 question), and each query's wire form is built once, by hand, for both of its tries: a sweep or a
 doctor run over a thousand domains sends tens of thousands of queries, and a socket, a transport and
@@ -51,6 +55,16 @@ def query_wire(qid: int, question: bytes, recursion: bool, dnssec: bool = False)
     flags = (dns.flags.RD | dns.flags.CD) if recursion else 0
     opt = b"\0" + struct.pack("!HHIH", dns.rdatatype.OPT, _PAYLOAD, 0x8000 if dnssec else 0, 0)
     return struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 1) + question + opt
+
+
+def parse_answer(data: bytes, authority: bool = False) -> dns.message.Message:
+    """A response with its question and answer sections (and the authority section with
+    ``authority``); the rest is not parsed. The header's section counts are set to what is parsed,
+    and what follows is ignored, so the message reads as if those sections were empty (the
+    additional section's EDNS record with them: its extended RCODE bits are never set in an answer
+    to a query that asked EDNS version 0)."""
+    cut = data[:10] + b"\0\0" if authority else data[:8] + b"\0\0\0\0"
+    return dns.message.from_wire(cut + data[len(cut):], ignore_trailing=True)
 
 
 class _Waiter:
@@ -136,7 +150,7 @@ class DnsClient:
         self._sockets: dict[tuple[str, int], _Socket] = {}
         # authoritative servers of one zone give the same bytes (but the id) for the same question:
         # parsed once
-        self._parsed: dict[bytes, dns.message.Message] = {}
+        self._parsed: dict[tuple[bool, bytes], dns.message.Message] = {}
         self.sent = 0  # queries sent (a second try and a TCP retry count too): what the servers see
 
     async def _shared(self, key: tuple[Any, ...], make: Callable[[], Awaitable[Any]]) -> Any:
@@ -147,9 +161,10 @@ class DnsClient:
         return await asyncio.shield(self._answers[key])
 
     async def _exchange(self, name: str, rdtype: str, server: str, port: int, recursion: bool,
-                        dnssec: bool = False) -> dns.message.Message:
+                        dnssec: bool = False, authority: bool = False) -> dns.message.Message:
         """One question to one server, its query built once: one query in flight per slot; a
-        timed-out query is sent once more, a truncated answer fetched again over TCP."""
+        timed-out query is sent once more, a truncated answer fetched again over TCP. The answer
+        is parsed as :func:`parse_answer` does."""
         question = question_wire(name, rdtype)
         key = (server, port)
         entry = self._sockets.get(key)
@@ -159,7 +174,8 @@ class DnsClient:
                 loop.create_datagram_endpoint(_Udp, remote_addr=key)))
         entry.users += 1
         try:
-            transport, udp = await asyncio.shield(entry.opening)
+            opening = entry.opening
+            transport, udp = opening.result() if opening.done() else await asyncio.shield(opening)
             qid = udp.new_id()
             wire = query_wire(qid, question, recursion, dnssec)
             try:
@@ -171,11 +187,12 @@ class DnsClient:
             if entry.users == 0:
                 del self._sockets[key]
                 _close(entry.opening)
-        response = self._parsed.get(data[2:]) if not recursion else None
+        same = (authority, data[2:])
+        response = self._parsed.get(same) if not recursion else None
         if response is None:
-            response = dns.message.from_wire(data, ignore_trailing=True)
+            response = parse_answer(data, authority)
             if not recursion:
-                self._parsed[data[2:]] = response
+                self._parsed[same] = response
         if response.flags & dns.flags.TC:
             self.sent += 1
             async with self._semaphore:
@@ -251,15 +268,17 @@ class DnsClient:
         raise DnsUnavailable(f"no zone found above {name}")
 
     async def ask(self, name: str, rdtype: str, server: str, port: int = 53,
-                  recursion: bool = False) -> dns.message.Message:
+                  recursion: bool = False, authority: bool = False) -> dns.message.Message:
         """One query straight to one server (an authoritative one: recursion off; a resolver: on);
-        errors name the server. NXDOMAIN is an answer, not an error."""
+        errors name the server. NXDOMAIN is an answer, not an error. The answer section is read,
+        and the authority section only with ``authority``."""
         shown = name.rstrip(".")
         where = "" if (server, port, recursion) == (self._server, self._port, True) else f" at {server}"
 
         async def query() -> dns.message.Message:
             try:
-                response = await self._exchange(name, rdtype, server, port, recursion)
+                response = await self._exchange(name, rdtype, server, port, recursion,
+                                                authority=authority)
             except dns.exception.Timeout:
                 raise DnsUnavailable(f"{rdtype} {shown}{where}: no answer within {self._timeout:g} s "
                                      "(asked twice)") from None
@@ -270,7 +289,7 @@ class DnsClient:
                 rcode = dns.rcode.to_text(response.rcode())
                 raise DnsUnavailable(f"{rdtype} {shown}{where}: {failed} {rcode}")
             return response
-        return await self._shared(("ask", shown.lower(), rdtype, server, port, recursion), query)
+        return await self._shared(("ask", shown.lower(), rdtype, server, port, recursion, authority), query)
 
     async def soa_serial_at(self, zone: str, server: str, port: int = 53) -> int:
         """Ask one authoritative server directly (no recursion) for the zone's SOA serial."""
@@ -284,7 +303,7 @@ class DnsClient:
     async def delegation_at(self, zone: str, server: str, port: int = 53) -> list[str]:
         """The NS names a parent's server gives for ``zone``: its referral, or its own answer
         when the same server is authoritative for parent and child."""
-        response = await self.ask(zone, "NS", server, port)
+        response = await self.ask(zone, "NS", server, port, authority=True)
         owner = dns.name.from_text(zone)
         for section in (response.answer, response.authority):
             for rrset in section:

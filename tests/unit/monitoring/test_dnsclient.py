@@ -12,7 +12,7 @@ import dns.message
 import dns.rrset
 import pytest
 
-from mailfleet.monitoring.dnsclient import DnsClient, DnsUnavailable
+from mailfleet.monitoring.dnsclient import DnsClient, DnsUnavailable, parse_answer
 
 pytestmark = pytest.mark.unit
 
@@ -155,3 +155,49 @@ def test_queries_are_built_as_dnspython_builds_them(name):
     theirs.flags |= dns.flags.CD
     assert ours.question == theirs.question
     assert (ours.id, ours.flags, ours.edns, ours.payload) == (4242, theirs.flags, 0, 1232)
+
+
+def _referral() -> bytes:
+    """A parent's answer for child.example.test NS: no answer, the referral in the authority
+    section, the name servers' address and an EDNS record in the additional section."""
+    query = dns.message.make_query("child.example.test", "NS", use_edns=0)
+    response = dns.message.make_response(query)
+    response.authority.append(dns.rrset.from_text("child.example.test.", 60, "IN", "NS",
+                                                  "ns1.child.example.test.", "ns2.child.example.test."))
+    response.additional.append(dns.rrset.from_text("ns1.child.example.test.", 60, "IN", "A", ADDRESS))
+    return response.to_wire()
+
+
+def test_an_answer_is_read_to_its_answer_section_and_a_referral_with_its_authority():
+    plain = parse_answer(_referral())
+    assert plain.question[0].name.to_text() == "child.example.test."
+    assert (plain.answer, plain.authority, plain.additional, plain.edns) == ([], [], [], -1)
+    with_authority = parse_answer(_referral(), authority=True)
+    assert sorted(r.target.to_text() for r in with_authority.authority[0]) == [
+        "ns1.child.example.test.", "ns2.child.example.test."
+    ]
+    assert with_authority.additional == []
+
+
+class ReferringServer(asyncio.DatagramProtocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        self.transport.sendto(data[:2] + _referral()[2:], addr)
+
+
+def test_the_delegation_a_parent_gives_is_read_from_its_referral():
+    async def main():
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(ReferringServer, local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        try:
+            client = DnsClient("127.0.0.1", port, timeout=0.5)
+            # the plain answer to the same question first: the referral is still read after it
+            assert (await client.ask("child.example.test", "NS", "127.0.0.1", port)).authority == []
+            return await client.delegation_at("child.example.test", "127.0.0.1", port)
+        finally:
+            transport.close()
+
+    assert asyncio.run(main()) == ["ns1.child.example.test", "ns2.child.example.test"]
