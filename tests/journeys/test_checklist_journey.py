@@ -200,6 +200,9 @@ def test_member_follows_only_the_checklist_to_a_working_mailbox(
         page.click(f"a:has-text('Back to {slug}')")
         page.wait_for_url(f"{base}/tenants/{slug}#mailboxes")
         assert checklist(page) == {**dict.fromkeys(STEPS, True), "test-message": False}
+        # The tenant page's setup times count it: every mailbox asked for was created.
+        created = page.inner_text("#setup-created")
+        assert re.fullmatch(r"(\d+) of \1 asked for", created), created
         next_link(page, "test-message").click()
         page.wait_for_url(re.compile(r".*/help/getting-started/#step-test-message$"))
         assert page.locator("#step-test-message").is_visible()
