@@ -7,28 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from webapp.api.actions import before_field
 from webapp.api.backups import seconds_field
 from webapp.api.base import errors, idempotency_key, object_id, resource, scope, submission
 from webapp.api.schemas import RunSchema
+from webapp.api.servers import PlacementSchema
 from webapp.services import recovery
 
 blp = resource("recoveries", "A lost server recovered onto a new one, step by step.")
 
 
-class NewRecoverySchema(Schema):
+class NewRecoverySchema(PlacementSchema):
     server_id = object_id(required=True, metadata={"description": "the lost server"})
-    location = fields.String(
-        validate=validate.Length(min=1, max=64),
-        metadata={"description": "where the new server goes; without it, placed in `region`"},
-    )
-    region = fields.String(
-        validate=validate.Length(min=1, max=16),
-        metadata={"description": "us, eu or asia; without it and `location`, the tenant's home region"},
-    )
-    plan = fields.String(required=True, validate=validate.Length(min=1, max=64))
     before = before_field()
     confirm = fields.Boolean(
         load_default=False, metadata={"description": "true: a new server is ordered and DNS moves to it"}

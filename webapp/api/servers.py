@@ -22,7 +22,9 @@ from webapp.services import capacity, fleet, lifecycle
 blp = resource("servers", "A tenant's mail servers; provisioning and deprovisioning start runs.")
 
 
-class NewServerSchema(Schema):
+class PlacementSchema(Schema):
+    """Where a new server goes and its plan: a new order, or the new server of a recovery."""
+
     location = fields.String(
         validate=validate.Length(min=1, max=64),
         metadata={"description": "a location the provider offers; without it, placed in `region`"},
@@ -32,6 +34,9 @@ class NewServerSchema(Schema):
         metadata={"description": "us, eu or asia; without it and `location`, the tenant's home region"},
     )
     plan = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class NewServerSchema(PlacementSchema):
     mail_hostname = fields.String(required=True, validate=validate.Length(min=1, max=253))
     provider = fields.String(
         validate=validate.Length(min=1, max=32),
