@@ -10,21 +10,17 @@ from werkzeug.wrappers import Response
 from mailfleet.warmup import LISTED_FLOOR
 from webapp.errors import Conflict, Forbidden, InvalidInput
 from webapp.forms import SendingCapsForm, SwitchIpForm, WarmupForm
-from webapp.models import Server
-from webapp.services import ipswitch, mailstats, warmup
+from webapp.models import Server, Tenant
+from webapp.services import fleet, ipswitch, mailstats, warmup
 from webapp.services.scope import Scope
-from webapp.views import Then, back_with_error, form_post, to_run
+from webapp.views import Then, back_with_error, form_post, tenant_view, to_run
 from webapp.views.charts import Line, line
 
 bp = Blueprint("warmup", __name__)
 
 
 def _server(scope: Scope, slug: str, server_id: int) -> Server:
-    tenant = scope.tenant(slug)
-    server = scope.get(Server, server_id)
-    if server.tenant_id != tenant.id:
-        return scope.get(Server, -1)  # answers 404 like any server the tenant does not own
-    return server
+    return fleet.server_of(scope, scope.tenant(slug), server_id)
 
 
 @bp.route("/tenants/<slug>/servers/<int:server_id>/warmup")
@@ -101,16 +97,14 @@ def caps(slug: str, server_id: int) -> Response:
 
 
 @bp.route("/tenants/<slug>/servers/<int:server_id>/switch-ip", methods=["GET", "POST"])
-@login_required
-def switch_ip(slug: str, server_id: int) -> Response | str:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def switch_ip(scope: Scope, tenant: Tenant, server_id: int) -> Response | str:
     try:
         found = ipswitch.switch_plan(scope, tenant, server_id)
         if found.cooldown is not None and not scope.is_admin:
             raise Conflict(found.cooldown + ".")
     except (InvalidInput, Conflict) as exc:
-        return back_with_error(exc, "warmup.detail", slug=slug, server_id=server_id)
+        return back_with_error(exc, "warmup.detail", slug=tenant.slug, server_id=server_id)
     form = SwitchIpForm()
     if request.method == "POST":
 
@@ -121,8 +115,8 @@ def switch_ip(slug: str, server_id: int) -> Response | str:
             )
             return to_run(run, f"Switching {found.server.name} to a new IP: run {run.id}.")
 
-        back = {"slug": slug, "server_id": server_id}
+        back = {"slug": tenant.slug, "server_id": server_id}
         invalid = f"Type {found.server.name} to confirm."
         refused = (InvalidInput, Conflict, Forbidden)
         return form_post(form, invalid, act, "warmup.switch_ip", back, refused=refused)
-    return render_template("warmup/switch_ip.html", slug=slug, switch=found, form=form)
+    return render_template("warmup/switch_ip.html", slug=tenant.slug, switch=found, form=form)
