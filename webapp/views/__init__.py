@@ -117,6 +117,24 @@ def tenant_view(view: Callable[..., R]) -> Callable[..., R]:
     return with_tenant
 
 
+def fleet_view(own_page: str) -> Callable[[Callable[[Scope], R]], Callable[[], R | Response]]:
+    """A page of every tenant, for administrators: the view is called with the caller's scope. A
+    tenant's member is sent to the page ``own_page`` of its own tenant instead."""
+
+    def for_admins(view: Callable[[Scope], R]) -> Callable[[], R | Response]:
+        @functools.wraps(view)
+        @login_required
+        def or_own_tenant() -> R | Response:
+            scope = Scope(current_user)
+            if not scope.is_admin:
+                return redirect(url_for(own_page, slug=scope.own_tenant.slug))
+            return view(scope)
+
+        return or_own_tenant
+
+    return for_admins
+
+
 def back_with_error(exc: MailfleetWebError, endpoint: str, **values: Any) -> Response:
     """For form posts: show the service's message and return to the form (nothing was changed)."""
     flash(str(exc), "error")

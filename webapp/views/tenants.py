@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import Blueprint, current_app, render_template
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -42,18 +42,15 @@ from webapp.services import (
 from webapp.services.actions import ACTIONS
 from webapp.services.runs import RunFilters, list_runs
 from webapp.services.scope import Scope
-from webapp.views import Then, form_post, tenant_view
+from webapp.views import Then, fleet_view, form_post, tenant_view
 from webapp.views.charts import bars, line
 
 bp = Blueprint("tenants", __name__, url_prefix="/tenants")
 
 
 @bp.route("/")
-@login_required
-def index() -> Response | str:
-    scope = Scope(current_user)
-    if not scope.is_admin:
-        return redirect(url_for("tenants.detail", slug=current_user.tenant.slug))
+@fleet_view("tenants.detail")
+def index(scope: Scope) -> str:
     return render_template("tenants/index.html", rows=tenants.list_tenants(scope), form=TenantForm())
 
 
