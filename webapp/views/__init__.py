@@ -19,7 +19,7 @@ from webapp.api.errors import error_response, http_error, is_api_request
 from webapp.errors import MailfleetWebError
 from webapp.extensions import login_manager
 from webapp.forms import ActionForm
-from webapp.models import Run
+from webapp.models import Run, Tenant
 from webapp.services import accounts
 from webapp.services.scope import Scope
 
@@ -115,6 +115,31 @@ def tenant_view(view: Callable[..., R]) -> Callable[..., R]:
         return view(scope, scope.tenant(slug), **values)
 
     return with_tenant
+
+
+def tenant_form(
+    form: type[FlaskForm] | Callable[[Scope, Tenant], FlaskForm],
+    invalid: str | None = None,
+    page: str = "tenants.detail",
+) -> Callable[[Callable[..., str | Then]], Callable[..., Response]]:
+    """A form posted from one of a tenant's pages (``page``, back to which it goes): as
+    ``tenant_view``, then the form (a form class, or what builds it for the scope and tenant) is
+    checked and the view called with it as well; what the view returns is as for ``form_post``:
+    its message shown on ``page``, or where to go. A form that does not validate is answered with
+    ``invalid`` (None: the form's own errors), a refusal of the services with its message; either
+    way nothing changed."""
+
+    def posted(view: Callable[..., str | Then]) -> Callable[..., Response]:
+        @functools.wraps(view)
+        @tenant_view
+        def validated(scope: Scope, tenant: Tenant, **values: Any) -> Response:
+            filled = form() if isinstance(form, type) else form(scope, tenant)
+            back = {"slug": tenant.slug, **values}
+            return form_post(filled, invalid, lambda: view(scope, tenant, filled, **values), page, back)
+
+        return validated
+
+    return posted
 
 
 def fleet_view(own_page: str) -> Callable[[Callable[[Scope], R]], Callable[[], R | Response]]:

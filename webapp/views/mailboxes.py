@@ -6,11 +6,11 @@ from flask import Blueprint, flash, make_response, redirect, render_template, ur
 from werkzeug.wrappers import Response
 
 from webapp.errors import MailfleetWebError
-from webapp.forms import MailboxForm
 from webapp.models import Tenant
 from webapp.services import fleet, mailboxes
 from webapp.services.scope import Scope
 from webapp.views import back_with_error, tenant_view
+from webapp.views.tenants import mailbox_form
 
 bp = Blueprint("mailboxes", __name__)
 
@@ -18,8 +18,7 @@ bp = Blueprint("mailboxes", __name__)
 @bp.route("/tenants/<slug>/mailboxes", methods=["POST"])
 @tenant_view
 def create(scope: Scope, tenant: Tenant) -> Response:
-    form = MailboxForm()
-    form.domain_id.choices = [(d.id, d.name) for d in fleet.list_domains(scope, tenant)]
+    form = mailbox_form(fleet.list_domains(scope, tenant))
     if not form.validate_on_submit():
         flash("Check the form: pick a domain and list the mailbox names.", "error")
         return redirect(url_for("tenants.detail", slug=tenant.slug))

@@ -16,7 +16,8 @@ from webapp.forms import ActionForm, RetryForm, RunForm
 from webapp.models import RunStatus, RunTrigger, Tenant
 from webapp.services import runs
 from webapp.services.scope import Scope
-from webapp.views import Then, back_with_error, form_post, tenant_view, to_run
+from webapp.views import Then, back_with_error, tenant_form, to_run
+from webapp.views.tenants import run_form
 
 bp = Blueprint("runs", __name__)
 
@@ -77,16 +78,10 @@ def detail(run_id: int) -> str:
 
 
 @bp.route("/tenants/<slug>/runs", methods=["POST"])
-@tenant_view
-def submit(scope: Scope, tenant: Tenant) -> Response:
-    form = RunForm()
-    form.playbook.choices = [(p.key, p.title) for p in playbooks.direct()]
-
-    def act() -> Then:
-        limit, key = form.limit.data or None, form.submission_key.data
-        return to_run(runs.submit_run(scope, tenant, form.playbook.data, limit=limit, submission_key=key))
-
-    return form_post(form, "Check the form: pick a playbook.", act, "tenants.detail", {"slug": tenant.slug})
+@tenant_form(run_form, "Check the form: pick a playbook.")
+def submit(scope: Scope, tenant: Tenant, form: RunForm) -> Then:
+    limit, key = form.limit.data or None, form.submission_key.data
+    return to_run(runs.submit_run(scope, tenant, form.playbook.data, limit=limit, submission_key=key))
 
 
 @bp.route("/runs/<int:run_id>/cancel", methods=["POST"])

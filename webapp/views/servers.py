@@ -11,8 +11,8 @@ from webapp.models import Tenant
 from webapp.services import fleet
 from webapp.services.actions import ACTIONS
 from webapp.services.scope import Scope
-from webapp.views import Then, form_post, tenant_view, to_run
-from webapp.views.tenants import ordered_where, provision_form_with_offers
+from webapp.views import Then, form_post, tenant_form, tenant_view, to_run
+from webapp.views.tenants import domain_form, ordered_where, provision_form_with_offers
 
 bp = Blueprint("servers", __name__)
 
@@ -47,14 +47,8 @@ def provision(scope: Scope, tenant: Tenant) -> Response:
 
 
 @bp.route("/tenants/<slug>/domains", methods=["POST"])
-@tenant_view
-def add_domain(scope: Scope, tenant: Tenant) -> Response:
-    form = DomainForm()
-    form.server_id.choices = [(s.id, s.name) for s in fleet.list_servers(scope, tenant)]
-
-    def act() -> Then:
-        run = fleet.add_domain(scope, tenant, form.server_id.data, form.name.data, form.submission_key.data)
-        return to_run(run, f"Domain queued as run {run.id}.")
-
-    invalid = "Check the form: pick a server and type a domain name (at most 253 characters)."
-    return form_post(form, invalid, act, "tenants.detail", {"slug": tenant.slug})
+@tenant_form(lambda scope, tenant: domain_form(fleet.list_servers(scope, tenant)),
+             "Check the form: pick a server and type a domain name (at most 253 characters).")
+def add_domain(scope: Scope, tenant: Tenant, form: DomainForm) -> Then:
+    run = fleet.add_domain(scope, tenant, form.server_id.data, form.name.data, form.submission_key.data)
+    return to_run(run, f"Domain queued as run {run.id}.")

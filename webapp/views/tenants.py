@@ -25,7 +25,7 @@ from webapp.forms import (
     RunForm,
     TenantForm,
 )
-from webapp.models import Role, RunTrigger, Tenant
+from webapp.models import Domain, Role, RunTrigger, Server, Tenant
 from webapp.services import (
     accounts,
     failover,
@@ -42,7 +42,7 @@ from webapp.services import (
 from webapp.services.actions import ACTIONS
 from webapp.services.runs import RunFilters, list_runs
 from webapp.services.scope import Scope
-from webapp.views import Then, fleet_view, form_post, tenant_view
+from webapp.views import Then, fleet_view, form_post, tenant_form, tenant_view
 from webapp.views.charts import bars, line
 
 bp = Blueprint("tenants", __name__, url_prefix="/tenants")
@@ -71,12 +71,6 @@ def create() -> Response | tuple[str, int]:
 def tenant_forms(scope: Scope, tenant: Tenant) -> dict:
     servers = fleet.list_servers(scope, tenant)
     domains = fleet.list_domains(scope, tenant)
-    domain_form = DomainForm()
-    domain_form.server_id.choices = [(s.id, s.name) for s in servers]
-    mailbox_form = MailboxForm()
-    mailbox_form.domain_id.choices = [(d.id, d.name) for d in domains]
-    run_form = RunForm()
-    run_form.playbook.choices = [(p.key, p.title) for p in playbooks.direct()]
     provision_form, offers_error = provision_form_with_offers()
     if tenant.home_region and not offers_error:
         provision_form.location.data = f"{REGION_CHOICE}{tenant.home_region.value}"
@@ -89,9 +83,9 @@ def tenant_forms(scope: Scope, tenant: Tenant) -> dict:
         "provision_form": provision_form,
         "offers_error": offers_error,
         "mail_zone": current_app.config["MAILFLEET_MAIL_ZONE"],
-        "domain_form": domain_form,
-        "mailbox_form": mailbox_form,
-        "run_form": run_form,
+        "domain_form": domain_form(servers),
+        "mailbox_form": mailbox_form(domains),
+        "run_form": run_form(),
         "member_form": MemberForm(),
         "limits_form": LimitsForm(obj=tenant),
         "home_region_form": home_region_form(tenant),
@@ -102,6 +96,27 @@ def tenant_forms(scope: Scope, tenant: Tenant) -> dict:
         "down_servers": failover.down_servers(scope, tenant),
         "failover_after": current_app.config["MAILFLEET_FAILOVER_AFTER_MINUTES"],
     }
+
+
+def domain_form(servers: list[Server]) -> DomainForm:
+    """The form that adds a domain to one of the tenant's servers."""
+    form = DomainForm()
+    form.server_id.choices = [(s.id, s.name) for s in servers]
+    return form
+
+
+def mailbox_form(domains: list[Domain]) -> MailboxForm:
+    """The form that creates mailboxes on one of the tenant's domains."""
+    form = MailboxForm()
+    form.domain_id.choices = [(d.id, d.name) for d in domains]
+    return form
+
+
+def run_form(*_: object) -> RunForm:
+    """The form that runs one of the playbooks a tenant may start directly."""
+    form = RunForm()
+    form.playbook.choices = [(p.key, p.title) for p in playbooks.direct()]
+    return form
 
 
 def provision_form_with_offers() -> tuple[ProvisionForm, str | None]:
@@ -218,53 +233,31 @@ def terraform_export(scope: Scope, tenant: Tenant) -> Response:
 
 
 @bp.route("/<slug>/members", methods=["POST"])
-@tenant_view
-def add_member(scope: Scope, tenant: Tenant) -> Response:
-    form = MemberForm()
-
-    def act() -> str:
-        user = accounts.add_member(scope, tenant, form.email.data, form.password.data, Role(form.role.data))
-        return f"{user.email} can now log in as a member of {tenant.slug}."
-
-    invalid = "Check the form: the password needs at least 12 characters."
-    return form_post(form, invalid, act, "tenants.detail", {"slug": tenant.slug})
+@tenant_form(MemberForm, "Check the form: the password needs at least 12 characters.")
+def add_member(scope: Scope, tenant: Tenant, form: MemberForm) -> str:
+    user = accounts.add_member(scope, tenant, form.email.data, form.password.data, Role(form.role.data))
+    return f"{user.email} can now log in as a member of {tenant.slug}."
 
 
 @bp.route("/<slug>/home-region", methods=["POST"])
-@tenant_view
-def set_home_region(scope: Scope, tenant: Tenant) -> Response:
-    form = home_region_form(tenant)
-
-    def act() -> str:
-        region = fleet.set_home_region(scope, tenant, form.home_region.data)
-        return f"New servers of {tenant.slug} go to {region.label if region else 'the location chosen'}."
-
-    return form_post(form, "Check the form: pick a region.", act, "tenants.detail", {"slug": tenant.slug})
+@tenant_form(lambda _, tenant: home_region_form(tenant), "Check the form: pick a region.")
+def set_home_region(scope: Scope, tenant: Tenant, form: HomeRegionForm) -> str:
+    region = fleet.set_home_region(scope, tenant, form.home_region.data)
+    return f"New servers of {tenant.slug} go to {region.label if region else 'the location chosen'}."
 
 
 @bp.route("/<slug>/failover", methods=["POST"])
-@tenant_view
-def set_failover(scope: Scope, tenant: Tenant) -> Response:
+@tenant_form(FailoverForm)
+def set_failover(scope: Scope, tenant: Tenant, form: FailoverForm) -> str:
     """Failover without asking on or off: the API's PATCH failover_auto, from the tenant page."""
-    form = FailoverForm()
-
-    def act() -> str:
-        failover.set_failover_auto(scope, tenant, form.on.data == "yes")
-        if tenant.failover_auto:
-            return f"Failover is on for {tenant.slug}: a server down that long is recovered without asking."
-        return f"Failover is off for {tenant.slug}: a server down that long is offered for recovery."
-
-    return form_post(form, None, act, "tenants.detail", {"slug": tenant.slug})
+    failover.set_failover_auto(scope, tenant, form.on.data == "yes")
+    if tenant.failover_auto:
+        return f"Failover is on for {tenant.slug}: a server down that long is recovered without asking."
+    return f"Failover is off for {tenant.slug}: a server down that long is offered for recovery."
 
 
 @bp.route("/<slug>/limits", methods=["POST"])
-@tenant_view
-def set_limits(scope: Scope, tenant: Tenant) -> Response:
-    form = LimitsForm()
-
-    def act() -> str:
-        quotas.set_limits(scope, tenant, form.max_servers.data, form.max_monthly_spend.data)
-        return f"Limits of {tenant.slug} saved; they apply to new orders."
-
-    invalid = "Check the form: limits are whole numbers of servers and amounts of at least 0."
-    return form_post(form, invalid, act, "tenants.detail", {"slug": tenant.slug})
+@tenant_form(LimitsForm, "Check the form: limits are whole numbers of servers and amounts of at least 0.")
+def set_limits(scope: Scope, tenant: Tenant, form: LimitsForm) -> str:
+    quotas.set_limits(scope, tenant, form.max_servers.data, form.max_monthly_spend.data)
+    return f"Limits of {tenant.slug} saved; they apply to new orders."
