@@ -4,13 +4,12 @@ history, and switching it to a new main IP (a confirmed action)."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from mailfleet.warmup import LISTED_FLOOR
 from webapp.errors import Conflict, Forbidden, InvalidInput
 from webapp.forms import SendingCapsForm, SwitchIpForm, WarmupForm
-from webapp.models import Server, Tenant
+from webapp.models import Tenant
 from webapp.services import fleet, ipswitch, mailstats, warmup
 from webapp.services.scope import Scope
 from webapp.views import Then, back_with_error, form_post, tenant_view, to_run
@@ -19,20 +18,15 @@ from webapp.views.charts import Line, line
 bp = Blueprint("warmup", __name__)
 
 
-def _server(scope: Scope, slug: str, server_id: int) -> Server:
-    return fleet.server_of(scope, scope.tenant(slug), server_id)
-
-
 @bp.route("/tenants/<slug>/servers/<int:server_id>/warmup")
-@login_required
-def detail(slug: str, server_id: int) -> str:
-    scope = Scope(current_user)
-    server = _server(scope, slug, server_id)
+@tenant_view
+def detail(scope: Scope, tenant: Tenant, server_id: int) -> str:
+    server = fleet.server_of(scope, tenant, server_id)
     plan = warmup.plan_of(server)
     form = WarmupForm(curve=plan.curve if plan else "standard", table=warmup.table_text(plan))
     caps_form = SendingCapsForm(caps=warmup.caps_text(server))
     return render_template(
-        "warmup/detail.html", server=server, slug=slug, status=warmup.status(plan), form=form,
+        "warmup/detail.html", server=server, slug=tenant.slug, status=warmup.status(plan), form=form,
         hold=None if plan else warmup.hold_of(server), floor=LISTED_FLOOR, caps_form=caps_form,
         addresses=ipswitch.history(server),
         switch_allowed_after=ipswitch.cooldown_until(ipswitch.last_change(server)),
@@ -53,10 +47,9 @@ def _chart(days: list[mailstats.Day]) -> dict[str, Line] | None:
 
 
 @bp.route("/tenants/<slug>/servers/<int:server_id>/warmup", methods=["POST"])
-@login_required
-def update(slug: str, server_id: int) -> Response:
-    scope = Scope(current_user)
-    server = _server(scope, slug, server_id)
+@tenant_view
+def update(scope: Scope, tenant: Tenant, server_id: int) -> Response:
+    server = fleet.server_of(scope, tenant, server_id)
     form = WarmupForm()
 
     def act() -> str:
@@ -67,24 +60,22 @@ def update(slug: str, server_id: int) -> Response:
         return f"Warm-up plan saved. Caps pushed to the server by run {run.id}."
 
     invalid = "Check the form: pick a plan (a custom table is at most 20,000 characters)."
-    return form_post(form, invalid, act, "warmup.detail", {"slug": slug, "server_id": server.id})
+    return form_post(form, invalid, act, "warmup.detail", {"slug": tenant.slug, "server_id": server.id})
 
 
 @bp.route("/tenants/<slug>/servers/<int:server_id>/warmup/remove", methods=["POST"])
-@login_required
-def remove(slug: str, server_id: int) -> Response:
-    scope = Scope(current_user)
-    server = _server(scope, slug, server_id)
+@tenant_view
+def remove(scope: Scope, tenant: Tenant, server_id: int) -> Response:
+    server = fleet.server_of(scope, tenant, server_id)
     warmup.remove_plan(scope, server.id)
     flash("Warm-up plan removed: this server's IP is no longer capped by a plan.", "success")
-    return redirect(url_for("warmup.detail", slug=slug, server_id=server.id))
+    return redirect(url_for("warmup.detail", slug=tenant.slug, server_id=server.id))
 
 
 @bp.route("/tenants/<slug>/servers/<int:server_id>/caps", methods=["POST"])
-@login_required
-def caps(slug: str, server_id: int) -> Response:
-    scope = Scope(current_user)
-    server = _server(scope, slug, server_id)
+@tenant_view
+def caps(scope: Scope, tenant: Tenant, server_id: int) -> Response:
+    server = fleet.server_of(scope, tenant, server_id)
     form = SendingCapsForm()
 
     def act() -> str:
@@ -93,7 +84,7 @@ def caps(slug: str, server_id: int) -> Response:
         return "Domain and mailbox caps saved." + pushed
 
     invalid = "Check the form: the caps are at most 20,000 characters."
-    return form_post(form, invalid, act, "warmup.detail", {"slug": slug, "server_id": server.id})
+    return form_post(form, invalid, act, "warmup.detail", {"slug": tenant.slug, "server_id": server.id})
 
 
 @bp.route("/tenants/<slug>/servers/<int:server_id>/switch-ip", methods=["GET", "POST"])
