@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from mailfleet.clock import utcnow
@@ -12,7 +11,7 @@ from webapp.forms import AutoScalePolicyForm, BudgetForm
 from webapp.models import Tenant
 from webapp.services import allocation, autoscale, costs, usage
 from webapp.services.scope import Scope
-from webapp.views import form_post, tenant_view
+from webapp.views import fleet_view, tenant_form, tenant_view
 from webapp.views.charts import Line, bars, line
 
 bp = Blueprint("costs", __name__, url_prefix="/costs")
@@ -51,11 +50,8 @@ def _as_typed(policy: autoscale.Policy) -> dict[str, str]:
 
 
 @bp.route("/")
-@login_required
-def index() -> Response | str:
-    scope = Scope(current_user)
-    if not scope.is_admin:
-        return redirect(url_for("costs.tenant", slug=current_user.tenant.slug))
+@fleet_view("costs.tenant")
+def index(scope: Scope) -> str:
     now = utcnow()
     rows = costs.costs_for(scope, now)
     fleet = costs.fleet_cost(rows, now)
@@ -71,10 +67,8 @@ def index() -> Response | str:
 
 
 @bp.route("/<slug>")
-@login_required
-def tenant(slug: str) -> str:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
+@tenant_view
+def tenant(scope: Scope, tenant: Tenant) -> str:
     now = utcnow()
     found = costs.tenant_cost(tenant, now)
     shared = allocation.fleet(now)
@@ -95,47 +89,32 @@ def tenant(slug: str) -> str:
 
 
 @bp.route("/<slug>/budget", methods=["POST"])
-@login_required
-def set_budget(slug: str) -> Response:
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
-    form = BudgetForm()
-
-    def act() -> str:
-        budget = costs.set_budget(scope, tenant, form.budget.data)
-        return f"Budget of {tenant.slug}: {f'${budget} a month' if budget else 'none'}."
-
-    invalid = "Check the form: the budget is an amount of at most 20 characters."
-    return form_post(form, invalid, act, "costs.tenant", {"slug": slug})
+@tenant_form(BudgetForm, "Check the form: the budget is an amount of at most 20 characters.", "costs.tenant")
+def set_budget(scope: Scope, tenant: Tenant, form: BudgetForm) -> str:
+    budget = costs.set_budget(scope, tenant, form.budget.data)
+    return f"Budget of {tenant.slug}: {f'${budget} a month' if budget else 'none'}."
 
 
 @bp.route("/<slug>/autoscale", methods=["POST"])
-@login_required
-def set_autoscale(slug: str) -> Response:
+@tenant_view
+def set_autoscale(scope: Scope, tenant: Tenant) -> Response:
     """The tenant's auto-scaling mode (webapp.services.autoscale)."""
-    scope = Scope(current_user)
-    tenant = scope.tenant(slug)
     try:
         mode = autoscale.set_tenant_mode(scope, tenant, request.form.get("mode"))
     except MailfleetWebError as exc:
         flash(str(exc), "error")
     else:
         flash(f"Auto-scaling of {tenant.slug}'s servers: {mode.value}.", "success")
-    return redirect(url_for("costs.tenant", slug=slug))
+    return redirect(url_for("costs.tenant", slug=tenant.slug))
 
 
 @bp.route("/<slug>/autoscale/policy", methods=["POST"])
-@tenant_view
-def set_autoscale_policy(scope: Scope, tenant: Tenant) -> Response:
+@tenant_form(AutoScalePolicyForm, page="costs.tenant")
+def set_autoscale_policy(scope: Scope, tenant: Tenant, form: AutoScalePolicyForm) -> str:
     """The tenant's auto-scaling policy, set by administrators (Reset: back to the defaults)."""
-    form = AutoScalePolicyForm()
-
-    def act() -> str:
-        if request.form.get("reset"):
-            autoscale.clear_policy(scope, tenant)
-            return f"Auto-scaling policy of {tenant.slug}: the defaults."
-        typed = {name: getattr(form, name).data for name in autoscale.POLICY_FIELDS}
-        autoscale.set_policy(scope, tenant, typed)
-        return f"Auto-scaling policy of {tenant.slug} saved."
-
-    return form_post(form, None, act, "costs.tenant", {"slug": tenant.slug})
+    if request.form.get("reset"):
+        autoscale.clear_policy(scope, tenant)
+        return f"Auto-scaling policy of {tenant.slug}: the defaults."
+    typed = {name: getattr(form, name).data for name in autoscale.POLICY_FIELDS}
+    autoscale.set_policy(scope, tenant, typed)
+    return f"Auto-scaling policy of {tenant.slug} saved."
