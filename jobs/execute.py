@@ -101,7 +101,10 @@ def _catalogue_tags(run: Run) -> tuple[str, ...]:
 
 def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
     config = current_app.config
-    playbook_path = config["MAILFLEET_PLAYBOOK_DIR"] / run.playbook
+    # The release the app directory links to now, not the link: an upgrade switches the link at once
+    # (roles/controller), and a run begun reads its playbook, roles and modules from one release.
+    repo_dir = Path(config["MAILFLEET_REPO_DIR"]).resolve()
+    playbook_path = Path(config["MAILFLEET_PLAYBOOK_DIR"]).resolve() / run.playbook
     if not playbook_path.is_file():
         return RunStatus.FAILED, None, f"playbook {run.playbook} is not installed on the worker"
     tenant = run.tenant
@@ -110,7 +113,7 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
     except SecretNotFound:
         ssh_key = None  # controller-only playbooks work; host tasks will report unreachable
     try:
-        group_vars = run_group_vars(config["MAILFLEET_REPO_DIR"])
+        group_vars = run_group_vars(repo_dir)
     except SiteVarsError as exc:
         return RunStatus.FAILED, None, str(exc)[:255]
     redactor = Redactor(_tenant_secret_values(tenant.slug))
@@ -120,7 +123,7 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
         tenant=tenant.slug,
         store=secret_store(),
         playbook_path=playbook_path,
-        project_dir=config["MAILFLEET_REPO_DIR"],
+        project_dir=repo_dir,
         inventory=tenant_inventory(tenant),
         extravars=run.extravars or {},
         limit=run.limit,

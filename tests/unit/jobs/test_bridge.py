@@ -3,12 +3,13 @@ child sees only the allow-listed environment, and the run is confined to its ten
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from jobs import processes
+from jobs import execute, processes
 from jobs.bridge import run_marker
 from webapp.errors import InvalidInput
 from webapp.extensions import db
@@ -70,6 +71,31 @@ def test_a_catalogue_entry_with_tags_runs_only_those_tags(scope, acme, work):
     assert run.recap["localhost"]["changed"] == 0
     tasks = {e.task for e in db.session.execute(select(RunEvent).where(RunEvent.run_id == run.id)).scalars()}
     assert "Say hello" in tasks and "Change something" not in tasks
+
+
+def test_a_run_reads_the_release_the_app_directory_links_to_when_it_begins(
+    scope, acme, work, app, tmp_path, monkeypatch
+):
+    """The controller role's app directory is a link that an upgrade switches at once: a run
+    resolves it when it begins, so its playbook, roles and modules all come from that release."""
+    releases = {}
+    for name in ("MAILFLEET_REPO_DIR", "MAILFLEET_PLAYBOOK_DIR"):
+        releases[name] = Path(app.config[name]).resolve()
+        link = tmp_path / name.lower()
+        link.symlink_to(releases[name])
+        monkeypatch.setitem(app.config, name, link)
+    begun = []
+
+    def noting_the_release(spec, *args, **kwargs):
+        begun.append((spec.playbook_path, spec.project_dir))
+        return real(spec, *args, **kwargs)
+
+    real = execute.run_playbook
+    monkeypatch.setattr(execute, "run_playbook", noting_the_release)
+    run = runs.submit_run(scope, acme, "site")
+    work()
+    assert run.status == RunStatus.SUCCESSFUL, run.failure_reason
+    assert begun == [(releases["MAILFLEET_PLAYBOOK_DIR"] / "site.yml", releases["MAILFLEET_REPO_DIR"])]
 
 
 def test_child_environment_is_allow_listed(scope, acme, work, monkeypatch):
