@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 
 from mailfleet.dnsdoctor import SECTIONS
 from webapp.models import Tenant
-from webapp.services import dnsdoctor
+from webapp.services import dnsdoctor, setup_times
 from webapp.services.scope import Scope
 from webapp.views import button_post, tenant_view
 
@@ -33,7 +33,9 @@ def wizard(scope: Scope, tenant: Tenant, domain_id: int) -> str:
     return render_template("dnsdoctor/wizard.html", tenant=tenant, domain=domain, report=report,
                            sections=[(s, f) for s, f in sections if f], waiting=waiting,
                            refusal=dnsdoctor.readiness_refusal(domain), fixable=dnsdoctor.fixable(domain),
-                           times=dnsdoctor.propagation_times(domain), form=FlaskForm())
+                           times=dnsdoctor.propagation_times(domain),
+                           publications=setup_times.propagations(scope, tenant, domain=domain)[-10:],
+                           form=FlaskForm())
 
 
 @bp.route("/tenants/<slug>/domains/<int:domain_id>/dns/check", methods=["POST"])

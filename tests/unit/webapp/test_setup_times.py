@@ -242,6 +242,15 @@ def test_each_publication_is_timed_to_ready_and_charted_per_domain(client, world
     assert len(re.findall(r"<circle ", chart)) == 2  # the two publications that became ready
     assert re.search(r'data-domain="acme-mail.example">.*?last 2 min 0 s', page)
 
+    # the domain's DNS page lists its publications, newest first, with the run of each
+    wizard = client.get(f"/tenants/acme/domains/{domain.id}/dns").get_data(as_text=True)
+    table = re.search(r'id="dns-publications".*?</table>', wizard, re.S).group(0)
+    rows = re.findall(r"<tr><td>.*?</tr>", table, re.S)
+    assert [re.findall(r'class="publication-took">([^<]*)<', row)[0].strip() for row in rows] == [
+        "2 min 0 s", "—", "5 min 0 s"
+    ]
+    assert "published again first" in rows[1] and f'href="/runs/{run.id}"' in rows[2]
+
 
 def test_removing_a_domain_keeps_its_attempts_and_deleting_the_tenant_removes_all(world, mailu):
     _server, domain = mailu
