@@ -35,6 +35,7 @@ HEAVIEST = (
     "tests/journeys/test_new_admin.py",
     "tests/integration/roles/test_backup.py",
     "tests/integration/roles/test_controller.py",
+    "tests/integration/roles/test_worker_machines.py",
     "tests/integration/webapp/test_health_facts_run.py",
     "tests/integration/webapp/test_postgresql.py",
 )

@@ -82,6 +82,12 @@ def restic_secrets() -> dict[str, str]:
     return {"password": restic_password()}
 
 
+def controller_secrets() -> dict[str, str]:
+    """The passwords worker machines reach the controller's Redis and PostgreSQL with (letters and
+    digits: they go into URLs as they are)."""
+    return {"redis_password": random_string(43), "database_password": random_string(43)}
+
+
 FieldGenerator = Callable[[], dict[str, str]]
 
 # Names usable from Ansible (lookup `generate=`) and the CLI.
@@ -91,6 +97,7 @@ GENERATORS: dict[str, FieldGenerator] = {
     "mailu_api_token": mailu_api_token,
     "restic": restic_secrets,
     "acme_account": acme_account_key,
+    "controller": controller_secrets,
 }
 
 

@@ -9,6 +9,7 @@ Layout (fields in braces)::
     global/hostwinds                {api_key}
     global/cloudflare               {api_token}
     global/dns_tsig                 {secret}  (the RFC 2136 provider's TSIG key)
+    global/controller               {redis_password, database_password}  (worker machines' access)
 
 A path is 1-8 segments joined by "/"; each segment is lower-case letters, digits, "_" and "-",
 starts with a letter or digit and is at most 63 characters. So "..", ".", empty segments, leading

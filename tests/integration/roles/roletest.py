@@ -206,3 +206,33 @@ def run_playbook(
         seconds=time.monotonic() - started,
         recap=parse_recap(proc.stdout),
     )
+
+
+def wheelhouse(host: Any, directory: Path) -> Path:
+    """Every dependency of the app as a wheel for the host's Python, from this machine's package
+    index (the hosts have none): scripts/wheelhouse.py, as an operator builds it."""
+    version = host.ssh("python3 -c 'import platform; print(platform.python_version())'").stdout.strip()
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts/wheelhouse.py"), str(directory), "--python-version", version],
+        check=True,
+        timeout=900,
+    )
+    return directory
+
+
+def reverse_tunnel(host: Any, port: int, target: str) -> subprocess.Popen[bytes]:
+    """`ssh -R`: the host's 127.0.0.1:`port` reaches `target` (host:port on this machine's loopback),
+    as a host would reach an outside API; up when this returns. Terminate it when done."""
+    from testbed.hosts import SSH_OPTIONS
+
+    tunnel = subprocess.Popen(
+        ["ssh", *SSH_OPTIONS, "-o", "ExitOnForwardFailure=yes", "-i", str(host.ssh_key), "-N",
+         "-R", f"127.0.0.1:{port}:{target}", f"{getattr(host, 'ssh_user', 'root')}@{host.address}"],
+        stdin=subprocess.DEVNULL,
+    )
+    probe = f"timeout 2 bash -c '</dev/tcp/127.0.0.1/{port}'"
+    deadline = time.monotonic() + 60
+    while host.ssh(probe, check=False).returncode != 0:
+        assert tunnel.poll() is None and time.monotonic() < deadline, "the SSH tunnel did not come up"
+        time.sleep(1)
+    return tunnel

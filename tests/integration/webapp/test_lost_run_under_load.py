@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from polling import wait_for
 from sqlalchemy import select
 
 pytestmark = pytest.mark.testbed
@@ -27,17 +26,6 @@ SLOW_PLAY = """\
 """
 PLAYBOOK_WORKERS = 2  # the Procfile's pool, made smaller so a few runs fill it
 SYSTEM_WORKERS = 2  # the Procfile's system pool: each held by a long job (a slow sweep, say)
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> object:
-    """Poll until `predicate` is true; the bound only keeps a broken build from hanging."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 @pytest.fixture

@@ -108,9 +108,11 @@ def test_live_is_tenant_scoped_and_checks_the_cursor(client, world):
 def test_running_run_page_has_run_again_ready_and_elapsed(client, world):
     run = runs.submit_run(Scope(world.admin), world.acme, "site")
     run.status, run.started_at = RunStatus.RUNNING, utcnow() - timedelta(seconds=75)
+    run.worker_host = "worker-2"
     db.session.commit()
     login(client, world.alice.email, TEST_PASSWORD)
     page = client.get(f"/runs/{run.id}").get_data(as_text=True)
+    assert '<dd id="run-worker">worker-2</dd>' in page  # the machine whose worker runs it
     # Run again is on the page already (hidden), so it shows the moment the run ends.
     assert 'id="retry-form" hidden' in page and 'id="cancel-form" >' in page
     assert 'id="run-duration-label">Elapsed' in page and re.search(r">1 min \d+ s<", page)

@@ -32,8 +32,8 @@ options:
     description:
       - When the path does not exist yet, create it first with this generator, then return it.
         Creation is check-and-set, so hosts or processes racing to create it all get the same value.
-      - One of C(ssh_key), C(mailu), C(mailu_api_token), C(restic), C(acme_account). An SSH key at
-        C(tenants/<tenant>/...) gets the comment C(mailfleet-<tenant>).
+      - One of C(ssh_key), C(mailu), C(mailu_api_token), C(restic), C(acme_account), C(controller).
+        An SSH key at C(tenants/<tenant>/...) gets the comment C(mailfleet-<tenant>).
     type: str
 notes:
   - The backend is configured only through the controller's environment, the same variables the

@@ -1,0 +1,284 @@
+"""controller.yml with a worker machine: a controller host (PostgreSQL, Redis, worker pools, the
+scheduler) and a worker-only host (group `mailfleet_workers`) that joins the controller's database
+and Redis; both read one secrets store, the Vault double (each machine with an AppRole of its own,
+reached through an SSH tunnel as a host reaches Vault). Converged once for the module; then, from
+outside the hosts: the database and Redis answer the worker machine and refuse this one; both
+machines report their capacity; a worker started with a wrong Redis password or an unreachable
+database exits with one line; runs of two tenants run one on each machine (each reading its
+tenant's SSH key from the shared store); the worker machine is stopped mid-run and the
+controller's reaper fails its run as lost and retries it, and no run is left unfinished."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+import socket
+import subprocess
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import NamedTuple, TypeVar
+
+import pytest
+from polling import wait_for
+from roletest import REPO, reverse_tunnel, run_playbook, wheelhouse, write_inventory_groups
+
+from mailfleet.secrets import get_store
+from testbed.doubles.vault import VaultState, serve
+
+# Skipped until the Vault double is served by a process of its own: served from this test's
+# process, it stopped answering for 10 s while the worker machine was being stopped (the
+# controller's run then failed revoking its Vault token), in one of the two runs made so far.
+pytestmark = [
+    pytest.mark.testbed,
+    pytest.mark.timeout(3600),
+    pytest.mark.skip(reason="the in-process Vault double stalls while a testbed host stops"),
+]
+
+CONTROLLER, WORKER = "wmctl", "wmwrk"
+ADMIN, PASSWORD = "admin@example.test", "correct horse battery staple"
+TENANTS = ("wmone", "wmtwo")
+# One playbook worker per machine: two runs at once take one machine each.
+POOLS = [{"queue": q, "workers": 1} for q in ("mailfleet", "mailfleet-system", "mailfleet-reaper")]
+VAULT_PORT = 18200  # on each host's loopback, tunnelled to the double
+PLAYS = "/srv/plays"
+ENV = "set -a; . /etc/mailfleet/mailfleet.env; set +a"
+VENV = "/opt/mailfleet-venv/bin"
+# A run that reads its tenant's key from the secrets store (a machine without the shared store
+# fails here) and then holds its worker a while.
+SLOW_SITE = """\
+- name: A run that holds its worker
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: The tenant's SSH key, from the secrets store every machine shares
+      ansible.builtin.debug:
+        msg: "key sha256 {{ lookup('mailfleet.fleet.secret', 'tenants/' ~ mailfleet_tenant ~ '/ssh_key',
+                                   field='public_key') | hash('sha256') }}"
+    - name: Hold the worker
+      ansible.builtin.command: sleep 45
+      changed_when: false
+"""
+#: What a machine's Vault credentials may do: mailfleet's paths, and tokens of its runs' own.
+MACHINE_RULES = {
+    "secret/data/mailfleet/*": {"create", "read", "update"},
+    "secret/metadata/mailfleet/*": {"read", "list", "delete"},
+    "sys/policies/acl/mailfleet-run-*": {"create", "update"},
+    "auth/token/create": {"update", "sudo"},
+}
+
+
+T = TypeVar("T")
+
+
+class Fleet(NamedTuple):
+    testbed: object
+    controller: object
+    worker: object
+    inventory: object
+    operator_env: dict[str, str]
+
+
+def _settings(vault: VaultState, name: str) -> dict[str, object]:
+    role_id, secret_id = vault.add_approle(name, rules=MACHINE_RULES)
+    return {
+        "controller_settings": {
+            "MAILFLEET_SECRETS_BACKEND": "vault",
+            "VAULT_ADDR": f"http://127.0.0.1:{VAULT_PORT}",
+            "MAILFLEET_PLAYBOOK_DIR": PLAYS,
+        },
+        "controller_secrets": {"VAULT_ROLE_ID": role_id, "VAULT_SECRET_ID": secret_id},
+        "controller_worker_pools": POOLS,
+    }
+
+
+@pytest.fixture(scope="module")
+def fleet(testbed, start_hosts, tmp_path_factory):
+    controller, worker = start_hosts(CONTROLLER, WORKER)
+    work = tmp_path_factory.mktemp("worker-machines")
+    vault = VaultState()
+    with ExitStack() as stack:
+        address = stack.enter_context(serve(vault))
+        for host in (controller, worker):
+            tunnel = reverse_tunnel(host, VAULT_PORT, address.removeprefix("http://"))
+            stack.callback(tunnel.wait, timeout=10)
+            stack.callback(tunnel.terminate)
+            host.ssh(f"mkdir -p {PLAYS} && cat > {PLAYS}/site.yml", stdin=SLOW_SITE)
+        wheels = str(wheelhouse(controller, work / "wheels"))
+        # The role packs the checkout and the wheels into the checkout's build/: a clone of its own
+        # keeps this deployment's archives apart from another test's deploying at the same time.
+        source = work / "checkout"
+        subprocess.run(
+            ["git", "clone", "--quiet", "--shared", str(REPO), str(source)], check=True, timeout=120
+        )
+        inventory = write_inventory_groups(
+            work,
+            {
+                # The controller without the web app: the scheduler and the workers are what the
+                # worker machine works with.
+                "controllers": ([controller], {**_settings(vault, CONTROLLER),
+                                               "controller_components": ["worker", "cron"],
+                                               "controller_wheelhouse": wheels,
+                                               "controller_source_dir": str(source)}),
+                "mailfleet_workers": ([worker], {**_settings(vault, WORKER),
+                                                 "controller_wheelhouse": wheels,
+                                                 "controller_source_dir": str(source)}),
+            },
+        )
+        # The operator's own Vault token: the playbook's lookups make the machines' passwords.
+        operator_env = {"MAILFLEET_SECRETS_BACKEND": "vault", "VAULT_ADDR": address,
+                        "VAULT_TOKEN": vault.root_token}
+        run_playbook("playbooks/controller.yml", inventory, env=operator_env, timeout=2400).assert_ok()
+        controller.ssh(
+            f"MAILFLEET_ADMIN_PASSWORD={shlex.quote(PASSWORD)} mailfleet-flask create-admin --email {ADMIN}"
+        )
+        for slug in TENANTS:
+            controller.ssh(f"mailfleet-flask create-tenant --slug {slug} --name {slug}")
+        yield Fleet(testbed, controller, worker, inventory, operator_env)
+
+
+def _psql(host, query: str) -> list[str]:
+    """The rows of a query on the controller's database, one line each (fields split by |). A run's
+    status is stored by its name (RUNNING, FAILED ...)."""
+    return host.ssh(f"runuser -u mailfleet -- psql -Atc {shlex.quote(query)} mailfleet").stdout.splitlines()
+
+
+def _runs_report(fleet: Fleet) -> str:
+    """The runs, their events and the playbook workers' logs: what a failed wait shows."""
+    runs = _psql(fleet.controller, "select id, status, worker_host, failure_reason from runs order by id")
+    events = _psql(fleet.controller, "select run_id, event, left(stdout, 400) from run_events order by id")
+    logs = [
+        host.ssh("journalctl -u 'mailfleet-worker@mailfleet:1' -n 40 --no-pager", check=False).stdout
+        for host in (fleet.controller, fleet.worker)
+    ]
+    return "\n".join(["runs:", *runs, "events:", *events, "controller's worker:", logs[0],
+                      "worker machine's worker:", logs[1]])
+
+
+def _wait(fleet: Fleet, predicate: Callable[[], T], timeout: float, what: str) -> T:
+    """wait_for, with the runs, their events and the workers' logs when it gives up."""
+    try:
+        return wait_for(predicate, timeout, what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_runs_report(fleet)}") from None
+
+
+def _reachable(address: str, port: int) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=3).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_second_run_changes_nothing(fleet):
+    run_playbook(
+        "playbooks/controller.yml", fleet.inventory, env=fleet.operator_env, timeout=900
+    ).assert_idempotent()
+
+
+def test_the_database_and_redis_answer_the_worker_machine_alone(fleet):
+    address = fleet.controller.address
+    for port in (5432, 6379):
+        probe = fleet.worker.ssh(f"timeout 3 bash -c '</dev/tcp/{address}/{port}'", check=False)
+        assert probe.returncode == 0, f"port {port} of the controller does not answer the worker machine"
+        assert not _reachable(address, port), f"port {port} of the controller answers a machine not a worker"
+    # The URLs carry the passwords, so the services read them from secret files.
+    settings = fleet.worker.ssh("grep _URL /etc/mailfleet/mailfleet.env").stdout.split()
+    assert settings == ["DATABASE_URL_FILE=/etc/mailfleet/secrets/DATABASE_URL",
+                        "REDIS_URL_FILE=/etc/mailfleet/secrets/REDIS_URL"]
+
+
+def test_each_machine_reports_the_forks_it_affords(fleet):
+    read = (
+        f"{ENV}; runuser -u mailfleet -- {VENV}/python -c "
+        + shlex.quote(
+            "import json; from webapp.config import load_config; from webapp.queue import connect; "
+            "print(json.dumps({k.decode(): json.loads(v) for k, v in "
+            "connect(load_config(with_secret_key=False)).hgetall('mailfleet:workers').items()}))"
+        )
+    )
+    reports = json.loads(fleet.controller.ssh(read).stdout)
+    assert sorted(reports) == [CONTROLLER, WORKER]
+    for report in reports.values():
+        by_cpu, by_memory = report["cpus"] * 4, (report["memory_mb"] - 2048) // 100
+        assert report["forks"] == max(1, min(by_cpu, by_memory)), report
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "line"),
+    [
+        ("REDIS_URL", "redis://:wrong-password@{controller}:6379/0",
+         r"mailfleet-preflight: REDIS_URL: Redis does not answer \(.*password.*\)"),
+        ("DATABASE_URL", "postgresql+psycopg://mailfleet:x@{controller}:5433/mailfleet",
+         r"mailfleet-preflight: DATABASE_URL: the database does not answer \(.+\)"),
+    ],
+)
+def test_a_worker_that_cannot_reach_redis_or_the_database_exits_with_one_line(fleet, setting, value, line):
+    wrong = f"/tmp/wrong-{setting}"
+    fleet.worker.ssh(f"install -m 0644 /dev/null {wrong} && cat > {wrong}",
+                     stdin=value.format(controller=fleet.controller.address))
+    started = fleet.worker.ssh(
+        f"{ENV}; {setting}_FILE={wrong} timeout 60 runuser -u mailfleet -- {VENV}/rq worker -c jobs.rqconfig "
+        "--serializer rq.serializers.JSONSerializer --worker-class jobs.worker.Worker --burst mailfleet",
+        check=False,
+    )
+    assert started.returncode == 1, (started.returncode, started.stderr)
+    assert re.fullmatch(line + "\n", started.stderr), started.stderr
+    assert "wrong-password" not in started.stderr
+
+
+def test_runs_spread_over_both_machines_and_a_stopped_machines_run_is_failed_as_lost_and_retried(fleet):
+    controller = fleet.controller
+    ids = [
+        int(controller.ssh(f"mailfleet-flask enqueue-run --tenant {slug} --playbook site").stdout.split()[-1])
+        for slug in TENANTS
+    ]
+    store = get_store(fleet.operator_env)
+    keys = {
+        slug: hashlib.sha256(store.get_field(f"tenants/{slug}/ssh_key", "public_key").encode()).hexdigest()
+        for slug in TENANTS
+    }
+
+    def started() -> dict[str, int]:
+        """Machine -> run, once each run read its tenant's key (from the store) where it runs."""
+        rows = _psql(
+            controller,
+            "select r.id, r.worker_host, t.slug, substring(e.stdout from 'key sha256 ([0-9a-f]{64})') "
+            "from runs r join tenants t on t.id = r.tenant_id join run_events e on e.run_id = r.id "
+            f"where r.id in ({ids[0]}, {ids[1]}) and r.status = 'RUNNING' and e.stdout like '%key sha256%'",
+        )
+        seen = {}
+        for row in rows:
+            run, machine, slug, key = row.split("|")
+            if key == keys[slug]:
+                seen[machine] = int(run)
+        return seen if len(seen) == 2 else {}
+
+    on = _wait(fleet, started, 300, "a run on each machine, each with its tenant's key")
+    assert sorted(on) == [CONTROLLER, WORKER]
+
+    fleet.testbed.stop_host(WORKER)  # the machine is gone mid-run (no warm shutdown of its workers)
+    lost = on[WORKER]
+    reason = _wait(
+        fleet,
+        lambda: _psql(controller, f"select failure_reason from runs where id = {lost} and status = 'FAILED'"),
+        300,
+        "the reaper to fail the lost machine's run",
+    )
+    assert reason[0].startswith("worker lost: no heartbeat since"), reason
+    retry = _wait(
+        fleet,
+        lambda: _psql(controller, f"select id from runs where retry_of_id = {lost}"), 120, "the retry"
+    )
+    done = f"select id, status, worker_host from runs where id in ({on[CONTROLLER]}, {retry[0]})"
+    finished = _wait(
+        fleet,
+        lambda: (rows := _psql(controller, done)) and all("|SUCCESSFUL|" in row for row in rows) and rows,
+        300,
+        "the controller to finish its run and the retry",
+    )
+    assert sorted(finished) == sorted(f"{run}|SUCCESSFUL|{CONTROLLER}" for run in (on[CONTROLLER], retry[0]))
+    unfinished = "select count(*) from runs where status in ('QUEUED', 'WAITING', 'RUNNING')"
+    assert _psql(controller, unfinished) == ["0"]
