@@ -156,10 +156,7 @@ def set_home_region(scope: Scope, tenant: Tenant, region: str | None) -> Region 
 
 
 def list_domains(scope: Scope, tenant: Tenant | None = None) -> list[Domain]:
-    stmt = scope.select(Domain).order_by(Domain.name)
-    if tenant is not None:
-        stmt = stmt.where(Domain.tenant_id == tenant.id)
-    return list(db.session.execute(stmt).scalars())
+    return scope.listing(Domain, Domain.name, tenant)
 
 
 def add_domain(

@@ -45,10 +45,7 @@ def parse_local_parts(text: str) -> list[str]:
 
 
 def list_mailboxes(scope: Scope, tenant: Tenant | None = None) -> list[Mailbox]:
-    stmt = scope.select(Mailbox).order_by(Mailbox.email)
-    if tenant is not None:
-        stmt = stmt.where(Mailbox.tenant_id == tenant.id)
-    return list(db.session.execute(stmt).scalars())
+    return scope.listing(Mailbox, Mailbox.email, tenant)
 
 
 def create_mailboxes(

@@ -89,6 +89,13 @@ class Scope:
     def select(self, model: type[M]) -> Select[tuple[M]]:
         return self.restrict(select(model), model)
 
+    def listing(self, model: type[M], order: Any, tenant: Tenant | None = None) -> list[M]:
+        """Every ``model`` row the principal may see in ``order``; with ``tenant``, that tenant's only."""
+        stmt = self.select(model).order_by(order)
+        if tenant is not None:
+            stmt = stmt.where(model.tenant_id == tenant.id)  # type: ignore[attr-defined]
+        return list(db.session.execute(stmt).scalars())
+
     def get(self, model: type[M], object_id: int) -> M:
         stmt = self.select(model).where(model.id == object_id)  # type: ignore[attr-defined]
         found = db.session.execute(stmt).scalar_one_or_none()
