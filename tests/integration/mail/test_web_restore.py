@@ -1,12 +1,14 @@
 """A point-in-time recovery through the web, from tenant A's converged server onto a new one.
 
 A mailbox holds a message, "Back up now" takes snapshot A, a later message arrives, a second backup
-takes snapshot B; the facts run carries the snapshots to the control plane. The admin picks A on the
-restore page and follows its link to the recovery page, which orders a new server in another
-location. The chain runs step by step: the provider's double boots a new testbed host, A is restored
-there from the old host's repository (a local one, read over SFTP), the restored data is checked,
-and only then does the domain move: after the check the DNS still names the old host, after the
-domain run the new one. IMAP on the new host shows the mailbox as it was at A (the first message
+takes snapshot B; the facts run carries the snapshots to the control plane. rq cron's drill job
+finds the tenant due (a backup, no drill yet) and its drill run restores the latest snapshot on the
+host and records a pass, which the next facts collection shows as a passing drill check. The admin
+picks A on the restore page and follows its link to the recovery page, which orders a new server in
+another location. The chain runs step by step: the provider's double boots a new testbed host, A is
+restored there from the old host's repository (a local one, read over SFTP), the restored data is
+checked, and only then does the domain move: after the check the DNS still names the old host, after
+the domain run the new one. IMAP on the new host shows the mailbox as it was at A (the first message
 there, the later one not); the old host is untouched (both messages). The tenant page lists the
 recovery with A's snapshot and its RPO/RTO.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import email
 import html
 import imaplib
+import json
 import re
 import secrets
 import time
@@ -107,6 +110,32 @@ def snapshots_shown(client, mail_plane, server, facts_dir) -> list[tuple[str, st
     return SNAPSHOT_ROW.findall(table)
 
 
+def drill_from_rq_cron(app, tenant_id: int):
+    """rq cron's drill job (jobs.cron's registration), enqueued as the scheduler does, then a worker
+    on the system and run queues until both are empty: the tenant's drill run."""
+    from rq import SimpleWorker
+    from rq.cron import CronScheduler
+    from rq.serializers import JSONSerializer
+
+    from webapp.extensions import db
+    from webapp.models import Run
+    from webapp.queue import get_queue, get_system_queue
+
+    connection = get_system_queue(app).connection
+    cron = CronScheduler(connection=connection)
+    cron.load_config_from_file("jobs.cron")
+    [job] = [job for job in cron.get_jobs() if job.func_name == "jobs.drills.enqueue_drills"]
+    job.enqueue(connection)
+    queues = [get_system_queue(app), get_queue(app)]
+    SimpleWorker(queues, connection=connection, serializer=JSONSerializer).work(burst=True)
+    db.session.expire_all()
+    return db.session.scalar(
+        select(Run)
+        .where(Run.catalogue_key == "backup_drill", Run.tenant_id == tenant_id)
+        .order_by(Run.id.desc())
+    )
+
+
 def a_record(testbed, name: str) -> set[str]:
     """The addresses the testbed's primary answers for `name`."""
     answer = dns.query.udp(dns.message.make_query(name, dns.rdatatype.A), testbed.dns.primary, timeout=5)
@@ -133,8 +162,10 @@ def step_until(app, scope, tenant, first_id: int, key: str):
 def test_an_admin_recovers_the_snapshot_picked_on_the_restore_page_onto_a_new_server(
     converged_servers, mail_plane, testbed, tmp_path
 ):
+    from mailfleet.clock import utcnow
+    from mailfleet.monitoring import FactsThresholds, evaluate_facts
     from webapp.extensions import db
-    from webapp.models import Server, ServerStatus
+    from webapp.models import RunStatus, Server, ServerStatus
     from webapp.testing import csrf_token, login
 
     server = converged_servers("ma")
@@ -156,6 +187,20 @@ def test_an_admin_recovers_the_snapshot_picked_on_the_restore_page_onto_a_new_se
     assert len(shown) >= 2, shown
     (_, b_id, _), (a_time, a_id, pick) = shown[:2]  # newest first: B, then A
     assert subjects(server, context, address, password) >= {kept, later}
+
+    # The scheduled restore drill: the tenant has a backup and no drill yet, so rq cron's drill job
+    # runs one; it restores the latest snapshot (B) on the host and records a pass, which the next
+    # facts collection turns into a passing backup:drill check.
+    drill = drill_from_rq_cron(app, server.tenant.id)
+    assert drill is not None, "rq cron's drill job submitted no drill for the tenant"
+    assert drill.status == RunStatus.SUCCESSFUL, (drill.failure_reason, drill.recap)
+    assert drill.created_by_id is None and server.host.name in drill.limit.split(","), drill.limit
+    drilled = json.loads(server.host.ssh("cat /var/lib/mailfleet-backup/status.json").stdout)["drill"]
+    assert drilled["ok"] and drilled["files"] >= 1 and drilled["snapshot_id"], drilled
+    snapshots_shown(client, mail_plane, server, tmp_path / "facts")  # the facts collection, after the drill
+    facts = json.loads((tmp_path / "facts" / f"{server.host.name}.json").read_text())
+    checks = {r.check: r for r in evaluate_facts(server.host.name, facts, FactsThresholds(), utcnow())}
+    assert checks["backup:drill"].status.value == "ok", checks["backup:drill"]
 
     # The admin picks A in the list, then follows the restore page's link to the recovery page: it
     # comes with A's server and time filled in.

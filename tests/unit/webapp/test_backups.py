@@ -348,6 +348,13 @@ def test_each_restore_shows_its_recovery_point_and_time(client, world, fleet):
 
 def test_drills_are_submitted_for_tenants_whose_last_drill_is_older_than_the_period(world, fleet):
     now = utcnow()
+    backed_up = {"last_success": (now - timedelta(hours=1)).isoformat()}
+    db.session.add_all(
+        [
+            ServerBackup(server_id=fleet["acme1"].id, collected_at=now, status=backed_up),
+            ServerBackup(server_id=fleet["globex1"].id, collected_at=now, status=backed_up),
+        ]
+    )
     db.session.add(
         Run(
             tenant_id=world.globex.id,
@@ -369,3 +376,18 @@ def test_drills_are_submitted_for_tenants_whose_last_drill_is_older_than_the_per
         "backup_drill.yml",
         "mf-acme-1,mf-acme-2",
     )
+
+
+def test_a_tenant_with_no_successful_backup_yet_is_not_drilled(world, fleet):
+    """Nothing to drill yet: a new server's drill would fail and alert before its first backup."""
+    now = utcnow()
+    db.session.add_all(
+        [
+            ServerBackup(server_id=fleet["acme1"].id, collected_at=now, status={"backup": {"ok": False}}),
+            ServerBackup(
+                server_id=fleet["globex1"].id, collected_at=now, status={"last_success": now.isoformat()}
+            ),
+        ]
+    )
+    db.session.commit()
+    assert drills.due_tenants(timedelta(days=30), now) == {world.globex.id}
