@@ -248,6 +248,17 @@ def test_facts_count_the_days_mail_and_a_policy_service_down_is_an_alert(sender,
     assert alert.resolved_at is None and alert.severity == "critical", (alert.severity, alert.detail)
     assert "does not answer" in alert.detail
 
+    # The service is back: the next facts answer green and the passes its policy asks resolve the alert
+    # (the server is shared with the folder's other tests, whose health board must be green again).
+    checks, _ = inside_facts(mail_plane, server, tmp_path / "facts")
+    back = checks["sendcap"]
+    assert back.status is Status.OK, back.detail
+    for n in range(policies.for_check("sendcap").pass_after):
+        later = down.checked_at + timedelta(minutes=5 * (policies.for_check("sendcap").fail_after + n))
+        record_results(SqlHealthStore(), [replace(back, checked_at=later)], policies)
+    db.session.refresh(alert)
+    assert alert.resolved_at is not None
+
 
 def sent_today(server, key: str) -> int:
     """The policy service's count of today for `key` ("domain:<name>", "mailbox:<email>"): what
