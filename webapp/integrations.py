@@ -86,7 +86,14 @@ def provider_client(name: str | None = None, app: Flask | None = None) -> Provid
     name = name or known[0]
     if name not in known or name not in _PROVIDERS:
         raise UnknownProvider(name, known)
-    return _PROVIDERS[name](app)
+    adapter, client = _PROVIDERS[name]
+    return adapter(client(app))
+
+
+def provider_label(name: str) -> str:
+    """How the pages name a provider ("Hostwinds" for "hostwinds"); a name mailfleet has no adapter
+    for (a server seen under a provider since removed) as it is stored."""
+    return _PROVIDERS[name][0].label if name in _PROVIDERS else name
 
 
 def digitalocean_client(app: Flask | None = None) -> Any:
@@ -94,9 +101,10 @@ def digitalocean_client(app: Flask | None = None) -> Any:
                        DigitalOceanClient)
 
 
-_PROVIDERS: dict[str, Callable[[Flask], Provider]] = {
-    "hostwinds": lambda app: HostwindsProvider(hostwinds_client(app)),
-    "digitalocean": lambda app: DigitalOceanProvider(digitalocean_client(app)),
+#: Each provider's adapter (mailfleet.providers) and the builder of the API client it wraps.
+_PROVIDERS: dict[str, tuple[Any, Callable[[Flask], Any]]] = {
+    "hostwinds": (HostwindsProvider, hostwinds_client),
+    "digitalocean": (DigitalOceanProvider, digitalocean_client),
 }
 
 

@@ -7,6 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from mailfleet.warmup import LISTED_FLOOR
+from webapp import integrations
 from webapp.errors import Conflict, Forbidden, InvalidInput
 from webapp.forms import SendingCapsForm, SwitchIpForm, WarmupForm
 from webapp.models import Tenant
@@ -27,6 +28,7 @@ def detail(scope: Scope, tenant: Tenant, server_id: int) -> str:
     caps_form = SendingCapsForm(caps=warmup.caps_text(server))
     return render_template(
         "warmup/detail.html", server=server, slug=tenant.slug, status=warmup.status(plan), form=form,
+        provider=integrations.provider_label(server.provider),
         hold=None if plan else warmup.hold_of(server), floor=LISTED_FLOOR, caps_form=caps_form,
         addresses=ipswitch.history(server),
         switch_allowed_after=ipswitch.cooldown_until(ipswitch.last_change(server)),

@@ -57,6 +57,15 @@ def test_member_sets_a_curve_and_sees_todays_caps_and_the_push_run(client, world
     assert f"run {run.id}" in page
 
 
+def test_the_ip_switch_link_names_the_servers_own_provider(client, world, servers):
+    acme, _ = servers
+    acme.provider = "digitalocean"
+    db.session.commit()
+    assert login(client, world.alice.email, TEST_PASSWORD).status_code == 302
+    page = client.get(_page("acme", acme)).get_data(as_text=True)
+    assert "DigitalOcean gives the server a new address" in page and "Hostwinds" not in page
+
+
 def test_another_tenants_server_answers_404_and_keeps_its_plan(client, world, servers):
     acme, globex = servers
     warmup.set_plan(Scope(world.admin), globex.id, "conservative")
