@@ -8,7 +8,8 @@ a real testbed host for the order:
 3. from the server's usage page the admin resizes it to the next plan: the confirmation shows the
    difference in dollars a month, and the budget refuses it, saying how to go on;
 4. the admin raises the budget and resizes: the run goes through the double's upgrade flow, and the
-   costs page shows the new plan and price;
+   costs page shows the new plan and price, a bar of the month's cost; the server's usage page
+   draws the host's samples and downloads them as CSV;
 5. the admin sets the tenant's auto-scaling policy: one whose max plan is under the server's plan
    is refused with why, a good one is shown;
 6. a member of another tenant sees none of it, and reads its own tenant's policy.
@@ -19,10 +20,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from pathlib import Path
 
 import pytest
 from controlplane import free_port
 from guide_pages import shoot
+from polling import wait_for
 from test_new_admin import login, wait_run
 
 pytestmark = [pytest.mark.testbed, pytest.mark.browser]
@@ -130,6 +133,25 @@ def test_admin_sees_a_new_server_in_costs_and_resizes_it(testbed, stack, browser
     assert "Unmetered SSD VPS 2 GB" in resized and "$9.99" in resized, resized
     assert "$9.99" in costs_row(page, base, TENANT)
     shoot(page, "costs-after-resize")
+    # The costs page draws the month's cost as a bar.
+    assert page.locator("svg[aria-label='monthly cost'] rect").count() >= 1
+
+    # 4b. The usage page draws the host's samples (the scheduler's facts run, then its usage
+    # sampler, every 5 minutes) and downloads them as CSV.
+    page.click(f"table.costs a:has-text('{SERVER}')")
+    page.wait_for_selector("#capacity")
+    usage_page = page.url
+
+    def charted() -> int:
+        page.goto(usage_page)
+        return page.locator("section.chart-card svg polyline").count()
+
+    wait_for(charted, 420, "the usage page's charts of the new server's samples", every=15)
+    with page.expect_download() as download:
+        page.click("#csv")
+    assert download.value.suggested_filename == f"{SERVER}-usage-24h.csv"
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert rows[0].startswith("time,resolution_s,samples,cpu_pct,mem_used_mb") and len(rows) >= 2, rows[:3]
 
     # 5. The auto-scaling policy: one that could never grow the server is refused and changes
     # nothing; a good one is kept and shown.
