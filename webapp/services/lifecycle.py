@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from mailfleet.clock import utcnow
 from mailfleet.dns import DnsError
@@ -26,14 +27,10 @@ from webapp.extensions import db
 from webapp.integrations import dns_zone_check, mailu_client, secret_store
 from webapp.models import (
     FINISHED_STATUSES,
-    DnsPropagation,
     Domain,
     DomainStatus,
     Mailbox,
-    MailboxAttempt,
     Run,
-    RunEvent,
-    RunLock,
     RunStatus,
     Server,
     ServerStatus,
@@ -312,15 +309,44 @@ def delete_tenant(scope: Scope, tenant: Tenant, confirmation: str | None) -> str
             store.delete(path)
     except SecretsError as exc:
         raise UpstreamError(f"could not delete the tenant's secrets (nothing was deleted): {exc}") from None
-    run_ids = select(Run.id).where(Run.tenant_id == tenant.id)
-    db.session.execute(delete(RunEvent).where(RunEvent.run_id.in_(run_ids)))
-    db.session.execute(delete(RunLock).where(RunLock.tenant_id == tenant.id))
-    db.session.execute(update(Run).where(Run.retry_of_id.in_(run_ids)).values(retry_of_id=None))
-    for model in (MailboxAttempt, DnsPropagation, Mailbox, Domain, Run, Server, User):
-        db.session.execute(delete(model).where(model.tenant_id == tenant.id))
-    db.session.delete(tenant)
+    slug = tenant.slug
+    _delete_rows_of(tenant)
+    db.session.execute(delete(Tenant).where(Tenant.id == tenant.id))
     db.session.commit()
-    return tenant.slug
+    return slug
+
+
+def _delete_rows_of(tenant: Tenant) -> None:
+    """Every row of the tenant, read from the tables' foreign keys so that a table added later is
+    covered: the rows that point at the tenant or at one of its servers, runs, domains or mailboxes,
+    children before their parents, where the database neither cascades nor nulls the reference
+    itself (a gone server's warm-up, counts, backups and address history; a fleet's cost history
+    keeps its rows, their tenant nulled). A row that is not the tenant's but names one of its users
+    (who overrode a check) loses that name; one that cannot (who started a rollout) goes."""
+    owned: dict[str, Any] = {
+        "tenants": [tenant.id],
+        "servers": select(Server.id).where(Server.tenant_id == tenant.id),
+        "runs": select(Run.id).where(Run.tenant_id == tenant.id),
+        "domains": select(Domain.id).where(Domain.tenant_id == tenant.id),
+        "mailboxes": select(Mailbox.id).where(Mailbox.tenant_id == tenant.id),
+        "users": select(User.id).where(User.tenant_id == tenant.id),
+    }
+    for table in reversed(db.metadata.sorted_tables):
+        references = [
+            fk for fk in table.foreign_keys if fk.column.table.name in owned and fk.ondelete is None
+        ]
+        for fk in references:
+            if fk.column.table.name == "users" and fk.parent.nullable:
+                db.session.execute(
+                    update(table).where(fk.parent.in_(owned["users"])).values({fk.parent.name: None})
+                )
+        doomed = [
+            fk.parent.in_(owned[fk.column.table.name])
+            for fk in references
+            if not (fk.column.table.name == "users" and fk.parent.nullable)
+        ]
+        if doomed:
+            db.session.execute(delete(table).where(or_(*doomed)))
 
 
 # --- what a finished run means ------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from webapp.models import (
     User,
 )
 from webapp.services import accounts, lifecycle
+from webapp.services.scope import Scope
 from webapp.testing import ServedApp, csrf_token, login
 
 pytestmark = pytest.mark.unit
@@ -306,6 +307,52 @@ def test_deprovision_then_delete_the_tenant(as_admin, fleet, world):
     assert secret_store().list(tenant_prefix("acme")) == []
     assert count(Run) == 0 and count(Server) == 0
     assert db.session.execute(select(Tenant).where(Tenant.slug == "globex")).scalar_one()
+
+
+def test_deleting_a_tenant_takes_every_row_its_gone_servers_left(world, add_server):
+    """A server's life leaves rows behind (its warm-up, caps, counts, backups, address changes, a
+    rollout it was in, a listing's hold); once it is gone, deleting its tenant takes them all, and
+    another tenant's rows stay."""
+    from datetime import date
+
+    from webapp.models import (
+        IpChange,
+        ListingHold,
+        MailCount,
+        Rollout,
+        RolloutTarget,
+        SendingCap,
+        ServerBackup,
+        WarmupPlan,
+    )
+
+    now = utcnow()
+    gone = add_server(world.acme, "mf-acme-1", "198.18.17.10")
+    kept = add_server(world.globex, "mf-globex-1", "198.18.17.11")
+    rollout = Rollout(catalogue_key="site", share="1", in_flight=1, failure_threshold=0,
+                      created_by_id=world.admin.id)
+    db.session.add(rollout)
+    db.session.flush()
+    for server in (gone, kept):
+        ids = {"server_id": server.id}
+        owned = {**ids, "tenant_id": server.tenant_id}
+        db.session.add_all([
+            WarmupPlan(**owned, curve="standard", started_on=date(2026, 11, 1)),
+            SendingCap(**owned, kind="domain", name="a.example", daily=10),
+            ListingHold(**ids, daily=50, hourly=5, usual_daily=0, checks=["dnsbl:x"], since=now),
+            MailCount(**ids, day=date(2026, 11, 2), collected_at=now),
+            ServerBackup(**ids, collected_at=now, status={}),
+            IpChange(**ids, old_ip="198.18.17.1", new_ip=server.public_ipv4),
+            RolloutTarget(**owned, rollout_id=rollout.id, position=server.id),
+        ])
+    gone.status = ServerStatus.GONE
+    db.session.commit()
+
+    lifecycle.delete_tenant(Scope(world.admin), world.acme, "acme")
+
+    for model in (WarmupPlan, SendingCap, ListingHold, MailCount, ServerBackup, IpChange, RolloutTarget):
+        assert db.session.scalars(select(model.server_id)).all() == [kept.id], model.__name__
+    assert db.session.scalars(select(Server.name)).all() == ["mf-globex-1"]
 
 
 def test_the_inventory_refresh_leaves_a_server_being_deprovisioned_alone(as_admin, fleet):
