@@ -133,7 +133,8 @@ def test_admin_sees_a_new_server_in_costs_and_resizes_it(testbed, stack, browser
     assert "Unmetered SSD VPS 2 GB" in resized and "$9.99" in resized, resized
     assert "$9.99" in costs_row(page, base, TENANT)
     shoot(page, "costs-after-resize")
-    # The costs page draws the month's cost as a bar.
+    # The tenant's costs page draws a bar a month, this one's to date.
+    page.goto(f"{base}/costs/{TENANT}")
     assert page.locator("svg[aria-label='monthly cost'] rect").count() >= 1
 
     # 4b. The usage page draws the host's samples (the scheduler's facts run, then its usage
