@@ -107,9 +107,8 @@ def decide(
     day = f"{now.year:04d}-{now.month:02d}-{now.day:02d}"  # strftime costs several times more
     hour = f"{day}T{now.hour:02d}"
     if request.get("protocol_state") == "RCPT":
-        if table is None:
-            return DUNNO  # the end of the message answers NO_TABLE
-        return _recipient(request, table, counts, pending, day, hour, mx)
+        domain = paced_domain(request, table)  # a missing table: the end of the message answers NO_TABLE
+        return DUNNO if domain is None else _recipient(request, domain, table, counts, pending, day, hour, mx)
     held = pending.pop(request.get("instance", ""), {}).get("groups", {})
     if table is None:
         return NO_TABLE
@@ -128,12 +127,21 @@ def decide(
     return DUNNO
 
 
-def _recipient(request: dict[str, str], table: dict[str, Any], counts: dict, pending: dict[str, Any],
-               day: str, hour: str, mx: Callable[[str], str | None]) -> str:
-    groups = table.get("groups") or {}
+def paced_domain(request: dict[str, str], table: dict[str, Any] | None) -> str | None:
+    """The domain of a recipient (protocol_state RCPT) of an authenticated sender whose receiver
+    group is asked; None when none is: no table or no groups in it, or one of the server's own
+    domains (delivered into its own mailboxes: no receiver judges the IP)."""
+    if not request.get("sasl_username") or request.get("protocol_state") != "RCPT":
+        return None
+    if not table or not table.get("groups"):
+        return None
     domain = request.get("recipient", "").rpartition("@")[2].lower()
-    if domain in (table.get("local_domains") or ()):
-        return DUNNO  # delivered into this server's own mailboxes: no receiver judges the IP
+    return None if domain in (table.get("local_domains") or ()) else domain
+
+
+def _recipient(request: dict[str, str], domain: str, table: dict[str, Any], counts: dict,
+               pending: dict[str, Any], day: str, hour: str, mx: Callable[[str], str | None]) -> str:
+    groups = table["groups"]
     group = group_of(domain, groups, mx)
     if group is None:
         return DUNNO
@@ -233,9 +241,15 @@ class Policy:
         self.swept = time.monotonic()
 
     def answer(self, request: dict[str, str]) -> str:
-        """One request's answer. No request waits on the disk while holding the lock: the table's
-        file is looked at before it, and the counts are written by `flush_every`'s thread."""
+        """One request's answer. No request waits on the disk or the DNS while holding the lock: the
+        table's file is looked at before it, a recipient's MX query made before it (a slow or lost
+        DNS answer holds up that recipient alone, not every connection's requests), and the counts
+        are written by `flush_every`'s thread."""
         self._reload()
+        table = self.table
+        domain = paced_domain(request, table)
+        if domain is not None and table is not None:
+            group_of(domain, table["groups"], self.mx)  # fills the cache decide() reads under the lock
         with self.lock:
             self._sweep()
             result = decide(request, self.table, self.counts, datetime.now(UTC), self.pending, self.mx)

@@ -315,3 +315,34 @@ def test_recipients_over_a_socket_are_paced_per_group(service):
     answers = ask(port, rcpt("a@gmail.com"), rcpt("b@gmail.com"), end(1), rcpt("c@gmail.com", "t2"))
     assert answers[0] == answers[2] == "action=DUNNO"
     assert answers[1].startswith("action=451 4.7.1") and answers[3].startswith("action=451 4.7.1")
+
+
+def test_a_slow_mx_query_holds_up_its_own_recipient_alone(tmp_path):
+    """A recipient whose group is known by its domain's MX host waits for the DNS answer without
+    holding the lock: other connections' recipients and messages are answered meanwhile."""
+    caps = tmp_path / "caps.json"
+    caps.write_text(json.dumps(table(groups=GROUPS)))
+    asked, dns_answers = threading.Event(), threading.Event()
+
+    def slow_mx(domain):
+        asked.set()
+        dns_answers.wait(30)
+        return WORKSPACE_MX.get(domain)
+
+    policy = sendcap.Policy(caps, tmp_path / "counts.json", mx=slow_mx)
+    slow_answer, others = [], []
+    workspace = rcpt("a@acme-workspace.test", "t1")
+    slow = threading.Thread(target=lambda: slow_answer.append(policy.answer(workspace)))
+    slow.start()
+    assert asked.wait(30)
+    meanwhile = threading.Thread(target=lambda: others.extend(
+        policy.answer(request) for request in (rcpt("b@gmail.com", "t2"), end(1, "t2"))))
+    meanwhile.start()
+    meanwhile.join(10)
+    waited = meanwhile.is_alive()
+    dns_answers.set()
+    slow.join(30)
+    meanwhile.join(30)
+    assert not waited, "another connection's requests waited for the MX query"
+    assert others == ["DUNNO", "DUNNO"] and slow_answer == ["DUNNO"]
+    assert policy.pending["t1"]["groups"] == {"gmail": 1}  # Gmail's by its MX host
