@@ -346,3 +346,39 @@ def test_a_slow_mx_query_holds_up_its_own_recipient_alone(tmp_path):
     assert not waited, "another connection's requests waited for the MX query"
     assert others == ["DUNNO", "DUNNO"] and slow_answer == ["DUNNO"]
     assert policy.pending["t1"]["groups"] == {"gmail": 1}  # Gmail's by its MX host
+
+
+@pytest.fixture
+def lossy_dns():
+    """A DNS server on loopback that drops the first UDP query of each name (a datagram lost on the
+    way) and answers the next one with the domain's MX hosts. Yields its port and the names asked."""
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    asked: list[str] = []
+
+    def serve():
+        while True:
+            try:
+                data, peer = udp.recvfrom(4096)
+            except OSError:
+                return
+            query = dns.message.from_wire(data)
+            name = query.question[0].name
+            asked.append(name.to_text())
+            if asked.count(name.to_text()) == 1:
+                continue
+            reply = dns.message.make_response(query)
+            reply.answer.append(dns.rrset.from_text_list(name, 300, "IN", "MX", ["10 aspmx.l.google.com."]))
+            udp.sendto(reply.to_wire(), peer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield udp.getsockname()[1], asked
+    udp.close()
+
+
+def test_a_lost_mx_query_is_asked_again_not_taken_for_a_domain_without_mx(lossy_dns):
+    port, asked = lossy_dns
+    resolver = sendcap.host_resolver()
+    resolver.nameservers, resolver.port = ["127.0.0.1"], port
+    assert sendcap.first_mx("acme-workspace.test", resolver) == "aspmx.l.google.com"
+    assert asked == ["acme-workspace.test."] * 2
