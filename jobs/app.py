@@ -16,6 +16,20 @@ def worker_app() -> Flask:
     return _app
 
 
+def forget_inherited_connections() -> None:
+    """In a process forked from one that used the database: leave the parent's pooled connections
+    to the parent (never used, nor closed, here), so this process opens connections of its own. A
+    PostgreSQL session shared by two processes mixes their statements (psycopg's prepared
+    statements clash, DuplicatePreparedStatement)."""
+    if _app is None:
+        return
+    from webapp.extensions import db
+
+    with _app.app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)
+
+
 def use_app(app: Flask | None) -> None:
     """Tests (and the bench) hand in their app; None goes back to building one from the environment."""
     global _app

@@ -375,3 +375,56 @@ def test_usage_history_costs_and_forecasts_are_the_same_on_postgresql_as_on_sqli
     assert any(status.value == "warning" for _, status, _ in on_sqlite["anomalies"]), on_sqlite["anomalies"]
     for key in on_sqlite:
         assert on_pg[key] == on_sqlite[key], key
+
+
+def test_each_work_horse_opens_database_connections_of_its_own(postgres_url, testbed, tmp_path):
+    """rq's worker reaps (on the database) when it starts, then forks a work-horse per job. A horse
+    that used the connection its worker left in the pool shared one PostgreSQL session with the
+    worker and with every horse after it: a statement psycopg had prepared in one horse was
+    prepared again in the next (DuplicatePreparedStatement "_pg3_0"), and that run failed."""
+    import uuid
+
+    import redis
+    from flask_migrate import upgrade
+    from sqlalchemy import create_engine, text
+
+    from jobs.app import use_app
+    from jobs.worker import Worker
+    from webapp.extensions import db
+    from webapp.models import Role, RunStatus
+    from webapp.queue import get_queue
+    from webapp.services import accounts, runs, tenants
+    from webapp.services.scope import Scope
+
+    server = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(text("CREATE DATABASE horses"))
+    server.dispose()
+    suffix = uuid.uuid4().hex[:8]
+    connection = redis.Redis.from_url(testbed.redis_url)
+    app = pg_app(
+        f"{postgres_url.rsplit('/', 1)[0]}/horses",
+        tmp_path / "data",
+        REDIS_CONNECTION=connection,
+        MAILFLEET_PLAYBOOK_DIR=PLAYBOOKS,
+        MAILFLEET_QUEUE=f"mf-horses-{suffix}",
+        MAILFLEET_SYSTEM_QUEUE=f"mf-horses-system-{suffix}",
+        MAILFLEET_REAPER_QUEUE=f"mf-horses-reaper-{suffix}",
+    )
+    use_app(app)
+    try:
+        with app.app_context():
+            upgrade()
+            admin = accounts.create_user("admin@example.com", "a long admin password", Role.ADMIN, None)
+            acme = tenants.create_tenant(Scope(admin), "acme", "Acme")
+            batch = [runs.submit_run(Scope(admin), acme, "site") for _ in range(2)]
+            queue = get_queue(app)
+            # Each run records its events with the same INSERT, prepared by psycopg from the fifth.
+            Worker([queue], connection=connection, serializer=queue.serializer).work(burst=True)
+            db.session.expire_all()
+            assert [r.status for r in batch] == [RunStatus.SUCCESSFUL] * 2, [r.failure_reason for r in batch]
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        use_app(None)
+        connection.close()
