@@ -19,7 +19,13 @@ Vault's documented API for these endpoints (paths, envelopes, status codes, erro
   with a trailing ``/``. ``default`` (lookup-self, renew-self, revoke-self) is added to tokens
   unless ``no_default_policy``.
 - ``POST|PUT /v1/auth/approle/login`` with ``role_id`` and ``secret_id``; 400
-  ``invalid role or secret ID`` when wrong.
+  ``invalid role or secret ID`` when wrong. The token carries the role's ``token_policies``.
+- AppRoles as an operator makes them: ``POST|PUT /v1/sys/auth/approle`` (``type: approle``;
+  enabling it twice is 400 ``path is already in use at approle/``), then
+  ``POST|PUT /v1/auth/approle/role/<name>`` (``token_policies`` or ``policies``, a list or a
+  comma-separated string), ``GET /v1/auth/approle/role/<name>/role-id`` and
+  ``POST|PUT /v1/auth/approle/role/<name>/secret-id``; 404 until the method is enabled or for a
+  role that does not exist.
 - KV version 2 on each mount: ``/v1/<mount>/data/<path>`` (GET with ``?version=``, POST/PUT with
   ``options.cas``, DELETE = soft delete of the latest version) and ``/v1/<mount>/metadata/<path>``
   (GET, LIST by method or ``?list=true``, DELETE = every version and the metadata); 10 versions
@@ -32,8 +38,9 @@ Every answer carries ``X-Mailfleet-Double: vault``. The root token may do everyt
 tests add directly may carry inline rules (the same path syntax) instead of named policies.
 State lives in memory (`VaultState`), like
 `vault server -dev`: a restarted double starts empty (with `state_dir`, only the root token is kept,
-in `<state_dir>/root_token`). Tests change the state directly (seal, add tokens and AppRoles)
-instead of through Vault's admin endpoints.
+in `<state_dir>/root_token`). In-process tests may change the state directly (seal, add tokens and
+AppRoles); a test of the double run as a process (`Testbed.start_double("vault")`) makes its
+policies and AppRoles through the API above, with the root token, as an operator would.
 """
 
 from __future__ import annotations
@@ -112,12 +119,20 @@ class Token:
         return self.rules is None or "root" in self.policies
 
 
-@dataclass(frozen=True)
+@dataclass
 class AppRole:
     role_name: str
-    secret_id: str
+    secret_ids: set[str]
     namespace: str = ""
-    rules: Rules | None = None
+    rules: Rules | None = None  # inline rules (tests); None and no policies: root
+    policies: tuple[str, ...] = ()
+
+    def token(self) -> Token:
+        """A token of this role, as its login gives it."""
+        if self.rules is None and not self.policies:
+            return Token(namespace=self.namespace, rules=None, policies=("default",))
+        return Token(namespace=self.namespace, rules=self.rules or (),
+                     policies=tuple(sorted({"default", *self.policies})))
 
 
 class VaultState:
@@ -132,7 +147,8 @@ class VaultState:
         self.root_token = root_token or new_token()
         self.tokens: dict[str, Token] = {self.root_token: Token()}
         self.policies: dict[tuple[str, str], tuple[str, Rules]] = {}  # (namespace, name): (text, rules)
-        self.approles: dict[str, AppRole] = {}
+        self.approles: dict[str, AppRole] = {}  # by role_id
+        self.auth_methods: set[tuple[str, str]] = set()  # (namespace, path) enabled through the API
         self.namespaces: set[str] = {""}
         self.kv: dict[tuple[str, str], dict[str, KvSecret]] = {("", mount): {} for mount in mounts}
         self.requests: list[tuple[str, str]] = []  # (method, path) seen, for tests to count calls
@@ -198,8 +214,14 @@ class VaultState:
         """Create an AppRole; returns (role_id, secret_id)."""
         role_id, secret_id = str(uuid.uuid4()), str(uuid.uuid4())
         with self.lock:
-            self.approles[role_id] = AppRole(role_name, secret_id, namespace, _rules(rules))
+            self.approles[role_id] = AppRole(role_name, {secret_id}, namespace, _rules(rules))
         return role_id, secret_id
+
+    def approle_named(self, namespace: str, role_name: str) -> tuple[str, AppRole] | None:
+        """(role_id, role) of the AppRole `role_name` in `namespace`."""
+        with self.lock:
+            return next(((role_id, role) for role_id, role in self.approles.items()
+                         if role.namespace == namespace and role.role_name == role_name), None)
 
     def kv_store(self, namespace: str, mount: str) -> dict[str, KvSecret] | None:
         return self.kv.get((namespace, mount))
@@ -504,15 +526,89 @@ def create_app(state: VaultState | None = None, state_dir: Path | None = None) -
             return _errors(400, "missing role_id")
         with state.lock:
             role = state.approles.get(role_id)
-            if role is None or role.namespace != _namespace() or body.get("secret_id") != role.secret_id:
+            if role is None or role.namespace != _namespace() or body.get("secret_id") not in role.secret_ids:
                 return _errors(400, "invalid role or secret ID")
-            token = new_token()
-            state.tokens[token] = Token(namespace=role.namespace, rules=role.rules, policies=("default",))
-        auth = {"client_token": token, "accessor": str(uuid.uuid4()), "policies": ["default"],
-                "token_policies": ["default"], "metadata": {"role_name": role.role_name},
+            token, issued = new_token(), role.token()
+            state.tokens[token] = issued
+        policies = list(issued.policies)
+        auth = {"client_token": token, "accessor": issued.accessor, "policies": policies,
+                "token_policies": policies, "metadata": {"role_name": role.role_name},
                 "lease_duration": 2764800, "renewable": True, "entity_id": str(uuid.uuid4()),
                 "token_type": "service", "orphan": True, "mfa_requirement": None, "num_uses": 0}
         return _json(_envelope(None, mount_type="", auth=auth))
+
+    @app.route("/v1/sys/auth/<path:mount>", methods=["POST", "PUT"])
+    def enable_auth(mount: str) -> Response:
+        mount = mount.strip("/")
+        token = caller(f"sys/auth/{mount}", "update")
+        if isinstance(token, Response):
+            return token
+        if "sudo" not in state.capabilities(token, f"sys/auth/{mount}"):
+            return _errors(403, "permission denied")
+        body = _body()
+        if body is None or body.get("type") != "approle":
+            return _errors(400, "the double enables the approle auth method alone")
+        with state.lock:
+            if (token.namespace, mount) in state.auth_methods:
+                return _errors(400, f"path is already in use at {mount}/")
+            state.auth_methods.add((token.namespace, mount))
+        return _no_content()
+
+    def approle_caller(name: str, tail: str, capability: str) -> Token | Response:
+        token = caller(f"auth/approle/role/{name}{tail}", capability)
+        if isinstance(token, Response):
+            return token
+        if (token.namespace, "approle") not in state.auth_methods:
+            route = f"auth/approle/role/{name}{tail}"
+            return _errors(404, f'no handler for route "{route}". route entry not found.')
+        return token
+
+    @app.route("/v1/auth/approle/role/<name>", methods=["POST", "PUT"])
+    def approle_role(name: str) -> Response:
+        token = approle_caller(name, "", "update")
+        if isinstance(token, Response):
+            return token
+        body = _body()
+        if body is None:
+            return _errors(400, "failed to parse JSON input")
+        asked = body.get("token_policies", body.get("policies")) or []
+        if isinstance(asked, str):
+            asked = asked.split(",")
+        if not isinstance(asked, list):
+            return _errors(400, "token_policies must be a list or a comma-separated string")
+        policies = tuple(sorted({str(p).strip().lower() for p in asked if str(p).strip()}))
+        with state.lock:
+            found = state.approle_named(token.namespace, name)
+            if found is None:
+                state.approles[str(uuid.uuid4())] = AppRole(name, set(), token.namespace, (), policies)
+            else:
+                found[1].policies, found[1].rules = policies, ()
+        return _no_content()
+
+    @app.get("/v1/auth/approle/role/<name>/role-id")
+    def approle_role_id(name: str) -> Response:
+        token = approle_caller(name, "/role-id", "read")
+        if isinstance(token, Response):
+            return token
+        found = state.approle_named(token.namespace, name)
+        if found is None:
+            return _errors(404)
+        return _json(_envelope({"role_id": found[0]}, mount_type="approle"))
+
+    @app.route("/v1/auth/approle/role/<name>/secret-id", methods=["POST", "PUT"])
+    def approle_secret_id(name: str) -> Response:
+        token = approle_caller(name, "/secret-id", "update")
+        if isinstance(token, Response):
+            return token
+        secret_id = str(uuid.uuid4())
+        with state.lock:
+            found = state.approle_named(token.namespace, name)
+            if found is None:
+                return _errors(400, f'role "{name}" does not exist')
+            found[1].secret_ids.add(secret_id)
+        data = {"secret_id": secret_id, "secret_id_accessor": str(uuid.uuid4()), "secret_id_ttl": 0,
+                "secret_id_num_uses": 0}
+        return _json(_envelope(data, mount_type="approle"))
 
     @app.route("/v1/<path:api_path>", methods=["GET", "POST", "PUT", "DELETE", "LIST"])
     def kv(api_path: str) -> Response:

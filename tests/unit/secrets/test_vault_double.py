@@ -156,6 +156,34 @@ def test_approle_login_shapes(client: FlaskClient, state: VaultState) -> None:
     assert missing.status_code == 400 and missing.json == {"errors": ["missing role_id"]}
 
 
+def test_an_operator_makes_an_approle_through_the_api(client: FlaskClient, state: VaultState) -> None:
+    policy = 'path "secret/data/mailfleet/*" { capabilities = ["read"] }'
+    made = client.put("/v1/sys/policies/acl/machine", json={"policy": policy}, headers=_auth(state))
+    assert made.status_code == 204
+    role = "/v1/auth/approle/role/wm"
+    # Not enabled yet: no such route; then enabled once.
+    assert client.post(role, json={"token_policies": ["machine"]}, headers=_auth(state)).status_code == 404
+    enable = client.post("/v1/sys/auth/approle", json={"type": "approle"}, headers=_auth(state))
+    assert enable.status_code == 204
+    again = client.post("/v1/sys/auth/approle", json={"type": "approle"}, headers=_auth(state))
+    assert again.status_code == 400 and again.json == {"errors": ["path is already in use at approle/"]}
+    assert client.post(role, json={"token_policies": "machine"}, headers=_auth(state)).status_code == 204
+    role_id = client.get(f"{role}/role-id", headers=_auth(state)).json["data"]["role_id"]
+    secret_id = client.post(f"{role}/secret-id", headers=_auth(state)).json["data"]["secret_id"]
+    assert client.get("/v1/auth/approle/role/nobody/role-id", headers=_auth(state)).status_code == 404
+
+    login = client.post("/v1/auth/approle/login", json={"role_id": role_id, "secret_id": secret_id})
+    assert login.status_code == 200 and login.json["auth"]["token_policies"] == ["default", "machine"]
+    token = {"X-Vault-Token": login.json["auth"]["client_token"]}
+    written = client.post("/v1/secret/data/mailfleet/x", json={"data": {"a": "1"}}, headers=_auth(state))
+    assert written.status_code == 200
+    assert client.get("/v1/secret/data/mailfleet/x", headers=token).json["data"]["data"] == {"a": "1"}
+    assert client.post("/v1/secret/data/mailfleet/x", json={"data": {}}, headers=token).status_code == 403
+    # The role's own token may not make roles, nor read another's secret ID.
+    assert client.post(f"{role}/secret-id", headers=token).status_code == 403
+    assert client.post("/v1/sys/auth/other", json={"type": "approle"}, headers=token).status_code == 403
+
+
 def test_unknown_mount_and_namespace(client: FlaskClient, state: VaultState) -> None:
     response = client.get("/v1/nomount/data/x", headers=_auth(state))
     assert response.status_code == 404 and "no handler for route" in response.json["errors"][0]
