@@ -58,7 +58,7 @@ class ServerBackupSchema(Schema):
     )
 
 
-def seconds_field(attribute: str) -> fields.Function:
+def _seconds_field(attribute: str) -> fields.Function:
     """A timedelta attribute (RPO, RTO) in whole seconds, null when unknown."""
 
     def dump(obj: Any) -> int | None:
@@ -68,7 +68,23 @@ def seconds_field(attribute: str) -> fields.Function:
     return fields.Function(dump, metadata={"type": "integer", "nullable": True})
 
 
-class RestoreSchema(Schema):
+class RecoveryFiguresSchema(Schema):
+    """What a restore and a recovery onto a new server restored, with their recovery point and time."""
+
+    snapshot_id = fields.String(allow_none=True)
+    snapshot_time = fields.DateTime(allow_none=True)
+    requested_at = fields.DateTime()
+    in_service_at = fields.DateTime(
+        allow_none=True,
+        metadata={
+            "description": "when the restored server ran again (RTO's end; a recovery: served the domains)"
+        },
+    )
+    rpo_seconds = _seconds_field("rpo")
+    rto_seconds = _seconds_field("rto")
+
+
+class RestoreSchema(RecoveryFiguresSchema):
     run_id = fields.Integer(attribute="run.id", metadata={"description": "a recovery: its first run"})
     kind = fields.String(metadata={"description": "restore, or recovery (onto a new server)"})
     status = fields.String(
@@ -76,17 +92,9 @@ class RestoreSchema(Schema):
     )
     server = fields.String(attribute="target", allow_none=True)
     source = fields.String(allow_none=True)
-    snapshot_id = fields.String(allow_none=True)
-    snapshot_time = fields.DateTime(allow_none=True)
-    requested_at = fields.DateTime(attribute="run.created_at")
     finished_at = fields.DateTime(
         allow_none=True, metadata={"description": "a recovery: its last step's end"}
     )
-    in_service_at = fields.DateTime(
-        allow_none=True, metadata={"description": "when the restored server ran again (RTO's end)"}
-    )
-    rpo_seconds = seconds_field("rpo")
-    rto_seconds = seconds_field("rto")
 
 
 class RestoreListSchema(Schema):

@@ -10,7 +10,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from webapp.api.actions import before_field
-from webapp.api.backups import seconds_field
+from webapp.api.backups import RecoveryFiguresSchema
 from webapp.api.base import errors, idempotency_key, object_id, resource, scope, submission
 from webapp.api.schemas import RunSchema
 from webapp.api.servers import PlacementSchema
@@ -33,17 +33,11 @@ class StepSchema(Schema):
     run = fields.Nested(RunSchema, allow_none=True, metadata={"description": "null: not submitted"})
 
 
-class RecoverySchema(Schema):
+class RecoverySchema(RecoveryFiguresSchema):
     id = fields.Integer(attribute="first.id", metadata={"description": "the id of its first run"})
     status = fields.String(metadata={"description": "running, failed or successful"})
     lost_server = fields.String()
     new_server = fields.String()
-    snapshot_id = fields.String(allow_none=True)
-    snapshot_time = fields.DateTime(allow_none=True)
-    requested_at = fields.DateTime(attribute="first.created_at")
-    in_service_at = fields.DateTime(allow_none=True)
-    rpo_seconds = seconds_field("rpo")
-    rto_seconds = seconds_field("rto")
     steps = fields.List(fields.Nested(StepSchema))
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -186,8 +186,33 @@ def check_restore_point(source: Server, before: datetime | None) -> Snapshot | N
 
 
 # --------------------------------------------------------------------------- restores so far
+class _Restored(Protocol):
+    @property
+    def requested_at(self) -> datetime: ...
+    @property
+    def snapshot_time(self) -> datetime | None: ...
+    @property
+    def in_service_at(self) -> datetime | None: ...
+
+
+class RecoveryFigures:
+    """The recovery point and recovery time of a restore or of a recovery onto a new server, from
+    when it was asked for, the restored snapshot's time and when the restored server served again."""
+
+    @property
+    def rpo(self: _Restored) -> timedelta | None:
+        """Recovery point: how old the restored data was when it was asked for."""
+        return None if self.snapshot_time is None else self.requested_at - self.snapshot_time
+
+    @property
+    def rto(self: _Restored) -> timedelta | None:
+        """Recovery time: from the click to the restored server running again (a recovery: the new
+        server serving the domains)."""
+        return None if self.in_service_at is None else self.in_service_at - self.requested_at
+
+
 @dataclass(frozen=True)
-class RestoreRecord:
+class RestoreRecord(RecoveryFigures):
     """A restore, or a recovery (webapp.services.recovery), with what it restored and its times.
     `run` is the run the person started; `finished_at` when its last run ended; `in_service_at`
     when the restored server ran again (None: not, or not yet)."""
@@ -203,14 +228,8 @@ class RestoreRecord:
     kind: str = "restore"
 
     @property
-    def rpo(self) -> timedelta | None:
-        """Recovery point: how old the restored data was when the restore was asked for."""
-        return None if self.snapshot_time is None else self.run.created_at - self.snapshot_time
-
-    @property
-    def rto(self) -> timedelta | None:
-        """Recovery time: from the click to the restored server running again."""
-        return None if self.in_service_at is None else self.in_service_at - self.run.created_at
+    def requested_at(self) -> datetime:
+        return self.run.created_at
 
 
 def restore_reports(run_ids: Iterable[int]) -> dict[int, dict[str, dict[str, Any]]]:

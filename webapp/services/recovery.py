@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -193,7 +193,7 @@ class Step:
 
 
 @dataclass(frozen=True)
-class Recovery:
+class Recovery(backups.RecoveryFigures):
     """A recovery as one chain of runs, from the provisioning run the person started."""
 
     first: Run
@@ -223,14 +223,8 @@ class Recovery:
         return last.finished_at if last is not None and last.status == RunStatus.SUCCESSFUL else None
 
     @property
-    def rpo(self) -> timedelta | None:
-        """How old the restored data was when the recovery was asked for."""
-        return None if self.snapshot_time is None else self.first.created_at - self.snapshot_time
-
-    @property
-    def rto(self) -> timedelta | None:
-        """From the click to the new server serving the domains."""
-        return None if self.in_service_at is None else self.in_service_at - self.first.created_at
+    def requested_at(self) -> datetime:
+        return self.first.created_at
 
     def as_restore(self) -> backups.RestoreRecord:
         """This recovery as a row among the tenant's restores."""
