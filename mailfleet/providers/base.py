@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from mailfleet.regions import Region
 from mailfleet.validation import ValidationError
@@ -74,6 +74,24 @@ def find_plan(plans: list[Plan], wanted: str, provider_label: str) -> Plan:
             return plan
     known = ", ".join(f"{p.id} ({p.label})" for p in plans)
     raise ValidationError(f"{provider_label} sells no plan {wanted!r}; its plans: {known}")
+
+
+ClientT = TypeVar("ClientT")
+
+
+class ProviderAdapter(Generic[ClientT]):
+    """What every adapter is built of: its provider's names and locations, and one API client
+    (its retries, redaction and errors as they are)."""
+
+    name: str
+    label: str
+    location_regions: Mapping[str, Region]
+
+    def __init__(self, client: ClientT) -> None:
+        self.client = client
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.client!r})"
 
 
 @runtime_checkable

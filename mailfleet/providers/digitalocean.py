@@ -12,7 +12,14 @@ from typing import Any
 from mailfleet.digitalocean import DigitalOceanClient, NotFoundError, label_of
 from mailfleet.digitalocean import contract as c
 from mailfleet.hostwinds.naming import parse_srvrname, validate_label
-from mailfleet.providers.base import NotOfferedError, Plan, ServerRecord, ServerState, find_plan
+from mailfleet.providers.base import (
+    NotOfferedError,
+    Plan,
+    ProviderAdapter,
+    ServerRecord,
+    ServerState,
+    find_plan,
+)
 from mailfleet.regions import Region, region_of
 
 STATES: Mapping[str, ServerState] = {
@@ -79,16 +86,12 @@ def server_record(droplet: dict[str, Any]) -> ServerRecord:
     }
 
 
-class DigitalOceanProvider:
+class DigitalOceanProvider(ProviderAdapter[DigitalOceanClient]):
+    """The provider interface over one DigitalOceanClient."""
+
     name = "digitalocean"
     label = "DigitalOcean"
     location_regions: Mapping[str, Region] = c.LOCATION_REGIONS
-
-    def __init__(self, client: DigitalOceanClient) -> None:
-        self.client = client
-
-    def __repr__(self) -> str:
-        return f"DigitalOceanProvider({self.client!r})"
 
     def locations(self) -> list[str]:
         return [str(r["slug"]) for r in self.client.regions() if r.get("available") and r.get("slug")]

@@ -12,7 +12,7 @@ from mailfleet.hostwinds import contract as c
 from mailfleet.hostwinds.errors import InvalidServiceIdError
 from mailfleet.hostwinds.instances import extra_ipv4, instance_records, on_plan, plan_rid
 from mailfleet.hostwinds.naming import validate_label
-from mailfleet.providers.base import Plan, ServerRecord, ServerState
+from mailfleet.providers.base import Plan, ProviderAdapter, ServerRecord, ServerState
 from mailfleet.regions import Region
 
 STATES: Mapping[str, ServerState] = {
@@ -65,18 +65,12 @@ def server_record(record: Mapping[str, Any]) -> ServerRecord:
     }
 
 
-class HostwindsProvider:
-    """The provider interface over one HostwindsClient (its retries, redaction and errors as they are)."""
+class HostwindsProvider(ProviderAdapter[HostwindsClient]):
+    """The provider interface over one HostwindsClient."""
 
     name = "hostwinds"
     label = "Hostwinds"
     location_regions: Mapping[str, Region] = c.LOCATION_REGIONS
-
-    def __init__(self, client: HostwindsClient) -> None:
-        self.client = client
-
-    def __repr__(self) -> str:
-        return f"HostwindsProvider({self.client!r})"
 
     def locations(self) -> list[str]:
         return [str(loc["name"]) for loc in self.client.locations() if loc.get("name")]
