@@ -29,6 +29,10 @@ class Playbook:
     tags: tuple[str, ...] = ()
 
 
+#: What finds one of the tenant's servers at its provider (webapp.services.fleet.server_vars).
+#: mailfleet_tenant is in the inventory too, but play-level host patterns see only extra vars.
+SERVER_VARIABLES = frozenset({"mailfleet_tenant", "mailfleet_provider", "server_index"})
+
 CATALOGUE: dict[str, Playbook] = {
     p.key: p
     for p in (
@@ -36,15 +40,12 @@ CATALOGUE: dict[str, Playbook] = {
             "provision",
             "provision.yml",
             "Provision a server",
-            # Names as playbooks/provision.yml reads them. mailfleet_tenant is in the inventory too,
-            # but play-level host patterns see only extra vars.
-            frozenset(
+            # Names as playbooks/provision.yml reads them.
+            SERVER_VARIABLES
+            | frozenset(
                 {
-                    "mailfleet_tenant",
-                    "mailfleet_provider",
                     "server_location",
                     "server_plan",
-                    "server_index",
                     "mail_hostname",
                     # A recovery's new server (webapp.services.recovery): the lost server it replaces,
                     # and the point in time its restore goes back to (none: the latest snapshot).
@@ -58,11 +59,9 @@ CATALOGUE: dict[str, Playbook] = {
             "resize",
             "resize.yml",
             "Resize a server",
-            frozenset(
+            SERVER_VARIABLES
+            | frozenset(
                 {
-                    "mailfleet_tenant",
-                    "mailfleet_provider",
-                    "server_index",
                     "server_plan",
                     "resize_monthly_price",
                     "resize_previous_price",
@@ -75,9 +74,10 @@ CATALOGUE: dict[str, Playbook] = {
             "switch_ip",
             "switch_ip.yml",
             "Switch a server's main IP",
-            frozenset(
-                {"mailfleet_tenant", "mailfleet_provider", "server_index", "switch_ip_from", "mail_hostname",
-                 "switch_ip_cooldown_override", "switch_ip_price", "switch_ip_monthly_change"}
+            SERVER_VARIABLES
+            | frozenset(
+                {"switch_ip_from", "mail_hostname", "switch_ip_cooldown_override", "switch_ip_price",
+                 "switch_ip_monthly_change"}
             ),
         ),
         Playbook(
@@ -147,11 +147,9 @@ CATALOGUE: dict[str, Playbook] = {
             "deprovision",
             "deprovision.yml",
             "Deprovision a server",
-            frozenset(
+            SERVER_VARIABLES
+            | frozenset(
                 {
-                    "mailfleet_tenant",
-                    "mailfleet_provider",
-                    "server_index",
                     "mail_hostname",
                     "deprovision_dns_host",
                     "deprovision_dns_domains",

@@ -351,9 +351,7 @@ def resize_server(
         "resize",
         submission_key=submission_key,
         extravars={
-            "mailfleet_tenant": tenant.slug,
-            "mailfleet_provider": found.server.provider,
-            "server_index": index,
+            **fleet.server_vars(tenant, found.server.provider, index),
             "server_plan": found.target.id,
             "resize_monthly_price": str(found.target.monthly),
             "resize_previous_price": str(previous) if previous is not None else "unknown",

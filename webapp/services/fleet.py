@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -61,6 +62,12 @@ def ordered_index(server: Server, tenant: Tenant, elsewhere: str) -> int:
     return parsed.index
 
 
+def server_vars(tenant: Tenant, provider_name: str, index: int) -> dict[str, Any]:
+    """The run variables by which a playbook finds the tenant's server mf-<tenant>-<index> at its
+    provider (provision, resize, switch_ip and deprovision read them)."""
+    return {"mailfleet_tenant": tenant.slug, "mailfleet_provider": provider_name, "server_index": index}
+
+
 def provision_server(
     scope: Scope,
     tenant: Tenant,
@@ -117,11 +124,9 @@ def provision_server(
         "provision",
         submission_key=submission_key,
         extravars={
-            "mailfleet_tenant": tenant.slug,
-            "mailfleet_provider": offers.provider,
+            **server_vars(tenant, offers.provider, new_name.index),
             "server_location": location,
             "server_plan": plan,
-            "server_index": new_name.index,
             "mail_hostname": mail_hostname,
             **({"recover_from_host": replacing.name} if replacing else {}),
             **({"recover_before": recover_before} if replacing and recover_before else {}),

@@ -175,9 +175,7 @@ def switch_ip(
         raise Conflict(f"run {busy} is already switching an IP of {tenant.slug}: wait for it to finish")
     costs.check_change(tenant, found.monthly or Decimal(0), utcnow(), once=found.price or Decimal(0))
     extravars = {
-        "mailfleet_tenant": tenant.slug,
-        "mailfleet_provider": found.server.provider,
-        "server_index": found.index,
+        **fleet.server_vars(tenant, found.server.provider, found.index),
         "switch_ip_from": found.server.public_ipv4,
         "mail_hostname": found.server.mail_hostname,
     }

@@ -194,9 +194,7 @@ def deprovision_server(
         "deprovision",
         submission_key=submission_key,
         extravars={
-            "mailfleet_tenant": tenant.slug,
-            "mailfleet_provider": server.provider,
-            "server_index": index,
+            **fleet.server_vars(tenant, server.provider, index),
             "mail_hostname": host or "",
             "deprovision_dns_host": bool(host and _writable(host)[0]),
             "deprovision_dns_domains": dns_domains,
