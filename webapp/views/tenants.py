@@ -216,9 +216,9 @@ def setup_charts(scope: Scope, tenant: Tenant) -> dict[str, Any] | None:
         "slowest_mailbox": top,
         "attempts": sum(d.attempts for d in days),
         "created_total": sum(d.created for d in days),
-        "domains": [
-            (name, DOMAIN_COLOURS[n % len(DOMAIN_COLOURS)],
-             line(points, since.timestamp(), now.timestamp(), slowest))
+        "domains": [  # as the line_chart macro draws them, a dot at each publication
+            {"name": name, "colour": DOMAIN_COLOURS[n % len(DOMAIN_COLOURS)], "dots": True,
+             "line": line(points, since.timestamp(), now.timestamp(), slowest)}
             for n, (name, points) in enumerate(sorted(per_domain.items()))
         ],
         "slowest_domain": slowest,
