@@ -116,6 +116,24 @@ def work(app: Any, workers: int = 1, max_jobs: int | None = None) -> None:
     db.session.expire_all()
 
 
+def cron_job(app: Any, func_name: str) -> None:
+    """rq cron's job `func_name` as jobs.cron registers it, enqueued as the scheduler enqueues it,
+    then a worker on the system and run queues until both are empty (the runs it queued among them)."""
+    from rq.cron import CronScheduler
+
+    from webapp.extensions import db
+    from webapp.queue import get_queue, get_system_queue
+
+    connection = get_system_queue(app).connection
+    cron = CronScheduler(connection=connection)
+    cron.load_config_from_file("jobs.cron")
+    [job] = [job for job in cron.get_jobs() if job.func_name == func_name]
+    job.enqueue(connection)
+    queues = [get_system_queue(app), get_queue(app)]
+    SimpleWorker(queues, connection=connection, serializer=JSONSerializer).work(burst=True)
+    db.session.expire_all()
+
+
 @contextmanager
 def running_plane(testbed: Any, data_dir: Path) -> Iterator[dict[str, Any]]:
     """The control plane's app on a fresh database in `data_dir` (made 0700), inside its app

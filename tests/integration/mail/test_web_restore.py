@@ -31,7 +31,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 import pytest
-from controlplane import ADMIN_EMAIL, ADMIN_PASSWORD, scope_of_admin, work
+from controlplane import ADMIN_EMAIL, ADMIN_PASSWORD, cron_job, scope_of_admin, work
 from mailtest import Imap, create_mailboxes, tls_context, wait_for_login
 from sqlalchemy import select
 
@@ -110,32 +110,6 @@ def snapshots_shown(client, mail_plane, server, facts_dir) -> list[tuple[str, st
     return SNAPSHOT_ROW.findall(table)
 
 
-def drill_from_rq_cron(app, tenant_id: int):
-    """rq cron's drill job (jobs.cron's registration), enqueued as the scheduler does, then a worker
-    on the system and run queues until both are empty: the tenant's drill run."""
-    from rq import SimpleWorker
-    from rq.cron import CronScheduler
-    from rq.serializers import JSONSerializer
-
-    from webapp.extensions import db
-    from webapp.models import Run
-    from webapp.queue import get_queue, get_system_queue
-
-    connection = get_system_queue(app).connection
-    cron = CronScheduler(connection=connection)
-    cron.load_config_from_file("jobs.cron")
-    [job] = [job for job in cron.get_jobs() if job.func_name == "jobs.drills.enqueue_drills"]
-    job.enqueue(connection)
-    queues = [get_system_queue(app), get_queue(app)]
-    SimpleWorker(queues, connection=connection, serializer=JSONSerializer).work(burst=True)
-    db.session.expire_all()
-    return db.session.scalar(
-        select(Run)
-        .where(Run.catalogue_key == "backup_drill", Run.tenant_id == tenant_id)
-        .order_by(Run.id.desc())
-    )
-
-
 def a_record(testbed, name: str) -> set[str]:
     """The addresses the testbed's primary answers for `name`."""
     answer = dns.query.udp(dns.message.make_query(name, dns.rdatatype.A), testbed.dns.primary, timeout=5)
@@ -165,7 +139,7 @@ def test_an_admin_recovers_the_snapshot_picked_on_the_restore_page_onto_a_new_se
     from mailfleet.clock import utcnow
     from mailfleet.monitoring import FactsThresholds, evaluate_facts
     from webapp.extensions import db
-    from webapp.models import RunStatus, Server, ServerStatus
+    from webapp.models import Run, RunStatus, Server, ServerStatus
     from webapp.testing import csrf_token, login
 
     server = converged_servers("ma")
@@ -191,7 +165,12 @@ def test_an_admin_recovers_the_snapshot_picked_on_the_restore_page_onto_a_new_se
     # The scheduled restore drill: the tenant has a backup and no drill yet, so rq cron's drill job
     # runs one; it restores the latest snapshot (B) on the host and records a pass, which the next
     # facts collection turns into a passing backup:drill check.
-    drill = drill_from_rq_cron(app, server.tenant.id)
+    cron_job(app, "jobs.drills.enqueue_drills")
+    drill = db.session.scalar(
+        select(Run)
+        .where(Run.catalogue_key == "backup_drill", Run.tenant_id == server.tenant.id)
+        .order_by(Run.id.desc())
+    )
     assert drill is not None, "rq cron's drill job submitted no drill for the tenant"
     assert drill.status == RunStatus.SUCCESSFUL, (drill.failure_reason, drill.recap)
     assert drill.created_by_id is None and server.host.name in drill.limit.split(","), drill.limit

@@ -12,9 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from rq import SimpleWorker
-from rq.cron import CronScheduler
-from rq.serializers import JSONSerializer
+from controlplane import cron_job
 from sqlalchemy import select
 
 from jobs.app import use_app
@@ -35,7 +33,6 @@ from webapp.models import (
     ServerStatus,
 )
 from webapp.models.usage import FIVE_MINUTES, CostPeriod, UsageSample
-from webapp.queue import get_queue, get_system_queue
 from webapp.services import accounts, costs, tenants
 from webapp.testing import ServedApp, make_app
 
@@ -109,19 +106,6 @@ def busy_server(scope, slug: str, **limits) -> Server:
     return server
 
 
-def the_hourly_job(app) -> None:
-    """rq cron's hourly usage job, enqueued as the scheduler does, then a worker on the system and
-    run queues until both are empty (the resize run the job queues among them)."""
-    connection = get_system_queue(app).connection
-    cron = CronScheduler(connection=connection)
-    cron.load_config_from_file("jobs.cron")
-    [rollup] = [job for job in cron.get_jobs() if job.func_name == "jobs.usage.rollup_usage"]
-    rollup.enqueue(connection)
-    queues = [get_system_queue(app), get_queue(app)]
-    SimpleWorker(queues, connection=connection, serializer=JSONSerializer).work(burst=True)
-    db.session.expire_all()
-
-
 def test_act_resizes_a_busy_server_on_the_double_and_holds_one_past_its_spending_limit(app, scope, double):
     state, _ = double
     secret_store(app).put("global/hostwinds", {"api_key": DEFAULT_KEY})
@@ -129,7 +113,7 @@ def test_act_resizes_a_busy_server_on_the_double_and_holds_one_past_its_spending
     held = busy_server(scope, "tenant001", max_monthly_spend=Decimal("8.00"))  # 4.99 + 5.00 is past it
     costs.sync_periods(utcnow())  # the 5-minute sampler keeps the price history
 
-    the_hourly_job(app)
+    cron_job(app, "jobs.usage.rollup_usage")
     [run] = db.session.scalars(select(Run)).all()
     assert (run.catalogue_key, run.tenant_id) == ("resize", server.tenant_id)
     assert run.extravars["server_plan"] == "102"
@@ -165,7 +149,8 @@ def test_act_resizes_a_busy_server_on_the_double_and_holds_one_past_its_spending
         answer = client.get(f"/api/v1/servers/{found.id}/autoscale", headers=admin).get_json()
         assert (answer["decisions"][0]["action"], answer["decisions"][0]["change"]) == (action, "5.00")
 
-    the_hourly_job(app)  # an hour later: judged on the new plan's samples only, nothing more ordered
+    # an hour later: judged on the new plan's samples only, nothing more ordered
+    cron_job(app, "jobs.usage.rollup_usage")
     assert len(db.session.scalars(select(Run)).all()) == 1
     last = db.session.scalars(
         select(ScaleDecision).where(ScaleDecision.server_id == server.id).order_by(ScaleDecision.id.desc())
