@@ -14,7 +14,6 @@ Prints each figure beside its goal.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import os
 import sys
@@ -24,10 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration" / "roles"))
 
-from mailfill import write_mail  # noqa: E402
+from mailfill import mail_testbed, write_mail  # noqa: E402
 from roletest import run_playbook, write_inventory_groups  # noqa: E402
-
-from testbed import Testbed  # noqa: E402
 
 GOALS = {"snapshot": 600.0, "restore": 600.0}
 PLAY = """
@@ -40,15 +37,9 @@ PLAY = """
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--megabytes", type=int, default=1024)
-    args = parser.parse_args(argv)
-
-    tb = Testbed()
-    tb.up()
-    names = ["bkstore", "bksrc", "bknew"]
-    try:
-        store, src, new = tb.start_hosts(names)
+    with mail_testbed(__doc__.splitlines()[0], argv) as (tb, megabytes, started_hosts):
+        started_hosts += ["bkstore", "bksrc", "bknew"]
+        store, src, new = tb.start_hosts(started_hosts)
         with tempfile.TemporaryDirectory(prefix="backup-bench-") as work:
             env = {
                 "MAILFLEET_SECRETS_BACKEND": "local",
@@ -69,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             play.write_text(PLAY)
             run_playbook(play, inventory, limit="bksrc", env=env, timeout=1800).assert_ok()
             maildirs = [f"/mailu/mail/user{box}@bench.test" for box in range(10)]
-            written = write_mail(src, maildirs, args.megabytes)
+            written = write_mail(src, maildirs, megabytes)
             snapshot = run_playbook("playbooks/backup.yml", inventory, limit="bksrc", env=env, timeout=3600)
             snapshot.assert_ok()
             restore = run_playbook("playbooks/restore.yml", inventory, limit="bknew", env=env, timeout=3600,
@@ -77,10 +68,6 @@ def main(argv: list[str] | None = None) -> int:
             restore.assert_ok()
             restored = int(new.ssh("du -sb /mailu/mail | cut -f1").stdout.split()[-1])
             files = [h.ssh("find /mailu/mail -type f | wc -l").stdout.strip() for h in (src, new)]
-    finally:
-        for name in names:
-            tb.stop_host(name)
-        tb.down()
 
     print(f"backup bench (instance {tb.instance}): {written / 2**20:.0f} MiB of mail in {files[0]} messages; "
           f"restored {restored / 2**20:.0f} MiB in {files[1]} messages")

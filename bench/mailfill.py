@@ -1,4 +1,5 @@
-"""Mail for the backup and recovery benches: --megabytes of maildir messages on a testbed host.
+"""Mail for the backup and recovery benches: --megabytes of maildir messages on a testbed host,
+and the testbed each bench runs on.
 
 Each message is 100 kB of base64 of random bytes, so the data is as incompressible as the
 attachments restic meets in real mailboxes.
@@ -6,8 +7,13 @@ attachments restic meets in real mailboxes.
 
 from __future__ import annotations
 
+import argparse
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from testbed import Testbed
 
 MESSAGE_BYTES = 100 * 1024
 # Runs on the host; messages go round the maildirs in turn.
@@ -36,3 +42,22 @@ def write_mail(host: Any, maildirs: list[str], megabytes: int) -> int:
         quoted=" ".join(shlex.quote(m) for m in maildirs),
     )
     return int(host.ssh(script).stdout.split()[-1])
+
+
+@contextmanager
+def mail_testbed(description: str, argv: list[str] | None) -> Iterator[tuple[Testbed, int, list[str]]]:
+    """The testbed up and the bench's --megabytes of mail; at the end the hosts the bench named in
+    the list it is given are stopped (those the testbed still has) and the testbed goes down."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--megabytes", type=int, default=1024)
+    megabytes = parser.parse_args(argv).megabytes
+    tb = Testbed()
+    tb.up()
+    started_hosts: list[str] = []
+    try:
+        yield tb, megabytes, started_hosts
+    finally:
+        for name in started_hosts:
+            if name in tb.state.read()["hosts"]:
+                tb.stop_host(name)
+        tb.down()

@@ -17,7 +17,6 @@ time and the total beside the 10-minute goal.
 
 from __future__ import annotations
 
-import argparse
 import imaplib
 import sys
 import tempfile
@@ -34,10 +33,8 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "integration" / "mail"))
 
 from controlplane import running_plane, scope_of_admin, work  # noqa: E402
-from mailfill import write_mail  # noqa: E402
+from mailfill import mail_testbed, write_mail  # noqa: E402
 from mailtest import Imap, tls_context  # noqa: E402
-
-from testbed import Testbed  # noqa: E402
 
 GOAL_SECONDS = 600.0
 ANSWER_WAIT = 300.0  # seconds DNS and IMAP get after the last run before the bench gives up
@@ -72,25 +69,15 @@ def finished(app, run_id: int):
     return run
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one scenario, step by step
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--megabytes", type=int, default=1024)
-    args = parser.parse_args(argv)
-
-    tb = Testbed()
-    tb.up()
-    started_hosts: list[str] = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="rto-bench-") as work_dir:
-            plane_dir = Path(work_dir) / "plane"
-            plane_dir.mkdir()
-            with running_plane(tb, plane_dir) as plane:
-                return bench(tb, plane, args.megabytes, started_hosts)
-    finally:
-        for name in started_hosts:
-            if name in tb.state.read()["hosts"]:
-                tb.stop_host(name)
-        tb.down()
+def main(argv: list[str] | None = None) -> int:
+    with (
+        mail_testbed(__doc__.splitlines()[0], argv) as (tb, megabytes, started_hosts),
+        tempfile.TemporaryDirectory(prefix="rto-bench-") as work_dir,
+    ):
+        plane_dir = Path(work_dir) / "plane"
+        plane_dir.mkdir()
+        with running_plane(tb, plane_dir) as plane:
+            return bench(tb, plane, megabytes, started_hosts)
 
 
 def bench(tb, plane, megabytes: int, started_hosts: list[str]) -> int:  # noqa: PLR0915
