@@ -29,13 +29,16 @@ from roletest import REPO, reverse_tunnel, run_playbook, wheelhouse, write_inven
 
 from mailfleet.secrets import get_store
 
-# Skipped for its cost, not for a failure: green alone on the testbed (6 passed, 857 s, of which
-# 507 s converge both machines one play after the other, 73 s the second run, 128 s the runs and
-# the stopped machine, 117 s the teardown), where the suite affords it 6 minutes on one worker.
+# Skipped for its cost, not for a failure: green in both runs made alone on the testbed, 857 s
+# beside another tier's tests (507 s the fixture, 73 s the second run, 128 s the runs and the
+# stopped machine, 117 s the teardown) and 512 s on a quieter machine (324 s the fixture, of which
+# the playbook 285 s: 196 s the controller's play, then 88 s the worker machine's; 31 s the second
+# run; 122 s the runs; 23 s the teardown), where the suite affords it 6 minutes on one worker. The
+# two plays run one after the other; converging both machines at once is what is left to win.
 pytestmark = [
     pytest.mark.testbed,
     pytest.mark.timeout(3600),
-    pytest.mark.skip(reason="too slow for the suite: 857 s alone, 6 minutes allowed"),
+    pytest.mark.skip(reason="too slow for the suite: 512-857 s alone, 6 minutes allowed"),
 ]
 
 CONTROLLER, WORKER = "wmctl", "wmwrk"
