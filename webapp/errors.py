@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+from mailfleet.validation import ValidationError
+
+T = TypeVar("T")
+
 
 class MailfleetWebError(Exception):
     """Base class: the message is safe to show to the person who caused it; ``status`` is the HTTP
@@ -46,3 +53,12 @@ class UpstreamError(MailfleetWebError):
     """An outside API (Mailu, Hostwinds, the secrets store) failed; nothing was recorded as done."""
 
     status = 502
+
+
+def valid(rule: Callable[[str], T], value: str) -> T:
+    """`value` as a rule of mailfleet.validation reads it (normalize_email, validate_tenant_slug
+    ...); what the rule refuses is the person's InvalidInput, with the rule's words."""
+    try:
+        return rule(value)
+    except ValidationError as exc:
+        raise InvalidInput(str(exc)) from None

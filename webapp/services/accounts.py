@@ -9,8 +9,8 @@ from flask import current_app
 from sqlalchemy import ColumnElement, and_, delete, func, select
 
 from mailfleet.clock import utcnow
-from mailfleet.validation import ValidationError, normalize_email
-from webapp.errors import Conflict, InvalidInput, RateLimited
+from mailfleet.validation import normalize_email
+from webapp.errors import Conflict, InvalidInput, RateLimited, valid
 from webapp.extensions import db
 from webapp.models import LoginFailure, Role, Tenant, User
 from webapp.security import MIN_PASSWORD_LENGTH, check_password, hash_password, new_api_token, token_hash
@@ -27,13 +27,6 @@ MAX_PASSWORD_LENGTH = 256
 _DUMMY_HASH = hash_password("mailfleet-timing-equaliser")
 
 
-def _valid_email(email: str) -> str:
-    try:
-        return normalize_email(email)
-    except ValidationError as exc:
-        raise InvalidInput(str(exc)) from None
-
-
 def _check_length(password: str) -> None:
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise InvalidInput(
@@ -43,7 +36,7 @@ def _check_length(password: str) -> None:
 
 def create_user(email: str, password: str, role: Role, tenant: Tenant | None) -> User:
     """Used by the CLI (first admin) and by admins through :func:`add_member`."""
-    email = _valid_email(email)
+    email = valid(normalize_email, email)
     _check_length(password)
     if (role != Role.ADMIN) != (tenant is not None):
         raise InvalidInput("a member belongs to exactly one tenant; an admin to none")

@@ -11,8 +11,8 @@ from mailfleet.dns import DnsError
 from mailfleet.hostwinds import next_server_name, parse_srvrname
 from mailfleet.regions import Region, UnknownRegion, parse_region
 from mailfleet.secrets import SecretsError
-from mailfleet.validation import ValidationError, normalize_domain, normalize_hostname
-from webapp.errors import Conflict, InvalidInput, NotFound
+from mailfleet.validation import normalize_domain, normalize_hostname
+from webapp.errors import Conflict, InvalidInput, NotFound, valid
 from webapp.extensions import db
 from webapp.integrations import dns_zone_check
 from webapp.models import Domain, DomainStatus, Run, Server, ServerStatus, Tenant
@@ -90,10 +90,7 @@ def provision_server(
     location = _provider_word("location", location) if location else None
     wanted_region = _region(region) if region else None
     plan = _provider_word("plan", plan)
-    try:
-        mail_hostname = normalize_hostname(mail_hostname)
-    except ValidationError as exc:
-        raise InvalidInput(str(exc)) from None
+    mail_hostname = valid(normalize_hostname, mail_hostname)
     recovery = replacing is not None
     if (earlier := runs.find_submission(tenant, submission_key, "provision", recovery=recovery)) is not None:
         return earlier
@@ -169,10 +166,7 @@ def add_domain(
 ) -> Run:
     """Record the domain (pending) and enqueue the run that configures it on the server (Mailu +
     DNS), once the DNS provider confirmed it can update the domain's zone."""
-    try:
-        name = normalize_domain(name)
-    except ValidationError as exc:
-        raise InvalidInput(str(exc)) from None
+    name = valid(normalize_domain, name)
     server = scope.get(Server, server_id)
     if server.tenant_id != tenant.id:
         raise InvalidInput("that server belongs to another tenant")

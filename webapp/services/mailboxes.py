@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from mailfleet.mailu import BulkCreateResult, MailuError, MailuValidationError
 from mailfleet.secrets import SecretsError
-from mailfleet.validation import ValidationError, normalize_email
-from webapp.errors import InvalidInput, UpstreamError
+from mailfleet.validation import normalize_email
+from webapp.errors import InvalidInput, UpstreamError, valid
 from webapp.extensions import db
 from webapp.integrations import mailu_client
 from webapp.models import Domain, Mailbox, Tenant
@@ -72,10 +72,7 @@ def create_mailboxes(
     for local in local_parts:
         if any(marker in local for marker in TEMPLATE_MARKERS):
             raise InvalidInput(f"{local!r}: template syntax is not allowed in mailbox names")
-        try:
-            email = normalize_email(f"{local}@{domain.name}")
-        except ValidationError as exc:
-            raise InvalidInput(str(exc)) from None
+        email = valid(normalize_email, f"{local}@{domain.name}")
         if email in emails:
             raise InvalidInput(f"{email} is listed twice")
         emails.append(email)

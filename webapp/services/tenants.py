@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from mailfleet.secrets import SecretsError, ensure_tenant_secrets
-from mailfleet.validation import ValidationError, validate_tenant_slug
-from webapp.errors import Conflict, InvalidInput, UpstreamError
+from mailfleet.validation import validate_tenant_slug
+from webapp.errors import Conflict, InvalidInput, UpstreamError, valid
 from webapp.extensions import db
 from webapp.integrations import secret_store
 from webapp.models import Domain, Mailbox, Server, Tenant
@@ -17,10 +17,7 @@ MAX_NAME_LENGTH = 120
 
 def create_tenant(scope: Scope, slug: str, name: str) -> Tenant:
     scope.require_admin()
-    try:
-        slug = validate_tenant_slug((slug or "").strip())
-    except ValidationError as exc:
-        raise InvalidInput(str(exc)) from None
+    slug = valid(validate_tenant_slug, (slug or "").strip())
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
         raise InvalidInput(f"the tenant name must be 1-{MAX_NAME_LENGTH} printable characters")
