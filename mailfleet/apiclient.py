@@ -9,7 +9,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import ClassVar, TypeVar
+from typing import ClassVar, TypedDict, TypeVar
 
 import requests
 
@@ -37,25 +37,42 @@ class Retry(Exception):
         self.reason, self.wait, self.final = reason, wait, final
 
 
+class ApiOptions(TypedDict, total=False):
+    """How a client sends and waits, each with its client's default: timeout (connect, read),
+    attempts in all, backoff (doubled each attempt, at most max_backoff), poll_interval while
+    waiting for a state, the HTTP session, and the sleep and clock (a test's fakes)."""
+
+    timeout: float | tuple[float, float]
+    attempts: int
+    backoff: float
+    max_backoff: float
+    poll_interval: float
+    session: requests.Session | None
+    sleep: Callable[[float], None]
+    monotonic: Callable[[], float]
+
+
 class ApiClient:
     """The base of an API client. A subclass names its service and configuration error,
     sends each request through `_retrying` and says in `_gave_up` what to raise after the last
-    attempt."""
+    attempt; its defaults for `ApiOptions` are class attributes."""
 
     service: ClassVar[str]  # as users know it: "Hostwinds"
     configuration_error: ClassVar[type[Exception]]  # nothing was sent: a setting is wrong
     log: ClassVar[logging.Logger]
+    default_max_backoff: ClassVar[float] = 30.0
+    default_poll_interval: ClassVar[float] = 1.0
 
     def __init__(
         self,
         api_url: str,
         *,
-        timeout: float | tuple[float, float],
-        attempts: int,
-        backoff: float,
-        max_backoff: float,
-        poll_interval: float = 1.0,
-        session: requests.Session,
+        timeout: float | tuple[float, float] = (5.0, 30.0),
+        attempts: int = 3,
+        backoff: float = 1.0,
+        max_backoff: float | None = None,
+        poll_interval: float | None = None,
+        session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -67,13 +84,17 @@ class ApiClient:
         self.timeout = timeout
         self.attempts = attempts
         self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.poll_interval = poll_interval
-        self._session = session
+        self.max_backoff = self.default_max_backoff if max_backoff is None else max_backoff
+        self.poll_interval = self.default_poll_interval if poll_interval is None else poll_interval
+        self._session = session or self._new_session()
         self._sleep = sleep
         self._monotonic = monotonic
         #: Requests sent, by what was asked (each retry counts): what a refresh costs.
         self.calls: Counter[str] = Counter()
+
+    def _new_session(self) -> requests.Session:
+        """The HTTP session of a client not given one."""
+        return requests.Session()
 
     def __repr__(self) -> str:  # never the credential
         return f"{type(self).__name__}(api_url={self.api_url!r})"

@@ -11,13 +11,12 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Unpack
 
 import requests
 
-from mailfleet.apiclient import ApiClient, Retry, never_sent
+from mailfleet.apiclient import ApiClient, ApiOptions, Retry, never_sent
 from mailfleet.digitalocean import contract as c
 from mailfleet.digitalocean.errors import (
     ConfigurationError,
@@ -42,20 +41,10 @@ class DigitalOceanClient(ApiClient):
     configuration_error = ConfigurationError
     log = logging.getLogger("mailfleet.digitalocean")
 
-    def __init__(
-        self,
-        token: str,
-        api_url: str = c.DEFAULT_API_URL,
-        *,
-        timeout: float | tuple[float, float] = (5.0, 30.0),
-        attempts: int = 3,
-        backoff: float = 1.0,
-        max_backoff: float = 30.0,
-        poll_interval: float = 5.0,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
+    default_max_backoff = 30.0
+    default_poll_interval = 5.0
+
+    def __init__(self, token: str, api_url: str = c.DEFAULT_API_URL, **options: Unpack[ApiOptions]) -> None:
         self._token = self.checked_credential(
             token,
             "No DigitalOcean API token given: set DIGITALOCEAN_TOKEN or store it as the secret "
@@ -63,11 +52,7 @@ class DigitalOceanClient(ApiClient):
             "The DigitalOcean token contains spaces or control characters; copy it again from the "
             "control panel (API > Tokens).",
         )
-        super().__init__(
-            api_url, timeout=timeout, attempts=attempts, backoff=backoff, max_backoff=max_backoff,
-            poll_interval=poll_interval, session=session or requests.Session(), sleep=sleep,
-            monotonic=monotonic,
-        )
+        super().__init__(api_url, **options)
         self.api_url = api_url.rstrip("/")
         #: The rate-limit headers of the last answer (ratelimit-limit, -remaining, -reset).
         self.rate: dict[str, str] = {}

@@ -12,13 +12,12 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Unpack
 
 import requests
 
-from mailfleet.apiclient import ApiClient, Retry, never_sent
+from mailfleet.apiclient import ApiClient, ApiOptions, Retry, never_sent
 from mailfleet.hostwinds import contract as c
 from mailfleet.hostwinds.envelope import parse
 from mailfleet.hostwinds.errors import (
@@ -55,21 +54,10 @@ class HostwindsClient(ApiClient):
     service = "Hostwinds"
     configuration_error = ConfigurationError
     log = logging.getLogger("mailfleet.hostwinds")
+    default_max_backoff = 8.0
+    default_poll_interval = 10.0
 
-    def __init__(
-        self,
-        api_key: str,
-        api_url: str = c.DEFAULT_API_URL,
-        *,
-        timeout: float | tuple[float, float] = (5.0, 30.0),
-        attempts: int = 3,
-        backoff: float = 1.0,
-        max_backoff: float = 8.0,
-        poll_interval: float = 10.0,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, api_key: str, api_url: str = c.DEFAULT_API_URL, **options: Unpack[ApiOptions]) -> None:
         self._api_key = self.checked_credential(
             api_key,
             "No Hostwinds API key given: set HOSTWINDS_API_KEY or store it as the secret "
@@ -77,10 +65,10 @@ class HostwindsClient(ApiClient):
             "The Hostwinds API key contains spaces or control characters; copy it again from "
             "Hostwinds portal > Cloud > API.",
         )
-        super().__init__(
-            api_url, timeout=timeout, attempts=attempts, backoff=backoff, max_backoff=max_backoff,
-            poll_interval=poll_interval, session=session or ipv4_session(), sleep=sleep, monotonic=monotonic,
-        )
+        super().__init__(api_url, **options)
+
+    def _new_session(self) -> requests.Session:
+        return ipv4_session()
 
     # --- low level -------------------------------------------------------------------------
     def call(self, action: str, **params: Any) -> Any:

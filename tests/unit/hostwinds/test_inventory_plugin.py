@@ -129,7 +129,7 @@ def test_api_errors_are_clear_parser_errors(tmp_path, api, fixture, match):
 
 
 def test_html_bodies_are_retried_then_fail_clearly(tmp_path, api, monkeypatch):
-    monkeypatch.setattr(client_module.time, "sleep", lambda s: None)
+    monkeypatch.setattr("time.sleep", lambda s: None)
     api.on("get_instances", (502, "<html>bad gateway</html>", "text/html"))
     with pytest.raises(AnsibleParserError, match="no usable answer.*after 3 attempts"):
         run(tmp_path, KEYCFG)
