@@ -12,7 +12,10 @@ a real testbed host for the order:
    draws the host's samples and downloads them as CSV;
 5. the admin sets the tenant's auto-scaling policy: one whose max plan is under the server's plan
    is refused with why, a good one is shown;
-6. a member of another tenant sees none of it, and reads its own tenant's policy.
+6. a member of another tenant sees none of it, and reads its own tenant's policy;
+7. the tenant orders a second server at DigitalOcean: provisioned, configured by a domain's run,
+   priced beside the first, monitored, and exported to Terraform as a droplet beside the Hostwinds
+   server.
 
 Screenshots go to artifacts/screenshots/."""
 
@@ -26,24 +29,31 @@ import pytest
 from controlplane import free_port
 from guide_pages import shoot
 from polling import wait_for
-from test_new_admin import login, wait_run
+from test_new_admin import login, post_json, served, wait_run
 
 pytestmark = [pytest.mark.testbed, pytest.mark.browser]
 
 TENANT, OTHER = "initech", "umbrella"
 SERVER = f"mf-{TENANT}-1"
+DROPLET = f"mf-{TENANT}-2"  # the tenant's second server, at the second provider
+DROPLET_HOST, DROPLET_MAIN, DROPLET_DOMAIN = "mail.initech-eu.example.test", "initech-eu.example.test", \
+    "initech-shop.example.test"
 ADMIN, MEMBER = "admin@costs.test", "carol@umbrella.test"
 
 
 @pytest.fixture(scope="module")
 def stack(testbed, tmp_path_factory):
-    from testbed.demo import seed_hostwinds_key
+    from mailfleet.secrets import get_store
+    from testbed.demo import seed_digitalocean_token, seed_hostwinds_key
     from testbed.stack import Stack
 
-    testbed.start_double("hostwinds")
-    stack = Stack(testbed, tmp_path_factory.mktemp("stack") / "data", free_port())
+    for double in ("hostwinds", "digitalocean", "mailu"):
+        testbed.start_double(double)
+    stack = Stack(testbed, tmp_path_factory.mktemp("stack") / "data", free_port(),
+                  providers=("hostwinds", "digitalocean"))
     stack.data_dir.mkdir(parents=True, mode=0o700)
     seed_hostwinds_key(testbed, stack)
+    seed_digitalocean_token(get_store(stack.env()))
     stack.up()
     stack.passwords = {ADMIN: secrets.token_urlsafe(16), MEMBER: secrets.token_urlsafe(16)}
     created = stack.flask(
@@ -52,7 +62,8 @@ def stack(testbed, tmp_path_factory):
     assert created.returncode == 0, created.stderr
     yield stack
     stack.down()
-    testbed.stop_host(SERVER)
+    for server in (SERVER, DROPLET):
+        testbed.stop_host(server)
 
 
 def costs_row(page, base: str, slug: str) -> str:
@@ -182,3 +193,67 @@ def test_admin_sees_a_new_server_in_costs_and_resizes_it(testbed, stack, browser
     assert other.locator("#autoscale-policy-form").count() == 0
     assert other.goto(f"{base}/costs/{TENANT}").status == 404
     other.close()
+
+
+def test_one_tenant_at_two_providers_is_provisioned_costed_monitored_and_exported(testbed, stack, browser):
+    """7. The same tenant orders a second server at DigitalOcean (its double boots a real testbed host):
+    the run provisions it as at Hostwinds, and adding a domain there configures it (site.yml); the
+    costs page prices both servers, the scheduler's sweep finds the droplet's mail ports open, and the
+    Terraform export names both, each as its provider's."""
+    import hcl2
+
+    from mailfleet.secrets import get_store, tenant_path
+
+    base = stack.url
+    page = login(browser, base, ADMIN, stack.passwords[ADMIN])
+    page.goto(f"{base}/tenants/{TENANT}")
+    page.select_option("#provision-form select[name=provider]", "digitalocean")
+    page.select_option("#provision-form select[name=location]", "fra1")
+    page.select_option("#provision-form select[name=plan]", "s-1vcpu-1gb")  # $6.00 a month
+    page.fill("#provision-form input[name=mail_hostname]", DROPLET_HOST)
+    page.click("#provision-form button[type=submit]")
+    page.wait_for_url(re.compile(rf"{base}/runs/\d+"))
+    wait_run(page, "digitalocean-provision")
+
+    page.goto(f"{base}/costs/{TENANT}")
+    rows = {name: page.locator("table.costs tbody tr", has_text=name).inner_text()
+            for name in (SERVER, DROPLET)}
+    assert "$9.99" in rows[SERVER] and "$6.00" in rows[DROPLET], rows
+
+    # The droplet's Mailu (what the mailu role's deployment registers), then a domain on it.
+    token = get_store(stack.env()).get_field(tenant_path(TENANT, "mailu"), "api_token")
+    post_json(
+        f"{testbed.double_url('mailu')}/_double/servers/{DROPLET_HOST}",
+        {"api_token": token, "domain": DROPLET_MAIN, "initial_admin_account": "admin",
+         "initial_admin_domain": DROPLET_MAIN, "initial_admin_pw": secrets.token_urlsafe(16)},
+        "PUT",
+    )
+    page.goto(f"{base}/tenants/{TENANT}")
+    page.select_option("#domain-form select[name=server_id]", label=DROPLET)
+    page.fill("#domain-form input[name=name]", DROPLET_DOMAIN)
+    page.click("#domain-form button[type=submit]")
+    page.wait_for_url(re.compile(rf"{base}/runs/\d+"))
+    wait_run(page, "digitalocean-domain")
+    assert served(testbed, DROPLET_DOMAIN, "MX") == [f"10 {DROPLET_HOST}."]
+
+    def open_port_25() -> dict[str, str]:
+        page.goto(f"{base}/health")
+        page.click(f"a:has-text('{DROPLET}')")
+        board = {r.get_attribute("data-check"): r.get_attribute("data-status")
+                 for r in page.locator("tr.h-row").all()}
+        port25 = {check: status for check, status in board.items() if check.startswith("port:25@")}
+        return board if port25 and set(port25.values()) == {"ok"} else {}
+
+    wait_for(open_port_25, 300, f"the sweep to find {DROPLET}'s port 25 open", every=15)
+
+    export = page.request.get(f"{base}/tenants/{TENANT}/terraform")
+    assert export.ok, export.status
+    doc = hcl2.loads(export.text())
+    # python-hcl2 keeps the quotes of quoted labels and keys.
+    droplets = [label.strip('"') for block in doc["resource"] for kind, named in block.items()
+                if kind.strip('"') == "digitalocean_droplet" for label in named]
+    assert droplets == [DROPLET.replace("-", "_")], doc["resource"]
+    hostwinds = [name.strip('"') for block in doc["locals"] for key, servers in block.items()
+                 if key.strip('"') == "hostwinds_servers" for name in servers]
+    assert hostwinds == [SERVER], doc["locals"]
+    page.close()
