@@ -25,7 +25,7 @@ from jobs.heartbeat import Heartbeat
 from jobs.inventory import tenant_inventory
 from jobs.servers import refresh_from
 from jobs.sitevars import SiteVarsError, run_group_vars
-from mailfleet.hostwinds import build_srvrname
+from mailfleet.hostwinds import ordered_name
 from mailfleet.logs import run_context
 from mailfleet.providers import ProviderError
 from mailfleet.redact import Redactor
@@ -124,7 +124,7 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
         store=secret_store(),
         playbook_path=playbook_path,
         project_dir=repo_dir,
-        inventory=tenant_inventory(tenant),
+        inventory=tenant_inventory(tenant, run.limit),
         extravars=run.extravars or {},
         limit=run.limit,
         ssh_key=ssh_key,
@@ -174,10 +174,9 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
 
 def _note_provisioned(run: Run, status: RunStatus, run_known_hosts: str) -> None:
     """A failed provisioning leaves the server row in error; success waits for the inventory refresh."""
-    index = (run.extravars or {}).get("server_index")
-    if not index:
+    if not (run.extravars or {}).get("server_index"):
         return
-    name = build_srvrname(run.tenant.slug, int(index))
+    name = ordered_name(run.tenant.slug, run.extravars or {})
     server = db.session.execute(
         select(Server).where(Server.name == name, Server.tenant_id == run.tenant_id)
     ).scalar_one_or_none()

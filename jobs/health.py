@@ -68,7 +68,7 @@ from webapp.extensions import db
 from webapp.integrations import alert_router, mailu_client, secret_store
 from webapp.models import Server, ServerStatus, SqlHealthStore
 from webapp.models.health import MONITORING_CHECK, MONITORING_SERVER
-from webapp.services import backups, mailstats, warmup
+from webapp.services import backups, drills, mailstats, warmup
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,9 @@ def targets(server_id: int | None = None, app: Flask | None = None) -> list[Serv
     outside); with `app`, each domain carries the DKIM key its server's Mailu signs with. MX, PTR,
     A/AAAA, TLS and MTA-STS are checked against the mail host name (the provider's host name is
     only a label there)."""
-    query = select(Server).where(Server.status == ServerStatus.ACTIVE, Server.mail_hostname.is_not(None))
+    query = select(Server).where(
+        Server.status == ServerStatus.ACTIVE, Server.mail_hostname.is_not(None), Server.drill_of_id.is_(None)
+    )
     if server_id is not None:
         query = query.where(Server.id == server_id)
     servers = [s for s in db.session.scalars(query) if s.public_ipv4 or s.public_ipv6]
@@ -221,6 +223,10 @@ def _sweep(app: Flask, server_id: int | None) -> dict[str, int]:
     facts_dir = Settings()["MAILFLEET_HEALTH_FACTS_DIR"]
     if facts_dir:
         results += facts_results([t.name for t in found], facts_dir, config.facts, utcnow())
+        # A drill on a throwaway server newer than the host's own scratch drill is its backup:drill.
+        results = drills.drill_results(
+            results, [t.name for t in found], config.facts.backup_drill_max_age, utcnow()
+        )
         backups.record_statuses([t.name for t in found], facts_dir)
         results += mailstats.record_counts([t.name for t in found], facts_dir, utcnow())
     notes = record_results(store, results, config.alerts)

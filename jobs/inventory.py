@@ -1,7 +1,9 @@
 """A run's inventory: the tenant's own servers and the controller, nothing else.
 
 Built from the database for one tenant only, so a run can never address another tenant's hosts:
-the hosts are not in its inventory, and limits are checked against this same list.
+the hosts are not in its inventory, and limits are checked against this same list. A restore
+drill's throwaway server (Server.drill_of_id) is there only for a run whose limit names it (the
+drill's own steps): a run of the tenant's servers never configures it as a mail server.
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ CONTROLLER = "localhost"
 TARGET_STATUSES = (ServerStatus.ACTIVE, ServerStatus.BUILDING, ServerStatus.REQUESTED, ServerStatus.STOPPED)
 
 
-def tenant_inventory(tenant: Tenant) -> dict[str, Any]:
+def tenant_inventory(tenant: Tenant, limit: str | None = None) -> dict[str, Any]:
+    named = (limit or "").split(",")
     servers = db.session.execute(
         select(Server)
-        .where(Server.tenant_id == tenant.id, Server.status.in_(TARGET_STATUSES))
+        .where(
+            Server.tenant_id == tenant.id,
+            Server.status.in_(TARGET_STATUSES),
+            Server.drill_of_id.is_(None) | Server.name.in_(named),
+        )
         .order_by(Server.name)
     ).scalars()
     domains: dict[int, list[str]] = {}

@@ -55,6 +55,7 @@ def submit_per_tenant(
             Server.tenant_id.is_not(None),
             Server.status == ServerStatus.ACTIVE,
             Server.public_ipv4.is_not(None),
+            Server.drill_of_id.is_(None),  # a restore drill's throwaway server: its own runs only
         )
         .order_by(Server.tenant_id, Server.name)
     ).tuples()

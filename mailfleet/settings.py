@@ -349,6 +349,15 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
     ),
     _s(
+        "MAILFLEET_BACKUP_DRILL_TARGET",
+        "str",
+        "scratch",
+        "Where a scheduled restore drill restores: scratch (a scratch directory on each server) or "
+        "host (a throwaway server per server, ordered, checked and deleted again).",
+        _WEB,
+        choices=("scratch", "host"),
+    ),
+    _s(
         "MAILFLEET_FAILOVER_AFTER_MINUTES",
         "int",
         30,

@@ -88,6 +88,7 @@ last_run
 snapshot_id
 rpo_seconds
 rto_seconds
+throwaway_server
 used_pct
 fields_
 last_sweep_at

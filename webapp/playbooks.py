@@ -125,6 +125,34 @@ CATALOGUE: dict[str, Playbook] = {
             "Check a restored server against its snapshot",
             frozenset({"restore_snapshot_id", "restore_from_host"}),
         ),
+        # A restore drill on a throwaway server (webapp.services.drills): ordered under a name of
+        # its own (server_name, drill-<tenant>-<n>), the source server's latest snapshot restored
+        # there and checked, then the server deleted whatever happened; DNS is never touched.
+        Playbook(
+            "drill_provision",
+            "provision.yml",
+            "Order a restore drill's throwaway server",
+            SERVER_VARIABLES
+            | frozenset({"server_location", "server_plan", "server_name", "mail_hostname", "drill_of_host"}),
+        ),
+        Playbook(
+            "drill_restore",
+            "restore.yml",
+            "Restore drill: restore the latest snapshot onto the throwaway server",
+            frozenset({"restore_from_host"}),
+        ),
+        Playbook(
+            "drill_check",
+            "restore_check.yml",
+            "Restore drill: check the throwaway server against the snapshot",
+            frozenset({"restore_snapshot_id", "restore_from_host"}),
+        ),
+        Playbook(
+            "drill_teardown",
+            "deprovision.yml",
+            "Restore drill: delete the throwaway server",
+            SERVER_VARIABLES | frozenset({"server_name", "deprovision_dns_host"}),
+        ),
         Playbook(
             "rotate_ssh_key",
             "rotate_ssh_key.yml",

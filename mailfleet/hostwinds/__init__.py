@@ -28,8 +28,10 @@ from mailfleet.hostwinds.instances import addresses, find_plan, tenant_of
 from mailfleet.hostwinds.naming import (
     ServerName,
     build_srvrname,
+    next_drill_name,
     next_server_name,
     next_srvrname,
+    ordered_name,
     parse_srvrname,
 )
 
@@ -56,8 +58,10 @@ __all__ = [
     "addresses",
     "build_srvrname",
     "find_plan",
+    "next_drill_name",
     "next_server_name",
     "next_srvrname",
+    "ordered_name",
     "parse_srvrname",
     "tenant_of",
 ]

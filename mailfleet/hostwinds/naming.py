@@ -8,7 +8,9 @@ inventory by tenant. The tenant part is a tenant slug (mailfleet.validation); `<
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mailfleet.validation import ValidationError, validate_tenant_slug
 
@@ -58,6 +60,30 @@ def next_server_name(tenant: str, existing: list[str]) -> ServerName:
 
 def next_srvrname(tenant: str, existing: list[str]) -> str:
     return str(next_server_name(tenant, existing))
+
+
+#: A restore drill's throwaway server: `drill-<tenant>-<n>`. Not a srvrname (no `mf-` prefix), so
+#: it is never taken for one of the tenant's mail servers: no tenant group holds it, no index of
+#: `mf-<tenant>-<n>` is spent on it.
+DRILL_PREFIX = "drill"
+
+
+def next_drill_name(tenant: str, existing: list[str]) -> str:
+    """The first free `drill-<tenant>-<n>` given the names already taken."""
+    validate_tenant_slug(tenant)
+    taken = set(existing)
+    index = 1
+    while f"{DRILL_PREFIX}-{tenant}-{index}" in taken:
+        index += 1
+    return f"{DRILL_PREFIX}-{tenant}-{index}"
+
+
+def ordered_name(tenant: str, variables: Mapping[str, Any]) -> str:
+    """The server a provider playbook (provision.yml, deprovision.yml) acts on, from its run's
+    variables as playbooks/vars/server.yml reads them: `server_name` when given (a drill's
+    throwaway server), else `mf-<tenant>-<server_index>`."""
+    given = variables.get("server_name")
+    return str(given) if given else build_srvrname(tenant, int(variables["server_index"]))
 
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")

@@ -1,6 +1,8 @@
-"""Backups: a server's backup status with the snapshots a restore can pick, and a tenant's restores
-and recoveries with their recovery point and time. A restore itself is an action: POST
-/tenants/<slug>/actions/restore; a recovery starts at POST /tenants/<slug>/recoveries.
+"""Backups: a server's backup status with the snapshots a restore can pick, a tenant's restores
+and recoveries with their recovery point and time, and its restore drills on throwaway servers
+(started by the scheduler with MAILFLEET_BACKUP_DRILL_TARGET=host, or by POST here). A restore
+itself is an action: POST /tenants/<slug>/actions/restore; a recovery starts at POST
+/tenants/<slug>/recoveries.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from webapp.api.base import errors, resource, scope
-from webapp.services import backups, recovery
+from webapp.services import backups, drills, recovery
 
 blp = resource("backups", "Backup status per server and the restores of a tenant.")
 
@@ -113,3 +115,53 @@ def server_status(server_id: int) -> dict[str, Any]:
 @blp.response(200, RestoreListSchema)
 def tenant_restores(slug: str) -> dict[str, Any]:
     return {"restores": recovery.restores_and_recoveries(scope(), scope().tenant(slug))}
+
+
+class DrillStepSchema(Schema):
+    key = fields.String()
+    title = fields.String()
+    run_id = fields.Integer(
+        attribute="run.id", allow_none=True, metadata={"description": "null: not submitted"}
+    )
+    status = fields.String(attribute="run.status", allow_none=True)
+
+
+class DrillSchema(RecoveryFiguresSchema):
+    """A drill on a throwaway server: requested_at its start, in_service_at (RTO's end) when the
+    restored data checked out there."""
+
+    run_id = fields.Integer(attribute="first.id", metadata={"description": "the run that ordered the server"})
+    status = fields.String(metadata={"description": "running, passed or failed"})
+    server = fields.String(attribute="source", metadata={"description": "the server whose backup is drilled"})
+    throwaway_server = fields.String(attribute="host")
+    deleted = fields.Boolean(attribute="torn_down", metadata={"description": "the throwaway server is gone"})
+    problem = fields.String(allow_none=True)
+    ended_at = fields.DateTime(
+        allow_none=True, metadata={"description": "the throwaway server's deletion ended"}
+    )
+    steps = fields.List(fields.Nested(DrillStepSchema))
+
+
+class DrillListSchema(Schema):
+    drills = fields.List(fields.Nested(DrillSchema))
+
+
+class NewDrillSchema(Schema):
+    server_id = fields.Integer(required=True, metadata={"description": "the server whose backup to drill"})
+
+
+@blp.route("/backups/tenants/<slug>/drills", methods=["GET"])
+@errors(blp, 404)
+@blp.response(200, DrillListSchema)
+def tenant_drills(slug: str) -> dict[str, Any]:
+    return {"drills": drills.drills(scope(), scope().tenant(slug))}
+
+
+@blp.route("/backups/tenants/<slug>/drills", methods=["POST"])
+@errors(blp, 400, 404, 409)
+@blp.arguments(NewDrillSchema)
+@blp.response(202, DrillSchema)
+def start_drill(body: dict[str, Any], slug: str) -> drills.Drill:
+    tenant = scope().tenant(slug)
+    first = drills.start_drill(scope(), tenant, body["server_id"])
+    return drills.drill(scope(), tenant, first.id)

@@ -63,6 +63,10 @@ class Server(db.Model):  # type: ignore[name-defined,misc]
     autoscale: Mapped[AutoScale | None] = mapped_column(Enum(AutoScale, native_enum=False, length=16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A restore drill's throwaway server (webapp.services.drills): the server whose backup it
+    # restores. It serves nothing, counts in no limit, is swept by no health check, and only a run
+    # that names it reaches it (jobs.inventory). None: a server of the fleet.
+    drill_of_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id"), index=True)
 
     tenant: Mapped[Tenant | None] = relationship()
     domains: Mapped[list[Domain]] = relationship(back_populates="server")

@@ -361,7 +361,9 @@ def autoscale_results(now: datetime) -> list[CheckResult]:
     """The ``autoscale`` check of every active server whose mode is not off, and an OK for a server
     turned off while its alert was open (for the alert engine)."""
     servers = db.session.scalars(
-        select(Server).where(Server.status == ServerStatus.ACTIVE, Server.tenant_id.is_not(None))
+        select(Server).where(
+            Server.status == ServerStatus.ACTIVE, Server.tenant_id.is_not(None), Server.drill_of_id.is_(None)
+        )
     ).all()
     watched = [s for s in servers if s.autoscale_mode is not AutoScale.OFF]
     alerted = set(

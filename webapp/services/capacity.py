@@ -238,7 +238,8 @@ def offered_plans(name: str | None = None) -> tuple[tuple[provider.Plan, ...], s
 def forecast_results(now: datetime) -> list[CheckResult]:
     """The ``disk_forecast`` check of every active server with disk samples (for the alert engine)."""
     out = []
-    for server in db.session.scalars(select(Server).where(Server.status == ServerStatus.ACTIVE)):
+    active = select(Server).where(Server.status == ServerStatus.ACTIVE, Server.drill_of_id.is_(None))
+    for server in db.session.scalars(active):
         disk = _disk_forecast(server, now)
         if disk is None:
             continue

@@ -376,6 +376,10 @@ def note_run_finished(run_id: int) -> None:
         from webapp.services import recovery  # a recovery's next step follows through this module
 
         recovery.note_run_finished(run)
+    from webapp.services import drills  # a drill's next step follows through this module
+
+    if run.catalogue_key in drills.STEP_KEYS:
+        drills.note_run_finished(run)
     db.session.commit()
 
 
@@ -419,12 +423,11 @@ def _note_removal(run: Run, names: list[str]) -> None:
 
 
 def _note_deprovision(run: Run) -> None:
-    from mailfleet.hostwinds import build_srvrname
+    from mailfleet.hostwinds import ordered_name
 
-    index = (run.extravars or {}).get("server_index")
-    if not index:
+    if not (run.extravars or {}).get("server_index"):
         return
-    name = build_srvrname(run.tenant.slug, int(index))
+    name = ordered_name(run.tenant.slug, run.extravars or {})
     server = db.session.execute(
         select(Server).where(Server.tenant_id == run.tenant_id, Server.name == name)
     ).scalar_one_or_none()

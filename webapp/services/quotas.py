@@ -41,8 +41,7 @@ def check_order(scope: Scope, tenant: Tenant, plan: str | None, *, replacing: Se
     any other order. ``plan`` is priced at ``provider_name`` (the default provider unless named)."""
     require_spender(scope)
     live = (
-        Server.tenant_id == tenant.id,
-        Server.status != ServerStatus.GONE,
+        *_counted(tenant),
         *((Server.id != replacing.id,) if replacing is not None else ()),
     )
     adding = 1 if plan is not None else 0
@@ -61,13 +60,19 @@ def check_order(scope: Scope, tenant: Tenant, plan: str | None, *, replacing: Se
     check_spend(tenant, price, live)
 
 
+def _counted(tenant: Tenant) -> tuple[Any, ...]:
+    """The tenant's servers its limits count: not gone, and not a restore drill's throwaway server
+    (ordered by the drill itself and deleted within the hour)."""
+    return Server.tenant_id == tenant.id, Server.status != ServerStatus.GONE, Server.drill_of_id.is_(None)
+
+
 def check_spend(tenant: Tenant, more: Decimal, live: tuple[Any, ...] | None = None) -> None:
     """Refuse `more` a month on top of the tenant's servers (`live`: which count; all but the
     gone ones by default), with the IPv4 addresses they hold beside their main one where those are
     priced (MAILFLEET_PRICE_EXTRA_IP), beyond its spending limit."""
     if tenant.max_monthly_spend is None or more <= 0:
         return
-    live = live or (Server.tenant_id == tenant.id, Server.status != ServerStatus.GONE)
+    live = live or _counted(tenant)
     plans, extra = db.session.execute(
         select(func.sum(Server.monthly_price), func.sum(Server.extra_ipv4)).where(*live)
     ).one()

@@ -268,10 +268,16 @@ def restores_and_recoveries(
     return sorted(found, key=lambda record: record.run.id, reverse=True)[:limit]
 
 
-def _read(first: Run) -> Recovery:
+def chain_of(first: Run, longest: int) -> list[Run]:
+    """The runs of a chain from `first`, each step's latest attempt, at most `longest` of them."""
     chain: list[Run] = [_latest_attempt(first)]
-    while len(chain) < len(STEPS) and (following := _following(chain[-1])) is not None:
+    while len(chain) < longest and (following := _following(chain[-1])) is not None:
         chain.append(following)
+    return chain
+
+
+def _read(first: Run) -> Recovery:
+    chain = chain_of(first, len(STEPS))
     steps = tuple(
         Step(key, title, chain[i] if i < len(chain) else None) for i, (key, title) in enumerate(STEPS)
     )

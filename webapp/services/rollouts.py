@@ -88,7 +88,7 @@ def start_rollout(
     stmt = (
         select(Server)
         .join(Tenant, Tenant.id == Server.tenant_id)
-        .where(Server.status == ServerStatus.ACTIVE)
+        .where(Server.status == ServerStatus.ACTIVE, Server.drill_of_id.is_(None))
         .order_by(Tenant.slug, Server.name)
     )
     if tenant_slugs:

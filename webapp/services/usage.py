@@ -126,7 +126,12 @@ def mailbox_counts() -> dict[int, int]:
 
 
 def active_servers() -> list[Server]:
-    return list(db.session.scalars(select(Server).where(Server.status == ServerStatus.ACTIVE)))
+    """The fleet's active servers (a restore drill's throwaway server is none of them)."""
+    return list(
+        db.session.scalars(
+            select(Server).where(Server.status == ServerStatus.ACTIVE, Server.drill_of_id.is_(None))
+        )
+    )
 
 
 def mailbox_storage(servers: Iterable[Server]) -> dict[int, dict[str, int]]:

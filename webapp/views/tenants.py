@@ -28,6 +28,7 @@ from webapp.forms import (
 from webapp.models import Domain, Role, RunTrigger, Server, Tenant
 from webapp.services import (
     accounts,
+    drills,
     failover,
     fleet,
     mailboxes,
@@ -93,6 +94,7 @@ def tenant_forms(scope: Scope, tenant: Tenant) -> dict:
         "actions": list(ACTIONS.values()),
         "may_remove": scope.may_remove,
         "restores": recovery.restores_and_recoveries(scope, tenant),
+        "drills": drills.drills(scope, tenant),
         "down_servers": failover.down_servers(scope, tenant),
         "failover_after": current_app.config["MAILFLEET_FAILOVER_AFTER_MINUTES"],
     }

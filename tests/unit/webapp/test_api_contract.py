@@ -194,6 +194,7 @@ def _body(served: Served, operation: dict[str, Any], path: str) -> dict[str, Any
         "NewRun": {"playbook": "site"},
         "NewRollout": {"playbook": "site", "share": "1", "failure_threshold": 0},
         "Action": {"server_id": acme["server_id"]},
+        "NewDrill": {"server_id": acme["server_id"]},
         "NewRecovery": {
             "server_id": acme["server_id"],
             "location": "Seattle",
