@@ -19,6 +19,8 @@ from test_backup import MANIFEST, PLAY, SEED
 
 pytestmark = [pytest.mark.testbed, pytest.mark.timeout(1500)]
 
+REPOSITORY = "/var/backups/restic"  # the role's local repository (the testbed's site settings)
+
 
 def test_a_drill_restores_onto_a_throwaway_server_checks_it_and_deletes_it(testbed, control_plane, tmp_path):
     from controlplane import provision_tenant, scope_of_admin, work
@@ -82,6 +84,33 @@ def test_a_drill_restores_onto_a_throwaway_server_checks_it_and_deletes_it(testb
         )
         drilled = time.monotonic() - prepared
         print(f"\nthrowaway drill: prepared in {prepared - started:.0f} s, drill {drilled:.0f} s; {steps}")
+
+        # The repository's keys gone (unreadable): the next drill fails at its restore, its
+        # throwaway server is deleted all the same, and the server's backup:drill is an error. (Its
+        # data gone instead, restic retries each missing pack for minutes before it gives up.)
+        host.ssh(f"mv {REPOSITORY}/keys {REPOSITORY}/keys.away")
+        try:
+            second = drills.start_drill(scope, tenant, source.id)
+            work(app)
+        finally:
+            host.ssh(f"rm -rf {REPOSITORY}/keys && mv {REPOSITORY}/keys.away {REPOSITORY}/keys")
+        failed = drills.drill(scope, tenant, second.id)
+        assert failed.status == "failed" and failed.failed_step.key == "drill_restore", failed.problem
+        assert failed.torn_down and failed.host != drill.host
+        assert db.session.scalar(select(Server.status).where(Server.name == failed.host)) == ServerStatus.GONE
+        assert failed.host not in testbed.state.read()["hosts"]
+        [alert] = [
+            r
+            for r in drills.drill_results([], [source.name], drills.UNFINISHED_AFTER * 60, utcnow())
+            if r.check == "backup:drill"
+        ]
+        assert alert.status == Status.ERROR and "restore of the latest snapshot failed" in alert.detail
+        took = ", ".join(
+            f"{s.key} {(s.run.finished_at - s.run.created_at).total_seconds():.0f} s"
+            for s in failed.steps
+            if s.run is not None
+        )
+        print(f"failed drill: {took}")
     finally:
         left = db.session.scalars(select(Server.name).where(Server.drill_of_id == source.id))
         for name in (source.name, *left):
