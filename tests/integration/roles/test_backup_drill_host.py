@@ -5,7 +5,9 @@ throwaway server (the Hostwinds double boots a real testbed host), restores the 
 snapshot there from its local repository (read over SFTP from the server), checks it, and deletes
 the throwaway server. What a user sees: the drill passed with its snapshot and times, the
 throwaway server is gone (from the provider, the testbed and the tenant's servers), the server's
-health check backup:drill is green from the drill, and the server itself still has its data."""
+health check backup:drill is green from the drill, and the server itself still has its data. With
+the repository unreadable (its keys gone), the next drill fails at its restore, its throwaway server
+is deleted all the same, and backup:drill is an error (an alert)."""
 
 from __future__ import annotations
 
