@@ -294,14 +294,22 @@ def drill(scope: Scope, tenant: Tenant, run_id: int) -> Drill:
 def drills_of(tenant: Tenant | None, sources: Iterable[str], since: datetime | None) -> list[Drill]:
     """The drills of these servers (of `tenant`, else of any) begun since `since` (None: ever),
     newest first."""
+    wanted = set(sources)
+    return [_read(first) for first in _firsts(tenant, since) if _source_of(first) in wanted]
+
+
+def _firsts(tenant: Tenant | None, since: datetime | None) -> list[Run]:
+    """The first runs of the drills (of `tenant`, else of any) begun since `since`, newest first."""
     query = select(Run).where(Run.catalogue_key == PROVISION, Run.retry_of_id.is_(None))
     if tenant is not None:
         query = query.where(Run.tenant_id == tenant.id)
     if since is not None:
         query = query.where(Run.created_at >= since)
-    wanted = set(sources)
-    firsts = db.session.scalars(query.order_by(Run.id.desc()))
-    return [_read(first) for first in firsts if (first.extravars or {}).get("drill_of_host") in wanted]
+    return list(db.session.scalars(query.order_by(Run.id.desc())))
+
+
+def _source_of(first: Run) -> str:
+    return str((first.extravars or {}).get("drill_of_host") or "")
 
 
 def _read(first: Run) -> Drill:
@@ -314,7 +322,7 @@ def _read(first: Run) -> Drill:
         reported = backups.restore_reports([restore.id]).get(restore.id, {}).get(str(restore.limit), {})
     return Drill(
         first=first,
-        source=str(extravars.get("drill_of_host") or ""),
+        source=_source_of(first),
         host=str(extravars.get("server_name") or ""),
         steps=steps,
         snapshot_id=reported.get("snapshot_id"),
@@ -331,8 +339,13 @@ def drill_results(
     scratch drill: failed or unfinished is an error, passed is ok (a warning once older than
     `max_age`)."""
     latest: dict[str, Drill] = {}
-    for drill in drills_of(None, names, since=now - 2 * max_age):
-        if drill.source not in latest and (drill.ended_at is not None or drill.unfinished(now)):
+    wanted = set(names)
+    # Newest first, a server's drills are read only until one of them ended (or never will).
+    for first in _firsts(None, since=now - 2 * max_age):
+        if _source_of(first) not in wanted or _source_of(first) in latest:
+            continue
+        drill = _read(first)
+        if drill.ended_at is not None or drill.unfinished(now):
             latest[drill.source] = drill
     if not latest:
         return list(results)
