@@ -32,10 +32,12 @@ CONVERGED_UNIT = "converged_servers"
 #: rest of the testbed tier, then everything else, each in collection order.
 HEAVIEST = (
     CONVERGED_UNIT,
+    "tests/journeys/test_order_and_resize.py",
     "tests/journeys/test_new_admin.py",
     "tests/integration/roles/test_backup.py",
     "tests/integration/roles/test_controller.py",
     "tests/integration/roles/test_worker_machines.py",
+    "tests/integration/roles/test_backup_drill_host.py",
     "tests/integration/webapp/test_health_facts_run.py",
     "tests/integration/webapp/test_postgresql.py",
 )
