@@ -45,7 +45,7 @@ from mailfleet.monitoring import CheckResult, Status
 from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.models import Run, RunStatus, Server, ServerBackup, ServerStatus, Tenant
-from webapp.services import backups, fleet, health, provider, recovery, runs
+from webapp.services import backups, fleet, provider, recovery, runs
 from webapp.services.actions import tenant_server
 from webapp.services.scope import Scope
 
@@ -174,9 +174,7 @@ def _note_teardown(run: Run, host: str) -> None:
     if server is None or server.drill_of_id is None:
         return
     if run.status == RunStatus.SUCCESSFUL:
-        server.status = ServerStatus.GONE
-        server.public_ipv4 = server.public_ipv6 = server.private_ipv4 = None
-        health.retire(server, f"{server.name} was deleted after its restore drill (run {run.id})")
+        fleet.mark_gone(server, f"{server.name} was deleted after its restore drill (run {run.id})")
     else:
         server.status = ServerStatus.ERROR
         log.error("drill run %s did not delete %s: retry the run", run.id, server.name)

@@ -16,7 +16,7 @@ from webapp.errors import Conflict, InvalidInput, NotFound, valid
 from webapp.extensions import db
 from webapp.integrations import dns_zone_check
 from webapp.models import Domain, DomainStatus, Run, Server, ServerStatus, Tenant
-from webapp.services import provider, quotas, runs
+from webapp.services import health, provider, quotas, runs
 from webapp.services.scope import Scope
 
 # Hostwinds location names ("Seattle") and plan ids or names ("1", "Unmetered 2GB").
@@ -213,3 +213,11 @@ def publish_domains(
         extravars={"mailfleet_domains": names, **({"dns_take_over": True} if dns_only else {})},
         follows=follows,
     )
+
+
+def mark_gone(server: Server, reason: str) -> None:
+    """The server was deleted at its provider: gone, with no address left to it, and its active
+    alerts resolved with ``reason`` (the caller commits)."""
+    server.status = ServerStatus.GONE
+    server.public_ipv4 = server.public_ipv6 = server.private_ipv4 = None
+    health.retire(server, reason)

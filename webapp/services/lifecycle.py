@@ -37,7 +37,7 @@ from webapp.models import (
     Tenant,
     User,
 )
-from webapp.services import dnsdoctor, fleet, health, runs
+from webapp.services import dnsdoctor, fleet, runs
 from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -435,8 +435,6 @@ def _note_deprovision(run: Run) -> None:
         return
     _note_removal(run, [d.name for d in server.domains])
     if run.status == RunStatus.SUCCESSFUL:
-        server.status = ServerStatus.GONE
-        server.public_ipv4 = server.public_ipv6 = server.private_ipv4 = None
-        health.retire(server, f"{server.name} was deprovisioned (run {run.id})")
+        fleet.mark_gone(server, f"{server.name} was deprovisioned (run {run.id})")
     else:
         server.status = ServerStatus.ERROR
