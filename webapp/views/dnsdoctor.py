@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, render_template, request
-from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
@@ -39,12 +38,12 @@ def wizard(scope: Scope, tenant: Tenant, domain_id: int) -> str:
 
 
 @bp.route("/tenants/<slug>/domains/<int:domain_id>/dns/check", methods=["POST"])
-@login_required
-def check(slug: str, domain_id: int) -> Response:
-    scope, back = Scope(current_user), {"slug": slug, "domain_id": domain_id}
+@tenant_view
+def check(scope: Scope, tenant: Tenant, domain_id: int) -> Response:
+    back = {"slug": tenant.slug, "domain_id": domain_id}
 
     def act() -> str:
-        domain = dnsdoctor.request_check(scope, scope.tenant(slug), domain_id)
+        domain = dnsdoctor.request_check(scope, tenant, domain_id)
         back["since"] = (domain.dns_checked_at or datetime.min).isoformat()
         return f"Checking the DNS of {domain.name}: this page shows the result as soon as it is in."
 
@@ -53,29 +52,25 @@ def check(slug: str, domain_id: int) -> Response:
 
 
 @bp.route("/tenants/<slug>/domains/<int:domain_id>/dns/fix", methods=["POST"])
-@login_required
-def fix(slug: str, domain_id: int) -> Response:
-    scope = Scope(current_user)
-
+@tenant_view
+def fix(scope: Scope, tenant: Tenant, domain_id: int) -> Response:
     def act() -> str:
-        run = dnsdoctor.fix(scope, scope.tenant(slug), domain_id)
+        run = dnsdoctor.fix(scope, tenant, domain_id)
         return (f"Publishing the records again (run #{run.id}); the domain is checked every 5 minutes "
                 "until they have propagated.")
 
-    back = {"slug": slug, "domain_id": domain_id}
+    back = {"slug": tenant.slug, "domain_id": domain_id}
     expired = "The form expired: press Fix once more."
     return button_post(act, "dnsdoctor.wizard", back, expired=expired, category="info")
 
 
 @bp.route("/tenants/<slug>/domains/<int:domain_id>/dns/override", methods=["POST"])
-@login_required
-def override(slug: str, domain_id: int) -> Response:
-    scope = Scope(current_user)
-
+@tenant_view
+def override(scope: Scope, tenant: Tenant, domain_id: int) -> Response:
     def act() -> str:
-        domain = dnsdoctor.override(scope, scope.tenant(slug), domain_id)
+        domain = dnsdoctor.override(scope, tenant, domain_id)
         return f"Mailboxes may now be created on {domain.name} although its DNS is not ready (recorded)."
 
-    back = {"slug": slug, "domain_id": domain_id}
+    back = {"slug": tenant.slug, "domain_id": domain_id}
     expired = "The form expired: try again."
     return button_post(act, "dnsdoctor.wizard", back, expired=expired, category="info")

@@ -128,6 +128,19 @@ def test_wizard_walks_findings_in_order_for_its_tenant_only(as_admin, client, ma
     assert client.get(f"/tenants/acme/domains/{domain.id}/dns").status_code in (403, 404)
 
 
+@pytest.mark.parametrize("button", ["check", "fix", "override"])
+def test_another_tenants_member_cannot_press_the_wizards_buttons(app, client, mailu, world, button):
+    _, domain = mailu
+    set_status(domain.id, FAILING)
+    assert login(client, world.bob.email, PASSWORD).status_code == 302
+    token = csrf_token(client, "/tenants/globex")  # a valid form token, from bob's own tenant
+    response = client.post(f"/tenants/acme/domains/{domain.id}/dns/{button}", data={"csrf_token": token})
+    assert response.status_code == 404  # as a tenant that does not exist: acme is not named
+    assert get_system_queue(app).get_jobs() == []
+    db.session.expire_all()
+    assert db.session.get(Domain, domain.id).dns_override_at is None
+
+
 def test_check_again_queues_a_job_and_the_page_waits_for_it(as_admin, app, mailu):
     _, domain = mailu
     token = csrf_token(as_admin, f"/tenants/acme/domains/{domain.id}/dns")
