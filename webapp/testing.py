@@ -1,5 +1,6 @@
 """Helpers for tests and benchmarks: an app on a fresh database, a real local secrets store,
-fakeredis, and the CSRF token of a rendered form. Not used by the running product."""
+fakeredis, the CSRF token of a rendered form, and a run ended as a worker ends it. Not used by the
+running product."""
 
 from __future__ import annotations
 
@@ -14,9 +15,14 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from mailfleet.clock import utcnow
 from webapp import create_app
 from webapp.config import REPO_DIR
+from webapp.extensions import db
+from webapp.models import Run, RunStatus
+from webapp.services.lifecycle import note_run_finished
 
 TEST_PASSWORD = "correct horse battery"  # noqa: S105 - the password of test users only
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
@@ -128,3 +134,18 @@ class ServedApp:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+
+def all_runs() -> list[Run]:
+    """Every run in the database, oldest first, read afresh."""
+    db.session.expire_all()
+    return list(db.session.scalars(select(Run).order_by(Run.id)))
+
+
+def end_run(run: Run, status: RunStatus = RunStatus.SUCCESSFUL) -> None:
+    """What a worker does at a run's end: its status and time, committed, then the lifecycle hook
+    that acts on it."""
+    run.status, run.finished_at = status, utcnow()
+    db.session.commit()
+    note_run_finished(run.id)

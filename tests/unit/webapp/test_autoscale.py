@@ -30,9 +30,8 @@ from webapp.models import (
 )
 from webapp.models.usage import FIVE_MINUTES
 from webapp.services import accounts, autoscale, costs
-from webapp.services.lifecycle import note_run_finished
 from webapp.services.scope import Scope
-from webapp.testing import TEST_PASSWORD, csrf_token, login
+from webapp.testing import TEST_PASSWORD, csrf_token, end_run, login
 
 pytestmark = pytest.mark.unit
 
@@ -113,9 +112,7 @@ def test_act_orders_the_buttons_resize_run_then_judges_the_new_plan_afresh(world
     hourly_check()  # while the run is under way: held, nothing more ordered
     assert len(db.session.scalars(select(Run)).all()) == 1
     assert "already resizing" in decisions(server)[-1].reason
-    run.status, run.finished_at = RunStatus.SUCCESSFUL, utcnow()
-    db.session.commit()
-    note_run_finished(run.id)
+    end_run(run)
     assert server.plan == "Unmetered SSD VPS 2 GB"
     hourly_check()  # the samples of the 1 GB plan no longer count
     assert decisions(server)[-1].action is ScaleAction.SETTLED

@@ -14,12 +14,12 @@ from sqlalchemy import select
 from mailfleet.clock import utcnow
 from mailfleet.monitoring import Status
 from webapp.extensions import db
-from webapp.models import Role, Run, RunStatus, Server, ServerStatus
+from webapp.models import Role, Run, Server, ServerStatus
 from webapp.models.usage import FIVE_MINUTES, HOUR, UsageSample
 from webapp.services import accounts, capacity
 from webapp.services.provider import Plan
 from webapp.services.scope import Scope
-from webapp.testing import TEST_PASSWORD, csrf_token, login
+from webapp.testing import TEST_PASSWORD, csrf_token, end_run, login
 
 pytestmark = pytest.mark.unit
 
@@ -225,12 +225,7 @@ def test_resize_from_the_ui_confirms_the_price_difference_and_queues_one_run(
     busy = client.post(f"/tenants/acme/servers/{server.id}/resize", data=again, follow_redirects=True)
     assert "already resizing" in busy.get_data(as_text=True)
     assert len(db.session.scalars(select(Run)).all()) == 1
-
-    from webapp.services.lifecycle import note_run_finished
-
-    run.status, run.finished_at = RunStatus.SUCCESSFUL, utcnow()
-    db.session.commit()
-    note_run_finished(run.id)
+    end_run(run)
     assert (server.plan, server.monthly_price) == ("Unmetered SSD VPS 4 GB", Decimal("18.99"))
     # The server settles on its new plan before the next resize.
     with pytest.raises(Exception, match="the next resize can be ordered after"):

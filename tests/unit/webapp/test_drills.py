@@ -20,8 +20,8 @@ from webapp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.models import Domain, DomainStatus, Run, RunEvent, RunStatus, Server, ServerBackup, ServerStatus
 from webapp.services import drills, fleet
-from webapp.services.lifecycle import note_run_finished
 from webapp.services.scope import Scope
+from webapp.testing import all_runs, end_run
 
 pytestmark = pytest.mark.unit
 
@@ -52,18 +52,6 @@ def source(world, hostwinds, add_server):
     return server
 
 
-def _runs() -> list[Run]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(Run).order_by(Run.id)))
-
-
-def _ended(run: Run, status: RunStatus = RunStatus.SUCCESSFUL) -> None:
-    """The worker's end of a run: its status, then the hook."""
-    run.status, run.finished_at = status, utcnow()
-    db.session.commit()
-    note_run_finished(run.id)
-
-
 def _restored(run: Run) -> None:
     """restore.yml's set_stats for the throwaway server, as the runner's stats event carries it."""
     report = {"snapshot_id": SNAPSHOT, "source": "mf-acme-1", "snapshot_time": SNAPSHOT_TIME}
@@ -76,7 +64,7 @@ def _provisioned(run: Run) -> Server:
     """provision.yml succeeded: the provider's address is known (the inventory refresh)."""
     host = db.session.scalar(select(Server).where(Server.name == run.extravars["server_name"]))
     host.public_ipv4, host.status = "198.19.0.50", ServerStatus.ACTIVE
-    _ended(run)
+    end_run(run)
     return host
 
 
@@ -88,10 +76,10 @@ def _through(run: Run, last: str) -> Run:
         else:
             if run.catalogue_key == drills.RESTORE:
                 _restored(run)
-            _ended(run)
+            end_run(run)
         if run.catalogue_key == last:
             return run
-        run = _runs()[-1]
+        run = all_runs()[-1]
 
 
 def test_a_drill_orders_a_throwaway_server_restores_checks_and_deletes_it(world, source):
@@ -110,7 +98,7 @@ def test_a_drill_orders_a_throwaway_server_restores_checks_and_deletes_it(world,
     assert first.extravars["drill_of_host"] == "mf-acme-1" and "recover_from_host" not in first.extravars
 
     _provisioned(first)
-    restore = _runs()[-1]
+    restore = all_runs()[-1]
     assert (restore.catalogue_key, restore.playbook, restore.limit) == (
         "drill_restore",
         "restore.yml",
@@ -119,8 +107,8 @@ def test_a_drill_orders_a_throwaway_server_restores_checks_and_deletes_it(world,
     assert restore.extravars == {"restore_from_host": "mf-acme-1"}  # the latest snapshot
 
     _restored(restore)
-    _ended(restore)
-    check = _runs()[-1]
+    end_run(restore)
+    check = all_runs()[-1]
     assert (check.catalogue_key, check.playbook, check.limit) == (
         "drill_check",
         "restore_check.yml",
@@ -128,8 +116,8 @@ def test_a_drill_orders_a_throwaway_server_restores_checks_and_deletes_it(world,
     )
     assert check.extravars == {"restore_snapshot_id": SNAPSHOT, "restore_from_host": "mf-acme-1"}
 
-    _ended(check)
-    teardown = _runs()[-1]
+    end_run(check)
+    teardown = all_runs()[-1]
     assert (teardown.catalogue_key, teardown.playbook, teardown.limit) == (
         "drill_teardown",
         "deprovision.yml",
@@ -143,12 +131,12 @@ def test_a_drill_orders_a_throwaway_server_restores_checks_and_deletes_it(world,
         "deprovision_dns_host": False,  # and no domain: DNS is not touched
     }
     assert db.session.get(Server, host.id).status == ServerStatus.DEPROVISIONING
-    _ended(teardown)
+    end_run(teardown)
     assert db.session.get(Server, host.id).status == ServerStatus.GONE
     # The source server and its domain are as they were; no DNS run was ever submitted.
     assert db.session.get(Server, source.id).status == ServerStatus.ACTIVE
     assert db.session.scalar(select(Domain.server_id).where(Domain.name == "acme.test")) == source.id
-    assert [r.catalogue_key for r in _runs()] == [
+    assert [r.catalogue_key for r in all_runs()] == [
         "drill_provision",
         "drill_restore",
         "drill_check",
@@ -172,12 +160,12 @@ def test_a_failed_step_still_deletes_the_throwaway_server_and_fails_the_drill(wo
     run = drills.start_drill(Scope(world.alice), world.acme, source.id)
     while run.catalogue_key != failing:
         _through(run, run.catalogue_key)
-        run = _runs()[-1]
-    _ended(run, RunStatus.FAILED)
-    teardown = _runs()[-1]
+        run = all_runs()[-1]
+    end_run(run, RunStatus.FAILED)
+    teardown = all_runs()[-1]
     assert (teardown.catalogue_key, teardown.follows_id) == ("drill_teardown", run.id)
-    _ended(teardown)
-    assert _runs()[-1].id == teardown.id  # nothing follows the teardown
+    end_run(teardown)
+    assert all_runs()[-1].id == teardown.id  # nothing follows the teardown
     host = db.session.scalar(select(Server).where(Server.drill_of_id == source.id))
     assert host.status == ServerStatus.GONE
     [drill] = drills.drills(Scope(world.alice), world.acme)
@@ -187,9 +175,9 @@ def test_a_failed_step_still_deletes_the_throwaway_server_and_fails_the_drill(wo
 
 def test_a_restore_that_reported_no_snapshot_is_not_checked_and_the_server_goes(world, source):
     first = drills.start_drill(Scope(world.alice), world.acme, source.id)
-    restore = _through(first, "drill_provision") and _runs()[-1]
-    _ended(restore)  # successful, but no snapshot reported
-    assert _runs()[-1].catalogue_key == "drill_teardown"
+    restore = _through(first, "drill_provision") and all_runs()[-1]
+    end_run(restore)  # successful, but no snapshot reported
+    assert all_runs()[-1].catalogue_key == "drill_teardown"
     [drill] = drills.drills(Scope(world.alice), world.acme)
     assert drill.status == "failed" and drill.problem == "the restore reported no snapshot"
 
@@ -235,7 +223,7 @@ def test_bad_requests_are_refused_and_change_nothing(world, source):
     db.session.commit()
     with pytest.raises(Conflict, match="mf-acme-1 is gone"):
         drills.start_drill(scope, world.acme, source.id)
-    assert _runs() == []
+    assert all_runs() == []
     assert db.session.scalar(select(func.count()).select_from(Server)) == 2
 
 
@@ -265,8 +253,8 @@ def test_a_failed_drill_is_the_source_servers_backup_drill_error_and_a_pass_clea
     first = drills.start_drill(Scope.system(), world.acme, source.id)
     assert _drill_check([scratch_pass]) is scratch_pass  # running: the scratch drill's result stands
     _through(first, "drill_provision")
-    _ended(_runs()[-1], RunStatus.FAILED)
-    _ended(_runs()[-1])  # the teardown
+    end_run(all_runs()[-1], RunStatus.FAILED)
+    end_run(all_runs()[-1])  # the teardown
     failed = _drill_check([scratch_pass])
     assert failed.status == Status.ERROR
     assert (
@@ -287,8 +275,8 @@ def test_a_never_finished_drill_or_a_server_left_behind_alerts(world, source):
     later = utcnow() + drills.UNFINISHED_AFTER + timedelta(minutes=1)
     unfinished = _drill_check([], later)  # the teardown never ran
     assert unfinished.status == Status.ERROR and "has not ended in 12 h" in unfinished.detail
-    teardown = _runs()[-1]
-    _ended(teardown, RunStatus.FAILED)
+    teardown = all_runs()[-1]
+    end_run(teardown, RunStatus.FAILED)
     assert db.session.scalar(select(Server.status).where(Server.name == "drill-acme-1")) == ServerStatus.ERROR
     left = _drill_check([])
     assert left.status == Status.ERROR and "drill-acme-1 was not deleted" in left.detail
@@ -298,8 +286,8 @@ def test_a_never_finished_drill_or_a_server_left_behind_alerts(world, source):
 def test_a_newer_scratch_drill_keeps_its_own_result(world, source):
     first = drills.start_drill(Scope.system(), world.acme, source.id)
     _through(first, "drill_provision")
-    _ended(_runs()[-1], RunStatus.FAILED)
-    _ended(_runs()[-1])
+    end_run(all_runs()[-1], RunStatus.FAILED)
+    end_run(all_runs()[-1])
     later = (utcnow() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     db.session.get(ServerBackup, source.id).status = {
         **db.session.get(ServerBackup, source.id).status,
@@ -317,7 +305,7 @@ def test_the_scheduler_drills_each_backed_up_server_on_a_throwaway_server_when_a
     due = drill_jobs.due_tenants(timedelta(days=30), utcnow())
     assert due == {world.acme.id}
     assert drill_jobs.start_host_drills(due) == {"tenants": 1, "drills": 1, "refused": 0}
-    [run] = _runs()
+    [run] = all_runs()
     assert (run.catalogue_key, run.extravars["drill_of_host"]) == ("drill_provision", "mf-acme-1")
     # A drill of either kind dates the tenant's last one.
     assert drill_jobs.due_tenants(timedelta(days=30), utcnow()) == set()
@@ -338,7 +326,7 @@ def test_the_api_starts_a_drill_and_the_api_and_tenant_page_show_its_outcome(cli
     assert client.post(url, json={"server_id": other}, headers=alice).status_code == 404
     assert client.post(url, json={"server_id": source.id}, headers=_bearer(world.bob)).status_code == 404
     assert client.post(url, json={}, headers=alice).status_code == 422
-    assert _runs() == []
+    assert all_runs() == []
     started = client.post(url, json={"server_id": source.id}, headers=alice)
     assert started.status_code == 202
     got = started.get_json()
@@ -350,7 +338,7 @@ def test_the_api_starts_a_drill_and_the_api_and_tenant_page_show_its_outcome(cli
     )
     assert client.post(url, json={"server_id": source.id}, headers=alice).status_code == 409
 
-    _through(_runs()[0], "drill_teardown")
+    _through(all_runs()[0], "drill_teardown")
     [done] = client.get(url, headers=alice).get_json()["drills"]
     assert (done["run_id"], done["status"], done["deleted"], done["snapshot_id"]) == (
         got["run_id"],

@@ -16,11 +16,10 @@ from sqlalchemy import select
 from mailfleet.clock import utcnow
 from webapp.errors import Conflict, Forbidden
 from webapp.extensions import db
-from webapp.models import IpChange, Run, RunStatus, Server, ServerStatus
+from webapp.models import IpChange, Run, Server, ServerStatus
 from webapp.services import accounts, costs, ipswitch, warmup
-from webapp.services.lifecycle import note_run_finished
 from webapp.services.scope import Scope
-from webapp.testing import TEST_PASSWORD, csrf_token, login
+from webapp.testing import TEST_PASSWORD, csrf_token, end_run, login
 
 pytestmark = pytest.mark.unit
 
@@ -56,9 +55,7 @@ def _finish(hostwinds, run: Run) -> None:
     """The run did its work at the provider and ended well; the worker notes it."""
     (record,) = hostwinds.instances.values()
     record["main_ip"] = NEW_IP
-    run.status, run.finished_at = RunStatus.SUCCESSFUL, utcnow()
-    db.session.commit()
-    note_run_finished(run.id)
+    end_run(run)
     db.session.expire_all()
 
 

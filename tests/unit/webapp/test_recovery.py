@@ -14,8 +14,8 @@ from webapp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.models import Domain, DomainStatus, Run, RunEvent, RunStatus, Server, ServerBackup, ServerStatus
 from webapp.services import accounts, fleet, quotas, recovery, runs
-from webapp.services.lifecycle import note_run_finished
 from webapp.services.scope import Scope
+from webapp.testing import all_runs, end_run
 
 pytestmark = pytest.mark.unit
 
@@ -40,18 +40,6 @@ def lost(world, hostwinds, add_server):
     return server
 
 
-def _runs() -> list[Run]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(Run).order_by(Run.id)))
-
-
-def _ended(run: Run, status: RunStatus = RunStatus.SUCCESSFUL) -> None:
-    """The worker's end of a run: its status, then the hook."""
-    run.status, run.finished_at = status, utcnow()
-    db.session.commit()
-    note_run_finished(run.id)
-
-
 def _restored(run: Run, host: str) -> None:
     """restore.yml's set_stats, as the runner's stats event carries it."""
     data = {
@@ -73,7 +61,7 @@ def _provisioned(run: Run) -> Server:
     """provision.yml succeeded: the provider's address is known (the inventory refresh)."""
     new = db.session.scalar(select(Server).where(Server.name == "mf-acme-2"))
     new.public_ipv4, new.status = "198.19.0.12", ServerStatus.ACTIVE
-    _ended(run)
+    end_run(run)
     return new
 
 
@@ -86,13 +74,13 @@ def test_restore_then_check_then_dns_each_after_the_last_succeeded(world, lost):
     assert (new.status, new.mail_hostname) == (ServerStatus.REQUESTED, "mail.acme.test")
 
     _provisioned(provision)
-    restore = _runs()[-1]
+    restore = all_runs()[-1]
     assert (restore.catalogue_key, restore.playbook, restore.limit) == ("recover", "restore.yml", "mf-acme-2")
     assert restore.extravars == {"restore_from_host": "mf-acme-1"}  # the latest snapshot
 
     _restored(restore, "mf-acme-2")
-    _ended(restore)
-    check = _runs()[-1]
+    end_run(restore)
+    check = all_runs()[-1]
     assert (check.catalogue_key, check.playbook, check.limit) == (
         "restore_check",
         "restore_check.yml",
@@ -101,15 +89,15 @@ def test_restore_then_check_then_dns_each_after_the_last_succeeded(world, lost):
     assert check.extravars == {"restore_snapshot_id": SNAPSHOT, "restore_from_host": "mf-acme-1"}
     # Until the check passed, DNS stays with the lost server: its domain, no domain run.
     assert db.session.scalar(select(Domain.server_id).where(Domain.name == "acme.test")) == lost.id
-    assert "domain" not in [r.catalogue_key for r in _runs()]
+    assert "domain" not in [r.catalogue_key for r in all_runs()]
 
-    _ended(check)
-    publish = _runs()[-1]
+    end_run(check)
+    publish = all_runs()[-1]
     assert (publish.catalogue_key, publish.limit) == ("domain", "mf-acme-2")
     assert publish.extravars == {"mailfleet_domains": ["acme.test"]}
     assert db.session.scalar(select(Domain.server_id).where(Domain.name == "acme.test")) == new.id
     assert db.session.get(Server, lost.id).status == ServerStatus.ERROR  # no run addresses it any more
-    assert len(_runs()) == 4
+    assert len(all_runs()) == 4
 
 
 def test_a_recovery_at_a_point_in_time_restores_the_snapshot_at_or_before_it(world, lost):
@@ -121,7 +109,7 @@ def test_a_recovery_at_a_point_in_time_restores_the_snapshot_at_or_before_it(wor
     assert provision.extravars["recover_before"] == "2026-12-01 10:00:00"
     assert provision.extravars["server_location"] == "Dallas"
     _provisioned(provision)
-    restore = _runs()[-1]
+    restore = all_runs()[-1]
     assert restore.catalogue_key == "recover"
     assert restore.extravars == {"restore_from_host": "mf-acme-1", "restore_before": "2026-12-01 10:00:00"}
 
@@ -134,10 +122,10 @@ def test_a_failed_step_ends_the_recovery_with_dns_on_the_lost_server(world, lost
             _provisioned(run)
         else:
             _restored(run, "mf-acme-2")
-            _ended(run)
-        run = _runs()[-1]
-    _ended(run, RunStatus.FAILED)
-    assert _runs()[-1].id == run.id  # nothing follows
+            end_run(run)
+        run = all_runs()[-1]
+    end_run(run, RunStatus.FAILED)
+    assert all_runs()[-1].id == run.id  # nothing follows
     assert db.session.scalar(select(Domain.server_id).where(Domain.name == "acme.test")) == lost.id
     assert db.session.get(Server, lost.id).status == ServerStatus.ACTIVE
 
@@ -167,7 +155,7 @@ def test_bad_requests_are_refused_and_change_nothing(world, lost):
     db.session.commit()
     with pytest.raises(Conflict, match="mf-acme-1 is gone"):
         recovery.start_recovery(scope, world.acme, lost.id, "Seattle", "101", confirmed=True)
-    assert _runs() == []
+    assert all_runs() == []
     assert db.session.scalar(select(func.count()).select_from(Server)) == 2
 
 
@@ -195,15 +183,15 @@ def test_the_recovery_page_starts_it_from_the_restore_page(client, world, lost):
         "submission_key": "recover-0001",
     }
     unticked = client.post(url, data=form, follow_redirects=True).get_data(as_text=True)
-    assert "Confirm that a new server is ordered" in unticked and _runs() == []
+    assert "Confirm that a new server is ordered" in unticked and all_runs() == []
     elsewhere = client.post(url, data={**form, "location": "Mars", "confirm": "y"}, follow_redirects=True)
-    assert 'class="flash error"' in elsewhere.get_data(as_text=True) and _runs() == []
+    assert 'class="flash error"' in elsewhere.get_data(as_text=True) and all_runs() == []
     too_early = {**form, "restore_before": "2026-11-30 10:00:00", "confirm": "y"}
     early = client.post(url, data=too_early, follow_redirects=True).get_data(as_text=True)
-    assert "no snapshot at or before 2026-11-30 10:00:00 UTC" in early and _runs() == []
+    assert "no snapshot at or before 2026-11-30 10:00:00 UTC" in early and all_runs() == []
     response = client.post(url, data={**form, "confirm": "y"})
     assert response.status_code == 302
-    [run] = _runs()
+    [run] = all_runs()
     assert response.headers["Location"] == f"/runs/{run.id}"
     assert (run.catalogue_key, run.extravars["recover_from_host"]) == ("provision", "mf-acme-1")
     assert run.extravars["recover_before"] == "2026-12-01 10:00:00"
@@ -216,12 +204,12 @@ def _through(run: Run, last: str) -> Run:
             _provisioned(run)
         elif run.catalogue_key == "recover":
             _restored(run, "mf-acme-2")
-            _ended(run)
+            end_run(run)
         else:
-            _ended(run)
+            end_run(run)
         if run.catalogue_key == last:
             return run
-        run = _runs()[-1]
+        run = all_runs()[-1]
 
 
 def test_a_recovery_reads_back_as_its_steps_with_rpo_and_rto(world, lost):
@@ -242,7 +230,7 @@ def test_a_recovery_reads_back_as_its_steps_with_rpo_and_rto(world, lost):
     assert midway.status == "running" and midway.snapshot_id == SNAPSHOT
     assert midway.rpo == first.created_at - midway.snapshot_time and midway.rto is None
 
-    _through(_runs()[-1], "domain")
+    _through(all_runs()[-1], "domain")
     done = recovery.recovery(scope, world.acme, first.id)
     assert done.status == "successful"
     assert [s.run.catalogue_key for s in done.steps] == ["provision", "recover", "restore_check", "domain"]
@@ -262,8 +250,8 @@ def test_a_failed_step_fails_the_recovery_and_its_retry_takes_its_place(world, l
     scope = Scope(world.alice)
     first = recovery.start_recovery(scope, world.acme, lost.id, "Seattle", "101", confirmed=True)
     _through(first, "provision")
-    restore = _runs()[-1]
-    _ended(restore, RunStatus.FAILED)
+    restore = all_runs()[-1]
+    end_run(restore, RunStatus.FAILED)
     failed = recovery.recovery(scope, world.acme, first.id)
     assert failed.status == "failed" and failed.steps[1].run.id == restore.id and failed.rto is None
     assert failed.steps[2].run is None
@@ -305,7 +293,7 @@ def test_the_api_starts_a_recovery_with_the_pages_checks_and_follows_its_steps(c
     assert client.post(url, json={**body, "confirm": True}, headers=_bearer(world.bob)).status_code == 404
     early = client.post(url, json={**body, "before": "2026-12-01 09:00:00", "confirm": True}, headers=alice)
     assert early.status_code == 400 and "no snapshot at or before" in early.get_json()["error"]
-    assert _runs() == []
+    assert all_runs() == []
 
     started = client.post(
         url, json={**body, "confirm": True}, headers={**alice, "Idempotency-Key": "recover-api-1"}
@@ -322,15 +310,15 @@ def test_the_api_starts_a_recovery_with_the_pages_checks_and_follows_its_steps(c
     again = client.post(
         url, json={**body, "confirm": True}, headers={**alice, "Idempotency-Key": "recover-api-1"}
     )
-    assert again.get_json()["id"] == got["id"] and len(_runs()) == 1
+    assert again.get_json()["id"] == got["id"] and len(all_runs()) == 1
     site = runs.submit_run(Scope(world.alice), world.acme, "site", submission_key="site-api-1")
     reused = client.post(
         url, json={**body, "confirm": True}, headers={**alice, "Idempotency-Key": "site-api-1"}
     )
     assert reused.status_code == 409 and f"already used for run {site.id}" in reused.get_json()["error"]
-    assert len(_runs()) == 2  # the recovery's and the site run's; nothing ordered
+    assert len(all_runs()) == 2  # the recovery's and the site run's; nothing ordered
 
-    _through(_runs()[0], "domain")
+    _through(all_runs()[0], "domain")
     done = client.get(f"{url}/{got['id']}", headers=alice).get_json()
     assert done["status"] == "successful" and done["rto_seconds"] is not None and done["rpo_seconds"] > 0
     assert [s["run"]["status"] for s in done["steps"]] == ["successful"] * 4
@@ -377,7 +365,7 @@ def test_a_tenant_at_its_server_limit_recovers_but_orders_nothing_else(world, lo
     db.session.commit()
     with pytest.raises(Forbidden, match="may spend at most"):
         fleet.provision_server(scope, world.acme, "Seattle", "101", "mail3.acme.test")
-    assert len(_runs()) == 1
+    assert len(all_runs()) == 1
 
 
 def test_a_replacement_over_the_limit_without_the_lost_server_is_refused(world, lost):
@@ -393,7 +381,7 @@ def test_a_replacement_over_the_limit_without_the_lost_server_is_refused(world, 
     db.session.commit()
     with pytest.raises(Forbidden, match="at most 1 server"):
         recovery.start_recovery(Scope(world.alice), world.acme, lost.id, "Seattle", "101", confirmed=True)
-    assert _runs() == []
+    assert all_runs() == []
 
 
 def test_the_recovery_page_explains_the_limits(client, world, lost):
