@@ -189,7 +189,16 @@ class Testbed:
 
     def rollover_zsk(self, zone: str) -> int:
         """Start a rollover of a signed zone's zone-signing key now; returns the old key's tag."""
-        return self._dns.rollover_zsk(zone)
+        return self._dns.rollover(zone, ksk=False)
+
+    def rollover_ksk(self, zone: str) -> int:
+        """Start a rollover of a signed zone's key-signing key now; returns the old key's tag. The
+        old key is retired once the registrar's DS set names only the successor (`set_ds`)."""
+        return self._dns.rollover(zone, ksk=True)
+
+    def key_states(self, zone: str) -> dict[int, dict[str, str]]:
+        """BIND's state of each key of a signed zone, by key tag (see `Dns.key_states`)."""
+        return self._dns.key_states(zone)
 
     def set_ptr(self, address: str, name: str | None) -> None:
         """Reverse DNS of a host address (None removes it), served from the testbed's reverse zone."""

@@ -26,6 +26,7 @@ from pathlib import Path
 import dns.dnssec
 import dns.flags
 import dns.message
+import dns.name
 import dns.query
 import dns.rcode
 import dns.rdata
@@ -45,12 +46,17 @@ DEFAULT_ZONES = ("example.test", REGISTRY_ZONE)
 POLICY = "testbed"
 #: The resolvers' folders under the DNS state folder, and the names their processes are recorded by.
 RESOLVER_PROCESSES = {"resolver": "unbound", "resolver2": "unbound-2"}
-# Short TTLs and safety margins, so a key rollover completes its steps within minutes.
+#: The TTL of the DS records the registry publishes; the policy's parent-ds-ttl tells BIND the same.
+DS_TTL = 5
+# Short TTLs and safety margins, so a key rollover completes its steps within seconds: BIND counts a
+# new key in every cache 14 s after it is published (dnskey-ttl, zone-propagation-delay,
+# publish-safety), and a change of the parent's DS set 8 s after it is told of it (parent-ds-ttl,
+# parent-propagation-delay, retire-safety). The resolvers keep nothing longer than 5 s.
 _POLICY_CONF = f"""dnssec-policy "{POLICY}" {{
   keys {{ ksk lifetime unlimited algorithm ecdsap256sha256;
           zsk lifetime unlimited algorithm ecdsap256sha256; }};
   dnskey-ttl 10; max-zone-ttl 600; zone-propagation-delay 2; publish-safety 2; retire-safety 2;
-  parent-ds-ttl 60; parent-propagation-delay 5;
+  parent-ds-ttl {DS_TTL}; parent-propagation-delay 1;
 }};
 """
 # SOA: short negative TTL so records created by tests are seen at once through the resolver.
@@ -154,7 +160,7 @@ class Dns:
         def change(update: dns.update.UpdateMessage) -> None:
             update.delete(f"{zone}.", "DS")
             for ds in ds_records:
-                update.add(f"{zone}.", 60, "DS", ds)
+                update.add(f"{zone}.", DS_TTL, "DS", ds)
         self._update(REGISTRY_ZONE, change)
         self._report_ds(zone, ds_records)
         # Like every TTL here, the resolver's memory of a failed validation is cut short: the
@@ -164,28 +170,62 @@ class Dns:
             self._unbound_control("flush_bogus", resolver=resolver)
 
     def _report_ds(self, zone: str, ds_records: list[str]) -> None:
-        """Tell BIND which of the zone's key-signing keys the parent now names, as its parental
-        agents would: it moves a key rollover on only once the parent holds the successor's DS,
-        and without knowing a DS is there it drops the old key at once, breaking validation."""
-        named = {dns.rdata.from_text("IN", "DS", ds).key_tag for ds in ds_records}
+        """Tell BIND what the parent's DS set now says, as its parental agents would: BIND asks
+        them only about the keys it waits for. A key-signing key the set names that BIND was not
+        yet told of is published (BIND then counts the zone secure, and moves a rollover on once
+        the parent holds the successor's DS); a key BIND is retiring (its DS state unretentive)
+        that the set no longer names is withdrawn (BIND then removes the key). Nothing is said of
+        any other key: BIND keeps a withdrawal for good (the key's DSRemoved time), and a current
+        key once reported withdrawn, even while its DS was only briefly missing, is dropped at its
+        next rollover as soon as the successor is published, before the parent holds the
+        successor's DS: every validating resolver then refuses the zone."""
+        owner = dns.name.from_text(zone)
+        parent = [dns.rdata.from_text("IN", "DS", ds) for ds in ds_records]
+        states = self.key_states(zone)
         for key in self.dnskeys(zone):
-            if key.flags & 1:
-                tag = dns.dnssec.key_id(key)
-                state = "published" if tag in named else "withdrawn"
-                self.rndc(self.layout.dns_primary, "dnssec", "-checkds", "-key", str(tag), state, zone)
+            if not key.flags & 1:
+                continue
+            tag = dns.dnssec.key_id(key)
+            state = states.get(tag, {})
+            named = any(ds == dns.dnssec.make_ds(owner, key, ds.digest_type) for ds in parent)
+            if named and "DSPublish" not in state:
+                seen = "published"
+            elif not named and state.get("DSState") == "unretentive" and "DSRemoved" not in state:
+                seen = "withdrawn"
+            else:
+                continue
+            self.rndc(self.layout.dns_primary, "dnssec", "-checkds", "-key", str(tag), seen, zone)
+
+    def key_states(self, zone: str) -> dict[int, dict[str, str]]:
+        """BIND's record of each key of a signed zone, by key tag: the fields of the key's state
+        file (``KSK``, ``DNSKEYState``, ``KRRSIGState``, ``DSState``, ``GoalState``: hidden,
+        rumoured, omnipresent or unretentive, as `rndc dnssec -status` shows them; ``DSPublish`` and
+        ``DSRemoved``: when BIND was told the parent published or withdrew the key's DS, which
+        `rndc dnssec -status` does not show)."""
+        keys = {}
+        for path in (self.dir / "primary" / "keys").glob(f"K{zone}.+*.state"):
+            fields = (line.split(": ", 1) for line in path.read_text().splitlines() if ": " in line)
+            keys[int(path.stem.rsplit("+", 1)[1])] = {name: value for name, value in fields
+                                                     if not name.startswith(";")}
+        return keys
 
     def dnskeys(self, zone: str) -> list[dns.rdtypes.ANY.DNSKEY.DNSKEY]:
         """The zone's DNSKEY set as the primary serves it ([] while unsigned)."""
         answer = dns.query.tcp(dns.message.make_query(zone, "DNSKEY"), self.layout.dns_primary, timeout=5)
         return [r for rrset in answer.answer if rrset.rdtype == dns.rdatatype.DNSKEY for r in rrset]
 
-    def rollover_zsk(self, zone: str) -> int:
-        """Start a rollover of the zone-signing key now (BIND pre-publishes the successor, signs
-        with it once resolvers know it, then retires the old key); returns the old key's tag."""
-        zsks = [k for k in self.dnskeys(zone) if not k.flags & 1]
-        if len(zsks) != 1:
-            raise TestbedError(f"{zone} has {len(zsks)} zone-signing keys; a rollover needs exactly one")
-        tag = dns.dnssec.key_id(zsks[0])
+    def rollover(self, zone: str, ksk: bool) -> int:
+        """Start a rollover of the zone's key-signing key (``ksk``) or zone-signing key now;
+        returns the old key's tag. A zone-signing key: BIND pre-publishes the successor, signs
+        with it once resolvers know it, then retires the old key. A key-signing key: BIND
+        publishes the successor beside the old key (both sign the key set), asks the parent for
+        the successor's DS by its CDS records once resolvers know the key, and retires the old
+        key once the parent's DS set names only the successor (`set_ds`)."""
+        keys = [k for k in self.dnskeys(zone) if bool(k.flags & 1) == ksk]
+        if len(keys) != 1:
+            role = "key-signing" if ksk else "zone-signing"
+            raise TestbedError(f"{zone} has {len(keys)} {role} keys; a rollover needs exactly one")
+        tag = dns.dnssec.key_id(keys[0])
         self.rndc(self.layout.dns_primary, "dnssec", "-rollover", "-key", str(tag), zone)
         return tag
 

@@ -1,8 +1,8 @@
 """DNSSEC on the testbed's real BIND (inline signing) and Unbound (validating from the registry's
 trust anchor), no host booted: a signed zone under the registry is insecure until the registrar
 holds the DS record the DNS doctor gives; with it the resolver validates (AD); a wrong DS makes
-the resolver refuse the zone and the doctor name it; a zone-signing key rollover never breaks
-validation."""
+the resolver refuse the zone and the doctor name it; neither a zone-signing key rollover nor a
+key-signing key rollover done by the doctor's registrar steps ever breaks validation."""
 
 from __future__ import annotations
 
@@ -137,6 +137,54 @@ def test_a_zone_signing_key_rollover_keeps_the_zone_validating(signed):
     zsks = {dns.dnssec.key_id(k) for k in signed._dns.dnskeys(ZONE) if not k.flags & 1}
     assert new_tags <= zsks and old not in new_tags
     assert doctor(signed).checks["dnssec"].status is Status.OK
+
+
+def test_a_key_signing_key_rollover_by_the_doctors_steps_keeps_the_zone_validating(signed):
+    """The owner rolls the key-signing key and does what the doctor asks at the registrar: add the
+    successor's DS keeping the old one, then remove the old one (the testbed's registrar tells
+    BIND each change, as parental agents would). Every answer validates throughout; BIND retires
+    the old key only once the parent's DS set names the successor alone."""
+    secure(signed)
+    before = right_ds(signed)
+    old = next(dns.dnssec.key_id(k) for k in signed._dns.dnskeys(ZONE) if k.flags & 1)
+    # what the guide asks to see in `rndc dnssec -status` before rolling
+    eventually(lambda: all(signed.key_states(ZONE)[old][f"{record}State"] == "omnipresent"
+                           for record in ("DNSKEY", "KRRSIG", "DS")),
+               "BIND did not take the current key-signing key for fully published", timeout=60)
+    assert signed.rollover_ksk(ZONE) == old
+
+    def asked(code: str):
+        assert resolve(signed, ZONE).flags & dns.flags.AD, "validation broke during the rollover"
+        report = doctor(signed)
+        assert not {"dnssec.ds-mismatch", "dnssec.bogus"} & {f.code for f in report.findings}, report.findings
+        return finding(report, code)
+
+    add = eventually(lambda: asked("dnssec.ds-rollover"), "the doctor did not ask for the successor's DS",
+                     timeout=60)
+    successor = [r.value for r in add.records]
+    new = {dns.dnssec.key_id(k) for k in signed._dns.dnskeys(ZONE) if k.flags & 1} - {old}
+    assert len(successor) == 1 and before not in successor and len(new) == 1
+    assert old in {dns.dnssec.key_id(k) for k in signed._dns.dnskeys(ZONE)}  # kept until the parent moves
+
+    signed.set_ds(ZONE, [before, *successor])  # "add, keeping the DS record already there"
+    # the zone's CDS records name the successor alone: the old DS is the one to remove
+    stale = eventually(lambda: asked("dnssec.ds-stale"), "the doctor did not ask to remove the old DS")
+    assert [r.value for r in stale.records] == [before]
+    signed.set_ds(ZONE, successor)  # "remove"
+
+    def retired() -> bool:
+        assert resolve(signed, ZONE).flags & dns.flags.AD, "validation broke while the old key was retired"
+        return old not in {dns.dnssec.key_id(k) for k in signed._dns.dnskeys(ZONE)}
+
+    eventually(retired, "BIND did not retire the old key-signing key", timeout=60)
+    report = doctor(signed)
+    assert report.checks["dnssec"].status is Status.OK, report.checks["dnssec"].detail
+    assert not [f for f in report.findings if f.code.startswith("dnssec.")]
+    assert right_ds(signed) == successor[0]
+    # the successor is the current key, ready for the next rollover
+    (tag,) = new
+    eventually(lambda: signed.key_states(ZONE)[tag]["DSState"] == "omnipresent",
+               "BIND did not take the successor's DS for published", timeout=30)
 
 
 class _Smtp(socketserver.StreamRequestHandler):
