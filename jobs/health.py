@@ -66,9 +66,9 @@ from mailfleet.secrets import SecretNotFound, SecretsError
 from mailfleet.settings import Settings
 from webapp.extensions import db
 from webapp.integrations import alert_router, mailu_client, secret_store
-from webapp.models import Server, ServerStatus, SqlHealthStore
+from webapp.models import Domain, DomainStatus, Server, ServerStatus, SqlHealthStore
 from webapp.models.health import MONITORING_CHECK, MONITORING_SERVER
-from webapp.services import backups, drills, mailstats, warmup
+from webapp.services import backups, drills, mailstats, secondary_mx, warmup
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +130,20 @@ def targets(server_id: int | None = None, app: Flask | None = None) -> list[Serv
         query = query.where(Server.id == server_id)
     servers = [s for s in db.session.scalars(query) if s.public_ipv4 or s.public_ipv6]
     keys = _dkim_keys(app, servers) if app is not None else {}
+    relayed: dict[int, list[str]] = {}  # server id -> domains it is the secondary MX of
+    for domain in db.session.scalars(
+        select(Domain).where(Domain.secondary_server_id.is_not(None), Domain.status != DomainStatus.REMOVING)
+        .order_by(Domain.name)
+    ):
+        relayed.setdefault(int(domain.secondary_server_id or 0), []).append(domain.name)
     out = []
     for s in servers:
         assert s.mail_hostname is not None  # the query keeps servers with a mail host name
         domains = []
         for d in s.domains:
             selector, key = keys.get((s.name, d.name), ("dkim", None))
-            domains.append(MailDomain(d.name, dkim_selector=selector, dkim_public_key=key))
+            domains.append(MailDomain(d.name, dkim_selector=selector, dkim_public_key=key,
+                                      secondary_mx=secondary_mx.secondary_host(d)))
         out.append(
             ServerTarget(
                 name=s.name,
@@ -144,6 +151,7 @@ def targets(server_id: int | None = None, app: Flask | None = None) -> list[Serv
                 ipv4=(s.public_ipv4,) if s.public_ipv4 else (),
                 ipv6=(s.public_ipv6,) if s.public_ipv6 else (),
                 domains=tuple(domains),
+                relays=tuple(relayed.get(s.id, ())),
             )
         )
     return out

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Domain, DomainStatus, Server, ServerStatus, Tenant
+from webapp.services import secondary_mx
 from webapp.services.warmup import cap_table
 
 CONTROLLER = "localhost"
@@ -32,14 +33,18 @@ def tenant_inventory(tenant: Tenant, limit: str | None = None) -> dict[str, Any]
         )
         .order_by(Server.name)
     ).scalars()
-    domains: dict[int, list[str]] = {}
-    for server_id, name in db.session.execute(
-        select(Domain.server_id, Domain.name)
-        # A domain being removed is no longer configured, or a concurrent run would add it back.
+    # A domain being removed is no longer configured, or a concurrent run would add it back.
+    live = list(db.session.execute(
+        select(Domain)
         .where(Domain.tenant_id == tenant.id, Domain.status != DomainStatus.REMOVING)
         .order_by(Domain.name)
-    ):
-        domains.setdefault(server_id, []).append(name)
+    ).scalars())
+    domains: dict[int, list[str]] = {}
+    secondary: dict[int, dict[str, str]] = {}
+    for domain in live:
+        domains.setdefault(domain.server_id, []).append(domain.name)
+        if (host := secondary_mx.secondary_host(domain)) is not None:
+            secondary.setdefault(domain.server_id, {})[domain.name] = host
     hosts: dict[str, dict[str, Any]] = {}
     for server in servers:
         if server.public_ipv4 is None:
@@ -51,6 +56,10 @@ def tenant_inventory(tenant: Tenant, limit: str | None = None) -> dict[str, Any]
             # Read by inventory/group_vars/all/mailfleet.yml (the mapping to the roles' variables).
             "mail_hostname": server.mail_hostname or server.name,
             "mailfleet_domains": domains.get(server.id, []),
+            # Secondary MX of its domains (domain -> that server's mail host), and the relays it
+            # holds as another server's secondary MX (webapp.services.secondary_mx).
+            "mailfleet_secondary_mx": secondary.get(server.id, {}),
+            "mailfleet_relays": secondary_mx.relays_for(server, live),
             # The day's sending caps (warm-up plan), enforced by the server's Postfix.
             "mailfleet_sendcaps": cap_table(server),
         }

@@ -128,6 +128,11 @@ class DomainForm(SubmissionForm):
     name = StringField("Domain", validators=[DataRequired(), Length(max=253)])
 
 
+class SecondaryMxForm(SubmissionForm):
+    # 0: no secondary MX.
+    server_id = SelectField("Secondary MX", coerce=int, validators=[InputRequired()])
+
+
 class MailboxForm(FlaskForm):
     domain_id = SelectField("Domain", coerce=int, validators=[DataRequired()])
     local_parts = TextAreaField(

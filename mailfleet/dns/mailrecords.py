@@ -115,8 +115,16 @@ def _domain_unit(
     def add(name: str, rtype: str, value: str) -> None:
         out.append(Record.make(name, rtype, value, ttl))
 
+    secondary = normalize_name(str(opts["secondary_mx"])) if opts.get("secondary_mx") else None
+    if secondary == host:
+        raise DnsInputError(f"domain {domain}: secondary_mx must be another host than {host}")
+    if secondary and int(opts["secondary_mx_priority"]) <= int(opts["mx_priority"]):
+        raise DnsInputError(f"domain {domain}: secondary_mx_priority must be above mx_priority")
+    mx_hosts = [host, *([secondary] if secondary else [])]
     if publish.get("mx", True):
         add(domain, "MX", f"{int(opts['mx_priority'])} {host}.")
+        if secondary:
+            add(domain, "MX", f"{int(opts['secondary_mx_priority'])} {secondary}.")
     if publish.get("spf", True):
         add(domain, "TXT", opts.get("spf") or f"v=spf1 mx a:{host} {opts['spf_all']}")
     if publish.get("dkim", True):
@@ -148,7 +156,7 @@ def _domain_unit(
         add(f"autodiscover.{domain}", "CNAME", f"{host}.")
     extras: dict[str, str] = {}
     if publish.get("mta_sts", True):
-        policy = mta_sts_policy(str(opts["mta_sts_mode"]), [host], int(opts["mta_sts_max_age"]))
+        policy = mta_sts_policy(str(opts["mta_sts_mode"]), mx_hosts, int(opts["mta_sts_max_age"]))
         # The id changes exactly when the policy text changes: senders refetch then, and reruns
         # with the same settings publish the same id (idempotent).
         policy_id = hashlib.sha256(policy.encode()).hexdigest()[:20]
@@ -177,7 +185,8 @@ def build_units(
     """Return the host unit then one unit per domain; raise DnsInputError on any bad setting."""
     host = normalize_name(host)
     base: dict[str, Any] = {
-        "ttl": ttl, "mx_priority": 10, "spf_all": "~all", "dkim_selector": "dkim",
+        "ttl": ttl, "mx_priority": 10, "secondary_mx_priority": 20,
+        "spf_all": "~all", "dkim_selector": "dkim",
         "dmarc_policy": "reject", "dmarc_adkim": "s", "dmarc_aspf": "s",
         "srv_services": list(DEFAULT_SRV_SERVICES), "mta_sts_mode": "testing", "mta_sts_max_age": 604800,
         "publish": {},

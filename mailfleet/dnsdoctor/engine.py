@@ -381,7 +381,8 @@ async def _or_none(work: Awaitable[Any]) -> Any:
 def _expected_records(target: ServerTarget, domain: MailDomain, defaults: Mapping[str, Any]) -> list[Record]:
     """The records mailfleet publishes for this host and domain (the dns role's own builder)."""
     spec = {"name": domain.name, "dkim_selector": domain.dkim_selector,
-            "dkim_public_key": domain.dkim_public_key, "publish": {"dkim": bool(domain.dkim_public_key)}}
+            "dkim_public_key": domain.dkim_public_key, "secondary_mx": domain.secondary_mx,
+            "publish": {"dkim": bool(domain.dkim_public_key)}}
     units = build_units(host=target.hostname, ipv4=target.ipv4, ipv6=target.ipv6, domains=[spec],
                         defaults=defaults)
     return [r for unit in units for r in unit.records]

@@ -36,6 +36,7 @@ from mailfleet.mailu.errors import (
     MailuValidationError,
 )
 from mailfleet.mailu.passwords import generate_password
+from mailfleet.mailu.relays import relay_transport
 from mailfleet.redact import without_keys
 from mailfleet.validation import ValidationError, normalize_domain, normalize_email
 
@@ -134,6 +135,15 @@ def _check_fields(kind: str, fields: Mapping[str, Any], allowed: Mapping[str, tu
                 f"{kind} field {name!r} must be {expected}, got {type(value).__name__}"
             )
     return dict(fields)
+
+
+def _relay_fields(name: str, fields: Mapping[str, Any]) -> dict:
+    """A relay's fields; an smtp target Mailu's transport table could not render is refused here
+    (Mailu's API stores any text, and Postfix would then defer the domain's mail)."""
+    payload = _check_fields("relay", fields, RELAY_FIELDS)
+    if "smtp" in payload:
+        relay_transport(name, payload["smtp"])
+    return payload
 
 
 def _valid_domain(name: str) -> str:
@@ -468,12 +478,12 @@ class MailuClient(ApiClient):
         return self._request("GET", f"/relay/{_valid_domain(name)}")
 
     def create_relay(self, name: str, **fields: Any) -> None:
-        payload = _check_fields("relay", fields, RELAY_FIELDS)
+        payload = _relay_fields(name, fields)
         payload["name"] = _valid_domain(name)
         self._request("POST", "/relay", payload)
 
     def update_relay(self, name: str, **fields: Any) -> None:
-        payload = _check_fields("relay", fields, RELAY_FIELDS)
+        payload = _relay_fields(name, fields)
         self._request("PATCH", f"/relay/{_valid_domain(name)}", payload)
 
     def delete_relay(self, name: str) -> None:

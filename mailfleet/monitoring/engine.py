@@ -23,7 +23,7 @@ from . import dnschecks
 from .config import MonitoringConfig
 from .dnsbl import DnsblList
 from .dnsclient import DnsClient, DnsUnavailable
-from .netprobe import TlsProbe, https_get, port_open, probe_imap, probe_smtp
+from .netprobe import TlsProbe, https_get, port_open, probe_imap, probe_relay, probe_smtp
 from .outcome import Outcome, unknown
 from .results import CheckResult, Status
 from .targets import MailDomain, ServerTarget
@@ -143,6 +143,9 @@ class _Sweep:
             for d in t.domains:
                 for lst in cfg.domain_lists:
                     add(f"dnsbl:{lst.shown}:{d.name}", self._listing(d.name, lst))
+        if t.addresses and "smtp" in checks:
+            for name in t.relays:
+                add(f"relay:{name}", self._relay(t.addresses[0], name))
         groups: list[Awaitable[list[CheckResult]]] = []
         if t.addresses and ("smtp" in checks or "tlsa" in checks):
             groups.append(self._smtp_and_tlsa(t))
@@ -171,6 +174,10 @@ class _Sweep:
     async def _port(self, addr: str, port: int) -> Outcome:
         async with self.slots:
             return await port_open(addr, port, self.cfg.connect_timeout)
+
+    async def _relay(self, addr: str, domain: str) -> Outcome:
+        async with self.slots:
+            return await probe_relay(addr, domain, self.cfg.ehlo_name, self.cfg.tls_timeout)
 
     async def _fetch_policy(self, host: str) -> tuple[int, str]:
         return await fetch_mta_sts_policy(self.dns, host, self.engine.verifying, self.cfg.tls_timeout,

@@ -132,6 +132,30 @@ async def probe_smtp(address: str, hostname: str, ehlo: str, verifying: ssl.SSLC
     return TlsProbe(ok(banner[:200]), ok("STARTTLS completed with a trusted certificate"), der, None)
 
 
+async def probe_relay(address: str, domain: str, ehlo: str, timeout: float, port: int = 25) -> Outcome:
+    """Does the server accept mail for ``domain`` (a secondary MX for it)? Banner, EHLO, a null
+    sender and RCPT TO postmaster@domain: 250 is yes; nothing is sent (RSET, QUIT)."""
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(address, port)
+            try:
+                for command, wanted in ((None, 220), (f"EHLO {ehlo}", 250), ("MAIL FROM:<>", 250),
+                                        (f"RCPT TO:<postmaster@{domain}>", 250)):
+                    if command:
+                        writer.write(f"{command}\r\n".encode())
+                    code, lines = await _reply(reader)
+                    if code != wanted:
+                        said = f"{code} {' '.join(lines)}"[:200]
+                        return error(f"{address} port {port}: {command or 'banner'}: {said}", code)
+            finally:
+                await _close(writer, b"RSET\r\nQUIT\r\n")
+    except TimeoutError:
+        return error(f"{address} port {port}: no complete SMTP exchange within {timeout:g} s")
+    except (OSError, ProtocolError) as exc:
+        return error(f"{address} port {port}: {_describe(exc)}")
+    return ok(f"{address} port {port} accepts mail for {domain} (secondary MX)", 250)
+
+
 async def served_certificate(address: str, hostname: str, ehlo: str, timeout: float,
                              port: int = 25) -> bytes | None:
     """The leaf certificate (DER) the server presents after STARTTLS, read without verifying it:

@@ -43,6 +43,8 @@ class MailDomain:
     name: str
     dkim_selector: str = "dkim"  # Mailu's default selector
     dkim_public_key: str | None = None
+    # The host its MX set names after the server's (its secondary MX), if it has one.
+    secondary_mx: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _name(self.name, "mail domain"))
@@ -63,6 +65,8 @@ class ServerTarget:
     domains: tuple[MailDomain, ...] = ()
     ports: tuple[int, ...] | None = None
     imap_probe: ProbeCredentials | None = None
+    # Domains of other servers this one is the secondary MX of: it must accept their mail.
+    relays: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -98,6 +102,7 @@ class ServerTarget:
             ipv4=tuple(data.get("ipv4", ())),
             ipv6=tuple(data.get("ipv6", ())),
             domains=tuple(MailDomain(**d) for d in data.get("domains", ())),
+            relays=tuple(str(r) for r in data.get("relays", ())),
             ports=tuple(data["ports"]) if data.get("ports") is not None else None,
             imap_probe=ProbeCredentials(probe["username"], probe["password"]) if probe else None,
         )

@@ -139,12 +139,46 @@ def postfix_transport(email: str) -> Any:
         abort(404)
     _, domain = resolve_domain(server, email)
     relay = server.relays.get(domain) or abort(404)
-    target = (relay.get("smtp") or "").lower()
-    # The double's relays carry plain host[:port] targets (mx:/lmtp:/[ipv6] forms are not served).
-    host, _, port = target.partition(":")
+    return _found(_transport(relay["name"], relay.get("smtp") or ""))
+
+
+def _transport(name: str, smtp: str) -> str:
+    """views/postfix.py's rendering of a relay's smtp field: an optional mx: or lmtp: prefix, a host
+    (an IPv6 address in brackets), an optional :port; 400 for what Mailu cannot render."""
+    target = smtp.lower()
+    use_mx, use_lmtp = target.startswith("mx:"), target.startswith("lmtp:")
+    target = target[3:] if use_mx else target[5:] if use_lmtp else target
+    port = None
+    if target.startswith("["):
+        if use_mx or "]" not in target:
+            abort(400)
+        host, rest = target[1:].split("]", 1)
+        if rest.startswith(":"):
+            port = rest[1:]
+        elif rest:
+            abort(400)
+    elif ":" in target:
+        host, port = target.rsplit(":", 1)
+    else:
+        host = target
     if not host:
-        return _found(f"smtp:{domain}")
-    return _found(f"smtp:[{host}]{':' + port if port else ''}")
+        if use_lmtp:
+            abort(400)
+        host, use_mx = name.lower(), True
+    if ":" in host:
+        host = f"ipv6:{host}"
+    else:
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            abort(400)
+    if port is not None:
+        if not re.fullmatch(r"\s*[+-]?\d+\s*", port):
+            abort(400)
+        port = str(int(port, 10))
+    if host.startswith("ipv6:") or not (use_lmtp or use_mx):
+        host = f"[{host}]"
+    return f"{'lmtp' if use_lmtp else 'smtp'}:{host}{'' if port is None else ':' + port}"
 
 
 @internal.get("/postfix/dane/<domain_name>")

@@ -15,14 +15,19 @@ a real testbed host for the order:
 6. a member of another tenant sees none of it, and reads its own tenant's policy;
 7. the tenant orders a second server at DigitalOcean: provisioned, configured by a domain's run,
    priced beside the first, monitored, and exported to Terraform as a droplet beside the Hostwinds
-   server.
+   server; the domain's secondary MX is the Hostwinds server, in the other region, which the same
+   run configures;
+8. with the droplet's SMTP stopped, mail for the domain goes to the secondary MX, waits in its
+   queue, and reaches the mailbox on the droplet once its SMTP is back.
 
 Screenshots go to artifacts/screenshots/."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+import smtplib
 from pathlib import Path
 
 import pytest
@@ -38,6 +43,7 @@ SERVER = f"mf-{TENANT}-1"
 DROPLET = f"mf-{TENANT}-2"  # the tenant's second server, at the second provider
 DROPLET_HOST, DROPLET_MAIN, DROPLET_DOMAIN = "mail.initech-eu.example.test", "initech-eu.example.test", \
     "initech-shop.example.test"
+SERVER_HOST, SERVER_MAIN = f"mail.{TENANT}.example.test", f"{TENANT}.example.test"
 ADMIN, MEMBER = "admin@costs.test", "carol@umbrella.test"
 
 
@@ -88,7 +94,7 @@ def test_admin_sees_a_new_server_in_costs_and_resizes_it(testbed, stack, browser
     page.goto(f"{base}/tenants/{TENANT}")
     page.select_option("#provision-form select[name=location]", "Seattle")
     page.select_option("#provision-form select[name=plan]", "101")  # Unmetered SSD VPS 1 GB, $4.99
-    page.fill("#provision-form input[name=mail_hostname]", f"mail.{TENANT}.example.test")
+    page.fill("#provision-form input[name=mail_hostname]", SERVER_HOST)
     page.click("#provision-form button[type=submit]")
     page.wait_for_url(re.compile(rf"{base}/runs/\d+"))
     run_page = page.url
@@ -197,8 +203,10 @@ def test_admin_sees_a_new_server_in_costs_and_resizes_it(testbed, stack, browser
 
 def test_one_tenant_at_two_providers_is_provisioned_costed_monitored_and_exported(testbed, stack, browser):
     """7. The same tenant orders a second server at DigitalOcean (its double boots a real testbed host):
-    the run provisions it as at Hostwinds, and adding a domain there configures it (site.yml); the
-    costs page prices both servers, the scheduler's sweep finds the droplet's mail ports open, and the
+    the run provisions it as at Hostwinds, and adding a domain there configures it (site.yml) and,
+    the droplet being in Europe, the Hostwinds server (United States) as the domain's secondary MX:
+    MX 10 the droplet, 20 the Hostwinds server, shown on the tenant's page; the costs page prices
+    both servers, the scheduler's sweep finds the droplet's mail ports open, and the
     Terraform export names both, each as its provider's."""
     import hcl2
 
@@ -220,21 +228,26 @@ def test_one_tenant_at_two_providers_is_provisioned_costed_monitored_and_exporte
             for name in (SERVER, DROPLET)}
     assert "$9.99" in rows[SERVER] and "$6.00" in rows[DROPLET], rows
 
-    # The droplet's Mailu (what the mailu role's deployment registers), then a domain on it.
+    # Both servers' Mailu (what the mailu role's deployment registers), then a domain on the droplet:
+    # the Hostwinds server (United States) becomes its secondary MX, the droplet being in Europe.
     token = get_store(stack.env()).get_field(tenant_path(TENANT, "mailu"), "api_token")
-    post_json(
-        f"{testbed.double_url('mailu')}/_double/servers/{DROPLET_HOST}",
-        {"api_token": token, "domain": DROPLET_MAIN, "initial_admin_account": "admin",
-         "initial_admin_domain": DROPLET_MAIN, "initial_admin_pw": secrets.token_urlsafe(16)},
-        "PUT",
-    )
+    for host, main in ((DROPLET_HOST, DROPLET_MAIN), (SERVER_HOST, SERVER_MAIN)):
+        post_json(
+            f"{testbed.double_url('mailu')}/_double/servers/{host}",
+            {"api_token": token, "domain": main, "initial_admin_account": "admin",
+             "initial_admin_domain": main, "initial_admin_pw": secrets.token_urlsafe(16)},
+            "PUT",
+        )
     page.goto(f"{base}/tenants/{TENANT}")
     page.select_option("#domain-form select[name=server_id]", label=DROPLET)
     page.fill("#domain-form input[name=name]", DROPLET_DOMAIN)
     page.click("#domain-form button[type=submit]")
     page.wait_for_url(re.compile(rf"{base}/runs/\d+"))
     wait_run(page, "digitalocean-domain")
-    assert served(testbed, DROPLET_DOMAIN, "MX") == [f"10 {DROPLET_HOST}."]
+    assert served(testbed, DROPLET_DOMAIN, "MX") == [f"10 {DROPLET_HOST}.", f"20 {SERVER_HOST}."]
+    page.goto(f"{base}/tenants/{TENANT}")
+    assert page.locator(f"tr:has-text('{DROPLET_DOMAIN}') td.domain-secondary-mx").get_attribute(
+        "data-server") == SERVER
 
     def open_port_25() -> dict[str, str]:
         page.goto(f"{base}/health")
@@ -257,3 +270,52 @@ def test_one_tenant_at_two_providers_is_provisioned_costed_monitored_and_exporte
                  if key.strip('"') == "hostwinds_servers" for name in servers]
     assert hostwinds == [SERVER], doc["locals"]
     page.close()
+
+
+def test_mail_waits_on_the_secondary_mx_while_the_primary_is_down(testbed, stack):
+    """8. The droplet's Postfix stops. A sender's MTA tries the domain's MX hosts in order: the
+    droplet (10) refuses the connection, the Hostwinds server (20) accepts the message for the
+    domain and queues it; once the droplet's Postfix is back and the queue is retried, the message
+    is in the mailbox on the droplet (IMAP)."""
+    from integration.mail.mailtest import Imap, tls_context
+
+    from mailfleet.mailu import MailuClient
+    from mailfleet.secrets import get_store, tenant_path
+
+    mailbox, password = f"ops@{DROPLET_DOMAIN}", secrets.token_urlsafe(16)
+    token = get_store(stack.env()).get_field(tenant_path(TENANT, "mailu"), "api_token")
+    MailuClient(f"{testbed.double_url('mailu')}/{DROPLET_HOST}/api/v1", token).create_user(
+        mailbox, password)
+    primary, secondary = testbed.host(DROPLET), testbed.host(SERVER)
+    subject, sender = f"held for the primary {secrets.token_hex(4)}", f"someone@{SERVER_MAIN}"
+    primary.ssh("systemctl stop postfix")
+    try:
+        exchanges = sorted((int(pref), host.rstrip("."))
+                           for pref, host in (r.split() for r in served(testbed, DROPLET_DOMAIN, "MX")))
+        accepted_by = None
+        for _, host in exchanges:  # what a sending MTA does: MX hosts by preference, next on failure
+            (address,) = served(testbed, host, "A")
+            try:
+                with smtplib.SMTP(address, 25, local_hostname="mta.sender.example.test", timeout=30) as smtp:
+                    smtp.sendmail(sender, [mailbox],
+                                  f"From: {sender}\r\nTo: {mailbox}\r\nSubject: {subject}\r\n\r\nhello\r\n")
+            except OSError:
+                continue
+            accepted_by = host
+            break
+        assert accepted_by == SERVER_HOST, exchanges
+        queued = [json.loads(line) for line in secondary.ssh("postqueue -j").stdout.splitlines()]
+        assert any(r["address"] == mailbox for m in queued for r in m["recipients"]), queued
+    finally:
+        primary.ssh("systemctl start postfix")
+
+    def delivered() -> bool:
+        secondary.ssh("postqueue -f")  # the queue's retry, now
+        with Imap(primary.address, DROPLET_HOST, tls_context(testbed)) as imap:
+            imap.login(mailbox, password)
+            imap.select("INBOX", readonly=True)
+            _, found = imap.search(None, "SUBJECT", f'"{subject}"')
+            return bool(found[0].split())
+
+    wait_for(delivered, 120, f"the queued message to reach {mailbox} on {DROPLET}", every=5)
+    assert "recipients" not in secondary.ssh("postqueue -j").stdout

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 from webapp.api.base import ConfirmSchema, errors, idempotency_key, object_id, resource, scope, submission
 from webapp.api.schemas import DomainDnsSchema, DomainSchema, RunSchema
 from webapp.models import DnsPropagation, Domain, Run
-from webapp.services import dnsdoctor, fleet, lifecycle, setup_times
+from webapp.services import dnsdoctor, fleet, lifecycle, secondary_mx, setup_times
 
 blp = resource("domains", "A tenant's mail domains; adding and removing one start runs.")
 
@@ -26,6 +26,13 @@ class PropagationSchema(Schema):
         allow_none=True, metadata={"description": "none: not ready yet, or published again before it was"}
     )
     seconds = fields.Integer(allow_none=True, metadata={"description": "DNS propagation time"})
+
+
+class SecondaryMxSchema(Schema):
+    server_id = object_id(
+        required=True, allow_none=True,
+        metadata={"description": "a server of the tenant in another region; null: no secondary MX"},
+    )
 
 
 class NewDomainSchema(Schema):
@@ -49,6 +56,15 @@ def add_domain(data: dict[str, Any], slug: str) -> Run:
 def remove_domain(data: dict[str, Any], slug: str, domain_id: int) -> Run:
     return lifecycle.remove_domain(
         scope(), scope().tenant(slug), domain_id, data["confirm"], idempotency_key()
+    )
+
+
+@submission(blp, "/tenants/<slug>/domains/<int:domain_id>/secondary-mx", "PUT", SecondaryMxSchema, RunSchema)
+def set_secondary_mx(data: dict[str, Any], slug: str, domain_id: int) -> Run:
+    """Admins: the server that accepts and queues the domain's mail while its own server is down
+    (published as its MX at preference 20), or none; the domain's run applies it."""
+    return secondary_mx.set_secondary(
+        scope(), scope().tenant(slug), domain_id, data["server_id"], idempotency_key()
     )
 
 

@@ -61,6 +61,12 @@ class DomainSchema(Schema):
     status = fields.Enum(DomainStatus, by_value=True)
     status_reason = fields.String(allow_none=True)
     dns_status = fields.String(allow_none=True, metadata={"description": "the DNS doctor's readiness"})
+    secondary_mx = fields.Function(
+        lambda d: d.secondary_server.name if d.secondary_server else None,
+        allow_none=True,
+        metadata={"type": "string", "nullable": True,
+                  "description": "the server that queues the domain's mail while its own is down"},
+    )
 
 
 class DomainDnsSchema(DomainSchema):

@@ -69,7 +69,7 @@ class Server(db.Model):  # type: ignore[name-defined,misc]
     drill_of_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id"), index=True)
 
     tenant: Mapped[Tenant | None] = relationship()
-    domains: Mapped[list[Domain]] = relationship(back_populates="server")
+    domains: Mapped[list[Domain]] = relationship(back_populates="server", foreign_keys="Domain.server_id")
 
     @property
     def region(self) -> Region | None:
@@ -116,9 +116,14 @@ class Domain(db.Model):  # type: ignore[name-defined,misc]
     # An admin who let mailboxes be created although DNS was not ready, and when.
     dns_override_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     dns_override_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The secondary (backup) MX: another server of the tenant, in another region, that accepts the
+    # domain's mail as a Mailu relay domain and queues it for this server while it is down
+    # (webapp.services.secondary_mx). None: no secondary MX.
+    secondary_server_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id"), index=True)
 
     tenant: Mapped[Tenant] = relationship()
-    server: Mapped[Server] = relationship(back_populates="domains")
+    server: Mapped[Server] = relationship(back_populates="domains", foreign_keys=[server_id])
+    secondary_server: Mapped[Server | None] = relationship(foreign_keys=[secondary_server_id])
     mailboxes: Mapped[list[Mailbox]] = relationship(back_populates="domain")
 
 

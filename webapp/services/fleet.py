@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,7 +17,7 @@ from webapp.errors import Conflict, InvalidInput, NotFound, valid
 from webapp.extensions import db
 from webapp.integrations import dns_zone_check
 from webapp.models import Domain, DomainStatus, Run, Server, ServerStatus, Tenant
-from webapp.services import health, provider, quotas, runs
+from webapp.services import health, provider, quotas, runs, secondary_mx
 from webapp.services.scope import Scope
 
 # Hostwinds location names ("Seattle") and plan ids or names ("1", "Unmetered 2GB").
@@ -178,8 +179,11 @@ def add_domain(
         dns_zone_check(name)
     except (DnsError, SecretsError, OSError) as exc:
         raise InvalidInput(f"{name} cannot be published: {exc}") from None
-    db.session.add(Domain(tenant_id=tenant.id, server_id=server.id, name=name, status=DomainStatus.PENDING))
+    domain = Domain(tenant_id=tenant.id, server_id=server.id, name=name, status=DomainStatus.PENDING)
+    db.session.add(domain)
     db.session.flush()
+    secondary = secondary_mx.choose(domain)
+    domain.secondary_server_id = secondary.id if secondary else None
     return publish_domains(scope, tenant, server, submission_key)
 
 
@@ -191,26 +195,27 @@ def publish_domains(
     *,
     follows: Run | None = None,
     dns_only: bool = False,
+    also: Sequence[Server] = (),
 ) -> Run:
     """Enqueue the run that configures the server's mail domains (Mailu, then the dns role, which
-    publishes every record mailfleet owns for them again). `follows`: as for runs.submit_run.
+    publishes every record mailfleet owns for them again), and the relays of the servers that are
+    their secondary MX (and of the servers in `also`: a former secondary drops its relay). Each
+    server's domains and relays come from the run's inventory (jobs.inventory), read from the
+    database when the run starts. `follows`: as for runs.submit_run.
     `dns_only`: only the part that publishes DNS (the "dns" catalogue entry), for a zone whose
     records went wrong while the server itself is fine (the DNS doctor's Fix): records someone else
     set that contradict mailfleet's are deleted (the dns role's take-over), as the doctor showed."""
-    names = list(
-        db.session.execute(
-            select(Domain.name)
-            .where(Domain.server_id == server.id, Domain.status != DomainStatus.REMOVING)
-            .order_by(Domain.name)
-        ).scalars()
-    )
+    servers = {server.name} if dns_only else {
+        s.name for s in (server, *secondary_mx.secondaries_of(server), *also)
+        if s.status == ServerStatus.ACTIVE
+    }
     return runs.submit_run(
         scope,
         tenant,
         "dns" if dns_only else "domain",
-        limit=server.name,
+        limit=",".join(sorted(servers | {server.name})),
         submission_key=submission_key,
-        extravars={"mailfleet_domains": names, **({"dns_take_over": True} if dns_only else {})},
+        extravars={"dns_take_over": True} if dns_only else None,
         follows=follows,
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ from webapp.models import (
     Tenant,
     User,
 )
-from webapp.services import dnsdoctor, fleet, runs
+from webapp.services import dnsdoctor, fleet, runs, secondary_mx
 from webapp.services.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -413,6 +414,9 @@ def _note_removal(run: Run, names: list[str]) -> None:
         .scalars()
         .all()
     )
+    # Their secondary MX servers drop the relays (a domain run on each, once the rows are gone).
+    secondaries = {d.secondary_server.name: d.secondary_server for d in domains
+                   if d.secondary_server is not None and run.status == RunStatus.SUCCESSFUL}
     for domain in domains:
         if run.status == RunStatus.SUCCESSFUL:
             db.session.execute(delete(Mailbox).where(Mailbox.domain_id == domain.id))
@@ -420,6 +424,16 @@ def _note_removal(run: Run, names: list[str]) -> None:
         else:
             domain.status = DomainStatus.FAILED
             domain.status_reason = f"removal failed: {failure_of(run)}"[:MAX_REASON]
+    _publish_again(run, secondaries.values())
+
+
+def _publish_again(after: Run, servers: Iterable[Server]) -> None:
+    """A domain run on each of ``servers`` (their domains and relays as the database has them now),
+    following ``after``."""
+    db.session.flush()
+    for server in sorted(servers, key=lambda s: s.name):
+        if server.status == ServerStatus.ACTIVE:
+            fleet.publish_domains(Scope.system(), after.tenant, server, follows=after)
 
 
 def _note_deprovision(run: Run) -> None:
@@ -436,5 +450,7 @@ def _note_deprovision(run: Run) -> None:
     _note_removal(run, [d.name for d in server.domains])
     if run.status == RunStatus.SUCCESSFUL:
         fleet.mark_gone(server, f"{server.name} was deprovisioned (run {run.id})")
+        # Where it was a domain's secondary MX, the domain's server publishes its MX set without it.
+        _publish_again(run, secondary_mx.forget(server))
     else:
         server.status = ServerStatus.ERROR

@@ -6,13 +6,13 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from webapp.forms import DomainForm
+from webapp.forms import DomainForm, SecondaryMxForm
 from webapp.models import Tenant
-from webapp.services import fleet
+from webapp.services import fleet, secondary_mx
 from webapp.services.actions import ACTIONS
 from webapp.services.scope import Scope
 from webapp.views import Then, form_post, tenant_form, tenant_view, to_run
-from webapp.views.tenants import domain_form, ordered_where, provision_form_with_offers
+from webapp.views.tenants import domain_form, ordered_where, provision_form_with_offers, secondary_mx_form
 
 bp = Blueprint("servers", __name__)
 
@@ -52,3 +52,13 @@ def provision(scope: Scope, tenant: Tenant) -> Response:
 def add_domain(scope: Scope, tenant: Tenant, form: DomainForm) -> Then:
     run = fleet.add_domain(scope, tenant, form.server_id.data, form.name.data, form.submission_key.data)
     return to_run(run, f"Domain queued as run {run.id}.")
+
+
+@bp.route("/tenants/<slug>/domains/<int:domain_id>/secondary-mx", methods=["POST"])
+@tenant_form(lambda scope, tenant: secondary_mx_form(fleet.list_servers(scope, tenant)),
+             "Check the form: pick one of the tenant's servers, or none.")
+def set_secondary_mx(scope: Scope, tenant: Tenant, form: SecondaryMxForm, domain_id: int) -> Then:
+    run = secondary_mx.set_secondary(
+        scope, tenant, domain_id, form.server_id.data or None, form.submission_key.data
+    )
+    return to_run(run, f"Secondary MX queued as run {run.id}.")

@@ -23,6 +23,7 @@ from webapp.forms import (
     MemberForm,
     ProvisionForm,
     RunForm,
+    SecondaryMxForm,
     TenantForm,
 )
 from webapp.models import Domain, Role, RunTrigger, Server, Tenant
@@ -36,6 +37,7 @@ from webapp.services import (
     provider,
     quotas,
     recovery,
+    secondary_mx,
     setup_times,
     tenants,
     terraform,
@@ -86,6 +88,8 @@ def tenant_forms(scope: Scope, tenant: Tenant) -> dict:
         "mail_zone": current_app.config["MAILFLEET_MAIL_ZONE"],
         "domain_form": domain_form(servers),
         "mailbox_form": mailbox_form(domains),
+        "secondary_mx_form": secondary_mx_form(servers),
+        "secondary_checks": secondary_mx.relay_checks(domains),
         "run_form": run_form(),
         "member_form": MemberForm(),
         "limits_form": LimitsForm(obj=tenant),
@@ -104,6 +108,14 @@ def domain_form(servers: list[Server]) -> DomainForm:
     """The form that adds a domain to one of the tenant's servers."""
     form = DomainForm()
     form.server_id.choices = [(s.id, s.name) for s in servers]
+    return form
+
+
+def secondary_mx_form(servers: list[Server]) -> SecondaryMxForm:
+    """The form that sets a domain's secondary MX: one of the tenant's servers, or none (0)."""
+    form = SecondaryMxForm()
+    form.server_id.choices = [
+        (0, "none"), *((s.id, f"{s.name} ({s.region.label if s.region else 'no region'})") for s in servers)]
     return form
 
 

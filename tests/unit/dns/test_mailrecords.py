@@ -116,3 +116,20 @@ def test_policy_text_validation():
     assert mta_sts_policy("enforce", ["mx.example.test"], 86400).startswith("version: STSv1\r\nmode: enforce")
     with pytest.raises(DnsInputError):
         mta_sts_policy("enforce", ["mx.example.test"], 60)
+
+
+def test_a_secondary_mx_is_published_after_the_host_and_named_in_the_mta_sts_policy():
+    shop = {"name": "shop.example.test", "dkim_public_key": "QUJD"}
+    (_, unit) = build_units(host="mail.example.test", ipv4=["198.18.0.9"],
+                            domains=[{**shop, "secondary_mx": "Mail2.Example.NET"}])
+    mx = sorted(r.value for r in unit.records if r.rtype == "MX")
+    assert mx == ["10 mail.example.test.", "20 mail2.example.net."]
+    policy = unit.extras["mta_sts_policy"]
+    assert policy == mta_sts_policy("testing", ["mail.example.test", "mail2.example.net"], 604800)
+    assert "mx: mail.example.test\r\nmx: mail2.example.net\r\n" in policy
+    (_, plain) = build_units(host="mail.example.test", domains=[shop])
+    assert plain.extras["mta_sts_id"] != unit.extras["mta_sts_id"]
+    for bad, why in (({"secondary_mx": "mail.example.test"}, "another host"),
+                     ({"secondary_mx": "mx2.example.test", "secondary_mx_priority": 10}, "above")):
+        with pytest.raises(DnsInputError, match=why):
+            build_units(host="mail.example.test", domains=[{**shop, **bad}])

@@ -84,7 +84,8 @@ def test_add_a_domain_reaches_the_roles_variables(scope, acme, work, tmp_path, m
     server = _server(acme)
     fleet.add_domain(scope, acme, server.id, "shop.test")
     run = fleet.add_domain(scope, acme, server.id, "Acme.Test")
-    assert run.extravars == {"mailfleet_domains": ["acme.test", "shop.test"]} and run.limit == "mf-acme-1"
+    # The server's domains reach the roles from the run's inventory (jobs.inventory), not extra variables.
+    assert run.extravars == {} and run.limit == "mf-acme-1"
     work()
     assert run.status == RunStatus.SUCCESSFUL, run.failure_reason
     stdout = "\n".join(db.session.execute(select(RunEvent.stdout).where(RunEvent.run_id == run.id)).scalars())

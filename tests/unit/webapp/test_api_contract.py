@@ -190,6 +190,7 @@ def _body(served: Served, operation: dict[str, Any], path: str) -> dict[str, Any
         "NewMember": {"email": "mole@globex.example", "password": PASSWORD},
         "NewServer": {"location": "Seattle", "plan": "101", "mail_hostname": "mail.acme.example"},
         "NewDomain": {"server_id": acme["server_id"], "name": "taken.example"},
+        "SecondaryMx": {"server_id": acme["server_id"]},
         "NewMailboxes": {"domain": "acme-mail.example", "names": ["mole"]},
         "NewRun": {"playbook": "site"},
         "NewRollout": {"playbook": "site", "share": "1", "failure_threshold": 0},

@@ -260,7 +260,7 @@ def test_fix_publishes_the_records_again_through_the_domain_run_where_mailfleet_
     assert "Publishing the records again" in fix()
     (run,) = db.session.scalars(select(Run)).all()
     assert (run.catalogue_key, run.limit, run.extravars) == (
-        "dns", "mf-acme-1", {"mailfleet_domains": ["acme-mail.example"], "dns_take_over": True})
+        "dns", "mf-acme-1", {"dns_take_over": True})
     assert get_queue(app).count == 1
     db.session.expire_all()
     domain = db.session.get(Domain, domain.id)
@@ -285,7 +285,7 @@ def test_the_api_fixes_as_the_wizard_does_and_refuses_with_the_reason(app, mailu
     assert queued.status_code == 202, queued.get_json()
     run = db.session.get(Run, queued.get_json()["id"])
     assert (run.catalogue_key, run.playbook) == ("dns", "site.yml")
-    assert run.extravars == {"mailfleet_domains": ["acme-mail.example"], "dns_take_over": True}
+    assert run.extravars == {"dns_take_over": True}
 
 
 DS = "6720 13 2 0b1d6e4f8c2a9e3b7d5f1a4c6e8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b"
