@@ -2,8 +2,10 @@
 """roles/backup and the backup, restore and drill playbooks on one testbed host.
 
 bak1 backs up to an SFTP repository served by its own sshd (the role authorizes its backup key
-there as on a separate store) and copies each backup to a second, local repository: one host covers
-the role's SFTP path, the key authorization, both repositories, and a second run must change nothing. The restore test writes known mail data, backs
+there as on a separate store) and copies each backup to a second SFTP repository, the storage of
+another region (served by the same sshd under another alias and path): one host covers the role's
+SFTP paths, the key authorization, both repositories, and a second run must change nothing. The
+last test loses the first repository and restores from the copy. The restore test writes known mail data, backs
 up, changes and deletes some, backs up again, restores a point in time and compares checksums.
 """
 
@@ -89,7 +91,7 @@ def secrets_env(tmp_path_factory) -> dict[str, str]:
 
 
 REPOSITORY = "/srv/restic/drill"  # on bak1, served to itself over SFTP
-COPY = "/var/backups/restic-copy"  # the second repository
+COPY = "/srv/restic-other-region/drill"  # the second repository, on bak1 over SFTP too
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +104,10 @@ def drill(start_hosts, tmp_path_factory, secrets_env):
         "backup_sftp_inventory_host": bak1.name,
         "backup_sftp_path": REPOSITORY,
         "backup_on_calendar": "hourly",
-        "backup_copy_repository_type": "local",
-        "backup_copy_repository_path": COPY,
+        "backup_copy_repository_type": "sftp",
+        "backup_copy_sftp_host": bak1.address,
+        "backup_copy_sftp_inventory_host": bak1.name,
+        "backup_copy_sftp_path": COPY,
     }
     work = tmp_path_factory.mktemp("backup")
     play = work / "play.yml"
@@ -147,7 +151,9 @@ def test_backup_over_sftp_and_repository_check(drill):
     # The repository is where the SFTP path says, written through the authorized backup key.
     assert bak1.ssh(f"test -f {REPOSITORY}/config", check=False).returncode == 0
     assert "mailfleet-backup@bak1" in bak1.ssh("cat /root/.ssh/authorized_keys").stdout
-    # The second repository holds its copy (restic notes the source snapshot as `original`).
+    # The second repository holds its copy (restic notes the source snapshot as `original`),
+    # written over SFTP where its path says.
+    assert bak1.ssh(f"test -f {COPY}/config", check=False).returncode == 0
     copies = json.loads(bak1.ssh("mailfleet-backup copy-restic snapshots --json").stdout)
     assert [c["original"] for c in copies] == [snapshots[0]["id"]]
     bak1.ssh("systemctl start mailfleet-backup-check.service")  # restic check --read-data-subset
@@ -284,3 +290,27 @@ def test_a_backup_started_during_a_check_waits_for_it(drill):
     assert results.stdout.split() == ["success", "success"], results.stdout
     status = json.loads(bak1.ssh("cat /var/lib/mailfleet-backup/status.json").stdout)
     assert status["check"]["ok"] and status["forget"]["ok"] and status["forget"]["kept"] >= 1, status
+
+
+def test_restore_reads_the_copy_when_the_first_repository_is_lost(drill):
+    """The first repository's region is lost: restore.yml with restore_from_copy restores the
+    latest snapshot from the second repository, exactly the data that was backed up."""
+    drill["first"].assert_ok()
+    bak1, inventory, env = drill["bak1"], drill["inventory"], drill["env"]
+    bak1.ssh("systemctl start mailfleet-backup.service")  # backup, then its copy
+    backed_up = manifest(bak1)
+    latest = json.loads(bak1.ssh("mailfleet-backup pick '' bak1").stdout)
+    copies = json.loads(bak1.ssh("mailfleet-backup copy-restic snapshots --json").stdout)
+    (its_copy,) = (c["id"] for c in copies if c.get("original") == latest["id"])
+    bak1.ssh("rm /mailu/mail/alice@example.test/cur/1.msg:2,S && touch /mailu/mail/stray")
+    bak1.ssh(f"mv {REPOSITORY} {REPOSITORY}.lost")
+    try:
+        restored = run_playbook("playbooks/restore.yml", inventory, env={**env, "ANSIBLE_SHOW_CUSTOM_STATS": "1"},
+                                extra_vars={"restore_from_copy": True})
+        restored.assert_ok()
+    finally:
+        bak1.ssh(f"rm -rf {REPOSITORY} && mv {REPOSITORY}.lost {REPOSITORY}")
+    assert differences(manifest(bak1), backed_up) == {"lost": [], "extra": [], "changed": []}
+    # The snapshot restored is the second repository's copy of the first one's latest.
+    stats = restored.stdout.split("CUSTOM STATS")[1]
+    assert its_copy in stats and latest["id"] not in stats, stats
