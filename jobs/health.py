@@ -68,7 +68,7 @@ from webapp.extensions import db
 from webapp.integrations import alert_router, mailu_client, secret_store
 from webapp.models import Domain, DomainStatus, Server, ServerStatus, SqlHealthStore
 from webapp.models.health import MONITORING_CHECK, MONITORING_SERVER
-from webapp.services import backups, drills, mailstats, secondary_mx, warmup
+from webapp.services import backupregions, backups, drills, mailstats, secondary_mx, warmup
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +228,8 @@ def _sweep(app: Flask, server_id: int | None) -> dict[str, int]:
     found = targets(server_id, app)
     report = SweepEngine(config).run(found)
     results = [*report.results, *list_selftest_results(report.list_selftests)]
+    # Where each server's backup copy goes: a warning for backups that stay in one region.
+    results += backupregions.region_results([t.name for t in found], utcnow(), app)
     facts_dir = Settings()["MAILFLEET_HEALTH_FACTS_DIR"]
     if facts_dir:
         results += facts_results([t.name for t in found], facts_dir, config.facts, utcnow())

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import Domain, DomainStatus, Server, ServerStatus, Tenant
 from webapp.services import secondary_mx
+from webapp.services.backupregions import copy_vars, storages
 from webapp.services.warmup import cap_table
 
 CONTROLLER = "localhost"
@@ -46,6 +47,7 @@ def tenant_inventory(tenant: Tenant, limit: str | None = None) -> dict[str, Any]
         if (host := secondary_mx.secondary_host(domain)) is not None:
             secondary.setdefault(domain.server_id, {})[domain.name] = host
     hosts: dict[str, dict[str, Any]] = {}
+    by_region = storages()  # the run's site file was checked before (jobs.sitevars)
     for server in servers:
         if server.public_ipv4 is None:
             continue  # not built yet: provision.yml adds it with add_host once it has an address
@@ -62,6 +64,8 @@ def tenant_inventory(tenant: Tenant, limit: str | None = None) -> dict[str, Any]
             "mailfleet_relays": secondary_mx.relays_for(server, live),
             # The day's sending caps (warm-up plan), enforced by the server's Postfix.
             "mailfleet_sendcaps": cap_table(server),
+            # The backup copy in another region (the deployment's storage per region), if any.
+            **copy_vars(server, by_region),
         }
     return {
         "all": {

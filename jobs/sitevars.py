@@ -17,7 +17,9 @@ from typing import Any
 
 import yaml
 
-from mailfleet.redact import is_secret_name
+from mailfleet.backupregions import SITE_VARIABLE as BACKUP_REGIONS
+from mailfleet.backupregions import BackupRegionsError, parse_storages
+from mailfleet.redact import is_secret_name, is_store_lookup
 from mailfleet.settings import Settings
 
 SITE_VARS_ENV = "MAILFLEET_SITE_VARS_FILE"
@@ -30,7 +32,6 @@ MAPPING_NAME = "10-mailfleet.yml"
 SITE_NAME = "20-site.yml"
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,99}$")
-_STORE_LOOKUP = re.compile(r"^\{\{\s*lookup\(\s*['\"]mailfleet\.fleet\.secret['\"]")
 #: Set per run by the control plane; a site file cannot change whose run it is.
 _RESERVED = re.compile(r"^(mailfleet_tenant|mailfleet_domains|mail_hostname|ansible_.*)$")
 
@@ -49,12 +50,15 @@ def _check(path: Path, data: Any) -> dict[str, Any]:
             raise SiteVarsError(f"{SITE_VARS_ENV}={path}: {name!r} is not a variable name")
         if _RESERVED.match(name):
             raise SiteVarsError(f"{SITE_VARS_ENV}={path}: {name} is set by the control plane per run")
-        from_store = isinstance(value, str) and _STORE_LOOKUP.match(value.strip())
-        if is_secret_name(name) and value not in ("", None) and not from_store:
+        if is_secret_name(name) and value not in ("", None) and not is_store_lookup(value):
             raise SiteVarsError(
                 f"{SITE_VARS_ENV}={path}: {name} looks secret; put the value in the secrets store "
                 f"and write {name}: \"{{{{ lookup('mailfleet.fleet.secret', '<path>', field='<field>') }}}}\""
             )
+    try:
+        parse_storages(data.get(BACKUP_REGIONS))
+    except BackupRegionsError as exc:
+        raise SiteVarsError(f"{SITE_VARS_ENV}={path}: {exc}") from None
     return data
 
 

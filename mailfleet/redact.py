@@ -29,6 +29,15 @@ _SECRET_NAME = re.compile("|".join(_SECRET_NAME_PARTS), re.IGNORECASE)
 _SECRET_CUES = tuple(sorted({re.match(r"[a-z]+", part)[0] for part in _SECRET_NAME_PARTS}))  # type: ignore[index]
 
 
+_STORE_LOOKUP = re.compile(r"^\{\{\s*lookup\(\s*['\"]mailfleet\.fleet\.secret['\"]")
+
+
+def is_store_lookup(value: object) -> bool:
+    """True when a value is a template that reads the secrets store at run time (Ansible's lookup
+    ``mailfleet.fleet.secret``), not a secret itself."""
+    return isinstance(value, str) and _STORE_LOOKUP.match(value.strip()) is not None
+
+
 def is_secret_name(name: object) -> bool:
     """True when a key, variable or field of this name holds a secret value."""
     return isinstance(name, str) and _secret_str(name)

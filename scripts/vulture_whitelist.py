@@ -89,6 +89,8 @@ snapshot_id
 rpo_seconds
 rto_seconds
 throwaway_server
+copy_region
+copy_where
 used_pct
 fields_
 last_sweep_at

@@ -208,6 +208,7 @@ class RecoverForm(SubmissionForm):
 
     server_id = SelectField("Lost server", coerce=_optional_id, validate_choice=False)
     restore_before = _restore_before_field()
+    from_copy = BooleanField("Restore from its backup copy in another region (its own region is lost)")
     location = SelectField("Location of the new server", validators=[DataRequired(), Length(max=64)])
     plan = SelectField(
         "Plan", validators=[DataRequired(), Length(max=64)], description="Monthly price at the provider"

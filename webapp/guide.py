@@ -58,6 +58,7 @@ CHECK_ANCHORS: dict[str, str] = {
     "backup": "check-backup",
     "backup:drill": "check-backup-drill",
     "backup:copy": "check-backup-copy",
+    "backup:region": "check-backup-region",
     "ssh_host_key": "check-ssh-host-key",
     "monitoring": "check-monitoring",
     "sendcap": "check-sendcap",

@@ -48,9 +48,11 @@ CATALOGUE: dict[str, Playbook] = {
                     "server_plan",
                     "mail_hostname",
                     # A recovery's new server (webapp.services.recovery): the lost server it replaces,
-                    # and the point in time its restore goes back to (none: the latest snapshot).
+                    # the point in time its restore goes back to (none: the latest snapshot), and
+                    # whether the restore reads the lost server's copy in another region.
                     "recover_from_host",
                     "recover_before",
+                    "recover_from_copy",
                 }
             ),
             spends=True,
@@ -117,7 +119,7 @@ CATALOGUE: dict[str, Playbook] = {
             "recover",
             "restore.yml",
             "Restore a lost server onto a new one",
-            frozenset({"restore_before", "restore_from_host"}),
+            frozenset({"restore_before", "restore_from_host", "restore_from_copy"}),
         ),
         Playbook(
             "restore_check",

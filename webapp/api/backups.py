@@ -12,7 +12,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from webapp.api.base import errors, resource, scope
-from webapp.services import backups, drills, recovery
+from webapp.services import backupregions, backups, drills, fleet, recovery
 
 blp = resource("backups", "Backup status per server and the restores of a tenant.")
 
@@ -148,6 +148,37 @@ class DrillListSchema(Schema):
 
 class NewDrillSchema(Schema):
     server_id = fields.Integer(required=True, metadata={"description": "the server whose backup to drill"})
+
+
+class BackupCopySchema(Schema):
+    server = fields.String()
+    region = fields.String(
+        allow_none=True, metadata={"description": "the server's own region (null: unmapped)"}
+    )
+    copy_region = fields.String(
+        allow_none=True, metadata={"description": "the region of its second repository; null: none elsewhere"}
+    )
+    copy_where = fields.String(allow_none=True, metadata={"description": "the storage, without credentials"})
+    detail = fields.String(metadata={"description": "why there, or why its backups stay in one region"})
+
+
+class BackupCopyListSchema(Schema):
+    copies = fields.List(fields.Nested(BackupCopySchema))
+
+
+@blp.route("/backups/tenants/<slug>/copies", methods=["GET"])
+@errors(blp, 404)
+@blp.response(200, BackupCopyListSchema)
+def tenant_copies(slug: str) -> dict[str, Any]:
+    """Where each server's backups are copied (the deployment's storage outside its region)."""
+    servers = fleet.list_servers(scope(), scope().tenant(slug))
+    found = backupregions.placements(servers)
+    copies = []
+    for s in servers:
+        copy = found[s.id]
+        copies.append({"server": s.name, "region": s.region.value if s.region else None,
+                       "copy_region": copy["region"], "copy_where": copy["where"], "detail": copy["detail"]})
+    return {"copies": copies}
 
 
 @blp.route("/backups/tenants/<slug>/drills", methods=["GET"])

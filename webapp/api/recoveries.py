@@ -22,6 +22,10 @@ blp = resource("recoveries", "A lost server recovered onto a new one, step by st
 class NewRecoverySchema(PlacementSchema):
     server_id = object_id(required=True, metadata={"description": "the lost server"})
     before = before_field()
+    from_copy = fields.Boolean(
+        load_default=False,
+        metadata={"description": "true: restore from the lost server's backup copy in another region"},
+    )
     confirm = fields.Boolean(
         load_default=False, metadata={"description": "true: a new server is ordered and DNS moves to it"}
     )
@@ -53,6 +57,7 @@ def start(data: dict[str, Any], slug: str) -> recovery.Recovery:
         idempotency_key(),
         region=data.get("region"),
         restore_before=data["before"],
+        from_copy=data["from_copy"],
         confirmed=data["confirm"],
     )
     return recovery.recovery(scope(), tenant, run.id)

@@ -80,14 +80,16 @@ def provision_server(
     region: str | None = None,
     replacing: Server | None = None,
     recover_before: str | None = None,
+    recover_from_copy: bool = False,
     provider_name: str | None = None,
 ) -> Run:
     """Record the server (status requested) and enqueue provision.yml for it. The order names a
     location, or a region (else the tenant's home region) where the server is placed, at one of
     the deployment's providers (`provider_name`, else the lost server's, else the default one).
     `replacing`: the lost server it replaces (webapp.services.recovery follows the run with the
-    restore, of the snapshot at or before `recover_before` if given); the tenant's limits are
-    checked as if that server were gone."""
+    restore, of the snapshot at or before `recover_before` if given, from the lost server's copy in
+    another region with `recover_from_copy`); the tenant's limits are checked as if that server
+    were gone."""
     location = _provider_word("location", location) if location else None
     wanted_region = _region(region) if region else None
     plan = _provider_word("plan", plan)
@@ -128,6 +130,7 @@ def provision_server(
             "mail_hostname": mail_hostname,
             **({"recover_from_host": replacing.name} if replacing else {}),
             **({"recover_before": recover_before} if replacing and recover_before else {}),
+            **({"recover_from_copy": True} if replacing and recover_from_copy else {}),
         },
     )
 

@@ -42,7 +42,7 @@ from mailfleet.hostwinds import build_srvrname
 from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.extensions import db
 from webapp.models import Run, RunStatus, Server, ServerStatus, Tenant
-from webapp.services import backups, fleet, health, runs
+from webapp.services import backupregions, backups, fleet, health, runs
 from webapp.services.actions import checked_restore_time, tenant_server
 from webapp.services.scope import Scope
 
@@ -71,6 +71,7 @@ def start_recovery(
     *,
     region: str | None = None,
     restore_before: str | None = None,
+    from_copy: bool = False,
     confirmed: bool,
 ) -> Run:
     """Order the new server that replaces the lost one; the rest follows run by run. The restore
@@ -79,8 +80,10 @@ def start_recovery(
     no lost server or no confirmation, another tenant's server, one without a mail host name or a
     snapshot (at or before the time asked for), a malformed or future time, a location or plan the
     provider does not offer, an order over the tenant's limits (the lost server's place excepted),
-    a submission key another kind of request used. The web's recovery page and the API both come
-    here."""
+    a submission key another kind of request used, a restore from the copy for a server whose
+    backups have no copy in another region. With `from_copy` the restore reads the lost server's
+    copy (its second repository, in another region): the way back when its own region is lost.
+    The web's recovery page and the API both come here."""
     if (earlier := runs.find_submission(tenant, submission_key, "provision", recovery=True)) is not None:
         return earlier
     if lost_server_id is None:
@@ -95,6 +98,10 @@ def start_recovery(
     if not lost.mail_hostname:
         raise InvalidInput(f"{lost.name} has no mail host name for the new server to take over")
     before = checked_restore_time(lost, restore_before)
+    if from_copy:
+        found = backupregions.placement(lost, backupregions.storages())
+        if found.storage is None:
+            raise InvalidInput(f"{lost.name} has no backup copy in another region: {found.reason}")
     return fleet.provision_server(
         scope,
         tenant,
@@ -105,6 +112,7 @@ def start_recovery(
         region=region,
         replacing=lost,
         recover_before=before,
+        recover_from_copy=from_copy,
     )
 
 
@@ -131,7 +139,11 @@ def note_run_finished(run: Run) -> None:
                 run,
                 RESTORE_STEP,
                 new.name,
-                {"restore_from_host": lost, **({"restore_before": before} if before else {})},
+                {
+                    "restore_from_host": lost,
+                    **({"restore_before": before} if before else {}),
+                    **({"restore_from_copy": True} if extravars.get("recover_from_copy") else {}),
+                },
             )
     elif run.catalogue_key == RESTORE_STEP:
         restored = restored_snapshot(run)

@@ -103,6 +103,7 @@ def recover(scope: Scope, tenant: Tenant) -> Response:
             form.submission_key.data,
             region=region,
             restore_before=form.restore_before.data,
+            from_copy=bool(form.from_copy.data),
             confirmed=bool(form.confirm.data),
         )
         return to_run(

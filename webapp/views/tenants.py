@@ -29,6 +29,7 @@ from webapp.forms import (
 from webapp.models import Domain, Role, RunTrigger, Server, Tenant
 from webapp.services import (
     accounts,
+    backupregions,
     drills,
     failover,
     fleet,
@@ -98,6 +99,7 @@ def tenant_forms(scope: Scope, tenant: Tenant) -> dict:
         "actions": list(ACTIONS.values()),
         "may_remove": scope.may_remove,
         "restores": recovery.restores_and_recoveries(scope, tenant),
+        "backup_copies": backupregions.placements(servers),
         "drills": drills.drills(scope, tenant),
         "down_servers": failover.down_servers(scope, tenant),
         "failover_after": current_app.config["MAILFLEET_FAILOVER_AFTER_MINUTES"],

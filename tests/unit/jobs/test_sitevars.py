@@ -54,6 +54,10 @@ def test_site_file_is_copied_after_the_mapping(tmp_path):
         ("- a\n- b\n", "must be a mapping"),
         ("Bad-Name: 1\n", "is not a variable name"),
         ("a: [\n", "not valid YAML"),
+        # Backup storage per region: checked before any run starts.
+        ("mailfleet_backup_regions: {mars: {type: sftp, host: b.example}}\n", "unknown region 'mars'"),
+        ("mailfleet_backup_regions: {eu: {type: s3, endpoint: e, bucket: b}}\n",
+         "mailfleet_backup_regions.eu: s3 storage without credentials access_key_id, secret_access_key"),
     ],
 )
 def test_bad_site_files_are_refused(tmp_path, text, message):

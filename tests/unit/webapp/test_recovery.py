@@ -391,3 +391,27 @@ def test_the_recovery_page_explains_the_limits(client, world, lost):
     page = client.get(f"/tenants/acme/recover?server_id={lost.id}").get_data(as_text=True)
     limits = page.split('id="recover-limits"', 1)[1].split("</p>", 1)[0]
     assert "takes the lost server's place" in limits and "counts again" in limits
+
+
+def test_a_recovery_can_restore_from_the_copy_in_another_region(app, world, lost, tmp_path):
+    """The lost server's region is gone: the restore reads its copy (restore.yml restore_from_copy);
+    a server with no copy in another region is refused, nothing ordered."""
+    site = tmp_path / "site-vars.yml"
+    site.write_text("mailfleet_backup_regions:\n  eu: {type: sftp, host: backup.eu.example.net}\n")
+    app.config["MAILFLEET_SITE_VARS_FILE"] = str(site)
+    servers = db.session.scalar(select(func.count()).select_from(Server))
+    with pytest.raises(InvalidInput, match="mf-acme-1 has no backup copy in another region: its location"):
+        recovery.start_recovery(Scope(world.alice), world.acme, lost.id, "Seattle", "101", from_copy=True,
+                                confirmed=True)
+    assert db.session.scalar(select(func.count()).select_from(Server)) == servers and all_runs() == []
+
+    lost.location = "Seattle"  # the US: its copy goes to Europe
+    db.session.commit()
+    provision = recovery.start_recovery(
+        Scope(world.alice), world.acme, lost.id, "Dallas", "101", from_copy=True, confirmed=True
+    )
+    assert provision.extravars["recover_from_copy"] is True
+    _provisioned(provision)
+    restore = all_runs()[-1]
+    assert (restore.catalogue_key, restore.limit) == ("recover", "mf-acme-2")
+    assert restore.extravars == {"restore_from_host": "mf-acme-1", "restore_from_copy": True}
