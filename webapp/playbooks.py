@@ -153,7 +153,8 @@ CATALOGUE: dict[str, Playbook] = {
             "drill_teardown",
             "deprovision.yml",
             "Restore drill: delete the throwaway server",
-            SERVER_VARIABLES | frozenset({"server_name", "deprovision_dns_host"}),
+            SERVER_VARIABLES
+            | frozenset({"server_name", "deprovision_dns_host", "deprovision_revoke_backup_key_on"}),
         ),
         Playbook(
             "rotate_ssh_key",

@@ -161,10 +161,13 @@ def _teardown(after: Run, host: str) -> None:
         log.error("drill run %s names %r, not a drill's throwaway server: nothing deleted", after.id, host)
         return
     server.status = ServerStatus.DEPROVISIONING
+    source = db.session.get(Server, server.drill_of_id)
     extravars = {
         **fleet.server_vars(after.tenant, server.provider, _index(server.name)),
         "server_name": server.name,
         "deprovision_dns_host": False,  # it has no records; no domain is named either
+        # Its backup key, authorized on the source server to read the repository, goes with it.
+        **({"deprovision_revoke_backup_key_on": source.name} if source is not None else {}),
     }
     _submit(after, TEARDOWN, None, extravars)
 

@@ -71,8 +71,10 @@ def test_a_drill_restores_onto_a_throwaway_server_checks_it_and_deletes_it(testb
         throwaway = db.session.scalar(select(Server).where(Server.name == drill.host))
         assert throwaway.status == ServerStatus.GONE and throwaway.drill_of_id == source.id
         assert drill.host not in testbed.state.read()["hosts"]
-        # The server itself: still its data, and its backup:drill green from the drill.
+        # The server itself: still its data (and no longer the throwaway server's backup key, which
+        # read its repository), and its backup:drill green from the drill.
         assert host.ssh(MANIFEST).stdout == before
+        assert f"mailfleet-backup@{drill.host}" not in host.ssh("cat /root/.ssh/authorized_keys").stdout
         [check] = [
             r
             for r in drills.drill_results([], [source.name], drills.UNFINISHED_AFTER * 60, utcnow())

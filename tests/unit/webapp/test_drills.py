@@ -129,6 +129,7 @@ def test_a_drill_orders_a_throwaway_server_restores_checks_and_deletes_it(world,
         "server_index": 1,
         "server_name": "drill-acme-1",
         "deprovision_dns_host": False,  # and no domain: DNS is not touched
+        "deprovision_revoke_backup_key_on": source.name,  # its backup key goes with it
     }
     assert db.session.get(Server, host.id).status == ServerStatus.DEPROVISIONING
     end_run(teardown)
