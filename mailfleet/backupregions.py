@@ -12,8 +12,9 @@ The deployment names one storage per region, once, in the site variables file::
         secret_access_key: "{{ lookup('mailfleet.fleet.secret', 'global/backup-us', field='key') }}"
 
 An SFTP storage takes ``host`` (required), ``port`` (22), ``user`` (root), ``path`` (the tenant's
-repository is ``<path>/<tenant>``; default /srv/restic) and ``inventory_host`` (an inventory name of
-the server, where the backup role then authorizes each host's key). An S3 storage takes ``endpoint``
+repository is ``<path>/<tenant>``; default /srv/restic); the storage accepts each host's backup key
+by the deployment's own means (a control plane run's inventory holds only the tenant's servers, so
+the role cannot authorize it there). An S3 storage takes ``endpoint``
 and ``bucket`` (required), ``path`` (a prefix, the tenant's repository under it) and both keys, the
 secret one a secrets store lookup (the site file holds no secret).
 
@@ -44,7 +45,7 @@ NEAREST: Mapping[Region, tuple[Region, ...]] = {
     Region.ASIA: (Region.EU, Region.US),
 }
 _FIELDS = {
-    "sftp": ({"host"}, {"port", "user", "path", "inventory_host"}),
+    "sftp": ({"host"}, {"port", "user", "path"}),
     "s3": ({"endpoint", "bucket", "access_key_id", "secret_access_key"}, {"path"}),
 }
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$")
@@ -82,7 +83,6 @@ class Storage:
                 "backup_copy_sftp_port": int(f.get("port", 22)),
                 "backup_copy_sftp_user": f.get("user", "root"),
                 "backup_copy_sftp_path": f"{str(f.get('path', '/srv/restic')).rstrip('/')}/{tenant}",
-                "backup_copy_sftp_inventory_host": f.get("inventory_host", ""),
             }
         prefix = str(f.get("path", "")).strip("/")
         return {
@@ -120,9 +120,8 @@ def _storage(key: object, entry: object) -> Storage:
                 f"{where}.{name} looks secret; put it in the secrets store and write "
                 f"\"{{{{ lookup('mailfleet.fleet.secret', '<path>', field='<field>') }}}}\""
             )
-    for name in ("host", "inventory_host"):
-        if name in fields and not _HOST.match(str(fields[name])):
-            raise BackupRegionsError(f"{where}.{name}: {fields[name]!r} is not a host name or address")
+    if "host" in fields and not _HOST.match(str(fields["host"])):
+        raise BackupRegionsError(f"{where}.host: {fields['host']!r} is not a host name or address")
     if "path" in fields and not _PATH.match(str(fields["path"])):
         raise BackupRegionsError(f"{where}.path: {fields['path']!r} is not a plain path")
     if "port" in fields and not (isinstance(fields["port"], int) and 0 < fields["port"] < 65536):

@@ -14,8 +14,7 @@ from mailfleet.regions import Region
 pytestmark = pytest.mark.unit
 
 KEY = "{{ lookup('mailfleet.fleet.secret', 'global/backup-eu', field='secret_access_key') }}"
-SFTP_US = {"type": "sftp", "host": "backup.us.example.net", "user": "restic", "path": "/srv/restic/",
-           "inventory_host": "store-us"}
+SFTP_US = {"type": "sftp", "host": "backup.us.example.net", "user": "restic", "path": "/srv/restic/"}
 S3_EU = {"type": "s3", "endpoint": "https://s3.eu.example.net", "bucket": "mf", "path": "copies",
          "access_key_id": "AKIAEU", "secret_access_key": KEY}
 SFTP_ASIA = {"type": "sftp", "host": "198.51.100.7", "port": 2222}
@@ -59,7 +58,6 @@ def test_the_role_variables_of_each_kind_of_storage():
         "backup_copy_sftp_port": 22,
         "backup_copy_sftp_user": "restic",
         "backup_copy_sftp_path": "/srv/restic/acme",
-        "backup_copy_sftp_inventory_host": "store-us",
     }
     assert ALL[Region.ASIA].role_vars("acme")["backup_copy_sftp_path"] == "/srv/restic/acme"
     assert ALL[Region.EU].role_vars("acme") == {
@@ -87,6 +85,7 @@ def test_the_role_variables_of_each_kind_of_storage():
         ({"us": {"type": "sftp"}}, "us: sftp storage without field(s) host"),
         ({"us": {"type": "ftp", "host": "x"}}, "type must be sftp or s3, not 'ftp'"),
         ({"us": {**SFTP_US, "password": "x"}}, "unknown field(s) password for sftp"),
+        ({"us": {**SFTP_US, "inventory_host": "store-us"}}, "unknown field(s) inventory_host for sftp"),
         ({"us": {**SFTP_US, "port": 70000}}, "us.port: 70000 is not a port number"),
         ({"us": {**SFTP_US, "host": "a b; rm -rf /"}}, "is not a host name or address"),
         ({"us": {**SFTP_US, "path": "/srv/$(id)"}}, "is not a plain path"),

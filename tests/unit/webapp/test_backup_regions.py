@@ -19,8 +19,7 @@ pytestmark = pytest.mark.unit
 
 KEY = "{{ lookup('mailfleet.fleet.secret', 'global/backup-asia', field='secret_access_key') }}"
 STORAGE = {
-    "eu": {"type": "sftp", "host": "backup.eu.example.net", "user": "restic", "path": "/srv/restic",
-           "inventory_host": "store-eu"},
+    "eu": {"type": "sftp", "host": "backup.eu.example.net", "user": "restic", "path": "/srv/restic"},
     "asia": {"type": "s3", "endpoint": "https://s3.asia.example.net", "bucket": "mf",
              "access_key_id": "AKIAASIA", "secret_access_key": KEY},
 }
@@ -64,7 +63,6 @@ def test_each_server_run_gets_its_copy_in_another_region(world):
         "backup_copy_sftp_port": 22,
         "backup_copy_sftp_user": "restic",
         "backup_copy_sftp_path": "/srv/restic/acme",
-        "backup_copy_sftp_inventory_host": "store-eu",
     }
     # Europe: no storage in the US, so Asia's S3 bucket, with its keys as the store lookup.
     eu = hosts["mf-acme-2"]
