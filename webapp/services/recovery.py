@@ -38,6 +38,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from mailfleet.backupregions import BackupRegionsError
 from mailfleet.hostwinds import build_srvrname
 from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.extensions import db
@@ -99,7 +100,10 @@ def start_recovery(
         raise InvalidInput(f"{lost.name} has no mail host name for the new server to take over")
     before = checked_restore_time(lost, restore_before)
     if from_copy:
-        found = backupregions.placement(lost, backupregions.storages())
+        try:
+            found = backupregions.placement(lost, backupregions.storages())
+        except BackupRegionsError as exc:
+            raise InvalidInput(f"backup storage configuration: {exc}") from None
         if found.storage is None:
             raise InvalidInput(f"{lost.name} has no backup copy in another region: {found.reason}")
     return fleet.provision_server(

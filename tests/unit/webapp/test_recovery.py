@@ -397,9 +397,13 @@ def test_a_recovery_can_restore_from_the_copy_in_another_region(app, world, lost
     """The lost server's region is gone: the restore reads its copy (restore.yml restore_from_copy);
     a server with no copy in another region is refused, nothing ordered."""
     site = tmp_path / "site-vars.yml"
-    site.write_text("mailfleet_backup_regions:\n  eu: {type: sftp, host: backup.eu.example.net}\n")
+    site.write_text("mailfleet_backup_regions:\n  mars: {type: sftp, host: backup.eu.example.net}\n")
     app.config["MAILFLEET_SITE_VARS_FILE"] = str(site)
     servers = db.session.scalar(select(func.count()).select_from(Server))
+    with pytest.raises(InvalidInput, match="backup storage configuration: .*unknown region 'mars'"):
+        recovery.start_recovery(Scope(world.alice), world.acme, lost.id, "Seattle", "101", from_copy=True,
+                                confirmed=True)
+    site.write_text("mailfleet_backup_regions:\n  eu: {type: sftp, host: backup.eu.example.net}\n")
     with pytest.raises(InvalidInput, match="mf-acme-1 has no backup copy in another region: its location"):
         recovery.start_recovery(Scope(world.alice), world.acme, lost.id, "Seattle", "101", from_copy=True,
                                 confirmed=True)
