@@ -282,7 +282,8 @@ def test_mail_waits_on_the_secondary_mx_while_the_primary_is_down(testbed, stack
     from mailfleet.mailu import MailuClient
     from mailfleet.secrets import get_store, tenant_path
 
-    mailbox, password = f"ops@{DROPLET_DOMAIN}", secrets.token_urlsafe(16)
+    # A name of its own: the Mailu double keeps its mailboxes from an earlier session on this instance.
+    mailbox, password = f"ops-{secrets.token_hex(3)}@{DROPLET_DOMAIN}", secrets.token_urlsafe(16)
     token = get_store(stack.env()).get_field(tenant_path(TENANT, "mailu"), "api_token")
     MailuClient(f"{testbed.double_url('mailu')}/{DROPLET_HOST}/api/v1", token).create_user(
         mailbox, password)
