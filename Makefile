@@ -3,7 +3,7 @@
 VENV := .venv/bin
 PYTEST_ARGS ?=
 # Test files spread over this many pytest-xdist workers, each with its own testbed instance.
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 
 .PHONY: setup demo down docs test test-unit lint bench clean-testbed
 

@@ -29,22 +29,9 @@ from roletest import REPO, reverse_tunnel, run_playbook, wheelhouse, write_inven
 
 from mailfleet.secrets import get_store
 
-# Skipped for its cost, not for a failure: green run alone on the testbed, and still far over the
-# ~150 s the suite can give it. Its cost is converging two hosts from scratch (apt, then pip and
-# compiling the app's dependencies, the ansible bundle above all), the runs (each holds its worker
-# 45 s, the retry again) and the teardown (removing the hosts' files: most of it is spent in
-# unlinkat, waiting on the disk). Converged by the two plays one after the other, 6 passed in
-# 1091 s (load average 11 to 17 on 2 cores: the fixture 645 s, of which the playbook 571 s; the
-# second run 143 s; the runs 169 s; the teardown 78 s; 512 s on a quieter machine). Converged by
-# one play over both hosts, each service started once and pip compiling nothing, 6 passed in 964 s
-# (load average 15 to 20: the fixture 640 s, of which the playbook 556 s; the second run 80 s; the
-# runs 132 s; the teardown 87 s). What is left to win: sharing the converged controller with
-# test_controller.py, whose controller differs (the web app, the local secrets store, the
-# Hostwinds double's tunnel).
 pytestmark = [
     pytest.mark.testbed,
     pytest.mark.timeout(3600),
-    pytest.mark.skip(reason="too slow for the suite: 512-1091 s alone, about 150 s allowed"),
 ]
 
 CONTROLLER, WORKER = "wmctl", "wmwrk"
