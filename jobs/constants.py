@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Final
 
 #: Environment names copied from the worker to ansible-playbook; nothing else is passed on.
+#: ANSIBLE_STRATEGY is the switch between Ansible's stock strategy and Mitogen's (ansible.cfg).
 CHILD_ENV_NAMES: Final = frozenset(
-    {"HOME", "LANG", "LC_ALL", "TZ", "HOSTWINDS_API_URL", "DIGITALOCEAN_API_URL"}
+    {"HOME", "LANG", "LC_ALL", "TZ", "HOSTWINDS_API_URL", "DIGITALOCEAN_API_URL", "ANSIBLE_STRATEGY"}
 )
 
 #: How often runner's loop calls back (cancel check, heartbeat, event flush), in seconds.

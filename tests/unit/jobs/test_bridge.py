@@ -38,7 +38,7 @@ def test_run_records_events_recap_and_leaves_nothing_behind(scope, acme, work, t
     assert run.rc == 0
     assert run.recap == {
         "localhost": {
-            "ok": 4,
+            "ok": 5,
             "changed": 1,
             "failed": 0,
             "unreachable": 0,
@@ -60,6 +60,27 @@ def test_run_records_events_recap_and_leaves_nothing_behind(scope, acme, work, t
     assert work_dir.is_dir() and list(work_dir.iterdir()) == []
     assert processes.run_processes(run.child_pid, run_marker(work_dir, run.id)) == []
     assert run.child_pid and run.started_at and run.finished_at and run.lease_expires_at is None
+
+
+@pytest.mark.parametrize(
+    ("strategy", "under_mitogen"), [(None, False), ("mitogen_linear", True), ("linear", False)]
+)
+def test_the_workers_ansible_strategy_chooses_the_runs_strategy(scope, acme, work, monkeypatch,
+                                                                 strategy, under_mitogen):
+    """ansible.cfg's strategy unless the worker's environment sets ANSIBLE_STRATEGY: under Mitogen's
+    a task's commands run in a process Mitogen started, named after it."""
+    if strategy is None:
+        monkeypatch.delenv("ANSIBLE_STRATEGY", raising=False)
+    else:
+        monkeypatch.setenv("ANSIBLE_STRATEGY", strategy)
+    run = runs.submit_run(scope, acme, "site")
+    work()
+    assert run.status == RunStatus.SUCCESSFUL, run.failure_reason
+    shown = [e.event_data["res"]["stdout"]
+             for e in db.session.execute(select(RunEvent).where(RunEvent.run_id == run.id)).scalars()
+             if e.task == "Show the process the tasks run in" and e.event == "runner_on_ok"]
+    assert len(shown) == 1
+    assert ("(mitogen:" in shown[0]) is under_mitogen, shown[0]
 
 
 def test_a_catalogue_entry_with_tags_runs_only_those_tags(scope, acme, work):
