@@ -74,9 +74,12 @@ def published(tb: Testbed) -> dict[str, bool]:
     return found
 
 
-def measure(tb: Testbed, host_name: str, tags: list[str] | None, env: dict[str, str] | None = None):
-    """site.yml on a fresh host ``host_name``, then again (must change nothing); the two runs and
-    the records the roles published. ``env`` adds ansible-playbook settings (a strategy)."""
+def measure(tb: Testbed, host_name: str, tags: list[str] | None, env: dict[str, str] | None = None,
+            uncached_rerun: bool = False):
+    """site.yml on a fresh host ``host_name``, then again (must change nothing); the two runs, the
+    records the roles published and (``uncached_rerun``) a third run that does not read the facts
+    the others cached, else None. ``env`` adds ansible-playbook settings (a strategy). The facts are
+    cached in the bench's own directory, never another host's of the same name."""
     started = False
     try:
         with tempfile.TemporaryDirectory(prefix="site-bench-") as work:
@@ -90,14 +93,20 @@ def measure(tb: Testbed, host_name: str, tags: list[str] | None, env: dict[str, 
                                         group_vars=tenant_vars(tb, host))
             # ansible.cfg checks host keys strictly: trust the keys the testbed hosts booted with.
             known_hosts = {"ANSIBLE_SSH_COMMON_ARGS": f"-o UserKnownHostsFile={tb.known_hosts}"}
-            run_env = {**store_env, **known_hosts, **(env or {})}
+            facts = {"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(Path(work) / "facts")}
+            run_env = {**store_env, **known_hosts, **facts, **(env or {})}
             fresh = run_playbook("playbooks/site.yml", inventory, tags=tags, env=run_env, timeout=1800)
             fresh.assert_ok()
             again = run_playbook("playbooks/site.yml", inventory, tags=tags, env=run_env, timeout=1800)
             print(f"fresh host {fresh.seconds:.1f}s; second run {again.seconds:.1f}s, "
                   f"changed tasks: {again.changed_tasks()}", flush=True)
             again.assert_idempotent()
-            return fresh, again, (published(tb) if not tags else {})
+            uncached = None
+            if uncached_rerun:
+                uncached = run_playbook("playbooks/site.yml", inventory, tags=tags, timeout=1800,
+                                        env={**run_env, "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.memory"})
+                uncached.assert_idempotent()
+            return fresh, again, (published(tb) if not tags else {}), uncached
     finally:
         if started:
             tb.stop_host(host_name)
@@ -113,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     tb = Testbed()
     tb.up()
     try:
-        fresh, again, records = measure(tb, args.host, tags)
+        fresh, again, records, _ = measure(tb, args.host, tags)
     finally:
         tb.down()
 

@@ -48,6 +48,7 @@ class RunSpec:
     ssh_key: str | None
     timeout: int
     work_dir: Path  # private directories are made here (per instance: under the data directory)
+    facts_dir: Path  # Ansible's fact cache of the tenant's runs: shared by them, never by another tenant's
     # group_vars/all files beside the inventory (jobs/sitevars.py): file name -> YAML text
     group_vars: Mapping[str, str] = field(default_factory=dict)
     # The pinned host keys of the tenant's servers (jobs/hostkeys.py), the only ones ssh trusts
@@ -89,10 +90,12 @@ def yaml_unsafe(extravars: Mapping[str, Any]) -> str:
 
 
 def child_environment(
-    worker_env: Mapping[str, str], repo_dir: Path, private_dir: Path, control_dir: Path
+    worker_env: Mapping[str, str], repo_dir: Path, private_dir: Path, control_dir: Path,
+    facts_dir: Path | None = None,
 ) -> dict[str, str]:
     """The allow-listed environment of ansible-playbook (everything else of the worker's stays out,
-    the secrets store's settings included: the run gets its own, scoped ones)."""
+    the secrets store's settings included: the run gets its own, scoped ones). Facts are cached in
+    `facts_dir`, else (no tenant's directory given) not kept beyond the run."""
     env = {k: v for k, v in worker_env.items() if k in CHILD_ENV_NAMES}
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([venv_bin, "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"])
@@ -102,6 +105,11 @@ def child_environment(
     # local temp files; both removed after the run.
     env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir)
     env["ANSIBLE_LOCAL_TEMP"] = str(private_dir / "tmp")
+    # Never ansible.cfg's cache in the worker's home, which every tenant's runs would share.
+    if facts_dir is None:
+        env["ANSIBLE_CACHE_PLUGIN"] = "ansible.builtin.memory"
+    else:
+        env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = str(facts_dir)
     return env
 
 
@@ -120,6 +128,7 @@ def run_playbook(
     on_child: Callable[[int], None],
 ) -> RunResult:
     spec.work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    spec.facts_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     private_dir = Path(tempfile.mkdtemp(prefix=private_dir_prefix(spec.run_id), dir=spec.work_dir))  # 0700
     control_dir = Path(tempfile.mkdtemp(prefix=f"mfcp{spec.run_id}-"))
     child: dict[str, int] = {}
@@ -175,7 +184,7 @@ def _run(
     runner_settings = {k: v for k, v in config.env.items() if os.environ.get(k) != v}
     config.env = {
         **runner_settings,
-        **child_environment(os.environ, spec.project_dir, private_dir, control_dir),
+        **child_environment(os.environ, spec.project_dir, private_dir, control_dir, spec.facts_dir),
         **secrets_env,
         # ansible.cfg checks host keys strictly; this run trusts its tenant's pinned keys only.
         "ANSIBLE_SSH_COMMON_ARGS": f"-o UserKnownHostsFile={known_hosts}",

@@ -80,6 +80,11 @@ def run_work_dir() -> Path:
     return Path(current_app.config["MAILFLEET_DATA_DIR"]) / "runs"
 
 
+def run_facts_dir(tenant_slug: str) -> Path:
+    """Where the tenant's runs cache their hosts' facts (on this worker machine)."""
+    return Path(current_app.config["MAILFLEET_DATA_DIR"]) / "ansible-facts" / tenant_slug
+
+
 def _tenant_secret_values(tenant_slug: str) -> list[str]:
     """Every secret value of the tenant and the global ones, for the redactor; never logged."""
     store = secret_store()
@@ -130,6 +135,7 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
         ssh_key=ssh_key,
         timeout=config["MAILFLEET_RUN_TIMEOUT"],
         work_dir=run_work_dir(),
+        facts_dir=run_facts_dir(tenant.slug),
         group_vars=group_vars,
         known_hosts=hostkeys.known_hosts(
             db.session.execute(select(Server).where(Server.tenant_id == tenant.id)).scalars()

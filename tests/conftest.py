@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker:
         base = int(os.environ.get("MAILFLEET_TESTBED_INSTANCE", "1"))
         os.environ["MAILFLEET_TESTBED_INSTANCE"] = str(base + int(worker.removeprefix("gw")))
+    # ansible.cfg caches facts by host name in the user's home: each worker's runs (whose testbed
+    # hosts reuse names across instances and modules) keep theirs apart, and leave none behind.
+    facts = tempfile.mkdtemp(prefix="mailfleet-test-facts-")
+    os.environ["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = facts
+    config.add_cleanup(lambda: shutil.rmtree(facts, ignore_errors=True))
 
 
 @pytest.hookimpl(optionalhook=True)  # a plain `pytest` without xdist loaded still collects
@@ -172,6 +178,11 @@ def testbed_hosts(testbed):
         testbed.stop_host(name)
 
 
+#: What the tests' own environment gives ansible-playbook beside the repository's settings.
+PASSED_TO_ANSIBLE = ("ANSIBLE_SSH_COMMON_ARGS", "MAILFLEET_KNOWN_HOSTS", "ANSIBLE_CACHE_PLUGIN_CONNECTION",
+                     "ANSIBLE_STRATEGY")
+
+
 @pytest.fixture
 def ansible_env(repo_root: Path) -> dict[str, str]:
     """Environment for running ansible-playbook / ansible-inventory from tests with the repo's config."""
@@ -182,7 +193,7 @@ def ansible_env(repo_root: Path) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "ANSIBLE_CONFIG": str(repo_root / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
-        **{k: v for k, v in os.environ.items() if k in ("ANSIBLE_SSH_COMMON_ARGS", "MAILFLEET_KNOWN_HOSTS")},
+        **{k: v for k, v in os.environ.items() if k in PASSED_TO_ANSIBLE},
     }
 
 

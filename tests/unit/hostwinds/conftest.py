@@ -70,6 +70,7 @@ def store_env(tmp_path) -> dict[str, str]:
         "MAILFLEET_SECRETS_BACKEND": "local",
         "MAILFLEET_SECRETS_FILE": str(tmp_path / "s/store.enc"),
         "MAILFLEET_MASTER_KEY_FILE": str(tmp_path / "s/master.key"),
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path / "facts"),
     }
     get_store(env).put("global/hostwinds", {"api_key": DOUBLE_KEY})
     return env

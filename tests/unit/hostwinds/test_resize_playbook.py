@@ -7,7 +7,7 @@ import json
 import subprocess
 
 import pytest
-from hostwinds_fakes import ServedDouble, run_playbook
+from hostwinds_fakes import ServedDouble, cached_facts, run_playbook
 
 from testbed.doubles.hostwinds import DEFAULT_KEY, HostwindsState
 
@@ -34,8 +34,10 @@ def resize(env: dict[str, str], double: ServedDouble, plan: str) -> subprocess.C
 
 def test_resize_confirms_the_upgrade_checks_it_and_a_second_run_changes_nothing(setup):
     double, env = setup
+    cached = cached_facts(env, "mf-tenant000-1")
     first = resize(env, double, "103")
     assert first.returncode == 0, first.stdout[-3000:]
+    assert not cached.exists()  # the next run gathers the server's memory and CPUs again
     (record,) = double.state.instances.values()
     assert (record["status"], record["product_id"], record["upgrade"]) == ("ACTIVE", 103, None)
     assert double.state.calls["confirm_upgrade"] == 1

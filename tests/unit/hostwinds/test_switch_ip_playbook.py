@@ -7,7 +7,7 @@ import json
 import subprocess
 
 import pytest
-from hostwinds_fakes import ServedDouble, run_playbook
+from hostwinds_fakes import ServedDouble, cached_facts, run_playbook
 
 from mailfleet.hostwinds import contract as c
 from testbed.doubles.hostwinds import DEFAULT_KEY, Fault, HostwindsState
@@ -39,8 +39,10 @@ def test_the_server_moves_to_a_new_ip_named_by_its_ptr_and_a_second_run_changes_
     double, env = setup
     (record,) = double.state.instances.values()
     old = record["main_ip"]
+    cached = cached_facts(env, "mf-tenant000-1")
     first = switch(env, double, old)
     assert first.returncode == 0, first.stdout[-3000:]
+    assert not cached.exists()  # the next run gathers the server's addresses again
     new = record["main_ip"]
     assert new != old
     assert f"mf-tenant000-1 moved from {old} to {new}" in first.stdout

@@ -38,7 +38,7 @@ def test_run_records_events_recap_and_leaves_nothing_behind(scope, acme, work, t
     assert run.rc == 0
     assert run.recap == {
         "localhost": {
-            "ok": 5,
+            "ok": 7,
             "changed": 1,
             "failed": 0,
             "unreachable": 0,
@@ -81,6 +81,21 @@ def test_the_workers_ansible_strategy_chooses_the_runs_strategy(scope, acme, wor
              if e.task == "Show the process the tasks run in" and e.event == "runner_on_ok"]
     assert len(shown) == 1
     assert ("(mitogen:" in shown[0]) is under_mitogen, shown[0]
+
+
+def test_runs_of_a_tenant_share_their_fact_cache_and_no_other_tenant_reads_it(scope, acme, globex, work, app):
+    def cached_tenant(tenant) -> str:
+        run = runs.submit_run(scope, tenant, "site")
+        work()
+        assert run.status == RunStatus.SUCCESSFUL, run.failure_reason
+        return next(line for line in stdout_of(run.id).splitlines() if "cached tenant=" in line)
+
+    assert cached_tenant(acme).endswith("cached tenant=none")
+    assert cached_tenant(globex).endswith("cached tenant=none")  # not acme's
+    assert cached_tenant(acme).endswith("cached tenant=acme")
+    facts = Path(app.config["MAILFLEET_DATA_DIR"]) / "ansible-facts"
+    assert sorted(p.name for p in facts.iterdir()) == ["acme", "globex"]
+    assert all(p.stat().st_mode & 0o077 == 0 for p in facts.iterdir())
 
 
 def test_a_catalogue_entry_with_tags_runs_only_those_tags(scope, acme, work):
