@@ -169,7 +169,7 @@ def _execute(run: Run) -> tuple[RunStatus, int | None, str | None]:
         reason = f"ansible-playbook exited with rc {result.rc}"
     elif status == RunStatus.CANCELED:
         reason = "canceled by a user"
-    changed = hostkeys.changed_hosts(run.id)
+    changed = hostkeys.changed_hosts(run.id, spec.known_hosts)
     if changed:
         status, reason = RunStatus.FAILED, hostkeys.failure_reason(changed)
         hostkeys.alert(current_app, changed)

@@ -34,8 +34,10 @@ from webapp.models import RunEvent, Server, SqlHealthStore
 log = logging.getLogger(__name__)
 
 CHECK = "ssh_host_key"
-#: What ssh prints when the key a host presents differs from the pinned one.
-CHANGED = "REMOTE HOST IDENTIFICATION HAS CHANGED"
+#: What ssh prints when the key a host presents differs from the pinned one, and what Mitogen's
+#: strategy reports instead for any key ssh refused, unknown or different: for a server whose keys
+#: the run pinned, a different one.
+CHANGED = ("REMOTE HOST IDENTIFICATION HAS CHANGED", "SSH reported an unrecognized or mismatching host key")
 #: A changed key is never a blip: alert on the first failure.
 POLICIES = AlertPolicies(default=AlertPolicy(fail_after=1))
 
@@ -73,8 +75,9 @@ def pin_from_run(server: Server, run_known_hosts: str) -> bool:
     return True
 
 
-def changed_hosts(run_id: int) -> dict[str, str]:
-    """Host -> ssh's message, for each host of the run that presented a key other than the pinned one."""
+def changed_hosts(run_id: int, run_known_hosts: str) -> dict[str, str]:
+    """Host -> ssh's message, for each host of the run that presented a key other than the one
+    pinned for it in `run_known_hosts` (the run's known_hosts)."""
     found: dict[str, str] = {}
     unreachable = db.session.execute(
         select(RunEvent.host_name, RunEvent.event_data).where(
@@ -83,7 +86,7 @@ def changed_hosts(run_id: int) -> dict[str, str]:
     )
     for host, data in unreachable:
         message = str(((data or {}).get("res") or {}).get("msg") or "")
-        if host and CHANGED in message:
+        if host and any(text in message for text in CHANGED) and keys_for(host, run_known_hosts):
             found[host] = message
     return found
 

@@ -76,3 +76,26 @@ def test_each_run_gets_its_tenants_known_hosts(scope, acme, globex, work):
     assert f"known_hosts: mf-acme-1,198.18.17.10 {ED25519}" in out
     assert "mf-globex-1" not in out and "198.18.17.20" not in out
     assert "-o UserKnownHostsFile=" in out
+
+
+def test_a_refused_key_of_a_pinned_server_is_a_changed_key_under_either_strategy(scope, acme):
+    """ssh names a changed key; Mitogen's strategy reports every key ssh refused alike, which for a
+    server the run pinned is a changed one. An unpinned server or another failure is no change."""
+    mitogen = ("EOF on stream; Host key checking is enabled, and SSH reported an unrecognized or "
+               "mismatching host key.")
+    failures = {
+        "mf-acme-1": "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@ Host key verification failed.",
+        "mf-acme-2": mitogen,
+        "mf-acme-3": mitogen,  # not pinned in the run: unknown, not changed
+        "mf-acme-4": "ssh: connect to host 198.18.17.13 port 22: Connection refused",
+    }
+    run = runs.submit_run(scope, acme, "site")
+    db.session.add_all(
+        RunEvent(run_id=run.id, counter=n, event="runner_on_unreachable", host_name=host,
+                 event_data={"res": {"msg": message, "unreachable": True}})
+        for n, (host, message) in enumerate(failures.items(), start=1)
+    )
+    db.session.commit()
+    pinned = "".join(f"mf-acme-{i},198.18.17.1{i} {ED25519}\n" for i in (1, 2, 4))
+    assert sorted(hostkeys.changed_hosts(run.id, pinned)) == ["mf-acme-1", "mf-acme-2"]
+    assert hostkeys.changed_hosts(run.id, "") == {}
