@@ -22,6 +22,7 @@ from typing import Any, cast
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq import Queue
 from rq.registry import StartedJobRegistry
 from sqlalchemy import CursorResult, delete, select
 
@@ -110,11 +111,13 @@ def reconcile_queue() -> int:
         .order_by(Run.id)
     ).scalars()
     requeued = 0
+    queue = rq_queue(JobQueue.RUNS)
     try:
         # A job whose worker died as it took it (a Redis failover, a killed machine) reads
         # "started" until its heartbeat lapses, and RQ fails it only when some worker cleans its
         # registries (every 10 minutes): clean here, so such a run is enqueued again within 2.
-        StartedJobRegistry(queue=rq_queue(JobQueue.RUNS)).cleanup()
+        StartedJobRegistry(queue=queue).cleanup()
+        requeued += _requeue_stranded(queue)
     except RedisError as exc:
         log.warning("reconcile: Redis unreachable (%s); will try again", exc)
         return 0
@@ -131,6 +134,43 @@ def reconcile_queue() -> int:
         requeued += 1
         log.info("run %s: re-enqueued (its job was missing from Redis)", run.id)
     return requeued
+
+
+# Back on the queue only if still stranded (RQ's own cleanup in a worker may have taken it first).
+_MOVE_BACK = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[3])
+  return 1
+end
+return 0
+"""
+
+
+def _requeue_stranded(queue: Queue) -> int:
+    """Jobs stranded in RQ's intermediate queue, put back on the queue.
+
+    A worker takes a job by moving its id from the queue to the intermediate queue, then marks it
+    started. A worker that loses Redis between the two (a failover promoting a replica that has the
+    move and not the start) leaves the job there reading "queued", so no worker takes it and the
+    run would wait until a worker's own maintenance (every 10 minutes) fails it. RQ's rule decides
+    what is stranded: not started a minute after this first saw it."""
+    intermediate = queue.intermediate_queue
+    stranded = [
+        job_id
+        for job_id in intermediate.get_job_ids()
+        if job_id not in queue.started_job_registry
+        and not intermediate.set_first_seen(job_id)
+        and intermediate.should_be_cleaned_up(job_id)
+    ]
+    move_back = queue.connection.register_script(_MOVE_BACK)
+    moved = 0
+    for job_id in stranded:
+        keys = [intermediate.key, queue.key, intermediate.get_first_seen_key(job_id)]
+        if move_back(keys=keys, args=[job_id]):
+            moved += 1
+            log.warning("job %s: stranded in the intermediate queue; put back on %s", job_id, queue.name)
+    return moved
 
 
 def prune_events() -> int:

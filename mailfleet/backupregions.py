@@ -44,9 +44,10 @@ NEAREST: Mapping[Region, tuple[Region, ...]] = {
     Region.EU: (Region.US, Region.ASIA),
     Region.ASIA: (Region.EU, Region.US),
 }
-_FIELDS = {
-    "sftp": ({"host"}, {"port", "user", "path"}),
-    "s3": ({"endpoint", "bucket", "access_key_id", "secret_access_key"}, {"path"}),
+#: Per type: the required fields, and the optional ones with their defaults.
+_FIELDS: dict[str, tuple[set[str], dict[str, Any]]] = {
+    "sftp": ({"host"}, {"port": 22, "user": "root", "path": "/srv/restic"}),
+    "s3": ({"endpoint", "bucket", "access_key_id", "secret_access_key"}, {"path": ""}),
 }
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$")
 _PATH = re.compile(r"^/?[A-Za-z0-9._/-]{0,200}$")
@@ -62,16 +63,16 @@ class Storage:
 
     region: Region
     type: str
-    fields: Mapping[str, Any]
+    fields: Mapping[str, Any]  # with the optional ones' defaults
 
     @property
     def where(self) -> str:
         """Where it is, for a person (no credentials)."""
         f = self.fields
         if self.type == "sftp":
-            port = f":{f['port']}" if int(f.get("port", 22)) != 22 else ""
-            return f"sftp://{f.get('user', 'root')}@{f['host']}{port}{f.get('path', '/srv/restic')}"
-        return f"s3 {f['endpoint']}/{f['bucket']}/{f.get('path', '')}".rstrip("/")
+            port = f":{f['port']}" if f["port"] != 22 else ""
+            return f"sftp://{f['user']}@{f['host']}{port}{f['path']}"
+        return f"s3 {f['endpoint']}/{f['bucket']}/{f['path']}".rstrip("/")
 
     def role_vars(self, tenant: str) -> dict[str, Any]:
         """The backup role's variables that make this storage a tenant's second repository."""
@@ -80,11 +81,11 @@ class Storage:
             return {
                 "backup_copy_repository_type": "sftp",
                 "backup_copy_sftp_host": f["host"],
-                "backup_copy_sftp_port": int(f.get("port", 22)),
-                "backup_copy_sftp_user": f.get("user", "root"),
-                "backup_copy_sftp_path": f"{str(f.get('path', '/srv/restic')).rstrip('/')}/{tenant}",
+                "backup_copy_sftp_port": f["port"],
+                "backup_copy_sftp_user": f["user"],
+                "backup_copy_sftp_path": f"{str(f['path']).rstrip('/')}/{tenant}",
             }
-        prefix = str(f.get("path", "")).strip("/")
+        prefix = str(f["path"]).strip("/")
         return {
             "backup_copy_repository_type": "s3",
             "backup_copy_s3_endpoint": f["endpoint"],
@@ -109,7 +110,7 @@ def _storage(key: object, entry: object) -> Storage:
         raise BackupRegionsError(f"{where}: type must be sftp or s3, not {kind!r}")
     required, optional = _FIELDS[kind]
     fields = {k: v for k, v in entry.items() if k != "type"}
-    if unknown := sorted(set(fields) - required - optional, key=str):
+    if unknown := sorted(set(fields) - required - set(optional), key=str):
         raise BackupRegionsError(f"{where}: unknown field(s) {', '.join(map(str, unknown))} for {kind}")
     if missing := sorted(name for name in required if fields.get(name) in (None, "")):
         what = "credentials" if {"access_key_id", "secret_access_key"} & set(missing) else "field(s)"
@@ -126,7 +127,7 @@ def _storage(key: object, entry: object) -> Storage:
         raise BackupRegionsError(f"{where}.path: {fields['path']!r} is not a plain path")
     if "port" in fields and not (isinstance(fields["port"], int) and 0 < fields["port"] < 65536):
         raise BackupRegionsError(f"{where}.port: {fields['port']!r} is not a port number")
-    return Storage(region, kind, fields)
+    return Storage(region, kind, {**optional, **fields})
 
 
 def parse_storages(value: object) -> dict[Region, Storage]:

@@ -79,9 +79,10 @@ def record_steps(host: DnsHost, record: Record, zone: str) -> list[str]:
             f"remove any other {record.rtype} record at that name that differs."]
 
 
-def _dnssec_steps(code: str, records: Sequence[Record], zone: str, detail: str) -> list[str]:
+def _dnssec_steps(code: str, host: DnsHost, records: Sequence[Record], zone: str, detail: str) -> list[str]:
     """The registrar's steps: a DS record lives in the parent zone, never in the zone itself, so
-    mailfleet cannot publish it even where it manages the zone."""
+    mailfleet cannot publish it even where it manages the zone. A zone BIND signs (RFC 2136) then
+    needs BIND told of the change, or it cannot move its keys on."""
     if code == "dnssec.bogus":
         return [f"The DNS server that signs {zone} must sign it again ({detail}): check its signing "
                 f"(BIND: `rndc dnssec -status {zone}`). Until it validates, removing the DS record at "
@@ -99,6 +100,12 @@ def _dnssec_steps(code: str, records: Sequence[Record], zone: str, detail: str) 
     steps.append(f"Some registrars ask for the key instead of the DS: the DNSKEY with flags 257 that "
                  f"`dig {zone} DNSKEY` shows. The parent serves the change after its own TTL; then "
                  "Check again.")
+    if host.key == "rfc2136" and entries:
+        state = "withdrawn" if code == "dnssec.ds-stale" else "published"
+        commands = " and ".join(f"`rndc dnssec -checkds -key {r.value.split()[0]} {state} {zone}`"
+                                for r in records)
+        steps.append(f"Once the parent serves it, tell BIND (unless the zone names the parent's servers "
+                     f"in parental-agents, where BIND checks by itself): {commands}.")
     return steps
 
 
@@ -117,7 +124,7 @@ def steps_for(code: str, host: DnsHost, records: Sequence[Record], zone: str, de
         return [f"At the registrar where the domain is registered, set its name servers to exactly: "
                 f"{wanted}."]
     if code.startswith("dnssec."):
-        return _dnssec_steps(code, records, zone, detail)
+        return _dnssec_steps(code, host, records, zone, detail)
     if code in ("delegation.lagging", "delegation.lame"):
         return [f"Nothing to publish: {detail}. A lagging secondary catches up on its next zone transfer "
                 "(check again in a few minutes); a lame server must be made to serve the zone, or removed "

@@ -21,7 +21,6 @@ import shlex
 import socket
 import ssl
 import subprocess
-import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -36,13 +35,12 @@ from chromium import create_tenant, launch, login, order_server
 from controlplane import free_port
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from roletest import REPO, run_playbook, write_inventory_groups
+from roletest import REPO, reverse_tunnel, run_playbook, wheelhouse, write_inventory_groups
 
 from mailfleet.hostwinds.contract import API_PATH
 from mailfleet.secrets import HOSTWINDS_PATH
 from mailfleet.secrets.generators import acme_account_key
 from testbed.demo import allow_hostwinds_key
-from testbed.hosts import SSH_OPTIONS
 from testbed.site_file import dns_update_vars, pebble_vars
 
 # Building the wheelhouse and a first converge take longer than the suite's 15-minute default.
@@ -70,34 +68,6 @@ class Controller(NamedTuple):
     work: Path
 
 
-def _wheelhouse(host, directory: Path) -> Path:
-    """Every dependency as a wheel for the host's Python, from this machine's package index (the
-    hosts have none): scripts/wheelhouse.py, as an operator builds it."""
-    version = host.ssh("python3 -c 'import platform; print(platform.python_version())'").stdout.strip()
-    subprocess.run(
-        [sys.executable, str(REPO / "scripts/wheelhouse.py"), str(directory), "--python-version", version],
-        check=True,
-        timeout=900,
-    )
-    return directory
-
-
-def _tunnel_to_the_hostwinds_double(testbed, host) -> subprocess.Popen:
-    """ssh -R: the host's 127.0.0.1:HOSTWINDS_PORT reaches the double (which sees a loopback caller)."""
-    double = testbed.double_url("hostwinds").removeprefix("http://")
-    tunnel = subprocess.Popen(
-        ["ssh", *SSH_OPTIONS, "-o", "ExitOnForwardFailure=yes", "-i", str(host.ssh_key), "-N",
-         "-R", f"127.0.0.1:{HOSTWINDS_PORT}:{double}", f"root@{host.address}"],
-        stdin=subprocess.DEVNULL,
-    )
-    probe = f"timeout 2 bash -c '</dev/tcp/127.0.0.1/{HOSTWINDS_PORT}'"
-    deadline = time.monotonic() + 60
-    while host.ssh(probe, check=False).returncode != 0:
-        assert tunnel.poll() is None and time.monotonic() < deadline, "the SSH tunnel did not come up"
-        time.sleep(1)
-    return tunnel
-
-
 @pytest.fixture(scope="module")
 def controller(testbed, start_hosts, tmp_path_factory):
     (host,) = start_hosts("ctl1")
@@ -106,7 +76,7 @@ def controller(testbed, start_hosts, tmp_path_factory):
     info, acme = testbed.dns, testbed.acme
     group_vars = {
         "controller_server_name": NAME,
-        "controller_wheelhouse": str(_wheelhouse(host, work / "wheels")),
+        "controller_wheelhouse": str(wheelhouse(host, work / "wheels")),
         # Fewer processes than the default on the small testbed host; each is its own unit.
         "controller_worker_pools": _pools(WORKERS),
         "controller_settings": {"HOSTWINDS_API_URL": f"http://127.0.0.1:{HOSTWINDS_PORT}{API_PATH}"},
@@ -127,7 +97,7 @@ def controller(testbed, start_hosts, tmp_path_factory):
     key = tokens.token_hex(20)
     allow_hostwinds_key(testbed, key)
     host.ssh(f"mailfleet-flask secrets put {HOSTWINDS_PATH} api_key", stdin=key)
-    tunnel = _tunnel_to_the_hostwinds_double(testbed, host)
+    tunnel = reverse_tunnel(host, HOSTWINDS_PORT, testbed.double_url("hostwinds").removeprefix("http://"))
     yield Controller(host, inventory, secrets, acme.issuing_root_path, work)
     tunnel.terminate()
     tunnel.wait(timeout=10)

@@ -5,9 +5,10 @@ with an AppRole of its own, made through Vault's API as an operator makes them, 
 SSH tunnel as a host reaches Vault). Converged once for the module; then, from
 outside the hosts: the database and Redis answer the worker machine and refuse this one; both
 machines report their capacity; a worker started with a wrong Redis password or an unreachable
-database exits with one line; runs of two tenants run one on each machine (each reading its
+database exits with one line; runs of ten tenants spread over both machines (each reading its
 tenant's SSH key from the shared store); the worker machine is stopped mid-run and the
-controller's reaper fails its run as lost and retries it, and no run is left unfinished."""
+controller's reaper fails its runs as lost and retries them: every tenant's run succeeds once, and
+no run is left unfinished."""
 
 from __future__ import annotations
 
@@ -36,9 +37,11 @@ pytestmark = [
 
 CONTROLLER, WORKER = "wmctl", "wmwrk"
 ADMIN, PASSWORD = "admin@example.test", "correct horse battery staple"
-TENANTS = ("wmone", "wmtwo")
-# One playbook worker per machine: two runs at once take one machine each.
-POOLS = [{"queue": q, "workers": 1} for q in ("mailfleet", "mailfleet-system", "mailfleet-reaper")]
+TENANTS = tuple(f"wm-{n:02d}" for n in range(1, 11))
+# Five playbook workers on each machine: the ten runs at once, half on each (a run of a tenant
+# without servers costs one fork; a testbed host affords eight).
+POOLS = [{"queue": "mailfleet", "workers": 5},
+         *({"queue": q, "workers": 1} for q in ("mailfleet-system", "mailfleet-reaper"))]
 VAULT_PORT = 18200  # on each host's loopback, tunnelled to the double
 PLAYS = "/srv/plays"
 ENV = "set -a; . /etc/mailfleet/mailfleet.env; set +a"
@@ -152,9 +155,13 @@ def fleet(testbed, start_hosts, tmp_path_factory):
         controller.ssh(
             f"MAILFLEET_ADMIN_PASSWORD={shlex.quote(PASSWORD)} mailfleet-flask create-admin --email {ADMIN}"
         )
-        for slug in TENANTS:
-            controller.ssh(f"mailfleet-flask create-tenant --slug {slug} --name {slug}")
+        controller.ssh(_each_tenant("mailfleet-flask create-tenant --slug $slug --name $slug"))
         yield Fleet(testbed, controller, worker, inventory, operator_env)
+
+
+def _each_tenant(command: str) -> str:
+    """A shell loop running ``command`` once for each tenant, its slug in ``$slug``."""
+    return f"for slug in {' '.join(TENANTS)}; do {command}; done"
 
 
 def _psql(host, query: str) -> list[str]:
@@ -248,56 +255,52 @@ def test_a_worker_that_cannot_reach_redis_or_the_database_exits_with_one_line(fl
     assert "wrong-password" not in started.stderr
 
 
-def test_runs_spread_over_both_machines_and_a_stopped_machines_run_is_failed_as_lost_and_retried(fleet):
+def test_runs_of_ten_tenants_spread_over_both_machines_and_a_stopped_machines_runs_are_retried(fleet):
     controller = fleet.controller
-    ids = [
-        int(controller.ssh(f"mailfleet-flask enqueue-run --tenant {slug} --playbook site").stdout.split()[-1])
-        for slug in TENANTS
-    ]
+    enqueued = controller.ssh(_each_tenant("mailfleet-flask enqueue-run --tenant $slug --playbook site"))
+    ids = [int(line.split()[-1]) for line in enqueued.stdout.splitlines()]
+    assert len(ids) == len(TENANTS), enqueued.stdout
+    runs = ", ".join(map(str, ids))
     store = get_store(fleet.operator_env)
     keys = {
         slug: hashlib.sha256(store.get_field(f"tenants/{slug}/ssh_key", "public_key").encode()).hexdigest()
         for slug in TENANTS
     }
 
-    def started() -> dict[str, int]:
-        """Machine -> run, once each run read its tenant's key (from the store) where it runs."""
+    def keyed() -> dict[int, str]:
+        """Run -> the machine it runs on, once every run read its tenant's key (from the store) there."""
         rows = _psql(
             controller,
             "select r.id, r.worker_host, t.slug, substring(e.stdout from 'key sha256 ([0-9a-f]{64})') "
             "from runs r join tenants t on t.id = r.tenant_id join run_events e on e.run_id = r.id "
-            f"where r.id in ({ids[0]}, {ids[1]}) and r.status = 'RUNNING' and e.stdout like '%key sha256%'",
+            f"where r.id in ({runs}) and e.stdout like '%key sha256%'",
         )
         seen = {}
         for row in rows:
             run, machine, slug, key = row.split("|")
             if key == keys[slug]:
-                seen[machine] = int(run)
-        return seen if len(seen) == 2 else {}
+                seen[int(run)] = machine
+        return seen if len(seen) == len(ids) else {}
 
-    on = _wait(fleet, started, 300, "a run on each machine, each with its tenant's key")
-    assert sorted(on) == [CONTROLLER, WORKER]
+    machine_of = _wait(fleet, keyed, 300, "every run started, each with its tenant's key")
+    assert sorted(set(machine_of.values())) == [CONTROLLER, WORKER], machine_of
 
     fleet.testbed.stop_host(WORKER)  # the machine is gone mid-run (no warm shutdown of its workers)
-    lost = on[WORKER]
-    reason = _wait(
-        fleet,
-        lambda: _psql(controller, f"select failure_reason from runs where id = {lost} and status = 'FAILED'"),
-        300,
-        "the reaper to fail the lost machine's run",
-    )
-    assert reason[0].startswith("worker lost: no heartbeat since"), reason
-    retry = _wait(
-        fleet,
-        lambda: _psql(controller, f"select id from runs where retry_of_id = {lost}"), 120, "the retry"
-    )
-    done = f"select id, status, worker_host from runs where id in ({on[CONTROLLER]}, {retry[0]})"
-    finished = _wait(
-        fleet,
-        lambda: (rows := _psql(controller, done)) and all("|SUCCESSFUL|" in row for row in rows) and rows,
-        300,
-        "the controller to finish its run and the retry",
-    )
-    assert sorted(finished) == sorted(f"{run}|SUCCESSFUL|{CONTROLLER}" for run in (on[CONTROLLER], retry[0]))
     unfinished = "select count(*) from runs where status in ('QUEUED', 'WAITING', 'RUNNING')"
-    assert _psql(controller, unfinished) == ["0"]
+    _wait(fleet, lambda: _psql(controller, unfinished) == ["0"], 420, "every run and retry to finish")
+
+    rows = _psql(
+        controller,
+        "select r.id, t.slug, r.status, r.worker_host, coalesce(r.retry_of_id, 0), "
+        "coalesce(r.failure_reason, '') from runs r join tenants t on t.id = r.tenant_id order by r.id",
+    )
+    by_id = {int(row.split("|")[0]): row.split("|") for row in rows}
+    lost = [run for run in ids if by_id[run][2] == "FAILED"]
+    assert lost, f"no run of the stopped machine was in flight: {rows}"
+    for run in lost:
+        assert machine_of[run] == WORKER and by_id[run][5].startswith("worker lost: no heartbeat since"), rows
+    retries = {int(row[4]): row for row in by_id.values() if row[4] != "0"}
+    assert sorted(retries) == sorted(lost), rows  # each lost run retried once, nothing else
+    assert all(row[2:4] == ["SUCCESSFUL", CONTROLLER] for row in retries.values()), rows
+    succeeded = sorted(row[1] for row in by_id.values() if row[2] == "SUCCESSFUL")
+    assert succeeded == sorted(TENANTS), rows  # every tenant's run done once: none lost, none twice

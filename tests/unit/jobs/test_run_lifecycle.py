@@ -179,6 +179,25 @@ def test_runs_redis_forgot_are_enqueued_again(app, scope, acme, work):
     assert [fresh(r.id).status for r in queued] == [RunStatus.SUCCESSFUL, RunStatus.SUCCESSFUL]
 
 
+def test_a_job_stranded_between_taken_and_started_is_put_back_on_the_queue(app, scope, acme, work):
+    """A worker moved the job to RQ's intermediate queue and lost Redis before starting it (what a
+    failover can leave): it reads "queued" but no worker would take it."""
+    run = runs.submit_run(scope, acme, "site")
+    queue = get_queue()
+    redis = app.config["REDIS_CONNECTION"]
+    intermediate = queue.intermediate_queue
+    assert redis.lmove(queue.key, intermediate.key) == run.job_id.encode()
+    assert reconcile_queue() == 0  # first seen: a live worker may be starting it this instant
+    assert queue.count == 0 and intermediate.get_job_ids() == [run.job_id]
+    redis.set(intermediate.get_first_seen_key(run.job_id), utcnow().timestamp() - 61)  # a minute on
+    assert reconcile_queue() == 1
+    assert queue.job_ids == [run.job_id] and intermediate.get_job_ids() == []
+    assert reconcile_queue() == 0  # back on the queue once, not twice
+    work()
+    assert fresh(run.id).status == RunStatus.SUCCESSFUL, fresh(run.id).failure_reason
+    assert queue.count == 0
+
+
 def test_job_raising_marks_run_failed_and_job_failed(app, scope, acme, work, monkeypatch):
     import jobs.execute
 

@@ -161,6 +161,11 @@ def test_a_new_key_signing_key_without_its_ds_asks_the_registrar_to_add_it():
     steps = steps_for("dnssec.ds-rollover", host, [Record(ZONE, "DS", new_ds)], ZONE, "")
     assert "add, keeping the DS record already there" in steps[0]
     assert f"Key tag {new_ds.split()[0]}" in steps[0]
+    # BIND moves the rollover on only once told the parent has the successor's DS
+    assert f"`rndc dnssec -checkds -key {new_ds.split()[0]} published {ZONE}`" in steps[-1]
+    cloudflare = DnsHost("cloudflare", "Cloudflare", True)
+    assert not [s for s in steps_for("dnssec.ds-rollover", cloudflare, [Record(ZONE, "DS", new_ds)], ZONE, "")
+                if "rndc" in s]
     both = _rolling(SignedZone(), lambda z: [z.ksk, z.new_ksk])
     assert check(both).status is Status.OK, check(both).detail
 
@@ -175,6 +180,7 @@ def test_a_ds_left_for_a_retired_key_asks_the_registrar_to_remove_it():
     host = DnsHost("rfc2136", "your DNS server (RFC 2136 updates)", True)
     steps = steps_for("dnssec.ds-stale", host, [Record(ZONE, "DS", right_ds(retired))], ZONE, "")
     assert f"remove: Key tag {right_ds(retired).split()[0]}" in steps[0]
+    assert f"`rndc dnssec -checkds -key {right_ds(retired).split()[0]} withdrawn {ZONE}`" in steps[-1]
 
 
 def _cds(zone: SignedZone, *keys) -> None:
