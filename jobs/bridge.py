@@ -105,6 +105,10 @@ def child_environment(
     # local temp files; both removed after the run.
     env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir)
     env["ANSIBLE_LOCAL_TEMP"] = str(private_dir / "tmp")
+    # ansible-runner sets ANSIBLE_HOST_KEY_CHECKING=False unless it is set: Mitogen's connection
+    # then passes ssh `StrictHostKeyChecking no` and `UserKnownHostsFile /dev/null` ahead of
+    # ansible.cfg's ssh_args, and ssh takes an option's first value: no key would be checked.
+    env["ANSIBLE_HOST_KEY_CHECKING"] = "True"
     # Never ansible.cfg's cache in the worker's home, which every tenant's runs would share.
     if facts_dir is None:
         env["ANSIBLE_CACHE_PLUGIN"] = "ansible.builtin.memory"
