@@ -109,6 +109,8 @@ class Stack:
             "MAILFLEET_MAIL_ZONE": DEFAULT_ZONES[0],
             # The demo serves plain HTTP on loopback; production keeps secure cookies on.
             "MAILFLEET_INSECURE_COOKIES": "1",
+            # The strategy switch (ansible.cfg's unless set), as for the tests' own runs.
+            **{k: v for k, v in os.environ.items() if k == "ANSIBLE_STRATEGY"},
         }
 
     def flask(
