@@ -357,8 +357,23 @@ class VaultStore(SecretStore):
             yield env
         finally:
             token_file.unlink(missing_ok=True)
-            run_store = VaultStore(replace(self.settings, auth="token", token=token))
+            _revoke(VaultStore(replace(self.settings, auth="token", token=token)), name, ttl)
+
+
+def _revoke(run_store: VaultStore, name: str, ttl: int) -> None:
+    """Revoke a run's token, trying twice. The run is over whatever happens here, so a Vault that
+    cannot be reached does not turn its result into a failure: the token then lapses with its TTL."""
+    for attempt in (1, 2):
+        try:
             run_store._call("revoke the run token", lambda c: c.auth.token.revoke_self())
+            return
+        except SecretsAccessDenied:
+            return  # gone already (revoked, or expired)
+        except SecretsBackendError as exc:
+            if attempt == 2:
+                log.warning(
+                    "vault: the token of %s was not revoked (%s); it expires within %d s", name, exc, ttl
+                )
 
 
 def _vault_errors(exc: hvac.exceptions.VaultError) -> str:

@@ -24,6 +24,7 @@ from mailfleet.secrets import (
     SecretsSealed,
     get_store,
 )
+from mailfleet.secrets.scope import RunScope
 from mailfleet.secrets.vault import VaultStore
 from testbed.doubles.vault import VaultState, create_app
 
@@ -154,6 +155,28 @@ def test_sealed_is_a_clear_error_and_nothing_is_written(
     assert list(tmp_path.iterdir()) == []  # no fallback to a local store
     state.unseal()
     assert vault_store.get_field("global/hostwinds", "api_key") == "before"
+
+
+def test_a_run_token_vault_cannot_revoke_lapses_without_failing_the_run(
+    vault_store: VaultStore, vault_double: Double, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, state = vault_double
+    with vault_store.run_credentials(RunScope("acme"), tmp_path / "run", ttl=90) as env:
+        token = Path(env["VAULT_TOKEN_FILE"]).read_text().strip()
+        assert token in state.tokens
+        state.seal()  # Vault goes away as the run ends
+    assert not (tmp_path / "run" / "vault-token").exists()
+    assert token in state.tokens  # not revoked: it expires with its TTL instead
+    warning = [r.getMessage() for r in caplog.records if "was not revoked" in r.getMessage()]
+    assert warning == ["vault: the token of mailfleet-run-acme was not revoked "
+                       f"(Vault at {vault_store.settings.addr} is sealed: nothing can be read or written "
+                       "until an operator unseals it (no fallback store is used)); it expires within 90 s"]
+    assert token not in caplog.text
+    # Reachable again: a run's token is revoked as it ends.
+    state.unseal()
+    with vault_store.run_credentials(RunScope("acme"), tmp_path / "run", ttl=90) as env:
+        token = Path(env["VAULT_TOKEN_FILE"]).read_text().strip()
+    assert token not in state.tokens
 
 
 def test_unreachable_is_a_clear_error_without_fallback(
