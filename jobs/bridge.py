@@ -1,7 +1,7 @@
 """The ansible-runner bridge: one run, one fresh private directory, nothing left behind.
 
 Per run: a mkdtemp (0700) private_data_dir removed afterwards; the tenant's inventory only;
-extravars written by us (YAML, every string tagged !unsafe so Ansible never templates it); the
+extravars written by us (one mapping tagged !unsafe, so Ansible never templates them); the
 tenant's SSH key through ``ssh_key=`` (runner hands it to ssh-agent through a FIFO, so it is never a
 file); secrets-store credentials that reach only the tenant's paths and the globals a run needs
 (mailfleet.secrets.scope: never the store's own key or token), revoked or deleted afterwards; an
@@ -75,18 +75,12 @@ def run_marker(work_dir: Path, run_id: int) -> str:
 
 
 def yaml_unsafe(extravars: Mapping[str, Any]) -> str:
-    """YAML where every string is ``!unsafe``: user-typed values can never become Jinja."""
-
-    def render(value: Any) -> str:
-        if isinstance(value, str):
-            return "!unsafe " + json.dumps(value)
-        if isinstance(value, list):
-            return "[" + ", ".join(render(v) for v in value) + "]"
-        return json.dumps(value)  # numbers, booleans, null
-
-    if not extravars:
-        return "{}\n"  # an empty file is not a mapping to ansible-playbook
-    return "".join(f"{json.dumps(key)}: {render(value)}\n" for key, value in extravars.items())
+    """The extravars as one ``!unsafe`` mapping: Ansible templates none of what it holds, however
+    deep, so user-typed values can never become Jinja. The tag is on the mapping, not on each
+    string: ansible-core 2.19 reads a tagged scalar as if unquoted, so ``!unsafe "123"`` would come
+    out an int, ``"yes"`` a bool and a restore time a datetime; inside the tagged mapping a quoted
+    string stays a string."""
+    return "!unsafe " + json.dumps(dict(extravars)) + "\n"
 
 
 def child_environment(

@@ -3,6 +3,9 @@ child sees only the allow-listed environment, and the run is confined to its ten
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -178,9 +181,39 @@ def test_hostile_extravars_are_refused_and_strings_are_unsafe():
         _check_extravars(playbooks.CATALOGUE["domain"], {"mailfleet_domains": ["{{ lookup('pipe', 'id') }}"]})
     with pytest.raises(InvalidInput):
         _check_extravars(playbooks.CATALOGUE["site"], {"ansible_host": "198.18.0.1"})
-    rendered = yaml_unsafe({"mailfleet_domains": ["a.example", 'x"y'], "n": 3})
-    assert rendered == '"mailfleet_domains": [!unsafe "a.example", !unsafe "x\\"y"]\n"n": 3\n'
-    assert yaml_unsafe({}) == "{}\n"
+    assert yaml_unsafe({"mailfleet_domains": ["a.example", 'x"y'], "n": 3}) == (
+        '!unsafe {"mailfleet_domains": ["a.example", "x\\"y"], "n": 3}\n'
+    )
+
+
+def test_extravars_reach_the_play_as_typed_and_never_templated(tmp_path):
+    """What ansible-playbook makes of the file the bridge writes: strings that look like a number,
+    a boolean, null or a time stay strings; templates anywhere stay text."""
+    from jobs.bridge import yaml_unsafe
+
+    extravars = {
+        "restore_before": "2026-11-25 14:00:00", "display_name": "yes", "alias": "null", "pin": "0123",
+        "n": 3, "flag": True, "names": ["{{ 6 * 7 }}", "42"], "nested": {"x": "{{ lookup('pipe', 'id') }}"},
+    }
+    (tmp_path / "extravars").write_text(yaml_unsafe(extravars))
+    names = ", ".join(extravars)
+    (tmp_path / "play.yml").write_text(f"""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.copy:
+        dest: {tmp_path / "seen.json"}
+        content: "{{{{ {{'values': [{names}], 'types': [{names}] | map('type_debug') | list}} | to_json }}}}"
+""")
+    subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+         "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"@{tmp_path / 'extravars'}",
+         str(tmp_path / "play.yml")],
+        check=True, capture_output=True, cwd=tmp_path,
+    )
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert seen["values"] == list(extravars.values())
+    assert seen["types"] == ["str", "str", "str", "str", "int", "bool", "list", "dict"]
 
 
 def test_missing_playbook_fails_the_run_clearly(scope, acme, work, app):
