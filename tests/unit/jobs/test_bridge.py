@@ -66,7 +66,7 @@ def test_run_records_events_recap_and_leaves_nothing_behind(scope, acme, work, t
 
 
 @pytest.mark.parametrize(
-    ("strategy", "under_mitogen"), [(None, False), ("mitogen_linear", True), ("linear", False)]
+    ("strategy", "under_mitogen"), [(None, True), ("mitogen_linear", True), ("linear", False)]
 )
 def test_the_workers_ansible_strategy_chooses_the_runs_strategy(scope, acme, work, monkeypatch,
                                                                  strategy, under_mitogen):
