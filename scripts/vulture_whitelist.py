@@ -16,6 +16,9 @@ OBJECT  # the doc fragment mailfleet.fleet.mailu.object
 REDIS_URL
 SENTINEL
 
+# ptyprocess's close() reads it (jobs/bridge.py sets it for a reaped child).
+_.delayafterclose
+
 # mkdocs calls the guide's hooks (scripts/guide_hooks.py) by name.
 on_pre_build
 on_files
