@@ -3,6 +3,8 @@ still running is waited for and killed as before."""
 
 from __future__ import annotations
 
+import time
+
 import pexpect
 import ptyprocess  # type: ignore[import-untyped]
 import pytest
@@ -14,8 +16,15 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The waits ptyprocess makes, each still made (killing a child takes them)."""
     seen: list[float] = []
-    monkeypatch.setattr(ptyprocess.ptyprocess.time, "sleep", seen.append)
+    sleep = time.sleep
+
+    def recorded(seconds: float) -> None:
+        seen.append(seconds)
+        sleep(seconds)
+
+    monkeypatch.setattr(ptyprocess.ptyprocess.time, "sleep", recorded)
     return seen
 
 
